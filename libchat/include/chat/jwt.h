@@ -1,0 +1,57 @@
+/* chat/jwt.h - HS256 access tokens done safely on top of libjwt 1.10.
+ *
+ * libjwt 1.10 accepts unsigned tokens with a NULL key, verifies HS256 with an RSA public key and
+ * never checks exp. Here: the header is parsed first and anything but alg=HS256 is refused, the
+ * key is chosen by kid from a keyring (never empty), exp is required and checked, nbf and iss are
+ * checked, sub is required.
+ * Thread-safety: a keyring is immutable after chat_jwt_keyring_parse(); functions are reentrant. */
+#ifndef CHAT_JWT_H
+#define CHAT_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat/err.h"
+
+#define CHAT_JWT_MAX_KEYS 8
+#define CHAT_JWT_MAX_TOKEN 4096
+#define CHAT_JWT_MIN_SECRET 32 /* bytes; shorter HS256 secrets are refused at startup */
+
+struct chat_jwt_key {
+    char kid[32];   /* key id, matched against the token header's kid */
+    char *secret;   /* owns */
+    size_t len;
+};
+
+struct chat_jwt_keyring {
+    struct chat_jwt_key keys[CHAT_JWT_MAX_KEYS]; /* keys[0] signs; all verify */
+    int n;
+};
+
+struct chat_claims {
+    char sub[64];   /* user id / name */
+    char sid[64];   /* session id ("" when absent) */
+    char role[16];  /* "user" when absent */
+    char name[64];  /* display name (nickname) or "" */
+    int64_t exp, iat, nbf; /* seconds since the epoch; nbf 0 when absent */
+};
+
+/* Parses "SECRET" (kid "k1") or "kid1:SECRET1,kid2:SECRET2" (first one signs).
+ * Returns CHAT_OK or CHAT_EINVAL (empty, too short, too many, duplicate kid). */
+CHAT_NODISCARD int chat_jwt_keyring_parse(const char *spec, struct chat_jwt_keyring *kr);
+void chat_jwt_keyring_fini(struct chat_jwt_keyring *kr);
+
+/* Verifies token (length-capped) at time now (s) with leeway seconds for exp/nbf.
+ * iss: required issuer (NULL: not checked).
+ * Returns CHAT_OK (claims filled), CHAT_EEXPIRED (valid signature, expired), CHAT_EAUTH (any
+ * other failure: malformed, wrong alg, unknown kid, bad signature, missing sub/exp, wrong iss). */
+CHAT_NODISCARD int chat_jwt_verify(const struct chat_jwt_keyring *kr, const char *token,
+                                   const char *iss, int64_t now, int leeway,
+                                   struct chat_claims *out);
+
+/* Signs claims with kr->keys[0]; *out is a new string (free with chat_free).
+ * Returns CHAT_OK or CHAT_EINVAL. */
+CHAT_NODISCARD int chat_jwt_sign(const struct chat_jwt_keyring *kr, const struct chat_claims *c,
+                                 const char *iss, char **out);
+
+#endif

@@ -1,0 +1,27 @@
+/* chat/keys.h - Redis key names shared by the gateway and the presence worker. One place, so the
+ * writers and the reader cannot drift. NODE is the gateway's node name, ROOM a room id.
+ *
+ * Presence (written by each gateway, read by the presence worker):
+ *   CHAT_KEY_PRES_NODES            ZSET  member NODE, score = unix ms until which NODE is alive
+ *   chat:pres:conns:NODE           HASH  field ROOM -> connections of NODE joined to ROOM
+ *                                        field "*" -> all connections of NODE (joined or not)
+ *   chat:pres:users:NODE:ROOM      SET   distinct logged-in user ids of NODE in ROOM
+ *   chat:pres:users:NODE:*         SET   distinct logged-in user ids connected to NODE
+ *   every key above except the ZSET carries a TTL (CHAT_PRES_TTL_MS) refreshed every second,
+ *   so a dead node's counts disappear on their own.
+ * Leases:
+ *   chat:node:ID                   STRING NODE; PX lease of message-id node number ID (0..1023)
+ *   CHAT_KEY_PRES_LEADER           STRING instance id of the presence leader, PX lease
+ */
+#ifndef CHAT_KEYS_H
+#define CHAT_KEYS_H
+
+#define CHAT_KEY_PRES_NODES "chat:pres:nodes"
+#define CHAT_KEY_PRES_CONNS_FMT "chat:pres:conns:%s"      /* NODE */
+#define CHAT_KEY_PRES_USERS_FMT "chat:pres:users:%s:%s"   /* NODE, ROOM or "*" */
+#define CHAT_KEY_PRES_ALL "*"                              /* pseudo-room: the whole node */
+#define CHAT_KEY_NODE_LEASE_FMT "chat:node:%u"            /* node number */
+#define CHAT_KEY_PRES_LEADER "chat:pres:leader"
+#define CHAT_PRES_TTL_MS 5000
+
+#endif

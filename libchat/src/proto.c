@@ -1,0 +1,423 @@
+/* proto.c - the one codec for client and server frames (see chat/proto.h). */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "chat/mem.h"
+#include "chat/proto.h"
+#include "chat/utf8.h"
+
+#define REF_MAX 64
+#define TOKEN_MAX 4096
+
+static const char *const frame_names[] = {
+    "",
+#define CHAT_FRAME(name, dir) #name,
+#include "../../proto/chat_proto.def"
+#undef CHAT_FRAME
+};
+
+static const char *const frame_dirs[] = {
+    "",
+#define CHAT_FRAME(name, dir) #dir,
+#include "../../proto/chat_proto.def"
+#undef CHAT_FRAME
+};
+
+static const char *const err_names[] = {
+#define CHAT_ERROR(name, desc) #name,
+#include "../../proto/chat_proto.def"
+#undef CHAT_ERROR
+};
+
+static const char *const err_descs[] = {
+#define CHAT_ERROR(name, desc) desc,
+#include "../../proto/chat_proto.def"
+#undef CHAT_ERROR
+};
+
+const char *chat_frame_name(enum chat_frame_type t)
+{
+    return (t > CHAT_F_NONE && t < CHAT_F__COUNT) ? frame_names[t] : "";
+}
+
+enum chat_frame_type chat_frame_lookup(const char *name)
+{
+    for (int i = 1; i < CHAT_F__COUNT; i++)
+        if (strcmp(frame_names[i], name) == 0)
+            return (enum chat_frame_type)i;
+    return CHAT_F_NONE;
+}
+
+const char *chat_errcode_name(enum chat_errcode e)
+{
+    return (e >= 0 && e < CHAT_ERR__COUNT) ? err_names[e] : "internal";
+}
+
+const char *chat_errcode_desc(enum chat_errcode e)
+{
+    return (e >= 0 && e < CHAT_ERR__COUNT) ? err_descs[e] : "unexpected server error";
+}
+
+const char *chat_close_reason(int code)
+{
+    switch (code) {
+#define CHAT_CLOSE(name, c, reason)                                                                \
+    case c:                                                                                        \
+        return reason;
+#include "../../proto/chat_proto.def"
+#undef CHAT_CLOSE
+    }
+    return NULL;
+}
+
+bool chat_room_valid(const char *room)
+{
+    size_t n = 0;
+
+    if (!room)
+        return false;
+    for (; room[n]; n++) {
+        unsigned char c = (unsigned char)room[n];
+        if (n >= CHAT_ROOM_MAX || !(isalnum(c) || c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return n > 0;
+}
+
+static bool only_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+void chat_cframe_fini(struct chat_cframe *f)
+{
+    if (!f)
+        return;
+    json_decref(f->_doc);
+    memset(f, 0, sizeof(*f));
+}
+
+/* Optional short string field: absent -> NULL; wrong type or too long -> error. */
+static int opt_str(json_t *root, const char *key, size_t max, const char **out)
+{
+    json_t *v = json_object_get(root, key);
+    *out = NULL;
+    if (!v)
+        return CHAT_OK;
+    if (!json_is_string(v) || json_string_length(v) > max)
+        return CHAT_EPROTO;
+    *out = json_string_value(v);
+    return CHAT_OK;
+}
+
+static int req_room(json_t *root, const char **out, enum chat_errcode *err)
+{
+    json_t *v = json_object_get(root, "room");
+    if (!json_is_string(v)) {
+        *err = CHAT_ERR_bad_field;
+        return CHAT_EPROTO;
+    }
+    *out = json_string_value(v);
+    if (!chat_room_valid(*out)) {
+        *err = CHAT_ERR_bad_room;
+        return CHAT_EPROTO;
+    }
+    return CHAT_OK;
+}
+
+static int decode_send(json_t *root, size_t max_text, struct chat_cframe *f,
+                       enum chat_errcode *err)
+{
+    json_t *t;
+
+    if (req_room(root, &f->room, err) != CHAT_OK)
+        return CHAT_EPROTO;
+    if (opt_str(root, "client_msg_id", CHAT_CLIENT_MSG_ID_MAX, &f->client_msg_id) != CHAT_OK)
+        goto bad_field;
+    t = json_object_get(root, "text");
+    if (!json_is_string(t))
+        goto bad_field;
+    f->text = json_string_value(t);
+    f->text_len = json_string_length(t);
+    if (!chat_utf8_valid(f->text, f->text_len, &f->text_cps)) {
+        *err = CHAT_ERR_bad_utf8;
+        return CHAT_EPROTO;
+    }
+    if (f->text_len == 0 || only_space(f->text, f->text_len)) {
+        *err = CHAT_ERR_empty_text;
+        return CHAT_EPROTO;
+    }
+    if (f->text_cps > max_text) {
+        *err = CHAT_ERR_text_too_long;
+        return CHAT_EPROTO;
+    }
+    if (chat_utf8_has_control(f->text, f->text_len, "\n\t")) {
+        *err = CHAT_ERR_bad_text;
+        return CHAT_EPROTO;
+    }
+    return CHAT_OK;
+bad_field:
+    *err = CHAT_ERR_bad_field;
+    return CHAT_EPROTO;
+}
+
+int chat_cframe_decode(const char *text, size_t len, size_t max_text, struct chat_cframe *f,
+                       enum chat_errcode *err)
+{
+    json_t *root = NULL, *type;
+    int rc = CHAT_EPROTO;
+
+    memset(f, 0, sizeof(*f));
+    *err = CHAT_ERR_internal;
+    if (!chat_utf8_valid(text, len, NULL)) {
+        *err = CHAT_ERR_bad_utf8;
+        return CHAT_EPROTO;
+    }
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root || !json_is_object(root)) {
+        *err = CHAT_ERR_bad_json;
+        goto out;
+    }
+    f->_doc = root;
+    if (opt_str(root, "ref", REF_MAX, &f->ref) != CHAT_OK) {
+        *err = CHAT_ERR_bad_field;
+        goto out;
+    }
+    type = json_object_get(root, "type");
+    f->type = json_is_string(type) ? chat_frame_lookup(json_string_value(type)) : CHAT_F_NONE;
+    if (f->type == CHAT_F_NONE || frame_dirs[f->type][0] != 'C') {
+        f->type = CHAT_F_NONE;
+        *err = CHAT_ERR_unknown_type;
+        goto out;
+    }
+    switch (f->type) {
+    case CHAT_F_join:
+    case CHAT_F_leave:
+        rc = req_room(root, &f->room, err);
+        break;
+    case CHAT_F_send:
+        rc = decode_send(root, max_text, f, err);
+        break;
+    case CHAT_F_auth:
+        rc = opt_str(root, "token", TOKEN_MAX, &f->token);
+        if (rc == CHAT_OK && !f->token)
+            rc = CHAT_EPROTO;
+        if (rc != CHAT_OK)
+            *err = CHAT_ERR_bad_field;
+        break;
+    case CHAT_F_ping:
+        rc = CHAT_OK;
+        break;
+    default:
+        *err = CHAT_ERR_unknown_type;
+        rc = CHAT_EPROTO;
+        break;
+    }
+out:
+    if (rc != CHAT_OK && !f->_doc)
+        json_decref(root); /* not an object: nothing to keep */
+    return rc;
+}
+
+/* ---- encoders ---- */
+
+static int dump(struct chat_buf *out, json_t *j)
+{
+    size_t n;
+    int rc;
+
+    if (!j)
+        return CHAT_ENOMEM;
+    n = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    rc = chat_buf_reserve(out, n);
+    if (rc == CHAT_OK) {
+        json_dumpb(j, (char *)out->base + out->head + out->len, n,
+                   JSON_COMPACT | JSON_PRESERVE_ORDER);
+        out->len += n;
+        out->base[out->head + out->len] = '\0';
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* Adds key: string when s != NULL. */
+static void set_opt_str(json_t *o, const char *key, const char *s)
+{
+    if (s)
+        json_object_set_new(o, key, json_string(s));
+}
+
+int chat_enc_hello(struct chat_buf *out, const char *node, const char *user,
+                   const struct chat_limits *lim)
+{
+    json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:{s:i, s:i, s:i, s:i, s:i}}", "type", "hello",
+                          "v", CHAT_PROTO_VERSION, "node", node, "user",
+                          user ? json_string(user) : json_null(), "limits", "max_frame",
+                          lim->max_frame, "max_text", lim->max_text, "max_rooms", lim->max_rooms,
+                          "rate_per_s", lim->rate_per_s, "rate_burst", lim->rate_burst);
+    return dump(out, j);
+}
+
+int chat_enc_authed(struct chat_buf *out, const char *user, int64_t exp, const char *ref)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I}", "type", "authed", "user", user, "exp", (json_int_t)exp);
+    if (j)
+        set_opt_str(j, "ref", ref);
+    return dump(out, j);
+}
+
+static int enc_room_frame(struct chat_buf *out, const char *type, const char *room,
+                          const char *ref)
+{
+    json_t *j = json_pack("{s:s, s:s}", "type", type, "room", room);
+    if (j)
+        set_opt_str(j, "ref", ref);
+    return dump(out, j);
+}
+
+int chat_enc_joined(struct chat_buf *out, const char *room, const char *ref)
+{
+    return enc_room_frame(out, "joined", room, ref);
+}
+
+int chat_enc_left(struct chat_buf *out, const char *room, const char *ref)
+{
+    return enc_room_frame(out, "left", room, ref);
+}
+
+int chat_enc_ack(struct chat_buf *out, const char *client_msg_id, uint64_t id, int64_t seq,
+                 int64_t ts, const char *ref)
+{
+    char ids[24];
+    json_t *j;
+
+    snprintf(ids, sizeof(ids), "%" PRIu64, id);
+    j = json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "id", ids, "seq", (json_int_t)seq, "ts",
+                  (json_int_t)ts);
+    if (j) {
+        set_opt_str(j, "client_msg_id", client_msg_id);
+        set_opt_str(j, "ref", ref);
+    }
+    return dump(out, j);
+}
+
+int chat_enc_error(struct chat_buf *out, enum chat_errcode code, const char *message,
+                   const char *client_msg_id, const char *ref, int retry_ms)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "error", "code", chat_errcode_name(code),
+                          "message", message ? message : chat_errcode_desc(code));
+    if (j) {
+        set_opt_str(j, "client_msg_id", client_msg_id);
+        set_opt_str(j, "ref", ref);
+        if (retry_ms >= 0)
+            json_object_set_new(j, "retry_ms", json_integer(retry_ms));
+    }
+    return dump(out, j);
+}
+
+int chat_enc_pong(struct chat_buf *out, const char *ref, int64_t ts)
+{
+    json_t *j = json_pack("{s:s, s:I}", "type", "pong", "ts", (json_int_t)ts);
+    if (j)
+        set_opt_str(j, "ref", ref);
+    return dump(out, j);
+}
+
+int chat_enc_bye(struct chat_buf *out, int code, const char *reason)
+{
+    return dump(out, json_pack("{s:s, s:i, s:s}", "type", "bye", "code", code, "reason", reason));
+}
+
+int chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns, int64_t users)
+{
+    json_t *j;
+    if (room)
+        j = json_pack("{s:s, s:s, s:s, s:I, s:I}", "type", "presence", "scope", "room", "room",
+                      room, "conns", (json_int_t)conns, "users", (json_int_t)users);
+    else
+        j = json_pack("{s:s, s:s, s:I, s:I}", "type", "presence", "scope", "total", "conns",
+                      (json_int_t)conns, "users", (json_int_t)users);
+    return dump(out, j);
+}
+
+int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m)
+{
+    char ids[24];
+    json_t *j;
+
+    snprintf(ids, sizeof(ids), "%" PRIu64, m->id);
+    j = json_pack("{s:s}", "type", "message");
+    if (!j)
+        return CHAT_ENOMEM;
+    if (m->seq >= 0)
+        json_object_set_new(j, "seq", json_integer(m->seq));
+    json_object_set_new(j, "room", json_string(m->room));
+    json_object_set_new(j, "id", json_string(ids));
+    json_object_set_new(j, "user", json_string(m->user));
+    json_object_set_new(j, "nick", json_string(m->nick));
+    json_object_set_new(j, "text", json_stringn(m->text, strlen(m->text)));
+    json_object_set_new(j, "ts", json_integer(m->ts));
+    set_opt_str(j, "client_msg_id", m->client_msg_id);
+    return dump(out, j);
+}
+
+int chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len, int64_t seq)
+{
+    char num[32];
+    int n, rc;
+
+    if (len <= CHAT_MSG_PREFIX_LEN || memcmp(v, CHAT_MSG_PREFIX, CHAT_MSG_PREFIX_LEN) != 0)
+        return CHAT_EPROTO;
+    n = snprintf(num, sizeof(num), "\"seq\":%" PRId64 ",", seq);
+    rc = chat_buf_reserve(out, len + (size_t)n);
+    if (rc != CHAT_OK)
+        return rc;
+    /* reserve succeeded: the appends below cannot fail */
+    rc = chat_buf_append(out, v, CHAT_MSG_PREFIX_LEN);
+    rc |= chat_buf_append(out, num, (size_t)n);
+    rc |= chat_buf_append(out, v + CHAT_MSG_PREFIX_LEN, len - CHAT_MSG_PREFIX_LEN);
+    return rc;
+}
+
+int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc)
+{
+    json_t *root;
+    const char *type, *ids, *cmid = NULL;
+    json_int_t ts, seq = -1;
+    char *end = NULL;
+
+    *doc = NULL;
+    memset(m, 0, sizeof(*m));
+    root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root)
+        return CHAT_EPROTO;
+    if (json_unpack(root, "{s:s, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s}", "type", &type, "seq",
+                    &seq, "room", &m->room, "id", &ids, "user", &m->user, "nick", &m->nick, "text",
+                    &m->text, "ts", &ts, "client_msg_id", &cmid) != 0 ||
+        strcmp(type, "message") != 0 || !chat_room_valid(m->room))
+        goto bad;
+    m->id = strtoull(ids, &end, 10);
+    if (!end || *end != '\0' || !ids[0])
+        goto bad;
+    m->ts = ts;
+    m->seq = seq;
+    m->client_msg_id = cmid;
+    *doc = root;
+    return CHAT_OK;
+bad:
+    json_decref(root);
+    memset(m, 0, sizeof(*m));
+    return CHAT_EPROTO;
+}
+
+void chat_json_free(void *doc)
+{
+    json_decref(doc);
+}
