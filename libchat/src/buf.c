@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,8 @@ int chat_buf_reserve(struct chat_buf *b, size_t n)
     size_t need;
 
     if (b->max && (n > b->max || b->len > b->max - n))
+        return CHAT_ETOOBIG;
+    if (n > SIZE_MAX / 2 - b->head - b->len) /* uncapped buffer: keep the sums below from wrapping */
         return CHAT_ETOOBIG;
     need = b->head + b->len + n + 1; /* +1 keeps a NUL terminator */
     if (need <= b->cap)

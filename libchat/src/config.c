@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,8 @@ int chat_parse_ll(const char *s, long long min, long long max, long long *out)
     char *end = NULL;
     long long v;
 
-    if (!s || !*s)
+    /* strtoll would skip leading white space and accept a '+': only [-]digits are integers */
+    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
         return CHAT_EINVAL;
     errno = 0;
     v = strtoll(s, &end, 10);

@@ -171,6 +171,8 @@ int chat_jwt_verify(const struct chat_jwt_keyring *kr, const char *token, const 
     out->exp = v;
     errno = 0;
     v = jwt_get_grant_int(j, "nbf");
+    if (errno != 0 && errno != ENOENT)
+        goto out; /* present but not an integer: never treat as absent */
     out->nbf = errno == 0 ? v : 0;
     errno = 0;
     v = jwt_get_grant_int(j, "iat");

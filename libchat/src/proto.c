@@ -1,7 +1,9 @@
 /* proto.c - the one codec for client and server frames (see chat/proto.h). */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -104,14 +106,21 @@ void chat_cframe_fini(struct chat_cframe *f)
     memset(f, 0, sizeof(*f));
 }
 
-/* Optional short string field: absent -> NULL; wrong type or too long -> error. */
+/* Frames are parsed with JSON_ALLOW_NUL so that a NUL in send.text is reported as bad_text;
+ * every other string must be free of NULs (it is used as a C string). */
+static bool has_nul(json_t *v)
+{
+    return strlen(json_string_value(v)) != json_string_length(v);
+}
+
+/* Optional short string field: absent -> NULL; wrong type, too long or NUL inside -> error. */
 static int opt_str(json_t *root, const char *key, size_t max, const char **out)
 {
     json_t *v = json_object_get(root, key);
     *out = NULL;
     if (!v)
         return CHAT_OK;
-    if (!json_is_string(v) || json_string_length(v) > max)
+    if (!json_is_string(v) || json_string_length(v) > max || has_nul(v))
         return CHAT_EPROTO;
     *out = json_string_value(v);
     return CHAT_OK;
@@ -125,7 +134,7 @@ static int req_room(json_t *root, const char **out, enum chat_errcode *err)
         return CHAT_EPROTO;
     }
     *out = json_string_value(v);
-    if (!chat_room_valid(*out)) {
+    if (has_nul(v) || !chat_room_valid(*out)) {
         *err = CHAT_ERR_bad_room;
         return CHAT_EPROTO;
     }
@@ -180,7 +189,7 @@ int chat_cframe_decode(const char *text, size_t len, size_t max_text, struct cha
         *err = CHAT_ERR_bad_utf8;
         return CHAT_EPROTO;
     }
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
     if (!root || !json_is_object(root)) {
         *err = CHAT_ERR_bad_json;
         goto out;
@@ -191,7 +200,8 @@ int chat_cframe_decode(const char *text, size_t len, size_t max_text, struct cha
         goto out;
     }
     type = json_object_get(root, "type");
-    f->type = json_is_string(type) ? chat_frame_lookup(json_string_value(type)) : CHAT_F_NONE;
+    f->type = json_is_string(type) && !has_nul(type) ? chat_frame_lookup(json_string_value(type))
+                                                      : CHAT_F_NONE;
     if (f->type == CHAT_F_NONE || frame_dirs[f->type][0] != 'C') {
         f->type = CHAT_F_NONE;
         *err = CHAT_ERR_unknown_type;
@@ -347,6 +357,47 @@ int chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns, int
     return dump(out, j);
 }
 
+int chat_enc_http_error(struct chat_buf *out, const char *code, const char *message)
+{
+    return dump(out, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+int chat_enc_config(struct chat_buf *out, const char *node, const struct chat_limits *lim)
+{
+    return dump(out, json_pack("{s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:i}}", "node", node,
+                               "v", CHAT_PROTO_VERSION, "limits", "max_frame", lim->max_frame,
+                               "max_text", lim->max_text, "max_rooms", lim->max_rooms,
+                               "rate_per_s", lim->rate_per_s, "rate_burst", lim->rate_burst,
+                               "rules", "room", "^[A-Za-z0-9_.-]{1,64}$", "client_msg_id_max",
+                               CHAT_CLIENT_MSG_ID_MAX));
+}
+
+int chat_rest_send_decode(const char *body, size_t len, size_t max_text, struct chat_cframe *f,
+                          enum chat_errcode *err)
+{
+    json_t *root;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    if (!chat_utf8_valid(body, len, NULL)) {
+        *err = CHAT_ERR_bad_utf8;
+        return CHAT_EPROTO;
+    }
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        *err = CHAT_ERR_bad_json;
+        return CHAT_EPROTO;
+    }
+    f->_doc = root;
+    f->type = CHAT_F_send;
+    /* the room comes from the path: validate the body with a placeholder room */
+    json_object_set_new(root, "room", json_string("_"));
+    rc = decode_send(root, max_text, f, err);
+    f->room = NULL;
+    return rc;
+}
+
 int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m)
 {
     char ids[24];
@@ -403,8 +454,11 @@ int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **
                     &m->text, "ts", &ts, "client_msg_id", &cmid) != 0 ||
         strcmp(type, "message") != 0 || !chat_room_valid(m->room))
         goto bad;
+    if (ids[0] < '0' || ids[0] > '9') /* strtoull would accept " 1", "+1" and "-1" */
+        goto bad;
+    errno = 0;
     m->id = strtoull(ids, &end, 10);
-    if (!end || *end != '\0' || !ids[0])
+    if (errno != 0 || !end || *end != '\0')
         goto bad;
     m->ts = ts;
     m->seq = seq;

@@ -19,7 +19,7 @@ struct chat_kafka_cfg {
     char *brokers;            /* bootstrap.servers */
     char *topic_messages;     /* chat.messages: key = room, value = message event */
     char *topic_events;       /* chat.events: control events */
-    char *topic_presence;     /* chat.presence: counts, key = room ("" for the total) */
+    char *topic_presence;     /* chat.presence: counts, key = room ("*" for the total) */
     int linger_ms;            /* producer linger.ms */
     int fetch_wait_ms;        /* consumer fetch.wait.max.ms */
     int session_timeout_ms;   /* group session.timeout.ms */

@@ -102,6 +102,18 @@ CHAT_NODISCARD int chat_enc_bye(struct chat_buf *out, int code, const char *reas
 CHAT_NODISCARD int chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns,
                                      int64_t users);
 
+/* ---- REST bodies ---- */
+/* {"error":{"code":CODE,"message":MSG}} */
+CHAT_NODISCARD int chat_enc_http_error(struct chat_buf *out, const char *code, const char *message);
+/* {"node":..,"version":..,"limits":{..},"rules":{"room":..}} for GET /api/v1/config */
+CHAT_NODISCARD int chat_enc_config(struct chat_buf *out, const char *node,
+                                   const struct chat_limits *lim);
+/* Decodes the body of POST /api/v1/rooms/{room}/messages: {"text":..,"client_msg_id":..}.
+ * Strings borrowed from *doc (free with chat_json_free). Returns CHAT_OK or CHAT_EPROTO with
+ * *err set like chat_cframe_decode. */
+CHAT_NODISCARD int chat_rest_send_decode(const char *body, size_t len, size_t max_text,
+                                         struct chat_cframe *f, enum chat_errcode *err);
+
 /* ---- the message event: produced once by the accepting gateway, spliced per node ----
  * The Kafka value of chat.messages is the message frame without "seq":
  *   {"type":"message","room":R,"id":"ID","user":U,"nick":N,"text":T,"ts":MS[,"client_msg_id":C]}

@@ -1,0 +1,265 @@
+/* gw.h - the gateway: one context (struct gw) owning the libuv loop, the lws context, Kafka
+ * handles, the Redis connection, the room index and every connection.
+ *
+ * Threading: everything here belongs to the event-loop thread (the thread running uv_run), the
+ * only thread that touches lws, connections and rooms. librdkafka's internal threads hand work to
+ * the loop only through the queue wake-up pipes (rd_kafka_queue_io_event_enable). Nothing on the
+ * loop blocks: Kafka produce is non-blocking, Redis is hiredis async on the same loop. */
+#ifndef GW_H
+#define GW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hiredis/async.h>
+#include <librdkafka/rdkafka.h>
+#include <libwebsockets.h>
+#include <uv.h>
+
+#include "chat/id.h"
+#include "chat/jwt.h"
+#include "chat/kafka.h"
+#include "chat/metrics.h"
+#include "chat/msg.h"
+#include "chat/proto.h"
+
+/* ---- configuration (immutable after load) ---- */
+struct gw_config {
+    char *listen_addr;
+    int port;
+    char *node_name;
+    char *jwt_keys;          /* secret */
+    char *jwt_issuer;
+    char *redis_host;
+    int redis_port;
+    char *web_root;
+    char *log_level;
+    int max_frame;           /* bytes of one client frame */
+    int max_text;            /* code points of a message */
+    int max_rooms;           /* rooms per connection */
+    int max_conns;           /* connections per process */
+    int outq_max_msgs;       /* queued frames per connection */
+    int outq_max_bytes;      /* queued bytes per connection */
+    int rate_per_s;          /* sends per second per connection, sustained */
+    int rate_burst;          /* sends in a burst */
+    int max_pending;         /* sends awaiting Kafka per connection */
+    int produce_timeout_ms;  /* Kafka message.timeout.ms: then the sender gets "unavailable" */
+    int max_body;            /* bytes of a REST request body */
+    int idle_ping_s;         /* ping a silent connection after this */
+    int idle_timeout_s;      /* drop it after this without any frame */
+    int drain_ms;            /* SIGTERM: time allowed to flush and say bye */
+    int max_errors;          /* malformed frames in a row before closing */
+    struct chat_kafka_cfg kafka;
+};
+
+/* ---- small string -> count map (distinct users per room / node) ---- */
+struct gw_count_ent {
+    char *key;               /* owns */
+    int count;
+    struct gw_count_ent *next;
+};
+struct gw_countmap {
+    struct gw_count_ent **slots; /* owns */
+    size_t nslots, n;
+};
+
+struct gw_conn;
+
+/* A connection's membership of a room; the room keeps a dense array of subscribers. */
+struct gw_sub {
+    struct gw_conn *c;
+};
+
+struct gw_room {
+    char *name;              /* owns */
+    struct gw_room *hnext;   /* hash chain */
+    struct gw_sub *subs;     /* owns; dense, unordered */
+    size_t nsubs, cap;
+    struct gw_countmap users; /* logged-in user id -> connections of this node in the room */
+    bool dirty;              /* presence changed since the last report to Redis */
+    bool reported;           /* Redis holds keys for this room (must be cleared when empty) */
+};
+
+struct gw_rooms {
+    struct gw_room **slots;  /* owns rooms */
+    size_t nslots, n;
+};
+
+/* A send waiting for its Kafka delivery report. */
+struct gw_pending {
+    struct gw_conn *c;       /* borrowed; NULL once the connection closed */
+    struct lws *http;        /* REST sender awaiting its response, or NULL */
+    struct gw_pending *prev, *next; /* in c->pending */
+    char *client_msg_id;     /* owns, may be NULL */
+    char *ref;               /* owns, may be NULL */
+    uint64_t id;
+    int64_t ts;
+    int64_t seq;             /* filled by the delivery report */
+    int err;                 /* rd_kafka_resp_err_t of the delivery report */
+};
+
+struct gw_membership {
+    struct gw_room *room;
+    size_t idx;              /* index in room->subs */
+};
+
+struct gw_conn {
+    struct gw *gw;
+    struct lws *wsi;
+    uint64_t cid;            /* connection number, for logs */
+    struct gw_conn *prev, *next; /* in gw->conns */
+    /* identity */
+    bool authed;
+    struct chat_claims claims; /* valid when authed */
+    /* rooms */
+    struct gw_membership *rooms; /* owns; cfg->max_rooms slots */
+    int nrooms;
+    /* send queue (ring) */
+    struct chat_msg **outq;  /* owns refs; cfg->outq_max_msgs slots, allocated lazily */
+    int oq_head, oq_len;
+    size_t oq_bytes;
+    bool closing;            /* close after the queue's current frame; queue no more */
+    int close_code;
+    const char *close_reason;
+    /* receive */
+    struct chat_buf rx;      /* fragments of a multi-fragment frame */
+    bool rx_discard;         /* current message is over max_frame: drop until final */
+    int errors_in_row;
+    /* rate limit: token bucket */
+    double tokens;
+    int64_t tokens_at_us;
+    /* sends awaiting Kafka */
+    struct gw_pending *pending;
+    int npending;
+};
+
+struct gw_metrics {
+    atomic_llong conns, conns_total, conns_authed, rooms;
+    atomic_llong frames_in, frames_bad, sends, acks, send_errors, rate_limited;
+    atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
+    atomic_llong produce_queue_full, redis_errors, http_requests;
+    struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
+    struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
+};
+
+struct gw {
+    const struct gw_config *cfg;
+    uv_loop_t loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct chat_jwt_keyring keys;
+    struct chat_limits limits;
+    struct chat_idgen idgen;
+    int node_num;            /* leased message-id node number, -1 until leased */
+    /* Kafka */
+    rd_kafka_t *prod, *cons;
+    rd_kafka_queue_t *prod_q, *cons_q;
+    int prod_pipe[2], cons_pipe[2];
+    uv_poll_t prod_poll, cons_poll;
+    uv_idle_t cons_idle;     /* continues draining the consumer past one batch */
+    bool kafka_assigned;
+    /* Redis */
+    redisAsyncContext *redis;
+    bool redis_ok;
+    int64_t redis_retry_at_ms;
+    int64_t lease_until_ms;
+    char lease_token[96];     /* node:pid:ms, the value of our lease key */
+    unsigned lease_candidate; /* next node number to try */
+    bool pres_total_dirty;
+    /* timers and signals */
+    uv_timer_t tick;         /* 1 s: presence report, lease renewal, Redis reconnect */
+    uv_timer_t drain_timer;
+    uv_signal_t sigterm, sigint;
+    bool draining;
+    int64_t drain_deadline_ms;
+    /* connections and rooms */
+    struct gw_conn *conns;   /* all connections, doubly linked */
+    long nconns;
+    uint64_t next_cid;
+    struct gw_rooms rooms;
+    struct gw_countmap users; /* user id -> connections on this node */
+    long anon_conns;
+    struct chat_buf scratch; /* LWS_PRE headroom; reused for encoding */
+    struct gw_metrics m;
+};
+
+/* gw_room.c */
+void gw_countmap_init(struct gw_countmap *m);
+void gw_countmap_fini(struct gw_countmap *m);
+/* Adds delta to key's count; returns the new count (entry removed at 0). */
+int gw_countmap_add(struct gw_countmap *m, const char *key, int delta);
+void gw_rooms_init(struct gw_rooms *r);
+void gw_rooms_fini(struct gw_rooms *r);
+struct gw_room *gw_room_find(struct gw_rooms *r, const char *name);
+/* Returns the room, creating it when missing. */
+struct gw_room *gw_room_get(struct gw_rooms *r, const char *name);
+/* Removes and frees an empty room that has nothing left to report. */
+void gw_room_maybe_free(struct gw_rooms *r, struct gw_room *room);
+/* Subscribes c; returns CHAT_OK, CHAT_EEXIST (already) or CHAT_ETOOBIG (max_rooms). */
+int gw_room_join(struct gw *gw, struct gw_conn *c, const char *name);
+/* Returns CHAT_OK or CHAT_ENOENT (not joined). */
+int gw_room_leave(struct gw *gw, struct gw_conn *c, const char *name);
+void gw_room_leave_all(struct gw *gw, struct gw_conn *c);
+bool gw_conn_in_room(const struct gw_conn *c, const char *name);
+
+/* gw_conn.c */
+struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c);
+void gw_conn_closed(struct gw_conn *c);
+/* Queues m (takes a new reference). Over the queue limit the connection is closed as a slow
+ * consumer. Returns CHAT_OK or CHAT_EAGAIN (not queued). */
+int gw_conn_push(struct gw_conn *c, struct chat_msg *m);
+/* Encodes nothing: queues the bytes of gw->scratch as a private frame. */
+int gw_conn_push_scratch(struct gw_conn *c);
+void gw_conn_error(struct gw_conn *c, enum chat_errcode code, const char *msg,
+                   const char *client_msg_id, const char *ref, int retry_ms);
+/* Closes after what is queued now with a WebSocket close code. */
+void gw_conn_close(struct gw_conn *c, int code, const char *reason);
+/* Handles LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
+int gw_conn_writable(struct gw_conn *c);
+/* Handles LWS_CALLBACK_RECEIVE; returns -1 to close. */
+int gw_conn_receive(struct gw_conn *c, const void *in, size_t len);
+void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl);
+void gw_conn_clear_identity(struct gw_conn *c);
+
+/* gw_send.c */
+void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f);
+void gw_send_delivered(struct gw *gw, struct gw_pending *p);
+void gw_pending_detach_all(struct gw_conn *c);
+/* Shared by WS and REST: checks rate/identity and produces. On CHAT_OK, *out is the pending
+ * send (owned by the producer until its delivery report). On failure, *code says why. */
+int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *who,
+                    const char *room, const char *text, size_t text_len,
+                    const char *client_msg_id, const char *ref, struct gw_pending **out,
+                    enum chat_errcode *code);
+void gw_pending_free(struct gw_pending *p);
+
+/* gw_kafka.c */
+int gw_kafka_start(struct gw *gw);
+void gw_kafka_stop(struct gw *gw);
+void gw_kafka_destroy(struct gw *gw);
+/* Fans a consumed record out to local subscribers. */
+void gw_fanout_room(struct gw *gw, const char *room, size_t room_len, struct chat_msg *m);
+void gw_fanout_all(struct gw *gw, struct chat_msg *m);
+
+/* gw_redis.c */
+void gw_redis_start(struct gw *gw);
+void gw_redis_tick(struct gw *gw);
+void gw_redis_stop(struct gw *gw);
+
+/* gw_http.c */
+int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len);
+bool gw_ready(const struct gw *gw);
+/* Answers a REST send whose delivery report arrived; consumes p. */
+void gw_http_delivered(struct gw *gw, struct gw_pending *p);
+/* The HTTP connection went away: detach it from its pending send. */
+void gw_http_closed(struct lws *wsi, void *user);
+int gw_metrics_render(struct gw *gw, struct chat_buf *out);
+
+/* gw_ws.c */
+extern const struct lws_protocols gw_protocols[];
+int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len);
+void gw_begin_drain(struct gw *gw);
+
+#endif

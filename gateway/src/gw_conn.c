@@ -1,0 +1,324 @@
+/* gw_conn.c - per-connection state: identity, the bounded send queue, frame assembly and the
+ * dispatch of client frames. Event-loop thread only. */
+#include <string.h>
+#include <time.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "gw.h"
+
+/* lws's internal write type for a close frame (public header: "handled by lws_close_reason") */
+#define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
+static void identity_delta(struct gw_conn *c, int d)
+{
+    struct gw *gw = c->gw;
+
+    if (c->authed) {
+        for (int i = 0; i < c->nrooms; i++) {
+            gw_countmap_add(&c->rooms[i].room->users, c->claims.sub, d);
+            c->rooms[i].room->dirty = true;
+        }
+        gw_countmap_add(&gw->users, c->claims.sub, d);
+        chat_metric_add(&gw->m.conns_authed, d);
+    } else {
+        gw->anon_conns += d;
+    }
+    gw->pres_total_dirty = true;
+}
+
+void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl)
+{
+    identity_delta(c, -1);
+    c->authed = true;
+    c->claims = *cl;
+    identity_delta(c, +1);
+}
+
+void gw_conn_clear_identity(struct gw_conn *c)
+{
+    identity_delta(c, -1);
+    c->authed = false;
+    memset(&c->claims, 0, sizeof(c->claims));
+    identity_delta(c, +1);
+}
+
+struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->gw = gw;
+    c->wsi = wsi;
+    c->cid = ++gw->next_cid;
+    c->rooms = chat_xcalloc((size_t)gw->cfg->max_rooms, sizeof(*c->rooms));
+    chat_buf_init(&c->rx, 0, (size_t)gw->cfg->max_frame);
+    c->tokens = gw->cfg->rate_burst;
+    c->tokens_at_us = chat_mono_us();
+    c->next = gw->conns;
+    if (gw->conns)
+        gw->conns->prev = c;
+    gw->conns = c;
+    gw->nconns++;
+    gw->anon_conns++;
+    gw->pres_total_dirty = true;
+    chat_metric_set(&gw->m.conns, gw->nconns);
+    chat_metric_add(&gw->m.conns_total, 1);
+    return c;
+}
+
+static void outq_clear(struct gw_conn *c)
+{
+    int cap = c->gw->cfg->outq_max_msgs;
+    while (c->oq_len > 0) {
+        chat_msg_unref(c->outq[c->oq_head]);
+        c->oq_head = (c->oq_head + 1) % cap;
+        c->oq_len--;
+    }
+    c->oq_bytes = 0;
+}
+
+void gw_conn_closed(struct gw_conn *c)
+{
+    struct gw *gw = c->gw;
+
+    if (!c->gw)
+        return; /* never opened (rejected before ESTABLISHED) */
+    gw_pending_detach_all(c);
+    gw_room_leave_all(gw, c);
+    identity_delta(c, -1);
+    outq_clear(c);
+    CHAT_FREE(c->outq);
+    CHAT_FREE(c->rooms);
+    chat_buf_fini(&c->rx);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        gw->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    gw->nconns--;
+    chat_metric_set(&gw->m.conns, gw->nconns);
+    c->gw = NULL;
+}
+
+int gw_conn_push(struct gw_conn *c, struct chat_msg *m)
+{
+    const struct gw_config *cfg = c->gw->cfg;
+
+    if (c->closing) {
+        chat_metric_add(&c->gw->m.outq_dropped, 1);
+        return CHAT_EAGAIN;
+    }
+    if (c->oq_len == cfg->outq_max_msgs || c->oq_bytes + m->len > (size_t)cfg->outq_max_bytes) {
+        chat_log(CHAT_LOG_WARN, "conn %llu: send queue full (%d frames, %zu bytes), closing",
+                 (unsigned long long)c->cid, c->oq_len, c->oq_bytes);
+        chat_metric_add(&c->gw->m.slow_closes, 1);
+        outq_clear(c); /* a slow consumer gets no more of the backlog */
+        c->closing = true;
+        c->close_code = CHAT_CLOSE_slow_consumer;
+        c->close_reason = "slow_consumer";
+        lws_callback_on_writable(c->wsi);
+        return CHAT_EAGAIN;
+    }
+    if (!c->outq)
+        c->outq = chat_xmalloc((size_t)cfg->outq_max_msgs * sizeof(*c->outq));
+    c->outq[(c->oq_head + c->oq_len) % cfg->outq_max_msgs] = chat_msg_ref(m);
+    c->oq_bytes += m->len;
+    if (c->oq_len++ == 0)
+        lws_callback_on_writable(c->wsi);
+    return CHAT_OK;
+}
+
+int gw_conn_push_scratch(struct gw_conn *c)
+{
+    struct chat_msg *m = chat_msg_from_buf(&c->gw->scratch);
+    int rc = gw_conn_push(c, m);
+    chat_msg_unref(m);
+    return rc;
+}
+
+void gw_conn_error(struct gw_conn *c, enum chat_errcode code, const char *msg,
+                   const char *client_msg_id, const char *ref, int retry_ms)
+{
+    chat_buf_reset(&c->gw->scratch);
+    if (chat_enc_error(&c->gw->scratch, code, msg, client_msg_id, ref, retry_ms) == CHAT_OK)
+        (void)gw_conn_push_scratch(c);
+}
+
+void gw_conn_close(struct gw_conn *c, int code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_code = code;
+    c->close_reason = reason;
+    lws_callback_on_writable(c->wsi);
+}
+
+int gw_conn_writable(struct gw_conn *c)
+{
+    const struct gw_config *cfg = c->gw->cfg;
+    struct chat_msg *m;
+    int n;
+
+    if (c->oq_len == 0) {
+        unsigned char frame[LWS_PRE + 2 + 64];
+        size_t rl;
+
+        if (!c->closing)
+            return 0;
+        /* write the close frame ourselves: lws 4.1 drops the connection without one when a
+         * WRITEABLE callback returns -1, even after lws_close_reason() */
+        rl = strnlen(c->close_reason, 64);
+        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xFF);
+        memcpy(frame + LWS_PRE + 2, c->close_reason, rl);
+        (void)lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
+        return -1;
+    }
+    m = c->outq[c->oq_head];
+    c->oq_head = (c->oq_head + 1) % cfg->outq_max_msgs;
+    c->oq_len--;
+    c->oq_bytes -= m->len;
+    n = lws_write(c->wsi, chat_msg_payload(m), m->len, LWS_WRITE_TEXT);
+    chat_msg_unref(m);
+    if (n < 0)
+        return -1;
+    if (c->oq_len > 0 || c->closing)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* ---- client frames ---- */
+
+static void reply_scratch(struct gw_conn *c, int rc)
+{
+    if (rc == CHAT_OK)
+        (void)gw_conn_push_scratch(c);
+}
+
+static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
+{
+    struct gw *gw = c->gw;
+    struct chat_claims cl;
+    int rc = chat_jwt_verify(&gw->keys, f->token, gw->cfg->jwt_issuer, (int64_t)time(NULL), 5, &cl);
+
+    if (rc != CHAT_OK) {
+        gw_conn_error(c, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token, NULL,
+                      NULL, f->ref, -1);
+        return;
+    }
+    if (c->authed && strcmp(c->claims.sub, cl.sub) != 0) {
+        gw_conn_error(c, CHAT_ERR_bad_field, "a connection cannot switch to another user", NULL,
+                      f->ref, -1);
+        return;
+    }
+    gw_conn_set_identity(c, &cl);
+    chat_buf_reset(&gw->scratch);
+    reply_scratch(c, chat_enc_authed(&gw->scratch, cl.sub, cl.exp, f->ref));
+}
+
+static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
+{
+    struct gw *gw = c->gw;
+    int rc;
+
+    switch (f->type) {
+    case CHAT_F_join:
+        rc = gw_room_join(gw, c, f->room);
+        if (rc == CHAT_ETOOBIG) {
+            gw_conn_error(c, CHAT_ERR_too_many_rooms, NULL, NULL, f->ref, -1);
+            return;
+        }
+        chat_buf_reset(&gw->scratch);
+        reply_scratch(c, chat_enc_joined(&gw->scratch, f->room, f->ref));
+        return;
+    case CHAT_F_leave:
+        if (gw_room_leave(gw, c, f->room) != CHAT_OK) {
+            gw_conn_error(c, CHAT_ERR_not_joined, NULL, NULL, f->ref, -1);
+            return;
+        }
+        chat_buf_reset(&gw->scratch);
+        reply_scratch(c, chat_enc_left(&gw->scratch, f->room, f->ref));
+        return;
+    case CHAT_F_ping:
+        chat_buf_reset(&gw->scratch);
+        reply_scratch(c, chat_enc_pong(&gw->scratch, f->ref, chat_now_ms()));
+        return;
+    case CHAT_F_auth:
+        handle_auth(c, f);
+        return;
+    case CHAT_F_send:
+        gw_send_frame(c, f);
+        return;
+    default:
+        gw_conn_error(c, CHAT_ERR_unknown_type, NULL, NULL, f->ref, -1);
+        return;
+    }
+}
+
+static void bad_frame(struct gw_conn *c, enum chat_errcode code, const char *ref,
+                      const char *client_msg_id)
+{
+    chat_metric_add(&c->gw->m.frames_bad, 1);
+    gw_conn_error(c, code, NULL, client_msg_id, ref, -1);
+    if (++c->errors_in_row >= c->gw->cfg->max_errors)
+        gw_conn_close(c, CHAT_CLOSE_too_many_errors, "too_many_errors");
+}
+
+static void handle_text(struct gw_conn *c, const char *text, size_t len)
+{
+    struct chat_cframe f;
+    enum chat_errcode err;
+
+    chat_metric_add(&c->gw->m.frames_in, 1);
+    if (chat_cframe_decode(text, len, (size_t)c->gw->cfg->max_text, &f, &err) != CHAT_OK) {
+        bad_frame(c, err, f.ref, f.client_msg_id);
+    } else {
+        c->errors_in_row = 0;
+        dispatch(c, &f);
+    }
+    chat_cframe_fini(&f);
+}
+
+int gw_conn_receive(struct gw_conn *c, const void *in, size_t len)
+{
+    struct lws *wsi = c->wsi;
+    bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    size_t max = (size_t)c->gw->cfg->max_frame;
+
+    if (c->closing)
+        return 0;
+    if (first) {
+        chat_buf_reset(&c->rx);
+        c->rx_discard = lws_frame_is_binary(wsi) != 0;
+    }
+    if (!c->rx_discard) {
+        if (first && final) {
+            if (len > max)
+                bad_frame(c, CHAT_ERR_too_big, NULL, NULL);
+            else
+                handle_text(c, in, len);
+            return 0;
+        }
+        if (chat_buf_append(&c->rx, in, len) != CHAT_OK) {
+            c->rx_discard = true; /* over max_frame: swallow the rest, then report */
+            chat_buf_fini(&c->rx);
+        }
+    }
+    if (!final)
+        return 0;
+    if (lws_frame_is_binary(wsi))
+        bad_frame(c, CHAT_ERR_bad_frame, NULL, NULL);
+    else if (c->rx_discard)
+        bad_frame(c, CHAT_ERR_too_big, NULL, NULL);
+    else
+        handle_text(c, chat_buf_data(&c->rx), c->rx.len);
+    c->rx_discard = false;
+    if (c->rx.cap > 4096) /* do not keep a large buffer around on an idle connection */
+        chat_buf_fini(&c->rx);
+    else
+        chat_buf_reset(&c->rx);
+    return 0;
+}

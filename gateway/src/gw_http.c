@@ -1,0 +1,274 @@
+/* gw_http.c - plain HTTP on the gateway's port: /healthz, /readyz, /metrics and the REST API
+ * under /api/v1/. Responses are JSON; REST errors are {"error":{"code","message"}} with a
+ * stable code. Event-loop thread only. */
+#include <string.h>
+#include <time.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+
+#include "gw.h"
+#include "gw_pss.h"
+
+#define URI_MAX 512
+
+bool gw_ready(const struct gw *gw)
+{
+    return gw->kafka_assigned && gw->node_num >= 0 && !gw->draining;
+}
+
+static void req_free(struct gw_httpreq *r)
+{
+    if (!r)
+        return;
+    if (r->pending)
+        r->pending->http = NULL; /* the delivery report will find nobody to answer */
+    chat_buf_fini(&r->body);
+    chat_buf_fini(&r->resp);
+    chat_free(r);
+}
+
+/* Writes the response headers now and the body on the next WRITEABLE. */
+static int respond(struct lws *wsi, struct gw_httpreq *r, int status, const char *ctype)
+{
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr);
+
+    r->status = status;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, (lws_filepos_t)r->resp.len, &p,
+                                    end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (status == 429 && r->retry_after_s > 0) {
+        char ra[16];
+        int n = snprintf(ra, sizeof(ra), "%d", r->retry_after_s);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                        (const unsigned char *)ra, n, &p, end))
+            return -1;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    r->responded = true;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int respond_error(struct lws *wsi, struct gw_httpreq *r, int status, const char *code,
+                         const char *msg)
+{
+    chat_buf_reset(&r->resp);
+    if (chat_enc_http_error(&r->resp, code, msg) != CHAT_OK)
+        return -1;
+    return respond(wsi, r, status, "application/json");
+}
+
+static int status_for(enum chat_errcode code)
+{
+    switch (code) {
+    case CHAT_ERR_auth_required:
+    case CHAT_ERR_bad_token:
+    case CHAT_ERR_token_expired:
+        return 401;
+    case CHAT_ERR_too_big:
+        return 413;
+    case CHAT_ERR_rate_limited:
+        return 429;
+    case CHAT_ERR_overloaded:
+    case CHAT_ERR_unavailable:
+        return 503;
+    case CHAT_ERR_internal:
+        return 500;
+    default:
+        return 400;
+    }
+}
+
+static int respond_code(struct lws *wsi, struct gw_httpreq *r, enum chat_errcode code)
+{
+    return respond_error(wsi, r, status_for(code), chat_errcode_name(code),
+                         chat_errcode_desc(code));
+}
+
+/* Reads "Authorization: Bearer X"; returns CHAT_OK with claims, or the error code. */
+static enum chat_errcode bearer(struct gw *gw, struct lws *wsi, struct chat_claims *cl)
+{
+    char auth[CHAT_JWT_MAX_TOKEN + 16];
+    int rc;
+
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+        return CHAT_ERR_auth_required;
+    if (strncmp(auth, "Bearer ", 7) != 0)
+        return CHAT_ERR_bad_token;
+    rc = chat_jwt_verify(&gw->keys, auth + 7, gw->cfg->jwt_issuer, (int64_t)time(NULL), 5, cl);
+    if (rc == CHAT_EEXPIRED)
+        return CHAT_ERR_token_expired;
+    return rc == CHAT_OK ? CHAT_ERR__COUNT : CHAT_ERR_bad_token;
+}
+
+/* /api/v1/rooms/{room}/messages -> room (copied into r->room); false when not that shape. */
+static bool parse_messages_path(const char *uri, char *room, size_t cap)
+{
+    static const char pre[] = "/api/v1/rooms/", suf[] = "/messages";
+    const char *p, *slash;
+
+    if (strncmp(uri, pre, sizeof(pre) - 1) != 0)
+        return false;
+    p = uri + sizeof(pre) - 1;
+    slash = strchr(p, '/');
+    if (!slash || strcmp(slash, suf) != 0 || (size_t)(slash - p) >= cap)
+        return false;
+    memcpy(room, p, (size_t)(slash - p));
+    room[slash - p] = '\0';
+    return true;
+}
+
+static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const char *uri)
+{
+    if (strcmp(uri, "/healthz") == 0) {
+        if (chat_buf_appends(&r->resp, "ok\n") != CHAT_OK)
+            return -1;
+        return respond(wsi, r, 200, "text/plain");
+    }
+    if (strcmp(uri, "/readyz") == 0) {
+        bool ok = gw_ready(gw);
+        if (chat_buf_appendf(&r->resp, "%s\nkafka_assigned=%d node_number=%d redis=%d draining=%d\n",
+                             ok ? "ready" : "not ready", gw->kafka_assigned, gw->node_num,
+                             gw->redis_ok, gw->draining) != CHAT_OK)
+            return -1;
+        return respond(wsi, r, ok ? 200 : 503, "text/plain");
+    }
+    if (strcmp(uri, "/metrics") == 0) {
+        if (gw_metrics_render(gw, &r->resp) != CHAT_OK)
+            return -1;
+        return respond(wsi, r, 200, "text/plain; version=0.0.4");
+    }
+    if (strcmp(uri, "/api/v1/config") == 0) {
+        if (chat_enc_config(&r->resp, gw->cfg->node_name, &gw->limits) != CHAT_OK)
+            return -1;
+        return respond(wsi, r, 200, "application/json");
+    }
+    return respond_error(wsi, r, 404, "not_found", "no such endpoint");
+}
+
+static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
+{
+    char uri[URI_MAX];
+    struct gw_httpreq *r;
+    bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+
+    r = chat_xcalloc(1, sizeof(*r));
+    chat_buf_init(&r->body, 0, (size_t)gw->cfg->max_body);
+    chat_buf_init(&r->resp, 0, 0);
+    pss->http = r;
+    chat_metric_add(&gw->m.http_requests, 1);
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), post ? WSI_TOKEN_POST_URI : WSI_TOKEN_GET_URI) <= 0)
+        return respond_error(wsi, r, 414, "bad_request", "URI missing or too long");
+    if (!post) {
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+            return respond_error(wsi, r, 405, "method_not_allowed", "use GET or POST");
+        return on_get(gw, wsi, r, uri);
+    }
+    if (!parse_messages_path(uri, r->room, sizeof(r->room)))
+        return respond_error(wsi, r, 404, "not_found", "no such endpoint");
+    if (!chat_room_valid(r->room))
+        return respond_code(wsi, r, CHAT_ERR_bad_room);
+    r->auth = bearer(gw, wsi, &r->claims);
+    r->is_send = true;
+    return 0; /* wait for the body; the error (if any) is answered at its end */
+}
+
+static int on_body_done(struct gw *gw, struct lws *wsi, struct gw_httpreq *r)
+{
+    struct chat_cframe f;
+    enum chat_errcode code;
+    struct gw_pending *p;
+    int rc;
+
+    if (r->responded)
+        return 0;
+    if (r->body_too_big)
+        return respond_code(wsi, r, CHAT_ERR_too_big);
+    if (r->auth != CHAT_ERR__COUNT)
+        return respond_code(wsi, r, r->auth);
+    if (chat_rest_send_decode(chat_buf_data(&r->body), r->body.len, (size_t)gw->cfg->max_text, &f,
+                              &code) != CHAT_OK) {
+        chat_cframe_fini(&f);
+        return respond_code(wsi, r, code);
+    }
+    rc = gw_send_produce(gw, NULL, &r->claims, r->room, f.text, f.text_len, f.client_msg_id, NULL,
+                         &p, &code);
+    chat_cframe_fini(&f);
+    if (rc != CHAT_OK)
+        return respond_code(wsi, r, code);
+    p->http = wsi;
+    r->pending = p;
+    return 0; /* answered from the delivery report */
+}
+
+void gw_http_delivered(struct gw *gw, struct gw_pending *p)
+{
+    struct lws *wsi = p->http;
+    struct gw_pss *pss = lws_wsi_user(wsi);
+    struct gw_httpreq *r = pss->http;
+
+    r->pending = NULL;
+    chat_buf_reset(&r->resp);
+    if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        chat_enc_ack(&r->resp, p->client_msg_id, p->id, p->seq, p->ts, NULL) == CHAT_OK) {
+        if (respond(wsi, r, 200, "application/json") != 0)
+            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    } else if (respond_code(wsi, r, CHAT_ERR_unavailable) != 0) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    (void)gw;
+    gw_pending_free(p);
+}
+
+void gw_http_closed(struct lws *wsi, void *user)
+{
+    struct gw_pss *pss = user;
+    (void)wsi;
+    if (pss && pss->http) {
+        req_free(pss->http);
+        pss->http = NULL;
+    }
+}
+
+int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    struct gw *gw = lws_context_user(lws_get_context(wsi));
+    struct gw_pss *pss = user;
+    struct gw_httpreq *r = pss ? pss->http : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (r) { /* keep-alive: a new transaction on the same connection */
+            req_free(r);
+            pss->http = NULL;
+        }
+        return on_request(gw, wsi, pss);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!r || r->responded || r->body_too_big)
+            return 0;
+        if (chat_buf_append(&r->body, in, len) != CHAT_OK)
+            r->body_too_big = true; /* keep reading; answer 413 at the end */
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return r && r->is_send ? on_body_done(gw, wsi, r) : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!r || !r->responded)
+            return 0;
+        if (lws_write(wsi, (unsigned char *)chat_buf_data(&r->resp), r->resp.len,
+                      LWS_WRITE_HTTP_FINAL) < 0)
+            return -1;
+        req_free(r);
+        pss->http = NULL;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        gw_http_closed(wsi, user);
+        return 0;
+    default:
+        return 0;
+    }
+}

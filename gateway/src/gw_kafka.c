@@ -1,0 +1,323 @@
+/* gw_kafka.c - the gateway's Kafka side on the event loop.
+ *
+ * Producer: idempotent, acks=all; rd_kafka_producev never blocks; delivery reports are served on
+ * the loop when the main queue's wake-up pipe turns readable.
+ * Consumer: assign()-only (every gateway reads every partition of chat.messages and
+ * chat.presence), starting at the high watermark taken at startup so nothing produced after the
+ * node became ready is missed. Its queue's wake-up pipe is polled by the loop; records are drained
+ * in bounded batches so one busy topic cannot starve the sockets. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "gw.h"
+
+#define DRAIN_BUDGET 4096   /* records per loop turn before yielding to sockets */
+#define WATERMARK_TIMEOUT_MS 5000
+
+static void drain_pipe(int fd)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    struct gw *gw = opaque;
+    struct gw_pending *p = rkm->_private;
+
+    (void)rk;
+    if (!p)
+        return;
+    p->err = rkm->err;
+    p->seq = rkm->offset;
+    if (rkm->err)
+        chat_log(CHAT_LOG_WARN, "delivery failed: %s", rd_kafka_err2str(rkm->err));
+    gw_send_delivered(gw, p);
+}
+
+static void prod_poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct gw *gw = h->data;
+
+    (void)status;
+    (void)events;
+    drain_pipe(gw->prod_pipe[0]);
+    rd_kafka_poll(gw->prod, 0);
+}
+
+/* Fan a record to the local subscribers of a room (zero copies per recipient). */
+void gw_fanout_room(struct gw *gw, const char *room, size_t room_len, struct chat_msg *m)
+{
+    char name[CHAT_ROOM_MAX + 1];
+    struct gw_room *r;
+
+    if (room_len == 0 || room_len > CHAT_ROOM_MAX)
+        return;
+    memcpy(name, room, room_len);
+    name[room_len] = '\0';
+    r = gw_room_find(&gw->rooms, name);
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nsubs; i++)
+        if (gw_conn_push(r->subs[i].c, m) == CHAT_OK)
+            chat_metric_add(&gw->m.deliveries, 1);
+}
+
+void gw_fanout_all(struct gw *gw, struct chat_msg *m)
+{
+    for (struct gw_conn *c = gw->conns; c; c = c->next)
+        if (gw_conn_push(c, m) == CHAT_OK)
+            chat_metric_add(&gw->m.deliveries, 1);
+}
+
+static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    struct chat_msg *m;
+    int rc;
+
+    chat_metric_add(&gw->m.kafka_in, 1);
+    if (strcmp(topic, gw->cfg->kafka.topic_messages) == 0) {
+        int64_t ts = rd_kafka_message_timestamp(rkm, NULL);
+        chat_buf_reset(&gw->scratch);
+        rc = chat_msg_splice_seq(&gw->scratch, rkm->payload, rkm->len, rkm->offset);
+        if (rc != CHAT_OK) {
+            chat_metric_add(&gw->m.kafka_bad, 1);
+            chat_log(CHAT_LOG_WARN, "kafka: undecodable record %s[%d]@%lld skipped", topic,
+                     (int)rkm->partition, (long long)rkm->offset);
+            return;
+        }
+        if (ts > 0)
+            chat_hist_record(&gw->m.kafka_age_us, (uint64_t)(chat_now_ms() - ts) * 1000);
+        m = chat_msg_from_buf(&gw->scratch);
+        gw_fanout_room(gw, rkm->key, rkm->key_len, m);
+        chat_msg_unref(m);
+    } else if (strcmp(topic, gw->cfg->kafka.topic_presence) == 0) {
+        if (!rkm->payload || rkm->len == 0)
+            return;
+        m = chat_msg_new(rkm->payload, rkm->len);
+        if (rkm->key_len == 1 && ((const char *)rkm->key)[0] == '*')
+            gw_fanout_all(gw, m);
+        else
+            gw_fanout_room(gw, rkm->key, rkm->key_len, m);
+        chat_msg_unref(m);
+    }
+}
+
+/* Drains up to DRAIN_BUDGET records; returns true when the queue may hold more. */
+static bool drain_consumer(struct gw *gw)
+{
+    for (int i = 0; i < DRAIN_BUDGET; i++) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(gw->cons, 0);
+        if (!rkm)
+            return false;
+        if (rkm->err) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                chat_log(CHAT_LOG_WARN, "kafka consume: %s", rd_kafka_message_errstr(rkm));
+        } else {
+            handle_message(gw, rkm);
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    return true;
+}
+
+static void cons_idle_cb(uv_idle_t *h)
+{
+    struct gw *gw = h->data;
+    if (!drain_consumer(gw))
+        uv_idle_stop(h);
+}
+
+static void cons_poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct gw *gw = h->data;
+
+    (void)status;
+    (void)events;
+    drain_pipe(gw->cons_pipe[0]);
+    if (drain_consumer(gw))
+        uv_idle_start(&gw->cons_idle, cons_idle_cb);
+}
+
+static int make_pipe(int p[2])
+{
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+        chat_log(CHAT_LOG_ERROR, "pipe2: %s", strerror(errno));
+        return CHAT_EIO;
+    }
+    return CHAT_OK;
+}
+
+/* Adds every partition of topic to list, starting at its high watermark. Blocking: startup only. */
+static int add_topic(struct gw *gw, const char *topic, rd_kafka_topic_partition_list_t *list)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(gw->cons, topic, NULL);
+    rd_kafka_resp_err_t err;
+    int rc = CHAT_EIO;
+
+    err = rd_kafka_metadata(gw->cons, 0, rkt, &md, WATERMARK_TIMEOUT_MS);
+    if (err || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+        chat_log(CHAT_LOG_ERROR, "kafka: no metadata for topic %s: %s", topic,
+                 rd_kafka_err2str(err ? err : md->topics[0].err));
+        goto out;
+    }
+    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+        int32_t part = md->topics[0].partitions[i].id;
+        int64_t lo = 0, hi = 0;
+        err = rd_kafka_query_watermark_offsets(gw->cons, topic, part, &lo, &hi,
+                                               WATERMARK_TIMEOUT_MS);
+        if (err) {
+            chat_log(CHAT_LOG_ERROR, "kafka: watermarks of %s[%d]: %s", topic, part,
+                     rd_kafka_err2str(err));
+            goto out;
+        }
+        rd_kafka_topic_partition_list_add(list, topic, part)->offset = hi;
+    }
+    rc = CHAT_OK;
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+static int assign_all(struct gw *gw)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(32);
+    rd_kafka_resp_err_t err;
+    int rc;
+
+    rc = add_topic(gw, gw->cfg->kafka.topic_messages, list);
+    if (rc == CHAT_OK)
+        rc = add_topic(gw, gw->cfg->kafka.topic_presence, list);
+    if (rc == CHAT_OK) {
+        err = rd_kafka_assign(gw->cons, list);
+        if (err) {
+            chat_log(CHAT_LOG_ERROR, "kafka assign: %s", rd_kafka_err2str(err));
+            rc = CHAT_EIO;
+        } else {
+            chat_log(CHAT_LOG_INFO, "kafka: assigned %d partitions", list->cnt);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
+}
+
+int gw_kafka_start(struct gw *gw)
+{
+    char err[512], num[32];
+    rd_kafka_conf_t *conf;
+    char *group;
+
+    /* producer */
+    conf = chat_kafka_conf_new(&gw->cfg->kafka, CHAT_KAFKA_PRODUCER, NULL, err, sizeof(err));
+    if (!conf)
+        goto conf_fail;
+    snprintf(num, sizeof(num), "%d", gw->cfg->produce_timeout_ms);
+    if (chat_kafka_conf_set(conf, "message.timeout.ms", num, err, sizeof(err)) != CHAT_OK ||
+        chat_kafka_conf_set(conf, "client.id", gw->cfg->node_name, err, sizeof(err)) != CHAT_OK) {
+        rd_kafka_conf_destroy(conf);
+        goto conf_fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_opaque(conf, gw);
+    gw->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!gw->prod)
+        goto conf_fail;
+
+    /* consumer: assign-only, but librdkafka still wants a group id */
+    group = chat_xasprintf("chat-gateway-%s", gw->cfg->node_name);
+    conf = chat_kafka_conf_new(&gw->cfg->kafka, CHAT_KAFKA_CONSUMER, group, err, sizeof(err));
+    chat_free(group);
+    if (!conf)
+        goto conf_fail;
+    if (chat_kafka_conf_set(conf, "client.id", gw->cfg->node_name, err, sizeof(err)) != CHAT_OK) {
+        rd_kafka_conf_destroy(conf);
+        goto conf_fail;
+    }
+    gw->cons = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!gw->cons)
+        goto conf_fail;
+    rd_kafka_poll_set_consumer(gw->cons);
+
+    if (make_pipe(gw->prod_pipe) != CHAT_OK || make_pipe(gw->cons_pipe) != CHAT_OK)
+        return CHAT_EIO;
+    gw->prod_q = rd_kafka_queue_get_main(gw->prod);
+    rd_kafka_queue_io_event_enable(gw->prod_q, gw->prod_pipe[1], "1", 1);
+    gw->cons_q = rd_kafka_queue_get_consumer(gw->cons);
+    rd_kafka_queue_io_event_enable(gw->cons_q, gw->cons_pipe[1], "1", 1);
+
+    if (assign_all(gw) != CHAT_OK)
+        return CHAT_EIO;
+    gw->kafka_assigned = true;
+
+    uv_poll_init(&gw->loop, &gw->prod_poll, gw->prod_pipe[0]);
+    gw->prod_poll.data = gw;
+    uv_poll_start(&gw->prod_poll, UV_READABLE, prod_poll_cb);
+    uv_poll_init(&gw->loop, &gw->cons_poll, gw->cons_pipe[0]);
+    gw->cons_poll.data = gw;
+    uv_poll_start(&gw->cons_poll, UV_READABLE, cons_poll_cb);
+    uv_idle_init(&gw->loop, &gw->cons_idle);
+    gw->cons_idle.data = gw;
+    /* records may already be queued: the wake-up only fires on empty -> non-empty */
+    uv_idle_start(&gw->cons_idle, cons_idle_cb);
+    return CHAT_OK;
+conf_fail:
+    chat_log(CHAT_LOG_ERROR, "kafka: %s", err);
+    return CHAT_EINVAL;
+}
+
+static void close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Stops the loop side (handles closed asynchronously by uv). */
+void gw_kafka_stop(struct gw *gw)
+{
+    if (gw->prod_q) {
+        uv_poll_stop(&gw->prod_poll);
+        uv_close((uv_handle_t *)&gw->prod_poll, close_noop);
+        uv_poll_stop(&gw->cons_poll);
+        uv_close((uv_handle_t *)&gw->cons_poll, close_noop);
+        uv_idle_stop(&gw->cons_idle);
+        uv_close((uv_handle_t *)&gw->cons_idle, close_noop);
+    }
+}
+
+/* Destroys the Kafka handles after the loop has stopped (may block briefly: not on the loop). */
+void gw_kafka_destroy(struct gw *gw)
+{
+    if (gw->cons_q) {
+        rd_kafka_queue_io_event_enable(gw->cons_q, -1, NULL, 0);
+        rd_kafka_queue_destroy(gw->cons_q);
+    }
+    if (gw->prod_q) {
+        rd_kafka_queue_io_event_enable(gw->prod_q, -1, NULL, 0);
+        rd_kafka_queue_destroy(gw->prod_q);
+    }
+    if (gw->cons) {
+        rd_kafka_consumer_close(gw->cons);
+        rd_kafka_destroy(gw->cons);
+    }
+    if (gw->prod) {
+        rd_kafka_flush(gw->prod, 2000); /* after the loop: reports go nowhere, see gw_drain */
+        rd_kafka_destroy(gw->prod);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (gw->prod_pipe[i] > 0)
+            close(gw->prod_pipe[i]);
+        if (gw->cons_pipe[i] > 0)
+            close(gw->cons_pipe[i]);
+    }
+}

@@ -1,0 +1,290 @@
+/* gw_redis.c - the gateway's Redis side: hiredis async on the event loop (libuv adapter).
+ *
+ * - Message-id node number: leased (chat:node:N, PX 30 s, renewed every 10 s) so that no two
+ *   live gateways generate ids with the same node bits. Until leased the node is not ready.
+ * - Presence: every second the rooms whose membership changed are written as a users SET and a
+ *   connection count (see chat/keys.h), each key with a TTL refreshed every second, so a node
+ *   that dies simply expires. Redis is a cache: when it is down chat goes on (presence stalls),
+ *   and on reconnect everything is written again. */
+#include <stdio.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include <hiredis/adapters/libuv.h>
+
+#include "chat/keys.h"
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "gw.h"
+
+#define LEASE_MS 30000
+#define LEASE_RENEW_MS 10000
+#define RECONNECT_MS 1000
+
+/* KEYS[1] lease key, ARGV[1] our token, ARGV[2] ms: take it if free or ours, else 0. */
+static const char lease_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == false or v == ARGV[1] then "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+
+static void on_connect(const redisAsyncContext *ac, int status);
+static void on_disconnect(const redisAsyncContext *ac, int status);
+
+static unsigned name_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+void gw_redis_start(struct gw *gw)
+{
+    redisAsyncContext *ac;
+
+    if (!gw->lease_token[0]) {
+        snprintf(gw->lease_token, sizeof(gw->lease_token), "%s:%d:%lld", gw->cfg->node_name, (int)getpid(),
+                 (long long)chat_now_ms());
+        gw->lease_candidate = name_hash(gw->cfg->node_name) % (CHAT_ID_MAX_NODE + 1);
+    }
+    ac = redisAsyncConnect(gw->cfg->redis_host, gw->cfg->redis_port);
+    if (!ac || ac->err) {
+        chat_log(CHAT_LOG_WARN, "redis: cannot connect to %s:%d: %s", gw->cfg->redis_host,
+                 gw->cfg->redis_port, ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        return;
+    }
+    ac->data = gw;
+    redisLibuvAttach(ac, &gw->loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    gw->redis = ac;
+}
+
+static void mark_all_dirty(struct gw *gw)
+{
+    for (size_t i = 0; i < gw->rooms.nslots; i++)
+        for (struct gw_room *r = gw->rooms.slots[i]; r; r = r->hnext)
+            r->dirty = true;
+    gw->pres_total_dirty = true;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct gw *gw = ac->data;
+
+    if (status != REDIS_OK) {
+        chat_log(CHAT_LOG_WARN, "redis: connect failed: %s", ac->errstr);
+        gw->redis = NULL; /* hiredis frees the context */
+        gw->redis_ok = false;
+        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        chat_metric_add(&gw->m.redis_errors, 1);
+        return;
+    }
+    chat_log(CHAT_LOG_INFO, "redis: connected to %s:%d", gw->cfg->redis_host, gw->cfg->redis_port);
+    gw->redis_ok = true;
+    mark_all_dirty(gw);
+    gw_redis_tick(gw);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct gw *gw = ac->data;
+
+    if (status != REDIS_OK) {
+        chat_log(CHAT_LOG_WARN, "redis: disconnected: %s", ac->errstr);
+        chat_metric_add(&gw->m.redis_errors, 1);
+    }
+    gw->redis = NULL;
+    gw->redis_ok = false;
+    gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+}
+
+static void on_lease(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gw *gw = ac->data;
+    redisReply *reply = r;
+    unsigned num = (unsigned)(uintptr_t)priv;
+
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            chat_log(CHAT_LOG_WARN, "redis: lease: %s", reply->str);
+        return; /* retried on a later tick */
+    }
+    if (reply->integer == 1) {
+        if (gw->node_num != (int)num) {
+            chat_log(CHAT_LOG_INFO, "node number %u leased", num);
+            chat_idgen_init(&gw->idgen, num);
+            /* a new number may reuse ms already used by its previous holder: ids stay unique
+             * because that holder stopped at least LEASE_MS ago */
+        }
+        gw->node_num = (int)num;
+        gw->lease_until_ms = chat_mono_ms() + LEASE_MS;
+        return;
+    }
+    if (gw->node_num == (int)num) {
+        chat_log(CHAT_LOG_ERROR, "node number %u lease lost to another node", num);
+        gw->node_num = -1;
+    }
+    gw->lease_candidate = (num + 1) % (CHAT_ID_MAX_NODE + 1);
+}
+
+static void lease_step(struct gw *gw)
+{
+    unsigned num = gw->node_num >= 0 ? (unsigned)gw->node_num : gw->lease_candidate;
+    char key[64], ms[16];
+
+    if (gw->node_num >= 0 && gw->lease_until_ms - chat_mono_ms() > LEASE_MS - LEASE_RENEW_MS)
+        return;
+    snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, num);
+    snprintf(ms, sizeof(ms), "%d", LEASE_MS);
+    redisAsyncCommand(gw->redis, on_lease, (void *)(uintptr_t)num, "EVAL %s 1 %s %s %s", lease_lua,
+                      key, gw->lease_token, ms);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gw *gw = ac->data;
+    redisReply *reply = r;
+
+    (void)priv;
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        chat_metric_add(&gw->m.redis_errors, 1);
+        chat_log(CHAT_LOG_WARN, "redis: %s", reply->str);
+    }
+}
+
+/* argv builder for variable-length commands */
+struct argv {
+    const char **v;
+    size_t *len;
+    int n, cap;
+};
+
+static void argv_push(struct argv *a, const char *s)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->v = chat_xrealloc(a->v, (size_t)a->cap * sizeof(*a->v));
+        a->len = chat_xrealloc(a->len, (size_t)a->cap * sizeof(*a->len));
+    }
+    a->v[a->n] = s;
+    a->len[a->n] = strlen(s);
+    a->n++;
+}
+
+static void argv_send(struct gw *gw, struct argv *a)
+{
+    redisAsyncCommandArgv(gw->redis, on_reply, NULL, a->n, a->v, a->len);
+    a->n = 0;
+}
+
+/* Writes one presence scope: users set + connection count, atomically. */
+static void report_scope(struct gw *gw, struct argv *a, const char *room,
+                         const struct gw_countmap *users, long conns)
+{
+    char ukey[256], ckey[192], num[24], ttl[16];
+
+    snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_USERS_FMT, gw->cfg->node_name, room);
+    snprintf(ckey, sizeof(ckey), CHAT_KEY_PRES_CONNS_FMT, gw->cfg->node_name);
+    snprintf(num, sizeof(num), "%ld", conns);
+    snprintf(ttl, sizeof(ttl), "%d", CHAT_PRES_TTL_MS);
+    redisAsyncCommand(gw->redis, on_reply, NULL, "MULTI");
+    redisAsyncCommand(gw->redis, on_reply, NULL, "DEL %s", ukey);
+    if (users->n > 0) {
+        argv_push(a, "SADD");
+        argv_push(a, ukey);
+        for (size_t i = 0; i < users->nslots; i++)
+            for (struct gw_count_ent *e = users->slots[i]; e; e = e->next)
+                argv_push(a, e->key);
+        argv_send(gw, a);
+        redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+    }
+    if (conns > 0)
+        redisAsyncCommand(gw->redis, on_reply, NULL, "HSET %s %s %s", ckey, room, num);
+    else
+        redisAsyncCommand(gw->redis, on_reply, NULL, "HDEL %s %s", ckey, room);
+    redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ckey, ttl);
+    redisAsyncCommand(gw->redis, on_reply, NULL, "EXEC");
+}
+
+static void presence_report(struct gw *gw)
+{
+    struct argv a = {0};
+    char ukey[256], ttl[16], until[24];
+
+    snprintf(ttl, sizeof(ttl), "%d", CHAT_PRES_TTL_MS);
+    for (size_t i = 0; i < gw->rooms.nslots; i++) {
+        struct gw_room *r = gw->rooms.slots[i];
+        while (r) {
+            struct gw_room *next = r->hnext;
+            if (r->dirty) {
+                report_scope(gw, &a, r->name, &r->users, (long)r->nsubs);
+                r->dirty = false;
+                r->reported = r->nsubs > 0;
+                gw_room_maybe_free(&gw->rooms, r);
+            } else if (r->users.n > 0) {
+                snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_USERS_FMT, gw->cfg->node_name, r->name);
+                redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+            }
+            r = next;
+        }
+    }
+    if (gw->pres_total_dirty) {
+        report_scope(gw, &a, CHAT_KEY_PRES_ALL, &gw->users, gw->nconns);
+        gw->pres_total_dirty = false;
+    } else {
+        snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_USERS_FMT, gw->cfg->node_name,
+                 CHAT_KEY_PRES_ALL);
+        redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+        snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_CONNS_FMT, gw->cfg->node_name);
+        redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+    }
+    snprintf(until, sizeof(until), "%lld", (long long)(chat_now_ms() + CHAT_PRES_TTL_MS));
+    redisAsyncCommand(gw->redis, on_reply, NULL, "ZADD %s %s %s", CHAT_KEY_PRES_NODES, until,
+                      gw->cfg->node_name);
+    chat_free(a.v);
+    chat_free(a.len);
+}
+
+void gw_redis_tick(struct gw *gw)
+{
+    if (!gw->redis) {
+        if (chat_mono_ms() >= gw->redis_retry_at_ms)
+            gw_redis_start(gw);
+        return;
+    }
+    if (!gw->redis_ok)
+        return; /* still connecting */
+    lease_step(gw);
+    presence_report(gw);
+}
+
+/* Removes this node's presence so counts drop at once on a clean shutdown. */
+void gw_redis_stop(struct gw *gw)
+{
+    char key[256];
+
+    if (!gw->redis)
+        return;
+    if (gw->redis_ok) {
+        snprintf(key, sizeof(key), CHAT_KEY_PRES_CONNS_FMT, gw->cfg->node_name);
+        redisAsyncCommand(gw->redis, on_reply, NULL, "DEL %s", key);
+        redisAsyncCommand(gw->redis, on_reply, NULL, "ZREM %s %s", CHAT_KEY_PRES_NODES,
+                          gw->cfg->node_name);
+        if (gw->node_num >= 0) {
+            snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, (unsigned)gw->node_num);
+            redisAsyncCommand(gw->redis, on_reply, NULL,
+                              "EVAL %s 1 %s %s",
+                              "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                              "return redis.call('DEL', KEYS[1]) end return 0",
+                              key, gw->lease_token);
+        }
+    }
+    redisAsyncDisconnect(gw->redis); /* pending replies are served first */
+}

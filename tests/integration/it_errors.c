@@ -1,0 +1,210 @@
+/* it_errors.c - bad input gets a clear error frame with a stable code and the connection stays
+ * usable; anonymous connections may watch but not send; bad tokens are refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "it_util.h"
+
+static char room[64];
+
+/* Sends raw bytes as one text frame and expects an error with code; then ping must work. */
+static void expect_error_raw(struct wsc *c, int opcode, const void *p, size_t n, const char *code)
+{
+    assert_int_equal(wsc_send_frame(c, opcode, true, p, n), 0);
+    json_t *e = it_wait_type(c, "error", it_timeout(5000));
+    if (!e)
+        fail_msg("no error frame (expected %s)", code);
+    assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+    assert_true(json_is_string(json_object_get(e, "message")));
+    json_decref(e);
+    assert_true(it_ping(c));
+}
+
+static void expect_error(struct wsc *c, const char *text, const char *code)
+{
+    expect_error_raw(c, WSC_OP_TEXT, text, strlen(text), code);
+}
+
+static void test_anonymous_may_watch_not_send(void **state)
+{
+    (void)state;
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
+    it_join(c, room);
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "hi",
+            "client_msg_id", "x1");
+    json_t *e = it_wait_type(c, "error", it_timeout(5000));
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "auth_required");
+    assert_string_equal(json_string_value(json_object_get(e, "client_msg_id")), "x1");
+    json_decref(e);
+    assert_true(it_ping(c));
+    wsc_close(c);
+}
+
+static void test_malformed_frames_get_errors_and_connection_survives(void **state)
+{
+    (void)state;
+    char *t = it_token("mallory", 600);
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW2_URL"), t);
+    static const unsigned char bad_utf8[] = "{\"type\":\"ping\",\"ref\":\"\xc3\x28\"}";
+    static const unsigned char overlong[] = "{\"type\":\"ping\",\"ref\":\"\xc0\xaf\"}";
+    char *big;
+    json_t *m;
+
+    it_join(c, room);
+    expect_error(c, "{not json", "bad_json");
+    expect_error(c, "[1,2,3]", "bad_json");
+    expect_error(c, "{\"type\":\"ping\",\"type\":\"ping\"}", "bad_json");
+    expect_error(c, "{\"type\":\"teleport\"}", "unknown_type");
+    expect_error(c, "{\"type\":\"message\"}", "unknown_type");
+    expect_error(c, "{\"room\":\"x\"}", "unknown_type");
+    expect_error(c, "{\"type\":\"join\",\"room\":7}", "bad_field");
+    expect_error(c, "{\"type\":\"join\",\"room\":\"a/b\"}", "bad_room");
+    expect_error(c, "{\"type\":\"send\",\"room\":\"nojoin\",\"text\":\"x\"}", "not_joined");
+    expect_error_raw(c, WSC_OP_TEXT, bad_utf8, sizeof(bad_utf8) - 1, "bad_utf8");
+    expect_error_raw(c, WSC_OP_TEXT, overlong, sizeof(overlong) - 1, "bad_utf8");
+    expect_error_raw(c, WSC_OP_BINARY, "{\"type\":\"ping\"}", 15, "bad_frame");
+    /* oversize: one frame over max_frame (8192 in the test cluster) */
+    big = malloc(20000);
+    memset(big, 'a', 20000);
+    memcpy(big, "{\"type\":\"ping\",\"ref\":\"", 22);
+    memcpy(big + 19998, "\"}", 2);
+    expect_error_raw(c, WSC_OP_TEXT, big, 20000, "too_big");
+    /* oversize spread over fragments */
+    assert_int_equal(wsc_send_frame(c, WSC_OP_TEXT, false, big, 6000), 0);
+    assert_int_equal(wsc_send_frame(c, WSC_OP_CONT, false, big + 6000, 6000), 0);
+    expect_error_raw(c, WSC_OP_CONT, big + 12000, 8000, "too_big");
+    free(big);
+    /* text limits */
+    {
+        char *longtext = malloc(2002 * 3 + 64);
+        char *p = longtext;
+        p += sprintf(p, "{\"type\":\"send\",\"room\":\"%s\",\"text\":\"", room);
+        for (int i = 0; i < 2001; i++)
+            p += sprintf(p, "\xe2\x82\xac"); /* 2001 euro signs: 6003 bytes, 2001 code points */
+        strcpy(p, "\"}");
+        expect_error(c, longtext, "text_too_long");
+        free(longtext);
+    }
+    {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "{\"type\":\"send\",\"room\":\"%s\",\"text\":\"   \"}", room);
+        expect_error(c, msg, "empty_text");
+        snprintf(msg, sizeof(msg), "{\"type\":\"send\",\"room\":\"%s\",\"text\":\"a\\u0007b\"}",
+                 room);
+        expect_error(c, msg, "bad_text");
+    }
+    /* a fragmented valid frame is reassembled and works */
+    {
+        char msg[128];
+        int n = snprintf(msg, sizeof(msg),
+                         "{\"type\":\"send\",\"room\":\"%s\",\"text\":\"frag ok\",\"client_msg_id\":\"f1\"}",
+                         room);
+        assert_int_equal(wsc_send_frame(c, WSC_OP_TEXT, false, msg, 10), 0);
+        assert_int_equal(wsc_send_frame(c, WSC_OP_CONT, false, msg + 10, 10), 0);
+        assert_int_equal(wsc_send_frame(c, WSC_OP_CONT, true, msg + 20, (size_t)n - 20), 0);
+    }
+    m = it_wait_field(c, "message", "client_msg_id", "f1", it_timeout(10000));
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "text")), "frag ok");
+    json_decref(m);
+    /* after all that, a normal send still works: still the same, usable connection */
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "still here",
+            "client_msg_id", "ok1");
+    m = it_wait_field(c, "ack", "client_msg_id", "ok1", it_timeout(10000));
+    assert_non_null(m);
+    json_decref(m);
+    wsc_close(c);
+    free(t);
+}
+
+static void expect_refused_token(const char *token, const char *code)
+{
+    char path[4200], err[256];
+    int close_code = 0;
+    struct wsc *c;
+    json_t *e;
+
+    snprintf(path, sizeof(path), "/ws?token=%s", token);
+    c = wsc_connect(it_env("CHAT_TEST_GW1_URL"), path, NULL, it_timeout(5000), err, sizeof(err));
+    assert_non_null(c);
+    e = it_wait_type(c, "error", it_timeout(5000));
+    if (!e)
+        fail_msg("no error for a %s token", code);
+    assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+    json_decref(e);
+    char *text;
+    while (wsc_recv_text(c, &text, it_timeout(5000), &close_code) > 0)
+        wsc_free_text(text);
+    assert_int_equal(close_code, 4001);
+    wsc_close(c);
+}
+
+static void test_bad_tokens_refused_at_handshake(void **state)
+{
+    (void)state;
+    char *expired = it_token("olduser", -60);
+    char *good = it_token("gooduser", 600);
+    char tampered[4200];
+
+    expect_refused_token(expired, "token_expired");
+    expect_refused_token("not.a.jwt", "bad_token");
+    /* alg none: header {"alg":"none","typ":"JWT"} */
+    expect_refused_token("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJldmUiLCJleHAiOjQxMDI0NDQ4MDAsImlzcyI6ImNoYXRjbHVzdGVyIn0.",
+                         "bad_token");
+    /* tampered signature */
+    snprintf(tampered, sizeof(tampered), "%s", good);
+    size_t n = strlen(tampered);
+    tampered[n - 2] = tampered[n - 2] == 'A' ? 'B' : 'A';
+    expect_refused_token(tampered, "bad_token");
+    free(expired);
+    free(good);
+}
+
+static void test_inband_auth_upgrades_anonymous(void **state)
+{
+    (void)state;
+    char *t = it_token("grace", 600);
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    json_t *j;
+
+    it_join(c, room);
+    it_send(c, "{s:s, s:s}", "type", "auth", "token", "garbage");
+    j = it_wait_type(c, "error", it_timeout(5000));
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "bad_token");
+    json_decref(j);
+    it_send(c, "{s:s, s:s, s:s}", "type", "auth", "token", t, "ref", "a1");
+    j = it_wait_field(c, "authed", "ref", "a1", it_timeout(5000));
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "user")), "grace");
+    json_decref(j);
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "now I can",
+            "client_msg_id", "g1");
+    j = it_wait_field(c, "ack", "client_msg_id", "g1", it_timeout(10000));
+    assert_non_null(j);
+    json_decref(j);
+    wsc_close(c);
+    free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_anonymous_may_watch_not_send),
+        cmocka_unit_test(test_malformed_frames_get_errors_and_connection_survives),
+        cmocka_unit_test(test_bad_tokens_refused_at_handshake),
+        cmocka_unit_test(test_inband_auth_upgrades_anonymous),
+    };
+    it_env_load();
+    snprintf(room, sizeof(room), "err-%d", (int)getpid());
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
