@@ -171,6 +171,7 @@ struct gw {
     uv_timer_t drain_timer;
     uv_signal_t sigterm, sigint;
     bool draining;
+    bool shut;               /* gw_shutdown() ran: handles closing */
     int64_t drain_deadline_ms;
     /* connections and rooms */
     struct gw_conn *conns;   /* all connections, doubly linked */
@@ -261,5 +262,7 @@ extern const struct lws_protocols gw_protocols[];
 int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len);
 void gw_begin_drain(struct gw *gw);
+/* Closes every handle on the loop (lws context included); uv_run then returns. main.c */
+void gw_shutdown(struct gw *gw);
 
 #endif

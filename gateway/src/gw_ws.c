@@ -111,7 +111,7 @@ static void drain_check(uv_timer_t *t)
         chat_log(CHAT_LOG_INFO, "drain done: %ld connections, %d Kafka messages left",
                  gw->nconns, outq);
         uv_timer_stop(t);
-        uv_stop(&gw->loop);
+        gw_shutdown(gw);
     }
 }
 

@@ -166,8 +166,11 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     return CHAT_OK;
 }
 
-static void gw_fini(struct gw *gw)
+void gw_shutdown(struct gw *gw)
 {
+    if (gw->shut)
+        return;
+    gw->shut = true;
     uv_timer_stop(&gw->tick);
     uv_close((uv_handle_t *)&gw->tick, close_noop);
     uv_timer_stop(&gw->drain_timer);
@@ -178,9 +181,19 @@ static void gw_fini(struct gw *gw)
     uv_close((uv_handle_t *)&gw->sigint, close_noop);
     gw_redis_stop(gw);
     gw_kafka_stop(gw);
+    if (gw->ctx) /* on a running foreign loop: lws closes its handles asynchronously */
+        lws_context_destroy(gw->ctx);
+}
+
+static void gw_fini(struct gw *gw)
+{
+    gw_shutdown(gw);
+    uv_run(&gw->loop, UV_RUN_DEFAULT); /* completes every close (no-op after a clean drain) */
+    /* lws 4.1 on a foreign loop frees the context in a second destroy call, once the loop has
+     * closed lws's handles */
     if (gw->ctx)
         lws_context_destroy(gw->ctx);
-    uv_run(&gw->loop, UV_RUN_DEFAULT); /* completes every close above */
+    gw->ctx = NULL;
     if (uv_loop_close(&gw->loop) != 0)
         chat_log(CHAT_LOG_WARN, "event loop closed with handles still open");
     gw_kafka_destroy(gw);
