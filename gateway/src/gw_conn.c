@@ -12,6 +12,9 @@
 /* lws's internal write type for a close frame (public header: "handled by lws_close_reason") */
 #define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
+/* frames written per WRITEABLE callback at most (fairness between connections) */
+#define GW_WRITES_PER_CALLBACK 64
+
 static void identity_delta(struct gw_conn *c, int d)
 {
     struct gw *gw = c->gw;
@@ -160,7 +163,7 @@ int gw_conn_writable(struct gw_conn *c)
 {
     const struct gw_config *cfg = c->gw->cfg;
     struct chat_msg *m;
-    int n;
+    int rc;
 
     if (c->oq_len == 0) {
         unsigned char frame[LWS_PRE + 2 + 64];
@@ -177,14 +180,20 @@ int gw_conn_writable(struct gw_conn *c)
         (void)lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
         return -1;
     }
-    m = c->outq[c->oq_head];
-    c->oq_head = (c->oq_head + 1) % cfg->outq_max_msgs;
-    c->oq_len--;
-    c->oq_bytes -= m->len;
-    n = lws_write(c->wsi, chat_msg_payload(m), m->len, LWS_WRITE_TEXT);
-    chat_msg_unref(m);
-    if (n < 0)
-        return -1;
+    /* several frames per callback while the socket takes them: a busy room delivers many
+     * frames per loop turn, one write per turn would turn bursts into false slow consumers */
+    for (int n = 0; n < GW_WRITES_PER_CALLBACK && c->oq_len > 0; n++) {
+        if (n > 0 && lws_send_pipe_choked(c->wsi))
+            break;
+        m = c->outq[c->oq_head];
+        c->oq_head = (c->oq_head + 1) % cfg->outq_max_msgs;
+        c->oq_len--;
+        c->oq_bytes -= m->len;
+        rc = lws_write(c->wsi, chat_msg_payload(m), m->len, LWS_WRITE_TEXT);
+        chat_msg_unref(m);
+        if (rc < 0)
+            return -1;
+    }
     if (c->oq_len > 0 || c->closing)
         lws_callback_on_writable(c->wsi);
     return 0;

@@ -18,7 +18,7 @@
 
 #include "gw.h"
 
-#define DRAIN_BUDGET 4096   /* records per loop turn before yielding to sockets */
+#define DRAIN_BUDGET 256    /* records per loop turn before yielding to sockets */
 #define WATERMARK_TIMEOUT_MS 5000
 
 static void drain_pipe(int fd)

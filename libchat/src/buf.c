@@ -21,7 +21,8 @@ int chat_buf_reserve(struct chat_buf *b, size_t n)
 
     if (b->max && (n > b->max || b->len > b->max - n))
         return CHAT_ETOOBIG;
-    if (n > SIZE_MAX / 2 - b->head - b->len) /* uncapped buffer: keep the sums below from wrapping */
+    /* also for an uncapped buffer: the sums below must not wrap around */
+    if (n > SIZE_MAX / 2 - b->head - b->len)
         return CHAT_ETOOBIG;
     need = b->head + b->len + n + 1; /* +1 keeps a NUL terminator */
     if (need <= b->cap)

@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -137,6 +136,28 @@ static int copy_grant(jwt_t *j, const char *name, char *dst, size_t cap, const c
     return CHAT_OK;
 }
 
+/* Integer claim: CHAT_OK (*v set), CHAT_ENOENT (absent, *v = 0) or CHAT_EAUTH (present but not an
+ * integer). libjwt 1.10's jwt_get_grant_int() returns 0 without setting errno for strings,
+ * floats and booleans, so the claim's JSON is type-checked here. */
+static int grant_int(jwt_t *j, const char *name, int64_t *v)
+{
+    char *js = jwt_get_grants_json(j, name); /* NULL when absent */
+    json_t *val;
+    int rc = CHAT_EAUTH;
+
+    *v = 0;
+    if (!js)
+        return CHAT_ENOENT;
+    val = json_loads(js, JSON_DECODE_ANY, NULL);
+    if (json_is_integer(val)) {
+        *v = json_integer_value(val);
+        rc = CHAT_OK;
+    }
+    json_decref(val);
+    chat_free(js); /* allocated by jansson's default allocator */
+    return rc;
+}
+
 int chat_jwt_verify(const struct chat_jwt_keyring *kr, const char *token, const char *iss,
                     int64_t now, int leeway, struct chat_claims *out)
 {
@@ -144,7 +165,6 @@ int chat_jwt_verify(const struct chat_jwt_keyring *kr, const char *token, const 
     char kid[32];
     jwt_t *j = NULL;
     int rc = CHAT_EAUTH;
-    long v;
 
     memset(out, 0, sizeof(*out));
     if (!token || kr->n == 0 || strnlen(token, CHAT_JWT_MAX_TOKEN + 1) > CHAT_JWT_MAX_TOKEN)
@@ -164,19 +184,12 @@ int chat_jwt_verify(const struct chat_jwt_keyring *kr, const char *token, const 
         goto out;
     if (jwt_get_alg(j) != JWT_ALG_HS256)
         goto out;
-    errno = 0;
-    v = jwt_get_grant_int(j, "exp");
-    if (errno != 0)
-        goto out; /* missing or not a number */
-    out->exp = v;
-    errno = 0;
-    v = jwt_get_grant_int(j, "nbf");
-    if (errno != 0 && errno != ENOENT)
-        goto out; /* present but not an integer: never treat as absent */
-    out->nbf = errno == 0 ? v : 0;
-    errno = 0;
-    v = jwt_get_grant_int(j, "iat");
-    out->iat = errno == 0 ? v : 0;
+    if (grant_int(j, "exp", &out->exp) != CHAT_OK) /* required */
+        goto out;
+    /* nbf and iat are optional, but present and not an integer is never treated as absent */
+    if (grant_int(j, "nbf", &out->nbf) == CHAT_EAUTH ||
+        grant_int(j, "iat", &out->iat) == CHAT_EAUTH)
+        goto out;
     if (iss) {
         const char *ti = jwt_get_grant(j, "iss");
         if (!ti || strcmp(ti, iss) != 0)

@@ -383,7 +383,7 @@ int chat_rest_send_decode(const char *body, size_t len, size_t max_text, struct 
         *err = CHAT_ERR_bad_utf8;
         return CHAT_EPROTO;
     }
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL); /* as frames */
     if (!root || !json_is_object(root)) {
         json_decref(root);
         *err = CHAT_ERR_bad_json;

@@ -293,6 +293,11 @@ int wsc_last_close_code(const struct wsc *c)
     return c->close_code;
 }
 
+void wsc_set_rcvbuf(struct wsc *c, int bytes)
+{
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
 void wsc_abort(struct wsc *c)
 {
     if (!c)

@@ -32,6 +32,8 @@ int wsc_send_text(struct wsc *c, const char *s);
 int wsc_recv_text(struct wsc *c, char **out, int timeout_ms, int *close_code);
 void wsc_free_text(char *s);
 int wsc_last_close_code(const struct wsc *c);
+/* Shrinks the socket's receive buffer (to make a slow reader). */
+void wsc_set_rcvbuf(struct wsc *c, int bytes);
 /* Sends a close frame (when still open) and frees the client. NULL-safe. */
 void wsc_close(struct wsc *c);
 /* Closes the socket abruptly (no close frame) and frees. */

@@ -1,0 +1,221 @@
+/* main.c - chat-persister: configuration, signals, the /healthz /readyz /metrics endpoint,
+ * startup (PostgreSQL schema first, then the consumer) and an orderly shutdown. See ps.h. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "chat/config.h"
+#include "chat/httpd.h"
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/metrics.h"
+#include "chat/time.h"
+
+#include "ps.h"
+
+#define CONNECT_BACKOFF_MAX_MS 5000
+
+/* The only process-global mutable: signals received (1: drain and exit, 2+: hurry). */
+static volatile sig_atomic_t stop_signals;
+
+static const struct chat_cfg_opt opts[] = {
+    {"log-level", "CHAT_LOG_LEVEL", CHAT_CFG_STR, 0, 0, "info", offsetof(struct ps_cfg, log_level),
+     0, "log level: debug|info|warn|error"},
+    {"pg-dsn", "CHAT_PG_DSN", CHAT_CFG_STR, 0, 0, "", offsetof(struct ps_cfg, pg_dsn),
+     CHAT_CFG_REQUIRED | CHAT_CFG_SECRET, "PostgreSQL connection string (libpq conninfo or URI)"},
+    {"metrics-addr", "CHAT_METRICS_ADDR", CHAT_CFG_STR, 0, 0, "127.0.0.1",
+     offsetof(struct ps_cfg, metrics_addr), CHAT_CFG_REQUIRED,
+     "listen address of /healthz /readyz /metrics"},
+    {"metrics-port", "CHAT_METRICS_PORT", CHAT_CFG_INT, 0, 65535, "9101",
+     offsetof(struct ps_cfg, metrics_port), 0, "listen port of /healthz /readyz /metrics (0: any)"},
+    {"batch-max", "CHAT_BATCH_MAX", CHAT_CFG_INT, 1, 100000, "1000",
+     offsetof(struct ps_cfg, batch_max), 0, "messages per database batch"},
+    {"batch-ms", "CHAT_BATCH_MS", CHAT_CFG_INT, 1, 10000, "50", offsetof(struct ps_cfg, batch_ms),
+     0, "longest wait (ms) from a batch's first message to its write"},
+    {"group", "CHAT_PERSISTER_GROUP", CHAT_CFG_STR, 0, 0, "chat-persister",
+     offsetof(struct ps_cfg, group), CHAT_CFG_REQUIRED, "Kafka consumer group"},
+    {"partition-ahead-days", "CHAT_PARTITION_AHEAD_DAYS", CHAT_CFG_INT, 0, 60, "7",
+     offsetof(struct ps_cfg, ahead_days), 0, "daily partitions created ahead of a message's day"},
+    {"migrate-only", "CHAT_MIGRATE_ONLY", CHAT_CFG_BOOL, 0, 0, "false",
+     offsetof(struct ps_cfg, migrate_only), 0,
+     "apply the schema migrations and partitions, then exit"},
+    CHAT_KAFKA_CFG_OPTS(struct ps_cfg, kafka),
+};
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_signals++; /* both signals are blocked while the handler runs */
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL); /* a scraper closing early must not kill us */
+}
+
+static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
+{
+    const struct chat_metric_def defs[] = {
+        {"chat_persister_messages_stored_total", "messages inserted into PostgreSQL",
+         CHAT_METRIC_COUNTER, &m->stored},
+        {"chat_persister_duplicates_total", "messages already stored (replays), skipped",
+         CHAT_METRIC_COUNTER, &m->duplicates},
+        {"chat_persister_batches_total", "batches written", CHAT_METRIC_COUNTER, &m->batches},
+        {"chat_persister_undecodable_total", "Kafka records skipped as undecodable",
+         CHAT_METRIC_COUNTER, &m->undecodable},
+        {"chat_persister_pg_errors_total", "failed PostgreSQL operations", CHAT_METRIC_COUNTER,
+         &m->pg_errors},
+        {"chat_persister_commit_errors_total", "failed Kafka offset commits",
+         CHAT_METRIC_COUNTER, &m->commit_errors},
+        {"chat_persister_kafka_errors_total", "Kafka consumer error events", CHAT_METRIC_COUNTER,
+         &m->kafka_errors},
+        {"chat_persister_partitions_ensured_total",
+         "day partitions created (or found) by CREATE TABLE IF NOT EXISTS", CHAT_METRIC_COUNTER,
+         &m->partitions_created},
+        {"chat_persister_pg_up", "1 when connected to PostgreSQL with the schema in place",
+         CHAT_METRIC_GAUGE, &m->pg_up},
+        {"chat_persister_assigned_partitions", "Kafka partitions assigned to this consumer",
+         CHAT_METRIC_GAUGE, &m->assigned},
+        {"chat_persister_consumer_lag", "messages behind the high watermarks (cached, ~1 s)",
+         CHAT_METRIC_GAUGE, &m->lag},
+        {"chat_persister_batch_rows", "rows in the batch being built", CHAT_METRIC_GAUGE,
+         &m->batch_rows},
+        {"chat_persister_batch_seconds", "time to write and commit one batch", CHAT_METRIC_HIST,
+         &m->batch_us},
+        {"chat_persister_store_delay_seconds", "message timestamp to stored", CHAT_METRIC_HIST,
+         &m->delay_us},
+    };
+    memcpy(d, defs, sizeof(defs));
+    return sizeof(defs) / sizeof(defs[0]);
+}
+
+/* httpd thread: reads atomics only. */
+static int http_fn(void *ud, const char *path, struct chat_buf *body, const char **ctype)
+{
+    struct ps *ps = ud;
+    struct chat_metric_def defs[16];
+    long long up, assigned;
+    size_t n;
+
+    if (strcmp(path, "/healthz") == 0)
+        return chat_buf_appends(body, "ok\n") == CHAT_OK ? 200 : 500;
+    if (strcmp(path, "/readyz") == 0) {
+        up = chat_metric_get(&ps->m.pg_up);
+        assigned = chat_metric_get(&ps->m.assigned);
+        if (chat_buf_appendf(body, "%s postgres=%s assigned=%lld\n",
+                             up && assigned > 0 ? "ready" : "not ready", up ? "up" : "down",
+                             assigned) != CHAT_OK)
+            return 500;
+        return up && assigned > 0 ? 200 : 503;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        *ctype = "text/plain; version=0.0.4; charset=utf-8";
+        n = metric_defs(&ps->m, defs);
+        return chat_metrics_render(body, defs, n) == CHAT_OK ? 200 : 500;
+    }
+    if (chat_buf_appends(body, "not found\n") != CHAT_OK)
+        return 500;
+    return 404;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* a signal cuts it short, which is what we want */
+}
+
+/* Connects to PostgreSQL and applies the schema, retrying with backoff until done or stopped. */
+static int connect_store(struct ps *ps)
+{
+    int backoff = 100;
+
+    while (!stop_signals) {
+        if (ps_store_connect(&ps->store) == CHAT_OK)
+            return CHAT_OK;
+        chat_log(CHAT_LOG_WARN, "postgres not ready; retrying in %d ms", backoff);
+        sleep_ms(backoff);
+        backoff = backoff * 2 > CONNECT_BACKOFF_MAX_MS ? CONNECT_BACKOFF_MAX_MS : backoff * 2;
+    }
+    return CHAT_ESTATE;
+}
+
+/* Startup after config: returns the process exit status. */
+static int run(const struct ps_cfg *cfg)
+{
+    struct chat_httpd *httpd = NULL;
+    struct ps *ps = chat_xcalloc(1, sizeof(*ps));
+    int status = 1;
+
+    ps->cfg = cfg;
+    ps->stop = &stop_signals;
+    ps_store_init(&ps->store, cfg, &ps->m);
+    ps_batch_init(&ps->batch);
+    if (!cfg->migrate_only &&
+        chat_httpd_start(cfg->metrics_addr, cfg->metrics_port, http_fn, ps, &httpd) != CHAT_OK)
+        goto out;
+    if (connect_store(ps) != CHAT_OK) {
+        status = 0; /* stopped before PostgreSQL came up */
+        goto out;
+    }
+    if (cfg->migrate_only) {
+        chat_log(CHAT_LOG_INFO, "schema is up to date");
+        status = 0;
+        goto out;
+    }
+    if (ps_consumer_start(ps) != CHAT_OK)
+        goto out;
+    status = ps_run(ps) == CHAT_OK ? 0 : 1;
+out:
+    chat_httpd_stop(httpd);
+    ps_consumer_free(ps);
+    ps_store_fini(&ps->store);
+    ps_batch_fini(&ps->batch);
+    chat_free(ps);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct ps_cfg cfg;
+    int level = -1;
+    int status;
+    int rc;
+
+    memset(&cfg, 0, sizeof(cfg));
+    rc = chat_cfg_load(opts, CHAT_CFG_COUNT(opts), &cfg, argc, argv,
+                       "chat-persister: stores chat.messages in PostgreSQL (daily partitions), "
+                       "committing Kafka offsets after each database commit.");
+    if (rc == 1) {
+        status = 0;
+        goto out;
+    }
+    if (cfg.log_level)
+        level = chat_log_level_parse(cfg.log_level);
+    if (level < 0)
+        fprintf(stderr, "config error: CHAT_LOG_LEVEL (--log-level): '%s' is not one of "
+                        "debug|info|warn|error\n", cfg.log_level ? cfg.log_level : "");
+    if (rc != CHAT_OK || level < 0) {
+        status = 2;
+        goto out;
+    }
+    chat_log_init("persister", level);
+    install_signals();
+    chat_log(CHAT_LOG_INFO, "chat-persister starting");
+    chat_cfg_dump(opts, CHAT_CFG_COUNT(opts), &cfg);
+    status = run(&cfg);
+    chat_log(CHAT_LOG_INFO, "chat-persister exiting with status %d", status);
+out:
+    chat_cfg_free(opts, CHAT_CFG_COUNT(opts), &cfg);
+    return status;
+}

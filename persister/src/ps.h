@@ -1,0 +1,271 @@
+/* persister/src/ps.h - chat-persister: consumes chat.messages as a consumer group and stores the
+ * messages in PostgreSQL in batches (one round trip per batch, idempotent on (created_at, id)),
+ * committing the Kafka offsets of a batch only after its database commit.
+ *
+ * Modules (split by role):
+ *   ps_partition.c  pure UTC-day arithmetic, partition names and DDL, the known-partition set
+ *   ps_batch.c      the batch being built: owned rows, offsets to commit, PostgreSQL array params
+ *   ps_migrate.c    embedded schema migrations (generated from persister/sql/NNNN_name.sql)
+ *   ps_store.c      the PostgreSQL connection: (re)connect, schema, partitions, batch insert
+ *   ps_consume.c    the Kafka consumer: poll loop, rebalance, flush/commit, pause on PG outage
+ *   main.c          config table, signals, /healthz /readyz /metrics, startup and shutdown
+ *
+ * Threads: the main thread owns struct ps and everything in it (consumer, batch, store); the
+ * httpd thread reads only the atomics in struct ps_metrics. The signal handler writes only the
+ * stop counter. */
+#ifndef PS_H
+#define PS_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+#include <libpq-fe.h>
+
+#include "chat/buf.h"
+#include "chat/err.h"
+#include "chat/kafka.h"
+#include "chat/metrics.h"
+#include "chat/proto.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration (immutable after chat_cfg_load) */
+
+struct ps_cfg {
+    char *log_level;      /* debug|info|warn|error */
+    char *pg_dsn;         /* libpq conninfo or URI; secret (may hold a password) */
+    char *metrics_addr;   /* /healthz /readyz /metrics listen address */
+    int metrics_port;
+    int batch_max;        /* rows per batch */
+    int batch_ms;         /* max age of a batch, from its first message */
+    char *group;          /* Kafka consumer group */
+    int ahead_days;       /* partitions created ahead of a day */
+    bool migrate_only;    /* apply migrations and partitions, then exit */
+    struct chat_kafka_cfg kafka;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Metrics: written by the main thread, read by the httpd thread (atomics) */
+
+struct ps_metrics {
+    atomic_llong stored;             /* rows inserted */
+    atomic_llong duplicates;         /* rows skipped by ON CONFLICT (replays) */
+    atomic_llong batches;            /* batches written */
+    atomic_llong undecodable;        /* Kafka records skipped as not a valid message event */
+    atomic_llong pg_errors;          /* failed PostgreSQL operations (connect, DDL, insert) */
+    atomic_llong commit_errors;      /* failed Kafka offset commits */
+    atomic_llong partitions_created; /* day partitions created by this process */
+    atomic_llong kafka_errors;       /* consumer error events */
+    atomic_llong pg_up;              /* gauge: 1 when connected with the schema in place */
+    atomic_llong assigned;           /* gauge: partitions assigned to this consumer */
+    atomic_llong lag;                /* gauge: high watermark - position, summed, cached */
+    atomic_llong batch_rows;         /* gauge: rows in the batch being built */
+    struct chat_hist batch_us;       /* write + commit time of a batch */
+    struct chat_hist delay_us;       /* message ts -> stored */
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* ps_partition.c: UTC days (days since 1970-01-01) and daily partitions. Pure functions. */
+
+#define PS_DAY_MIN 0          /* 1970-01-01 */
+#define PS_DAY_MAX 2932895    /* 9999-12-30: the day after still has a 4-digit year */
+#define PS_PART_NAME_MAX 32   /* "messages_YYYYMMDD" + NUL fits */
+#define PS_DAYS_CAP 4096      /* the known-partition set is cleared when it would grow past this */
+
+/* Days since 1970-01-01 of the proleptic Gregorian date y-m-d. Years 1..9999.
+ * Returns CHAT_OK or CHAT_EINVAL (year, month or day out of range, e.g. Feb 29 of a common year). */
+CHAT_NODISCARD int ps_days_from_civil(int y, int m, int d, int32_t *days);
+/* Inverse of ps_days_from_civil for any day (negative: before 1970). */
+void ps_civil_from_days(int32_t days, int *y, int *m, int *d);
+/* UTC day of a Unix time in ms (floor, so -1 ms is day -1).
+ * Returns CHAT_OK, or CHAT_EINVAL when the day is outside [PS_DAY_MIN, PS_DAY_MAX]. */
+CHAT_NODISCARD int ps_day_of_ms(int64_t ms, int32_t *day);
+/* Writes "messages_YYYYMMDD" into out[len]. Returns CHAT_OK, CHAT_EINVAL (day out of range) or
+ * CHAT_ETOOBIG (len too small). */
+CHAT_NODISCARD int ps_partition_name(int32_t day, char *out, size_t len);
+/* Parses a partition name written by ps_partition_name (strict: exact length, a valid date).
+ * Returns CHAT_OK or CHAT_EINVAL. */
+CHAT_NODISCARD int ps_partition_parse(const char *name, int32_t *day);
+/* Appends "CREATE TABLE IF NOT EXISTS messages_YYYYMMDD PARTITION OF messages FOR VALUES
+ * FROM ('YYYY-MM-DD 00:00:00+00') TO ('<next day> 00:00:00+00');\n" to out.
+ * Returns CHAT_OK, CHAT_EINVAL (day out of range) or CHAT_ETOOBIG (out->max). */
+CHAT_NODISCARD int ps_partition_ddl(struct chat_buf *out, int32_t day);
+
+/* A sorted set of days (partitions known to exist). Owner: one thread. Zero-init is empty. */
+struct ps_days {
+    int32_t *v;   /* owns; sorted ascending, unique */
+    size_t n, cap;
+};
+bool ps_days_has(const struct ps_days *s, int32_t day);
+/* Adds day (no-op when present). When the set holds PS_DAYS_CAP days it is cleared first. */
+void ps_days_add(struct ps_days *s, int32_t day);
+void ps_days_clear(struct ps_days *s);  /* keeps storage */
+void ps_days_fini(struct ps_days *s);   /* frees storage; idempotent */
+
+/* ------------------------------------------------------------------------------------------ */
+/* ps_batch.c: the batch being built. Owner: the main thread. */
+
+/* One message to store. The strings point into blk (one allocation per row). */
+struct ps_row {
+    int64_t id;          /* message id, <= INT64_MAX */
+    int64_t offset;      /* Kafka offset = seq */
+    int64_t ts_ms;       /* server timestamp */
+    int32_t partition;   /* Kafka partition */
+    int32_t day;         /* UTC day of ts_ms */
+    const char *room, *user, *nick, *body;
+    const char *cmid;    /* client_msg_id; NULL when absent */
+    char *blk;           /* owns the strings above */
+};
+
+/* Next offset to commit for one partition (last consumed + 1). */
+struct ps_commit {
+    int32_t partition;
+    int64_t next;
+};
+
+struct ps_batch {
+    struct ps_row *rows;       /* owns; n used of cap */
+    size_t n, cap;
+    struct ps_commit *commits; /* owns; one per partition seen since the last reset */
+    size_t ncommits, commits_cap;
+    int64_t first_ms;          /* monotonic ms of the first record since the last reset */
+};
+
+/* Columns of the insert, in parameter order ($1..$9). */
+enum ps_col {
+    PS_COL_ID,
+    PS_COL_ROOM,
+    PS_COL_PARTITION,
+    PS_COL_OFFSET,
+    PS_COL_USER,
+    PS_COL_NICK,
+    PS_COL_BODY,
+    PS_COL_CMID,
+    PS_COL_TS,
+    PS_NCOLS
+};
+
+void ps_batch_init(struct ps_batch *b);
+void ps_batch_fini(struct ps_batch *b); /* frees everything; idempotent */
+/* True when records (rows or skipped ones) wait for a write and/or an offset commit. */
+static inline bool ps_batch_pending(const struct ps_batch *b)
+{
+    return b->ncommits > 0;
+}
+/* Copies message m (consumed from partition/offset at monotonic now_ms) into the batch.
+ * Returns CHAT_OK, or CHAT_EINVAL when m cannot be stored (id > INT64_MAX, ts outside the
+ * partition range); the batch is unchanged then and the caller records it with skip. */
+CHAT_NODISCARD int ps_batch_add(struct ps_batch *b, int32_t partition, int64_t offset,
+                                const struct chat_event_msg *m, int64_t now_ms);
+/* Records a consumed record that is not stored (undecodable), so its offset is committed. */
+void ps_batch_skip(struct ps_batch *b, int32_t partition, int64_t offset, int64_t now_ms);
+/* Forgets rows and commits of the given partitions (revoked while the batch could not be
+ * written). Returns the number of rows dropped. */
+size_t ps_batch_drop_partitions(struct ps_batch *b, const int32_t *parts, size_t nparts);
+void ps_batch_reset(struct ps_batch *b); /* empties the batch, keeps storage */
+/* Writes the rows as PostgreSQL array literals, one per column, into cols[PS_NCOLS] (each
+ * reset first): "{1,2}", "{\"a\",\"b\\\"c\"}", NULL client_msg_id as NULL.
+ * Returns CHAT_OK or CHAT_ETOOBIG (a column buffer's max). */
+CHAT_NODISCARD int ps_batch_encode(const struct ps_batch *b, struct chat_buf cols[PS_NCOLS]);
+/* Appends one text array element, double-quoted with " and \ escaped, or NULL when s is NULL.
+ * Returns CHAT_OK or CHAT_ETOOBIG. */
+CHAT_NODISCARD int ps_pg_array_text(struct chat_buf *out, const char *s);
+
+/* ------------------------------------------------------------------------------------------ */
+/* ps_migrate.c: schema migrations, embedded at build time (ps_migrations_gen.c). */
+
+struct ps_migration {
+    int version;      /* NNNN of the file name, > 0, ascending */
+    const char *name; /* the file name's _name part */
+    const char *sql;  /* the file's text */
+};
+
+extern const struct ps_migration ps_migrations[]; /* ps_migrations_count rows, then a {0} row */
+extern const size_t ps_migrations_count;
+
+#define PS_LOCK_MIGRATE 0x636861746d696772LL   /* "chatmigr": advisory lock for migrations */
+#define PS_LOCK_PARTITION 0x6368617470617274LL /* "chatpart": advisory lock for partition DDL */
+
+/* Applies every migration of list[0..n) not yet recorded in schema_migrations, all in one
+ * transaction under pg_advisory_xact_lock(PS_LOCK_MIGRATE). Blocking. *applied (may be NULL)
+ * gets the number applied. Returns CHAT_OK or CHAT_EIO (logged once; transaction rolled back). */
+CHAT_NODISCARD int ps_migrate(PGconn *conn, const struct ps_migration *list, size_t n,
+                              int *applied);
+
+/* ------------------------------------------------------------------------------------------ */
+/* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls. */
+
+struct ps_store {
+    const struct ps_cfg *cfg; /* borrowed */
+    struct ps_metrics *m;     /* borrowed */
+    PGconn *conn;             /* owns; NULL while disconnected */
+    struct ps_days days;      /* partitions known to exist */
+    int32_t ensured_today;    /* day for which today + ahead_days was last ensured; -1: none */
+    int64_t last_io_ms;       /* monotonic ms of the last successful round trip */
+    int64_t retry_ms;         /* monotonic ms before which ps_store_tick does not reconnect */
+    int backoff_ms;           /* current reconnect backoff of ps_store_tick */
+    struct chat_buf cols[PS_NCOLS]; /* scratch: the insert's array parameters */
+};
+
+void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metrics *m);
+void ps_store_fini(struct ps_store *s); /* closes the connection; idempotent */
+/* Connects unless connected, then applies migrations, loads the existing partitions, creates
+ * today's and the next ahead_days partitions and prepares the insert. Returns CHAT_OK or
+ * CHAT_EIO (logged; the connection is closed so the next call starts over). */
+CHAT_NODISCARD int ps_store_connect(struct ps_store *s);
+static inline bool ps_store_connected(const struct ps_store *s)
+{
+    return s->conn != NULL;
+}
+/* Periodic upkeep (call about once a second): reconnects with backoff while disconnected,
+ * checks an idle connection with an empty query every few seconds (so /readyz notices a dead
+ * server without traffic) and ensures today's partitions. Never blocks longer than one connect
+ * attempt (connect_timeout) or one round trip. */
+void ps_store_tick(struct ps_store *s, int64_t now_ms);
+/* Ensures the partitions of today (UTC, from now_ms) and the ahead_days after it exist; a no-op
+ * (no round trip) when they are known. Returns CHAT_OK or CHAT_EIO (connection closed if bad). */
+CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
+/* Writes the batch's rows in one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING,
+ * creating the missing day partitions first (one round trip, under PS_LOCK_PARTITION).
+ * *inserted gets the rows actually inserted (the rest were already stored).
+ * Returns CHAT_OK (committed) or CHAT_EIO (logged; nothing committed; retry later). */
+CHAT_NODISCARD int ps_store_write(struct ps_store *s, const struct ps_batch *b,
+                                  long long *inserted);
+/* Runs sql (one or more statements) with PQexec. Returns CHAT_OK when the (last) result is
+ * COMMAND_OK or TUPLES_OK, else logs "what" with the SQLSTATE and primary message (never the
+ * DETAIL, which may quote row data) and returns CHAT_EIO. */
+CHAT_NODISCARD int ps_pg_exec(PGconn *conn, const char *what, const char *sql);
+/* Logs a failed operation: SQLSTATE and primary message of res, or the connection's error
+ * when res is NULL or carries none. */
+void ps_pg_log_error(PGconn *conn, const PGresult *res, const char *what);
+
+/* ------------------------------------------------------------------------------------------ */
+/* ps_consume.c: the consumer loop. */
+
+struct ps {
+    const struct ps_cfg *cfg;           /* borrowed; immutable */
+    struct ps_metrics m;
+    struct ps_store store;
+    struct ps_batch batch;
+    rd_kafka_t *rk;                     /* owns; NULL before ps_consumer_start */
+    bool paused;                        /* assignment paused while the batch cannot be written */
+    volatile sig_atomic_t *stop;        /* borrowed: signals received (1: drain, 2+: hurry) */
+    int64_t drain_until_ms;             /* monotonic ms: stop retrying the last batch */
+    int64_t undecodable_log_ms;         /* rate limit of undecodable-record log lines */
+    int undecodable_logged;
+};
+
+/* Creates the consumer and subscribes to the messages topic. Returns CHAT_OK or CHAT_EINVAL
+ * (bad Kafka settings, logged). */
+CHAT_NODISCARD int ps_consumer_start(struct ps *ps);
+/* Runs until *ps->stop: consume, batch, write, commit. Then flushes the last batch (giving up
+ * after a drain deadline if PostgreSQL stays down: those offsets stay uncommitted) and closes
+ * the consumer. Returns CHAT_OK, or CHAT_EIO when the last batch could not be written. */
+CHAT_NODISCARD int ps_run(struct ps *ps);
+/* Destroys the consumer (after ps_run closed it). NULL-safe on ps->rk. */
+void ps_consumer_free(struct ps *ps);
+
+#endif

@@ -1,0 +1,398 @@
+/* ps_consume.c - the persister's consumer loop: a consumer group on chat.messages with manual
+ * commits. Records are decoded and batched; a batch is written when it holds batch_max rows or
+ * its first record is batch_ms old; its offsets are committed (synchronously) only after the
+ * database commit. While PostgreSQL fails the batch is kept and retried with backoff, the
+ * assignment is paused (so no new records pile up) and the consumer keeps being polled (so the
+ * group membership and rebalances are served). On revoke the batch is written once more; if
+ * that fails, the revoked partitions' rows are dropped uncommitted (the next owner re-reads
+ * them; the insert is idempotent). Works with the eager and the cooperative protocol.
+ * Main thread only; see ps.h. */
+#include <string.h>
+
+#include "chat/log.h"
+#include "chat/time.h"
+
+#include "ps.h"
+
+#define POLL_MAX_MS 100        /* longest consumer poll, so signals are noticed quickly */
+#define TICK_MS 1000           /* store upkeep and lag refresh */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define DRAIN_MS 10000         /* on SIGTERM, keep retrying the last batch this long */
+#define UNDECODABLE_LOG_WINDOW_MS 10000
+#define UNDECODABLE_LOG_MAX 10 /* log lines per window; the rest are counted */
+
+static const char *topic(const struct ps *ps)
+{
+    return ps->cfg->kafka.topic_messages;
+}
+
+static void update_assigned(struct ps *ps)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+
+    if (rd_kafka_assignment(ps->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        chat_metric_set(&ps->m.assigned, a->cnt);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+}
+
+/* Pauses (or resumes) the whole current assignment. */
+static void pause_assignment(struct ps *ps, bool pause)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+
+    if (rd_kafka_assignment(ps->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (pause)
+        (void)rd_kafka_pause_partitions(ps->rk, a);
+    else
+        (void)rd_kafka_resume_partitions(ps->rk, a);
+    rd_kafka_topic_partition_list_destroy(a);
+    ps->paused = pause;
+    chat_log(CHAT_LOG_INFO, "%s consumption", pause ? "paused" : "resumed");
+}
+
+/* Commits the batch's offsets synchronously. A failure is counted and logged, not returned: the
+ * rows are stored, so a replay only costs skipped duplicates. */
+static void commit_offsets(struct ps *ps)
+{
+    const struct ps_batch *b = &ps->batch;
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t err;
+
+    if (b->ncommits == 0)
+        return;
+    l = rd_kafka_topic_partition_list_new((int)b->ncommits);
+    for (size_t i = 0; i < b->ncommits; i++)
+        rd_kafka_topic_partition_list_add(l, topic(ps), b->commits[i].partition)->offset =
+            b->commits[i].next;
+    err = rd_kafka_commit(ps->rk, l, 0);
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < l->cnt; i++)
+        err = l->elems[i].err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        chat_metric_add(&ps->m.commit_errors, 1);
+        chat_log(CHAT_LOG_WARN, "offset commit failed: %s (rows are stored; a replay skips them)",
+                 rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Writes the batch's rows, then commits its offsets, then empties it. Returns CHAT_OK or
+ * CHAT_EIO (the database write failed: the batch is kept, nothing committed). */
+static int write_and_commit(struct ps *ps)
+{
+    struct ps_batch *b = &ps->batch;
+    int64_t t0 = chat_mono_us(), now_ms;
+    long long inserted = 0;
+
+    if (b->n > 0) {
+        if (ps_store_write(&ps->store, b, &inserted) != CHAT_OK)
+            return CHAT_EIO;
+        chat_metric_add(&ps->m.stored, inserted);
+        chat_metric_add(&ps->m.duplicates, (long long)b->n - inserted);
+        chat_metric_add(&ps->m.batches, 1);
+        now_ms = chat_now_ms();
+        for (size_t i = 0; i < b->n; i++) {
+            int64_t d = now_ms - b->rows[i].ts_ms;
+            chat_hist_record(&ps->m.delay_us, d > 0 ? (uint64_t)d * 1000 : 0);
+        }
+        if ((size_t)inserted < b->n)
+            chat_log(CHAT_LOG_DEBUG, "batch: %zu rows, %lld new, %lld already stored", b->n,
+                     inserted, (long long)b->n - inserted);
+    }
+    commit_offsets(ps);
+    chat_hist_record(&ps->m.batch_us, (uint64_t)(chat_mono_us() - t0));
+    ps_batch_reset(b);
+    chat_metric_set(&ps->m.batch_rows, 0);
+    return CHAT_OK;
+}
+
+static void on_revoke(struct ps *ps, rd_kafka_topic_partition_list_t *parts, bool lost)
+{
+    int32_t ids[64];
+    size_t dropped = 0;
+
+    if (ps->paused) /* our pause flag would otherwise survive into a later assignment */
+        (void)rd_kafka_resume_partitions(ps->rk, parts);
+    if (!ps_batch_pending(&ps->batch))
+        return;
+    if (!lost && write_and_commit(ps) == CHAT_OK)
+        return;
+    for (int i = 0; i < parts->cnt;) {
+        size_t n = 0;
+        while (i < parts->cnt && n < sizeof(ids) / sizeof(ids[0]))
+            ids[n++] = parts->elems[i++].partition;
+        dropped += ps_batch_drop_partitions(&ps->batch, ids, n);
+    }
+    chat_metric_set(&ps->m.batch_rows, (long long)ps->batch.n);
+    chat_log(CHAT_LOG_WARN, "revoke%s: dropped %zu unwritten rows of %d partitions (uncommitted:"
+             " the next owner re-reads them)", lost ? " (assignment lost)" : "", dropped,
+             parts->cnt);
+}
+
+static void log_kafka_error(const char *what, rd_kafka_resp_err_t err, rd_kafka_error_t *error)
+{
+    chat_log(CHAT_LOG_ERROR, "%s failed: %s", what,
+             error ? rd_kafka_error_string(error) : rd_kafka_err2str(err));
+    if (error)
+        rd_kafka_error_destroy(error);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct ps *ps = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_error_t *error = NULL;
+
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            e = rd_kafka_assign(rk, parts);
+        if (error || e)
+            log_kafka_error("assign", e, error);
+        else if (ps->paused)
+            (void)rd_kafka_pause_partitions(rk, parts);
+        chat_log(CHAT_LOG_INFO, "rebalance: assigned %d partitions", parts->cnt);
+        break;
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        on_revoke(ps, parts, rd_kafka_assignment_lost(rk));
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            e = rd_kafka_assign(rk, NULL);
+        if (error || e)
+            log_kafka_error("unassign", e, error);
+        chat_log(CHAT_LOG_INFO, "rebalance: revoked %d partitions", parts->cnt);
+        break;
+    default:
+        chat_log(CHAT_LOG_ERROR, "rebalance error: %s", rd_kafka_err2str(err));
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            e = rd_kafka_assign(rk, NULL);
+        if (error || e)
+            log_kafka_error("unassign", e, error);
+        break;
+    }
+    update_assigned(ps);
+}
+
+/* Logs an undecodable record once (partition/offset, never its bytes), rate-limited. */
+static void log_undecodable(struct ps *ps, int32_t partition, int64_t offset)
+{
+    int64_t now = chat_mono_ms();
+
+    if (now - ps->undecodable_log_ms >= UNDECODABLE_LOG_WINDOW_MS) {
+        if (ps->undecodable_logged > UNDECODABLE_LOG_MAX)
+            chat_log(CHAT_LOG_WARN, "%d more undecodable records were not logged",
+                     ps->undecodable_logged - UNDECODABLE_LOG_MAX);
+        ps->undecodable_log_ms = now;
+        ps->undecodable_logged = 0;
+    }
+    if (ps->undecodable_logged++ < UNDECODABLE_LOG_MAX)
+        chat_log(CHAT_LOG_WARN, "skipping undecodable record partition=%d offset=%lld",
+                 (int)partition, (long long)offset);
+}
+
+static void handle_record(struct ps *ps, const rd_kafka_message_t *km)
+{
+    struct chat_event_msg m;
+    void *doc = NULL;
+    int rc = CHAT_EPROTO;
+
+    if (km->err) {
+        if (km->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            return;
+        chat_metric_add(&ps->m.kafka_errors, 1);
+        chat_log(CHAT_LOG_WARN, "consumer error: %s", rd_kafka_message_errstr(km));
+        return;
+    }
+    if (km->payload && km->len > 0)
+        rc = chat_msg_decode(km->payload, km->len, &m, &doc);
+    if (rc == CHAT_OK)
+        rc = ps_batch_add(&ps->batch, km->partition, km->offset, &m, chat_mono_ms());
+    chat_json_free(doc);
+    if (rc != CHAT_OK) {
+        chat_metric_add(&ps->m.undecodable, 1);
+        log_undecodable(ps, km->partition, km->offset);
+        ps_batch_skip(&ps->batch, km->partition, km->offset, chat_mono_ms());
+    }
+    chat_metric_set(&ps->m.batch_rows, (long long)ps->batch.n);
+}
+
+/* Polls for up to ms, serving rebalances; records that still arrive join the batch. */
+static void poll_for(struct ps *ps, int ms)
+{
+    int64_t end = chat_mono_ms() + ms;
+
+    for (;;) {
+        int64_t left = end - chat_mono_ms();
+        rd_kafka_message_t *km;
+
+        if (left <= 0 || *ps->stop >= 2)
+            return;
+        km = rd_kafka_consumer_poll(ps->rk, left > POLL_MAX_MS ? POLL_MAX_MS : (int)left);
+        if (km) {
+            handle_record(ps, km);
+            rd_kafka_message_destroy(km);
+        }
+    }
+}
+
+/* Writes and commits the batch, retrying with backoff while the database fails. Once a stop
+ * was requested it gives up DRAIN_MS later, or at once on a second signal (returns CHAT_EIO;
+ * the batch is kept and its offsets are not committed). */
+static int flush(struct ps *ps)
+{
+    int backoff = BACKOFF_MIN_MS;
+    int rc = CHAT_OK;
+
+    while (ps_batch_pending(&ps->batch)) {
+        rc = write_and_commit(ps);
+        if (rc == CHAT_OK)
+            break;
+        if (!ps->paused)
+            pause_assignment(ps, true);
+        if (*ps->stop && ps->drain_until_ms == 0)
+            ps->drain_until_ms = chat_mono_ms() + DRAIN_MS;
+        if (*ps->stop >= 2 || (ps->drain_until_ms && chat_mono_ms() >= ps->drain_until_ms))
+            break;
+        chat_log(CHAT_LOG_WARN, "batch of %zu rows not written; retrying in %d ms", ps->batch.n,
+                 backoff);
+        poll_for(ps, backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    if (!ps_batch_pending(&ps->batch))
+        rc = CHAT_OK; /* written, or dropped by a revoke: nothing of ours is pending */
+    if (rc == CHAT_OK && ps->paused)
+        pause_assignment(ps, false);
+    return rc;
+}
+
+static void update_lag(struct ps *ps)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    long long lag = 0;
+
+    if (rd_kafka_assignment(ps->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    chat_metric_set(&ps->m.assigned, a->cnt);
+    if (rd_kafka_position(ps->rk, a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < a->cnt; i++) {
+            int64_t lo, hi;
+            if (a->elems[i].offset < 0 ||
+                rd_kafka_get_watermark_offsets(ps->rk, a->elems[i].topic, a->elems[i].partition,
+                                               &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                continue;
+            if (hi > a->elems[i].offset)
+                lag += hi - a->elems[i].offset;
+        }
+    }
+    chat_metric_set(&ps->m.lag, lag);
+    rd_kafka_topic_partition_list_destroy(a);
+}
+
+int ps_consumer_start(struct ps *ps)
+{
+    const struct ps_cfg *cfg = ps->cfg;
+    rd_kafka_topic_partition_list_t *sub;
+    rd_kafka_resp_err_t err;
+    rd_kafka_conf_t *conf;
+    char errstr[512];
+
+    conf = chat_kafka_conf_new(&cfg->kafka, CHAT_KAFKA_CONSUMER, cfg->group, errstr,
+                               sizeof(errstr));
+    /* A new group starts at the beginning: the persister must not miss what was produced
+     * before it first joined. CHAT_KAFKA_EXTRA may still say otherwise. */
+    if (conf && !strstr(cfg->kafka.extra, "auto.offset.reset") &&
+        chat_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr)) !=
+            CHAT_OK) {
+        rd_kafka_conf_destroy(conf);
+        conf = NULL;
+    }
+    if (!conf) {
+        chat_log(CHAT_LOG_ERROR, "kafka config: %s", errstr);
+        return CHAT_EINVAL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, ps);
+    ps->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!ps->rk) {
+        rd_kafka_conf_destroy(conf);
+        chat_log(CHAT_LOG_ERROR, "kafka consumer: %s", errstr);
+        return CHAT_EINVAL;
+    }
+    (void)rd_kafka_poll_set_consumer(ps->rk);
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic(ps), RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(ps->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        chat_log(CHAT_LOG_ERROR, "kafka subscribe %s: %s", topic(ps), rd_kafka_err2str(err));
+        return CHAT_EINVAL;
+    }
+    chat_log(CHAT_LOG_INFO, "consuming %s as group %s", topic(ps), cfg->group);
+    return CHAT_OK;
+}
+
+static bool batch_due(const struct ps *ps, int64_t now)
+{
+    const struct ps_batch *b = &ps->batch;
+
+    return ps_batch_pending(b) &&
+           (b->n >= (size_t)ps->cfg->batch_max || now - b->first_ms >= ps->cfg->batch_ms);
+}
+
+int ps_run(struct ps *ps)
+{
+    int64_t last_tick = 0;
+    rd_kafka_resp_err_t err;
+    int rc;
+
+    while (!*ps->stop) {
+        int64_t now = chat_mono_ms();
+        int timeout = POLL_MAX_MS;
+        rd_kafka_message_t *km;
+
+        if (ps_batch_pending(&ps->batch)) {
+            int64_t left = ps->batch.first_ms + ps->cfg->batch_ms - now;
+            timeout = left <= 0 ? 0 : left < POLL_MAX_MS ? (int)left : POLL_MAX_MS;
+        }
+        km = rd_kafka_consumer_poll(ps->rk, timeout);
+        if (km) {
+            handle_record(ps, km);
+            rd_kafka_message_destroy(km);
+        }
+        now = chat_mono_ms();
+        if (batch_due(ps, now))
+            (void)flush(ps); /* returns once written, or on stop after DRAIN_MS */
+        if (now - last_tick >= TICK_MS) {
+            last_tick = now;
+            ps_store_tick(&ps->store, chat_now_ms());
+            update_lag(ps);
+        }
+    }
+    chat_log(CHAT_LOG_INFO, "stopping: flushing %zu rows", ps->batch.n);
+    rc = flush(ps);
+    if (rc != CHAT_OK)
+        chat_log(CHAT_LOG_ERROR, "stopping with %zu unwritten rows (offsets not committed)",
+                 ps->batch.n);
+    err = rd_kafka_consumer_close(ps->rk); /* revokes: on_revoke drops what is left */
+    if (err)
+        chat_log(CHAT_LOG_WARN, "consumer close: %s", rd_kafka_err2str(err));
+    chat_metric_set(&ps->m.assigned, 0);
+    return rc;
+}
+
+void ps_consumer_free(struct ps *ps)
+{
+    if (ps->rk) {
+        rd_kafka_destroy(ps->rk);
+        ps->rk = NULL;
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# scripts/deps.sh - installs the Debian 12 packages chatcluster needs to build, test and run
+# locally (see /work/shared/STACK.md). Idempotent: when every package is installed already it
+# does nothing and never calls apt. Runs apt-get as root, or through sudo otherwise.
+#   --check   only report what is missing (exit 1 when something is)
+set -euo pipefail
+
+PACKAGES=(
+    build-essential cmake pkg-config
+    librdkafka-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libpq-dev
+    libhiredis-dev libjwt-dev libssl-dev libjansson-dev libcrypt-dev libcmocka-dev
+    postgresql redis-server nginx kcat curl
+)
+
+check_only=0
+case ${1:-} in
+--check) check_only=1 ;;
+"") ;;
+*)
+    echo "usage: $0 [--check]" >&2
+    exit 2
+    ;;
+esac
+
+command -v dpkg-query >/dev/null 2>&1 || {
+    echo "deps: dpkg-query not found: this script supports Debian 12 (or derivatives) only" >&2
+    exit 1
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+    case $status in
+    ii*) ;;
+    *) missing+=("$p") ;;
+    esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#PACKAGES[@]} packages are installed"
+    exit 0
+fi
+echo "deps: missing: ${missing[*]}"
+[ "$check_only" -eq 1 ] && exit 1
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+else
+    echo "deps: not root and no sudo: install them by hand: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "deps: installed: ${missing[*]}"

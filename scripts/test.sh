@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the test command (CI runs exactly this: .ci/run).
+#
+# 1. installs missing packages (scripts/deps.sh)
+# 2. configures and builds build/ with -DCHAT_WERROR=ON and runs every ctest test
+#    (unit tests in parallel, then the rest - integration tests - one at a time)
+# 3. the same in build-asan/ with ASan + UBSan (-DCHAT_SANITIZE=address,undefined,
+#    -DCHAT_TEST_TIMEOUT_MULT=3); any sanitizer report fails the run
+#
+#   --quick   skip step 3
+# Environment: CHAT_BUILD_DIR (default <repo>/build), CHAT_ASAN_BUILD_DIR (default
+# <repo>/build-asan), CHAT_TEST_JOBS (parallel unit tests, default nproc).
+# Prints the elapsed time of every phase; exits non-zero on the first failure.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${CHAT_BUILD_DIR:-$repo/build}
+asan_build=${CHAT_ASAN_BUILD_DIR:-$repo/build-asan}
+jobs=${CHAT_TEST_JOBS:-$(nproc)}
+quick=0
+
+for a in "$@"; do
+    case $a in
+    --quick) quick=1 ;;
+    -h | --help)
+        sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "usage: $0 [--quick]" >&2
+        exit 2
+        ;;
+    esac
+done
+
+summary=()
+t_all=$(date +%s%N)
+
+fmt_ms() {
+    printf '%d.%03d s' $(($1 / 1000)) $(($1 % 1000))
+}
+
+print_summary() {
+    local s ms
+    ms=$((($(date +%s%N) - t_all) / 1000000))
+    echo
+    echo "==== summary"
+    for s in "${summary[@]}"; do
+        echo "  $s"
+    done
+    printf '  %-24s %12s\n' total "$(fmt_ms "$ms")"
+}
+
+# phase NAME CMD...: runs CMD, prints and records its elapsed time; exits on failure.
+phase() {
+    local name=$1 t0 ms rc=0 res=ok
+    shift
+    echo
+    echo "==== $name"
+    t0=$(date +%s%N)
+    "$@" || rc=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$rc" -eq 0 ] || res="FAILED (exit $rc)"
+    summary+=("$(printf '%-24s %12s  %s' "$name" "$(fmt_ms "$ms")" "$res")")
+    echo "==== $name: $(fmt_ms "$ms") $res"
+    if [ "$rc" -ne 0 ]; then
+        print_summary
+        exit "$rc"
+    fi
+}
+
+# run_ctest BUILD_DIR: unit tests in parallel, then everything else one at a time.
+run_ctest() {
+    local dir=$1
+    (
+        export CHAT_BIN=$dir/bin # integration fixtures start this build's binaries
+        cd "$dir"
+        ctest --output-on-failure --no-tests=ignore -j "$jobs" -L '^unit$'
+        ctest --output-on-failure --no-tests=ignore -LE '^unit$'
+    )
+}
+
+phase "deps" "$repo/scripts/deps.sh"
+phase "configure build/" cmake -S "$repo" -B "$build" -DCHAT_WERROR=ON
+phase "build build/" cmake --build "$build" -j "$(nproc)"
+phase "ctest build/" run_ctest "$build"
+
+if [ "$quick" -eq 0 ]; then
+    ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1
+    ASAN_OPTIONS=$ASAN_OPTIONS:detect_stack_use_after_return=1:check_initialization_order=1
+    export ASAN_OPTIONS=$ASAN_OPTIONS:strict_init_order=1:print_summary=1
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:report_error_type=1
+    export CHAT_TEST_TIMEOUT_MULT=3
+    phase "configure build-asan/" cmake -S "$repo" -B "$asan_build" -DCHAT_WERROR=ON \
+        -DCHAT_SANITIZE=address,undefined -DCHAT_TEST_TIMEOUT_MULT=3
+    phase "build build-asan/" cmake --build "$asan_build" -j "$(nproc)"
+    phase "ctest build-asan/" run_ctest "$asan_build"
+fi
+
+print_summary
+echo
+if [ "$quick" -eq 1 ]; then
+    echo "all tests passed (--quick: sanitizer pass skipped)"
+else
+    echo "all tests passed"
+fi

@@ -1,0 +1,167 @@
+/* it_persist.c - messages land in PostgreSQL in the partition of their UTC day, the next 7
+ * days' partitions exist, and killing the persister (SIGKILL) in the middle of 10,000 messages
+ * leaves exactly 10,000 rows: no loss, no duplicates. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "it_util.h"
+
+#define STREAM_N 10000
+#define KILL_AT 3000
+#define WINDOW 500
+
+static PGconn *pg;
+
+static long long count_rows(const char *sql, const char *arg)
+{
+    const char *params[1] = {arg};
+    PGresult *r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+    long long n = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* Polls until the room holds want rows (or the deadline); returns the last count. */
+static long long wait_rows(const char *room, long long want, int timeout_ms)
+{
+    struct timespec t0, t1;
+    long long n = -1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        n = count_rows("SELECT count(*) FROM messages WHERE room = $1", room);
+        if (n >= want)
+            return n;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
+            return n;
+        usleep(50 * 1000); /* polling a database for a condition, not waiting for readiness */
+    }
+}
+
+static void day_name(time_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "messages_%Y%m%d", &tm);
+}
+
+static void test_message_in_its_day_partition(void **state)
+{
+    (void)state;
+    char room[64], *tok = it_token("pguser", 600), part[64];
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), tok);
+    const char *id;
+    json_t *ack;
+
+    snprintf(room, sizeof(room), "pg-%d", (int)getpid());
+    it_join(c, room);
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text",
+            "O'Reilly; DROP TABLE messages; -- \xf0\x9f\x98\x80", "client_msg_id", "p1");
+    ack = it_wait_field(c, "ack", "client_msg_id", "p1", it_timeout(10000));
+    assert_non_null(ack);
+    id = json_string_value(json_object_get(ack, "id"));
+    assert_int_equal(wait_rows(room, 1, it_timeout(20000)), 1);
+
+    const char *params[1] = {id};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT tableoid::regclass::text, body, user_id, kafka_offset, "
+                               "(extract(epoch from created_at) * 1000)::bigint FROM messages "
+                               "WHERE id = $1::bigint",
+                               1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    long long ts = json_integer_value(json_object_get(ack, "ts"));
+    day_name((time_t)(ts / 1000), part, sizeof(part));
+    assert_string_equal(PQgetvalue(r, 0, 0), part);
+    assert_string_equal(PQgetvalue(r, 0, 1), "O'Reilly; DROP TABLE messages; -- \xf0\x9f\x98\x80");
+    assert_string_equal(PQgetvalue(r, 0, 2), "pguser");
+    assert_int_equal(strtoll(PQgetvalue(r, 0, 3), NULL, 10),
+                     json_integer_value(json_object_get(ack, "seq")));
+    assert_int_equal(strtoll(PQgetvalue(r, 0, 4), NULL, 10), ts);
+    PQclear(r);
+
+    /* the next 7 days' partitions exist */
+    for (int d = 1; d <= 7; d++) {
+        day_name((time_t)(ts / 1000) + d * 86400, part, sizeof(part));
+        if (count_rows("SELECT count(*) FROM pg_class WHERE relname = $1", part) != 1)
+            fail_msg("partition %s (day +%d) is missing", part, d);
+    }
+    json_decref(ack);
+    wsc_close(c);
+    free(tok);
+}
+
+static void test_persister_killed_mid_stream_exactly_once(void **state)
+{
+    (void)state;
+    char room[64], *tok = it_token("streamer", 600);
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW2_URL"), tok);
+    int sent = 0, acked = 0;
+    bool killed = false;
+
+    snprintf(room, sizeof(room), "stream-%d", (int)getpid());
+    it_join(c, room);
+    while (acked < STREAM_N) {
+        while (sent < STREAM_N && sent - acked < WINDOW) {
+            char id[16], text[32];
+            snprintf(id, sizeof(id), "s%d", sent);
+            snprintf(text, sizeof(text), "msg %d", sent);
+            it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", text,
+                    "client_msg_id", id);
+            sent++;
+        }
+        json_t *j = it_wait_type(c, "ack", it_timeout(15000));
+        if (!j)
+            fail_msg("ack %d of %d missing", acked, STREAM_N);
+        json_decref(j);
+        acked++;
+        if (!killed && acked == KILL_AT) {
+            assert_int_equal(it_sh("%s/fixtures/cluster.sh kill persister %s", IT_SRC_DIR,
+                                   it_env("CHAT_TEST_DIR")), 0);
+            killed = true;
+        }
+        if (killed && acked == KILL_AT + 2000)
+            assert_int_equal(it_sh("%s/fixtures/cluster.sh start persister %s", IT_SRC_DIR,
+                                   it_env("CHAT_TEST_DIR")), 0);
+    }
+    long long n = wait_rows(room, STREAM_N, it_timeout(60000));
+    assert_int_equal(n, STREAM_N);
+    assert_int_equal(count_rows("SELECT count(DISTINCT id) FROM messages WHERE room = $1", room),
+                     STREAM_N);
+    assert_int_equal(
+        count_rows("SELECT count(DISTINCT client_msg_id) FROM messages WHERE room = $1", room),
+        STREAM_N);
+    wsc_close(c);
+    free(tok);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_message_in_its_day_partition),
+        cmocka_unit_test(test_persister_killed_mid_stream_exactly_once),
+    };
+    int rc;
+
+    it_env_load();
+    pg = PQconnectdb(it_env("CHAT_TEST_PG_DSN"));
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "postgres: %s\n", PQerrorMessage(pg));
+        return 1;
+    }
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    PQfinish(pg);
+    return rc;
+}

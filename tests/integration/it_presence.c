@@ -1,0 +1,106 @@
+/* it_presence.c - presence counts reach clients on both gateways, one user on several
+ * connections counts once, and counts drop when connections close. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "it_util.h"
+
+static char room[64];
+
+/* Waits for a presence frame of room (NULL: the total) with exactly these counts. */
+static bool wait_presence(struct wsc *c, const char *r, long conns, long users, int timeout_ms)
+{
+    for (;;) {
+        json_t *j = it_wait_type(c, "presence", timeout_ms);
+        if (!j)
+            return false;
+        const char *scope = json_string_value(json_object_get(j, "scope"));
+        const char *jr = json_string_value(json_object_get(j, "room"));
+        bool match = r ? (scope && strcmp(scope, "room") == 0 && jr && strcmp(jr, r) == 0)
+                       : (scope && strcmp(scope, "total") == 0);
+        bool ok = match && json_integer_value(json_object_get(j, "conns")) == conns &&
+                  json_integer_value(json_object_get(j, "users")) == users;
+        json_decref(j);
+        if (ok)
+            return true;
+    }
+}
+
+static void test_presence_counts_on_both_gateways(void **state)
+{
+    (void)state;
+    char *t1 = it_token("pres_u1", 600), *t2 = it_token("pres_u2", 600);
+    struct wsc *obs1 = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
+    struct wsc *obs2 = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    struct wsc *u1a = it_connect(it_env("CHAT_TEST_GW1_URL"), t1);
+    struct wsc *u1b = it_connect(it_env("CHAT_TEST_GW2_URL"), t1);
+    struct wsc *u2 = it_connect(it_env("CHAT_TEST_GW2_URL"), t2);
+
+    it_join(obs1, room);
+    it_join(obs2, room);
+    it_join(u1a, room);
+    it_join(u1b, room);
+    it_join(u2, room);
+    /* 5 connections, 2 distinct logged-in users (u1 on two gateways counts once) */
+    if (!wait_presence(obs1, room, 5, 2, it_timeout(10000)))
+        fail_msg("gw1 observer never saw conns=5 users=2");
+    if (!wait_presence(obs2, room, 5, 2, it_timeout(10000)))
+        fail_msg("gw2 observer never saw conns=5 users=2");
+
+    /* u1 leaves on both connections: counts drop on both gateways */
+    wsc_close(u1a);
+    wsc_close(u1b);
+    if (!wait_presence(obs1, room, 3, 1, it_timeout(10000)))
+        fail_msg("gw1 observer never saw conns=3 users=1");
+    if (!wait_presence(obs2, room, 3, 1, it_timeout(10000)))
+        fail_msg("gw2 observer never saw conns=3 users=1");
+
+    /* an abrupt disconnect (no close frame) also counts */
+    wsc_abort(u2);
+    if (!wait_presence(obs2, room, 2, 0, it_timeout(10000)))
+        fail_msg("gw2 observer never saw conns=2 users=0 after an abrupt close");
+    wsc_close(obs1);
+    wsc_close(obs2);
+    free(t1);
+    free(t2);
+}
+
+static void test_presence_total_reaches_everyone(void **state)
+{
+    (void)state;
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
+    json_t *j = NULL;
+    /* the total is broadcast to every connection when it changes; connecting changes it */
+    struct wsc *other = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    for (int i = 0; i < 20 && !j; i++) {
+        j = it_wait_type(c, "presence", it_timeout(5000));
+        if (j && strcmp(json_string_value(json_object_get(j, "scope")), "total") != 0) {
+            json_decref(j);
+            j = NULL;
+        }
+    }
+    assert_non_null(j);
+    assert_true(json_integer_value(json_object_get(j, "conns")) >= 2);
+    json_decref(j);
+    wsc_close(other);
+    wsc_close(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_presence_counts_on_both_gateways),
+        cmocka_unit_test(test_presence_total_reaches_everyone),
+    };
+    it_env_load();
+    snprintf(room, sizeof(room), "pres-%d", (int)getpid());
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,658 @@
+// tests/k8s/checks.mjs - chatcluster-specific checks of rendered manifests (see validate.mjs).
+// Each check returns a list of error strings; an empty list is a pass.
+
+// ---- the services' configuration contract ------------------------------------------------------
+// Keep in step with the config tables (libchat/include/chat/kafka.h CHAT_KAFKA_CFG_OPTS and each
+// service's main.c); with CHAT_BIN set, validate.mjs compares these lists with each --help.
+
+const COMMON = [
+  "CHAT_LOG_LEVEL", "CHAT_KAFKA_BROKERS", "CHAT_KAFKA_LINGER_MS", "CHAT_KAFKA_FETCH_WAIT_MS",
+  "CHAT_KAFKA_SESSION_TIMEOUT_MS", "CHAT_KAFKA_HEARTBEAT_MS", "CHAT_KAFKA_EXTRA",
+  "CHAT_TOPIC_MESSAGES", "CHAT_TOPIC_EVENTS", "CHAT_TOPIC_PRESENCE",
+];
+
+export const SERVICES = {
+  gateway: {
+    binary: "chat-gateway",
+    env: new Set([...COMMON, "CHAT_LISTEN_ADDR", "CHAT_PORT", "CHAT_NODE_NAME", "CHAT_JWT_KEYS",
+      "CHAT_JWT_ISSUER", "CHAT_REDIS_HOST", "CHAT_REDIS_PORT", "CHAT_WEB_ROOT",
+      // limits and timeouts (gateway/src/main.c)
+      "CHAT_MAX_FRAME", "CHAT_MAX_TEXT", "CHAT_MAX_ROOMS", "CHAT_MAX_CONNS", "CHAT_OUTQ_MAX_MSGS",
+      "CHAT_OUTQ_MAX_BYTES", "CHAT_RATE_PER_S", "CHAT_RATE_BURST", "CHAT_MAX_PENDING",
+      "CHAT_PRODUCE_TIMEOUT_MS", "CHAT_MAX_BODY", "CHAT_IDLE_PING_S", "CHAT_IDLE_TIMEOUT_S",
+      "CHAT_DRAIN_MS", "CHAT_MAX_ERRORS"]),
+    required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME"],
+    port: { name: "http", key: "CHAT_PORT", def: 8080 },
+    addrKey: "CHAT_LISTEN_ADDR",
+    perPod: "CHAT_NODE_NAME",
+  },
+  persister: {
+    binary: "chat-persister",
+    env: new Set([...COMMON, "CHAT_PG_DSN", "CHAT_METRICS_ADDR", "CHAT_METRICS_PORT", "CHAT_BATCH_MAX",
+      "CHAT_BATCH_MS", "CHAT_PERSISTER_GROUP", "CHAT_PARTITION_AHEAD_DAYS", "CHAT_MIGRATE_ONLY"]),
+    required: ["CHAT_KAFKA_BROKERS", "CHAT_PG_DSN", "CHAT_METRICS_ADDR"],
+    port: { name: "metrics", key: "CHAT_METRICS_PORT", def: 9101 },
+    addrKey: "CHAT_METRICS_ADDR",
+  },
+  presence: {
+    binary: "chat-presence",
+    env: new Set([...COMMON, "CHAT_REDIS_HOST", "CHAT_REDIS_PORT", "CHAT_METRICS_ADDR", "CHAT_METRICS_PORT",
+      "CHAT_PRESENCE_INTERVAL_MS", "CHAT_PRESENCE_LEASE_MS", "CHAT_INSTANCE_ID"]),
+    required: ["CHAT_KAFKA_BROKERS", "CHAT_METRICS_ADDR", "CHAT_INSTANCE_ID"],
+    port: { name: "metrics", key: "CHAT_METRICS_PORT", def: 9102 },
+    addrKey: "CHAT_METRICS_ADDR",
+    perPod: "CHAT_INSTANCE_ID",
+  },
+};
+
+export const KNOWN_ENV = new Set(Object.values(SERVICES).flatMap((s) => [...s.env]));
+
+// Must only ever come from a Secret.
+const SECRET_ONLY = new Set(["CHAT_JWT_KEYS", "CHAT_PG_DSN"]);
+
+// Integer options and their ranges (as in the config tables; ports 0 = "any" is useless here).
+const INT_RANGES = {
+  CHAT_KAFKA_LINGER_MS: [0, 1000],
+  CHAT_KAFKA_FETCH_WAIT_MS: [1, 10000],
+  CHAT_KAFKA_SESSION_TIMEOUT_MS: [1000, 300000],
+  CHAT_KAFKA_HEARTBEAT_MS: [100, 60000],
+  CHAT_PORT: [1, 65535],
+  CHAT_DRAIN_MS: [0, 600000],
+  CHAT_IDLE_PING_S: [1, 3600],
+  CHAT_IDLE_TIMEOUT_S: [2, 7200],
+  CHAT_REDIS_PORT: [1, 65535],
+  CHAT_METRICS_PORT: [1, 65535],
+  CHAT_BATCH_MAX: [1, 100000],
+  CHAT_BATCH_MS: [1, 10000],
+  CHAT_PARTITION_AHEAD_DAYS: [0, 60],
+  CHAT_PRESENCE_INTERVAL_MS: [50, 60000],
+  CHAT_PRESENCE_LEASE_MS: [200, 600000],
+};
+const ENUMS = { CHAT_LOG_LEVEL: ["debug", "info", "warn", "error"] };
+
+// The Kafka contract (chat.messages keyed by room; partition counts are part of the protocol).
+export const TOPICS = { "chat.messages": 12, "chat.events": 12, "chat.presence": 3 };
+const TOPIC_KEYS = { CHAT_TOPIC_MESSAGES: "chat.messages", CHAT_TOPIC_EVENTS: "chat.events", CHAT_TOPIC_PRESENCE: "chat.presence" };
+
+// Secrets the manifests reference but do not create: created by the operator (README.md) or by an
+// operator of the cluster (the CloudNativePG "<cluster>-app" Secret is handled separately).
+const EXTERNAL_SECRETS = {
+  "chatcluster-secrets": ["CHAT_JWT_KEYS", "CHAT_PG_DSN"],
+  "chatcluster-kafka-user": ["password"],
+  "chatcluster-kafka-ca": ["ca.crt"],
+  "chatcluster-tls": ["tls.crt", "tls.key"],
+};
+const CNPG_APP_KEYS = ["uri", "host", "port", "dbname", "user", "username", "password", "pgpass", "jdbc-uri"];
+
+const IMAGE_RE = /^ghcr\.io\/chatcluster\/chatcluster(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$/;
+const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+const nm = (d) => `${d.kind}/${d.metadata?.name}`;
+
+function selects(selector, labels) {
+  if (!selector) return false;
+  labels = labels || {};
+  for (const [k, v] of Object.entries(selector.matchLabels || {})) if (labels[k] !== v) return false;
+  for (const e of selector.matchExpressions || []) {
+    const has = Object.hasOwn(labels, e.key);
+    const v = labels[e.key];
+    if (e.operator === "In" && !(has && e.values.includes(v))) return false;
+    if (e.operator === "NotIn" && has && e.values.includes(v)) return false;
+    if (e.operator === "Exists" && !has) return false;
+    if (e.operator === "DoesNotExist" && has) return false;
+  }
+  return Object.keys(selector.matchLabels || {}).length + (selector.matchExpressions || []).length > 0;
+}
+
+function selectsMap(map, labels) {
+  return selects({ matchLabels: map }, labels);
+}
+
+function containersOf(w) {
+  const s = w.spec?.template?.spec || {};
+  return [...(s.initContainers || []), ...(s.containers || [])];
+}
+
+function portsOf(w) {
+  return containersOf(w).flatMap((c) => c.ports || []);
+}
+
+function portExists(ports, ref) {
+  if (typeof ref === "number") return ports.some((p) => p.containerPort === ref);
+  if (/^\d+$/.test(String(ref))) return ports.some((p) => p.containerPort === Number(ref));
+  return ports.some((p) => p.name === ref);
+}
+
+function resolvePort(ports, ref) {
+  const p = ports.find((x) => (typeof ref === "number" ? x.containerPort === ref : x.name === ref));
+  return p ? p.containerPort : null;
+}
+
+function serviceOf(w) {
+  const comp = w.spec?.template?.metadata?.labels?.["app.kubernetes.io/component"];
+  return Object.hasOwn(SERVICES, comp) ? comp : null;
+}
+
+// Effective environment of a container: name -> {value?, from: "configmap:NAME"|"env", entry?}.
+function effectiveEnv(c, cms) {
+  const env = new Map();
+  for (const ef of c.envFrom || []) {
+    const name = ef.configMapRef?.name;
+    const cm = name && cms.get(name);
+    if (!cm) continue;
+    for (const [k, v] of Object.entries(cm.data || {})) env.set(k, { value: v, from: `configmap:${name}` });
+  }
+  for (const e of c.env || []) env.set(e.name, { value: e.value, from: "env", entry: e });
+  return env;
+}
+
+// ---- the checks --------------------------------------------------------------------------------
+
+function checkNamespaces(t, docs) {
+  const errs = [];
+  for (const d of docs) {
+    if (d.kind === "Namespace") {
+      if (d.metadata.name !== t.namespace) errs.push(`Namespace ${d.metadata.name}, expected ${t.namespace}`);
+    } else if (d.metadata?.namespace !== t.namespace) {
+      errs.push(`${nm(d)} in namespace "${d.metadata?.namespace}", expected "${t.namespace}"`);
+    }
+  }
+  return errs;
+}
+
+function checkValue(key, value, where, errs) {
+  if (Object.hasOwn(INT_RANGES, key)) {
+    const [lo, hi] = INT_RANGES[key];
+    if (!/^-?\d+$/.test(String(value)) || Number(value) < lo || Number(value) > hi) {
+      errs.push(`${where}: ${key}="${value}" is not an integer in [${lo}, ${hi}]`);
+    }
+  }
+  if (Object.hasOwn(ENUMS, key) && !ENUMS[key].includes(value)) {
+    errs.push(`${where}: ${key}="${value}" is not one of ${ENUMS[key].join("|")}`);
+  }
+  if (value === "" && (key === "CHAT_KAFKA_BROKERS" || Object.hasOwn(INT_RANGES, key))) {
+    errs.push(`${where}: ${key} is empty (leave it out to get the default)`);
+  }
+}
+
+function checkConfigMaps(docs) {
+  const errs = [];
+  for (const cm of docs.filter((d) => d.kind === "ConfigMap")) {
+    if (cm.binaryData) errs.push(`${nm(cm)}: binaryData not expected`);
+    for (const [k, v] of Object.entries(cm.data || {})) {
+      if (!KNOWN_ENV.has(k)) errs.push(`${nm(cm)}: key ${k} is not a known CHAT_* setting`);
+      if (SECRET_ONLY.has(k)) errs.push(`${nm(cm)}: ${k} is a secret and must come from a Secret`);
+      if (typeof v !== "string") errs.push(`${nm(cm)}: ${k} must be a string`);
+      checkValue(k, v, nm(cm), errs);
+    }
+  }
+  return errs;
+}
+
+function checkServiceEnv(docs) {
+  const errs = [];
+  const cms = new Map(docs.filter((d) => d.kind === "ConfigMap").map((d) => [d.metadata.name, d]));
+  for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind))) {
+    const svc = serviceOf(w);
+    if (!svc) continue;
+    const spec = SERVICES[svc];
+    const c = w.spec.template.spec.containers[0];
+    const env = effectiveEnv(c, cms);
+    const where = `${nm(w)}`;
+    for (const ef of c.envFrom || []) {
+      if (ef.secretRef) errs.push(`${where}: envFrom secretRef hides which secrets are used; use env secretKeyRef`);
+      if (ef.prefix) errs.push(`${where}: envFrom prefix not expected`);
+    }
+    const defined = new Set();
+    for (const [k, e] of env) {
+      if (k.startsWith("CHAT_") && !spec.env.has(k)) {
+        errs.push(`${where}: ${k} (from ${e.from}) is not a setting of ${spec.binary}`);
+      }
+      if (SECRET_ONLY.has(k) && !e.entry?.valueFrom?.secretKeyRef) errs.push(`${where}: ${k} must use secretKeyRef`);
+      if (e.value !== undefined && k.startsWith("CHAT_")) checkValue(k, e.value, where, errs);
+    }
+    for (const e of c.env || []) {
+      for (const m of String(e.value ?? "").matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)) {
+        if (!defined.has(m[1]) && !(env.get(m[1])?.from || "").startsWith("configmap:")) {
+          errs.push(`${where}: ${e.name} references $(${m[1]}) which is not defined before it`);
+        }
+      }
+      defined.add(e.name);
+      if (!e.name.startsWith("CHAT_")) {
+        const used = (c.env || []).some((o) => String(o.value ?? "").includes(`$(${e.name})`));
+        if (!used) errs.push(`${where}: env ${e.name} is neither a CHAT_* setting nor referenced by one`);
+      }
+      const n = [e.value !== undefined, e.valueFrom !== undefined].filter(Boolean).length;
+      if (n !== 1) errs.push(`${where}: env ${e.name} needs exactly one of value / valueFrom`);
+    }
+    for (const r of spec.required) if (!env.has(r)) errs.push(`${where}: required ${r} is not set`);
+    const addr = env.get(spec.addrKey)?.value;
+    if (addr !== undefined && addr !== "0.0.0.0" && addr !== "::") {
+      errs.push(`${where}: ${spec.addrKey}=${addr}: the kubelet and Prometheus reach the pod IP, bind 0.0.0.0`);
+    }
+    if (spec.perPod && (w.spec.replicas ?? 1) > 0) {
+      const fr = env.get(spec.perPod)?.entry?.valueFrom?.fieldRef?.fieldPath;
+      if (fr !== "metadata.name") errs.push(`${where}: ${spec.perPod} must be unique per pod: fieldRef metadata.name`);
+    }
+    const hb = Number(env.get("CHAT_KAFKA_HEARTBEAT_MS")?.value ?? 1000);
+    const st = Number(env.get("CHAT_KAFKA_SESSION_TIMEOUT_MS")?.value ?? 10000);
+    if (hb * 3 > st) errs.push(`${where}: CHAT_KAFKA_HEARTBEAT_MS ${hb} should be <= 1/3 of the session timeout ${st}`);
+    if (svc === "presence") {
+      const iv = Number(env.get("CHAT_PRESENCE_INTERVAL_MS")?.value ?? 1000);
+      const lease = Number(env.get("CHAT_PRESENCE_LEASE_MS")?.value ?? 3000);
+      if (lease < 2 * iv) errs.push(`${where}: CHAT_PRESENCE_LEASE_MS ${lease} < 2 x interval ${iv}: leadership flaps`);
+    }
+  }
+  return errs;
+}
+
+function checkPorts(docs) {
+  const errs = [];
+  const cms = new Map(docs.filter((d) => d.kind === "ConfigMap").map((d) => [d.metadata.name, d]));
+  for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind))) {
+    const ports = portsOf(w);
+    const names = ports.map((p) => p.name).filter(Boolean);
+    if (new Set(names).size !== names.length) errs.push(`${nm(w)}: duplicate port names`);
+    for (const c of containersOf(w)) {
+      for (const kind of ["livenessProbe", "readinessProbe", "startupProbe"]) {
+        const p = c[kind];
+        if (!p) continue;
+        const ref = p.httpGet?.port ?? p.tcpSocket?.port ?? p.grpc?.port;
+        if (ref !== undefined && !portExists(c.ports || [], ref)) {
+          errs.push(`${nm(w)} ${c.name}.${kind}: port ${ref} is not a port of the container`);
+        }
+      }
+      if (c.lifecycle?.preStop?.httpGet && !portExists(c.ports || [], c.lifecycle.preStop.httpGet.port)) {
+        errs.push(`${nm(w)} ${c.name}.preStop: undeclared port`);
+      }
+    }
+    const ann = w.spec.template.metadata?.annotations || {};
+    if (ann["prometheus.io/port"] !== undefined && !portExists(ports, Number(ann["prometheus.io/port"]))) {
+      errs.push(`${nm(w)}: prometheus.io/port ${ann["prometheus.io/port"]} is not a container port`);
+    }
+    const svc = serviceOf(w);
+    if (!svc) continue;
+    const spec = SERVICES[svc];
+    const c = w.spec.template.spec.containers[0];
+    const env = effectiveEnv(c, cms);
+    const want = Number(env.get(spec.port.key)?.value ?? spec.port.def);
+    const have = resolvePort(c.ports || [], spec.port.name);
+    if (have === null) errs.push(`${nm(w)}: no container port named "${spec.port.name}"`);
+    else if (have !== want) errs.push(`${nm(w)}: port "${spec.port.name}" is ${have} but ${spec.port.key} is ${want}`);
+    if (ann["prometheus.io/scrape"] !== "true") errs.push(`${nm(w)}: prometheus.io/scrape annotation missing`);
+    if (Number(ann["prometheus.io/port"]) !== want) errs.push(`${nm(w)}: prometheus.io/port must be ${want}`);
+    if ((ann["prometheus.io/path"] ?? "/metrics") !== "/metrics") errs.push(`${nm(w)}: prometheus.io/path must be /metrics`);
+    const lp = c.livenessProbe?.httpGet;
+    const rp = c.readinessProbe?.httpGet;
+    if (lp?.path !== "/healthz") errs.push(`${nm(w)}: livenessProbe must GET /healthz`);
+    if (rp?.path !== "/readyz") errs.push(`${nm(w)}: readinessProbe must GET /readyz`);
+    if (lp && resolvePort(c.ports || [], lp.port) !== want) errs.push(`${nm(w)}: livenessProbe not on ${spec.port.key}`);
+    if (rp && resolvePort(c.ports || [], rp.port) !== want) errs.push(`${nm(w)}: readinessProbe not on ${spec.port.key}`);
+  }
+  return errs;
+}
+
+function checkSelectors(docs) {
+  const errs = [];
+  const workloads = docs.filter((d) => WORKLOAD_KINDS.has(d.kind));
+  const byName = (kind, name) => docs.find((d) => d.kind === kind && d.metadata.name === name);
+  for (const w of workloads) {
+    const labels = w.spec.template.metadata?.labels;
+    if (!selects(w.spec.selector, labels)) errs.push(`${nm(w)}: selector does not match its pod template labels`);
+    for (const o of workloads) {
+      if (o !== w && selects(w.spec.selector, o.spec.template.metadata?.labels)) {
+        errs.push(`${nm(w)}: selector also matches the pods of ${nm(o)}`);
+      }
+    }
+    for (const tsc of w.spec.template.spec.topologySpreadConstraints || []) {
+      if (!selects(tsc.labelSelector, labels)) errs.push(`${nm(w)}: topologySpreadConstraint ${tsc.topologyKey} does not select its own pods`);
+    }
+    for (const [k, v] of Object.entries(w.metadata.labels || {})) {
+      if (labels?.[k] !== undefined && labels[k] !== v) errs.push(`${nm(w)}: label ${k} differs from its pods'`);
+    }
+  }
+  for (const s of docs.filter((d) => d.kind === "Service")) {
+    const sel = s.spec.selector;
+    const targets = workloads.filter((w) => selectsMap(sel, w.spec.template.metadata?.labels));
+    if (!targets.length) {
+      errs.push(`${nm(s)}: selector matches no pods`);
+      continue;
+    }
+    for (const p of s.spec.ports || []) {
+      for (const w of targets) {
+        if (!portExists(portsOf(w), p.targetPort ?? p.port)) errs.push(`${nm(s)}: targetPort ${p.targetPort} not a port of ${nm(w)}`);
+      }
+    }
+  }
+  for (const pdb of docs.filter((d) => d.kind === "PodDisruptionBudget")) {
+    const n = workloads.filter((w) => selects(pdb.spec.selector, w.spec.template.metadata?.labels)).length;
+    if (n !== 1) errs.push(`${nm(pdb)}: selector matches ${n} workloads (expected 1)`);
+  }
+  for (const h of docs.filter((d) => d.kind === "HorizontalPodAutoscaler")) {
+    const ref = h.spec.scaleTargetRef;
+    const w = byName(ref.kind, ref.name);
+    if (!w) {
+      errs.push(`${nm(h)}: target ${ref.kind}/${ref.name} does not exist`);
+      continue;
+    }
+    const min = h.spec.minReplicas ?? 1;
+    if (min > h.spec.maxReplicas) errs.push(`${nm(h)}: minReplicas > maxReplicas`);
+    const r = w.spec.replicas ?? 1;
+    if (r < min || r > h.spec.maxReplicas) errs.push(`${nm(h)}: ${nm(w)} replicas ${r} outside [${min}, ${h.spec.maxReplicas}]`);
+    for (const m of h.spec.metrics || []) {
+      const res = m.resource?.name;
+      if (res && !containersOf(w).every((c) => c.resources?.requests?.[res])) {
+        errs.push(`${nm(h)}: scales on ${res} but a container of ${nm(w)} has no ${res} request`);
+      }
+    }
+  }
+  for (const np of docs.filter((d) => d.kind === "NetworkPolicy")) {
+    if (!workloads.some((w) => selects(np.spec.podSelector, w.spec.template.metadata?.labels))) {
+      errs.push(`${nm(np)}: podSelector matches no pods`);
+    }
+    for (const rule of np.spec.ingress || []) {
+      for (const f of rule.from || []) {
+        if (f.podSelector && !f.namespaceSelector &&
+            !workloads.some((w) => selects(f.podSelector, w.spec.template.metadata?.labels))) {
+          errs.push(`${nm(np)}: an ingress podSelector matches no pods`);
+        }
+      }
+    }
+  }
+  for (const ing of docs.filter((d) => d.kind === "Ingress")) {
+    for (const rule of ing.spec.rules || []) {
+      for (const p of rule.http?.paths || []) {
+        const b = p.backend.service;
+        const s = byName("Service", b.name);
+        if (!s) {
+          errs.push(`${nm(ing)}: backend Service ${b.name} does not exist`);
+          continue;
+        }
+        const ok = (s.spec.ports || []).some((sp) => (b.port.name !== undefined ? sp.name === b.port.name : sp.port === b.port.number));
+        if (!ok) errs.push(`${nm(ing)}: Service ${b.name} has no port ${b.port.name ?? b.port.number}`);
+      }
+    }
+  }
+  return errs;
+}
+
+function checkReferences(t, docs) {
+  const errs = [];
+  const has = (kind, name) => docs.some((d) => d.kind === kind && d.metadata.name === name);
+  const cnpgSecrets = new Set(docs.filter((d) => d.kind === "Cluster" && d.apiVersion.startsWith("postgresql.cnpg.io/"))
+    .map((d) => `${d.metadata.name}-app`));
+  const secretKeys = (name) => {
+    const s = docs.find((d) => d.kind === "Secret" && d.metadata.name === name);
+    if (s) return Object.keys({ ...(s.data || {}), ...(s.stringData || {}) });
+    if (cnpgSecrets.has(name)) return CNPG_APP_KEYS;
+    return EXTERNAL_SECRETS[name] ?? null;
+  };
+  const checkSecret = (where, name, key) => {
+    const keys = secretKeys(name);
+    if (!keys) errs.push(`${where}: Secret ${name} is neither rendered nor a documented external Secret`);
+    else if (key !== undefined && !keys.includes(key)) errs.push(`${where}: Secret ${name} has no key ${key}`);
+  };
+  for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind))) {
+    const ps = w.spec.template.spec;
+    if (ps.serviceAccountName && !has("ServiceAccount", ps.serviceAccountName)) {
+      errs.push(`${nm(w)}: ServiceAccount ${ps.serviceAccountName} does not exist`);
+    }
+    for (const c of containersOf(w)) {
+      for (const ef of c.envFrom || []) {
+        if (ef.configMapRef && !ef.configMapRef.optional && !has("ConfigMap", ef.configMapRef.name)) {
+          errs.push(`${nm(w)}: ConfigMap ${ef.configMapRef.name} does not exist`);
+        }
+      }
+      for (const e of c.env || []) {
+        const cmk = e.valueFrom?.configMapKeyRef;
+        if (cmk) {
+          const cm = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === cmk.name);
+          if (!cm || !Object.hasOwn(cm.data || {}, cmk.key)) errs.push(`${nm(w)}: ConfigMap key ${cmk.name}/${cmk.key} missing`);
+        }
+        const sk = e.valueFrom?.secretKeyRef;
+        if (sk) checkSecret(`${nm(w)} env ${e.name}`, sk.name, sk.key);
+      }
+      const vols = new Set((ps.volumes || []).map((v) => v.name));
+      for (const m of c.volumeMounts || []) if (!vols.has(m.name)) errs.push(`${nm(w)}: volumeMount ${m.name} has no volume`);
+    }
+    for (const v of ps.volumes || []) {
+      if (v.secret) for (const it of v.secret.items || [{}]) checkSecret(`${nm(w)} volume ${v.name}`, v.secret.secretName, it.key);
+      if (v.configMap && !has("ConfigMap", v.configMap.name)) errs.push(`${nm(w)}: ConfigMap ${v.configMap.name} missing`);
+    }
+  }
+  for (const ing of docs.filter((d) => d.kind === "Ingress")) {
+    for (const tls of ing.spec.tls || []) checkSecret(nm(ing), tls.secretName);
+  }
+  void t;
+  return errs;
+}
+
+function checkPodSecurity(docs) {
+  const errs = [];
+  for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind))) {
+    const ps = w.spec.template.spec;
+    const psc = ps.securityContext || {};
+    if (ps.automountServiceAccountToken !== false) errs.push(`${nm(w)}: automountServiceAccountToken must be false`);
+    if (ps.enableServiceLinks !== false) errs.push(`${nm(w)}: enableServiceLinks must be false (service env vars clash with CHAT_*)`);
+    if (ps.hostNetwork || ps.hostPID || ps.hostIPC) errs.push(`${nm(w)}: host namespaces are not allowed`);
+    for (const c of containersOf(w)) {
+      const sc = c.securityContext || {};
+      const where = `${nm(w)} ${c.name}`;
+      if ((sc.runAsNonRoot ?? psc.runAsNonRoot) !== true) errs.push(`${where}: runAsNonRoot`);
+      if ((sc.runAsUser ?? psc.runAsUser) === 0) errs.push(`${where}: runs as uid 0`);
+      if (sc.readOnlyRootFilesystem !== true) errs.push(`${where}: readOnlyRootFilesystem`);
+      if (sc.allowPrivilegeEscalation !== false) errs.push(`${where}: allowPrivilegeEscalation must be false`);
+      if (sc.privileged) errs.push(`${where}: privileged`);
+      if (!(sc.capabilities?.drop || []).includes("ALL")) errs.push(`${where}: capabilities must drop ALL`);
+      if ((sc.capabilities?.add || []).length) errs.push(`${where}: adds capabilities`);
+      if ((sc.seccompProfile ?? psc.seccompProfile)?.type !== "RuntimeDefault") errs.push(`${where}: seccompProfile RuntimeDefault`);
+      const r = c.resources || {};
+      if (!r.requests?.cpu || !r.requests?.memory) errs.push(`${where}: cpu and memory requests required`);
+      if (!r.limits?.memory) errs.push(`${where}: memory limit required`);
+      if (/:latest$/.test(c.image) || !/[:@]/.test(c.image.split("/").pop())) errs.push(`${where}: image ${c.image} is not pinned`);
+    }
+  }
+  return errs;
+}
+
+function checkServices(t, docs) {
+  const errs = [];
+  const dep = (name) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === name);
+  const gw = dep("chat-gateway");
+  const ps = dep("chat-persister");
+  const pr = dep("chat-presence");
+  if (!gw || !ps || !pr) return ["chat-gateway, chat-persister and chat-presence Deployments are all required"];
+  for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind) && serviceOf(d))) {
+    const svc = serviceOf(w);
+    const c = w.spec.template.spec.containers[0];
+    if (!IMAGE_RE.test(c.image)) errs.push(`${nm(w)}: image ${c.image} is not ghcr.io/chatcluster/chatcluster:<tag>`);
+    if (JSON.stringify(c.command) !== JSON.stringify([SERVICES[svc].binary])) {
+      errs.push(`${nm(w)}: command must be ["${SERVICES[svc].binary}"]`);
+    }
+    if (!docs.some((d) => d.kind === "PodDisruptionBudget" && selects(d.spec.selector, w.spec.template.metadata.labels))) {
+      errs.push(`${nm(w)}: no PodDisruptionBudget`);
+    }
+    if (w.spec.strategy?.rollingUpdate?.maxUnavailable !== 0) errs.push(`${nm(w)}: rollouts must keep capacity (maxUnavailable 0)`);
+  }
+  // gateway: replicas, autoscaling, draining, spreading, Service
+  const g = gw.spec.template.spec;
+  if ((gw.spec.replicas ?? 1) < 2) errs.push("chat-gateway: at least 2 replicas");
+  const hpa = docs.find((d) => d.kind === "HorizontalPodAutoscaler" && d.spec.scaleTargetRef.name === "chat-gateway");
+  if (!hpa) errs.push("chat-gateway: no HorizontalPodAutoscaler");
+  else if ((hpa.spec.minReplicas ?? 1) < 2) errs.push("chat-gateway HPA: minReplicas >= 2");
+  const gc = g.containers[0];
+  const stop = gc.lifecycle?.preStop;
+  const sleep = stop?.sleep?.seconds ?? Number(stop?.exec?.command?.[0] === "sleep" ? stop.exec.command[1] : NaN);
+  if (!stop) errs.push("chat-gateway: preStop hook required (endpoint removal before SIGTERM)");
+  else if (!(sleep > 0)) errs.push("chat-gateway: preStop should be a sleep of a few seconds");
+  const gcm = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "chatcluster-gateway");
+  const drainS = Number(gcm?.data?.CHAT_DRAIN_MS ?? 5000) / 1000;
+  if (!((g.terminationGracePeriodSeconds ?? 30) >= (sleep || 0) + drainS + 10)) {
+    errs.push(`chat-gateway: terminationGracePeriodSeconds must cover preStop (${sleep} s) + CHAT_DRAIN_MS ` +
+      `(${drainS} s) + 10 s for the Kafka flush and exit`);
+  }
+  if ((g.topologySpreadConstraints || []).length === 0) errs.push("chat-gateway: topologySpreadConstraints required");
+  const svc = docs.find((d) => d.kind === "Service" && selectsMap(d.spec.selector, gw.spec.template.metadata.labels));
+  if (!svc) errs.push("chat-gateway: no Service");
+  else if ((svc.spec.type ?? "ClusterIP") !== "ClusterIP") errs.push(`${nm(svc)}: must be ClusterIP (exposed via Ingress)`);
+  // persister / presence
+  if ((ps.spec.replicas ?? 1) > TOPICS["chat.messages"]) errs.push("chat-persister: more replicas than chat.messages partitions");
+  if (t.dir === "base") {
+    if (ps.spec.replicas !== 2) errs.push("base chat-persister: replicas 2");
+    if (pr.spec.replicas !== 2) errs.push("base chat-presence: replicas 2 (one leader, one standby)");
+  }
+  if (!((ps.spec.template.spec.terminationGracePeriodSeconds ?? 30) >= 15)) errs.push("chat-persister: grace period too short to flush");
+  return errs;
+}
+
+function checkIngress(docs) {
+  const errs = [];
+  const ings = docs.filter((d) => d.kind === "Ingress");
+  if (!ings.length) return ["no Ingress"];
+  const pub = ings.find((i) => (i.spec.rules || []).some((r) => (r.http?.paths || []).some((p) => p.path === "/")));
+  if (!pub) return ["no Ingress routes / to the gateway"];
+  const a = pub.metadata.annotations || {};
+  const pfx = "nginx.ingress.kubernetes.io/";
+  if (pub.spec.ingressClassName !== "nginx") errs.push(`${nm(pub)}: ingressClassName nginx`);
+  for (const k of ["proxy-read-timeout", "proxy-send-timeout"]) {
+    if (!(Number(a[pfx + k]) >= 3600)) errs.push(`${nm(pub)}: ${k} must be >= 3600 for idle WebSockets`);
+  }
+  if (a[pfx + "proxy-buffering"] !== "off") errs.push(`${nm(pub)}: proxy-buffering must be off`);
+  if (a[pfx + "proxy-request-buffering"] !== "off") errs.push(`${nm(pub)}: proxy-request-buffering must be off`);
+  for (const i of ings) {
+    for (const [k, v] of Object.entries(i.metadata.annotations || {})) {
+      if (typeof v !== "string") errs.push(`${nm(i)}: annotation ${k} must be a string`);
+    }
+  }
+  const internal = ["/metrics", "/healthz", "/readyz"];
+  for (const p of internal) {
+    const guard = ings.find((i) => (i.spec.rules || []).some((r) => (r.http?.paths || []).some((x) => x.path === p && x.pathType === "Exact")));
+    const allow = guard?.metadata.annotations?.[pfx + "allowlist-source-range"] ?? guard?.metadata.annotations?.[pfx + "whitelist-source-range"];
+    if (!guard || !allow) errs.push(`${p} is reachable from the public Ingress`);
+  }
+  const hosts = new Set(ings.flatMap((i) => (i.spec.rules || []).map((r) => r.host)));
+  if (hosts.size !== 1) errs.push(`Ingress objects disagree on the host: ${[...hosts].join(", ")}`);
+  return errs;
+}
+
+export function projectChecks(t, docs) {
+  if (!t.app) return [[`every object in namespace ${t.namespace}`, checkNamespaces(t, docs)]];
+  return [
+    [`every object in namespace ${t.namespace}`, checkNamespaces(t, docs)],
+    ["ConfigMap keys are known CHAT_* settings with valid values", checkConfigMaps(docs)],
+    ["each service gets only its own, all required, secrets from Secrets", checkServiceEnv(docs)],
+    ["probes and Prometheus annotations point to declared ports = configured ports", checkPorts(docs)],
+    ["labels and selectors match (workloads, Services, PDBs, HPA, spread, NetworkPolicies, Ingress)", checkSelectors(docs)],
+    ["referenced ConfigMaps, Secrets, keys, volumes and ServiceAccounts exist", checkReferences(t, docs)],
+    ["pod security and resources (non-root, read-only, no capabilities)", checkPodSecurity(docs)],
+    ["gateway/persister/presence: images, replicas, drain, PDB, HPA, Service", checkServices(t, docs)],
+    ["Ingress: WebSocket-friendly, internal endpoints not public", checkIngress(docs)],
+  ];
+}
+
+// ---- Kafka: topics vs contract vs the apps' settings ---------------------------------------------
+
+function brokersOf(docs) {
+  const cm = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "chatcluster-common");
+  return { cm, brokers: cm?.data?.CHAT_KAFKA_BROKERS ?? "" };
+}
+
+export function kafkaCrossChecks(rendered) {
+  const out = [];
+  for (const kdir of ["kafka/dev", "kafka/prod"]) {
+    const docs = rendered.get(kdir);
+    if (!docs) continue;
+    const errs = [];
+    const topics = docs.filter((d) => d.kind === "KafkaTopic");
+    for (const [name, parts] of Object.entries(TOPICS)) {
+      const tp = topics.find((x) => (x.spec.topicName ?? x.metadata.name) === name);
+      if (!tp) errs.push(`topic ${name} missing`);
+      else if (tp.spec.partitions !== parts) errs.push(`topic ${name}: ${tp.spec.partitions} partitions, contract says ${parts}`);
+    }
+    if (kdir === "kafka/prod") {
+      for (const tp of topics) if (tp.spec.replicas < 3) errs.push(`${tp.metadata.name}: production topics need 3 replicas`);
+    }
+    out.push([`${kdir}: topics ${Object.keys(TOPICS).join(", ")} with the contract's partition counts`, errs]);
+  }
+  for (const [app, kdir] of [["base", "kafka/prod"], ["overlays/dev", "kafka/dev"], ["overlays/prod", "kafka/prod"]]) {
+    const a = rendered.get(app);
+    const k = rendered.get(kdir);
+    if (!a || !k) continue;
+    const errs = [];
+    const { cm, brokers } = brokersOf(a);
+    const topics = k.filter((d) => d.kind === "KafkaTopic");
+    for (const [key, def] of Object.entries(TOPIC_KEYS)) {
+      const name = cm?.data?.[key] ?? def;
+      if (!topics.some((x) => (x.spec.topicName ?? x.metadata.name) === name)) errs.push(`${key}=${name} has no KafkaTopic in ${kdir}`);
+    }
+    for (const b of brokers.split(",")) {
+      const m = /^([a-z0-9-]+)-kafka-bootstrap\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)$/.exec(b.trim());
+      if (!m) {
+        errs.push(`CHAT_KAFKA_BROKERS "${b}" is not a Strimzi bootstrap Service address`);
+        continue;
+      }
+      for (const tp of topics) {
+        if (tp.metadata.labels["strimzi.io/cluster"] !== m[1]) errs.push(`${tp.metadata.name}: cluster label != ${m[1]}`);
+        if (tp.metadata.namespace !== m[2]) errs.push(`${tp.metadata.name}: namespace ${tp.metadata.namespace} != ${m[2]}`);
+      }
+      const extra = a.filter((d) => d.kind === "Deployment").flatMap((d) => d.spec.template.spec.containers[0].env || [])
+        .find((e) => e.name === "CHAT_KAFKA_EXTRA")?.value ?? "";
+      const tls = /security\.protocol=(SSL|SASL_SSL)/i.test(extra);
+      if (m[3] === "9093" && !tls) errs.push("port 9093 is Strimzi's TLS listener but CHAT_KAFKA_EXTRA sets no TLS");
+      if (m[3] === "9092" && tls) errs.push("port 9092 is Strimzi's plain listener but CHAT_KAFKA_EXTRA sets TLS");
+      const user = /sasl\.username=([^,]+)/.exec(extra)?.[1];
+      if (user) {
+        const ku = k.find((d) => d.kind === "KafkaUser" && d.metadata.name === user);
+        if (!ku) errs.push(`sasl.username=${user} but ${kdir} has no KafkaUser ${user}`);
+        else errs.push(...aclErrors(ku, a));
+      }
+    }
+    out.push([`${app}: Kafka brokers, topics and user agree with ${kdir}`, errs]);
+  }
+  return out;
+}
+
+function aclErrors(ku, appDocs) {
+  const errs = [];
+  const acls = ku.spec.authorization?.acls || [];
+  const allows = (type, name, op) => acls.some((a) => a.resource.type === type &&
+    (a.resource.patternType === "prefix" ? name.startsWith(a.resource.name) : a.resource.name === name) &&
+    (a.operations || [a.operation]).some((o) => o === op || o === "All"));
+  for (const name of Object.keys(TOPICS)) {
+    for (const op of ["Read", "Write", "Describe"]) if (!allows("topic", name, op)) errs.push(`KafkaUser: no ${op} on topic ${name}`);
+  }
+  const cm = appDocs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "chatcluster-persister");
+  const group = cm?.data?.CHAT_PERSISTER_GROUP ?? "chat-persister";
+  if (!allows("group", group, "Read")) errs.push(`KafkaUser: no Read on group ${group}`);
+  return errs;
+}
+
+// ---- the example Secret ------------------------------------------------------------------------
+
+export function exampleSecretChecks(exampleDocs, rendered) {
+  const errs = [];
+  const ex = exampleDocs.find((d) => d.kind === "Secret");
+  if (!ex) return [["base/secret.example.yaml: placeholders only, never applied", ["no Secret in the file"]]];
+  const data = ex.stringData || {};
+  for (const k of ["CHAT_JWT_KEYS", "CHAT_PG_DSN"]) {
+    if (!Object.hasOwn(data, k)) errs.push(`missing key ${k}`);
+    else if (!/CHANGE-ME/.test(data[k])) errs.push(`${k} must be an obvious placeholder (contain CHANGE-ME)`);
+  }
+  for (const k of Object.keys(data)) if (!KNOWN_ENV.has(k)) errs.push(`unknown key ${k}`);
+  if ((data.CHAT_JWT_KEYS || "").length >= 32) errs.push("placeholder CHAT_JWT_KEYS must be < 32 chars so the gateway refuses it");
+  if (ex.metadata.name !== "chatcluster-secrets") errs.push("must be named chatcluster-secrets (what the Deployments reference)");
+  for (const [dir, docs] of rendered) {
+    for (const s of docs.filter((d) => d.kind === "Secret")) {
+      const vals = Object.values({ ...(s.stringData || {}), ...(s.data || {}) }).join(" ");
+      if (/CHANGE-ME/.test(vals)) errs.push(`${dir}: renders a placeholder Secret ${s.metadata.name}`);
+      const jwt = s.stringData?.CHAT_JWT_KEYS;
+      if (jwt !== undefined && jwt.split(",").some((p) => p.replace(/^[^:]{1,31}:/, "").length < 32)) {
+        errs.push(`${dir}: Secret ${s.metadata.name} has a CHAT_JWT_KEYS secret shorter than 32 characters`);
+      }
+      if (dir === "overlays/prod") errs.push(`${dir}: must not ship Secret ${s.metadata.name}; operators create it`);
+    }
+  }
+  return [["base/secret.example.yaml: placeholders only, never applied; shipped Secrets usable", errs]];
+}

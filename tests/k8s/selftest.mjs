@@ -1,0 +1,119 @@
+// tests/k8s/selftest.mjs - proves the checks catch what they claim to: each case breaks one thing
+// in a copy of a rendered target and requires a failure mentioning the expected text. Also unit
+// cases for the built-in renderer. Run with: node validate.mjs --selftest
+
+import { strategicMerge, applyJson6902, parseSelector } from "./kustomize.mjs";
+
+const dep = (docs, name) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === name);
+const cm = (docs, name) => docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === name);
+const gwc = (docs) => dep(docs, "chat-gateway").spec.template.spec.containers[0];
+
+// [description, target dir, mutation, text expected in some failure]
+const CASES = [
+  ["misspelt field (readinesProbe)", "overlays/prod", (d) => {
+    const c = gwc(d);
+    c.readinesProbe = c.readinessProbe;
+    delete c.readinessProbe;
+  }, "readinesProbe: unknown field"],
+  ["wrong type (replicas: \"two\")", "base", (d) => { dep(d, "chat-persister").spec.replicas = "two"; }, "must be integer"],
+  ["bad enum (imagePullPolicy)", "base", (d) => { gwc(d).imagePullPolicy = "Sometimes"; }, "imagePullPolicy"],
+  ["unknown CHAT_* key in a ConfigMap", "base", (d) => { cm(d, "chatcluster-common").data.CHAT_BOGUS = "1"; },
+    "CHAT_BOGUS is not a known"],
+  ["gateway-only key given to the persister", "base", (d) => {
+    cm(d, "chatcluster-persister").data.CHAT_JWT_ISSUER = "x";
+  }, "CHAT_JWT_ISSUER (from configmap:chatcluster-persister) is not a setting of chat-persister"],
+  ["secret in a ConfigMap", "overlays/dev", (d) => { cm(d, "chatcluster-common").data.CHAT_PG_DSN = "host=x"; },
+    "must come from a Secret"],
+  ["integer out of range", "base", (d) => { cm(d, "chatcluster-persister").data.CHAT_BATCH_MAX = "0"; },
+    "CHAT_BATCH_MAX=\"0\""],
+  ["metrics bound to loopback", "overlays/prod", (d) => {
+    cm(d, "chatcluster-presence").data.CHAT_METRICS_ADDR = "127.0.0.1";
+  }, "bind 0.0.0.0"],
+  ["probe on an undeclared port", "base", (d) => { gwc(d).readinessProbe.httpGet.port = "htp"; },
+    "port htp is not a port"],
+  ["container port differs from CHAT_PORT", "base", (d) => { cm(d, "chatcluster-gateway").data.CHAT_PORT = "9090"; },
+    "but CHAT_PORT is 9090"],
+  ["Prometheus annotation on the wrong port", "base", (d) => {
+    dep(d, "chat-persister").spec.template.metadata.annotations["prometheus.io/port"] = "9102";
+  }, "prometheus.io/port"],
+  ["Service selector matching nothing", "base", (d) => {
+    d.find((x) => x.kind === "Service").spec.selector["app.kubernetes.io/component"] = "gw";
+  }, "selector matches no pods"],
+  ["Deployment selector not matching its pods", "base", (d) => {
+    dep(d, "chat-presence").spec.selector.matchLabels["app.kubernetes.io/component"] = "presense";
+  }, "does not match its pod template"],
+  ["HPA pointing to a missing Deployment", "base", (d) => {
+    d.find((x) => x.kind === "HorizontalPodAutoscaler").spec.scaleTargetRef.name = "chat-gw";
+  }, "does not exist"],
+  ["missing Secret key", "overlays/prod", (d) => {
+    gwc(d).env.find((e) => e.name === "CHAT_JWT_KEYS").valueFrom.secretKeyRef.key = "JWT";
+  }, "has no key JWT"],
+  ["root filesystem writable", "base", (d) => { gwc(d).securityContext.readOnlyRootFilesystem = false; },
+    "readOnlyRootFilesystem"],
+  ["no preStop on the gateway", "base", (d) => { delete gwc(d).lifecycle; }, "preStop hook required"],
+  ["CHAT_NODE_NAME not per pod", "base", (d) => {
+    const e = gwc(d).env.find((x) => x.name === "CHAT_NODE_NAME");
+    delete e.valueFrom;
+    e.value = "gw";
+  }, "unique per pod"],
+  ["short WebSocket timeout on the Ingress", "base", (d) => {
+    d.find((x) => x.kind === "Ingress" && x.metadata.name === "chatcluster")
+      .metadata.annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] = "60";
+  }, "proxy-read-timeout must be >= 3600"],
+  ["undefined $(VAR) reference", "overlays/prod", (d) => {
+    const env = gwc(d).env;
+    env.splice(env.findIndex((e) => e.name === "KAFKA_SASL_PASSWORD"), 1);
+  }, "references $(KAFKA_SASL_PASSWORD)"],
+  ["wrong namespace", "overlays/dev", (d) => { dep(d, "chat-redis").metadata.namespace = "default"; },
+    "expected \"chatcluster-dev\""],
+];
+
+function rendererCases() {
+  const errs = [];
+  const eq = (what, a, b) => {
+    if (JSON.stringify(a) !== JSON.stringify(b)) errs.push(`${what}: got ${JSON.stringify(a)}, want ${JSON.stringify(b)}`);
+  };
+  const base = { spec: { containers: [{ name: "a", env: [{ name: "X", value: "1" }], ports: [{ containerPort: 1 }] }],
+    topologySpreadConstraints: [{ topologyKey: "z", whenUnsatisfiable: "ScheduleAnyway", maxSkew: 1 }] } };
+  const m = strategicMerge(base, { spec: { containers: [{ name: "a", env: [{ name: "Y", value: "2" }, { name: "X", value: "3" }] },
+    { name: "b" }], topologySpreadConstraints: [{ topologyKey: "z", whenUnsatisfiable: "DoNotSchedule", maxSkew: 1 }] } });
+  eq("SMP merges containers/env by name", m.spec.containers[0].env, [{ name: "X", value: "3" }, { name: "Y", value: "2" }]);
+  eq("SMP appends new containers", m.spec.containers.map((c) => c.name), ["a", "b"]);
+  eq("SMP keys spread constraints by topologyKey+whenUnsatisfiable", m.spec.topologySpreadConstraints.length, 2);
+  eq("SMP null deletes", strategicMerge({ a: 1, b: 2 }, { a: null }), { b: 2 });
+  eq("SMP $patch: delete removes a list item",
+    strategicMerge({ env: [{ name: "A" }, { name: "B" }] }, { env: [{ name: "A", $patch: "delete" }] }), { env: [{ name: "B" }] });
+  const j = applyJson6902({ a: { b: [1] }, "x/y": 1 }, [{ op: "add", path: "/a/b/-", value: 2 },
+    { op: "replace", path: "/x~1y", value: 5 }, { op: "remove", path: "/a/b/0" }], "t");
+  eq("JSON 6902 add/replace/remove", j, { a: { b: [2] }, "x/y": 5 });
+  let threw = false;
+  try {
+    applyJson6902({ a: 1 }, [{ op: "test", path: "/a", value: 2 }], "t");
+  } catch {
+    threw = true;
+  }
+  eq("JSON 6902 failing test op throws", threw, true);
+  const sel = parseSelector("app.kubernetes.io/component in (gateway,presence), tier!=db, !skip");
+  eq("label selector in/!=/!", [sel({ "app.kubernetes.io/component": "gateway" }), sel({ "app.kubernetes.io/component": "redis" }),
+    sel({ "app.kubernetes.io/component": "gateway", skip: "1" })], [true, false, false]);
+  return errs;
+}
+
+export async function selftest(rendered, checkTarget, schemaErrors, report) {
+  void schemaErrors;
+  report("selftest: built-in renderer unit cases", rendererCases());
+  for (const [what, dir, mutate, expect] of CASES) {
+    const docs = rendered.get(dir);
+    if (!docs) {
+      report(`selftest: ${what} is caught`, [`${dir} did not render`]);
+      continue;
+    }
+    const copy = structuredClone(docs);
+    mutate(copy);
+    const failures = [];
+    await checkTarget({ dir, namespace: dir === "overlays/dev" ? "chatcluster-dev" : "chatcluster", app: true }, copy,
+      (name, errs) => { failures.push(...errs.map((e) => `${name}: ${e}`)); });
+    const hit = failures.some((f) => f.includes(expect));
+    report(`selftest: ${what} is caught`, hit ? [] : [`no failure mentions "${expect}"`, ...failures.slice(0, 5)]);
+  }
+}

@@ -1,0 +1,680 @@
+/* test_proto.c - the wire codec against proto/examples (the canonical encodings).
+ *
+ * Client examples must decode with the expected fields; every server example is rebuilt with its
+ * chat_enc_* encoder from the decoded values and compared byte for byte (each file is the compact
+ * encoding plus one newline). Also: the Kafka message value and its seq splice, the REST bodies,
+ * and proto/README.md naming every entry of chat_proto.def. Malformed input is covered by
+ * test_proto_decode.c. The proto directory comes from CHAT_PROTO_DIR or argv[1]. */
+/* cmocka.h needs these three headers first */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <dirent.h>
+#include <jansson.h>
+
+#include "chat/buf.h"
+#include "chat/id.h"
+#include "chat/mem.h"
+#include "chat/proto.h"
+
+#include "test_util.h"
+
+#define TEST_MAX_TEXT 64 /* code points: the fixed limit the examples assume */
+
+static const char *proto_dir = CHAT_PROTO_DIR;
+
+/* ---- helpers ---- */
+
+/* Loads proto/examples/NAME.json; returns new text without the final newline. */
+static char *load_example(const char *name, size_t *len)
+{
+    char *path = chat_xasprintf("%s/examples/%s.json", proto_dir, name);
+    char *s = read_file(path, len);
+
+    if (!s)
+        fail_msg("cannot read %s", path);
+    chat_free(path);
+    assert_true(*len > 0 && s[*len - 1] == '\n');
+    s[--*len] = '\0';
+    assert_null(memchr(s, '\n', *len)); /* one compact line */
+    return s;
+}
+
+/* Parses a server example into a JSON object (test side: plain jansson). */
+static json_t *parse_example(const char *text, size_t len)
+{
+    json_error_t e;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+
+    if (!j)
+        fail_msg("example does not parse: %s", e.text);
+    assert_true(json_is_object(j));
+    return j;
+}
+
+static const char *opt_string(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int64_t req_int(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+static uint64_t parse_id(const char *s)
+{
+    char *end = NULL;
+    uint64_t v;
+
+    assert_non_null(s);
+    v = strtoull(s, &end, 10);
+    assert_true(end && *end == '\0');
+    return v;
+}
+
+/* Compares the encoder's output with the example text, byte for byte. */
+static void assert_same(const struct chat_buf *b, const char *want, size_t len)
+{
+    if (b->len != len || memcmp(chat_buf_data(b), want, len) != 0)
+        fail_msg("encoder output differs from the example\n  got:  %s\n  want: %s",
+                 chat_buf_data(b), want);
+}
+
+/* ---- client examples decode ---- */
+
+static void decode_example(const char *name, struct chat_cframe *f)
+{
+    enum chat_errcode err;
+    size_t len;
+    char *s = load_example(name, &len);
+    int rc = chat_cframe_decode(s, len, TEST_MAX_TEXT, f, &err);
+
+    if (rc != CHAT_OK)
+        fail_msg("%s.json: decode failed with %s", name, chat_errcode_name(err));
+    chat_free(s); /* decoded strings live in f->_doc, not in the input */
+    assert_int_equal(f->type, chat_frame_lookup(name));
+}
+
+static void test_proto_example_auth(void **state)
+{
+    struct chat_cframe f;
+
+    (void)state;
+    decode_example("auth", &f);
+    assert_non_null(f.token);
+    assert_int_equal(strncmp(f.token, "eyJ", 3), 0);
+    assert_string_equal(f.ref, "a1");
+    assert_null(f.room);
+    chat_cframe_fini(&f);
+}
+
+static void test_proto_example_join(void **state)
+{
+    struct chat_cframe f;
+
+    (void)state;
+    decode_example("join", &f);
+    assert_string_equal(f.room, "lobby");
+    assert_string_equal(f.ref, "j1");
+    chat_cframe_fini(&f);
+}
+
+static void test_proto_example_leave(void **state)
+{
+    struct chat_cframe f;
+
+    (void)state;
+    decode_example("leave", &f);
+    assert_string_equal(f.room, "lobby");
+    assert_string_equal(f.ref, "l1");
+    chat_cframe_fini(&f);
+}
+
+static void test_proto_example_send(void **state)
+{
+    struct chat_cframe f;
+
+    (void)state;
+    decode_example("send", &f);
+    assert_string_equal(f.room, "lobby");
+    assert_string_equal(f.text, "Hello, world! \xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 "
+                                "\xf0\x9f\x91\x8b");
+    assert_int_equal(f.text_len, 31);
+    assert_int_equal(f.text_cps, 22);
+    assert_string_equal(f.client_msg_id, "c-42");
+    assert_string_equal(f.ref, "s1");
+    chat_cframe_fini(&f);
+}
+
+static void test_proto_example_ping(void **state)
+{
+    struct chat_cframe f;
+
+    (void)state;
+    decode_example("ping", &f);
+    assert_string_equal(f.ref, "p1");
+    assert_null(f.room);
+    chat_cframe_fini(&f);
+}
+
+/* ---- server examples re-encode byte for byte ---- */
+
+struct server_case {
+    const char *name;
+    char *text;
+    size_t len;
+    json_t *j;
+    struct chat_buf out;
+};
+
+static void server_begin(struct server_case *c, const char *name)
+{
+    c->name = name;
+    c->text = load_example(name, &c->len);
+    c->j = parse_example(c->text, c->len);
+    chat_buf_init(&c->out, 16, 0); /* headroom must not leak into the output */
+}
+
+static void server_end(struct server_case *c, int rc)
+{
+    assert_int_equal(rc, CHAT_OK);
+    assert_same(&c->out, c->text, c->len);
+    chat_buf_fini(&c->out);
+    json_decref(c->j);
+    chat_free(c->text);
+}
+
+static void test_proto_example_hello(void **state)
+{
+    struct server_case c;
+    struct chat_limits lim;
+    json_t *l;
+
+    (void)state;
+    server_begin(&c, "hello");
+    assert_string_equal(opt_string(c.j, "type"), "hello");
+    assert_int_equal(req_int(c.j, "v"), CHAT_PROTO_VERSION);
+    l = json_object_get(c.j, "limits");
+    lim.max_frame = (int)req_int(l, "max_frame");
+    lim.max_text = (int)req_int(l, "max_text");
+    lim.max_rooms = (int)req_int(l, "max_rooms");
+    lim.rate_per_s = (int)req_int(l, "rate_per_s");
+    lim.rate_burst = (int)req_int(l, "rate_burst");
+    server_end(&c, chat_enc_hello(&c.out, opt_string(c.j, "node"), opt_string(c.j, "user"), &lim));
+}
+
+static void test_proto_hello_anonymous(void **state)
+{
+    struct chat_limits lim = {8192, 2000, 50, 5, 20};
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_hello(&b, "gw2", NULL, &lim), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"type\":\"hello\",\"v\":1,\"node\":\"gw2\",\"user\":null,\"limits\":"
+                        "{\"max_frame\":8192,\"max_text\":2000,\"max_rooms\":50,\"rate_per_s\":5,"
+                        "\"rate_burst\":20}}");
+    chat_buf_fini(&b);
+}
+
+static void test_proto_example_authed(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "authed");
+    server_end(&c, chat_enc_authed(&c.out, opt_string(c.j, "user"), req_int(c.j, "exp"),
+                                   opt_string(c.j, "ref")));
+}
+
+static void test_proto_example_joined(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "joined");
+    server_end(&c, chat_enc_joined(&c.out, opt_string(c.j, "room"), opt_string(c.j, "ref")));
+}
+
+static void test_proto_example_left(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "left");
+    server_end(&c, chat_enc_left(&c.out, opt_string(c.j, "room"), opt_string(c.j, "ref")));
+}
+
+static void test_proto_example_ack(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "ack");
+    server_end(&c, chat_enc_ack(&c.out, opt_string(c.j, "client_msg_id"),
+                                parse_id(opt_string(c.j, "id")), req_int(c.j, "seq"),
+                                req_int(c.j, "ts"), opt_string(c.j, "ref")));
+}
+
+static void fill_event(json_t *j, struct chat_event_msg *m)
+{
+    m->room = opt_string(j, "room");
+    m->user = opt_string(j, "user");
+    m->nick = opt_string(j, "nick");
+    m->text = opt_string(j, "text");
+    m->client_msg_id = opt_string(j, "client_msg_id");
+    m->id = parse_id(opt_string(j, "id"));
+    m->ts = req_int(j, "ts");
+    m->seq = json_object_get(j, "seq") ? req_int(j, "seq") : -1;
+}
+
+static void test_proto_example_message(void **state)
+{
+    struct server_case c;
+    struct chat_event_msg m;
+
+    (void)state;
+    server_begin(&c, "message");
+    fill_event(c.j, &m);
+    /* the example is self-consistent: the id carries the server timestamp */
+    assert_int_equal(chat_id_time_ms(m.id), m.ts);
+    server_end(&c, chat_enc_message(&c.out, &m));
+}
+
+static void test_proto_example_presence(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "presence");
+    assert_string_equal(opt_string(c.j, "scope"), "room");
+    server_end(&c, chat_enc_presence(&c.out, opt_string(c.j, "room"), req_int(c.j, "conns"),
+                                     req_int(c.j, "users")));
+}
+
+static void test_proto_example_presence_total(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "presence_total");
+    assert_string_equal(opt_string(c.j, "scope"), "total");
+    assert_null(json_object_get(c.j, "room"));
+    server_end(&c, chat_enc_presence(&c.out, NULL, req_int(c.j, "conns"), req_int(c.j, "users")));
+}
+
+static void test_proto_example_pong(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "pong");
+    server_end(&c, chat_enc_pong(&c.out, opt_string(c.j, "ref"), req_int(c.j, "ts")));
+}
+
+static void test_proto_example_error(void **state)
+{
+    struct server_case c;
+    enum chat_errcode code = CHAT_ERR__COUNT;
+    const char *name;
+
+    (void)state;
+    server_begin(&c, "error");
+    name = opt_string(c.j, "code");
+    for (int i = 0; i < CHAT_ERR__COUNT; i++)
+        if (strcmp(chat_errcode_name((enum chat_errcode)i), name) == 0)
+            code = (enum chat_errcode)i;
+    assert_int_not_equal(code, CHAT_ERR__COUNT);
+    server_end(&c, chat_enc_error(&c.out, code, opt_string(c.j, "message"),
+                                  opt_string(c.j, "client_msg_id"), opt_string(c.j, "ref"),
+                                  (int)req_int(c.j, "retry_ms")));
+}
+
+static void test_proto_example_bye(void **state)
+{
+    struct server_case c;
+    int code;
+
+    (void)state;
+    server_begin(&c, "bye");
+    code = (int)req_int(c.j, "code");
+    assert_string_equal(chat_close_reason(code), opt_string(c.j, "reason"));
+    server_end(&c, chat_enc_bye(&c.out, code, opt_string(c.j, "reason")));
+}
+
+/* Every frame type of chat_proto.def has an example, and every example is one tested above. */
+static void test_proto_examples_complete(void **state)
+{
+    static const char *const extra[] = {"presence_total"};
+    char *dir = chat_xasprintf("%s/examples", proto_dir);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int files = 0;
+
+    (void)state;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char *name;
+        bool known;
+
+        if (e->d_name[0] == '.')
+            continue;
+        assert_true(n > 5 && strcmp(e->d_name + n - 5, ".json") == 0);
+        name = chat_xstrndup(e->d_name, n - 5);
+        known = chat_frame_lookup(name) != CHAT_F_NONE || strcmp(name, extra[0]) == 0;
+        if (!known)
+            fail_msg("example %s is not a frame type", e->d_name);
+        chat_free(name);
+        files++;
+    }
+    (void)closedir(d);
+    chat_free(dir);
+    assert_int_equal(files, (CHAT_F__COUNT - 1) + 1);
+    for (int t = 1; t < CHAT_F__COUNT; t++) {
+        char *path = chat_xasprintf("%s/examples/%s.json", proto_dir,
+                                    chat_frame_name((enum chat_frame_type)t));
+        char *s = read_file(path, NULL);
+        if (!s)
+            fail_msg("missing example %s", path);
+        chat_free(s);
+        chat_free(path);
+    }
+}
+
+/* ---- the message event: Kafka value, splice, decode ---- */
+
+static void test_proto_msg_splice_seq(void **state)
+{
+    struct server_case c;
+    struct chat_event_msg m;
+    struct chat_buf kv;
+
+    (void)state;
+    server_begin(&c, "message");
+    fill_event(c.j, &m);
+    m.seq = -1; /* what the accepting gateway produces to chat.messages */
+    chat_buf_init(&kv, 0, 0);
+    assert_int_equal(chat_enc_message(&kv, &m), CHAT_OK);
+    assert_null(strstr(chat_buf_data(&kv), "\"seq\""));
+    assert_memory_equal(chat_buf_data(&kv), CHAT_MSG_PREFIX, CHAT_MSG_PREFIX_LEN);
+    /* each consuming node splices its Kafka offset in: the result is the canonical frame */
+    server_end(&c, chat_msg_splice_seq(&c.out, chat_buf_data(&kv), kv.len, 1234));
+    chat_buf_fini(&kv);
+}
+
+static void test_proto_msg_splice_rejects(void **state)
+{
+    static const char v[] = "{\"type\":\"message\",\"room\":\"r\"}";
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_msg_splice_seq(&b, "{\"type\":\"ack\"}", 14, 1), CHAT_EPROTO);
+    assert_int_equal(chat_msg_splice_seq(&b, CHAT_MSG_PREFIX, CHAT_MSG_PREFIX_LEN, 1), CHAT_EPROTO);
+    assert_int_equal(chat_msg_splice_seq(&b, "", 0, 1), CHAT_EPROTO);
+    assert_int_equal(b.len, 0);
+    chat_buf_fini(&b);
+    chat_buf_init(&b, 0, sizeof(v) + 4); /* too small for the spliced "seq":N, */
+    assert_int_equal(chat_msg_splice_seq(&b, v, sizeof(v) - 1, 123456789), CHAT_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    chat_buf_fini(&b);
+}
+
+static void assert_event_eq(const struct chat_event_msg *a, const struct chat_event_msg *b)
+{
+    assert_string_equal(a->room, b->room);
+    assert_string_equal(a->user, b->user);
+    assert_string_equal(a->nick, b->nick);
+    assert_string_equal(a->text, b->text);
+    if (a->client_msg_id || b->client_msg_id)
+        assert_string_equal(a->client_msg_id, b->client_msg_id);
+    assert_true(a->id == b->id);
+    assert_int_equal(a->ts, b->ts);
+}
+
+static void test_proto_msg_decode_roundtrip(void **state)
+{
+    struct chat_event_msg m = {
+        .room = "room-1.a_b",
+        .user = "u\"ser",
+        .nick = "N\\ick </script>",
+        .text = "line1\nline2\t\"quoted\" \\ / \xe2\x82\xac \xf0\x9f\x98\x80",
+        .client_msg_id = NULL,
+        .id = UINT64_MAX,
+        .ts = 1767225600123,
+        .seq = -1,
+    };
+    struct chat_event_msg d;
+    struct chat_buf kv, fr, again;
+    void *doc = NULL;
+
+    (void)state;
+    chat_buf_init(&kv, 0, 0);
+    chat_buf_init(&fr, 0, 0);
+    chat_buf_init(&again, 0, 0);
+    assert_int_equal(chat_enc_message(&kv, &m), CHAT_OK);
+    /* without seq (the Kafka value) */
+    assert_int_equal(chat_msg_decode(chat_buf_data(&kv), kv.len, &d, &doc), CHAT_OK);
+    assert_event_eq(&d, &m);
+    assert_null(d.client_msg_id);
+    assert_int_equal(d.seq, -1);
+    chat_json_free(doc);
+    /* with seq (the client frame) */
+    assert_int_equal(chat_msg_splice_seq(&fr, chat_buf_data(&kv), kv.len, 0), CHAT_OK);
+    assert_int_equal(chat_msg_decode(chat_buf_data(&fr), fr.len, &d, &doc), CHAT_OK);
+    assert_event_eq(&d, &m);
+    assert_int_equal(d.seq, 0);
+    /* re-encoding the decoded event gives the same bytes */
+    assert_int_equal(chat_enc_message(&again, &d), CHAT_OK);
+    assert_string_equal(chat_buf_data(&again), chat_buf_data(&fr));
+    chat_json_free(doc);
+    chat_buf_fini(&kv);
+    chat_buf_fini(&fr);
+    chat_buf_fini(&again);
+}
+
+static void test_proto_msg_decode_rejects(void **state)
+{
+#define EV(id, extra)                                                                   \
+    "{\"type\":\"message\",\"room\":\"r\",\"id\":" id ",\"user\":\"u\",\"nick\":\"n\"," \
+    "\"text\":\"t\",\"ts\":1" extra "}"
+    static const char *const bad[] = {
+        EV("\"-1\"", ""),
+        EV("\" 1\"", ""),
+        EV("\"+1\"", ""),
+        EV("\"\"", ""),
+        EV("\"12a\"", ""),
+        EV("\"18446744073709551616\"", ""), /* 2^64 */
+        EV("12", ""),                       /* ids are strings */
+        EV("\"1\"", ",\"seq\":\"5\""),
+        EV("\"1\"", ",\"client_msg_id\":5"),
+        EV("\"1\"", ",\"room\":\"x\""), /* duplicate key */
+        "{\"type\":\"ack\",\"room\":\"r\",\"id\":\"1\",\"user\":\"u\",\"nick\":\"n\",\"text\":"
+        "\"t\","
+        "\"ts\":1}",
+        "{\"type\":\"message\",\"room\":\"a/b\",\"id\":\"1\",\"user\":\"u\",\"nick\":\"n\","
+        "\"text\":\"t\",\"ts\":1}",
+        "{\"type\":\"message\",\"room\":\"r\",\"id\":\"1\",\"user\":\"u\",\"text\":\"t\",\"ts\":1}",
+        "not json",
+        "",
+    };
+    struct chat_event_msg d;
+    void *doc;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (chat_msg_decode(bad[i], strlen(bad[i]), &d, &doc) != CHAT_EPROTO)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(doc);
+    }
+    assert_int_equal(chat_msg_decode(EV("\"18446744073709551615\"", ""),
+                                     strlen(EV("\"18446744073709551615\"", "")), &d, &doc),
+                     CHAT_OK);
+    assert_true(d.id == UINT64_MAX);
+    chat_json_free(doc);
+#undef EV
+}
+
+/* ---- names and encoders' details ---- */
+
+static void test_proto_names(void **state)
+{
+    (void)state;
+    for (int t = 1; t < CHAT_F__COUNT; t++)
+        assert_int_equal(chat_frame_lookup(chat_frame_name((enum chat_frame_type)t)), t);
+    assert_int_equal(chat_frame_lookup("nope"), CHAT_F_NONE);
+    assert_int_equal(chat_frame_lookup(""), CHAT_F_NONE);
+    assert_string_equal(chat_frame_name(CHAT_F_NONE), "");
+    for (int i = 0; i < CHAT_ERR__COUNT; i++)
+        for (int k = i + 1; k < CHAT_ERR__COUNT; k++)
+            assert_string_not_equal(chat_errcode_name((enum chat_errcode)i),
+                                    chat_errcode_name((enum chat_errcode)k));
+    assert_string_equal(chat_errcode_name(CHAT_ERR_bad_json), "bad_json");
+    assert_string_equal(chat_errcode_name(CHAT_ERR__COUNT), "internal");
+    assert_int_equal(CHAT_CLOSE_going_away, 1001);
+    assert_int_equal(CHAT_CLOSE_slow_consumer, 4008);
+    assert_non_null(chat_close_reason(1000));
+    assert_null(chat_close_reason(4242));
+}
+
+static void test_proto_enc_error_defaults(void **state)
+{
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_error(&b, CHAT_ERR_not_joined, NULL, NULL, NULL, -1), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"type\":\"error\",\"code\":\"not_joined\",\"message\":\"the connection "
+                        "has not joined that room\"}");
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_pong(&b, NULL, 5), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"type\":\"pong\",\"ts\":5}");
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_ack(&b, NULL, 1, 2, 3, NULL), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"type\":\"ack\",\"id\":\"1\",\"seq\":2,\"ts\":3}");
+    chat_buf_fini(&b);
+}
+
+static void test_proto_enc_headroom_and_cap(void **state)
+{
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 16, 0);
+    assert_int_equal(chat_enc_joined(&b, "r", NULL), CHAT_OK);
+    assert_ptr_equal(chat_buf_data(&b), (char *)b.base + 16);
+    assert_string_equal(chat_buf_data(&b), "{\"type\":\"joined\",\"room\":\"r\"}");
+    /* encoders append: two frames in one buffer */
+    assert_int_equal(chat_enc_left(&b, "r", NULL), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"type\":\"joined\",\"room\":\"r\"}{\"type\":\"left\",\"room\":\"r\"}");
+    chat_buf_fini(&b);
+    chat_buf_init(&b, 16, 10);
+    assert_int_equal(chat_enc_joined(&b, "lobby", NULL), CHAT_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    chat_buf_fini(&b);
+}
+
+static void test_proto_enc_rest_bodies(void **state)
+{
+    struct chat_limits lim = {8192, 2000, 64, 20, 40};
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_config(&b, "gw1", &lim), CHAT_OK);
+    assert_string_equal(
+        chat_buf_data(&b),
+        "{\"node\":\"gw1\",\"v\":1,\"limits\":{\"max_frame\":8192,"
+        "\"max_text\":2000,\"max_rooms\":64,\"rate_per_s\":20,\"rate_burst\":40},"
+        "\"rules\":{\"room\":\"^[A-Za-z0-9_.-]{1,64}$\",\"client_msg_id_max\":64}}");
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_http_error(&b, "not_found", "no \"such\" endpoint"), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"such\\\" "
+                        "endpoint\"}}");
+    chat_buf_fini(&b);
+}
+
+/* proto/README.md documents every frame type, error code and close code of chat_proto.def. */
+static void test_proto_readme_complete(void **state)
+{
+    char *path = chat_xasprintf("%s/README.md", proto_dir);
+    char *doc = read_file(path, NULL);
+
+    (void)state;
+    if (!doc)
+        fail_msg("cannot read %s", path);
+    for (int t = 1; t < CHAT_F__COUNT; t++) {
+        char *key = chat_xasprintf("`%s`", chat_frame_name((enum chat_frame_type)t));
+        if (!strstr(doc, key))
+            fail_msg("README.md does not mention frame %s", key);
+        chat_free(key);
+    }
+    for (int i = 0; i < CHAT_ERR__COUNT; i++) {
+        char *key = chat_xasprintf("`%s`", chat_errcode_name((enum chat_errcode)i));
+        if (!strstr(doc, key))
+            fail_msg("README.md does not mention error code %s", key);
+        chat_free(key);
+    }
+#define CHAT_CLOSE(name, code, reason) \
+    if (!strstr(doc, #code))           \
+        fail_msg("README.md does not mention close code %d", code);
+#include "../../proto/chat_proto.def"
+#undef CHAT_CLOSE
+    chat_free(doc);
+    chat_free(path);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_proto_example_auth),
+        cmocka_unit_test(test_proto_example_join),
+        cmocka_unit_test(test_proto_example_leave),
+        cmocka_unit_test(test_proto_example_send),
+        cmocka_unit_test(test_proto_example_ping),
+        cmocka_unit_test(test_proto_example_hello),
+        cmocka_unit_test(test_proto_hello_anonymous),
+        cmocka_unit_test(test_proto_example_authed),
+        cmocka_unit_test(test_proto_example_joined),
+        cmocka_unit_test(test_proto_example_left),
+        cmocka_unit_test(test_proto_example_ack),
+        cmocka_unit_test(test_proto_example_message),
+        cmocka_unit_test(test_proto_example_presence),
+        cmocka_unit_test(test_proto_example_presence_total),
+        cmocka_unit_test(test_proto_example_pong),
+        cmocka_unit_test(test_proto_example_error),
+        cmocka_unit_test(test_proto_example_bye),
+        cmocka_unit_test(test_proto_examples_complete),
+        cmocka_unit_test(test_proto_msg_splice_seq),
+        cmocka_unit_test(test_proto_msg_splice_rejects),
+        cmocka_unit_test(test_proto_msg_decode_roundtrip),
+        cmocka_unit_test(test_proto_msg_decode_rejects),
+        cmocka_unit_test(test_proto_names),
+        cmocka_unit_test(test_proto_enc_error_defaults),
+        cmocka_unit_test(test_proto_enc_headroom_and_cap),
+        cmocka_unit_test(test_proto_enc_rest_bodies),
+        cmocka_unit_test(test_proto_readme_complete),
+    };
+
+    if (argc > 1)
+        proto_dir = argv[1];
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

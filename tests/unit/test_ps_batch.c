@@ -1,0 +1,241 @@
+/* test_ps_batch.c - the persister's batch: owned rows, offsets to commit, dropping revoked
+ * partitions and the PostgreSQL array-literal parameters (persister/src/ps_batch.c). */
+/* cmocka.h needs these three headers first */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdint.h>
+#include <string.h>
+
+#include "ps.h"
+
+#define TS_2024_02_29 1709164800000LL
+
+static struct chat_event_msg msg(uint64_t id, const char *room, const char *text, const char *cmid)
+{
+    struct chat_event_msg m = {
+        .room = room,
+        .user = "u1",
+        .nick = "Nick",
+        .text = text,
+        .client_msg_id = cmid,
+        .id = id,
+        .ts = TS_2024_02_29 + 1234,
+        .seq = -1,
+    };
+    return m;
+}
+
+static int64_t next_of(const struct ps_batch *b, int32_t partition)
+{
+    for (size_t i = 0; i < b->ncommits; i++)
+        if (b->commits[i].partition == partition)
+            return b->commits[i].next;
+    return -1;
+}
+
+static void test_ps_batch_add_copies_and_tracks_offsets(void **state)
+{
+    struct ps_batch b;
+    char text[] = "hello";
+    struct chat_event_msg m = msg(7, "lobby", text, NULL);
+
+    (void)state;
+    ps_batch_init(&b);
+    assert_false(ps_batch_pending(&b));
+    assert_int_equal(ps_batch_add(&b, 3, 100, &m, 5000), CHAT_OK);
+    text[0] = 'J'; /* the batch owns a copy */
+    assert_string_equal(b.rows[0].body, "hello");
+    assert_string_equal(b.rows[0].room, "lobby");
+    assert_null(b.rows[0].cmid);
+    assert_int_equal(b.rows[0].day, 19782);
+    assert_int_equal(b.rows[0].id, 7);
+    assert_true(ps_batch_pending(&b));
+    assert_int_equal(b.first_ms, 5000);
+    assert_int_equal(ps_batch_add(&b, 3, 101, &m, 6000), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 5, 9, &m, 7000), CHAT_OK);
+    assert_int_equal(b.first_ms, 5000); /* age counts from the first record */
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ncommits, 2);
+    assert_int_equal(next_of(&b, 3), 102);
+    assert_int_equal(next_of(&b, 5), 10);
+    ps_batch_fini(&b);
+}
+
+static void test_ps_batch_skip_commits_without_row(void **state)
+{
+    struct ps_batch b;
+    struct chat_event_msg m = msg(1, "r", "t", "c1");
+
+    (void)state;
+    ps_batch_init(&b);
+    ps_batch_skip(&b, 2, 40, 100);
+    assert_true(ps_batch_pending(&b));
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.first_ms, 100);
+    assert_int_equal(next_of(&b, 2), 41);
+    assert_int_equal(ps_batch_add(&b, 2, 39, &m, 200), CHAT_OK); /* older offset: no rewind */
+    assert_int_equal(next_of(&b, 2), 41);
+    ps_batch_reset(&b);
+    assert_false(ps_batch_pending(&b));
+    assert_int_equal(b.n, 0);
+    ps_batch_fini(&b);
+    ps_batch_fini(&b); /* idempotent */
+}
+
+static void test_ps_batch_add_rejects_unstorable(void **state)
+{
+    struct ps_batch b;
+    struct chat_event_msg m = msg((uint64_t)INT64_MAX + 1, "r", "t", NULL);
+
+    (void)state;
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_EINVAL);
+    m = msg(1, "r", "t", NULL);
+    m.ts = -1; /* before 1970 */
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_EINVAL);
+    m.ts = INT64_MAX;
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_EINVAL);
+    assert_int_equal(b.n, 0);
+    assert_false(ps_batch_pending(&b));
+    m = msg((uint64_t)INT64_MAX, "r", "t", NULL);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_OK);
+    ps_batch_fini(&b);
+}
+
+static void test_ps_batch_drop_partitions(void **state)
+{
+    struct ps_batch b;
+    struct chat_event_msg m1 = msg(1, "a", "x", NULL), m2 = msg(2, "b", "y", NULL),
+                          m3 = msg(3, "c", "z", NULL);
+    const int32_t revoked[] = {1, 7};
+
+    (void)state;
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_add(&b, 0, 10, &m1, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 1, 20, &m2, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 2, 30, &m3, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 1, 21, &m2, 1), CHAT_OK);
+    ps_batch_skip(&b, 7, 5, 1);
+    assert_int_equal(ps_batch_drop_partitions(&b, revoked, 2), 2);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.rows[0].id, 1); /* order kept */
+    assert_int_equal(b.rows[1].id, 3);
+    assert_int_equal(b.ncommits, 2);
+    assert_int_equal(next_of(&b, 1), -1);
+    assert_int_equal(next_of(&b, 7), -1);
+    assert_int_equal(next_of(&b, 0), 11);
+    assert_int_equal(next_of(&b, 2), 31);
+    assert_int_equal(ps_batch_drop_partitions(&b, revoked, 0), 0);
+    ps_batch_fini(&b);
+}
+
+static void expect_text(const char *in, const char *want)
+{
+    struct chat_buf out;
+
+    chat_buf_init(&out, 0, 0);
+    assert_int_equal(ps_pg_array_text(&out, in), CHAT_OK);
+    assert_string_equal(chat_buf_data(&out), want);
+    chat_buf_fini(&out);
+}
+
+static void test_ps_batch_array_text_escaping(void **state)
+{
+    (void)state;
+    expect_text(NULL, "NULL");
+    expect_text("", "\"\"");
+    expect_text("NULL", "\"NULL\""); /* quoted: the text, not a null */
+    expect_text("plain", "\"plain\"");
+    expect_text("a\"b\\c", "\"a\\\"b\\\\c\"");
+    expect_text("\"", "\"\\\"\"");
+    expect_text("{x, y}", "\"{x, y}\"");
+    expect_text(" lead", "\" lead\"");
+    expect_text("h\xc3\xa9llo \xf0\x9f\x98\x80", "\"h\xc3\xa9llo \xf0\x9f\x98\x80\"");
+}
+
+static void test_ps_batch_encode_columns(void **state)
+{
+    struct ps_batch b;
+    struct chat_buf cols[PS_NCOLS];
+    struct chat_event_msg m1 = msg(11, "lobby", "hi, \"you\"", "c-1");
+    struct chat_event_msg m2 = msg(12, "dev", "back\\slash {}", NULL);
+
+    (void)state;
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_init(&cols[i], 0, 0);
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_encode(&b, cols), CHAT_OK);
+    assert_string_equal(chat_buf_data(&cols[PS_COL_ID]), "{}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_BODY]), "{}");
+    assert_int_equal(ps_batch_add(&b, 4, 100, &m1, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 9, 7, &m2, 1), CHAT_OK);
+    assert_int_equal(ps_batch_encode(&b, cols), CHAT_OK);
+    assert_string_equal(chat_buf_data(&cols[PS_COL_ID]), "{11,12}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_ROOM]), "{\"lobby\",\"dev\"}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_PARTITION]), "{4,9}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_OFFSET]), "{100,7}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_USER]), "{\"u1\",\"u1\"}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_NICK]), "{\"Nick\",\"Nick\"}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_BODY]),
+                        "{\"hi, \\\"you\\\"\",\"back\\\\slash {}\"}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_CMID]), "{\"c-1\",NULL}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_TS]), "{1709164801234,1709164801234}");
+    ps_batch_fini(&b);
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_fini(&cols[i]);
+}
+
+static void test_ps_batch_encode_cap(void **state)
+{
+    struct ps_batch b;
+    struct chat_buf cols[PS_NCOLS];
+    struct chat_event_msg m = msg(1, "r", "a long enough body to overflow", NULL);
+
+    (void)state;
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_init(&cols[i], 0, 16);
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_OK);
+    assert_int_equal(ps_batch_encode(&b, cols), CHAT_ETOOBIG);
+    ps_batch_fini(&b);
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_fini(&cols[i]);
+}
+
+static void test_ps_batch_many_rows(void **state)
+{
+    struct ps_batch b;
+    struct chat_event_msg m = msg(1, "r", "t", NULL);
+
+    (void)state;
+    ps_batch_init(&b);
+    for (int i = 0; i < 5000; i++) {
+        m.id = (uint64_t)i + 1;
+        assert_int_equal(ps_batch_add(&b, i % 12, i, &m, 1), CHAT_OK);
+    }
+    assert_int_equal(b.n, 5000);
+    assert_int_equal(b.ncommits, 12);
+    assert_int_equal(next_of(&b, 11), 4992); /* last offset of partition 11 is 4991 */
+    ps_batch_fini(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ps_batch_add_copies_and_tracks_offsets),
+        cmocka_unit_test(test_ps_batch_skip_commits_without_row),
+        cmocka_unit_test(test_ps_batch_add_rejects_unstorable),
+        cmocka_unit_test(test_ps_batch_drop_partitions),
+        cmocka_unit_test(test_ps_batch_array_text_escaping),
+        cmocka_unit_test(test_ps_batch_encode_columns),
+        cmocka_unit_test(test_ps_batch_encode_cap),
+        cmocka_unit_test(test_ps_batch_many_rows),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,77 @@
+/* test_ps_migrations.c - the migrations embedded from persister/sql/ (ps_migrations_gen.c). */
+/* cmocka.h needs these three headers first */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include <string.h>
+
+#include "chat/mem.h"
+
+#include "ps.h"
+
+/* Returns a new copy of sql without "--" comments (free with chat_free). */
+static char *strip_comments(const char *sql)
+{
+    char *out = chat_xmalloc(strlen(sql) + 1), *o = out;
+
+    while (*sql) {
+        if (sql[0] == '-' && sql[1] == '-') {
+            while (*sql && *sql != '\n')
+                sql++;
+            continue;
+        }
+        *o++ = *sql++;
+    }
+    *o = '\0';
+    return out;
+}
+
+static void test_ps_migrations_table_well_formed(void **state)
+{
+    (void)state;
+    assert_true(ps_migrations_count >= 1);
+    for (size_t i = 0; i < ps_migrations_count; i++) {
+        const struct ps_migration *m = &ps_migrations[i];
+        assert_true(m->version > 0);
+        if (i > 0)
+            assert_true(m->version > ps_migrations[i - 1].version);
+        assert_non_null(m->name);
+        assert_true(strlen(m->name) > 0);
+        assert_non_null(m->sql);
+        assert_true(strlen(m->sql) > 0);
+        /* applied inside the migration transaction: no transaction control of their own */
+        char *code = strip_comments(m->sql);
+        assert_null(strstr(code, "BEGIN"));
+        assert_null(strstr(code, "COMMIT"));
+        assert_null(strstr(code, "CONCURRENTLY"));
+        chat_free(code);
+    }
+    assert_int_equal(ps_migrations[ps_migrations_count].version, 0); /* sentinel row */
+    assert_null(ps_migrations[ps_migrations_count].sql);
+}
+
+static void test_ps_migrations_initial_schema(void **state)
+{
+    const struct ps_migration *m = &ps_migrations[0];
+
+    (void)state;
+    assert_int_equal(m->version, 1);
+    assert_string_equal(m->name, "messages");
+    assert_non_null(strstr(m->sql, "CREATE TABLE IF NOT EXISTS messages"));
+    assert_non_null(strstr(m->sql, "PARTITION BY RANGE (created_at)"));
+    assert_non_null(strstr(m->sql, "PRIMARY KEY (created_at, id)"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ps_migrations_table_well_formed),
+        cmocka_unit_test(test_ps_migrations_initial_schema),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
