@@ -76,6 +76,7 @@ struct gw_room {
     struct gw_sub *subs;     /* owns; dense, unordered */
     size_t nsubs, cap;
     struct gw_countmap users; /* logged-in user id -> connections of this node in the room */
+    struct chat_msg *presence; /* owns a ref: the room's last presence frame, or NULL */
     bool dirty;              /* presence changed since the last report to Redis */
     bool reported;           /* Redis holds keys for this room (must be cleared when empty) */
 };
@@ -180,6 +181,7 @@ struct gw {
     struct gw_rooms rooms;
     struct gw_countmap users; /* user id -> connections on this node */
     long anon_conns;
+    struct chat_msg *presence_total; /* owns a ref: the last cluster-wide presence frame */
     struct chat_buf scratch; /* LWS_PRE headroom; reused for encoding */
     struct gw_metrics m;
 };

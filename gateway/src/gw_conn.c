@@ -242,6 +242,11 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
         }
         chat_buf_reset(&gw->scratch);
         reply_scratch(c, chat_enc_joined(&gw->scratch, f->room, f->ref));
+        {
+            struct gw_room *r = gw_room_find(&gw->rooms, f->room);
+            if (r && r->presence)
+                (void)gw_conn_push(c, r->presence); /* the current counts, right away */
+        }
         return;
     case CHAT_F_leave:
         if (gw_room_leave(gw, c, f->room) != CHAT_OK) {

@@ -78,6 +78,40 @@ void gw_fanout_all(struct gw *gw, struct chat_msg *m)
             chat_metric_add(&gw->m.deliveries, 1);
 }
 
+/* Presence: forward, and remember the last frame per room (and the total) so that a client gets
+ * the current counts when it joins or connects, not only at the next change. */
+static void handle_presence(struct gw *gw, const rd_kafka_message_t *rkm)
+{
+    char room[CHAT_ROOM_MAX + 1];
+    int64_t conns, users;
+    struct gw_room *r;
+    struct chat_msg *m;
+
+    if (!rkm->payload ||
+        chat_presence_decode(rkm->payload, rkm->len, room, sizeof(room), &conns, &users) !=
+            CHAT_OK) {
+        chat_metric_add(&gw->m.kafka_bad, 1);
+        return;
+    }
+    m = chat_msg_new(rkm->payload, rkm->len);
+    if (!room[0]) {
+        chat_msg_unref(gw->presence_total);
+        gw->presence_total = chat_msg_ref(m);
+        gw_fanout_all(gw, m);
+    } else {
+        r = conns > 0 ? gw_room_get(&gw->rooms, room) : gw_room_find(&gw->rooms, room);
+        if (r) {
+            chat_msg_unref(r->presence);
+            r->presence = conns > 0 ? chat_msg_ref(m) : NULL;
+            for (size_t i = 0; i < r->nsubs; i++)
+                if (gw_conn_push(r->subs[i].c, m) == CHAT_OK)
+                    chat_metric_add(&gw->m.deliveries, 1);
+            gw_room_maybe_free(&gw->rooms, r);
+        }
+    }
+    chat_msg_unref(m);
+}
+
 static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
@@ -101,14 +135,7 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
         gw_fanout_room(gw, rkm->key, rkm->key_len, m);
         chat_msg_unref(m);
     } else if (strcmp(topic, gw->cfg->kafka.topic_presence) == 0) {
-        if (!rkm->payload || rkm->len == 0)
-            return;
-        m = chat_msg_new(rkm->payload, rkm->len);
-        if (rkm->key_len == 1 && ((const char *)rkm->key)[0] == '*')
-            gw_fanout_all(gw, m);
-        else
-            gw_fanout_room(gw, rkm->key, rkm->key_len, m);
-        chat_msg_unref(m);
+        handle_presence(gw, rkm);
     }
 }
 
@@ -157,8 +184,10 @@ static int make_pipe(int p[2])
     return CHAT_OK;
 }
 
-/* Adds every partition of topic to list, starting at its high watermark. Blocking: startup only. */
-static int add_topic(struct gw *gw, const char *topic, rd_kafka_topic_partition_list_t *list)
+/* Adds every partition of topic to list, starting at its high watermark (or low, from_start).
+ * Blocking: startup only. */
+static int add_topic(struct gw *gw, const char *topic, bool from_start,
+                     rd_kafka_topic_partition_list_t *list)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(gw->cons, topic, NULL);
@@ -181,7 +210,7 @@ static int add_topic(struct gw *gw, const char *topic, rd_kafka_topic_partition_
                      rd_kafka_err2str(err));
             goto out;
         }
-        rd_kafka_topic_partition_list_add(list, topic, part)->offset = hi;
+        rd_kafka_topic_partition_list_add(list, topic, part)->offset = from_start ? lo : hi;
     }
     rc = CHAT_OK;
 out:
@@ -197,9 +226,10 @@ static int assign_all(struct gw *gw)
     rd_kafka_resp_err_t err;
     int rc;
 
-    rc = add_topic(gw, gw->cfg->kafka.topic_messages, list);
+    rc = add_topic(gw, gw->cfg->kafka.topic_messages, false, list);
     if (rc == CHAT_OK)
-        rc = add_topic(gw, gw->cfg->kafka.topic_presence, list);
+        /* presence from its start (a compacted topic in production): the last counts per room */
+        rc = add_topic(gw, gw->cfg->kafka.topic_presence, true, list);
     if (rc == CHAT_OK) {
         err = rd_kafka_assign(gw->cons, list);
         if (err) {

@@ -101,6 +101,7 @@ void gw_rooms_init(struct gw_rooms *r)
 
 static void room_free(struct gw_room *room)
 {
+    chat_msg_unref(room->presence);
     gw_countmap_fini(&room->users);
     chat_free(room->subs);
     chat_free(room->name);
@@ -172,7 +173,7 @@ void gw_room_maybe_free(struct gw_rooms *r, struct gw_room *room)
 {
     struct gw_room **pp;
 
-    if (room->nsubs || room->dirty || room->reported)
+    if (room->nsubs || room->dirty || room->reported || room->presence)
         return;
     pp = &r->slots[hash_str(room->name) & (r->nslots - 1)];
     while (*pp && *pp != room)

@@ -51,6 +51,8 @@ static int on_established(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     if (chat_enc_hello(&gw->scratch, gw->cfg->node_name, c->authed ? c->claims.sub : NULL,
                        &gw->limits) == CHAT_OK)
         (void)gw_conn_push_scratch(c);
+    if (gw->presence_total)
+        (void)gw_conn_push(c, gw->presence_total);
     return 0;
 }
 

@@ -198,6 +198,8 @@ static void gw_fini(struct gw *gw)
         chat_log(CHAT_LOG_WARN, "event loop closed with handles still open");
     gw_kafka_destroy(gw);
     gw_rooms_fini(&gw->rooms);
+    chat_msg_unref(gw->presence_total);
+    gw->presence_total = NULL;
     gw_countmap_fini(&gw->users);
     chat_buf_fini(&gw->scratch);
     chat_jwt_keyring_fini(&gw->keys);

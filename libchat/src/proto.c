@@ -357,6 +357,34 @@ int chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns, int
     return dump(out, j);
 }
 
+int chat_presence_decode(const char *v, size_t len, char *room, size_t cap, int64_t *conns,
+                         int64_t *users)
+{
+    json_t *root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *type = NULL, *scope = NULL, *r = NULL;
+    json_int_t c = 0, u = 0;
+    int rc = CHAT_EPROTO;
+
+    if (!root || json_unpack(root, "{s:s, s:s, s?s, s:I, s:I}", "type", &type, "scope", &scope,
+                             "room", &r, "conns", &c, "users", &u) != 0)
+        goto out;
+    if (strcmp(type, "presence") != 0 || c < 0 || u < 0)
+        goto out;
+    if (strcmp(scope, "total") == 0)
+        r = "";
+    else if (strcmp(scope, "room") != 0 || !chat_room_valid(r))
+        goto out;
+    if (strlen(r) >= cap)
+        goto out;
+    memcpy(room, r, strlen(r) + 1);
+    *conns = c;
+    *users = u;
+    rc = CHAT_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
 int chat_enc_http_error(struct chat_buf *out, const char *code, const char *message)
 {
     return dump(out, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));

@@ -143,7 +143,8 @@ static int connect_store(struct ps *ps)
     while (!stop_signals) {
         if (ps_store_connect(&ps->store) == CHAT_OK)
             return CHAT_OK;
-        chat_log(CHAT_LOG_WARN, "postgres not ready; retrying in %d ms", backoff);
+        chat_log(backoff == 100 ? CHAT_LOG_WARN : CHAT_LOG_DEBUG,
+                 "postgres not ready; retrying in %d ms", backoff);
         sleep_ms(backoff);
         backoff = backoff * 2 > CONNECT_BACKOFF_MAX_MS ? CONNECT_BACKOFF_MAX_MS : backoff * 2;
     }

@@ -262,8 +262,8 @@ static int flush(struct ps *ps)
             ps->drain_until_ms = chat_mono_ms() + DRAIN_MS;
         if (*ps->stop >= 2 || (ps->drain_until_ms && chat_mono_ms() >= ps->drain_until_ms))
             break;
-        chat_log(CHAT_LOG_WARN, "batch of %zu rows not written; retrying in %d ms", ps->batch.n,
-                 backoff);
+        chat_log(backoff == BACKOFF_MIN_MS ? CHAT_LOG_WARN : CHAT_LOG_DEBUG,
+                 "batch of %zu rows not written; retrying in %d ms", ps->batch.n, backoff);
         poll_for(ps, backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }

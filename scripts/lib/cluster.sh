@@ -5,7 +5,8 @@
 # failures and returns non-zero; none calls exit). Public functions:
 #
 #   cluster_up DIR          start every service of CHAT_CLUSTER_SERVICES in order, each waited
-#                           on until ready; writes DIR/cluster.env. Returns 1 on the first
+#                           on until ready, from fresh data (an earlier run's data and logs in
+#                           DIR are removed); writes DIR/cluster.env. Returns 1 on the first
 #                           service that fails (its log tail is printed); already started
 #                           services keep running: call cluster_down DIR.
 #   cluster_down DIR        stop every service by PID in reverse order (SIGTERM, bounded wait,
@@ -141,7 +142,7 @@ _cl_env_get() {
 # Start time of a process (field 22 of /proc/PID/stat), empty when it does not exist.
 _cl_proc_start() {
     local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
     stat=${stat##*) } # the command name may hold blanks and parentheses
     local -a f
     read -r -a f <<<"$stat"
@@ -153,7 +154,7 @@ _cl_children() {
     local parent=$1 f stat
     local -a fld
     for f in /proc/[0-9]*/stat; do
-        stat=$(cat "$f" 2>/dev/null) || continue
+        read -r stat 2>/dev/null <"$f" || continue
         read -r -a fld <<<"${stat##*) }"
         if [ "${fld[1]:-}" = "$parent" ]; then
             f=${f#/proc/}
@@ -326,6 +327,27 @@ _cl_check_dir() {
 # ---------------------------------------------------------------------------------------------
 # services
 
+# After a SIGKILL the postmaster's PID stays in postmaster.pid; while that PID is still in the
+# process table (a zombie not reaped yet) postgres refuses to start ("lock file already
+# exists"). Wait, bounded, until it is gone.
+_cl_pg_wait_stale() {
+    local dir=$1 pid deadline
+    pid=$(head -n 1 "$dir/pg/data/postmaster.pid" 2>/dev/null || true)
+    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    deadline=$(($(_cl_now_ms) + 10000))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ! _cl_gone "$pid"; then
+            _cl_err "postgres (pid $pid) of $dir/pg/data is still running"
+            return 1
+        fi
+        if [ "$(_cl_now_ms)" -ge "$deadline" ]; then
+            _cl_err "the old postmaster (pid $pid) is still a zombie after 10 s"
+            return 1
+        fi
+        _cl_sleep 0.05
+    done
+}
+
 _cl_start_postgres() {
     local dir=$1 port bindir log=$1/logs/postgres.log pid opts
     local -a pgctl
@@ -342,6 +364,7 @@ _cl_start_postgres() {
             return 1
         }
     fi
+    _cl_pg_wait_stale "$dir" || return 1
     if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
         _cl_as_pg "$bindir/initdb" -D "$dir/pg/data" -U postgres -A trust -E UTF8 \
             --locale=C.UTF-8 --no-sync >>"$log" 2>&1 || {
@@ -592,23 +615,28 @@ _cl_signal_wait() {
     rm -f "$dir/pids/$name.pid" "$dir/pids/$name.start"
 }
 
+# True when PID no longer runs: gone, or a zombie waiting for its parent (or init) to reap it.
+_cl_gone() {
+    kill -0 "$1" 2>/dev/null || return 0
+    [ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)" = Z ]
+}
+
 # SIGKILLs the listed PIDs (children of a stopped main process: nginx workers, postgres
-# backends) that are still alive, then waits until they and MAIN are gone from the process
-# table (a zombie still holds its PID: postgres' lock file check would see it alive).
+# backends) that still run, then waits (bounded) until they and MAIN have stopped running.
 _cl_reap_kids() {
     local kids=$1 main=$2 k deadline left
     for k in $kids; do
-        kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null
+        _cl_gone "$k" || kill -KILL "$k" 2>/dev/null || true
     done
     deadline=$(($(_cl_now_ms) + 5000))
     while :; do
         left=""
         for k in $kids $main; do
-            kill -0 "$k" 2>/dev/null && left="$left $k"
+            _cl_gone "$k" || left="$left $k"
         done
         [ -z "$left" ] && return 0
         if [ "$(_cl_now_ms)" -ge "$deadline" ]; then
-            _cl_log "still in the process table after 5 s (zombies?):$left"
+            _cl_log "still running 5 s after SIGKILL:$left"
             return 0
         fi
         _cl_sleep 0.02
@@ -764,6 +792,9 @@ cluster_up() {
             return 1
         fi
     done
+    # a fresh cluster: data and logs of an earlier run in DIR go (only what this file creates)
+    rm -rf "$dir/pg" "$dir/redis" "$dir/nginx" "$dir/kafka.bootstrap" "$dir"/pids/* \
+        "$dir"/logs/*.log "$dir/cluster.env" "$dir/cluster.env.tmp" || return 1
     if _cl_is_root; then
         chmod a+rx "$dir" "$dir/logs" || return 1 # postgres and nginx workers need to enter
     fi

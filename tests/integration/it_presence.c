@@ -63,6 +63,28 @@ static void test_presence_counts_on_both_gateways(void **state)
     if (!wait_presence(obs2, room, 3, 1, it_timeout(10000)))
         fail_msg("gw2 observer never saw conns=3 users=1");
 
+    /* a late joiner sees the current counts at once: the first presence frame right after its
+     * "joined" is the cached 3/1, before its own join is even counted */
+    {
+        struct wsc *late = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
+        it_join(late, room);
+        json_t *j = it_wait_type(late, "presence", it_timeout(5000));
+        assert_non_null(j);
+        if (strcmp(json_string_value(json_object_get(j, "scope")), "total") == 0) {
+            json_decref(j); /* the total may be queued first, at connect */
+            j = it_wait_field(late, "presence", "scope", "room", it_timeout(5000));
+            assert_non_null(j);
+        }
+        assert_int_equal(json_integer_value(json_object_get(j, "conns")), 3);
+        assert_int_equal(json_integer_value(json_object_get(j, "users")), 1);
+        json_decref(j);
+        if (!wait_presence(obs2, room, 4, 1, it_timeout(10000)))
+            fail_msg("gw2 observer never saw the late joiner counted (conns=4 users=1)");
+        wsc_close(late);
+        if (!wait_presence(obs2, room, 3, 1, it_timeout(10000)))
+            fail_msg("counts did not return to conns=3 users=1 after the late joiner left");
+    }
+
     /* an abrupt disconnect (no close frame) also counts */
     wsc_abort(u2);
     if (!wait_presence(obs2, room, 2, 0, it_timeout(10000)))
@@ -73,24 +95,34 @@ static void test_presence_counts_on_both_gateways(void **state)
     free(t2);
 }
 
+/* Waits for a total frame with conns >= min. */
+static bool wait_total_at_least(struct wsc *c, long min, int timeout_ms)
+{
+    for (;;) {
+        json_t *j = it_wait_field(c, "presence", "scope", "total", timeout_ms);
+        if (!j)
+            return false;
+        bool ok = json_integer_value(json_object_get(j, "conns")) >= min;
+        json_decref(j);
+        if (ok)
+            return true;
+    }
+}
+
 static void test_presence_total_reaches_everyone(void **state)
 {
     (void)state;
+    /* a new connection gets the last known total right after hello */
     struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
-    json_t *j = NULL;
-    /* the total is broadcast to every connection when it changes; connecting changes it */
-    struct wsc *other = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
-    for (int i = 0; i < 20 && !j; i++) {
-        j = it_wait_type(c, "presence", it_timeout(5000));
-        if (j && strcmp(json_string_value(json_object_get(j, "scope")), "total") != 0) {
-            json_decref(j);
-            j = NULL;
-        }
-    }
-    assert_non_null(j);
-    assert_true(json_integer_value(json_object_get(j, "conns")) >= 2);
-    json_decref(j);
-    wsc_close(other);
+    if (!wait_total_at_least(c, 1, it_timeout(10000)))
+        fail_msg("no total presence frame after connecting");
+    /* two more connections raise the total, which reaches c on the other gateway's side too */
+    struct wsc *o1 = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    struct wsc *o2 = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    if (!wait_total_at_least(c, 3, it_timeout(10000)))
+        fail_msg("total never reached conns >= 3");
+    wsc_close(o1);
+    wsc_close(o2);
     wsc_close(c);
 }
 

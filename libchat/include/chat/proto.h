@@ -102,6 +102,11 @@ CHAT_NODISCARD int chat_enc_bye(struct chat_buf *out, int code, const char *reas
 CHAT_NODISCARD int chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns,
                                      int64_t users);
 
+/* Decodes a presence frame (as carried on chat.presence). room gets "" for the total.
+ * Returns CHAT_OK or CHAT_EPROTO. */
+CHAT_NODISCARD int chat_presence_decode(const char *v, size_t len, char *room, size_t cap,
+                                        int64_t *conns, int64_t *users);
+
 /* ---- REST bodies ---- */
 /* {"error":{"code":CODE,"message":MSG}} */
 CHAT_NODISCARD int chat_enc_http_error(struct chat_buf *out, const char *code, const char *message);
