@@ -81,9 +81,9 @@ run_ctest() {
 }
 
 phase "deps" "$repo/scripts/deps.sh"
-phase "configure build/" cmake -S "$repo" -B "$build" -DCHAT_WERROR=ON
-phase "build build/" cmake --build "$build" -j "$(nproc)"
-phase "ctest build/" run_ctest "$build"
+phase "configure $(basename "$build")/" cmake -S "$repo" -B "$build" -DCHAT_WERROR=ON
+phase "build $(basename "$build")/" cmake --build "$build" -j "$(nproc)"
+phase "ctest $(basename "$build")/" run_ctest "$build"
 
 if [ "$quick" -eq 0 ]; then
     ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1
@@ -91,10 +91,10 @@ if [ "$quick" -eq 0 ]; then
     export ASAN_OPTIONS=$ASAN_OPTIONS:strict_init_order=1:print_summary=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:report_error_type=1
     export CHAT_TEST_TIMEOUT_MULT=3
-    phase "configure build-asan/" cmake -S "$repo" -B "$asan_build" -DCHAT_WERROR=ON \
+    phase "configure $(basename "$asan_build")/" cmake -S "$repo" -B "$asan_build" -DCHAT_WERROR=ON \
         -DCHAT_SANITIZE=address,undefined -DCHAT_TEST_TIMEOUT_MULT=3
-    phase "build build-asan/" cmake --build "$asan_build" -j "$(nproc)"
-    phase "ctest build-asan/" run_ctest "$asan_build"
+    phase "build $(basename "$asan_build")/" cmake --build "$asan_build" -j "$(nproc)"
+    phase "ctest $(basename "$asan_build")/" run_ctest "$asan_build"
 fi
 
 print_summary

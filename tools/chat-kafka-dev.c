@@ -35,14 +35,14 @@
 #define KDEV_MAX_BROKERS 16
 
 struct kdev_cfg {
-    char *log_level;           /* debug|info|warn|error */
-    char *bootstrap_file;      /* "" = stdout only */
-    int brokers;               /* mock brokers */
-    int replication;           /* replication factor of every topic (<= brokers) */
-    char *topic_messages;      /* owns; names shared with the services' CHAT_TOPIC_* */
-    char *topic_events;        /* owns */
-    char *topic_presence;      /* owns */
-    int parts_messages;        /* partitions of each topic */
+    char *log_level;      /* debug|info|warn|error */
+    char *bootstrap_file; /* "" = stdout only */
+    int brokers;          /* mock brokers */
+    int replication;      /* replication factor of every topic (<= brokers) */
+    char *topic_messages; /* owns; names shared with the services' CHAT_TOPIC_* */
+    char *topic_events;   /* owns */
+    char *topic_presence; /* owns */
+    int parts_messages;   /* partitions of each topic */
     int parts_events;
     int parts_presence;
 };
@@ -173,14 +173,13 @@ static void serve(rd_kafka_mock_cluster_t *mc, int brokers, const sigset_t *set)
 
 /* Starts the mock cluster with the topics; returns CHAT_OK or CHAT_EIO (logged). On success
  * *rkp and *mcp are new: destroy the cluster before the handle. */
-static int start_cluster(const struct kdev_cfg *cfg, rd_kafka_t **rkp,
-                         rd_kafka_mock_cluster_t **mcp)
+static int
+start_cluster(const struct kdev_cfg *cfg, rd_kafka_t **rkp, rd_kafka_mock_cluster_t **mcp)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *rk;
     rd_kafka_mock_cluster_t *mc;
-    int rc = CHAT_OK;
 
     rd_kafka_conf_set_log_cb(conf, kdev_log_cb);
     rd_kafka_conf_set(conf, "client.id", "chat-kafka-dev", errstr, sizeof(errstr));
@@ -195,10 +194,9 @@ static int start_cluster(const struct kdev_cfg *cfg, rd_kafka_t **rkp,
         rd_kafka_destroy(rk);
         return CHAT_EIO;
     }
-    rc |= create_topic(mc, cfg->topic_messages, cfg->parts_messages, cfg->replication);
-    rc |= create_topic(mc, cfg->topic_events, cfg->parts_events, cfg->replication);
-    rc |= create_topic(mc, cfg->topic_presence, cfg->parts_presence, cfg->replication);
-    if (rc != CHAT_OK) {
+    if (create_topic(mc, cfg->topic_messages, cfg->parts_messages, cfg->replication) != CHAT_OK ||
+        create_topic(mc, cfg->topic_events, cfg->parts_events, cfg->replication) != CHAT_OK ||
+        create_topic(mc, cfg->topic_presence, cfg->parts_presence, cfg->replication) != CHAT_OK) {
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(rk);
         return CHAT_EIO;
@@ -214,14 +212,17 @@ static int check_cfg(const struct kdev_cfg *cfg)
     int rc = CHAT_OK;
 
     if (chat_log_level_parse(cfg->log_level) < 0) {
-        fprintf(stderr, "config error: CHAT_LOG_LEVEL (--log-level): '%s' is not "
-                        "debug|info|warn|error\n", cfg->log_level);
+        fprintf(stderr,
+                "config error: CHAT_LOG_LEVEL (--log-level): '%s' is not "
+                "debug|info|warn|error\n",
+                cfg->log_level);
         rc = CHAT_EINVAL;
     }
     if (cfg->replication > cfg->brokers) {
-        fprintf(stderr, "config error: CHAT_KAFKA_DEV_REPLICATION (--replication) %d is more "
-                        "than CHAT_KAFKA_DEV_BROKERS (--brokers) %d\n", cfg->replication,
-                cfg->brokers);
+        fprintf(stderr,
+                "config error: CHAT_KAFKA_DEV_REPLICATION (--replication) %d is more "
+                "than CHAT_KAFKA_DEV_BROKERS (--brokers) %d\n",
+                cfg->replication, cfg->brokers);
         rc = CHAT_EINVAL;
     }
     if (strcmp(cfg->topic_messages, cfg->topic_events) == 0 ||

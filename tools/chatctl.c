@@ -13,7 +13,6 @@
  * Exit codes: 0 ok (or --help), 1 the operation failed (signing error, token rejected),
  * 2 usage or configuration error. */
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,12 +39,13 @@ struct token_cfg {
 };
 
 struct verify_cfg {
-    char *token;      /* secret: never echoed */
+    char *token; /* secret: never echoed */
     char *jwt_keys;
     char *jwt_issuer;
-    int leeway;       /* seconds of clock skew accepted on exp/nbf */
+    int leeway; /* seconds of clock skew accepted on exp/nbf */
 };
 
+/* clang-format off */
 #define JWT_KEYS_OPT(T)                                                                            \
     {"jwt-keys", "CHAT_JWT_KEYS", CHAT_CFG_STR, 0, 0, "", offsetof(T, jwt_keys),                   \
      CHAT_CFG_SECRET | CHAT_CFG_REQUIRED, "HS256 keys: SECRET (>= 32 chars) or kid:SECRET,..."}
@@ -53,7 +53,6 @@ struct verify_cfg {
     {"jwt-issuer", "CHAT_JWT_ISSUER", CHAT_CFG_STR, 0, 0, "chatcluster", offsetof(T, jwt_issuer), \
      CHAT_CFG_REQUIRED, "token issuer (iss)"}
 
-/* clang-format off */
 static const struct chat_cfg_opt token_opts[] = {
     {"user", "CHATCTL_USER", CHAT_CFG_STR, 0, 0, "", offsetof(struct token_cfg, user),
      CHAT_CFG_REQUIRED, "user the token is for (sub claim)"},
@@ -138,13 +137,17 @@ static int token_claims(const struct token_cfg *cfg, struct chat_claims *c)
     int rc = CHAT_OK;
 
     if (!text_ok(cfg->user, sizeof(c->sub))) {
-        fprintf(stderr, "config error: CHATCTL_USER (--user) must be 1-%zu bytes of UTF-8 "
-                        "without control characters\n", sizeof(c->sub) - 1);
+        fprintf(stderr,
+                "config error: CHATCTL_USER (--user) must be 1-%zu bytes of UTF-8 "
+                "without control characters\n",
+                sizeof(c->sub) - 1);
         rc = CHAT_EINVAL;
     }
     if (cfg->name[0] && !text_ok(cfg->name, sizeof(c->name))) {
-        fprintf(stderr, "config error: CHATCTL_NAME (--name) must be 1-%zu bytes of UTF-8 "
-                        "without control characters\n", sizeof(c->name) - 1);
+        fprintf(stderr,
+                "config error: CHATCTL_NAME (--name) must be 1-%zu bytes of UTF-8 "
+                "without control characters\n",
+                sizeof(c->name) - 1);
         rc = CHAT_EINVAL;
     }
     if (!role_ok(cfg->role, sizeof(c->role))) {
@@ -153,8 +156,10 @@ static int token_claims(const struct token_cfg *cfg, struct chat_claims *c)
         rc = CHAT_EINVAL;
     }
     if (cfg->sid[0] && !text_ok(cfg->sid, sizeof(c->sid))) {
-        fprintf(stderr, "config error: CHATCTL_SID (--sid) must be 1-%zu bytes of UTF-8 "
-                        "without control characters\n", sizeof(c->sid) - 1);
+        fprintf(stderr,
+                "config error: CHATCTL_SID (--sid) must be 1-%zu bytes of UTF-8 "
+                "without control characters\n",
+                sizeof(c->sid) - 1);
         rc = CHAT_EINVAL;
     }
     if (rc != CHAT_OK)
@@ -176,9 +181,11 @@ static int token_claims(const struct token_cfg *cfg, struct chat_claims *c)
 static int keyring_load(const char *spec, struct chat_jwt_keyring *kr)
 {
     if (chat_jwt_keyring_parse(spec, kr) != CHAT_OK) {
-        fprintf(stderr, "config error: CHAT_JWT_KEYS (--jwt-keys) must be a secret of at least "
-                        "%d characters or kid:SECRET,kid2:SECRET2 (at most %d keys, unique "
-                        "kids)\n", CHAT_JWT_MIN_SECRET, CHAT_JWT_MAX_KEYS);
+        fprintf(stderr,
+                "config error: CHAT_JWT_KEYS (--jwt-keys) must be a secret of at least "
+                "%d characters or kid:SECRET,kid2:SECRET2 (at most %d keys, unique "
+                "kids)\n",
+                CHAT_JWT_MIN_SECRET, CHAT_JWT_MAX_KEYS);
         return CHAT_EINVAL;
     }
     return CHAT_OK;
@@ -201,14 +208,13 @@ static int cmd_token(int argc, char **argv)
     if (rc != CHAT_OK)
         goto out;
     rc = token_claims(&cfg, &claims);
-    rc |= keyring_load(cfg.jwt_keys, &kr);
-    if (rc == CHAT_EIO) {
+    if (keyring_load(cfg.jwt_keys, &kr) != CHAT_OK || rc == CHAT_EINVAL)
+        goto out; /* every problem already printed; status 2 */
+    if (rc != CHAT_OK) {
         fprintf(stderr, "chatctl: no random bytes for the session id\n");
         status = 1;
         goto out;
     }
-    if (rc != CHAT_OK)
-        goto out;
     if (chat_jwt_sign(&kr, &claims, cfg.jwt_issuer, &tok) != CHAT_OK) {
         fprintf(stderr, "chatctl: signing the token failed\n");
         status = 1;
@@ -256,6 +262,7 @@ out:
 
 int main(int argc, char **argv)
 {
+    static char token_prog[] = "chatctl token", verify_prog[] = "chatctl verify";
     char **sub;
     int status;
 
@@ -274,10 +281,10 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc; i++)
         sub[i - 1] = argv[i];
     if (strcmp(argv[1], "token") == 0) {
-        sub[0] = (char *)(uintptr_t) "chatctl token";
+        sub[0] = token_prog;
         status = cmd_token(argc - 1, sub);
     } else if (strcmp(argv[1], "verify") == 0) {
-        sub[0] = (char *)(uintptr_t) "chatctl verify";
+        sub[0] = verify_prog;
         status = cmd_verify(argc - 1, sub);
     } else {
         fprintf(stderr, "chatctl: unknown command '%s'\n\n", argv[1]);

@@ -44,7 +44,7 @@ static const char *status_text(int st)
 static void write_all(int fd, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL); /* a vanished prober must not SIGPIPE us */
         if (w <= 0)
             return;
         p += w;

@@ -76,8 +76,8 @@ static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
          CHAT_METRIC_COUNTER, &m->undecodable},
         {"chat_persister_pg_errors_total", "failed PostgreSQL operations", CHAT_METRIC_COUNTER,
          &m->pg_errors},
-        {"chat_persister_commit_errors_total", "failed Kafka offset commits",
-         CHAT_METRIC_COUNTER, &m->commit_errors},
+        {"chat_persister_commit_errors_total", "failed Kafka offset commits", CHAT_METRIC_COUNTER,
+         &m->commit_errors},
         {"chat_persister_kafka_errors_total", "Kafka consumer error events", CHAT_METRIC_COUNTER,
          &m->kafka_errors},
         {"chat_persister_partitions_ensured_total",
@@ -204,8 +204,10 @@ int main(int argc, char **argv)
     if (cfg.log_level)
         level = chat_log_level_parse(cfg.log_level);
     if (level < 0)
-        fprintf(stderr, "config error: CHAT_LOG_LEVEL (--log-level): '%s' is not one of "
-                        "debug|info|warn|error\n", cfg.log_level ? cfg.log_level : "");
+        (void)fprintf(stderr,
+                      "config error: CHAT_LOG_LEVEL (--log-level): '%s' is not one of "
+                      "debug|info|warn|error\n",
+                      cfg.log_level ? cfg.log_level : "");
     if (rc != CHAT_OK || level < 0) {
         status = 2;
         goto out;

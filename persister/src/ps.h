@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 
 #include "chat/buf.h"
 #include "chat/err.h"
@@ -35,15 +35,15 @@
 /* Configuration (immutable after chat_cfg_load) */
 
 struct ps_cfg {
-    char *log_level;      /* debug|info|warn|error */
-    char *pg_dsn;         /* libpq conninfo or URI; secret (may hold a password) */
-    char *metrics_addr;   /* /healthz /readyz /metrics listen address */
+    char *log_level;    /* debug|info|warn|error */
+    char *pg_dsn;       /* libpq conninfo or URI; secret (may hold a password) */
+    char *metrics_addr; /* /healthz /readyz /metrics listen address */
     int metrics_port;
-    int batch_max;        /* rows per batch */
-    int batch_ms;         /* max age of a batch, from its first message */
-    char *group;          /* Kafka consumer group */
-    int ahead_days;       /* partitions created ahead of a day */
-    bool migrate_only;    /* apply migrations and partitions, then exit */
+    int batch_max;     /* rows per batch */
+    int batch_ms;      /* max age of a batch, from its first message */
+    char *group;       /* Kafka consumer group */
+    int ahead_days;    /* partitions created ahead of a day */
+    bool migrate_only; /* apply migrations and partitions, then exit */
     struct chat_kafka_cfg kafka;
 };
 
@@ -70,13 +70,13 @@ struct ps_metrics {
 /* ------------------------------------------------------------------------------------------ */
 /* ps_partition.c: UTC days (days since 1970-01-01) and daily partitions. Pure functions. */
 
-#define PS_DAY_MIN 0          /* 1970-01-01 */
-#define PS_DAY_MAX 2932895    /* 9999-12-30: the day after still has a 4-digit year */
-#define PS_PART_NAME_MAX 32   /* "messages_YYYYMMDD" + NUL fits */
-#define PS_DAYS_CAP 4096      /* the known-partition set is cleared when it would grow past this */
+#define PS_DAY_MIN       0       /* 1970-01-01 */
+#define PS_DAY_MAX       2932895 /* 9999-12-30: the day after still has a 4-digit year */
+#define PS_PART_NAME_MAX 32      /* "messages_YYYYMMDD" + NUL fits */
+#define PS_DAYS_CAP      4096    /* the known-day set is cleared when it would grow past this */
 
 /* Days since 1970-01-01 of the proleptic Gregorian date y-m-d. Years 1..9999.
- * Returns CHAT_OK or CHAT_EINVAL (year, month or day out of range, e.g. Feb 29 of a common year). */
+ * Returns CHAT_OK or CHAT_EINVAL (year, month or day out of range, e.g. 2023-02-29). */
 CHAT_NODISCARD int ps_days_from_civil(int y, int m, int d, int32_t *days);
 /* Inverse of ps_days_from_civil for any day (negative: before 1970). */
 void ps_civil_from_days(int32_t days, int *y, int *m, int *d);
@@ -96,28 +96,28 @@ CHAT_NODISCARD int ps_partition_ddl(struct chat_buf *out, int32_t day);
 
 /* A sorted set of days (partitions known to exist). Owner: one thread. Zero-init is empty. */
 struct ps_days {
-    int32_t *v;   /* owns; sorted ascending, unique */
+    int32_t *v; /* owns; sorted ascending, unique */
     size_t n, cap;
 };
 bool ps_days_has(const struct ps_days *s, int32_t day);
 /* Adds day (no-op when present). When the set holds PS_DAYS_CAP days it is cleared first. */
 void ps_days_add(struct ps_days *s, int32_t day);
-void ps_days_clear(struct ps_days *s);  /* keeps storage */
-void ps_days_fini(struct ps_days *s);   /* frees storage; idempotent */
+void ps_days_clear(struct ps_days *s); /* keeps storage */
+void ps_days_fini(struct ps_days *s);  /* frees storage; idempotent */
 
 /* ------------------------------------------------------------------------------------------ */
 /* ps_batch.c: the batch being built. Owner: the main thread. */
 
 /* One message to store. The strings point into blk (one allocation per row). */
 struct ps_row {
-    int64_t id;          /* message id, <= INT64_MAX */
-    int64_t offset;      /* Kafka offset = seq */
-    int64_t ts_ms;       /* server timestamp */
-    int32_t partition;   /* Kafka partition */
-    int32_t day;         /* UTC day of ts_ms */
+    int64_t id;        /* message id, <= INT64_MAX */
+    int64_t offset;    /* Kafka offset = seq */
+    int64_t ts_ms;     /* server timestamp */
+    int32_t partition; /* Kafka partition */
+    int32_t day;       /* UTC day of ts_ms */
     const char *room, *user, *nick, *body;
-    const char *cmid;    /* client_msg_id; NULL when absent */
-    char *blk;           /* owns the strings above */
+    const char *cmid; /* client_msg_id; NULL when absent */
+    char *blk;        /* owns the strings above */
 };
 
 /* Next offset to commit for one partition (last consumed + 1). */
@@ -127,11 +127,11 @@ struct ps_commit {
 };
 
 struct ps_batch {
-    struct ps_row *rows;       /* owns; n used of cap */
+    struct ps_row *rows; /* owns; n used of cap */
     size_t n, cap;
     struct ps_commit *commits; /* owns; one per partition seen since the last reset */
     size_t ncommits, commits_cap;
-    int64_t first_ms;          /* monotonic ms of the first record since the last reset */
+    int64_t first_ms; /* monotonic ms of the first record since the last reset */
 };
 
 /* Columns of the insert, in parameter order ($1..$9). */
@@ -158,8 +158,11 @@ static inline bool ps_batch_pending(const struct ps_batch *b)
 /* Copies message m (consumed from partition/offset at monotonic now_ms) into the batch.
  * Returns CHAT_OK, or CHAT_EINVAL when m cannot be stored (id > INT64_MAX, ts outside the
  * partition range); the batch is unchanged then and the caller records it with skip. */
-CHAT_NODISCARD int ps_batch_add(struct ps_batch *b, int32_t partition, int64_t offset,
-                                const struct chat_event_msg *m, int64_t now_ms);
+CHAT_NODISCARD int ps_batch_add(struct ps_batch *b,
+                                int32_t partition,
+                                int64_t offset,
+                                const struct chat_event_msg *m,
+                                int64_t now_ms);
 /* Records a consumed record that is not stored (undecodable), so its offset is committed. */
 void ps_batch_skip(struct ps_batch *b, int32_t partition, int64_t offset, int64_t now_ms);
 /* Forgets rows and commits of the given partitions (revoked while the batch could not be
@@ -186,14 +189,14 @@ struct ps_migration {
 extern const struct ps_migration ps_migrations[]; /* ps_migrations_count rows, then a {0} row */
 extern const size_t ps_migrations_count;
 
-#define PS_LOCK_MIGRATE 0x636861746d696772LL   /* "chatmigr": advisory lock for migrations */
+#define PS_LOCK_MIGRATE   0x636861746d696772LL /* "chatmigr": advisory lock for migrations */
 #define PS_LOCK_PARTITION 0x6368617470617274LL /* "chatpart": advisory lock for partition DDL */
 
 /* Applies every migration of list[0..n) not yet recorded in schema_migrations, all in one
  * transaction under pg_advisory_xact_lock(PS_LOCK_MIGRATE). Blocking. *applied (may be NULL)
  * gets the number applied. Returns CHAT_OK or CHAT_EIO (logged once; transaction rolled back). */
-CHAT_NODISCARD int ps_migrate(PGconn *conn, const struct ps_migration *list, size_t n,
-                              int *applied);
+CHAT_NODISCARD int
+ps_migrate(PGconn *conn, const struct ps_migration *list, size_t n, int *applied);
 
 /* ------------------------------------------------------------------------------------------ */
 /* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls. */
@@ -232,8 +235,8 @@ CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
  * creating the missing day partitions first (one round trip, under PS_LOCK_PARTITION).
  * *inserted gets the rows actually inserted (the rest were already stored).
  * Returns CHAT_OK (committed) or CHAT_EIO (logged; nothing committed; retry later). */
-CHAT_NODISCARD int ps_store_write(struct ps_store *s, const struct ps_batch *b,
-                                  long long *inserted);
+CHAT_NODISCARD int
+ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted);
 /* Runs sql (one or more statements) with PQexec. Returns CHAT_OK when the (last) result is
  * COMMAND_OK or TUPLES_OK, else logs "what" with the SQLSTATE and primary message (never the
  * DETAIL, which may quote row data) and returns CHAT_EIO. */
@@ -246,15 +249,16 @@ void ps_pg_log_error(PGconn *conn, const PGresult *res, const char *what);
 /* ps_consume.c: the consumer loop. */
 
 struct ps {
-    const struct ps_cfg *cfg;           /* borrowed; immutable */
+    const struct ps_cfg *cfg; /* borrowed; immutable */
     struct ps_metrics m;
     struct ps_store store;
     struct ps_batch batch;
-    rd_kafka_t *rk;                     /* owns; NULL before ps_consumer_start */
-    bool paused;                        /* assignment paused while the batch cannot be written */
-    volatile sig_atomic_t *stop;        /* borrowed: signals received (1: drain, 2+: hurry) */
-    int64_t drain_until_ms;             /* monotonic ms: stop retrying the last batch */
-    int64_t undecodable_log_ms;         /* rate limit of undecodable-record log lines */
+    rd_kafka_t *rk;              /* owns; NULL before ps_consumer_start */
+    bool paused;                 /* assignment paused while the batch cannot be written */
+    atomic_bool fatal;           /* set by the Kafka error callback: stop, exit 1 */
+    volatile sig_atomic_t *stop; /* borrowed: signals received (1: drain, 2+: hurry) */
+    int64_t drain_until_ms;      /* monotonic ms: stop retrying the last batch */
+    int64_t undecodable_log_ms;  /* rate limit of undecodable-record log lines */
     int undecodable_logged;
 };
 
@@ -262,8 +266,8 @@ struct ps {
  * (bad Kafka settings, logged). */
 CHAT_NODISCARD int ps_consumer_start(struct ps *ps);
 /* Runs until *ps->stop: consume, batch, write, commit. Then flushes the last batch (giving up
- * after a drain deadline if PostgreSQL stays down: those offsets stay uncommitted) and closes
- * the consumer. Returns CHAT_OK, or CHAT_EIO when the last batch could not be written. */
+ * after a drain deadline if PostgreSQL stays down: those offsets stay uncommitted, so nothing is
+ * lost) and closes the consumer. Returns CHAT_OK, or CHAT_EIO after a fatal Kafka error. */
 CHAT_NODISCARD int ps_run(struct ps *ps);
 /* Destroys the consumer (after ps_run closed it). NULL-safe on ps->rk. */
 void ps_consumer_free(struct ps *ps);

@@ -73,8 +73,11 @@ static const char *put_str(char **p, const char *s, size_t n)
     return dst;
 }
 
-int ps_batch_add(struct ps_batch *b, int32_t partition, int64_t offset,
-                 const struct chat_event_msg *m, int64_t now_ms)
+int ps_batch_add(struct ps_batch *b,
+                 int32_t partition,
+                 int64_t offset,
+                 const struct chat_event_msg *m,
+                 int64_t now_ms)
 {
     size_t lr, lu, ln, lt, lc;
     struct ps_row *r;

@@ -14,13 +14,13 @@
 
 #include "ps.h"
 
-#define POLL_MAX_MS 100        /* longest consumer poll, so signals are noticed quickly */
-#define TICK_MS 1000           /* store upkeep and lag refresh */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define DRAIN_MS 10000         /* on SIGTERM, keep retrying the last batch this long */
+#define POLL_MAX_MS               100  /* longest consumer poll, so signals are noticed quickly */
+#define TICK_MS                   1000 /* store upkeep and lag refresh */
+#define BACKOFF_MIN_MS            100
+#define BACKOFF_MAX_MS            5000
+#define DRAIN_MS                  10000 /* on SIGTERM, keep retrying the last batch this long */
 #define UNDECODABLE_LOG_WINDOW_MS 10000
-#define UNDECODABLE_LOG_MAX 10 /* log lines per window; the rest are counted */
+#define UNDECODABLE_LOG_MAX       10 /* log lines per window; the rest are counted */
 
 static const char *topic(const struct ps *ps)
 {
@@ -126,9 +126,10 @@ static void on_revoke(struct ps *ps, rd_kafka_topic_partition_list_t *parts, boo
         dropped += ps_batch_drop_partitions(&ps->batch, ids, n);
     }
     chat_metric_set(&ps->m.batch_rows, (long long)ps->batch.n);
-    chat_log(CHAT_LOG_WARN, "revoke%s: dropped %zu unwritten rows of %d partitions (uncommitted:"
-             " the next owner re-reads them)", lost ? " (assignment lost)" : "", dropped,
-             parts->cnt);
+    chat_log(CHAT_LOG_WARN,
+             "revoke%s: dropped %zu unwritten rows of %d partitions (uncommitted:"
+             " the next owner re-reads them)",
+             lost ? " (assignment lost)" : "", dropped, parts->cnt);
 }
 
 static void log_kafka_error(const char *what, rd_kafka_resp_err_t err, rd_kafka_error_t *error)
@@ -139,8 +140,10 @@ static void log_kafka_error(const char *what, rd_kafka_resp_err_t err, rd_kafka_
         rd_kafka_error_destroy(error);
 }
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+static void rebalance_cb(rd_kafka_t *rk,
+                         rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
 {
     struct ps *ps = opaque;
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
@@ -297,6 +300,23 @@ static void update_lag(struct ps *ps)
     rd_kafka_topic_partition_list_destroy(a);
 }
 
+/* Served by rd_kafka_consumer_poll (main thread). Errors are usually transient (the client
+ * retries): count them; a fatal one stops the process with a failure status. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct ps *ps = opaque;
+    char fatal[256];
+
+    chat_metric_add(&ps->m.kafka_errors, 1);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        chat_log(CHAT_LOG_ERROR, "kafka fatal error: %s; stopping", fatal);
+        atomic_store(&ps->fatal, true);
+        return;
+    }
+    chat_log(CHAT_LOG_DEBUG, "kafka error: %s: %s", rd_kafka_err2name(err), reason);
+}
+
 int ps_consumer_start(struct ps *ps)
 {
     const struct ps_cfg *cfg = ps->cfg;
@@ -305,8 +325,8 @@ int ps_consumer_start(struct ps *ps)
     rd_kafka_conf_t *conf;
     char errstr[512];
 
-    conf = chat_kafka_conf_new(&cfg->kafka, CHAT_KAFKA_CONSUMER, cfg->group, errstr,
-                               sizeof(errstr));
+    conf =
+        chat_kafka_conf_new(&cfg->kafka, CHAT_KAFKA_CONSUMER, cfg->group, errstr, sizeof(errstr));
     /* A new group starts at the beginning: the persister must not miss what was produced
      * before it first joined. CHAT_KAFKA_EXTRA may still say otherwise. */
     if (conf && !strstr(cfg->kafka.extra, "auto.offset.reset") &&
@@ -320,6 +340,7 @@ int ps_consumer_start(struct ps *ps)
         return CHAT_EINVAL;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, ps);
     ps->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (!ps->rk) {
@@ -352,9 +373,8 @@ int ps_run(struct ps *ps)
 {
     int64_t last_tick = 0;
     rd_kafka_resp_err_t err;
-    int rc;
 
-    while (!*ps->stop) {
+    while (!*ps->stop && !atomic_load(&ps->fatal)) {
         int64_t now = chat_mono_ms();
         int timeout = POLL_MAX_MS;
         rd_kafka_message_t *km;
@@ -378,15 +398,16 @@ int ps_run(struct ps *ps)
         }
     }
     chat_log(CHAT_LOG_INFO, "stopping: flushing %zu rows", ps->batch.n);
-    rc = flush(ps);
-    if (rc != CHAT_OK)
-        chat_log(CHAT_LOG_ERROR, "stopping with %zu unwritten rows (offsets not committed)",
+    if (flush(ps) != CHAT_OK)
+        chat_log(CHAT_LOG_ERROR,
+                 "stopping with %zu unwritten rows (offsets not committed: they"
+                 " will be re-read)",
                  ps->batch.n);
     err = rd_kafka_consumer_close(ps->rk); /* revokes: on_revoke drops what is left */
     if (err)
         chat_log(CHAT_LOG_WARN, "consumer close: %s", rd_kafka_err2str(err));
     chat_metric_set(&ps->m.assigned, 0);
-    return rc;
+    return atomic_load(&ps->fatal) ? CHAT_EIO : CHAT_OK;
 }
 
 void ps_consumer_free(struct ps *ps)

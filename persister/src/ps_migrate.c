@@ -8,17 +8,17 @@
 
 #include "ps.h"
 
-#define CREATE_TRACKING                                                                            \
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("                                               \
-    " version integer PRIMARY KEY,"                                                                \
-    " name text NOT NULL,"                                                                         \
+#define CREATE_TRACKING                              \
+    "CREATE TABLE IF NOT EXISTS schema_migrations (" \
+    " version integer PRIMARY KEY,"                  \
+    " name text NOT NULL,"                           \
     " applied_at timestamptz NOT NULL DEFAULT now())"
 
 static bool is_applied(const PGresult *res, int version)
 {
     char v[16];
 
-    snprintf(v, sizeof(v), "%d", version);
+    (void)snprintf(v, sizeof(v), "%d", version);
     for (int i = 0; i < PQntuples(res); i++)
         if (strcmp(PQgetvalue(res, i, 0), v) == 0)
             return true;
@@ -33,11 +33,11 @@ static int apply_one(PGconn *conn, const struct ps_migration *mg)
     PGresult *res;
     int rc;
 
-    snprintf(what, sizeof(what), "migration %04d_%s", mg->version, mg->name);
+    (void)snprintf(what, sizeof(what), "migration %04d_%s", mg->version, mg->name);
     rc = ps_pg_exec(conn, what, mg->sql);
     if (rc != CHAT_OK)
         return rc;
-    snprintf(ver, sizeof(ver), "%d", mg->version);
+    (void)snprintf(ver, sizeof(ver), "%d", mg->version);
     params[0] = ver;
     params[1] = mg->name;
     res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
@@ -66,7 +66,8 @@ int ps_migrate(PGconn *conn, const struct ps_migration *list, size_t n, int *app
     if (rc != CHAT_OK)
         goto out;
     in_tx = true;
-    snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%lld)", (long long)PS_LOCK_MIGRATE);
+    (void)snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%lld)",
+                   (long long)PS_LOCK_MIGRATE);
     rc = ps_pg_exec(conn, "migration lock", lock);
     if (rc == CHAT_OK)
         rc = ps_pg_exec(conn, "creating schema_migrations", CREATE_TRACKING);

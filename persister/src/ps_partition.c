@@ -9,8 +9,8 @@
 
 #include "ps.h"
 
-#define MS_PER_DAY 86400000LL
-#define PART_PREFIX "messages_"
+#define MS_PER_DAY      86400000LL
+#define PART_PREFIX     "messages_"
 #define PART_PREFIX_LEN (sizeof(PART_PREFIX) - 1)
 
 static bool is_leap(int y)
@@ -121,10 +121,11 @@ int ps_partition_ddl(struct chat_buf *out, int32_t day)
         return rc;
     ps_civil_from_days(day, &y0, &m0, &d0);
     ps_civil_from_days(day + 1, &y1, &m1, &d1);
-    return chat_buf_appendf(out,
-                            "CREATE TABLE IF NOT EXISTS %s PARTITION OF messages FOR VALUES "
-                            "FROM ('%04d-%02d-%02d 00:00:00+00') TO ('%04d-%02d-%02d 00:00:00+00');\n",
-                            name, y0, m0, d0, y1, m1, d1);
+    return chat_buf_appendf(
+        out,
+        "CREATE TABLE IF NOT EXISTS %s PARTITION OF messages FOR VALUES "
+        "FROM ('%04d-%02d-%02d 00:00:00+00') TO ('%04d-%02d-%02d 00:00:00+00');\n",
+        name, y0, m0, d0, y1, m1, d1);
 }
 
 /* Index of the first element >= day (binary search). */

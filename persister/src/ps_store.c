@@ -13,20 +13,20 @@
 #include "ps.h"
 
 #define INSERT_NAME "ps_insert"
-#define INSERT_SQL                                                                                 \
-    "INSERT INTO messages (id, room, kafka_partition, kafka_offset, user_id, nick, body,"          \
-    " client_msg_id, created_at)"                                                                  \
-    " SELECT t.id, t.room, t.kp, t.ko, t.u, t.n, t.b, t.c,"                                        \
-    " timestamptz 'epoch' + t.ts * interval '1 millisecond'"                                       \
-    " FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[],"  \
-    " $7::text[], $8::text[], $9::bigint[]) AS t(id, room, kp, ko, u, n, b, c, ts)"                \
+#define INSERT_SQL                                                                                \
+    "INSERT INTO messages (id, room, kafka_partition, kafka_offset, user_id, nick, body,"         \
+    " client_msg_id, created_at)"                                                                 \
+    " SELECT t.id, t.room, t.kp, t.ko, t.u, t.n, t.b, t.c,"                                       \
+    " timestamptz 'epoch' + t.ts * interval '1 millisecond'"                                      \
+    " FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[]," \
+    " $7::text[], $8::text[], $9::bigint[]) AS t(id, room, kp, ko, u, n, b, c, ts)"               \
     " ON CONFLICT DO NOTHING"
-#define LIST_PARTITIONS_SQL                                                                        \
-    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"                    \
+#define LIST_PARTITIONS_SQL                                                     \
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid" \
     " WHERE i.inhparent = 'messages'::regclass"
-#define PING_IDLE_MS 5000
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define PING_IDLE_MS             5000
+#define BACKOFF_MIN_MS           100
+#define BACKOFF_MAX_MS           5000
 #define SQLSTATE_CHECK_VIOLATION "23514" /* also "no partition of relation ... found for row" */
 
 /* Copies msg without its trailing newlines into out[len]. */
@@ -34,7 +34,7 @@ static void one_line(char *out, size_t len, const char *msg)
 {
     size_t n;
 
-    snprintf(out, len, "%s", msg ? msg : "");
+    (void)snprintf(out, len, "%s", msg ? msg : "");
     n = strlen(out);
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
         out[--n] = '\0';
@@ -185,8 +185,10 @@ static int ensure_days(struct ps_store *s, const int32_t *days, size_t ndays)
             for (size_t i = 0; i < n; i++)
                 ps_days_add(&s->days, missing[i]);
             chat_metric_add(&s->m->partitions_created, (long long)n);
-            chat_log(CHAT_LOG_INFO, "postgres: ensured %zu day partitions from day %d", n,
-                     (int)missing[0]);
+            char first[PS_PART_NAME_MAX] = "";
+            if (ps_partition_name(missing[0], first, sizeof(first)) != CHAT_OK)
+                first[0] = '\0'; /* cannot happen: missing[] holds valid days */
+            chat_log(CHAT_LOG_INFO, "postgres: ensured %zu day partitions from %s", n, first);
         }
     }
     chat_buf_fini(&sql);
@@ -236,16 +238,23 @@ static int setup(struct ps_store *s)
     }
     PQclear(res);
     if (rc == CHAT_OK)
-        chat_log(CHAT_LOG_INFO, "postgres: connected (server %d), %d migrations applied, %zu"
-                 " partitions known", PQserverVersion(s->conn), applied, s->days.n);
+        chat_log(CHAT_LOG_INFO,
+                 "postgres: connected (server %d), %d migrations applied, %zu"
+                 " partitions known",
+                 PQserverVersion(s->conn), applied, s->days.n);
     return rc;
 }
 
 int ps_store_connect(struct ps_store *s)
 {
     /* Defaults first: keywords in the DSN (expanded from dbname) override them. */
-    static const char *const keys[] = {"connect_timeout", "application_name", "keepalives_idle",
-                                       "keepalives_interval", "keepalives_count", "dbname", NULL};
+    static const char *const keys[] = {"connect_timeout",
+                                       "application_name",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "dbname",
+                                       NULL};
     const char *vals[] = {"5", "chat-persister", "30", "10", "3", s->cfg->pg_dsn, NULL};
     char line[512];
     int rc;
@@ -343,8 +352,7 @@ static int insert_rows(struct ps_store *s, const struct ps_batch *b, long long *
         rc = CHAT_EIO;
         /* A partition vanished (dropped by hand or by retention): re-read the catalog so the
          * retry recreates what is missing. */
-        if (state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0 &&
-            load_partitions(s) != CHAT_OK)
+        if (state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0 && load_partitions(s) != CHAT_OK)
             ps_days_clear(&s->days);
     }
     PQclear(res);

@@ -6,9 +6,10 @@
 #
 #   cluster_up DIR          start every service of CHAT_CLUSTER_SERVICES in order, each waited
 #                           on until ready, from fresh data (an earlier run's data and logs in
-#                           DIR are removed); writes DIR/cluster.env. Returns 1 on the first
-#                           service that fails (its log tail is printed); already started
-#                           services keep running: call cluster_down DIR.
+#                           DIR are removed, processes it recorded are stopped); writes
+#                           DIR/cluster.env. Returns 1 on the first service that fails (its
+#                           log tail is printed); the services already started keep running:
+#                           call cluster_down DIR.
 #   cluster_down DIR        stop every service by PID in reverse order (SIGTERM, bounded wait,
 #                           then SIGKILL); tolerates partially started or already dead clusters.
 #   cluster_start SVC DIR   start one service of an existing cluster and wait until it is ready.
@@ -788,8 +789,9 @@ cluster_up() {
     for svc in $CLUSTER_ALL_SERVICES; do
         pid=$(_cl_pid_live "$svc" "$dir")
         if [ -n "$pid" ]; then
-            _cl_err "$svc is already running in $dir (pid $pid): run down first"
-            return 1
+            _cl_log "$svc of an earlier run still runs in $dir (pid $pid): stopping it first"
+            cluster_down "$dir" || return 1
+            break
         fi
     done
     # a fresh cluster: data and logs of an earlier run in DIR go (only what this file creates)

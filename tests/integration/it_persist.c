@@ -18,7 +18,7 @@
 
 #define STREAM_N 10000
 #define KILL_AT 3000
-#define WINDOW 500
+#define WINDOW 200 /* sends in flight: echoes + acks must fit the send queue (1024 in tests) */
 
 static PGconn *pg;
 
