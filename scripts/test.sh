@@ -48,7 +48,7 @@ print_summary() {
     for s in "${summary[@]}"; do
         echo "  $s"
     done
-    printf '  %-24s %12s\n' total "$(fmt_ms "$ms")"
+    printf '  %-28s %12s\n' total "$(fmt_ms "$ms")"
 }
 
 # phase NAME CMD...: runs CMD, prints and records its elapsed time; exits on failure.
@@ -61,7 +61,7 @@ phase() {
     "$@" || rc=$?
     ms=$((($(date +%s%N) - t0) / 1000000))
     [ "$rc" -eq 0 ] || res="FAILED (exit $rc)"
-    summary+=("$(printf '%-24s %12s  %s' "$name" "$(fmt_ms "$ms")" "$res")")
+    summary+=("$(printf '%-28s %12s  %s' "$name" "$(fmt_ms "$ms")" "$res")")
     echo "==== $name: $(fmt_ms "$ms") $res"
     if [ "$rc" -ne 0 ]; then
         print_summary
