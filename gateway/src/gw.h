@@ -23,6 +23,9 @@
 #include "chat/msg.h"
 #include "chat/proto.h"
 
+/* Seconds of clock skew tolerated on exp/nbf, the same everywhere a token is checked. */
+#define GW_JWT_LEEWAY_S 5
+
 /* ---- configuration (immutable after load) ---- */
 struct gw_config {
     char *listen_addr;
@@ -42,6 +45,9 @@ struct gw_config {
     int outq_max_bytes;      /* queued bytes per connection */
     int rate_per_s;          /* sends per second per connection, sustained */
     int rate_burst;          /* sends in a burst */
+    int frame_rate_per_s;    /* client frames per second per connection, sustained */
+    int frame_rate_burst;
+    int rest_max_pending;    /* REST sends awaiting Kafka per node */
     int max_pending;         /* sends awaiting Kafka per connection */
     int produce_timeout_ms;  /* Kafka message.timeout.ms: then the sender gets "unavailable" */
     int max_body;            /* bytes of a REST request body */
@@ -52,14 +58,23 @@ struct gw_config {
     struct chat_kafka_cfg kafka;
 };
 
-/* ---- small string -> count map (distinct users per room / node) ---- */
-struct gw_count_ent {
-    char *key;               /* owns */
-    int count;
-    struct gw_count_ent *next;
+/* ---- rate limiting: a token bucket ---- */
+struct gw_bucket {
+    double tokens;
+    int64_t at_us;           /* last update (mono us); 0 = new (starts full) */
 };
-struct gw_countmap {
-    struct gw_count_ent **slots; /* owns */
+/* Takes one token at now_us; returns 0, or the ms until one is available. */
+int gw_bucket_take(struct gw_bucket *b, double rate, double burst, int64_t now_us);
+
+/* ---- small string map: user id -> count (distinct users) or rate bucket ---- */
+struct gw_map_ent {
+    char *key;               /* owns */
+    struct gw_map_ent *next;
+    int count;
+    struct gw_bucket bucket;
+};
+struct gw_map {
+    struct gw_map_ent **slots; /* owns */
     size_t nslots, n;
 };
 
@@ -75,7 +90,7 @@ struct gw_room {
     struct gw_room *hnext;   /* hash chain */
     struct gw_sub *subs;     /* owns; dense, unordered */
     size_t nsubs, cap;
-    struct gw_countmap users; /* logged-in user id -> connections of this node in the room */
+    struct gw_map users;      /* logged-in user id -> connections of this node in the room */
     struct chat_msg *presence; /* owns a ref: the room's last presence frame, or NULL */
     bool dirty;              /* presence changed since the last report to Redis */
     bool reported;           /* Redis holds keys for this room (must be cleared when empty) */
@@ -97,6 +112,7 @@ struct gw_pending {
     int64_t ts;
     int64_t seq;             /* filled by the delivery report */
     int err;                 /* rd_kafka_resp_err_t of the delivery report */
+    bool rest;               /* counted in gw->rest_pending */
 };
 
 struct gw_membership {
@@ -126,9 +142,8 @@ struct gw_conn {
     struct chat_buf rx;      /* fragments of a multi-fragment frame */
     bool rx_discard;         /* current message is over max_frame: drop until final */
     int errors_in_row;
-    /* rate limit: token bucket */
-    double tokens;
-    int64_t tokens_at_us;
+    /* frames per second from this connection (all types) */
+    struct gw_bucket frames;
     /* sends awaiting Kafka */
     struct gw_pending *pending;
     int npending;
@@ -159,11 +174,20 @@ struct gw {
     uv_poll_t prod_poll, cons_poll;
     uv_idle_t cons_idle;     /* continues draining the consumer past one batch */
     bool kafka_assigned;
+    bool kafka_fatal;         /* the idempotent producer hit a fatal error: drain and exit */
+    bool kafka_polls;         /* the uv handles below were initialised */
     /* Redis */
     redisAsyncContext *redis;
     bool redis_ok;
     int64_t redis_retry_at_ms;
-    int64_t lease_until_ms;
+    int64_t lease_until_ms;  /* ids may be generated until then (mono ms), see gw_lease_valid */
+    int64_t lease_sent_ms;   /* when the pending lease request was sent */
+    bool lease_inflight;
+    long redis_inflight;     /* commands sent, reply not yet seen */
+    int64_t redis_reply_ms;  /* last reply (mono ms): a watchdog for a silent Redis */
+    bool redis_resolving;
+    uv_getaddrinfo_t redis_gai;
+    uv_timer_t redis_kill;   /* shutdown: gives up on Redis replies after a moment */
     char lease_token[96];     /* node:pid:ms, the value of our lease key */
     unsigned lease_candidate; /* next node number to try */
     bool pres_total_dirty;
@@ -173,13 +197,17 @@ struct gw {
     uv_signal_t sigterm, sigint;
     bool draining;
     bool shut;               /* gw_shutdown() ran: handles closing */
+    bool loop_ok;            /* loop and the handles of gw_init() exist */
     int64_t drain_deadline_ms;
+    bool drain_forced;       /* drain_ms passed: remaining connections are being closed */
     /* connections and rooms */
     struct gw_conn *conns;   /* all connections, doubly linked */
     long nconns;
     uint64_t next_cid;
     struct gw_rooms rooms;
-    struct gw_countmap users; /* user id -> connections on this node */
+    struct gw_map users;      /* user id -> connections on this node */
+    struct gw_map send_rates; /* user id -> send bucket, shared by WebSocket and REST */
+    long rest_pending;       /* REST sends awaiting Kafka, node-wide */
     long anon_conns;
     struct chat_msg *presence_total; /* owns a ref: the last cluster-wide presence frame */
     struct chat_buf scratch; /* LWS_PRE headroom; reused for encoding */
@@ -187,10 +215,16 @@ struct gw {
 };
 
 /* gw_room.c */
-void gw_countmap_init(struct gw_countmap *m);
-void gw_countmap_fini(struct gw_countmap *m);
+void gw_map_init(struct gw_map *m);
+void gw_map_fini(struct gw_map *m);
+struct gw_map_ent *gw_map_find(const struct gw_map *m, const char *key);
+/* Returns the entry, creating a zeroed one when missing. */
+struct gw_map_ent *gw_map_get(struct gw_map *m, const char *key);
+void gw_map_remove(struct gw_map *m, const char *key);
+/* Removes (and frees) every entry for which drop() is true. */
+void gw_map_sweep(struct gw_map *m, bool (*drop)(const struct gw_map_ent *e, void *ud), void *ud);
 /* Adds delta to key's count; returns the new count (entry removed at 0). */
-int gw_countmap_add(struct gw_countmap *m, const char *key, int delta);
+int gw_countmap_add(struct gw_map *m, const char *key, int delta);
 void gw_rooms_init(struct gw_rooms *r);
 void gw_rooms_fini(struct gw_rooms *r);
 struct gw_room *gw_room_find(struct gw_rooms *r, const char *name);
@@ -228,12 +262,13 @@ void gw_conn_clear_identity(struct gw_conn *c);
 void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f);
 void gw_send_delivered(struct gw *gw, struct gw_pending *p);
 void gw_pending_detach_all(struct gw_conn *c);
-/* Shared by WS and REST: checks rate/identity and produces. On CHAT_OK, *out is the pending
- * send (owned by the producer until its delivery report). On failure, *code says why. */
+/* Shared by WS (c) and REST (c NULL): checks the lease, pending caps and the user's send rate,
+ * then produces. On CHAT_OK, *out is the pending send (owned by the producer until its delivery
+ * report). On failure, *code says why and *retry_ms (or -1) when to try again. */
 int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *who,
                     const char *room, const char *text, size_t text_len,
                     const char *client_msg_id, const char *ref, struct gw_pending **out,
-                    enum chat_errcode *code);
+                    enum chat_errcode *code, int *retry_ms);
 void gw_pending_free(struct gw_pending *p);
 
 /* gw_kafka.c */
@@ -248,6 +283,9 @@ void gw_fanout_all(struct gw *gw, struct chat_msg *m);
 void gw_redis_start(struct gw *gw);
 void gw_redis_tick(struct gw *gw);
 void gw_redis_stop(struct gw *gw);
+void gw_redis_arm_kill(struct gw *gw);
+/* True while this node holds its message-id node number (lease not expired). */
+bool gw_lease_valid(const struct gw *gw);
 
 /* gw_http.c */
 int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

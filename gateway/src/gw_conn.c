@@ -56,8 +56,6 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     c->cid = ++gw->next_cid;
     c->rooms = chat_xcalloc((size_t)gw->cfg->max_rooms, sizeof(*c->rooms));
     chat_buf_init(&c->rx, 0, (size_t)gw->cfg->max_frame);
-    c->tokens = gw->cfg->rate_burst;
-    c->tokens_at_us = chat_mono_us();
     c->next = gw->conns;
     if (gw->conns)
         gw->conns->prev = c;
@@ -211,7 +209,7 @@ static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
     struct chat_claims cl;
-    int rc = chat_jwt_verify(&gw->keys, f->token, gw->cfg->jwt_issuer, (int64_t)time(NULL), 5, &cl);
+    int rc = chat_jwt_verify(&gw->keys, f->token, gw->cfg->jwt_issuer, (int64_t)time(NULL), GW_JWT_LEEWAY_S, &cl);
 
     if (rc != CHAT_OK) {
         gw_conn_error(c, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token, NULL,
@@ -283,10 +281,20 @@ static void bad_frame(struct gw_conn *c, enum chat_errcode code, const char *ref
 
 static void handle_text(struct gw_conn *c, const char *text, size_t len)
 {
+    const struct gw_config *cfg = c->gw->cfg;
     struct chat_cframe f;
     enum chat_errcode err;
+    int wait_ms;
 
     chat_metric_add(&c->gw->m.frames_in, 1);
+    /* every frame costs a token: join/leave/auth floods are limited like sends */
+    wait_ms = gw_bucket_take(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst,
+                             chat_mono_us());
+    if (wait_ms > 0) {
+        chat_metric_add(&c->gw->m.rate_limited, 1);
+        gw_conn_error(c, CHAT_ERR_rate_limited, "too many frames", NULL, NULL, wait_ms);
+        return;
+    }
     if (chat_cframe_decode(text, len, (size_t)c->gw->cfg->max_text, &f, &err) != CHAT_OK) {
         bad_frame(c, err, f.ref, f.client_msg_id);
     } else {

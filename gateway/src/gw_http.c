@@ -14,7 +14,7 @@
 
 bool gw_ready(const struct gw *gw)
 {
-    return gw->kafka_assigned && gw->node_num >= 0 && !gw->draining;
+    return gw->kafka_assigned && !gw->kafka_fatal && gw_lease_valid(gw) && !gw->draining;
 }
 
 static void req_free(struct gw_httpreq *r)
@@ -99,7 +99,7 @@ static enum chat_errcode bearer(struct gw *gw, struct lws *wsi, struct chat_clai
         return CHAT_ERR_auth_required;
     if (strncmp(auth, "Bearer ", 7) != 0)
         return CHAT_ERR_bad_token;
-    rc = chat_jwt_verify(&gw->keys, auth + 7, gw->cfg->jwt_issuer, (int64_t)time(NULL), 5, cl);
+    rc = chat_jwt_verify(&gw->keys, auth + 7, gw->cfg->jwt_issuer, (int64_t)time(NULL), GW_JWT_LEEWAY_S, cl);
     if (rc == CHAT_EEXPIRED)
         return CHAT_ERR_token_expired;
     return rc == CHAT_OK ? CHAT_ERR__COUNT : CHAT_ERR_bad_token;
@@ -158,7 +158,7 @@ static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
 
     r = chat_xcalloc(1, sizeof(*r));
     chat_buf_init(&r->body, 0, (size_t)gw->cfg->max_body);
-    chat_buf_init(&r->resp, 0, 0);
+    chat_buf_init(&r->resp, LWS_PRE, 0); /* lws_write may use the headroom */
     pss->http = r;
     chat_metric_add(&gw->m.http_requests, 1);
     if (lws_hdr_copy(wsi, uri, sizeof(uri), post ? WSI_TOKEN_POST_URI : WSI_TOKEN_GET_URI) <= 0)
@@ -182,7 +182,7 @@ static int on_body_done(struct gw *gw, struct lws *wsi, struct gw_httpreq *r)
     struct chat_cframe f;
     enum chat_errcode code;
     struct gw_pending *p;
-    int rc;
+    int rc, retry_ms;
 
     if (r->responded)
         return 0;
@@ -196,10 +196,12 @@ static int on_body_done(struct gw *gw, struct lws *wsi, struct gw_httpreq *r)
         return respond_code(wsi, r, code);
     }
     rc = gw_send_produce(gw, NULL, &r->claims, r->room, f.text, f.text_len, f.client_msg_id, NULL,
-                         &p, &code);
+                         &p, &code, &retry_ms);
     chat_cframe_fini(&f);
-    if (rc != CHAT_OK)
+    if (rc != CHAT_OK) {
+        r->retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 0;
         return respond_code(wsi, r, code);
+    }
     p->http = wsi;
     r->pending = p;
     return 0; /* answered from the delivery report */

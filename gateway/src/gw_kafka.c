@@ -43,6 +43,22 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     gw_send_delivered(gw, p);
 }
 
+/* Producer errors: transient ones are logged by the log callback already; a fatal one (the
+ * idempotent producer cannot guarantee order or exactly-once any more) makes the node drain so
+ * that the orchestrator replaces it. Runs on the loop, from rd_kafka_poll(). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct gw *gw = opaque;
+    char why[512];
+
+    if (err != RD_KAFKA_RESP_ERR__FATAL)
+        return;
+    rd_kafka_fatal_error(rk, why, sizeof(why));
+    chat_log(CHAT_LOG_ERROR, "kafka producer fatal error: %s (%s); draining", why, reason);
+    gw->kafka_fatal = true;
+    gw_begin_drain(gw);
+}
+
 static void prod_poll_cb(uv_poll_t *h, int status, int events)
 {
     struct gw *gw = h->data;
@@ -260,6 +276,7 @@ int gw_kafka_start(struct gw *gw)
         goto conf_fail;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, gw);
     gw->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!gw->prod)
@@ -299,6 +316,7 @@ int gw_kafka_start(struct gw *gw)
     uv_poll_start(&gw->cons_poll, UV_READABLE, cons_poll_cb);
     uv_idle_init(&gw->loop, &gw->cons_idle);
     gw->cons_idle.data = gw;
+    gw->kafka_polls = true;
     /* records may already be queued: the wake-up only fires on empty -> non-empty */
     uv_idle_start(&gw->cons_idle, cons_idle_cb);
     return CHAT_OK;
@@ -315,7 +333,8 @@ static void close_noop(uv_handle_t *h)
 /* Stops the loop side (handles closed asynchronously by uv). */
 void gw_kafka_stop(struct gw *gw)
 {
-    if (gw->prod_q) {
+    if (gw->kafka_polls) {
+        gw->kafka_polls = false;
         uv_poll_stop(&gw->prod_poll);
         uv_close((uv_handle_t *)&gw->prod_poll, close_noop);
         uv_poll_stop(&gw->cons_poll);
@@ -341,7 +360,10 @@ void gw_kafka_destroy(struct gw *gw)
         rd_kafka_destroy(gw->cons);
     }
     if (gw->prod) {
-        rd_kafka_flush(gw->prod, 2000); /* after the loop: reports go nowhere, see gw_drain */
+        rd_kafka_flush(gw->prod, 2000); /* after the loop: the drain normally emptied it */
+        /* what is still queued fails now, so every pending send is reported and freed */
+        rd_kafka_purge(gw->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(gw->prod, 0);
         rd_kafka_destroy(gw->prod);
     }
     for (int i = 0; i < 2; i++) {

@@ -6,9 +6,12 @@
  *   connection count (see chat/keys.h), each key with a TTL refreshed every second, so a node
  *   that dies simply expires. Redis is a cache: when it is down chat goes on (presence stalls),
  *   and on reconnect everything is written again. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include <hiredis/adapters/libuv.h>
@@ -23,6 +26,9 @@
 #define LEASE_MS 30000
 #define LEASE_RENEW_MS 10000
 #define RECONNECT_MS 1000
+#define LEASE_MARGIN_MS 3000   /* stop using a number this long before its lease could lapse */
+#define REPLY_WATCHDOG_MS 5000 /* no reply for this long with commands pending: reconnect */
+#define MAX_INFLIGHT 200000    /* commands awaiting replies before presence reports pause */
 
 /* KEYS[1] lease key, ARGV[1] our token, ARGV[2] ms: take it if free or ours, else 0. */
 static const char lease_lua[] =
@@ -32,6 +38,7 @@ static const char lease_lua[] =
 
 static void on_connect(const redisAsyncContext *ac, int status);
 static void on_disconnect(const redisAsyncContext *ac, int status);
+static void replied(struct gw *gw);
 
 static unsigned name_hash(const char *s)
 {
@@ -41,16 +48,10 @@ static unsigned name_hash(const char *s)
     return h;
 }
 
-void gw_redis_start(struct gw *gw)
+static void connect_ip(struct gw *gw, const char *ip)
 {
-    redisAsyncContext *ac;
+    redisAsyncContext *ac = redisAsyncConnect(ip, gw->cfg->redis_port);
 
-    if (!gw->lease_token[0]) {
-        snprintf(gw->lease_token, sizeof(gw->lease_token), "%s:%d:%lld", gw->cfg->node_name, (int)getpid(),
-                 (long long)chat_now_ms());
-        gw->lease_candidate = name_hash(gw->cfg->node_name) % (CHAT_ID_MAX_NODE + 1);
-    }
-    ac = redisAsyncConnect(gw->cfg->redis_host, gw->cfg->redis_port);
     if (!ac || ac->err) {
         chat_log(CHAT_LOG_WARN, "redis: cannot connect to %s:%d: %s", gw->cfg->redis_host,
                  gw->cfg->redis_port, ac ? ac->errstr : "out of memory");
@@ -60,10 +61,77 @@ void gw_redis_start(struct gw *gw)
         return;
     }
     ac->data = gw;
+    redisEnableKeepAlive(&ac->c); /* a half-open connection must not keep our lease alive */
     redisLibuvAttach(ac, &gw->loop);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     gw->redis = ac;
+    gw->redis_inflight = 0;
+    gw->redis_reply_ms = chat_mono_ms();
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct gw *gw = req->data;
+    char ip[INET_ADDRSTRLEN];
+
+    gw->redis_resolving = false;
+    if (status != 0 || !res || gw->shut) {
+        if (status != 0 && !gw->shut)
+            chat_log(CHAT_LOG_WARN, "redis: cannot resolve %s: %s", gw->cfg->redis_host,
+                     uv_strerror(status));
+        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+    } else {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, ip,
+                  sizeof(ip));
+        connect_ip(gw, ip);
+    }
+    uv_freeaddrinfo(res);
+}
+
+/* Connects without blocking the loop: hiredis 0.14 would call getaddrinfo() itself, so names
+ * are resolved with uv_getaddrinfo (thread pool) and hiredis only ever sees an address. */
+void gw_redis_start(struct gw *gw)
+{
+    struct in_addr a;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+
+    if (!gw->lease_token[0]) {
+        snprintf(gw->lease_token, sizeof(gw->lease_token), "%s:%d:%lld", gw->cfg->node_name,
+                 (int)getpid(), (long long)chat_now_ms());
+        gw->lease_candidate = name_hash(gw->cfg->node_name) % (CHAT_ID_MAX_NODE + 1);
+    }
+    if (inet_pton(AF_INET, gw->cfg->redis_host, &a) == 1) {
+        connect_ip(gw, gw->cfg->redis_host);
+        return;
+    }
+    if (gw->redis_resolving)
+        return;
+    gw->redis_gai.data = gw;
+    if (uv_getaddrinfo(&gw->loop, &gw->redis_gai, on_resolved, gw->cfg->redis_host, NULL,
+                       &hints) != 0) {
+        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        return;
+    }
+    gw->redis_resolving = true;
+}
+
+bool gw_lease_valid(const struct gw *gw)
+{
+    return gw->node_num >= 0 && chat_mono_ms() < gw->lease_until_ms;
+}
+
+/* Every command goes through here so the watchdog knows what is outstanding. */
+static void sent(struct gw *gw)
+{
+    gw->redis_inflight++;
+}
+
+static void replied(struct gw *gw)
+{
+    if (gw->redis_inflight > 0)
+        gw->redis_inflight--;
+    gw->redis_reply_ms = chat_mono_ms();
 }
 
 static void mark_all_dirty(struct gw *gw)
@@ -111,6 +179,8 @@ static void on_lease(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     unsigned num = (unsigned)(uintptr_t)priv;
 
+    replied(gw);
+    gw->lease_inflight = false;
     if (!reply || reply->type != REDIS_REPLY_INTEGER) {
         if (reply && reply->type == REDIS_REPLY_ERROR)
             chat_log(CHAT_LOG_WARN, "redis: lease: %s", reply->str);
@@ -124,7 +194,8 @@ static void on_lease(redisAsyncContext *ac, void *r, void *priv)
              * because that holder stopped at least LEASE_MS ago */
         }
         gw->node_num = (int)num;
-        gw->lease_until_ms = chat_mono_ms() + LEASE_MS;
+        /* counted from when the request left: Redis may have set it that early */
+        gw->lease_until_ms = gw->lease_sent_ms + LEASE_MS - LEASE_MARGIN_MS;
         return;
     }
     if (gw->node_num == (int)num) {
@@ -139,12 +210,29 @@ static void lease_step(struct gw *gw)
     unsigned num = gw->node_num >= 0 ? (unsigned)gw->node_num : gw->lease_candidate;
     char key[64], ms[16];
 
+    if (gw->lease_inflight)
+        return;
     if (gw->node_num >= 0 && gw->lease_until_ms - chat_mono_ms() > LEASE_MS - LEASE_RENEW_MS)
         return;
     snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, num);
     snprintf(ms, sizeof(ms), "%d", LEASE_MS);
+    gw->lease_sent_ms = chat_mono_ms();
+    gw->lease_inflight = true;
+    sent(gw);
     redisAsyncCommand(gw->redis, on_lease, (void *)(uintptr_t)num, "EVAL %s 1 %s %s %s", lease_lua,
                       key, gw->lease_token, ms);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *priv);
+
+/* redisAsyncCommand with accounting; replies go to on_reply. */
+static void cmd(struct gw *gw, const char *fmt, ...)
+{
+    va_list ap;
+    sent(gw);
+    va_start(ap, fmt);
+    redisvAsyncCommand(gw->redis, on_reply, NULL, fmt, ap);
+    va_end(ap);
 }
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -153,6 +241,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
 
     (void)priv;
+    replied(gw);
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         chat_metric_add(&gw->m.redis_errors, 1);
         chat_log(CHAT_LOG_WARN, "redis: %s", reply->str);
@@ -180,13 +269,14 @@ static void argv_push(struct argv *a, const char *s)
 
 static void argv_send(struct gw *gw, struct argv *a)
 {
+    sent(gw);
     redisAsyncCommandArgv(gw->redis, on_reply, NULL, a->n, a->v, a->len);
     a->n = 0;
 }
 
 /* Writes one presence scope: users set + connection count, atomically. */
 static void report_scope(struct gw *gw, struct argv *a, const char *room,
-                         const struct gw_countmap *users, long conns)
+                         const struct gw_map *users, long conns)
 {
     char ukey[256], ckey[192], num[24], ttl[16];
 
@@ -194,23 +284,23 @@ static void report_scope(struct gw *gw, struct argv *a, const char *room,
     snprintf(ckey, sizeof(ckey), CHAT_KEY_PRES_CONNS_FMT, gw->cfg->node_name);
     snprintf(num, sizeof(num), "%ld", conns);
     snprintf(ttl, sizeof(ttl), "%d", CHAT_PRES_TTL_MS);
-    redisAsyncCommand(gw->redis, on_reply, NULL, "MULTI");
-    redisAsyncCommand(gw->redis, on_reply, NULL, "DEL %s", ukey);
+    cmd(gw, "MULTI");
+    cmd(gw, "DEL %s", ukey);
     if (users->n > 0) {
         argv_push(a, "SADD");
         argv_push(a, ukey);
         for (size_t i = 0; i < users->nslots; i++)
-            for (struct gw_count_ent *e = users->slots[i]; e; e = e->next)
+            for (struct gw_map_ent *e = users->slots[i]; e; e = e->next)
                 argv_push(a, e->key);
         argv_send(gw, a);
-        redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+        cmd(gw, "PEXPIRE %s %s", ukey, ttl);
     }
     if (conns > 0)
-        redisAsyncCommand(gw->redis, on_reply, NULL, "HSET %s %s %s", ckey, room, num);
+        cmd(gw, "HSET %s %s %s", ckey, room, num);
     else
-        redisAsyncCommand(gw->redis, on_reply, NULL, "HDEL %s %s", ckey, room);
-    redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ckey, ttl);
-    redisAsyncCommand(gw->redis, on_reply, NULL, "EXEC");
+        cmd(gw, "HDEL %s %s", ckey, room);
+    cmd(gw, "PEXPIRE %s %s", ckey, ttl);
+    cmd(gw, "EXEC");
 }
 
 static void presence_report(struct gw *gw)
@@ -230,7 +320,7 @@ static void presence_report(struct gw *gw)
                 gw_room_maybe_free(&gw->rooms, r);
             } else if (r->users.n > 0) {
                 snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_USERS_FMT, gw->cfg->node_name, r->name);
-                redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+                cmd(gw, "PEXPIRE %s %s", ukey, ttl);
             }
             r = next;
         }
@@ -241,12 +331,12 @@ static void presence_report(struct gw *gw)
     } else {
         snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_USERS_FMT, gw->cfg->node_name,
                  CHAT_KEY_PRES_ALL);
-        redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+        cmd(gw, "PEXPIRE %s %s", ukey, ttl);
         snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_CONNS_FMT, gw->cfg->node_name);
-        redisAsyncCommand(gw->redis, on_reply, NULL, "PEXPIRE %s %s", ukey, ttl);
+        cmd(gw, "PEXPIRE %s %s", ukey, ttl);
     }
     snprintf(until, sizeof(until), "%lld", (long long)(chat_now_ms() + CHAT_PRES_TTL_MS));
-    redisAsyncCommand(gw->redis, on_reply, NULL, "ZADD %s %s %s", CHAT_KEY_PRES_NODES, until,
+    cmd(gw, "ZADD %s %s %s", CHAT_KEY_PRES_NODES, until,
                       gw->cfg->node_name);
     chat_free(a.v);
     chat_free(a.len);
@@ -261,8 +351,19 @@ void gw_redis_tick(struct gw *gw)
     }
     if (!gw->redis_ok)
         return; /* still connecting */
+    if (gw->redis_inflight > 0 && chat_mono_ms() - gw->redis_reply_ms > REPLY_WATCHDOG_MS) {
+        chat_log(CHAT_LOG_WARN, "redis: no reply for %d ms with %ld commands pending, reconnecting",
+                 REPLY_WATCHDOG_MS, gw->redis_inflight);
+        chat_metric_add(&gw->m.redis_errors, 1);
+        redisAsyncFree(gw->redis); /* callbacks see NULL replies */
+        gw->redis = NULL;
+        gw->redis_ok = false;
+        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        return;
+    }
     lease_step(gw);
-    presence_report(gw);
+    if (gw->redis_inflight < MAX_INFLIGHT)
+        presence_report(gw);
 }
 
 /* Removes this node's presence so counts drop at once on a clean shutdown. */
@@ -270,21 +371,43 @@ void gw_redis_stop(struct gw *gw)
 {
     char key[256];
 
+    if (gw->redis_resolving)
+        uv_cancel((uv_req_t *)&gw->redis_gai);
+
     if (!gw->redis)
         return;
     if (gw->redis_ok) {
         snprintf(key, sizeof(key), CHAT_KEY_PRES_CONNS_FMT, gw->cfg->node_name);
-        redisAsyncCommand(gw->redis, on_reply, NULL, "DEL %s", key);
-        redisAsyncCommand(gw->redis, on_reply, NULL, "ZREM %s %s", CHAT_KEY_PRES_NODES,
+        cmd(gw, "DEL %s", key);
+        cmd(gw, "ZREM %s %s", CHAT_KEY_PRES_NODES,
                           gw->cfg->node_name);
         if (gw->node_num >= 0) {
             snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, (unsigned)gw->node_num);
-            redisAsyncCommand(gw->redis, on_reply, NULL,
+            cmd(gw,
                               "EVAL %s 1 %s %s",
                               "if redis.call('GET', KEYS[1]) == ARGV[1] then "
                               "return redis.call('DEL', KEYS[1]) end return 0",
                               key, gw->lease_token);
         }
     }
-    redisAsyncDisconnect(gw->redis); /* pending replies are served first */
+    redisAsyncDisconnect(gw->redis); /* pending replies are served first... */
+}
+
+static void kill_cb(uv_timer_t *t)
+{
+    struct gw *gw = t->data;
+    if (gw->redis) {
+        chat_log(CHAT_LOG_WARN, "redis: replies did not come in time at shutdown, dropping them");
+        redisAsyncFree(gw->redis);
+        gw->redis = NULL;
+    }
+}
+
+/* ...but not forever: an unref'd timer drops Redis if it has not finished in 2 s. */
+void gw_redis_arm_kill(struct gw *gw)
+{
+    uv_timer_init(&gw->loop, &gw->redis_kill);
+    gw->redis_kill.data = gw;
+    uv_timer_start(&gw->redis_kill, kill_cb, 2000, 0);
+    uv_unref((uv_handle_t *)&gw->redis_kill);
 }

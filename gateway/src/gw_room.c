@@ -14,23 +14,28 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-/* ---- count map ---- */
+/* ---- string map (user id -> count or rate bucket) ---- */
 
-void gw_countmap_init(struct gw_countmap *m)
+void gw_map_init(struct gw_map *m)
 {
     m->nslots = 16;
     m->n = 0;
     m->slots = chat_xcalloc(m->nslots, sizeof(*m->slots));
 }
 
-void gw_countmap_fini(struct gw_countmap *m)
+static void ent_free(struct gw_map_ent *e)
+{
+    chat_free(e->key);
+    chat_free(e);
+}
+
+void gw_map_fini(struct gw_map *m)
 {
     for (size_t i = 0; i < m->nslots; i++) {
-        struct gw_count_ent *e = m->slots[i];
+        struct gw_map_ent *e = m->slots[i];
         while (e) {
-            struct gw_count_ent *next = e->next;
-            chat_free(e->key);
-            chat_free(e);
+            struct gw_map_ent *next = e->next;
+            ent_free(e);
             e = next;
         }
     }
@@ -38,15 +43,15 @@ void gw_countmap_fini(struct gw_countmap *m)
     m->n = m->nslots = 0;
 }
 
-static void countmap_grow(struct gw_countmap *m)
+static void map_grow(struct gw_map *m)
 {
     size_t nn = m->nslots * 2;
-    struct gw_count_ent **ns = chat_xcalloc(nn, sizeof(*ns));
+    struct gw_map_ent **ns = chat_xcalloc(nn, sizeof(*ns));
 
     for (size_t i = 0; i < m->nslots; i++) {
-        struct gw_count_ent *e = m->slots[i];
+        struct gw_map_ent *e = m->slots[i];
         while (e) {
-            struct gw_count_ent *next = e->next;
+            struct gw_map_ent *next = e->next;
             size_t k = hash_str(e->key) & (nn - 1);
             e->next = ns[k];
             ns[k] = e;
@@ -58,36 +63,92 @@ static void countmap_grow(struct gw_countmap *m)
     m->nslots = nn;
 }
 
-int gw_countmap_add(struct gw_countmap *m, const char *key, int delta)
+struct gw_map_ent *gw_map_find(const struct gw_map *m, const char *key)
 {
-    size_t k = hash_str(key) & (m->nslots - 1);
-    struct gw_count_ent **pp = &m->slots[k], *e;
+    struct gw_map_ent *e = m->slots[hash_str(key) & (m->nslots - 1)];
+    while (e && strcmp(e->key, key) != 0)
+        e = e->next;
+    return e;
+}
 
-    for (; *pp; pp = &(*pp)->next)
-        if (strcmp((*pp)->key, key) == 0)
-            break;
-    e = *pp;
-    if (!e) {
-        if (delta <= 0)
-            return 0;
-        e = chat_xcalloc(1, sizeof(*e));
-        e->key = chat_xstrdup(key);
-        e->next = m->slots[k];
-        m->slots[k] = e;
-        m->n++;
-        e->count = delta;
-        if (m->n > m->nslots * 2)
-            countmap_grow(m);
-        return delta;
+struct gw_map_ent *gw_map_get(struct gw_map *m, const char *key)
+{
+    struct gw_map_ent *e = gw_map_find(m, key);
+    size_t k;
+
+    if (e)
+        return e;
+    if (m->n + 1 > m->nslots * 2)
+        map_grow(m);
+    k = hash_str(key) & (m->nslots - 1);
+    e = chat_xcalloc(1, sizeof(*e));
+    e->key = chat_xstrdup(key);
+    e->next = m->slots[k];
+    m->slots[k] = e;
+    m->n++;
+    return e;
+}
+
+void gw_map_sweep(struct gw_map *m, bool (*drop)(const struct gw_map_ent *e, void *ud), void *ud)
+{
+    for (size_t i = 0; i < m->nslots; i++) {
+        struct gw_map_ent **pp = &m->slots[i];
+        while (*pp) {
+            struct gw_map_ent *e = *pp;
+            if (drop(e, ud)) {
+                *pp = e->next;
+                ent_free(e);
+                m->n--;
+            } else {
+                pp = &e->next;
+            }
+        }
     }
+}
+
+void gw_map_remove(struct gw_map *m, const char *key)
+{
+    struct gw_map_ent **pp = &m->slots[hash_str(key) & (m->nslots - 1)];
+
+    while (*pp && strcmp((*pp)->key, key) != 0)
+        pp = &(*pp)->next;
+    if (*pp) {
+        struct gw_map_ent *e = *pp;
+        *pp = e->next;
+        ent_free(e);
+        m->n--;
+    }
+}
+
+int gw_countmap_add(struct gw_map *m, const char *key, int delta)
+{
+    struct gw_map_ent *e = delta > 0 ? gw_map_get(m, key) : gw_map_find(m, key);
+
+    if (!e)
+        return 0;
     e->count += delta;
     if (e->count > 0)
         return e->count;
-    *pp = e->next;
-    chat_free(e->key);
-    chat_free(e);
-    m->n--;
+    gw_map_remove(m, key);
     return 0;
+}
+
+int gw_bucket_take(struct gw_bucket *b, double rate, double burst, int64_t now_us)
+{
+    double t;
+
+    if (b->at_us == 0) /* a new bucket starts full */
+        b->tokens = burst;
+    t = b->tokens + (double)(now_us - b->at_us) * rate / 1e6;
+    if (b->at_us == 0 || t > burst)
+        t = burst;
+    b->at_us = now_us;
+    if (t >= 1.0) {
+        b->tokens = t - 1.0;
+        return 0;
+    }
+    b->tokens = t;
+    return (int)((1.0 - t) * 1000.0 / rate) + 1;
 }
 
 /* ---- rooms ---- */
@@ -102,7 +163,7 @@ void gw_rooms_init(struct gw_rooms *r)
 static void room_free(struct gw_room *room)
 {
     chat_msg_unref(room->presence);
-    gw_countmap_fini(&room->users);
+    gw_map_fini(&room->users);
     chat_free(room->subs);
     chat_free(room->name);
     chat_free(room);
@@ -162,7 +223,7 @@ struct gw_room *gw_room_get(struct gw_rooms *r, const char *name)
     k = hash_str(name) & (r->nslots - 1);
     room = chat_xcalloc(1, sizeof(*room));
     room->name = chat_xstrdup(name);
-    gw_countmap_init(&room->users);
+    gw_map_init(&room->users);
     room->hnext = r->slots[k];
     r->slots[k] = room;
     r->n++;
@@ -173,7 +234,8 @@ void gw_room_maybe_free(struct gw_rooms *r, struct gw_room *room)
 {
     struct gw_room **pp;
 
-    if (room->nsubs || room->dirty || room->reported || room->presence)
+    /* a room Redis never heard of needs no zero report: free it even when dirty */
+    if (room->nsubs || room->reported || room->presence)
         return;
     pp = &r->slots[hash_str(room->name) & (r->nslots - 1)];
     while (*pp && *pp != room)
@@ -250,7 +312,9 @@ int gw_room_leave(struct gw *gw, struct gw_conn *c, const char *name)
 {
     for (int i = 0; i < c->nrooms; i++)
         if (strcmp(c->rooms[i].room->name, name) == 0) {
+            struct gw_room *room = c->rooms[i].room;
             leave_slot(c, i);
+            gw_room_maybe_free(&gw->rooms, room);
             chat_metric_set(&gw->m.rooms, (long long)gw->rooms.n);
             return CHAT_OK;
         }
@@ -259,7 +323,10 @@ int gw_room_leave(struct gw *gw, struct gw_conn *c, const char *name)
 
 void gw_room_leave_all(struct gw *gw, struct gw_conn *c)
 {
-    while (c->nrooms > 0)
+    while (c->nrooms > 0) {
+        struct gw_room *room = c->rooms[c->nrooms - 1].room;
         leave_slot(c, c->nrooms - 1);
+        gw_room_maybe_free(&gw->rooms, room);
+    }
     chat_metric_set(&gw->m.rooms, (long long)gw->rooms.n);
 }

@@ -42,28 +42,10 @@ void gw_pending_detach_all(struct gw_conn *c)
         pending_unlink(c->pending);
 }
 
-/* Token bucket; returns 0 when allowed, else the ms until one token is available. */
-static int rate_take(struct gw_conn *c)
-{
-    const struct gw_config *cfg = c->gw->cfg;
-    int64_t now = chat_mono_us();
-    double t = c->tokens + (double)(now - c->tokens_at_us) * cfg->rate_per_s / 1e6;
-
-    if (t > cfg->rate_burst)
-        t = cfg->rate_burst;
-    c->tokens_at_us = now;
-    if (t >= 1.0) {
-        c->tokens = t - 1.0;
-        return 0;
-    }
-    c->tokens = t;
-    return (int)((1.0 - t) * 1000.0 / cfg->rate_per_s) + 1;
-}
-
 int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *who,
                     const char *room, const char *text, size_t text_len,
                     const char *client_msg_id, const char *ref, struct gw_pending **out,
-                    enum chat_errcode *code)
+                    enum chat_errcode *code, int *retry_ms)
 {
     struct chat_event_msg ev;
     struct gw_pending *p;
@@ -71,14 +53,26 @@ int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *
     int rc;
 
     *out = NULL;
-    if (gw->node_num < 0 || gw->draining) {
+    *retry_ms = -1;
+    if (!gw_lease_valid(gw) || gw->draining) { /* no id without a live node number */
         *code = CHAT_ERR_overloaded;
+        *retry_ms = 1000;
         return CHAT_EAGAIN;
     }
-    if (c && c->npending >= gw->cfg->max_pending) {
+    if (c ? c->npending >= gw->cfg->max_pending : gw->rest_pending >= gw->cfg->rest_max_pending) {
         *code = CHAT_ERR_overloaded;
+        *retry_ms = 100;
         return CHAT_EAGAIN;
     }
+    /* one bucket per user, whichever connection or REST client the send comes from */
+    *retry_ms = gw_bucket_take(&gw_map_get(&gw->send_rates, who->sub)->bucket,
+                               gw->cfg->rate_per_s, gw->cfg->rate_burst, chat_mono_us());
+    if (*retry_ms > 0) {
+        chat_metric_add(&gw->m.rate_limited, 1);
+        *code = CHAT_ERR_rate_limited;
+        return CHAT_EAGAIN;
+    }
+    *retry_ms = -1;
     memset(&ev, 0, sizeof(ev));
     ev.room = room;
     ev.user = who->sub;
@@ -116,8 +110,13 @@ int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *
         else
             chat_log(CHAT_LOG_WARN, "produce failed: %s", rd_kafka_err2str(kerr));
         *code = rc == CHAT_EAGAIN ? CHAT_ERR_overloaded : CHAT_ERR_unavailable;
+        *retry_ms = rc == CHAT_EAGAIN ? 100 : -1;
         gw_pending_free(p);
         return rc;
+    }
+    if (!c) {
+        gw->rest_pending++; /* released in gw_send_delivered */
+        p->rest = true;
     }
     if (c) {
         p->c = c;
@@ -137,13 +136,13 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
     struct gw *gw = c->gw;
     struct gw_pending *p;
     enum chat_errcode code;
-    int wait_ms;
+    int retry_ms;
 
     if (!c->authed) {
         gw_conn_error(c, CHAT_ERR_auth_required, NULL, f->client_msg_id, f->ref, -1);
         return;
     }
-    if ((int64_t)time(NULL) >= c->claims.exp) {
+    if ((int64_t)time(NULL) - GW_JWT_LEEWAY_S >= c->claims.exp) {
         gw_conn_clear_identity(c);
         gw_conn_error(c, CHAT_ERR_token_expired, "the token expired; send auth with a fresh one",
                       f->client_msg_id, f->ref, -1);
@@ -153,16 +152,10 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
         gw_conn_error(c, CHAT_ERR_not_joined, NULL, f->client_msg_id, f->ref, -1);
         return;
     }
-    wait_ms = rate_take(c);
-    if (wait_ms > 0) {
-        chat_metric_add(&gw->m.rate_limited, 1);
-        gw_conn_error(c, CHAT_ERR_rate_limited, NULL, f->client_msg_id, f->ref, wait_ms);
-        return;
-    }
     if (gw_send_produce(gw, c, &c->claims, f->room, f->text, f->text_len, f->client_msg_id,
-                        f->ref, &p, &code) != CHAT_OK) {
+                        f->ref, &p, &code, &retry_ms) != CHAT_OK) {
         chat_metric_add(&gw->m.send_errors, 1);
-        gw_conn_error(c, code, NULL, f->client_msg_id, f->ref, code == CHAT_ERR_overloaded ? 100 : -1);
+        gw_conn_error(c, code, NULL, f->client_msg_id, f->ref, retry_ms);
     }
 }
 
@@ -184,7 +177,11 @@ void gw_send_delivered(struct gw *gw, struct gw_pending *p)
             chat_metric_add(&gw->m.send_errors, 1);
             gw_conn_error(c, CHAT_ERR_unavailable, NULL, p->client_msg_id, p->ref, -1);
         }
+        if (gw->draining && c->npending == 0) /* its last ack is queued: now say goodbye */
+            gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");
     }
+    if (p->rest)
+        gw->rest_pending--;
     if (p->http) {
         /* the REST handler owns p from here: it answers and frees it */
         gw_http_delivered(gw, p);

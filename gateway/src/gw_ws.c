@@ -37,7 +37,7 @@ static int on_established(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     int rc;
 
     if (token) {
-        rc = chat_jwt_verify(&gw->keys, token, gw->cfg->jwt_issuer, (int64_t)time(NULL), 5, &cl);
+        rc = chat_jwt_verify(&gw->keys, token, gw->cfg->jwt_issuer, (int64_t)time(NULL), GW_JWT_LEEWAY_S, &cl);
         if (rc != CHAT_OK) {
             /* a client that presented credentials must learn they failed: no silent downgrade */
             gw_conn_error(c, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token,
@@ -104,24 +104,36 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+static void close_all(struct gw *gw)
+{
+    for (struct gw_conn *c = gw->conns; c; c = c->next)
+        gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");
+}
+
 static void drain_check(uv_timer_t *t)
 {
     struct gw *gw = t->data;
     int outq = rd_kafka_outq_len(gw->prod);
+    int64_t now = chat_mono_ms();
 
-    if ((gw->nconns == 0 && outq == 0) || chat_mono_ms() >= gw->drain_deadline_ms) {
+    if ((gw->nconns == 0 && outq == 0) || (gw->drain_forced && now >= gw->drain_deadline_ms)) {
         chat_log(CHAT_LOG_INFO, "drain done: %ld connections, %d Kafka messages left",
                  gw->nconns, outq);
         uv_timer_stop(t);
         gw_shutdown(gw);
+    } else if (!gw->drain_forced && now >= gw->drain_deadline_ms) {
+        /* out of time: close whoever still waits for acks, give the close frames a moment */
+        gw->drain_forced = true;
+        gw->drain_deadline_ms = now + 500;
+        close_all(gw);
     }
 }
 
-/* SIGTERM: stop being ready, tell every client to reconnect elsewhere, let queued frames and
- * in-flight sends finish (bounded by drain_ms), then stop the loop. */
+/* SIGTERM: stop being ready, tell every client to reconnect elsewhere, let in-flight sends get
+ * their acks (a connection closes once it has none pending), bounded by drain_ms, then stop. */
 void gw_begin_drain(struct gw *gw)
 {
-    if (gw->draining)
+    if (gw->draining || gw->shut)
         return;
     gw->draining = true;
     gw->drain_deadline_ms = chat_mono_ms() + gw->cfg->drain_ms;
@@ -132,7 +144,8 @@ void gw_begin_drain(struct gw *gw)
         if (chat_enc_bye(&gw->scratch, CHAT_CLOSE_going_away, "node shutting down; reconnect") ==
             CHAT_OK)
             (void)gw_conn_push_scratch(c);
-        gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");
+        if (c->npending == 0)
+            gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");
     }
     uv_timer_start(&gw->drain_timer, drain_check, 0, 20);
 }

@@ -9,6 +9,7 @@
 #include "chat/config.h"
 #include "chat/log.h"
 #include "chat/mem.h"
+#include "chat/time.h"
 
 #include "gw.h"
 
@@ -45,9 +46,15 @@ static const struct chat_cfg_opt gw_opts[] = {
     OPT_INT("outq-max-bytes", "CHAT_OUTQ_MAX_BYTES", 1024, 1 << 30, "4194304", outq_max_bytes,
             "bytes queued per connection before it is closed as a slow consumer"),
     OPT_INT("rate-per-s", "CHAT_RATE_PER_S", 1, 1000000, "20", rate_per_s,
-            "sustained sends per second per connection"),
+            "sustained sends per second per user (all connections and REST together)"),
     OPT_INT("rate-burst", "CHAT_RATE_BURST", 1, 1000000, "40", rate_burst,
-            "burst of sends per connection"),
+            "burst of sends per user"),
+    OPT_INT("frame-rate-per-s", "CHAT_FRAME_RATE_PER_S", 1, 1000000, "100", frame_rate_per_s,
+            "client frames of any type per second per connection, sustained"),
+    OPT_INT("frame-rate-burst", "CHAT_FRAME_RATE_BURST", 1, 1000000, "200", frame_rate_burst,
+            "burst of client frames per connection"),
+    OPT_INT("rest-max-pending", "CHAT_REST_MAX_PENDING", 1, 10000000, "10000", rest_max_pending,
+            "REST sends waiting for Kafka per node"),
     OPT_INT("max-pending", "CHAT_MAX_PENDING", 1, 1000000, "1000", max_pending,
             "sends per connection waiting for Kafka"),
     OPT_INT("produce-timeout-ms", "CHAT_PRODUCE_TIMEOUT_MS", 100, 300000, "5000",
@@ -72,9 +79,20 @@ static void on_signal(uv_signal_t *h, int signum)
     gw_begin_drain(gw);
 }
 
+/* A send bucket that has refilled completely carries no state: forget it. */
+static bool bucket_idle(const struct gw_map_ent *e, void *ud)
+{
+    const struct gw *gw = ud;
+    double refill = (double)(chat_mono_us() - e->bucket.at_us) * gw->cfg->rate_per_s / 1e6;
+    return e->bucket.tokens + refill >= gw->cfg->rate_burst;
+}
+
 static void on_tick(uv_timer_t *t)
 {
-    gw_redis_tick(t->data);
+    struct gw *gw = t->data;
+
+    gw_redis_tick(gw);
+    gw_map_sweep(&gw->send_rates, bucket_idle, gw);
 }
 
 static void close_noop(uv_handle_t *h)
@@ -145,7 +163,8 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     gw->limits = (struct chat_limits){cfg->max_frame, cfg->max_text, cfg->max_rooms,
                                       cfg->rate_per_s, cfg->rate_burst};
     gw_rooms_init(&gw->rooms);
-    gw_countmap_init(&gw->users);
+    gw_map_init(&gw->users);
+    gw_map_init(&gw->send_rates);
     chat_buf_init(&gw->scratch, LWS_PRE, 0);
     if (chat_jwt_keyring_parse(cfg->jwt_keys, &gw->keys) != CHAT_OK) {
         fprintf(stderr, "config error: CHAT_JWT_KEYS: need SECRET or kid:SECRET,... with "
@@ -155,6 +174,7 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     }
     if (uv_loop_init(&gw->loop) != 0)
         return CHAT_EIO;
+    gw->loop_ok = true;
     uv_timer_init(&gw->loop, &gw->tick);
     gw->tick.data = gw;
     uv_timer_init(&gw->loop, &gw->drain_timer);
@@ -168,7 +188,7 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
 
 void gw_shutdown(struct gw *gw)
 {
-    if (gw->shut)
+    if (gw->shut || !gw->loop_ok)
         return;
     gw->shut = true;
     uv_timer_stop(&gw->tick);
@@ -180,6 +200,7 @@ void gw_shutdown(struct gw *gw)
     uv_signal_stop(&gw->sigint);
     uv_close((uv_handle_t *)&gw->sigint, close_noop);
     gw_redis_stop(gw);
+    gw_redis_arm_kill(gw);
     gw_kafka_stop(gw);
     if (gw->ctx) /* on a running foreign loop: lws closes its handles asynchronously */
         lws_context_destroy(gw->ctx);
@@ -188,19 +209,25 @@ void gw_shutdown(struct gw *gw)
 static void gw_fini(struct gw *gw)
 {
     gw_shutdown(gw);
-    uv_run(&gw->loop, UV_RUN_DEFAULT); /* completes every close (no-op after a clean drain) */
+    if (gw->loop_ok)
+        uv_run(&gw->loop, UV_RUN_DEFAULT); /* completes every close (no-op after a clean drain) */
+    if (gw->shut && !uv_is_closing((uv_handle_t *)&gw->redis_kill)) {
+        uv_close((uv_handle_t *)&gw->redis_kill, close_noop);
+        uv_run(&gw->loop, UV_RUN_DEFAULT);
+    }
     /* lws 4.1 on a foreign loop frees the context in a second destroy call, once the loop has
      * closed lws's handles */
     if (gw->ctx)
         lws_context_destroy(gw->ctx);
     gw->ctx = NULL;
-    if (uv_loop_close(&gw->loop) != 0)
+    if (gw->loop_ok && uv_loop_close(&gw->loop) != 0)
         chat_log(CHAT_LOG_WARN, "event loop closed with handles still open");
     gw_kafka_destroy(gw);
     gw_rooms_fini(&gw->rooms);
     chat_msg_unref(gw->presence_total);
     gw->presence_total = NULL;
-    gw_countmap_fini(&gw->users);
+    gw_map_fini(&gw->users);
+    gw_map_fini(&gw->send_rates);
     chat_buf_fini(&gw->scratch);
     chat_jwt_keyring_fini(&gw->keys);
 }

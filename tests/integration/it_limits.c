@@ -1,0 +1,194 @@
+/* it_limits.c - limits with their own gateway (tight settings) on the shared cluster: one send
+ * bucket per user across connections and REST (429 + Retry-After), the frame rate, max rooms;
+ * and start-up failures exit with a status instead of crashing. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "it_util.h"
+
+#define PORT_BASE 30000
+
+static pid_t gw_pid;
+static char gw_url[64];
+
+/* Starts chat-gateway with extra environment (NULL-terminated "K=V" list); returns its pid. */
+static pid_t spawn_gateway(int port, const char *const *extra, const char *logname)
+{
+    char log[512];
+    pid_t pid;
+
+    snprintf(log, sizeof(log), "%s/logs/%s.log", it_env("CHAT_TEST_DIR"), logname);
+    pid = fork();
+    if (pid == 0) {
+        char portv[16], bin[512];
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        snprintf(portv, sizeof(portv), "%d", port);
+        snprintf(bin, sizeof(bin), "%s/chat-gateway", it_env("CHAT_TEST_BIN"));
+        setenv("CHAT_PORT", portv, 1);
+        setenv("CHAT_LISTEN_ADDR", "127.0.0.1", 1);
+        setenv("CHAT_NODE_NAME", logname, 1);
+        setenv("CHAT_KAFKA_BROKERS", it_env("CHAT_KAFKA_BROKERS"), 1);
+        setenv("CHAT_JWT_KEYS", it_env("CHAT_JWT_KEYS"), 1);
+        setenv("CHAT_JWT_ISSUER", it_env("CHAT_JWT_ISSUER"), 1);
+        setenv("CHAT_REDIS_PORT", it_env("CHAT_TEST_REDIS_PORT"), 1);
+        for (int i = 0; extra && extra[i]; i++)
+            putenv((char *)(uintptr_t)extra[i]);
+        execl(bin, bin, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Exit status of pid within timeout_ms, or -1. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(20 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static int setup(void **state)
+{
+    static const char *const extra[] = {"CHAT_RATE_PER_S=1",       "CHAT_RATE_BURST=3",
+                                        "CHAT_FRAME_RATE_PER_S=5", "CHAT_FRAME_RATE_BURST=20",
+                                        "CHAT_MAX_ROOMS=2",        NULL};
+    int port = PORT_BASE + (int)(getpid() % 5000);
+    (void)state;
+    snprintf(gw_url, sizeof(gw_url), "http://127.0.0.1:%d", port);
+    gw_pid = spawn_gateway(port, extra, "gw-limits");
+    for (int i = 0; i < it_timeout(200); i++) { /* readiness, polled every 50 ms */
+        if (it_http_get(gw_url, "/readyz", NULL) == 200)
+            return 0;
+        usleep(50 * 1000);
+    }
+    fprintf(stderr, "gw-limits did not become ready\n");
+    return -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kill(gw_pid, SIGTERM);
+    return wait_exit(gw_pid, it_timeout(15000)) == 0 ? 0 : -1;
+}
+
+/* Sends n frames and counts acks and rate_limited errors. */
+static void send_burst(struct wsc *c, const char *room, int n, int *acks, int *limited)
+{
+    for (int i = 0; i < n; i++)
+        it_send(c, "{s:s, s:s, s:s}", "type", "send", "room", room, "text", "x");
+    for (int got = 0; got < n; got++) {
+        char *t;
+        if (wsc_recv_text(c, &t, it_timeout(5000), NULL) <= 0)
+            fail_msg("reply %d of %d missing", got, n);
+        if (strstr(t, "\"type\":\"ack\""))
+            (*acks)++;
+        else if (strstr(t, "\"code\":\"rate_limited\""))
+            (*limited)++;
+        else
+            got--; /* a message or presence frame: not a reply */
+        wsc_free_text(t);
+    }
+}
+
+static void test_send_rate_is_per_user_across_connections_and_rest(void **state)
+{
+    (void)state;
+    char *tok = it_token("ratey", 600), cmd[4800], room[32];
+    struct wsc *a = it_connect(gw_url, tok), *b = it_connect(gw_url, tok);
+    int acks = 0, limited = 0;
+
+    snprintf(room, sizeof(room), "rate-%d", (int)getpid());
+    it_join(a, room);
+    it_join(b, room);
+    send_burst(a, room, 3, &acks, &limited); /* the burst of 3 is used up here */
+    send_burst(b, room, 2, &acks, &limited); /* a second connection of the same user: limited */
+    /* with a bucket per connection b would have had 3 tokens of its own: nothing limited.
+     * Shared per user, at least one of b's sends is refused (refill: 1 token per second) */
+    assert_int_equal(acks + limited, 5);
+    assert_true(limited >= 1);
+    assert_true(acks >= 3);
+    /* REST shares the bucket: 429 with Retry-After */
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -o /dev/null -D - -X POST -H 'Authorization: Bearer %s' -d '{\"text\":\"r\"}' "
+             "'%s/api/v1/rooms/%s/messages' | grep -qi '^retry-after: [0-9]'",
+             tok, gw_url, room);
+    assert_int_equal(it_sh("%s", cmd), 0);
+    /* and the bucket refills: 1 per second */
+    usleep(1500 * 1000);
+    acks = limited = 0;
+    send_burst(b, room, 1, &acks, &limited);
+    assert_int_equal(acks, 1);
+    wsc_close(a);
+    wsc_close(b);
+    free(tok);
+}
+
+static void test_frame_rate_and_max_rooms(void **state)
+{
+    (void)state;
+    struct wsc *c = it_connect(gw_url, NULL);
+    int limited = 0;
+    json_t *j;
+
+    it_join(c, "lim-a");
+    it_join(c, "lim-b");
+    it_send(c, "{s:s, s:s}", "type", "join", "room", "lim-c");
+    j = it_wait_type(c, "error", it_timeout(5000));
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "too_many_rooms");
+    json_decref(j);
+    for (int i = 0; i < 40; i++)
+        it_send(c, "{s:s}", "type", "ping");
+    for (int i = 0; i < 40; i++) {
+        char *t;
+        if (wsc_recv_text(c, &t, it_timeout(5000), NULL) <= 0)
+            break;
+        if (strstr(t, "\"code\":\"rate_limited\""))
+            limited++;
+        wsc_free_text(t);
+    }
+    assert_true(limited >= 15); /* burst 20 of 40 pings, a few refilled meanwhile */
+    wsc_close(c);
+}
+
+static void test_startup_failures_exit_cleanly(void **state)
+{
+    static const char *const bad_key[] = {"CHAT_JWT_KEYS=short", NULL};
+    static const char *const no_kafka[] = {"CHAT_KAFKA_BROKERS=127.0.0.1:9", NULL};
+    static const char *const bad_num[] = {"CHAT_MAX_TEXT=12x", "CHAT_PORT=0", NULL};
+    (void)state;
+    assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 1, bad_key, "gw-badkey"), 10000), 2);
+    assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 2, bad_num, "gw-badnum"), 10000), 2);
+    assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 3, no_kafka, "gw-nokafka"),
+                               it_timeout(60000)), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_send_rate_is_per_user_across_connections_and_rest),
+        cmocka_unit_test(test_frame_rate_and_max_rooms),
+        cmocka_unit_test(test_startup_failures_exit_cleanly),
+    };
+    it_env_load();
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
