@@ -80,6 +80,22 @@ run_ctest() {
     )
 }
 
+# sanitizer_logs BUILD_DIR: the services of the integration cluster (gateways, persister,
+# presence, extra gateways of it.limits) log to it-cluster/logs; a report there fails the run.
+sanitizer_logs() {
+    local logs=$1/it-cluster/logs hits
+    [ -d "$logs" ] || return 0
+    hits=$(grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$logs"/*.log || true)
+    if [ -n "$hits" ]; then
+        echo "sanitizer reports in service logs:"
+        for f in $hits; do
+            echo "---- $f"
+            grep -E -A30 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -60
+        done
+        return 1
+    fi
+}
+
 phase "deps" "$repo/scripts/deps.sh"
 phase "configure $(basename "$build")/" cmake -S "$repo" -B "$build" -DCHAT_WERROR=ON
 phase "build $(basename "$build")/" cmake --build "$build" -j "$(nproc)"
@@ -95,6 +111,7 @@ if [ "$quick" -eq 0 ]; then
         -DCHAT_SANITIZE=address,undefined -DCHAT_TEST_TIMEOUT_MULT=3
     phase "build $(basename "$asan_build")/" cmake --build "$asan_build" -j "$(nproc)"
     phase "ctest $(basename "$asan_build")/" run_ctest "$asan_build"
+    phase "service logs clean" sanitizer_logs "$asan_build"
 fi
 
 print_summary

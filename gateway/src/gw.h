@@ -31,44 +31,44 @@ struct gw_config {
     char *listen_addr;
     int port;
     char *node_name;
-    char *jwt_keys;          /* secret */
+    char *jwt_keys; /* secret */
     char *jwt_issuer;
     char *redis_host;
     int redis_port;
     char *web_root;
     char *log_level;
-    int max_frame;           /* bytes of one client frame */
-    int max_text;            /* code points of a message */
-    int max_rooms;           /* rooms per connection */
-    int max_conns;           /* connections per process */
-    int outq_max_msgs;       /* queued frames per connection */
-    int outq_max_bytes;      /* queued bytes per connection */
-    int rate_per_s;          /* sends per second per connection, sustained */
-    int rate_burst;          /* sends in a burst */
-    int frame_rate_per_s;    /* client frames per second per connection, sustained */
+    int max_frame;        /* bytes of one client frame */
+    int max_text;         /* code points of a message */
+    int max_rooms;        /* rooms per connection */
+    int max_conns;        /* connections per process */
+    int outq_max_msgs;    /* queued frames per connection */
+    int outq_max_bytes;   /* queued bytes per connection */
+    int rate_per_s;       /* sends per second per connection, sustained */
+    int rate_burst;       /* sends in a burst */
+    int frame_rate_per_s; /* client frames per second per connection, sustained */
     int frame_rate_burst;
-    int rest_max_pending;    /* REST sends awaiting Kafka per node */
-    int max_pending;         /* sends awaiting Kafka per connection */
-    int produce_timeout_ms;  /* Kafka message.timeout.ms: then the sender gets "unavailable" */
-    int max_body;            /* bytes of a REST request body */
-    int idle_ping_s;         /* ping a silent connection after this */
-    int idle_timeout_s;      /* drop it after this without any frame */
-    int drain_ms;            /* SIGTERM: time allowed to flush and say bye */
-    int max_errors;          /* malformed frames in a row before closing */
+    int rest_max_pending;   /* REST sends awaiting Kafka per node */
+    int max_pending;        /* sends awaiting Kafka per connection */
+    int produce_timeout_ms; /* Kafka message.timeout.ms: then the sender gets "unavailable" */
+    int max_body;           /* bytes of a REST request body */
+    int idle_ping_s;        /* ping a silent connection after this */
+    int idle_timeout_s;     /* drop it after this without any frame */
+    int drain_ms;           /* SIGTERM: time allowed to flush and say bye */
+    int max_errors;         /* malformed frames in a row before closing */
     struct chat_kafka_cfg kafka;
 };
 
 /* ---- rate limiting: a token bucket ---- */
 struct gw_bucket {
     double tokens;
-    int64_t at_us;           /* last update (mono us); 0 = new (starts full) */
+    int64_t at_us; /* last update (mono us); 0 = new (starts full) */
 };
 /* Takes one token at now_us; returns 0, or the ms until one is available. */
 int gw_bucket_take(struct gw_bucket *b, double rate, double burst, int64_t now_us);
 
 /* ---- small string map: user id -> count (distinct users) or rate bucket ---- */
 struct gw_map_ent {
-    char *key;               /* owns */
+    char *key; /* owns */
     struct gw_map_ent *next;
     int count;
     struct gw_bucket bucket;
@@ -86,44 +86,44 @@ struct gw_sub {
 };
 
 struct gw_room {
-    char *name;              /* owns */
-    struct gw_room *hnext;   /* hash chain */
-    struct gw_sub *subs;     /* owns; dense, unordered */
+    char *name;            /* owns */
+    struct gw_room *hnext; /* hash chain */
+    struct gw_sub *subs;   /* owns; dense, unordered */
     size_t nsubs, cap;
-    struct gw_map users;      /* logged-in user id -> connections of this node in the room */
+    struct gw_map users;       /* logged-in user id -> connections of this node in the room */
     struct chat_msg *presence; /* owns a ref: the room's last presence frame, or NULL */
-    bool dirty;              /* presence changed since the last report to Redis */
-    bool reported;           /* Redis holds keys for this room (must be cleared when empty) */
+    bool dirty;                /* presence changed since the last report to Redis */
+    bool reported;             /* Redis holds keys for this room (must be cleared when empty) */
 };
 
 struct gw_rooms {
-    struct gw_room **slots;  /* owns rooms */
+    struct gw_room **slots; /* owns rooms */
     size_t nslots, n;
 };
 
 /* A send waiting for its Kafka delivery report. */
 struct gw_pending {
-    struct gw_conn *c;       /* borrowed; NULL once the connection closed */
-    struct lws *http;        /* REST sender awaiting its response, or NULL */
+    struct gw_conn *c;              /* borrowed; NULL once the connection closed */
+    struct lws *http;               /* REST sender awaiting its response, or NULL */
     struct gw_pending *prev, *next; /* in c->pending */
-    char *client_msg_id;     /* owns, may be NULL */
-    char *ref;               /* owns, may be NULL */
+    char *client_msg_id;            /* owns, may be NULL */
+    char *ref;                      /* owns, may be NULL */
     uint64_t id;
     int64_t ts;
-    int64_t seq;             /* filled by the delivery report */
-    int err;                 /* rd_kafka_resp_err_t of the delivery report */
-    bool rest;               /* counted in gw->rest_pending */
+    int64_t seq; /* filled by the delivery report */
+    int err;     /* rd_kafka_resp_err_t of the delivery report */
+    bool rest;   /* counted in gw->rest_pending */
 };
 
 struct gw_membership {
     struct gw_room *room;
-    size_t idx;              /* index in room->subs */
+    size_t idx; /* index in room->subs */
 };
 
 struct gw_conn {
     struct gw *gw;
     struct lws *wsi;
-    uint64_t cid;            /* connection number, for logs */
+    uint64_t cid;                /* connection number, for logs */
     struct gw_conn *prev, *next; /* in gw->conns */
     /* identity */
     bool authed;
@@ -132,15 +132,15 @@ struct gw_conn {
     struct gw_membership *rooms; /* owns; cfg->max_rooms slots */
     int nrooms;
     /* send queue (ring) */
-    struct chat_msg **outq;  /* owns refs; cfg->outq_max_msgs slots, allocated lazily */
+    struct chat_msg **outq; /* owns refs; cfg->outq_max_msgs slots, allocated lazily */
     int oq_head, oq_len;
     size_t oq_bytes;
-    bool closing;            /* close after the queue's current frame; queue no more */
+    bool closing; /* close after the queue's current frame; queue no more */
     int close_code;
     const char *close_reason;
     /* receive */
-    struct chat_buf rx;      /* fragments of a multi-fragment frame */
-    bool rx_discard;         /* current message is over max_frame: drop until final */
+    struct chat_buf rx; /* fragments of a multi-fragment frame */
+    bool rx_discard;    /* current message is over max_frame: drop until final */
     int errors_in_row;
     /* frames per second from this connection (all types) */
     struct gw_bucket frames;
@@ -154,8 +154,8 @@ struct gw_metrics {
     atomic_llong frames_in, frames_bad, sends, acks, send_errors, rate_limited;
     atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
     atomic_llong produce_queue_full, redis_errors, http_requests;
-    struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
-    struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
+    struct chat_hist send_ack_us;  /* send -> Kafka delivery report */
+    struct chat_hist kafka_age_us; /* produce timestamp -> consumed here */
 };
 
 struct gw {
@@ -166,51 +166,51 @@ struct gw {
     struct chat_jwt_keyring keys;
     struct chat_limits limits;
     struct chat_idgen idgen;
-    int node_num;            /* leased message-id node number, -1 until leased */
+    int node_num; /* leased message-id node number, -1 until leased */
     /* Kafka */
     rd_kafka_t *prod, *cons;
     rd_kafka_queue_t *prod_q, *cons_q;
     int prod_pipe[2], cons_pipe[2];
     uv_poll_t prod_poll, cons_poll;
-    uv_idle_t cons_idle;     /* continues draining the consumer past one batch */
+    uv_idle_t cons_idle; /* continues draining the consumer past one batch */
     bool kafka_assigned;
-    bool kafka_fatal;         /* the idempotent producer hit a fatal error: drain and exit */
-    bool kafka_polls;         /* the uv handles below were initialised */
+    bool kafka_fatal; /* the idempotent producer hit a fatal error: drain and exit */
+    bool kafka_polls; /* the uv handles below were initialised */
     /* Redis */
     redisAsyncContext *redis;
     bool redis_ok;
     int64_t redis_retry_at_ms;
-    int64_t lease_until_ms;  /* ids may be generated until then (mono ms), see gw_lease_valid */
-    int64_t lease_sent_ms;   /* when the pending lease request was sent */
+    int64_t lease_until_ms; /* ids may be generated until then (mono ms), see gw_lease_valid */
+    int64_t lease_sent_ms;  /* when the pending lease request was sent */
     bool lease_inflight;
-    long redis_inflight;     /* commands sent, reply not yet seen */
-    int64_t redis_reply_ms;  /* last reply (mono ms): a watchdog for a silent Redis */
+    long redis_inflight;    /* commands sent, reply not yet seen */
+    int64_t redis_reply_ms; /* last reply (mono ms): a watchdog for a silent Redis */
     bool redis_resolving;
     uv_getaddrinfo_t redis_gai;
-    uv_timer_t redis_kill;   /* shutdown: gives up on Redis replies after a moment */
+    uv_timer_t redis_kill;    /* shutdown: gives up on Redis replies after a moment */
     char lease_token[96];     /* node:pid:ms, the value of our lease key */
     unsigned lease_candidate; /* next node number to try */
     bool pres_total_dirty;
     /* timers and signals */
-    uv_timer_t tick;         /* 1 s: presence report, lease renewal, Redis reconnect */
+    uv_timer_t tick; /* 1 s: presence report, lease renewal, Redis reconnect */
     uv_timer_t drain_timer;
     uv_signal_t sigterm, sigint;
     bool draining;
-    bool shut;               /* gw_shutdown() ran: handles closing */
-    bool loop_ok;            /* loop and the handles of gw_init() exist */
+    bool shut;    /* gw_shutdown() ran: handles closing */
+    bool loop_ok; /* loop and the handles of gw_init() exist */
     int64_t drain_deadline_ms;
-    bool drain_forced;       /* drain_ms passed: remaining connections are being closed */
+    bool drain_forced; /* drain_ms passed: remaining connections are being closed */
     /* connections and rooms */
-    struct gw_conn *conns;   /* all connections, doubly linked */
+    struct gw_conn *conns; /* all connections, doubly linked */
     long nconns;
     uint64_t next_cid;
     struct gw_rooms rooms;
     struct gw_map users;      /* user id -> connections on this node */
     struct gw_map send_rates; /* user id -> send bucket, shared by WebSocket and REST */
-    long rest_pending;       /* REST sends awaiting Kafka, node-wide */
+    long rest_pending;        /* REST sends awaiting Kafka, node-wide */
     long anon_conns;
     struct chat_msg *presence_total; /* owns a ref: the last cluster-wide presence frame */
-    struct chat_buf scratch; /* LWS_PRE headroom; reused for encoding */
+    struct chat_buf scratch;         /* LWS_PRE headroom; reused for encoding */
     struct gw_metrics m;
 };
 
@@ -247,8 +247,12 @@ void gw_conn_closed(struct gw_conn *c);
 int gw_conn_push(struct gw_conn *c, struct chat_msg *m);
 /* Encodes nothing: queues the bytes of gw->scratch as a private frame. */
 int gw_conn_push_scratch(struct gw_conn *c);
-void gw_conn_error(struct gw_conn *c, enum chat_errcode code, const char *msg,
-                   const char *client_msg_id, const char *ref, int retry_ms);
+void gw_conn_error(struct gw_conn *c,
+                   enum chat_errcode code,
+                   const char *msg,
+                   const char *client_msg_id,
+                   const char *ref,
+                   int retry_ms);
 /* Closes after what is queued now with a WebSocket close code. */
 void gw_conn_close(struct gw_conn *c, int code, const char *reason);
 /* Handles LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
@@ -265,10 +269,17 @@ void gw_pending_detach_all(struct gw_conn *c);
 /* Shared by WS (c) and REST (c NULL): checks the lease, pending caps and the user's send rate,
  * then produces. On CHAT_OK, *out is the pending send (owned by the producer until its delivery
  * report). On failure, *code says why and *retry_ms (or -1) when to try again. */
-int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *who,
-                    const char *room, const char *text, size_t text_len,
-                    const char *client_msg_id, const char *ref, struct gw_pending **out,
-                    enum chat_errcode *code, int *retry_ms);
+int gw_send_produce(struct gw *gw,
+                    struct gw_conn *c,
+                    const struct chat_claims *who,
+                    const char *room,
+                    const char *text,
+                    size_t text_len,
+                    const char *client_msg_id,
+                    const char *ref,
+                    struct gw_pending **out,
+                    enum chat_errcode *code,
+                    int *retry_ms);
 void gw_pending_free(struct gw_pending *p);
 
 /* gw_kafka.c */
@@ -288,8 +299,8 @@ void gw_redis_arm_kill(struct gw *gw);
 bool gw_lease_valid(const struct gw *gw);
 
 /* gw_http.c */
-int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                     size_t len);
+int gw_http_callback(
+    struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 bool gw_ready(const struct gw *gw);
 /* Answers a REST send whose delivery report arrived; consumes p. */
 void gw_http_delivered(struct gw *gw, struct gw_pending *p);
@@ -299,8 +310,8 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out);
 
 /* gw_ws.c */
 extern const struct lws_protocols gw_protocols[];
-int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                   size_t len);
+int gw_ws_callback(
+    struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 void gw_begin_drain(struct gw *gw);
 /* Closes every handle on the loop (lws context included); uv_run then returns. main.c */
 void gw_shutdown(struct gw *gw);

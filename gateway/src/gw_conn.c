@@ -139,8 +139,12 @@ int gw_conn_push_scratch(struct gw_conn *c)
     return rc;
 }
 
-void gw_conn_error(struct gw_conn *c, enum chat_errcode code, const char *msg,
-                   const char *client_msg_id, const char *ref, int retry_ms)
+void gw_conn_error(struct gw_conn *c,
+                   enum chat_errcode code,
+                   const char *msg,
+                   const char *client_msg_id,
+                   const char *ref,
+                   int retry_ms)
 {
     chat_buf_reset(&c->gw->scratch);
     if (chat_enc_error(&c->gw->scratch, code, msg, client_msg_id, ref, retry_ms) == CHAT_OK)
@@ -209,7 +213,8 @@ static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
     struct chat_claims cl;
-    int rc = chat_jwt_verify(&gw->keys, f->token, gw->cfg->jwt_issuer, (int64_t)time(NULL), GW_JWT_LEEWAY_S, &cl);
+    int rc = chat_jwt_verify(&gw->keys, f->token, gw->cfg->jwt_issuer, (int64_t)time(NULL),
+                             GW_JWT_LEEWAY_S, &cl);
 
     if (rc != CHAT_OK) {
         gw_conn_error(c, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token, NULL,
@@ -270,8 +275,8 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
     }
 }
 
-static void bad_frame(struct gw_conn *c, enum chat_errcode code, const char *ref,
-                      const char *client_msg_id)
+static void
+bad_frame(struct gw_conn *c, enum chat_errcode code, const char *ref, const char *client_msg_id)
 {
     chat_metric_add(&c->gw->m.frames_bad, 1);
     gw_conn_error(c, code, NULL, client_msg_id, ref, -1);
@@ -288,8 +293,8 @@ static void handle_text(struct gw_conn *c, const char *text, size_t len)
 
     chat_metric_add(&c->gw->m.frames_in, 1);
     /* every frame costs a token: join/leave/auth floods are limited like sends */
-    wait_ms = gw_bucket_take(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst,
-                             chat_mono_us());
+    wait_ms =
+        gw_bucket_take(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
     if (wait_ms > 0) {
         chat_metric_add(&c->gw->m.rate_limited, 1);
         gw_conn_error(c, CHAT_ERR_rate_limited, "too many frames", NULL, NULL, wait_ms);

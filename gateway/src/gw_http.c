@@ -42,8 +42,8 @@ static int respond(struct lws *wsi, struct gw_httpreq *r, int status, const char
     if (status == 429 && r->retry_after_s > 0) {
         char ra[16];
         int n = snprintf(ra, sizeof(ra), "%d", r->retry_after_s);
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-                                        (const unsigned char *)ra, n, &p, end))
+        if (lws_add_http_header_by_name(
+                wsi, (const unsigned char *)"retry-after:", (const unsigned char *)ra, n, &p, end))
             return -1;
     }
     if (lws_finalize_write_http_header(wsi, start, &p, end))
@@ -53,8 +53,8 @@ static int respond(struct lws *wsi, struct gw_httpreq *r, int status, const char
     return 0;
 }
 
-static int respond_error(struct lws *wsi, struct gw_httpreq *r, int status, const char *code,
-                         const char *msg)
+static int
+respond_error(struct lws *wsi, struct gw_httpreq *r, int status, const char *code, const char *msg)
 {
     chat_buf_reset(&r->resp);
     if (chat_enc_http_error(&r->resp, code, msg) != CHAT_OK)
@@ -99,7 +99,8 @@ static enum chat_errcode bearer(struct gw *gw, struct lws *wsi, struct chat_clai
         return CHAT_ERR_auth_required;
     if (strncmp(auth, "Bearer ", 7) != 0)
         return CHAT_ERR_bad_token;
-    rc = chat_jwt_verify(&gw->keys, auth + 7, gw->cfg->jwt_issuer, (int64_t)time(NULL), GW_JWT_LEEWAY_S, cl);
+    rc = chat_jwt_verify(&gw->keys, auth + 7, gw->cfg->jwt_issuer, (int64_t)time(NULL),
+                         GW_JWT_LEEWAY_S, cl);
     if (rc == CHAT_EEXPIRED)
         return CHAT_ERR_token_expired;
     return rc == CHAT_OK ? CHAT_ERR__COUNT : CHAT_ERR_bad_token;
@@ -131,7 +132,8 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
     }
     if (strcmp(uri, "/readyz") == 0) {
         bool ok = gw_ready(gw);
-        if (chat_buf_appendf(&r->resp, "%s\nkafka_assigned=%d node_number=%d redis=%d draining=%d\n",
+        if (chat_buf_appendf(&r->resp,
+                             "%s\nkafka_assigned=%d node_number=%d redis=%d draining=%d\n",
                              ok ? "ready" : "not ready", gw->kafka_assigned, gw->node_num,
                              gw->redis_ok, gw->draining) != CHAT_OK)
             return -1;
@@ -236,8 +238,8 @@ void gw_http_closed(struct lws *wsi, void *user)
     }
 }
 
-int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                     size_t len)
+int gw_http_callback(
+    struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct gw *gw = lws_context_user(lws_get_context(wsi));
     struct gw_pss *pss = user;

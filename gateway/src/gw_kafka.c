@@ -7,9 +7,9 @@
  * node became ready is missed. Its queue's wake-up pipe is polled by the loop; records are drained
  * in bounded batches so one busy topic cannot starve the sockets. */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "chat/log.h"
@@ -18,7 +18,7 @@
 
 #include "gw.h"
 
-#define DRAIN_BUDGET 256    /* records per loop turn before yielding to sockets */
+#define DRAIN_BUDGET         256 /* records per loop turn before yielding to sockets */
 #define WATERMARK_TIMEOUT_MS 5000
 
 static void drain_pipe(int fd)
@@ -103,9 +103,8 @@ static void handle_presence(struct gw *gw, const rd_kafka_message_t *rkm)
     struct gw_room *r;
     struct chat_msg *m;
 
-    if (!rkm->payload ||
-        chat_presence_decode(rkm->payload, rkm->len, room, sizeof(room), &conns, &users) !=
-            CHAT_OK) {
+    if (!rkm->payload || chat_presence_decode(rkm->payload, rkm->len, room, sizeof(room), &conns,
+                                              &users) != CHAT_OK) {
         chat_metric_add(&gw->m.kafka_bad, 1);
         return;
     }
@@ -202,8 +201,8 @@ static int make_pipe(int p[2])
 
 /* Adds every partition of topic to list, starting at its high watermark (or low, from_start).
  * Blocking: startup only. */
-static int add_topic(struct gw *gw, const char *topic, bool from_start,
-                     rd_kafka_topic_partition_list_t *list)
+static int
+add_topic(struct gw *gw, const char *topic, bool from_start, rd_kafka_topic_partition_list_t *list)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(gw->cons, topic, NULL);
@@ -219,8 +218,8 @@ static int add_topic(struct gw *gw, const char *topic, bool from_start,
     for (int i = 0; i < md->topics[0].partition_cnt; i++) {
         int32_t part = md->topics[0].partitions[i].id;
         int64_t lo = 0, hi = 0;
-        err = rd_kafka_query_watermark_offsets(gw->cons, topic, part, &lo, &hi,
-                                               WATERMARK_TIMEOUT_MS);
+        err =
+            rd_kafka_query_watermark_offsets(gw->cons, topic, part, &lo, &hi, WATERMARK_TIMEOUT_MS);
         if (err) {
             chat_log(CHAT_LOG_ERROR, "kafka: watermarks of %s[%d]: %s", topic, part,
                      rd_kafka_err2str(err));

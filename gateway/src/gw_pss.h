@@ -7,12 +7,12 @@
 #include "gw.h"
 
 struct gw_httpreq {
-    struct chat_buf body;     /* request body, capped at cfg->max_body */
-    struct chat_buf resp;     /* response body */
+    struct chat_buf body; /* request body, capped at cfg->max_body */
+    struct chat_buf resp; /* response body */
     struct chat_claims claims;
     struct gw_pending *pending; /* borrowed: a send waiting for Kafka */
     char room[CHAT_ROOM_MAX + 2];
-    enum chat_errcode auth;   /* CHAT_ERR__COUNT when the bearer token verified */
+    enum chat_errcode auth; /* CHAT_ERR__COUNT when the bearer token verified */
     int status;
     int retry_after_s;
     bool is_send, body_too_big, responded;
@@ -20,7 +20,7 @@ struct gw_httpreq {
 
 struct gw_pss {
     struct gw_conn conn;
-    struct gw_httpreq *http;  /* owns; HTTP transactions only */
+    struct gw_httpreq *http; /* owns; HTTP transactions only */
 };
 
 #endif

@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <unistd.h>
 
 #include <hiredis/adapters/libuv.h>
+#include <netdb.h>
 
 #include "chat/keys.h"
 #include "chat/log.h"
@@ -23,12 +23,12 @@
 
 #include "gw.h"
 
-#define LEASE_MS 30000
-#define LEASE_RENEW_MS 10000
-#define RECONNECT_MS 1000
-#define LEASE_MARGIN_MS 3000   /* stop using a number this long before its lease could lapse */
-#define REPLY_WATCHDOG_MS 5000 /* no reply for this long with commands pending: reconnect */
-#define MAX_INFLIGHT 200000    /* commands awaiting replies before presence reports pause */
+#define LEASE_MS          30000
+#define LEASE_RENEW_MS    10000
+#define RECONNECT_MS      1000
+#define LEASE_MARGIN_MS   3000   /* stop using a number this long before its lease could lapse */
+#define REPLY_WATCHDOG_MS 5000   /* no reply for this long with commands pending: reconnect */
+#define MAX_INFLIGHT      200000 /* commands awaiting replies before presence reports pause */
 
 /* KEYS[1] lease key, ARGV[1] our token, ARGV[2] ms: take it if free or ours, else 0. */
 static const char lease_lua[] =
@@ -82,8 +82,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
                      uv_strerror(status));
         gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
     } else {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, ip,
-                  sizeof(ip));
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, ip, sizeof(ip));
         connect_ip(gw, ip);
     }
     uv_freeaddrinfo(res);
@@ -108,8 +107,8 @@ void gw_redis_start(struct gw *gw)
     if (gw->redis_resolving)
         return;
     gw->redis_gai.data = gw;
-    if (uv_getaddrinfo(&gw->loop, &gw->redis_gai, on_resolved, gw->cfg->redis_host, NULL,
-                       &hints) != 0) {
+    if (uv_getaddrinfo(&gw->loop, &gw->redis_gai, on_resolved, gw->cfg->redis_host, NULL, &hints) !=
+        0) {
         gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
         return;
     }
@@ -275,8 +274,8 @@ static void argv_send(struct gw *gw, struct argv *a)
 }
 
 /* Writes one presence scope: users set + connection count, atomically. */
-static void report_scope(struct gw *gw, struct argv *a, const char *room,
-                         const struct gw_map *users, long conns)
+static void report_scope(
+    struct gw *gw, struct argv *a, const char *room, const struct gw_map *users, long conns)
 {
     char ukey[256], ckey[192], num[24], ttl[16];
 
@@ -336,8 +335,7 @@ static void presence_report(struct gw *gw)
         cmd(gw, "PEXPIRE %s %s", ukey, ttl);
     }
     snprintf(until, sizeof(until), "%lld", (long long)(chat_now_ms() + CHAT_PRES_TTL_MS));
-    cmd(gw, "ZADD %s %s %s", CHAT_KEY_PRES_NODES, until,
-                      gw->cfg->node_name);
+    cmd(gw, "ZADD %s %s %s", CHAT_KEY_PRES_NODES, until, gw->cfg->node_name);
     chat_free(a.v);
     chat_free(a.len);
 }
@@ -379,15 +377,13 @@ void gw_redis_stop(struct gw *gw)
     if (gw->redis_ok) {
         snprintf(key, sizeof(key), CHAT_KEY_PRES_CONNS_FMT, gw->cfg->node_name);
         cmd(gw, "DEL %s", key);
-        cmd(gw, "ZREM %s %s", CHAT_KEY_PRES_NODES,
-                          gw->cfg->node_name);
+        cmd(gw, "ZREM %s %s", CHAT_KEY_PRES_NODES, gw->cfg->node_name);
         if (gw->node_num >= 0) {
             snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, (unsigned)gw->node_num);
-            cmd(gw,
-                              "EVAL %s 1 %s %s",
-                              "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                              "return redis.call('DEL', KEYS[1]) end return 0",
-                              key, gw->lease_token);
+            cmd(gw, "EVAL %s 1 %s %s",
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                "return redis.call('DEL', KEYS[1]) end return 0",
+                key, gw->lease_token);
         }
     }
     redisAsyncDisconnect(gw->redis); /* pending replies are served first... */

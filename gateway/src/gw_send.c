@@ -42,10 +42,17 @@ void gw_pending_detach_all(struct gw_conn *c)
         pending_unlink(c->pending);
 }
 
-int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *who,
-                    const char *room, const char *text, size_t text_len,
-                    const char *client_msg_id, const char *ref, struct gw_pending **out,
-                    enum chat_errcode *code, int *retry_ms)
+int gw_send_produce(struct gw *gw,
+                    struct gw_conn *c,
+                    const struct chat_claims *who,
+                    const char *room,
+                    const char *text,
+                    size_t text_len,
+                    const char *client_msg_id,
+                    const char *ref,
+                    struct gw_pending **out,
+                    enum chat_errcode *code,
+                    int *retry_ms)
 {
     struct chat_event_msg ev;
     struct gw_pending *p;
@@ -65,8 +72,8 @@ int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *
         return CHAT_EAGAIN;
     }
     /* one bucket per user, whichever connection or REST client the send comes from */
-    *retry_ms = gw_bucket_take(&gw_map_get(&gw->send_rates, who->sub)->bucket,
-                               gw->cfg->rate_per_s, gw->cfg->rate_burst, chat_mono_us());
+    *retry_ms = gw_bucket_take(&gw_map_get(&gw->send_rates, who->sub)->bucket, gw->cfg->rate_per_s,
+                               gw->cfg->rate_burst, chat_mono_us());
     if (*retry_ms > 0) {
         chat_metric_add(&gw->m.rate_limited, 1);
         *code = CHAT_ERR_rate_limited;
@@ -97,12 +104,12 @@ int gw_send_produce(struct gw *gw, struct gw_conn *c, const struct chat_claims *
     p->seq = -1;
     p->client_msg_id = client_msg_id ? chat_xstrdup(client_msg_id) : NULL;
     p->ref = ref ? chat_xstrdup(ref) : NULL;
-    kerr = rd_kafka_producev(
-        gw->prod, RD_KAFKA_V_TOPIC(gw->cfg->kafka.topic_messages),
-        RD_KAFKA_V_KEY(room, strlen(room)),
-        RD_KAFKA_V_VALUE(chat_buf_data(&gw->scratch), gw->scratch.len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADER("type", "message", 7),
-        RD_KAFKA_V_TIMESTAMP(ev.ts), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    kerr = rd_kafka_producev(gw->prod, RD_KAFKA_V_TOPIC(gw->cfg->kafka.topic_messages),
+                             RD_KAFKA_V_KEY(room, strlen(room)),
+                             RD_KAFKA_V_VALUE(chat_buf_data(&gw->scratch), gw->scratch.len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_HEADER("type", "message", 7), RD_KAFKA_V_TIMESTAMP(ev.ts),
+                             RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL ? CHAT_EAGAIN : CHAT_EIO;
         if (rc == CHAT_EAGAIN)
@@ -152,8 +159,8 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
         gw_conn_error(c, CHAT_ERR_not_joined, NULL, f->client_msg_id, f->ref, -1);
         return;
     }
-    if (gw_send_produce(gw, c, &c->claims, f->room, f->text, f->text_len, f->client_msg_id,
-                        f->ref, &p, &code, &retry_ms) != CHAT_OK) {
+    if (gw_send_produce(gw, c, &c->claims, f->room, f->text, f->text_len, f->client_msg_id, f->ref,
+                        &p, &code, &retry_ms) != CHAT_OK) {
         chat_metric_add(&gw->m.send_errors, 1);
         gw_conn_error(c, code, NULL, f->client_msg_id, f->ref, retry_ms);
     }

@@ -37,7 +37,8 @@ static int on_established(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     int rc;
 
     if (token) {
-        rc = chat_jwt_verify(&gw->keys, token, gw->cfg->jwt_issuer, (int64_t)time(NULL), GW_JWT_LEEWAY_S, &cl);
+        rc = chat_jwt_verify(&gw->keys, token, gw->cfg->jwt_issuer, (int64_t)time(NULL),
+                             GW_JWT_LEEWAY_S, &cl);
         if (rc != CHAT_OK) {
             /* a client that presented credentials must learn they failed: no silent downgrade */
             gw_conn_error(c, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token,
@@ -71,8 +72,8 @@ static int filter_connection(struct gw *gw, struct lws *wsi)
     return 0;
 }
 
-int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                   size_t len)
+int gw_ws_callback(
+    struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct gw *gw = lws_context_user(lws_get_context(wsi));
     struct gw_pss *pss = user;
@@ -117,8 +118,8 @@ static void drain_check(uv_timer_t *t)
     int64_t now = chat_mono_ms();
 
     if ((gw->nconns == 0 && outq == 0) || (gw->drain_forced && now >= gw->drain_deadline_ms)) {
-        chat_log(CHAT_LOG_INFO, "drain done: %ld connections, %d Kafka messages left",
-                 gw->nconns, outq);
+        chat_log(CHAT_LOG_INFO, "drain done: %ld connections, %d Kafka messages left", gw->nconns,
+                 outq);
         uv_timer_stop(t);
         gw_shutdown(gw);
     } else if (!gw->drain_forced && now >= gw->drain_deadline_ms) {

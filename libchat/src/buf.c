@@ -1,9 +1,10 @@
+#include "chat/buf.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "chat/buf.h"
 #include "chat/mem.h"
 
 void chat_buf_init(struct chat_buf *b, size_t headroom, size_t max)

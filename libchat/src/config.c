@@ -1,10 +1,11 @@
+#include "chat/config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat/config.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 
@@ -57,8 +58,9 @@ static int set_opt(const struct chat_cfg_opt *o, void *cfg, const char *val, con
     }
     case CHAT_CFG_INT:
         if (chat_parse_ll(val, o->min, o->max, &v) != CHAT_OK) {
-            fprintf(stderr, "config error: %s (%s, from %s): '%s' is not an integer in [%lld, %lld]\n",
-                    o->env, o->name, src, (o->flags & CHAT_CFG_SECRET) ? "***" : val, o->min, o->max);
+            fprintf(
+                stderr, "config error: %s (%s, from %s): '%s' is not an integer in [%lld, %lld]\n",
+                o->env, o->name, src, (o->flags & CHAT_CFG_SECRET) ? "***" : val, o->min, o->max);
             return CHAT_EINVAL;
         }
         *(int *)(void *)field = (int)v;
@@ -75,8 +77,8 @@ static int set_opt(const struct chat_cfg_opt *o, void *cfg, const char *val, con
     return CHAT_EINVAL;
 }
 
-static void print_help(const struct chat_cfg_opt *opts, size_t n, const char *prog,
-                       const char *summary)
+static void
+print_help(const struct chat_cfg_opt *opts, size_t n, const char *prog, const char *summary)
 {
     printf("Usage: %s [--option=value ...]\n%s\n\nOptions (flag / environment, default):\n", prog,
            summary);
@@ -96,8 +98,8 @@ static void print_help(const struct chat_cfg_opt *opts, size_t n, const char *pr
     printf("  --help                   this text\n");
 }
 
-static const struct chat_cfg_opt *find_flag(const struct chat_cfg_opt *opts, size_t n,
-                                            const char *name, size_t len)
+static const struct chat_cfg_opt *
+find_flag(const struct chat_cfg_opt *opts, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
         if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
@@ -105,7 +107,11 @@ static const struct chat_cfg_opt *find_flag(const struct chat_cfg_opt *opts, siz
     return NULL;
 }
 
-int chat_cfg_load(const struct chat_cfg_opt *opts, size_t nopts, void *cfg, int argc, char **argv,
+int chat_cfg_load(const struct chat_cfg_opt *opts,
+                  size_t nopts,
+                  void *cfg,
+                  int argc,
+                  char **argv,
                   const char *summary)
 {
     int errors = 0;

@@ -1,13 +1,14 @@
+#include "chat/err.h"
+
 #include <stdlib.h>
 
-#include "chat/err.h"
 #include "chat/log.h"
 
 const char *chat_strerror(int rc)
 {
     switch (rc) {
-#define X(name, val, msg)                                                                          \
-    case val:                                                                                      \
+#define X(name, val, msg) \
+    case val:             \
         return msg;
         CHAT_ERR_MAP(X)
 #undef X
@@ -18,8 +19,8 @@ const char *chat_strerror(int rc)
 const char *chat_errname(int rc)
 {
     switch (rc) {
-#define X(name, val, msg)                                                                          \
-    case val:                                                                                      \
+#define X(name, val, msg) \
+    case val:             \
         return #name;
         CHAT_ERR_MAP(X)
 #undef X

@@ -1,3 +1,5 @@
+#include "chat/httpd.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -12,12 +14,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "chat/httpd.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 
 struct chat_httpd {
-    int fd;                /* listening socket */
+    int fd; /* listening socket */
     int port;
     atomic_bool stop;
     pthread_t thread;
@@ -110,8 +111,8 @@ static void *httpd_main(void *arg)
     return NULL;
 }
 
-int chat_httpd_start(const char *addr, int port, chat_httpd_fn *fn, void *ud,
-                     struct chat_httpd **out)
+int chat_httpd_start(
+    const char *addr, int port, chat_httpd_fn *fn, void *ud, struct chat_httpd **out)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     socklen_t sl = sizeof(sa);

@@ -1,5 +1,6 @@
-#include "chat/err.h"
 #include "chat/id.h"
+
+#include "chat/err.h"
 
 void chat_idgen_init(struct chat_idgen *g, unsigned node)
 {

@@ -1,9 +1,10 @@
+#include "chat/jwt.h"
+
 #include <string.h>
 
 #include <jansson.h>
 #include <jwt.h>
 
-#include "chat/jwt.h"
 #include "chat/mem.h"
 
 int chat_jwt_keyring_parse(const char *spec, struct chat_jwt_keyring *kr)
@@ -158,8 +159,12 @@ static int grant_int(jwt_t *j, const char *name, int64_t *v)
     return rc;
 }
 
-int chat_jwt_verify(const struct chat_jwt_keyring *kr, const char *token, const char *iss,
-                    int64_t now, int leeway, struct chat_claims *out)
+int chat_jwt_verify(const struct chat_jwt_keyring *kr,
+                    const char *token,
+                    const char *iss,
+                    int64_t now,
+                    int leeway,
+                    struct chat_claims *out)
 {
     const struct chat_jwt_key *key = NULL;
     char kid[32];
@@ -212,7 +217,9 @@ out:
     return rc;
 }
 
-int chat_jwt_sign(const struct chat_jwt_keyring *kr, const struct chat_claims *c, const char *iss,
+int chat_jwt_sign(const struct chat_jwt_keyring *kr,
+                  const struct chat_claims *c,
+                  const char *iss,
                   char **out)
 {
     const struct chat_jwt_key *key = &kr->keys[0];

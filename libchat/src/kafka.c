@@ -1,20 +1,22 @@
+#include "chat/kafka.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "chat/kafka.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    int lvl = level <= 3 ? CHAT_LOG_ERROR : level <= 4 ? CHAT_LOG_WARN
-                                          : level <= 6 ? CHAT_LOG_INFO
-                                                       : CHAT_LOG_DEBUG;
+    int lvl = level <= 3   ? CHAT_LOG_ERROR
+              : level <= 4 ? CHAT_LOG_WARN
+              : level <= 6 ? CHAT_LOG_INFO
+                           : CHAT_LOG_DEBUG;
     chat_log(lvl, "kafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-int chat_kafka_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
-                        size_t errlen)
+int chat_kafka_conf_set(
+    rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen)
 {
     if (rd_kafka_conf_set(conf, k, v, errstr, errlen) != RD_KAFKA_CONF_OK)
         return CHAT_EINVAL;
@@ -45,8 +47,11 @@ static int apply_extra(rd_kafka_conf_t *conf, const char *extra, char *errstr, s
     return rc;
 }
 
-rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc, enum chat_kafka_role role,
-                                     const char *group_id, char *errstr, size_t errlen)
+rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
+                                     enum chat_kafka_role role,
+                                     const char *group_id,
+                                     char *errstr,
+                                     size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char num[32];

@@ -1,3 +1,5 @@
+#include "chat/log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,8 +9,6 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
-
-#include "chat/log.h"
 
 int chat__log_level = CHAT_LOG_INFO;
 static const char *log_svc = "chat";

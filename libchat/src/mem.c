@@ -1,11 +1,12 @@
 /* mem.c - the only file allowed to call the raw allocator. */
+#include "chat/mem.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat/log.h"
-#include "chat/mem.h"
 
 static _Noreturn void oom(size_t n)
 {

@@ -1,6 +1,6 @@
-#include <inttypes.h>
-
 #include "chat/metrics.h"
+
+#include <inttypes.h>
 
 /* Bucket b covers values whose top bits are (exponent, sub): values < 16 map 1:1. */
 unsigned chat_hist_bucket(uint64_t v)
@@ -35,9 +35,8 @@ void chat_hist_record(struct chat_hist *h, uint64_t v)
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
     m = atomic_load_explicit(&h->max, memory_order_relaxed);
-    while (v > m &&
-           !atomic_compare_exchange_weak_explicit(&h->max, &m, v, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+    while (v > m && !atomic_compare_exchange_weak_explicit(&h->max, &m, v, memory_order_relaxed,
+                                                           memory_order_relaxed)) {
     }
 }
 

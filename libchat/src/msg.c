@@ -1,8 +1,9 @@
+#include "chat/msg.h"
+
 #include <string.h>
 
 #include "chat/err.h"
 #include "chat/mem.h"
-#include "chat/msg.h"
 
 struct chat_msg *chat_msg_new(const void *p, size_t len)
 {

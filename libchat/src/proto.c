@@ -1,4 +1,6 @@
 /* proto.c - the one codec for client and server frames (see chat/proto.h). */
+#include "chat/proto.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -9,10 +11,9 @@
 #include <jansson.h>
 
 #include "chat/mem.h"
-#include "chat/proto.h"
 #include "chat/utf8.h"
 
-#define REF_MAX 64
+#define REF_MAX   64
 #define TOKEN_MAX 4096
 
 static const char *const frame_names[] = {
@@ -67,8 +68,8 @@ const char *chat_errcode_desc(enum chat_errcode e)
 const char *chat_close_reason(int code)
 {
     switch (code) {
-#define CHAT_CLOSE(name, c, reason)                                                                \
-    case c:                                                                                        \
+#define CHAT_CLOSE(name, c, reason) \
+    case c:                         \
         return reason;
 #include "../../proto/chat_proto.def"
 #undef CHAT_CLOSE
@@ -141,8 +142,7 @@ static int req_room(json_t *root, const char **out, enum chat_errcode *err)
     return CHAT_OK;
 }
 
-static int decode_send(json_t *root, size_t max_text, struct chat_cframe *f,
-                       enum chat_errcode *err)
+static int decode_send(json_t *root, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
 {
     json_t *t;
 
@@ -177,8 +177,8 @@ bad_field:
     return CHAT_EPROTO;
 }
 
-int chat_cframe_decode(const char *text, size_t len, size_t max_text, struct chat_cframe *f,
-                       enum chat_errcode *err)
+int chat_cframe_decode(
+    const char *text, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
 {
     json_t *root = NULL, *type;
     int rc = CHAT_EPROTO;
@@ -201,7 +201,7 @@ int chat_cframe_decode(const char *text, size_t len, size_t max_text, struct cha
     }
     type = json_object_get(root, "type");
     f->type = json_is_string(type) && !has_nul(type) ? chat_frame_lookup(json_string_value(type))
-                                                      : CHAT_F_NONE;
+                                                     : CHAT_F_NONE;
     if (f->type == CHAT_F_NONE || frame_dirs[f->type][0] != 'C') {
         f->type = CHAT_F_NONE;
         *err = CHAT_ERR_unknown_type;
@@ -264,27 +264,29 @@ static void set_opt_str(json_t *o, const char *key, const char *s)
         json_object_set_new(o, key, json_string(s));
 }
 
-int chat_enc_hello(struct chat_buf *out, const char *node, const char *user,
+int chat_enc_hello(struct chat_buf *out,
+                   const char *node,
+                   const char *user,
                    const struct chat_limits *lim)
 {
-    json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:{s:i, s:i, s:i, s:i, s:i}}", "type", "hello",
-                          "v", CHAT_PROTO_VERSION, "node", node, "user",
-                          user ? json_string(user) : json_null(), "limits", "max_frame",
-                          lim->max_frame, "max_text", lim->max_text, "max_rooms", lim->max_rooms,
-                          "rate_per_s", lim->rate_per_s, "rate_burst", lim->rate_burst);
+    json_t *j =
+        json_pack("{s:s, s:i, s:s, s:o, s:{s:i, s:i, s:i, s:i, s:i}}", "type", "hello", "v",
+                  CHAT_PROTO_VERSION, "node", node, "user", user ? json_string(user) : json_null(),
+                  "limits", "max_frame", lim->max_frame, "max_text", lim->max_text, "max_rooms",
+                  lim->max_rooms, "rate_per_s", lim->rate_per_s, "rate_burst", lim->rate_burst);
     return dump(out, j);
 }
 
 int chat_enc_authed(struct chat_buf *out, const char *user, int64_t exp, const char *ref)
 {
-    json_t *j = json_pack("{s:s, s:s, s:I}", "type", "authed", "user", user, "exp", (json_int_t)exp);
+    json_t *j =
+        json_pack("{s:s, s:s, s:I}", "type", "authed", "user", user, "exp", (json_int_t)exp);
     if (j)
         set_opt_str(j, "ref", ref);
     return dump(out, j);
 }
 
-static int enc_room_frame(struct chat_buf *out, const char *type, const char *room,
-                          const char *ref)
+static int enc_room_frame(struct chat_buf *out, const char *type, const char *room, const char *ref)
 {
     json_t *j = json_pack("{s:s, s:s}", "type", type, "room", room);
     if (j)
@@ -302,8 +304,12 @@ int chat_enc_left(struct chat_buf *out, const char *room, const char *ref)
     return enc_room_frame(out, "left", room, ref);
 }
 
-int chat_enc_ack(struct chat_buf *out, const char *client_msg_id, uint64_t id, int64_t seq,
-                 int64_t ts, const char *ref)
+int chat_enc_ack(struct chat_buf *out,
+                 const char *client_msg_id,
+                 uint64_t id,
+                 int64_t seq,
+                 int64_t ts,
+                 const char *ref)
 {
     char ids[24];
     json_t *j;
@@ -318,8 +324,12 @@ int chat_enc_ack(struct chat_buf *out, const char *client_msg_id, uint64_t id, i
     return dump(out, j);
 }
 
-int chat_enc_error(struct chat_buf *out, enum chat_errcode code, const char *message,
-                   const char *client_msg_id, const char *ref, int retry_ms)
+int chat_enc_error(struct chat_buf *out,
+                   enum chat_errcode code,
+                   const char *message,
+                   const char *client_msg_id,
+                   const char *ref,
+                   int retry_ms)
 {
     json_t *j = json_pack("{s:s, s:s, s:s}", "type", "error", "code", chat_errcode_name(code),
                           "message", message ? message : chat_errcode_desc(code));
@@ -357,8 +367,8 @@ int chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns, int
     return dump(out, j);
 }
 
-int chat_presence_decode(const char *v, size_t len, char *room, size_t cap, int64_t *conns,
-                         int64_t *users)
+int chat_presence_decode(
+    const char *v, size_t len, char *room, size_t cap, int64_t *conns, int64_t *users)
 {
     json_t *root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
     const char *type = NULL, *scope = NULL, *r = NULL;
@@ -392,16 +402,16 @@ int chat_enc_http_error(struct chat_buf *out, const char *code, const char *mess
 
 int chat_enc_config(struct chat_buf *out, const char *node, const struct chat_limits *lim)
 {
-    return dump(out, json_pack("{s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:i}}", "node", node,
-                               "v", CHAT_PROTO_VERSION, "limits", "max_frame", lim->max_frame,
-                               "max_text", lim->max_text, "max_rooms", lim->max_rooms,
-                               "rate_per_s", lim->rate_per_s, "rate_burst", lim->rate_burst,
-                               "rules", "room", "^[A-Za-z0-9_.-]{1,64}$", "client_msg_id_max",
-                               CHAT_CLIENT_MSG_ID_MAX));
+    return dump(out,
+                json_pack("{s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:i}}", "node", node,
+                          "v", CHAT_PROTO_VERSION, "limits", "max_frame", lim->max_frame,
+                          "max_text", lim->max_text, "max_rooms", lim->max_rooms, "rate_per_s",
+                          lim->rate_per_s, "rate_burst", lim->rate_burst, "rules", "room",
+                          "^[A-Za-z0-9_.-]{1,64}$", "client_msg_id_max", CHAT_CLIENT_MSG_ID_MAX));
 }
 
-int chat_rest_send_decode(const char *body, size_t len, size_t max_text, struct chat_cframe *f,
-                          enum chat_errcode *err)
+int chat_rest_send_decode(
+    const char *body, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
 {
     json_t *root;
     int rc;

@@ -1,6 +1,6 @@
-#include <time.h>
-
 #include "chat/time.h"
+
+#include <time.h>
 
 int64_t chat_now_ms(void)
 {

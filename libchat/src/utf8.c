@@ -1,6 +1,6 @@
-#include <string.h>
-
 #include "chat/utf8.h"
+
+#include <string.h>
 
 bool chat_utf8_valid(const char *str, size_t len, size_t *cps)
 {

@@ -38,8 +38,8 @@ static void test_anonymous_may_watch_not_send(void **state)
     (void)state;
     struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
     it_join(c, room);
-    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "hi",
-            "client_msg_id", "x1");
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "hi", "client_msg_id",
+            "x1");
     json_t *e = it_wait_type(c, "error", it_timeout(5000));
     assert_non_null(e);
     assert_string_equal(json_string_value(json_object_get(e, "code")), "auth_required");
@@ -105,9 +105,10 @@ static void test_malformed_frames_get_errors_and_connection_survives(void **stat
     /* a fragmented valid frame is reassembled and works */
     {
         char msg[128];
-        int n = snprintf(msg, sizeof(msg),
-                         "{\"type\":\"send\",\"room\":\"%s\",\"text\":\"frag ok\",\"client_msg_id\":\"f1\"}",
-                         room);
+        int n = snprintf(
+            msg, sizeof(msg),
+            "{\"type\":\"send\",\"room\":\"%s\",\"text\":\"frag ok\",\"client_msg_id\":\"f1\"}",
+            room);
         assert_int_equal(wsc_send_frame(c, WSC_OP_TEXT, false, msg, 10), 0);
         assert_int_equal(wsc_send_frame(c, WSC_OP_CONT, false, msg + 10, 10), 0);
         assert_int_equal(wsc_send_frame(c, WSC_OP_CONT, true, msg + 20, (size_t)n - 20), 0);
@@ -158,7 +159,8 @@ static void test_bad_tokens_refused_at_handshake(void **state)
     expect_refused_token(expired, "token_expired");
     expect_refused_token("not.a.jwt", "bad_token");
     /* alg none: header {"alg":"none","typ":"JWT"} */
-    expect_refused_token("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJldmUiLCJleHAiOjQxMDI0NDQ4MDAsImlzcyI6ImNoYXRjbHVzdGVyIn0.",
+    expect_refused_token("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+                         "eyJzdWIiOiJldmUiLCJleHAiOjQxMDI0NDQ4MDAsImlzcyI6ImNoYXRjbHVzdGVyIn0.",
                          "bad_token");
     /* tampered signature */
     snprintf(tampered, sizeof(tampered), "%s", good);

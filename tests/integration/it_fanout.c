@@ -162,10 +162,11 @@ static void test_rest_send_reaches_websocket(void **state)
 
     snprintf(r, sizeof(r), "%s-rest", room);
     it_join(w, r);
-    snprintf(out, sizeof(out),
-             "curl -s -m 10 -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
-             "-d '{\"text\":\"via rest\",\"client_msg_id\":\"r1\"}' '%s/api/v1/rooms/%s/messages'",
-             t, it_env("CHAT_TEST_GW1_URL"), r);
+    snprintf(
+        out, sizeof(out),
+        "curl -s -m 10 -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
+        "-d '{\"text\":\"via rest\",\"client_msg_id\":\"r1\"}' '%s/api/v1/rooms/%s/messages'",
+        t, it_env("CHAT_TEST_GW1_URL"), r);
     p = popen(out, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);

@@ -19,8 +19,8 @@ static void test_sigterm_drains_gateway(void **state)
     char *text;
     json_t *bye;
 
-    assert_int_equal(it_sh("%s/fixtures/cluster.sh stop gw2 %s", IT_SRC_DIR,
-                           it_env("CHAT_TEST_DIR")), 0);
+    assert_int_equal(
+        it_sh("%s/fixtures/cluster.sh stop gw2 %s", IT_SRC_DIR, it_env("CHAT_TEST_DIR")), 0);
     bye = it_wait_type(c, "bye", it_timeout(10000));
     assert_non_null(bye);
     assert_int_equal(json_integer_value(json_object_get(bye, "code")), 1001);
@@ -32,8 +32,8 @@ static void test_sigterm_drains_gateway(void **state)
     /* the process said goodbye cleanly */
     assert_int_equal(it_sh("grep -q 'exit clean' %s/logs/gw2.log", it_env("CHAT_TEST_DIR")), 0);
     /* and comes back */
-    assert_int_equal(it_sh("%s/fixtures/cluster.sh start gw2 %s", IT_SRC_DIR,
-                           it_env("CHAT_TEST_DIR")), 0);
+    assert_int_equal(
+        it_sh("%s/fixtures/cluster.sh start gw2 %s", IT_SRC_DIR, it_env("CHAT_TEST_DIR")), 0);
     c = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
     assert_true(it_ping(c));
     wsc_close(c);

@@ -127,10 +127,11 @@ static void test_send_rate_is_per_user_across_connections_and_rest(void **state)
     assert_true(limited >= 1);
     assert_true(acks >= 3);
     /* REST shares the bucket: 429 with Retry-After */
-    snprintf(cmd, sizeof(cmd),
-             "curl -s -o /dev/null -D - -X POST -H 'Authorization: Bearer %s' -d '{\"text\":\"r\"}' "
-             "'%s/api/v1/rooms/%s/messages' | grep -qi '^retry-after: [0-9]'",
-             tok, gw_url, room);
+    snprintf(
+        cmd, sizeof(cmd),
+        "curl -s -o /dev/null -D - -X POST -H 'Authorization: Bearer %s' -d '{\"text\":\"r\"}' "
+        "'%s/api/v1/rooms/%s/messages' | grep -qi '^retry-after: [0-9]'",
+        tok, gw_url, room);
     assert_int_equal(it_sh("%s", cmd), 0);
     /* and the bucket refills: 1 per second */
     usleep(1500 * 1000);
@@ -178,8 +179,8 @@ static void test_startup_failures_exit_cleanly(void **state)
     (void)state;
     assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 1, bad_key, "gw-badkey"), 10000), 2);
     assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 2, bad_num, "gw-badnum"), 10000), 2);
-    assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 3, no_kafka, "gw-nokafka"),
-                               it_timeout(60000)), 1);
+    assert_int_equal(
+        wait_exit(spawn_gateway(PORT_BASE - 3, no_kafka, "gw-nokafka"), it_timeout(60000)), 1);
 }
 
 int main(void)

@@ -17,8 +17,8 @@
 #include "it_util.h"
 
 #define STREAM_N 10000
-#define KILL_AT 3000
-#define WINDOW 200 /* sends in flight: echoes + acks must fit the send queue (1024 in tests) */
+#define KILL_AT  3000
+#define WINDOW   200 /* sends in flight: echoes + acks must fit the send queue (1024 in tests) */
 
 static PGconn *pg;
 
@@ -129,7 +129,8 @@ static void test_persister_killed_mid_stream_exactly_once(void **state)
         acked++;
         if (!killed && acked == KILL_AT) {
             assert_int_equal(it_sh("%s/fixtures/cluster.sh kill persister %s", IT_SRC_DIR,
-                                   it_env("CHAT_TEST_DIR")), 0);
+                                   it_env("CHAT_TEST_DIR")),
+                             0);
             killed = true;
         }
         if (killed && acked == KILL_AT + 2000) /* in the background: the stream goes on while

@@ -1,4 +1,6 @@
 /* it_util.c - see it_util.h. Test code: plain libc allocation is fine here. */
+#include "it_util.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +15,6 @@
 #include <cmocka.h>
 
 #include "chat/jwt.h"
-
-#include "it_util.h"
 
 #define MAX_KEYS 128
 
@@ -122,8 +122,8 @@ void it_send(struct wsc *c, const char *fmt, ...)
     json_decref(j);
 }
 
-json_t *it_wait_field(struct wsc *c, const char *type, const char *key, const char *val,
-                      int timeout_ms)
+json_t *
+it_wait_field(struct wsc *c, const char *type, const char *key, const char *val, int timeout_ms)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -133,7 +133,8 @@ json_t *it_wait_field(struct wsc *c, const char *type, const char *key, const ch
         json_t *j;
 
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        left = timeout_ms -
+               (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
         if (left <= 0)
             return NULL;
         r = wsc_recv_text(c, &text, left, NULL);

@@ -29,8 +29,8 @@ void it_send(struct wsc *c, const char *fmt, ...);
 /* Waits for the next frame whose "type" equals type (others skipped); NULL on timeout/close. */
 json_t *it_wait_type(struct wsc *c, const char *type, int timeout_ms);
 /* Waits for a frame of type whose string field key equals val. */
-json_t *it_wait_field(struct wsc *c, const char *type, const char *key, const char *val,
-                      int timeout_ms);
+json_t *
+it_wait_field(struct wsc *c, const char *type, const char *key, const char *val, int timeout_ms);
 /* Joins room and waits for "joined". */
 void it_join(struct wsc *c, const char *room);
 /* ping -> pong round trip: proves the connection is still usable. */

@@ -1,4 +1,6 @@
 /* wsc.c - see wsc.h. Test code: plain libc allocation is fine here. */
+#include "wsc.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,13 +19,11 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include "wsc.h"
-
 struct wsc {
     int fd;
-    unsigned char *in;   /* receive buffer */
+    unsigned char *in; /* receive buffer */
     size_t in_len, in_cap;
-    char *msg;           /* message being reassembled */
+    char *msg; /* message being reassembled */
     size_t msg_len;
     int close_code;
     bool closed;
@@ -84,8 +84,12 @@ static void b64(const unsigned char *in, int n, char *out)
     EVP_EncodeBlock((unsigned char *)out, in, n);
 }
 
-struct wsc *wsc_connect(const char *base, const char *path, const char *bearer, int timeout_ms,
-                        char *errbuf, size_t errlen)
+struct wsc *wsc_connect(const char *base,
+                        const char *path,
+                        const char *bearer,
+                        int timeout_ms,
+                        char *errbuf,
+                        size_t errlen)
 {
     char host[128], req[8192], key[32], expect[64], accept_src[128];
     unsigned char nonce[16], sha[SHA_DIGEST_LENGTH];
@@ -192,8 +196,8 @@ int wsc_send_text(struct wsc *c, const char *s)
 
 /* Parses one frame from c->in if complete: returns 1 and fills op/fin/payload (pointer into
  * c->in, valid until consume), 0 when more bytes are needed. */
-static int parse_frame(struct wsc *c, int *op, bool *fin, unsigned char **pl, size_t *pl_len,
-                       size_t *total)
+static int
+parse_frame(struct wsc *c, int *op, bool *fin, unsigned char **pl, size_t *pl_len, size_t *total)
 {
     size_t h = 2, n;
 

@@ -21,8 +21,12 @@ enum {
 
 /* Connects to base ("http://host:port") + path (e.g. "/ws?token=...") with an optional bearer
  * token header. Returns NULL on failure (reason in errbuf). */
-struct wsc *wsc_connect(const char *base, const char *path, const char *bearer, int timeout_ms,
-                        char *errbuf, size_t errlen);
+struct wsc *wsc_connect(const char *base,
+                        const char *path,
+                        const char *bearer,
+                        int timeout_ms,
+                        char *errbuf,
+                        size_t errlen);
 /* Sends one frame; fin=false starts/continues a fragmented message. 0 or -1. */
 int wsc_send_frame(struct wsc *c, int opcode, bool fin, const void *p, size_t n);
 int wsc_send_text(struct wsc *c, const char *s);

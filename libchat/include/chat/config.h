@@ -24,22 +24,26 @@ enum chat_cfg_flags {
 };
 
 struct chat_cfg_opt {
-    const char *name;        /* flag name without dashes: "http-port" */
-    const char *env;         /* environment variable: "CHAT_HTTP_PORT" */
+    const char *name; /* flag name without dashes: "http-port" */
+    const char *env;  /* environment variable: "CHAT_HTTP_PORT" */
     enum chat_cfg_type type;
-    long long min, max;      /* CHAT_CFG_INT only */
-    const char *def;         /* default, as text */
-    size_t off;              /* offsetof(field) in the service's config struct */
-    unsigned flags;          /* enum chat_cfg_flags */
-    const char *help;        /* one line for --help */
+    long long min, max; /* CHAT_CFG_INT only */
+    const char *def;    /* default, as text */
+    size_t off;         /* offsetof(field) in the service's config struct */
+    unsigned flags;     /* enum chat_cfg_flags */
+    const char *help;   /* one line for --help */
 };
 
 /* Fills cfg from defaults, environment and argv.
  * Returns CHAT_OK; 1 when --help was printed (caller exits 0); CHAT_EINVAL when any value was
  * invalid (every error already printed to stderr; caller exits 2). On CHAT_EINVAL the struct
  * may hold partial values: call chat_cfg_free() anyway. */
-CHAT_NODISCARD int chat_cfg_load(const struct chat_cfg_opt *opts, size_t nopts, void *cfg,
-                                 int argc, char **argv, const char *summary);
+CHAT_NODISCARD int chat_cfg_load(const struct chat_cfg_opt *opts,
+                                 size_t nopts,
+                                 void *cfg,
+                                 int argc,
+                                 char **argv,
+                                 const char *summary);
 
 /* Logs one line per option at INFO with secrets redacted. */
 void chat_cfg_dump(const struct chat_cfg_opt *opts, size_t nopts, const void *cfg);

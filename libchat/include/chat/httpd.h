@@ -16,8 +16,8 @@ struct chat_httpd;
 
 /* Binds addr:port (port 0: any; see chat_httpd_port) and starts the thread.
  * Returns CHAT_OK or CHAT_EIO (bind/listen failed, logged). */
-CHAT_NODISCARD int chat_httpd_start(const char *addr, int port, chat_httpd_fn *fn, void *ud,
-                                    struct chat_httpd **out);
+CHAT_NODISCARD int
+chat_httpd_start(const char *addr, int port, chat_httpd_fn *fn, void *ud, struct chat_httpd **out);
 int chat_httpd_port(const struct chat_httpd *h);
 /* Stops the thread and frees h (NULL-safe). */
 void chat_httpd_stop(struct chat_httpd *h);

@@ -11,15 +11,15 @@
 
 #include <stdint.h>
 
-#define CHAT_ID_EPOCH_MS 1704067200000LL /* 2024-01-01T00:00:00Z */
+#define CHAT_ID_EPOCH_MS  1704067200000LL /* 2024-01-01T00:00:00Z */
 #define CHAT_ID_NODE_BITS 10
-#define CHAT_ID_SEQ_BITS 12
-#define CHAT_ID_MAX_NODE ((1u << CHAT_ID_NODE_BITS) - 1)
+#define CHAT_ID_SEQ_BITS  12
+#define CHAT_ID_MAX_NODE  ((1u << CHAT_ID_NODE_BITS) - 1)
 
 struct chat_idgen {
-    uint64_t node;    /* 0..CHAT_ID_MAX_NODE */
-    int64_t last_ms;  /* ms (since CHAT_ID_EPOCH_MS) of the last id */
-    uint32_t seq;     /* sequence within last_ms */
+    uint64_t node;   /* 0..CHAT_ID_MAX_NODE */
+    int64_t last_ms; /* ms (since CHAT_ID_EPOCH_MS) of the last id */
+    uint32_t seq;    /* sequence within last_ms */
 };
 
 void chat_idgen_init(struct chat_idgen *g, unsigned node);

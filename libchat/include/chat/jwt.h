@@ -13,13 +13,13 @@
 
 #include "chat/err.h"
 
-#define CHAT_JWT_MAX_KEYS 8
-#define CHAT_JWT_MAX_TOKEN 4096
+#define CHAT_JWT_MAX_KEYS   8
+#define CHAT_JWT_MAX_TOKEN  4096
 #define CHAT_JWT_MIN_SECRET 32 /* bytes; shorter HS256 secrets are refused at startup */
 
 struct chat_jwt_key {
-    char kid[32];   /* key id, matched against the token header's kid */
-    char *secret;   /* owns */
+    char kid[32]; /* key id, matched against the token header's kid */
+    char *secret; /* owns */
     size_t len;
 };
 
@@ -29,10 +29,10 @@ struct chat_jwt_keyring {
 };
 
 struct chat_claims {
-    char sub[64];   /* user id / name */
-    char sid[64];   /* session id ("" when absent) */
-    char role[16];  /* "user" when absent */
-    char name[64];  /* display name (nickname) or "" */
+    char sub[64];          /* user id / name */
+    char sid[64];          /* session id ("" when absent) */
+    char role[16];         /* "user" when absent */
+    char name[64];         /* display name (nickname) or "" */
     int64_t exp, iat, nbf; /* seconds since the epoch; nbf 0 when absent */
 };
 
@@ -45,13 +45,18 @@ void chat_jwt_keyring_fini(struct chat_jwt_keyring *kr);
  * iss: required issuer (NULL: not checked).
  * Returns CHAT_OK (claims filled), CHAT_EEXPIRED (valid signature, expired), CHAT_EAUTH (any
  * other failure: malformed, wrong alg, unknown kid, bad signature, missing sub/exp, wrong iss). */
-CHAT_NODISCARD int chat_jwt_verify(const struct chat_jwt_keyring *kr, const char *token,
-                                   const char *iss, int64_t now, int leeway,
+CHAT_NODISCARD int chat_jwt_verify(const struct chat_jwt_keyring *kr,
+                                   const char *token,
+                                   const char *iss,
+                                   int64_t now,
+                                   int leeway,
                                    struct chat_claims *out);
 
 /* Signs claims with kr->keys[0]; *out is a new string (free with chat_free).
  * Returns CHAT_OK or CHAT_EINVAL. */
-CHAT_NODISCARD int chat_jwt_sign(const struct chat_jwt_keyring *kr, const struct chat_claims *c,
-                                 const char *iss, char **out);
+CHAT_NODISCARD int chat_jwt_sign(const struct chat_jwt_keyring *kr,
+                                 const struct chat_claims *c,
+                                 const char *iss,
+                                 char **out);
 
 #endif

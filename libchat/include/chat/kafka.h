@@ -16,37 +16,93 @@
 #include "chat/err.h"
 
 struct chat_kafka_cfg {
-    char *brokers;            /* bootstrap.servers */
-    char *topic_messages;     /* chat.messages: key = room, value = message event */
-    char *topic_events;       /* chat.events: control events */
-    char *topic_presence;     /* chat.presence: counts, key = room ("*" for the total) */
-    int linger_ms;            /* producer linger.ms */
-    int fetch_wait_ms;        /* consumer fetch.wait.max.ms */
-    int session_timeout_ms;   /* group session.timeout.ms */
-    int heartbeat_ms;         /* group heartbeat.interval.ms */
-    char *extra;              /* "key=value,key=value" passed to librdkafka as is */
+    char *brokers;          /* bootstrap.servers */
+    char *topic_messages;   /* chat.messages: key = room, value = message event */
+    char *topic_events;     /* chat.events: control events */
+    char *topic_presence;   /* chat.presence: counts, key = room ("*" for the total) */
+    int linger_ms;          /* producer linger.ms */
+    int fetch_wait_ms;      /* consumer fetch.wait.max.ms */
+    int session_timeout_ms; /* group session.timeout.ms */
+    int heartbeat_ms;       /* group heartbeat.interval.ms */
+    char *extra;            /* "key=value,key=value" passed to librdkafka as is */
 };
 
-#define CHAT_KAFKA_CFG_OPTS(T, m)                                                                   \
-    {"kafka-brokers", "CHAT_KAFKA_BROKERS", CHAT_CFG_STR, 0, 0, "",                                \
-     offsetof(T, m.brokers), CHAT_CFG_REQUIRED, "Kafka bootstrap servers (host:port,...)"},        \
-        {"topic-messages", "CHAT_TOPIC_MESSAGES", CHAT_CFG_STR, 0, 0, "chat.messages",             \
-         offsetof(T, m.topic_messages), CHAT_CFG_REQUIRED, "topic of chat messages (key = room)"}, \
-        {"topic-events", "CHAT_TOPIC_EVENTS", CHAT_CFG_STR, 0, 0, "chat.events",                   \
-         offsetof(T, m.topic_events), CHAT_CFG_REQUIRED, "topic of control events"},               \
-        {"topic-presence", "CHAT_TOPIC_PRESENCE", CHAT_CFG_STR, 0, 0, "chat.presence",             \
-         offsetof(T, m.topic_presence), CHAT_CFG_REQUIRED, "topic of presence counts"},            \
-        {"kafka-linger-ms", "CHAT_KAFKA_LINGER_MS", CHAT_CFG_INT, 0, 1000, "5",                    \
-         offsetof(T, m.linger_ms), 0, "producer linger.ms"},                                       \
-        {"kafka-fetch-wait-ms", "CHAT_KAFKA_FETCH_WAIT_MS", CHAT_CFG_INT, 1, 10000, "100",         \
-         offsetof(T, m.fetch_wait_ms), 0, "consumer fetch.wait.max.ms (10 for the dev broker)"},   \
-        {"kafka-session-timeout-ms", "CHAT_KAFKA_SESSION_TIMEOUT_MS", CHAT_CFG_INT, 1000, 300000,  \
-         "10000", offsetof(T, m.session_timeout_ms), 0, "consumer group session.timeout.ms"},      \
-        {"kafka-heartbeat-ms", "CHAT_KAFKA_HEARTBEAT_MS", CHAT_CFG_INT, 100, 60000, "1000",         \
-         offsetof(T, m.heartbeat_ms), 0, "consumer group heartbeat.interval.ms"},                  \
-    {                                                                                              \
-        "kafka-extra", "CHAT_KAFKA_EXTRA", CHAT_CFG_STR, 0, 0, "", offsetof(T, m.extra),           \
-            CHAT_CFG_SECRET, "extra librdkafka settings: key=value,key=value"                      \
+#define CHAT_KAFKA_CFG_OPTS(T, m)                                                        \
+    {"kafka-brokers",                                                                    \
+     "CHAT_KAFKA_BROKERS",                                                               \
+     CHAT_CFG_STR,                                                                       \
+     0,                                                                                  \
+     0,                                                                                  \
+     "",                                                                                 \
+     offsetof(T, m.brokers),                                                             \
+     CHAT_CFG_REQUIRED,                                                                  \
+     "Kafka bootstrap servers (host:port,...)"},                                         \
+        {"topic-messages",                                                               \
+         "CHAT_TOPIC_MESSAGES",                                                          \
+         CHAT_CFG_STR,                                                                   \
+         0,                                                                              \
+         0,                                                                              \
+         "chat.messages",                                                                \
+         offsetof(T, m.topic_messages),                                                  \
+         CHAT_CFG_REQUIRED,                                                              \
+         "topic of chat messages (key = room)"},                                         \
+        {"topic-events",                                                                 \
+         "CHAT_TOPIC_EVENTS",                                                            \
+         CHAT_CFG_STR,                                                                   \
+         0,                                                                              \
+         0,                                                                              \
+         "chat.events",                                                                  \
+         offsetof(T, m.topic_events),                                                    \
+         CHAT_CFG_REQUIRED,                                                              \
+         "topic of control events"},                                                     \
+        {"topic-presence",                                                               \
+         "CHAT_TOPIC_PRESENCE",                                                          \
+         CHAT_CFG_STR,                                                                   \
+         0,                                                                              \
+         0,                                                                              \
+         "chat.presence",                                                                \
+         offsetof(T, m.topic_presence),                                                  \
+         CHAT_CFG_REQUIRED,                                                              \
+         "topic of presence counts"},                                                    \
+        {"kafka-linger-ms",                                                              \
+         "CHAT_KAFKA_LINGER_MS",                                                         \
+         CHAT_CFG_INT,                                                                   \
+         0,                                                                              \
+         1000,                                                                           \
+         "5",                                                                            \
+         offsetof(T, m.linger_ms),                                                       \
+         0,                                                                              \
+         "producer linger.ms"},                                                          \
+        {"kafka-fetch-wait-ms",                                                          \
+         "CHAT_KAFKA_FETCH_WAIT_MS",                                                     \
+         CHAT_CFG_INT,                                                                   \
+         1,                                                                              \
+         10000,                                                                          \
+         "100",                                                                          \
+         offsetof(T, m.fetch_wait_ms),                                                   \
+         0,                                                                              \
+         "consumer fetch.wait.max.ms (10 for the dev broker)"},                          \
+        {"kafka-session-timeout-ms",                                                     \
+         "CHAT_KAFKA_SESSION_TIMEOUT_MS",                                                \
+         CHAT_CFG_INT,                                                                   \
+         1000,                                                                           \
+         300000,                                                                         \
+         "10000",                                                                        \
+         offsetof(T, m.session_timeout_ms),                                              \
+         0,                                                                              \
+         "consumer group session.timeout.ms"},                                           \
+        {"kafka-heartbeat-ms",                                                           \
+         "CHAT_KAFKA_HEARTBEAT_MS",                                                      \
+         CHAT_CFG_INT,                                                                   \
+         100,                                                                            \
+         60000,                                                                          \
+         "1000",                                                                         \
+         offsetof(T, m.heartbeat_ms),                                                    \
+         0,                                                                              \
+         "consumer group heartbeat.interval.ms"},                                        \
+    {                                                                                    \
+        "kafka-extra", "CHAT_KAFKA_EXTRA", CHAT_CFG_STR, 0, 0, "", offsetof(T, m.extra), \
+            CHAT_CFG_SECRET, "extra librdkafka settings: key=value,key=value"            \
     }
 
 enum chat_kafka_role {
@@ -57,11 +113,14 @@ enum chat_kafka_role {
 /* Returns a new rd_kafka_conf_t (free with rd_kafka_conf_destroy, or hand to rd_kafka_new) with
  * bootstrap servers, the role's settings, the extra settings and a log callback into chat_log.
  * group_id: consumer group (NULL for producers). On error returns NULL and writes errstr. */
-rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc, enum chat_kafka_role role,
-                                     const char *group_id, char *errstr, size_t errlen);
+rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
+                                     enum chat_kafka_role role,
+                                     const char *group_id,
+                                     char *errstr,
+                                     size_t errlen);
 
 /* Sets one librdkafka property; returns CHAT_OK or CHAT_EINVAL (errstr written). */
-CHAT_NODISCARD int chat_kafka_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v,
-                                       char *errstr, size_t errlen);
+CHAT_NODISCARD int chat_kafka_conf_set(
+    rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen);
 
 #endif

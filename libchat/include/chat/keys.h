@@ -16,12 +16,12 @@
 #ifndef CHAT_KEYS_H
 #define CHAT_KEYS_H
 
-#define CHAT_KEY_PRES_NODES "chat:pres:nodes"
-#define CHAT_KEY_PRES_CONNS_FMT "chat:pres:conns:%s"      /* NODE */
-#define CHAT_KEY_PRES_USERS_FMT "chat:pres:users:%s:%s"   /* NODE, ROOM or "*" */
-#define CHAT_KEY_PRES_ALL "*"                              /* pseudo-room: the whole node */
-#define CHAT_KEY_NODE_LEASE_FMT "chat:node:%u"            /* node number */
-#define CHAT_KEY_PRES_LEADER "chat:pres:leader"
-#define CHAT_PRES_TTL_MS 5000
+#define CHAT_KEY_PRES_NODES     "chat:pres:nodes"
+#define CHAT_KEY_PRES_CONNS_FMT "chat:pres:conns:%s"    /* NODE */
+#define CHAT_KEY_PRES_USERS_FMT "chat:pres:users:%s:%s" /* NODE, ROOM or "*" */
+#define CHAT_KEY_PRES_ALL       "*"                     /* pseudo-room: the whole node */
+#define CHAT_KEY_NODE_LEASE_FMT "chat:node:%u"          /* node number */
+#define CHAT_KEY_PRES_LEADER    "chat:pres:leader"
+#define CHAT_PRES_TTL_MS        5000
 
 #endif

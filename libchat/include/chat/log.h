@@ -23,10 +23,10 @@ int chat_log_level_parse(const char *s);
 
 void chat_log_raw(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define chat_log(level, ...)                                                                       \
-    do {                                                                                           \
-        if ((level) >= chat__log_level)                                                            \
-            chat_log_raw((level), __VA_ARGS__);                                                    \
+#define chat_log(level, ...)                    \
+    do {                                        \
+        if ((level) >= chat__log_level)         \
+            chat_log_raw((level), __VA_ARGS__); \
     } while (0)
 
 /* Routes libwebsockets' log lines into our sink (call after chat_log_init). */

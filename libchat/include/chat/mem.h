@@ -15,13 +15,14 @@ char *chat_xstrdup(const char *s);
 char *chat_xstrndup(const char *s, size_t n);
 /* Returns a new string formatted like printf; free with chat_free(). */
 char *chat_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Frees p (NULL-safe); also used for memory libraries hand back (json_dumps, PQ strings excluded). */
+/* Frees p (NULL-safe); also used for memory libraries hand back (json_dumps, PQ strings excluded).
+ */
 void chat_free(void *p);
 
-#define CHAT_FREE(p)                                                                               \
-    do {                                                                                           \
-        chat_free(p);                                                                              \
-        (p) = NULL;                                                                                \
+#define CHAT_FREE(p)  \
+    do {              \
+        chat_free(p); \
+        (p) = NULL;   \
     } while (0)
 
 #endif

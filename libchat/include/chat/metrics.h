@@ -16,7 +16,7 @@
 #include "chat/err.h"
 
 #define CHAT_HIST_SUB_BITS 4
-#define CHAT_HIST_BUCKETS (64 << CHAT_HIST_SUB_BITS)
+#define CHAT_HIST_BUCKETS  (64 << CHAT_HIST_SUB_BITS)
 
 struct chat_hist {
     atomic_ullong buckets[CHAT_HIST_BUCKETS];
@@ -43,12 +43,12 @@ struct chat_metric_def {
     const char *name; /* e.g. "chat_gateway_connections" (counters should end in _total) */
     const char *help;
     enum chat_metric_type type;
-    const void *ptr;  /* borrowed */
+    const void *ptr; /* borrowed */
 };
 
 /* Appends the exposition text for defs to out. Returns CHAT_OK or CHAT_ETOOBIG. */
-CHAT_NODISCARD int chat_metrics_render(struct chat_buf *out, const struct chat_metric_def *defs,
-                                       size_t n);
+CHAT_NODISCARD int
+chat_metrics_render(struct chat_buf *out, const struct chat_metric_def *defs, size_t n);
 
 static inline void chat_metric_add(atomic_llong *c, long long v)
 {

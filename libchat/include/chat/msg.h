@@ -15,9 +15,9 @@
 #include "chat/buf.h"
 
 struct chat_msg {
-    int refs;                /* owners; freed when it drops to 0 */
-    size_t len;              /* payload bytes at buf + LWS_PRE */
-    unsigned char buf[];     /* LWS_PRE headroom, payload, NUL */
+    int refs;            /* owners; freed when it drops to 0 */
+    size_t len;          /* payload bytes at buf + LWS_PRE */
+    unsigned char buf[]; /* LWS_PRE headroom, payload, NUL */
 };
 
 /* Returns a new message (refs 1) holding a copy of p[0..len); free with chat_msg_unref(). */

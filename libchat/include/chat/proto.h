@@ -15,10 +15,10 @@
 #include "chat/buf.h"
 #include "chat/err.h"
 
-#define CHAT_PROTO_VERSION 1
-#define CHAT_ROOM_MAX 64        /* bytes of a room id */
+#define CHAT_PROTO_VERSION     1
+#define CHAT_ROOM_MAX          64 /* bytes of a room id */
 #define CHAT_CLIENT_MSG_ID_MAX 64
-#define CHAT_USER_MAX 64
+#define CHAT_USER_MAX          64
 
 enum chat_frame_type {
     CHAT_F_NONE = 0,
@@ -41,11 +41,11 @@ enum chat_close {
 #undef CHAT_CLOSE
 };
 
-const char *chat_frame_name(enum chat_frame_type t);   /* "send"; "" for NONE */
+const char *chat_frame_name(enum chat_frame_type t);      /* "send"; "" for NONE */
 enum chat_frame_type chat_frame_lookup(const char *name); /* CHAT_F_NONE when unknown */
-const char *chat_errcode_name(enum chat_errcode e);    /* "bad_json" */
+const char *chat_errcode_name(enum chat_errcode e);       /* "bad_json" */
 const char *chat_errcode_desc(enum chat_errcode e);
-const char *chat_close_reason(int code);               /* NULL for codes not in the table */
+const char *chat_close_reason(int code); /* NULL for codes not in the table */
 
 /* A decoded client frame. String fields are borrowed from the internal JSON document and are
  * valid until chat_cframe_fini(). Absent optional strings are NULL. */
@@ -66,8 +66,8 @@ struct chat_cframe {
  * on failure f->ref (and f->client_msg_id) are set when they could be read, so the error reply
  * can echo them. Call chat_cframe_fini() after either result. max_text is the code-point limit
  * for send.text. */
-CHAT_NODISCARD int chat_cframe_decode(const char *text, size_t len, size_t max_text,
-                                      struct chat_cframe *f, enum chat_errcode *err);
+CHAT_NODISCARD int chat_cframe_decode(
+    const char *text, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err);
 void chat_cframe_fini(struct chat_cframe *f); /* NULL-safe, idempotent */
 
 /* Valid room id: 1..CHAT_ROOM_MAX bytes of [A-Za-z0-9_.-]. */
@@ -76,48 +76,57 @@ bool chat_room_valid(const char *room);
 /* ---- server frames: each appends compact JSON to out (which may have headroom) ---- */
 
 struct chat_limits {
-    int max_frame;      /* bytes */
-    int max_text;       /* code points */
-    int max_rooms;      /* per connection */
-    int rate_per_s;     /* sustained sends per second per connection */
+    int max_frame;  /* bytes */
+    int max_text;   /* code points */
+    int max_rooms;  /* per connection */
+    int rate_per_s; /* sustained sends per second per connection */
     int rate_burst;
 };
 
 /* user may be NULL (anonymous). Returns CHAT_OK or CHAT_ETOOBIG. */
-CHAT_NODISCARD int chat_enc_hello(struct chat_buf *out, const char *node, const char *user,
+CHAT_NODISCARD int chat_enc_hello(struct chat_buf *out,
+                                  const char *node,
+                                  const char *user,
                                   const struct chat_limits *lim);
-CHAT_NODISCARD int chat_enc_authed(struct chat_buf *out, const char *user, int64_t exp,
-                                   const char *ref);
+CHAT_NODISCARD int
+chat_enc_authed(struct chat_buf *out, const char *user, int64_t exp, const char *ref);
 CHAT_NODISCARD int chat_enc_joined(struct chat_buf *out, const char *room, const char *ref);
 CHAT_NODISCARD int chat_enc_left(struct chat_buf *out, const char *room, const char *ref);
-CHAT_NODISCARD int chat_enc_ack(struct chat_buf *out, const char *client_msg_id, uint64_t id,
-                                int64_t seq, int64_t ts, const char *ref);
+CHAT_NODISCARD int chat_enc_ack(struct chat_buf *out,
+                                const char *client_msg_id,
+                                uint64_t id,
+                                int64_t seq,
+                                int64_t ts,
+                                const char *ref);
 /* retry_ms < 0: omitted. client_msg_id/ref may be NULL. */
-CHAT_NODISCARD int chat_enc_error(struct chat_buf *out, enum chat_errcode code,
-                                  const char *message, const char *client_msg_id, const char *ref,
+CHAT_NODISCARD int chat_enc_error(struct chat_buf *out,
+                                  enum chat_errcode code,
+                                  const char *message,
+                                  const char *client_msg_id,
+                                  const char *ref,
                                   int retry_ms);
 CHAT_NODISCARD int chat_enc_pong(struct chat_buf *out, const char *ref, int64_t ts);
 CHAT_NODISCARD int chat_enc_bye(struct chat_buf *out, int code, const char *reason);
 /* room NULL: the cluster-wide total ("scope":"total"). */
-CHAT_NODISCARD int chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns,
-                                     int64_t users);
+CHAT_NODISCARD int
+chat_enc_presence(struct chat_buf *out, const char *room, int64_t conns, int64_t users);
 
 /* Decodes a presence frame (as carried on chat.presence). room gets "" for the total.
  * Returns CHAT_OK or CHAT_EPROTO. */
-CHAT_NODISCARD int chat_presence_decode(const char *v, size_t len, char *room, size_t cap,
-                                        int64_t *conns, int64_t *users);
+CHAT_NODISCARD int chat_presence_decode(
+    const char *v, size_t len, char *room, size_t cap, int64_t *conns, int64_t *users);
 
 /* ---- REST bodies ---- */
 /* {"error":{"code":CODE,"message":MSG}} */
 CHAT_NODISCARD int chat_enc_http_error(struct chat_buf *out, const char *code, const char *message);
 /* {"node":..,"version":..,"limits":{..},"rules":{"room":..}} for GET /api/v1/config */
-CHAT_NODISCARD int chat_enc_config(struct chat_buf *out, const char *node,
-                                   const struct chat_limits *lim);
+CHAT_NODISCARD int
+chat_enc_config(struct chat_buf *out, const char *node, const struct chat_limits *lim);
 /* Decodes the body of POST /api/v1/rooms/{room}/messages: {"text":..,"client_msg_id":..}.
  * Strings borrowed from *doc (free with chat_json_free). Returns CHAT_OK or CHAT_EPROTO with
  * *err set like chat_cframe_decode. */
-CHAT_NODISCARD int chat_rest_send_decode(const char *body, size_t len, size_t max_text,
-                                         struct chat_cframe *f, enum chat_errcode *err);
+CHAT_NODISCARD int chat_rest_send_decode(
+    const char *body, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err);
 
 /* ---- the message event: produced once by the accepting gateway, spliced per node ----
  * The Kafka value of chat.messages is the message frame without "seq":
@@ -130,18 +139,17 @@ struct chat_event_msg {
     int64_t seq; /* -1 when absent */
 };
 
-#define CHAT_MSG_PREFIX "{\"type\":\"message\","
+#define CHAT_MSG_PREFIX     "{\"type\":\"message\","
 #define CHAT_MSG_PREFIX_LEN (sizeof(CHAT_MSG_PREFIX) - 1)
 
 CHAT_NODISCARD int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m);
 /* Writes the client frame for Kafka value v (seq spliced in) into out.
  * Returns CHAT_OK or CHAT_EPROTO when v does not start with CHAT_MSG_PREFIX. */
-CHAT_NODISCARD int chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len,
-                                       int64_t seq);
+CHAT_NODISCARD int
+chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len, int64_t seq);
 /* Decodes a message event (with or without seq); strings borrowed from *doc, which the caller
  * frees with chat_json_free(). Returns CHAT_OK or CHAT_EPROTO. */
-CHAT_NODISCARD int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m,
-                                   void **doc);
+CHAT_NODISCARD int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc);
 void chat_json_free(void *doc);
 
 #endif

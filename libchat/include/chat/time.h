@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-int64_t chat_now_ms(void);   /* wall clock, ms since the Unix epoch */
-int64_t chat_mono_us(void);  /* monotonic clock, microseconds */
-int64_t chat_mono_ms(void);  /* monotonic clock, milliseconds */
+int64_t chat_now_ms(void);  /* wall clock, ms since the Unix epoch */
+int64_t chat_mono_us(void); /* monotonic clock, microseconds */
+int64_t chat_mono_ms(void); /* monotonic clock, milliseconds */
 
 #endif
