@@ -5,7 +5,9 @@
 # 2. configures and builds build/ with -DCHAT_WERROR=ON and runs every ctest test
 #    (unit tests in parallel, then the rest - integration tests - one at a time)
 # 3. the same in build-asan/ with ASan + UBSan (-DCHAT_SANITIZE=address,undefined,
-#    -DCHAT_TEST_TIMEOUT_MULT=3); any sanitizer report fails the run
+#    -DCHAT_TEST_TIMEOUT_MULT=3); any sanitizer report fails the run, including reports in the
+#    logs of the services the integration tests started
+# 4. the unit tests in build-tsan/ under ThreadSanitizer
 #
 #   --quick   skip step 3
 # Environment: CHAT_BUILD_DIR (default <repo>/build), CHAT_ASAN_BUILD_DIR (default
@@ -112,6 +114,16 @@ if [ "$quick" -eq 0 ]; then
     phase "build $(basename "$asan_build")/" cmake --build "$asan_build" -j "$(nproc)"
     phase "ctest $(basename "$asan_build")/" run_ctest "$asan_build"
     phase "service logs clean" sanitizer_logs "$asan_build"
+
+    # ThreadSanitizer: the unit tests (the threaded parts of libchat: httpd, metrics). The
+    # services themselves cannot run under TSan here: Debian's uninstrumented librdkafka crashes
+    # in its own threads under the TSan runtime.
+    tsan_build=${CHAT_TSAN_BUILD_DIR:-$repo/build-tsan}
+    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+    phase "configure $(basename "$tsan_build")/" cmake -S "$repo" -B "$tsan_build" -DCHAT_WERROR=ON \
+        -DCHAT_SANITIZE=thread -DCHAT_TEST_TIMEOUT_MULT=3
+    phase "build $(basename "$tsan_build")/" cmake --build "$tsan_build" -j "$(nproc)"
+    phase "ctest $(basename "$tsan_build")/ (unit)" sh -c "cd '$tsan_build' && ctest --output-on-failure -j '$jobs' -L '^unit\$'"
 fi
 
 print_summary
