@@ -26,6 +26,9 @@
 /* Seconds of clock skew tolerated on exp/nbf, the same everywhere a token is checked. */
 #define GW_JWT_LEEWAY_S 5
 
+/* Bytes of queued frames joined into one socket write. */
+#define GW_COALESCE_BYTES 65536
+
 /* ---- configuration (immutable after load) ---- */
 struct gw_config {
     char *listen_addr;
@@ -211,6 +214,7 @@ struct gw {
     long anon_conns;
     struct chat_msg *presence_total; /* owns a ref: the last cluster-wide presence frame */
     struct chat_buf scratch;         /* LWS_PRE headroom; reused for encoding */
+    unsigned char wbuf[LWS_PRE + GW_COALESCE_BYTES]; /* coalesced frames of one write */
     struct gw_metrics m;
 };
 

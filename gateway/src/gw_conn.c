@@ -12,8 +12,8 @@
 /* lws's internal write type for a close frame (public header: "handled by lws_close_reason") */
 #define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
-/* frames written per WRITEABLE callback at most (fairness between connections) */
-#define GW_WRITES_PER_CALLBACK 64
+/* writes per WRITEABLE callback at most (fairness between connections) */
+#define GW_WRITES_PER_CALLBACK 16
 
 static void identity_delta(struct gw_conn *c, int d)
 {
@@ -66,6 +66,19 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     chat_metric_set(&gw->m.conns, gw->nconns);
     chat_metric_add(&gw->m.conns_total, 1);
     return c;
+}
+
+/* Drops the first k frames of the queue (they were written). */
+static void outq_pop(struct gw_conn *c, int k)
+{
+    int cap = c->gw->cfg->outq_max_msgs;
+    while (k-- > 0) {
+        struct chat_msg *m = c->outq[c->oq_head];
+        c->oq_head = (c->oq_head + 1) % cap;
+        c->oq_len--;
+        c->oq_bytes -= m->len;
+        chat_msg_unref(m);
+    }
 }
 
 static void outq_clear(struct gw_conn *c)
@@ -182,17 +195,35 @@ int gw_conn_writable(struct gw_conn *c)
         (void)lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
         return -1;
     }
-    /* several frames per callback while the socket takes them: a busy room delivers many
-     * frames per loop turn, one write per turn would turn bursts into false slow consumers */
+    /* Frames are pre-built once per node (chat_msg_wire), so queued frames are written raw and
+     * coalesced: up to GW_COALESCE_BYTES of them in one write, i.e. one send() for a burst
+     * instead of one per frame. A single frame goes out without a copy. lws buffers a partial
+     * write itself and drains it before anything else (pings included), so frames never
+     * interleave. */
     for (int n = 0; n < GW_WRITES_PER_CALLBACK && c->oq_len > 0; n++) {
+        unsigned char *out;
+        size_t len = 0;
+
         if (n > 0 && lws_send_pipe_choked(c->wsi))
             break;
         m = c->outq[c->oq_head];
-        c->oq_head = (c->oq_head + 1) % cfg->outq_max_msgs;
-        c->oq_len--;
-        c->oq_bytes -= m->len;
-        rc = lws_write(c->wsi, chat_msg_payload(m), m->len, LWS_WRITE_TEXT);
-        chat_msg_unref(m);
+        if (c->oq_len == 1 || chat_msg_wire_len(m) >= GW_COALESCE_BYTES / 2) {
+            rc = lws_write(c->wsi, chat_msg_wire(m), chat_msg_wire_len(m), LWS_WRITE_HTTP);
+            outq_pop(c, 1);
+        } else {
+            int k = 0;
+            out = c->gw->wbuf + LWS_PRE;
+            while (k < c->oq_len) {
+                struct chat_msg *q = c->outq[(c->oq_head + k) % cfg->outq_max_msgs];
+                if (len + chat_msg_wire_len(q) > GW_COALESCE_BYTES)
+                    break;
+                memcpy(out + len, chat_msg_wire(q), chat_msg_wire_len(q));
+                len += chat_msg_wire_len(q);
+                k++;
+            }
+            rc = lws_write(c->wsi, out, len, LWS_WRITE_HTTP);
+            outq_pop(c, k);
+        }
         if (rc < 0)
             return -1;
     }

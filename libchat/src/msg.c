@@ -1,9 +1,33 @@
 #include "chat/msg.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "chat/err.h"
 #include "chat/mem.h"
+
+/* Writes the RFC 6455 header of an unmasked, final text frame of len bytes ending at end. */
+static unsigned char frame_header(unsigned char *end, size_t len)
+{
+    unsigned char *h;
+
+    if (len < 126) {
+        h = end - 2;
+        h[1] = (unsigned char)len;
+    } else if (len <= 0xFFFF) {
+        h = end - 4;
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+    } else {
+        h = end - 10;
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    }
+    h[0] = 0x81; /* FIN + text */
+    return (unsigned char)(end - h);
+}
 
 struct chat_msg *chat_msg_new(const void *p, size_t len)
 {
@@ -12,6 +36,7 @@ struct chat_msg *chat_msg_new(const void *p, size_t len)
     m->len = len;
     memcpy(m->buf + LWS_PRE, p, len);
     m->buf[LWS_PRE + len] = '\0';
+    m->hlen = frame_header(m->buf + LWS_PRE, len); /* LWS_PRE >= 10 */
     return m;
 }
 

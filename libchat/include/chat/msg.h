@@ -2,7 +2,8 @@
  *
  * A message is encoded once per node and shared by every recipient's send queue; each queue holds
  * one reference and the last chat_msg_unref() frees it. The payload starts LWS_PRE bytes into
- * buf so lws_write() can prepend the WebSocket header in place.
+ * buf, and the server-to-client WebSocket frame header (unmasked, so the same bytes for every
+ * recipient) is written once, right before it: chat_msg_wire() is the complete frame.
  * Thread-safety: the refcount is a plain int: a message is only touched by the thread that owns
  * the connections (the gateway's event loop). */
 #ifndef CHAT_MSG_H
@@ -17,7 +18,8 @@
 struct chat_msg {
     int refs;            /* owners; freed when it drops to 0 */
     size_t len;          /* payload bytes at buf + LWS_PRE */
-    unsigned char buf[]; /* LWS_PRE headroom, payload, NUL */
+    unsigned char hlen;  /* frame header bytes at buf + LWS_PRE - hlen (2, 4 or 10) */
+    unsigned char buf[]; /* LWS_PRE headroom (frame header at its end), payload, NUL */
 };
 
 /* Returns a new message (refs 1) holding a copy of p[0..len); free with chat_msg_unref(). */
@@ -28,6 +30,15 @@ struct chat_msg *chat_msg_from_buf(struct chat_buf *b);
 static inline unsigned char *chat_msg_payload(struct chat_msg *m)
 {
     return m->buf + LWS_PRE;
+}
+/* The whole WebSocket text frame (header + payload), ready for a raw write. */
+static inline unsigned char *chat_msg_wire(struct chat_msg *m)
+{
+    return m->buf + LWS_PRE - m->hlen;
+}
+static inline size_t chat_msg_wire_len(const struct chat_msg *m)
+{
+    return m->hlen + m->len;
 }
 static inline struct chat_msg *chat_msg_ref(struct chat_msg *m)
 {
