@@ -157,10 +157,13 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
 /* Drains up to DRAIN_BUDGET records; returns true when the queue may hold more. */
 static bool drain_consumer(struct gw *gw)
 {
-    for (int i = 0; i < DRAIN_BUDGET; i++) {
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(gw->cons, 0);
-        if (!rkm)
-            return false;
+    rd_kafka_message_t *batch[DRAIN_BUDGET];
+    ssize_t n = rd_kafka_consume_batch_queue(gw->cons_q, 0, batch, DRAIN_BUDGET);
+
+    if (n <= 0)
+        return false;
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *rkm = batch[i];
         if (rkm->err) {
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 chat_log(CHAT_LOG_WARN, "kafka consume: %s", rd_kafka_message_errstr(rkm));
@@ -169,7 +172,7 @@ static bool drain_consumer(struct gw *gw)
         }
         rd_kafka_message_destroy(rkm);
     }
-    return true;
+    return n == DRAIN_BUDGET; /* a full batch: there may be more */
 }
 
 static void cons_idle_cb(uv_idle_t *h)
