@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <time.h>
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -77,6 +79,7 @@ struct bench_cfg {
     X(conn_open, "connections that got hello")                                                     \
     X(conn_failed, "connections that failed before hello")                                         \
     X(conn_dropped, "open connections closed by the server or lost")                               \
+    X(conn_closed, "open connections closed by chat-bench")                                        \
     X(joined, "joins answered with joined")                                                        \
     X(sent, "sends written")                                                                       \
     X(acked, "sends acked")                                                                        \
@@ -173,8 +176,9 @@ struct bench_conn {
     bool we_closed;      /* the close was ours (not a drop) */
     bool want_out;       /* EPOLLOUT registered */
     bool dirty;          /* on the worker's flush list */
-    bool failed;         /* ended before hello */
-    uint32_t next_free;  /* free/dirty/dead list link (slot index + 1, 0 = end) */
+    bool opened;         /* hello was received */
+    uint32_t next_free;  /* free or dead list link (slot index + 1, 0 = end) */
+    uint32_t next_dirty; /* flush list link (slot index + 1, 0 = end) */
 };
 
 /* Paces events at rate per second from t0: bench_pacer_due() says how many are due. */
@@ -231,7 +235,8 @@ struct bench_scenario {
     void (*on_hello)(struct bench_conn *c, const struct bench_frame *f, int64_t now_ns);
     /* worker: any later text frame. */
     void (*on_frame)(struct bench_conn *c, const struct bench_frame *f, int64_t now_ns);
-    /* worker: the connection ended (c->failed, c->we_closed, c->close_code tell how). */
+    /* worker: the connection ended (c->opened, c->we_closed, c->close_code tell how). Called
+     * exactly once for every connection bench_open() started. */
     void (*on_closed)(struct bench_conn *c, int64_t now_ns);
     /* main, after the workers stopped: scenario results into the result object. */
     void (*report)(struct bench *b, struct json_t *res);
@@ -266,6 +271,9 @@ struct bench {
     unsigned long long last_ctr[BENCH_C__COUNT];
     struct chat_hist *hist_prev; /* owns: merged latency at the previous sample */
     const char *open_label;      /* what "ready" means in progress lines */
+    enum bench_counter ready_ctr; /* counter shown as ready in progress lines */
+    unsigned long long ready_goal; /* its goal (0: not shown) */
+    time_t started_wall;
 };
 
 extern const struct bench_scenario bench_fanout, bench_churn, bench_idle;
@@ -279,8 +287,9 @@ void bench_set_phase(struct bench *b, enum bench_phase ph);
 void bench_engine_stop(struct bench *b);
 /* Frees the workers (after bench_engine_stop, or when they never started). */
 void bench_engine_free(struct bench *b);
-/* worker: starts a connection for logical client id. Returns NULL when every slot is busy or
- * the socket could not be created (counted as conn_failed). */
+/* worker: starts a connection for logical client id. Returns NULL when every slot is busy
+ * (nothing started). Otherwise the connection's on_closed will be called exactly once; when the
+ * socket could not even be created that already happened before the return (state DEAD). */
 struct bench_conn *bench_open(struct bench_worker *w, uint64_t id, void *user, int64_t now_ns);
 /* worker: queues one text frame (masked). false when the output buffer is over its cap. */
 bool bench_send_text(struct bench_conn *c, const void *p, size_t n);
@@ -314,11 +323,29 @@ uint64_t bench_rand(struct bench_worker *w);
 bool bench_wait(struct bench *b, int64_t until_ns, bool (*done)(struct bench *b));
 /* Records the final sample; call once after the run. */
 void bench_progress_final(struct bench *b);
+/* Events due at now (UINT64_MAX when the rate is unlimited); the caller adds what it did to
+ * p->done. t0_ns 0 starts the pacer at the first call. */
 uint64_t bench_pacer_due(struct bench_pacer *p, int64_t now_ns);
 /* Absolute time the next event is due (INT64_MAX when unlimited or no rate). */
 int64_t bench_pacer_next(const struct bench_pacer *p);
-/* Reads VmRSS of pid in KiB; -1 when it cannot be read. */
+/* Reads VmRSS of pid in KiB (pid 0: this process); -1 when it cannot be read. */
 long bench_rss_kb(long pid);
+
+/* Opens the connections of one worker: ids idx, idx + nworkers, ... below end, paced at
+ * --ramp (shared by the workers) with at most --opening handshakes in flight. Worker only. */
+struct bench_opener {
+    uint64_t next, end, step;
+    struct bench_pacer pacer;
+};
+void bench_opener_init(struct bench_opener *o, struct bench_worker *w, uint64_t end);
+/* Opens what is due; user(w, id) is the scenario pointer for client id. Returns the time it
+ * wants to run again (INT64_MAX when everything was opened). */
+int64_t bench_opener_tick(struct bench_opener *o,
+                          struct bench_worker *w,
+                          int64_t now_ns,
+                          void *(*user)(struct bench_worker *w, uint64_t id));
+/* Number of connections currently open over all workers. */
+unsigned long long bench_open_now(const struct bench *b);
 
 extern volatile int bench_stop_signal; /* set by SIGINT/SIGTERM */
 

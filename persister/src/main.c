@@ -29,7 +29,7 @@ static const struct chat_cfg_opt opts[] = {
      "listen address of /healthz /readyz /metrics"},
     {"metrics-port", "CHAT_METRICS_PORT", CHAT_CFG_INT, 0, 65535, "9101",
      offsetof(struct ps_cfg, metrics_port), 0, "listen port of /healthz /readyz /metrics (0: any)"},
-    {"batch-max", "CHAT_BATCH_MAX", CHAT_CFG_INT, 1, 100000, "1000",
+    {"batch-max", "CHAT_BATCH_MAX", CHAT_CFG_INT, 1, 100000, "5000",
      offsetof(struct ps_cfg, batch_max), 0, "messages per database batch"},
     {"batch-ms", "CHAT_BATCH_MS", CHAT_CFG_INT, 1, 10000, "50", offsetof(struct ps_cfg, batch_ms),
      0, "longest wait (ms) from a batch's first message to its write"},

@@ -211,6 +211,7 @@ struct ps_store {
     int64_t retry_ms;         /* monotonic ms before which ps_store_tick does not reconnect */
     int backoff_ms;           /* current reconnect backoff of ps_store_tick */
     struct chat_buf cols[PS_NCOLS]; /* scratch: the insert's array parameters */
+    struct chat_buf copy;           /* scratch: the batch in COPY text format */
 };
 
 void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metrics *m);

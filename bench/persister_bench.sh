@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench/persister_bench.sh [N] - persister throughput into partitioned PostgreSQL.
+#
+# Loads N message events into the dev Kafka while the persister is stopped, starts it and times
+# how fast it drains them into `messages` (batches, one INSERT ... unnest round trip each,
+# ON CONFLICT, offsets committed after the database commit). The baseline, run on the same
+# PostgreSQL right after, is a plain COPY of the same N rows into a table of the same shape
+# (partitioned by day, same primary key and indexes): the database's own ingest limit.
+# Prints both rates and the ratio, and a JSON line. Stops everything it started.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+n=${1:-300000}
+export CHAT_BIN=${CHAT_BIN:-$repo/build/bin}
+# shellcheck source=../scripts/lib/cluster.sh
+. "$repo/scripts/lib/cluster.sh"
+
+dir=$(mktemp -d /tmp/chat-psbench.XXXXXX)
+cleanup() {
+    cluster_down "$dir" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+stored() {
+    curl -sf "$CHAT_TEST_PERSISTER_URL/metrics" |
+        awk '$1 == "chat_persister_messages_stored_total" { print $2 }'
+}
+
+CHAT_CLUSTER_SERVICES="postgres kafka persister" cluster_up "$dir" >/dev/null
+set -a
+# shellcheck disable=SC1091
+. "$dir/cluster.env"
+set +a
+cluster_stop persister "$dir" >/dev/null
+
+ts=$(now_ms)
+text=$(printf 'x%.0s' $(seq 64))
+# key<TAB>value lines: 1000 rooms, unique ids, one day
+awk -v n="$n" -v ts="$ts" -v text="$text" 'BEGIN {
+    for (i = 0; i < n; i++) {
+        r = "room" (i % 1000)
+        printf "%s\t{\"type\":\"message\",\"room\":\"%s\",\"id\":\"%d\",\"user\":\"u%d\",\"nick\":\"U\",\"text\":\"%s\",\"ts\":%d}\n", r, r, 1000000000 + i, i % 5000, text, ts
+    }
+}' >"$dir/events.tsv"
+t0=$(now_ms)
+kcat -P -b "$CHAT_KAFKA_BROKERS" -t chat.messages -K $'\t' -z lz4 <"$dir/events.tsv"
+t1=$(now_ms)
+echo "produced $n events to Kafka in $((t1 - t0)) ms"
+
+cluster_start persister "$dir" >/dev/null
+first=0
+start=0
+while :; do
+    s=$(stored || echo 0)
+    if [ "$first" -eq 0 ] && [ "${s:-0}" -gt 0 ]; then
+        first=1
+        start=$(now_ms)
+        base=$s
+    fi
+    [ "${s:-0}" -ge "$n" ] && break
+    if [ $(($(now_ms) - t1)) -gt 300000 ]; then
+        echo "persister stored only $s of $n in 300 s" >&2
+        exit 1
+    fi
+    sleep 0.05
+done
+end=$(now_ms)
+ps_ms=$((end - start))
+ps_rows=$((n - base))
+ps_rate=$((ps_rows * 1000 / (ps_ms > 0 ? ps_ms : 1)))
+rows=$(psql "$CHAT_TEST_PG_DSN" -Atc "SELECT count(*) FROM messages")
+[ "$rows" -eq "$n" ] || { echo "messages holds $rows rows, expected $n" >&2; exit 1; }
+
+# baseline: COPY of the same rows into a table of the same shape
+day=$(date -u -d "@$((ts / 1000))" +%F)
+next=$(date -u -d "$day + 1 day" +%F)
+psql -q "$CHAT_TEST_PG_DSN" <<SQL
+CREATE TABLE bench_copy (LIKE messages INCLUDING DEFAULTS) PARTITION BY RANGE (created_at);
+ALTER TABLE bench_copy ADD PRIMARY KEY (created_at, id);
+CREATE INDEX ON bench_copy (room, created_at DESC, id DESC);
+CREATE INDEX ON bench_copy (room, kafka_offset);
+CREATE TABLE bench_copy_d PARTITION OF bench_copy FOR VALUES FROM ('$day') TO ('$next');
+SQL
+awk -F'\t' -v ts="$ts" 'BEGIN { OFS = "," }
+{ i = NR - 1; print 1000000000 + i, $1, i % 12, i, "u" (i % 5000), "U", "xxxx", "", "" }' \
+    "$dir/events.tsv" >"$dir/rows.csv"
+sed -i "s/,xxxx,,\$/,$text,,$(date -u -d "@$((ts / 1000))" '+%F %T')+00/" "$dir/rows.csv"
+c0=$(now_ms)
+psql -q "$CHAT_TEST_PG_DSN" -c "\\copy bench_copy (id, room, kafka_partition, kafka_offset, user_id, nick, body, client_msg_id, created_at) FROM '$dir/rows.csv' CSV"
+c1=$(now_ms)
+copy_ms=$((c1 - c0))
+copy_rate=$((n * 1000 / (copy_ms > 0 ? copy_ms : 1)))
+
+ratio=$(awk -v a="$ps_rate" -v b="$copy_rate" 'BEGIN { printf "%.2f", a / b }')
+echo
+echo "| what | rows | ms | rows/s |"
+echo "|---|---|---|---|"
+echo "| chat-persister drain (Kafka -> PostgreSQL) | $ps_rows | $ps_ms | $ps_rate |"
+echo "| baseline: psql COPY, same rows and table shape | $n | $copy_ms | $copy_rate |"
+echo "| ratio persister / COPY | | | $ratio |"
+printf '{"bench":"persister","rows":%d,"persister_ms":%d,"persister_rows_per_s":%d,"copy_ms":%d,"copy_rows_per_s":%d,"ratio":%s}\n' \
+    "$ps_rows" "$ps_ms" "$ps_rate" "$copy_ms" "$copy_rate" "$ratio"
