@@ -132,11 +132,12 @@ struct gw_conn {
     bool authed;
     struct chat_claims claims; /* valid when authed */
     /* rooms */
-    struct gw_membership *rooms; /* owns; cfg->max_rooms slots */
-    int nrooms;
+    struct gw_membership *rooms; /* owns; rooms_cap slots, grown on demand to max_rooms */
+    int nrooms, rooms_cap;
     /* send queue (ring) */
-    struct chat_msg **outq; /* owns refs; cfg->outq_max_msgs slots, allocated lazily */
-    int oq_head, oq_len;
+    struct chat_msg **outq; /* owns refs; a ring of oq_cap slots, grown on demand up to
+                             * cfg->outq_max_msgs and shrunk back when it empties */
+    int oq_head, oq_len, oq_cap;
     size_t oq_bytes;
     bool closing; /* close after the queue's current frame; queue no more */
     int close_code;

@@ -54,7 +54,6 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     c->gw = gw;
     c->wsi = wsi;
     c->cid = ++gw->next_cid;
-    c->rooms = chat_xcalloc((size_t)gw->cfg->max_rooms, sizeof(*c->rooms));
     chat_buf_init(&c->rx, 0, (size_t)gw->cfg->max_frame);
     c->next = gw->conns;
     if (gw->conns)
@@ -69,27 +68,52 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
 }
 
 /* Drops the first k frames of the queue (they were written). */
+/* An idle connection keeps a ring this small (or none): memory per idle socket matters. */
+#define OUTQ_MIN_CAP 4
+
+static struct chat_msg *outq_at(const struct gw_conn *c, int i)
+{
+    return c->outq[(c->oq_head + i) % c->oq_cap];
+}
+
+/* Drops the first k frames of the queue (they were written). A ring that grew for a burst is
+ * given back once it is empty. */
 static void outq_pop(struct gw_conn *c, int k)
 {
-    int cap = c->gw->cfg->outq_max_msgs;
     while (k-- > 0) {
         struct chat_msg *m = c->outq[c->oq_head];
-        c->oq_head = (c->oq_head + 1) % cap;
+        c->oq_head = (c->oq_head + 1) % c->oq_cap;
         c->oq_len--;
         c->oq_bytes -= m->len;
         chat_msg_unref(m);
+    }
+    if (c->oq_len == 0 && c->oq_cap > OUTQ_MIN_CAP) {
+        CHAT_FREE(c->outq);
+        c->oq_cap = 0;
+        c->oq_head = 0;
     }
 }
 
 static void outq_clear(struct gw_conn *c)
 {
-    int cap = c->gw->cfg->outq_max_msgs;
-    while (c->oq_len > 0) {
-        chat_msg_unref(c->outq[c->oq_head]);
-        c->oq_head = (c->oq_head + 1) % cap;
-        c->oq_len--;
-    }
-    c->oq_bytes = 0;
+    outq_pop(c, c->oq_len);
+}
+
+/* Doubles the ring (up to the configured maximum), unwrapping it. */
+static void outq_grow(struct gw_conn *c, int max)
+{
+    int ncap = c->oq_cap ? c->oq_cap * 2 : OUTQ_MIN_CAP;
+    struct chat_msg **n;
+
+    if (ncap > max)
+        ncap = max;
+    n = chat_xmalloc((size_t)ncap * sizeof(*n));
+    for (int i = 0; i < c->oq_len; i++)
+        n[i] = outq_at(c, i);
+    chat_free(c->outq);
+    c->outq = n;
+    c->oq_cap = ncap;
+    c->oq_head = 0;
 }
 
 void gw_conn_closed(struct gw_conn *c)
@@ -135,9 +159,9 @@ int gw_conn_push(struct gw_conn *c, struct chat_msg *m)
         lws_callback_on_writable(c->wsi);
         return CHAT_EAGAIN;
     }
-    if (!c->outq)
-        c->outq = chat_xmalloc((size_t)cfg->outq_max_msgs * sizeof(*c->outq));
-    c->outq[(c->oq_head + c->oq_len) % cfg->outq_max_msgs] = chat_msg_ref(m);
+    if (c->oq_len == c->oq_cap)
+        outq_grow(c, cfg->outq_max_msgs);
+    c->outq[(c->oq_head + c->oq_len) % c->oq_cap] = chat_msg_ref(m);
     c->oq_bytes += m->len;
     if (c->oq_len++ == 0)
         lws_callback_on_writable(c->wsi);
@@ -176,7 +200,6 @@ void gw_conn_close(struct gw_conn *c, int code, const char *reason)
 
 int gw_conn_writable(struct gw_conn *c)
 {
-    const struct gw_config *cfg = c->gw->cfg;
     struct chat_msg *m;
     int rc;
 
@@ -214,7 +237,7 @@ int gw_conn_writable(struct gw_conn *c)
             int k = 0;
             out = c->gw->wbuf + LWS_PRE;
             while (k < c->oq_len) {
-                struct chat_msg *q = c->outq[(c->oq_head + k) % cfg->outq_max_msgs];
+                struct chat_msg *q = outq_at(c, k);
                 if (len + chat_msg_wire_len(q) > GW_COALESCE_BYTES)
                     break;
                 memcpy(out + len, chat_msg_wire(q), chat_msg_wire_len(q));

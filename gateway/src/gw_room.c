@@ -269,6 +269,12 @@ int gw_room_join(struct gw *gw, struct gw_conn *c, const char *name)
         return CHAT_EEXIST;
     if (c->nrooms >= gw->cfg->max_rooms)
         return CHAT_ETOOBIG;
+    if (c->nrooms == c->rooms_cap) {
+        c->rooms_cap = c->rooms_cap ? c->rooms_cap * 2 : 2;
+        if (c->rooms_cap > gw->cfg->max_rooms)
+            c->rooms_cap = gw->cfg->max_rooms;
+        c->rooms = chat_xrealloc(c->rooms, (size_t)c->rooms_cap * sizeof(*c->rooms));
+    }
     room = gw_room_get(&gw->rooms, name);
     if (room->nsubs == room->cap) {
         room->cap = room->cap ? room->cap * 2 : 4;
