@@ -14,6 +14,8 @@
 
 #include "ps.h"
 
+#define CLOSE_MS 5000 /* leaving the consumer group at shutdown, at most */
+
 #define POLL_MAX_MS               100  /* longest consumer poll, so signals are noticed quickly */
 #define TICK_MS                   1000 /* store upkeep and lag refresh */
 #define BACKOFF_MIN_MS            100
@@ -183,6 +185,39 @@ static void rebalance_cb(rd_kafka_t *rk,
         break;
     }
     update_assigned(ps);
+}
+
+/* Leaves the group, but not forever: rd_kafka_consumer_close() can wait without end for a
+ * coordinator that does not answer (seen with the dev broker after a member was SIGKILLed).
+ * The revoke is handled like the rebalance callback would (the batch was flushed before). */
+static void close_bounded(struct ps *ps)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(ps->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(ps->rk, q);
+    int64_t deadline = chat_mono_ms() + CLOSE_MS;
+
+    if (error) {
+        log_kafka_error("consumer close", RD_KAFKA_RESP_ERR_NO_ERROR, error);
+        rd_kafka_queue_destroy(q);
+        return;
+    }
+    while (!rd_kafka_consumer_closed(ps->rk) && chat_mono_ms() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            rebalance_cb(ps->rk, rd_kafka_event_error(ev),
+                         (rd_kafka_topic_partition_list_t *)(uintptr_t)
+                             rd_kafka_event_topic_partition_list(ev),
+                         ps);
+        rd_kafka_event_destroy(ev);
+    }
+    if (!rd_kafka_consumer_closed(ps->rk))
+        chat_log(CHAT_LOG_WARN,
+                 "consumer close did not finish in %d ms; leaving anyway (the "
+                 "group notices at its session timeout)",
+                 CLOSE_MS);
+    rd_kafka_queue_destroy(q);
 }
 
 /* Logs an undecodable record once (partition/offset, never its bytes), rate-limited. */
@@ -372,7 +407,6 @@ static bool batch_due(const struct ps *ps, int64_t now)
 int ps_run(struct ps *ps)
 {
     int64_t last_tick = 0;
-    rd_kafka_resp_err_t err;
 
     while (!*ps->stop && !atomic_load(&ps->fatal)) {
         int64_t now = chat_mono_ms();
@@ -403,9 +437,7 @@ int ps_run(struct ps *ps)
                  "stopping with %zu unwritten rows (offsets not committed: they"
                  " will be re-read)",
                  ps->batch.n);
-    err = rd_kafka_consumer_close(ps->rk); /* revokes: on_revoke drops what is left */
-    if (err)
-        chat_log(CHAT_LOG_WARN, "consumer close: %s", rd_kafka_err2str(err));
+    close_bounded(ps);
     chat_metric_set(&ps->m.assigned, 0);
     return atomic_load(&ps->fatal) ? CHAT_EIO : CHAT_OK;
 }
@@ -413,7 +445,8 @@ int ps_run(struct ps *ps)
 void ps_consumer_free(struct ps *ps)
 {
     if (ps->rk) {
-        rd_kafka_destroy(ps->rk);
+        /* closed (or given up on) by close_bounded(): do not wait for the group again */
+        rd_kafka_destroy_flags(ps->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         ps->rk = NULL;
     }
 }
