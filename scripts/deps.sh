@@ -9,7 +9,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     librdkafka-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libpq-dev
     libhiredis-dev libjwt-dev libssl-dev libjansson-dev libcrypt-dev libcmocka-dev
-    postgresql redis-server nginx kcat curl clang-format git
+    postgresql redis-server nginx kcat curl clang-format git jq gnuplot-nox
 )
 
 check_only=0

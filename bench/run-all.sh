@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# bench/run-all.sh - the whole benchmark suite (not part of the test run).
+#
+#   bench/run-all.sh [--quick] [--no-build] [--only REGEX]
+#
+# 1. configures and builds a Release tree (build-bench/, or $CHAT_BENCH_BUILD_DIR) with only the
+#    binaries the suite needs;
+# 2. starts chat-bench-baseline (the machine-limit baseline: plain epoll broadcast, no Kafka)
+#    and the local cluster (scripts/lib/cluster.sh: PostgreSQL, Redis, dev Kafka, persister,
+#    presence, 2 gateways, nginx) with the per-user and per-connection rate limits lifted;
+# 3. runs every case below twice, against the baseline and against the cluster (nginx, or both
+#    gateways directly where nginx would be in the way), at the same time on the same machine;
+# 4. writes results JSON, PNG plots and logs into bench/results/<UTC timestamp>/ and prints a
+#    markdown table with the ratios cluster / baseline (also written to summary.md);
+# 5. stops everything it started (also on Ctrl-C or failure).
+#
+# Cases (each bounded; the whole suite takes about 5 minutes, --quick under 1):
+#   fanout-1000x1-rN    1000 connections in one room, 64-byte messages, 10 senders at N msg/s
+#                       (N x 1000 deliveries/s; N=100 is the issue's 100k deliveries/s)
+#   fanout-1000x1-r100-direct  the same at 100k deliveries/s on both gateways without nginx
+#   fanout-10x100-rN    1000 connections in 100 rooms of 10, 100 senders: send-heavy
+#   idle-4000           4000 connections held; server RSS per connection (gateways direct)
+#   churn-rN            N connect+auth+join+leave+close cycles per second
+#   persister           bench/persister_bench.sh: Kafka -> PostgreSQL rows/s against COPY
+# Requirements: jq; gnuplot (gnuplot-nox) for the plots (skipped without it).
+# Exit status: 0 when every run completed without correctness errors, 1 otherwise, 2 usage.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${CHAT_BENCH_BUILD_DIR:-$repo/build-bench}
+quick=0
+do_build=1
+only=.
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1 ;;
+    --no-build) do_build=0 ;;
+    --only)
+        only=${2:?--only needs a regular expression}
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "usage: $0 [--quick] [--no-build] [--only REGEX]" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+command -v jq >/dev/null 2>&1 || {
+    echo "run-all: jq is required (apt-get install jq)" >&2
+    exit 2
+}
+
+# shellcheck source=scripts/lib/cluster.sh
+. "$repo/scripts/lib/cluster.sh"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=$repo/bench/results/$stamp
+mkdir -p "$out"
+cdir=$(mktemp -d /tmp/chat-bench-cluster.XXXXXX)
+baseline_pid=
+failed=0
+
+# shellcheck disable=SC2317 # called through the EXIT trap
+cleanup() {
+    trap - EXIT INT TERM
+    if [ -n "$baseline_pid" ] && kill -0 "$baseline_pid" 2>/dev/null; then
+        kill -TERM "$baseline_pid" 2>/dev/null || true
+        wait "$baseline_pid" 2>/dev/null || true
+    fi
+    cluster_down "$cdir" || true
+    if [ -d "$cdir/logs" ]; then
+        mkdir -p "$out/cluster-logs"
+        cp "$cdir"/logs/*.log "$out/cluster-logs/" 2>/dev/null || true
+    fi
+    rm -rf "$cdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() {
+    printf '\n==== %s\n' "$*" >&2
+}
+
+if [ "$do_build" = 1 ]; then
+    log "building $build (Release)"
+    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1
+    cmake --build "$build" -j "$(nproc)" --target chat-gateway chat-persister chat-presence \
+        chat-kafka-dev chatctl chat-bench chat-bench-baseline >>"$out/build.log" 2>&1 || {
+        tail -n 30 "$out/build.log" >&2
+        exit 1
+    }
+fi
+bin=$build/bin
+bench=$bin/chat-bench
+
+{
+    echo "date: $stamp"
+    echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
+    echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+} >"$out/machine.txt"
+
+# ---------------------------------------------------------------------------------------------
+log "starting the cluster in $cdir"
+export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
+export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
+export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
+cluster_up "$cdir"
+set -a
+# shellcheck disable=SC1091
+. "$cdir/cluster.env"
+set +a
+gw_pids="$(cat "$cdir/pids/gw1.pid"),$(cat "$cdir/pids/gw2.pid")"
+
+_cl_free_port
+bport=$REPLY
+log "starting chat-bench-baseline on 127.0.0.1:$bport"
+"$bin/chat-bench-baseline" --port="$bport" >"$out/baseline.log" 2>&1 &
+baseline_pid=$!
+for _ in $(seq 1 100); do
+    curl -fsS -m 1 "http://127.0.0.1:$bport/healthz" >/dev/null 2>&1 && break
+    sleep 0.05
+done
+curl -fsS -m 1 "http://127.0.0.1:$bport/healthz" >/dev/null
+base_url=http://127.0.0.1:$bport
+
+dur=10
+warm=2
+[ "$quick" = 1 ] && dur=3 && warm=1
+
+# run NAME TARGET(baseline|cluster) ARGS...: one chat-bench run; JSON + PNG into $out.
+run() {
+    local name=$1 tgt=$2 rc=0
+    shift 2
+    [[ $name =~ $only ]] || return 0
+    log "$name on the $tgt: chat-bench $*"
+    "$bench" "$@" --jwt-keys="$CHAT_JWT_KEYS" --jwt-issuer="$CHAT_JWT_ISSUER" --json \
+        --plot="$out/$name.$tgt.png" >"$out/$name.$tgt.json" 2> >(tee "$out/$name.$tgt.log" >&2) ||
+        rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "run-all: $name on the $tgt exited $rc" >&2
+        failed=1
+    fi
+}
+
+fanout_pair() {
+    local name=$1
+    shift
+    run "$name" baseline fanout --url="$base_url" "$@"
+    run "$name" cluster fanout --url="$CHAT_TEST_LB_URL" "$@"
+}
+
+rates_1000x1="50 100 200"
+rates_10x100="1000 3000"
+[ "$quick" = 1 ] && rates_1000x1="100" && rates_10x100="1000"
+for r in $rates_1000x1; do
+    fanout_pair "fanout-1000x1-r$r" --room-mix=1000:1 --senders=10 --rate="$r" --size=64 \
+        --duration="$dur" --warmup="$warm" --drain=10
+done
+# the same at 100k deliveries/s without nginx: connections spread over both gateways
+run fanout-1000x1-r100-direct cluster fanout --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" \
+    --room-mix=1000:1 --senders=10 --rate=100 --size=64 --duration="$dur" --warmup="$warm" \
+    --drain=10
+for r in $rates_10x100; do
+    fanout_pair "fanout-10x100-r$r" --room-mix=10:100 --senders=100 --rate="$r" --size=64 \
+        --duration="$dur" --warmup="$warm" --drain=10
+done
+run idle-4000 baseline idle --url="$base_url" --conns=4000 --rooms=40 --warmup=2 \
+    --duration="$((dur / 2))" --pids="$baseline_pid"
+run idle-4000 cluster idle --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --conns=4000 --rooms=40 \
+    --warmup=2 --duration="$((dur / 2))" --pids="$gw_pids"
+churn_rates="200 1000"
+[ "$quick" = 1 ] && churn_rates=200
+for r in $churn_rates; do
+    run "churn-r$r" baseline churn --url="$base_url" --rate="$r" --conns=1000 --rooms=20 \
+        --duration="$dur" --drain=5
+    run "churn-r$r" cluster churn --url="$CHAT_TEST_LB_URL" --rate="$r" --conns=1000 --rooms=20 \
+        --duration="$dur" --drain=5
+done
+
+# The persister against PostgreSQL's own COPY (its own cluster: stop ours first).
+if [[ persister =~ $only ]]; then
+    log "persister: bench/persister_bench.sh ${CHAT_PERSISTER_BENCH_ROWS:=300000}"
+    kill -TERM "$baseline_pid" 2>/dev/null || true
+    wait "$baseline_pid" 2>/dev/null || true
+    baseline_pid=
+    cluster_down "$cdir" >/dev/null 2>&1 || true
+    if CHAT_BIN=$bin "$repo/bench/persister_bench.sh" "$CHAT_PERSISTER_BENCH_ROWS" \
+        >"$out/persister.log" 2>&1; then
+        grep '^{"bench":"persister"' "$out/persister.log" >"$out/persister.json" || true
+    else
+        echo "run-all: persister_bench.sh failed (see $out/persister.log)" >&2
+        failed=1
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# summary.md: one row per case, cluster against baseline.
+summary() {
+    local f b c name
+    echo "Benchmarks $stamp ($(sed -n 's/^host: //p' "$out/machine.txt"); $(sed -n 's/^commit: //p' "$out/machine.txt"))"
+    echo
+    echo "| case | baseline | cluster | cluster / baseline | correctness (cluster) |"
+    echo "|------|----------|---------|--------------------|-----------------------|"
+    for f in "$out"/*.cluster.json; do
+        [ -s "$f" ] || continue
+        name=$(basename "$f" .cluster.json)
+        b=$out/$name.baseline.json
+        c=$f
+        [ -s "$b" ] || b=$out/${name%-direct}.baseline.json # same load, baseline has no nginx
+        [ -s "$b" ] || b=/dev/null
+        jq -r -n --arg name "$name" --slurpfile b <(cat "$b" 2>/dev/null || echo null) \
+            --slurpfile c "$c" -f /dev/stdin <<'EOF'
+def r(x): if x == null then "-" else ((x * 100 | round) / 100 | tostring) end;
+def ratio(a; b): if a == null or b == null or b == 0 then "-" else r(a / b) end;
+($b[0] // {}) as $B | $c[0] as $C |
+if $C.scenario == "fanout" then
+  "| \($name) | \(r($B.deliveries.per_s)) deliv/s, p50 \(r($B.latency_ms.p50)) p99 \(r($B.latency_ms.p99)) p99.9 \(r($B.latency_ms.p999)) max \(r($B.latency_ms.max)) ms | \(r($C.deliveries.per_s)) deliv/s, p50 \(r($C.latency_ms.p50)) p99 \(r($C.latency_ms.p99)) p99.9 \(r($C.latency_ms.p999)) max \(r($C.latency_ms.max)) ms | deliv/s x\(ratio($C.deliveries.per_s; $B.deliveries.per_s)), p50 x\(ratio($C.latency_ms.p50; $B.latency_ms.p50)), p99 x\(ratio($C.latency_ms.p99; $B.latency_ms.p99)) | lost \($C.correctness.lost) dup \($C.correctness.duplicated) reorder \($C.correctness.reordered), throttled \($C.sends.throttled), exit \($C.exit) |"
+elif $C.scenario == "idle" then
+  "| \($name) | \(r($B.rss.bytes_per_conn)) B/conn | \(r($C.rss.bytes_per_conn)) B/conn (\($C.rss.pids | length) gateways), connect p99 \(r($C.conns.connect_ms.p99)) ms | x\(ratio($C.rss.bytes_per_conn; $B.rss.bytes_per_conn)) | dropped \($C.correctness.dropped), exit \($C.exit) |"
+else
+  "| \($name) | \(r($B.cycles.per_s)) cycles/s, cycle p50 \(r($B.phases_ms.cycle.p50)) p99 \(r($B.phases_ms.cycle.p99)) ms | \(r($C.cycles.per_s)) cycles/s, cycle p50 \(r($C.phases_ms.cycle.p50)) p99 \(r($C.phases_ms.cycle.p99)) ms | cycles/s x\(ratio($C.cycles.per_s; $B.cycles.per_s)), p99 x\(ratio($C.phases_ms.cycle.p99; $B.phases_ms.cycle.p99)) | failed \($C.cycles.failed), exit \($C.exit) |"
+end
+EOF
+    done
+    if [ -s "$out/persister.json" ]; then
+        jq -r '"| persister (\(.rows) rows) | PostgreSQL COPY \(.copy_rows_per_s) rows/s | chat-persister \(.persister_rows_per_s) rows/s | x\(.ratio) | rows checked by persister_bench.sh |"' \
+            "$out/persister.json"
+    fi
+    echo
+    echo "Results, plots and logs: ${out#"$repo"/}/"
+}
+summary | tee "$out/summary.md"
+exit "$failed"
