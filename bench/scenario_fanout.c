@@ -296,6 +296,7 @@ static void fo_on_hello(struct bench_conn *c, const struct bench_frame *f, int64
 static void
 on_ack(struct bench_conn *c, struct fo_client *cl, const struct bench_frame *f, int64_t now)
 {
+    (void)now; /* latency uses a fresh clock */
     struct bench_worker *w = c->w;
     struct fo_worker *fw = w->sc;
     struct fo *fo = w->b->sc;
@@ -315,7 +316,8 @@ on_ack(struct bench_conn *c, struct fo_client *cl, const struct bench_frame *f, 
     bench_count(w, BENCH_C_expected, fo->rooms[cl->room].size);
     if (sent >= fw->win_start && sent < fw->win_end) {
         bench_count(w, BENCH_C_acked_window, 1);
-        chat_hist_record(&w->hist[BENCH_H_ack], (uint64_t)(now - sent) / 1000);
+        int64_t t = bench_now_ns(); /* fresh: see on_message */
+        chat_hist_record(&w->hist[BENCH_H_ack], t > sent ? (uint64_t)(t - sent) / 1000 : 0);
     }
 }
 
@@ -347,6 +349,7 @@ on_error(struct bench_conn *c, struct fo_client *cl, const struct bench_frame *f
 static void
 on_message(struct bench_conn *c, struct fo_client *cl, const struct bench_frame *f, int64_t now)
 {
+    (void)now; /* latency uses a fresh clock */
     struct bench_worker *w = c->w;
     struct fo_worker *fw = w->sc;
     const struct fo_room *r = &((struct fo *)w->b->sc)->rooms[cl->room];
@@ -374,7 +377,10 @@ on_message(struct bench_conn *c, struct fo_client *cl, const struct bench_frame 
     }
     if (sent >= fw->win_start && sent < fw->win_end) {
         bench_count(w, BENCH_C_deliv_window, 1);
-        chat_hist_record(&w->hist[BENCH_H_latency], (uint64_t)(now - sent) / 1000);
+        /* a fresh clock: the loop's `now` was taken before this batch of reads, and another
+         * thread may have stamped `sent` after it (negative latencies, underestimates) */
+        int64_t t = bench_now_ns();
+        chat_hist_record(&w->hist[BENCH_H_latency], t > sent ? (uint64_t)(t - sent) / 1000 : 0);
     }
 }
 

@@ -69,7 +69,7 @@ struct chat_kafka_cfg {
          CHAT_CFG_INT,                                                                   \
          0,                                                                              \
          1000,                                                                           \
-         "5",                                                                            \
+         "1",                                                                            \
          offsetof(T, m.linger_ms),                                                       \
          0,                                                                              \
          "producer linger.ms"},                                                          \
