@@ -9,7 +9,8 @@
 #include "gw.h"
 #include "gw_pss.h"
 
-#define RX_BUFFER 2048 /* per-connection receive buffer; larger frames arrive in fragments */
+#define RX_BUFFER 512 /* per-connection receive buffer (lws allocates it per socket: idle memory);
+                       * larger frames arrive in pieces and are joined by gw_conn_receive */
 
 const struct lws_protocols gw_protocols[] = {
     {"chat", gw_ws_callback, sizeof(struct gw_pss), RX_BUFFER, 0, NULL, 0},
