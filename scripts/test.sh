@@ -77,8 +77,9 @@ run_ctest() {
     (
         export CHAT_BIN=$dir/bin # integration fixtures start this build's binaries
         cd "$dir"
-        ctest --output-on-failure --no-tests=ignore -j "$jobs" -L '^unit$'
-        ctest --output-on-failure --no-tests=ignore -LE '^unit$'
+        # both must pass: the subshell's status would otherwise be the last command's only
+        ctest --output-on-failure --no-tests=ignore -j "$jobs" -L '^unit$' || exit 1
+        ctest --output-on-failure --no-tests=ignore -LE '^unit$' || exit 1
     )
 }
 

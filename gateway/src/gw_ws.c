@@ -9,8 +9,11 @@
 #include "gw.h"
 #include "gw_pss.h"
 
-#define RX_BUFFER 512 /* per-connection receive buffer (lws allocates it per socket: idle memory);
-                       * larger frames arrive in pieces and are joined by gw_conn_receive */
+/* Per-connection receive buffer: lws allocates it for every socket (idle memory); larger frames
+ * arrive in pieces and are joined by gw_conn_receive(). 1024 holds typical frames whole; 512
+ * saved another 0.5 kB per connection but made the ingest of ~1 kB frames many times slower
+ * (it.slow: 4 s -> 27-54 s), see docs/BENCHMARKS.md. */
+#define RX_BUFFER 1024
 
 const struct lws_protocols gw_protocols[] = {
     {"chat", gw_ws_callback, sizeof(struct gw_pss), RX_BUFFER, 0, NULL, 0},
