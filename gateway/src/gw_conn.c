@@ -70,6 +70,9 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
 /* Drops the first k frames of the queue (they were written). */
 /* An idle connection keeps a ring this small (or none): memory per idle socket matters. */
 #define OUTQ_MIN_CAP 4
+/* A ring this big is given back when it empties; smaller ones are kept (no malloc churn for
+ * connections that regularly get a few frames per loop turn). */
+#define OUTQ_SHRINK_CAP 64
 
 static struct chat_msg *outq_at(const struct gw_conn *c, int i)
 {
@@ -87,7 +90,7 @@ static void outq_pop(struct gw_conn *c, int k)
         c->oq_bytes -= m->len;
         chat_msg_unref(m);
     }
-    if (c->oq_len == 0 && c->oq_cap > OUTQ_MIN_CAP) {
+    if (c->oq_len == 0 && c->oq_cap >= OUTQ_SHRINK_CAP) {
         CHAT_FREE(c->outq);
         c->oq_cap = 0;
         c->oq_head = 0;

@@ -16,7 +16,10 @@
 #define RX_BUFFER 1024
 
 const struct lws_protocols gw_protocols[] = {
-    {"chat", gw_ws_callback, sizeof(struct gw_pss), RX_BUFFER, 0, NULL, 0},
+    /* tx_packet_size: lws otherwise caps every send() at rx_buffer_size + LWS_PRE + 4 bytes,
+     * which would chop each coalesced write into ~1 KiB syscalls (and buffer the rest inside
+     * lws, outside outq_max_bytes) */
+    {"chat", gw_ws_callback, sizeof(struct gw_pss), RX_BUFFER, 0, NULL, GW_COALESCE_BYTES + 64},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -29,6 +29,8 @@ static unsigned char frame_header(unsigned char *end, size_t len)
     return (unsigned char)(end - h);
 }
 
+_Static_assert(LWS_PRE >= 10, "LWS_PRE must leave room for a 10-byte frame header");
+
 struct chat_msg *chat_msg_new(const void *p, size_t len)
 {
     struct chat_msg *m = chat_xmalloc(sizeof(*m) + LWS_PRE + len + 1);

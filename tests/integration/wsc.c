@@ -27,6 +27,7 @@ struct wsc {
     size_t msg_len;
     int close_code;
     bool closed;
+    bool quickack; /* ACK at once on every read (see wsc_set_rcvbuf) */
 };
 
 static long long now_ms(void)
@@ -65,6 +66,10 @@ static int fill(struct wsc *c, long long deadline)
     if (c->in_len == c->in_cap) {
         c->in_cap = c->in_cap ? c->in_cap * 2 : 65536;
         c->in = realloc(c->in, c->in_cap);
+    }
+    if (c->quickack) { /* Linux resets it after each ACK: set it before every read */
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     }
     r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
     if (r <= 0)
@@ -300,6 +305,8 @@ int wsc_last_close_code(const struct wsc *c)
 void wsc_set_rcvbuf(struct wsc *c, int bytes)
 {
     setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    /* a window this small plus delayed ACKs paces a later drain to a few KB per 40 ms */
+    c->quickack = true;
 }
 
 void wsc_abort(struct wsc *c)
