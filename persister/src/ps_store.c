@@ -4,6 +4,7 @@
  * Blocking libpq on the main thread; see ps.h. Never logs row data: errors are logged with
  * their SQLSTATE and primary message only. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,7 @@
 #define BACKOFF_MAX_MS            5000
 #define SQLSTATE_CHECK_VIOLATION  "23514" /* also "no partition of relation ... found for row" */
 #define SQLSTATE_UNIQUE_VIOLATION "23505"
+#define COPY_CHUNK                (1 << 20) /* bytes per PQputCopyData */
 #define COPY_SQL                                                                                   \
     "COPY messages (id, room, kafka_partition, kafka_offset, user_id, nick, body, client_msg_id, " \
     "created_at) FROM STDIN"
@@ -421,8 +423,26 @@ static int copy_encode(const struct ps_batch *b, struct chat_buf *out)
 
 /* The fast path: COPY the batch. Returns CHAT_OK (all rows stored), CHAT_EEXIST (some row was
  * stored before: a replay; nothing of this COPY was kept) or CHAT_EIO. */
+/* Sends the encoded batch in chunks (libpq takes an int length and would copy it whole). */
+static int copy_send(struct ps_store *s)
+{
+    const char *p = chat_buf_data(&s->copy);
+    size_t left = s->copy.len;
+
+    while (left > 0) {
+        int n = left > COPY_CHUNK ? COPY_CHUNK : (int)left;
+        if (PQputCopyData(s->conn, p, n) != 1)
+            return CHAT_EIO;
+        p += n;
+        left -= (size_t)n;
+    }
+    return CHAT_OK;
+}
+
 static int copy_rows(struct ps_store *s, const struct ps_batch *b)
 {
+    bool sent, recheck_partitions = false;
+    long long rows = -1;
     PGresult *res;
     int rc = CHAT_EIO;
 
@@ -435,25 +455,30 @@ static int copy_rows(struct ps_store *s, const struct ps_batch *b)
         return CHAT_EIO;
     }
     PQclear(res);
-    if (PQputCopyData(s->conn, chat_buf_data(&s->copy), (int)s->copy.len) != 1 ||
-        PQputCopyEnd(s->conn, NULL) != 1) {
+    sent = copy_send(s) == CHAT_OK;
+    /* end the COPY either way, so the connection leaves COPY mode in a known state */
+    if (PQputCopyEnd(s->conn, sent ? NULL : "chat-persister: sending the batch failed") != 1 ||
+        !sent)
         ps_pg_log_error(s->conn, NULL, "sending COPY data");
-        return CHAT_EIO;
-    }
     while ((res = PQgetResult(s->conn))) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (PQresultStatus(res) == PGRES_COMMAND_OK)
-            rc = CHAT_OK;
-        else if (state && strcmp(state, SQLSTATE_UNIQUE_VIOLATION) == 0)
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            if (chat_parse_ll(PQcmdTuples(res), 0, (long long)b->n, &rows) != CHAT_OK)
+                rows = -1;
+            rc = sent && rows == (long long)b->n ? CHAT_OK : CHAT_EIO;
+        } else if (state && strcmp(state, SQLSTATE_UNIQUE_VIOLATION) == 0) {
             rc = CHAT_EEXIST; /* expected after a crash or rebalance: not an error */
-        else {
+        } else {
             ps_pg_log_error(s->conn, res, "COPY batch");
-            if (state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0 &&
-                load_partitions(s) != CHAT_OK)
-                ps_days_clear(&s->days);
+            recheck_partitions = state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0;
         }
         PQclear(res);
     }
+    if (rc == CHAT_EIO && rows >= 0)
+        chat_log(CHAT_LOG_ERROR, "COPY stored %lld rows of a batch of %zu", rows, b->n);
+    /* a partition vanished: re-read the catalog (outside the result loop) for the retry */
+    if (recheck_partitions && load_partitions(s) != CHAT_OK)
+        ps_days_clear(&s->days);
     return rc;
 }
 
