@@ -142,6 +142,20 @@ static void log_kafka_error(const char *what, rd_kafka_resp_err_t err, rd_kafka_
         rd_kafka_error_destroy(error);
 }
 
+/* Gives partitions back: incrementally under cooperative rebalancing, all at once otherwise. */
+static void unassign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool coop)
+{
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_error_t *error = NULL;
+
+    if (coop)
+        error = rd_kafka_incremental_unassign(rk, parts);
+    else
+        e = rd_kafka_assign(rk, NULL);
+    if (error || e)
+        log_kafka_error("unassign", e, error);
+}
+
 static void rebalance_cb(rd_kafka_t *rk,
                          rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
@@ -166,22 +180,12 @@ static void rebalance_cb(rd_kafka_t *rk,
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         on_revoke(ps, parts, rd_kafka_assignment_lost(rk));
-        if (coop)
-            error = rd_kafka_incremental_unassign(rk, parts);
-        else
-            e = rd_kafka_assign(rk, NULL);
-        if (error || e)
-            log_kafka_error("unassign", e, error);
+        unassign(rk, parts, coop);
         chat_log(CHAT_LOG_INFO, "rebalance: revoked %d partitions", parts->cnt);
         break;
     default:
         chat_log(CHAT_LOG_ERROR, "rebalance error: %s", rd_kafka_err2str(err));
-        if (coop)
-            error = rd_kafka_incremental_unassign(rk, parts);
-        else
-            e = rd_kafka_assign(rk, NULL);
-        if (error || e)
-            log_kafka_error("unassign", e, error);
+        unassign(rk, parts, coop);
         break;
     }
     update_assigned(ps);
