@@ -58,6 +58,17 @@ struct gw_config {
     int idle_timeout_s;     /* drop it after this without any frame */
     int drain_ms;           /* SIGTERM: time allowed to flush and say bye */
     int max_errors;         /* malformed frames in a row before closing */
+    /* accounts (gw_auth.c, gw_db.c) */
+    char *pg_dsn;          /* secret (may hold a password); "" disables the accounts API */
+    int auth_workers;      /* threads hashing passwords and talking to PostgreSQL */
+    int auth_queue_max;    /* account requests waiting for a worker; then 503 */
+    int password_cost;     /* yescrypt cost of new hashes */
+    int access_ttl_s;      /* lifetime of an access token */
+    int refresh_ttl_s;     /* a session unused this long expires */
+    int session_warn_s;    /* session_expiring this long before exp */
+    char *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
+    int auth_window_s;     /* rate-limit window of login/register attempts */
+    int login_per_ip, login_per_user, register_per_ip;
     struct chat_kafka_cfg kafka;
 };
 
@@ -75,6 +86,8 @@ struct gw_map_ent {
     struct gw_map_ent *next;
     int count;
     struct gw_bucket bucket;
+    char *str;        /* owns, may be NULL: a value (nickname) */
+    int64_t until_ms; /* revocations: forget after (wall ms); nicknames: changed at (wall ms) */
 };
 struct gw_map {
     struct gw_map_ent **slots; /* owns */
@@ -82,6 +95,16 @@ struct gw_map {
 };
 
 struct gw_conn;
+struct gw_pool;
+
+/* A trusted proxy network (CHAT_TRUSTED_PROXIES). */
+struct gw_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int bits;
+};
+#define GW_MAX_PROXIES 32
+#define GW_IP_MAX      64 /* bytes of a textual client address */
 
 /* A connection's membership of a room; the room keeps a dense array of subscribers. */
 struct gw_sub {
@@ -131,6 +154,7 @@ struct gw_conn {
     /* identity */
     bool authed;
     struct chat_claims claims; /* valid when authed */
+    bool expiry_warned;        /* session_expiring sent for claims.exp */
     /* rooms */
     struct gw_membership *rooms; /* owns; rooms_cap slots, grown on demand to max_rooms */
     int nrooms, rooms_cap;
@@ -158,6 +182,9 @@ struct gw_metrics {
     atomic_llong frames_in, frames_bad, sends, acks, send_errors, rate_limited;
     atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
     atomic_llong produce_queue_full, redis_errors, http_requests;
+    atomic_llong auth_requests, auth_rate_limited, auth_overloaded, auth_failures;
+    atomic_llong sessions_revoked, events_in, events_bad;
+    struct chat_hist auth_us;      /* account request queued -> answered */
     struct chat_hist send_ack_us;  /* send -> Kafka delivery report */
     struct chat_hist kafka_age_us; /* produce timestamp -> consumed here */
 };
@@ -216,6 +243,15 @@ struct gw {
     struct chat_msg *presence_total; /* owns a ref: the last cluster-wide presence frame */
     struct chat_buf scratch;         /* LWS_PRE headroom; reused for encoding */
     unsigned char wbuf[LWS_PRE + GW_COALESCE_BYTES]; /* coalesced frames of one write */
+    /* accounts and sessions */
+    struct gw_pool *pool;  /* owns; NULL when the accounts API is off */
+    struct gw_map revoked; /* revoked session id -> until_ms (kept one access-token lifetime) */
+    struct gw_map nicks;   /* user id -> nickname changed at until_ms (same lifetime) */
+    struct gw_cidr proxies[GW_MAX_PROXIES];
+    int nproxies;
+    bool sessions_loaded; /* the revocations of the last access_ttl were read from PostgreSQL */
+    int64_t load_retry_ms;
+    char dummy_hash[256]; /* verified for unknown users: same cost as a real one */
     struct gw_metrics m;
 };
 
@@ -300,6 +336,18 @@ void gw_redis_start(struct gw *gw);
 void gw_redis_tick(struct gw *gw);
 void gw_redis_stop(struct gw *gw);
 void gw_redis_arm_kill(struct gw *gw);
+/* Counts one attempt under each of keys[0..n) in fixed windows of window_ms; cb gets 0 when
+ * every count is within its limit, else the ms until the fullest window ends. Without Redis the
+ * attempt is allowed (Redis is a cache; logins must not depend on it). cb may run before this
+ * returns. */
+typedef void (*gw_rate_cb)(struct gw *gw, void *ud, int retry_ms);
+void gw_redis_rate(struct gw *gw,
+                   const char *const *keys,
+                   const int *limits,
+                   int n,
+                   int window_ms,
+                   gw_rate_cb cb,
+                   void *ud);
 /* True while this node holds its message-id node number (lease not expired). */
 bool gw_lease_valid(const struct gw *gw);
 
@@ -312,6 +360,41 @@ void gw_http_delivered(struct gw *gw, struct gw_pending *p);
 /* The HTTP connection went away: detach it from its pending send. */
 void gw_http_closed(struct lws *wsi, void *user);
 int gw_metrics_render(struct gw *gw, struct chat_buf *out);
+
+/* gw_events.c: chat.events, revocations, nicknames, token expiry on open sockets */
+/* Verifies token and applies what this node knows: a revoked session fails (CHAT_EAUTH with
+ * *code session_revoked), a nickname changed after the token was issued replaces the name.
+ * Returns CHAT_OK, or an error with *code the error code for the client. */
+int gw_token_check(struct gw *gw,
+                   const char *token,
+                   struct chat_claims *cl,
+                   enum chat_errcode *code);
+/* Same checks for claims already verified (a connection's identity). */
+void gw_claims_fresh_nick(struct gw *gw, struct chat_claims *cl);
+/* Consumed chat.events record. */
+void gw_events_handle(struct gw *gw, const char *v, size_t len);
+/* Produces a sessions_revoked / user_updated event (non-blocking; errors logged). */
+void gw_events_revoked(
+    struct gw *gw, const char *user, char *const *sids, size_t n, const char *reason);
+void gw_events_user_updated(struct gw *gw, const char *user, const char *nick);
+/* Records revocations known from PostgreSQL or an event; applies them to local connections. */
+void gw_sessions_revoke(struct gw *gw, const char *sid, const char *reason, int64_t at_ms);
+void gw_nick_changed(struct gw *gw, const char *user, const char *nick, int64_t at_ms);
+/* 1 s: session_expiring / session_expired on open sockets, forgets old revocations. */
+void gw_sessions_tick(struct gw *gw);
+
+/* gw_auth.c: the accounts REST API */
+int gw_auth_init(struct gw *gw);
+void gw_auth_stop(struct gw *gw);
+void gw_auth_fini(struct gw *gw);
+void gw_auth_tick(struct gw *gw);
+/* True when uri is an account endpoint (handled by gw_auth_request / gw_auth_body). */
+bool gw_auth_route(const char *uri);
+/* Parses CHAT_TRUSTED_PROXIES; returns CHAT_OK or CHAT_EINVAL (message printed). */
+int gw_proxies_parse(struct gw *gw, const char *spec);
+/* The client address: the peer, or the right-most untrusted X-Forwarded-For entry when the peer
+ * is a trusted proxy. */
+void gw_client_ip(struct gw *gw, struct lws *wsi, char *out, size_t cap);
 
 /* gw_ws.c */
 extern const struct lws_protocols gw_protocols[];

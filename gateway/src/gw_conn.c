@@ -37,6 +37,7 @@ void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl)
     identity_delta(c, -1);
     c->authed = true;
     c->claims = *cl;
+    c->expiry_warned = false;
     identity_delta(c, +1);
 }
 
@@ -270,12 +271,10 @@ static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
     struct chat_claims cl;
-    int rc = chat_jwt_verify(&gw->keys, f->token, gw->cfg->jwt_issuer, (int64_t)time(NULL),
-                             GW_JWT_LEEWAY_S, &cl);
+    enum chat_errcode code;
 
-    if (rc != CHAT_OK) {
-        gw_conn_error(c, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token, NULL,
-                      NULL, f->ref, -1);
+    if (gw_token_check(gw, f->token, &cl, &code) != CHAT_OK) {
+        gw_conn_error(c, code, NULL, NULL, f->ref, -1);
         return;
     }
     if (c->authed && strcmp(c->claims.sub, cl.sub) != 0) {

@@ -23,13 +23,14 @@ static void req_free(struct gw_httpreq *r)
         return;
     if (r->pending)
         r->pending->http = NULL; /* the delivery report will find nobody to answer */
+    gw_auth_gone(r);
     chat_buf_fini(&r->body);
     chat_buf_fini(&r->resp);
     chat_free(r);
 }
 
 /* Writes the response headers now and the body on the next WRITEABLE. */
-static int respond(struct lws *wsi, struct gw_httpreq *r, int status, const char *ctype)
+int gw_http_respond(struct lws *wsi, struct gw_httpreq *r, int status, const char *ctype)
 {
     unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr);
 
@@ -53,13 +54,13 @@ static int respond(struct lws *wsi, struct gw_httpreq *r, int status, const char
     return 0;
 }
 
-static int
-respond_error(struct lws *wsi, struct gw_httpreq *r, int status, const char *code, const char *msg)
+int gw_http_respond_error(
+    struct lws *wsi, struct gw_httpreq *r, int status, const char *code, const char *msg)
 {
     chat_buf_reset(&r->resp);
     if (chat_enc_http_error(&r->resp, code, msg) != CHAT_OK)
         return -1;
-    return respond(wsi, r, status, "application/json");
+    return gw_http_respond(wsi, r, status, "application/json");
 }
 
 static int status_for(enum chat_errcode code)
@@ -68,7 +69,18 @@ static int status_for(enum chat_errcode code)
     case CHAT_ERR_auth_required:
     case CHAT_ERR_bad_token:
     case CHAT_ERR_token_expired:
+    case CHAT_ERR_session_revoked:
+    case CHAT_ERR_invalid_credentials:
+    case CHAT_ERR_invalid_refresh:
+    case CHAT_ERR_refresh_reused:
         return 401;
+    case CHAT_ERR_forbidden:
+    case CHAT_ERR_wrong_password:
+        return 403;
+    case CHAT_ERR_not_found:
+        return 404;
+    case CHAT_ERR_username_taken:
+        return 409;
     case CHAT_ERR_too_big:
         return 413;
     case CHAT_ERR_rate_limited:
@@ -83,27 +95,23 @@ static int status_for(enum chat_errcode code)
     }
 }
 
-static int respond_code(struct lws *wsi, struct gw_httpreq *r, enum chat_errcode code)
+int gw_http_respond_code(struct lws *wsi, struct gw_httpreq *r, enum chat_errcode code)
 {
-    return respond_error(wsi, r, status_for(code), chat_errcode_name(code),
-                         chat_errcode_desc(code));
+    return gw_http_respond_error(wsi, r, status_for(code), chat_errcode_name(code),
+                                 chat_errcode_desc(code));
 }
 
 /* Reads "Authorization: Bearer X"; returns CHAT_OK with claims, or the error code. */
-static enum chat_errcode bearer(struct gw *gw, struct lws *wsi, struct chat_claims *cl)
+enum chat_errcode gw_http_bearer(struct gw *gw, struct lws *wsi, struct chat_claims *cl)
 {
     char auth[CHAT_JWT_MAX_TOKEN + 16];
-    int rc;
+    enum chat_errcode code;
 
     if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
         return CHAT_ERR_auth_required;
     if (strncmp(auth, "Bearer ", 7) != 0)
         return CHAT_ERR_bad_token;
-    rc = chat_jwt_verify(&gw->keys, auth + 7, gw->cfg->jwt_issuer, (int64_t)time(NULL),
-                         GW_JWT_LEEWAY_S, cl);
-    if (rc == CHAT_EEXPIRED)
-        return CHAT_ERR_token_expired;
-    return rc == CHAT_OK ? CHAT_ERR__COUNT : CHAT_ERR_bad_token;
+    return gw_token_check(gw, auth + 7, cl, &code) == CHAT_OK ? CHAT_ERR__COUNT : code;
 }
 
 /* /api/v1/rooms/{room}/messages -> room (copied into r->room); false when not that shape. */
@@ -128,7 +136,7 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
     if (strcmp(uri, "/healthz") == 0) {
         if (chat_buf_appends(&r->resp, "ok\n") != CHAT_OK)
             return -1;
-        return respond(wsi, r, 200, "text/plain");
+        return gw_http_respond(wsi, r, 200, "text/plain");
     }
     if (strcmp(uri, "/readyz") == 0) {
         bool ok = gw_ready(gw);
@@ -137,19 +145,19 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
                              ok ? "ready" : "not ready", gw->kafka_assigned, gw->node_num,
                              gw->redis_ok, gw->draining) != CHAT_OK)
             return -1;
-        return respond(wsi, r, ok ? 200 : 503, "text/plain");
+        return gw_http_respond(wsi, r, ok ? 200 : 503, "text/plain");
     }
     if (strcmp(uri, "/metrics") == 0) {
         if (gw_metrics_render(gw, &r->resp) != CHAT_OK)
             return -1;
-        return respond(wsi, r, 200, "text/plain; version=0.0.4");
+        return gw_http_respond(wsi, r, 200, "text/plain; version=0.0.4");
     }
     if (strcmp(uri, "/api/v1/config") == 0) {
         if (chat_enc_config(&r->resp, gw->cfg->node_name, &gw->limits) != CHAT_OK)
             return -1;
-        return respond(wsi, r, 200, "application/json");
+        return gw_http_respond(wsi, r, 200, "application/json");
     }
-    return respond_error(wsi, r, 404, "not_found", "no such endpoint");
+    return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
 }
 
 static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
@@ -164,17 +172,23 @@ static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     pss->http = r;
     chat_metric_add(&gw->m.http_requests, 1);
     if (lws_hdr_copy(wsi, uri, sizeof(uri), post ? WSI_TOKEN_POST_URI : WSI_TOKEN_GET_URI) <= 0)
-        return respond_error(wsi, r, 414, "bad_request", "URI missing or too long");
+        return gw_http_respond_error(wsi, r, 414, "bad_request", "URI missing or too long");
+    if (gw_auth_route(uri)) {
+        if (strlen(uri) >= sizeof(r->path))
+            return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
+        memcpy(r->path, uri, strlen(uri) + 1);
+        return gw_auth_request(gw, wsi, r, post);
+    }
     if (!post) {
         if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-            return respond_error(wsi, r, 405, "method_not_allowed", "use GET or POST");
+            return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "use GET or POST");
         return on_get(gw, wsi, r, uri);
     }
     if (!parse_messages_path(uri, r->room, sizeof(r->room)))
-        return respond_error(wsi, r, 404, "not_found", "no such endpoint");
+        return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
     if (!chat_room_valid(r->room))
-        return respond_code(wsi, r, CHAT_ERR_bad_room);
-    r->auth = bearer(gw, wsi, &r->claims);
+        return gw_http_respond_code(wsi, r, CHAT_ERR_bad_room);
+    r->auth = gw_http_bearer(gw, wsi, &r->claims);
     r->is_send = true;
     return 0; /* wait for the body; the error (if any) is answered at its end */
 }
@@ -189,20 +203,20 @@ static int on_body_done(struct gw *gw, struct lws *wsi, struct gw_httpreq *r)
     if (r->responded)
         return 0;
     if (r->body_too_big)
-        return respond_code(wsi, r, CHAT_ERR_too_big);
+        return gw_http_respond_code(wsi, r, CHAT_ERR_too_big);
     if (r->auth != CHAT_ERR__COUNT)
-        return respond_code(wsi, r, r->auth);
+        return gw_http_respond_code(wsi, r, r->auth);
     if (chat_rest_send_decode(chat_buf_data(&r->body), r->body.len, (size_t)gw->cfg->max_text, &f,
                               &code) != CHAT_OK) {
         chat_cframe_fini(&f);
-        return respond_code(wsi, r, code);
+        return gw_http_respond_code(wsi, r, code);
     }
     rc = gw_send_produce(gw, NULL, &r->claims, r->room, f.text, f.text_len, f.client_msg_id, NULL,
                          &p, &code, &retry_ms);
     chat_cframe_fini(&f);
     if (rc != CHAT_OK) {
         r->retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 0;
-        return respond_code(wsi, r, code);
+        return gw_http_respond_code(wsi, r, code);
     }
     p->http = wsi;
     r->pending = p;
@@ -219,9 +233,9 @@ void gw_http_delivered(struct gw *gw, struct gw_pending *p)
     chat_buf_reset(&r->resp);
     if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
         chat_enc_ack(&r->resp, p->client_msg_id, p->id, p->seq, p->ts, NULL) == CHAT_OK) {
-        if (respond(wsi, r, 200, "application/json") != 0)
+        if (gw_http_respond(wsi, r, 200, "application/json") != 0)
             lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    } else if (respond_code(wsi, r, CHAT_ERR_unavailable) != 0) {
+    } else if (gw_http_respond_code(wsi, r, CHAT_ERR_unavailable) != 0) {
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     (void)gw;
@@ -259,6 +273,8 @@ int gw_http_callback(
             r->body_too_big = true; /* keep reading; answer 413 at the end */
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (r && r->is_auth)
+            return gw_auth_body(gw, wsi, r);
         return r && r->is_send ? on_body_done(gw, wsi, r) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!r || !r->responded)

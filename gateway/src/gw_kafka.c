@@ -2,7 +2,7 @@
  *
  * Producer: idempotent, acks=all; rd_kafka_producev never blocks; delivery reports are served on
  * the loop when the main queue's wake-up pipe turns readable.
- * Consumer: assign()-only (every gateway reads every partition of chat.messages and
+ * Consumer: assign()-only (every gateway reads every partition of chat.messages, chat.events and
  * chat.presence), starting at the high watermark taken at startup so nothing produced after the
  * node became ready is missed. Its queue's wake-up pipe is polled by the loop; records are drained
  * in bounded batches so one busy topic cannot starve the sockets. */
@@ -34,8 +34,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     struct gw_pending *p = rkm->_private;
 
     (void)rk;
-    if (!p)
+    if (!p) { /* a chat.events record */
+        if (rkm->err)
+            chat_log(CHAT_LOG_ERROR, "kafka: event delivery failed: %s",
+                     rd_kafka_err2str(rkm->err));
         return;
+    }
     p->err = rkm->err;
     p->seq = rkm->offset;
     if (rkm->err)
@@ -151,6 +155,9 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
         chat_msg_unref(m);
     } else if (strcmp(topic, gw->cfg->kafka.topic_presence) == 0) {
         handle_presence(gw, rkm);
+    } else if (strcmp(topic, gw->cfg->kafka.topic_events) == 0) {
+        if (rkm->payload)
+            gw_events_handle(gw, rkm->payload, rkm->len);
     }
 }
 
@@ -248,6 +255,9 @@ static int assign_all(struct gw *gw)
     if (rc == CHAT_OK)
         /* presence from its start (a compacted topic in production): the last counts per room */
         rc = add_topic(gw, gw->cfg->kafka.topic_presence, true, list);
+    if (rc == CHAT_OK)
+        /* events from now on: what happened before comes from PostgreSQL (gw_events.c) */
+        rc = add_topic(gw, gw->cfg->kafka.topic_events, false, list);
     if (rc == CHAT_OK) {
         err = rd_kafka_assign(gw->cons, list);
         if (err) {

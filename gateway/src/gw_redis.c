@@ -389,6 +389,84 @@ void gw_redis_stop(struct gw *gw)
     redisAsyncDisconnect(gw->redis); /* pending replies are served first... */
 }
 
+/* ---- attempt limits (login, register) ---- */
+
+static const char rate_lua[] =
+    "local worst = 0 "
+    "for i, k in ipairs(KEYS) do "
+    "  local n = redis.call('INCR', k) "
+    "  if n == 1 then redis.call('PEXPIRE', k, ARGV[1]) end "
+    "  if n > tonumber(ARGV[i + 1]) then "
+    "    local t = redis.call('PTTL', k) "
+    "    if t < 0 then redis.call('PEXPIRE', k, ARGV[1]) t = tonumber(ARGV[1]) end "
+    "    if t > worst then worst = t end "
+    "  end "
+    "end "
+    "return worst";
+
+struct rate_req {
+    gw_rate_cb cb;
+    void *ud;
+};
+
+static void on_rate(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gw *gw = ac->data;
+    struct rate_req *q = priv;
+    redisReply *reply = r;
+    int retry = 0;
+
+    replied(gw);
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
+        retry = reply->integer > 0 ? (int)reply->integer : 0;
+    else if (reply && reply->type == REDIS_REPLY_ERROR)
+        chat_log(CHAT_LOG_WARN, "redis: rate limit: %s", reply->str);
+    q->cb(gw, q->ud, retry);
+    chat_free(q);
+}
+
+void gw_redis_rate(struct gw *gw,
+                   const char *const *keys,
+                   const int *limits,
+                   int n,
+                   int window_ms,
+                   gw_rate_cb cb,
+                   void *ud)
+{
+    struct rate_req *q;
+    struct argv a;
+    char num[4][16];
+
+    if (!gw->redis || !gw->redis_ok || n < 1 || n > 2) {
+        cb(gw, ud, 0); /* fail open: counted in redis_errors when Redis is down */
+        return;
+    }
+    q = chat_xcalloc(1, sizeof(*q));
+    q->cb = cb;
+    q->ud = ud;
+    memset(&a, 0, sizeof(a));
+    argv_push(&a, "EVAL");
+    argv_push(&a, rate_lua);
+    snprintf(num[0], sizeof(num[0]), "%d", n);
+    argv_push(&a, num[0]);
+    for (int i = 0; i < n; i++)
+        argv_push(&a, keys[i]);
+    snprintf(num[1], sizeof(num[1]), "%d", window_ms);
+    argv_push(&a, num[1]);
+    for (int i = 0; i < n; i++) {
+        snprintf(num[2 + i], sizeof(num[2 + i]), "%d", limits[i]);
+        argv_push(&a, num[2 + i]);
+    }
+    sent(gw);
+    if (redisAsyncCommandArgv(gw->redis, on_rate, q, a.n, a.v, a.len) != REDIS_OK) {
+        replied(gw);
+        chat_free(q);
+        cb(gw, ud, 0);
+    }
+    chat_free(a.v);
+    chat_free(a.len);
+}
+
 static void kill_cb(uv_timer_t *t)
 {
     struct gw *gw = t->data;

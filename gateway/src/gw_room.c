@@ -26,6 +26,7 @@ void gw_map_init(struct gw_map *m)
 static void ent_free(struct gw_map_ent *e)
 {
     chat_free(e->key);
+    chat_free(e->str);
     chat_free(e);
 }
 

@@ -41,15 +41,12 @@ static int on_established(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     struct gw_conn *c = gw_conn_open(gw, wsi, &pss->conn);
     const char *token = handshake_token(wsi, buf, sizeof(buf));
     struct chat_claims cl;
-    int rc;
+    enum chat_errcode code;
 
     if (token) {
-        rc = chat_jwt_verify(&gw->keys, token, gw->cfg->jwt_issuer, (int64_t)time(NULL),
-                             GW_JWT_LEEWAY_S, &cl);
-        if (rc != CHAT_OK) {
+        if (gw_token_check(gw, token, &cl, &code) != CHAT_OK) {
             /* a client that presented credentials must learn they failed: no silent downgrade */
-            gw_conn_error(c, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token,
-                          NULL, NULL, NULL, -1);
+            gw_conn_error(c, code, NULL, NULL, NULL, -1);
             gw_conn_close(c, CHAT_CLOSE_auth_failed, "auth_failed");
             return 0;
         }

@@ -164,6 +164,88 @@ static const struct chat_cfg_opt gw_opts[] = {
             "50",
             max_errors,
             "malformed frames in a row before the connection is closed"),
+    OPT_STR("pg-dsn",
+            "CHAT_PG_DSN",
+            "",
+            pg_dsn,
+            CHAT_CFG_SECRET,
+            "PostgreSQL connection string of the accounts API; empty: accounts off"),
+    OPT_INT("auth-workers",
+            "CHAT_AUTH_WORKERS",
+            1,
+            64,
+            "2",
+            auth_workers,
+            "threads hashing passwords and querying PostgreSQL (nice +10)"),
+    OPT_INT("auth-queue-max",
+            "CHAT_AUTH_QUEUE_MAX",
+            1,
+            100000,
+            "256",
+            auth_queue_max,
+            "account requests waiting for a worker before 503 overloaded"),
+    OPT_INT("password-cost",
+            "CHAT_PASSWORD_COST",
+            1,
+            11,
+            "5",
+            password_cost,
+            "yescrypt cost of new password hashes (5: ~15 ms; +1 doubles it)"),
+    OPT_INT("access-ttl-s",
+            "CHAT_ACCESS_TTL_S",
+            30,
+            86400,
+            "900",
+            access_ttl_s,
+            "lifetime of an access token"),
+    OPT_INT("refresh-ttl-s",
+            "CHAT_REFRESH_TTL_S",
+            300,
+            31536000,
+            "2592000",
+            refresh_ttl_s,
+            "a session not refreshed for this long expires"),
+    OPT_INT("session-warn-s",
+            "CHAT_SESSION_WARN_S",
+            1,
+            3600,
+            "60",
+            session_warn_s,
+            "send session_expiring this long before a socket's token expires"),
+    OPT_STR("trusted-proxies",
+            "CHAT_TRUSTED_PROXIES",
+            "127.0.0.0/8,::1/128",
+            trusted_proxies,
+            0,
+            "CIDRs of load balancers whose X-Forwarded-For is believed"),
+    OPT_INT("auth-window-s",
+            "CHAT_AUTH_WINDOW_S",
+            1,
+            86400,
+            "60",
+            auth_window_s,
+            "window of the login/register attempt limits"),
+    OPT_INT("login-per-ip",
+            "CHAT_LOGIN_PER_IP",
+            1,
+            1000000,
+            "30",
+            login_per_ip,
+            "login attempts per client address per window (all gateways)"),
+    OPT_INT("login-per-user",
+            "CHAT_LOGIN_PER_USER",
+            1,
+            1000000,
+            "10",
+            login_per_user,
+            "login attempts per username per window (all gateways)"),
+    OPT_INT("register-per-ip",
+            "CHAT_REGISTER_PER_IP",
+            1,
+            1000000,
+            "10",
+            register_per_ip,
+            "registrations per client address per window (all gateways)"),
     CHAT_KAFKA_CFG_OPTS(struct gw_config, kafka),
 };
 
@@ -188,6 +270,8 @@ static void on_tick(uv_timer_t *t)
 
     gw_redis_tick(gw);
     gw_map_sweep(&gw->send_rates, bucket_idle, gw);
+    gw_sessions_tick(gw);
+    gw_auth_tick(gw);
 }
 
 static void close_noop(uv_handle_t *h)
@@ -271,6 +355,8 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     if (uv_loop_init(&gw->loop) != 0)
         return CHAT_EIO;
     gw->loop_ok = true;
+    gw_map_init(&gw->revoked);
+    gw_map_init(&gw->nicks);
     uv_timer_init(&gw->loop, &gw->tick);
     gw->tick.data = gw;
     uv_timer_init(&gw->loop, &gw->drain_timer);
@@ -295,6 +381,7 @@ void gw_shutdown(struct gw *gw)
     uv_close((uv_handle_t *)&gw->sigterm, close_noop);
     uv_signal_stop(&gw->sigint);
     uv_close((uv_handle_t *)&gw->sigint, close_noop);
+    gw_auth_stop(gw); /* finished account jobs still publish their events */
     gw_redis_stop(gw);
     gw_redis_arm_kill(gw);
     gw_kafka_stop(gw);
@@ -319,6 +406,7 @@ static void gw_fini(struct gw *gw)
     if (gw->loop_ok && uv_loop_close(&gw->loop) != 0)
         chat_log(CHAT_LOG_WARN, "event loop closed with handles still open");
     gw_kafka_destroy(gw);
+    gw_auth_fini(gw);
     gw_rooms_fini(&gw->rooms);
     chat_msg_unref(gw->presence_total);
     gw->presence_total = NULL;
@@ -361,6 +449,8 @@ int main(int argc, char **argv)
     chat_cfg_dump(gw_opts, CHAT_CFG_COUNT(gw_opts), &cfg);
 
     rc = gw_init(&gw, &cfg);
+    if (rc == CHAT_OK)
+        rc = gw_auth_init(&gw);
     if (rc == CHAT_OK)
         rc = create_lws(&gw);
     if (rc == CHAT_OK)

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "chat/account.h"
 #include "chat/mem.h"
 #include "chat/utf8.h"
 
@@ -403,11 +404,16 @@ int chat_enc_http_error(struct chat_buf *out, const char *code, const char *mess
 int chat_enc_config(struct chat_buf *out, const char *node, const struct chat_limits *lim)
 {
     return dump(out,
-                json_pack("{s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:i}}", "node", node,
-                          "v", CHAT_PROTO_VERSION, "limits", "max_frame", lim->max_frame,
-                          "max_text", lim->max_text, "max_rooms", lim->max_rooms, "rate_per_s",
-                          lim->rate_per_s, "rate_burst", lim->rate_burst, "rules", "room",
-                          "^[A-Za-z0-9_.-]{1,64}$", "client_msg_id_max", CHAT_CLIENT_MSG_ID_MAX));
+                json_pack("{s:s, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:s, s:i, s:{s:s, s:i, s:i}, "
+                          "s:{s:i, s:i}, s:{s:i, s:i, s:b, s:b}}}",
+                          "node", node, "v", CHAT_PROTO_VERSION, "limits", "max_frame",
+                          lim->max_frame, "max_text", lim->max_text, "max_rooms", lim->max_rooms,
+                          "rate_per_s", lim->rate_per_s, "rate_burst", lim->rate_burst, "rules",
+                          "room", "^[A-Za-z0-9_.-]{1,64}$", "client_msg_id_max",
+                          CHAT_CLIENT_MSG_ID_MAX, "username", "pattern", CHAT_USERNAME_RE, "min",
+                          CHAT_USERNAME_MIN, "max", CHAT_USERNAME_MAX, "nickname", "min",
+                          CHAT_NICK_MIN, "max", CHAT_NICK_MAX, "password", "min", CHAT_PASSWORD_MIN,
+                          "max", CHAT_PASSWORD_MAX, "letter", 1, "digit", 1));
 }
 
 int chat_rest_send_decode(
@@ -512,4 +518,213 @@ bad:
 void chat_json_free(void *doc)
 {
     json_decref(doc);
+}
+
+/* ---- sessions on an open WebSocket ---- */
+
+int chat_enc_session_expiring(struct chat_buf *out, int64_t exp, int64_t in_ms)
+{
+    return dump(out, json_pack("{s:s, s:I, s:I}", "type", "session_expiring", "exp",
+                               (json_int_t)exp, "in_ms", (json_int_t)in_ms));
+}
+
+int chat_enc_session_expired(struct chat_buf *out)
+{
+    return dump(out, json_pack("{s:s}", "type", "session_expired"));
+}
+
+int chat_enc_session_revoked(struct chat_buf *out, const char *reason)
+{
+    return dump(out, json_pack("{s:s, s:s}", "type", "session_revoked", "reason", reason));
+}
+
+/* ---- accounts ---- */
+
+static json_t *user_obj(const struct chat_user *u)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", u->id, "username", u->username, "nickname",
+                     u->nickname, "role", u->role, "created_at", (json_int_t)u->created_at);
+}
+
+int chat_enc_user(struct chat_buf *out, const struct chat_user *u)
+{
+    return dump(out, user_obj(u));
+}
+
+int chat_enc_session(struct chat_buf *out,
+                     const struct chat_user *u,
+                     const struct chat_session_out *s)
+{
+    json_t *user = user_obj(u);
+
+    if (!user)
+        return CHAT_ENOMEM;
+    return dump(out, json_pack("{s:o, s:s, s:s, s:I, s:s, s:I, s:s}", "user", user, "access_token",
+                               s->access_token, "token_type", "Bearer", "expires_in",
+                               (json_int_t)s->expires_in, "refresh_token", s->refresh_token,
+                               "refresh_expires_in", (json_int_t)s->refresh_expires_in,
+                               "session_id", s->session_id));
+}
+
+int chat_enc_revoked(struct chat_buf *out, long n)
+{
+    return dump(out, json_pack("{s:I}", "revoked_sessions", (json_int_t)n));
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int chat_enc_logins(struct chat_buf *out,
+                    const struct chat_login *v,
+                    size_t n,
+                    const char *next_before)
+{
+    json_t *arr = json_array();
+
+    if (!arr)
+        return CHAT_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o =
+            json_pack("{s:s, s:I, s:o, s:o, s:b, s:s}", "id", v[i].id, "at", (json_int_t)v[i].at,
+                      "ip", str_or_null(v[i].ip), "user_agent", str_or_null(v[i].user_agent),
+                      "success", v[i].success, "reason", v[i].reason);
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return CHAT_ENOMEM;
+        }
+    }
+    return dump(out,
+                json_pack("{s:o, s:o}", "logins", arr, "next_before", str_or_null(next_before)));
+}
+
+/* body strings: UTF-8 (checked by the caller), capped, NUL-free */
+static int auth_str(json_t *root, const char *key, const char **out)
+{
+    return opt_str(root, key, CHAT_AUTH_FIELD_MAX, out);
+}
+
+int chat_auth_body_decode(const char *body,
+                          size_t len,
+                          struct chat_auth_body *b,
+                          enum chat_errcode *err)
+{
+    json_t *root, *all;
+
+    memset(b, 0, sizeof(*b));
+    if (len == 0) {
+        b->_doc = json_object();
+        return b->_doc ? CHAT_OK : CHAT_ENOMEM;
+    }
+    if (!chat_utf8_valid(body, len, NULL)) {
+        *err = CHAT_ERR_bad_utf8;
+        return CHAT_EPROTO;
+    }
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        *err = CHAT_ERR_bad_json;
+        return CHAT_EPROTO;
+    }
+    b->_doc = root;
+    all = json_object_get(root, "all");
+    if (auth_str(root, "username", &b->username) != CHAT_OK ||
+        auth_str(root, "password", &b->password) != CHAT_OK ||
+        auth_str(root, "nickname", &b->nickname) != CHAT_OK ||
+        auth_str(root, "refresh_token", &b->refresh_token) != CHAT_OK ||
+        auth_str(root, "current_password", &b->current_password) != CHAT_OK ||
+        auth_str(root, "new_password", &b->new_password) != CHAT_OK ||
+        (all && !json_is_boolean(all))) {
+        *err = CHAT_ERR_bad_field;
+        return CHAT_EPROTO;
+    }
+    b->all = all && json_is_true(all);
+    return CHAT_OK;
+}
+
+void chat_auth_body_fini(struct chat_auth_body *b)
+{
+    if (!b)
+        return;
+    json_decref(b->_doc);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- chat.events ---- */
+
+int chat_enc_ev_sessions_revoked(struct chat_buf *out,
+                                 const char *user,
+                                 const char *const *sids,
+                                 size_t n,
+                                 const char *reason,
+                                 int64_t ts)
+{
+    json_t *arr = json_array();
+
+    if (!arr)
+        return CHAT_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(arr, json_string(sids[i])) != 0) {
+            json_decref(arr);
+            return CHAT_ENOMEM;
+        }
+    return dump(out, json_pack("{s:s, s:s, s:o, s:s, s:I}", "type", "sessions_revoked", "user",
+                               user, "sids", arr, "reason", reason, "ts", (json_int_t)ts));
+}
+
+int chat_enc_ev_user_updated(struct chat_buf *out, const char *user, const char *nick, int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:I}", "type", "user_updated", "user", user, "nick",
+                               nick, "ts", (json_int_t)ts));
+}
+
+int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
+{
+    json_t *root, *type, *ts, *sids;
+    const char *t;
+
+    memset(ev, 0, sizeof(*ev));
+    root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return CHAT_EPROTO;
+    }
+    ev->_doc = root;
+    type = json_object_get(root, "type");
+    ts = json_object_get(root, "ts");
+    if (!json_is_string(type) || !json_is_integer(ts) ||
+        opt_str(root, "user", CHAT_USER_MAX, &ev->user) != CHAT_OK || !ev->user)
+        return CHAT_EPROTO;
+    ev->ts = json_integer_value(ts);
+    t = json_string_value(type);
+    if (strcmp(t, "user_updated") == 0) {
+        ev->type = CHAT_EV_user_updated;
+        return opt_str(root, "nick", CHAT_AUTH_FIELD_MAX, &ev->nick) == CHAT_OK && ev->nick
+                   ? CHAT_OK
+                   : CHAT_EPROTO;
+    }
+    if (strcmp(t, "sessions_revoked") != 0)
+        return CHAT_ENOENT;
+    ev->type = CHAT_EV_sessions_revoked;
+    sids = json_object_get(root, "sids");
+    if (!json_is_array(sids) || opt_str(root, "reason", 64, &ev->reason) != CHAT_OK || !ev->reason)
+        return CHAT_EPROTO;
+    ev->sids = chat_xcalloc(json_array_size(sids) + 1, sizeof(*ev->sids));
+    for (size_t i = 0; i < json_array_size(sids); i++) {
+        json_t *s = json_array_get(sids, i);
+        if (!json_is_string(s) || json_string_length(s) > CHAT_USER_MAX || has_nul(s))
+            return CHAT_EPROTO;
+        ev->sids[ev->nsids++] = json_string_value(s);
+    }
+    return CHAT_OK;
+}
+
+void chat_event_fini(struct chat_event *ev)
+{
+    if (!ev)
+        return;
+    chat_free(ev->sids);
+    json_decref(ev->_doc);
+    memset(ev, 0, sizeof(*ev));
 }

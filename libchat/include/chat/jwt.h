@@ -32,7 +32,7 @@ struct chat_claims {
     char sub[64];          /* user id / name */
     char sid[64];          /* session id ("" when absent) */
     char role[16];         /* "user" when absent */
-    char name[64];         /* display name (nickname) or "" */
+    char name[96];         /* display name (nickname, <= 20 code points) or "" */
     int64_t exp, iat, nbf; /* seconds since the epoch; nbf 0 when absent */
 };
 

@@ -12,6 +12,10 @@
  * Leases:
  *   chat:node:ID                   STRING NODE; PX lease of message-id node number ID (0..1023)
  *   CHAT_KEY_PRES_LEADER           STRING instance id of the presence leader, PX lease
+ * Abuse limits (gateways; fixed windows, the key expires with its window):
+ *   chat:rl:KIND:SUBJECT           STRING attempts in the current window; KIND is login_ip,
+ *                                  login_user, register_ip or password_user, SUBJECT the client
+ *                                  address, the lower-cased username or the user id
  */
 #ifndef CHAT_KEYS_H
 #define CHAT_KEYS_H
@@ -23,5 +27,6 @@
 #define CHAT_KEY_NODE_LEASE_FMT "chat:node:%u"          /* node number */
 #define CHAT_KEY_PRES_LEADER    "chat:pres:leader"
 #define CHAT_PRES_TTL_MS        5000
+#define CHAT_KEY_RATE_FMT       "chat:rl:%s:%s" /* KIND, SUBJECT */
 
 #endif

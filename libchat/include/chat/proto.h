@@ -15,7 +15,7 @@
 #include "chat/buf.h"
 #include "chat/err.h"
 
-#define CHAT_PROTO_VERSION     1
+#define CHAT_PROTO_VERSION     2
 #define CHAT_ROOM_MAX          64 /* bytes of a room id */
 #define CHAT_CLIENT_MSG_ID_MAX 64
 #define CHAT_USER_MAX          64
@@ -127,6 +127,84 @@ chat_enc_config(struct chat_buf *out, const char *node, const struct chat_limits
  * *err set like chat_cframe_decode. */
 CHAT_NODISCARD int chat_rest_send_decode(
     const char *body, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err);
+
+/* ---- sessions on an open WebSocket ---- */
+/* {"type":"session_expiring","exp":S,"in_ms":N} */
+CHAT_NODISCARD int chat_enc_session_expiring(struct chat_buf *out, int64_t exp, int64_t in_ms);
+CHAT_NODISCARD int chat_enc_session_expired(struct chat_buf *out);
+/* {"type":"session_revoked","reason":R} */
+CHAT_NODISCARD int chat_enc_session_revoked(struct chat_buf *out, const char *reason);
+
+/* ---- accounts (REST bodies) ---- */
+struct chat_user {
+    const char *id, *username, *nickname, *role; /* borrowed */
+    int64_t created_at;                          /* ms since the epoch */
+};
+struct chat_session_out {
+    const char *access_token, *refresh_token, *session_id; /* borrowed */
+    int64_t expires_in, refresh_expires_in;                /* seconds */
+};
+struct chat_login {
+    const char *id, *ip, *user_agent, *reason; /* borrowed; ip/user_agent may be NULL */
+    int64_t at;                                /* ms since the epoch */
+    bool success;
+};
+/* {"id","username","nickname","role","created_at"} */
+CHAT_NODISCARD int chat_enc_user(struct chat_buf *out, const struct chat_user *u);
+/* {"user":{..},"access_token","token_type":"Bearer","expires_in","refresh_token",
+ *  "refresh_expires_in","session_id"} */
+CHAT_NODISCARD int
+chat_enc_session(struct chat_buf *out, const struct chat_user *u, const struct chat_session_out *s);
+/* {"revoked_sessions":N} */
+CHAT_NODISCARD int chat_enc_revoked(struct chat_buf *out, long n);
+/* {"logins":[..],"next_before":ID|null} */
+CHAT_NODISCARD int chat_enc_logins(struct chat_buf *out,
+                                   const struct chat_login *v,
+                                   size_t n,
+                                   const char *next_before);
+
+#define CHAT_AUTH_FIELD_MAX 1024 /* bytes of one string field of an account request body */
+
+/* The body of any account request: every field optional here, the handler says which it needs.
+ * Strings are borrowed from _doc, valid until chat_auth_body_fini(). */
+struct chat_auth_body {
+    const char *username, *password, *nickname, *refresh_token, *current_password, *new_password;
+    bool all; /* logout: every session of the user */
+    void *_doc;
+};
+/* An empty body is {}. Unknown fields are ignored. Returns CHAT_OK, or CHAT_EPROTO with *err
+ * bad_utf8, bad_json (not an object, duplicate key) or bad_field (wrong type, NUL inside, longer
+ * than CHAT_AUTH_FIELD_MAX). Call chat_auth_body_fini() after either result. */
+CHAT_NODISCARD int chat_auth_body_decode(const char *body,
+                                         size_t len,
+                                         struct chat_auth_body *b,
+                                         enum chat_errcode *err);
+void chat_auth_body_fini(struct chat_auth_body *b);
+
+/* ---- chat.events: control events, key = user id ----
+ *   {"type":"sessions_revoked","user":U,"sids":["34",..],"reason":R,"ts":MS}
+ *   {"type":"user_updated","user":U,"nick":N,"ts":MS} */
+enum chat_event_type { CHAT_EV_NONE = 0, CHAT_EV_sessions_revoked, CHAT_EV_user_updated };
+struct chat_event {
+    enum chat_event_type type;
+    const char *user, *nick, *reason; /* borrowed from _doc */
+    const char **sids;                /* owns the array; strings borrowed */
+    size_t nsids;
+    int64_t ts;
+    void *_doc;
+};
+CHAT_NODISCARD int chat_enc_ev_sessions_revoked(struct chat_buf *out,
+                                                const char *user,
+                                                const char *const *sids,
+                                                size_t n,
+                                                const char *reason,
+                                                int64_t ts);
+CHAT_NODISCARD int
+chat_enc_ev_user_updated(struct chat_buf *out, const char *user, const char *nick, int64_t ts);
+/* Returns CHAT_OK, CHAT_ENOENT (a well-formed event of a type this version does not know: skip
+ * it) or CHAT_EPROTO. Call chat_event_fini() after any result. */
+CHAT_NODISCARD int chat_event_decode(const char *v, size_t len, struct chat_event *ev);
+void chat_event_fini(struct chat_event *ev);
 
 /* ---- the message event: produced once by the accepting gateway, spliced per node ----
  * The Kafka value of chat.messages is the message frame without "seq":

@@ -1,0 +1,72 @@
+/* gw_auth.h - account requests: a job is created on the event loop from a REST request, runs on
+ * a worker thread (password hashing and PostgreSQL, both blocking, gw_db.c), and comes back to
+ * the loop (gw_auth.c) to be answered and to publish its events.
+ *
+ * Ownership: the loop owns a job until gw_pool_submit(); the pool owns it until it hands it back
+ * through gw_auth_done() on the loop. A worker touches only the job, its own PGconn and the
+ * immutable parts of struct gw (cfg, keys, dummy_hash). */
+#ifndef GW_AUTH_H
+#define GW_AUTH_H
+
+#include <libpq-fe.h>
+
+#include "chat/buf.h"
+#include "chat/proto.h"
+
+#include "gw.h"
+
+enum gw_job_kind {
+    GW_JOB_REGISTER,
+    GW_JOB_LOGIN,
+    GW_JOB_REFRESH,
+    GW_JOB_LOGOUT,
+    GW_JOB_ME,
+    GW_JOB_NICKNAME,
+    GW_JOB_PASSWORD,
+    GW_JOB_LOGINS,
+    GW_JOB_ADMIN_REVOKE,
+    GW_JOB_LOAD, /* startup: revocations and nickname changes of the last access_ttl */
+};
+
+#define GW_ID_MAX 64 /* a decimal bigint, or a claim copied before it is checked */
+
+struct gw_job {
+    struct gw_job *next;
+    enum gw_job_kind kind;
+    struct gw *gw;
+    struct lws *wsi;  /* loop only: the HTTP client to answer, NULL once it went away */
+    int64_t start_us; /* queued at (mono) */
+    /* inputs: owned copies */
+    char *username, *password, *nickname, *new_password, *refresh, *ip, *ua;
+    char uid[GW_ID_MAX], sid[GW_ID_MAX], target[GW_ID_MAX], before[GW_ID_MAX];
+    bool all;
+    long limit;
+    /* outputs */
+    int status;            /* HTTP status of the answer */
+    enum chat_errcode err; /* CHAT_ERR__COUNT on success */
+    struct chat_buf body;  /* JSON answer on success */
+    /* events for the loop to publish and apply */
+    char ev_user[GW_ID_MAX];
+    char **revoked; /* owns: session ids revoked by this job */
+    size_t nrevoked;
+    const char *revoke_reason;
+    char *nick_changed; /* owns: the user's new nickname */
+    /* GW_JOB_LOAD: parallel arrays (owned) */
+    char **load_users, **load_nicks;
+    int64_t *load_nick_ms, *load_revoked_ms;
+    size_t nload_nicks;
+};
+
+/* gw_db.c: the worker pool */
+int gw_pool_start(struct gw *gw);
+/* Queues j; CHAT_EAGAIN when cfg->auth_queue_max jobs wait already or the pool stopped. */
+int gw_pool_submit(struct gw *gw, struct gw_job *j);
+/* Stops the workers (waits for the jobs they are running) and hands back what finished. */
+void gw_pool_stop(struct gw *gw);
+void gw_pool_free(struct gw *gw);
+
+/* gw_auth.c: on the loop, for every finished job */
+void gw_auth_done(struct gw *gw, struct gw_job *j);
+void gw_job_free(struct gw_job *j);
+
+#endif

@@ -1,0 +1,953 @@
+/* gw_db.c - the account workers: a fixed pool of threads, each with its own blocking PostgreSQL
+ * connection, that hash passwords and run the account SQL for jobs queued by the event loop.
+ * Finished jobs go back to the loop through a uv_async handle (gw_auth_done). The loop never
+ * waits for a worker; a full queue is answered 503 at once (gw_pool_submit).
+ *
+ * Workers run at a lower CPU priority (nice +10) than the event-loop thread: a login storm
+ * slows logins down, not message fan-out. SQL is parameterised throughout. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "chat/account.h"
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "gw_auth.h"
+
+#define PG_STATEMENT_TIMEOUT "SET statement_timeout = 5000"
+#define WORKER_NICE          10
+
+struct gw_pool {
+    struct gw *gw;
+    pthread_t *threads;
+    int nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct gw_job *q_head, *q_tail; /* waiting for a worker */
+    int q_len;
+    struct gw_job *done_head, *done_tail; /* finished, waiting for the loop */
+    bool stop;
+    uv_async_t async;
+};
+
+/* ---- SQL helpers (worker threads) ---- */
+
+#define USER_COLS \
+    "id::text, username, nickname, role, (extract(epoch FROM created_at) * 1000)::bigint"
+
+static PGresult *q(PGconn *pg, const char *sql, int n, const char *const *params)
+{
+    return PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+}
+
+/* True when r has status want; logs and clears r otherwise. */
+static bool ok(PGresult *r, ExecStatusType want, const char *what)
+{
+    if (PQresultStatus(r) == want)
+        return true;
+    chat_log(CHAT_LOG_WARN, "accounts: %s: %s", what, PQresultErrorMessage(r));
+    PQclear(r);
+    return false;
+}
+
+static bool unique_violation(const PGresult *r)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return st && strcmp(st, "23505") == 0;
+}
+
+static bool cmd(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    bool good = ok(r, PGRES_COMMAND_OK, sql);
+    if (good)
+        PQclear(r);
+    return good;
+}
+
+static void rollback(PGconn *pg)
+{
+    if (PQstatus(pg) == CONNECTION_OK)
+        PQclear(PQexec(pg, "ROLLBACK"));
+}
+
+static void fail(struct gw_job *j, int status, enum chat_errcode err)
+{
+    j->status = status;
+    j->err = err;
+}
+
+static void unavailable(struct gw_job *j)
+{
+    fail(j, 503, CHAT_ERR_unavailable);
+}
+
+static int64_t col_ll(const PGresult *r, int row, int col)
+{
+    long long v = 0;
+    (void)sscanf(PQgetvalue(r, row, col), "%lld", &v);
+    return v;
+}
+
+static void user_from(const PGresult *r, int row, struct chat_user *u)
+{
+    u->id = PQgetvalue(r, row, 0);
+    u->username = PQgetvalue(r, row, 1);
+    u->nickname = PQgetvalue(r, row, 2);
+    u->role = PQgetvalue(r, row, 3);
+    u->created_at = col_ll(r, row, 4);
+}
+
+static void hexify(const unsigned char *p, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void token_hash_hex(const char *token, char out[2 * CHAT_SHA256_LEN + 1])
+{
+    unsigned char h[CHAT_SHA256_LEN];
+    chat_sha256(token, strlen(token), h);
+    hexify(h, sizeof(h), out);
+}
+
+/* Collects the first column of every row (session ids) into j->revoked. */
+static void collect_revoked(struct gw_job *j, const PGresult *r, const char *reason)
+{
+    int n = PQntuples(r);
+
+    j->revoked = chat_xcalloc((size_t)n + 1, sizeof(*j->revoked));
+    for (int i = 0; i < n; i++)
+        j->revoked[j->nrevoked++] = chat_xstrdup(PQgetvalue(r, i, 0));
+    j->revoke_reason = reason;
+    snprintf(j->ev_user, sizeof(j->ev_user), "%s", j->uid);
+}
+
+/* Inserts a new refresh token of session sid; token receives its text. In a transaction. */
+static bool new_refresh(struct gw_job *j, PGconn *pg, const char *sid, char *token)
+{
+    char hex[2 * CHAT_SHA256_LEN + 1], ttl[16];
+    const char *p[3];
+    PGresult *r;
+
+    if (chat_refresh_new(token, CHAT_REFRESH_MAX) != CHAT_OK)
+        return false;
+    token_hash_hex(token, hex);
+    snprintf(ttl, sizeof(ttl), "%d", j->gw->cfg->refresh_ttl_s);
+    p[0] = hex;
+    p[1] = sid;
+    p[2] = ttl;
+    r = q(pg,
+          "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
+          "VALUES (decode($1, 'hex'), $2::bigint, now() + make_interval(secs => $3::int))",
+          3, p);
+    if (!ok(r, PGRES_COMMAND_OK, "storing a refresh token"))
+        return false;
+    PQclear(r);
+    return true;
+}
+
+/* Creates a session for user uid (in a transaction); sid receives its id. */
+static bool new_session(struct gw_job *j, PGconn *pg, const char *uid, char *sid, size_t cap)
+{
+    char ttl[16];
+    const char *p[4] = {uid, ttl, j->ip, j->ua};
+    PGresult *r;
+
+    snprintf(ttl, sizeof(ttl), "%d", j->gw->cfg->refresh_ttl_s);
+    r = q(pg,
+          "INSERT INTO sessions (user_id, expires_at, ip, user_agent) "
+          "VALUES ($1::bigint, now() + make_interval(secs => $2::int), $3, $4) RETURNING id::text",
+          4, p);
+    if (!ok(r, PGRES_TUPLES_OK, "creating a session"))
+        return false;
+    snprintf(sid, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return true;
+}
+
+/* Records a login attempt; uid may be NULL (unknown user). Outside or inside a transaction. */
+static bool
+login_event(struct gw_job *j, PGconn *pg, const char *uid, bool success, const char *why)
+{
+    const char *p[6] = {uid,   j->username ? j->username : "", j->ip,
+                        j->ua, success ? "true" : "false",     why};
+    PGresult *r = q(pg,
+                    "INSERT INTO login_events (user_id, username, ip, user_agent, success, reason) "
+                    "VALUES ($1::bigint, left($2, 64), $3, $4, $5::boolean, $6)",
+                    6, p);
+    if (!ok(r, PGRES_COMMAND_OK, "recording a login"))
+        return false;
+    PQclear(r);
+    return true;
+}
+
+/* Signs an access token for the user and writes the session answer into j->body. */
+static bool
+answer_session(struct gw_job *j, const struct chat_user *u, const char *sid, const char *refresh)
+{
+    const struct gw_config *cfg = j->gw->cfg;
+    struct chat_claims cl;
+    struct chat_session_out s;
+    char *access = NULL;
+    int rc;
+
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "%s", u->id);
+    snprintf(cl.sid, sizeof(cl.sid), "%s", sid);
+    snprintf(cl.role, sizeof(cl.role), "%s", u->role);
+    snprintf(cl.name, sizeof(cl.name), "%s", u->nickname);
+    cl.iat = (int64_t)time(NULL);
+    cl.exp = cl.iat + cfg->access_ttl_s;
+    if (chat_jwt_sign(&j->gw->keys, &cl, cfg->jwt_issuer, &access) != CHAT_OK)
+        return false;
+    s.access_token = access;
+    s.refresh_token = refresh;
+    s.session_id = sid;
+    s.expires_in = cfg->access_ttl_s;
+    s.refresh_expires_in = cfg->refresh_ttl_s;
+    rc = chat_enc_session(&j->body, u, &s);
+    chat_free(access);
+    return rc == CHAT_OK;
+}
+
+/* A new session for the user in row 0 of r (register, login): session, refresh token, the
+ * login event, the answer. Runs BEGIN..COMMIT itself. */
+static void
+open_session(struct gw_job *j, PGconn *pg, const PGresult *r, const char *why, int status)
+{
+    char sid[GW_ID_MAX], refresh[CHAT_REFRESH_MAX];
+    struct chat_user u;
+
+    user_from(r, 0, &u);
+    if (!new_session(j, pg, u.id, sid, sizeof(sid)) || !new_refresh(j, pg, sid, refresh) ||
+        !login_event(j, pg, u.id, true, why) || !cmd(pg, "COMMIT")) {
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    if (!answer_session(j, &u, sid, refresh)) {
+        fail(j, 500, CHAT_ERR_internal);
+        return;
+    }
+    j->status = status;
+    explicit_bzero(refresh, sizeof(refresh));
+}
+
+/* ---- jobs ---- */
+
+static void job_register(struct gw_job *j, PGconn *pg)
+{
+    char hash[CHAT_PASSWD_HASH_MAX];
+    const char *p[3];
+    PGresult *r;
+
+    if (chat_passwd_hash(j->password, j->gw->cfg->password_cost, hash, sizeof(hash)) != CHAT_OK) {
+        fail(j, 500, CHAT_ERR_internal);
+        return;
+    }
+    if (!cmd(pg, "BEGIN")) {
+        unavailable(j);
+        return;
+    }
+    p[0] = j->username;
+    p[1] = j->nickname;
+    p[2] = hash;
+    r = q(pg,
+          "INSERT INTO users (username, nickname, password_hash) VALUES ($1, $2, $3) "
+          "RETURNING " USER_COLS,
+          3, p);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        bool taken = unique_violation(r);
+        if (!taken)
+            chat_log(CHAT_LOG_WARN, "accounts: register: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        rollback(pg);
+        if (taken)
+            fail(j, 409, CHAT_ERR_username_taken);
+        else
+            unavailable(j);
+        return;
+    }
+    open_session(j, pg, r, "registered", 201);
+    PQclear(r);
+}
+
+static void job_login(struct gw_job *j, PGconn *pg)
+{
+    const char *p[2] = {j->username, NULL};
+    char hash[CHAT_PASSWD_HASH_MAX];
+    PGresult *r;
+    bool match;
+
+    r = q(pg, "SELECT " USER_COLS ", password_hash FROM users WHERE lower(username) = lower($1)", 1,
+          p);
+    if (!ok(r, PGRES_TUPLES_OK, "login lookup")) {
+        unavailable(j);
+        return;
+    }
+    if (PQntuples(r) == 0) {
+        /* the same work as for a real user: nobody learns which usernames exist from timing */
+        (void)chat_passwd_verify(j->password, j->gw->dummy_hash);
+        PQclear(r);
+        fail(j, 401, CHAT_ERR_invalid_credentials);
+        if (!login_event(j, pg, NULL, false, "unknown_user"))
+            unavailable(j);
+        return;
+    }
+    snprintf(hash, sizeof(hash), "%s", PQgetvalue(r, 0, 5));
+    match = chat_passwd_verify(j->password, hash);
+    if (!match) {
+        fail(j, 401, CHAT_ERR_invalid_credentials);
+        if (!login_event(j, pg, PQgetvalue(r, 0, 0), false, "wrong_password"))
+            unavailable(j);
+        PQclear(r);
+        return;
+    }
+    if (!cmd(pg, "BEGIN")) {
+        PQclear(r);
+        unavailable(j);
+        return;
+    }
+    if (chat_passwd_needs_rehash(hash, j->gw->cfg->password_cost) &&
+        chat_passwd_hash(j->password, j->gw->cfg->password_cost, hash, sizeof(hash)) == CHAT_OK) {
+        const char *pp[2] = {PQgetvalue(r, 0, 0), hash};
+        PGresult *u = q(pg, "UPDATE users SET password_hash = $2 WHERE id = $1::bigint", 2, pp);
+        if (ok(u, PGRES_COMMAND_OK, "rehashing a password"))
+            PQclear(u);
+    }
+    open_session(j, pg, r, "ok", 200);
+    PQclear(r);
+}
+
+static void job_refresh(struct gw_job *j, PGconn *pg)
+{
+    char hex[2 * CHAT_SHA256_LEN + 1], sid[GW_ID_MAX], refresh[CHAT_REFRESH_MAX], ttl[16];
+    const char *p[2] = {hex, NULL};
+    struct chat_user u;
+    PGresult *r;
+
+    token_hash_hex(j->refresh, hex);
+    if (!cmd(pg, "BEGIN")) {
+        unavailable(j);
+        return;
+    }
+    r = q(pg,
+          "SELECT rt.session_id::text, rt.used_at IS NOT NULL, rt.expires_at < now(), "
+          "s.revoked_at IS NOT NULL OR s.expires_at < now(), s.user_id::text "
+          "FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id "
+          "WHERE rt.token_hash = decode($1, 'hex') FOR UPDATE OF rt, s",
+          1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "refresh lookup")) {
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 2), "t") == 0 ||
+        strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
+        PQclear(r);
+        rollback(pg);
+        fail(j, 401, CHAT_ERR_invalid_refresh);
+        return;
+    }
+    snprintf(sid, sizeof(sid), "%s", PQgetvalue(r, 0, 0));
+    snprintf(j->uid, sizeof(j->uid), "%s", PQgetvalue(r, 0, 4));
+    if (strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
+        /* a spent token again: stolen or replayed. End the whole family. */
+        PQclear(r);
+        p[0] = sid;
+        r = q(pg,
+              "UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_reused' "
+              "WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
+              1, p);
+        if (!ok(r, PGRES_TUPLES_OK, "revoking a reused session") || !cmd(pg, "COMMIT")) {
+            if (PQresultStatus(r) == PGRES_TUPLES_OK)
+                PQclear(r);
+            rollback(pg);
+            unavailable(j);
+            return;
+        }
+        collect_revoked(j, r, "refresh_reused");
+        PQclear(r);
+        fail(j, 401, CHAT_ERR_refresh_reused);
+        chat_log(CHAT_LOG_WARN, "accounts: refresh token reused: session %s revoked", sid);
+        return;
+    }
+    PQclear(r);
+    snprintf(ttl, sizeof(ttl), "%d", j->gw->cfg->refresh_ttl_s);
+    p[1] = ttl;
+    r = q(pg, "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, 'hex')", 1,
+          p);
+    if (!ok(r, PGRES_COMMAND_OK, "spending a refresh token")) {
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    PQclear(r);
+    p[0] = sid;
+    r = q(pg,
+          "UPDATE sessions SET last_used_at = now(), "
+          "expires_at = now() + make_interval(secs => $2::int) WHERE id = $1::bigint",
+          2, p);
+    if (!ok(r, PGRES_COMMAND_OK, "extending a session")) {
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    PQclear(r);
+    p[0] = j->uid;
+    r = q(pg, "SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "refresh user") || PQntuples(r) != 1 ||
+        !new_refresh(j, pg, sid, refresh) || !cmd(pg, "COMMIT")) {
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            PQclear(r);
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    user_from(r, 0, &u);
+    if (answer_session(j, &u, sid, refresh))
+        j->status = 200;
+    else
+        fail(j, 500, CHAT_ERR_internal);
+    PQclear(r);
+    explicit_bzero(refresh, sizeof(refresh));
+}
+
+/* The bearer's session still exists and is not revoked (tokens without sid: always). */
+static bool session_alive(struct gw_job *j, PGconn *pg, bool *alive)
+{
+    const char *p[2] = {j->sid, j->uid};
+    PGresult *r;
+
+    *alive = true;
+    if (!j->sid[0])
+        return true;
+    r = q(pg,
+          "SELECT 1 FROM sessions WHERE id = $1::bigint AND user_id = $2::bigint "
+          "AND revoked_at IS NULL",
+          2, p);
+    if (!ok(r, PGRES_TUPLES_OK, "session check"))
+        return false;
+    *alive = PQntuples(r) == 1;
+    PQclear(r);
+    return true;
+}
+
+/* Common start of a bearer job: the session is alive. False when j is answered already. */
+static bool bearer_ok(struct gw_job *j, PGconn *pg)
+{
+    bool alive;
+
+    if (!session_alive(j, pg, &alive)) {
+        unavailable(j);
+        return false;
+    }
+    if (!alive) {
+        fail(j, 401, CHAT_ERR_session_revoked);
+        return false;
+    }
+    return true;
+}
+
+/* Runs an UPDATE sessions ... RETURNING id and answers {"revoked_sessions":N}. */
+static void revoke_answer(
+    struct gw_job *j, PGconn *pg, const char *sql, int n, const char *const *p, const char *reason)
+{
+    PGresult *r = q(pg, sql, n, p);
+
+    if (!ok(r, PGRES_TUPLES_OK, "revoking sessions")) {
+        unavailable(j);
+        return;
+    }
+    collect_revoked(j, r, reason);
+    PQclear(r);
+    if (chat_enc_revoked(&j->body, (long)j->nrevoked) == CHAT_OK)
+        j->status = 200;
+    else
+        fail(j, 500, CHAT_ERR_internal);
+}
+
+static void job_logout(struct gw_job *j, PGconn *pg)
+{
+    const char *p[3] = {j->uid, j->all ? "true" : "false", j->sid[0] ? j->sid : NULL};
+
+    revoke_answer(j, pg,
+                  "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' "
+                  "WHERE user_id = $1::bigint AND revoked_at IS NULL "
+                  "AND ($2::boolean OR id = $3::bigint) RETURNING id::text",
+                  3, p, "logout");
+}
+
+static void job_me(struct gw_job *j, PGconn *pg)
+{
+    const char *p[1] = {j->uid};
+    struct chat_user u;
+    PGresult *r;
+
+    if (!bearer_ok(j, pg))
+        return;
+    r = q(pg, "SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "reading a user")) {
+        unavailable(j);
+        return;
+    }
+    if (PQntuples(r) == 1) {
+        user_from(r, 0, &u);
+        j->status = chat_enc_user(&j->body, &u) == CHAT_OK ? 200 : 500;
+        j->err = j->status == 200 ? CHAT_ERR__COUNT : CHAT_ERR_internal;
+    } else {
+        fail(j, 404, CHAT_ERR_not_found);
+    }
+    PQclear(r);
+}
+
+static void job_nickname(struct gw_job *j, PGconn *pg)
+{
+    const char *p[2] = {j->uid, j->nickname};
+    struct chat_user u;
+    PGresult *r;
+
+    if (!bearer_ok(j, pg))
+        return;
+    r = q(pg,
+          "UPDATE users SET nickname = $2, nick_changed_at = now() WHERE id = $1::bigint "
+          "RETURNING " USER_COLS,
+          2, p);
+    if (!ok(r, PGRES_TUPLES_OK, "changing a nickname")) {
+        unavailable(j);
+        return;
+    }
+    if (PQntuples(r) == 1) {
+        user_from(r, 0, &u);
+        j->status = chat_enc_user(&j->body, &u) == CHAT_OK ? 200 : 500;
+        j->err = j->status == 200 ? CHAT_ERR__COUNT : CHAT_ERR_internal;
+        j->nick_changed = chat_xstrdup(u.nickname);
+        snprintf(j->ev_user, sizeof(j->ev_user), "%s", j->uid);
+    } else {
+        fail(j, 404, CHAT_ERR_not_found);
+    }
+    PQclear(r);
+}
+
+static void job_password(struct gw_job *j, PGconn *pg)
+{
+    const char *p[3] = {j->uid, NULL, NULL};
+    char hash[CHAT_PASSWD_HASH_MAX];
+    PGresult *r;
+    bool match;
+
+    if (!bearer_ok(j, pg))
+        return;
+    r = q(pg, "SELECT password_hash FROM users WHERE id = $1::bigint", 1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "reading a password hash")) {
+        unavailable(j);
+        return;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        fail(j, 404, CHAT_ERR_not_found);
+        return;
+    }
+    match = chat_passwd_verify(j->password, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (!match) {
+        fail(j, 403, CHAT_ERR_wrong_password);
+        return;
+    }
+    if (chat_passwd_hash(j->new_password, j->gw->cfg->password_cost, hash, sizeof(hash)) !=
+        CHAT_OK) {
+        fail(j, 500, CHAT_ERR_internal);
+        return;
+    }
+    p[1] = hash;
+    if (!cmd(pg, "BEGIN")) {
+        unavailable(j);
+        return;
+    }
+    r = q(pg,
+          "UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1::bigint",
+          2, p);
+    if (!ok(r, PGRES_COMMAND_OK, "changing a password")) {
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    PQclear(r);
+    p[1] = j->sid[0] ? j->sid : NULL;
+    revoke_answer(j, pg,
+                  "UPDATE sessions SET revoked_at = now(), revoke_reason = 'password_changed' "
+                  "WHERE user_id = $1::bigint AND revoked_at IS NULL "
+                  "AND ($2::bigint IS NULL OR id <> $2::bigint) RETURNING id::text",
+                  2, p, "password_changed");
+    if (j->status == 200 && cmd(pg, "COMMIT"))
+        return;
+    rollback(pg);
+    if (j->status == 200)
+        unavailable(j);
+    for (size_t i = 0; i < j->nrevoked; i++) /* nothing was revoked after all */
+        chat_free(j->revoked[i]);
+    j->nrevoked = 0;
+}
+
+static void job_logins(struct gw_job *j, PGconn *pg)
+{
+    char lim[16];
+    const char *p[3] = {j->uid, j->before[0] ? j->before : NULL, lim};
+    struct chat_login *v;
+    PGresult *r;
+    int n;
+
+    if (!bearer_ok(j, pg))
+        return;
+    snprintf(lim, sizeof(lim), "%ld", j->limit);
+    r = q(pg,
+          "SELECT id::text, (extract(epoch FROM at) * 1000)::bigint, ip, user_agent, success, "
+          "reason FROM login_events WHERE user_id = $1::bigint "
+          "AND ($2::bigint IS NULL OR id < $2::bigint) ORDER BY id DESC LIMIT $3::int",
+          3, p);
+    if (!ok(r, PGRES_TUPLES_OK, "reading the login history")) {
+        unavailable(j);
+        return;
+    }
+    n = PQntuples(r);
+    v = chat_xcalloc((size_t)n + 1, sizeof(*v));
+    for (int i = 0; i < n; i++) {
+        v[i].id = PQgetvalue(r, i, 0);
+        v[i].at = col_ll(r, i, 1);
+        v[i].ip = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
+        v[i].user_agent = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+        v[i].success = strcmp(PQgetvalue(r, i, 4), "t") == 0;
+        v[i].reason = PQgetvalue(r, i, 5);
+    }
+    if (chat_enc_logins(&j->body, v, (size_t)n, n > 0 && n == j->limit ? v[n - 1].id : NULL) ==
+        CHAT_OK)
+        j->status = 200;
+    else
+        fail(j, 500, CHAT_ERR_internal);
+    chat_free(v);
+    PQclear(r);
+}
+
+static void job_admin_revoke(struct gw_job *j, PGconn *pg)
+{
+    const char *p[1] = {j->uid};
+    PGresult *r;
+    bool admin, found;
+
+    if (!bearer_ok(j, pg))
+        return;
+    /* the role claim may be stale: the database decides */
+    r = q(pg, "SELECT role = 'admin' FROM users WHERE id = $1::bigint", 1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "reading a role")) {
+        unavailable(j);
+        return;
+    }
+    admin = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!admin) {
+        fail(j, 403, CHAT_ERR_forbidden);
+        return;
+    }
+    p[0] = j->target;
+    r = q(pg, "SELECT 1 FROM users WHERE id = $1::bigint", 1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "reading a user")) {
+        unavailable(j);
+        return;
+    }
+    found = PQntuples(r) == 1;
+    PQclear(r);
+    if (!found) {
+        fail(j, 404, CHAT_ERR_not_found);
+        return;
+    }
+    snprintf(j->uid, sizeof(j->uid), "%s", j->target); /* the events name the target */
+    revoke_answer(j, pg,
+                  "UPDATE sessions SET revoked_at = now(), revoke_reason = 'admin' "
+                  "WHERE user_id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
+                  1, p, "admin");
+}
+
+static void job_load(struct gw_job *j, PGconn *pg)
+{
+    char secs[16];
+    const char *p[1] = {secs};
+    PGresult *r;
+    int n;
+
+    snprintf(secs, sizeof(secs), "%d", j->gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S);
+    r = q(pg,
+          "SELECT id::text, (extract(epoch FROM revoked_at) * 1000)::bigint FROM sessions "
+          "WHERE revoked_at > now() - make_interval(secs => $1::int)",
+          1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "loading revoked sessions")) {
+        unavailable(j);
+        return;
+    }
+    n = PQntuples(r);
+    j->revoked = chat_xcalloc((size_t)n + 1, sizeof(*j->revoked));
+    j->load_revoked_ms = chat_xcalloc((size_t)n + 1, sizeof(*j->load_revoked_ms));
+    for (int i = 0; i < n; i++) {
+        j->revoked[i] = chat_xstrdup(PQgetvalue(r, i, 0));
+        j->load_revoked_ms[i] = col_ll(r, i, 1);
+    }
+    j->nrevoked = (size_t)n;
+    PQclear(r);
+    r = q(pg,
+          "SELECT id::text, nickname, (extract(epoch FROM nick_changed_at) * 1000)::bigint "
+          "FROM users WHERE nick_changed_at > now() - make_interval(secs => $1::int)",
+          1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "loading nickname changes")) {
+        unavailable(j);
+        return;
+    }
+    n = PQntuples(r);
+    j->load_users = chat_xcalloc((size_t)n + 1, sizeof(char *));
+    j->load_nicks = chat_xcalloc((size_t)n + 1, sizeof(char *));
+    j->load_nick_ms = chat_xcalloc((size_t)n + 1, sizeof(int64_t));
+    for (int i = 0; i < n; i++) {
+        j->load_users[i] = chat_xstrdup(PQgetvalue(r, i, 0));
+        j->load_nicks[i] = chat_xstrdup(PQgetvalue(r, i, 1));
+        j->load_nick_ms[i] = col_ll(r, i, 2);
+    }
+    j->nload_nicks = (size_t)n;
+    PQclear(r);
+    j->status = 200;
+}
+
+static void run_job(struct gw_job *j, PGconn *pg)
+{
+    j->err = CHAT_ERR__COUNT;
+    switch (j->kind) {
+    case GW_JOB_REGISTER:
+        job_register(j, pg);
+        break;
+    case GW_JOB_LOGIN:
+        job_login(j, pg);
+        break;
+    case GW_JOB_REFRESH:
+        job_refresh(j, pg);
+        break;
+    case GW_JOB_LOGOUT:
+        job_logout(j, pg);
+        break;
+    case GW_JOB_ME:
+        job_me(j, pg);
+        break;
+    case GW_JOB_NICKNAME:
+        job_nickname(j, pg);
+        break;
+    case GW_JOB_PASSWORD:
+        job_password(j, pg);
+        break;
+    case GW_JOB_LOGINS:
+        job_logins(j, pg);
+        break;
+    case GW_JOB_ADMIN_REVOKE:
+        job_admin_revoke(j, pg);
+        break;
+    case GW_JOB_LOAD:
+        job_load(j, pg);
+        break;
+    }
+    /* secrets leave memory as soon as they are used */
+    if (j->password)
+        explicit_bzero(j->password, strlen(j->password));
+    if (j->new_password)
+        explicit_bzero(j->new_password, strlen(j->new_password));
+    if (j->refresh)
+        explicit_bzero(j->refresh, strlen(j->refresh));
+}
+
+/* ---- the pool ---- */
+
+static PGconn *pg_connect(const struct gw_config *cfg)
+{
+    /* the DSN comes last: its own settings win over these defaults */
+    static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {"5", "chat-gateway", cfg->pg_dsn, NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+
+    if (PQstatus(pg) != CONNECTION_OK) {
+        chat_log(CHAT_LOG_WARN, "accounts: cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
+        PQfinish(pg);
+        return NULL;
+    }
+    if (!cmd(pg, PG_STATEMENT_TIMEOUT)) {
+        PQfinish(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_pool *p = arg;
+    PGconn *pg = NULL;
+
+    /* below the event-loop thread: hashing must not starve fan-out (best effort) */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE);
+    for (;;) {
+        struct gw_job *j;
+
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && !p->q_head)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        j = p->q_head;
+        p->q_head = j->next;
+        if (!p->q_head)
+            p->q_tail = NULL;
+        p->q_len--;
+        pthread_mutex_unlock(&p->mu);
+
+        j->next = NULL;
+        if (!pg)
+            pg = pg_connect(p->gw->cfg);
+        if (pg) {
+            run_job(j, pg);
+            if (PQstatus(pg) != CONNECTION_OK) {
+                PQfinish(pg);
+                pg = NULL;
+            }
+        } else {
+            j->err = CHAT_ERR_unavailable;
+            j->status = 503;
+        }
+
+        pthread_mutex_lock(&p->mu);
+        if (p->done_tail)
+            p->done_tail->next = j;
+        else
+            p->done_head = j;
+        p->done_tail = j;
+        pthread_mutex_unlock(&p->mu);
+        uv_async_send(&p->async);
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
+/* Loop thread: hands every finished job to gw_auth_done. */
+static void on_done(uv_async_t *h)
+{
+    struct gw_pool *p = h->data;
+    struct gw_job *list;
+
+    pthread_mutex_lock(&p->mu);
+    list = p->done_head;
+    p->done_head = p->done_tail = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (list) {
+        struct gw_job *j = list;
+        list = j->next;
+        j->next = NULL;
+        gw_auth_done(p->gw, j);
+    }
+}
+
+int gw_pool_start(struct gw *gw)
+{
+    struct gw_pool *p = chat_xcalloc(1, sizeof(*p));
+
+    p->gw = gw;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (uv_async_init(&gw->loop, &p->async, on_done) != 0) {
+        chat_free(p);
+        return CHAT_EIO;
+    }
+    p->async.data = p;
+    gw->pool = p;
+    p->threads = chat_xcalloc((size_t)gw->cfg->auth_workers, sizeof(*p->threads));
+    for (int i = 0; i < gw->cfg->auth_workers; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
+            chat_log(CHAT_LOG_ERROR, "accounts: cannot start worker thread %d", i);
+            return CHAT_EIO;
+        }
+        p->nthreads++;
+    }
+    chat_log(CHAT_LOG_INFO, "accounts: %d workers", p->nthreads);
+    return CHAT_OK;
+}
+
+int gw_pool_submit(struct gw *gw, struct gw_job *j)
+{
+    struct gw_pool *p = gw->pool;
+    int rc = CHAT_OK;
+
+    if (!p)
+        return CHAT_EAGAIN;
+    j->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->stop || p->q_len >= gw->cfg->auth_queue_max) {
+        rc = CHAT_EAGAIN;
+    } else {
+        if (p->q_tail)
+            p->q_tail->next = j;
+        else
+            p->q_head = j;
+        p->q_tail = j;
+        p->q_len++;
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static void async_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void gw_pool_stop(struct gw *gw)
+{
+    struct gw_pool *p = gw->pool;
+    struct gw_job *waiting;
+
+    if (!p || p->stop)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    waiting = p->q_head;
+    p->q_head = p->q_tail = NULL;
+    p->q_len = 0;
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL); /* at most one statement timeout */
+    on_done(&p->async);                    /* what finished still publishes its events */
+    while (waiting) {
+        struct gw_job *j = waiting;
+        waiting = j->next;
+        gw_job_free(j);
+    }
+    uv_close((uv_handle_t *)&p->async, async_closed);
+}
+
+void gw_pool_free(struct gw *gw)
+{
+    struct gw_pool *p = gw->pool;
+
+    if (!p)
+        return;
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    chat_free(p->threads);
+    chat_free(p);
+    gw->pool = NULL;
+}

@@ -1,0 +1,194 @@
+/* gw_events.c - what a gateway knows about sessions beyond the token in hand, and keeps in step
+ * with every other gateway through chat.events:
+ *   - revoked sessions (logout, password change, administrator, refresh-token reuse): their
+ *     tokens are refused at once, and open sockets of them get session_revoked and become
+ *     anonymous;
+ *   - nickname changes: tokens issued before the change carry the old name, so the new one
+ *     replaces it, and open sockets of the user send with the new one at once;
+ *   - token expiry on open sockets: session_expiring ahead of exp, session_expired at exp.
+ * Both maps keep an entry for one access-token lifetime: a token older than that has expired
+ * anyway. A gateway fills them at startup from PostgreSQL (gw_auth.c, GW_JOB_LOAD) and from then
+ * on from chat.events, which it consumes from its high watermark at startup, so nothing between
+ * the two is missed. Event-loop thread only. */
+#include <string.h>
+#include <time.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "gw.h"
+
+/* ms an entry is kept: past this, every token it could affect has expired */
+static int64_t keep_ms(const struct gw *gw)
+{
+    return ((int64_t)gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S) * 1000;
+}
+
+void gw_claims_fresh_nick(struct gw *gw, struct chat_claims *cl)
+{
+    const struct gw_map_ent *e = gw_map_find(&gw->nicks, cl->sub);
+
+    /* iat has 1 s resolution: a change within the token's second may be newer, apply it */
+    if (e && e->str && e->until_ms >= cl->iat * 1000)
+        snprintf(cl->name, sizeof(cl->name), "%s", e->str);
+}
+
+int gw_token_check(struct gw *gw,
+                   const char *token,
+                   struct chat_claims *cl,
+                   enum chat_errcode *code)
+{
+    int rc = chat_jwt_verify(&gw->keys, token, gw->cfg->jwt_issuer, (int64_t)time(NULL),
+                             GW_JWT_LEEWAY_S, cl);
+
+    if (rc != CHAT_OK) {
+        *code = rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token;
+        return rc;
+    }
+    if (cl->sid[0] && gw_map_find(&gw->revoked, cl->sid)) {
+        *code = CHAT_ERR_session_revoked;
+        return CHAT_EAUTH;
+    }
+    gw_claims_fresh_nick(gw, cl);
+    return CHAT_OK;
+}
+
+/* Tells c why it lost its identity (m, may be NULL) and makes it anonymous: it stays joined and
+ * keeps watching. */
+static void drop_to_anonymous(struct gw_conn *c, struct chat_msg *m)
+{
+    gw_conn_clear_identity(c);
+    if (m)
+        (void)gw_conn_push(c, m);
+}
+
+void gw_sessions_revoke(struct gw *gw, const char *sid, const char *reason, int64_t at_ms)
+{
+    struct gw_map_ent *e = gw_map_get(&gw->revoked, sid);
+    int64_t until = at_ms + keep_ms(gw);
+    struct chat_msg *m = NULL;
+
+    if (e->until_ms < until)
+        e->until_ms = until;
+    if (!reason)
+        reason = "revoked";
+    for (struct gw_conn *c = gw->conns; c; c = c->next) {
+        if (!c->authed || strcmp(c->claims.sid, sid) != 0)
+            continue;
+        if (!m) {
+            chat_buf_reset(&gw->scratch);
+            if (chat_enc_session_revoked(&gw->scratch, reason) == CHAT_OK)
+                m = chat_msg_from_buf(&gw->scratch);
+        }
+        chat_metric_add(&gw->m.sessions_revoked, 1);
+        chat_log(CHAT_LOG_INFO, "conn %llu: session %s revoked (%s): now anonymous",
+                 (unsigned long long)c->cid, sid, reason);
+        drop_to_anonymous(c, m);
+    }
+    chat_msg_unref(m);
+}
+
+void gw_nick_changed(struct gw *gw, const char *user, const char *nick, int64_t at_ms)
+{
+    struct gw_map_ent *e = gw_map_get(&gw->nicks, user);
+
+    if (e->str && e->until_ms > at_ms)
+        return; /* an older change arriving late */
+    chat_free(e->str);
+    e->str = chat_xstrdup(nick);
+    e->until_ms = at_ms;
+    for (struct gw_conn *c = gw->conns; c; c = c->next)
+        if (c->authed && strcmp(c->claims.sub, user) == 0)
+            snprintf(c->claims.name, sizeof(c->claims.name), "%s", nick);
+}
+
+void gw_events_handle(struct gw *gw, const char *v, size_t len)
+{
+    struct chat_event ev;
+    int rc = chat_event_decode(v, len, &ev);
+
+    chat_metric_add(&gw->m.events_in, 1);
+    if (rc == CHAT_OK && ev.type == CHAT_EV_sessions_revoked) {
+        for (size_t i = 0; i < ev.nsids; i++)
+            gw_sessions_revoke(gw, ev.sids[i], ev.reason, ev.ts);
+    } else if (rc == CHAT_OK && ev.type == CHAT_EV_user_updated) {
+        gw_nick_changed(gw, ev.user, ev.nick, ev.ts);
+    } else if (rc != CHAT_ENOENT) { /* unknown types are for newer gateways: skipped silently */
+        chat_metric_add(&gw->m.events_bad, 1);
+        chat_log(CHAT_LOG_WARN, "kafka: undecodable chat.events record skipped");
+    }
+    chat_event_fini(&ev);
+}
+
+/* Produces gw->scratch to chat.events with key user. Fire and forget: the database holds the
+ * truth, a lost event delays the effect on other nodes until the tokens expire. */
+static void produce_event(struct gw *gw, const char *user, const char *type)
+{
+    rd_kafka_resp_err_t err;
+
+    err = rd_kafka_producev(gw->prod, RD_KAFKA_V_TOPIC(gw->cfg->kafka.topic_events),
+                            RD_KAFKA_V_KEY(user, strlen(user)),
+                            RD_KAFKA_V_VALUE(chat_buf_data(&gw->scratch), gw->scratch.len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_HEADER("type", type, (ssize_t)strlen(type)),
+                            RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        chat_log(CHAT_LOG_ERROR, "kafka: cannot produce a %s event for user %s: %s", type, user,
+                 rd_kafka_err2str(err));
+}
+
+void gw_events_revoked(
+    struct gw *gw, const char *user, char *const *sids, size_t n, const char *reason)
+{
+    chat_buf_reset(&gw->scratch);
+    if (chat_enc_ev_sessions_revoked(&gw->scratch, user, (const char *const *)sids, n, reason,
+                                     chat_now_ms()) == CHAT_OK)
+        produce_event(gw, user, "sessions_revoked");
+}
+
+void gw_events_user_updated(struct gw *gw, const char *user, const char *nick)
+{
+    chat_buf_reset(&gw->scratch);
+    if (chat_enc_ev_user_updated(&gw->scratch, user, nick, chat_now_ms()) == CHAT_OK)
+        produce_event(gw, user, "user_updated");
+}
+
+static bool expired_entry(const struct gw_map_ent *e, void *ud)
+{
+    const int64_t *now = ud;
+    return e->until_ms < now[0];
+}
+
+static bool old_nick(const struct gw_map_ent *e, void *ud)
+{
+    const int64_t *now = ud;
+    return e->until_ms < now[1];
+}
+
+void gw_sessions_tick(struct gw *gw)
+{
+    int64_t now = (int64_t)time(NULL);
+    int64_t cut[2] = {chat_now_ms(), chat_now_ms() - keep_ms(gw)};
+    struct chat_msg *m;
+
+    for (struct gw_conn *c = gw->conns; c; c = c->next) {
+        if (!c->authed || c->closing)
+            continue;
+        if (now >= c->claims.exp) {
+            chat_buf_reset(&gw->scratch);
+            m = chat_enc_session_expired(&gw->scratch) == CHAT_OK ? chat_msg_from_buf(&gw->scratch)
+                                                                  : NULL;
+            drop_to_anonymous(c, m);
+            chat_msg_unref(m);
+        } else if (!c->expiry_warned && c->claims.exp - now <= gw->cfg->session_warn_s) {
+            c->expiry_warned = true;
+            chat_buf_reset(&gw->scratch);
+            if (chat_enc_session_expiring(&gw->scratch, c->claims.exp,
+                                          (c->claims.exp - now) * 1000) == CHAT_OK)
+                (void)gw_conn_push_scratch(c);
+        }
+    }
+    gw_map_sweep(&gw->revoked, expired_entry, cut);
+    gw_map_sweep(&gw->nicks, old_nick, cut);
+}
