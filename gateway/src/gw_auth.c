@@ -295,10 +295,13 @@ static struct gw_job *job_new(struct gw *gw, enum gw_job_kind kind, struct lws *
 
 void gw_auth_gone(struct gw_httpreq *r)
 {
-    if (r->job) {
-        r->job->wsi = NULL;
-        r->job = NULL;
-    }
+    if (!r->job)
+        return;
+    if (r->job->submitted)
+        r->job->wsi = NULL; /* it runs on; its effects happen, its answer is dropped */
+    else
+        gw_job_free(r->job); /* answered before it went anywhere */
+    r->job = NULL;
 }
 
 static struct gw_httpreq *req_of(struct gw_job *j)
@@ -326,6 +329,7 @@ finish_error(struct gw *gw, struct gw_job *j, int status, enum chat_errcode code
 
 static void submit(struct gw *gw, struct gw_job *j)
 {
+    j->submitted = true;
     if (gw_pool_submit(gw, j) != CHAT_OK) {
         chat_metric_add(&gw->m.auth_overloaded, 1);
         finish_error(gw, j, 503, CHAT_ERR_overloaded, 1);
@@ -412,6 +416,7 @@ static void rate_then_submit(struct gw *gw,
     const char *keys[2] = {k1, k2};
     int limits[2] = {lim1, lim2};
 
+    j->submitted = true;
     snprintf(k1, sizeof(k1), CHAT_KEY_RATE_FMT, kind1, subj1);
     if (kind2)
         snprintf(k2, sizeof(k2), CHAT_KEY_RATE_FMT, kind2, subj2);
@@ -458,6 +463,7 @@ int gw_auth_request(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, bool p
     if (rt->bearer)
         r->auth = gw_http_bearer(gw, wsi, &r->claims);
     j = job_new(gw, rt->kind, wsi);
+    j->bearer = rt->bearer;
     r->job = j;
     snprintf(j->target, sizeof(j->target), "%s", target);
     if (post) {
@@ -547,7 +553,7 @@ int gw_auth_body(struct gw *gw, struct lws *wsi, struct gw_httpreq *r)
     struct chat_auth_body b;
     enum chat_errcode code = CHAT_ERR__COUNT;
     char subj[CHAT_USERNAME_MAX + 1];
-    bool bearer = j && (j->kind >= GW_JOB_LOGOUT && j->kind != GW_JOB_LOAD);
+    bool bearer = j && j->bearer;
 
     if (r->responded || !j || !r->is_auth)
         return 0;

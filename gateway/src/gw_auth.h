@@ -35,6 +35,8 @@ struct gw_job {
     enum gw_job_kind kind;
     struct gw *gw;
     struct lws *wsi;  /* loop only: the HTTP client to answer, NULL once it went away */
+    bool submitted;   /* loop only: handed to Redis or the pool (they free it, not the request) */
+    bool bearer;      /* the endpoint needs a bearer token */
     int64_t start_us; /* queued at (mono) */
     /* inputs: owned copies */
     char *username, *password, *nickname, *new_password, *refresh, *ip, *ua;
