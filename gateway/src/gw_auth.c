@@ -438,8 +438,10 @@ static long query_long(struct lws *wsi, const char *name, long def)
     const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof(buf));
     long long n;
 
-    if (!v || chat_parse_ll(v, -1000000, 1000000, &n) != CHAT_OK)
+    if (!v)
         return def;
+    if (chat_parse_ll(v, -1000000, 1000000, &n) != CHAT_OK)
+        return -1; /* answered as out of range */
     return (long)n;
 }
 

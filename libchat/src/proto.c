@@ -692,20 +692,22 @@ int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
     }
     ev->_doc = root;
     type = json_object_get(root, "type");
+    if (!json_is_string(type))
+        return CHAT_EPROTO;
+    t = json_string_value(type);
+    if (strcmp(t, "user_updated") != 0 && strcmp(t, "sessions_revoked") != 0)
+        return CHAT_ENOENT; /* another version's event: its fields are its own */
     ts = json_object_get(root, "ts");
-    if (!json_is_string(type) || !json_is_integer(ts) ||
-        opt_str(root, "user", CHAT_USER_MAX, &ev->user) != CHAT_OK || !ev->user)
+    if (!json_is_integer(ts) || opt_str(root, "user", CHAT_USER_MAX, &ev->user) != CHAT_OK ||
+        !ev->user)
         return CHAT_EPROTO;
     ev->ts = json_integer_value(ts);
-    t = json_string_value(type);
     if (strcmp(t, "user_updated") == 0) {
         ev->type = CHAT_EV_user_updated;
         return opt_str(root, "nick", CHAT_AUTH_FIELD_MAX, &ev->nick) == CHAT_OK && ev->nick
                    ? CHAT_OK
                    : CHAT_EPROTO;
     }
-    if (strcmp(t, "sessions_revoked") != 0)
-        return CHAT_ENOENT;
     ev->type = CHAT_EV_sessions_revoked;
     sids = json_object_get(root, "sids");
     if (!json_is_array(sids) || opt_str(root, "reason", 64, &ev->reason) != CHAT_OK || !ev->reason)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <strings.h>
 
 #include "chat/jwt.h"
 
@@ -86,24 +87,77 @@ char *it_token(const char *user, int ttl)
     return out;
 }
 
-struct wsc *it_connect(const char *base, const char *token)
+struct wsc *it_connect_ex(const char *base, const char *token, bool bearer, json_t **hello)
 {
     char path[4200], err[256];
     struct wsc *c;
-    json_t *hello;
+    json_t *h;
 
-    if (token)
+    if (token && !bearer)
         snprintf(path, sizeof(path), "/ws?token=%s", token);
     else
         snprintf(path, sizeof(path), "/ws");
-    c = wsc_connect(base, path, NULL, it_timeout(5000), err, sizeof(err));
+    c = wsc_connect(base, path, bearer ? token : NULL, it_timeout(5000), err, sizeof(err));
     if (!c)
         fail_msg("connect %s: %s", base, err);
-    hello = it_wait_type(c, "hello", it_timeout(5000));
-    if (!hello)
+    h = it_wait_type(c, "hello", it_timeout(5000));
+    if (!h)
         fail_msg("no hello from %s", base);
-    json_decref(hello);
+    if (hello)
+        *hello = h;
+    else
+        json_decref(h);
     return c;
+}
+
+struct wsc *it_connect(const char *base, const char *token)
+{
+    return it_connect_ex(base, token, false, NULL);
+}
+
+void it_expect_refused(const char *base, const char *token, bool bearer, const char *code)
+{
+    char path[4200], err[256];
+    int close_code = 0;
+    struct wsc *c;
+    json_t *e = NULL;
+    char *text;
+
+    if (bearer)
+        snprintf(path, sizeof(path), "/ws");
+    else
+        snprintf(path, sizeof(path), "/ws?token=%s", token);
+    c = wsc_connect(base, path, bearer ? token : NULL, it_timeout(5000), err, sizeof(err));
+    if (!c)
+        fail_msg("connect %s: %s", base, err);
+    /* the first frame must be the error: no hello for a refused token */
+    while (!e && wsc_recv_text(c, &text, it_timeout(5000), &close_code) > 0) {
+        json_t *j = json_loads(text, 0, NULL);
+        const char *type = json_string_value(json_object_get(j, "type"));
+        wsc_free_text(text);
+        if (!type) {
+            fail_msg("server sent a frame without a type");
+            return; /* not reached */
+        }
+        if (strcmp(type, "error") != 0) { /* hello included */
+            fail_msg("%s token (%s): got %s instead of an error", code, bearer ? "header" : "query",
+                     type);
+        }
+        e = j;
+    }
+    if (!e)
+        fail_msg("no error frame for a %s token (close code %d)", code, close_code);
+    if (!json_is_string(json_object_get(e, "code")) ||
+        strcmp(json_string_value(json_object_get(e, "code")), code) != 0) {
+        fail_msg("refused %s token: error code %s", code,
+                 json_string_value(json_object_get(e, "code")));
+    }
+    json_decref(e);
+    while (wsc_recv_text(c, &text, it_timeout(5000), &close_code) > 0)
+        wsc_free_text(text);
+    if (close_code != 4001)
+        fail_msg("refused %s token: close code %d, expected 4001", code, close_code);
+    wsc_close(c);
 }
 
 void it_send(struct wsc *c, const char *fmt, ...)
@@ -211,4 +265,198 @@ int it_http_get(const char *base, const char *path, char **body)
     if (body)
         *body = strdup(buf);
     return status;
+}
+
+/* Creates an empty temporary file from template (mkstemp); returns its descriptor. */
+static int tmp_file(char *tmpl, size_t cap, const char *what)
+{
+    const char *dir = getenv("TMPDIR");
+    int fd;
+
+    snprintf(tmpl, cap, "%s/it_http_%s_XXXXXX", dir && dir[0] ? dir : "/tmp", what);
+    fd = mkstemp(tmpl);
+    if (fd < 0)
+        tmpl[0] = '\0';
+    return fd;
+}
+
+static int write_all_fd(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The whole file as a new NUL-terminated string (empty when it cannot be read); aborts on OOM. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t len = 0, cap = 65536;
+    char *buf = malloc(cap);
+
+    if (!buf)
+        abort();
+    while (f) {
+        size_t n;
+        if (cap - len < 4096) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb)
+                abort();
+            buf = nb;
+            cap *= 2;
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        if (n == 0)
+            break;
+        len += n;
+    }
+    if (f)
+        fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+static bool header_value_ok(const char *v)
+{
+    return !v || !strpbrk(v, "\r\n");
+}
+
+/* Retry-After of the last response in the header dump (curl -D), or -1. */
+static int parse_retry_after(const char *hdrs)
+{
+    const char *p = hdrs, *last = hdrs;
+    int ra = -1;
+
+    while ((p = strstr(p, "HTTP/")) != NULL) { /* the last response's block */
+        if (p == hdrs || p[-1] == '\n')
+            last = p;
+        p++;
+    }
+    for (p = last; p && *p;) {
+        if (strncasecmp(p, "retry-after:", 12) == 0)
+            ra = (int)strtol(p + 12, NULL, 10);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return ra;
+}
+
+/* Writes the request headers of rq to fd, one per line for curl -H @file (no shell quoting
+ * involved). Consumes fd. 0 or -1. */
+static int write_req_headers(int fd, const struct it_req *rq)
+{
+    FILE *hf = fdopen(fd, "w");
+
+    if (!hf) {
+        close(fd);
+        return -1;
+    }
+    fprintf(hf, "Expect:\n"); /* no 100-continue round trip for larger bodies */
+    if (rq->body)
+        fprintf(hf, "Content-Type: application/json\n");
+    if (rq->bearer)
+        fprintf(hf, "Authorization: Bearer %s\n", rq->bearer);
+    if (rq->xff)
+        fprintf(hf, "X-Forwarded-For: %s\n", rq->xff);
+    if (rq->user_agent)
+        fprintf(hf, "User-Agent: %s\n", rq->user_agent);
+    return fclose(hf) == 0 ? 0 : -1;
+}
+
+/* Temporary files of one request: body (when there is one), request headers, response body,
+ * response headers. */
+enum { TF_BODY, TF_REQ, TF_RESP, TF_HDR, TF_N };
+
+/* Runs curl for rq over the files; returns the HTTP status or -1. */
+static int run_curl(const struct it_req *rq, char f[TF_N][256])
+{
+    char cmd[4096], out[64];
+    size_t n;
+    int status;
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -g -m %d -X '%s' -H @'%s' -D '%s' -o '%s' -w '%%{http_code}' %s%s%s '%s%s'",
+             it_timeout(10000) / 1000, rq->method, f[TF_REQ], f[TF_HDR], f[TF_RESP],
+             rq->body ? "--data-binary @'" : "", rq->body ? f[TF_BODY] : "", rq->body ? "'" : "",
+             rq->base, rq->path);
+    p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    n = fread(out, 1, sizeof(out) - 1, p);
+    pclose(p);
+    out[n] = '\0';
+    status = (int)strtol(out, NULL, 10);
+    return status > 0 ? status : -1; /* curl says 000 when there was no response */
+}
+
+int it_http_req(const struct it_req *rq, char **resp_body, int *retry_after)
+{
+    static const char *const what[TF_N] = {"body", "req", "resp", "hdr"};
+    char f[TF_N][256];
+    int fd[TF_N] = {-1, -1, -1, -1}, status = -1;
+    bool ok = true;
+
+    if (resp_body)
+        *resp_body = NULL;
+    if (retry_after)
+        *retry_after = -1;
+    if (!header_value_ok(rq->bearer) || !header_value_ok(rq->xff) ||
+        !header_value_ok(rq->user_agent) || strchr(rq->method, '\'') || strchr(rq->base, '\'') ||
+        strchr(rq->path, '\''))
+        return -1;
+    for (int i = 0; i < TF_N; i++) {
+        f[i][0] = '\0';
+        fd[i] = i == TF_BODY && !rq->body ? -1 : tmp_file(f[i], sizeof(f[i]), what[i]);
+        if (fd[i] < 0 && (i != TF_BODY || rq->body))
+            ok = false;
+    }
+    if (ok && rq->body) {
+        size_t n = rq->body_len ? rq->body_len : strlen(rq->body);
+        ok = write_all_fd(fd[TF_BODY], rq->body, n) == 0;
+    }
+    if (ok) {
+        ok = write_req_headers(fd[TF_REQ], rq) == 0;
+        fd[TF_REQ] = -1; /* consumed */
+    }
+    if (ok)
+        status = run_curl(rq, f);
+    if (status > 0 && resp_body)
+        *resp_body = slurp(f[TF_RESP]);
+    if (status > 0 && retry_after) {
+        char *h = slurp(f[TF_HDR]);
+        *retry_after = parse_retry_after(h);
+        free(h);
+    }
+    for (int i = 0; i < TF_N; i++) {
+        if (fd[i] >= 0)
+            close(fd[i]);
+        if (f[i][0])
+            unlink(f[i]);
+    }
+    return status;
+}
+
+int it_http(const char *method,
+            const char *base,
+            const char *path,
+            const char *bearer,
+            const char *json_body,
+            const char *xff,
+            char **resp_body,
+            int *retry_after)
+{
+    struct it_req rq = {.method = method,
+                        .base = base,
+                        .path = path,
+                        .bearer = bearer,
+                        .body = json_body,
+                        .xff = xff};
+    return it_http_req(&rq, resp_body, retry_after);
 }

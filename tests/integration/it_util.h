@@ -40,4 +40,40 @@ int it_sh(const char *fmt, ...);
 /* HTTP GET base+path; returns the status and the body (free()) in *body when given. */
 int it_http_get(const char *base, const char *path, char **body);
 
+/* One REST request for it_http_req(). Every string is borrowed; header values (bearer, xff,
+ * user_agent) must not hold CR or LF. */
+struct it_req {
+    const char *method;     /* "GET", "POST", ... */
+    const char *base;       /* "http://127.0.0.1:PORT" */
+    const char *path;       /* "/api/v1/...", with the query string */
+    const char *bearer;     /* sent as "Authorization: Bearer <bearer>", or NULL */
+    const char *body;       /* request body, sent byte for byte as application/json, or NULL */
+    size_t body_len;        /* bytes of body; 0: strlen(body) */
+    const char *xff;        /* X-Forwarded-For value, or NULL */
+    const char *user_agent; /* User-Agent value, or NULL (curl's own) */
+};
+/* Performs rq with curl (through popen). The body, the request headers and the response travel
+ * through mkstemp files, so any bytes survive (quotes, backslashes, UTF-8). Returns the HTTP
+ * status, or -1 when there was no response. *resp_body (when given): the response body, a new
+ * NUL-terminated string (free()); *retry_after (when given): the Retry-After header in seconds,
+ * -1 when absent. */
+int it_http_req(const struct it_req *rq, char **resp_body, int *retry_after);
+/* it_http_req() without a User-Agent of its own; json_body and xff may be NULL. */
+int it_http(const char *method,
+            const char *base,
+            const char *path,
+            const char *bearer,
+            const char *json_body,
+            const char *xff,
+            char **resp_body,
+            int *retry_after);
+
+/* Connects to base/ws presenting token (NULL: anonymous) in the header "Authorization: Bearer"
+ * (bearer true) or as the query parameter token, and waits for hello, returned in *hello when
+ * hello is not NULL (json_decref it), else dropped. Aborts the test on failure. */
+struct wsc *it_connect_ex(const char *base, const char *token, bool bearer, json_t **hello);
+/* Expects the handshake with token (header or query as in it_connect_ex) to be refused: an error
+ * frame with code and no hello, then close code 4001. Aborts the test otherwise. */
+void it_expect_refused(const char *base, const char *token, bool bearer, const char *code);
+
 #endif

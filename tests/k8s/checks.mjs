@@ -1,6 +1,8 @@
 // tests/k8s/checks.mjs - chatcluster-specific checks of rendered manifests (see validate.mjs).
 // Each check returns a list of error strings; an empty list is a pass.
 
+import net from "node:net";
+
 // ---- the services' configuration contract ------------------------------------------------------
 // Keep in step with the config tables (libchat/include/chat/kafka.h CHAT_KAFKA_CFG_OPTS and each
 // service's main.c); with CHAT_BIN set, validate.mjs compares these lists with each --help.
@@ -21,8 +23,12 @@ export const SERVICES = {
       "CHAT_OUTQ_MAX_BYTES", "CHAT_RATE_PER_S", "CHAT_RATE_BURST", "CHAT_MAX_PENDING",
       "CHAT_PRODUCE_TIMEOUT_MS", "CHAT_MAX_BODY", "CHAT_IDLE_PING_S", "CHAT_IDLE_TIMEOUT_S",
       "CHAT_DRAIN_MS", "CHAT_MAX_ERRORS", "CHAT_FRAME_RATE_PER_S", "CHAT_FRAME_RATE_BURST",
-      "CHAT_REST_MAX_PENDING"]),
-    required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME"],
+      "CHAT_REST_MAX_PENDING",
+      // accounts API (gateway/src/main.c; CHAT_PG_DSN empty = accounts off, the manifests turn it on)
+      "CHAT_PG_DSN", "CHAT_AUTH_WORKERS", "CHAT_AUTH_QUEUE_MAX", "CHAT_PASSWORD_COST", "CHAT_ACCESS_TTL_S",
+      "CHAT_REFRESH_TTL_S", "CHAT_SESSION_WARN_S", "CHAT_TRUSTED_PROXIES", "CHAT_AUTH_WINDOW_S",
+      "CHAT_LOGIN_PER_IP", "CHAT_LOGIN_PER_USER", "CHAT_REGISTER_PER_IP"]),
+    required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME", "CHAT_PG_DSN"],
     port: { name: "http", key: "CHAT_PORT", def: 8080 },
     addrKey: "CHAT_LISTEN_ADDR",
     perPod: "CHAT_NODE_NAME",
@@ -68,6 +74,16 @@ const INT_RANGES = {
   CHAT_PARTITION_AHEAD_DAYS: [0, 60],
   CHAT_PRESENCE_INTERVAL_MS: [50, 60000],
   CHAT_PRESENCE_LEASE_MS: [200, 600000],
+  CHAT_AUTH_WORKERS: [1, 64],
+  CHAT_AUTH_QUEUE_MAX: [1, 100000],
+  CHAT_PASSWORD_COST: [1, 11],
+  CHAT_ACCESS_TTL_S: [30, 86400],
+  CHAT_REFRESH_TTL_S: [300, 31536000],
+  CHAT_SESSION_WARN_S: [1, 3600],
+  CHAT_AUTH_WINDOW_S: [1, 86400],
+  CHAT_LOGIN_PER_IP: [1, 1000000],
+  CHAT_LOGIN_PER_USER: [1, 1000000],
+  CHAT_REGISTER_PER_IP: [1, 1000000],
 };
 const ENUMS = { CHAT_LOG_LEVEL: ["debug", "info", "warn", "error"] };
 
@@ -147,6 +163,38 @@ function effectiveEnv(c, cms) {
   }
   for (const e of c.env || []) env.set(e.name, { value: e.value, from: "env", entry: e });
   return env;
+}
+
+// CHAT_TRUSTED_PROXIES as the gateway parses it (gw_proxies_parse): "addr[/bits]" separated by
+// commas or spaces, at most 32 networks and 1023 bytes. Returns error strings.
+const GW_MAX_PROXIES = 32;
+const LOOPBACK_RE = /^(127\.|::1$)/;
+function proxyErrors(spec, where) {
+  const errs = [];
+  const key = "CHAT_TRUSTED_PROXIES";
+  if (spec.length > 1023) errs.push(`${where}: ${key} is longer than 1023 bytes`);
+  const nets = spec.split(/[, ]+/).filter(Boolean);
+  if (nets.length > GW_MAX_PROXIES) errs.push(`${where}: ${key} has more than ${GW_MAX_PROXIES} networks`);
+  let beyondLoopback = false;
+  for (const n of nets) {
+    const [addr, bits, extra] = n.split("/");
+    const fam = net.isIP(addr);
+    if (!fam || extra !== undefined) {
+      errs.push(`${where}: ${key}: '${n}' is not an address or CIDR`);
+      continue;
+    }
+    const max = fam === 4 ? 32 : 128;
+    if (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max)) {
+      errs.push(`${where}: ${key}: bad prefix length in '${n}'`);
+      continue;
+    }
+    if (bits !== undefined && Number(bits) === 0) {
+      errs.push(`${where}: ${key}: '${n}' trusts every peer, so any client can forge its address ` +
+        "(login history, per-IP limits)");
+    }
+    if (!LOOPBACK_RE.test(addr)) beyondLoopback = true;
+  }
+  return { errs, beyondLoopback };
 }
 
 // ---- the checks --------------------------------------------------------------------------------
@@ -240,6 +288,34 @@ function checkServiceEnv(docs) {
     const hb = Number(env.get("CHAT_KAFKA_HEARTBEAT_MS")?.value ?? 1000);
     const st = Number(env.get("CHAT_KAFKA_SESSION_TIMEOUT_MS")?.value ?? 10000);
     if (hb * 3 > st) errs.push(`${where}: CHAT_KAFKA_HEARTBEAT_MS ${hb} should be <= 1/3 of the session timeout ${st}`);
+    if (svc === "gateway") {
+      // The accounts API behind ingress-nginx: the TCP peer is the controller pod, so the
+      // client address (login history, per-IP attempt limits) needs a trusted X-Forwarded-For.
+      const tp = env.get("CHAT_TRUSTED_PROXIES")?.value ?? "127.0.0.0/8,::1/128";
+      const { errs: pe, beyondLoopback } = proxyErrors(tp, where);
+      errs.push(...pe);
+      if (!beyondLoopback && docs.some((d) => d.kind === "Ingress")) {
+        errs.push(`${where}: CHAT_TRUSTED_PROXIES trusts only loopback: behind the Ingress every client would ` +
+          "share the ingress controller's address (name the pod network range)");
+      }
+      const access = Number(env.get("CHAT_ACCESS_TTL_S")?.value ?? 900);
+      const warn = Number(env.get("CHAT_SESSION_WARN_S")?.value ?? 60);
+      const refresh = Number(env.get("CHAT_REFRESH_TTL_S")?.value ?? 2592000);
+      if (warn >= access) {
+        errs.push(`${where}: CHAT_SESSION_WARN_S ${warn} >= CHAT_ACCESS_TTL_S ${access}: every socket is warned at once`);
+      }
+      if (refresh <= access) errs.push(`${where}: CHAT_REFRESH_TTL_S ${refresh} <= CHAT_ACCESS_TTL_S ${access}`);
+    }
+    // With CloudNativePG the DSN comes from the operator's "<cluster>-app" Secret and
+    // chatcluster-secrets holds only CHAT_JWT_KEYS (README.md): a service still reading
+    // chatcluster-secrets/CHAT_PG_DSN was left out of the component's patches.
+    const cnpg = docs.filter((d) => d.kind === "Cluster" && d.apiVersion.startsWith("postgresql.cnpg.io/"))
+      .map((d) => `${d.metadata.name}-app`);
+    const dsnRef = env.get("CHAT_PG_DSN")?.entry?.valueFrom?.secretKeyRef;
+    if (cnpg.length && dsnRef?.name === "chatcluster-secrets") {
+      errs.push(`${where}: CHAT_PG_DSN from chatcluster-secrets although CloudNativePG renders; ` +
+        `expected Secret ${cnpg.join(" or ")} (components/cloudnative-pg patch)`);
+    }
     if (svc === "presence") {
       const iv = Number(env.get("CHAT_PRESENCE_INTERVAL_MS")?.value ?? 1000);
       const lease = Number(env.get("CHAT_PRESENCE_LEASE_MS")?.value ?? 3000);

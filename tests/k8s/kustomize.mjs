@@ -164,20 +164,35 @@ export function strategicMerge(base, patch, field = "", parentField = "") {
   if (Array.isArray(patch)) {
     const keys = mergeKeysFor(field, parentField);
     if (!keys || !Array.isArray(base) || !patch.every(isObj)) return clone(patch);
-    const out = clone(base);
+    // Order of the result, as `kubectl kustomize` (kustomize v5) produces it:
+    //  - topologySpreadConstraints: items new in the patch first, in patch order, then the base
+    //    items in base order, those the patch names merged in place;
+    //  - every other merge-keyed list (env, containers, volumes, volumeMounts, ports, ...): the
+    //    items the patch names first, in patch order (merged with their base item when there is
+    //    one), then the base items the patch does not name, in base order. So a patched env entry
+    //    moves to the front of its list, which matters for $(VAR) references.
+    const inPlace = field === "topologySpreadConstraints";
+    const rest = clone(base);
+    const named = [];
+    const added = [];
     for (const item of patch) {
-      const idx = out.findIndex((b) => isObj(b) && sameKey(b, item, keys));
+      const idx = rest.findIndex((b) => isObj(b) && sameKey(b, item, keys));
       if (item.$patch === "delete") {
-        if (idx >= 0) out.splice(idx, 1);
+        if (idx >= 0) rest.splice(idx, 1);
       } else if (idx >= 0) {
-        out[idx] = strategicMerge(out[idx], item, field, parentField);
+        const merged = strategicMerge(rest[idx], item, field, parentField);
+        if (inPlace) rest[idx] = merged;
+        else {
+          rest.splice(idx, 1);
+          named.push(merged);
+        }
       } else {
         const c = clone(item);
         delete c.$patch;
-        out.push(c);
+        (inPlace ? added : named).push(c);
       }
     }
-    return out;
+    return [...added, ...named, ...rest];
   }
   return patch;
 }

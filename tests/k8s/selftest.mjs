@@ -66,6 +66,27 @@ const CASES = [
   }, "references $(KAFKA_SASL_PASSWORD)"],
   ["wrong namespace", "overlays/dev", (d) => { dep(d, "chat-redis").metadata.namespace = "default"; },
     "expected \"chatcluster-dev\""],
+  ["gateway without CHAT_PG_DSN (accounts API off)", "base", (d) => {
+    const env = gwc(d).env;
+    env.splice(env.findIndex((e) => e.name === "CHAT_PG_DSN"), 1);
+  }, "required CHAT_PG_DSN is not set"],
+  ["CloudNativePG component not patching the gateway", "overlays/prod", (d) => {
+    gwc(d).env.find((e) => e.name === "CHAT_PG_DSN").valueFrom.secretKeyRef = { name: "chatcluster-secrets", key: "CHAT_PG_DSN" };
+  }, "CHAT_PG_DSN from chatcluster-secrets although CloudNativePG renders"],
+  ["bad CIDR in CHAT_TRUSTED_PROXIES", "base", (d) => {
+    cm(d, "chatcluster-gateway").data.CHAT_TRUSTED_PROXIES = "10.0.0.0/33,::1/128";
+  }, "bad prefix length in '10.0.0.0/33'"],
+  ["CHAT_TRUSTED_PROXIES trusting everybody", "overlays/dev", (d) => {
+    cm(d, "chatcluster-gateway").data.CHAT_TRUSTED_PROXIES = "0.0.0.0/0";
+  }, "trusts every peer"],
+  ["CHAT_TRUSTED_PROXIES left at loopback behind the Ingress", "overlays/prod", (d) => {
+    delete cm(d, "chatcluster-gateway").data.CHAT_TRUSTED_PROXIES;
+  }, "trusts only loopback"],
+  ["session warning not shorter than the access token", "base", (d) => {
+    cm(d, "chatcluster-gateway").data.CHAT_SESSION_WARN_S = "900";
+  }, "CHAT_SESSION_WARN_S 900 >= CHAT_ACCESS_TTL_S 900"],
+  ["accounts setting out of range", "base", (d) => { cm(d, "chatcluster-gateway").data.CHAT_PASSWORD_COST = "12"; },
+    "CHAT_PASSWORD_COST=\"12\""],
 ];
 
 function rendererCases() {
@@ -77,8 +98,18 @@ function rendererCases() {
     topologySpreadConstraints: [{ topologyKey: "z", whenUnsatisfiable: "ScheduleAnyway", maxSkew: 1 }] } };
   const m = strategicMerge(base, { spec: { containers: [{ name: "a", env: [{ name: "Y", value: "2" }, { name: "X", value: "3" }] },
     { name: "b" }], topologySpreadConstraints: [{ topologyKey: "z", whenUnsatisfiable: "DoNotSchedule", maxSkew: 1 }] } });
-  eq("SMP merges containers/env by name", m.spec.containers[0].env, [{ name: "X", value: "3" }, { name: "Y", value: "2" }]);
-  eq("SMP appends new containers", m.spec.containers.map((c) => c.name), ["a", "b"]);
+  // kubectl kustomize puts the items a patch names first (patch order), then the other base items.
+  eq("SMP merges containers/env by name, patch items first", m.spec.containers[0].env,
+    [{ name: "Y", value: "2" }, { name: "X", value: "3" }]);
+  const envs = strategicMerge({ env: [{ name: "A" }, { name: "B", value: "1" }, { name: "C" }] },
+    { env: [{ name: "B", value: "2" }] }).env;
+  eq("SMP moves a patched env entry to the front", envs.map((e) => e.name + (e.value ?? "")), ["B2", "A", "C"]);
+  const tsc = (k, s) => ({ topologyKey: k, whenUnsatisfiable: "ScheduleAnyway", ...(s ? { maxSkew: s } : {}) });
+  const spread = strategicMerge({ topologySpreadConstraints: [tsc("z"), tsc("h")] },
+    { topologySpreadConstraints: [tsc("n"), tsc("h", 2)] }).topologySpreadConstraints;
+  eq("SMP spread constraints: new items first, named ones merged in place",
+    spread.map((c) => c.topologyKey + (c.maxSkew ?? "")), ["n", "z", "h2"]);
+  eq("SMP adds new containers after the named ones", m.spec.containers.map((c) => c.name), ["a", "b"]);
   eq("SMP keys spread constraints by topologyKey+whenUnsatisfiable", m.spec.topologySpreadConstraints.length, 2);
   eq("SMP null deletes", strategicMerge({ a: 1, b: 2 }, { a: null }), { b: 2 });
   eq("SMP $patch: delete removes a list item",

@@ -2,8 +2,10 @@
  *
  * Client examples must decode with the expected fields; every server example is rebuilt with its
  * chat_enc_* encoder from the decoded values and compared byte for byte (each file is the compact
- * encoding plus one newline). Also: the Kafka message value and its seq splice, the REST bodies,
- * and proto/README.md naming every entry of chat_proto.def. Malformed input is covered by
+ * encoding plus one newline). Also: the Kafka message value and its seq splice, the REST bodies
+ * (config, accounts: users, sessions, login history), the account request body decoder, the
+ * chat.events control events (encode, decode, unknown types, malformed values), and
+ * proto/README.md naming every entry of chat_proto.def. Malformed client frames are covered by
  * test_proto_decode.c. The proto directory comes from CHAT_PROTO_DIR or argv[1]. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
@@ -225,7 +227,7 @@ static void test_proto_hello_anonymous(void **state)
     chat_buf_init(&b, 0, 0);
     assert_int_equal(chat_enc_hello(&b, "gw2", NULL, &lim), CHAT_OK);
     assert_string_equal(chat_buf_data(&b),
-                        "{\"type\":\"hello\",\"v\":1,\"node\":\"gw2\",\"user\":null,\"limits\":"
+                        "{\"type\":\"hello\",\"v\":2,\"node\":\"gw2\",\"user\":null,\"limits\":"
                         "{\"max_frame\":8192,\"max_text\":2000,\"max_rooms\":50,\"rate_per_s\":5,"
                         "\"rate_burst\":20}}");
     chat_buf_fini(&b);
@@ -354,6 +356,44 @@ static void test_proto_example_bye(void **state)
     code = (int)req_int(c.j, "code");
     assert_string_equal(chat_close_reason(code), opt_string(c.j, "reason"));
     server_end(&c, chat_enc_bye(&c.out, code, opt_string(c.j, "reason")));
+}
+
+static void test_proto_example_session_expiring(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "session_expiring");
+    /* in_ms is what is left of the token when the warning goes out, in ms */
+    assert_true(req_int(c.j, "in_ms") > 0);
+    server_end(&c, chat_enc_session_expiring(&c.out, req_int(c.j, "exp"), req_int(c.j, "in_ms")));
+}
+
+static void test_proto_example_session_expired(void **state)
+{
+    struct server_case c;
+
+    (void)state;
+    server_begin(&c, "session_expired");
+    assert_int_equal(json_object_size(c.j), 1); /* only the type */
+    server_end(&c, chat_enc_session_expired(&c.out));
+}
+
+static void test_proto_example_session_revoked(void **state)
+{
+    static const char *const reasons[] = {"logout", "password_changed", "admin", "refresh_reused"};
+    struct server_case c;
+    const char *reason;
+    bool known = false;
+
+    (void)state;
+    server_begin(&c, "session_revoked");
+    reason = opt_string(c.j, "reason");
+    assert_non_null(reason);
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        known = known || strcmp(reason, reasons[i]) == 0;
+    assert_true(known);
+    server_end(&c, chat_enc_session_revoked(&c.out, reason));
 }
 
 /* Every frame type of chat_proto.def has an example, and every example is one tested above. */
@@ -599,17 +639,600 @@ static void test_proto_enc_rest_bodies(void **state)
     (void)state;
     chat_buf_init(&b, 0, 0);
     assert_int_equal(chat_enc_config(&b, "gw1", &lim), CHAT_OK);
-    assert_string_equal(
-        chat_buf_data(&b),
-        "{\"node\":\"gw1\",\"v\":1,\"limits\":{\"max_frame\":8192,"
-        "\"max_text\":2000,\"max_rooms\":64,\"rate_per_s\":20,\"rate_burst\":40},"
-        "\"rules\":{\"room\":\"^[A-Za-z0-9_.-]{1,64}$\",\"client_msg_id_max\":64}}");
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"node\":\"gw1\",\"v\":2,\"limits\":{\"max_frame\":8192,"
+                        "\"max_text\":2000,\"max_rooms\":64,\"rate_per_s\":20,\"rate_burst\":40},"
+                        "\"rules\":{\"room\":\"^[A-Za-z0-9_.-]{1,64}$\",\"client_msg_id_max\":64,"
+                        "\"username\":{\"pattern\":\"^[A-Za-z0-9_]{4,20}$\",\"min\":4,\"max\":20},"
+                        "\"nickname\":{\"min\":2,\"max\":20},"
+                        "\"password\":{\"min\":8,\"max\":128,\"letter\":true,\"digit\":true}}}");
     chat_buf_reset(&b);
     assert_int_equal(chat_enc_http_error(&b, "not_found", "no \"such\" endpoint"), CHAT_OK);
     assert_string_equal(chat_buf_data(&b),
                         "{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"such\\\" "
                         "endpoint\"}}");
     chat_buf_fini(&b);
+}
+
+/* ---- sessions on an open socket: the encoders' exact output ---- */
+
+static void test_proto_enc_session_frames(void **state)
+{
+    static const char *const reasons[] = {"logout", "password_changed", "admin", "refresh_reused"};
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_session_expiring(&b, 1767226500, 0), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"type\":\"session_expiring\",\"exp\":1767226500,\"in_ms\":0}");
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_session_expired(&b), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"type\":\"session_expired\"}");
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        char *want = chat_xasprintf("{\"type\":\"session_revoked\",\"reason\":\"%s\"}", reasons[i]);
+        chat_buf_reset(&b);
+        assert_int_equal(chat_enc_session_revoked(&b, reasons[i]), CHAT_OK);
+        assert_string_equal(chat_buf_data(&b), want);
+        chat_free(want);
+    }
+    chat_buf_fini(&b);
+    /* the cap holds as for every other frame */
+    chat_buf_init(&b, 16, 20);
+    assert_int_equal(chat_enc_session_expired(&b), CHAT_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    chat_buf_fini(&b);
+}
+
+/* ---- accounts: REST bodies ---- */
+
+static const struct chat_user test_user = {
+    .id = "12",
+    .username = "Alice_1",
+    .nickname = "Alice",
+    .role = "user",
+    .created_at = 1767225600123,
+};
+
+#define TEST_USER_JSON                                                                  \
+    "{\"id\":\"12\",\"username\":\"Alice_1\",\"nickname\":\"Alice\",\"role\":\"user\"," \
+    "\"created_at\":1767225600123}"
+
+static void test_proto_enc_user(void **state)
+{
+    struct chat_user u = test_user;
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 16, 0);
+    assert_int_equal(chat_enc_user(&b, &u), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), TEST_USER_JSON);
+    /* nicknames are free text: escaped as JSON, UTF-8 kept as is, no slash escaping */
+    chat_buf_reset(&b);
+    u.nickname = "Zo\xc3\xab \"Z\" </b>\\";
+    u.role = "admin";
+    assert_int_equal(chat_enc_user(&b, &u), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"id\":\"12\",\"username\":\"Alice_1\",\"nickname\":\"Zo\xc3\xab "
+                        "\\\"Z\\\" </b>\\\\\",\"role\":\"admin\",\"created_at\":1767225600123}");
+    chat_buf_fini(&b);
+}
+
+static void test_proto_enc_session(void **state)
+{
+    struct chat_session_out s = {
+        .access_token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMiJ9.c2ln",
+        .refresh_token = "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c",
+        .session_id = "34",
+        .expires_in = 900,
+        .refresh_expires_in = 2592000,
+    };
+    struct chat_buf b;
+    json_t *j;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_session(&b, &test_user, &s), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"user\":" TEST_USER_JSON ",\"access_token\":\"eyJhbGciOiJIUzI1NiJ9."
+                        "eyJzdWIiOiIxMiJ9.c2ln\",\"token_type\":\"Bearer\",\"expires_in\":900,"
+                        "\"refresh_token\":\"q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c\","
+                        "\"refresh_expires_in\":2592000,\"session_id\":\"34\"}");
+    /* the user object inside is the one GET /users/me answers */
+    j = parse_example(chat_buf_data(&b), b.len);
+    assert_int_equal(json_object_size(j), 7);
+    assert_int_equal(json_object_size(json_object_get(j, "user")), 5);
+    json_decref(j);
+    chat_buf_fini(&b);
+}
+
+static void test_proto_enc_revoked(void **state)
+{
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_revoked(&b, 0), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"revoked_sessions\":0}");
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_revoked(&b, 3), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"revoked_sessions\":3}");
+    chat_buf_fini(&b);
+}
+
+static void test_proto_enc_logins(void **state)
+{
+    static const struct chat_login v[] = {
+        {.id = "7",
+         .ip = "203.0.113.7",
+         .user_agent = "curl/7.88",
+         .reason = "ok",
+         .at = 1767225600123,
+         .success = true},
+        {.id = "6",
+         .ip = "2001:db8::1",
+         .user_agent = NULL,
+         .reason = "wrong_password",
+         .at = 1767225500000,
+         .success = false},
+        {.id = "5",
+         .ip = NULL,
+         .user_agent = "Mozilla/5.0 \"x\"",
+         .reason = "registered",
+         .at = 1767225400000,
+         .success = true},
+    };
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_logins(&b, v, 3, "5"), CHAT_OK);
+    assert_string_equal(
+        chat_buf_data(&b),
+        "{\"logins\":["
+        "{\"id\":\"7\",\"at\":1767225600123,\"ip\":\"203.0.113.7\",\"user_agent\":\"curl/7.88\","
+        "\"success\":true,\"reason\":\"ok\"},"
+        "{\"id\":\"6\",\"at\":1767225500000,\"ip\":\"2001:db8::1\",\"user_agent\":null,"
+        "\"success\":false,\"reason\":\"wrong_password\"},"
+        "{\"id\":\"5\",\"at\":1767225400000,\"ip\":null,\"user_agent\":\"Mozilla/5.0 \\\"x\\\"\","
+        "\"success\":true,\"reason\":\"registered\"}],\"next_before\":\"5\"}");
+    /* the last page, and an empty history */
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_logins(&b, v, 1, NULL), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b),
+                        "{\"logins\":[{\"id\":\"7\",\"at\":1767225600123,\"ip\":\"203.0.113.7\","
+                        "\"user_agent\":\"curl/7.88\",\"success\":true,\"reason\":\"ok\"}],"
+                        "\"next_before\":null}");
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_logins(&b, NULL, 0, NULL), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"logins\":[],\"next_before\":null}");
+    chat_buf_fini(&b);
+}
+
+/* ---- accounts: request bodies ---- */
+
+static int auth_decode(const char *body, struct chat_auth_body *b, enum chat_errcode *err)
+{
+    *err = CHAT_ERR__COUNT;
+    return chat_auth_body_decode(body, strlen(body), b, err);
+}
+
+static void assert_body_empty(const struct chat_auth_body *b)
+{
+    assert_null(b->username);
+    assert_null(b->password);
+    assert_null(b->nickname);
+    assert_null(b->refresh_token);
+    assert_null(b->current_password);
+    assert_null(b->new_password);
+    assert_false(b->all);
+}
+
+static void test_proto_auth_body_empty(void **state)
+{
+    struct chat_auth_body b;
+    enum chat_errcode err;
+
+    (void)state;
+    /* no body at all is {} (POST /auth/logout may come without one) */
+    assert_int_equal(chat_auth_body_decode(NULL, 0, &b, &err), CHAT_OK);
+    assert_body_empty(&b);
+    chat_auth_body_fini(&b);
+    assert_int_equal(auth_decode("", &b, &err), CHAT_OK);
+    assert_body_empty(&b);
+    chat_auth_body_fini(&b);
+    assert_int_equal(auth_decode("{}", &b, &err), CHAT_OK);
+    assert_body_empty(&b);
+    chat_auth_body_fini(&b);
+    assert_int_equal(auth_decode(" \r\n{ }\n", &b, &err), CHAT_OK);
+    assert_body_empty(&b);
+    chat_auth_body_fini(&b);
+    chat_auth_body_fini(&b); /* idempotent */
+    chat_auth_body_fini(NULL);
+}
+
+static void test_proto_auth_body_fields(void **state)
+{
+    struct chat_auth_body b;
+    enum chat_errcode err;
+
+    (void)state;
+    assert_int_equal(auth_decode("{\"username\":\"Alice_1\",\"password\":\"p\\u00e4ss w0rd\","
+                                 "\"nickname\":\"  Alice \\ud83d\\ude00 \"}",
+                                 &b, &err),
+                     CHAT_OK);
+    assert_string_equal(b.username, "Alice_1");
+    assert_string_equal(b.password, "p\xc3\xa4ss w0rd");
+    assert_string_equal(b.nickname, "  Alice \xf0\x9f\x98\x80 "); /* trimmed by the handler */
+    assert_null(b.refresh_token);
+    assert_null(b.current_password);
+    assert_null(b.new_password);
+    assert_false(b.all);
+    chat_auth_body_fini(&b);
+
+    assert_int_equal(auth_decode("{\"refresh_token\":\"abc-_DEF\"}", &b, &err), CHAT_OK);
+    assert_string_equal(b.refresh_token, "abc-_DEF");
+    assert_null(b.username);
+    chat_auth_body_fini(&b);
+
+    assert_int_equal(auth_decode("{\"new_password\":\"n3w-password\",\"current_password\":"
+                                 "\"0ld-password\"}",
+                                 &b, &err),
+                     CHAT_OK);
+    assert_string_equal(b.current_password, "0ld-password");
+    assert_string_equal(b.new_password, "n3w-password");
+    assert_null(b.password);
+    chat_auth_body_fini(&b);
+
+    assert_int_equal(auth_decode("{\"all\":true}", &b, &err), CHAT_OK);
+    assert_true(b.all);
+    chat_auth_body_fini(&b);
+    assert_int_equal(auth_decode("{\"all\":false}", &b, &err), CHAT_OK);
+    assert_false(b.all);
+    chat_auth_body_fini(&b);
+
+    /* empty strings are strings: the handler decides what they mean */
+    assert_int_equal(auth_decode("{\"username\":\"\",\"password\":\"\"}", &b, &err), CHAT_OK);
+    assert_string_equal(b.username, "");
+    assert_string_equal(b.password, "");
+    chat_auth_body_fini(&b);
+}
+
+static void test_proto_auth_body_unknown_fields(void **state)
+{
+    struct chat_auth_body b;
+    enum chat_errcode err;
+
+    (void)state;
+    /* whatever their type, even with a NUL inside: they are never read */
+    assert_int_equal(auth_decode("{\"future\":{\"x\":[1,2,{\"y\":null}]},\"username\":\"bob_1\","
+                                 "\"remember_me\":\"a\\u0000b\",\"ttl\":5,\"All\":\"yes\","
+                                 "\"USERNAME\":7}",
+                                 &b, &err),
+                     CHAT_OK);
+    assert_string_equal(b.username, "bob_1");
+    assert_null(b.password);
+    assert_false(b.all);
+    chat_auth_body_fini(&b);
+}
+
+static void test_proto_auth_body_rejects(void **state)
+{
+    static const struct {
+        const char *body;
+        enum chat_errcode err;
+    } bad[] = {
+        /* wrong types */
+        {"{\"username\":5}", CHAT_ERR_bad_field},
+        {"{\"password\":null}", CHAT_ERR_bad_field},
+        {"{\"nickname\":[\"a\"]}", CHAT_ERR_bad_field},
+        {"{\"refresh_token\":{}}", CHAT_ERR_bad_field},
+        {"{\"current_password\":true}", CHAT_ERR_bad_field},
+        {"{\"new_password\":1.5}", CHAT_ERR_bad_field},
+        {"{\"username\":\"ok_user\",\"password\":12345678}", CHAT_ERR_bad_field},
+        /* "all" is a boolean, nothing else */
+        {"{\"all\":1}", CHAT_ERR_bad_field},
+        {"{\"all\":0}", CHAT_ERR_bad_field},
+        {"{\"all\":\"true\"}", CHAT_ERR_bad_field},
+        {"{\"all\":null}", CHAT_ERR_bad_field},
+        {"{\"all\":[true]}", CHAT_ERR_bad_field},
+        /* NUL inside a field that is read */
+        {"{\"username\":\"a\\u0000b\"}", CHAT_ERR_bad_field},
+        {"{\"password\":\"\\u0000\"}", CHAT_ERR_bad_field},
+        {"{\"nickname\":\"Al\\u0000ice\"}", CHAT_ERR_bad_field},
+        {"{\"refresh_token\":\"x\\u0000\"}", CHAT_ERR_bad_field},
+        {"{\"current_password\":\"\\u0000x\"}", CHAT_ERR_bad_field},
+        {"{\"new_password\":\"n3w\\u0000password\"}", CHAT_ERR_bad_field},
+        /* not one JSON object */
+        {"{\"username\":\"a\",\"username\":\"b\"}", CHAT_ERR_bad_json},
+        {"{\"username\":\"a\",\"x\":{\"k\":1,\"k\":2}}", CHAT_ERR_bad_json},
+        {"{\"all\":true,\"all\":true}", CHAT_ERR_bad_json},
+        {"[]", CHAT_ERR_bad_json},
+        {"null", CHAT_ERR_bad_json},
+        {"\"username\"", CHAT_ERR_bad_json},
+        {" ", CHAT_ERR_bad_json},
+        {"{", CHAT_ERR_bad_json},
+        {"{\"username\":\"a\"} {}", CHAT_ERR_bad_json},
+        {"{'username':'a'}", CHAT_ERR_bad_json},
+        {"{\"username\":\"\\ud800\"}", CHAT_ERR_bad_json},
+        /* invalid UTF-8 anywhere, checked first */
+        {"{\"password\":\"\xc3\x28\"}", CHAT_ERR_bad_utf8},
+        {"{\"passw\xff\":\"x\"}", CHAT_ERR_bad_utf8},
+        {"{\"unknown\":\"\xed\xa0\x80\"}", CHAT_ERR_bad_utf8},
+        {"{\"username\":5,\"x\":\"\xc0\xaf\"}", CHAT_ERR_bad_utf8},
+        {"{\"x\":\"\xc0\xaf\",\"x\":1}", CHAT_ERR_bad_utf8},
+        {"\xef\xbb\xbf{}", CHAT_ERR_bad_json}, /* a BOM is valid UTF-8 but not JSON */
+    };
+    struct chat_auth_body b;
+    enum chat_errcode err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = auth_decode(bad[i].body, &b, &err);
+        if (rc != CHAT_EPROTO || err != bad[i].err)
+            fail_msg("body %zu (%s): want %s, got rc %d %s", i, bad[i].body,
+                     chat_errcode_name(bad[i].err), rc,
+                     rc == CHAT_OK ? "-" : chat_errcode_name(err));
+        chat_auth_body_fini(&b);
+        assert_null(b._doc);
+    }
+}
+
+/* Every string field is capped at CHAT_AUTH_FIELD_MAX bytes (not code points). */
+static void test_proto_auth_body_field_limit(void **state)
+{
+    static const char *const fields[] = {"username",      "password",     "nickname",
+                                         "refresh_token", "new_password", "current_password"};
+    struct chat_auth_body b;
+    enum chat_errcode err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        for (size_t n = CHAT_AUTH_FIELD_MAX; n <= CHAT_AUTH_FIELD_MAX + 1; n++) {
+            struct chat_buf in;
+            int rc;
+
+            chat_buf_init(&in, 0, 0);
+            assert_int_equal(chat_buf_appends(&in, "{\""), CHAT_OK);
+            assert_int_equal(chat_buf_appends(&in, fields[i]), CHAT_OK);
+            assert_int_equal(chat_buf_appends(&in, "\":\""), CHAT_OK);
+            for (size_t k = 0; k < n; k++)
+                assert_int_equal(chat_buf_appends(&in, "a"), CHAT_OK);
+            assert_int_equal(chat_buf_appends(&in, "\"}"), CHAT_OK);
+            rc = chat_auth_body_decode(chat_buf_data(&in), in.len, &b, &err);
+            if (n == CHAT_AUTH_FIELD_MAX) {
+                assert_int_equal(rc, CHAT_OK);
+            } else {
+                assert_int_equal(rc, CHAT_EPROTO);
+                assert_int_equal(err, CHAT_ERR_bad_field);
+            }
+            chat_auth_body_fini(&b);
+            chat_buf_fini(&in);
+        }
+    }
+}
+
+static void test_proto_auth_body_limit_is_bytes(void **state)
+{
+    struct chat_auth_body b;
+    enum chat_errcode err;
+    struct chat_buf in;
+
+    (void)state;
+    /* 342 x EURO SIGN: 342 code points but 1026 bytes */
+    chat_buf_init(&in, 0, 0);
+    assert_int_equal(chat_buf_appends(&in, "{\"password\":\""), CHAT_OK);
+    for (int k = 0; k < 342; k++)
+        assert_int_equal(chat_buf_appends(&in, "\xe2\x82\xac"), CHAT_OK);
+    assert_int_equal(chat_buf_appends(&in, "\"}"), CHAT_OK);
+    assert_int_equal(chat_auth_body_decode(chat_buf_data(&in), in.len, &b, &err), CHAT_EPROTO);
+    assert_int_equal(err, CHAT_ERR_bad_field);
+    chat_auth_body_fini(&b);
+    chat_buf_fini(&in);
+    /* an unknown field may be longer: it is not read */
+    chat_buf_init(&in, 0, 0);
+    assert_int_equal(chat_buf_appends(&in, "{\"comment\":\""), CHAT_OK);
+    for (int k = 0; k < 2 * CHAT_AUTH_FIELD_MAX; k++)
+        assert_int_equal(chat_buf_appends(&in, "x"), CHAT_OK);
+    assert_int_equal(chat_buf_appends(&in, "\",\"all\":true}"), CHAT_OK);
+    assert_int_equal(chat_auth_body_decode(chat_buf_data(&in), in.len, &b, &err), CHAT_OK);
+    assert_true(b.all);
+    chat_auth_body_fini(&b);
+    chat_buf_fini(&in);
+}
+
+/* The body's length is explicit: bytes after it are not read. */
+static void test_proto_auth_body_not_nul_terminated(void **state)
+{
+    static const char in[] = "{\"username\":\"carol_1\"}{\"username\":\"x\"}";
+    struct chat_auth_body b;
+    enum chat_errcode err;
+
+    (void)state;
+    assert_int_equal(chat_auth_body_decode(in, strlen("{\"username\":\"carol_1\"}"), &b, &err),
+                     CHAT_OK);
+    assert_string_equal(b.username, "carol_1");
+    chat_auth_body_fini(&b);
+}
+
+/* ---- chat.events: control events between gateways ---- */
+
+static void test_proto_event_sessions_revoked(void **state)
+{
+    static const char *const sids[] = {"34", "35"};
+    struct chat_buf b;
+    struct chat_event ev;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_ev_sessions_revoked(&b, "12", sids, 2, "logout", 1767225600123),
+                     CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"type\":\"sessions_revoked\",\"user\":\"12\","
+                                           "\"sids\":[\"34\",\"35\"],\"reason\":\"logout\","
+                                           "\"ts\":1767225600123}");
+    assert_int_equal(chat_event_decode(chat_buf_data(&b), b.len, &ev), CHAT_OK);
+    assert_int_equal(ev.type, CHAT_EV_sessions_revoked);
+    assert_string_equal(ev.user, "12");
+    assert_int_equal(ev.nsids, 2);
+    assert_string_equal(ev.sids[0], "34");
+    assert_string_equal(ev.sids[1], "35");
+    assert_string_equal(ev.reason, "logout");
+    assert_null(ev.nick);
+    assert_int_equal(ev.ts, 1767225600123);
+    chat_event_fini(&ev);
+    chat_event_fini(&ev); /* idempotent */
+    chat_event_fini(NULL);
+
+    /* no sessions: an empty list still decodes */
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_ev_sessions_revoked(&b, "7", NULL, 0, "admin", 1), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"type\":\"sessions_revoked\",\"user\":\"7\","
+                                           "\"sids\":[],\"reason\":\"admin\",\"ts\":1}");
+    assert_int_equal(chat_event_decode(chat_buf_data(&b), b.len, &ev), CHAT_OK);
+    assert_int_equal(ev.type, CHAT_EV_sessions_revoked);
+    assert_int_equal(ev.nsids, 0);
+    assert_string_equal(ev.reason, "admin");
+    chat_event_fini(&ev);
+    chat_buf_fini(&b);
+}
+
+static void test_proto_event_user_updated(void **state)
+{
+    static const char nick[] = "New \"nick\" \xe2\x82\xac \xf0\x9f\x98\x80";
+    struct chat_buf b;
+    struct chat_event ev;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_ev_user_updated(&b, "12", "New nick", 1767225600123), CHAT_OK);
+    assert_string_equal(chat_buf_data(&b), "{\"type\":\"user_updated\",\"user\":\"12\","
+                                           "\"nick\":\"New nick\",\"ts\":1767225600123}");
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_ev_user_updated(&b, "12", nick, 5), CHAT_OK);
+    assert_int_equal(chat_event_decode(chat_buf_data(&b), b.len, &ev), CHAT_OK);
+    assert_int_equal(ev.type, CHAT_EV_user_updated);
+    assert_string_equal(ev.user, "12");
+    assert_string_equal(ev.nick, nick);
+    assert_null(ev.reason);
+    assert_null(ev.sids);
+    assert_int_equal(ev.nsids, 0);
+    assert_int_equal(ev.ts, 5);
+    chat_event_fini(&ev);
+    chat_buf_fini(&b);
+}
+
+static void test_proto_event_decode_unknown_fields(void **state)
+{
+    static const char v[] = "{\"v\":3,\"ts\":9,\"sids\":[\"1\"],\"type\":\"sessions_revoked\","
+                            "\"extra\":{\"a\":[null]},\"reason\":\"password_changed\","
+                            "\"user\":\"12\",\"nick\":5}";
+    struct chat_event ev;
+
+    (void)state;
+    /* key order is free and unknown fields are ignored, as in every format of the protocol */
+    assert_int_equal(chat_event_decode(v, strlen(v), &ev), CHAT_OK);
+    assert_int_equal(ev.type, CHAT_EV_sessions_revoked);
+    assert_string_equal(ev.reason, "password_changed");
+    assert_int_equal(ev.nsids, 1);
+    assert_int_equal(ev.ts, 9);
+    chat_event_fini(&ev);
+}
+
+/* A well-formed event of a type this version does not know: CHAT_ENOENT, for the caller to skip. */
+static void test_proto_event_decode_unknown_type(void **state)
+{
+    static const char *const unknown[] = {
+        "{\"type\":\"user_banned\",\"user\":\"12\",\"ts\":1,\"room\":\"lobby\"}",
+        "{\"type\":\"SESSIONS_REVOKED\",\"user\":\"12\",\"ts\":1,\"sids\":[],\"reason\":\"x\"}",
+        "{\"type\":\"\",\"user\":\"12\",\"ts\":1}",
+    };
+    struct chat_event ev;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        int rc = chat_event_decode(unknown[i], strlen(unknown[i]), &ev);
+        if (rc != CHAT_ENOENT)
+            fail_msg("%s: want ENOENT, got %s", unknown[i], chat_errname(rc));
+        assert_int_equal(ev.type, CHAT_EV_NONE);
+        chat_event_fini(&ev);
+    }
+}
+
+static void test_proto_event_decode_rejects(void **state)
+{
+#define REV(body) "{\"type\":\"sessions_revoked\"" body "}"
+#define UPD(body) "{\"type\":\"user_updated\"" body "}"
+    static const char *const bad[] = {
+        /* sessions_revoked: user, ts, sids, reason required */
+        REV(",\"sids\":[\"34\"],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"34\"],\"reason\":\"logout\""),
+        REV(",\"user\":\"12\",\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"34\"],\"ts\":1"),
+        REV(",\"user\":12,\"sids\":[\"34\"],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":null,\"sids\":[\"34\"],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"34\"],\"reason\":\"logout\",\"ts\":\"1\""),
+        REV(",\"user\":\"12\",\"sids\":[\"34\"],\"reason\":\"logout\",\"ts\":1.5"),
+        REV(",\"user\":\"12\",\"sids\":\"34\",\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":{\"a\":\"34\"},\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[34],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"34\",35],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"34\",null],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[[\"34\"]],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"34\"],\"reason\":7,\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"3\\u00004\"],\"reason\":\"logout\",\"ts\":1"),
+        REV(",\"user\":\"12\",\"sids\":[\"34\"],\"reason\":\"logout\",\"ts\":1,\"ts\":2"),
+        /* user_updated: user, ts, nick required */
+        UPD(",\"user\":\"12\",\"ts\":1"),
+        UPD(",\"user\":\"12\",\"nick\":5,\"ts\":1"),
+        UPD(",\"user\":\"12\",\"nick\":null,\"ts\":1"),
+        UPD(",\"nick\":\"n\",\"ts\":1"),
+        UPD(",\"user\":\"12\",\"nick\":\"n\""),
+        UPD(",\"user\":\"12\",\"nick\":\"n\",\"ts\":null"),
+        /* any event: an object with a string type */
+        "{\"user\":\"12\",\"ts\":1,\"nick\":\"n\"}",
+        "{\"type\":7,\"user\":\"12\",\"ts\":1}",
+        "{\"type\":null,\"user\":\"12\",\"ts\":1}",
+        "[\"user_updated\"]",
+        "\"user_updated\"",
+        "null",
+        "not json",
+        "",
+    };
+#undef REV
+#undef UPD
+    struct chat_event ev;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = chat_event_decode(bad[i], strlen(bad[i]), &ev);
+        if (rc != CHAT_EPROTO)
+            fail_msg("%s: want EPROTO, got %s", bad[i], chat_errname(rc));
+        chat_event_fini(&ev);
+        assert_null(ev._doc);
+        assert_null(ev.sids);
+    }
+}
+
+static void test_proto_event_decode_user_limit(void **state)
+{
+    char user[CHAT_USER_MAX + 2];
+    char *v;
+    struct chat_event ev;
+
+    (void)state;
+    memset(user, '9', sizeof(user));
+    user[CHAT_USER_MAX] = '\0';
+    v = chat_xasprintf("{\"type\":\"user_updated\",\"user\":\"%s\",\"nick\":\"n\",\"ts\":1}", user);
+    assert_int_equal(chat_event_decode(v, strlen(v), &ev), CHAT_OK);
+    assert_int_equal(strlen(ev.user), CHAT_USER_MAX);
+    chat_event_fini(&ev);
+    chat_free(v);
+    user[CHAT_USER_MAX] = '9';
+    user[CHAT_USER_MAX + 1] = '\0';
+    v = chat_xasprintf("{\"type\":\"user_updated\",\"user\":\"%s\",\"nick\":\"n\",\"ts\":1}", user);
+    assert_int_equal(chat_event_decode(v, strlen(v), &ev), CHAT_EPROTO);
+    chat_event_fini(&ev);
+    chat_free(v);
 }
 
 /* proto/README.md documents every frame type, error code and close code of chat_proto.def. */
@@ -662,6 +1285,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_example_pong),
         cmocka_unit_test(test_proto_example_error),
         cmocka_unit_test(test_proto_example_bye),
+        cmocka_unit_test(test_proto_example_session_expiring),
+        cmocka_unit_test(test_proto_example_session_expired),
+        cmocka_unit_test(test_proto_example_session_revoked),
         cmocka_unit_test(test_proto_examples_complete),
         cmocka_unit_test(test_proto_msg_splice_seq),
         cmocka_unit_test(test_proto_msg_splice_rejects),
@@ -671,6 +1297,24 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_enc_error_defaults),
         cmocka_unit_test(test_proto_enc_headroom_and_cap),
         cmocka_unit_test(test_proto_enc_rest_bodies),
+        cmocka_unit_test(test_proto_enc_session_frames),
+        cmocka_unit_test(test_proto_enc_user),
+        cmocka_unit_test(test_proto_enc_session),
+        cmocka_unit_test(test_proto_enc_revoked),
+        cmocka_unit_test(test_proto_enc_logins),
+        cmocka_unit_test(test_proto_auth_body_empty),
+        cmocka_unit_test(test_proto_auth_body_fields),
+        cmocka_unit_test(test_proto_auth_body_unknown_fields),
+        cmocka_unit_test(test_proto_auth_body_rejects),
+        cmocka_unit_test(test_proto_auth_body_field_limit),
+        cmocka_unit_test(test_proto_auth_body_limit_is_bytes),
+        cmocka_unit_test(test_proto_auth_body_not_nul_terminated),
+        cmocka_unit_test(test_proto_event_sessions_revoked),
+        cmocka_unit_test(test_proto_event_user_updated),
+        cmocka_unit_test(test_proto_event_decode_unknown_fields),
+        cmocka_unit_test(test_proto_event_decode_unknown_type),
+        cmocka_unit_test(test_proto_event_decode_rejects),
+        cmocka_unit_test(test_proto_event_decode_user_limit),
         cmocka_unit_test(test_proto_readme_complete),
     };
 

@@ -1,6 +1,8 @@
 /* test_proto_decode.c - the client-frame decoder against malformed input: every
  * tests/data/bad/<code>__<what>.json must fail chat_cframe_decode() with exactly <code>, plus the
- * decoder's details (unknown fields, ref echo, limits) and the REST send body decoder.
+ * decoder's details (unknown fields, ref echo, limits) and the REST send body decoder. Likewise
+ * every tests/data/bad_auth_body/<code>__<what>.json must fail chat_auth_body_decode() (the body
+ * of the account endpoints) with exactly <code>.
  * The data directory comes from the compile definition CHAT_TEST_DATA_DIR or argv[1]. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
@@ -89,6 +91,51 @@ static void test_proto_bad_inputs(void **state)
     assert_true(per_code[CHAT_ERR_empty_text] > 0);
     assert_true(per_code[CHAT_ERR_text_too_long] > 0);
     assert_true(per_code[CHAT_ERR_bad_text] > 0);
+}
+
+/* tests/data/bad_auth_body/<code>__<what>.json: account request bodies */
+static void test_proto_bad_auth_bodies(void **state)
+{
+    char *dir = chat_xasprintf("%s/bad_auth_body", data_dir);
+    int per_code[CHAT_ERR__COUNT] = {0};
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int files = 0;
+
+    (void)state;
+    if (!d)
+        fail_msg("cannot open %s", dir);
+    while ((e = readdir(d)) != NULL) {
+        struct chat_auth_body b;
+        enum chat_errcode want, got = CHAT_ERR__COUNT;
+        char *path, *text;
+        size_t len = 0;
+        int rc;
+
+        if (e->d_name[0] == '.')
+            continue;
+        want = code_from_filename(e->d_name);
+        path = chat_xasprintf("%s/%s", dir, e->d_name);
+        text = read_file(path, &len);
+        assert_non_null(text);
+        rc = chat_auth_body_decode(text, len, &b, &got);
+        if (rc != CHAT_EPROTO || got != want)
+            fail_msg("%s: want %s, got rc %d code %s", e->d_name, chat_errcode_name(want), rc,
+                     rc == CHAT_OK ? "-" : chat_errcode_name(got));
+        chat_auth_body_fini(&b);
+        chat_free(text);
+        chat_free(path);
+        per_code[want]++;
+        files++;
+    }
+    (void)closedir(d);
+    chat_free(dir);
+    /* the three codes the body decoder can return */
+    assert_true(per_code[CHAT_ERR_bad_json] > 0);
+    assert_true(per_code[CHAT_ERR_bad_utf8] > 0);
+    assert_true(per_code[CHAT_ERR_bad_field] > 0);
+    assert_int_equal(files, per_code[CHAT_ERR_bad_json] + per_code[CHAT_ERR_bad_utf8] +
+                                per_code[CHAT_ERR_bad_field]);
 }
 
 /* ---- decoder details ---- */
@@ -257,6 +304,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proto_bad_inputs),
+        cmocka_unit_test(test_proto_bad_auth_bodies),
         cmocka_unit_test(test_proto_decode_unknown_fields_ignored),
         cmocka_unit_test(test_proto_decode_error_echoes_ref),
         cmocka_unit_test(test_proto_decode_text_limit_boundary),

@@ -119,7 +119,8 @@ CHAT_NODISCARD int chat_presence_decode(
 /* ---- REST bodies ---- */
 /* {"error":{"code":CODE,"message":MSG}} */
 CHAT_NODISCARD int chat_enc_http_error(struct chat_buf *out, const char *code, const char *message);
-/* {"node":..,"version":..,"limits":{..},"rules":{"room":..}} for GET /api/v1/config */
+/* {"node":..,"v":..,"limits":{..},"rules":{"room","client_msg_id_max","username","nickname",
+ * "password"}} for GET /api/v1/config */
 CHAT_NODISCARD int
 chat_enc_config(struct chat_buf *out, const char *node, const struct chat_limits *lim);
 /* Decodes the body of POST /api/v1/rooms/{room}/messages: {"text":..,"client_msg_id":..}.

@@ -1,0 +1,622 @@
+/* it_sessions.c - sessions on open WebSockets (issue 4) across both gateways: one user on
+ * many connections, password change and logout revoking the other sessions' sockets at once
+ * (session_revoked, then anonymous but still joined), nickname changes on open sockets, the
+ * session_expiring warning and re-auth (CHAT_SESSION_WARN_S=5 in the test cluster), and forged
+ * tokens at the handshake and in band.
+ * Fake client addresses come from 192.0.2.0/24 (it_auth.c uses other blocks). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+
+#include "chat/jwt.h"
+
+#include "it_acct.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * sessions on open WebSockets */
+
+/* Reads c until its own ack of mine and all n messages m0..m<n-1> came; every message is from
+ * uid with nick, and no error may come. */
+static void
+expect_all(struct wsc *c, int who, int n, const char *mine, const char *uid, const char *nick)
+{
+    bool acked = false, seen[8] = {false};
+    int nseen = 0;
+
+    assert_true(n <= 8);
+    while (!acked || nseen < n) {
+        const char *type, *cm;
+        char *text;
+        json_t *f;
+
+        if (wsc_recv_text(c, &text, it_timeout(10000), NULL) <= 0)
+            fail_msg("connection %d: acked=%d, %d of %d messages", who, acked, nseen, n);
+        f = json_loads(text, 0, NULL);
+        wsc_free_text(text);
+        type = it_jstr(f, "type");
+        cm = json_string_value(json_object_get(f, "client_msg_id"));
+        if (strcmp(type, "error") == 0)
+            fail_msg("connection %d got error %s", who, it_jstr(f, "code"));
+        if (strcmp(type, "ack") == 0 && cm && strcmp(cm, mine) == 0)
+            acked = true;
+        if (strcmp(type, "message") == 0 && cm && cm[0] == 'm' && cm[1] - '0' < n &&
+            !seen[cm[1] - '0']) {
+            assert_string_equal(it_jstr(f, "user"), uid);
+            assert_string_equal(it_jstr(f, "nick"), nick);
+            seen[cm[1] - '0'] = true;
+            nseen++;
+        }
+        json_decref(f);
+    }
+}
+
+static void test_same_user_three_connections_two_gateways(void **state)
+{
+    struct it_client cl;
+    char name[32], room[80];
+    json_t *sa, *sb, *reg, *hello;
+    struct wsc *c[3];
+    const char *uid;
+
+    (void)state;
+    it_client_new(&cl, "192.0.2");
+    it_name_new(name, sizeof(name), "Tabs");
+    it_room_new(room, sizeof(room), "sess");
+    reg = it_register(LB, &cl, name, PW, NULL);
+    sa = it_login(GW1, &cl, name, PW);
+    sb = it_login(GW2, &cl, name, PW);
+    uid = it_jstr(reg, "user.id");
+    assert_string_not_equal(it_jstr(sa, "session_id"), it_jstr(sb, "session_id"));
+    c[0] = it_connect_ex(GW1, it_access(sa), false, &hello); /* query string */
+    assert_string_equal(it_jstr(hello, "user"), uid);
+    json_decref(hello);
+    c[1] = it_connect_ex(GW2, it_access(sb), true, &hello); /* Authorization header */
+    assert_string_equal(it_jstr(hello, "user"), uid);
+    json_decref(hello);
+    c[2] = it_connect_ex(GW2, it_access(sa), false, NULL); /* session a's token again */
+    for (int i = 0; i < 3; i++)
+        it_join(c[i], room);
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "m%d", i);
+        it_send(c[i], "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "from a tab",
+                "client_msg_id", id);
+    }
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "m%d", i);
+        expect_all(c[i], i, 3, id, uid, name);
+        wsc_close(c[i]);
+    }
+    json_decref(reg);
+    json_decref(sa);
+    json_decref(sb);
+}
+
+static void test_password_change_revokes_other_sessions(void **state)
+{
+    struct it_client cl;
+    char name[32], room[80];
+    json_t *a, *b, *out, *s;
+    struct wsc *a1, *b1, *b2;
+    const char *path = "/api/v1/users/me/password";
+
+    (void)state;
+    it_client_new(&cl, "192.0.2");
+    it_name_new(name, sizeof(name), "Pass");
+    it_room_new(room, sizeof(room), "sess");
+    a = it_register(LB, &cl, name, PW, NULL); /* session A */
+    b = it_login(GW2, &cl, name, PW);         /* session B */
+    a1 = it_connect(GW1, it_access(a));
+    b1 = it_connect(GW1, it_access(b));
+    b2 = it_connect(GW2, it_access(b));
+    it_join(a1, room);
+    it_join(b1, room);
+    it_join(b2, room);
+    it_api_err(403, "wrong_password", GW2, "POST", path, it_access(a), &cl,
+               json_pack("{s:s, s:s}", "current_password", PW_WRONG, "new_password", PW2));
+    it_api_err(400, "invalid_password", GW1, "POST", path, it_access(a), &cl,
+               json_pack("{s:s, s:s}", "current_password", PW, "new_password", "lettersonly"));
+    out = it_api_ok(200, GW1, "POST", path, it_access(a), &cl,
+                    json_pack("{s:s, s:s}", "current_password", PW, "new_password", PW2));
+    assert_int_equal(it_jint(out, "revoked_sessions"), 1);
+    json_decref(out);
+    it_expect_revoked(b1, "password_changed", it_timeout(2000), "session B on gw1");
+    it_expect_revoked(b2, "password_changed", it_timeout(2000), "session B on gw2");
+    it_expect_send_error(b1, room, "b1-after", "auth_required");
+    it_expect_send_error(b2, room, "b2-after", "auth_required");
+    it_expect_sent(a1, room, "A still talks", "a1-after", "session_revoked");
+    it_expect_message(b2, "a1-after", it_jstr(a, "user.id"), name); /* B's sockets still watch */
+    it_expect_message(b1, "a1-after", it_jstr(a, "user.id"), name);
+    it_me_refused(GW1, &cl, it_access(b), "session_revoked");
+    json_decref(it_me(GW2, &cl, it_access(a)));
+    it_refresh_fails(LB, &cl, it_jstr(b, "refresh_token"), "invalid_refresh");
+    it_login_fails(GW1, &cl, name, PW);
+    s = it_login(GW2, &cl, name, PW2);
+    it_check_session(s, name, name);
+    json_decref(s);
+    wsc_close(a1);
+    wsc_close(b1);
+    wsc_close(b2);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_logout_revokes_socket_on_other_gateway(void **state)
+{
+    struct it_client cl;
+    char name[32], room[80];
+    json_t *a, *b, *out;
+    struct wsc *sa, *sb;
+
+    (void)state;
+    it_client_new(&cl, "192.0.2");
+    it_name_new(name, sizeof(name), "Bye");
+    it_room_new(room, sizeof(room), "sess");
+    a = it_register(LB, &cl, name, PW, NULL);
+    b = it_login(GW1, &cl, name, PW);
+    sa = it_connect(GW2, it_access(a));
+    sb = it_connect_ex(GW2, it_access(b), true, NULL);
+    it_join(sa, room);
+    it_join(sb, room);
+    out = it_api_ok(200, GW1, "POST", "/api/v1/auth/logout", it_access(b), &cl, json_object());
+    assert_int_equal(it_jint(out, "revoked_sessions"), 1);
+    json_decref(out);
+    it_expect_revoked(sb, "logout", it_timeout(2000), "session B on gw2");
+    it_expect_send_error(sb, room, "sb-after", "auth_required");
+    it_expect_sent(sa, room, "A is still in", "sa-after", "session_revoked");
+    it_expect_message(sb, "sa-after", it_jstr(a, "user.id"), name);
+    /* B's access token is dead for new connections too, on both gateways, both ways */
+    it_expect_refused(GW1, it_access(b), false, "session_revoked");
+    it_expect_refused(GW2, it_access(b), true, "session_revoked");
+    it_expect_refused(LB, it_access(b), false, "session_revoked");
+    wsc_close(sa);
+    wsc_close(sb);
+    json_decref(a);
+    json_decref(b);
+}
+
+/* Sends from c until w sees the message with nick; fails when that takes longer than ms. */
+static void expect_nick_within(
+    struct wsc *c, struct wsc *w, const char *room, const char *uid, const char *nick, int ms)
+{
+    long long deadline = it_wall_ms() + it_timeout(ms);
+    char cmid[32];
+
+    for (int i = 0;; i++) {
+        json_t *m;
+        bool fresh;
+
+        snprintf(cmid, sizeof(cmid), "p%d", i);
+        it_expect_sent(c, room, "after the change", cmid, NULL);
+        m = it_wait_frame(w, "message", "client_msg_id", cmid, NULL, it_timeout(10000));
+        if (!m)
+            fail_msg("message %s did not arrive", cmid);
+        assert_string_equal(it_jstr(m, "user"), uid);
+        fresh = strcmp(it_jstr(m, "nick"), nick) == 0;
+        json_decref(m);
+        if (fresh)
+            return;
+        if (it_wall_ms() > deadline)
+            fail_msg("the other gateway still sends the old nickname after %d ms", ms);
+        usleep(50 * 1000);
+    }
+}
+
+static void test_nickname_change_on_open_sockets(void **state)
+{
+    static const char new_nick[] = "New nick \xe2\x9c\x93"; /* trimmed from the request */
+    struct it_client cl;
+    char name[32], room[80];
+    json_t *s, *u, *l;
+    struct wsc *c1, *c2, *w;
+    const char *uid;
+
+    (void)state;
+    it_client_new(&cl, "192.0.2");
+    it_name_new(name, sizeof(name), "Nick");
+    it_room_new(room, sizeof(room), "sess");
+    s = it_register(LB, &cl, name, PW, "Old nick");
+    uid = it_jstr(s, "user.id");
+    c1 = it_connect(GW1, it_access(s)); /* both carry a token whose name claim is "Old nick" */
+    c2 = it_connect(GW2, it_access(s));
+    w = it_connect(GW2, NULL);
+    it_join(c1, room);
+    it_join(c2, room);
+    it_join(w, room);
+    it_expect_sent(c1, room, "before", "n0", NULL);
+    it_expect_message(w, "n0", uid, "Old nick");
+    it_api_err(400, "invalid_nickname", GW2, "POST", "/api/v1/users/me/nickname", it_access(s), &cl,
+               json_pack("{s:s}", "nickname", " x "));
+    u = it_api_ok(200, GW1, "POST", "/api/v1/users/me/nickname", it_access(s), &cl,
+                  json_pack("{s:s}", "nickname", "  New nick \xe2\x9c\x93  "));
+    it_check_user(u, name, new_nick);
+    json_decref(u);
+    /* sent after the change on an already open socket of the gateway that made it: at once */
+    it_expect_sent(c1, room, "after on gw1", "n1", NULL);
+    it_expect_message(w, "n1", uid, new_nick);
+    /* the other gateway learns it from chat.events: within a second, like revocations */
+    expect_nick_within(c2, w, room, uid, new_nick, 1000);
+    u = it_me(GW2, &cl, it_access(s));
+    it_check_user(u, name, new_nick);
+    json_decref(u);
+    l = it_login(GW2, &cl, name, PW); /* new sessions carry it in the token */
+    it_check_session(l, name, new_nick);
+    json_decref(l);
+    wsc_close(c1);
+    wsc_close(c2);
+    wsc_close(w);
+    json_decref(s);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * token expiry on an open socket (CHAT_SESSION_WARN_S=5) */
+
+/* Milliseconds until the wall clock time at_ms (0 when past), plus slack_ms (scaled). */
+static int until(long long at_ms, int slack_ms)
+{
+    long long left = at_ms - it_wall_ms();
+    return (int)(left > 0 ? left : 0) + it_timeout(slack_ms);
+}
+
+/* c gets session_expiring for exp_ms about warn_ms before it. */
+static void expect_warning(struct wsc *c, const char *who, long long exp_ms, long long warn_ms)
+{
+    json_t *e = it_wait_frame(c, "session_expiring", NULL, NULL, "session_expired",
+                              until(exp_ms - warn_ms, 2000));
+    long long now = it_wall_ms(), in_ms;
+
+    if (!e) {
+        fail_msg("%s: no session_expiring", who);
+        return; /* not reached */
+    }
+    assert_int_equal(it_jint(e, "exp") * 1000, exp_ms);
+    in_ms = it_jint(e, "in_ms");
+    if (in_ms <= 0 || in_ms > warn_ms + 1000)
+        fail_msg("%s: session_expiring in_ms %lld, expected 1..%lld", who, in_ms, warn_ms + 1000);
+    if (now < exp_ms - warn_ms - 1500) {
+        fail_msg("%s: session_expiring came %lld ms before exp, expected ~%lld", who, exp_ms - now,
+                 warn_ms);
+    }
+    json_decref(e);
+}
+
+static void test_session_expiring_and_reauth(void **state)
+{
+    const long long warn_ms = it_env_int("CHAT_SESSION_WARN_S", 60) * 1000LL, leeway_ms = 5000;
+    char user[32], watcher[32], room[80];
+    char *t8, *fresh, *tw;
+    long long exp_ms, now;
+    json_t *cl, *e;
+    struct wsc *a, *b, *o;
+
+    (void)state;
+    it_name_new(user, sizeof(user), "Exp");
+    it_name_new(watcher, sizeof(watcher), "ExpW");
+    it_room_new(room, sizeof(room), "sess");
+    t8 = it_token(user, 8);
+    tw = it_token(watcher, 600);
+    cl = it_jwt_part(t8, 1);
+    exp_ms = it_jint(cl, "exp") * 1000;
+    json_decref(cl);
+    a = it_connect(GW1, t8); /* will re-auth */
+    b = it_connect(GW2, t8); /* will not */
+    o = it_connect(GW1, tw);
+    it_join(a, room);
+    it_join(b, room);
+    it_join(o, room);
+    /* about 3 s in: the warning, once, on both */
+    expect_warning(a, "a", exp_ms, warn_ms);
+    expect_warning(b, "b", exp_ms, warn_ms);
+    /* a answers with a fresh token for the same user */
+    fresh = it_token(user, 600);
+    it_send(a, "{s:s, s:s, s:s}", "type", "auth", "token", fresh, "ref", "reauth");
+    e = it_wait_frame(a, "authed", "ref", "reauth", "error", it_timeout(5000));
+    if (!e)
+        fail_msg("no authed for the fresh token");
+    assert_string_equal(it_jstr(e, "user"), user);
+    json_decref(e);
+    /* b: session_expired at exp (the 5 s clock leeway allowed), no second warning */
+    e = it_wait_frame(b, "session_expired", NULL, NULL, "session_expiring",
+                      until(exp_ms + leeway_ms, 2000));
+    now = it_wall_ms();
+    if (!e)
+        fail_msg("no session_expired");
+    if (now < exp_ms - 1000)
+        fail_msg("session_expired %lld ms before exp", exp_ms - now);
+    json_decref(e);
+    it_expect_send_error(b, room, "b-expired", "auth_required");
+    it_expect_sent(o, room, "still watching?", "o1", NULL);
+    it_expect_message(b, "o1", watcher, watcher); /* b stays joined */
+    /* a: nothing happens at the old exp */
+    it_expect_quiet(a, "session_expired", exp_ms + leeway_ms + 1000 - it_wall_ms());
+    it_expect_sent(a, room, "re-authed", "a1", "session_expired");
+    it_expect_message(b, "a1", user, user);
+    wsc_close(a);
+    wsc_close(b);
+    wsc_close(o);
+    free(t8);
+    free(tw);
+    free(fresh);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * forged tokens */
+
+struct forge {
+    const char *secret; /* the cluster's signing key (keys[0] of CHAT_JWT_KEYS) */
+    size_t secret_len;
+    const char *kid;
+    EVP_PKEY *rsa; /* a fresh RSA key of ours */
+    char *rsa_pub; /* its public key, PEM */
+    long long now; /* s */
+};
+
+static json_t *jose(const char *alg, const char *kid)
+{
+    json_t *h = json_pack("{s:s, s:s}", "alg", alg, "typ", "JWT");
+    if (kid)
+        json_object_set_new(h, "kid", json_string(kid));
+    return h;
+}
+
+/* Claims that would be accepted under a good signature. */
+static json_t *claims(const struct forge *f)
+{
+    return json_pack("{s:s, s:s, s:I, s:I, s:s}", "sub", "forger", "name", "Forger", "iat",
+                     (json_int_t)f->now, "exp", (json_int_t)(f->now + 600), "iss",
+                     it_env("CHAT_JWT_ISSUER"));
+}
+
+static char *b64url_json(json_t *j) /* consumes j */
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS), *out;
+
+    assert_non_null(text);
+    out = it_b64url((const unsigned char *)text, strlen(text));
+    free(text);
+    json_decref(j);
+    return out;
+}
+
+/* base64url(hdr) "." base64url(cl) "." base64url(signature over the first two parts): HMAC with
+ * md and hmac_key, else a signature with md and the private key rsa, else none (empty).
+ * Consumes hdr and cl. Returns a new string. */
+static char *
+jws(json_t *hdr, json_t *cl, const EVP_MD *md, const void *hmac_key, size_t hmac_len, EVP_PKEY *rsa)
+{
+    char *h = b64url_json(hdr), *c = b64url_json(cl), *input, *sig, *out;
+    unsigned char raw[1024];
+    size_t n = 0;
+
+    input = malloc(strlen(h) + strlen(c) + 2);
+    assert_non_null(input);
+    sprintf(input, "%s.%s", h, c);
+    if (hmac_key) {
+        unsigned int len = 0;
+        assert_non_null(HMAC(md, hmac_key, (int)hmac_len, (const unsigned char *)input,
+                             strlen(input), raw, &len));
+        n = len;
+    } else if (rsa) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        n = sizeof(raw);
+        assert_non_null(ctx);
+        assert_int_equal(EVP_DigestSignInit(ctx, NULL, md, NULL, rsa), 1);
+        assert_int_equal(EVP_DigestSign(ctx, raw, &n, (const unsigned char *)input, strlen(input)),
+                         1);
+        EVP_MD_CTX_free(ctx);
+    }
+    sig = it_b64url(raw, n);
+    out = malloc(strlen(input) + strlen(sig) + 2);
+    assert_non_null(out);
+    sprintf(out, "%s.%s", input, sig);
+    free(h);
+    free(c);
+    free(input);
+    free(sig);
+    return out;
+}
+
+/* HS256 with the real key: a genuine signature over whatever header and claims. */
+static char *hs256(const struct forge *f, json_t *hdr, json_t *cl)
+{
+    return jws(hdr, cl, EVP_sha256(), f->secret, f->secret_len, NULL);
+}
+
+static char *f_alg_none(const struct forge *f)
+{
+    return jws(jose("none", f->kid), claims(f), NULL, NULL, 0, NULL);
+}
+
+static char *f_alg_none_signed(const struct forge *f)
+{
+    return hs256(f, jose("none", f->kid), claims(f));
+}
+
+static char *f_wrong_key(const struct forge *f)
+{
+    static const char k[] = "an-attacker-secret-0123456789abcdefghij";
+    return jws(jose("HS256", f->kid), claims(f), EVP_sha256(), k, strlen(k), NULL);
+}
+
+static char *f_rs256_real(const struct forge *f)
+{
+    return jws(jose("RS256", f->kid), claims(f), EVP_sha256(), NULL, 0, f->rsa);
+}
+
+static char *f_rs256_hmac(const struct forge *f) /* alg RS256, HMAC with the secret */
+{
+    return hs256(f, jose("RS256", f->kid), claims(f));
+}
+
+static char *f_hs256_pubkey(const struct forge *f) /* RS/HS confusion: public key as secret */
+{
+    return jws(jose("HS256", NULL), claims(f), EVP_sha256(), f->rsa_pub, strlen(f->rsa_pub), NULL);
+}
+
+static char *f_hs512(const struct forge *f)
+{
+    return jws(jose("HS512", f->kid), claims(f), EVP_sha512(), f->secret, f->secret_len, NULL);
+}
+
+static char *f_tampered(const struct forge *f) /* sub changed after signing */
+{
+    char *tok = hs256(f, jose("HS256", f->kid), claims(f)), *d1 = strchr(tok, '.');
+    char *d2 = strrchr(tok, '.'), *evil, *out;
+    json_t *cl = claims(f);
+
+    json_object_set_new(cl, "sub", json_string("admin"));
+    evil = b64url_json(cl);
+    out = malloc(strlen(tok) + strlen(evil) + 2);
+    assert_non_null(out);
+    sprintf(out, "%.*s.%s%s", (int)(d1 - tok), tok, evil, d2);
+    free(evil);
+    free(tok);
+    return out;
+}
+
+static char *f_no_exp(const struct forge *f)
+{
+    json_t *cl = claims(f);
+    json_object_del(cl, "exp");
+    return hs256(f, jose("HS256", f->kid), cl);
+}
+
+static char *f_exp_string(const struct forge *f)
+{
+    json_t *cl = claims(f);
+    json_object_set_new(cl, "exp", json_string("4102444800"));
+    return hs256(f, jose("HS256", f->kid), cl);
+}
+
+static char *f_wrong_issuer(const struct forge *f)
+{
+    json_t *cl = claims(f);
+    json_object_set_new(cl, "iss", json_string("someone-else"));
+    return hs256(f, jose("HS256", f->kid), cl);
+}
+
+static char *f_unknown_kid(const struct forge *f)
+{
+    return hs256(f, jose("HS256", "no-such-kid"), claims(f));
+}
+
+static char *f_expired(const struct forge *f)
+{
+    json_t *cl = claims(f);
+    json_object_set_new(cl, "iat", json_integer((json_int_t)(f->now - 3600)));
+    json_object_set_new(cl, "exp", json_integer((json_int_t)(f->now - 60)));
+    return hs256(f, jose("HS256", f->kid), cl);
+}
+
+static const struct forged {
+    const char *what, *code;
+    char *(*make)(const struct forge *f);
+} forged[] = {
+    {"alg none, kid of the real key", "bad_token", f_alg_none},
+    {"alg none with a valid HMAC", "bad_token", f_alg_none_signed},
+    {"HS256 with a wrong key", "bad_token", f_wrong_key},
+    {"RS256 with an RSA key of ours", "bad_token", f_rs256_real},
+    {"alg RS256, HMAC with the secret", "bad_token", f_rs256_hmac},
+    {"HS256 keyed with an RSA public key", "bad_token", f_hs256_pubkey},
+    {"HS512 with the secret", "bad_token", f_hs512},
+    {"payload changed after signing", "bad_token", f_tampered},
+    {"no exp", "bad_token", f_no_exp},
+    {"exp a string", "bad_token", f_exp_string},
+    {"wrong issuer", "bad_token", f_wrong_issuer},
+    {"unknown kid", "bad_token", f_unknown_kid},
+    {"expired", "token_expired", f_expired},
+};
+
+static void forge_init(struct forge *f, struct chat_jwt_keyring *kr)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem;
+    long n;
+
+    assert_int_equal(chat_jwt_keyring_parse(it_env("CHAT_JWT_KEYS"), kr), 0);
+    f->secret = kr->keys[0].secret;
+    f->secret_len = kr->keys[0].len;
+    f->kid = kr->keys[0].kid;
+    f->now = it_wall_ms() / 1000;
+    f->rsa = EVP_RSA_gen(2048);
+    assert_non_null(f->rsa);
+    assert_non_null(bio);
+    assert_int_equal(PEM_write_bio_PUBKEY(bio, f->rsa), 1);
+    n = BIO_get_mem_data(bio, &pem);
+    assert_true(n > 0);
+    f->rsa_pub = strndup(pem, (size_t)n);
+    BIO_free(bio);
+}
+
+static void test_forged_tokens_handshake_and_inband(void **state)
+{
+    struct chat_jwt_keyring kr;
+    struct forge f;
+    char room[80], *good;
+    struct wsc *c;
+    json_t *e;
+
+    (void)state;
+    forge_init(&f, &kr);
+    it_room_new(room, sizeof(room), "sess");
+    c = it_connect(GW2, NULL); /* anonymous: forged auth frames must not change that */
+    it_join(c, room);
+    for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+        char *tok = forged[i].make(&f), ref[16];
+
+        print_message("forged token: %s\n", forged[i].what);
+        it_expect_refused(i % 2 ? GW2 : GW1, tok, i % 3 == 0, forged[i].code);
+        snprintf(ref, sizeof(ref), "f%zu", i);
+        it_send(c, "{s:s, s:s, s:s}", "type", "auth", "token", tok, "ref", ref);
+        e = it_wait_field(c, "error", "ref", ref, it_timeout(5000));
+        if (!e)
+            fail_msg("%s in band: no error", forged[i].what);
+        if (strcmp(it_jstr(e, "code"), forged[i].code) != 0) {
+            fail_msg("%s in band: %s, expected %s", forged[i].what, it_jstr(e, "code"),
+                     forged[i].code);
+        }
+        json_decref(e);
+        if (!it_ping(c))
+            fail_msg("%s in band: the connection is gone", forged[i].what);
+        free(tok);
+    }
+    it_expect_send_error(c, room, "forged", "auth_required"); /* still anonymous */
+    good = it_token("forger", 600);                           /* a genuine token works after all */
+    it_send(c, "{s:s, s:s, s:s}", "type", "auth", "token", good, "ref", "good");
+    e = it_wait_field(c, "authed", "ref", "good", it_timeout(5000));
+    assert_non_null(e);
+    json_decref(e);
+    it_expect_sent(c, room, "genuine", "genuine", NULL);
+    wsc_close(c);
+    free(good);
+    free(f.rsa_pub);
+    EVP_PKEY_free(f.rsa);
+    chat_jwt_keyring_fini(&kr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_user_three_connections_two_gateways),
+        cmocka_unit_test(test_password_change_revokes_other_sessions),
+        cmocka_unit_test(test_logout_revokes_socket_on_other_gateway),
+        cmocka_unit_test(test_nickname_change_on_open_sockets),
+        cmocka_unit_test(test_session_expiring_and_reauth),
+        cmocka_unit_test(test_forged_tokens_handshake_and_inband),
+    };
+    it_env_load();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
