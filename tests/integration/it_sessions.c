@@ -188,6 +188,52 @@ static void test_logout_revokes_socket_on_other_gateway(void **state)
     json_decref(b);
 }
 
+/* An administrator revokes every session of another user: that user's sockets on both gateways
+ * hear it, its tokens die; unknown users are 404, the role comes from the database. */
+static void test_admin_revokes_sessions(void **state)
+{
+    struct it_client cl;
+    char admin[32], victim[32], room[80], path[96];
+    json_t *adm, *v1, *v2, *out;
+    struct wsc *s1, *s2;
+
+    (void)state;
+    it_client_new(&cl, "192.0.2");
+    it_name_new(admin, sizeof(admin), "Adm");
+    it_name_new(victim, sizeof(victim), "Vic");
+    it_room_new(room, sizeof(room), "sess");
+    adm = it_register(LB, &cl, admin, PW, NULL);
+    v1 = it_register(LB, &cl, victim, PW, NULL);
+    v2 = it_login(GW2, &cl, victim, PW);
+    snprintf(path, sizeof(path), "/api/v1/admin/users/%s/revoke", it_jstr(v1, "user.id"));
+    /* not an admin yet: forbidden, nothing revoked */
+    it_api_err(403, "forbidden", LB, "POST", path, it_access(adm), &cl, NULL);
+    assert_int_equal(it_sh("psql -q -X '%s' -c \"UPDATE users SET role = 'admin' WHERE username = "
+                           "'%s'\" >/dev/null",
+                           it_env("CHAT_TEST_PG_DSN"), admin),
+                     0);
+    s1 = it_connect(GW1, it_access(v1));
+    s2 = it_connect(GW2, it_access(v2));
+    it_join(s1, room);
+    it_join(s2, room);
+    /* the token still says role "user": the database decides */
+    out = it_api_ok(200, LB, "POST", path, it_access(adm), &cl, NULL);
+    assert_int_equal(it_jint(out, "revoked_sessions"), 2);
+    json_decref(out);
+    it_expect_revoked(s1, "admin", it_timeout(2000), "victim on gw1");
+    it_expect_revoked(s2, "admin", it_timeout(2000), "victim on gw2");
+    it_expect_send_error(s1, room, "v-after", "auth_required");
+    it_expect_refused(GW2, it_access(v1), false, "session_revoked");
+    it_refresh_fails(GW1, &cl, it_jstr(v2, "refresh_token"), "invalid_refresh");
+    it_api_err(404, "not_found", LB, "POST", "/api/v1/admin/users/999999999/revoke", it_access(adm),
+               &cl, NULL);
+    wsc_close(s1);
+    wsc_close(s2);
+    json_decref(adm);
+    json_decref(v1);
+    json_decref(v2);
+}
+
 /* Sends from c until w sees the message with nick; fails when that takes longer than ms. */
 static void expect_nick_within(
     struct wsc *c, struct wsc *w, const char *room, const char *uid, const char *nick, int ms)
@@ -613,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_same_user_three_connections_two_gateways),
         cmocka_unit_test(test_password_change_revokes_other_sessions),
         cmocka_unit_test(test_logout_revokes_socket_on_other_gateway),
+        cmocka_unit_test(test_admin_revokes_sessions),
         cmocka_unit_test(test_nickname_change_on_open_sockets),
         cmocka_unit_test(test_session_expiring_and_reauth),
         cmocka_unit_test(test_forged_tokens_handshake_and_inband),
