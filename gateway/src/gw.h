@@ -60,6 +60,7 @@ struct gw_config {
     int max_errors;         /* malformed frames in a row before closing */
     /* accounts (gw_auth.c, gw_db.c) */
     char *pg_dsn;          /* secret (may hold a password); "" disables the accounts API */
+    int pg_timeout_ms;     /* connect, statement and TCP timeouts of the account workers */
     int auth_workers;      /* threads hashing passwords and talking to PostgreSQL */
     int auth_queue_max;    /* account requests waiting for a worker; then 503 */
     int password_cost;     /* yescrypt cost of new hashes */
@@ -249,9 +250,10 @@ struct gw {
     struct gw_map nicks;   /* user id -> nickname changed at until_ms (same lifetime) */
     struct gw_cidr proxies[GW_MAX_PROXIES];
     int nproxies;
-    bool sessions_loaded; /* the revocations of the last access_ttl were read from PostgreSQL */
-    int64_t load_retry_ms;
-    char dummy_hash[256]; /* verified for unknown users: same cost as a real one */
+    bool sessions_loaded;  /* the revocations of the last access_ttl were read from PostgreSQL */
+    int64_t load_retry_ms; /* next load (mono ms): the first, then the periodic backstop */
+    int64_t sync_since_ms; /* database clock of the last load: the next reads from here */
+    char dummy_hash[256];  /* verified for unknown users: same cost as a real one */
     struct gw_metrics m;
 };
 
@@ -376,9 +378,11 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len);
 /* Produces a sessions_revoked / user_updated event (non-blocking; errors logged). */
 void gw_events_revoked(
     struct gw *gw, const char *user, char *const *sids, size_t n, const char *reason);
-void gw_events_user_updated(struct gw *gw, const char *user, const char *nick);
+void gw_events_user_updated(struct gw *gw, const char *user, const char *nick, int64_t at_ms);
 /* Records revocations known from PostgreSQL or an event; applies them to local connections. */
 void gw_sessions_revoke(struct gw *gw, const char *sid, const char *reason, int64_t at_ms);
+/* One pass over the connections: those of revoked sessions get session_revoked. */
+void gw_sessions_apply(struct gw *gw);
 void gw_nick_changed(struct gw *gw, const char *user, const char *nick, int64_t at_ms);
 /* 1 s: session_expiring / session_expired on open sockets, forgets old revocations. */
 void gw_sessions_tick(struct gw *gw);

@@ -4,6 +4,7 @@
  * nickname changes) published to chat.events. Event-loop thread only. */
 #include "gw_auth.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #define LOGINS_DEFAULT 50
 #define LOGINS_MAX     100
 #define LOAD_RETRY_MS  5000
+#define SYNC_MS        5000 /* revocations re-read from PostgreSQL: the backstop for chat.events */
 #define ADMIN_PREFIX   "/api/v1/admin/users/"
 #define ADMIN_SUFFIX   "/revoke"
 #define RATE_USER_BAD  "~invalid" /* rate-limit subject for a malformed username */
@@ -247,21 +249,32 @@ static char *user_agent(struct lws *wsi)
 
 /* ---- jobs ---- */
 
+static void wipe_free(char *s)
+{
+    if (s)
+        explicit_bzero(s, strlen(s));
+    chat_free(s);
+}
+
 void gw_job_free(struct gw_job *j)
 {
     if (!j)
         return;
+    wipe_free(j->password);
+    wipe_free(j->new_password);
+    wipe_free(j->refresh);
     chat_free(j->username);
-    chat_free(j->password);
     chat_free(j->nickname);
-    chat_free(j->new_password);
-    chat_free(j->refresh);
     chat_free(j->ip);
     chat_free(j->ua);
     chat_buf_fini(&j->body);
-    for (size_t i = 0; i < j->nrevoked; i++)
+    for (size_t i = 0; i < j->nrevoked; i++) {
         chat_free(j->revoked[i]);
+        if (j->load_reasons)
+            chat_free(j->load_reasons[i]);
+    }
     chat_free(j->revoked);
+    chat_free(j->load_reasons);
     chat_free(j->nick_changed);
     for (size_t i = 0; i < j->nload_nicks; i++) {
         chat_free(j->load_users[i]);
@@ -342,16 +355,19 @@ void gw_auth_done(struct gw *gw, struct gw_job *j)
 
     chat_hist_record(&gw->m.auth_us, (uint64_t)(chat_mono_us() - j->start_us));
     if (j->kind == GW_JOB_LOAD) {
+        gw->load_retry_ms = chat_mono_ms() + (j->status == 200 ? SYNC_MS : LOAD_RETRY_MS);
         if (j->status == 200) {
             for (size_t i = 0; i < j->nrevoked; i++)
-                gw_sessions_revoke(gw, j->revoked[i], NULL, j->load_revoked_ms[i]);
+                gw_sessions_revoke(gw, j->revoked[i], j->load_reasons[i], j->load_revoked_ms[i]);
+            gw_sessions_apply(gw);
             for (size_t i = 0; i < j->nload_nicks; i++)
                 gw_nick_changed(gw, j->load_users[i], j->load_nicks[i], j->load_nick_ms[i]);
+            if (!gw->sessions_loaded)
+                chat_log(CHAT_LOG_INFO,
+                         "accounts: %zu recent revocations, %zu nickname changes loaded",
+                         j->nrevoked, j->nload_nicks);
             gw->sessions_loaded = true;
-            chat_log(CHAT_LOG_INFO, "accounts: %zu recent revocations, %zu nickname changes loaded",
-                     j->nrevoked, j->nload_nicks);
-        } else {
-            gw->load_retry_ms = chat_mono_ms() + LOAD_RETRY_MS;
+            gw->sync_since_ms = j->db_now_ms;
         }
         gw_job_free(j);
         return;
@@ -360,13 +376,14 @@ void gw_auth_done(struct gw *gw, struct gw_job *j)
     if (j->nrevoked) {
         for (size_t i = 0; i < j->nrevoked; i++)
             gw_sessions_revoke(gw, j->revoked[i], j->revoke_reason, chat_now_ms());
+        gw_sessions_apply(gw);
         gw_events_revoked(gw, j->ev_user, j->revoked, j->nrevoked, j->revoke_reason);
         chat_log(CHAT_LOG_INFO, "accounts: user %s: %zu session(s) revoked (%s)", j->ev_user,
                  j->nrevoked, j->revoke_reason);
     }
     if (j->nick_changed) {
-        gw_nick_changed(gw, j->ev_user, j->nick_changed, chat_now_ms());
-        gw_events_user_updated(gw, j->ev_user, j->nick_changed);
+        gw_nick_changed(gw, j->ev_user, j->nick_changed, j->nick_changed_ms);
+        gw_events_user_updated(gw, j->ev_user, j->nick_changed, j->nick_changed_ms);
     }
     if (j->err != CHAT_ERR__COUNT) {
         if (j->status == 401 || j->status == 403)
@@ -402,6 +419,21 @@ static void on_rate(struct gw *gw, void *ud, int retry_ms)
     submit(gw, j);
 }
 
+/* An address as a rate-limit subject: IPv6 clients by their /64 (one host usually holds a whole
+ * /64), IPv4 and anything else as is. */
+static const char *rate_subject(const char *ip, char *buf, size_t cap)
+{
+    unsigned char a[16];
+
+    if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1)
+        return ip;
+    memset(a + 8, 0, 8);
+    if (!inet_ntop(AF_INET6, a, buf, (socklen_t)cap))
+        return ip;
+    snprintf(buf + strlen(buf), cap - strlen(buf), "/64");
+    return buf;
+}
+
 /* Counts the attempt under up to two subjects; the job continues in on_rate. */
 static void rate_then_submit(struct gw *gw,
                              struct gw_job *j,
@@ -412,12 +444,12 @@ static void rate_then_submit(struct gw *gw,
                              const char *subj2,
                              int lim2)
 {
-    char k1[160], k2[160];
+    char k1[160], k2[160], net[GW_IP_MAX];
     const char *keys[2] = {k1, k2};
     int limits[2] = {lim1, lim2};
 
     j->submitted = true;
-    snprintf(k1, sizeof(k1), CHAT_KEY_RATE_FMT, kind1, subj1);
+    snprintf(k1, sizeof(k1), CHAT_KEY_RATE_FMT, kind1, rate_subject(subj1, net, sizeof(net)));
     if (kind2)
         snprintf(k2, sizeof(k2), CHAT_KEY_RATE_FMT, kind2, subj2);
     gw_redis_rate(gw, keys, limits, kind2 ? 2 : 1, gw->cfg->auth_window_s * 1000, on_rate, j);
@@ -434,7 +466,7 @@ static void lower(char *s)
 
 static long query_long(struct lws *wsi, const char *name, long def)
 {
-    char buf[32];
+    char buf[64];
     const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof(buf));
     long long n;
 
@@ -450,7 +482,7 @@ int gw_auth_request(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, bool p
     char target[GW_ID_MAX] = "";
     const struct route *rt = find_route(r->path, target, sizeof(target));
     struct gw_job *j;
-    char before[32];
+    char before[64];
     const char *b;
 
     chat_metric_add(&gw->m.auth_requests, 1);
@@ -615,18 +647,26 @@ int gw_auth_init(struct gw *gw)
                  cfg->password_cost);
         return CHAT_EIO;
     }
-    return gw_pool_start(gw);
+    if (gw_pool_start(gw) != CHAT_OK)
+        return CHAT_EIO;
+    gw_auth_tick(gw); /* the first load now: readiness waits for it */
+    return CHAT_OK;
 }
 
-/* 1 s: until the recent revocations are loaded, (re)try loading them. */
+/* 1 s: the first load of recent revocations (readiness waits for it), then every SYNC_MS the
+ * changes since the last one: the backstop for a chat.events record that never arrived. The
+ * window overlaps by the longest transaction (now() is a transaction's start time). */
 void gw_auth_tick(struct gw *gw)
 {
     struct gw_job *j;
 
-    if (gw->sessions_loaded || !gw->pool || chat_mono_ms() < gw->load_retry_ms)
+    if (!gw->pool || chat_mono_ms() < gw->load_retry_ms)
         return;
-    gw->load_retry_ms = chat_mono_ms() + 60 * 60 * 1000; /* in flight: set again when it ends */
+    gw->load_retry_ms = INT64_MAX; /* in flight: set again when it ends */
     j = job_new(gw, GW_JOB_LOAD, NULL);
+    if (gw->sessions_loaded)
+        j->since_ms = gw->sync_since_ms - gw->cfg->pg_timeout_ms - 1000;
+    j->submitted = true;
     if (gw_pool_submit(gw, j) != CHAT_OK) {
         gw_job_free(j);
         gw->load_retry_ms = chat_mono_ms() + LOAD_RETRY_MS;

@@ -52,10 +52,14 @@ struct gw_job {
     char **revoked; /* owns: session ids revoked by this job */
     size_t nrevoked;
     const char *revoke_reason;
-    char *nick_changed; /* owns: the user's new nickname */
+    char *nick_changed;      /* owns: the user's new nickname */
+    int64_t nick_changed_ms; /* when, by the database's clock */
     /* GW_JOB_LOAD: parallel arrays (owned) */
     char **load_users, **load_nicks;
     int64_t *load_nick_ms, *load_revoked_ms;
+    char **load_reasons;
+    int64_t since_ms;  /* GW_JOB_LOAD: changes after this (database clock); 0: one access_ttl */
+    int64_t db_now_ms; /* GW_JOB_LOAD: the database's clock when it ran */
     size_t nload_nicks;
 };
 

@@ -21,8 +21,7 @@
 
 #include "gw_auth.h"
 
-#define PG_STATEMENT_TIMEOUT "SET statement_timeout = 5000"
-#define WORKER_NICE          10
+#define WORKER_NICE 10
 
 struct gw_pool {
     struct gw *gw;
@@ -47,12 +46,22 @@ static PGresult *q(PGconn *pg, const char *sql, int n, const char *const *params
     return PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
 }
 
+/* SQLSTATE and the primary message only: DETAIL may quote a whole row, password hash included. */
+static void log_pg_error(const PGresult *r, const char *what)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+    chat_log(CHAT_LOG_WARN, "accounts: %s: %s %s", what, st ? st : "-",
+             msg ? msg : PQresStatus(PQresultStatus(r)));
+}
+
 /* True when r has status want; logs and clears r otherwise. */
 static bool ok(PGresult *r, ExecStatusType want, const char *what)
 {
     if (PQresultStatus(r) == want)
         return true;
-    chat_log(CHAT_LOG_WARN, "accounts: %s: %s", what, PQresultErrorMessage(r));
+    log_pg_error(r, what);
     PQclear(r);
     return false;
 }
@@ -271,7 +280,7 @@ static void job_register(struct gw_job *j, PGconn *pg)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         bool taken = unique_violation(r);
         if (!taken)
-            chat_log(CHAT_LOG_WARN, "accounts: register: %s", PQresultErrorMessage(r));
+            log_pg_error(r, "register");
         PQclear(r);
         rollback(pg);
         if (taken)
@@ -320,14 +329,15 @@ static void job_login(struct gw_job *j, PGconn *pg)
         unavailable(j);
         return;
     }
-    if (chat_passwd_needs_rehash(hash, j->gw->cfg->password_cost) &&
+    open_session(j, pg, r, "ok", 200);
+    /* after the commit: a failed upgrade must not fail the login */
+    if (j->status == 200 && chat_passwd_needs_rehash(hash, j->gw->cfg->password_cost) &&
         chat_passwd_hash(j->password, j->gw->cfg->password_cost, hash, sizeof(hash)) == CHAT_OK) {
         const char *pp[2] = {PQgetvalue(r, 0, 0), hash};
         PGresult *u = q(pg, "UPDATE users SET password_hash = $2 WHERE id = $1::bigint", 2, pp);
         if (ok(u, PGRES_COMMAND_OK, "rehashing a password"))
             PQclear(u);
     }
-    open_session(j, pg, r, "ok", 200);
     PQclear(r);
 }
 
@@ -371,9 +381,13 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
               "UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_reused' "
               "WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
               1, p);
-        if (!ok(r, PGRES_TUPLES_OK, "revoking a reused session") || !cmd(pg, "COMMIT")) {
-            if (PQresultStatus(r) == PGRES_TUPLES_OK)
-                PQclear(r);
+        if (!ok(r, PGRES_TUPLES_OK, "revoking a reused session")) {
+            rollback(pg);
+            unavailable(j);
+            return;
+        }
+        if (!cmd(pg, "COMMIT")) {
+            PQclear(r);
             rollback(pg);
             unavailable(j);
             return;
@@ -408,10 +422,13 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
     PQclear(r);
     p[0] = j->uid;
     r = q(pg, "SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
-    if (!ok(r, PGRES_TUPLES_OK, "refresh user") || PQntuples(r) != 1 ||
-        !new_refresh(j, pg, sid, refresh) || !cmd(pg, "COMMIT")) {
-        if (PQresultStatus(r) == PGRES_TUPLES_OK)
-            PQclear(r);
+    if (!ok(r, PGRES_TUPLES_OK, "refresh user")) {
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    if (PQntuples(r) != 1 || !new_refresh(j, pg, sid, refresh) || !cmd(pg, "COMMIT")) {
+        PQclear(r);
         rollback(pg);
         unavailable(j);
         return;
@@ -483,9 +500,11 @@ static void job_logout(struct gw_job *j, PGconn *pg)
 {
     const char *p[3] = {j->uid, j->all ? "true" : "false", j->sid[0] ? j->sid : NULL};
 
+    if (!bearer_ok(j, pg)) /* a revoked token cannot log out (again) */
+        return;
     revoke_answer(j, pg,
                   "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' "
-                  "WHERE user_id = $1::bigint AND revoked_at IS NULL "
+                  "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
                   "AND ($2::boolean OR id = $3::bigint) RETURNING id::text",
                   3, p, "logout");
 }
@@ -523,7 +542,7 @@ static void job_nickname(struct gw_job *j, PGconn *pg)
         return;
     r = q(pg,
           "UPDATE users SET nickname = $2, nick_changed_at = now() WHERE id = $1::bigint "
-          "RETURNING " USER_COLS,
+          "RETURNING " USER_COLS ", (extract(epoch FROM nick_changed_at) * 1000)::bigint",
           2, p);
     if (!ok(r, PGRES_TUPLES_OK, "changing a nickname")) {
         unavailable(j);
@@ -534,6 +553,7 @@ static void job_nickname(struct gw_job *j, PGconn *pg)
         j->status = chat_enc_user(&j->body, &u) == CHAT_OK ? 200 : 500;
         j->err = j->status == 200 ? CHAT_ERR__COUNT : CHAT_ERR_internal;
         j->nick_changed = chat_xstrdup(u.nickname);
+        j->nick_changed_ms = col_ll(r, 0, 5); /* one clock (the database's) orders changes */
         snprintf(j->ev_user, sizeof(j->ev_user), "%s", j->uid);
     } else {
         fail(j, 404, CHAT_ERR_not_found);
@@ -588,7 +608,7 @@ static void job_password(struct gw_job *j, PGconn *pg)
     p[1] = j->sid[0] ? j->sid : NULL;
     revoke_answer(j, pg,
                   "UPDATE sessions SET revoked_at = now(), revoke_reason = 'password_changed' "
-                  "WHERE user_id = $1::bigint AND revoked_at IS NULL "
+                  "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
                   "AND ($2::bigint IS NULL OR id <> $2::bigint) RETURNING id::text",
                   2, p, "password_changed");
     if (j->status == 200 && cmd(pg, "COMMIT"))
@@ -675,39 +695,55 @@ static void job_admin_revoke(struct gw_job *j, PGconn *pg)
     snprintf(j->uid, sizeof(j->uid), "%s", j->target); /* the events name the target */
     revoke_answer(j, pg,
                   "UPDATE sessions SET revoked_at = now(), revoke_reason = 'admin' "
-                  "WHERE user_id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
+                  "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
+                  "RETURNING id::text",
                   1, p, "admin");
 }
 
+/* Revocations and nickname changes since j->since_ms (the first load: one access-token
+ * lifetime back). The periodic loads are the backstop for a lost chat.events record. */
 static void job_load(struct gw_job *j, PGconn *pg)
 {
-    char secs[16];
-    const char *p[1] = {secs};
+    char secs[16], since[24];
+    const char *p[2] = {secs, since};
     PGresult *r;
     int n;
 
     snprintf(secs, sizeof(secs), "%d", j->gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S);
+    snprintf(since, sizeof(since), "%lld", (long long)j->since_ms);
+    r = q(pg, "SELECT (extract(epoch FROM now()) * 1000)::bigint", 0, NULL);
+    if (!ok(r, PGRES_TUPLES_OK, "reading the clock")) {
+        unavailable(j);
+        return;
+    }
+    j->db_now_ms = col_ll(r, 0, 0);
+    PQclear(r);
     r = q(pg,
-          "SELECT id::text, (extract(epoch FROM revoked_at) * 1000)::bigint FROM sessions "
-          "WHERE revoked_at > now() - make_interval(secs => $1::int)",
-          1, p);
+          "SELECT id::text, (extract(epoch FROM revoked_at) * 1000)::bigint, "
+          "coalesce(revoke_reason, 'revoked') FROM sessions "
+          "WHERE revoked_at > greatest(now() - make_interval(secs => $1::int), "
+          "to_timestamp($2::bigint / 1000.0))",
+          2, p);
     if (!ok(r, PGRES_TUPLES_OK, "loading revoked sessions")) {
         unavailable(j);
         return;
     }
     n = PQntuples(r);
     j->revoked = chat_xcalloc((size_t)n + 1, sizeof(*j->revoked));
+    j->load_reasons = chat_xcalloc((size_t)n + 1, sizeof(*j->load_reasons));
     j->load_revoked_ms = chat_xcalloc((size_t)n + 1, sizeof(*j->load_revoked_ms));
     for (int i = 0; i < n; i++) {
         j->revoked[i] = chat_xstrdup(PQgetvalue(r, i, 0));
         j->load_revoked_ms[i] = col_ll(r, i, 1);
+        j->load_reasons[i] = chat_xstrdup(PQgetvalue(r, i, 2));
     }
     j->nrevoked = (size_t)n;
     PQclear(r);
     r = q(pg,
           "SELECT id::text, nickname, (extract(epoch FROM nick_changed_at) * 1000)::bigint "
-          "FROM users WHERE nick_changed_at > now() - make_interval(secs => $1::int)",
-          1, p);
+          "FROM users WHERE nick_changed_at > greatest(now() - make_interval(secs => $1::int), "
+          "to_timestamp($2::bigint / 1000.0))",
+          2, p);
     if (!ok(r, PGRES_TUPLES_OK, "loading nickname changes")) {
         unavailable(j);
         return;
@@ -774,17 +810,35 @@ static void run_job(struct gw_job *j, PGconn *pg)
 
 static PGconn *pg_connect(const struct gw_config *cfg)
 {
-    /* the DSN comes last: its own settings win over these defaults */
-    static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"5", "chat-gateway", cfg->pg_dsn, NULL};
-    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    char connect_s[16], user_timeout[16], stmt[64];
+    /* the DSN comes last: its own settings win over these defaults. Keepalives and
+     * tcp_user_timeout bound a call to a silent server (statement_timeout is enforced by the
+     * server, which may be unreachable). */
+    const char *keys[] = {"connect_timeout",
+                          "application_name",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "dbname",
+                          NULL};
+    const char *vals[] = {connect_s, "chat-gateway", "1",         "5", "2",
+                          "3",       user_timeout,   cfg->pg_dsn, NULL};
+    PGconn *pg;
 
+    snprintf(connect_s, sizeof(connect_s), "%d", (cfg->pg_timeout_ms + 999) / 1000);
+    snprintf(user_timeout, sizeof(user_timeout), "%d", cfg->pg_timeout_ms);
+    pg = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(pg) != CONNECTION_OK) {
+        /* PQerrorMessage may name host and user, never the password */
         chat_log(CHAT_LOG_WARN, "accounts: cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
         PQfinish(pg);
         return NULL;
     }
-    if (!cmd(pg, PG_STATEMENT_TIMEOUT)) {
+    PQsetErrorVerbosity(pg, PQERRORS_TERSE);
+    snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d", cfg->pg_timeout_ms);
+    if (!cmd(pg, stmt)) {
         PQfinish(pg);
         return NULL;
     }
@@ -931,10 +985,13 @@ void gw_pool_stop(struct gw *gw)
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL); /* at most one statement timeout */
     on_done(&p->async);                    /* what finished still publishes its events */
-    while (waiting) {
+    while (waiting) {                      /* answered 503 (their requests still point at them) */
         struct gw_job *j = waiting;
         waiting = j->next;
-        gw_job_free(j);
+        j->next = NULL;
+        j->status = 503;
+        j->err = CHAT_ERR_unavailable;
+        gw_auth_done(gw, j);
     }
     uv_close((uv_handle_t *)&p->async, async_closed);
 }

@@ -67,26 +67,30 @@ void gw_sessions_revoke(struct gw *gw, const char *sid, const char *reason, int6
 {
     struct gw_map_ent *e = gw_map_get(&gw->revoked, sid);
     int64_t until = at_ms + keep_ms(gw);
-    struct chat_msg *m = NULL;
 
     if (e->until_ms < until)
         e->until_ms = until;
-    if (!reason)
-        reason = "revoked";
+    if (!e->str)
+        e->str = chat_xstrdup(reason ? reason : "revoked");
+}
+
+void gw_sessions_apply(struct gw *gw)
+{
     for (struct gw_conn *c = gw->conns; c; c = c->next) {
-        if (!c->authed || strcmp(c->claims.sid, sid) != 0)
+        const struct gw_map_ent *e;
+        struct chat_msg *m = NULL;
+
+        if (!c->authed || !c->claims.sid[0] || !(e = gw_map_find(&gw->revoked, c->claims.sid)))
             continue;
-        if (!m) {
-            chat_buf_reset(&gw->scratch);
-            if (chat_enc_session_revoked(&gw->scratch, reason) == CHAT_OK)
-                m = chat_msg_from_buf(&gw->scratch);
-        }
+        chat_buf_reset(&gw->scratch);
+        if (chat_enc_session_revoked(&gw->scratch, e->str) == CHAT_OK)
+            m = chat_msg_from_buf(&gw->scratch);
         chat_metric_add(&gw->m.sessions_revoked, 1);
         chat_log(CHAT_LOG_INFO, "conn %llu: session %s revoked (%s): now anonymous",
-                 (unsigned long long)c->cid, sid, reason);
+                 (unsigned long long)c->cid, c->claims.sid, e->str);
         drop_to_anonymous(c, m);
+        chat_msg_unref(m);
     }
-    chat_msg_unref(m);
 }
 
 void gw_nick_changed(struct gw *gw, const char *user, const char *nick, int64_t at_ms)
@@ -112,6 +116,7 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len)
     if (rc == CHAT_OK && ev.type == CHAT_EV_sessions_revoked) {
         for (size_t i = 0; i < ev.nsids; i++)
             gw_sessions_revoke(gw, ev.sids[i], ev.reason, ev.ts);
+        gw_sessions_apply(gw); /* one pass over the connections per event */
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_user_updated) {
         gw_nick_changed(gw, ev.user, ev.nick, ev.ts);
     } else if (rc != CHAT_ENOENT) { /* unknown types are for newer gateways: skipped silently */
@@ -147,10 +152,10 @@ void gw_events_revoked(
         produce_event(gw, user, "sessions_revoked");
 }
 
-void gw_events_user_updated(struct gw *gw, const char *user, const char *nick)
+void gw_events_user_updated(struct gw *gw, const char *user, const char *nick, int64_t at_ms)
 {
     chat_buf_reset(&gw->scratch);
-    if (chat_enc_ev_user_updated(&gw->scratch, user, nick, chat_now_ms()) == CHAT_OK)
+    if (chat_enc_ev_user_updated(&gw->scratch, user, nick, at_ms) == CHAT_OK)
         produce_event(gw, user, "user_updated");
 }
 

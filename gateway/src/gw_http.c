@@ -14,7 +14,9 @@
 
 bool gw_ready(const struct gw *gw)
 {
-    return gw->kafka_assigned && !gw->kafka_fatal && gw_lease_valid(gw) && !gw->draining;
+    /* sessions_loaded: until the recent revocations are known, revoked tokens would pass */
+    return gw->kafka_assigned && !gw->kafka_fatal && gw_lease_valid(gw) && !gw->draining &&
+           gw->sessions_loaded;
 }
 
 static void req_free(struct gw_httpreq *r)
@@ -141,9 +143,10 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
     if (strcmp(uri, "/readyz") == 0) {
         bool ok = gw_ready(gw);
         if (chat_buf_appendf(&r->resp,
-                             "%s\nkafka_assigned=%d node_number=%d redis=%d draining=%d\n",
+                             "%s\nkafka_assigned=%d node_number=%d redis=%d draining=%d "
+                             "sessions_loaded=%d\n",
                              ok ? "ready" : "not ready", gw->kafka_assigned, gw->node_num,
-                             gw->redis_ok, gw->draining) != CHAT_OK)
+                             gw->redis_ok, gw->draining, gw->sessions_loaded) != CHAT_OK)
             return -1;
         return gw_http_respond(wsi, r, ok ? 200 : 503, "text/plain");
     }
