@@ -324,8 +324,12 @@ static struct gw_httpreq *req_of(struct gw_job *j)
 }
 
 /* Answers the job's request with an error (when the client is still there) and frees the job. */
-static void
-finish_error(struct gw *gw, struct gw_job *j, int status, enum chat_errcode code, int retry_s)
+static void finish_error(struct gw *gw,
+                         struct gw_job *j,
+                         int status,
+                         enum chat_errcode code,
+                         int retry_s,
+                         const char *msg)
 {
     struct gw_httpreq *r = req_of(j);
 
@@ -334,7 +338,7 @@ finish_error(struct gw *gw, struct gw_job *j, int status, enum chat_errcode code
         r->job = NULL;
         r->retry_after_s = retry_s;
         if (gw_http_respond_error(j->wsi, r, status, chat_errcode_name(code),
-                                  chat_errcode_desc(code)) != 0)
+                                  msg ? msg : chat_errcode_desc(code)) != 0)
             lws_set_timeout(j->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     gw_job_free(j);
@@ -345,7 +349,7 @@ static void submit(struct gw *gw, struct gw_job *j)
     j->submitted = true;
     if (gw_pool_submit(gw, j) != CHAT_OK) {
         chat_metric_add(&gw->m.auth_overloaded, 1);
-        finish_error(gw, j, 503, CHAT_ERR_overloaded, 1);
+        finish_error(gw, j, 503, CHAT_ERR_overloaded, 1, NULL);
     }
 }
 
@@ -388,7 +392,7 @@ void gw_auth_done(struct gw *gw, struct gw_job *j)
     if (j->err != CHAT_ERR__COUNT) {
         if (j->status == 401 || j->status == 403)
             chat_metric_add(&gw->m.auth_failures, 1);
-        finish_error(gw, j, j->status, j->err, j->status == 503 ? 1 : 0);
+        finish_error(gw, j, j->status, j->err, j->status == 503 ? 1 : 0, NULL);
         return;
     }
     if (r) {
@@ -413,7 +417,8 @@ static void on_rate(struct gw *gw, void *ud, int retry_ms)
     }
     if (retry_ms > 0) {
         chat_metric_add(&gw->m.auth_rate_limited, 1);
-        finish_error(gw, j, 429, CHAT_ERR_rate_limited, (retry_ms + 999) / 1000);
+        finish_error(gw, j, 429, CHAT_ERR_rate_limited, (retry_ms + 999) / 1000,
+                     "too many attempts; retry after Retry-After seconds");
         return;
     }
     submit(gw, j);
