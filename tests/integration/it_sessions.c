@@ -603,7 +603,10 @@ static void forge_init(struct forge *f, struct chat_jwt_keyring *kr)
     assert_int_equal(PEM_write_bio_PUBKEY(bio, f->rsa), 1);
     n = BIO_get_mem_data(bio, &pem);
     assert_true(n > 0);
-    f->rsa_pub = strndup(pem, (size_t)n);
+    f->rsa_pub = malloc((size_t)n + 1); /* the PEM in the BIO is not NUL-terminated */
+    assert_non_null(f->rsa_pub);
+    memcpy(f->rsa_pub, pem, (size_t)n);
+    f->rsa_pub[n] = '\0';
     BIO_free(bio);
 }
 

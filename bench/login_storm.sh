@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# bench/login_storm.sh - message fan-out on one gateway while a login storm hits it (issue 4:
+# "passwords hashed ... never on the event loop; a login storm must not stall message fan-out").
+#
+#   bench/login_storm.sh [--no-build] [--control] [--workers LIST] [--users N] [--rate R]
+#                        [--duration S] [--parallel P] [--procs K] [--threads T]
+#
+# 1. builds a Release tree like bench/run-all.sh (build-bench/, or $CHAT_BENCH_BUILD_DIR) unless
+#    --no-build, and starts its own local cluster (scripts/lib/cluster.sh) in a temporary
+#    directory with the send rate limits and the login/register attempt limits lifted;
+# 2. registers N users (default 200) through gw1 directly (POST /api/v1/auth/register);
+# 3. for each CHAT_AUTH_WORKERS value in LIST (default 2, the gateway's default; gw1 is restarted
+#    with the value), runs `chat-bench fanout` against gw1 ONLY (1000 connections in one room,
+#    10 senders at R msg/s, default 100 = 100k deliveries/s, 64-byte messages, S s measured):
+#      quiet  - nothing else hits the gateway (the baseline);
+#      storm  - the same while K `curl -Z --parallel-max P` processes (default 1 x 16) log the
+#               registered users in on gw1 with their correct passwords, looping, for the whole
+#               chat-bench run (the storm runs 6 s alone first: the login rate without fan-out);
+#      storm-gw2 (--control, first worker count only) - the same storm against gw2 while the
+#               fan-out stays on gw1: what the shared machine alone costs gw1's fan-out;
+# 4. prints a markdown table (also login-storm.md in bench/results/<UTC timestamp>/, with the
+#    chat-bench JSON, logs and the curl status codes): delivery latency p50/p99/p99.9 and
+#    deliveries/s quiet vs storm and their ratio storm / quiet, logins/s completed (HTTP 200)
+#    during the chat-bench run, the storm target's chat_gateway_auth_seconds over the run (from
+#    /metrics: count, mean, bucket bounds of p50/p99) and gw1's CPU split into the event loop and
+#    Kafka threads (nice 0) and the auth workers (nice +10);
+# 5. stops everything it started, by PID (also on Ctrl-C or failure).
+#
+# Takes about 1 minute per worker count, plus the build. Requirements: jq, curl >= 7.75.
+# Exit status: 0 when every chat-bench run completed with zero lost, duplicated and reordered
+# messages, 1 otherwise, 2 usage.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${CHAT_BENCH_BUILD_DIR:-$repo/build-bench}
+do_build=1
+control=0
+workers=2
+users=200
+rate=100
+dur=10
+par=16
+procs=1
+threads=1
+
+usage() {
+    echo "usage: $0 [--no-build] [--control] [--workers LIST] [--users N] [--rate R] [--duration S]" \
+        "[--parallel P] [--procs K] [--threads T]" >&2
+    exit 2
+}
+num() { # num NAME VALUE: VALUE must be a positive integer
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || {
+        echo "login_storm: $1 must be a positive integer: '$2'" >&2
+        exit 2
+    }
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --no-build) do_build=0 ;;
+    --control) control=1 ;;
+    --workers | --users | --rate | --duration | --parallel | --procs | --threads)
+        [ $# -ge 2 ] || usage
+        case $1 in
+        --workers)
+            [[ $2 =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || usage
+            workers=$2
+            ;;
+        --users) num "$1" "$2" && users=$2 ;;
+        --rate) num "$1" "$2" && rate=$2 ;;
+        --duration) num "$1" "$2" && dur=$2 ;;
+        --parallel) num "$1" "$2" && par=$2 ;;
+        --procs) num "$1" "$2" && procs=$2 ;;
+        --threads) num "$1" "$2" && threads=$2 ;;
+        esac
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) usage ;;
+    esac
+    shift
+done
+command -v jq >/dev/null 2>&1 || {
+    echo "login_storm: jq is required (apt-get install jq)" >&2
+    exit 2
+}
+
+# shellcheck source=scripts/lib/cluster.sh
+. "$repo/scripts/lib/cluster.sh"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=$repo/bench/results/$stamp
+mkdir -p "$out"
+cdir=$(mktemp -d /tmp/chat-login-storm.XXXXXX)
+storm_pids=()
+failed=0
+
+stop_storm() {
+    local p
+    for p in "${storm_pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${storm_pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    storm_pids=()
+}
+
+# shellcheck disable=SC2317 # called through the EXIT trap
+cleanup() {
+    trap - EXIT INT TERM
+    stop_storm
+    cluster_down "$cdir" || true
+    if [ -d "$cdir/logs" ]; then
+        mkdir -p "$out/cluster-logs"
+        cp "$cdir"/logs/*.log "$out/cluster-logs/" 2>/dev/null || true
+    fi
+    rm -rf "$cdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() {
+    printf '\n==== %s\n' "$*" >&2
+}
+
+if [ "$do_build" = 1 ]; then
+    log "building $build (Release)"
+    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1
+    cmake --build "$build" -j "$(nproc)" --target chat-gateway chat-persister chat-presence \
+        chat-kafka-dev chatctl chat-bench >>"$out/build.log" 2>&1 || {
+        tail -n 30 "$out/build.log" >&2
+        exit 1
+    }
+fi
+bin=$build/bin
+bench=$bin/chat-bench
+
+{
+    echo "date: $stamp"
+    echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
+    echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+    echo "curl: $(curl --version | head -n 1)"
+} >"$out/machine.txt"
+
+# ---------------------------------------------------------------------------------------------
+cur_workers=${workers%%,*}
+log "starting the cluster in $cdir (CHAT_AUTH_WORKERS=$cur_workers)"
+export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
+export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
+export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
+export CHAT_LOGIN_PER_IP=1000000 CHAT_LOGIN_PER_USER=1000000 CHAT_REGISTER_PER_IP=1000000
+export CHAT_AUTH_WORKERS=$cur_workers
+cluster_up "$cdir"
+set -a
+# shellcheck disable=SC1091
+. "$cdir/cluster.env"
+set +a
+gw1=$CHAT_TEST_GW1_URL
+
+# one curl config block per request, blocks separated by `next` (-Z runs them in parallel); the
+# status code (and error) of every completed request goes to stderr, which is not buffered, so
+# it can be counted while running (--no-progress-meter keeps the parallel meter out of it)
+req() { # req PATH USER PASSWORD
+    printf 'url = "%s%s"\n' "$gw1" "$1"
+    printf 'data = "{\\"username\\":\\"%s\\",\\"password\\":\\"%s\\"}"\n' "$2" "$3"
+    printf 'header = "Content-Type: application/json"\n'
+    printf 'output = "/dev/null"\n'
+    printf 'write-out = "%%{stderr}%%{http_code} %%{errormsg}\\n"\n'
+    printf 'next\n'
+}
+curl_par() { # curl_par PARALLEL CFG: stderr gets one "CODE [error]" line per request
+    curl -s --no-progress-meter -Z --parallel-max "$1" -K "$2"
+}
+uname_of() { printf 'storm%04d' "$1"; }
+pass_of() { printf 'Storm-pass-%04d' "$1"; }
+
+log "registering $users users on gw1 ($gw1)"
+for i in $(seq 1 "$users"); do
+    req /api/v1/auth/register "$(uname_of "$i")" "$(pass_of "$i")"
+done | sed '$d' >"$out/register.cfg"
+curl_par 4 "$out/register.cfg" 2>"$out/register.codes" || true
+ok=$(grep -c '^201 ' "$out/register.codes" || true)
+if [ "$ok" -ne "$users" ]; then
+    echo "login_storm: only $ok of $users registrations answered 201:" >&2
+    sort "$out/register.codes" | uniq -c >&2
+    exit 1
+fi
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data "{\"username\":\"$(uname_of 1)\",\"password\":\"$(pass_of 1)\"}" \
+    "$gw1/api/v1/auth/login")
+[ "$code" = 200 ] || {
+    echo "login_storm: a test login answered $code, not 200" >&2
+    exit 1
+}
+
+# every curl process goes over all users twice per config (starting at a different user), then
+# runs the config again until it is stopped
+for k in $(seq 1 "$procs"); do
+    for _ in 1 2; do
+        for j in $(seq 0 $((users - 1))); do
+            i=$(((j + (k - 1) * users / procs) % users + 1))
+            req /api/v1/auth/login "$(uname_of "$i")" "$(pass_of "$i")"
+        done
+    done | sed '$d' >"$out/storm.gw1.$k.cfg"
+    # --control: the same storm against gw2 (the fan-out stays on gw1)
+    sed "s|^url = \"$gw1/|url = \"$CHAT_TEST_GW2_URL/|" "$out/storm.gw1.$k.cfg" \
+        >"$out/storm.gw2.$k.cfg"
+done
+
+# storm_loop CFG CODES: curl over CFG again and again (stopped by SIGTERM, which ends curl too;
+# curl is the direct child here, so that its PID is the one killed)
+storm_loop() {
+    local cfg=$1 codes=$2 cpid=
+    trap '[ -n "$cpid" ] && kill -TERM "$cpid" 2>/dev/null; exit 0' TERM
+    while :; do
+        curl -s --no-progress-meter -Z --parallel-max "$par" -K "$cfg" 2>>"$codes" &
+        cpid=$!
+        wait "$cpid" || true
+    done
+}
+
+# status codes counted so far in the current run's code files
+count_codes() { # count_codes RUN: prints "ok other"
+    local -a f=("$out/$1".storm-codes.*)
+    [ -e "${f[0]}" ] || {
+        echo "0 0"
+        return 0
+    }
+    awk '
+        $1 == "200" { ok++ ; next }
+        $1 ~ /^[0-9][0-9][0-9]$/ { other++ }
+        END { printf "%d %d\n", ok, other }' "${f[@]}"
+}
+
+auth_url=$gw1 # the gateway whose chat_gateway_auth_seconds is reported: the storm's target
+metrics() { curl -fsS -m 5 "$auth_url/metrics"; }
+
+# gw1 CPU ticks: "loop_and_kafka_threads auth_workers" (the workers run at nice +10)
+gw_ticks() {
+    local pid f stat
+    local -a fld
+    local main=0 nice=0
+    pid=$(cat "$cdir/pids/gw1.pid")
+    for f in /proc/"$pid"/task/*/stat; do
+        read -r stat 2>/dev/null <"$f" || continue
+        read -r -a fld <<<"${stat##*) }"
+        if [ "${fld[16]}" -gt 0 ]; then
+            nice=$((nice + fld[11] + fld[12]))
+        else
+            main=$((main + fld[11] + fld[12]))
+        fi
+    done
+    echo "$main $nice"
+}
+# machine CPU ticks: "busy total"
+sys_ticks() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+now_ms() { date +%s%3N; }
+
+# fanout NAME: one chat-bench run against gw1 only; JSON, log and measurements into $out
+fanout() {
+    local name=$1 rc=0 t0 t1 c0 c1 g0 g1 s0 s1 hz
+    hz=$(getconf CLK_TCK)
+    log "$name: chat-bench fanout against gw1 ($gw1), $rate msg/s x 1000 receivers"
+    metrics >"$out/$name.metrics.before" || true
+    read -r -a c0 <<<"$(count_codes "$name")"
+    read -r -a g0 <<<"$(gw_ticks)"
+    read -r -a s0 <<<"$(sys_ticks)"
+    t0=$(now_ms)
+    "$bench" fanout --url="$gw1" --room-mix=1000:1 --senders=10 --rate="$rate" --size=64 \
+        --duration="$dur" --warmup=2 --drain=10 --threads="$threads" \
+        --jwt-keys="$CHAT_JWT_KEYS" --jwt-issuer="$CHAT_JWT_ISSUER" --json \
+        --plot="$out/$name.png" >"$out/$name.json" 2> >(tee "$out/$name.log" >&2) || rc=$?
+    t1=$(now_ms)
+    read -r -a c1 <<<"$(count_codes "$name")"
+    read -r -a g1 <<<"$(gw_ticks)"
+    read -r -a s1 <<<"$(sys_ticks)"
+    metrics >"$out/$name.metrics.after" || true
+    if [ "$rc" -ne 0 ]; then
+        echo "login_storm: chat-bench $name exited $rc" >&2
+        failed=1
+    fi
+    # measurements taken around the chat-bench run (opening, warmup, measured, drain)
+    jq -n --argjson ms $((t1 - t0)) --argjson ok $((c1[0] - c0[0])) \
+        --argjson other $((c1[1] - c0[1])) --argjson hz "$hz" \
+        --argjson loop $((g1[0] - g0[0])) --argjson wk $((g1[1] - g0[1])) \
+        --argjson busy $((s1[0] - s0[0])) --argjson tot $((s1[1] - s0[1])) \
+        '{ms: $ms, logins_ok: $ok, logins_other: $other, logins_per_s: ($ok * 1000 / $ms),
+          gw1_loop_cpu_pct: ($loop / $hz * 100000 / $ms),
+          gw1_workers_cpu_pct: ($wk / $hz * 100000 / $ms),
+          machine_busy_pct: (if $tot > 0 then $busy * 100 / $tot else 0 end)}' \
+        >"$out/$name.side.json"
+    if auth_summary "$name" >"$out/$name.auth.json"; then
+        jq -s '.[0] + {auth: .[1]}' "$out/$name.side.json" "$out/$name.auth.json" \
+            >"$out/$name.side.json.new"
+        mv -f "$out/$name.side.json.new" "$out/$name.side.json"
+    fi
+}
+
+# auth_summary NAME: chat_gateway_auth_seconds over the run (after - before) as JSON: count,
+# mean ms, and the upper bucket bounds (ms) holding the 50th and 99th percentile
+auth_summary() {
+    if [ ! -s "$out/$1.metrics.before" ] || [ ! -s "$out/$1.metrics.after" ]; then
+        return 1
+    fi
+    awk '
+        function val(line) { n = split(line, a, " "); return a[n] + 0 }
+        FNR == 1 { f++ }
+        /^chat_gateway_auth_seconds_bucket\{le="/ {
+            le = $0; sub(/^[^"]*"/, "", le); sub(/".*/, "", le)
+            if (f == 1) b0[le] = val($0); else { b1[le] = val($0); if (!(le in seen)) { seen[le] = 1; order[nb++] = le } }
+        }
+        /^chat_gateway_auth_seconds_sum / { if (f == 1) s0 = val($0); else s1 = val($0) }
+        /^chat_gateway_auth_seconds_count / { if (f == 1) n0 = val($0); else n1 = val($0) }
+        function q(p,   i, le, c) {
+            for (i = 0; i < nb; i++) {
+                le = order[i]; c = b1[le] - b0[le]
+                if (c >= p * cnt) return le == "+Inf" ? "\"+Inf\"" : le * 1000
+            }
+            return "null"
+        }
+        END {
+            cnt = n1 - n0
+            if (cnt <= 0) { print "{\"count\":0}"; exit }
+            printf "{\"count\":%d,\"mean_ms\":%.2f,\"p50_le_ms\":%s,\"p99_le_ms\":%s}\n", cnt, (s1 - s0) * 1000 / cnt, q(0.5), q(0.99)
+        }' "$out/$1.metrics.before" "$out/$1.metrics.after"
+}
+
+# storm_run NAME GW: fan-out on gw1 while the storm hits GW (gw1, or gw2 for --control)
+storm_run() {
+    local name=$1 g=$2 k a0 a1 t0 t1 alone
+    auth_url=$gw1
+    [ "$g" = gw2 ] && auth_url=$CHAT_TEST_GW2_URL
+    log "$name: $procs curl process(es) x $par parallel logins on $g ($auth_url)"
+    for k in $(seq 1 "$procs"); do
+        storm_loop "$out/storm.$g.$k.cfg" "$out/$name.storm-codes.$k" &
+        storm_pids+=($!)
+    done
+    # the storm alone for 5 s (after 1 s of ramp): the login rate without fan-out load
+    sleep 1
+    read -r -a a0 <<<"$(count_codes "$name")"
+    t0=$(now_ms)
+    sleep 5
+    read -r -a a1 <<<"$(count_codes "$name")"
+    t1=$(now_ms)
+    alone=$(awk -v n=$((a1[0] - a0[0])) -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1000 / ms }')
+    echo "$name: the storm alone: $alone logins/s" >&2
+    fanout "$name"
+    jq --argjson a "$alone" --arg g "$g" '. + {logins_alone_per_s: $a, storm_target: $g}' \
+        "$out/$name.side.json" >"$out/$name.side.json.new"
+    mv -f "$out/$name.side.json.new" "$out/$name.side.json"
+    stop_storm
+    auth_url=$gw1
+    echo "$name: statuses of all completed logins (count, status, curl error):" >&2
+    cat "$out/$name.storm-codes".* | sort | uniq -c | sort -rn | head -n 10 >&2
+}
+
+runs=()
+for w in ${workers//,/ }; do
+    if [ "$w" != "$cur_workers" ]; then
+        log "restarting gw1 with CHAT_AUTH_WORKERS=$w"
+        cluster_stop gw1 "$cdir"
+        CHAT_AUTH_WORKERS=$w cluster_start gw1 "$cdir"
+        cur_workers=$w
+    fi
+    [ ${#runs[@]} -eq 0 ] || sleep 2
+    fanout "w$w.quiet"
+    runs+=("w$w.quiet")
+    sleep 2
+    storm_run "w$w.storm" gw1
+    runs+=("w$w.storm")
+    if [ "$control" = 1 ] && [ "$w" = "${workers%%,*}" ]; then # gw2 runs this worker count
+        sleep 2
+        storm_run "w$w.storm-gw2" gw2
+        runs+=("w$w.storm-gw2")
+    fi
+done
+
+# ---------------------------------------------------------------------------------------------
+summary() {
+    local run q
+    echo "Login storm $stamp ($(sed -n 's/^host: //p' "$out/machine.txt"); $(sed -n 's/^commit: //p' "$out/machine.txt"))"
+    echo
+    echo "chat-bench fanout against gw1 only: 1000 connections in one room, 10 senders, $rate msg/s" \
+        "($((rate * 1000)) deliveries/s), 64 B, ${dur} s measured; storm: $procs x" \
+        "\`curl -Z --parallel-max $par\` logging in $users users on gw1 with correct passwords."
+    echo
+    echo "| workers | run | deliv/s | p50 ms | p99 ms | p99.9 ms | max ms | logins/s (200) (storm alone) | other statuses | auth_seconds (storm's gateway) | gw1 CPU loop+kafka / workers | machine busy | lost/dup/reord |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for run in "${runs[@]}"; do
+        if [ ! -s "$out/$run.json" ] || [ ! -s "$out/$run.side.json" ]; then
+            continue
+        fi
+        jq -r -n --arg w "${run%%.*}" --arg r "${run#*.}" --slurpfile c "$out/$run.json" \
+            --slurpfile s "$out/$run.side.json" -f /dev/stdin <<'EOF'
+def r(x): if x == null then "-" else ((x * 100 | round) / 100 | tostring) end;
+def i(x): if x == null then "-" else (x | round | tostring) end;
+$c[0] as $C | $s[0] as $S | ($S.storm_target // null) as $T |
+"| \($w | ltrimstr("w")) | \($r)\(if $T then " (logins on \($T))" else "" end) | \(i($C.deliveries.per_s)) | \(r($C.latency_ms.p50)) | \(r($C.latency_ms.p99)) | \(r($C.latency_ms.p999)) | \(r($C.latency_ms.max)) | \(if $T == null then "-" else "\(r($S.logins_per_s)) (\(r($S.logins_alone_per_s)))" end) | \(if $T == null then "-" else ($S.logins_other | tostring) end) | \(if ($S.auth.count // 0) == 0 then "-" else "\($S.auth.count) req, mean \(r($S.auth.mean_ms)) ms, p50 <= \($S.auth.p50_le_ms) ms, p99 <= \($S.auth.p99_le_ms) ms" end) | \(i($S.gw1_loop_cpu_pct))% / \(i($S.gw1_workers_cpu_pct))% | \(i($S.machine_busy_pct))% | \($C.correctness.lost) / \($C.correctness.duplicated) / \($C.correctness.reordered) |"
+EOF
+        q=$out/${run%%.*}.quiet.json
+        if [ "$run" != "${run%%.*}.quiet" ] && [ -s "$q" ]; then
+            jq -r -n --arg w "${run%%.*}" --arg r "${run#*.}" --slurpfile q "$q" \
+                --slurpfile s "$out/$run.json" -f /dev/stdin <<'EOF'
+def ratio(a; b): if a == null or b == null or b == 0 then "-" else "x" + ((a / b * 100 | round) / 100 | tostring) end;
+$q[0] as $Q | $s[0] as $S |
+"| \($w | ltrimstr("w")) | **\($r) / quiet** | \(ratio($S.deliveries.per_s; $Q.deliveries.per_s)) | \(ratio($S.latency_ms.p50; $Q.latency_ms.p50)) | \(ratio($S.latency_ms.p99; $Q.latency_ms.p99)) | \(ratio($S.latency_ms.p999; $Q.latency_ms.p999)) | \(ratio($S.latency_ms.max; $Q.latency_ms.max)) | | | | | | |"
+EOF
+        fi
+    done
+    echo
+    echo "gw1 CPU: percent of one core over the whole chat-bench run (opening, warmup, measured," \
+        "drain); machine busy: percent of all $(nproc) cores over the same time."
+    echo "Results and logs: ${out#"$repo"/}/"
+}
+summary | tee "$out/login-storm.md"
+
+# correctness: any lost, duplicated or reordered message (or a failed chat-bench run) fails
+for run in "${runs[@]}"; do
+    f=$out/$run.json
+    if ! jq -e '.correctness.lost == 0 and .correctness.duplicated == 0 and
+                .correctness.reordered == 0 and .exit == 0' "$f" >/dev/null 2>&1; then
+        echo "login_storm: $(basename "$f" .json): correctness errors or failed run" >&2
+        failed=1
+    fi
+done
+exit "$failed"
