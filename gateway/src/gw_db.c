@@ -509,10 +509,27 @@ static void job_logout(struct gw_job *j, PGconn *pg)
                   3, p, "logout");
 }
 
+/* Answers the user of row 0 of r (404 when r has no row); true when answered 200. */
+static bool answer_user(struct gw_job *j, const PGresult *r)
+{
+    struct chat_user u;
+
+    if (PQntuples(r) != 1) {
+        fail(j, 404, CHAT_ERR_not_found);
+        return false;
+    }
+    user_from(r, 0, &u);
+    if (chat_enc_user(&j->body, &u) != CHAT_OK) {
+        fail(j, 500, CHAT_ERR_internal);
+        return false;
+    }
+    j->status = 200;
+    return true;
+}
+
 static void job_me(struct gw_job *j, PGconn *pg)
 {
     const char *p[1] = {j->uid};
-    struct chat_user u;
     PGresult *r;
 
     if (!bearer_ok(j, pg))
@@ -522,20 +539,13 @@ static void job_me(struct gw_job *j, PGconn *pg)
         unavailable(j);
         return;
     }
-    if (PQntuples(r) == 1) {
-        user_from(r, 0, &u);
-        j->status = chat_enc_user(&j->body, &u) == CHAT_OK ? 200 : 500;
-        j->err = j->status == 200 ? CHAT_ERR__COUNT : CHAT_ERR_internal;
-    } else {
-        fail(j, 404, CHAT_ERR_not_found);
-    }
+    answer_user(j, r);
     PQclear(r);
 }
 
 static void job_nickname(struct gw_job *j, PGconn *pg)
 {
     const char *p[2] = {j->uid, j->nickname};
-    struct chat_user u;
     PGresult *r;
 
     if (!bearer_ok(j, pg))
@@ -548,15 +558,10 @@ static void job_nickname(struct gw_job *j, PGconn *pg)
         unavailable(j);
         return;
     }
-    if (PQntuples(r) == 1) {
-        user_from(r, 0, &u);
-        j->status = chat_enc_user(&j->body, &u) == CHAT_OK ? 200 : 500;
-        j->err = j->status == 200 ? CHAT_ERR__COUNT : CHAT_ERR_internal;
-        j->nick_changed = chat_xstrdup(u.nickname);
+    if (answer_user(j, r)) {
+        j->nick_changed = chat_xstrdup(PQgetvalue(r, 0, 2)); /* USER_COLS: nickname */
         j->nick_changed_ms = col_ll(r, 0, 5); /* one clock (the database's) orders changes */
         snprintf(j->ev_user, sizeof(j->ev_user), "%s", j->uid);
-    } else {
-        fail(j, 404, CHAT_ERR_not_found);
     }
     PQclear(r);
 }
@@ -762,41 +767,25 @@ static void job_load(struct gw_job *j, PGconn *pg)
     j->status = 200;
 }
 
+typedef void (*job_fn)(struct gw_job *j, PGconn *pg);
+
+static const job_fn job_fns[] = {
+    [GW_JOB_REGISTER] = job_register,
+    [GW_JOB_LOGIN] = job_login,
+    [GW_JOB_REFRESH] = job_refresh,
+    [GW_JOB_LOGOUT] = job_logout,
+    [GW_JOB_ME] = job_me,
+    [GW_JOB_NICKNAME] = job_nickname,
+    [GW_JOB_PASSWORD] = job_password,
+    [GW_JOB_LOGINS] = job_logins,
+    [GW_JOB_ADMIN_REVOKE] = job_admin_revoke,
+    [GW_JOB_LOAD] = job_load,
+};
+
 static void run_job(struct gw_job *j, PGconn *pg)
 {
     j->err = CHAT_ERR__COUNT;
-    switch (j->kind) {
-    case GW_JOB_REGISTER:
-        job_register(j, pg);
-        break;
-    case GW_JOB_LOGIN:
-        job_login(j, pg);
-        break;
-    case GW_JOB_REFRESH:
-        job_refresh(j, pg);
-        break;
-    case GW_JOB_LOGOUT:
-        job_logout(j, pg);
-        break;
-    case GW_JOB_ME:
-        job_me(j, pg);
-        break;
-    case GW_JOB_NICKNAME:
-        job_nickname(j, pg);
-        break;
-    case GW_JOB_PASSWORD:
-        job_password(j, pg);
-        break;
-    case GW_JOB_LOGINS:
-        job_logins(j, pg);
-        break;
-    case GW_JOB_ADMIN_REVOKE:
-        job_admin_revoke(j, pg);
-        break;
-    case GW_JOB_LOAD:
-        job_load(j, pg);
-        break;
-    }
+    job_fns[j->kind](j, pg);
     /* secrets leave memory as soon as they are used */
     if (j->password)
         explicit_bzero(j->password, strlen(j->password));
