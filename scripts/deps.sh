@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # scripts/deps.sh - installs the Debian 12 packages chatcluster needs to build, test and run
-# locally (see /work/shared/STACK.md). Idempotent: when every package is installed already it
-# does nothing and never calls apt. Runs apt-get as root, or through sudo otherwise.
+# locally (see /work/shared/STACK.md), then fetches the pinned Apache Kafka broker from Maven
+# Central with Maven (tools/kafka/pom.xml, scripts/lib/kafka.sh) into its cache
+# (CHAT_KAFKA_HOME, default ~/.cache/chatcluster/kafka-VERSION). Idempotent: when every package
+# is installed and the broker is cached it does nothing, never calls apt and downloads nothing.
+# Runs apt-get as root, or through sudo otherwise.
 #   --check   only report what is missing (exit 1 when something is)
 set -euo pipefail
 
@@ -10,7 +13,11 @@ PACKAGES=(
     librdkafka-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libpq-dev
     libhiredis-dev libjwt-dev libssl-dev libjansson-dev libcrypt-dev libcmocka-dev
     postgresql redis-server nginx kcat curl clang-format git jq gnuplot-nox
+    openjdk-17-jre-headless maven
 )
+
+# shellcheck source=scripts/lib/kafka.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/kafka.sh"
 
 check_only=0
 case ${1:-} in
@@ -38,6 +45,14 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all ${#PACKAGES[@]} packages are installed"
+    if [ "$check_only" -eq 1 ]; then
+        kafka_fetched || {
+            echo "deps: missing: Apache Kafka $(kafka_version) in $(kafka_home)"
+            exit 1
+        }
+        exit 0
+    fi
+    kafka_fetch
     exit 0
 fi
 echo "deps: missing: ${missing[*]}"
@@ -55,3 +70,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "deps: installed: ${missing[*]}"
+kafka_fetch

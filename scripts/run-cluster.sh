@@ -2,15 +2,18 @@
 # scripts/run-cluster.sh - build chatcluster and run the whole cluster on this machine.
 #
 # Installs missing packages (scripts/deps.sh), configures and builds build/, then starts in
-# .run/cluster (fresh each time): PostgreSQL, Redis, the dev Kafka host, chat-persister,
-# chat-presence, two chat-gateway processes and nginx in front of them on one port. Prints the
-# URLs and a ready-made dev token, then stays in the foreground: Ctrl-C (or SIGTERM/SIGHUP)
-# stops everything in order and removes the cluster's data (logs are kept).
+# .run/cluster (fresh each time): PostgreSQL, Redis, an Apache Kafka broker (one KRaft node,
+# fresh log dir), chat-persister, chat-presence, two chat-gateway processes and nginx in front of
+# them on one port. Prints the URLs and a ready-made dev token, then stays in the foreground:
+# Ctrl-C (or SIGTERM/SIGHUP) stops everything in order and removes the cluster's data (logs are
+# kept).
 #
 # Environment: CHAT_LB_PORT (nginx port, default 8080; a free port when that one is busy),
 # CHAT_BUILD_DIR (default <repo>/build), CHAT_RUN_DIR (default <repo>/.run/cluster),
 # CHAT_BIN (binaries to run, default <build>/bin), CHAT_LOG_LEVEL (services' log level),
-# CHAT_CLUSTER_TIMEOUT (readiness timeout, s).
+# CHAT_CLUSTER_TIMEOUT (readiness timeout, s), CHAT_KAFKA_HEAP (broker heap, default 512m),
+# CHAT_CLUSTER_KAFKA (broker, the default; mock: librdkafka's mock cluster, no Java, not for
+# measurements: it slows down within minutes).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +23,7 @@ run=${CHAT_RUN_DIR:-$repo/.run/cluster}
 case ${1:-} in
 "") ;;
 -h | --help)
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 *)
@@ -56,7 +59,7 @@ cleanup() {
     echo "== stopping the cluster"
     cluster_down "$run" || true
     # keep the logs for a post-mortem; drop the data and the secret
-    rm -rf "$run/pg" "$run/redis" "$run/nginx" "$run/pids" "$run/cluster.env" \
+    rm -rf "$run/pg" "$run/redis" "$run/nginx" "$run/kafka" "$run/pids" "$run/cluster.env" \
         "$run/cluster.env.tmp" "$run/kafka.bootstrap"
     echo "== stopped; logs kept in $run/logs"
 }
@@ -103,7 +106,7 @@ chatcluster is running. Ctrl-C stops it and removes its data.
                $(env_get CHAT_TEST_PRESENCE_URL)/metrics (presence)
   PostgreSQL   psql $(env_get CHAT_TEST_PG_DSN)
   Redis        redis-cli -p $(env_get CHAT_TEST_REDIS_PORT)
-  Kafka        kcat -L -b $(env_get CHAT_KAFKA_BROKERS)
+  Kafka        kcat -L -b $(env_get CHAT_KAFKA_BROKERS)   (topics: $rel_run/kafka/topics.txt)
   Logs         $rel_run/logs/*.log        Settings: $rel_run/cluster.env
 
 Dev token for user "developer" (valid 24 h):

@@ -7,6 +7,9 @@
  *   chatctl verify --token TOKEN [--jwt-keys KEYS] [--jwt-issuer ISS]
  *       checks a token exactly as the gateway does (chat_jwt_verify) and prints its claims as
  *       key=value lines.
+ *   chatctl topics --kafka-brokers B --topics "NAME:PARTS[:K=V...] ..." [--replicas N]
+ *       creates the Kafka topics that are missing and checks partitions and configs
+ *       (ctl_topics.c).
  *
  * Each subcommand has its own libchat config table: flags, then the environment (CHAT_JWT_KEYS,
  * CHAT_JWT_ISSUER, CHATCTL_*), then defaults. Secrets and tokens are never logged.
@@ -25,6 +28,8 @@
 #include "chat/mem.h"
 #include "chat/time.h"
 #include "chat/utf8.h"
+
+#include "ctl.h"
 
 #define CTL_MAX_TTL (366LL * 24 * 3600) /* seconds: a year is plenty for a dev token */
 
@@ -87,6 +92,8 @@ static void usage(FILE *f)
                "          chatctl token --user NAME [--ttl SECONDS] [--name NICK] [--role ROLE]\n"
                "  verify  check a token as the gateway does and print its claims\n"
                "          chatctl verify --token TOKEN\n"
+               "  topics  create missing Kafka topics, check partitions and configs\n"
+               "          chatctl topics --kafka-brokers HOST:PORT --topics 'SPEC ...'\n"
                "\n"
                "Keys come from CHAT_JWT_KEYS or --jwt-keys, the issuer from CHAT_JWT_ISSUER or\n"
                "--jwt-issuer (default chatcluster). 'chatctl COMMAND --help' lists every option.\n"
@@ -262,7 +269,8 @@ out:
 
 int main(int argc, char **argv)
 {
-    static char token_prog[] = "chatctl token", verify_prog[] = "chatctl verify";
+    static char token_prog[] = "chatctl token", verify_prog[] = "chatctl verify",
+                topics_prog[] = "chatctl topics";
     char **sub;
     int status;
 
@@ -286,6 +294,9 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "verify") == 0) {
         sub[0] = verify_prog;
         status = cmd_verify(argc - 1, sub);
+    } else if (strcmp(argv[1], "topics") == 0) {
+        sub[0] = topics_prog;
+        status = ctl_topics_main(argc - 1, sub);
     } else {
         fprintf(stderr, "chatctl: unknown command '%s'\n\n", argv[1]);
         usage(stderr);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # presence/tests/it_failover.sh BIN_DIR - integration test of chat-presence against a throwaway
-# redis-server and chat-kafka-dev (both on 127.0.0.1, free ports, stopped by PID on exit).
+# redis-server and a Kafka broker (scripts/lib/cluster.sh, service kafka alone; both on
+# 127.0.0.1, free ports, stopped by PID on exit).
 #
 # Writes two gateway nodes' presence keys as a gateway would (chat/keys.h), runs two replicas
 # and checks with kcat: exactly one replica publishes; per-room and total counts are right (a
@@ -20,10 +21,14 @@ done
 
 T=$(mktemp -d /tmp/it-presence.XXXXXX)
 PIDS=()
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib/cluster.sh
+. "$here/../../scripts/lib/cluster.sh"
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    cluster_down "$T/k" >/dev/null 2>&1 || true
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -65,11 +70,11 @@ done
 PIDS+=("$RPID")
 R() { redis-cli -p "$RP" "$@" >/dev/null; }
 
-# ---- dev Kafka
-"$BIN/chat-kafka-dev" --bootstrap-file="$T/bootstrap" >"$T/kafka.log" 2>&1 &
-PIDS+=($!)
-wait_for 30 "kafka bootstrap file" test -s "$T/bootstrap"
-BROKERS=$(head -n 1 "$T/bootstrap")
+# ---- Kafka: the same broker as every local cluster, topics created
+mkdir -p "$T/k"
+CHAT_BIN=$BIN CHAT_CLUSTER_SERVICES=kafka cluster_up "$T/k" 2>"$T/kafka-up.log" ||
+    fail "the Kafka broker did not start ($T/k/logs/kafka.log)"
+BROKERS=$(_cl_env_get "$T/k" CHAT_KAFKA_BROKERS)
 
 kcat -u -C -b "$BROKERS" -t chat.presence -o beginning -q -f '%k %s\n' >"$T/records" 2>"$T/kcat.log" &
 PIDS+=($!)

@@ -15,28 +15,42 @@
 #   cluster_start SVC DIR   start one service of an existing cluster and wait until it is ready.
 #   cluster_stop SVC DIR    SIGTERM (postgres: SIGINT = fast shutdown) and wait for the exit.
 #   cluster_kill SVC DIR    SIGKILL the service and its direct children (a crash).
-#   cluster_status DIR      one line per service: name, pid, running|dead.
+#   cluster_pause SVC DIR   SIGSTOP the service and its direct children (a hang: connections
+#                           stay open, nothing is answered).
+#   cluster_resume SVC DIR  SIGCONT them again.
+#   cluster_status DIR      one line per service: name, pid, running|paused|dead.
 #
 # Services, in start order: postgres redis kafka persister presence gw1 gw2 nginx.
 # Layout of DIR: cluster.env (KEY=VALUE lines, no quoting needed: values never hold blanks or
 # shell metacharacters), pids/NAME.pid (+ NAME.start, the process start time that guards
 # against PID reuse), logs/NAME.log, pg/ (data), redis/, nginx/ (prefix with nginx.conf),
-# kafka.bootstrap.
+# kafka/ (server.properties, data/ = the broker's log dir, tmp/).
 #
 # Environment:
 #   CHAT_BIN                 service binaries (default <repo>/build/bin)
 #   CHAT_CLUSTER_SERVICES    subset to start, e.g. "postgres redis kafka" (default: all)
+#   CHAT_CLUSTER_KAFKA       broker (default): Apache Kafka (scripts/lib/kafka.sh), one KRaft
+#                            node on 127.0.0.1; mock: librdkafka's mock cluster (chat-kafka-dev),
+#                            no Java needed, but it slows down within minutes and loses
+#                            everything on restart: never for measurements
+#   CHAT_KAFKA_HEAP          broker heap (default 512m)
 #   CHAT_CLUSTER_TIMEOUT     readiness timeout per service in seconds (default 30), multiplied by
 #   CHAT_TEST_TIMEOUT_MULT   (default 1; 3 under sanitizers)
 #   CHAT_CLUSTER_STOP_TIMEOUT  seconds to wait after SIGTERM before SIGKILL (default 20)
 #   CHAT_LB_PORT             nginx port (default: a free port); fails when it is busy
 #   CHAT_LOG_LEVEL           passed on to every chat service
 #
-# Kafka: chat-kafka-dev listens on random ports, so restarting the kafka service alone gives
-# new brokers that the running services do not know: restart the cluster instead. It takes
-# SIGUSR1 (all brokers down) and SIGUSR2 (up) for fault injection: DIR/pids/kafka.pid.
+# Kafka: the broker keeps its ports (CHAT_TEST_KAFKA_PORT, CHAT_TEST_KAFKA_CONTROLLER_PORT) and
+# its log dir (DIR/kafka/data) across stop/kill and start, so a restart is an outage the running
+# services recover from, with every acknowledged record still there; cluster_up starts from an
+# empty log dir. The topics are created (or checked) by `chatctl topics` on every start, which
+# is also the readiness check. With CHAT_CLUSTER_KAFKA=mock a restart gives new random ports
+# and an empty log (restart the cluster instead); chat-kafka-dev takes SIGUSR1 (all brokers
+# down) and SIGUSR2 (up).
 
 CLUSTER_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=scripts/lib/kafka.sh
+. "$CLUSTER_REPO/scripts/lib/kafka.sh"
 CLUSTER_ALL_SERVICES="postgres redis kafka persister presence gw1 gw2 nginx"
 
 # ---------------------------------------------------------------------------------------------
@@ -421,6 +435,48 @@ _cl_redis_ping() {
 }
 
 _cl_start_kafka() {
+    case $(_cl_env_get "$1" CHAT_TEST_KAFKA_IMPL) in
+    mock) _cl_start_kafka_mock "$1" ;;
+    *) _cl_start_kafka_broker "$1" ;;
+    esac
+}
+
+# The topics exist with their settings and every partition has a leader (also the readiness
+# check: the broker answers the Admin API).
+_cl_kafka_topics() {
+    local dir=$1 port ctl
+    port=$(_cl_env_get "$dir" CHAT_TEST_KAFKA_PORT)
+    _cl_port_busy "$port" || return 1
+    ctl=$(_cl_need_bin chatctl) || return 1
+    "$ctl" topics --kafka-brokers "127.0.0.1:$port" --timeout-ms 10000 \
+        --topics "$(kafka_topic_specs)" >"$dir/kafka/topics.txt"
+}
+
+_cl_start_kafka_broker() {
+    local dir=$1 kdir=$1/kafka java port cport
+    local -a opts args
+    kafka_fetched || {
+        _cl_err "the Kafka broker is not in $(kafka_home): run scripts/deps.sh"
+        return 1
+    }
+    java=$(kafka_java) || return 1
+    _cl_need_bin chatctl >/dev/null || return 1
+    port=$(_cl_env_get "$dir" CHAT_TEST_KAFKA_PORT)
+    cport=$(_cl_env_get "$dir" CHAT_TEST_KAFKA_CONTROLLER_PORT)
+    kafka_write_config "$kdir" "$port" "$cport" || return 1
+    kafka_format "$kdir" >>"$dir/logs/kafka.log" 2>&1 || {
+        _cl_err "formatting the Kafka log dir $kdir/data failed"
+        _cl_tail_log kafka "$dir"
+        return 1
+    }
+    mapfile -t opts < <(kafka_jvm_opts "$kdir")
+    mapfile -t args < <(kafka_main_args "$kdir")
+    [ ${#opts[@]} -gt 0 ] && [ ${#args[@]} -gt 0 ] || return 1
+    _cl_spawn kafka "$dir" "$java" "${opts[@]}" "${args[@]}" || return 1
+    _cl_wait kafka "$dir" "chatctl topics" _cl_kafka_topics "$dir"
+}
+
+_cl_start_kafka_mock() {
     local dir=$1 bin brokers
     bin=$(_cl_need_bin chat-kafka-dev) || return 1
     rm -f "$dir/kafka.bootstrap"
@@ -603,6 +659,7 @@ _cl_signal_wait() {
     fi
     kids=$(_cl_children "$pid")
     kill "-$sig" "$pid" 2>/dev/null || true
+    _cl_cont "$pid" "$kids" # a paused service acts on the signal only once it runs again
     deadline=$(($(_cl_now_ms) + $(_cl_stop_timeout) * 1000))
     while [ -n "$(_cl_pid_live "$name" "$dir")" ]; do
         if [ "$(_cl_now_ms)" -ge "$deadline" ]; then
@@ -673,6 +730,55 @@ cluster_kill() {
     _cl_log "$svc killed (pid $pid)"
 }
 
+# SIGCONT to PID and the listed PIDs (harmless when they run).
+_cl_cont() {
+    local k
+    for k in $1 $2; do
+        kill -CONT "$k" 2>/dev/null || true
+    done
+}
+
+# True when PID is stopped (SIGSTOP): state T.
+_cl_paused() {
+    [ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)" = T ]
+}
+
+# _cl_pause_signal SVC DIR SIG: SIG (STOP or CONT) to the service and its direct children
+# (postgres backends, nginx workers), children first on STOP so none runs on alone.
+_cl_pause_signal() {
+    local svc=$1 dir=$2 sig=$3 pid k
+    _cl_known_svc "$svc" || return 1
+    pid=$(_cl_pid_live "$svc" "$dir")
+    [ -n "$pid" ] || {
+        _cl_err "$svc is not running"
+        return 1
+    }
+    if [ "$sig" = STOP ]; then
+        kill -STOP "$pid" 2>/dev/null || true
+        for k in $(_cl_children "$pid"); do
+            kill -STOP "$k" 2>/dev/null || true
+        done
+    else
+        for k in $(_cl_children "$pid"); do
+            kill -CONT "$k" 2>/dev/null || true
+        done
+        kill -CONT "$pid" 2>/dev/null || true
+    fi
+    printf '%s\n' "$pid"
+}
+
+cluster_pause() {
+    local pid
+    pid=$(_cl_pause_signal "$1" "$2" STOP) || return 1
+    _cl_log "$1 paused (pid $pid, SIGSTOP)"
+}
+
+cluster_resume() {
+    local pid
+    pid=$(_cl_pause_signal "$1" "$2" CONT) || return 1
+    _cl_log "$1 resumed (pid $pid, SIGCONT)"
+}
+
 cluster_down() {
     local dir=$1 svc f name order=""
     [ -d "$dir/pids" ] || return 0
@@ -700,7 +806,9 @@ cluster_status() {
     for svc in $CLUSTER_ALL_SERVICES; do
         [ -f "$dir/pids/$svc.pid" ] || continue
         pid=$(_cl_pid_live "$svc" "$dir")
-        if [ -n "$pid" ]; then
+        if [ -n "$pid" ] && _cl_paused "$pid"; then
+            printf '%-10s %-8s paused\n' "$svc" "$pid"
+        elif [ -n "$pid" ]; then
             printf '%-10s %-8s running\n' "$svc" "$pid"
         else
             printf '%-10s %-8s dead\n' "$svc" "$(cat "$dir/pids/$svc.pid" 2>/dev/null)"
@@ -712,7 +820,8 @@ cluster_status() {
 
 # Allocates the ports and the secret and writes DIR/cluster.env.
 _cl_write_env() {
-    local dir=$1 pg redis gw1 gw2 ps pr lb secret f=$1/cluster.env
+    local dir=$1 pg redis gw1 gw2 ps pr lb kp kcp secret kenv f=$1/cluster.env
+    local impl=${CHAT_CLUSTER_KAFKA:-broker}
     _cl_free_port || return 1
     pg=$REPLY
     _cl_free_port || return 1
@@ -725,6 +834,28 @@ _cl_write_env() {
     ps=$REPLY
     _cl_free_port || return 1
     pr=$REPLY
+    _cl_free_port || return 1
+    kp=$REPLY
+    _cl_free_port || return 1
+    kcp=$REPLY
+    case $impl in
+    broker) # the services' own defaults (made for a real broker), faster group failover
+        kenv="CHAT_KAFKA_BROKERS=127.0.0.1:$kp
+CHAT_KAFKA_SESSION_TIMEOUT_MS=6000
+CHAT_KAFKA_HEARTBEAT_MS=500"
+        ;;
+    mock) # an empty fetch is held for exactly fetch.wait.max.ms by the mock: its latency floor
+        kenv="CHAT_KAFKA_BROKERS=
+CHAT_KAFKA_FETCH_WAIT_MS=10
+CHAT_KAFKA_SESSION_TIMEOUT_MS=6000
+CHAT_KAFKA_HEARTBEAT_MS=500
+CHAT_KAFKA_LINGER_MS=0"
+        ;;
+    *)
+        _cl_err "CHAT_CLUSTER_KAFKA must be broker or mock: '$impl'"
+        return 1
+        ;;
+    esac
     if [ -n "${CHAT_LB_PORT:-}" ]; then
         if ! [[ $CHAT_LB_PORT =~ ^[0-9]+$ ]] || [ "$CHAT_LB_PORT" -lt 1 ] ||
             [ "$CHAT_LB_PORT" -gt 65535 ]; then
@@ -766,11 +897,10 @@ CHAT_TEST_PRESENCE_URL=http://127.0.0.1:$pr
 CHAT_TEST_PG_PORT=$pg
 CHAT_TEST_PG_DSN=postgresql://postgres@127.0.0.1:$pg/chat
 CHAT_TEST_REDIS_PORT=$redis
-CHAT_KAFKA_BROKERS=
-CHAT_KAFKA_FETCH_WAIT_MS=10
-CHAT_KAFKA_SESSION_TIMEOUT_MS=6000
-CHAT_KAFKA_HEARTBEAT_MS=500
-CHAT_KAFKA_LINGER_MS=0
+CHAT_TEST_KAFKA_IMPL=$impl
+CHAT_TEST_KAFKA_PORT=$kp
+CHAT_TEST_KAFKA_CONTROLLER_PORT=$kcp
+$kenv
 CHAT_JWT_KEYS=$secret
 CHAT_JWT_ISSUER=chatcluster
 EOF
@@ -795,7 +925,7 @@ cluster_up() {
         fi
     done
     # a fresh cluster: data and logs of an earlier run in DIR go (only what this file creates)
-    rm -rf "$dir/pg" "$dir/redis" "$dir/nginx" "$dir/kafka.bootstrap" "$dir"/pids/* \
+    rm -rf "$dir/pg" "$dir/redis" "$dir/nginx" "$dir/kafka" "$dir/kafka.bootstrap" "$dir"/pids/* \
         "$dir"/logs/*.log "$dir/cluster.env" "$dir/cluster.env.tmp" || return 1
     if _cl_is_root; then
         chmod a+rx "$dir" "$dir/logs" || return 1 # postgres and nginx workers need to enter
