@@ -73,6 +73,7 @@ struct bench_cfg {
     int threads;     /* worker threads */
     char *log_level;
     bool quiet; /* no progress lines */
+    int window; /* seconds per latency window (0: none) */
 };
 
 /* ---- counters: per worker, atomics (written by the worker, read by main) ---- */
@@ -220,6 +221,14 @@ struct bench_sample {
     double p50, p99, max; /* ms, deliveries of this second */
 };
 
+/* One --window: the deliveries measured in it (a soak's p99 per minute, say). */
+struct bench_window {
+    double t_end;               /* seconds since start at its end */
+    unsigned long long count;   /* deliveries measured */
+    double p50, p99, p999, max; /* ms */
+    double acked_per_s;         /* send acks per second */
+};
+
 /* Scenario interface: one file per scenario, listed in scenarios[] (main.c).
  * Callbacks marked "worker" run on the connection's worker thread. */
 struct bench_scenario {
@@ -271,7 +280,13 @@ struct bench {
     size_t nsamples, samples_cap;
     int64_t last_progress_ns;
     unsigned long long last_ctr[BENCH_C__COUNT];
-    struct chat_hist *hist_prev;   /* owns: merged latency at the previous sample */
+    struct chat_hist *hist_prev;  /* owns: merged latency at the previous sample */
+    struct chat_hist *hist_win;   /* owns: merged latency at the start of this --window */
+    int64_t win_next_ns;          /* end of this --window */
+    int64_t win_t0_ns;            /* its start */
+    unsigned long long win_acked; /* acks at its start */
+    struct bench_window *windows; /* owns: closed windows */
+    size_t nwindows, windows_cap;
     const char *open_label;        /* what "ready" means in progress lines */
     enum bench_counter ready_ctr;  /* counter shown as ready in progress lines */
     unsigned long long ready_goal; /* its goal (0: not shown) */

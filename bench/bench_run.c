@@ -147,6 +147,53 @@ static void sample_push(struct bench *b, const struct bench_sample *s)
     b->samples[b->nsamples++] = *s;
 }
 
+/* --window: closes the window when its time is up (h: merged latency now). Windows start with
+ * the measured part of the run; a last partial window is not reported. */
+static void
+window_tick(struct bench *b, int64_t now, const struct chat_hist *h, unsigned long long acked)
+{
+    struct chat_hist *d;
+    struct bench_window w;
+    double dt;
+
+    if (!b->hist_win) {
+        b->hist_win = chat_xcalloc(1, sizeof(*b->hist_win));
+        memcpy(b->hist_win, h, sizeof(*h));
+        b->win_t0_ns = now;
+        b->win_next_ns = now + (int64_t)b->cfg.window * 1000000000LL;
+        b->win_acked = acked;
+        return;
+    }
+    if (now < b->win_next_ns)
+        return;
+    d = chat_xcalloc(1, sizeof(*d));
+    hist_diff(d, h, b->hist_win);
+    dt = (double)(now - b->win_t0_ns) / 1e9;
+    memset(&w, 0, sizeof(w));
+    w.t_end = (double)(now - b->t0_ns) / 1e9;
+    w.count = atomic_load(&d->count);
+    w.p50 = (double)chat_hist_quantile(d, 0.5) / 1000.0;
+    w.p99 = (double)chat_hist_quantile(d, 0.99) / 1000.0;
+    w.p999 = (double)chat_hist_quantile(d, 0.999) / 1000.0;
+    w.max = (double)atomic_load(&d->max) / 1000.0;
+    w.acked_per_s = dt > 0 ? (double)(acked - b->win_acked) / dt : 0;
+    chat_free(d);
+    if (b->nwindows == b->windows_cap) {
+        b->windows_cap = b->windows_cap ? b->windows_cap * 2 : 16;
+        b->windows = chat_xrealloc(b->windows, b->windows_cap * sizeof(*b->windows));
+    }
+    b->windows[b->nwindows++] = w;
+    if (!b->cfg.quiet)
+        fprintf(stderr,
+                "[window %zu ends %.0fs] deliveries %llu acked %.0f/s p50 %.2f p99 %.2f "
+                "p99.9 %.2f max %.2f ms\n",
+                b->nwindows, w.t_end, w.count, w.acked_per_s, w.p50, w.p99, w.p999, w.max);
+    memcpy(b->hist_win, h, sizeof(*h));
+    b->win_t0_ns = now;
+    b->win_next_ns += (int64_t)b->cfg.window * 1000000000LL;
+    b->win_acked = acked;
+}
+
 static void progress(struct bench *b, int64_t now, bool print)
 {
     static const enum bench_counter rate_ctr[4] = {BENCH_C_delivered, BENCH_C_acked, BENCH_C_sent,
@@ -172,6 +219,9 @@ static void progress(struct bench *b, int64_t now, bool print)
     s.p50 = (double)chat_hist_quantile(&h[1], 0.5) / 1000.0;
     s.p99 = (double)chat_hist_quantile(&h[1], 0.99) / 1000.0;
     s.max = (double)atomic_load(&h[1].max) / 1000.0;
+    if (b->cfg.window > 0 && phase == BENCH_PH_RUN && now >= atomic_load(&b->win_start_ns) &&
+        now < atomic_load(&b->win_end_ns))
+        window_tick(b, now, &h[0], cur[BENCH_C_acked]);
     memcpy(b->hist_prev, &h[0], sizeof(*b->hist_prev));
     memcpy(b->last_ctr, cur, sizeof(cur));
     b->last_progress_ns = now;

@@ -146,6 +146,14 @@ const struct chat_cfg_opt bench_opts[] = {
     OPT_INT("threads", "CHAT_BENCH_THREADS", 1, 64, "1", threads, "event loop threads"),
     OPT_STR("log-level", "CHAT_LOG_LEVEL", "info", log_level, 0, "debug, info, warn or error"),
     OPT_BOOL("quiet", "CHAT_BENCH_QUIET", "false", quiet, "no progress lines"),
+    OPT_INT("window",
+            "CHAT_BENCH_WINDOW",
+            0,
+            86400,
+            "0",
+            window,
+            "seconds per latency window of the measured run (JSON \"windows\" and a line each; "
+            "0: none)"),
 };
 const size_t bench_nopts = CHAT_CFG_COUNT(bench_opts);
 
@@ -464,6 +472,8 @@ out:
     chat_free(b.srcs);
     chat_free(b.samples);
     chat_free(b.hist_prev);
+    chat_free(b.hist_win);
+    chat_free(b.windows);
     chat_cfg_free(bench_opts, bench_nopts, &b.cfg);
     if (args)
         chat_free(args[0]);

@@ -112,6 +112,20 @@ static json_t *timeline_json(const struct bench *b)
     return a;
 }
 
+static json_t *windows_json(const struct bench *b)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < b->nwindows; i++) {
+        const struct bench_window *w = &b->windows[i];
+        json_array_append_new(a, json_pack("{s:f, s:I, s:f, s:f, s:f, s:f, s:f}", "t_end", w->t_end,
+                                           "count", (json_int_t)w->count, "p50_ms", w->p50,
+                                           "p99_ms", w->p99, "p999_ms", w->p999, "max_ms", w->max,
+                                           "acked_per_s", w->acked_per_s));
+    }
+    return a;
+}
+
 json_t *bench_report_build(struct bench *b, int status)
 {
     json_t *res = json_object(), *targets = json_array(), *conns;
@@ -154,6 +168,8 @@ json_t *bench_report_build(struct bench *b, int status)
         b->sc_ops->report(b, res);
     json_object_set_new(res, "errors", errors_json(b));
     json_object_set_new(res, "timeline", timeline_json(b));
+    if (b->cfg.window > 0)
+        json_object_set_new(res, "windows", windows_json(b));
     chat_free(h);
     return res;
 }
