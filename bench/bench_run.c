@@ -147,6 +147,8 @@ static void sample_push(struct bench *b, const struct bench_sample *s)
     b->samples[b->nsamples++] = *s;
 }
 
+#define WINDOW_SLACK_NS 500000000LL
+
 /* --window: closes the window when its time is up (h: merged latency now). Windows start with
  * the measured part of the run; a last partial window is not reported. */
 static void
@@ -164,7 +166,7 @@ window_tick(struct bench *b, int64_t now, const struct chat_hist *h, unsigned lo
         b->win_acked = acked;
         return;
     }
-    if (now < b->win_next_ns)
+    if (now < b->win_next_ns - WINDOW_SLACK_NS) /* samples come about once a second */
         return;
     d = chat_xcalloc(1, sizeof(*d));
     hist_diff(d, h, b->hist_win);
@@ -220,7 +222,7 @@ static void progress(struct bench *b, int64_t now, bool print)
     s.p99 = (double)chat_hist_quantile(&h[1], 0.99) / 1000.0;
     s.max = (double)atomic_load(&h[1].max) / 1000.0;
     if (b->cfg.window > 0 && phase == BENCH_PH_RUN && now >= atomic_load(&b->win_start_ns) &&
-        now < atomic_load(&b->win_end_ns))
+        now < atomic_load(&b->win_end_ns) + WINDOW_SLACK_NS * 4)
         window_tick(b, now, &h[0], cur[BENCH_C_acked]);
     memcpy(b->hist_prev, &h[0], sizeof(*b->hist_prev));
     memcpy(b->last_ctr, cur, sizeof(cur));

@@ -19,7 +19,8 @@
 #                           controller) on 127.0.0.1, log dir KDIR/data
 #   kafka_format KDIR       formats KDIR/data (a new cluster id) unless it is formatted already
 #   kafka_jvm_opts KDIR     the JVM flags: bounded heap (CHAT_KAFKA_HEAP, default 512m), G1,
-#                           temporary files under KDIR/tmp, no hsperfdata file in /tmp
+#                           heap touched at start (flat RSS), temporary files under KDIR/tmp,
+#                           no hsperfdata file in /tmp
 #   kafka_main_args KDIR    the java arguments after the JVM flags that run the broker
 #
 # scripts/lib/cluster.sh starts the broker through these (service "kafka").
@@ -182,7 +183,7 @@ kafka_jvm_opts() {
     }
     printf '%s\n' "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
-        -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.awt.headless=true \
+        -XX:+AlwaysPreTouch -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.awt.headless=true \
         "-Djava.io.tmpdir=$kdir/tmp" \
         "-Dlog4j.configuration=file:$KAFKA_LIB_REPO/tools/kafka/log4j.properties"
 }

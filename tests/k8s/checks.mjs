@@ -2,6 +2,9 @@
 // Each check returns a list of error strings; an empty list is a pass.
 
 import net from "node:net";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
 
 // ---- the services' configuration contract ------------------------------------------------------
 // Keep in step with the config tables (libchat/include/chat/kafka.h CHAT_KAFKA_CFG_OPTS and each
@@ -637,8 +640,56 @@ function brokersOf(docs) {
   return { cm, brokers: cm?.data?.CHAT_KAFKA_BROKERS ?? "" };
 }
 
+// The topics the local broker is given (scripts/lib/kafka.sh kafka_topic_specs):
+// { name: { partitions, config: { key: "value" } } }.
+function localTopics() {
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+  const text = execFileSync("bash", ["-c", `. "${repo}/scripts/lib/kafka.sh" && kafka_topic_specs`],
+    { encoding: "utf8", env: { PATH: process.env.PATH, HOME: process.env.HOME ?? "/" } });
+  const topics = {};
+  for (const spec of text.split(/\s+/).filter(Boolean)) {
+    const [name, parts, ...kv] = spec.split(":");
+    topics[name] = { partitions: Number(parts), config: Object.fromEntries(kv.map((x) => [x.slice(0, x.indexOf("=")), x.slice(x.indexOf("=") + 1)])) };
+  }
+  return topics;
+}
+
+// kafka/dev (one broker) and the local broker of scripts/lib/kafka.sh: same topics, partitions
+// and settings, key by key, both ways.
+function localTopicErrors(devDocs) {
+  const errs = [];
+  let local;
+  try {
+    local = localTopics();
+  } catch (e) {
+    return [`scripts/lib/kafka.sh kafka_topic_specs failed: ${e.message}`];
+  }
+  const topics = devDocs.filter((d) => d.kind === "KafkaTopic");
+  for (const [name, want] of Object.entries(local)) {
+    const tp = topics.find((x) => (x.spec.topicName ?? x.metadata.name) === name);
+    if (!tp) {
+      errs.push(`local topic ${name} has no KafkaTopic in kafka/dev`);
+      continue;
+    }
+    if (tp.spec.partitions !== want.partitions) errs.push(`${name}: ${tp.spec.partitions} partitions in kafka/dev, ${want.partitions} locally`);
+    const cfg = Object.fromEntries(Object.entries(tp.spec.config || {}).map(([k, v]) => [k, String(v)]));
+    for (const k of new Set([...Object.keys(cfg), ...Object.keys(want.config)])) {
+      if (cfg[k] !== want.config[k]) errs.push(`${name}: ${k} is ${cfg[k] ?? "unset"} in kafka/dev, ${want.config[k] ?? "unset"} locally`);
+    }
+  }
+  for (const tp of topics) {
+    const name = tp.spec.topicName ?? tp.metadata.name;
+    if (!local[name]) errs.push(`KafkaTopic ${name} is not created by the local broker (scripts/lib/kafka.sh)`);
+  }
+  return errs;
+}
+
 export function kafkaCrossChecks(rendered) {
   const out = [];
+  if (rendered.get("kafka/dev")) {
+    out.push(["the local broker's topics (scripts/lib/kafka.sh) = kafka/dev, setting by setting",
+      localTopicErrors(rendered.get("kafka/dev"))]);
+  }
   for (const kdir of ["kafka/dev", "kafka/prod"]) {
     const docs = rendered.get(kdir);
     if (!docs) continue;
