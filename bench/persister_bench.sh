@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/persister_bench.sh [N] - persister throughput into partitioned PostgreSQL.
 #
-# Loads N message events into the dev Kafka while the persister is stopped, starts it and times
+# Loads N message events into the local Kafka broker while the persister is stopped, starts it and times
 # how fast it drains them into `messages` (batches, one INSERT ... unnest round trip each,
 # ON CONFLICT, offsets committed after the database commit). The baseline, run on the same
 # PostgreSQL right after, is a plain COPY of the same N rows into a table of the same shape

@@ -6,7 +6,7 @@
 # 1. configures and builds a Release tree (build-bench/, or $CHAT_BENCH_BUILD_DIR) with only the
 #    binaries the suite needs;
 # 2. starts chat-bench-baseline (the machine-limit baseline: plain epoll broadcast, no Kafka)
-#    and the local cluster (scripts/lib/cluster.sh: PostgreSQL, Redis, dev Kafka, persister,
+#    and the local cluster (scripts/lib/cluster.sh: PostgreSQL, Redis, Kafka broker, persister,
 #    presence, 2 gateways, nginx) with the per-user and per-connection rate limits lifted;
 # 3. runs every case below twice, against the baseline and against the cluster (nginx, or both
 #    gateways directly where nginx would be in the way), at the same time on the same machine;

@@ -1,7 +1,11 @@
-/* tools/chat-kafka-dev.c - the embedded development Kafka host.
+/* tools/chat-kafka-dev.c - librdkafka's mock cluster as a process: the optional stand-in for
+ * the local Kafka broker (scripts/lib/cluster.sh with CHAT_CLUSTER_KAFKA=mock).
  *
- * Debian 12 ships no Kafka broker, so local clusters and integration tests run against
- * librdkafka's mock cluster (rdkafka_mock.h): this process owns a producer handle with no
+ * Local clusters and tests run a real Apache Kafka broker (scripts/lib/kafka.sh). This mock
+ * stays for machines without Java and for a quick look: it starts in milliseconds, but its
+ * fetches walk the whole retained log (it slows down within minutes), it holds empty fetches for
+ * exactly fetch.wait.max.ms and it loses everything on restart: never measure with it.
+ * It uses librdkafka's mock cluster (rdkafka_mock.h): this process owns a producer handle with no
  * bootstrap servers, starts a mock cluster of N brokers on random 127.0.0.1 ports, creates the
  * chatcluster topics (the mock has no CreateTopics API and auto-creates only 4 partitions), then
  * publishes the bootstrap list on stdout and, atomically (tmp + rename), in --bootstrap-file.

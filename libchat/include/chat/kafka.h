@@ -2,8 +2,9 @@
  *
  * Every service embeds a struct chat_kafka_cfg in its config struct and lists
  * CHAT_KAFKA_CFG_OPTS(type, member) in its config table, so the same CHAT_KAFKA_* variables mean
- * the same thing everywhere. Defaults suit a real broker; the dev cluster script lowers
- * fetch.wait.max.ms and the group timeouts for the mock broker.
+ * the same thing everywhere. Defaults suit a real broker (measured against the local one:
+ * docs/BENCHMARKS.md, "Kafka client settings"); the local cluster lowers only the group timeouts
+ * (faster failover in tests), and its mock option also fetch.wait.max.ms and linger.ms.
  * Thread-safety: chat_kafka_conf_new() is reentrant; the log callback is thread-safe. */
 #ifndef CHAT_KAFKA_H
 #define CHAT_KAFKA_H
@@ -81,7 +82,7 @@ struct chat_kafka_cfg {
          "100",                                                                          \
          offsetof(T, m.fetch_wait_ms),                                                   \
          0,                                                                              \
-         "consumer fetch.wait.max.ms (10 for the dev broker)"},                          \
+         "consumer fetch.wait.max.ms (how long an idle fetch waits)"},                   \
         {"kafka-session-timeout-ms",                                                     \
          "CHAT_KAFKA_SESSION_TIMEOUT_MS",                                                \
          CHAT_CFG_INT,                                                                   \
