@@ -283,8 +283,8 @@ struct bench {
     struct chat_hist *hist_prev;  /* owns: merged latency at the previous sample */
     struct chat_hist *hist_win;   /* owns: merged latency at the start of this --window */
     int64_t win_next_ns;          /* end of this --window */
-    int64_t win_t0_ns;            /* its start */
-    unsigned long long win_acked; /* acks at its start */
+    int64_t win_t0_ns;            /* the sample that opened it */
+    unsigned long long win_acked; /* acks at that sample */
     struct bench_window *windows; /* owns: closed windows */
     size_t nwindows, windows_cap;
     const char *open_label;        /* what "ready" means in progress lines */

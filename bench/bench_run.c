@@ -147,32 +147,34 @@ static void sample_push(struct bench *b, const struct bench_sample *s)
     b->samples[b->nsamples++] = *s;
 }
 
-#define WINDOW_SLACK_NS 500000000LL
-
-/* --window: closes the window when its time is up (h: merged latency now). Windows start with
- * the measured part of the run; a last partial window is not reported. */
+/* --window: windows of cfg.window seconds from the start of the measured run (win_start_ns; the
+ * latency histogram holds only messages sent after it, so it starts empty). A window closes at
+ * the first sample on or after its end, also in the drain phase for the last one (messages sent
+ * just before win_end are still arriving); a window that would end after win_end is not
+ * reported. Acks per second are counted between the samples that open and close a window.
+ * h: merged latency now. */
 static void
 window_tick(struct bench *b, int64_t now, const struct chat_hist *h, unsigned long long acked)
 {
+    int64_t step = (int64_t)b->cfg.window * 1000000000LL;
     struct chat_hist *d;
     struct bench_window w;
     double dt;
 
     if (!b->hist_win) {
-        b->hist_win = chat_xcalloc(1, sizeof(*b->hist_win));
-        memcpy(b->hist_win, h, sizeof(*h));
+        b->hist_win = chat_xcalloc(1, sizeof(*b->hist_win)); /* empty: the state at win_start */
+        b->win_next_ns = atomic_load(&b->win_start_ns) + step;
         b->win_t0_ns = now;
-        b->win_next_ns = now + (int64_t)b->cfg.window * 1000000000LL;
         b->win_acked = acked;
         return;
     }
-    if (now < b->win_next_ns - WINDOW_SLACK_NS) /* samples come about once a second */
+    if (now < b->win_next_ns || b->win_next_ns > atomic_load(&b->win_end_ns))
         return;
     d = chat_xcalloc(1, sizeof(*d));
     hist_diff(d, h, b->hist_win);
     dt = (double)(now - b->win_t0_ns) / 1e9;
     memset(&w, 0, sizeof(w));
-    w.t_end = (double)(now - b->t0_ns) / 1e9;
+    w.t_end = (double)(b->win_next_ns - b->t0_ns) / 1e9;
     w.count = atomic_load(&d->count);
     w.p50 = (double)chat_hist_quantile(d, 0.5) / 1000.0;
     w.p99 = (double)chat_hist_quantile(d, 0.99) / 1000.0;
@@ -192,7 +194,7 @@ window_tick(struct bench *b, int64_t now, const struct chat_hist *h, unsigned lo
                 b->nwindows, w.t_end, w.count, w.acked_per_s, w.p50, w.p99, w.p999, w.max);
     memcpy(b->hist_win, h, sizeof(*h));
     b->win_t0_ns = now;
-    b->win_next_ns += (int64_t)b->cfg.window * 1000000000LL;
+    b->win_next_ns += step;
     b->win_acked = acked;
 }
 
@@ -221,8 +223,8 @@ static void progress(struct bench *b, int64_t now, bool print)
     s.p50 = (double)chat_hist_quantile(&h[1], 0.5) / 1000.0;
     s.p99 = (double)chat_hist_quantile(&h[1], 0.99) / 1000.0;
     s.max = (double)atomic_load(&h[1].max) / 1000.0;
-    if (b->cfg.window > 0 && phase == BENCH_PH_RUN && now >= atomic_load(&b->win_start_ns) &&
-        now < atomic_load(&b->win_end_ns) + WINDOW_SLACK_NS * 4)
+    if (b->cfg.window > 0 && (phase == BENCH_PH_RUN || phase == BENCH_PH_DRAIN) &&
+        now >= atomic_load(&b->win_start_ns))
         window_tick(b, now, &h[0], cur[BENCH_C_acked]);
     memcpy(b->hist_prev, &h[0], sizeof(*b->hist_prev));
     memcpy(b->last_ctr, cur, sizeof(cur));
@@ -290,6 +292,14 @@ void bench_progress_final(struct bench *b)
     /* a sample of less than half a second would show a rate that is mostly noise */
     if (now - b->last_progress_ns >= NS / 2)
         progress(b, now, false);
+    /* the last --window ends with the measured run; the drain may end before another sample */
+    if (b->cfg.window > 0 && b->hist_win) {
+        struct chat_hist *h = chat_xcalloc(1, sizeof(*h));
+
+        bench_hist_total(b, BENCH_H_latency, h);
+        window_tick(b, now, h, bench_total(b, BENCH_C_acked));
+        chat_free(h);
+    }
 }
 
 /* ---- clocks, random numbers and totals (any thread) ---- */

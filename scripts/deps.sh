@@ -13,7 +13,7 @@ PACKAGES=(
     librdkafka-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libpq-dev
     libhiredis-dev libjwt-dev libssl-dev libjansson-dev libcrypt-dev libcmocka-dev
     postgresql redis-server nginx kcat curl clang-format git jq gnuplot-nox
-    openjdk-17-jre-headless maven
+    openjdk-17-jre-headless maven iproute2
 )
 
 # shellcheck source=scripts/lib/kafka.sh

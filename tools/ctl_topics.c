@@ -186,6 +186,10 @@ static int create_missing(rd_kafka_t *rk,
         for (size_t i = 0; i < cnt; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
 
+            if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) /* created meanwhile by another */
+                for (int s = 0; s < n; s++)
+                    if (strcmp(specs[s].name, rd_kafka_topic_result_name(tr[i])) == 0)
+                        specs[s].created = false;
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                 continue;
             fprintf(stderr, "chatctl: creating %s: %s\n", rd_kafka_topic_result_name(tr[i]),

@@ -446,10 +446,12 @@ _cl_start_kafka() {
 _cl_kafka_topics() {
     local dir=$1 port ctl
     port=$(_cl_env_get "$dir" CHAT_TEST_KAFKA_PORT)
-    _cl_port_busy "$port" || return 1
+    # listening (a killed broker's TIME_WAIT sockets would pass a plain "port in use" check)
+    [ -n "$(ss -Htln "( sport = :$port )" 2>/dev/null)" ] || return 1
     ctl=$(_cl_need_bin chatctl) || return 1
+    # a topic that differs from its spec is reported in the broker's log
     "$ctl" topics --kafka-brokers "127.0.0.1:$port" --timeout-ms 10000 \
-        --topics "$(kafka_topic_specs)" >"$dir/kafka/topics.txt"
+        --topics "$(kafka_topic_specs)" >"$dir/kafka/topics.txt" 2>>"$dir/logs/kafka.log"
 }
 
 _cl_start_kafka_broker() {
@@ -460,6 +462,8 @@ _cl_start_kafka_broker() {
         return 1
     }
     java=$(kafka_java) || return 1
+    kafka_heap_ok || return 1
+    _cl_need_cmd ss || return 1
     _cl_need_bin chatctl >/dev/null || return 1
     port=$(_cl_env_get "$dir" CHAT_TEST_KAFKA_PORT)
     cport=$(_cl_env_get "$dir" CHAT_TEST_KAFKA_CONTROLLER_PORT)
@@ -744,7 +748,8 @@ _cl_paused() {
 }
 
 # _cl_pause_signal SVC DIR SIG: SIG (STOP or CONT) to the service and its direct children
-# (postgres backends, nginx workers), children first on STOP so none runs on alone.
+# (postgres backends, nginx workers): the parent first on STOP (a stopped parent forks no new
+# child meanwhile), the children first on CONT.
 _cl_pause_signal() {
     local svc=$1 dir=$2 sig=$3 pid k
     _cl_known_svc "$svc" || return 1
@@ -780,8 +785,16 @@ cluster_resume() {
 }
 
 cluster_down() {
-    local dir=$1 svc f name order=""
+    local dir=$1 svc f name pid order=""
     [ -d "$dir/pids" ] || return 0
+    # a paused service first runs again: the others shut down against a live one, not a hang
+    for f in "$dir"/pids/*.pid; do
+        [ -e "$f" ] || continue
+        pid=$(_cl_pid_live "$(basename "$f" .pid)" "$dir")
+        if [ -n "$pid" ] && _cl_paused "$pid"; then
+            _cl_cont "$pid" "$(_cl_children "$pid")"
+        fi
+    done
     for svc in $CLUSTER_ALL_SERVICES; do
         order="$svc $order"
     done

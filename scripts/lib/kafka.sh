@@ -82,8 +82,11 @@ kafka_fetch() {
     tmp=$home/libs.tmp
     rm -rf "$tmp"
     # -f with -DoutputDirectory: nothing is written next to the pom (packaging pom builds nothing)
-    mvn -B -q -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies -DincludeScope=runtime \
-        -DoutputDirectory="$tmp" || {
+    mkdir -p "$home/tmp" || return 1
+    # Maven's JVM: temporary files in the cache, no hsperfdata directory in /tmp
+    MAVEN_OPTS="${MAVEN_OPTS:-} -XX:-UsePerfData -Djava.io.tmpdir=$home/tmp" \
+        mvn -B -q -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" || {
         rm -rf "$tmp"
         _kafka_err "mvn could not fetch org.apache.kafka:kafka_2.13:$v"
         return 1
@@ -171,16 +174,28 @@ EOF
 }
 
 # A Kafka cluster id: 16 random bytes, base64url without padding (what `random-uuid` prints).
+# Like Kafka's Uuid.randomUuid(), never one starting with '-' (a command line would read it as
+# an option).
 _kafka_cluster_id() {
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+    local id
+    while :; do
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+        [[ $id == -* ]] || break
+    done
+    printf '%s\n' "$id"
+}
+
+# Checks CHAT_KAFKA_HEAP (call before kafka_jvm_opts: a process substitution hides failures).
+kafka_heap_ok() {
+    [[ ${CHAT_KAFKA_HEAP:-512m} =~ ^[0-9]+[mMgG]$ ]] || {
+        _kafka_err "CHAT_KAFKA_HEAP must look like 512m or 1g: '${CHAT_KAFKA_HEAP:-}'"
+        return 1
+    }
 }
 
 kafka_jvm_opts() {
     local kdir=$1 heap=${CHAT_KAFKA_HEAP:-512m}
-    [[ $heap =~ ^[0-9]+[mMgG]$ ]] || {
-        _kafka_err "CHAT_KAFKA_HEAP must look like 512m or 1g: '$heap'"
-        return 1
-    }
+    kafka_heap_ok || return 1
     printf '%s\n' "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
         -XX:+AlwaysPreTouch -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.awt.headless=true \
@@ -200,7 +215,8 @@ kafka_format() {
     [ -f "$kdir/data/meta.properties" ] && return 0
     home=$(kafka_home) || return 1
     java=$(kafka_java) || return 1
-    mapfile -t opts < <(kafka_jvm_opts "$kdir") || return 1
+    kafka_heap_ok || return 1
+    mapfile -t opts < <(kafka_jvm_opts "$kdir")
     # the storage tool needs little: a small heap starts faster
     "$java" "${opts[@]}" -Xms64m -Xmx256m -cp "$home/libs/*" kafka.tools.StorageTool format \
         -t "$(_kafka_cluster_id)" -c "$kdir/server.properties" --ignore-formatted
