@@ -5,7 +5,7 @@
 #
 # Starts the local cluster (scripts/lib/cluster.sh: PostgreSQL, Redis, the Kafka broker,
 # persister, presence, two gateways, nginx; Release build in build-bench/ or
-# $CHAT_BENCH_BUILD_DIR) and runs two chat-bench processes for N minutes (default 30) at once:
+# $CHAT_BENCH_BUILD_DIR; its data in /dev/shm, or $CHAT_SOAK_TMP) and runs two chat-bench processes for N minutes (default 30) at once:
 #   fanout  2000 connections in 200 rooms of 10 over both gateways, 200 senders, R msgs/s in
 #           total (default 500), 64-byte messages, 30 s of warm-up (the broker's JIT), then
 #           latency measured per minute (--window=60)
@@ -75,7 +75,13 @@ command -v jq >/dev/null 2>&1 || {
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=$repo/bench/results/soak-$stamp
 mkdir -p "$out"
-cdir=$(mktemp -d /tmp/chat-soak.XXXXXX)
+# The cluster's data (PostgreSQL, the broker's log) in memory when /dev/shm is there: on these
+# shared machines the disk stalls now and then (a first run saw 50% I/O wait and p99 x10 for
+# three minutes during a PostgreSQL checkpoint), which is the disk, not chatcluster.
+# CHAT_SOAK_TMP chooses another place.
+soak_tmp=${CHAT_SOAK_TMP:-/tmp}
+[ -z "${CHAT_SOAK_TMP:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && soak_tmp=/dev/shm
+cdir=$(mktemp -d "$soak_tmp/chat-soak.XXXXXX")
 pids=()
 
 # shellcheck disable=SC2317 # called through the EXIT trap
@@ -116,7 +122,7 @@ bin=$build/bin
     echo "date: $stamp"
     echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
     echo "commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-    echo "load: $minutes min, fanout $rate msgs/s over 200 rooms of 10 (both gateways), churn $churn cycles/s (nginx)"
+    echo "load: $minutes min, fanout $rate msgs/s over 200 rooms of 10 (both gateways), churn $churn cycles/s (nginx); data in $soak_tmp"
 } >"$out/machine.txt"
 
 log "starting the cluster in $cdir"

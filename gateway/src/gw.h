@@ -212,8 +212,10 @@ struct gw {
     redisAsyncContext *redis;
     bool redis_ok;
     int64_t redis_retry_at_ms;
-    int64_t lease_until_ms; /* ids may be generated until then (mono ms), see gw_lease_valid */
-    int64_t lease_sent_ms;  /* when the pending lease request was sent */
+    int64_t redis_connect_ms; /* when the current connect began (mono ms) */
+    int redis_backoff_ms;     /* the last retry delay; 0 after a success */
+    int64_t lease_until_ms;   /* ids may be generated until then (mono ms), see gw_lease_valid */
+    int64_t lease_sent_ms;    /* when the pending lease request was sent */
     bool lease_inflight;
     long redis_inflight;    /* commands sent, reply not yet seen */
     int64_t redis_reply_ms; /* last reply (mono ms): a watchdog for a silent Redis */

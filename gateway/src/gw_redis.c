@@ -13,7 +13,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
 #include <netdb.h>
 
 #include "chat/keys.h"
@@ -23,12 +23,14 @@
 
 #include "gw.h"
 
-#define LEASE_MS          30000
-#define LEASE_RENEW_MS    10000
-#define RECONNECT_MS      1000
-#define LEASE_MARGIN_MS   3000   /* stop using a number this long before its lease could lapse */
-#define REPLY_WATCHDOG_MS 5000   /* no reply for this long with commands pending: reconnect */
-#define MAX_INFLIGHT      200000 /* commands awaiting replies before presence reports pause */
+#define LEASE_MS           30000
+#define LEASE_RENEW_MS     10000
+#define RECONNECT_MIN_MS   100    /* first retry after a failure; doubles up to ... */
+#define RECONNECT_MAX_MS   500    /* ... this: the 1 s tick runs the retries, so one a second */
+#define CONNECT_TIMEOUT_MS 2000   /* a connect not done by then is abandoned (SYN into a void) */
+#define LEASE_MARGIN_MS    3000   /* stop using a number this long before its lease could lapse */
+#define REPLY_WATCHDOG_MS  5000   /* no reply for this long with commands pending: reconnect */
+#define MAX_INFLIGHT       200000 /* commands awaiting replies before presence reports pause */
 
 /* KEYS[1] lease key, ARGV[1] our token, ARGV[2] ms: take it if free or ours, else 0. */
 static const char lease_lua[] =
@@ -39,6 +41,112 @@ static const char lease_lua[] =
 static void on_connect(const redisAsyncContext *ac, int status);
 static void on_disconnect(const redisAsyncContext *ac, int status);
 static void replied(struct gw *gw);
+
+/* ---- hiredis on the loop ----
+ * hiredis 0.14's own libuv adapter (hiredis/adapters/libuv.h) drops poll errors: libuv reports a
+ * refused or failed connect as status < 0 and stops the handle, the adapter returns, and hiredis
+ * never learns that the connect failed, so the context waited for ever and a Redis restart
+ * stopped the gateway for good. This adapter hands an error to hiredis as the event that makes
+ * it look at the socket: a write event while connecting (hiredis checks SO_ERROR, calls
+ * on_connect with the failure and frees the context), a read event once connected (the read
+ * fails, on_disconnect runs). hiredis owns the struct through ev.data and frees it in cleanup. */
+struct rd_uv {
+    redisAsyncContext *ac; /* NULL once hiredis let go (cleanup) */
+    uv_poll_t poll;
+    int events;
+};
+
+static void rd_uv_cb(uv_poll_t *h, int status, int events)
+{
+    struct rd_uv *p = h->data;
+
+    if (!p->ac)
+        return;
+    if (status < 0) {
+        if (p->ac->c.flags & REDIS_CONNECTED)
+            redisAsyncHandleRead(p->ac);
+        else
+            redisAsyncHandleWrite(p->ac);
+        return;
+    }
+    if (events & UV_READABLE)
+        redisAsyncHandleRead(p->ac);
+    if (p->ac && (events & UV_WRITABLE)) /* the read may have freed the context */
+        redisAsyncHandleWrite(p->ac);
+}
+
+static void rd_uv_update(struct rd_uv *p, int add, int del)
+{
+    p->events = (p->events | add) & ~del;
+    if (p->events)
+        uv_poll_start(&p->poll, p->events, rd_uv_cb);
+    else
+        uv_poll_stop(&p->poll);
+}
+
+static void rd_uv_add_read(void *d)
+{
+    rd_uv_update(d, UV_READABLE, 0);
+}
+
+static void rd_uv_del_read(void *d)
+{
+    rd_uv_update(d, 0, UV_READABLE);
+}
+
+static void rd_uv_add_write(void *d)
+{
+    rd_uv_update(d, UV_WRITABLE, 0);
+}
+
+static void rd_uv_del_write(void *d)
+{
+    rd_uv_update(d, 0, UV_WRITABLE);
+}
+
+static void rd_uv_closed(uv_handle_t *h)
+{
+    chat_free(h->data);
+}
+
+static void rd_uv_cleanup(void *d)
+{
+    struct rd_uv *p = d;
+
+    p->ac = NULL;
+    uv_close((uv_handle_t *)&p->poll, rd_uv_closed);
+}
+
+static int rd_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct rd_uv *p;
+
+    if (ac->ev.data)
+        return REDIS_ERR;
+    p = chat_xcalloc(1, sizeof(*p));
+    if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
+        chat_free(p);
+        return REDIS_ERR;
+    }
+    p->ac = ac;
+    p->poll.data = p;
+    ac->ev.data = p;
+    ac->ev.addRead = rd_uv_add_read;
+    ac->ev.delRead = rd_uv_del_read;
+    ac->ev.addWrite = rd_uv_add_write;
+    ac->ev.delWrite = rd_uv_del_write;
+    ac->ev.cleanup = rd_uv_cleanup;
+    return REDIS_OK;
+}
+
+/* After a failure: the next attempt in redis_backoff_ms (doubling, capped). */
+static void retry_later(struct gw *gw)
+{
+    gw->redis_backoff_ms = gw->redis_backoff_ms ? gw->redis_backoff_ms * 2 : RECONNECT_MIN_MS;
+    if (gw->redis_backoff_ms > RECONNECT_MAX_MS)
+        gw->redis_backoff_ms = RECONNECT_MAX_MS;
+    gw->redis_retry_at_ms = chat_mono_ms() + gw->redis_backoff_ms;
+}
 
 static unsigned name_hash(const char *s)
 {
@@ -57,17 +165,23 @@ static void connect_ip(struct gw *gw, const char *ip)
                  gw->cfg->redis_port, ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
-        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        retry_later(gw);
         return;
     }
     ac->data = gw;
     redisEnableKeepAlive(&ac->c); /* a half-open connection must not keep our lease alive */
-    redisLibuvAttach(ac, &gw->loop);
+    if (rd_uv_attach(ac, &gw->loop) != REDIS_OK) {
+        chat_log(CHAT_LOG_WARN, "redis: cannot watch the connection's socket");
+        redisAsyncFree(ac);
+        retry_later(gw);
+        return;
+    }
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     gw->redis = ac;
     gw->redis_inflight = 0;
     gw->redis_reply_ms = chat_mono_ms();
+    gw->redis_connect_ms = gw->redis_reply_ms;
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -80,7 +194,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if (status != 0 && !gw->shut)
             chat_log(CHAT_LOG_WARN, "redis: cannot resolve %s: %s", gw->cfg->redis_host,
                      uv_strerror(status));
-        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        retry_later(gw);
     } else {
         inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, ip, sizeof(ip));
         connect_ip(gw, ip);
@@ -109,7 +223,7 @@ void gw_redis_start(struct gw *gw)
     gw->redis_gai.data = gw;
     if (uv_getaddrinfo(&gw->loop, &gw->redis_gai, on_resolved, gw->cfg->redis_host, NULL, &hints) !=
         0) {
-        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        retry_later(gw);
         return;
     }
     gw->redis_resolving = true;
@@ -149,12 +263,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
         chat_log(CHAT_LOG_WARN, "redis: connect failed: %s", ac->errstr);
         gw->redis = NULL; /* hiredis frees the context */
         gw->redis_ok = false;
-        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        retry_later(gw);
         chat_metric_add(&gw->m.redis_errors, 1);
         return;
     }
     chat_log(CHAT_LOG_INFO, "redis: connected to %s:%d", gw->cfg->redis_host, gw->cfg->redis_port);
     gw->redis_ok = true;
+    gw->redis_backoff_ms = 0;
     mark_all_dirty(gw);
     gw_redis_tick(gw);
 }
@@ -169,7 +284,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     }
     gw->redis = NULL;
     gw->redis_ok = false;
-    gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+    retry_later(gw);
 }
 
 static void on_lease(redisAsyncContext *ac, void *r, void *priv)
@@ -347,8 +462,17 @@ void gw_redis_tick(struct gw *gw)
             gw_redis_start(gw);
         return;
     }
-    if (!gw->redis_ok)
+    if (!gw->redis_ok) {
+        if (chat_mono_ms() - gw->redis_connect_ms > CONNECT_TIMEOUT_MS) {
+            chat_log(CHAT_LOG_WARN, "redis: connect to %s:%d not done in %d ms, retrying",
+                     gw->cfg->redis_host, gw->cfg->redis_port, CONNECT_TIMEOUT_MS);
+            chat_metric_add(&gw->m.redis_errors, 1);
+            redisAsyncFree(gw->redis); /* on_connect is not called for a free */
+            gw->redis = NULL;
+            retry_later(gw);
+        }
         return; /* still connecting */
+    }
     if (gw->redis_inflight > 0 && chat_mono_ms() - gw->redis_reply_ms > REPLY_WATCHDOG_MS) {
         chat_log(CHAT_LOG_WARN, "redis: no reply for %d ms with %ld commands pending, reconnecting",
                  REPLY_WATCHDOG_MS, gw->redis_inflight);
@@ -356,7 +480,7 @@ void gw_redis_tick(struct gw *gw)
         redisAsyncFree(gw->redis); /* callbacks see NULL replies */
         gw->redis = NULL;
         gw->redis_ok = false;
-        gw->redis_retry_at_ms = chat_mono_ms() + RECONNECT_MS;
+        retry_later(gw);
         return;
     }
     lease_step(gw);
