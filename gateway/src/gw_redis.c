@@ -5,7 +5,8 @@
  * - Presence: every second the rooms whose membership changed are written as a users SET and a
  *   connection count (see chat/keys.h), each key with a TTL refreshed every second, so a node
  *   that dies simply expires. Redis is a cache: when it is down chat goes on (presence stalls),
- *   and on reconnect everything is written again. */
+ *   and on reconnect everything is written again.
+ * - Reconnects after any failure with a short backoff, on our own libuv adapter (below). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
