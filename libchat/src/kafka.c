@@ -59,6 +59,9 @@ rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
 
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rc = chat_kafka_conf_set(conf, "bootstrap.servers", kc->brokers, errstr, errlen);
+    /* After a broker outage, reconnect attempts back off from 100 ms up to 1 s instead of
+     * librdkafka's 10 s, so a returning broker is in use again within about a second. */
+    rc |= chat_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", errstr, errlen);
     if (role == CHAT_KAFKA_PRODUCER) {
         snprintf(num, sizeof(num), "%d", kc->linger_ms);
         rc |= chat_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errlen);
