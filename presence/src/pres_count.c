@@ -1,7 +1,9 @@
 /* presence/src/pres_count.c - string-keyed tables, per-room aggregation and the diff against
- * what was last published. Pure: no I/O, no clocks, no globals (see pres.h). */
+ * what was last published. Pure: no I/O, no clocks, no globals of its own (tables hash with
+ * libchat's per-process SipHash key, chat/hash.h; see pres.h). */
 #include <string.h>
 
+#include "chat/hash.h"
 #include "chat/keys.h"
 #include "chat/mem.h"
 
@@ -9,17 +11,8 @@
 
 #define TAB_MIN_CAP 16
 
-/* FNV-1a, 64 bit. */
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 14695981039346656037ULL;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+/* Room and user ids are chosen by clients: keyed, so nobody can aim them all at one bucket. */
+#define hash_str chat_hash_str
 
 void pres_tab_init(struct pres_tab *t)
 {
