@@ -90,6 +90,7 @@ const ERRORS = Object.assign(Object.create(null), {
   rate_limited: 'You are sending too fast.',
   overloaded: 'The server is busy. Try again.',
   unavailable: 'The message could not be stored and was not delivered.',
+  unconfirmed: 'The server could not confirm this message in time; it may have been delivered.',
   connection_lost: 'The connection dropped before the server confirmed this message; it may not have been delivered.',
   session_revoked: 'The session was ended. Sign in again.',
 });

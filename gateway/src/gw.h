@@ -19,6 +19,7 @@
 #include "chat/id.h"
 #include "chat/jwt.h"
 #include "chat/kafka.h"
+#include "chat/log.h"
 #include "chat/metrics.h"
 #include "chat/msg.h"
 #include "chat/proto.h"
@@ -137,9 +138,10 @@ struct gw_pending {
     char *ref;                      /* owns, may be NULL */
     uint64_t id;
     int64_t ts;
-    int64_t seq; /* filled by the delivery report */
-    int err;     /* rd_kafka_resp_err_t of the delivery report */
-    bool rest;   /* counted in gw->rest_pending */
+    int64_t seq;       /* filled by the delivery report */
+    int err;           /* rd_kafka_resp_err_t of the delivery report */
+    bool maybe_stored; /* failed, but the broker may have stored it (a timeout after sending) */
+    bool rest;         /* counted in gw->rest_pending */
 };
 
 struct gw_membership {
@@ -212,10 +214,11 @@ struct gw {
     redisAsyncContext *redis;
     bool redis_ok;
     int64_t redis_retry_at_ms;
-    int64_t redis_connect_ms; /* when the current connect began (mono ms) */
-    int redis_backoff_ms;     /* the last retry delay; 0 after a success */
-    int64_t lease_until_ms;   /* ids may be generated until then (mono ms), see gw_lease_valid */
-    int64_t lease_sent_ms;    /* when the pending lease request was sent */
+    int64_t redis_connect_ms;           /* when the current connect began (mono ms) */
+    int redis_backoff_ms;               /* the last retry delay; 0 after a success */
+    struct chat_log_limit delivery_log; /* failed sends: one line per 10 s during an outage */
+    int64_t lease_until_ms; /* ids may be generated until then (mono ms), see gw_lease_valid */
+    int64_t lease_sent_ms;  /* when the pending lease request was sent */
     bool lease_inflight;
     long redis_inflight;    /* commands sent, reply not yet seen */
     int64_t redis_reply_ms; /* last reply (mono ms): a watchdog for a silent Redis */

@@ -89,6 +89,7 @@ static int status_for(enum chat_errcode code)
         return 429;
     case CHAT_ERR_overloaded:
     case CHAT_ERR_unavailable:
+    case CHAT_ERR_unconfirmed:
         return 503;
     case CHAT_ERR_internal:
         return 500;
@@ -238,7 +239,8 @@ void gw_http_delivered(struct gw *gw, struct gw_pending *p)
         chat_enc_ack(&r->resp, p->client_msg_id, p->id, p->seq, p->ts, NULL) == CHAT_OK) {
         if (gw_http_respond(wsi, r, 200, "application/json") != 0)
             lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    } else if (gw_http_respond_code(wsi, r, CHAT_ERR_unavailable) != 0) {
+    } else if (gw_http_respond_code(
+                   wsi, r, p->maybe_stored ? CHAT_ERR_unconfirmed : CHAT_ERR_unavailable) != 0) {
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     (void)gw;

@@ -42,8 +42,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     }
     p->err = rkm->err;
     p->seq = rkm->offset;
-    if (rkm->err)
-        chat_log(CHAT_LOG_WARN, "delivery failed: %s", rd_kafka_err2str(rkm->err));
+    if (rkm->err) {
+        long skipped;
+
+        /* sent, then timed out: the broker may have stored it (the client is told so) */
+        p->maybe_stored = rd_kafka_message_status(rkm) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+        if (chat_log_every(&gw->delivery_log, 10000, &skipped))
+            chat_log(CHAT_LOG_WARN, "delivery failed: %s (%ld more since the last such line)",
+                     rd_kafka_err2str(rkm->err), skipped);
+    }
     gw_send_delivered(gw, p);
 }
 

@@ -182,7 +182,8 @@ void gw_send_delivered(struct gw *gw, struct gw_pending *p)
             chat_metric_add(&gw->m.acks, 1);
         } else {
             chat_metric_add(&gw->m.send_errors, 1);
-            gw_conn_error(c, CHAT_ERR_unavailable, NULL, p->client_msg_id, p->ref, -1);
+            gw_conn_error(c, p->maybe_stored ? CHAT_ERR_unconfirmed : CHAT_ERR_unavailable, NULL,
+                          p->client_msg_id, p->ref, -1);
         }
         if (gw->draining && c->npending == 0) /* its last ack is queued: now say goodbye */
             gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");

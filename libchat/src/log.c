@@ -95,3 +95,20 @@ void chat_log_bridge_lws(void)
         mask |= LLL_NOTICE | LLL_USER;
     lws_set_log_level(mask, lws_bridge);
 }
+
+int chat_log_every(struct chat_log_limit *l, int interval_ms, long *suppressed)
+{
+    struct timespec ts;
+    long long now;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now < l->next_ms) {
+        l->suppressed++;
+        return 0;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->next_ms = now + interval_ms;
+    return 1;
+}

@@ -29,6 +29,18 @@ void chat_log_raw(int level, const char *fmt, ...) __attribute__((format(printf,
             chat_log_raw((level), __VA_ARGS__); \
     } while (0)
 
+/* A rate limit for a log line that can repeat many times a second (a failed send during an
+ * outage): chat_log_every() says whether to log now (at most once per interval_ms) and how
+ * many lines were suppressed since the last one, so the line can say "N more suppressed".
+ * A limiter belongs to one thread (zero-initialise it). */
+struct chat_log_limit {
+    long long next_ms; /* monotonic ms before which lines are suppressed */
+    long suppressed;   /* since the last line logged */
+};
+
+/* True when a line may be logged now; *suppressed gets the count skipped since the last one. */
+int chat_log_every(struct chat_log_limit *l, int interval_ms, long *suppressed);
+
 /* Routes libwebsockets' log lines into our sink (call after chat_log_init). */
 void chat_log_bridge_lws(void);
 
