@@ -90,6 +90,8 @@ command -v jq >/dev/null 2>&1 || {
 
 # shellcheck source=scripts/lib/cluster.sh
 . "$repo/scripts/lib/cluster.sh"
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=$repo/bench/results/$stamp
@@ -113,43 +115,25 @@ stop_storm() {
 cleanup() {
     trap - EXIT INT TERM
     stop_storm
-    cluster_down "$cdir" || true
-    if [ -d "$cdir/logs" ]; then
-        mkdir -p "$out/cluster-logs"
-        cp "$cdir"/logs/*.log "$out/cluster-logs/" 2>/dev/null || true
-    fi
-    rm -rf "$cdir"
+    bench_cluster_done "$cdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() {
-    printf '\n==== %s\n' "$*" >&2
-}
-
 if [ "$do_build" = 1 ]; then
-    log "building $build (Release)"
-    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1
-    cmake --build "$build" -j "$(nproc)" --target chat-gateway chat-persister chat-presence \
-        chat-kafka-dev chatctl chat-bench >>"$out/build.log" 2>&1 || {
-        tail -n 30 "$out/build.log" >&2
-        exit 1
-    }
+    bench_build chat-gateway chat-persister chat-presence chat-kafka-dev chatctl chat-bench
 fi
 bin=$build/bin
 bench=$bin/chat-bench
 
 {
-    echo "date: $stamp"
-    echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
-    echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-    echo "commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+    bench_machine
     echo "curl: $(curl --version | head -n 1)"
 } >"$out/machine.txt"
 
 # ---------------------------------------------------------------------------------------------
 cur_workers=${workers%%,*}
-log "starting the cluster in $cdir (CHAT_AUTH_WORKERS=$cur_workers)"
+bench_log "starting the cluster in $cdir (CHAT_AUTH_WORKERS=$cur_workers)"
 export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
 export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
@@ -179,7 +163,7 @@ curl_par() { # curl_par PARALLEL CFG: stderr gets one "CODE [error]" line per re
 uname_of() { printf 'storm%04d' "$1"; }
 pass_of() { printf 'Storm-pass-%04d' "$1"; }
 
-log "registering $users users on gw1 ($gw1)"
+bench_log "registering $users users on gw1 ($gw1)"
 for i in $(seq 1 "$users"); do
     req /api/v1/auth/register "$(uname_of "$i")" "$(pass_of "$i")"
 done | sed '$d' >"$out/register.cfg"
@@ -267,7 +251,7 @@ now_ms() { date +%s%3N; }
 fanout() {
     local name=$1 rc=0 t0 t1 c0 c1 g0 g1 s0 s1 hz
     hz=$(getconf CLK_TCK)
-    log "$name: chat-bench fanout against gw1 ($gw1), $rate msg/s x 1000 receivers"
+    bench_log "$name: chat-bench fanout against gw1 ($gw1), $rate msg/s x 1000 receivers"
     metrics >"$out/$name.metrics.before" || true
     read -r -a c0 <<<"$(count_codes "$name")"
     read -r -a g0 <<<"$(gw_ticks)"
@@ -337,7 +321,7 @@ storm_run() {
     local name=$1 g=$2 k a0 a1 t0 t1 alone
     auth_url=$gw1
     [ "$g" = gw2 ] && auth_url=$CHAT_TEST_GW2_URL
-    log "$name: $procs curl process(es) x $par parallel logins on $g ($auth_url)"
+    bench_log "$name: $procs curl process(es) x $par parallel logins on $g ($auth_url)"
     for k in $(seq 1 "$procs"); do
         storm_loop "$out/storm.$g.$k.cfg" "$out/$name.storm-codes.$k" &
         storm_pids+=($!)
@@ -364,7 +348,7 @@ storm_run() {
 runs=()
 for w in ${workers//,/ }; do
     if [ "$w" != "$cur_workers" ]; then
-        log "restarting gw1 with CHAT_AUTH_WORKERS=$w"
+        bench_log "restarting gw1 with CHAT_AUTH_WORKERS=$w"
         cluster_stop gw1 "$cdir"
         CHAT_AUTH_WORKERS=$w cluster_start gw1 "$cdir"
         cur_workers=$w

@@ -58,6 +58,8 @@ command -v jq >/dev/null 2>&1 || {
 
 # shellcheck source=scripts/lib/cluster.sh
 . "$repo/scripts/lib/cluster.sh"
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=$repo/bench/results/$stamp
@@ -73,41 +75,22 @@ cleanup() {
         kill -TERM "$baseline_pid" 2>/dev/null || true
         wait "$baseline_pid" 2>/dev/null || true
     fi
-    cluster_down "$cdir" || true
-    if [ -d "$cdir/logs" ]; then
-        mkdir -p "$out/cluster-logs"
-        cp "$cdir"/logs/*.log "$out/cluster-logs/" 2>/dev/null || true
-    fi
-    rm -rf "$cdir"
+    bench_cluster_done "$cdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() {
-    printf '\n==== %s\n' "$*" >&2
-}
-
 if [ "$do_build" = 1 ]; then
-    log "building $build (Release)"
-    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1
-    cmake --build "$build" -j "$(nproc)" --target chat-gateway chat-persister chat-presence \
-        chat-kafka-dev chatctl chat-bench chat-bench-baseline >>"$out/build.log" 2>&1 || {
-        tail -n 30 "$out/build.log" >&2
-        exit 1
-    }
+    bench_build chat-gateway chat-persister chat-presence chat-kafka-dev chatctl chat-bench \
+        chat-bench-baseline
 fi
 bin=$build/bin
 bench=$bin/chat-bench
 
-{
-    echo "date: $stamp"
-    echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
-    echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-    echo "commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-} >"$out/machine.txt"
+bench_machine >"$out/machine.txt"
 
 # ---------------------------------------------------------------------------------------------
-log "starting the cluster in $cdir"
+bench_log "starting the cluster in $cdir"
 export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
 export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
@@ -120,7 +103,7 @@ gw_pids="$(cat "$cdir/pids/gw1.pid"),$(cat "$cdir/pids/gw2.pid")"
 
 _cl_free_port
 bport=$REPLY
-log "starting chat-bench-baseline on 127.0.0.1:$bport"
+bench_log "starting chat-bench-baseline on 127.0.0.1:$bport"
 "$bin/chat-bench-baseline" --port="$bport" >"$out/baseline.log" 2>&1 &
 baseline_pid=$!
 for _ in $(seq 1 100); do
@@ -139,7 +122,7 @@ run() {
     local name=$1 tgt=$2 rc=0
     shift 2
     [[ $name =~ $only ]] || return 0
-    log "$name on the $tgt: chat-bench $*"
+    bench_log "$name on the $tgt: chat-bench $*"
     "$bench" "$@" --jwt-keys="$CHAT_JWT_KEYS" --jwt-issuer="$CHAT_JWT_ISSUER" --json \
         --plot="$out/$name.$tgt.png" >"$out/$name.$tgt.json" 2> >(tee "$out/$name.$tgt.log" >&2) ||
         rc=$?
@@ -186,7 +169,7 @@ done
 
 # The persister against PostgreSQL's own COPY (its own cluster: stop ours first).
 if [[ persister =~ $only ]]; then
-    log "persister: bench/persister_bench.sh ${CHAT_PERSISTER_BENCH_ROWS:=300000}"
+    bench_log "persister: bench/persister_bench.sh ${CHAT_PERSISTER_BENCH_ROWS:=300000}"
     kill -TERM "$baseline_pid" 2>/dev/null || true
     wait "$baseline_pid" 2>/dev/null || true
     baseline_pid=

@@ -71,6 +71,8 @@ command -v jq >/dev/null 2>&1 || {
 
 # shellcheck source=scripts/lib/cluster.sh
 . "$repo/scripts/lib/cluster.sh"
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=$repo/bench/results/soak-$stamp
@@ -94,38 +96,21 @@ cleanup() {
     for p in "${pids[@]}"; do
         wait "$p" 2>/dev/null || true
     done
-    cluster_down "$cdir" || true
-    if [ -d "$cdir/logs" ]; then
-        mkdir -p "$out/cluster-logs"
-        cp "$cdir"/logs/*.log "$out/cluster-logs/" 2>/dev/null || true
-    fi
-    rm -rf "$cdir"
+    bench_cluster_done "$cdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() {
-    printf '\n==== %s\n' "$*" >&2
-}
-
 if [ "$do_build" = 1 ]; then
-    log "building $build (Release)"
-    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1
-    cmake --build "$build" -j "$(nproc)" --target chat-gateway chat-persister chat-presence \
-        chatctl chat-bench >>"$out/build.log" 2>&1 || {
-        tail -n 30 "$out/build.log" >&2
-        exit 1
-    }
+    bench_build chat-gateway chat-persister chat-presence chatctl chat-bench
 fi
 bin=$build/bin
 {
-    echo "date: $stamp"
-    echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
-    echo "commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+    bench_machine
     echo "load: $minutes min, fanout $rate msgs/s over 200 rooms of 10 (both gateways), churn $churn cycles/s (nginx); data in $soak_tmp"
 } >"$out/machine.txt"
 
-log "starting the cluster in $cdir"
+bench_log "starting the cluster in $cdir"
 export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
 export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
@@ -165,13 +150,13 @@ rss_sample() {
 
 secs=$((minutes * 60))
 common=(--jwt-keys="$CHAT_JWT_KEYS" --jwt-issuer="$CHAT_JWT_ISSUER" --json --drain=20)
-log "fanout: $rate msgs/s, 200 rooms of 10, both gateways, $minutes min"
+bench_log "fanout: $rate msgs/s, 200 rooms of 10, both gateways, $minutes min"
 "$bin/chat-bench" fanout --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --conns=2000 --rooms=200 \
     --senders=200 --rate="$rate" --size=64 --warmup=30 --duration="$secs" --window=60 \
     "${common[@]}" >"$out/fanout.json" 2>"$out/fanout.log" &
 fanout_pid=$!
 pids+=("$fanout_pid")
-log "churn: $churn cycles/s through nginx"
+bench_log "churn: $churn cycles/s through nginx"
 "$bin/chat-bench" churn --url="$CHAT_TEST_LB_URL" --rate="$churn" --conns=200 --rooms=200 \
     --duration="$((secs + 30))" "${common[@]}" >"$out/churn.json" 2>"$out/churn.log" &
 churn_pid=$!
