@@ -118,10 +118,32 @@ static int remaining_ms(int64_t deadline)
     return left > 0 ? (int)left : 0;
 }
 
-/* Waits for the result event of an admin request on q. NULL on timeout. */
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int64_t deadline)
+/* Options of an admin request of kind op that ends by the deadline (the operation timeout
+ * applies to CreateTopics only; librdkafka refuses it for other kinds, which is fine). */
+static rd_kafka_AdminOptions_t *admin_opts(rd_kafka_t *rk, rd_kafka_admin_op_t op, int64_t deadline)
 {
-    return rd_kafka_queue_poll(q, remaining_ms(deadline) + 1000);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, op);
+    char err[256];
+
+    (void)rd_kafka_AdminOptions_set_operation_timeout(opt, remaining_ms(deadline), err,
+                                                      sizeof(err));
+    (void)rd_kafka_AdminOptions_set_request_timeout(opt, remaining_ms(deadline) + 1, err,
+                                                    sizeof(err));
+    return opt;
+}
+
+/* Waits for the result event of the admin request what on q. NULL (printed) on a timeout or a
+ * request-level error. */
+static rd_kafka_event_t *admin_result(rd_kafka_queue_t *q, int64_t deadline, const char *what)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, remaining_ms(deadline) + 1000);
+
+    if (ev && !rd_kafka_event_error(ev))
+        return ev;
+    fprintf(stderr, "chatctl: %s: %s\n", what, ev ? rd_kafka_event_error_string(ev) : "timed out");
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    return NULL;
 }
 
 /* Creates the specs not in existing metadata. Returns CHAT_OK or CHAT_EIO (printed). */
@@ -166,16 +188,11 @@ static int create_missing(rd_kafka_t *rk,
     }
     if (k == 0)
         return CHAT_OK;
-    opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    (void)rd_kafka_AdminOptions_set_operation_timeout(opt, remaining_ms(deadline), err,
-                                                      sizeof(err));
-    (void)rd_kafka_AdminOptions_set_request_timeout(opt, remaining_ms(deadline), err, sizeof(err));
+    opt = admin_opts(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, deadline);
     q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, nt, (size_t)k, opt, q);
-    ev = admin_wait(q, deadline);
-    if (!ev || rd_kafka_event_error(ev)) {
-        fprintf(stderr, "chatctl: CreateTopics: %s\n",
-                ev ? rd_kafka_event_error_string(ev) : "timed out");
+    ev = admin_result(q, deadline, "CreateTopics");
+    if (!ev) {
         rc = CHAT_EIO;
     } else {
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
@@ -274,20 +291,15 @@ static int check_configs(rd_kafka_t *rk, const struct topic_spec *specs, int n, 
     rd_kafka_event_t *ev;
     const rd_kafka_ConfigResource_t **rr;
     size_t cnt = 0;
-    char err[256];
     int rc = CHAT_OK;
 
     for (int i = 0; i < n; i++)
         cr[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, specs[i].name);
-    opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-    (void)rd_kafka_AdminOptions_set_request_timeout(opt, remaining_ms(deadline) + 1, err,
-                                                    sizeof(err));
+    opt = admin_opts(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, deadline);
     q = rd_kafka_queue_new(rk);
     rd_kafka_DescribeConfigs(rk, cr, (size_t)n, opt, q);
-    ev = admin_wait(q, deadline);
-    if (!ev || rd_kafka_event_error(ev)) {
-        fprintf(stderr, "chatctl: DescribeConfigs: %s\n",
-                ev ? rd_kafka_event_error_string(ev) : "timed out");
+    ev = admin_result(q, deadline, "DescribeConfigs");
+    if (!ev) {
         rc = CHAT_EIO;
         goto out;
     }

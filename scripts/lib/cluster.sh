@@ -734,7 +734,7 @@ cluster_kill() {
     _cl_log "$svc killed (pid $pid)"
 }
 
-# SIGCONT to PID and the listed PIDs (harmless when they run).
+# SIGCONT to the PIDs listed in $1, then those in $2 (harmless when they run).
 _cl_cont() {
     local k
     for k in $1 $2; do
@@ -764,10 +764,7 @@ _cl_pause_signal() {
             kill -STOP "$k" 2>/dev/null || true
         done
     else
-        for k in $(_cl_children "$pid"); do
-            kill -CONT "$k" 2>/dev/null || true
-        done
-        kill -CONT "$pid" 2>/dev/null || true
+        _cl_cont "$(_cl_children "$pid")" "$pid"
     fi
     printf '%s\n' "$pid"
 }

@@ -8,7 +8,8 @@
  * and after both, acks again within 2 s of the broker's return;
  * and through both: every acknowledged message reaches the other user (on the other gateway)
  * exactly once, is stored once in PostgreSQL, and is still in the broker's log after the
- * restart (read back with kcat from the beginning of the topic). */
+ * restart (read back with kcat from the beginning of the topic). Also `chatctl topics` against
+ * the broker: missing topics created, differing ones refused and left alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -42,6 +43,40 @@ static long long kafka_records(const char *room)
         n = -1;
     pclose(f);
     return n;
+}
+
+/* chatctl topics against the broker: creates what is missing, and refuses (exit 1, nothing
+ * altered) a topic whose partitions or settings differ from the spec. */
+static int topics(const char *spec)
+{
+    return it_sh("%s/chatctl topics --kafka-brokers '%s' --timeout-ms 20000 --topics '%s' "
+                 ">/dev/null 2>&1",
+                 it_env("CHAT_TEST_BIN"), it_env("CHAT_KAFKA_BROKERS"), spec);
+}
+
+static void test_topics_created_and_checked(void **state)
+{
+    char spec[128];
+
+    (void)state;
+    if (strcmp(it_env("CHAT_TEST_KAFKA_IMPL"), "broker") != 0)
+        skip(); /* the mock has no Admin API */
+    /* the cluster's own topics, as created at its start, pass as they are */
+    assert_int_equal(topics("chat.messages:12:cleanup.policy=delete:retention.ms=604800000"), 0);
+    assert_int_equal(
+        topics(
+            "chat.presence:3:cleanup.policy=compact,delete:retention.ms=3600000:segment.ms=600000"),
+        0);
+    /* a differing partition count or setting is refused and left alone */
+    assert_int_equal(topics("chat.messages:6"), 1);
+    assert_int_equal(topics("chat.presence:3:retention.ms=1"), 1);
+    assert_int_equal(topics("chat.presence:3:retention.ms=3600000"), 0);
+    /* a missing topic is created with its settings, and then passes */
+    snprintf(spec, sizeof(spec), "it-topics-%d:2:retention.ms=60000", (int)getpid());
+    assert_int_equal(topics(spec), 0);
+    assert_int_equal(topics(spec), 0);
+    snprintf(spec, sizeof(spec), "it-topics-%d:2:retention.ms=120000", (int)getpid());
+    assert_int_equal(topics(spec), 1);
 }
 
 static void test_broker_hang_and_restart(void **state)
@@ -129,6 +164,7 @@ static void test_broker_hang_and_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_topics_created_and_checked),
         cmocka_unit_test(test_broker_hang_and_restart),
     };
     it_env_load();
