@@ -1,7 +1,8 @@
 /* it_kafka.c - the real Kafka broker under faults (tests/integration/fixtures/cluster.sh):
  *
  * 1. hang: the broker is paused (SIGSTOP) while a user sends; nothing is acknowledged while it
- *    hangs, every send is answered once it runs again (SIGCONT);
+ *    hangs, every send is answered once it runs again (SIGCONT); a hang longer than the produce
+ *    timeout answers every send `unconfirmed` while it lasts (the fate-unknown code);
  * 2. outage: the broker is killed (SIGKILL) while a user sends; every send is answered
  *    (`unavailable`, or `unconfirmed` when librdkafka had written it to the dying connection;
  *    never delivered), and once it is started again on the same log dir chat flows again;
@@ -82,7 +83,7 @@ static void test_topics_created_and_checked(void **state)
 static void test_broker_hang_and_restart(void **state)
 {
     struct it_stream st;
-    int hang_first, kill_first, delivered;
+    int hang_first, long_first, kill_first, delivered;
     int64_t t0, back_ms;
 
     (void)state;
@@ -110,6 +111,25 @@ static void test_broker_hang_and_restart(void **state)
     it_stream_send_acked(&st, 1); /* acks again within 2 s of the broker's return */
     back_ms = it_now_ms() - t0;
     print_message("hang: answered and acking again %lld ms after SIGCONT\n", (long long)back_ms);
+    if (back_ms > it_timeout(2000))
+        fail_msg("acks again only %lld ms after the broker resumed", (long long)back_ms);
+
+    /* 1b. a hang longer than the produce timeout: every send is answered while the broker is
+     * still stopped, as `unconfirmed` (it was written to the broker, which may yet store it) */
+    assert_int_equal(it_fixture("pause", "kafka"), 0);
+    long_first = st.n;
+    for (int i = 0; i < 3; i++)
+        it_stream_send(&st);
+    it_stream_answer_all(&st, it_timeout(15000));
+    for (int i = long_first; i < st.n; i++)
+        if (st.out[i] != IT_REFUSED || strcmp(st.code[i], "unconfirmed") != 0)
+            fail_msg("send %d to a stopped broker answered %s, not unconfirmed", i,
+                     st.out[i] == IT_ACKED ? "ack" : st.code[i]);
+    assert_int_equal(it_fixture("resume", "kafka"), 0);
+    t0 = it_now_ms();
+    it_stream_send_acked(&st, 1);
+    back_ms = it_now_ms() - t0;
+    print_message("long hang: acking again %lld ms after SIGCONT\n", (long long)back_ms);
     if (back_ms > it_timeout(2000))
         fail_msg("acks again only %lld ms after the broker resumed", (long long)back_ms);
 
