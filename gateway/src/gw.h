@@ -366,6 +366,12 @@ bool gw_ready(const struct gw *gw);
 void gw_http_delivered(struct gw *gw, struct gw_pending *p);
 /* The HTTP connection went away: detach it from its pending send. */
 void gw_http_closed(struct lws *wsi, void *user);
+int gw_http_reject(struct lws *wsi,
+                   int status,
+                   const char *code,
+                   const char *msg,
+                   const char *hname,
+                   const char *hval);
 int gw_metrics_render(struct gw *gw, struct chat_buf *out);
 
 /* gw_events.c: chat.events, revocations, nicknames, token expiry on open sockets */

@@ -85,6 +85,13 @@ static const struct route *find_route(const char *path, char *target, size_t cap
     return admin_target(path, target, cap) ? &admin_route : NULL;
 }
 
+const char *gw_auth_allow(const char *path)
+{
+    char target[GW_ID_MAX];
+    const struct route *rt = find_route(path, target, sizeof(target));
+    return rt ? (rt->post ? "POST" : "GET") : NULL;
+}
+
 bool gw_auth_route(const char *uri)
 {
     return strncmp(uri, "/api/v1/auth/", 13) == 0 || strncmp(uri, "/api/v1/users/", 14) == 0 ||
@@ -493,9 +500,11 @@ int gw_auth_request(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, bool p
     chat_metric_add(&gw->m.auth_requests, 1);
     if (!rt)
         return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
-    if (rt->post != post)
+    if (rt->post != post) {
+        r->allow = rt->post ? "POST" : "GET";
         return gw_http_respond_error(wsi, r, 405, "method_not_allowed",
                                      rt->post ? "use POST" : "use GET");
+    }
     if (!gw->pool)
         return gw_http_respond_error(wsi, r, 503, "unavailable",
                                      "accounts are not configured on this node");

@@ -42,6 +42,11 @@ int gw_http_respond(struct lws *wsi, struct gw_httpreq *r, int status, const cha
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end))
         return -1;
+    if (r->allow && (status == 405 || status == 204) &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"allow:", (const unsigned char *)r->allow,
+            (int)strlen(r->allow), &p, end))
+        return -1;
     if (status == 429 && r->retry_after_s > 0) {
         char ra[16];
         int n = snprintf(ra, sizeof(ra), "%d", r->retry_after_s);
@@ -134,6 +139,55 @@ static bool parse_messages_path(const char *uri, char *room, size_t cap)
     return true;
 }
 
+static const char *reason(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 426:
+        return "Upgrade Required";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+/* Answers at once with a JSON error and an optional extra header, then closes, for requests
+ * that never reach LWS_CALLBACK_HTTP (a refused WebSocket upgrade). The status line is ours:
+ * lws would say HTTP/1.0 before it has read the version. Returns 1: the response is written,
+ * lws completes the transaction. */
+int gw_http_reject(struct lws *wsi,
+                   int status,
+                   const char *code,
+                   const char *msg,
+                   const char *hname,
+                   const char *hval)
+{
+    char buf[LWS_PRE + 1024], *start = buf + LWS_PRE;
+    size_t cap = sizeof(buf) - LWS_PRE;
+    struct chat_buf body;
+    int n = -1;
+
+    chat_buf_init(&body, 0, 512);
+    if (chat_enc_http_error(&body, code, msg) == CHAT_OK)
+        n = snprintf(start, cap,
+                     "HTTP/1.1 %d %s\r\nserver: chatcluster\r\ncontent-type: application/json\r\n"
+                     "content-length: %zu\r\ncache-control: no-store\r\n"
+                     "x-content-type-options: nosniff\r\nconnection: close\r\n%s%s%s%s\r\n%.*s",
+                     status, reason(status), body.len, hname ? hname : "", hname ? ": " : "",
+                     hname ? hval : "", hname ? "\r\n" : "", (int)body.len, chat_buf_data(&body));
+    chat_buf_fini(&body);
+    if (n < 0 || (size_t)n >= cap ||
+        lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS) < 0)
+        return -1;
+    return 1;
+}
+
+static const char *allowed(const char *uri);
+
 static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const char *uri)
 {
     if (strcmp(uri, "/healthz") == 0) {
@@ -161,35 +215,89 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
             return -1;
         return gw_http_respond(wsi, r, 200, "application/json");
     }
+    r->allow = allowed(uri);
+    if (r->allow)
+        return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "use POST");
     return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
+}
+
+/* The request methods lws parses, with the token holding the URI. */
+static const struct {
+    const char *name;
+    enum lws_token_indexes tok;
+} methods[] = {
+    {"GET", WSI_TOKEN_GET_URI},       {"POST", WSI_TOKEN_POST_URI},
+    {"PUT", WSI_TOKEN_PUT_URI},       {"PATCH", WSI_TOKEN_PATCH_URI},
+    {"DELETE", WSI_TOKEN_DELETE_URI}, {"OPTIONS", WSI_TOKEN_OPTIONS_URI},
+    {"HEAD", WSI_TOKEN_HEAD_URI},
+};
+
+/* The Allow header of a path, NULL when no such endpoint. */
+static const char *allowed(const char *uri)
+{
+    static const char *const get_paths[] = {"/healthz", "/readyz", "/metrics", "/api/v1/config"};
+    char room[CHAT_ROOM_MAX + 2];
+
+    if (gw_auth_route(uri))
+        return gw_auth_allow(uri);
+    for (size_t i = 0; i < sizeof(get_paths) / sizeof(get_paths[0]); i++)
+        if (strcmp(uri, get_paths[i]) == 0)
+            return "GET";
+    return parse_messages_path(uri, room, sizeof(room)) ? "POST" : NULL;
+}
+
+/* HTTP/1.0 and HTTP/1.1 only: lws answers any other version as if it were 1.0. */
+static bool version_ok(struct lws *wsi)
+{
+    char v[16];
+    return lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP) > 0 &&
+           (strcmp(v, "HTTP/1.1") == 0 || strcmp(v, "HTTP/1.0") == 0);
 }
 
 static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
 {
     char uri[URI_MAX];
     struct gw_httpreq *r;
-    bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    size_t m;
+    bool post;
 
     r = chat_xcalloc(1, sizeof(*r));
     chat_buf_init(&r->body, 0, (size_t)gw->cfg->max_body);
     chat_buf_init(&r->resp, LWS_PRE, 0); /* lws_write may use the headroom */
     pss->http = r;
     chat_metric_add(&gw->m.http_requests, 1);
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), post ? WSI_TOKEN_POST_URI : WSI_TOKEN_GET_URI) <= 0)
-        return gw_http_respond_error(wsi, r, 414, "bad_request", "URI missing or too long");
+    for (m = 0; m < sizeof(methods) / sizeof(methods[0]); m++)
+        if (lws_hdr_total_length(wsi, methods[m].tok) > 0)
+            break;
+    if (m == sizeof(methods) / sizeof(methods[0]))
+        return gw_http_respond_error(wsi, r, 501, "bad_request", "method not implemented");
+    if (!version_ok(wsi))
+        return gw_http_respond_error(wsi, r, 400, "bad_request", "HTTP/1.0 or HTTP/1.1 only");
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), methods[m].tok) <= 0)
+        return gw_http_respond_error(wsi, r, 414, "bad_request", "URI too long");
+    post = methods[m].tok == WSI_TOKEN_POST_URI;
+    if (!post && methods[m].tok != WSI_TOKEN_GET_URI) {
+        r->allow = allowed(uri);
+        if (!r->allow)
+            return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
+        if (methods[m].tok == WSI_TOKEN_OPTIONS_URI)
+            return gw_http_respond(wsi, r, 204, NULL);
+        return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "method not allowed here");
+    }
     if (gw_auth_route(uri)) {
         if (strlen(uri) >= sizeof(r->path))
             return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
         memcpy(r->path, uri, strlen(uri) + 1);
         return gw_auth_request(gw, wsi, r, post);
     }
-    if (!post) {
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-            return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "use GET or POST");
+    if (!post)
         return on_get(gw, wsi, r, uri);
-    }
-    if (!parse_messages_path(uri, r->room, sizeof(r->room)))
+    if (!parse_messages_path(uri, r->room, sizeof(r->room))) {
+        r->allow = allowed(uri);
+        if (r->allow)
+            return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "use GET");
         return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
+    }
     if (!chat_room_valid(r->room))
         return gw_http_respond_code(wsi, r, CHAT_ERR_bad_room);
     r->auth = gw_http_bearer(gw, wsi, &r->claims);

@@ -61,17 +61,51 @@ static int on_established(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     return 0;
 }
 
-/* Only /ws upgrades, not while draining, not past the connection limit. */
-static int filter_connection(struct gw *gw, struct lws *wsi)
+/* RFC 6455 4.1: the key is base64 of 16 bytes: 22 characters of the alphabet, the last of
+ * them carrying no bits past the 128th, then "==". */
+static bool ws_key_ok(const char *k)
 {
-    char uri[64];
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *c;
 
+    if (strlen(k) != 24 || k[22] != '=' || k[23] != '=')
+        return false;
+    for (int i = 0; i < 22; i++)
+        if (!k[i] || !strchr(b64, k[i]))
+            return false;
+    c = strchr(b64, k[21]);
+    return ((c - b64) & 0x0f) == 0;
+}
+
+/* Every WebSocket upgrade passes here before lws answers 101: a malformed handshake, another
+ * path, a draining node or a full one get an HTTP error instead (returns 1: answered). */
+static int confirm_upgrade(struct gw *gw, struct lws *wsi, const char *to)
+{
+    char uri[64], v[16], key[64];
+
+    if (!to || strcmp(to, "websocket") != 0)
+        return gw_http_reject(wsi, 400, "bad_request", "unsupported upgrade", NULL, NULL);
+    if (lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP) <= 0 || strcmp(v, "HTTP/1.1") != 0 ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+        return gw_http_reject(wsi, 400, "bad_request", "a WebSocket upgrade is GET over HTTP/1.1",
+                              NULL, NULL);
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
-        return 1;
+        return gw_http_reject(wsi, 404, "not_found", "WebSocket endpoint is /ws", NULL, NULL);
+    if (lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION) <= 0 || strcmp(v, "13") != 0)
+        return gw_http_reject(wsi, 426, "bad_request", "WebSocket version 13 only",
+                              "Sec-WebSocket-Version", "13");
+    if (lws_hdr_copy(wsi, key, sizeof(key), WSI_TOKEN_KEY) <= 0 || !ws_key_ok(key))
+        return gw_http_reject(wsi, 400, "bad_request",
+                              "Sec-WebSocket-Key must be base64 of 16 bytes", NULL, NULL);
     if (gw->draining || gw->nconns >= gw->cfg->max_conns) {
-        chat_log(CHAT_LOG_WARN, "refusing connection: %s",
-                 gw->draining ? "draining" : "max_conns reached");
-        return 1;
+        static struct chat_log_limit lim; /* event-loop thread only */
+        long skipped;
+        if (chat_log_every(&lim, 10000, &skipped))
+            chat_log(CHAT_LOG_WARN, "refusing connections: %s (%ld more in the last 10 s)",
+                     gw->draining ? "draining" : "max_conns reached", skipped);
+        return gw_http_reject(wsi, 503, gw->draining ? "unavailable" : "overloaded",
+                              gw->draining ? "node shutting down" : "too many connections",
+                              "Retry-After", "1");
     }
     return 0;
 }
@@ -83,8 +117,8 @@ int gw_ws_callback(
     struct gw_pss *pss = user;
 
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return filter_connection(gw, wsi);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(gw, wsi, in);
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(gw, wsi, pss);
     case LWS_CALLBACK_RECEIVE:
