@@ -40,6 +40,40 @@ static const struct chat_cfg_opt opts[] = {
     {"migrate-only", "CHAT_MIGRATE_ONLY", CHAT_CFG_BOOL, 0, 0, "false",
      offsetof(struct ps_cfg, migrate_only), 0,
      "apply the schema migrations and partitions, then exit"},
+    {"partition-lock-timeout-ms", "CHAT_PARTITION_LOCK_TIMEOUT_MS", CHAT_CFG_INT, 1, 60000, "2000",
+     offsetof(struct ps_cfg, part_lock_timeout_ms), 0,
+     "lock_timeout (ms) of partition DDL (ACCESS EXCLUSIVE on messages): a long reader makes it"
+     " fail and retry instead of stalling every writer"},
+    {"partition-retry-ms", "CHAT_PARTITION_RETRY_MS", CHAT_CFG_INT, 100, 3600000, "10000",
+     offsetof(struct ps_cfg, part_retry_ms), 0,
+     "wait (ms) after a failed partition roll-ahead before the next attempt"},
+    {"pg-statement-timeout-ms", "CHAT_PG_STATEMENT_TIMEOUT_MS", CHAT_CFG_INT, 0, 3600000, "30000",
+     offsetof(struct ps_cfg, pg_statement_timeout_ms), 0,
+     "statement_timeout (ms) of the PostgreSQL session (0: none)"},
+    {"pg-lock-timeout-ms", "CHAT_PG_LOCK_TIMEOUT_MS", CHAT_CFG_INT, 0, 3600000, "10000",
+     offsetof(struct ps_cfg, pg_lock_timeout_ms), 0,
+     "lock_timeout (ms) of the PostgreSQL session (0: none)"},
+    {"pg-keepalives-idle-s", "CHAT_PG_KEEPALIVES_IDLE_S", CHAT_CFG_INT, 1, 7200, "30",
+     offsetof(struct ps_cfg, pg_keepalives_idle_s), 0,
+     "PostgreSQL TCP keepalive: idle seconds before the first probe"},
+    {"pg-keepalives-interval-s", "CHAT_PG_KEEPALIVES_INTERVAL_S", CHAT_CFG_INT, 1, 600, "10",
+     offsetof(struct ps_cfg, pg_keepalives_interval_s), 0,
+     "PostgreSQL TCP keepalive: seconds between probes"},
+    {"pg-keepalives-count", "CHAT_PG_KEEPALIVES_COUNT", CHAT_CFG_INT, 1, 100, "3",
+     offsetof(struct ps_cfg, pg_keepalives_count), 0,
+     "PostgreSQL TCP keepalive: unanswered probes before the connection is dead"},
+    {"pg-tcp-user-timeout-ms", "CHAT_PG_TCP_USER_TIMEOUT_MS", CHAT_CFG_INT, 0, 3600000, "30000",
+     offsetof(struct ps_cfg, pg_tcp_user_timeout_ms), 0,
+     "PostgreSQL TCP_USER_TIMEOUT (ms): sent data unacknowledged this long drops the"
+     " connection (0: the kernel's default)"},
+    {"ready-stuck-write-ms", "CHAT_READY_STUCK_WRITE_MS", CHAT_CFG_INT, 100, 3600000, "30000",
+     offsetof(struct ps_cfg, stuck_write_ms), 0,
+     "/readyz answers 503 while a batch write has been running or failing this long (ms)"},
+    {"commit-interval-ms", "CHAT_COMMIT_INTERVAL_MS", CHAT_CFG_INT, 0, 3600000, "0",
+     offsetof(struct ps_cfg, commit_interval_ms), 0,
+     "commit Kafka offsets at most this often (ms; 0: after every batch); a crash re-reads"
+     " (and skips) what was stored since the last commit"},
+    CHAT_HTTPD_CFG_OPTS(struct ps_cfg, health),
     CHAT_KAFKA_CFG_OPTS(struct ps_cfg, kafka),
 };
 
@@ -91,6 +125,12 @@ static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
          CHAT_METRIC_GAUGE, &m->lag},
         {"chat_persister_batch_rows", "rows in the batch being built", CHAT_METRIC_GAUGE,
          &m->batch_rows},
+        {"chat_persister_id_conflicts_total",
+         "rows not stored because another message (another Kafka position) has their id",
+         CHAT_METRIC_COUNTER, &m->id_conflicts},
+        {"chat_persister_partition_ddl_failures_total",
+         "failed partition DDL (lock_timeout behind a long reader, errors); retried",
+         CHAT_METRIC_COUNTER, &m->part_ddl_failures},
         {"chat_persister_batch_seconds", "time to write and commit one batch", CHAT_METRIC_HIST,
          &m->batch_us},
         {"chat_persister_store_delay_seconds", "message timestamp to stored", CHAT_METRIC_HIST,
@@ -104,8 +144,9 @@ static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
 static int http_fn(void *ud, const char *path, struct chat_buf *body, const char **ctype)
 {
     struct ps *ps = ud;
-    struct chat_metric_def defs[16];
-    long long up, assigned;
+    struct chat_metric_def defs[24];
+    long long up, assigned, since, stuck_ms = 0;
+    bool ready;
     size_t n;
 
     if (strcmp(path, "/healthz") == 0)
@@ -113,11 +154,20 @@ static int http_fn(void *ud, const char *path, struct chat_buf *body, const char
     if (strcmp(path, "/readyz") == 0) {
         up = chat_metric_get(&ps->m.pg_up);
         assigned = chat_metric_get(&ps->m.assigned);
-        if (chat_buf_appendf(body, "%s postgres=%s assigned=%lld\n",
-                             up && assigned > 0 ? "ready" : "not ready", up ? "up" : "down",
-                             assigned) != CHAT_OK)
+        since = chat_metric_get(&ps->m.write_since_ms);
+        if (since > 0 && chat_mono_ms() - since >= ps->cfg->stuck_write_ms)
+            stuck_ms = chat_mono_ms() - since;
+        ready = up && assigned > 0 && stuck_ms == 0;
+        if (chat_buf_appendf(body, "%s postgres=%s assigned=%lld", ready ? "ready" : "not ready",
+                             up ? "up" : "down", assigned) != CHAT_OK ||
+            (stuck_ms > 0 &&
+             chat_buf_appendf(body,
+                              " write_stuck_ms=%lld (a batch write has been running or"
+                              " failing longer than %d ms)",
+                              stuck_ms, ps->cfg->stuck_write_ms) != CHAT_OK) ||
+            chat_buf_appends(body, "\n") != CHAT_OK)
             return 500;
-        return up && assigned > 0 ? 200 : 503;
+        return ready ? 200 : 503;
     }
     if (strcmp(path, "/metrics") == 0) {
         *ctype = "text/plain; version=0.0.4; charset=utf-8";
@@ -162,8 +212,8 @@ static int run(const struct ps_cfg *cfg)
     ps->stop = &stop_signals;
     ps_store_init(&ps->store, cfg, &ps->m);
     ps_batch_init(&ps->batch);
-    if (!cfg->migrate_only &&
-        chat_httpd_start(cfg->metrics_addr, cfg->metrics_port, http_fn, ps, &httpd) != CHAT_OK)
+    if (!cfg->migrate_only && chat_httpd_start_ex(cfg->metrics_addr, cfg->metrics_port,
+                                                  &cfg->health, http_fn, ps, &httpd) != CHAT_OK)
         goto out;
     if (connect_store(ps) != CHAT_OK) {
         status = 0; /* stopped before PostgreSQL came up */

@@ -27,7 +27,9 @@
 
 #include "chat/buf.h"
 #include "chat/err.h"
+#include "chat/httpd.h"
 #include "chat/kafka.h"
+#include "chat/log.h"
 #include "chat/metrics.h"
 #include "chat/proto.h"
 
@@ -39,11 +41,22 @@ struct ps_cfg {
     char *pg_dsn;       /* libpq conninfo or URI; secret (may hold a password) */
     char *metrics_addr; /* /healthz /readyz /metrics listen address */
     int metrics_port;
-    int batch_max;     /* rows per batch */
-    int batch_ms;      /* max age of a batch, from its first message */
-    char *group;       /* Kafka consumer group */
-    int ahead_days;    /* partitions created ahead of a day */
-    bool migrate_only; /* apply migrations and partitions, then exit */
+    int batch_max;               /* rows per batch */
+    int batch_ms;                /* max age of a batch, from its first message */
+    char *group;                 /* Kafka consumer group */
+    int ahead_days;              /* partitions created ahead of a day */
+    bool migrate_only;           /* apply migrations and partitions, then exit */
+    int part_lock_timeout_ms;    /* lock_timeout of partition DDL (SET LOCAL) */
+    int part_retry_ms;           /* wait after a failed roll-ahead before the next attempt */
+    int pg_statement_timeout_ms; /* statement_timeout of the session (0: none) */
+    int pg_lock_timeout_ms;      /* lock_timeout of the session (0: none) */
+    int pg_keepalives_idle_s;    /* TCP keepalive: idle time before the first probe */
+    int pg_keepalives_interval_s;
+    int pg_keepalives_count;
+    int pg_tcp_user_timeout_ms; /* unacknowledged data: the connection is dropped after this */
+    int stuck_write_ms;         /* /readyz 503 when a batch write runs or fails this long */
+    int commit_interval_ms;     /* offsets committed at most this often (0: after every batch) */
+    struct chat_httpd_limits health; /* /healthz /readyz /metrics responder */
     struct chat_kafka_cfg kafka;
 };
 
@@ -63,6 +76,9 @@ struct ps_metrics {
     atomic_llong assigned;           /* gauge: partitions assigned to this consumer */
     atomic_llong lag;                /* gauge: high watermark - position, summed, cached */
     atomic_llong batch_rows;         /* gauge: rows in the batch being built */
+    atomic_llong id_conflicts;       /* rows whose id was stored from another Kafka position */
+    atomic_llong part_ddl_failures;  /* failed partition DDL (lock_timeout, errors) */
+    atomic_llong write_since_ms;     /* monotonic ms since a batch write runs or fails; 0: none */
     struct chat_hist batch_us;       /* write + commit time of a batch */
     struct chat_hist delay_us;       /* message ts -> stored */
 };
@@ -131,7 +147,7 @@ struct ps_batch {
     size_t n, cap;
     struct ps_commit *commits; /* owns; one per partition seen since the last reset */
     size_t ncommits, commits_cap;
-    int64_t first_ms; /* monotonic ms of the first record since the last reset */
+    int64_t first_ms; /* monotonic ms of the first record not yet written; 0: none */
 };
 
 /* Columns of the insert, in parameter order ($1..$9). */
@@ -169,6 +185,8 @@ void ps_batch_skip(struct ps_batch *b, int32_t partition, int64_t offset, int64_
  * written). Returns the number of rows dropped. */
 size_t ps_batch_drop_partitions(struct ps_batch *b, const int32_t *parts, size_t nparts);
 void ps_batch_reset(struct ps_batch *b); /* empties the batch, keeps storage */
+/* Forgets the rows (written) but keeps the offsets to commit (a held commit); first_ms = 0. */
+void ps_batch_clear_rows(struct ps_batch *b);
 /* Writes the rows as PostgreSQL array literals, one per column, into cols[PS_NCOLS] (each
  * reset first): "{1,2}", "{\"a\",\"b\\\"c\"}", NULL client_msg_id as NULL.
  * Returns CHAT_OK or CHAT_ETOOBIG (a column buffer's max). */
@@ -202,22 +220,25 @@ ps_migrate(PGconn *conn, const struct ps_migration *list, size_t n, int *applied
 /* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls. */
 
 struct ps_store {
-    const struct ps_cfg *cfg; /* borrowed */
-    struct ps_metrics *m;     /* borrowed */
-    PGconn *conn;             /* owns; NULL while disconnected */
-    struct ps_days days;      /* partitions known to exist */
-    int32_t ensured_today;    /* day for which today + ahead_days was last ensured; -1: none */
-    int64_t last_io_ms;       /* monotonic ms of the last successful round trip */
-    int64_t retry_ms;         /* monotonic ms before which ps_store_tick does not reconnect */
-    int backoff_ms;           /* current reconnect backoff of ps_store_tick */
+    const struct ps_cfg *cfg;      /* borrowed */
+    struct ps_metrics *m;          /* borrowed */
+    PGconn *conn;                  /* owns; NULL while disconnected */
+    struct ps_days days;           /* partitions known to exist */
+    int64_t ddl_retry_ms;          /* monotonic ms before which the roll-ahead is not tried again */
+    struct chat_log_limit ddl_log; /* failed roll-ahead lines */
+    struct chat_log_limit conflict_log; /* id conflict lines */
+    int64_t last_io_ms;                 /* monotonic ms of the last successful round trip */
+    int64_t retry_ms;               /* monotonic ms before which ps_store_tick does not reconnect */
+    int backoff_ms;                 /* current reconnect backoff of ps_store_tick */
     struct chat_buf cols[PS_NCOLS]; /* scratch: the insert's array parameters */
     struct chat_buf copy;           /* scratch: the batch in COPY text format */
 };
 
 void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metrics *m);
 void ps_store_fini(struct ps_store *s); /* closes the connection; idempotent */
-/* Connects unless connected, then applies migrations, loads the existing partitions, creates
- * today's and the next ahead_days partitions and prepares the insert. Returns CHAT_OK or
+/* Connects unless connected, sets the session timeouts, applies migrations, loads the existing
+ * partitions, tries the roll-ahead (a failure there is logged, not fatal: the tick retries) and
+ * prepares the insert. Returns CHAT_OK or
  * CHAT_EIO (logged; the connection is closed so the next call starts over). */
 CHAT_NODISCARD int ps_store_connect(struct ps_store *s);
 static inline bool ps_store_connected(const struct ps_store *s)
@@ -226,15 +247,22 @@ static inline bool ps_store_connected(const struct ps_store *s)
 }
 /* Periodic upkeep (call about once a second): reconnects with backoff while disconnected,
  * checks an idle connection with an empty query every few seconds (so /readyz notices a dead
- * server without traffic) and ensures today's partitions. Never blocks longer than one connect
- * attempt (connect_timeout) or one round trip. */
+ * server without traffic) and rolls the partition window ahead. Never blocks longer than one
+ * connect attempt (connect_timeout) or one round trip (partition DDL: part_lock_timeout_ms). */
 void ps_store_tick(struct ps_store *s, int64_t now_ms);
-/* Ensures the partitions of today (UTC, from now_ms) and the ahead_days after it exist; a no-op
- * (no round trip) when they are known. Returns CHAT_OK or CHAT_EIO (connection closed if bad). */
+/* The roll-ahead: ensures the partitions of today (UTC, from now_ms) and the ahead_days after
+ * it exist; a no-op (no round trip) when they are known. The DDL runs with SET LOCAL
+ * lock_timeout = part_lock_timeout_ms, so a long reader of messages cannot make it (and every
+ * session queued behind its ACCESS EXCLUSIVE request) wait longer; after a failure it is not
+ * tried again for part_retry_ms. Returns CHAT_OK, CHAT_EAGAIN (failed recently, not tried) or
+ * CHAT_EIO (logged rate-limited, counted; connection closed if bad). */
 CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
-/* Writes the batch's rows in one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING,
- * creating the missing day partitions first (one round trip, under PS_LOCK_PARTITION).
- * *inserted gets the rows actually inserted (the rest were already stored).
+/* Writes the batch: COPY (fast path); when a row was stored before (a replay), one
+ * INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING id, then, for the
+ * conflicting rows only, a look-up of the stored rows' Kafka positions: a different position
+ * means two messages share an id (counted in id_conflicts, logged rate-limited). Missing day
+ * partitions are created first (one round trip, under PS_LOCK_PARTITION, with the DDL lock
+ * timeout). *inserted gets the rows actually inserted (the rest were already stored).
  * Returns CHAT_OK (committed) or CHAT_EIO (logged; nothing committed; retry later). */
 CHAT_NODISCARD int
 ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted);
@@ -259,6 +287,7 @@ struct ps {
     atomic_bool fatal;           /* set by the Kafka error callback: stop, exit 1 */
     volatile sig_atomic_t *stop; /* borrowed: signals received (1: drain, 2+: hurry) */
     int64_t drain_until_ms;      /* monotonic ms: stop retrying the last batch */
+    int64_t next_commit_ms;      /* monotonic ms: held offsets are committed from then on */
     int64_t undecodable_log_ms;  /* rate limit of undecodable-record log lines */
     int undecodable_logged;
 };

@@ -27,6 +27,14 @@ void ps_batch_reset(struct ps_batch *b)
     b->first_ms = 0;
 }
 
+void ps_batch_clear_rows(struct ps_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        row_free(&b->rows[i]);
+    b->n = 0;
+    b->first_ms = 0;
+}
+
 void ps_batch_fini(struct ps_batch *b)
 {
     ps_batch_reset(b);
@@ -39,8 +47,8 @@ void ps_batch_fini(struct ps_batch *b)
 /* Records that partition has been consumed up to offset (inclusive). */
 static void note_offset(struct ps_batch *b, int32_t partition, int64_t offset, int64_t now_ms)
 {
-    if (b->ncommits == 0)
-        b->first_ms = now_ms;
+    if (b->first_ms == 0)
+        b->first_ms = now_ms; /* the first record not yet written (commits may be held) */
     for (size_t i = 0; i < b->ncommits; i++) {
         if (b->commits[i].partition == partition) {
             if (offset + 1 > b->commits[i].next)

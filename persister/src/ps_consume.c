@@ -80,17 +80,22 @@ static void commit_offsets(struct ps *ps)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Writes the batch's rows, then commits its offsets, then empties it. Returns CHAT_OK or
- * CHAT_EIO (the database write failed: the batch is kept, nothing committed). */
-static int write_and_commit(struct ps *ps)
+/* Writes the batch's rows, then commits its offsets (unless commit_interval_ms holds them back
+ * and force is false: the rows are then forgotten, the offsets kept for a later commit), then
+ * empties it. Returns CHAT_OK or CHAT_EIO (the database write failed: the batch is kept, nothing
+ * committed). write_since_ms tells /readyz how long a write has been running or failing. */
+static int write_and_commit(struct ps *ps, bool force)
 {
     struct ps_batch *b = &ps->batch;
     int64_t t0 = chat_mono_us(), now_ms;
     long long inserted = 0;
 
     if (b->n > 0) {
+        if (chat_metric_get(&ps->m.write_since_ms) == 0)
+            chat_metric_set(&ps->m.write_since_ms, chat_mono_ms());
         if (ps_store_write(&ps->store, b, &inserted) != CHAT_OK)
-            return CHAT_EIO;
+            return CHAT_EIO; /* write_since_ms stays: failing counts as stuck */
+        chat_metric_set(&ps->m.write_since_ms, 0);
         chat_metric_add(&ps->m.stored, inserted);
         chat_metric_add(&ps->m.duplicates, (long long)b->n - inserted);
         chat_metric_add(&ps->m.batches, 1);
@@ -103,7 +108,14 @@ static int write_and_commit(struct ps *ps)
             chat_log(CHAT_LOG_DEBUG, "batch: %zu rows, %lld new, %lld already stored", b->n,
                      inserted, (long long)b->n - inserted);
     }
+    if (!force && ps->cfg->commit_interval_ms > 0 && chat_mono_ms() < ps->next_commit_ms) {
+        ps_batch_clear_rows(b); /* stored; their offsets wait for the next commit */
+        chat_metric_set(&ps->m.batch_rows, 0);
+        chat_hist_record(&ps->m.batch_us, (uint64_t)(chat_mono_us() - t0));
+        return CHAT_OK;
+    }
     commit_offsets(ps);
+    ps->next_commit_ms = chat_mono_ms() + ps->cfg->commit_interval_ms;
     chat_hist_record(&ps->m.batch_us, (uint64_t)(chat_mono_us() - t0));
     ps_batch_reset(b);
     chat_metric_set(&ps->m.batch_rows, 0);
@@ -119,7 +131,7 @@ static void on_revoke(struct ps *ps, rd_kafka_topic_partition_list_t *parts, boo
         (void)rd_kafka_resume_partitions(ps->rk, parts);
     if (!ps_batch_pending(&ps->batch))
         return;
-    if (!lost && write_and_commit(ps) == CHAT_OK)
+    if (!lost && write_and_commit(ps, true) == CHAT_OK)
         return;
     for (int i = 0; i < parts->cnt;) {
         size_t n = 0;
@@ -128,6 +140,8 @@ static void on_revoke(struct ps *ps, rd_kafka_topic_partition_list_t *parts, boo
         dropped += ps_batch_drop_partitions(&ps->batch, ids, n);
     }
     chat_metric_set(&ps->m.batch_rows, (long long)ps->batch.n);
+    if (ps->batch.n == 0)
+        chat_metric_set(&ps->m.write_since_ms, 0); /* nothing of ours is being written */
     chat_log(CHAT_LOG_WARN,
              "revoke%s: dropped %zu unwritten rows of %d partitions (uncommitted:"
              " the next owner re-reads them)",
@@ -289,13 +303,13 @@ static void poll_for(struct ps *ps, int ms)
 /* Writes and commits the batch, retrying with backoff while the database fails. Once a stop
  * was requested it gives up DRAIN_MS later, or at once on a second signal (returns CHAT_EIO;
  * the batch is kept and its offsets are not committed). */
-static int flush(struct ps *ps)
+static int flush(struct ps *ps, bool force)
 {
     int backoff = BACKOFF_MIN_MS;
     int rc = CHAT_OK;
 
     while (ps_batch_pending(&ps->batch)) {
-        rc = write_and_commit(ps);
+        rc = write_and_commit(ps, force);
         if (rc == CHAT_OK)
             break;
         if (!ps->paused)
@@ -396,6 +410,7 @@ int ps_consumer_start(struct ps *ps)
         chat_log(CHAT_LOG_ERROR, "kafka subscribe %s: %s", topic(ps), rd_kafka_err2str(err));
         return CHAT_EINVAL;
     }
+    ps->next_commit_ms = chat_mono_ms() + cfg->commit_interval_ms; /* the first held one too */
     chat_log(CHAT_LOG_INFO, "consuming %s as group %s", topic(ps), cfg->group);
     return CHAT_OK;
 }
@@ -404,8 +419,23 @@ static bool batch_due(const struct ps *ps, int64_t now)
 {
     const struct ps_batch *b = &ps->batch;
 
-    return ps_batch_pending(b) &&
-           (b->n >= (size_t)ps->cfg->batch_max || now - b->first_ms >= ps->cfg->batch_ms);
+    if (!ps_batch_pending(b))
+        return false;
+    if (b->first_ms != 0) /* records not yet written */
+        return b->n >= (size_t)ps->cfg->batch_max || now - b->first_ms >= ps->cfg->batch_ms;
+    return now >= ps->next_commit_ms; /* only held offsets */
+}
+
+/* Longest poll before the batch (or a held commit) is due, at most POLL_MAX_MS. */
+static int poll_timeout(const struct ps *ps, int64_t now)
+{
+    int64_t left;
+
+    if (!ps_batch_pending(&ps->batch))
+        return POLL_MAX_MS;
+    left = ps->batch.first_ms != 0 ? ps->batch.first_ms + ps->cfg->batch_ms - now
+                                   : ps->next_commit_ms - now;
+    return left <= 0 ? 0 : left < POLL_MAX_MS ? (int)left : POLL_MAX_MS;
 }
 
 int ps_run(struct ps *ps)
@@ -414,21 +444,16 @@ int ps_run(struct ps *ps)
 
     while (!*ps->stop && !atomic_load(&ps->fatal)) {
         int64_t now = chat_mono_ms();
-        int timeout = POLL_MAX_MS;
         rd_kafka_message_t *km;
 
-        if (ps_batch_pending(&ps->batch)) {
-            int64_t left = ps->batch.first_ms + ps->cfg->batch_ms - now;
-            timeout = left <= 0 ? 0 : left < POLL_MAX_MS ? (int)left : POLL_MAX_MS;
-        }
-        km = rd_kafka_consumer_poll(ps->rk, timeout);
+        km = rd_kafka_consumer_poll(ps->rk, poll_timeout(ps, now));
         if (km) {
             handle_record(ps, km);
             rd_kafka_message_destroy(km);
         }
         now = chat_mono_ms();
         if (batch_due(ps, now))
-            (void)flush(ps); /* returns once written, or on stop after DRAIN_MS */
+            (void)flush(ps, false); /* returns once written, or on stop after DRAIN_MS */
         if (now - last_tick >= TICK_MS) {
             last_tick = now;
             ps_store_tick(&ps->store, chat_now_ms());
@@ -436,7 +461,7 @@ int ps_run(struct ps *ps)
         }
     }
     chat_log(CHAT_LOG_INFO, "stopping: flushing %zu rows", ps->batch.n);
-    if (flush(ps) != CHAT_OK)
+    if (flush(ps, true) != CHAT_OK)
         chat_log(CHAT_LOG_ERROR,
                  "stopping with %zu unwritten rows (offsets not committed: they"
                  " will be re-read)",

@@ -1,14 +1,19 @@
-/* ps_store.c - the PostgreSQL side of the persister: connection and reconnection, schema
- * (migrations), daily partitions (cached set of known days, created under an advisory lock)
- * and the batch insert (one prepared INSERT ... SELECT FROM unnest($1..$9) per batch).
+/* ps_store.c - the PostgreSQL side of the persister: connection and reconnection (session
+ * timeouts, TCP keepalive and user timeout), schema (migrations), daily partitions (cached set of
+ * known days, rolled ahead on every tick, created under an advisory lock with a lock_timeout) and
+ * the batch write (COPY; on a replay one prepared INSERT ... SELECT FROM unnest($1..$9) ON
+ * CONFLICT DO NOTHING RETURNING id, then the stored Kafka positions of the conflicting ids).
  * Blocking libpq on the main thread; see ps.h. Never logs row data: errors are logged with
  * their SQLSTATE and primary message only. */
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "chat/config.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/time.h"
@@ -23,7 +28,18 @@
     " timestamptz 'epoch' + t.ts * interval '1 millisecond'"                                      \
     " FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[]," \
     " $7::text[], $8::text[], $9::bigint[]) AS t(id, room, kp, ko, u, n, b, c, ts)"               \
-    " ON CONFLICT DO NOTHING"
+    " ON CONFLICT DO NOTHING RETURNING id"
+/* Kafka positions of stored rows by primary key; $1 ids, $2 ts (ms), pairwise. */
+#define STORED_NAME "ps_stored"
+#define STORED_SQL                                                             \
+    "SELECT m.id, m.kafka_partition, m.kafka_offset FROM messages m"           \
+    " JOIN unnest($1::bigint[], $2::bigint[]) AS t(id, ts)"                    \
+    " ON m.created_at = timestamptz 'epoch' + t.ts * interval '1 millisecond'" \
+    " AND m.id = t.id"
+#define SESSION_SQL                                      \
+    "SELECT set_config('statement_timeout', $1, false)," \
+    " set_config('lock_timeout', $2, false)"
+#define LOG_EVERY_MS 10000 /* rate limit of repeated warnings */
 #define LIST_PARTITIONS_SQL                                                     \
     "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid" \
     " WHERE i.inhparent = 'messages'::regclass"
@@ -90,7 +106,6 @@ void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metri
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     s->m = m;
-    s->ensured_today = -1;
     s->backoff_ms = BACKOFF_MIN_MS;
     for (int i = 0; i < PS_NCOLS; i++)
         chat_buf_init(&s->cols[i], 0, 0);
@@ -150,6 +165,28 @@ out:
     return rc;
 }
 
+/* Runs the partition DDL; a failure (lock_timeout behind a long reader, usually) is logged
+ * rate-limited with its SQLSTATE, as it repeats every part_retry_ms while the reader stays. */
+static int exec_quiet(struct ps_store *s, const char *sql)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    long suppressed = 0;
+    int rc = CHAT_OK;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = CHAT_EIO;
+        if (chat_log_every(&s->ddl_log, LOG_EVERY_MS, &suppressed)) {
+            ps_pg_log_error(s->conn, res, "creating partitions");
+            if (suppressed > 0)
+                chat_log(CHAT_LOG_WARN, "postgres: %ld more partition DDL failures not logged",
+                         suppressed);
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* Adds day to the list out[*n] (capacity cap) unless known or already listed. */
 static void want_day(const struct ps_store *s, int32_t day, int32_t *out, size_t *n, size_t cap)
 {
@@ -162,11 +199,12 @@ static void want_day(const struct ps_store *s, int32_t day, int32_t *out, size_t
         out[(*n)++] = day;
 }
 
-/* Creates, in one round trip and transaction under PS_LOCK_PARTITION, the partitions of each
- * day in days[] not known to exist together with the ahead_days after it. */
-static int ensure_days(struct ps_store *s, const int32_t *days, size_t ndays)
+/* Creates, in one round trip and transaction under PS_LOCK_PARTITION (with the DDL
+ * lock_timeout), the partitions of each day in days[] not known to exist together with the
+ * `ahead` days after it. */
+static int ensure_days(struct ps_store *s, const int32_t *days, size_t ndays, int ahead)
 {
-    size_t cap = ndays * ((size_t)s->cfg->ahead_days + 1), n = 0;
+    size_t cap = ndays * ((size_t)ahead + 1), n = 0;
     int32_t *missing;
     struct chat_buf sql;
     int rc = CHAT_OK;
@@ -180,17 +218,20 @@ static int ensure_days(struct ps_store *s, const int32_t *days, size_t ndays)
     missing = chat_xmalloc(cap * sizeof(*missing));
     for (size_t i = 0; i < ndays; i++)
         if (!ps_days_has(&s->days, days[i]))
-            for (int k = 0; k <= s->cfg->ahead_days; k++)
+            for (int k = 0; k <= ahead; k++)
                 want_day(s, days[i] + k, missing, &n, cap);
     chat_buf_init(&sql, 0, 0);
-    rc = chat_buf_appendf(&sql, "SELECT pg_advisory_xact_lock(%lld);\n",
-                          (long long)PS_LOCK_PARTITION);
+    /* lock_timeout first: it bounds the advisory lock wait too, and the ACCESS EXCLUSIVE
+     * request on messages that every other session queues behind while it waits */
+    rc = chat_buf_appendf(&sql,
+                          "SET LOCAL lock_timeout = %d;\nSELECT pg_advisory_xact_lock(%lld);\n",
+                          s->cfg->part_lock_timeout_ms, (long long)PS_LOCK_PARTITION);
     for (size_t i = 0; i < n && rc == CHAT_OK; i++)
         rc = ps_partition_ddl(&sql, missing[i]);
     if (rc == CHAT_OK && n > 0) {
         /* Several statements in one simple query run as one implicit transaction, so the
          * advisory lock is held until all partitions exist. */
-        rc = ps_pg_exec(s->conn, "creating partitions", chat_buf_data(&sql));
+        rc = exec_quiet(s, chat_buf_data(&sql));
         if (rc == CHAT_OK) {
             for (size_t i = 0; i < n; i++)
                 ps_days_add(&s->days, missing[i]);
@@ -203,50 +244,103 @@ static int ensure_days(struct ps_store *s, const int32_t *days, size_t ndays)
     }
     chat_buf_fini(&sql);
     chat_free(missing);
+    if (rc != CHAT_OK) {
+        chat_metric_add(&s->m->part_ddl_failures, 1);
+        s->ddl_retry_ms = chat_mono_ms() + s->cfg->part_retry_ms;
+    }
     return rc;
+}
+
+/* True when a day of today .. today + ahead_days is not known to exist. */
+static bool window_missing(const struct ps_store *s, int32_t today)
+{
+    for (int k = 0; k <= s->cfg->ahead_days; k++)
+        if (today + k <= PS_DAY_MAX && !ps_days_has(&s->days, today + k))
+            return true;
+    return false;
 }
 
 int ps_store_ensure_today(struct ps_store *s, int64_t now_ms)
 {
-    int32_t today;
+    int32_t today, *window;
+    size_t n = 0;
     int rc;
 
     if (!s->conn)
         return CHAT_EIO;
     if (ps_day_of_ms(now_ms, &today) != CHAT_OK)
         return CHAT_EINVAL; /* a clock outside 1970..9999: nothing sensible to create */
-    if (today == s->ensured_today)
-        return CHAT_OK;
-    rc = ensure_days(s, &today, 1);
-    if (rc == CHAT_OK)
-        s->ensured_today = today;
-    else
+    if (!window_missing(s, today))
+        return CHAT_OK; /* the common case: the whole window is known, no round trip */
+    if (chat_mono_ms() < s->ddl_retry_ms)
+        return CHAT_EAGAIN;
+    window = chat_xmalloc(((size_t)s->cfg->ahead_days + 1) * sizeof(*window));
+    for (int k = 0; k <= s->cfg->ahead_days; k++)
+        if (today + k <= PS_DAY_MAX)
+            window[n++] = today + k;
+    rc = ensure_days(s, window, n, 0);
+    chat_free(window);
+    if (rc != CHAT_OK)
         after_error(s);
+    return rc;
+}
+
+static int prepare(struct ps_store *s, const char *name, const char *sql, int nparams)
+{
+    PGresult *res = PQprepare(s->conn, name, sql, nparams, NULL);
+    int rc = CHAT_OK;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ps_pg_log_error(s->conn, res, "preparing a statement");
+        rc = CHAT_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Session settings: statement_timeout and lock_timeout (ms; 0 disables). */
+static int set_session(struct ps_store *s)
+{
+    char st[24], lt[24];
+    const char *params[2] = {st, lt};
+    PGresult *res;
+    int rc = CHAT_OK;
+
+    (void)snprintf(st, sizeof(st), "%d", s->cfg->pg_statement_timeout_ms);
+    (void)snprintf(lt, sizeof(lt), "%d", s->cfg->pg_lock_timeout_ms);
+    res = PQexecParams(s->conn, SESSION_SQL, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ps_pg_log_error(s->conn, res, "setting the session timeouts");
+        rc = CHAT_EIO;
+    }
+    PQclear(res);
     return rc;
 }
 
 /* Sets up a fresh connection: schema, partitions, prepared insert. */
 static int setup(struct ps_store *s)
 {
-    PGresult *res;
     int applied = 0;
     int rc;
 
-    rc = ps_migrate(s->conn, ps_migrations, ps_migrations_count, &applied);
+    rc = set_session(s);
+    if (rc == CHAT_OK)
+        rc = ps_migrate(s->conn, ps_migrations, ps_migrations_count, &applied);
     if (rc == CHAT_OK)
         rc = load_partitions(s);
     if (rc == CHAT_OK) {
-        s->ensured_today = -1;
-        rc = ps_store_ensure_today(s, chat_now_ms());
+        /* not fatal: today's partition usually exists (the window was rolled ahead before),
+         * and a batch creates a missing day itself; the tick retries the rest */
+        s->ddl_retry_ms = 0;
+        if (ps_store_ensure_today(s, chat_now_ms()) != CHAT_OK)
+            chat_log(CHAT_LOG_WARN, "postgres: partition roll-ahead failed; retrying in %d ms",
+                     s->cfg->part_retry_ms);
     }
     if (rc != CHAT_OK || !s->conn)
         return CHAT_EIO;
-    res = PQprepare(s->conn, INSERT_NAME, INSERT_SQL, PS_NCOLS, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        ps_pg_log_error(s->conn, res, "preparing insert");
-        rc = CHAT_EIO;
-    }
-    PQclear(res);
+    rc = prepare(s, INSERT_NAME, INSERT_SQL, PS_NCOLS);
+    if (rc == CHAT_OK)
+        rc = prepare(s, STORED_NAME, STORED_SQL, 2);
     if (rc == CHAT_OK)
         chat_log(CHAT_LOG_INFO,
                  "postgres: connected (server %d), %d migrations applied, %zu"
@@ -260,17 +354,24 @@ int ps_store_connect(struct ps_store *s)
     /* Defaults first: keywords in the DSN (expanded from dbname) override them. */
     static const char *const keys[] = {"connect_timeout",
                                        "application_name",
+                                       "keepalives",
                                        "keepalives_idle",
                                        "keepalives_interval",
                                        "keepalives_count",
+                                       "tcp_user_timeout",
                                        "dbname",
                                        NULL};
-    const char *vals[] = {"5", "chat-persister", "30", "10", "3", s->cfg->pg_dsn, NULL};
+    char idle[16], intvl[16], cnt[16], uto[16];
+    const char *vals[] = {"5", "chat-persister", "1", idle, intvl, cnt, uto, s->cfg->pg_dsn, NULL};
     char line[512];
     int rc;
 
     if (s->conn)
         return CHAT_OK;
+    (void)snprintf(idle, sizeof(idle), "%d", s->cfg->pg_keepalives_idle_s);
+    (void)snprintf(intvl, sizeof(intvl), "%d", s->cfg->pg_keepalives_interval_s);
+    (void)snprintf(cnt, sizeof(cnt), "%d", s->cfg->pg_keepalives_count);
+    (void)snprintf(uto, sizeof(uto), "%d", s->cfg->pg_tcp_user_timeout_ms);
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         one_line(line, sizeof(line), s->conn ? PQerrorMessage(s->conn) : "out of memory");
@@ -339,10 +440,92 @@ static size_t batch_days(const struct ps_batch *b, int32_t *out, size_t cap)
     return n;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A stored row's id and Kafka position (from STORED_SQL). */
+struct stored_pos {
+    int64_t id, offset;
+    int32_t partition;
+};
+
+static int cmp_stored(const void *a, const void *b)
+{
+    return cmp_i64(&((const struct stored_pos *)a)->id, &((const struct stored_pos *)b)->id);
+}
+
+/* Counts (and logs, rate-limited) the rows of cand[0..n) (indexes into b->rows: rows the
+ * insert skipped) whose stored row came from another Kafka position: two messages with one id.
+ * A row stored from the same position is a replay. Returns CHAT_OK or CHAT_EIO. */
+static int
+check_conflicts(struct ps_store *s, const struct ps_batch *b, const size_t *cand, size_t n)
+{
+    struct chat_buf *ids = &s->cols[PS_COL_ID], *ts = &s->cols[PS_COL_TS];
+    struct stored_pos *pos = NULL;
+    const char *params[2];
+    PGresult *res;
+    size_t npos = 0;
+    int rc = CHAT_OK;
+
+    chat_buf_reset(ids);
+    chat_buf_reset(ts);
+    for (size_t i = 0; i < n && rc == CHAT_OK; i++) {
+        const struct ps_row *r = &b->rows[cand[i]];
+        rc |= chat_buf_appendf(ids, "%s%" PRId64, i ? "," : "{", r->id);
+        rc |= chat_buf_appendf(ts, "%s%" PRId64, i ? "," : "{", r->ts_ms);
+    }
+    rc |= chat_buf_append(ids, "}", 1) | chat_buf_append(ts, "}", 1);
+    if (rc != CHAT_OK)
+        return CHAT_EIO;
+    params[0] = chat_buf_data(ids);
+    params[1] = chat_buf_data(ts);
+    res = PQexecPrepared(s->conn, STORED_NAME, 2, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ps_pg_log_error(s->conn, res, "reading the positions of stored rows");
+        PQclear(res);
+        return CHAT_EIO;
+    }
+    npos = (size_t)PQntuples(res);
+    pos = chat_xcalloc(npos + 1, sizeof(*pos));
+    for (size_t i = 0; i < npos; i++) {
+        long long id = 0, part = 0, off = 0;
+        rc |= chat_parse_ll(PQgetvalue(res, (int)i, 0), INT64_MIN, INT64_MAX, &id);
+        rc |= chat_parse_ll(PQgetvalue(res, (int)i, 1), INT32_MIN, INT32_MAX, &part);
+        rc |= chat_parse_ll(PQgetvalue(res, (int)i, 2), INT64_MIN, INT64_MAX, &off);
+        pos[i] = (struct stored_pos){.id = id, .offset = off, .partition = (int32_t)part};
+    }
+    PQclear(res);
+    qsort(pos, npos, sizeof(*pos), cmp_stored);
+    for (size_t i = 0; i < n && rc == CHAT_OK; i++) {
+        const struct ps_row *r = &b->rows[cand[i]];
+        struct stored_pos key = {.id = r->id};
+        const struct stored_pos *p = bsearch(&key, pos, npos, sizeof(*pos), cmp_stored);
+        long suppressed = 0;
+
+        if (!p || (p->partition == r->partition && p->offset == r->offset))
+            continue; /* a replay (or a row gone since: nothing to compare) */
+        chat_metric_add(&s->m->id_conflicts, 1);
+        if (chat_log_every(&s->conflict_log, LOG_EVERY_MS, &suppressed))
+            chat_log(CHAT_LOG_ERROR,
+                     "message id conflict: id=%" PRId64 " stored from partition=%d offset=%" PRId64
+                     ", not stored from partition=%d offset=%" PRId64 " (%ld more not logged)",
+                     r->id, (int)p->partition, p->offset, (int)r->partition, r->offset, suppressed);
+    }
+    chat_free(pos);
+    return rc == CHAT_OK ? CHAT_OK : CHAT_EIO;
+}
+
+/* The replay path: INSERT ... ON CONFLICT DO NOTHING RETURNING id, then the skipped rows'
+ * positions compared (check_conflicts). */
 static int insert_rows(struct ps_store *s, const struct ps_batch *b, long long *inserted)
 {
     const char *params[PS_NCOLS];
-    long long n = 0;
+    int64_t *got = NULL;
+    size_t *cand = NULL, ngot, ncand = 0;
+    bool *used = NULL;
     PGresult *res;
     int rc;
 
@@ -352,21 +535,53 @@ static int insert_rows(struct ps_store *s, const struct ps_batch *b, long long *
     for (int i = 0; i < PS_NCOLS; i++)
         params[i] = chat_buf_data(&s->cols[i]);
     res = PQexecPrepared(s->conn, INSERT_NAME, PS_NCOLS, params, NULL, NULL, 0);
-    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-        if (chat_parse_ll(PQcmdTuples(res), 0, (long long)b->n, &n) != CHAT_OK)
-            n = 0;
-        *inserted = n;
-    } else {
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         ps_pg_log_error(s->conn, res, "inserting batch");
-        rc = CHAT_EIO;
         /* A partition vanished (dropped by hand or by retention): re-read the catalog so the
          * retry recreates what is missing. */
         if (state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0 && load_partitions(s) != CHAT_OK)
             ps_days_clear(&s->days);
+        PQclear(res);
+        return CHAT_EIO;
+    }
+    /* the inserted ids, as a sorted multiset; each batch row takes one equal unused entry */
+    ngot = (size_t)PQntuples(res);
+    got = chat_xcalloc(ngot + 1, sizeof(*got));
+    used = chat_xcalloc(ngot + 1, sizeof(*used));
+    cand = chat_xcalloc(b->n + 1, sizeof(*cand));
+    for (size_t i = 0; i < ngot; i++) {
+        long long id = 0;
+        if (chat_parse_ll(PQgetvalue(res, (int)i, 0), INT64_MIN, INT64_MAX, &id) != CHAT_OK)
+            rc = CHAT_EIO;
+        got[i] = id;
     }
     PQclear(res);
-    return rc;
+    *inserted = (long long)ngot;
+    qsort(got, ngot, sizeof(*got), cmp_i64);
+    for (size_t i = 0; i < b->n && rc == CHAT_OK; i++) {
+        size_t lo = 0, hi = ngot;
+        while (lo < hi) { /* first entry >= id */
+            size_t mid = lo + (hi - lo) / 2;
+            if (got[mid] < b->rows[i].id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        while (lo < ngot && got[lo] == b->rows[i].id && used[lo])
+            lo++;
+        if (lo < ngot && got[lo] == b->rows[i].id)
+            used[lo] = true;
+        else
+            cand[ncand++] = i;
+    }
+    if (rc == CHAT_OK && ncand > 0)
+        rc = check_conflicts(s, b, cand, ncand);
+    chat_free(got);
+    chat_free(used);
+    chat_free(cand);
+    /* the rows are committed either way: a failed comparison is logged, not retried */
+    return CHAT_OK;
 }
 
 /* Appends v to the COPY text-format buffer, escaping what the format gives a meaning to. */
@@ -495,11 +710,11 @@ int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inse
     if (rc != CHAT_OK)
         return rc;
     ndays = batch_days(b, days, sizeof(days) / sizeof(days[0]));
-    rc = ensure_days(s, days, ndays);
+    rc = ensure_days(s, days, ndays, s->cfg->ahead_days);
     if (rc == CHAT_OK && ndays == sizeof(days) / sizeof(days[0])) {
         /* More distinct days than fit (a replay of old data): check every row's day. */
         for (size_t i = 0; i < b->n && rc == CHAT_OK; i++)
-            rc = ensure_days(s, &b->rows[i].day, 1);
+            rc = ensure_days(s, &b->rows[i].day, 1, s->cfg->ahead_days);
     }
     if (rc == CHAT_OK) {
         /* COPY is the database's fastest ingest; a batch holding an already stored row (a
