@@ -72,8 +72,9 @@ struct bench_cfg {
     int timeout;     /* overall bound in seconds (0: computed) */
     int threads;     /* worker threads */
     char *log_level;
-    bool quiet; /* no progress lines */
-    int window; /* seconds per latency window (0: none) */
+    bool quiet;    /* no progress lines */
+    int window;    /* seconds per latency window (0: none) */
+    int half_open; /* silent TCP connections held to the first target during the run */
 };
 
 /* ---- counters: per worker, atomics (written by the worker, read by main) ---- */
@@ -291,6 +292,7 @@ struct bench {
     enum bench_counter ready_ctr;  /* counter shown as ready in progress lines */
     unsigned long long ready_goal; /* its goal (0: not shown) */
     time_t started_wall;
+    struct half_open *half_open; /* owns; NULL without --half-open */
 };
 
 extern const struct bench_scenario bench_fanout, bench_churn, bench_idle;
@@ -298,6 +300,13 @@ extern const struct bench_scenario bench_fanout, bench_churn, bench_idle;
 /* The option table (main.c): the report lists the parameters from it. */
 extern const struct chat_cfg_opt bench_opts[];
 extern const size_t bench_nopts;
+
+/* ---- --half-open (half_open.c): silent connections held next to the scenario ---- */
+int bench_half_open_start(struct bench *b);
+void bench_half_open_wait(struct bench *b, int timeout_ms);
+void bench_half_open_stop(struct bench *b);
+void bench_half_open_report(struct bench *b, struct json_t *res);
+void bench_half_open_free(struct bench *b);
 
 /* ---- engine (bench_engine.c) ---- */
 /* Creates the workers and starts their threads. CHAT_OK or CHAT_EIO (logged). */

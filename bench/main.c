@@ -154,6 +154,14 @@ const struct chat_cfg_opt bench_opts[] = {
             window,
             "seconds per latency window of the measured run (JSON \"windows\" and a line each; "
             "0: none)"),
+    OPT_INT("half-open",
+            "CHAT_BENCH_HALF_OPEN",
+            0,
+            1000000,
+            "0",
+            half_open,
+            "silent TCP connections (never a byte) held to the first target for the whole run, "
+            "reopened when the server closes them (JSON \"half_open\")"),
 };
 const size_t bench_nopts = CHAT_CFG_COUNT(bench_opts);
 
@@ -388,7 +396,8 @@ static int setup(struct bench *b, int argc, char **argv, char **args)
     if (parse_targets(b) != CHAT_OK || b->sc_ops->prepare(b) != CHAT_OK)
         return CHAT_EINVAL;
     conns = (uint64_t)b->conns_per_worker * (uint64_t)b->nworkers;
-    if (parse_srcs(b, conns) != CHAT_OK || raise_nofile(conns + 64) != CHAT_OK)
+    if (parse_srcs(b, conns) != CHAT_OK ||
+        raise_nofile(conns + (uint64_t)b->cfg.half_open + 64) != CHAT_OK)
         return CHAT_EINVAL;
     b->t0_ns = bench_now_ns();
     b->last_progress_ns = b->t0_ns;
@@ -455,15 +464,23 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (bench_half_open_start(&b) != CHAT_OK) {
+        status = BENCH_EXIT_NOCONN;
+        goto out;
+    }
+    bench_half_open_wait(&b, 10000);
     if (bench_engine_start(&b) != CHAT_OK) {
         bench_engine_stop(&b);
+        bench_half_open_stop(&b);
         status = BENCH_EXIT_NOCONN;
         goto out;
     }
     status = b.sc_ops->run(&b);
     bench_engine_stop(&b);
+    bench_half_open_stop(&b);
     print_result(&b, status);
 out:
+    bench_half_open_free(&b);
     if (b.sc_ops && b.sc_ops->fini)
         b.sc_ops->fini(&b);
     bench_engine_free(&b);

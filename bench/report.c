@@ -166,6 +166,7 @@ json_t *bench_report_build(struct bench *b, int status)
     json_object_set_new(res, "conns", conns);
     if (b->sc_ops->report)
         b->sc_ops->report(b, res);
+    bench_half_open_report(b, res);
     json_object_set_new(res, "errors", errors_json(b));
     json_object_set_new(res, "timeline", timeline_json(b));
     if (b->cfg.window > 0)

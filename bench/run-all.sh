@@ -21,9 +21,13 @@
 #   fanout-10x100-rN    1000 connections in 100 rooms of 10, 100 senders: send-heavy
 #   idle-4000           4000 connections held; server RSS per connection (gateways direct)
 #   churn-rN            N connect+auth+join+leave+close cycles per second
+#   halfopen-2000       chat on gw1 with 2,000 silent connections held to it (--half-open)
+#                       against the same load without them ("baseline" column); fails when p99
+#                       is over 2x
 #   persister           bench/persister_bench.sh: Kafka -> PostgreSQL rows/s against COPY
 # Requirements: jq; gnuplot (gnuplot-nox) for the plots (skipped without it).
-# Exit status: 0 when every run completed without correctness errors, 1 otherwise, 2 usage.
+# Exit status: 0 when every run completed without correctness errors and within its budget,
+# 1 otherwise, 2 usage.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -166,6 +170,20 @@ for r in $churn_rates; do
     run "churn-r$r" cluster churn --url="$CHAT_TEST_LB_URL" --rate="$r" --conns=1000 --rooms=20 \
         --duration="$dur" --drain=5
 done
+
+# 2,000 silent TCP connections held to gw1 (reopened whenever it closes them) next to chat on
+# gw1: the "baseline" column is the same load without them. Budget: p99 within 2x of it.
+run halfopen-2000 baseline fanout --url="$CHAT_TEST_GW1_URL" --room-mix=200:1 --senders=10 \
+    --rate=200 --size=64 --duration="$dur" --warmup="$warm" --drain=5
+run halfopen-2000 cluster fanout --url="$CHAT_TEST_GW1_URL" --room-mix=200:1 --senders=10 \
+    --rate=200 --size=64 --duration="$dur" --warmup="$warm" --drain=5 --half-open=2000
+if [ -s "$out/halfopen-2000.cluster.json" ] && [ -s "$out/halfopen-2000.baseline.json" ] &&
+    ! jq -e -n --slurpfile q "$out/halfopen-2000.baseline.json" \
+        --slurpfile h "$out/halfopen-2000.cluster.json" \
+        '$h[0].latency_ms.p99 <= 2 * $q[0].latency_ms.p99' >/dev/null; then
+    echo "run-all: halfopen-2000: p99 with 2,000 half-open connections over 2x the quiet run" >&2
+    failed=1
+fi
 
 # The persister against PostgreSQL's own COPY (its own cluster: stop ours first).
 if [[ persister =~ $only ]]; then

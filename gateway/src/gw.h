@@ -57,20 +57,34 @@ struct gw_config {
     int max_body;           /* bytes of a REST request body */
     int idle_ping_s;        /* ping a silent connection after this */
     int idle_timeout_s;     /* drop it after this without any frame */
-    int drain_ms;           /* SIGTERM: time allowed to flush and say bye */
-    int max_errors;         /* malformed frames in a row before closing */
+    int header_timeout_s;   /* a new connection must send its request within this */
+    int max_handshakes;     /* connections held before their first byte (gw_accept.c) */
+    int listen_backlog;
+    int drain_ms;   /* SIGTERM: time allowed to flush and say bye */
+    int max_errors; /* malformed frames in a row before closing */
     /* accounts (gw_auth.c, gw_db.c) */
-    char *pg_dsn;          /* secret (may hold a password); "" disables the accounts API */
-    int pg_timeout_ms;     /* connect, statement and TCP timeouts of the account workers */
-    int auth_workers;      /* threads hashing passwords and talking to PostgreSQL */
-    int auth_queue_max;    /* account requests waiting for a worker; then 503 */
-    int password_cost;     /* yescrypt cost of new hashes */
-    int access_ttl_s;      /* lifetime of an access token */
-    int refresh_ttl_s;     /* a session unused this long expires */
-    int session_warn_s;    /* session_expiring this long before exp */
-    char *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
-    int auth_window_s;     /* rate-limit window of login/register attempts */
-    int login_per_ip, login_per_user, register_per_ip;
+    char *pg_dsn;       /* secret (may hold a password); "" disables the accounts API */
+    int pg_timeout_ms;  /* connect, statement and TCP timeouts of the account workers */
+    int auth_workers;   /* threads hashing passwords and talking to PostgreSQL */
+    int auth_queue_max; /* account requests waiting for a worker; then 503 */
+    int password_cost;  /* yescrypt cost of new hashes */
+    int access_ttl_s;   /* lifetime of an access token */
+    int refresh_ttl_s;  /* a session unused this long expires */
+    int session_warn_s; /* session_expiring this long before exp */
+    int proxy_hops;     /* trusted proxies in front (X-Forwarded-For entries believed) */
+    int auth_window_s;  /* rate-limit window of login/register attempts */
+    int login_per_ip, register_per_ip;
+    int login_fails_per_net;      /* failed logins per (username, client network) per window */
+    int login_fails_per_user;     /* failed logins per username per window: then only clean nets */
+    int net_bits_v4, net_bits_v6; /* prefix length of a "client network" */
+    int password_per_user;        /* password-change attempts per user per window */
+    int nick_per_user, logout_per_user; /* per user per window */
+    int refresh_grace_s;                /* a spent refresh token retried this soon is not reuse */
+    char *login_name_key;               /* secret: HMAC key for unknown usernames in login_events */
+    int retain_logins_s;                /* login_events kept this long */
+    int retain_sessions_s; /* sessions, refresh tokens kept this long after expiry/revocation */
+    int purge_interval_s;  /* how often a gateway tries the purge (one at a time); 0 off */
+    int purge_batch;       /* rows deleted per statement */
     struct chat_kafka_cfg kafka;
 };
 
@@ -98,15 +112,9 @@ struct gw_map {
 
 struct gw_conn;
 struct gw_pool;
+struct gw_held;
 
-/* A trusted proxy network (CHAT_TRUSTED_PROXIES). */
-struct gw_cidr {
-    int family; /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    int bits;
-};
-#define GW_MAX_PROXIES 32
-#define GW_IP_MAX      64 /* bytes of a textual client address */
+#define GW_IP_MAX 64 /* bytes of a textual client address */
 
 /* A connection's membership of a room; the room keeps a dense array of subscribers. */
 struct gw_sub {
@@ -185,6 +193,7 @@ struct gw_metrics {
     atomic_llong frames_in, frames_bad, sends, acks, send_errors, rate_limited;
     atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
     atomic_llong produce_queue_full, redis_errors, http_requests;
+    atomic_llong accepted, accept_dropped, header_timeouts;
     atomic_llong auth_requests, auth_rate_limited, auth_overloaded, auth_failures;
     atomic_llong sessions_revoked, events_in, events_bad;
     struct chat_hist auth_us;      /* account request queued -> answered */
@@ -197,6 +206,13 @@ struct gw {
     uv_loop_t loop;
     struct lws_context *ctx;
     struct lws_vhost *vh;
+    /* our listening socket (gw_accept.c): connections wait here for their first byte */
+    int listen_fd;
+    bool accept_ok;
+    uv_poll_t listen_poll;
+    uv_timer_t expire_timer;
+    struct gw_held *held_head, *held_tail; /* FIFO = deadline order */
+    long nheld;
     struct chat_jwt_keyring keys;
     struct chat_limits limits;
     struct chat_idgen idgen;
@@ -253,11 +269,10 @@ struct gw {
     struct gw_pool *pool;  /* owns; NULL when the accounts API is off */
     struct gw_map revoked; /* revoked session id -> until_ms (kept one access-token lifetime) */
     struct gw_map nicks;   /* user id -> nickname changed at until_ms (same lifetime) */
-    struct gw_cidr proxies[GW_MAX_PROXIES];
-    int nproxies;
     bool sessions_loaded;  /* the revocations of the last access_ttl were read from PostgreSQL */
     int64_t load_retry_ms; /* next load (mono ms): the first, then the periodic backstop */
     int64_t sync_since_ms; /* database clock of the last load: the next reads from here */
+    int64_t purge_next_ms; /* next retention purge attempt (mono ms); INT64_MAX while running */
     char dummy_hash[256];  /* verified for unknown users: same cost as a real one */
     struct gw_metrics m;
 };
@@ -355,8 +370,16 @@ void gw_redis_rate(struct gw *gw,
                    int window_ms,
                    gw_rate_cb cb,
                    void *ud);
+/* Bookkeeping of every Redis command (the watchdog's in-flight count and last reply). */
+void gw_redis_sent(struct gw *gw);
+void gw_redis_replied(struct gw *gw);
 /* True while this node holds its message-id node number (lease not expired). */
 bool gw_lease_valid(const struct gw *gw);
+
+/* gw_accept.c: listen on cfg->listen_addr:port, hold new connections until their first byte,
+ * then hand them to lws; stop closes the socket and every held connection. */
+int gw_accept_start(struct gw *gw);
+void gw_accept_stop(struct gw *gw);
 
 /* gw_http.c */
 int gw_http_callback(
@@ -405,10 +428,9 @@ void gw_auth_fini(struct gw *gw);
 void gw_auth_tick(struct gw *gw);
 /* True when uri is an account endpoint (handled by gw_auth_request / gw_auth_body). */
 bool gw_auth_route(const char *uri);
-/* Parses CHAT_TRUSTED_PROXIES; returns CHAT_OK or CHAT_EINVAL (message printed). */
-int gw_proxies_parse(struct gw *gw, const char *spec);
-/* The client address: the peer, or the right-most untrusted X-Forwarded-For entry when the peer
- * is a trusted proxy. */
+/* The client address: the TCP peer when cfg->proxy_hops is 0, else the proxy_hops-th
+ * X-Forwarded-For entry from the right (the peer being the last proxy; fewer entries: the
+ * left-most; no header or an entry that is not an address: the peer). */
 void gw_client_ip(struct gw *gw, struct lws *wsi, char *out, size_t cap);
 
 /* gw_ws.c */

@@ -113,63 +113,6 @@ static bool parse_ip(const char *s, int *family, unsigned char addr[16])
     return false;
 }
 
-int gw_proxies_parse(struct gw *gw, const char *spec)
-{
-    char buf[1024], *save = NULL;
-
-    gw->nproxies = 0;
-    if (strlen(spec) >= sizeof(buf)) {
-        fprintf(stderr, "config error: CHAT_TRUSTED_PROXIES: longer than %zu bytes\n",
-                sizeof(buf) - 1);
-        return CHAT_EINVAL;
-    }
-    snprintf(buf, sizeof(buf), "%s", spec);
-    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        struct gw_cidr *c = &gw->proxies[gw->nproxies];
-        char *slash = strchr(tok, '/');
-        long long bits;
-
-        if (gw->nproxies == GW_MAX_PROXIES) {
-            fprintf(stderr, "config error: CHAT_TRUSTED_PROXIES: more than %d networks\n",
-                    GW_MAX_PROXIES);
-            return CHAT_EINVAL;
-        }
-        if (slash)
-            *slash = '\0';
-        if (!parse_ip(tok, &c->family, c->addr)) {
-            fprintf(stderr, "config error: CHAT_TRUSTED_PROXIES: '%s' is not an address\n", tok);
-            return CHAT_EINVAL;
-        }
-        bits = c->family == AF_INET ? 32 : 128;
-        if (slash && chat_parse_ll(slash + 1, 0, bits, &bits) != CHAT_OK) {
-            fprintf(stderr, "config error: CHAT_TRUSTED_PROXIES: bad prefix length in '%s/%s'\n",
-                    tok, slash + 1);
-            return CHAT_EINVAL;
-        }
-        c->bits = (int)bits;
-        gw->nproxies++;
-    }
-    return CHAT_OK;
-}
-
-static bool trusted(const struct gw *gw, const char *ip)
-{
-    unsigned char a[16];
-    int fam;
-
-    if (!parse_ip(ip, &fam, a))
-        return false;
-    for (int i = 0; i < gw->nproxies; i++) {
-        const struct gw_cidr *c = &gw->proxies[i];
-        int full = c->bits / 8, rest = c->bits % 8;
-        if (c->family != fam || memcmp(a, c->addr, (size_t)full) != 0)
-            continue;
-        if (rest == 0 || ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff) == 0)
-            return true;
-    }
-    return false;
-}
-
 static void trim(char **s)
 {
     char *e;
@@ -180,37 +123,42 @@ static void trim(char **s)
         *--e = '\0';
 }
 
+/* Behind cfg->proxy_hops proxies, each appending the address it saw to X-Forwarded-For, the
+ * client is the proxy_hops-th entry from the right: the peer is the last proxy, and entries
+ * further left were written by the client and prove nothing. With fewer entries than hops the
+ * request skipped outer proxies: the left-most entry was still written by one of ours (a client
+ * writing entries would make the list longer, never shorter). No header, or an entry that is not
+ * an address: the peer (never a client-chosen string). */
 void gw_client_ip(struct gw *gw, struct lws *wsi, char *out, size_t cap)
 {
-    char peer[GW_IP_MAX], xff[XFF_MAX];
+    char peer[GW_IP_MAX], xff[XFF_MAX], *hop = NULL;
+    unsigned char a[16];
     const char *ip;
-    int n;
+    int n, fam;
 
     if (!lws_get_peer_simple(wsi, peer, sizeof(peer)))
         snprintf(peer, sizeof(peer), "unknown");
     ip = strncmp(peer, "::ffff:", 7) == 0 ? peer + 7 : peer; /* IPv4-mapped */
     snprintf(out, cap, "%s", ip);
-    if (!trusted(gw, out))
+    if (gw->cfg->proxy_hops <= 0)
         return;
     n = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
     if (n <= 0 || n >= (int)sizeof(xff) ||
         lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
         return;
-    /* right to left: every hop a trusted proxy appended, until the first address it saw */
-    for (;;) {
+    for (int i = 0; i < gw->cfg->proxy_hops; i++) {
         char *comma = strrchr(xff, ',');
-        char *hop = comma ? comma + 1 : xff;
-        unsigned char a[16];
-        int fam;
-
-        trim(&hop);
-        if (!parse_ip(hop, &fam, a))
-            return; /* not written by a proxy we trust: keep the last trusted view */
-        snprintf(out, cap, "%s", hop);
-        if (!trusted(gw, hop) || !comma)
-            return;
-        *comma = '\0';
+        hop = comma ? comma + 1 : xff;
+        if (!comma)
+            break; /* the left-most entry */
+        if (i + 1 < gw->cfg->proxy_hops)
+            *comma = '\0';
     }
+    trim(&hop);
+    if (strncmp(hop, "::ffff:", 7) == 0 && strchr(hop + 7, '.'))
+        hop += 7;
+    if (parse_ip(hop, &fam, a))
+        snprintf(out, cap, "%s", hop);
 }
 
 /* The user agent, cut to UA_MAX bytes at a character boundary, invalid bytes and controls as '?'.
@@ -355,6 +303,8 @@ static void submit(struct gw *gw, struct gw_job *j)
 {
     j->submitted = true;
     if (gw_pool_submit(gw, j) != CHAT_OK) {
+        j->status = 503;
+        gw_login_settle(gw, j); /* a login that was not tried is no failure */
         chat_metric_add(&gw->m.auth_overloaded, 1);
         finish_error(gw, j, 503, CHAT_ERR_overloaded, 1, NULL);
     }
@@ -383,6 +333,18 @@ void gw_auth_done(struct gw *gw, struct gw_job *j)
         gw_job_free(j);
         return;
     }
+    if (j->kind == GW_JOB_PURGE) {
+        gw->purge_next_ms = chat_mono_ms() + (int64_t)gw->cfg->purge_interval_s * 1000;
+        if (j->purge_ran && (j->purged[0] || j->purged[1] || j->purged[2]))
+            chat_log(CHAT_LOG_INFO,
+                     "accounts: retention purge: %ld login events, %ld refresh tokens, %ld "
+                     "sessions deleted",
+                     j->purged[0], j->purged[1], j->purged[2]);
+        gw_job_free(j);
+        return;
+    }
+    if (j->kind == GW_JOB_LOGIN)
+        gw_login_settle(gw, j);
     /* effects first: they hold whether or not the client is still there to hear the answer */
     if (j->nrevoked) {
         for (size_t i = 0; i < j->nrevoked; i++)
@@ -419,6 +381,8 @@ static void on_rate(struct gw *gw, void *ud, int retry_ms)
     struct gw_job *j = ud;
 
     if (!j->wsi) { /* the client left while Redis answered */
+        j->status = 0;
+        gw_login_settle(gw, j); /* nothing was tried: no failure */
         gw_job_free(j);
         return;
     }
@@ -433,7 +397,7 @@ static void on_rate(struct gw *gw, void *ud, int retry_ms)
 
 /* An address as a rate-limit subject: IPv6 clients by their /64 (one host usually holds a whole
  * /64), IPv4 and anything else as is. */
-static const char *rate_subject(const char *ip, char *buf, size_t cap)
+const char *gw_rate_subject(const char *ip, char *buf, size_t cap)
 {
     unsigned char a[16];
 
@@ -461,7 +425,7 @@ static void rate_then_submit(struct gw *gw,
     int limits[2] = {lim1, lim2};
 
     j->submitted = true;
-    snprintf(k1, sizeof(k1), CHAT_KEY_RATE_FMT, kind1, rate_subject(subj1, net, sizeof(net)));
+    snprintf(k1, sizeof(k1), CHAT_KEY_RATE_FMT, kind1, gw_rate_subject(subj1, net, sizeof(net)));
     if (kind2)
         snprintf(k2, sizeof(k2), CHAT_KEY_RATE_FMT, kind2, subj2);
     gw_redis_rate(gw, keys, limits, kind2 ? 2 : 1, gw->cfg->auth_window_s * 1000, on_rate, j);
@@ -630,11 +594,16 @@ int gw_auth_body(struct gw *gw, struct lws *wsi, struct gw_httpreq *r)
         snprintf(subj, sizeof(subj), "%s",
                  chat_username_valid(j->username) ? j->username : RATE_USER_BAD);
         lower(subj);
-        rate_then_submit(gw, j, "login_ip", j->ip, gw->cfg->login_per_ip, "login_user", subj,
-                         gw->cfg->login_per_user);
+        gw_login_limit(gw, j, subj, on_rate);
         break;
     case GW_JOB_PASSWORD: /* guessing the current password with a stolen token: limited too */
-        rate_then_submit(gw, j, "password_user", j->uid, gw->cfg->login_per_user, NULL, NULL, 0);
+        rate_then_submit(gw, j, "password_user", j->uid, gw->cfg->password_per_user, NULL, NULL, 0);
+        break;
+    case GW_JOB_NICKNAME: /* every change is an event every gateway applies */
+        rate_then_submit(gw, j, "nick_user", j->uid, gw->cfg->nick_per_user, NULL, NULL, 0);
+        break;
+    case GW_JOB_LOGOUT:
+        rate_then_submit(gw, j, "logout_user", j->uid, gw->cfg->logout_per_user, NULL, NULL, 0);
         break;
     default:
         submit(gw, j);
@@ -649,8 +618,11 @@ int gw_auth_init(struct gw *gw)
 {
     const struct gw_config *cfg = gw->cfg;
 
-    if (gw_proxies_parse(gw, cfg->trusted_proxies) != CHAT_OK)
-        return CHAT_EINVAL;
+    if (getenv("CHAT_TRUSTED_PROXIES"))
+        chat_log(CHAT_LOG_WARN,
+                 "CHAT_TRUSTED_PROXIES is no longer read: set CHAT_TRUSTED_PROXY_HOPS to the "
+                 "number of proxies in front of the gateway (now %d)",
+                 cfg->proxy_hops);
     if (!cfg->pg_dsn[0]) {
         chat_log(CHAT_LOG_WARN, "accounts: CHAT_PG_DSN is empty: the accounts API is off");
         gw->sessions_loaded = true;
@@ -663,6 +635,9 @@ int gw_auth_init(struct gw *gw)
     }
     if (gw_pool_start(gw) != CHAT_OK)
         return CHAT_EIO;
+    /* the first purge a while after start (gateways started together do not all try at once;
+     * the advisory lock makes it one at a time anyway) */
+    gw->purge_next_ms = chat_mono_ms() + 5000 + (int64_t)(chat_mono_us() % 5000);
     gw_auth_tick(gw); /* the first load now: readiness waits for it */
     return CHAT_OK;
 }
@@ -674,6 +649,15 @@ void gw_auth_tick(struct gw *gw)
 {
     struct gw_job *j;
 
+    if (gw->pool && gw->cfg->purge_interval_s > 0 && chat_mono_ms() >= gw->purge_next_ms) {
+        gw->purge_next_ms = INT64_MAX; /* in flight: set again when it ends */
+        j = job_new(gw, GW_JOB_PURGE, NULL);
+        j->submitted = true;
+        if (gw_pool_submit(gw, j) != CHAT_OK) {
+            gw_job_free(j);
+            gw->purge_next_ms = chat_mono_ms() + LOAD_RETRY_MS;
+        }
+    }
     if (!gw->pool || chat_mono_ms() < gw->load_retry_ms)
         return;
     gw->load_retry_ms = INT64_MAX; /* in flight: set again when it ends */

@@ -25,7 +25,8 @@ enum gw_job_kind {
     GW_JOB_PASSWORD,
     GW_JOB_LOGINS,
     GW_JOB_ADMIN_REVOKE,
-    GW_JOB_LOAD, /* startup: revocations and nickname changes of the last access_ttl */
+    GW_JOB_LOAD,  /* startup: revocations and nickname changes of the last access_ttl */
+    GW_JOB_PURGE, /* retention: old login events, sessions, refresh tokens (one gateway) */
 };
 
 #define GW_ID_MAX 64 /* a decimal bigint, or a claim copied before it is checked */
@@ -61,6 +62,12 @@ struct gw_job {
     int64_t since_ms;  /* GW_JOB_LOAD: changes after this (database clock); 0: one access_ttl */
     int64_t db_now_ms; /* GW_JOB_LOAD: the database's clock when it ran */
     size_t nload_nicks;
+    /* GW_JOB_LOGIN: the failure reserved in Redis (gw_authrate.c) */
+    bool fail_reserved;
+    char fail_net_key[192], fail_user_key[160];
+    /* GW_JOB_PURGE: rows deleted, false when another gateway held the purge lock */
+    long purged[3]; /* login events, refresh tokens, sessions */
+    bool purge_ran;
 };
 
 /* gw_db.c: the worker pool */
@@ -70,6 +77,16 @@ int gw_pool_submit(struct gw *gw, struct gw_job *j);
 /* Stops the workers (waits for the jobs they are running) and hands back what finished. */
 void gw_pool_stop(struct gw *gw);
 void gw_pool_free(struct gw *gw);
+
+/* gw_authrate.c: failed-login limits (loop thread). gw_login_limit counts j's attempt from
+ * j->ip for user (lower-cased or "~invalid") and, when it is let through, reserves a failure;
+ * cb gets 0 or the ms until the attempt may be retried. gw_login_settle, when j is done, gives
+ * the reserved failure back unless j failed with invalid credentials. */
+void gw_login_limit(struct gw *gw, struct gw_job *j, const char *user, gw_rate_cb cb);
+void gw_login_settle(struct gw *gw, struct gw_job *j);
+/* An address as a per-address rate-limit subject: IPv6 by its /64, anything else as is.
+ * Returns ip or buf. */
+const char *gw_rate_subject(const char *ip, char *buf, size_t cap);
 
 /* gw_auth.c: on the loop, for every finished job */
 void gw_auth_done(struct gw *gw, struct gw_job *j);

@@ -6,6 +6,7 @@
  * Workers run at a lower CPU priority (nice +10) than the event-loop thread: a login storm
  * slows logins down, not message fan-out. SQL is parameterised throughout. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,6 +23,12 @@
 #include "gw_auth.h"
 
 #define WORKER_NICE 10
+
+/* When a session ended for good: revoked or expired, and every access token signed for it
+ * expired. The same expression as the index sessions_ended_idx (0003_account_retention.sql). */
+#define GW_SESSION_ENDED                                                                 \
+    "greatest(coalesce(revoked_at, expires_at), coalesce(tokens_expire_at, revoked_at, " \
+    "expires_at))"
 
 struct gw_pool {
     struct gw *gw;
@@ -167,18 +174,27 @@ static bool new_refresh(struct gw_job *j, PGconn *pg, const char *sid, char *tok
     return true;
 }
 
+/* Seconds past now (database clock) until an access token signed now has expired everywhere:
+ * stored as sessions.tokens_expire_at, how long a revocation of the session must be kept. */
+static int access_keep_s(const struct gw_job *j)
+{
+    return j->gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S;
+}
+
 /* Creates a session for user uid (in a transaction); sid receives its id. */
 static bool new_session(struct gw_job *j, PGconn *pg, const char *uid, char *sid, size_t cap)
 {
-    char ttl[16];
-    const char *p[4] = {uid, ttl, j->ip, j->ua};
+    char ttl[16], access[16];
+    const char *p[5] = {uid, ttl, j->ip, j->ua, access};
     PGresult *r;
 
     snprintf(ttl, sizeof(ttl), "%d", j->gw->cfg->refresh_ttl_s);
+    snprintf(access, sizeof(access), "%d", access_keep_s(j));
     r = q(pg,
-          "INSERT INTO sessions (user_id, expires_at, ip, user_agent) "
-          "VALUES ($1::bigint, now() + make_interval(secs => $2::int), $3, $4) RETURNING id::text",
-          4, p);
+          "INSERT INTO sessions (user_id, expires_at, ip, user_agent, tokens_expire_at) "
+          "VALUES ($1::bigint, now() + make_interval(secs => $2::int), $3, $4, "
+          "now() + make_interval(secs => $5::int)) RETURNING id::text",
+          5, p);
     if (!ok(r, PGRES_TUPLES_OK, "creating a session"))
         return false;
     snprintf(sid, cap, "%s", PQgetvalue(r, 0, 0));
@@ -186,12 +202,42 @@ static bool new_session(struct gw_job *j, PGconn *pg, const char *uid, char *sid
     return true;
 }
 
-/* Records a login attempt; uid may be NULL (unknown user). Outside or inside a transaction. */
-static bool
-login_event(struct gw_job *j, PGconn *pg, const char *uid, bool success, const char *why)
+/* The login_events.username of a failed login for an unknown name: never the typed text (it is
+ * sometimes a password), but "hmac:" + the first 16 bytes of HMAC-SHA256(CHAT_LOGIN_NAME_KEY,
+ * lower-cased name) in hex, which
+ * tells attempts on one name apart without telling the name; "" without a key. */
+static void unknown_name(const struct gw_job *j, char *out, size_t cap)
 {
-    const char *p[6] = {uid,   j->username ? j->username : "", j->ip,
-                        j->ua, success ? "true" : "false",     why};
+    const char *key = j->gw->cfg->login_name_key;
+    unsigned char h[CHAT_SHA256_LEN];
+    char low[256], hex[2 * CHAT_SHA256_LEN + 1];
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (!key[0] || !j->username)
+        return;
+    for (; j->username[n] && n < sizeof(low) - 1; n++) {
+        char c = j->username[n];
+        low[n] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    chat_hmac_sha256(key, strlen(key), low, n, h);
+    explicit_bzero(low, sizeof(low));
+    hexify(h, 16, hex); /* 128 bits tell names apart */
+    snprintf(out, cap, "hmac:%s", hex);
+}
+
+/* Records a login attempt; uid and name are NULL for an unknown user. Outside or inside a
+ * transaction. */
+static bool login_event(
+    struct gw_job *j, PGconn *pg, const char *uid, const char *name, bool success, const char *why)
+{
+    char hidden[8 + 2 * CHAT_SHA256_LEN];
+    const char *p[6] = {uid, name, j->ip, j->ua, success ? "true" : "false", why};
+
+    if (!name) {
+        unknown_name(j, hidden, sizeof(hidden));
+        p[1] = hidden;
+    }
     PGresult *r = q(pg,
                     "INSERT INTO login_events (user_id, username, ip, user_agent, success, reason) "
                     "VALUES ($1::bigint, left($2, 64), $3, $4, $5::boolean, $6)",
@@ -241,7 +287,7 @@ open_session(struct gw_job *j, PGconn *pg, const PGresult *r, const char *why, i
 
     user_from(r, 0, &u);
     if (!new_session(j, pg, u.id, sid, sizeof(sid)) || !new_refresh(j, pg, sid, refresh) ||
-        !login_event(j, pg, u.id, true, why) || !cmd(pg, "COMMIT")) {
+        !login_event(j, pg, u.id, u.username, true, why) || !cmd(pg, "COMMIT")) {
         rollback(pg);
         unavailable(j);
         return;
@@ -311,7 +357,7 @@ static void job_login(struct gw_job *j, PGconn *pg)
         (void)chat_passwd_verify(j->password, j->gw->dummy_hash);
         PQclear(r);
         fail(j, 401, CHAT_ERR_invalid_credentials);
-        if (!login_event(j, pg, NULL, false, "unknown_user"))
+        if (!login_event(j, pg, NULL, NULL, false, "unknown_user"))
             unavailable(j);
         return;
     }
@@ -319,7 +365,7 @@ static void job_login(struct gw_job *j, PGconn *pg)
     match = chat_passwd_verify(j->password, hash);
     if (!match) {
         fail(j, 401, CHAT_ERR_invalid_credentials);
-        if (!login_event(j, pg, PQgetvalue(r, 0, 0), false, "wrong_password"))
+        if (!login_event(j, pg, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), false, "wrong_password"))
             unavailable(j);
         PQclear(r);
         return;
@@ -341,24 +387,63 @@ static void job_login(struct gw_job *j, PGconn *pg)
     PQclear(r);
 }
 
+/* A spent refresh token again: stolen or replayed. Ends the whole family (in the transaction
+ * of the lookup, which it commits). */
+static void refresh_reused(struct gw_job *j, PGconn *pg, const char *sid)
+{
+    const char *p[1] = {sid};
+    PGresult *r;
+
+    r = q(pg,
+          "UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_reused' "
+          "WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
+          1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "revoking a reused session")) {
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    if (!cmd(pg, "COMMIT")) {
+        PQclear(r);
+        rollback(pg);
+        unavailable(j);
+        return;
+    }
+    collect_revoked(j, r, "refresh_reused");
+    PQclear(r);
+    fail(j, 401, CHAT_ERR_refresh_reused);
+    chat_log(CHAT_LOG_WARN, "accounts: refresh token reused: session %s revoked", sid);
+}
+
+/* Rotation: the presented token is spent, the session extended, a new token stored and the new
+ * pair answered. A spent token presented again within CHAT_REFRESH_GRACE_S of its first use,
+ * while the token that replaced it is still unused, is a retry after a lost answer: the unused
+ * successor is dropped and a new pair answered (the session keeps one live refresh token).
+ * Later, or once the successor was used, it is reuse: the session is revoked. */
 static void job_refresh(struct gw_job *j, PGconn *pg)
 {
     char hex[2 * CHAT_SHA256_LEN + 1], sid[GW_ID_MAX], refresh[CHAT_REFRESH_MAX], ttl[16];
-    const char *p[2] = {hex, NULL};
+    char grace[16], access[16];
+    const char *p[3] = {hex, grace, NULL}, *ps[1] = {sid};
     struct chat_user u;
     PGresult *r;
+    bool spent, retry;
 
     token_hash_hex(j->refresh, hex);
+    snprintf(grace, sizeof(grace), "%d", j->gw->cfg->refresh_grace_s);
     if (!cmd(pg, "BEGIN")) {
         unavailable(j);
         return;
     }
     r = q(pg,
           "SELECT rt.session_id::text, rt.used_at IS NOT NULL, rt.expires_at < now(), "
-          "s.revoked_at IS NOT NULL OR s.expires_at < now(), s.user_id::text "
+          "s.revoked_at IS NOT NULL OR s.expires_at < now(), s.user_id::text, "
+          "rt.used_at > now() - make_interval(secs => $2::int) AND NOT EXISTS ("
+          "SELECT 1 FROM refresh_tokens o WHERE o.session_id = rt.session_id "
+          "AND o.used_at > rt.used_at) "
           "FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id "
           "WHERE rt.token_hash = decode($1, 'hex') FOR UPDATE OF rt, s",
-          1, p);
+          2, p);
     if (!ok(r, PGRES_TUPLES_OK, "refresh lookup")) {
         rollback(pg);
         unavailable(j);
@@ -373,47 +458,37 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
     }
     snprintf(sid, sizeof(sid), "%s", PQgetvalue(r, 0, 0));
     snprintf(j->uid, sizeof(j->uid), "%s", PQgetvalue(r, 0, 4));
-    if (strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
-        /* a spent token again: stolen or replayed. End the whole family. */
-        PQclear(r);
-        p[0] = sid;
-        r = q(pg,
-              "UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_reused' "
-              "WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
-              1, p);
-        if (!ok(r, PGRES_TUPLES_OK, "revoking a reused session")) {
-            rollback(pg);
-            unavailable(j);
-            return;
-        }
-        if (!cmd(pg, "COMMIT")) {
-            PQclear(r);
-            rollback(pg);
-            unavailable(j);
-            return;
-        }
-        collect_revoked(j, r, "refresh_reused");
-        PQclear(r);
-        fail(j, 401, CHAT_ERR_refresh_reused);
-        chat_log(CHAT_LOG_WARN, "accounts: refresh token reused: session %s revoked", sid);
+    spent = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    retry = spent && strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+    PQclear(r);
+    if (spent && !retry) {
+        refresh_reused(j, pg, sid);
         return;
     }
-    PQclear(r);
-    snprintf(ttl, sizeof(ttl), "%d", j->gw->cfg->refresh_ttl_s);
-    p[1] = ttl;
-    r = q(pg, "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, 'hex')", 1,
-          p);
+    /* a retry keeps the first use's used_at: the grace window does not slide */
+    if (retry)
+        r = q(pg, "DELETE FROM refresh_tokens WHERE session_id = $1::bigint AND used_at IS NULL", 1,
+              ps);
+    else
+        r = q(pg, "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, 'hex')",
+              1, p);
     if (!ok(r, PGRES_COMMAND_OK, "spending a refresh token")) {
         rollback(pg);
         unavailable(j);
         return;
     }
     PQclear(r);
+    snprintf(ttl, sizeof(ttl), "%d", j->gw->cfg->refresh_ttl_s);
+    snprintf(access, sizeof(access), "%d", access_keep_s(j));
     p[0] = sid;
+    p[1] = ttl;
+    p[2] = access;
     r = q(pg,
           "UPDATE sessions SET last_used_at = now(), "
-          "expires_at = now() + make_interval(secs => $2::int) WHERE id = $1::bigint",
-          2, p);
+          "expires_at = now() + make_interval(secs => $2::int), "
+          "tokens_expire_at = greatest(tokens_expire_at, now() + make_interval(secs => $3::int)) "
+          "WHERE id = $1::bigint",
+          3, p);
     if (!ok(r, PGRES_COMMAND_OK, "extending a session")) {
         rollback(pg);
         unavailable(j);
@@ -433,6 +508,9 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
         unavailable(j);
         return;
     }
+    if (retry)
+        chat_log(CHAT_LOG_INFO, "accounts: session %s: refresh retried within the grace window",
+                 sid);
     user_from(r, 0, &u);
     if (answer_session(j, &u, sid, refresh))
         j->status = 200;
@@ -705,6 +783,44 @@ static void job_admin_revoke(struct gw_job *j, PGconn *pg)
                   1, p, "admin");
 }
 
+/* Revoked sessions older than one access-token lifetime whose tokens may still be valid
+ * (sessions.tokens_expire_at: tokens signed with a longer CHAT_ACCESS_TTL_S, e.g. by a gateway
+ * configured before a change) are appended to j->revoked as revoked "now": every load re-arms
+ * them, so a gateway forgets them only once their tokens have expired. */
+static bool load_long_lived(struct gw_job *j, PGconn *pg)
+{
+    char secs[16];
+    const char *p[1] = {secs};
+    PGresult *r;
+    size_t n, base = j->nrevoked;
+
+    snprintf(secs, sizeof(secs), "%d", j->gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S);
+    r = q(pg,
+          "SELECT id::text, coalesce(revoke_reason, 'revoked') FROM sessions "
+          "WHERE tokens_expire_at > now() AND revoked_at IS NOT NULL "
+          "AND revoked_at <= now() - make_interval(secs => $1::int)",
+          1, p);
+    if (!ok(r, PGRES_TUPLES_OK, "loading long-lived revocations")) {
+        unavailable(j);
+        return false;
+    }
+    n = (size_t)PQntuples(r);
+    if (n) {
+        j->revoked = chat_xrealloc(j->revoked, (base + n + 1) * sizeof(*j->revoked));
+        j->load_reasons = chat_xrealloc(j->load_reasons, (base + n + 1) * sizeof(char *));
+        j->load_revoked_ms =
+            chat_xrealloc(j->load_revoked_ms, (base + n + 1) * sizeof(*j->load_revoked_ms));
+    }
+    for (size_t i = 0; i < n; i++) {
+        j->revoked[base + i] = chat_xstrdup(PQgetvalue(r, (int)i, 0));
+        j->load_reasons[base + i] = chat_xstrdup(PQgetvalue(r, (int)i, 1));
+        j->load_revoked_ms[base + i] = j->db_now_ms;
+    }
+    j->nrevoked = base + n;
+    PQclear(r);
+    return true;
+}
+
 /* Revocations and nickname changes since j->since_ms (the first load: one access-token
  * lifetime back). The periodic loads are the backstop for a lost chat.events record. */
 static void job_load(struct gw_job *j, PGconn *pg)
@@ -744,6 +860,8 @@ static void job_load(struct gw_job *j, PGconn *pg)
     }
     j->nrevoked = (size_t)n;
     PQclear(r);
+    if (!load_long_lived(j, pg))
+        return;
     r = q(pg,
           "SELECT id::text, nickname, (extract(epoch FROM nick_changed_at) * 1000)::bigint "
           "FROM users WHERE nick_changed_at > greatest(now() - make_interval(secs => $1::int), "
@@ -767,6 +885,83 @@ static void job_load(struct gw_job *j, PGconn *pg)
     j->status = 200;
 }
 
+/* ---- retention ---- */
+
+#define PURGE_LOCK      0x6368617470757267LL /* "chatpurg": one purging gateway at a time */
+#define PURGE_STMTS_MAX 100                  /* statements per run: the rest waits for the next */
+
+/* Deletes in batches of cfg->purge_batch rows (one statement, one transaction each) until a
+ * batch comes back short or *budget statements were used; returns the rows deleted, -1 on an
+ * error. */
+static long purge_table(struct gw_job *j, PGconn *pg, const char *sql, int retain_s, int *budget)
+{
+    char retain[16], batch[16];
+    const char *p[2] = {retain, batch};
+    long total = 0;
+
+    snprintf(retain, sizeof(retain), "%d", retain_s);
+    snprintf(batch, sizeof(batch), "%d", j->gw->cfg->purge_batch);
+    while (*budget > 0) {
+        PGresult *r = q(pg, sql, 2, p);
+        long n;
+
+        (*budget)--;
+        if (!ok(r, PGRES_COMMAND_OK, "retention purge"))
+            return -1;
+        n = strtol(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+        total += n;
+        if (n < j->gw->cfg->purge_batch)
+            break;
+    }
+    return total;
+}
+
+/* Login events older than CHAT_RETAIN_LOGINS_S; refresh tokens expired, and sessions ended
+ * (revoked or expired, and every access token of them expired), CHAT_RETAIN_SESSIONS_S ago.
+ * Under a session-level advisory lock taken with pg_try_advisory_lock: another gateway purging
+ * means this one skips its turn. */
+static void job_purge(struct gw_job *j, PGconn *pg)
+{
+    static const char *const sql[3] = {
+        "DELETE FROM login_events WHERE id IN (SELECT id FROM login_events "
+        "WHERE at < now() - make_interval(secs => $1::int) LIMIT $2::int)",
+        "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens "
+        "WHERE expires_at < now() - make_interval(secs => $1::int) LIMIT $2::int)",
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
+        "WHERE " GW_SESSION_ENDED " < now() - make_interval(secs => $1::int) LIMIT $2::int)",
+    };
+    char lock[80];
+    PGresult *r;
+    int budget = PURGE_STMTS_MAX;
+    bool got;
+
+    j->status = 200;
+    snprintf(lock, sizeof(lock), "SELECT pg_try_advisory_lock(%lld)", PURGE_LOCK);
+    r = PQexec(pg, lock);
+    if (!ok(r, PGRES_TUPLES_OK, "purge lock")) {
+        unavailable(j);
+        return;
+    }
+    got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!got)
+        return; /* another gateway is at it */
+    j->purge_ran = true;
+    for (int i = 0; i < 3; i++) {
+        int retain = i == 0 ? j->gw->cfg->retain_logins_s : j->gw->cfg->retain_sessions_s;
+        j->purged[i] = purge_table(j, pg, sql[i], retain, &budget);
+        if (j->purged[i] < 0) {
+            unavailable(j);
+            break;
+        }
+    }
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_unlock(%lld)", PURGE_LOCK);
+    r = PQexec(pg, lock);
+    if (ok(r, PGRES_TUPLES_OK, "purge unlock"))
+        PQclear(r);
+}
+
 typedef void (*job_fn)(struct gw_job *j, PGconn *pg);
 
 static const job_fn job_fns[] = {
@@ -780,6 +975,7 @@ static const job_fn job_fns[] = {
     [GW_JOB_LOGINS] = job_logins,
     [GW_JOB_ADMIN_REVOKE] = job_admin_revoke,
     [GW_JOB_LOAD] = job_load,
+    [GW_JOB_PURGE] = job_purge,
 };
 
 static void run_job(struct gw_job *j, PGconn *pg)

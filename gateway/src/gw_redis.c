@@ -41,7 +41,6 @@ static const char lease_lua[] =
 
 static void on_connect(const redisAsyncContext *ac, int status);
 static void on_disconnect(const redisAsyncContext *ac, int status);
-static void replied(struct gw *gw);
 
 /* ---- hiredis on the loop ----
  * hiredis 0.14's own libuv adapter (hiredis/adapters/libuv.h) drops poll errors: libuv reports a
@@ -236,12 +235,12 @@ bool gw_lease_valid(const struct gw *gw)
 }
 
 /* Every command goes through here so the watchdog knows what is outstanding. */
-static void sent(struct gw *gw)
+void gw_redis_sent(struct gw *gw)
 {
     gw->redis_inflight++;
 }
 
-static void replied(struct gw *gw)
+void gw_redis_replied(struct gw *gw)
 {
     if (gw->redis_inflight > 0)
         gw->redis_inflight--;
@@ -294,7 +293,7 @@ static void on_lease(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     unsigned num = (unsigned)(uintptr_t)priv;
 
-    replied(gw);
+    gw_redis_replied(gw);
     gw->lease_inflight = false;
     if (!reply || reply->type != REDIS_REPLY_INTEGER) {
         if (reply && reply->type == REDIS_REPLY_ERROR)
@@ -333,7 +332,7 @@ static void lease_step(struct gw *gw)
     snprintf(ms, sizeof(ms), "%d", LEASE_MS);
     gw->lease_sent_ms = chat_mono_ms();
     gw->lease_inflight = true;
-    sent(gw);
+    gw_redis_sent(gw);
     redisAsyncCommand(gw->redis, on_lease, (void *)(uintptr_t)num, "EVAL %s 1 %s %s %s", lease_lua,
                       key, gw->lease_token, ms);
 }
@@ -344,7 +343,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv);
 static void cmd(struct gw *gw, const char *fmt, ...)
 {
     va_list ap;
-    sent(gw);
+    gw_redis_sent(gw);
     va_start(ap, fmt);
     redisvAsyncCommand(gw->redis, on_reply, NULL, fmt, ap);
     va_end(ap);
@@ -356,7 +355,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
 
     (void)priv;
-    replied(gw);
+    gw_redis_replied(gw);
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         chat_metric_add(&gw->m.redis_errors, 1);
         chat_log(CHAT_LOG_WARN, "redis: %s", reply->str);
@@ -384,7 +383,7 @@ static void argv_push(struct argv *a, const char *s)
 
 static void argv_send(struct gw *gw, struct argv *a)
 {
-    sent(gw);
+    gw_redis_sent(gw);
     redisAsyncCommandArgv(gw->redis, on_reply, NULL, a->n, a->v, a->len);
     a->n = 0;
 }
@@ -541,7 +540,7 @@ static void on_rate(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     int retry = 0;
 
-    replied(gw);
+    gw_redis_replied(gw);
     if (reply && reply->type == REDIS_REPLY_INTEGER)
         retry = reply->integer > 0 ? (int)reply->integer : 0;
     else if (reply && reply->type == REDIS_REPLY_ERROR)
@@ -582,9 +581,9 @@ void gw_redis_rate(struct gw *gw,
         snprintf(num[2 + i], sizeof(num[2 + i]), "%d", limits[i]);
         argv_push(&a, num[2 + i]);
     }
-    sent(gw);
+    gw_redis_sent(gw);
     if (redisAsyncCommandArgv(gw->redis, on_rate, q, a.n, a.v, a.len) != REDIS_OK) {
-        replied(gw);
+        gw_redis_replied(gw);
         chat_free(q);
         cb(gw, ud, 0);
     }

@@ -150,6 +150,27 @@ static const struct chat_cfg_opt gw_opts[] = {
             "75",
             idle_timeout_s,
             "close a connection silent for this long"),
+    OPT_INT("header-timeout-s",
+            "CHAT_HEADER_TIMEOUT_S",
+            1,
+            60,
+            "5",
+            header_timeout_s,
+            "drop a new connection that has not sent its request within this long"),
+    OPT_INT("max-handshakes",
+            "CHAT_MAX_HANDSHAKES",
+            1,
+            10000000,
+            "10000",
+            max_handshakes,
+            "connections held before their first byte; over it the oldest is dropped"),
+    OPT_INT("listen-backlog",
+            "CHAT_LISTEN_BACKLOG",
+            1,
+            65535,
+            "4096",
+            listen_backlog,
+            "kernel accept queue of the listening socket (capped by net.core.somaxconn)"),
     OPT_INT("drain-ms",
             "CHAT_DRAIN_MS",
             0,
@@ -219,12 +240,14 @@ static const struct chat_cfg_opt gw_opts[] = {
             "60",
             session_warn_s,
             "send session_expiring this long before a socket's token expires"),
-    OPT_STR("trusted-proxies",
-            "CHAT_TRUSTED_PROXIES",
-            "127.0.0.0/8,::1/128",
-            trusted_proxies,
+    OPT_INT("trusted-proxy-hops",
+            "CHAT_TRUSTED_PROXY_HOPS",
             0,
-            "CIDRs of load balancers whose X-Forwarded-For is believed"),
+            16,
+            "0",
+            proxy_hops,
+            "proxies in front of the gateway: the client address is the Nth X-Forwarded-For "
+            "entry from the right (0: the TCP peer)"),
     OPT_INT("auth-window-s",
             "CHAT_AUTH_WINDOW_S",
             1,
@@ -239,13 +262,99 @@ static const struct chat_cfg_opt gw_opts[] = {
             "30",
             login_per_ip,
             "login attempts per client address per window (all gateways)"),
-    OPT_INT("login-per-user",
-            "CHAT_LOGIN_PER_USER",
+    OPT_INT("login-fails-per-net",
+            "CHAT_LOGIN_FAILS_PER_NET",
             1,
             1000000,
             "10",
-            login_per_user,
-            "login attempts per username per window (all gateways)"),
+            login_fails_per_net,
+            "failed logins per username and client network per window (all gateways)"),
+    OPT_INT("login-fails-per-user",
+            "CHAT_LOGIN_FAILS_PER_USER",
+            1,
+            1000000,
+            "200",
+            login_fails_per_user,
+            "failed logins per username per window; past it only networks without a failure "
+            "for the username may try"),
+    OPT_INT("login-net-bits-v4",
+            "CHAT_LOGIN_NET_BITS_V4",
+            8,
+            32,
+            "24",
+            net_bits_v4,
+            "prefix length of an IPv4 client network (failed-login limits)"),
+    OPT_INT("login-net-bits-v6",
+            "CHAT_LOGIN_NET_BITS_V6",
+            16,
+            128,
+            "64",
+            net_bits_v6,
+            "prefix length of an IPv6 client network (failed-login limits)"),
+    OPT_INT("password-per-user",
+            "CHAT_PASSWORD_PER_USER",
+            1,
+            1000000,
+            "10",
+            password_per_user,
+            "password-change attempts per user per window (all gateways)"),
+    OPT_INT("nick-per-user",
+            "CHAT_NICK_PER_USER",
+            1,
+            1000000,
+            "5",
+            nick_per_user,
+            "nickname changes per user per window (all gateways)"),
+    OPT_INT("logout-per-user",
+            "CHAT_LOGOUT_PER_USER",
+            1,
+            1000000,
+            "10",
+            logout_per_user,
+            "logouts per user per window (all gateways)"),
+    OPT_INT("refresh-grace-s",
+            "CHAT_REFRESH_GRACE_S",
+            0,
+            300,
+            "10",
+            refresh_grace_s,
+            "a spent refresh token retried this soon (its successor unused) gets a new pair "
+            "instead of revoking the session; 0: off"),
+    OPT_STR("login-name-key",
+            "CHAT_LOGIN_NAME_KEY",
+            "",
+            login_name_key,
+            CHAT_CFG_SECRET,
+            "HMAC key: failed logins for unknown usernames store HMAC-SHA256(key, name); "
+            "empty: no name is stored"),
+    OPT_INT("retain-logins-s",
+            "CHAT_RETAIN_LOGINS_S",
+            3600,
+            315360000,
+            "7776000",
+            retain_logins_s,
+            "login history (login_events) kept this long (90 days)"),
+    OPT_INT("retain-sessions-s",
+            "CHAT_RETAIN_SESSIONS_S",
+            3600,
+            315360000,
+            "2592000",
+            retain_sessions_s,
+            "sessions and refresh tokens kept this long after they expired or were revoked"),
+    OPT_INT("purge-interval-s",
+            "CHAT_PURGE_INTERVAL_S",
+            0,
+            86400,
+            "3600",
+            purge_interval_s,
+            "retention purge every this often (one gateway at a time); 0: never"),
+    OPT_INT("purge-batch",
+            "CHAT_PURGE_BATCH",
+            10,
+            100000,
+            "1000",
+            purge_batch,
+            "rows deleted per purge statement (100 statements per run at most)"),
     OPT_INT("register-per-ip",
             "CHAT_REGISTER_PER_IP",
             1,
@@ -318,7 +427,7 @@ static int create_lws(struct gw *gw)
     retry.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s;
 
     memset(&info, 0, sizeof(info));
-    info.port = cfg->port;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* gw_accept.c listens and adopts */
     info.iface = cfg->listen_addr;
     info.protocols = gw_protocols;
     info.mounts = mounts;
@@ -330,11 +439,14 @@ static int create_lws(struct gw *gw)
     info.vhost_name = "chat";
     info.server_string = "chatcluster";
     info.count_threads = 1;
+    info.timeout_secs_ah_idle = (unsigned)cfg->header_timeout_s; /* the whole request */
     gw->ctx = lws_create_context(&info);
     if (!gw->ctx) {
-        chat_log(CHAT_LOG_ERROR, "cannot listen on %s:%d", cfg->listen_addr, cfg->port);
+        chat_log(CHAT_LOG_ERROR, "cannot create the lws context");
         return CHAT_EIO;
     }
+    if (gw_accept_start(gw) != CHAT_OK)
+        return CHAT_EIO;
     chat_log(CHAT_LOG_INFO, "listening on %s:%d as node %s", cfg->listen_addr, cfg->port,
              cfg->node_name);
     return CHAT_OK;
@@ -392,6 +504,7 @@ void gw_shutdown(struct gw *gw)
     gw_redis_stop(gw);
     gw_redis_arm_kill(gw);
     gw_kafka_stop(gw);
+    gw_accept_stop(gw);
     if (gw->ctx) /* on a running foreign loop: lws closes its handles asynchronously */
         lws_context_destroy(gw->ctx);
 }

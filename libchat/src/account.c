@@ -15,6 +15,7 @@
 #include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "chat/mem.h"
 #include "chat/utf8.h"
@@ -338,4 +339,15 @@ void chat_sha256(const char *s, size_t len, unsigned char out[CHAT_SHA256_LEN])
     int ok = EVP_Digest(s, len, out, &n, EVP_sha256(), NULL);
 
     CHAT_ASSERT(ok == 1 && n == CHAT_SHA256_LEN); /* only fails when OpenSSL is broken */
+}
+
+void chat_hmac_sha256(
+    const void *key, size_t key_len, const char *s, size_t len, unsigned char out[CHAT_SHA256_LEN])
+{
+    static const unsigned char none = 0;
+    unsigned int n = 0;
+    const unsigned char *r = HMAC(EVP_sha256(), key_len ? key : &none, (int)key_len,
+                                  (const unsigned char *)s, len, out, &n);
+
+    CHAT_ASSERT(r != NULL && n == CHAT_SHA256_LEN); /* only fails when OpenSSL is broken */
 }

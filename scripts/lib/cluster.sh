@@ -530,6 +530,7 @@ _cl_start_gw() {
     port=$(_cl_env_get "$dir" "CHAT_TEST_${key}_PORT")
     _cl_spawn "$name" "$dir" env \
         CHAT_LISTEN_ADDR=127.0.0.1 CHAT_PORT="$port" CHAT_NODE_NAME="$name" \
+        CHAT_TRUSTED_PROXY_HOPS="${CHAT_TRUSTED_PROXY_HOPS:-1}" \
         CHAT_REDIS_HOST=127.0.0.1 CHAT_REDIS_PORT="$(_cl_env_get "$dir" CHAT_TEST_REDIS_PORT)" \
         CHAT_PG_DSN="$(_cl_env_get "$dir" CHAT_TEST_PG_DSN)" \
         CHAT_WEB_ROOT="$(_cl_env_get "$dir" CHAT_TEST_WEB_ROOT)" \
@@ -592,6 +593,7 @@ http {
             proxy_set_header Connection \$connection_upgrade;
             proxy_set_header Host \$host;
             proxy_set_header X-Real-IP \$remote_addr;
+            # appends the peer: the gateways (CHAT_TRUSTED_PROXY_HOPS=1) take that entry only
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto \$scheme;
             proxy_connect_timeout 2s;

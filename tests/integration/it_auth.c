@@ -107,7 +107,7 @@ static void test_refresh_rotates_and_reuse_revokes_family(void **state)
 {
     struct it_client cl;
     char name[32], room[80];
-    json_t *reg, *s, *r, *me;
+    json_t *reg, *s, *r, *r2, *me;
     struct wsc *w;
 
     (void)state;
@@ -127,11 +127,15 @@ static void test_refresh_rotates_and_reuse_revokes_family(void **state)
     me = it_me(GW1, &cl, it_access(r));
     it_check_user(me, name, name);
     json_decref(me);
-    /* the spent token again: reuse, the whole session is revoked, its sockets told */
+    r2 = it_refresh_ok(GW1, &cl, it_jstr(r, "refresh_token")); /* s's successor is used now */
+    /* the spent token again: reuse (no grace: what replaced it was used), the whole session is
+     * revoked, its sockets told */
     it_refresh_fails(GW1, &cl, it_jstr(s, "refresh_token"), "refresh_reused");
     it_expect_revoked(w, "refresh_reused", it_timeout(2000), "socket of the reused session");
     it_expect_send_error(w, room, "after-reuse", "auth_required");
+    it_refresh_fails(GW2, &cl, it_jstr(r2, "refresh_token"), "invalid_refresh");
     it_refresh_fails(GW2, &cl, it_jstr(r, "refresh_token"), "invalid_refresh");
+    it_me_refused(GW1, &cl, it_access(r2), "session_revoked");
     it_me_refused(GW1, &cl, it_access(r), "session_revoked");
     it_me_refused(GW2, &cl, it_access(s), "session_revoked");
     it_refresh_fails(LB, &cl, "no-such-refresh-token-0123456789abcdef", "invalid_refresh");
@@ -139,6 +143,92 @@ static void test_refresh_rotates_and_reuse_revokes_family(void **state)
     json_decref(me);
     wsc_close(w);
     json_decref(reg);
+    json_decref(s);
+    json_decref(r);
+    json_decref(r2);
+}
+
+static int refresh_grace_s(void)
+{
+    return it_env_int("CHAT_REFRESH_GRACE_S", 3);
+}
+
+/* A refresh retried after a lost answer (the spent token again within CHAT_REFRESH_GRACE_S, its
+ * successor unused) gets a valid pair and revokes nothing; the lost successor is void (not
+ * reuse). Returns false when the retry could not be made within the grace window (slow
+ * machine): inconclusive. */
+static bool refresh_retry_once(void)
+{
+    struct it_client cl;
+    char name[32];
+    json_t *s, *r1, *r2 = NULL, *r3, *out = NULL, *me;
+    long long t0;
+    int st;
+
+    it_client_new(&cl, "203.0.113");
+    it_name_new(name, sizeof(name), "Grace");
+    s = it_register(LB, &cl, name, PW, NULL);
+    t0 = it_mono_ms();
+    r1 = it_refresh_ok(GW1, &cl, it_jstr(s, "refresh_token")); /* its answer is "lost" */
+    st = it_api(GW2, "POST", "/api/v1/auth/refresh", NULL, &cl,
+                json_pack("{s:s}", "refresh_token", it_jstr(s, "refresh_token")), &r2, NULL);
+    if (it_mono_ms() - t0 >= refresh_grace_s() * 1000LL - 200) {
+        json_decref(s);
+        json_decref(r1);
+        json_decref(r2);
+        return false;
+    }
+    if (st != 200)
+        fail_msg("refresh retried within the grace window: %d %s", st,
+                 json_string_value(it_jget(r2, "error.code")));
+    it_check_session(r2, name, name);
+    assert_string_equal(it_jstr(r2, "session_id"), it_jstr(s, "session_id"));
+    assert_string_not_equal(it_jstr(r2, "refresh_token"), it_jstr(r1, "refresh_token"));
+    me = it_me(GW1, &cl, it_access(r2));
+    json_decref(me);
+    /* the successor of the lost answer is void, without revoking the session */
+    it_refresh_fails(GW1, &cl, it_jstr(r1, "refresh_token"), "invalid_refresh");
+    r3 = it_refresh_ok(GW2, &cl, it_jstr(r2, "refresh_token")); /* the retry's pair works on */
+    me = it_me(LB, &cl, it_access(r3));
+    it_check_user(me, name, name);
+    json_decref(me);
+    /* the first token once more: its successor has been used, so this is reuse */
+    it_refresh_fails(GW1, &cl, it_jstr(s, "refresh_token"), "refresh_reused");
+    it_refresh_fails(GW2, &cl, it_jstr(r3, "refresh_token"), "invalid_refresh");
+    it_me_refused(GW2, &cl, it_access(r3), "session_revoked");
+    json_decref(out);
+    json_decref(s);
+    json_decref(r1);
+    json_decref(r2);
+    json_decref(r3);
+    return true;
+}
+
+static void test_refresh_retry_within_grace(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        if (refresh_retry_once())
+            return;
+    fail_msg("4 retries each took longer than the grace window of %d s", refresh_grace_s());
+}
+
+/* The spent token again after the grace window: reuse, the session is revoked. */
+static void test_refresh_after_grace_is_reuse(void **state)
+{
+    struct it_client cl;
+    char name[32];
+    json_t *s, *r;
+
+    (void)state;
+    it_client_new(&cl, "203.0.113");
+    it_name_new(name, sizeof(name), "Grace");
+    s = it_register(GW2, &cl, name, PW, NULL);
+    r = it_refresh_ok(GW1, &cl, it_jstr(s, "refresh_token"));
+    it_sleep_ms(refresh_grace_s() * 1000LL + 1100); /* the window is over (nothing to poll) */
+    it_refresh_fails(GW2, &cl, it_jstr(s, "refresh_token"), "refresh_reused");
+    it_refresh_fails(GW1, &cl, it_jstr(r, "refresh_token"), "invalid_refresh");
+    it_me_refused(LB, &cl, it_access(r), "session_revoked");
     json_decref(s);
     json_decref(r);
 }
@@ -413,7 +503,7 @@ static void test_login_history(void **state)
     cl.ua = ua;
     it_name_new(name, sizeof(name), "Hist");
     it_name_new(nobody, sizeof(nobody), "Hist");
-    json_decref(it_register(LB, &cl, name, PW, NULL));
+    json_decref(it_register(GW1, &cl, name, PW, NULL));
     it_login_fails(GW2, &cl, name, PW_WRONG);
     it_login_fails(GW2, &cl, nobody, PW); /* unknown user: in nobody's history */
     s = it_login(GW1, &cl, name, PW);
@@ -441,6 +531,48 @@ static void test_login_history(void **state)
     json_decref(p1);
     json_decref(p2);
     json_decref(h);
+    json_decref(s);
+}
+
+/* The address of the newest entry of the login history of session s. */
+static void newest_login_ip(const json_t *s, const struct it_client *cl, char *out, size_t cap)
+{
+    json_t *h =
+        it_api_ok(200, GW1, "GET", "/api/v1/users/me/logins?limit=1", it_access(s), cl, NULL);
+
+    snprintf(out, cap, "%s", it_jstr(json_array_get(json_object_get(h, "logins"), 0), "ip"));
+    json_decref(h);
+}
+
+/* CHAT_TRUSTED_PROXY_HOPS=1 (the test cluster: nginx in front): the client address is the one
+ * X-Forwarded-For entry the last proxy appended. Through nginx, an entry the client wrote
+ * itself is ignored: it cannot choose the address of its limits and login history. A peer
+ * that is itself the proxy (the test client talking to a gateway directly) is believed for the
+ * right-most entry only. */
+static void test_forwarded_for_hops(void **state)
+{
+    struct it_client cl, forged, chain;
+    char name[32], ip[64], two[96];
+    json_t *s;
+
+    (void)state;
+    assert_int_equal(it_env_int("CHAT_TRUSTED_PROXY_HOPS", 1), 1);
+    it_client_new(&cl, "203.0.113");
+    it_client_new(&forged, "198.51.100");
+    it_name_new(name, sizeof(name), "Xff");
+    json_decref(it_register(GW1, &cl, name, PW, NULL));
+    /* through the balancer with a forged entry: nginx appends the real peer, which counts */
+    s = it_login(LB, &forged, name, PW);
+    newest_login_ip(s, &cl, ip, sizeof(ip));
+    assert_string_equal(ip, "127.0.0.1");
+    json_decref(s);
+    /* a chain: only the entry of the one trusted hop (the right-most) counts */
+    it_client_new(&chain, "203.0.113");
+    snprintf(two, sizeof(two), "%s, %s", forged.ip, chain.ip);
+    snprintf(chain.ip, sizeof(chain.ip), "%s", two);
+    s = it_login(GW2, &chain, name, PW);
+    newest_login_ip(s, &cl, ip, sizeof(ip));
+    assert_string_equal(ip, two + strlen(forged.ip) + 2);
     json_decref(s);
 }
 
@@ -521,8 +653,8 @@ static void test_sql_metacharacters_and_unicode(void **state)
     /* the exact password logs in; one code point less does not; the User-Agent comes back */
     cl.ua = ua;
     drop_last_char(pw_short, pw); /* one code point short */
-    it_login_fails(LB, &cl, name, pw_short);
-    l = it_login(LB, &cl, name, pw);
+    it_login_fails(GW2, &cl, name, pw_short);
+    l = it_login(GW1, &cl, name, pw);
     it_check_session(l, name, nick20);
     h = it_api_ok(200, GW1, "GET", "/api/v1/users/me/logins?limit=2", it_access(l), &cl, NULL);
     assert_int_equal(json_array_size(json_object_get(h, "logins")), 2);
@@ -537,56 +669,167 @@ static void test_sql_metacharacters_and_unicode(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * rate limits (fixed windows of CHAT_AUTH_WINDOW_S shared by the gateways through Redis) */
+ * rate limits (windows of CHAT_AUTH_WINDOW_S shared by the gateways through Redis; a window
+ * starts with the first attempt counted under its key)
+ *
+ * A scenario's exact counts hold only when all its attempts fall into one window. That is
+ * known afterwards, without guessing where windows fall: the window starts after the
+ * scenario's start t0, so if the scenario ended before t0 + window, it was one window. A
+ * scenario that took longer (a slow machine) is inconclusive and run again on fresh users and
+ * addresses; only a conclusive run is judged. */
+
+#define SCENARIO_TRIES 4
 
 static int auth_window_s(void)
 {
     return it_env_int("CHAT_AUTH_WINDOW_S", 4);
 }
 
-/* When the windows are aligned to the epoch, makes sure at least need_ms of the current one
- * are left (else waits for the next): a burst of attempts must not straddle two windows. */
-static void align_window(long long need_ms)
+/* True when everything since t0 (it_mono_ms) happened within one window (100 ms to spare for
+ * the clocks of Redis and the test). */
+static bool one_window(long long t0)
 {
-    long long w = auth_window_s() * 1000LL, into = it_wall_ms() % w;
-
-    if (w - into < need_ms)
-        it_sleep_ms(w - into + 50);
+    return it_mono_ms() - t0 < auth_window_s() * 1000LL - 100;
 }
 
-static void check_retry_after(int ra, const char *what)
+static bool retry_after_ok(int ra)
 {
-    if (ra < 1 || ra > auth_window_s())
-        fail_msg("%s: Retry-After %d, expected 1..%d", what, ra, auth_window_s());
+    return ra >= 1 && ra <= auth_window_s();
 }
 
-static void test_login_rate_limit_per_user(void **state)
+/* One login attempt without judging it: the status, *code the error code ("" on success), *ra
+ * the Retry-After (-1: none). */
+static int try_login(const char *base,
+                     const struct it_client *cl,
+                     const char *user,
+                     const char *pw,
+                     char *code,
+                     size_t cap,
+                     int *ra)
 {
-    struct it_client reg, cl[8];
-    char name[32];
+    json_t *out = NULL;
+    int st = it_api(base, "POST", "/api/v1/auth/login", NULL, cl, it_creds(user, pw), &out, ra);
+    const char *c = json_string_value(it_jget(out, "error.code"));
+
+    snprintf(code, cap, "%s", c ? c : "");
+    json_decref(out);
+    return st;
+}
+
+/* Failures counted per (username, client network): FAILS_PER_NET wrong passwords from network
+ * A (several addresses of one /24) exhaust A (429 with Retry-After, even for the right
+ * password), while the right password from network B logs in. A is released after Retry-After.
+ * Returns false when the run was inconclusive. */
+static bool failures_per_network_once(void)
+{
+    int per_net = it_env_int("CHAT_LOGIN_FAILS_PER_NET", 5);
+    struct it_client reg, a[8], b, a2;
+    char name[32], code[64], why[160] = "";
+    int st[8], ra = -1, ra_right = -1, st_right, st_b;
+    long long t0;
     json_t *s;
-    int ra;
 
-    (void)state;
+    assert_true(per_net + 1 < 8);
     it_client_new(&reg, "198.51.100");
-    for (int i = 0; i < 8; i++)
-        it_client_new(&cl[i], "198.51.100"); /* a new address per attempt: only the user counts */
-    it_name_new(name, sizeof(name), "Rate");
+    for (int i = 0; i <= per_net; i++)
+        it_client_new(&a[i], "198.51.100");
+    it_client_new(&a2, "198.51.100");
+    it_client_new(&b, "198.18.0");
+    it_name_new(name, sizeof(name), "RNet");
     json_decref(it_register(GW1, &reg, name, PW, NULL));
-    align_window(it_timeout(2500));
-    for (int i = 0; i < 5; i++)
-        it_login_fails(i % 2 ? GW1 : GW2, &cl[i], name, PW_WRONG);
-    ra = it_api_err(429, "rate_limited", GW1, "POST", "/api/v1/auth/login", NULL, &cl[5],
-                    it_creds(name, PW_WRONG));
-    check_retry_after(ra, "6th login attempt for one user");
-    /* while limited even the right password is refused (on the other gateway too) */
-    ra = it_api_err(429, "rate_limited", GW2, "POST", "/api/v1/auth/login", NULL, &cl[6],
-                    it_creds(name, PW));
-    check_retry_after(ra, "right password while limited");
-    it_sleep_ms(ra * 1000LL + 300);
-    s = it_login(LB, &cl[7], name, PW); /* released */
+    t0 = it_mono_ms();
+    for (int i = 0; i < per_net; i++)
+        st[i] = try_login(i % 2 ? GW1 : GW2, &a[i], name, PW_WRONG, code, sizeof(code), NULL);
+    st[per_net] = try_login(GW1, &a[per_net], name, PW_WRONG, code, sizeof(code), &ra);
+    st_right = try_login(GW2, &a2, name, PW, code, sizeof(code), &ra_right);
+    st_b = try_login(GW1, &b, name, PW, code, sizeof(code), NULL);
+    if (!one_window(t0))
+        return false;
+    for (int i = 0; i < per_net; i++)
+        if (st[i] != 401)
+            snprintf(why, sizeof(why), "wrong password %d from network A: %d, want 401", i + 1,
+                     st[i]);
+    if (st[per_net] != 429 || !retry_after_ok(ra))
+        snprintf(why, sizeof(why), "failure %d from network A: %d Retry-After %d, want 429",
+                 per_net + 1, st[per_net], ra);
+    if (st_right != 429 || !retry_after_ok(ra_right))
+        snprintf(why, sizeof(why), "right password from the limited network: %d, want 429",
+                 st_right);
+    if (st_b != 200)
+        snprintf(why, sizeof(why), "right password from network B: %d, want 200", st_b);
+    if (why[0])
+        fail_msg("%s", why);
+    /* A again once its window is over (waits for the condition, bounded) */
+    for (long long end = it_mono_ms() + it_timeout(auth_window_s() * 1000 + 3000);;) {
+        if (try_login(GW1, &a2, name, PW, code, sizeof(code), NULL) == 200)
+            break;
+        if (it_mono_ms() > end)
+            fail_msg("network A still limited %d s after its window", auth_window_s() + 3);
+        it_sleep_ms(250);
+    }
+    s = it_login(GW2, &a[0], name, PW);
     it_check_session(s, name, name);
     json_decref(s);
+    return true;
+}
+
+static void test_login_failures_per_network(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SCENARIO_TRIES; i++)
+        if (failures_per_network_once())
+            return;
+    fail_msg("%d runs each took longer than one window of %d s", SCENARIO_TRIES, auth_window_s());
+}
+
+/* The username's ceiling over all networks (CHAT_LOGIN_FAILS_PER_USER): once reached, a network
+ * that has failed for the username is refused even under its own budget, a network without
+ * failures still logs in. */
+static bool failures_per_user_once(void)
+{
+    int per_net = it_env_int("CHAT_LOGIN_FAILS_PER_NET", 5);
+    int per_user = it_env_int("CHAT_LOGIN_FAILS_PER_USER", 8);
+    struct it_client reg, a, c, b;
+    char name[32], code[64], why[160] = "";
+    int from_c = per_user - per_net, st_c[8], st_c_more, st_b, ra = -1;
+    long long t0;
+
+    assert_true(from_c >= 1 && from_c < per_net && from_c < 8);
+    it_client_new(&reg, "198.51.100");
+    it_client_new(&a, "198.51.100");
+    it_client_new(&c, "203.0.113");
+    it_client_new(&b, "198.18.0");
+    it_name_new(name, sizeof(name), "RUsr");
+    json_decref(it_register(GW2, &reg, name, PW, NULL));
+    t0 = it_mono_ms();
+    for (int i = 0; i < per_net; i++)
+        (void)try_login(i % 2 ? GW1 : GW2, &a, name, PW_WRONG, code, sizeof(code), NULL);
+    for (int i = 0; i < from_c; i++)
+        st_c[i] = try_login(GW1, &c, name, PW_WRONG, code, sizeof(code), NULL);
+    st_c_more = try_login(GW2, &c, name, PW, code, sizeof(code), &ra);
+    st_b = try_login(GW1, &b, name, PW, code, sizeof(code), NULL);
+    if (!one_window(t0))
+        return false;
+    for (int i = 0; i < from_c; i++)
+        if (st_c[i] != 401)
+            snprintf(why, sizeof(why), "failure %d from network C: %d, want 401", i + 1, st_c[i]);
+    if (st_c_more != 429 || !retry_after_ok(ra))
+        snprintf(why, sizeof(why), "network C past the username's ceiling: %d, want 429",
+                 st_c_more);
+    if (st_b != 200)
+        snprintf(why, sizeof(why), "network B without failures: %d, want 200", st_b);
+    if (why[0])
+        fail_msg("%s", why);
+    return true;
+}
+
+static void test_login_failures_per_user_ceiling(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SCENARIO_TRIES; i++)
+        if (failures_per_user_once())
+            return;
+    fail_msg("%d runs each took longer than one window of %d s", SCENARIO_TRIES, auth_window_s());
 }
 
 /* Exit status of a child making one login attempt: 0 refused (401 invalid_credentials),
@@ -604,8 +847,7 @@ static int attempt_status(const char *base, const struct it_client *cl, const ch
     code = json_string_value(it_jget(out, "error.code"));
     if (st == 401 && code && strcmp(code, "invalid_credentials") == 0) {
         rc = 0;
-    } else if (st == 429 && code && strcmp(code, "rate_limited") == 0 && ra >= 1 &&
-               ra <= auth_window_s()) {
+    } else if (st == 429 && code && strcmp(code, "rate_limited") == 0 && retry_after_ok(ra)) {
         rc = 1;
     }
     free(resp);
@@ -615,25 +857,27 @@ static int attempt_status(const char *base, const struct it_client *cl, const ch
     return rc;
 }
 
-static void test_login_rate_limit_per_ip(void **state)
+/* CHAT_LOGIN_PER_IP + 1 attempts at once from one address (unknown users: one each): exactly
+ * one is limited; then the address is limited for a real user with the right password too,
+ * another address is not. */
+static bool per_ip_once(void)
 {
     enum { N = 31 }; /* CHAT_LOGIN_PER_IP + 1 */
     struct it_client one, other;
-    char name[32], users[N][32];
+    char name[32], users[N][32], code[64];
     const char *base = GW1; /* the children must not call into cmocka */
     pid_t kids[N];
-    int got[3] = {0, 0, 0}, ra;
-    json_t *s;
+    int got[3] = {0, 0, 0}, ra = -1, st_one, st_other;
+    long long t0;
 
-    (void)state;
+    assert_int_equal(it_env_int("CHAT_LOGIN_PER_IP", 30), N - 1);
     it_client_new(&one, "198.51.100");
     it_client_new(&other, "198.51.100");
     it_name_new(name, sizeof(name), "RIp");
     json_decref(it_register(GW2, &other, name, PW, NULL));
     for (int i = 0; i < N; i++)
-        it_name_new(users[i], sizeof(users[i]), "RIpx"); /* unknown users: one attempt each */
-    align_window(it_timeout(2500));
-    /* all at once, so they surely fall into one window */
+        it_name_new(users[i], sizeof(users[i]), "RIpx");
+    t0 = it_mono_ms();
     for (int i = 0; i < N; i++) {
         kids[i] = fork();
         assert_true(kids[i] >= 0);
@@ -646,16 +890,100 @@ static void test_login_rate_limit_per_ip(void **state)
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) <= 2);
         got[WEXITSTATUS(st)]++;
     }
+    st_one = try_login(GW2, &one, name, PW, code, sizeof(code), &ra);
+    st_other = try_login(GW1, &other, name, PW, code, sizeof(code), NULL);
+    if (!one_window(t0))
+        return false;
     if (got[0] != N - 1 || got[1] != 1) {
         fail_msg("%d attempts from one address: %d refused, %d limited, %d other (want %d/1/0)", N,
                  got[0], got[1], got[2], N - 1);
     }
-    /* the address is limited even for a real user with the right password */
-    ra = it_api_err(429, "rate_limited", GW2, "POST", "/api/v1/auth/login", NULL, &one,
-                    it_creds(name, PW));
-    check_retry_after(ra, "login from a limited address");
-    s = it_login(GW1, &other, name, PW); /* other addresses are not */
-    json_decref(s);
+    if (st_one != 429 || !retry_after_ok(ra))
+        fail_msg("right password from a limited address: %d (Retry-After %d), want 429", st_one,
+                 ra);
+    if (st_other != 200)
+        fail_msg("right password from another address: %d, want 200", st_other);
+    return true;
+}
+
+static void test_login_rate_limit_per_ip(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SCENARIO_TRIES; i++)
+        if (per_ip_once())
+            return;
+    fail_msg("%d runs each took longer than one window of %d s", SCENARIO_TRIES, auth_window_s());
+}
+
+/* CHAT_NICK_PER_USER changes per window, then 429 with Retry-After (the nickname unchanged);
+ * likewise CHAT_LOGOUT_PER_USER logouts. */
+static bool account_limits_once(void)
+{
+    int nick_max = it_env_int("CHAT_NICK_PER_USER", 3);
+    int out_max = it_env_int("CHAT_LOGOUT_PER_USER", 3);
+    struct it_client cl;
+    char name[32], nick[32], why[160] = "";
+    json_t *s[8], *out = NULL, *me;
+    int st, ra = -1, st_out, ra_out = -1;
+    long long t0;
+
+    assert_true(out_max + 1 <= 8);
+    it_client_new(&cl, "203.0.113");
+    it_name_new(name, sizeof(name), "RNick");
+    s[0] = it_register(GW1, &cl, name, PW, NULL);
+    for (int i = 1; i <= out_max; i++)
+        s[i] = it_login(i % 2 ? GW1 : GW2, &cl, name, PW);
+    t0 = it_mono_ms();
+    for (int i = 0; i < nick_max; i++) {
+        snprintf(nick, sizeof(nick), "nick %d", i);
+        st = it_api(i % 2 ? GW1 : GW2, "POST", "/api/v1/users/me/nickname", it_access(s[0]), &cl,
+                    json_pack("{s:s}", "nickname", nick), &out, NULL);
+        json_decref(out);
+        if (st != 200)
+            snprintf(why, sizeof(why), "nickname change %d: %d, want 200", i + 1, st);
+    }
+    st = it_api(GW2, "POST", "/api/v1/users/me/nickname", it_access(s[0]), &cl,
+                json_pack("{s:s}", "nickname", "one too many"), &out, &ra);
+    json_decref(out);
+    for (int i = 0; i < out_max; i++) {
+        int sto = it_api(i % 2 ? GW2 : GW1, "POST", "/api/v1/auth/logout", it_access(s[i]), &cl,
+                         json_object(), &out, NULL);
+        json_decref(out);
+        if (sto != 200)
+            snprintf(why, sizeof(why), "logout %d: %d, want 200", i + 1, sto);
+    }
+    st_out = it_api(GW1, "POST", "/api/v1/auth/logout", it_access(s[out_max]), &cl, json_object(),
+                    &out, &ra_out);
+    json_decref(out);
+    if (!one_window(t0)) {
+        for (int i = 0; i <= out_max; i++)
+            json_decref(s[i]);
+        return false;
+    }
+    if (st != 429 || !retry_after_ok(ra))
+        snprintf(why, sizeof(why), "nickname change %d: %d (Retry-After %d), want 429",
+                 nick_max + 1, st, ra);
+    if (st_out != 429 || !retry_after_ok(ra_out))
+        snprintf(why, sizeof(why), "logout %d: %d (Retry-After %d), want 429", out_max + 1, st_out,
+                 ra_out);
+    if (why[0])
+        fail_msg("%s", why);
+    me = it_me(LB, &cl, it_access(s[out_max])); /* the limited logout left it alive */
+    snprintf(nick, sizeof(nick), "nick %d", nick_max - 1);
+    it_check_user(me, name, nick); /* the limited change changed nothing */
+    json_decref(me);
+    for (int i = 0; i <= out_max; i++)
+        json_decref(s[i]);
+    return true;
+}
+
+static void test_nickname_and_logout_limits_per_user(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SCENARIO_TRIES; i++)
+        if (account_limits_once())
+            return;
+    fail_msg("%d runs each took longer than one window of %d s", SCENARIO_TRIES, auth_window_s());
 }
 
 int main(void)
@@ -665,6 +993,8 @@ int main(void)
         cmocka_unit_test(test_register_returns_session),
         cmocka_unit_test(test_login_case_insensitive_and_me),
         cmocka_unit_test(test_refresh_rotates_and_reuse_revokes_family),
+        cmocka_unit_test(test_refresh_retry_within_grace),
+        cmocka_unit_test(test_refresh_after_grace_is_reuse),
         cmocka_unit_test(test_logout_revokes_session),
         cmocka_unit_test(test_logout_all_revokes_every_session),
         cmocka_unit_test(test_duplicate_username_case_insensitive),
@@ -673,9 +1003,12 @@ int main(void)
         cmocka_unit_test(test_body_limit_and_bad_json),
         cmocka_unit_test(test_bearer_errors),
         cmocka_unit_test(test_login_history),
+        cmocka_unit_test(test_forwarded_for_hops),
         cmocka_unit_test(test_sql_metacharacters_and_unicode),
-        cmocka_unit_test(test_login_rate_limit_per_user),
+        cmocka_unit_test(test_login_failures_per_network),
+        cmocka_unit_test(test_login_failures_per_user_ceiling),
         cmocka_unit_test(test_login_rate_limit_per_ip),
+        cmocka_unit_test(test_nickname_and_logout_limits_per_user),
     };
     it_env_load();
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,6 +225,66 @@ static void test_wrong_method_gets_405_with_allow(void **state)
     free(r);
 }
 
+/* The gateway's counter name from /metrics, or -1. */
+static long long metric(const char *name)
+{
+    char *body = NULL;
+    long long v = -1;
+
+    if (it_http_get(it_env("CHAT_TEST_GW1_URL"), "/metrics", &body) == 200 && body) {
+        char key[128];
+        snprintf(key, sizeof(key), "\n%s ", name);
+        const char *p = strstr(body, key);
+        if (p)
+            v = strtoll(p + strlen(key), NULL, 10);
+    }
+    free(body);
+    return v;
+}
+
+/* Waits until the server closes fd (EOF or reset); false after timeout_ms. */
+static bool closed_by_server(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+
+    if (poll(&p, 1, timeout_ms) != 1)
+        return false;
+    return read(fd, &c, 1) <= 0;
+}
+
+/* CHAT_HEADER_TIMEOUT_S is 2 in the test cluster: a connection that never sends a byte is
+ * closed, many of them do not keep anyone else out, and each is counted. */
+static void test_silent_connections_are_dropped(void **state)
+{
+    enum { N = 300 };
+    static int fds[N];
+    long long before = metric("chat_gateway_header_timeouts_total");
+    (void)state;
+
+    assert_true(before >= 0);
+    for (int i = 0; i < N; i++)
+        fds[i] = raw_connect(gw_port);
+    /* meanwhile a real client connects and chats */
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
+    assert_true(it_ping(c));
+    char *r = raw_request("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(status_of(r), 200);
+    free(r);
+    /* every silent one is closed by the server: the kernel holds it about 2 s
+     * (TCP_DEFER_ACCEPT), then the gateway 2 s; the bound only keeps a broken build from
+     * hanging */
+    for (int i = 0; i < N; i++) {
+        if (!closed_by_server(fds[i], it_timeout(30000)))
+            fail_msg("silent connection %d still open", i);
+        close(fds[i]);
+    }
+    assert_true(metric("chat_gateway_header_timeouts_total") >= before + N);
+    /* the real client was not affected */
+    assert_true(it_ping(c));
+    wsc_close(c);
+}
+
 static void test_gateway_still_serves(void **state)
 {
     (void)state;
@@ -245,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_bad_http_version_gets_400),
         cmocka_unit_test(test_upgrade_elsewhere_gets_404),
         cmocka_unit_test(test_wrong_method_gets_405_with_allow),
+        cmocka_unit_test(test_silent_connections_are_dropped),
         cmocka_unit_test(test_gateway_still_serves),
     };
     it_env_load();

@@ -2,7 +2,8 @@
  * many connections, password change and logout revoking the other sessions' sockets at once
  * (session_revoked, then anonymous but still joined), nickname changes on open sockets, the
  * session_expiring warning and re-auth (CHAT_SESSION_WARN_S=5 in the test cluster), and forged
- * tokens at the handshake and in band.
+ * tokens at the handshake and in band; revocations kept while a session's tokens may be valid,
+ * and the retention purge (CHAT_PURGE_INTERVAL_S=1, CHAT_RETAIN_*_S=3600 in the test cluster).
  * Fake client addresses come from 192.0.2.0/24 (it_auth.c uses other blocks). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -656,6 +658,215 @@ static void test_forged_tokens_handshake_and_inband(void **state)
     chat_jwt_keyring_fini(&kr);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * the database behind the accounts */
+
+static PGconn *pg_open(void)
+{
+    PGconn *pg = PQconnectdb(it_env("CHAT_TEST_PG_DSN"));
+
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("postgres: %s", PQerrorMessage(pg));
+    return pg;
+}
+
+/* Runs sql with up to 3 text parameters; returns the first column of the first row as a
+ * number (0 without rows). */
+static long long pg_val(PGconn *pg, const char *sql, const char *p1, const char *p2, const char *p3)
+{
+    const char *p[3] = {p1, p2, p3};
+    int n = p3 ? 3 : p2 ? 2 : p1 ? 1 : 0;
+    PGresult *r = PQexecParams(pg, sql, n, NULL, p, NULL, NULL, 0);
+    long long v = 0;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* The first frame a handshake with token gets from base: "hello", or the error's code. */
+static void ws_first(const char *base, const char *token, char *out, size_t cap)
+{
+    char path[4200], err[256], *text = NULL;
+    struct wsc *c;
+    json_t *f;
+
+    snprintf(path, sizeof(path), "/ws?token=%s", token);
+    c = wsc_connect(base, path, NULL, it_timeout(5000), err, sizeof(err));
+    if (!c)
+        fail_msg("connect %s: %s", base, err);
+    if (wsc_recv_text(c, &text, it_timeout(5000), NULL) <= 0)
+        fail_msg("%s: no first frame", base);
+    f = json_loads(text, 0, NULL);
+    wsc_free_text(text);
+    if (strcmp(it_jstr(f, "type"), "error") == 0)
+        snprintf(out, cap, "%s", it_jstr(f, "code"));
+    else
+        snprintf(out, cap, "%s", it_jstr(f, "type"));
+    json_decref(f);
+    wsc_close(c);
+}
+
+/* A session revoked longer ago than one access-token lifetime whose tokens are still valid
+ * (sessions.tokens_expire_at; here a token of 3 h, as `chatctl token --ttl 10800 --sid` or a
+ * gateway with a longer CHAT_ACCESS_TTL_S signs) stays revoked on every gateway. */
+static void test_revocation_kept_while_tokens_valid(void **state)
+{
+    struct chat_jwt_keyring kr;
+    struct chat_claims cl;
+    struct it_client c;
+    char name[32], code[64], *tok = NULL;
+    const char *bases[2] = {GW1, GW2};
+    PGconn *pg = pg_open();
+    long long left;
+    json_t *s;
+
+    (void)state;
+    it_client_new(&c, "192.0.2");
+    it_name_new(name, sizeof(name), "Long");
+    s = it_register(GW1, &c, name, PW, NULL);
+    /* the gateways record how long the session's tokens live */
+    left = pg_val(pg,
+                  "SELECT extract(epoch FROM tokens_expire_at - now())::bigint FROM sessions "
+                  "WHERE id = $1::bigint",
+                  it_jstr(s, "session_id"), NULL, NULL);
+    if (left < it_env_int("CHAT_ACCESS_TTL_S", 900) - 60 ||
+        left > it_env_int("CHAT_ACCESS_TTL_S", 900) + 60)
+        fail_msg("sessions.tokens_expire_at is %lld s ahead", left);
+    /* revoked 2 h ago, a token of it valid for another hour (no event: only the database knows)
+     */
+    pg_val(pg,
+           "UPDATE sessions SET revoked_at = now() - interval '2 hours', revoke_reason = 'logout', "
+           "tokens_expire_at = now() + interval '1 hour' WHERE id = $1::bigint",
+           it_jstr(s, "session_id"), NULL, NULL);
+    assert_int_equal(chat_jwt_keyring_parse(it_env("CHAT_JWT_KEYS"), &kr), 0);
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "%s", it_jstr(s, "user.id"));
+    snprintf(cl.sid, sizeof(cl.sid), "%s", it_jstr(s, "session_id"));
+    snprintf(cl.name, sizeof(cl.name), "%s", name);
+    snprintf(cl.role, sizeof(cl.role), "user");
+    cl.iat = (int64_t)time(NULL);
+    cl.exp = cl.iat + 3 * 3600;
+    assert_int_equal(chat_jwt_sign(&kr, &cl, it_env("CHAT_JWT_ISSUER"), &tok), 0);
+    /* every gateway refuses it once it synced with the database (every 5 s) */
+    for (int i = 0; i < 2; i++) {
+        long long end = it_mono_ms() + it_timeout(15000);
+        for (;;) {
+            ws_first(bases[i], tok, code, sizeof(code));
+            if (strcmp(code, "session_revoked") == 0)
+                break;
+            if (it_mono_ms() > end)
+                fail_msg("gateway %d still answers %s to a token of a revoked session", i + 1,
+                         code);
+            it_sleep_ms(200);
+        }
+    }
+    free(tok); /* chat_free == free */
+    chat_jwt_keyring_fini(&kr);
+    json_decref(s);
+    PQfinish(pg);
+}
+
+/* Rows past CHAT_RETAIN_LOGINS_S / CHAT_RETAIN_SESSIONS_S (3600 in the test cluster) are purged
+ * by the periodic job (CHAT_PURGE_INTERVAL_S=1); younger ones stay. */
+static void test_retention_purge(void **state)
+{
+    static const char count_sql[] =
+        "SELECT (SELECT count(*) FROM login_events WHERE user_id = $1::bigint AND reason = $2) + "
+        "(SELECT count(*) FROM sessions WHERE user_id = $1::bigint AND revoke_reason = $2) + "
+        "(SELECT count(*) FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id "
+        "WHERE s.user_id = $1::bigint AND t.created_at < now() - interval '1 day')";
+    struct it_client c;
+    char name[32];
+    PGconn *pg = pg_open();
+    const char *uid;
+    long long end, n;
+    json_t *s;
+
+    (void)state;
+    it_client_new(&c, "192.0.2");
+    it_name_new(name, sizeof(name), "Purge");
+    s = it_register(GW2, &c, name, PW, NULL);
+    uid = it_jstr(s, "user.id");
+    /* old: a login event of 2 days ago, a session expired 2 days ago with its refresh token, a
+     * session revoked 2 days ago; young: the same 30 minutes ago */
+    pg_val(pg,
+           "INSERT INTO login_events (user_id, username, at, success, reason) VALUES "
+           "($1::bigint, $2, now() - interval '2 days', true, 'old'), "
+           "($1::bigint, $2, now() - interval '30 minutes', true, 'young')",
+           uid, name, NULL);
+    pg_val(pg,
+           "WITH s AS (INSERT INTO sessions (user_id, created_at, expires_at, tokens_expire_at, "
+           "revoke_reason) VALUES ($1::bigint, now() - interval '40 days', "
+           "now() - interval '2 days', now() - interval '2 days', 'old') RETURNING id) "
+           "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) "
+           "SELECT sha256(convert_to($2 || 'old', 'UTF8')), id, now() - interval '3 days', "
+           "now() - interval '2 days' FROM s",
+           uid, name, NULL);
+    pg_val(pg,
+           "INSERT INTO sessions (user_id, expires_at, revoked_at, tokens_expire_at, "
+           "revoke_reason) VALUES "
+           "($1::bigint, now() + interval '20 days', now() - interval '2 days', "
+           "now() - interval '2 days', 'old'), "
+           "($1::bigint, now() + interval '20 days', now() - interval '30 minutes', "
+           "now() - interval '15 minutes', 'young')",
+           uid, NULL, NULL);
+    assert_int_equal(pg_val(pg, count_sql, uid, "old", NULL), 1 + 2 + 1);
+    end = it_mono_ms() + it_timeout(20000); /* the first purge runs 5-10 s after start */
+    while ((n = pg_val(pg, count_sql, uid, "old", NULL)) > 0) {
+        if (it_mono_ms() > end)
+            fail_msg("%lld rows past retention still there", n);
+        it_sleep_ms(200);
+    }
+    /* the young rows, and the user's real session and history, are kept */
+    assert_int_equal(pg_val(pg, count_sql, uid, "young", NULL), 2);
+    assert_int_equal(pg_val(pg,
+                            "SELECT count(*) FROM login_events WHERE user_id = $1::bigint "
+                            "AND reason = 'registered'",
+                            uid, NULL, NULL),
+                     1);
+    json_decref(it_me(GW1, &c, it_access(s)));
+    json_decref(s);
+    PQfinish(pg);
+}
+
+/* A failed login for an unknown username leaves no trace of the typed text in the database
+ * (people type their password into the username field): only a keyed hash. */
+static void test_unknown_username_not_stored(void **state)
+{
+    struct it_client c;
+    char typed[32], like[40], ua[64];
+    PGconn *pg = pg_open();
+
+    (void)state;
+    it_client_new(&c, "192.0.2");
+    snprintf(ua, sizeof(ua), "it-sessions/unknown-%d", (int)getpid());
+    c.ua = ua;
+    it_name_new(typed, sizeof(typed), "Pw9x");
+    it_login_fails(GW1, &c, typed, PW);
+    it_login_fails(GW2, &c, typed, PW); /* the same name twice: the same hash */
+    snprintf(like, sizeof(like), "%%%s%%", typed);
+    assert_int_equal(pg_val(pg,
+                            "SELECT count(*) FROM login_events WHERE user_agent = $1 AND reason = "
+                            "'unknown_user' AND username ~ '^hmac:[0-9a-f]{32}$' AND ip = $2",
+                            ua, c.ip, NULL),
+                     2);
+    assert_int_equal(pg_val(pg,
+                            "SELECT count(DISTINCT username) FROM login_events "
+                            "WHERE user_agent = $1",
+                            ua, NULL, NULL),
+                     1);
+    assert_int_equal(pg_val(pg,
+                            "SELECT count(*) FROM login_events WHERE lower(username) LIKE "
+                            "lower($1) OR lower(user_agent) LIKE lower($1)",
+                            like, NULL, NULL),
+                     0);
+    PQfinish(pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +877,9 @@ int main(void)
         cmocka_unit_test(test_nickname_change_on_open_sockets),
         cmocka_unit_test(test_session_expiring_and_reauth),
         cmocka_unit_test(test_forged_tokens_handshake_and_inband),
+        cmocka_unit_test(test_revocation_kept_while_tokens_valid),
+        cmocka_unit_test(test_retention_purge),
+        cmocka_unit_test(test_unknown_username_not_stored),
     };
     it_env_load();
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,11 +26,14 @@ export const SERVICES = {
       "CHAT_OUTQ_MAX_BYTES", "CHAT_RATE_PER_S", "CHAT_RATE_BURST", "CHAT_MAX_PENDING",
       "CHAT_PRODUCE_TIMEOUT_MS", "CHAT_MAX_BODY", "CHAT_IDLE_PING_S", "CHAT_IDLE_TIMEOUT_S",
       "CHAT_DRAIN_MS", "CHAT_MAX_ERRORS", "CHAT_FRAME_RATE_PER_S", "CHAT_FRAME_RATE_BURST",
-      "CHAT_REST_MAX_PENDING",
+      "CHAT_REST_MAX_PENDING", "CHAT_HEADER_TIMEOUT_S", "CHAT_MAX_HANDSHAKES", "CHAT_LISTEN_BACKLOG",
       // accounts API (gateway/src/main.c; CHAT_PG_DSN empty = accounts off, the manifests turn it on)
       "CHAT_PG_DSN", "CHAT_PG_TIMEOUT_MS", "CHAT_AUTH_WORKERS", "CHAT_AUTH_QUEUE_MAX", "CHAT_PASSWORD_COST", "CHAT_ACCESS_TTL_S",
-      "CHAT_REFRESH_TTL_S", "CHAT_SESSION_WARN_S", "CHAT_TRUSTED_PROXIES", "CHAT_AUTH_WINDOW_S",
-      "CHAT_LOGIN_PER_IP", "CHAT_LOGIN_PER_USER", "CHAT_REGISTER_PER_IP"]),
+      "CHAT_REFRESH_TTL_S", "CHAT_SESSION_WARN_S", "CHAT_TRUSTED_PROXY_HOPS", "CHAT_AUTH_WINDOW_S",
+      "CHAT_LOGIN_PER_IP", "CHAT_LOGIN_FAILS_PER_NET", "CHAT_LOGIN_FAILS_PER_USER", "CHAT_LOGIN_NET_BITS_V4",
+      "CHAT_LOGIN_NET_BITS_V6", "CHAT_PASSWORD_PER_USER", "CHAT_NICK_PER_USER", "CHAT_LOGOUT_PER_USER",
+      "CHAT_REGISTER_PER_IP", "CHAT_REFRESH_GRACE_S", "CHAT_LOGIN_NAME_KEY", "CHAT_RETAIN_LOGINS_S",
+      "CHAT_RETAIN_SESSIONS_S", "CHAT_PURGE_INTERVAL_S", "CHAT_PURGE_BATCH"]),
     required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME", "CHAT_PG_DSN"],
     port: { name: "http", key: "CHAT_PORT", def: 8080 },
     addrKey: "CHAT_LISTEN_ADDR",
@@ -39,7 +42,11 @@ export const SERVICES = {
   persister: {
     binary: "chat-persister",
     env: new Set([...COMMON, "CHAT_PG_DSN", "CHAT_METRICS_ADDR", "CHAT_METRICS_PORT", "CHAT_BATCH_MAX",
-      "CHAT_BATCH_MS", "CHAT_PERSISTER_GROUP", "CHAT_PARTITION_AHEAD_DAYS", "CHAT_MIGRATE_ONLY"]),
+      "CHAT_BATCH_MS", "CHAT_PERSISTER_GROUP", "CHAT_PARTITION_AHEAD_DAYS", "CHAT_MIGRATE_ONLY",
+      "CHAT_PARTITION_LOCK_TIMEOUT_MS", "CHAT_PARTITION_RETRY_MS", "CHAT_PG_STATEMENT_TIMEOUT_MS",
+      "CHAT_PG_LOCK_TIMEOUT_MS", "CHAT_PG_KEEPALIVES_IDLE_S", "CHAT_PG_KEEPALIVES_INTERVAL_S",
+      "CHAT_PG_KEEPALIVES_COUNT", "CHAT_PG_TCP_USER_TIMEOUT_MS", "CHAT_READY_STUCK_WRITE_MS",
+      "CHAT_COMMIT_INTERVAL_MS", "CHAT_HEALTH_DEADLINE_MS", "CHAT_HEALTH_MAX_CONNS"]),
     required: ["CHAT_KAFKA_BROKERS", "CHAT_PG_DSN", "CHAT_METRICS_ADDR"],
     port: { name: "metrics", key: "CHAT_METRICS_PORT", def: 9101 },
     addrKey: "CHAT_METRICS_ADDR",
@@ -58,7 +65,7 @@ export const SERVICES = {
 export const KNOWN_ENV = new Set(Object.values(SERVICES).flatMap((s) => [...s.env]));
 
 // Must only ever come from a Secret.
-const SECRET_ONLY = new Set(["CHAT_JWT_KEYS", "CHAT_PG_DSN"]);
+const SECRET_ONLY = new Set(["CHAT_JWT_KEYS", "CHAT_PG_DSN", "CHAT_LOGIN_NAME_KEY"]);
 
 // Integer options and their ranges (as in the config tables; ports 0 = "any" is useless here).
 const INT_RANGES = {
@@ -70,6 +77,9 @@ const INT_RANGES = {
   CHAT_DRAIN_MS: [0, 600000],
   CHAT_IDLE_PING_S: [1, 3600],
   CHAT_IDLE_TIMEOUT_S: [2, 7200],
+  CHAT_HEADER_TIMEOUT_S: [1, 60],
+  CHAT_MAX_HANDSHAKES: [1, 10000000],
+  CHAT_LISTEN_BACKLOG: [1, 65535],
   CHAT_REDIS_PORT: [1, 65535],
   CHAT_METRICS_PORT: [1, 65535],
   CHAT_BATCH_MAX: [1, 100000],
@@ -85,9 +95,21 @@ const INT_RANGES = {
   CHAT_REFRESH_TTL_S: [300, 31536000],
   CHAT_SESSION_WARN_S: [1, 3600],
   CHAT_AUTH_WINDOW_S: [1, 86400],
+  CHAT_TRUSTED_PROXY_HOPS: [0, 16],
   CHAT_LOGIN_PER_IP: [1, 1000000],
-  CHAT_LOGIN_PER_USER: [1, 1000000],
+  CHAT_LOGIN_FAILS_PER_NET: [1, 1000000],
+  CHAT_LOGIN_FAILS_PER_USER: [1, 1000000],
+  CHAT_LOGIN_NET_BITS_V4: [8, 32],
+  CHAT_LOGIN_NET_BITS_V6: [16, 128],
+  CHAT_PASSWORD_PER_USER: [1, 1000000],
+  CHAT_NICK_PER_USER: [1, 1000000],
+  CHAT_LOGOUT_PER_USER: [1, 1000000],
   CHAT_REGISTER_PER_IP: [1, 1000000],
+  CHAT_REFRESH_GRACE_S: [0, 300],
+  CHAT_RETAIN_LOGINS_S: [3600, 315360000],
+  CHAT_RETAIN_SESSIONS_S: [3600, 315360000],
+  CHAT_PURGE_INTERVAL_S: [0, 86400],
+  CHAT_PURGE_BATCH: [10, 100000],
 };
 const ENUMS = { CHAT_LOG_LEVEL: ["debug", "info", "warn", "error"] };
 
@@ -169,37 +191,6 @@ function effectiveEnv(c, cms) {
   return env;
 }
 
-// CHAT_TRUSTED_PROXIES as the gateway parses it (gw_proxies_parse): "addr[/bits]" separated by
-// commas or spaces, at most 32 networks and 1023 bytes. Returns error strings.
-const GW_MAX_PROXIES = 32;
-const LOOPBACK_RE = /^(127\.|::1$)/;
-function proxyErrors(spec, where) {
-  const errs = [];
-  const key = "CHAT_TRUSTED_PROXIES";
-  if (spec.length > 1023) errs.push(`${where}: ${key} is longer than 1023 bytes`);
-  const nets = spec.split(/[, ]+/).filter(Boolean);
-  if (nets.length > GW_MAX_PROXIES) errs.push(`${where}: ${key} has more than ${GW_MAX_PROXIES} networks`);
-  let beyondLoopback = false;
-  for (const n of nets) {
-    const [addr, bits, extra] = n.split("/");
-    const fam = net.isIP(addr);
-    if (!fam || extra !== undefined) {
-      errs.push(`${where}: ${key}: '${n}' is not an address or CIDR`);
-      continue;
-    }
-    const max = fam === 4 ? 32 : 128;
-    if (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max)) {
-      errs.push(`${where}: ${key}: bad prefix length in '${n}'`);
-      continue;
-    }
-    if (bits !== undefined && Number(bits) === 0) {
-      errs.push(`${where}: ${key}: '${n}' trusts every peer, so any client can forge its address ` +
-        "(login history, per-IP limits)");
-    }
-    if (!LOOPBACK_RE.test(addr)) beyondLoopback = true;
-  }
-  return { errs, beyondLoopback };
-}
 
 // ---- the checks --------------------------------------------------------------------------------
 
@@ -294,13 +285,12 @@ function checkServiceEnv(docs) {
     if (hb * 3 > st) errs.push(`${where}: CHAT_KAFKA_HEARTBEAT_MS ${hb} should be <= 1/3 of the session timeout ${st}`);
     if (svc === "gateway") {
       // The accounts API behind ingress-nginx: the TCP peer is the controller pod, so the
-      // client address (login history, per-IP attempt limits) needs a trusted X-Forwarded-For.
-      const tp = env.get("CHAT_TRUSTED_PROXIES")?.value ?? "127.0.0.0/8,::1/128";
-      const { errs: pe, beyondLoopback } = proxyErrors(tp, where);
-      errs.push(...pe);
-      if (!beyondLoopback && docs.some((d) => d.kind === "Ingress")) {
-        errs.push(`${where}: CHAT_TRUSTED_PROXIES trusts only loopback: behind the Ingress every client would ` +
-          "share the ingress controller's address (name the pod network range)");
+      // client address (login history, per-IP attempt limits) is the entry it appends to
+      // X-Forwarded-For: at least one trusted proxy hop.
+      const hops = Number(env.get("CHAT_TRUSTED_PROXY_HOPS")?.value ?? 0);
+      if (hops < 1 && docs.some((d) => d.kind === "Ingress")) {
+        errs.push(`${where}: CHAT_TRUSTED_PROXY_HOPS is 0: behind the Ingress every client would ` +
+          "share the ingress controller's address (one hop: ingress-nginx)");
       }
       const access = Number(env.get("CHAT_ACCESS_TTL_S")?.value ?? 900);
       const warn = Number(env.get("CHAT_SESSION_WARN_S")?.value ?? 60);

@@ -701,6 +701,23 @@ static void test_account_sha256_vectors(void **state)
     assert_string_equal(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/* RFC 4231 test cases 2 (a short key) and 6 (a key longer than the block) */
+static void test_account_hmac_sha256_vectors(void **state)
+{
+    unsigned char d[CHAT_SHA256_LEN], key[131];
+    char x[2 * CHAT_SHA256_LEN + 1];
+    static const char msg6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+
+    (void)state;
+    chat_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, d);
+    hex(d, sizeof(d), x);
+    assert_string_equal(x, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(key, 0xaa, sizeof(key));
+    chat_hmac_sha256(key, sizeof(key), msg6, strlen(msg6), d);
+    hex(d, sizeof(d), x);
+    assert_string_equal(x, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -729,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_account_refresh_many_differ),
         cmocka_unit_test(test_account_refresh_cap),
         cmocka_unit_test(test_account_sha256_vectors),
+        cmocka_unit_test(test_account_hmac_sha256_vectors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

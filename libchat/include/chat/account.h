@@ -66,4 +66,9 @@ CHAT_NODISCARD int chat_refresh_new(char *out, size_t cap);
 /* SHA-256 of the len bytes at s (a token): what the database stores instead of the token. */
 void chat_sha256(const char *s, size_t len, unsigned char out[CHAT_SHA256_LEN]);
 
+/* HMAC-SHA256 of the len bytes at s under the key_len bytes at key (key_len may be 0): a keyed
+ * hash, e.g. of an unknown username kept for the login history without keeping the name. */
+void chat_hmac_sha256(
+    const void *key, size_t key_len, const char *s, size_t len, unsigned char out[CHAT_SHA256_LEN]);
+
 #endif
