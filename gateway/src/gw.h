@@ -104,6 +104,7 @@ struct gw_map_ent {
     struct gw_bucket bucket;
     char *str;        /* owns, may be NULL: a value (nickname) */
     int64_t until_ms; /* revocations: forget after (wall ms); nicknames: changed at (wall ms) */
+    struct gw_conn *conns; /* gw->users: the user's connections on this node (gw_conn.unext) */
 };
 struct gw_map {
     struct gw_map_ent **slots; /* owns */
@@ -160,8 +161,9 @@ struct gw_membership {
 struct gw_conn {
     struct gw *gw;
     struct lws *wsi;
-    uint64_t cid;                /* connection number, for logs */
-    struct gw_conn *prev, *next; /* in gw->conns */
+    uint64_t cid;                  /* connection number, for logs */
+    struct gw_conn *prev, *next;   /* in gw->conns */
+    struct gw_conn *uprev, *unext; /* in gw->users' entry of claims.sub while authed */
     /* identity */
     bool authed;
     struct chat_claims claims; /* valid when authed */
@@ -417,6 +419,8 @@ void gw_events_user_updated(struct gw *gw, const char *user, const char *nick, i
 void gw_sessions_revoke(struct gw *gw, const char *sid, const char *reason, int64_t at_ms);
 /* One pass over the connections: those of revoked sessions get session_revoked. */
 void gw_sessions_apply(struct gw *gw);
+/* The same for the connections of one user only (an event names its user). */
+void gw_sessions_apply_user(struct gw *gw, const char *user);
 void gw_nick_changed(struct gw *gw, const char *user, const char *nick, int64_t at_ms);
 /* 1 s: session_expiring / session_expired on open sockets, forgets old revocations. */
 void gw_sessions_tick(struct gw *gw);

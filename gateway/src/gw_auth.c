@@ -349,7 +349,7 @@ void gw_auth_done(struct gw *gw, struct gw_job *j)
     if (j->nrevoked) {
         for (size_t i = 0; i < j->nrevoked; i++)
             gw_sessions_revoke(gw, j->revoked[i], j->revoke_reason, chat_now_ms());
-        gw_sessions_apply(gw);
+        gw_sessions_apply_user(gw, j->ev_user);
         gw_events_revoked(gw, j->ev_user, j->revoked, j->nrevoked, j->revoke_reason);
         chat_log(CHAT_LOG_INFO, "accounts: user %s: %zu session(s) revoked (%s)", j->ev_user,
                  j->nrevoked, j->revoke_reason);

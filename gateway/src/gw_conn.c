@@ -15,6 +15,36 @@
 /* writes per WRITEABLE callback at most (fairness between connections) */
 #define GW_WRITES_PER_CALLBACK 16
 
+/* gw->users counts each user's connections on this node and lists them, so an event about a
+ * user (nickname, revocation) touches only that user's sockets. */
+static void user_link(struct gw *gw, struct gw_conn *c, int d)
+{
+    struct gw_map_ent *e;
+
+    if (d > 0) {
+        e = gw_map_get(&gw->users, c->claims.sub);
+        e->count++;
+        c->uprev = NULL;
+        c->unext = e->conns;
+        if (e->conns)
+            e->conns->uprev = c;
+        e->conns = c;
+        return;
+    }
+    e = gw_map_find(&gw->users, c->claims.sub);
+    if (!e)
+        return;
+    if (c->uprev)
+        c->uprev->unext = c->unext;
+    else
+        e->conns = c->unext;
+    if (c->unext)
+        c->unext->uprev = c->uprev;
+    c->uprev = c->unext = NULL;
+    if (--e->count <= 0)
+        gw_map_remove(&gw->users, c->claims.sub);
+}
+
 static void identity_delta(struct gw_conn *c, int d)
 {
     struct gw *gw = c->gw;
@@ -24,7 +54,7 @@ static void identity_delta(struct gw_conn *c, int d)
             gw_countmap_add(&c->rooms[i].room->users, c->claims.sub, d);
             c->rooms[i].room->dirty = true;
         }
-        gw_countmap_add(&gw->users, c->claims.sub, d);
+        user_link(gw, c, d);
         chat_metric_add(&gw->m.conns_authed, d);
     } else {
         gw->anon_conns += d;

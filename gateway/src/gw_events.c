@@ -74,22 +74,39 @@ void gw_sessions_revoke(struct gw *gw, const char *sid, const char *reason, int6
         e->str = chat_xstrdup(reason ? reason : "revoked");
 }
 
+/* c's session is revoked: session_revoked, then anonymous. */
+static void apply_revoked(struct gw *gw, struct gw_conn *c)
+{
+    const struct gw_map_ent *e;
+    struct chat_msg *m = NULL;
+
+    if (!c->authed || !c->claims.sid[0] || !(e = gw_map_find(&gw->revoked, c->claims.sid)))
+        return;
+    chat_buf_reset(&gw->scratch);
+    if (chat_enc_session_revoked(&gw->scratch, e->str) == CHAT_OK)
+        m = chat_msg_from_buf(&gw->scratch);
+    chat_metric_add(&gw->m.sessions_revoked, 1);
+    chat_log(CHAT_LOG_INFO, "conn %llu: session %s revoked (%s): now anonymous",
+             (unsigned long long)c->cid, c->claims.sid, e->str);
+    drop_to_anonymous(c, m); /* unlinks c from the user's list */
+    chat_msg_unref(m);
+}
+
 void gw_sessions_apply(struct gw *gw)
 {
-    for (struct gw_conn *c = gw->conns; c; c = c->next) {
-        const struct gw_map_ent *e;
-        struct chat_msg *m = NULL;
+    for (struct gw_conn *c = gw->conns; c; c = c->next)
+        apply_revoked(gw, c);
+}
 
-        if (!c->authed || !c->claims.sid[0] || !(e = gw_map_find(&gw->revoked, c->claims.sid)))
-            continue;
-        chat_buf_reset(&gw->scratch);
-        if (chat_enc_session_revoked(&gw->scratch, e->str) == CHAT_OK)
-            m = chat_msg_from_buf(&gw->scratch);
-        chat_metric_add(&gw->m.sessions_revoked, 1);
-        chat_log(CHAT_LOG_INFO, "conn %llu: session %s revoked (%s): now anonymous",
-                 (unsigned long long)c->cid, c->claims.sid, e->str);
-        drop_to_anonymous(c, m);
-        chat_msg_unref(m);
+void gw_sessions_apply_user(struct gw *gw, const char *user)
+{
+    const struct gw_map_ent *u = gw_map_find(&gw->users, user);
+    struct gw_conn *c = u ? u->conns : NULL, *next;
+
+    /* apply_revoked may drop the last connection and with it the entry: read next first */
+    for (; c; c = next) {
+        next = c->unext;
+        apply_revoked(gw, c);
     }
 }
 
@@ -102,9 +119,9 @@ void gw_nick_changed(struct gw *gw, const char *user, const char *nick, int64_t 
     chat_free(e->str);
     e->str = chat_xstrdup(nick);
     e->until_ms = at_ms;
-    for (struct gw_conn *c = gw->conns; c; c = c->next)
-        if (c->authed && strcmp(c->claims.sub, user) == 0)
-            snprintf(c->claims.name, sizeof(c->claims.name), "%s", nick);
+    e = gw_map_find(&gw->users, user);
+    for (struct gw_conn *c = e ? e->conns : NULL; c; c = c->unext)
+        snprintf(c->claims.name, sizeof(c->claims.name), "%s", nick);
 }
 
 void gw_events_handle(struct gw *gw, const char *v, size_t len)
@@ -116,7 +133,7 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len)
     if (rc == CHAT_OK && ev.type == CHAT_EV_sessions_revoked) {
         for (size_t i = 0; i < ev.nsids; i++)
             gw_sessions_revoke(gw, ev.sids[i], ev.reason, ev.ts);
-        gw_sessions_apply(gw); /* one pass over the connections per event */
+        gw_sessions_apply_user(gw, ev.user); /* the event's user's connections only */
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_user_updated) {
         gw_nick_changed(gw, ev.user, ev.nick, ev.ts);
     } else if (rc != CHAT_ENOENT) { /* unknown types are for newer gateways: skipped silently */

@@ -269,8 +269,10 @@ static void test_nickname_change_on_open_sockets(void **state)
     struct it_client cl;
     char name[32], room[80];
     json_t *s, *u, *l;
-    struct wsc *c1, *c2, *w;
+    struct wsc *c1, *c2, *c3, *o, *w;
     const char *uid;
+    json_t *s2;
+    char name2[32];
 
     (void)state;
     it_client_new(&cl, "192.0.2");
@@ -280,9 +282,16 @@ static void test_nickname_change_on_open_sockets(void **state)
     uid = it_jstr(s, "user.id");
     c1 = it_connect(GW1, it_access(s)); /* both carry a token whose name claim is "Old nick" */
     c2 = it_connect(GW2, it_access(s));
+    c3 = it_connect(GW1, it_access(s)); /* a second socket of the same user on gw1 */
+    /* another user on gw1: a change must not touch her sockets */
+    it_name_new(name2, sizeof(name2), "Nick");
+    s2 = it_register(LB, &cl, name2, PW, "Other nick");
+    o = it_connect(GW1, it_access(s2));
     w = it_connect(GW2, NULL);
     it_join(c1, room);
     it_join(c2, room);
+    it_join(c3, room);
+    it_join(o, room);
     it_join(w, room);
     it_expect_sent(c1, room, "before", "n0", NULL);
     it_expect_message(w, "n0", uid, "Old nick");
@@ -297,6 +306,10 @@ static void test_nickname_change_on_open_sockets(void **state)
     it_expect_message(w, "n1", uid, new_nick);
     /* the other gateway learns it from chat.events: within a second, like revocations */
     expect_nick_within(c2, w, room, uid, new_nick, 1000);
+    it_expect_sent(c3, room, "after on gw1, second socket", "n3", NULL);
+    it_expect_message(w, "n3", uid, new_nick);
+    it_expect_sent(o, room, "other user", "n4", NULL);
+    it_expect_message(w, "n4", it_jstr(s2, "user.id"), "Other nick");
     u = it_me(GW2, &cl, it_access(s));
     it_check_user(u, name, new_nick);
     json_decref(u);
@@ -305,7 +318,10 @@ static void test_nickname_change_on_open_sockets(void **state)
     json_decref(l);
     wsc_close(c1);
     wsc_close(c2);
+    wsc_close(c3);
+    wsc_close(o);
     wsc_close(w);
+    json_decref(s2);
     json_decref(s);
 }
 
