@@ -33,11 +33,36 @@
 #define REPLY_WATCHDOG_MS  5000   /* no reply for this long with commands pending: reconnect */
 #define MAX_INFLIGHT       200000 /* commands awaiting replies before presence reports pause */
 
-/* KEYS[1] lease key, ARGV[1] our token, ARGV[2] ms: take it if free or ours, else 0. */
+/* KEYS[1] lease key, KEYS[2] its last-used key; ARGV[1] our token, ARGV[2] lease ms, ARGV[3]
+ * the Unix ms our ids have reached (or our clock), ARGV[4] "1" when we take the number anew.
+ * Takes (or renews) the lease if free or ours, else returns 0. Taken anew, it returns the ms
+ * every new id must be after: the previous holder's last-used ms, plus the lease time when that
+ * holder did not stop cleanly (it may have made ids until its lease ran out). Renewed, it
+ * returns ARGV[3]. Either way the last-used key then holds "MS:live" (kept 7 days). */
 static const char lease_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
-    "if v == false or v == ARGV[1] then "
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+    "if v ~= false and v ~= ARGV[1] then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "local mine = tonumber(ARGV[3]) "
+    "if ARGV[4] == '1' then "
+    "  local prev = redis.call('GET', KEYS[2]) "
+    "  if prev then "
+    "    local ms, st = string.match(prev, '^(%d+):(%a+)$') "
+    "    if ms then "
+    "      ms = tonumber(ms) "
+    "      if st ~= 'clean' then ms = ms + tonumber(ARGV[2]) end "
+    "      if ms > mine then mine = ms end "
+    "    end "
+    "  end "
+    "end "
+    "redis.call('SET', KEYS[2], string.format('%d', mine) .. ':live', 'EX', 604800) "
+    "return mine";
+
+/* KEYS[1] lease key, KEYS[2] last-used key; ARGV[1] our token, ARGV[2] the Unix ms of our last
+ * id: a clean stop records exactly how far our ids went, then gives the number back. */
+static const char release_lua[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+                                  "redis.call('SET', KEYS[2], ARGV[2] .. ':clean', 'EX', 604800) "
+                                  "return redis.call('DEL', KEYS[1])";
 
 static void on_connect(const redisAsyncContext *ac, int status);
 static void on_disconnect(const redisAsyncContext *ac, int status);
@@ -300,12 +325,14 @@ static void on_lease(redisAsyncContext *ac, void *r, void *priv)
             chat_log(CHAT_LOG_WARN, "redis: lease: %s", reply->str);
         return; /* retried on a later tick */
     }
-    if (reply->integer == 1) {
+    if (reply->integer > 0) {
         if (gw->node_num != (int)num) {
-            chat_log(CHAT_LOG_INFO, "node number %u leased", num);
+            /* a number used before: every id from here is after its previous holder's last,
+             * even if our clock is behind (a restart after a clock step back) */
             chat_idgen_init(&gw->idgen, num);
-            /* a new number may reuse ms already used by its previous holder: ids stay unique
-             * because that holder stopped at least LEASE_MS ago */
+            chat_idgen_floor(&gw->idgen, (int64_t)reply->integer);
+            chat_log(CHAT_LOG_INFO, "node number %u leased (ids after %lld)", num,
+                     (long long)reply->integer);
         }
         gw->node_num = (int)num;
         /* counted from when the request left: Redis may have set it that early */
@@ -322,19 +349,23 @@ static void on_lease(redisAsyncContext *ac, void *r, void *priv)
 static void lease_step(struct gw *gw)
 {
     unsigned num = gw->node_num >= 0 ? (unsigned)gw->node_num : gw->lease_candidate;
-    char key[64], ms[16];
+    char key[64], last_key[64], ms[16], reached[24];
+    int64_t now = chat_now_ms(), used = gw->node_num >= 0 ? chat_idgen_last_ms(&gw->idgen) : 0;
 
     if (gw->lease_inflight)
         return;
     if (gw->node_num >= 0 && gw->lease_until_ms - chat_mono_ms() > LEASE_MS - LEASE_RENEW_MS)
         return;
     snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, num);
+    snprintf(last_key, sizeof(last_key), CHAT_KEY_NODE_LAST_FMT, num);
     snprintf(ms, sizeof(ms), "%d", LEASE_MS);
+    snprintf(reached, sizeof(reached), "%lld", (long long)(used > now ? used : now));
     gw->lease_sent_ms = chat_mono_ms();
     gw->lease_inflight = true;
     gw_redis_sent(gw);
-    redisAsyncCommand(gw->redis, on_lease, (void *)(uintptr_t)num, "EVAL %s 1 %s %s %s", lease_lua,
-                      key, gw->lease_token, ms);
+    redisAsyncCommand(gw->redis, on_lease, (void *)(uintptr_t)num, "EVAL %s 2 %s %s %s %s %s %s",
+                      lease_lua, key, last_key, gw->lease_token, ms, reached,
+                      gw->node_num == (int)num ? "0" : "1");
 }
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv);
@@ -503,11 +534,11 @@ void gw_redis_stop(struct gw *gw)
         cmd(gw, "DEL %s", key);
         cmd(gw, "ZREM %s %s", CHAT_KEY_PRES_NODES, gw->cfg->node_name);
         if (gw->node_num >= 0) {
+            char last_key[64], used[24];
             snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, (unsigned)gw->node_num);
-            cmd(gw, "EVAL %s 1 %s %s",
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                "return redis.call('DEL', KEYS[1]) end return 0",
-                key, gw->lease_token);
+            snprintf(last_key, sizeof(last_key), CHAT_KEY_NODE_LAST_FMT, (unsigned)gw->node_num);
+            snprintf(used, sizeof(used), "%lld", (long long)chat_idgen_last_ms(&gw->idgen));
+            cmd(gw, "EVAL %s 2 %s %s %s %s", release_lua, key, last_key, gw->lease_token, used);
         }
     }
     redisAsyncDisconnect(gw->redis); /* pending replies are served first... */

@@ -10,6 +10,21 @@ void chat_idgen_init(struct chat_idgen *g, unsigned node)
     g->seq = 0;
 }
 
+void chat_idgen_floor(struct chat_idgen *g, int64_t unix_ms)
+{
+    int64_t ms = unix_ms - CHAT_ID_EPOCH_MS;
+
+    if (ms > g->last_ms) {
+        g->last_ms = ms;
+        g->seq = (1u << CHAT_ID_SEQ_BITS) - 1; /* the next id is in a later millisecond */
+    }
+}
+
+int64_t chat_idgen_last_ms(const struct chat_idgen *g)
+{
+    return g->last_ms + CHAT_ID_EPOCH_MS;
+}
+
 uint64_t chat_idgen_next(struct chat_idgen *g, int64_t now_ms)
 {
     int64_t ms = now_ms - CHAT_ID_EPOCH_MS;

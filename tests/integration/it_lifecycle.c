@@ -3,13 +3,119 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "chat/id.h"
+#include "chat/keys.h"
+#include "chat/time.h"
+
+#include "it_acct.h"
 #include "it_util.h"
+
+/* The first line a shell command prints, in out (empty when none). */
+static void sh_line(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[1024];
+    va_list ap;
+    FILE *f;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    if (!fgets(out, (int)cap, f))
+        out[0] = '\0';
+    pclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* gw2's node number, from its last "node number N leased" log line; -1 when none. */
+static int gw2_node(void)
+{
+    char line[64];
+    sh_line(line, sizeof(line),
+            "grep -o 'node number [0-9]* leased' %s/logs/gw2.log | tail -1 | cut -d' ' -f3",
+            it_env("CHAT_TEST_DIR"));
+    return line[0] ? atoi(line) : -1;
+}
+
+static void redis_node_last(const char *cmd, int node, const char *val, char *out, size_t cap)
+{
+    char key[64];
+    snprintf(key, sizeof(key), CHAT_KEY_NODE_LAST_FMT, (unsigned)node);
+    sh_line(out, cap, "redis-cli -h 127.0.0.1 -p %s %s %s %s 2>/dev/null",
+            it_env("CHAT_TEST_REDIS_PORT"), cmd, key, val ? val : "");
+}
+
+/* Joins room on c and sends one message there; returns its acked id. */
+static uint64_t send_acked(struct wsc *c, const char *room, const char *cmid)
+{
+    json_t *a;
+    uint64_t id;
+
+    it_join(c, room);
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "hi", "client_msg_id",
+            cmid);
+    a = it_reply_to(c, cmid, NULL);
+    if (!a || strcmp(json_string_value(json_object_get(a, "type")), "ack") != 0)
+        fail_msg("send %s: no ack (%s)", cmid,
+                 a ? json_string_value(json_object_get(a, "code")) : "nothing");
+    id = strtoull(json_string_value(json_object_get(a, "id")), NULL, 10);
+    json_decref(a);
+    return id;
+}
+
+/* A gateway restarted cleanly gets its node number back at once; its ids continue after the
+ * last one it made even if the clock is behind (simulated: the recorded last-used time is put
+ * a minute ahead), so the persister never meets a repeated id. */
+static void test_node_number_restart_keeps_ids_ahead(void **state)
+{
+    char *t = it_token("lease_user", 600), room[64], val[64], rec[64];
+    struct wsc *c;
+    uint64_t a, b;
+    long long ahead;
+    int node;
+
+    (void)state;
+    snprintf(room, sizeof(room), "lease-%lld", (long long)chat_now_ms());
+    c = it_connect(it_env("CHAT_TEST_GW2_URL"), t);
+    a = send_acked(c, room, "l1");
+    wsc_close(c);
+    node = gw2_node();
+    assert_true(node >= 0);
+    assert_int_equal(chat_id_node(a), (unsigned)node);
+    assert_int_equal(
+        it_sh("%s/fixtures/cluster.sh stop gw2 %s", IT_SRC_DIR, it_env("CHAT_TEST_DIR")), 0);
+    /* a clean stop records exactly how far its ids went */
+    redis_node_last("GET", node, NULL, rec, sizeof(rec));
+    if (!strstr(rec, ":clean") || atoll(rec) < chat_id_time_ms(a))
+        fail_msg("chat:node:%d:last is '%s' after a clean stop (last id at %lld)", node, rec,
+                 (long long)chat_id_time_ms(a));
+    /* as if the clock had been a minute ahead before the restart (stepped back since) */
+    ahead = chat_now_ms() + 60000;
+    snprintf(val, sizeof(val), "%lld:clean", ahead);
+    redis_node_last("SET", node, val, rec, sizeof(rec));
+    assert_int_equal(
+        it_sh("%s/fixtures/cluster.sh start gw2 %s", IT_SRC_DIR, it_env("CHAT_TEST_DIR")), 0);
+    assert_int_equal(gw2_node(), node); /* the same number at once */
+    c = it_connect(it_env("CHAT_TEST_GW2_URL"), t);
+    b = send_acked(c, room, "l2");
+    wsc_close(c);
+    assert_true(b > a);
+    if (chat_id_time_ms(b) <= ahead)
+        fail_msg("id made at %lld, not after the recorded last use %lld",
+                 (long long)chat_id_time_ms(b), ahead);
+    /* while it runs the record says live (a crash would make the next holder add a lease) */
+    redis_node_last("GET", node, NULL, rec, sizeof(rec));
+    assert_non_null(strstr(rec, ":live"));
+    free(t);
+}
 
 static void test_sigterm_drains_gateway(void **state)
 {
@@ -62,6 +168,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_endpoints),
         cmocka_unit_test(test_sigterm_drains_gateway),
+        cmocka_unit_test(test_node_number_restart_keeps_ids_ahead),
     };
     it_env_load();
     return cmocka_run_group_tests(tests, NULL, NULL);

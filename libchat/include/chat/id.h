@@ -23,6 +23,11 @@ struct chat_idgen {
 };
 
 void chat_idgen_init(struct chat_idgen *g, unsigned node);
+/* Every later id is in a millisecond after unix_ms: a node number taken over from an earlier
+ * holder starts past that holder's last id, whatever the clock says (a clock stepped back). */
+void chat_idgen_floor(struct chat_idgen *g, int64_t unix_ms);
+/* The millisecond (Unix) of the last id, or of the floor. */
+int64_t chat_idgen_last_ms(const struct chat_idgen *g);
 /* Returns the next id for wall-clock time now_ms (ms since the Unix epoch). */
 uint64_t chat_idgen_next(struct chat_idgen *g, int64_t now_ms);
 /* Unix ms / node encoded in an id. */

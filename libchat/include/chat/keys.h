@@ -25,6 +25,7 @@
 #define CHAT_KEY_PRES_USERS_FMT "chat:pres:users:%s:%s" /* NODE, ROOM or "*" */
 #define CHAT_KEY_PRES_ALL       "*"                     /* pseudo-room: the whole node */
 #define CHAT_KEY_NODE_LEASE_FMT "chat:node:%u"          /* node number */
+#define CHAT_KEY_NODE_LAST_FMT  "chat:node:%u:last"     /* node number: last id ms */
 #define CHAT_KEY_PRES_LEADER    "chat:pres:leader"
 #define CHAT_PRES_TTL_MS        5000
 #define CHAT_KEY_RATE_FMT       "chat:rl:%s:%s" /* KIND, SUBJECT */
