@@ -3,11 +3,13 @@
  *
  * Threading: everything here belongs to the event-loop thread (the thread running uv_run), the
  * only thread that touches lws, connections and rooms. librdkafka's internal threads hand work to
- * the loop only through the queue wake-up pipes (rd_kafka_queue_io_event_enable). Nothing on the
- * loop blocks: Kafka produce is non-blocking, Redis is hiredis async on the same loop. */
+ * the loop only through the queue wake-up pipes (rd_kafka_queue_io_event_enable), the
+ * partition-count watch thread (gw_kafka.c) only through parts_async. Nothing on the loop
+ * blocks: Kafka produce is non-blocking, Redis is hiredis async on the same loop. */
 #ifndef GW_H
 #define GW_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +56,7 @@ struct gw_config {
     int rest_max_pending;   /* REST sends awaiting Kafka per node */
     int max_pending;        /* sends awaiting Kafka per connection */
     int produce_timeout_ms; /* Kafka message.timeout.ms: then the sender gets "unavailable" */
+    int partition_check_ms; /* re-read the partition count of chat.messages this often */
     int max_body;           /* bytes of a REST request body */
     int idle_ping_s;        /* ping a silent connection after this */
     int idle_timeout_s;     /* drop it after this without any frame */
@@ -198,9 +201,10 @@ struct gw_metrics {
     atomic_llong accepted, accept_dropped, header_timeouts;
     atomic_llong auth_requests, auth_rate_limited, auth_overloaded, auth_failures;
     atomic_llong sessions_revoked, events_in, events_bad;
-    struct chat_hist auth_us;      /* account request queued -> answered */
-    struct chat_hist send_ack_us;  /* send -> Kafka delivery report */
-    struct chat_hist kafka_age_us; /* produce timestamp -> consumed here */
+    atomic_llong partition_changes; /* chat.messages partition count changed (0 or 1) */
+    struct chat_hist auth_us;       /* account request queued -> answered */
+    struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
+    struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
 };
 
 struct gw {
@@ -228,6 +232,12 @@ struct gw {
     bool kafka_assigned;
     bool kafka_fatal; /* the idempotent producer hit a fatal error: drain and exit */
     bool kafka_polls; /* the uv handles below were initialised */
+    /* the partition count of chat.messages is fixed (gw_kafka.c): a watch thread re-reads it */
+    struct chat_kafka_watch *parts_watch; /* owns */
+    uv_async_t parts_async;               /* the watch thread's wake-up */
+    atomic_int parts_now;                 /* {watch thread -> loop}: the changed count */
+    int parts_start;                      /* the count this node started with */
+    bool partitions_changed;              /* it changed: not ready, sends refused, until restart */
     /* Redis */
     redisAsyncContext *redis;
     bool redis_ok;

@@ -16,7 +16,7 @@ bool gw_ready(const struct gw *gw)
 {
     /* sessions_loaded: until the recent revocations are known, revoked tokens would pass */
     return gw->kafka_assigned && !gw->kafka_fatal && gw_lease_valid(gw) && !gw->draining &&
-           gw->sessions_loaded;
+           gw->sessions_loaded && !gw->partitions_changed;
 }
 
 static void req_free(struct gw_httpreq *r)
@@ -199,9 +199,10 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
         bool ok = gw_ready(gw);
         if (chat_buf_appendf(&r->resp,
                              "%s\nkafka_assigned=%d node_number=%d redis=%d draining=%d "
-                             "sessions_loaded=%d\n",
+                             "sessions_loaded=%d partitions_changed=%d\n",
                              ok ? "ready" : "not ready", gw->kafka_assigned, gw->node_num,
-                             gw->redis_ok, gw->draining, gw->sessions_loaded) != CHAT_OK)
+                             gw->redis_ok, gw->draining, gw->sessions_loaded,
+                             gw->partitions_changed) != CHAT_OK)
             return -1;
         return gw_http_respond(wsi, r, ok ? 200 : 503, "text/plain");
     }

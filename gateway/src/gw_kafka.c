@@ -5,7 +5,13 @@
  * Consumer: assign()-only (every gateway reads every partition of chat.messages, chat.events and
  * chat.presence), starting at the high watermark taken at startup so nothing produced after the
  * node became ready is missed. Its queue's wake-up pipe is polled by the loop; records are drained
- * in bounded batches so one busy topic cannot starve the sockets. */
+ * in bounded batches so one busy topic cannot starve the sockets.
+ * Partition count: a room's partition, and so its seq, follow from the partition count of
+ * chat.messages, and assign() never sees new partitions. A watch thread (chat_kafka_watch: a
+ * blocking metadata request every partition_check_ms, off the loop; librdkafka 2.0 has no
+ * asynchronous DescribeTopics, and an assign()-only consumer gets no rebalance event) wakes the
+ * loop through a uv_async when the count differs from the one at startup; the node then stops
+ * being ready and refuses sends (`unavailable`) until it is restarted. */
 #include <errno.h>
 #include <string.h>
 
@@ -207,6 +213,32 @@ static void cons_poll_cb(uv_poll_t *h, int status, int events)
         uv_idle_start(&gw->cons_idle, cons_idle_cb);
 }
 
+/* Watch thread, under the watch's lock: hand the count to the loop. */
+static void parts_changed_cb(void *ud, int was, int now)
+{
+    struct gw *gw = ud;
+
+    (void)was;
+    atomic_store(&gw->parts_now, now);
+    uv_async_send(&gw->parts_async); /* the handle is open: stop() runs before uv_close */
+}
+
+static void parts_async_cb(uv_async_t *h)
+{
+    struct gw *gw = h->data;
+    int now = atomic_load(&gw->parts_now);
+
+    if (now == 0 || gw->partitions_changed)
+        return;
+    gw->partitions_changed = true;
+    chat_metric_add(&gw->m.partition_changes, 1);
+    chat_log(CHAT_LOG_ERROR,
+             "kafka: topic %s has %d partitions, this node started with %d: refusing to serve "
+             "(not ready, sends answered unavailable) until restarted; the partition count of "
+             "chat.messages is fixed; restore it or recreate the topic and restart",
+             gw->cfg->kafka.topic_messages, now, gw->parts_start);
+}
+
 static int make_pipe(int p[2])
 {
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -216,10 +248,13 @@ static int make_pipe(int p[2])
     return CHAT_OK;
 }
 
-/* Adds every partition of topic to list, starting at its high watermark (or low, from_start).
- * Blocking: startup only. */
-static int
-add_topic(struct gw *gw, const char *topic, bool from_start, rd_kafka_topic_partition_list_t *list)
+/* Adds every partition of topic to list, starting at its high watermark (or low, from_start);
+ * *nparts (may be NULL) gets the partition count. Blocking: startup only. */
+static int add_topic(struct gw *gw,
+                     const char *topic,
+                     bool from_start,
+                     rd_kafka_topic_partition_list_t *list,
+                     int *nparts)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(gw->cons, topic, NULL);
@@ -244,6 +279,8 @@ add_topic(struct gw *gw, const char *topic, bool from_start, rd_kafka_topic_part
         }
         rd_kafka_topic_partition_list_add(list, topic, part)->offset = from_start ? lo : hi;
     }
+    if (nparts)
+        *nparts = md->topics[0].partition_cnt;
     rc = CHAT_OK;
 out:
     if (md)
@@ -258,13 +295,13 @@ static int assign_all(struct gw *gw)
     rd_kafka_resp_err_t err;
     int rc;
 
-    rc = add_topic(gw, gw->cfg->kafka.topic_messages, false, list);
+    rc = add_topic(gw, gw->cfg->kafka.topic_messages, false, list, &gw->parts_start);
     if (rc == CHAT_OK)
         /* presence from its start (a compacted topic in production): the last counts per room */
-        rc = add_topic(gw, gw->cfg->kafka.topic_presence, true, list);
+        rc = add_topic(gw, gw->cfg->kafka.topic_presence, true, list, NULL);
     if (rc == CHAT_OK)
         /* events from now on: what happened before comes from PostgreSQL (gw_events.c) */
-        rc = add_topic(gw, gw->cfg->kafka.topic_events, false, list);
+        rc = add_topic(gw, gw->cfg->kafka.topic_events, false, list, NULL);
     if (rc == CHAT_OK) {
         err = rd_kafka_assign(gw->cons, list);
         if (err) {
@@ -335,10 +372,16 @@ int gw_kafka_start(struct gw *gw)
     uv_poll_start(&gw->cons_poll, UV_READABLE, cons_poll_cb);
     uv_idle_init(&gw->loop, &gw->cons_idle);
     gw->cons_idle.data = gw;
+    uv_async_init(&gw->loop, &gw->parts_async, parts_async_cb);
+    gw->parts_async.data = gw;
     gw->kafka_polls = true;
     /* records may already be queued: the wake-up only fires on empty -> non-empty */
     uv_idle_start(&gw->cons_idle, cons_idle_cb);
-    return CHAT_OK;
+    return chat_kafka_watch_start(gw->cons, gw->cfg->kafka.topic_messages, gw->parts_start,
+                                  gw->cfg->partition_check_ms, parts_changed_cb, gw,
+                                  &gw->parts_watch) == CHAT_OK
+               ? CHAT_OK
+               : CHAT_EIO;
 conf_fail:
     chat_log(CHAT_LOG_ERROR, "kafka: %s", err);
     return CHAT_EINVAL;
@@ -360,12 +403,16 @@ void gw_kafka_stop(struct gw *gw)
         uv_close((uv_handle_t *)&gw->cons_poll, close_noop);
         uv_idle_stop(&gw->cons_idle);
         uv_close((uv_handle_t *)&gw->cons_idle, close_noop);
+        chat_kafka_watch_stop(gw->parts_watch); /* no uv_async_send after this returns */
+        uv_close((uv_handle_t *)&gw->parts_async, close_noop);
     }
 }
 
 /* Destroys the Kafka handles after the loop has stopped (may block briefly: not on the loop). */
 void gw_kafka_destroy(struct gw *gw)
 {
+    chat_kafka_watch_free(gw->parts_watch); /* joins: at most one metadata request */
+    gw->parts_watch = NULL;
     if (gw->cons_q) {
         rd_kafka_queue_io_event_enable(gw->cons_q, -1, NULL, 0);
         rd_kafka_queue_destroy(gw->cons_q);

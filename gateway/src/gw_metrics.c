@@ -84,6 +84,9 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
          &m->events_in},
         {"chat_gateway_events_bad_total", "undecodable chat.events records skipped",
          CHAT_METRIC_COUNTER, &m->events_bad},
+        {"chat_gateway_partition_changes_total",
+         "partition count changes of the messages topic seen (the node then refuses to serve)",
+         CHAT_METRIC_COUNTER, &m->partition_changes},
         {"chat_gateway_auth_seconds", "account request queued to answered", CHAT_METRIC_HIST,
          &m->auth_us},
     };

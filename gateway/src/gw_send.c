@@ -61,6 +61,10 @@ int gw_send_produce(struct gw *gw,
 
     *out = NULL;
     *retry_ms = -1;
+    if (gw->partitions_changed) { /* a room's seq would break (gw_kafka.c): until restart */
+        *code = CHAT_ERR_unavailable;
+        return CHAT_ESTATE;
+    }
     if (!gw_lease_valid(gw) || gw->draining) { /* no id without a live node number */
         *code = CHAT_ERR_overloaded;
         *retry_ms = 1000;

@@ -1,7 +1,11 @@
 #include "chat/kafka.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include <pthread.h>
 
 #include "chat/log.h"
 #include "chat/mem.h"
@@ -87,4 +91,140 @@ rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
         return NULL;
     }
     return conf;
+}
+
+int chat_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, int *count)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err;
+    int rc = CHAT_EIO;
+
+    if (!rkt)
+        return CHAT_EIO;
+    err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && !md->topics[0].err &&
+        md->topics[0].partition_cnt > 0) {
+        *count = md->topics[0].partition_cnt;
+        rc = CHAT_OK;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* ---- partition-count watch ---- */
+
+struct chat_kafka_watch {
+    rd_kafka_t *rk;  /* borrowed */
+    char *topic;     /* owns */
+    int interval_ms; /* immutable */
+    int expected;    /* {lock}: the count to keep; 0 until the first one is read */
+    bool stop;       /* {lock} */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC; signalled by stop */
+    chat_kafka_watch_fn *fn;
+    void *ud;
+    pthread_t thread;
+};
+
+static void *watch_main(void *arg)
+{
+    struct chat_kafka_watch *w = arg;
+    int timeout_ms =
+        w->interval_ms < CHAT_KAFKA_WATCH_TIMEOUT_MS ? w->interval_ms : CHAT_KAFKA_WATCH_TIMEOUT_MS;
+    struct timespec at;
+    int n = 0;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        pthread_mutex_unlock(&w->lock);
+        /* blocking, on this thread only: at most timeout_ms */
+        bool got = chat_kafka_partition_count(w->rk, w->topic, timeout_ms, &n) == CHAT_OK;
+        pthread_mutex_lock(&w->lock);
+        if (w->stop)
+            break;
+        if (got && w->expected == 0) {
+            w->expected = n;
+            chat_log(CHAT_LOG_INFO, "kafka: %s has %d partitions (checked every %d ms)", w->topic,
+                     n, w->interval_ms);
+        } else if (got && n != w->expected) {
+            w->fn(w->ud, w->expected, n); /* under the lock: stop() waits for it */
+            break;                        /* told once; the state is final until restart */
+        }
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += w->interval_ms / 1000;
+        at.tv_nsec += (long)(w->interval_ms % 1000) * 1000000L;
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &at) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int chat_kafka_watch_start(rd_kafka_t *rk,
+                           const char *topic,
+                           int expected,
+                           int interval_ms,
+                           chat_kafka_watch_fn *fn,
+                           void *ud,
+                           struct chat_kafka_watch **out)
+{
+    struct chat_kafka_watch *w;
+    pthread_condattr_t ca;
+    int err;
+
+    *out = NULL;
+    if (!rk || !topic || !fn || interval_ms <= 0 || expected < 0)
+        return CHAT_EINVAL;
+    w = chat_xcalloc(1, sizeof(*w));
+    w->rk = rk;
+    w->topic = chat_xstrdup(topic);
+    w->interval_ms = interval_ms;
+    w->expected = expected;
+    w->fn = fn;
+    w->ud = ud;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    err = pthread_create(&w->thread, NULL, watch_main, w);
+    if (err != 0) {
+        chat_log(CHAT_LOG_ERROR, "kafka: partition watch thread: %s", strerror(err));
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        chat_free(w->topic);
+        chat_free(w);
+        return CHAT_EIO;
+    }
+    *out = w;
+    return CHAT_OK;
+}
+
+void chat_kafka_watch_stop(struct chat_kafka_watch *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void chat_kafka_watch_free(struct chat_kafka_watch *w)
+{
+    if (!w)
+        return;
+    chat_kafka_watch_stop(w);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    chat_free(w->topic);
+    chat_free(w);
 }

@@ -73,6 +73,10 @@ static const struct chat_cfg_opt opts[] = {
      offsetof(struct ps_cfg, commit_interval_ms), 0,
      "commit Kafka offsets at most this often (ms; 0: after every batch); a crash re-reads"
      " (and skips) what was stored since the last commit"},
+    {"partition-check-ms", "CHAT_PARTITION_CHECK_MS", CHAT_CFG_INT, 100, 3600000, "10000",
+     offsetof(struct ps_cfg, partition_check_ms), 0,
+     "how often (ms) the partition count of the messages topic is re-read; a change stops"
+     " all writing (and /readyz says 503) until restarted"},
     CHAT_HTTPD_CFG_OPTS(struct ps_cfg, health),
     CHAT_KAFKA_CFG_OPTS(struct ps_cfg, kafka),
 };
@@ -131,6 +135,9 @@ static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
         {"chat_persister_partition_ddl_failures_total",
          "failed partition DDL (lock_timeout behind a long reader, errors); retried",
          CHAT_METRIC_COUNTER, &m->part_ddl_failures},
+        {"chat_persister_partition_changes_total",
+         "partition count changes of the messages topic seen (writing then stops)",
+         CHAT_METRIC_COUNTER, &m->partition_changes},
         {"chat_persister_batch_seconds", "time to write and commit one batch", CHAT_METRIC_HIST,
          &m->batch_us},
         {"chat_persister_store_delay_seconds", "message timestamp to stored", CHAT_METRIC_HIST,
@@ -145,7 +152,7 @@ static int http_fn(void *ud, const char *path, struct chat_buf *body, const char
 {
     struct ps *ps = ud;
     struct chat_metric_def defs[24];
-    long long up, assigned, since, stuck_ms = 0;
+    long long up, assigned, since, changed, stuck_ms = 0;
     bool ready;
     size_t n;
 
@@ -157,7 +164,8 @@ static int http_fn(void *ud, const char *path, struct chat_buf *body, const char
         since = chat_metric_get(&ps->m.write_since_ms);
         if (since > 0 && chat_mono_ms() - since >= ps->cfg->stuck_write_ms)
             stuck_ms = chat_mono_ms() - since;
-        ready = up && assigned > 0 && stuck_ms == 0;
+        changed = chat_metric_get(&ps->m.partition_changes) > 0;
+        ready = up && assigned > 0 && stuck_ms == 0 && !changed;
         if (chat_buf_appendf(body, "%s postgres=%s assigned=%lld", ready ? "ready" : "not ready",
                              up ? "up" : "down", assigned) != CHAT_OK ||
             (stuck_ms > 0 &&
@@ -165,6 +173,10 @@ static int http_fn(void *ud, const char *path, struct chat_buf *body, const char
                               " write_stuck_ms=%lld (a batch write has been running or"
                               " failing longer than %d ms)",
                               stuck_ms, ps->cfg->stuck_write_ms) != CHAT_OK) ||
+            (changed && chat_buf_appendf(body,
+                                         " partitions_changed=1 (the partition count of %s"
+                                         " changed: nothing is written until restart)",
+                                         ps->cfg->kafka.topic_messages) != CHAT_OK) ||
             chat_buf_appends(body, "\n") != CHAT_OK)
             return 500;
         return ready ? 200 : 503;

@@ -56,6 +56,7 @@ struct ps_cfg {
     int pg_tcp_user_timeout_ms; /* unacknowledged data: the connection is dropped after this */
     int stuck_write_ms;         /* /readyz 503 when a batch write runs or fails this long */
     int commit_interval_ms;     /* offsets committed at most this often (0: after every batch) */
+    int partition_check_ms;     /* re-read the partition count of chat.messages this often */
     struct chat_httpd_limits health; /* /healthz /readyz /metrics responder */
     struct chat_kafka_cfg kafka;
 };
@@ -79,6 +80,7 @@ struct ps_metrics {
     atomic_llong id_conflicts;       /* rows whose id was stored from another Kafka position */
     atomic_llong part_ddl_failures;  /* failed partition DDL (lock_timeout, errors) */
     atomic_llong write_since_ms;     /* monotonic ms since a batch write runs or fails; 0: none */
+    atomic_llong partition_changes;  /* chat.messages partition count changed (0 or 1): halted */
     struct chat_hist batch_us;       /* write + commit time of a batch */
     struct chat_hist delay_us;       /* message ts -> stored */
 };
@@ -290,10 +292,13 @@ struct ps {
     int64_t next_commit_ms;      /* monotonic ms: held offsets are committed from then on */
     int64_t undecodable_log_ms;  /* rate limit of undecodable-record log lines */
     int undecodable_logged;
+    struct chat_kafka_watch *watch;  /* owns: the partition count of chat.messages */
+    atomic_int parts_was, parts_now; /* {watch thread -> main}: a changed count; 0: none */
+    bool halted;                     /* it changed: nothing is written until restart */
 };
 
-/* Creates the consumer and subscribes to the messages topic. Returns CHAT_OK or CHAT_EINVAL
- * (bad Kafka settings, logged). */
+/* Creates the consumer, subscribes to the messages topic and starts the partition-count watch.
+ * Returns CHAT_OK, CHAT_EINVAL (bad Kafka settings, logged) or CHAT_EIO (no watch thread). */
 CHAT_NODISCARD int ps_consumer_start(struct ps *ps);
 /* Runs until *ps->stop: consume, batch, write, commit. Then flushes the last batch (giving up
  * after a drain deadline if PostgreSQL stays down: those offsets stay uncommitted, so nothing is

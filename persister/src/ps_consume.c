@@ -6,7 +6,11 @@
  * group membership and rebalances are served). On revoke the batch is written once more; if
  * that fails, the revoked partitions' rows are dropped uncommitted (the next owner re-reads
  * them; the insert is idempotent). Works with the eager and the cooperative protocol.
- * Main thread only; see ps.h. */
+ * The partition count of chat.messages is fixed (a room's seq follows from it): a watch thread
+ * (chat_kafka_watch) re-reads it every partition_check_ms; on a change the persister halts: the
+ * assignment is paused, the unwritten batch dropped uncommitted, nothing more is written and
+ * /readyz says 503, until it is restarted.
+ * Main thread only (but the watch callback); see ps.h. */
 #include <string.h>
 
 #include "chat/log.h"
@@ -255,12 +259,45 @@ static void log_undecodable(struct ps *ps, int32_t partition, int64_t offset)
                  (int)partition, (long long)offset);
 }
 
+/* Watch thread: hand the change to the main thread (checked after every poll). */
+static void parts_changed_cb(void *ud, int was, int now)
+{
+    struct ps *ps = ud;
+
+    atomic_store(&ps->parts_was, was);
+    atomic_store(&ps->parts_now, now);
+}
+
+/* Halts on a partition count change: rows consumed from now on may carry a broken seq. */
+static void check_partitions(struct ps *ps)
+{
+    int now = atomic_load(&ps->parts_now);
+
+    if (now == 0 || ps->halted)
+        return;
+    ps->halted = true;
+    chat_metric_add(&ps->m.partition_changes, 1);
+    chat_log(CHAT_LOG_ERROR,
+             "kafka: topic %s has %d partitions, this persister started with %d: writing "
+             "stopped (consumption paused, %zu unwritten rows dropped uncommitted, not ready) "
+             "until restarted; the partition count of chat.messages is fixed; restore it or "
+             "recreate the topic and restart",
+             topic(ps), now, atomic_load(&ps->parts_was), ps->batch.n);
+    if (!ps->paused)
+        pause_assignment(ps, true);
+    ps_batch_reset(&ps->batch);
+    chat_metric_set(&ps->m.batch_rows, 0);
+    chat_metric_set(&ps->m.write_since_ms, 0);
+}
+
 static void handle_record(struct ps *ps, const rd_kafka_message_t *km)
 {
     struct chat_event_msg m;
     void *doc = NULL;
     int rc = CHAT_EPROTO;
 
+    if (ps->halted) /* a record fetched before the pause: not stored, not committed */
+        return;
     if (km->err) {
         if (km->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             return;
@@ -309,6 +346,9 @@ static int flush(struct ps *ps, bool force)
     int rc = CHAT_OK;
 
     while (ps_batch_pending(&ps->batch)) {
+        check_partitions(ps); /* drops the batch when halted */
+        if (ps->halted)
+            break;
         rc = write_and_commit(ps, force);
         if (rc == CHAT_OK)
             break;
@@ -325,7 +365,7 @@ static int flush(struct ps *ps, bool force)
     }
     if (!ps_batch_pending(&ps->batch))
         rc = CHAT_OK; /* written, or dropped by a revoke: nothing of ours is pending */
-    if (rc == CHAT_OK && ps->paused)
+    if (rc == CHAT_OK && ps->paused && !ps->halted)
         pause_assignment(ps, false);
     return rc;
 }
@@ -411,6 +451,9 @@ int ps_consumer_start(struct ps *ps)
         return CHAT_EINVAL;
     }
     ps->next_commit_ms = chat_mono_ms() + cfg->commit_interval_ms; /* the first held one too */
+    if (chat_kafka_watch_start(ps->rk, topic(ps), 0, cfg->partition_check_ms, parts_changed_cb, ps,
+                               &ps->watch) != CHAT_OK)
+        return CHAT_EIO;
     chat_log(CHAT_LOG_INFO, "consuming %s as group %s", topic(ps), cfg->group);
     return CHAT_OK;
 }
@@ -451,6 +494,7 @@ int ps_run(struct ps *ps)
             handle_record(ps, km);
             rd_kafka_message_destroy(km);
         }
+        check_partitions(ps);
         now = chat_mono_ms();
         if (batch_due(ps, now))
             (void)flush(ps, false); /* returns once written, or on stop after DRAIN_MS */
@@ -473,6 +517,8 @@ int ps_run(struct ps *ps)
 
 void ps_consumer_free(struct ps *ps)
 {
+    chat_kafka_watch_free(ps->watch); /* before the handle it reads */
+    ps->watch = NULL;
     if (ps->rk) {
         /* closed (or given up on) by close_bounded(): do not wait for the group again */
         rd_kafka_destroy_flags(ps->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);

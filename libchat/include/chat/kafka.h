@@ -5,7 +5,8 @@
  * the same thing everywhere. Defaults suit a real broker (measured against the local one:
  * docs/BENCHMARKS.md, "Kafka client settings"); the local cluster lowers only the group timeouts
  * (faster failover in tests), and its mock option also fetch.wait.max.ms and linger.ms.
- * Thread-safety: chat_kafka_conf_new() is reentrant; the log callback is thread-safe. */
+ * Thread-safety: chat_kafka_conf_new() is reentrant; the log callback is thread-safe; a partition
+ * watch (below) runs its own thread. */
 #ifndef CHAT_KAFKA_H
 #define CHAT_KAFKA_H
 
@@ -123,5 +124,44 @@ rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
 /* Sets one librdkafka property; returns CHAT_OK or CHAT_EINVAL (errstr written). */
 CHAT_NODISCARD int chat_kafka_conf_set(
     rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen);
+
+/* Blocking (one metadata request of at most timeout_ms; never on an event loop): the partition
+ * count of topic as the cluster reports it now. rk: any client handle. Returns CHAT_OK with
+ * *count > 0, or CHAT_EIO (no answer in time, unknown topic; nothing logged). */
+CHAT_NODISCARD int
+chat_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, int *count);
+
+/* ---- partition-count watch ----
+ * The partition count of chat.messages is part of the stream contract (a room's partition and
+ * so its seq follow from it), and a client with assign() never sees new partitions. A watch is
+ * a thread that re-reads the count with chat_kafka_partition_count() at once and then every
+ * interval_ms, and reports the first difference from the count it started with.
+ * Thread-safety: start, stop and free from one owner thread; fn runs on the watch thread. */
+
+#define CHAT_KAFKA_WATCH_TIMEOUT_MS 5000 /* one metadata request, at most (and interval_ms) */
+
+struct chat_kafka_watch;
+/* Called once, on the watch thread with the watch's lock held, when the count (was) became
+ * now. Must not block and must not call chat_kafka_watch_*(): set a flag, wake a loop. */
+typedef void chat_kafka_watch_fn(void *ud, int was, int now);
+
+/* Starts a watch of topic on rk. expected: the count the caller works with, or 0 to take the
+ * first count read (logged at info). rk and ud are borrowed: valid until chat_kafka_watch_free;
+ * topic is copied. The thread ends after it called fn. On CHAT_OK *out is a new watch (free
+ * with chat_kafka_watch_free); returns CHAT_EINVAL (bad arguments) or CHAT_EIO (no thread,
+ * logged), fn never called then. */
+CHAT_NODISCARD int chat_kafka_watch_start(rd_kafka_t *rk,
+                                          const char *topic,
+                                          int expected,
+                                          int interval_ms,
+                                          chat_kafka_watch_fn *fn,
+                                          void *ud,
+                                          struct chat_kafka_watch **out);
+/* Non-blocking (waits only for a running fn): once it returns fn is not running and is never
+ * called again. NULL-safe; may be called more than once. */
+void chat_kafka_watch_stop(struct chat_kafka_watch *w);
+/* Stops the watch, joins its thread (blocks up to CHAT_KAFKA_WATCH_TIMEOUT_MS while a request
+ * is out: not on an event loop) and frees it. NULL-safe. Call before rk is destroyed. */
+void chat_kafka_watch_free(struct chat_kafka_watch *w);
 
 #endif
