@@ -14,6 +14,9 @@ PACKAGES=(
     libhiredis-dev libjwt-dev libssl-dev libjansson-dev libcrypt-dev libcmocka-dev
     postgresql redis-server nginx kcat curl clang-format git jq gnuplot-nox
     openjdk-17-jre-headless maven iproute2
+    # scripts/fuzz.sh: clang with libFuzzer; its runtime (libclang_rt.fuzzer) is only a
+    # Recommends of clang-14, so it is listed explicitly
+    clang-14 libclang-rt-14-dev
 )
 
 # shellcheck source=scripts/lib/kafka.sh

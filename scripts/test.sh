@@ -7,9 +7,11 @@
 # 3. the same in build-asan/ with ASan + UBSan (-DCHAT_SANITIZE=address,undefined,
 #    -DCHAT_TEST_TIMEOUT_MULT=3); any sanitizer report fails the run, including reports in the
 #    logs of the services the integration tests started
-# 4. the unit tests in build-tsan/ under ThreadSanitizer
+# 4. the libFuzzer targets (scripts/fuzz.sh, clang-14, ASan + UBSan + LeakSanitizer) in
+#    build-fuzz/ for CHAT_FUZZ_TEST_TIME seconds each (default 15; 4 targets)
+# 5. the unit tests in build-tsan/ under ThreadSanitizer
 #
-#   --quick   skip step 3
+#   --quick   skip steps 3-5
 # Environment: CHAT_BUILD_DIR (default <repo>/build), CHAT_ASAN_BUILD_DIR (default
 # <repo>/build-asan), CHAT_TEST_JOBS (parallel unit tests, default nproc).
 # Prints the elapsed time of every phase; exits non-zero on the first failure.
@@ -25,7 +27,7 @@ for a in "$@"; do
     case $a in
     --quick) quick=1 ;;
     -h | --help)
-        sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -116,6 +118,10 @@ if [ "$quick" -eq 0 ]; then
     phase "ctest $(basename "$asan_build")/" run_ctest "$asan_build"
     phase "service logs clean" sanitizer_logs "$asan_build"
 
+    # fuzzing: every decoder of untrusted bytes, a short bounded run (scripts/fuzz.sh for longer)
+    fuzz_secs=${CHAT_FUZZ_TEST_TIME:-15}
+    phase "fuzz build-fuzz/ (${fuzz_secs} s each)" "$repo/scripts/fuzz.sh" --time "$fuzz_secs"
+
     # ThreadSanitizer: the unit tests (the threaded parts of libchat: httpd, metrics). The
     # services themselves cannot run under TSan here: Debian's uninstrumented librdkafka crashes
     # in its own threads under the TSan runtime.
@@ -130,7 +136,7 @@ fi
 print_summary
 echo
 if [ "$quick" -eq 1 ]; then
-    echo "all tests passed (--quick: sanitizer pass skipped)"
+    echo "all tests passed (--quick: sanitizer, fuzz and TSan passes skipped)"
 else
     echo "all tests passed"
 fi

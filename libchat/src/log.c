@@ -30,7 +30,8 @@ int chat_log_level_parse(const char *s)
     return -1;
 }
 
-static void vlog(int level, const char *fmt, va_list ap)
+/* the format attribute lets the compiler check fmt at the callers (clang's -Wformat-nonliteral) */
+__attribute__((format(printf, 2, 0))) static void vlog(int level, const char *fmt, va_list ap)
 {
     char line[1024];
     struct timespec ts;

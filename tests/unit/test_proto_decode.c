@@ -2,7 +2,8 @@
  * tests/data/bad/<code>__<what>.json must fail chat_cframe_decode() with exactly <code>, plus the
  * decoder's details (unknown fields, ref echo, limits) and the REST send body decoder. Likewise
  * every tests/data/bad_auth_body/<code>__<what>.json must fail chat_auth_body_decode() (the body
- * of the account endpoints) with exactly <code>.
+ * of the account endpoints) with exactly <code>, and the valid seeds of the fuzzers
+ * (tests/data/fuzz/<target>/) decode.
  * The data directory comes from the compile definition CHAT_TEST_DATA_DIR or argv[1]. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
@@ -300,6 +301,80 @@ static void test_proto_rest_send_decode(void **state)
     chat_cframe_fini(&f);
 }
 
+/* tests/data/fuzz/<target>/: the valid seeds of the fuzzers (scripts/fuzz.sh) must stay valid, or
+ * the fuzzers start from rejected input only. frame: client frames; rest: send*.json are message
+ * bodies, the others account bodies; kafka: message*, presence*, and events (unknown_* is an
+ * event of another version). */
+static int seed_decodes(const char *target, const char *file, const char *text, size_t len)
+{
+    enum chat_errcode err;
+    int rc;
+
+    if (strcmp(target, "frame") == 0) {
+        struct chat_cframe f;
+        rc = chat_cframe_decode(text, len, TEST_MAX_TEXT, &f, &err);
+        chat_cframe_fini(&f);
+    } else if (strcmp(target, "rest") == 0 && strncmp(file, "send", 4) == 0) {
+        struct chat_cframe f;
+        rc = chat_rest_send_decode(text, len, TEST_MAX_TEXT, &f, &err);
+        chat_cframe_fini(&f);
+    } else if (strcmp(target, "rest") == 0) {
+        struct chat_auth_body b;
+        rc = chat_auth_body_decode(text, len, &b, &err);
+        chat_auth_body_fini(&b);
+    } else if (strncmp(file, "message", 7) == 0) {
+        struct chat_event_msg m;
+        void *doc = NULL;
+        rc = chat_msg_decode(text, len, &m, &doc);
+        chat_json_free(doc);
+    } else if (strncmp(file, "presence", 8) == 0) {
+        char room[CHAT_ROOM_MAX + 1];
+        int64_t conns, users;
+        rc = chat_presence_decode(text, len, room, sizeof(room), &conns, &users);
+    } else {
+        struct chat_event ev;
+        rc = chat_event_decode(text, len, &ev);
+        chat_event_fini(&ev);
+        if (strncmp(file, "unknown_", 8) == 0)
+            rc = rc == CHAT_ENOENT ? CHAT_OK : CHAT_EPROTO;
+    }
+    return rc;
+}
+
+static void test_proto_fuzz_seeds_valid(void **state)
+{
+    static const char *const targets[] = {"frame", "rest", "kafka"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char *dir = chat_xasprintf("%s/fuzz/%s", data_dir, targets[i]);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int files = 0;
+
+        if (!d)
+            fail_msg("cannot open %s", dir);
+        while ((e = readdir(d)) != NULL) {
+            char *path, *text;
+            size_t len = 0;
+
+            if (e->d_name[0] == '.')
+                continue;
+            path = chat_xasprintf("%s/%s", dir, e->d_name);
+            text = read_file(path, &len);
+            assert_non_null(text);
+            if (seed_decodes(targets[i], e->d_name, text, len) != CHAT_OK)
+                fail_msg("%s: a fuzz seed that does not decode", path);
+            chat_free(text);
+            chat_free(path);
+            files++;
+        }
+        (void)closedir(d);
+        chat_free(dir);
+        assert_true(files > 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +386,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_decode_not_nul_terminated),
         cmocka_unit_test(test_proto_room_valid),
         cmocka_unit_test(test_proto_rest_send_decode),
+        cmocka_unit_test(test_proto_fuzz_seeds_valid),
     };
 
     if (argc > 1)

@@ -1,0 +1,81 @@
+/* fuzz_kafka.c - libFuzzer target: the decoders of Kafka record values, which come from other
+ * processes (or anyone who can produce to the topics) and are parsed on the gateways and the
+ * persister: chat_msg_decode() and chat_msg_splice_seq() (chat.messages), chat_event_decode()
+ * (chat.events), chat_presence_decode() (chat.presence). Input bytes are not NUL-terminated.
+ * Invariants: an accepted message has a valid room and strings; a spliced value decodes with the
+ * spliced seq; an accepted event has its required fields; a decoded presence room fits. */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "chat/buf.h"
+#include "chat/proto.h"
+
+#include "fuzz.h"
+
+static void check_msg(const uint8_t *data, size_t size)
+{
+    struct chat_event_msg m, m2;
+    struct chat_buf out;
+    void *doc = NULL, *doc2 = NULL;
+
+    if (chat_msg_decode((const char *)data, size, &m, &doc) == CHAT_OK) {
+        FUZZ_CHECK(doc && chat_room_valid(m.room) && m.user && m.nick && m.text);
+    } else {
+        FUZZ_CHECK(doc == NULL);
+    }
+    chat_buf_init(&out, 16, 0);
+    if (chat_msg_splice_seq(&out, (const char *)data, size, 123) == CHAT_OK) {
+        FUZZ_CHECK(out.len == size + strlen("\"seq\":123,"));
+        /* a decodable value without seq (as producers write it) stays decodable, with seq 123 */
+        if (doc && !json_object_get(doc, "seq")) {
+            FUZZ_CHECK(chat_msg_decode(chat_buf_data(&out), out.len, &m2, &doc2) == CHAT_OK);
+            FUZZ_CHECK(m2.seq == 123 && m2.id == m.id && strcmp(m2.text, m.text) == 0);
+            chat_json_free(doc2);
+        }
+    }
+    chat_buf_fini(&out);
+    chat_json_free(doc);
+}
+
+static void check_event(const uint8_t *data, size_t size)
+{
+    struct chat_event ev;
+    int rc = chat_event_decode((const char *)data, size, &ev);
+
+    FUZZ_CHECK(rc == CHAT_OK || rc == CHAT_ENOENT || rc == CHAT_EPROTO);
+    if (rc == CHAT_OK) {
+        FUZZ_CHECK(ev.user && strlen(ev.user) <= CHAT_USER_MAX);
+        if (ev.type == CHAT_EV_user_updated) {
+            FUZZ_CHECK(ev.nick != NULL);
+        } else {
+            FUZZ_CHECK(ev.type == CHAT_EV_sessions_revoked && ev.reason && ev.sids);
+            for (size_t i = 0; i < ev.nsids; i++)
+                FUZZ_CHECK(ev.sids[i] && strlen(ev.sids[i]) <= CHAT_USER_MAX);
+            FUZZ_CHECK(ev.sids[ev.nsids] == NULL);
+        }
+    }
+    chat_event_fini(&ev);
+}
+
+static void check_presence(const uint8_t *data, size_t size)
+{
+    char room[CHAT_ROOM_MAX + 1];
+    int64_t conns = -1, users = -1;
+
+    memset(room, 'x', sizeof(room));
+    if (chat_presence_decode((const char *)data, size, room, sizeof(room), &conns, &users) ==
+        CHAT_OK) {
+        FUZZ_CHECK(memchr(room, '\0', sizeof(room)) != NULL);
+        FUZZ_CHECK(room[0] == '\0' || chat_room_valid(room));
+        FUZZ_CHECK(conns >= 0 && users >= 0);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    check_msg(data, size);
+    check_event(data, size);
+    check_presence(data, size);
+    return 0;
+}
