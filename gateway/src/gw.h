@@ -28,6 +28,11 @@
 
 /* Seconds of clock skew tolerated on exp/nbf, the same everywhere a token is checked. */
 #define GW_JWT_LEEWAY_S 5
+/* How long a revoked session must stay known (s): no token of it can be valid after that. */
+#define GW_REVOKE_KEEP_S(cfg)                                                  \
+    (((cfg)->access_ttl_s > (cfg)->token_max_ttl_s ? (cfg)->access_ttl_s       \
+                                                   : (cfg)->token_max_ttl_s) + \
+     2 * GW_JWT_LEEWAY_S)
 
 /* Bytes of queued frames joined into one socket write. */
 #define GW_COALESCE_BYTES 65536
@@ -66,16 +71,17 @@ struct gw_config {
     int drain_ms;   /* SIGTERM: time allowed to flush and say bye */
     int max_errors; /* malformed frames in a row before closing */
     /* accounts (gw_auth.c, gw_db.c) */
-    char *pg_dsn;       /* secret (may hold a password); "" disables the accounts API */
-    int pg_timeout_ms;  /* connect, statement and TCP timeouts of the account workers */
-    int auth_workers;   /* threads hashing passwords and talking to PostgreSQL */
-    int auth_queue_max; /* account requests waiting for a worker; then 503 */
-    int password_cost;  /* yescrypt cost of new hashes */
-    int access_ttl_s;   /* lifetime of an access token */
-    int refresh_ttl_s;  /* a session unused this long expires */
-    int session_warn_s; /* session_expiring this long before exp */
-    int proxy_hops;     /* trusted proxies in front (X-Forwarded-For entries believed) */
-    int auth_window_s;  /* rate-limit window of login/register attempts */
+    char *pg_dsn;        /* secret (may hold a password); "" disables the accounts API */
+    int pg_timeout_ms;   /* connect, statement and TCP timeouts of the account workers */
+    int auth_workers;    /* threads hashing passwords and talking to PostgreSQL */
+    int auth_queue_max;  /* account requests waiting for a worker; then 503 */
+    int password_cost;   /* yescrypt cost of new hashes */
+    int access_ttl_s;    /* lifetime of an access token */
+    int token_max_ttl_s; /* longest lifetime of a session token accepted (chatctl may sign) */
+    int refresh_ttl_s;   /* a session unused this long expires */
+    int session_warn_s;  /* session_expiring this long before exp */
+    int proxy_hops;      /* trusted proxies in front (X-Forwarded-For entries believed) */
+    int auth_window_s;   /* rate-limit window of login/register attempts */
     int login_per_ip, register_per_ip;
     int login_fails_per_net;      /* failed logins per (username, client network) per window */
     int login_fails_per_user;     /* failed logins per username per window: then only clean nets */

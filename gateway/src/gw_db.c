@@ -1,15 +1,19 @@
-/* gw_db.c - the account workers: a fixed pool of threads, each with its own blocking PostgreSQL
+/* gw_db.c - the account workers: a fixed pool of threads, each with its own PostgreSQL
  * connection, that hash passwords and run the account SQL for jobs queued by the event loop.
  * Finished jobs go back to the loop through a uv_async handle (gw_auth_done). The loop never
- * waits for a worker; a full queue is answered 503 at once (gw_pool_submit).
+ * waits for a worker; a full queue is answered 503 at once (gw_pool_submit). A worker waits
+ * for PostgreSQL at most CHAT_PG_TIMEOUT_MS per statement or connect (struct db): a server
+ * that does not answer costs a job 503 `unavailable`, not a hung worker.
  *
  * Workers run at a lower CPU priority (nice +10) than the event-loop thread: a login storm
  * slows logins down, not message fan-out. SQL is parameterised throughout. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -39,6 +43,10 @@ struct gw_pool {
     struct gw_job *q_head, *q_tail; /* waiting for a worker */
     int q_len;
     struct gw_job *done_head, *done_tail; /* finished, waiting for the loop */
+    /* PostgreSQL failing (the last job lost its connection or could not connect): one worker
+     * at a time tries it (probing) while the others answer their jobs 503 at once, so a hung
+     * server costs one deadline per try, not one per queued job. */
+    bool db_down, probing;
     bool stop;
     uv_async_t async;
 };
@@ -48,14 +56,129 @@ struct gw_pool {
 #define USER_COLS \
     "id::text, username, nickname, role, (extract(epoch FROM created_at) * 1000)::bigint"
 
-static PGresult *q(PGconn *pg, const char *sql, int n, const char *const *params)
+/* A worker's PostgreSQL connection. Every statement and every connect has a client-side
+ * deadline of CHAT_PG_TIMEOUT_MS: a hung server (SIGSTOP, a frozen VM) still has its kernel
+ * acknowledge every packet, so neither keepalives nor tcp_user_timeout fire, and its
+ * statement_timeout does not run. A statement without an answer in time drops the connection
+ * (its transaction state is unknown; no PQcancel: it connects and waits for the same hung
+ * server); the next job connects again. Owned by one worker thread. */
+struct db {
+    PGconn *pg;                /* nonblocking; NULL: none (yet, or dropped) */
+    int timeout_ms;            /* CHAT_PG_TIMEOUT_MS */
+    struct chat_log_limit lim; /* connect failures and dropped connections of this worker */
+};
+
+#define DB_LOG_EVERY_MS 10000 /* one line per worker this often during an outage */
+
+/* Logs a lost connection or a failed connect, rate-limited per worker. */
+static void db_log(struct db *db, const char *what, const char *why)
 {
-    return PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    long skipped;
+
+    if (chat_log_every(&db->lim, DB_LOG_EVERY_MS, &skipped))
+        chat_log(CHAT_LOG_WARN, "accounts: %s: %s (%ld more suppressed)", what, why, skipped);
 }
 
-/* SQLSTATE and the primary message only: DETAIL may quote a whole row, password hash included. */
+/* Closes the connection after a failure that leaves its state unknown; logs why. */
+static void db_drop(struct db *db, const char *why)
+{
+    db_log(db, "PostgreSQL connection dropped", why);
+    PQfinish(db->pg); /* nonblocking: never waits for the server */
+    db->pg = NULL;
+}
+
+/* Waits for events (POLLIN, POLLOUT) on the socket of pg until deadline (chat_mono_ms).
+ * Returns 1 when ready, 0 at the deadline, -1 on an error. */
+static int wait_socket(PGconn *pg, short events, int64_t deadline)
+{
+    struct pollfd pfd = {.fd = PQsocket(pg), .events = events};
+
+    if (pfd.fd < 0)
+        return -1;
+    for (;;) {
+        int64_t left = deadline - chat_mono_ms();
+        int rc;
+
+        if (left <= 0)
+            return 0;
+        rc = poll(&pfd, 1, (int)left);
+        if (rc > 0)
+            return 1;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* Runs one statement (extended protocol with params, or simple protocol) within
+ * db->timeout_ms. Returns its result (the first error, else the last result), or NULL when
+ * there was no connection or it was dropped (logged here): PQresultStatus(NULL) is
+ * PGRES_FATAL_ERROR, PQclear(NULL) does nothing. */
+static PGresult *
+exec_within(struct db *db, const char *sql, int n, const char *const *params, bool simple)
+{
+    int64_t deadline = chat_mono_ms() + db->timeout_ms;
+    char why[64];
+    PGresult *res = NULL, *r;
+    int rc;
+
+    if (!db->pg)
+        return NULL; /* dropped earlier in this job */
+    if (!(simple ? PQsendQuery(db->pg, sql)
+                 : PQsendQueryParams(db->pg, sql, n, NULL, params, NULL, NULL, 0))) {
+        db_drop(db, PQerrorMessage(db->pg));
+        return NULL;
+    }
+    rc = 1;
+    for (;;) { /* nonblocking: the rest of a long statement */
+        int f = PQflush(db->pg);
+
+        if (f <= 0) {
+            rc = f < 0 ? -1 : 1;
+            break;
+        }
+        rc = wait_socket(db->pg, POLLIN | POLLOUT, deadline);
+        if (rc <= 0)
+            break;
+        if (!PQconsumeInput(db->pg)) {
+            rc = -1;
+            break;
+        }
+    }
+    while (rc > 0) {
+        if (PQisBusy(db->pg)) {
+            rc = wait_socket(db->pg, POLLIN, deadline);
+            if (rc > 0 && !PQconsumeInput(db->pg))
+                rc = -1;
+            continue;
+        }
+        r = PQgetResult(db->pg);
+        if (!r)
+            return res;
+        if (res && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+        } else {
+            PQclear(res);
+            res = r;
+        }
+    }
+    PQclear(res);
+    if (rc == 0)
+        snprintf(why, sizeof(why), "no answer within CHAT_PG_TIMEOUT_MS (%d ms)", db->timeout_ms);
+    db_drop(db, rc == 0 ? why : PQerrorMessage(db->pg));
+    return NULL;
+}
+
+static PGresult *q(struct db *db, const char *sql, int n, const char *const *params)
+{
+    return exec_within(db, sql, n, params, false);
+}
+
+/* SQLSTATE and the primary message only: DETAIL may quote a whole row, password hash included.
+ * Nothing for r NULL (no connection: exec_within logged it). */
 static void log_pg_error(const PGresult *r, const char *what)
 {
+    if (!r)
+        return;
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 
@@ -79,19 +202,19 @@ static bool unique_violation(const PGresult *r)
     return st && strcmp(st, "23505") == 0;
 }
 
-static bool cmd(PGconn *pg, const char *sql)
+static bool cmd(struct db *db, const char *sql)
 {
-    PGresult *r = PQexec(pg, sql);
+    PGresult *r = exec_within(db, sql, 0, NULL, true);
     bool good = ok(r, PGRES_COMMAND_OK, sql);
     if (good)
         PQclear(r);
     return good;
 }
 
-static void rollback(PGconn *pg)
+static void rollback(struct db *db)
 {
-    if (PQstatus(pg) == CONNECTION_OK)
-        PQclear(PQexec(pg, "ROLLBACK"));
+    if (db->pg && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
+        PQclear(exec_within(db, "ROLLBACK", 0, NULL, true));
 }
 
 static void fail(struct gw_job *j, int status, enum chat_errcode err)
@@ -151,7 +274,7 @@ static void collect_revoked(struct gw_job *j, const PGresult *r, const char *rea
 }
 
 /* Inserts a new refresh token of session sid; token receives its text. In a transaction. */
-static bool new_refresh(struct gw_job *j, PGconn *pg, const char *sid, char *token)
+static bool new_refresh(struct gw_job *j, struct db *db, const char *sid, char *token)
 {
     char hex[2 * CHAT_SHA256_LEN + 1], ttl[16];
     const char *p[3];
@@ -164,7 +287,7 @@ static bool new_refresh(struct gw_job *j, PGconn *pg, const char *sid, char *tok
     p[0] = hex;
     p[1] = sid;
     p[2] = ttl;
-    r = q(pg,
+    r = q(db,
           "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
           "VALUES (decode($1, 'hex'), $2::bigint, now() + make_interval(secs => $3::int))",
           3, p);
@@ -182,7 +305,7 @@ static int access_keep_s(const struct gw_job *j)
 }
 
 /* Creates a session for user uid (in a transaction); sid receives its id. */
-static bool new_session(struct gw_job *j, PGconn *pg, const char *uid, char *sid, size_t cap)
+static bool new_session(struct gw_job *j, struct db *db, const char *uid, char *sid, size_t cap)
 {
     char ttl[16], access[16];
     const char *p[5] = {uid, ttl, j->ip, j->ua, access};
@@ -190,7 +313,7 @@ static bool new_session(struct gw_job *j, PGconn *pg, const char *uid, char *sid
 
     snprintf(ttl, sizeof(ttl), "%d", j->gw->cfg->refresh_ttl_s);
     snprintf(access, sizeof(access), "%d", access_keep_s(j));
-    r = q(pg,
+    r = q(db,
           "INSERT INTO sessions (user_id, expires_at, ip, user_agent, tokens_expire_at) "
           "VALUES ($1::bigint, now() + make_interval(secs => $2::int), $3, $4, "
           "now() + make_interval(secs => $5::int)) RETURNING id::text",
@@ -228,8 +351,12 @@ static void unknown_name(const struct gw_job *j, char *out, size_t cap)
 
 /* Records a login attempt; uid and name are NULL for an unknown user. Outside or inside a
  * transaction. */
-static bool login_event(
-    struct gw_job *j, PGconn *pg, const char *uid, const char *name, bool success, const char *why)
+static bool login_event(struct gw_job *j,
+                        struct db *db,
+                        const char *uid,
+                        const char *name,
+                        bool success,
+                        const char *why)
 {
     char hidden[8 + 2 * CHAT_SHA256_LEN];
     const char *p[6] = {uid, name, j->ip, j->ua, success ? "true" : "false", why};
@@ -238,7 +365,7 @@ static bool login_event(
         unknown_name(j, hidden, sizeof(hidden));
         p[1] = hidden;
     }
-    PGresult *r = q(pg,
+    PGresult *r = q(db,
                     "INSERT INTO login_events (user_id, username, ip, user_agent, success, reason) "
                     "VALUES ($1::bigint, left($2, 64), $3, $4, $5::boolean, $6)",
                     6, p);
@@ -280,15 +407,15 @@ answer_session(struct gw_job *j, const struct chat_user *u, const char *sid, con
 /* A new session for the user in row 0 of r (register, login): session, refresh token, the
  * login event, the answer. Runs BEGIN..COMMIT itself. */
 static void
-open_session(struct gw_job *j, PGconn *pg, const PGresult *r, const char *why, int status)
+open_session(struct gw_job *j, struct db *db, const PGresult *r, const char *why, int status)
 {
     char sid[GW_ID_MAX], refresh[CHAT_REFRESH_MAX];
     struct chat_user u;
 
     user_from(r, 0, &u);
-    if (!new_session(j, pg, u.id, sid, sizeof(sid)) || !new_refresh(j, pg, sid, refresh) ||
-        !login_event(j, pg, u.id, u.username, true, why) || !cmd(pg, "COMMIT")) {
-        rollback(pg);
+    if (!new_session(j, db, u.id, sid, sizeof(sid)) || !new_refresh(j, db, sid, refresh) ||
+        !login_event(j, db, u.id, u.username, true, why) || !cmd(db, "COMMIT")) {
+        rollback(db);
         unavailable(j);
         return;
     }
@@ -302,7 +429,7 @@ open_session(struct gw_job *j, PGconn *pg, const PGresult *r, const char *why, i
 
 /* ---- jobs ---- */
 
-static void job_register(struct gw_job *j, PGconn *pg)
+static void job_register(struct gw_job *j, struct db *db)
 {
     char hash[CHAT_PASSWD_HASH_MAX];
     const char *p[3];
@@ -312,14 +439,14 @@ static void job_register(struct gw_job *j, PGconn *pg)
         fail(j, 500, CHAT_ERR_internal);
         return;
     }
-    if (!cmd(pg, "BEGIN")) {
+    if (!cmd(db, "BEGIN")) {
         unavailable(j);
         return;
     }
     p[0] = j->username;
     p[1] = j->nickname;
     p[2] = hash;
-    r = q(pg,
+    r = q(db,
           "INSERT INTO users (username, nickname, password_hash) VALUES ($1, $2, $3) "
           "RETURNING " USER_COLS,
           3, p);
@@ -328,25 +455,25 @@ static void job_register(struct gw_job *j, PGconn *pg)
         if (!taken)
             log_pg_error(r, "register");
         PQclear(r);
-        rollback(pg);
+        rollback(db);
         if (taken)
             fail(j, 409, CHAT_ERR_username_taken);
         else
             unavailable(j);
         return;
     }
-    open_session(j, pg, r, "registered", 201);
+    open_session(j, db, r, "registered", 201);
     PQclear(r);
 }
 
-static void job_login(struct gw_job *j, PGconn *pg)
+static void job_login(struct gw_job *j, struct db *db)
 {
     const char *p[2] = {j->username, NULL};
     char hash[CHAT_PASSWD_HASH_MAX];
     PGresult *r;
     bool match;
 
-    r = q(pg, "SELECT " USER_COLS ", password_hash FROM users WHERE lower(username) = lower($1)", 1,
+    r = q(db, "SELECT " USER_COLS ", password_hash FROM users WHERE lower(username) = lower($1)", 1,
           p);
     if (!ok(r, PGRES_TUPLES_OK, "login lookup")) {
         unavailable(j);
@@ -357,7 +484,7 @@ static void job_login(struct gw_job *j, PGconn *pg)
         (void)chat_passwd_verify(j->password, j->gw->dummy_hash);
         PQclear(r);
         fail(j, 401, CHAT_ERR_invalid_credentials);
-        if (!login_event(j, pg, NULL, NULL, false, "unknown_user"))
+        if (!login_event(j, db, NULL, NULL, false, "unknown_user"))
             unavailable(j);
         return;
     }
@@ -365,22 +492,22 @@ static void job_login(struct gw_job *j, PGconn *pg)
     match = chat_passwd_verify(j->password, hash);
     if (!match) {
         fail(j, 401, CHAT_ERR_invalid_credentials);
-        if (!login_event(j, pg, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), false, "wrong_password"))
+        if (!login_event(j, db, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), false, "wrong_password"))
             unavailable(j);
         PQclear(r);
         return;
     }
-    if (!cmd(pg, "BEGIN")) {
+    if (!cmd(db, "BEGIN")) {
         PQclear(r);
         unavailable(j);
         return;
     }
-    open_session(j, pg, r, "ok", 200);
+    open_session(j, db, r, "ok", 200);
     /* after the commit: a failed upgrade must not fail the login */
     if (j->status == 200 && chat_passwd_needs_rehash(hash, j->gw->cfg->password_cost) &&
         chat_passwd_hash(j->password, j->gw->cfg->password_cost, hash, sizeof(hash)) == CHAT_OK) {
         const char *pp[2] = {PQgetvalue(r, 0, 0), hash};
-        PGresult *u = q(pg, "UPDATE users SET password_hash = $2 WHERE id = $1::bigint", 2, pp);
+        PGresult *u = q(db, "UPDATE users SET password_hash = $2 WHERE id = $1::bigint", 2, pp);
         if (ok(u, PGRES_COMMAND_OK, "rehashing a password"))
             PQclear(u);
     }
@@ -389,23 +516,23 @@ static void job_login(struct gw_job *j, PGconn *pg)
 
 /* A spent refresh token again: stolen or replayed. Ends the whole family (in the transaction
  * of the lookup, which it commits). */
-static void refresh_reused(struct gw_job *j, PGconn *pg, const char *sid)
+static void refresh_reused(struct gw_job *j, struct db *db, const char *sid)
 {
     const char *p[1] = {sid};
     PGresult *r;
 
-    r = q(pg,
+    r = q(db,
           "UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_reused' "
           "WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
           1, p);
     if (!ok(r, PGRES_TUPLES_OK, "revoking a reused session")) {
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
-    if (!cmd(pg, "COMMIT")) {
+    if (!cmd(db, "COMMIT")) {
         PQclear(r);
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
@@ -420,7 +547,7 @@ static void refresh_reused(struct gw_job *j, PGconn *pg, const char *sid)
  * while the token that replaced it is still unused, is a retry after a lost answer: the unused
  * successor is dropped and a new pair answered (the session keeps one live refresh token).
  * Later, or once the successor was used, it is reuse: the session is revoked. */
-static void job_refresh(struct gw_job *j, PGconn *pg)
+static void job_refresh(struct gw_job *j, struct db *db)
 {
     char hex[2 * CHAT_SHA256_LEN + 1], sid[GW_ID_MAX], refresh[CHAT_REFRESH_MAX], ttl[16];
     char grace[16], access[16];
@@ -431,11 +558,11 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
 
     token_hash_hex(j->refresh, hex);
     snprintf(grace, sizeof(grace), "%d", j->gw->cfg->refresh_grace_s);
-    if (!cmd(pg, "BEGIN")) {
+    if (!cmd(db, "BEGIN")) {
         unavailable(j);
         return;
     }
-    r = q(pg,
+    r = q(db,
           "SELECT rt.session_id::text, rt.used_at IS NOT NULL, rt.expires_at < now(), "
           "s.revoked_at IS NOT NULL OR s.expires_at < now(), s.user_id::text, "
           "rt.used_at > now() - make_interval(secs => $2::int) AND NOT EXISTS ("
@@ -445,14 +572,14 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
           "WHERE rt.token_hash = decode($1, 'hex') FOR UPDATE OF rt, s",
           2, p);
     if (!ok(r, PGRES_TUPLES_OK, "refresh lookup")) {
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
     if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 2), "t") == 0 ||
         strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
         PQclear(r);
-        rollback(pg);
+        rollback(db);
         fail(j, 401, CHAT_ERR_invalid_refresh);
         return;
     }
@@ -462,18 +589,18 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
     retry = spent && strcmp(PQgetvalue(r, 0, 5), "t") == 0;
     PQclear(r);
     if (spent && !retry) {
-        refresh_reused(j, pg, sid);
+        refresh_reused(j, db, sid);
         return;
     }
     /* a retry keeps the first use's used_at: the grace window does not slide */
     if (retry)
-        r = q(pg, "DELETE FROM refresh_tokens WHERE session_id = $1::bigint AND used_at IS NULL", 1,
+        r = q(db, "DELETE FROM refresh_tokens WHERE session_id = $1::bigint AND used_at IS NULL", 1,
               ps);
     else
-        r = q(pg, "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, 'hex')",
+        r = q(db, "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, 'hex')",
               1, p);
     if (!ok(r, PGRES_COMMAND_OK, "spending a refresh token")) {
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
@@ -483,28 +610,28 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
     p[0] = sid;
     p[1] = ttl;
     p[2] = access;
-    r = q(pg,
+    r = q(db,
           "UPDATE sessions SET last_used_at = now(), "
           "expires_at = now() + make_interval(secs => $2::int), "
           "tokens_expire_at = greatest(tokens_expire_at, now() + make_interval(secs => $3::int)) "
           "WHERE id = $1::bigint",
           3, p);
     if (!ok(r, PGRES_COMMAND_OK, "extending a session")) {
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
     PQclear(r);
     p[0] = j->uid;
-    r = q(pg, "SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
+    r = q(db, "SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
     if (!ok(r, PGRES_TUPLES_OK, "refresh user")) {
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
-    if (PQntuples(r) != 1 || !new_refresh(j, pg, sid, refresh) || !cmd(pg, "COMMIT")) {
+    if (PQntuples(r) != 1 || !new_refresh(j, db, sid, refresh) || !cmd(db, "COMMIT")) {
         PQclear(r);
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
@@ -521,7 +648,7 @@ static void job_refresh(struct gw_job *j, PGconn *pg)
 }
 
 /* The bearer's session still exists and is not revoked (tokens without sid: always). */
-static bool session_alive(struct gw_job *j, PGconn *pg, bool *alive)
+static bool session_alive(struct gw_job *j, struct db *db, bool *alive)
 {
     const char *p[2] = {j->sid, j->uid};
     PGresult *r;
@@ -529,7 +656,7 @@ static bool session_alive(struct gw_job *j, PGconn *pg, bool *alive)
     *alive = true;
     if (!j->sid[0])
         return true;
-    r = q(pg,
+    r = q(db,
           "SELECT 1 FROM sessions WHERE id = $1::bigint AND user_id = $2::bigint "
           "AND revoked_at IS NULL",
           2, p);
@@ -541,11 +668,11 @@ static bool session_alive(struct gw_job *j, PGconn *pg, bool *alive)
 }
 
 /* Common start of a bearer job: the session is alive. False when j is answered already. */
-static bool bearer_ok(struct gw_job *j, PGconn *pg)
+static bool bearer_ok(struct gw_job *j, struct db *db)
 {
     bool alive;
 
-    if (!session_alive(j, pg, &alive)) {
+    if (!session_alive(j, db, &alive)) {
         unavailable(j);
         return false;
     }
@@ -557,10 +684,14 @@ static bool bearer_ok(struct gw_job *j, PGconn *pg)
 }
 
 /* Runs an UPDATE sessions ... RETURNING id and answers {"revoked_sessions":N}. */
-static void revoke_answer(
-    struct gw_job *j, PGconn *pg, const char *sql, int n, const char *const *p, const char *reason)
+static void revoke_answer(struct gw_job *j,
+                          struct db *db,
+                          const char *sql,
+                          int n,
+                          const char *const *p,
+                          const char *reason)
 {
-    PGresult *r = q(pg, sql, n, p);
+    PGresult *r = q(db, sql, n, p);
 
     if (!ok(r, PGRES_TUPLES_OK, "revoking sessions")) {
         unavailable(j);
@@ -574,13 +705,13 @@ static void revoke_answer(
         fail(j, 500, CHAT_ERR_internal);
 }
 
-static void job_logout(struct gw_job *j, PGconn *pg)
+static void job_logout(struct gw_job *j, struct db *db)
 {
     const char *p[3] = {j->uid, j->all ? "true" : "false", j->sid[0] ? j->sid : NULL};
 
-    if (!bearer_ok(j, pg)) /* a revoked token cannot log out (again) */
+    if (!bearer_ok(j, db)) /* a revoked token cannot log out (again) */
         return;
-    revoke_answer(j, pg,
+    revoke_answer(j, db,
                   "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' "
                   "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
                   "AND ($2::boolean OR id = $3::bigint) RETURNING id::text",
@@ -605,14 +736,14 @@ static bool answer_user(struct gw_job *j, const PGresult *r)
     return true;
 }
 
-static void job_me(struct gw_job *j, PGconn *pg)
+static void job_me(struct gw_job *j, struct db *db)
 {
     const char *p[1] = {j->uid};
     PGresult *r;
 
-    if (!bearer_ok(j, pg))
+    if (!bearer_ok(j, db))
         return;
-    r = q(pg, "SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
+    r = q(db, "SELECT " USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
     if (!ok(r, PGRES_TUPLES_OK, "reading a user")) {
         unavailable(j);
         return;
@@ -621,14 +752,14 @@ static void job_me(struct gw_job *j, PGconn *pg)
     PQclear(r);
 }
 
-static void job_nickname(struct gw_job *j, PGconn *pg)
+static void job_nickname(struct gw_job *j, struct db *db)
 {
     const char *p[2] = {j->uid, j->nickname};
     PGresult *r;
 
-    if (!bearer_ok(j, pg))
+    if (!bearer_ok(j, db))
         return;
-    r = q(pg,
+    r = q(db,
           "UPDATE users SET nickname = $2, nick_changed_at = now() WHERE id = $1::bigint "
           "RETURNING " USER_COLS ", (extract(epoch FROM nick_changed_at) * 1000)::bigint",
           2, p);
@@ -644,16 +775,16 @@ static void job_nickname(struct gw_job *j, PGconn *pg)
     PQclear(r);
 }
 
-static void job_password(struct gw_job *j, PGconn *pg)
+static void job_password(struct gw_job *j, struct db *db)
 {
     const char *p[3] = {j->uid, NULL, NULL};
     char hash[CHAT_PASSWD_HASH_MAX];
     PGresult *r;
     bool match;
 
-    if (!bearer_ok(j, pg))
+    if (!bearer_ok(j, db))
         return;
-    r = q(pg, "SELECT password_hash FROM users WHERE id = $1::bigint", 1, p);
+    r = q(db, "SELECT password_hash FROM users WHERE id = $1::bigint", 1, p);
     if (!ok(r, PGRES_TUPLES_OK, "reading a password hash")) {
         unavailable(j);
         return;
@@ -675,28 +806,28 @@ static void job_password(struct gw_job *j, PGconn *pg)
         return;
     }
     p[1] = hash;
-    if (!cmd(pg, "BEGIN")) {
+    if (!cmd(db, "BEGIN")) {
         unavailable(j);
         return;
     }
-    r = q(pg,
+    r = q(db,
           "UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1::bigint",
           2, p);
     if (!ok(r, PGRES_COMMAND_OK, "changing a password")) {
-        rollback(pg);
+        rollback(db);
         unavailable(j);
         return;
     }
     PQclear(r);
     p[1] = j->sid[0] ? j->sid : NULL;
-    revoke_answer(j, pg,
+    revoke_answer(j, db,
                   "UPDATE sessions SET revoked_at = now(), revoke_reason = 'password_changed' "
                   "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
                   "AND ($2::bigint IS NULL OR id <> $2::bigint) RETURNING id::text",
                   2, p, "password_changed");
-    if (j->status == 200 && cmd(pg, "COMMIT"))
+    if (j->status == 200 && cmd(db, "COMMIT"))
         return;
-    rollback(pg);
+    rollback(db);
     if (j->status == 200)
         unavailable(j);
     for (size_t i = 0; i < j->nrevoked; i++) /* nothing was revoked after all */
@@ -704,7 +835,7 @@ static void job_password(struct gw_job *j, PGconn *pg)
     j->nrevoked = 0;
 }
 
-static void job_logins(struct gw_job *j, PGconn *pg)
+static void job_logins(struct gw_job *j, struct db *db)
 {
     char lim[16];
     const char *p[3] = {j->uid, j->before[0] ? j->before : NULL, lim};
@@ -712,10 +843,10 @@ static void job_logins(struct gw_job *j, PGconn *pg)
     PGresult *r;
     int n;
 
-    if (!bearer_ok(j, pg))
+    if (!bearer_ok(j, db))
         return;
     snprintf(lim, sizeof(lim), "%ld", j->limit);
-    r = q(pg,
+    r = q(db,
           "SELECT id::text, (extract(epoch FROM at) * 1000)::bigint, ip, user_agent, success, "
           "reason FROM login_events WHERE user_id = $1::bigint "
           "AND ($2::bigint IS NULL OR id < $2::bigint) ORDER BY id DESC LIMIT $3::int",
@@ -743,16 +874,16 @@ static void job_logins(struct gw_job *j, PGconn *pg)
     PQclear(r);
 }
 
-static void job_admin_revoke(struct gw_job *j, PGconn *pg)
+static void job_admin_revoke(struct gw_job *j, struct db *db)
 {
     const char *p[1] = {j->uid};
     PGresult *r;
     bool admin, found;
 
-    if (!bearer_ok(j, pg))
+    if (!bearer_ok(j, db))
         return;
     /* the role claim may be stale: the database decides */
-    r = q(pg, "SELECT role = 'admin' FROM users WHERE id = $1::bigint", 1, p);
+    r = q(db, "SELECT role = 'admin' FROM users WHERE id = $1::bigint", 1, p);
     if (!ok(r, PGRES_TUPLES_OK, "reading a role")) {
         unavailable(j);
         return;
@@ -764,7 +895,7 @@ static void job_admin_revoke(struct gw_job *j, PGconn *pg)
         return;
     }
     p[0] = j->target;
-    r = q(pg, "SELECT 1 FROM users WHERE id = $1::bigint", 1, p);
+    r = q(db, "SELECT 1 FROM users WHERE id = $1::bigint", 1, p);
     if (!ok(r, PGRES_TUPLES_OK, "reading a user")) {
         unavailable(j);
         return;
@@ -776,26 +907,26 @@ static void job_admin_revoke(struct gw_job *j, PGconn *pg)
         return;
     }
     snprintf(j->uid, sizeof(j->uid), "%s", j->target); /* the events name the target */
-    revoke_answer(j, pg,
+    revoke_answer(j, db,
                   "UPDATE sessions SET revoked_at = now(), revoke_reason = 'admin' "
                   "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
                   "RETURNING id::text",
                   1, p, "admin");
 }
 
-/* Revoked sessions older than one access-token lifetime whose tokens may still be valid
- * (sessions.tokens_expire_at: tokens signed with a longer CHAT_ACCESS_TTL_S, e.g. by a gateway
- * configured before a change) are appended to j->revoked as revoked "now": every load re-arms
- * them, so a gateway forgets them only once their tokens have expired. */
-static bool load_long_lived(struct gw_job *j, PGconn *pg)
+/* Revoked sessions older than the revocation keep time (GW_REVOKE_KEEP_S) whose tokens may still be
+ * valid (sessions.tokens_expire_at: tokens signed with a longer CHAT_ACCESS_TTL_S, e.g. by a
+ * gateway configured before a change) are appended to j->revoked as revoked "now": every load
+ * re-arms them, so a gateway forgets them only once their tokens have expired. */
+static bool load_long_lived(struct gw_job *j, struct db *db)
 {
     char secs[16];
     const char *p[1] = {secs};
     PGresult *r;
     size_t n, base = j->nrevoked;
 
-    snprintf(secs, sizeof(secs), "%d", j->gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S);
-    r = q(pg,
+    snprintf(secs, sizeof(secs), "%d", GW_REVOKE_KEEP_S(j->gw->cfg));
+    r = q(db,
           "SELECT id::text, coalesce(revoke_reason, 'revoked') FROM sessions "
           "WHERE tokens_expire_at > now() AND revoked_at IS NOT NULL "
           "AND revoked_at <= now() - make_interval(secs => $1::int)",
@@ -822,24 +953,25 @@ static bool load_long_lived(struct gw_job *j, PGconn *pg)
 }
 
 /* Revocations and nickname changes since j->since_ms (the first load: one access-token
- * lifetime back). The periodic loads are the backstop for a lost chat.events record. */
-static void job_load(struct gw_job *j, PGconn *pg)
+ * keep time back: GW_REVOKE_KEEP_S). The periodic loads are the backstop for a lost chat.events
+ * record. */
+static void job_load(struct gw_job *j, struct db *db)
 {
     char secs[16], since[24];
     const char *p[2] = {secs, since};
     PGresult *r;
     int n;
 
-    snprintf(secs, sizeof(secs), "%d", j->gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S);
+    snprintf(secs, sizeof(secs), "%d", GW_REVOKE_KEEP_S(j->gw->cfg));
     snprintf(since, sizeof(since), "%lld", (long long)j->since_ms);
-    r = q(pg, "SELECT (extract(epoch FROM now()) * 1000)::bigint", 0, NULL);
+    r = q(db, "SELECT (extract(epoch FROM now()) * 1000)::bigint", 0, NULL);
     if (!ok(r, PGRES_TUPLES_OK, "reading the clock")) {
         unavailable(j);
         return;
     }
     j->db_now_ms = col_ll(r, 0, 0);
     PQclear(r);
-    r = q(pg,
+    r = q(db,
           "SELECT id::text, (extract(epoch FROM revoked_at) * 1000)::bigint, "
           "coalesce(revoke_reason, 'revoked') FROM sessions "
           "WHERE revoked_at > greatest(now() - make_interval(secs => $1::int), "
@@ -860,9 +992,9 @@ static void job_load(struct gw_job *j, PGconn *pg)
     }
     j->nrevoked = (size_t)n;
     PQclear(r);
-    if (!load_long_lived(j, pg))
+    if (!load_long_lived(j, db))
         return;
-    r = q(pg,
+    r = q(db,
           "SELECT id::text, nickname, (extract(epoch FROM nick_changed_at) * 1000)::bigint "
           "FROM users WHERE nick_changed_at > greatest(now() - make_interval(secs => $1::int), "
           "to_timestamp($2::bigint / 1000.0))",
@@ -893,7 +1025,7 @@ static void job_load(struct gw_job *j, PGconn *pg)
 /* Deletes in batches of cfg->purge_batch rows (one statement, one transaction each) until a
  * batch comes back short or *budget statements were used; returns the rows deleted, -1 on an
  * error. */
-static long purge_table(struct gw_job *j, PGconn *pg, const char *sql, int retain_s, int *budget)
+static long purge_table(struct gw_job *j, struct db *db, const char *sql, int retain_s, int *budget)
 {
     char retain[16], batch[16];
     const char *p[2] = {retain, batch};
@@ -902,7 +1034,7 @@ static long purge_table(struct gw_job *j, PGconn *pg, const char *sql, int retai
     snprintf(retain, sizeof(retain), "%d", retain_s);
     snprintf(batch, sizeof(batch), "%d", j->gw->cfg->purge_batch);
     while (*budget > 0) {
-        PGresult *r = q(pg, sql, 2, p);
+        PGresult *r = q(db, sql, 2, p);
         long n;
 
         (*budget)--;
@@ -921,7 +1053,7 @@ static long purge_table(struct gw_job *j, PGconn *pg, const char *sql, int retai
  * (revoked or expired, and every access token of them expired), CHAT_RETAIN_SESSIONS_S ago.
  * Under a session-level advisory lock taken with pg_try_advisory_lock: another gateway purging
  * means this one skips its turn. */
-static void job_purge(struct gw_job *j, PGconn *pg)
+static void job_purge(struct gw_job *j, struct db *db)
 {
     static const char *const sql[3] = {
         "DELETE FROM login_events WHERE id IN (SELECT id FROM login_events "
@@ -938,7 +1070,7 @@ static void job_purge(struct gw_job *j, PGconn *pg)
 
     j->status = 200;
     snprintf(lock, sizeof(lock), "SELECT pg_try_advisory_lock(%lld)", PURGE_LOCK);
-    r = PQexec(pg, lock);
+    r = q(db, lock, 0, NULL);
     if (!ok(r, PGRES_TUPLES_OK, "purge lock")) {
         unavailable(j);
         return;
@@ -950,19 +1082,19 @@ static void job_purge(struct gw_job *j, PGconn *pg)
     j->purge_ran = true;
     for (int i = 0; i < 3; i++) {
         int retain = i == 0 ? j->gw->cfg->retain_logins_s : j->gw->cfg->retain_sessions_s;
-        j->purged[i] = purge_table(j, pg, sql[i], retain, &budget);
+        j->purged[i] = purge_table(j, db, sql[i], retain, &budget);
         if (j->purged[i] < 0) {
             unavailable(j);
             break;
         }
     }
     snprintf(lock, sizeof(lock), "SELECT pg_advisory_unlock(%lld)", PURGE_LOCK);
-    r = PQexec(pg, lock);
+    r = q(db, lock, 0, NULL);
     if (ok(r, PGRES_TUPLES_OK, "purge unlock"))
         PQclear(r);
 }
 
-typedef void (*job_fn)(struct gw_job *j, PGconn *pg);
+typedef void (*job_fn)(struct gw_job *j, struct db *db);
 
 static const job_fn job_fns[] = {
     [GW_JOB_REGISTER] = job_register,
@@ -978,10 +1110,15 @@ static const job_fn job_fns[] = {
     [GW_JOB_PURGE] = job_purge,
 };
 
-static void run_job(struct gw_job *j, PGconn *pg)
+/* Runs j on db; db NULL (no connection, or another worker is trying a failing database):
+ * answered 503 at once. */
+static void run_job(struct gw_job *j, struct db *db)
 {
     j->err = CHAT_ERR__COUNT;
-    job_fns[j->kind](j, pg);
+    if (db)
+        job_fns[j->kind](j, db);
+    else
+        unavailable(j);
     /* secrets leave memory as soon as they are used */
     if (j->password)
         explicit_bzero(j->password, strlen(j->password));
@@ -993,52 +1130,77 @@ static void run_job(struct gw_job *j, PGconn *pg)
 
 /* ---- the pool ---- */
 
-static PGconn *pg_connect(const struct gw_config *cfg)
+/* Connects db (db->pg NULL) within db->timeout_ms, the SET included: a hung server's kernel
+ * accepts the TCP connection, and only the deadline ends the wait for the startup answer
+ * (libpq's connect_timeout counts whole seconds, at least 2, and PQconnectPoll ignores it; a
+ * DSN naming several hosts shares the one deadline). Returns false, logged, on a failure. */
+static bool pg_connect(struct db *db, const struct gw_config *cfg)
 {
-    char connect_s[16], user_timeout[16], stmt[64];
+    char user_timeout[16], stmt[64];
     /* the DSN comes last: its own settings win over these defaults. Keepalives and
-     * tcp_user_timeout bound a call to a silent server (statement_timeout is enforced by the
+     * tcp_user_timeout bound a call to a silent network (statement_timeout is enforced by the
      * server, which may be unreachable). */
-    const char *keys[] = {"connect_timeout",
-                          "application_name",
-                          "keepalives",
-                          "keepalives_idle",
-                          "keepalives_interval",
-                          "keepalives_count",
-                          "tcp_user_timeout",
-                          "dbname",
-                          NULL};
-    const char *vals[] = {connect_s, "chat-gateway", "1",         "5", "2",
-                          "3",       user_timeout,   cfg->pg_dsn, NULL};
+    const char *keys[] = {
+        "application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *vals[] = {"chat-gateway", "1", "5", "2", "3", user_timeout, cfg->pg_dsn, NULL};
+    int64_t deadline = chat_mono_ms() + db->timeout_ms;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     PGconn *pg;
 
-    snprintf(connect_s, sizeof(connect_s), "%d", (cfg->pg_timeout_ms + 999) / 1000);
     snprintf(user_timeout, sizeof(user_timeout), "%d", cfg->pg_timeout_ms);
-    pg = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(pg) != CONNECTION_OK) {
+    pg = PQconnectStartParams(keys, vals, 1);
+    if (!pg) {
+        db_log(db, "cannot connect to PostgreSQL", "out of memory");
+        return false;
+    }
+    while (PQstatus(pg) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        int rc = wait_socket(pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+
+        if (rc == 0) {
+            char why[64];
+
+            snprintf(why, sizeof(why), "no answer within CHAT_PG_TIMEOUT_MS (%d ms)",
+                     db->timeout_ms);
+            db_log(db, "cannot connect to PostgreSQL", why);
+            PQfinish(pg);
+            return false;
+        }
+        st = rc > 0 ? PQconnectPoll(pg) : PGRES_POLLING_FAILED;
+    }
+    if (st != PGRES_POLLING_OK || PQstatus(pg) != CONNECTION_OK) {
         /* PQerrorMessage may name host and user, never the password */
-        chat_log(CHAT_LOG_WARN, "accounts: cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
+        db_log(db, "cannot connect to PostgreSQL", PQerrorMessage(pg));
         PQfinish(pg);
-        return NULL;
+        return false;
     }
     PQsetErrorVerbosity(pg, PQERRORS_TERSE);
-    snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d", cfg->pg_timeout_ms);
-    if (!cmd(pg, stmt)) {
+    if (PQsetnonblocking(pg, 1) != 0) { /* a send never blocks; PQflush finishes it */
+        db_log(db, "cannot connect to PostgreSQL", PQerrorMessage(pg));
         PQfinish(pg);
-        return NULL;
+        return false;
     }
-    return pg;
+    db->pg = pg;
+    /* the server's own bound too: a slow statement stops there as well, not only here */
+    snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d", cfg->pg_timeout_ms);
+    if (!cmd(db, stmt)) {
+        PQfinish(db->pg);
+        db->pg = NULL;
+        return false;
+    }
+    return true;
 }
 
 static void *worker_main(void *arg)
 {
     struct gw_pool *p = arg;
-    PGconn *pg = NULL;
+    struct db db = {.pg = NULL, .timeout_ms = p->gw->cfg->pg_timeout_ms};
 
     /* below the event-loop thread: hashing must not starve fan-out (best effort) */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE);
     for (;;) {
         struct gw_job *j;
+        bool skip, probe;
 
         pthread_mutex_lock(&p->mu);
         while (!p->stop && !p->q_head)
@@ -1052,23 +1214,26 @@ static void *worker_main(void *arg)
         if (!p->q_head)
             p->q_tail = NULL;
         p->q_len--;
+        skip = p->db_down && p->probing;
+        probe = p->db_down && !p->probing;
+        p->probing = p->probing || probe;
         pthread_mutex_unlock(&p->mu);
 
         j->next = NULL;
-        if (!pg)
-            pg = pg_connect(p->gw->cfg);
-        if (pg) {
-            run_job(j, pg);
-            if (PQstatus(pg) != CONNECTION_OK) {
-                PQfinish(pg);
-                pg = NULL;
-            }
-        } else {
-            j->err = CHAT_ERR_unavailable;
-            j->status = 503;
+        run_job(j, !skip && (db.pg || pg_connect(&db, p->gw->cfg)) ? &db : NULL);
+        /* never reused in an unknown or unfinished state: a broken connection, or one left
+         * inside a transaction (a failed ROLLBACK) */
+        if (db.pg &&
+            (PQstatus(db.pg) != CONNECTION_OK || PQtransactionStatus(db.pg) != PQTRANS_IDLE)) {
+            PQfinish(db.pg);
+            db.pg = NULL;
         }
 
         pthread_mutex_lock(&p->mu);
+        if (probe)
+            p->probing = false;
+        if (!skip)
+            p->db_down = !db.pg;
         if (p->done_tail)
             p->done_tail->next = j;
         else
@@ -1077,7 +1242,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         uv_async_send(&p->async);
     }
-    PQfinish(pg);
+    PQfinish(db.pg);
     return NULL;
 }
 
@@ -1168,7 +1333,7 @@ void gw_pool_stop(struct gw *gw)
     p->q_len = 0;
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->nthreads; i++)
-        pthread_join(p->threads[i], NULL); /* at most one statement timeout */
+        pthread_join(p->threads[i], NULL); /* at most a connect and a statement deadline */
     on_done(&p->async);                    /* what finished still publishes its events */
     while (waiting) {                      /* answered 503 (their requests still point at them) */
         struct gw_job *j = waiting;

@@ -22,7 +22,7 @@
 /* ms an entry is kept: past this, every token it could affect has expired */
 static int64_t keep_ms(const struct gw *gw)
 {
-    return ((int64_t)gw->cfg->access_ttl_s + 2 * GW_JWT_LEEWAY_S) * 1000;
+    return (int64_t)GW_REVOKE_KEEP_S(gw->cfg) * 1000;
 }
 
 void gw_claims_fresh_nick(struct gw *gw, struct chat_claims *cl)
@@ -45,6 +45,11 @@ int gw_token_check(struct gw *gw,
     if (rc != CHAT_OK) {
         *code = rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token;
         return rc;
+    }
+    if (cl->sid[0] && cl->exp - cl->iat > gw->cfg->token_max_ttl_s) {
+        /* a session token that outlives every revocation record could come back to life */
+        *code = CHAT_ERR_bad_token;
+        return CHAT_EAUTH;
     }
     if (cl->sid[0] && gw_map_find(&gw->revoked, cl->sid)) {
         *code = CHAT_ERR_session_revoked;

@@ -13,14 +13,26 @@
  * message (the persister kept its batch and retried it) is stored exactly once within
  * STORED_BACK_MS. The figures (answer latencies, time to the persister's 503, time from
  * PostgreSQL's return to the first login, to the persister's /readyz 200 and to every row
- * stored) are printed for docs/ARCHITECTURE.md. */
+ * stored) are printed for docs/ARCHITECTURE.md.
+ *
+ * Then PostgreSQL hung (cluster.sh pause: SIGSTOP; the kernel still accepts and acknowledges,
+ * so only a client-side deadline ends a wait) for PAUSE_MS under the same kind of stream: chat
+ * flows as before, every account request answers 503 `unavailable` within CHAT_PG_TIMEOUT_MS
+ * + ANSWER_MARGIN_MS, a burst of BURST parallel logins too (the workers do not wait one
+ * deadline per queued job), and after the resume a login succeeds within LOGIN_BACK_MS and
+ * every acknowledged message is stored once. The teardown resumes PostgreSQL whatever
+ * happened. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <pthread.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,13 +40,16 @@
 #include "it_stream.h"
 #include "it_util.h"
 
-#define NSTREAMS       3
-#define OUTAGE_MS      15000
-#define PACE_MS        200   /* one send per stream this often */
-#define ACCT_EVERY_MS  1000  /* account requests this often during the outage */
-#define ANSWER_MS      3000  /* an account request answers 503 within this while PG is down */
-#define LOGIN_BACK_MS  5000  /* a login succeeds within this of PostgreSQL being back */
-#define STORED_BACK_MS 15000 /* every row stored within this (persister retry backoff: 5 s max) */
+#define NSTREAMS         3
+#define OUTAGE_MS        15000
+#define PACE_MS          200   /* one send per stream this often */
+#define ACCT_EVERY_MS    1000  /* account requests this often during the outage */
+#define ANSWER_MS        3000  /* an account request answers 503 within this while PG is down */
+#define LOGIN_BACK_MS    5000  /* a login succeeds within this of PostgreSQL being back */
+#define STORED_BACK_MS   15000 /* every row stored within this (persister retry backoff: 5 s max) */
+#define PAUSE_MIN_MS     8000  /* PostgreSQL hung this long, and at least 4 deadlines */
+#define ANSWER_MARGIN_MS 1500  /* over CHAT_PG_TIMEOUT_MS: curl, the queue, password hashing */
+#define BURST            8     /* parallel logins during the hang (4 per account worker) */
 
 static int http_status(const char *url_key, const char *path)
 {
@@ -83,6 +98,26 @@ static int try_login(const char *base, const char *user)
     st = it_api(base, "POST", "/api/v1/auth/login", NULL, &cl, it_creds(user, PW), &out, NULL);
     json_decref(out);
     return st;
+}
+
+/* After the outage: a few more sends per stream, then every acknowledged send is delivered and
+ * stored exactly once (rows and distinct client_msg_ids both equal the acks); returns how many
+ * the streams sent. */
+static int all_acked_delivered_and_stored(struct it_stream *st, struct it_stream *mid)
+{
+    int total = 0;
+
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_send_acked(&st[i], 3);
+        assert_int_equal(it_stream_count(&st[i], IT_ACKED), st[i].n);
+        assert_int_equal(it_stream_deliver_all(&st[i], it_timeout(10000)), st[i].n);
+    }
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_check_stored(&st[i], st[i].n, it_timeout(STORED_BACK_MS));
+        total += st[i].n;
+    }
+    it_stream_check_stored(mid, mid->n, it_timeout(STORED_BACK_MS));
+    return total;
 }
 
 static void test_postgres_stopped_15s(void **state)
@@ -205,17 +240,7 @@ static void test_postgres_stopped_15s(void **state)
     }
     if (login_ms > it_timeout(LOGIN_BACK_MS))
         fail_msg("first login %lld ms after PostgreSQL was back", login_ms);
-    for (int i = 0; i < NSTREAMS; i++) {
-        it_stream_send_acked(&st[i], 3);
-        assert_int_equal(it_stream_count(&st[i], IT_ACKED), st[i].n);
-        assert_int_equal(it_stream_deliver_all(&st[i], it_timeout(10000)), st[i].n);
-    }
-    /* exactly once: rows and distinct client_msg_ids both equal the acknowledged sends */
-    for (int i = 0; i < NSTREAMS; i++) {
-        it_stream_check_stored(&st[i], st[i].n, it_timeout(STORED_BACK_MS));
-        total += st[i].n;
-    }
-    it_stream_check_stored(&mid, mid.n, it_timeout(STORED_BACK_MS));
+    total = all_acked_delivered_and_stored(st, &mid);
     stored_ms = (long long)(it_now_ms() - t_back);
     print_message("PostgreSQL back: first login after %lld ms, persister /readyz 200 after %lld "
                   "ms, all %d + %d acknowledged messages stored once after %lld ms\n",
@@ -230,18 +255,267 @@ static void test_postgres_stopped_15s(void **state)
     it_stream_close(&mid);
 }
 
-/* A failed test leaves PostgreSQL running for the tests after it. */
+/* ---- PostgreSQL hung: the account requests run on a thread of their own, so the stream on
+ * the main thread keeps its pace. No cmocka call off the main thread: answers are recorded and
+ * checked after the join. */
+
+#define HUNG_MAX 64 /* account requests recorded during the hang */
+
+struct answer {
+    const char *what;
+    int status;
+    char *resp; /* free() */
+    long long ms;
+};
+
+static void ask(struct answer *a,
+                const char *what,
+                const char *method,
+                const char *base,
+                const char *path,
+                const char *bearer,
+                const char *body,
+                const char *xff)
+{
+    struct it_req rq = {.method = method, .base = base, .path = path, .bearer = bearer};
+    int64_t t0 = it_now_ms();
+
+    rq.body = body ? body : (strcmp(method, "GET") == 0 ? NULL : "");
+    rq.xff = xff;
+    a->what = what;
+    a->status = it_http_req(&rq, &a->resp, NULL);
+    a->ms = (long long)(it_now_ms() - t0);
+}
+
+struct burst {
+    struct answer a;
+    const char *base;
+    char body[96];
+    char xff[32];
+};
+
+static void *burst_login(void *arg)
+{
+    struct burst *b = arg;
+
+    ask(&b->a, "burst login", "POST", b->base, "/api/v1/auth/login", NULL, b->body, b->xff);
+    return NULL;
+}
+
+struct hung {
+    const char *base[2];
+    const char *access; /* of the test user's session */
+    char login[128];    /* the test user's credentials */
+    char refresh[160];  /* its refresh token */
+    atomic_bool stop;   /* set by the main thread */
+    int n;              /* answers in a[] */
+    struct answer a[HUNG_MAX];
+    struct burst burst[BURST]; /* BURST parallel logins, unknown names, a network each */
+    bool burst_done;
+};
+
+static void *hung_requests(void *arg)
+{
+    struct hung *h = arg;
+    int pid = (int)(getpid() % 1000000);
+
+    for (int round = 0; !atomic_load(&h->stop) && h->n + 2 <= HUNG_MAX; round++) {
+        const char *other = h->base[(round + 1) % 2];
+        char xff[32], body[96], name[32];
+
+        if (round == 1) { /* the workers have met the hang by now: a burst */
+            pthread_t th[BURST];
+            int started = 0;
+
+            for (int i = 0; i < BURST; i++) {
+                snprintf(name, sizeof(name), "pghb%d_%d", pid, i);
+                h->burst[i].base = h->base[i % 2];
+                snprintf(h->burst[i].body, sizeof(h->burst[i].body),
+                         "{\"username\":\"%s\",\"password\":\"%s\"}", name, PW);
+                snprintf(h->burst[i].xff, sizeof(h->burst[i].xff), "203.0.%d.7", 100 + i);
+            }
+            for (; started < BURST; started++)
+                if (pthread_create(&th[started], NULL, burst_login, &h->burst[started]) != 0)
+                    break;
+            for (int i = 0; i < started; i++)
+                pthread_join(th[i], NULL);
+            h->burst_done = started == BURST;
+        }
+        snprintf(xff, sizeof(xff), "198.51.102.%d", 1 + h->n);
+        ask(&h->a[h->n++], "login", "POST", h->base[round % 2], "/api/v1/auth/login", NULL,
+            h->login, xff);
+        snprintf(xff, sizeof(xff), "198.51.102.%d", 1 + h->n);
+        switch (round % 3) {
+        case 0:
+            snprintf(name, sizeof(name), "pghn%d_%d", pid, round);
+            snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", name, PW);
+            ask(&h->a[h->n++], "register", "POST", other, "/api/v1/auth/register", NULL, body, xff);
+            break;
+        case 1:
+            ask(&h->a[h->n++], "refresh", "POST", other, "/api/v1/auth/refresh", NULL, h->refresh,
+                xff);
+            break;
+        default:
+            ask(&h->a[h->n++], "me", "GET", other, "/api/v1/users/me", h->access, NULL, xff);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* a must be a 503 `unavailable` within bound_ms; frees its body. */
+static void check_hung_answer(struct answer *a, int bound_ms)
+{
+    json_t *out = a->resp ? json_loads(a->resp, 0, NULL) : NULL;
+
+    free(a->resp);
+    a->resp = NULL;
+    it_check_error(a->status, out, 503, "unavailable", a->what);
+    json_decref(out);
+    if (a->ms > bound_ms)
+        fail_msg("%s answered 503 only after %lld ms with PostgreSQL hung (bound %d ms)", a->what,
+                 a->ms, bound_ms);
+}
+
+static void test_postgres_paused(void **state)
+{
+    static const char *const tags[NSTREAMS] = {"pha", "phb", "phc"};
+    const char *tx[NSTREAMS] = {GW1, GW2, GW1}, *rx[NSTREAMS] = {GW2, GW1, GW1};
+    const char *bases[2] = {GW1, GW2};
+    struct it_stream st[NSTREAMS], mid;
+    struct it_client cl;
+    struct hung *h = calloc(1, sizeof(*h));
+    pthread_t th;
+    char user[32];
+    json_t *sess;
+    int pg_ms = it_env_int("CHAT_PG_TIMEOUT_MS", 5000);
+    int bound = pg_ms + it_timeout(ANSWER_MARGIN_MS);
+    int pause_ms = 4 * pg_ms > PAUSE_MIN_MS ? 4 * pg_ms : PAUSE_MIN_MS;
+    int64_t t_pause, t_back, now, next_check;
+    long long lat_max = 0, lat_min = -1, lat_sum = 0, burst_max = 0, login_ms = -1, stored_ms;
+    int round = 0, sends_hung = 0, delivered = 0, total = 0;
+    bool mid_open = false;
+
+    (void)state;
+    assert_non_null(h);
+    for (int i = 0; i < NSTREAMS; i++)
+        it_stream_open(&st[i], tags[i], tx[i], rx[i]);
+    it_client_new(&cl, "198.51.100");
+    it_name_new(user, sizeof(user), "pghang");
+    json_decref(it_register(GW1, &cl, user, PW, NULL));
+    sess = it_login(GW2, &cl, user, PW); /* its tokens are used during the hang */
+    h->base[0] = GW1;
+    h->base[1] = GW2;
+    h->access = it_access(sess);
+    snprintf(h->login, sizeof(h->login), "{\"username\":\"%s\",\"password\":\"%s\"}", user, PW);
+    snprintf(h->refresh, sizeof(h->refresh), "{\"refresh_token\":\"%s\"}",
+             it_jstr(sess, "refresh_token"));
+    atomic_init(&h->stop, false);
+    for (int i = 0; i < NSTREAMS; i++)
+        it_stream_send_acked(&st[i], 5);
+
+    assert_int_equal(it_fixture("pause", "postgres"), 0);
+    t_pause = next_check = it_now_ms();
+    assert_int_equal(pthread_create(&th, NULL, hung_requests, h), 0);
+    while ((now = it_now_ms()) - t_pause < pause_ms) { /* the steady stream, by the clock */
+        for (int i = 0; i < NSTREAMS; i++)
+            it_stream_send(&st[i]);
+        sends_hung += NSTREAMS;
+        pump_all(st, NSTREAMS, PACE_MS);
+        if (now < next_check)
+            continue;
+        next_check = now + ACCT_EVERY_MS;
+        /* chat's readiness does not depend on the database */
+        assert_int_equal(http_status("CHAT_TEST_GW1_URL", "/readyz"), 200);
+        assert_int_equal(http_status("CHAT_TEST_GW2_URL", "/readyz"), 200);
+        if (!mid_open && now - t_pause > pause_ms / 2) { /* new clients connect and chat */
+            it_stream_open(&mid, "phmid", GW2, GW1);
+            it_stream_send_acked(&mid, 3);
+            mid_open = true;
+        }
+    }
+    atomic_store(&h->stop, true);
+    pthread_join(th, NULL); /* its last request ends within bound, PostgreSQL still hung */
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_answer_all(&st[i], it_timeout(10000));
+        for (int k = 0; k < st[i].n; k++)
+            if (st[i].out[k] != IT_ACKED)
+                fail_msg("%s: send %d refused (%s) with PostgreSQL hung", st[i].room, k,
+                         st[i].code[k]);
+        delivered += it_stream_deliver_all(&st[i], it_timeout(10000));
+    }
+    assert_true(mid_open);
+    assert_int_equal(it_stream_deliver_all(&mid, it_timeout(10000)), 3);
+    for (int i = 0; i < h->n; i++) {
+        check_hung_answer(&h->a[i], bound);
+        lat_max = h->a[i].ms > lat_max ? h->a[i].ms : lat_max;
+        lat_min = lat_min < 0 || h->a[i].ms < lat_min ? h->a[i].ms : lat_min;
+        lat_sum += h->a[i].ms;
+    }
+    if (!h->burst_done || h->n < 4)
+        fail_msg("only %d account requests and %s burst in %d ms of hang", h->n,
+                 h->burst_done ? "a" : "no", pause_ms);
+    for (int i = 0; i < BURST; i++) {
+        check_hung_answer(&h->burst[i].a, bound);
+        burst_max = h->burst[i].a.ms > burst_max ? h->burst[i].a.ms : burst_max;
+    }
+    print_message("PostgreSQL hung %d ms (CHAT_PG_TIMEOUT_MS %d): %d sends meanwhile, all "
+                  "acknowledged, and all %d acknowledged so far delivered; %d account requests "
+                  "answered 503 unavailable in %lld-%lld ms (mean %lld ms, curl included); %d "
+                  "parallel logins all 503 within %lld ms\n",
+                  pause_ms, pg_ms, sends_hung, delivered, h->n, lat_min, lat_max, lat_sum / h->n,
+                  BURST, burst_max);
+
+    assert_int_equal(it_fixture("resume", "postgres"), 0);
+    t_back = it_now_ms();
+    while (login_ms < 0) { /* the stream goes on while it recovers */
+        int s;
+
+        if (it_now_ms() - t_back > it_timeout(LOGIN_BACK_MS))
+            fail_msg("no login succeeded within %d ms of PostgreSQL's resume",
+                     it_timeout(LOGIN_BACK_MS));
+        for (int i = 0; i < NSTREAMS; i++)
+            it_stream_send(&st[i]);
+        pump_all(st, NSTREAMS, 50);
+        s = try_login(bases[round++ % 2], user);
+        if (s == 200)
+            login_ms = (long long)(it_now_ms() - t_back);
+        else if (s != 503)
+            fail_msg("login after PostgreSQL's resume answered %d", s);
+    }
+    /* both gateways' workers are back (each has its own) */
+    assert_int_equal(try_login(GW1, user), 200);
+    assert_int_equal(try_login(GW2, user), 200);
+    total = all_acked_delivered_and_stored(st, &mid);
+    stored_ms = (long long)(it_now_ms() - t_back);
+    print_message("PostgreSQL resumed: first login after %lld ms, all %d + %d acknowledged "
+                  "messages stored once after %lld ms\n",
+                  login_ms, total, mid.n, stored_ms);
+    if (stored_ms > it_timeout(STORED_BACK_MS))
+        fail_msg("rows stored only %lld ms after PostgreSQL's resume", stored_ms);
+    /* the refresh token refused as unavailable was not used up */
+    json_decref(it_refresh_ok(GW1, &cl, it_jstr(sess, "refresh_token")));
+    json_decref(sess);
+    free(h);
+    for (int i = 0; i < NSTREAMS; i++)
+        it_stream_close(&st[i]);
+    it_stream_close(&mid);
+}
+
+/* A failed test leaves PostgreSQL running (and not paused) for the tests after it. */
 static int teardown(void **state)
 {
     (void)state;
+    (void)it_fixture("resume", "postgres");
     return it_fixture("start", "postgres") == 0 ? 0 : -1;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_postgres_stopped_15s),
+        cmocka_unit_test_teardown(test_postgres_stopped_15s, teardown),
+        cmocka_unit_test_teardown(test_postgres_paused, teardown),
     };
     it_env_load();
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -726,7 +726,7 @@ static void ws_first(const char *base, const char *token, char *out, size_t cap)
     wsc_close(c);
 }
 
-/* A session revoked longer ago than one access-token lifetime whose tokens are still valid
+/* A session revoked longer ago than the revocation keep time whose tokens are still valid
  * (sessions.tokens_expire_at; here a token of 3 h, as `chatctl token --ttl 10800 --sid` or a
  * gateway with a longer CHAT_ACCESS_TTL_S signs) stays revoked on every gateway. */
 static void test_revocation_kept_while_tokens_valid(void **state)
@@ -752,12 +752,14 @@ static void test_revocation_kept_while_tokens_valid(void **state)
     if (left < it_env_int("CHAT_ACCESS_TTL_S", 900) - 60 ||
         left > it_env_int("CHAT_ACCESS_TTL_S", 900) + 60)
         fail_msg("sessions.tokens_expire_at is %lld s ahead", left);
-    /* revoked 2 h ago, a token of it valid for another hour (no event: only the database knows)
+    /* revoked 25 h ago (past the revocation keep time, CHAT_TOKEN_MAX_TTL_S = 1 day), a token of
+     * it valid for another hour (no event: only the database knows)
      */
-    pg_val(pg,
-           "UPDATE sessions SET revoked_at = now() - interval '2 hours', revoke_reason = 'logout', "
-           "tokens_expire_at = now() + interval '1 hour' WHERE id = $1::bigint",
-           it_jstr(s, "session_id"), NULL, NULL);
+    pg_val(
+        pg,
+        "UPDATE sessions SET revoked_at = now() - interval '25 hours', revoke_reason = 'logout', "
+        "tokens_expire_at = now() + interval '1 hour' WHERE id = $1::bigint",
+        it_jstr(s, "session_id"), NULL, NULL);
     assert_int_equal(chat_jwt_keyring_parse(it_env("CHAT_JWT_KEYS"), &kr), 0);
     memset(&cl, 0, sizeof(cl));
     snprintf(cl.sub, sizeof(cl.sub), "%s", it_jstr(s, "user.id"));
@@ -781,6 +783,16 @@ static void test_revocation_kept_while_tokens_valid(void **state)
         }
     }
     free(tok); /* chat_free == free */
+    /* a session token living longer than CHAT_TOKEN_MAX_TTL_S (default 1 day) is refused on
+     * every gateway: no revocation record would outlive it */
+    cl.exp = cl.iat + 86400 + 60;
+    assert_int_equal(chat_jwt_sign(&kr, &cl, it_env("CHAT_JWT_ISSUER"), &tok), 0);
+    for (int i = 0; i < 2; i++) {
+        ws_first(bases[i], tok, code, sizeof(code));
+        if (strcmp(code, "bad_token") != 0)
+            fail_msg("gateway %d answers %s to a session token of more than a day", i + 1, code);
+    }
+    free(tok);
     chat_jwt_keyring_fini(&kr);
     json_decref(s);
     PQfinish(pg);
