@@ -6,7 +6,9 @@
  * 2. outage: the broker is killed (SIGKILL) while a user sends; every send is answered
  *    (`unavailable`, or `unconfirmed` when librdkafka had written it to the dying connection;
  *    never delivered), and once it is started again on the same log dir chat flows again;
- * and after both, acks again within 2 s of the broker's return;
+ * 3. stop: the broker is stopped cleanly (SIGTERM) for 10 s under three streams (gw1 -> gw2,
+ *    gw2 -> gw1, gw1 -> gw1); every send is answered while it is down and started again;
+ * and after each, acks again within 2 s of the broker's return;
  * and through both: every acknowledged message reaches the other user (on the other gateway)
  * exactly once, is stored once in PostgreSQL, and is still in the broker's log after the
  * restart (read back with kcat from the beginning of the topic). Also `chatctl topics` against
@@ -181,11 +183,88 @@ static void test_broker_hang_and_restart(void **state)
     it_stream_close(&st);
 }
 
+#define NSTREAMS 3
+
+/* Three users send at a steady pace over both gateways while the broker is stopped (SIGTERM)
+ * for 10 s and started again: every send is answered while it is down (never acknowledged,
+ * never lost without an answer), acks resume within 2 s of its return, and every acknowledged
+ * message is delivered once and stored once. */
+static void test_broker_stopped_10s(void **state)
+{
+    static const char *const tags[NSTREAMS] = {"kstop_a", "kstop_b", "kstop_c"};
+    const char *tx[NSTREAMS] = {it_env("CHAT_TEST_GW1_URL"), it_env("CHAT_TEST_GW2_URL"),
+                                it_env("CHAT_TEST_GW1_URL")};
+    const char *rx[NSTREAMS] = {it_env("CHAT_TEST_GW2_URL"), it_env("CHAT_TEST_GW1_URL"),
+                                it_env("CHAT_TEST_GW1_URL")};
+    struct it_stream st[NSTREAMS];
+    int first[NSTREAMS], delivered[NSTREAMS], sent_down = 0;
+    int64_t t0, back_ms;
+
+    (void)state;
+    if (strcmp(it_env("CHAT_TEST_KAFKA_IMPL"), "broker") != 0) {
+        print_message("skipped: the cluster runs the mock (CHAT_CLUSTER_KAFKA=mock)\n");
+        skip();
+    }
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_open(&st[i], tags[i], tx[i], rx[i]);
+        it_stream_send_acked(&st[i], 5);
+        first[i] = st[i].n;
+    }
+    assert_int_equal(it_fixture("stop", "kafka"), 0);
+    t0 = it_now_ms();
+    while (it_now_ms() - t0 < 10000) { /* a steady stream, by the clock: 3 sends per 200 ms */
+        for (int i = 0; i < NSTREAMS; i++) {
+            if (st[i].n - first[i] < 40) {
+                it_stream_send(&st[i]);
+                sent_down++;
+            }
+            it_stream_pump(&st[i], 60);
+        }
+    }
+    for (int i = 0; i < NSTREAMS; i++) /* answered while the broker is still down */
+        it_stream_answer_all(&st[i], it_timeout(20000));
+    for (int i = 0; i < NSTREAMS; i++)
+        for (int k = first[i]; k < st[i].n; k++)
+            if (st[i].out[k] == IT_ACKED)
+                fail_msg("stream %d: send %d acknowledged with the broker stopped", i, k);
+    assert_int_equal(it_fixture("start", "kafka"), 0);
+    t0 = it_now_ms();
+    for (int i = 0; i < NSTREAMS; i++) {
+        for (;;) { /* chat flows again */
+            it_stream_send(&st[i]);
+            it_stream_answer_all(&st[i], it_timeout(20000));
+            if (st[i].out[st[i].n - 1] == IT_ACKED)
+                break;
+            if (it_now_ms() - t0 > it_timeout(30000))
+                fail_msg("stream %d: no ack within 30 s of the broker's restart", i);
+        }
+    }
+    back_ms = it_now_ms() - t0;
+    print_message("stopped 10 s: %d sends answered while down; acking again on all three "
+                  "streams %lld ms after the restarted broker was ready\n",
+                  sent_down, (long long)back_ms);
+    if (back_ms > it_timeout(2000))
+        fail_msg("acks again only %lld ms after the broker was back", (long long)back_ms);
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_send_acked(&st[i], 5);
+        delivered[i] = it_stream_deliver_all(&st[i], it_timeout(20000));
+        for (int k = 0; k < st[i].n; k++)
+            if (st[i].out[k] == IT_REFUSED && strcmp(st[i].code[k], "unavailable") == 0 &&
+                st[i].seen[k])
+                fail_msg("stream %d: message %d refused as unavailable, yet delivered", i, k);
+    }
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_check_stored(&st[i], delivered[i], it_timeout(30000));
+        it_stream_close(&st[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topics_created_and_checked),
         cmocka_unit_test(test_broker_hang_and_restart),
+        cmocka_unit_test(test_broker_stopped_10s),
     };
     it_env_load();
     return cmocka_run_group_tests(tests, NULL, NULL);
