@@ -221,6 +221,7 @@ struct gw {
     /* our listening socket (gw_accept.c): connections wait here for their first byte */
     int listen_fd;
     bool accept_ok;
+    bool accept_paused; /* out of descriptors: listen_poll stopped until the next expiry tick */
     uv_poll_t listen_poll;
     uv_timer_t expire_timer;
     struct gw_held *held_head, *held_tail; /* FIFO = deadline order */

@@ -138,6 +138,10 @@ static void on_listen(uv_poll_t *p, int status, int events)
                 if (chat_log_every(&lim, 10000, &skipped))
                     chat_log(CHAT_LOG_WARN, "accept: %s (%ld more in the last 10 s)",
                              strerror(errno), skipped);
+                /* the socket stays readable: stop watching it for a moment instead of
+                 * spinning the loop until a descriptor is free */
+                uv_poll_stop(&gw->listen_poll);
+                gw->accept_paused = true;
             }
             return;
         }
@@ -152,6 +156,10 @@ static void on_expire(uv_timer_t *t)
     struct gw *gw = t->data;
     int64_t now = chat_mono_ms();
 
+    if (gw->accept_paused) { /* out of descriptors 250 ms ago: try again */
+        gw->accept_paused = false;
+        uv_poll_start(&gw->listen_poll, UV_READABLE, on_listen);
+    }
     while (gw->held_head && gw->held_head->deadline <= now) {
         chat_metric_add(&gw->m.header_timeouts, 1);
         release(gw, gw->held_head, false);

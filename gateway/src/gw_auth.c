@@ -143,9 +143,21 @@ void gw_client_ip(struct gw *gw, struct lws *wsi, char *out, size_t cap)
     if (gw->cfg->proxy_hops <= 0)
         return;
     n = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
-    if (n <= 0 || n >= (int)sizeof(xff) ||
-        lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+    if (n <= 0)
         return;
+    if (n >= (int)sizeof(xff)) {
+        /* longer than we keep: only its right end matters (our proxies append there), so a
+         * client cannot pad it to fall back to the peer, the last proxy's address */
+        char *big = chat_xcalloc(1, (size_t)n + 1);
+        if (lws_hdr_copy(wsi, big, n + 1, WSI_TOKEN_X_FORWARDED_FOR) <= 0) {
+            chat_free(big);
+            return;
+        }
+        snprintf(xff, sizeof(xff), "%s", big + n - ((int)sizeof(xff) - 1));
+        chat_free(big);
+    } else if (lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0) {
+        return;
+    }
     for (int i = 0; i < gw->cfg->proxy_hops; i++) {
         char *comma = strrchr(xff, ',');
         hop = comma ? comma + 1 : xff;

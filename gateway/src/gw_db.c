@@ -1082,6 +1082,10 @@ static void job_purge(struct gw_job *j, struct db *db)
     j->purge_ran = true;
     for (int i = 0; i < 3; i++) {
         int retain = i == 0 ? j->gw->cfg->retain_logins_s : j->gw->cfg->retain_sessions_s;
+        /* a revoked session stays until no token of it can be valid (GW_REVOKE_KEEP_S): a
+         * gateway starting later must still load its revocation */
+        if (i == 2 && retain < GW_REVOKE_KEEP_S(j->gw->cfg))
+            retain = GW_REVOKE_KEEP_S(j->gw->cfg);
         j->purged[i] = purge_table(j, db, sql[i], retain, &budget);
         if (j->purged[i] < 0) {
             unavailable(j);

@@ -42,7 +42,7 @@ int gw_http_respond(struct lws *wsi, struct gw_httpreq *r, int status, const cha
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end))
         return -1;
-    if (r->allow && (status == 405 || status == 204) &&
+    if (r->allow && (status == 405 || status == 200) &&
         lws_add_http_header_by_name(
             wsi, (const unsigned char *)"allow:", (const unsigned char *)r->allow,
             (int)strlen(r->allow), &p, end))
@@ -281,8 +281,8 @@ static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
         r->allow = allowed(uri);
         if (!r->allow)
             return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
-        if (methods[m].tok == WSI_TOKEN_OPTIONS_URI)
-            return gw_http_respond(wsi, r, 204, NULL);
+        if (methods[m].tok == WSI_TOKEN_OPTIONS_URI) /* 200, not 204: lws always sends a length */
+            return gw_http_respond(wsi, r, 200, NULL);
         return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "method not allowed here");
     }
     if (gw_auth_route(uri)) {

@@ -327,13 +327,14 @@ static void on_lease(redisAsyncContext *ac, void *r, void *priv)
     }
     if (reply->integer > 0) {
         if (gw->node_num != (int)num) {
-            /* a number used before: every id from here is after its previous holder's last,
-             * even if our clock is behind (a restart after a clock step back) */
             chat_idgen_init(&gw->idgen, num);
-            chat_idgen_floor(&gw->idgen, (int64_t)reply->integer);
             chat_log(CHAT_LOG_INFO, "node number %u leased (ids after %lld)", num,
                      (long long)reply->integer);
         }
+        /* a number used before (also ours again after a lapse, maybe used by another node in
+         * between): every id from here is after the last one made under it, even if our clock
+         * is behind (a restart after a clock step back); a renewal's answer changes nothing */
+        chat_idgen_floor(&gw->idgen, (int64_t)reply->integer);
         gw->node_num = (int)num;
         /* counted from when the request left: Redis may have set it that early */
         gw->lease_until_ms = gw->lease_sent_ms + LEASE_MS - LEASE_MARGIN_MS;
@@ -365,7 +366,7 @@ static void lease_step(struct gw *gw)
     gw_redis_sent(gw);
     redisAsyncCommand(gw->redis, on_lease, (void *)(uintptr_t)num, "EVAL %s 2 %s %s %s %s %s %s",
                       lease_lua, key, last_key, gw->lease_token, ms, reached,
-                      gw->node_num == (int)num ? "0" : "1");
+                      gw->node_num == (int)num && gw_lease_valid(gw) ? "0" : "1");
 }
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv);

@@ -184,8 +184,14 @@ static void accept_some(struct chat_httpd *h, int64_t now)
         int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         struct conn *c;
 
-        if (fd < 0)
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* the socket stays readable: back off instead of spinning (our own thread) */
+                struct timespec ts = {0, 100 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
             return; /* EAGAIN (no more), or a transient error: poll tells us again */
+        }
         c = take_slot(h);
         c->fd = fd;
         c->seq = h->next_seq++;
