@@ -66,6 +66,7 @@ struct gw_config {
     int idle_ping_s;        /* ping a silent connection after this */
     int idle_timeout_s;     /* drop it after this without any frame */
     int header_timeout_s;   /* a new connection must send its request within this */
+    int request_timeout_s;  /* a REST request must be answered within this */
     int max_handshakes;     /* connections held before their first byte (gw_accept.c) */
     int listen_backlog;
     int drain_ms;   /* SIGTERM: time allowed to flush and say bye */

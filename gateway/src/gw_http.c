@@ -267,6 +267,10 @@ static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     chat_buf_init(&r->resp, LWS_PRE, 0); /* lws_write may use the headroom */
     pss->http = r;
     chat_metric_add(&gw->m.http_requests, 1);
+    /* the request is in: from now on it has CHAT_REQUEST_TIMEOUT_S to be answered (an account
+     * job or a Kafka ack may take seconds; lws would otherwise close a GET waiting for one after
+     * its own 5 s idle timeout, and the header deadline no longer applies) */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_REASON_BASE + 1, gw->cfg->request_timeout_s);
     for (m = 0; m < sizeof(methods) / sizeof(methods[0]); m++)
         if (lws_hdr_total_length(wsi, methods[m].tok) > 0)
             break;
