@@ -12,6 +12,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     librdkafka-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libpq-dev
     libhiredis-dev libjwt-dev libssl-dev libjansson-dev libcrypt-dev libcmocka-dev
+    libmicrohttpd-dev
     postgresql redis-server nginx kcat curl clang-format git jq gnuplot-nox
     openjdk-17-jre-headless maven iproute2
     # scripts/fuzz.sh: clang with libFuzzer; its runtime (libclang_rt.fuzzer) is only a

@@ -8,7 +8,7 @@
 #     that has a printf-style conversion or is passed to a printf / chat_buf append / strcat
 #     call, outside libchat/src/proto.c. JSON is built by the codec in proto.c only.
 #
-# Scanned: *.c and *.h under gateway/ persister/ presence/ libchat/ tools/ bench/ (tests/ is not
+# Scanned: *.c and *.h under gateway/ api/ persister/ presence/ libchat/ tools/ bench/ (tests/ is not
 # scanned). Comments are ignored; string literals are ignored for check 1. A line carrying the
 # word NOLINT is exempt (say why next to it).
 # Exit status: 0 clean, 1 violations (printed as path:line: rule: source line), 2 usage error.
@@ -19,7 +19,7 @@ root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 cd "$root"
 
 dirs=()
-for d in gateway persister presence libchat tools bench; do
+for d in gateway api persister presence libchat tools bench; do
     [[ -d $d ]] && dirs+=("$d")
 done
 ((${#dirs[@]})) || { echo "lint.sh: nothing to scan under $root" >&2; exit 2; }

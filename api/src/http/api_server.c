@@ -1,0 +1,195 @@
+/* api_server.c - chat-api's HTTP server on libmicrohttpd: a pool of CHAT_API_THREADS threads,
+ * each serving its connections start to finish, so a handler may block. The router owns the
+ * request's lifetime: match (404, 405 with Allow, OPTIONS), body cap (413), then the handler,
+ * then the answer; every answer carries Cache-Control: no-store.
+ *
+ * libmicrohttpd calls the access handler several times per request: once with the headers,
+ * once per piece of body, and once more with nothing left, where the handler runs. */
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <microhttpd.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/proto.h"
+#include "chat/time.h"
+
+#include "api.h"
+
+void api_reply(struct api_req *r, int status, const char *ctype)
+{
+    r->status = status;
+    r->ctype = ctype;
+}
+
+void api_reply_error(struct api_req *r, int status, const char *code, const char *msg)
+{
+    chat_buf_reset(&r->resp);
+    if (chat_enc_http_error(&r->resp, code, msg) != CHAT_OK) {
+        chat_buf_reset(&r->resp);
+        status = 500;
+    }
+    api_reply(r, status, "application/json");
+}
+
+static enum MHD_Result send_answer(struct api_req *r)
+{
+    struct api *a = r->api;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->resp.len, (void *)chat_buf_data(&r->resp), MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ok;
+    int cls = r->status / 100;
+
+    if (!resp)
+        return MHD_NO;
+    if (r->ctype)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->allow[0])
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    chat_metric_add(&a->m.by_class[cls >= 1 && cls <= 5 ? cls : 0], 1);
+    chat_hist_record(&a->m.latency_us, (uint64_t)(chat_mono_us() - r->t0_us));
+    return ok;
+}
+
+/* The first call of a request: route it. Returns false when it was answered already. */
+static bool route(struct api_req *r, const char *url, const char *method)
+{
+    struct api *a = r->api;
+    enum api_match m;
+    bool options = strcmp(method, "OPTIONS") == 0, head = strcmp(method, "HEAD") == 0;
+
+    r->method = head ? API_GET : api_method_parse(method);
+    if (strlen(url) >= sizeof(r->path)) {
+        api_reply_error(r, 414, "bad_request", "URI too long");
+        return false;
+    }
+    memcpy(r->path, url, strlen(url) + 1);
+    if (!r->method && !options) {
+        api_reply_error(r, 501, "bad_request", "method not implemented");
+        return false;
+    }
+    m = api_route_match(a->routes, a->nroutes, options ? 0 : r->method, r->path, &r->route,
+                        &r->params, r->allow, sizeof(r->allow));
+    if (m == API_MATCH_NOT_FOUND) {
+        api_reply_error(r, 404, "not_found", "no such endpoint");
+        return false;
+    }
+    if (options) { /* what the path takes, nothing else */
+        api_reply(r, 200, NULL);
+        return false;
+    }
+    if (m == API_MATCH_BAD_METHOD) {
+        api_reply_error(r, 405, "method_not_allowed", "method not allowed here");
+        return false;
+    }
+    r->allow[0] = '\0';
+    return true;
+}
+
+static enum MHD_Result on_request(void *cls,
+                                  struct MHD_Connection *conn,
+                                  const char *url,
+                                  const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct api *a = cls;
+    struct api_req *r = *con_cls;
+
+    (void)version;
+    if (!r) { /* headers are in */
+        r = chat_xcalloc(1, sizeof(*r));
+        r->api = a;
+        r->conn = conn;
+        r->t0_us = chat_mono_us();
+        chat_buf_init(&r->body, 0, (size_t)a->cfg->max_body);
+        chat_buf_init(&r->resp, 0, 0);
+        *con_cls = r;
+        chat_metric_add(&a->m.requests, 1);
+        if (!route(r, url, method))
+            return send_answer(r); /* a body, if any, is not read */
+        return MHD_YES;
+    }
+    if (r->status) /* answered already; swallow what is left */
+        return MHD_YES;
+    if (*upload_data_size) {
+        if (!r->too_big && chat_buf_append(&r->body, upload_data, *upload_data_size) != CHAT_OK)
+            r->too_big = true; /* keep reading; answer 413 at the end */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big) {
+        chat_metric_add(&a->m.too_big, 1);
+        api_reply_error(r, 413, "too_big", "request body is over the limit");
+    } else {
+        r->route->fn(r);
+        if (!r->status)
+            api_reply_error(r, 500, "internal", "no answer");
+    }
+    return send_answer(r);
+}
+
+static void
+on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode why)
+{
+    struct api_req *r = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)why;
+    if (!r)
+        return;
+    chat_buf_fini(&r->body);
+    chat_buf_fini(&r->resp);
+    chat_free(r);
+    *con_cls = NULL;
+}
+
+int api_server_start(struct api *a)
+{
+    const struct api_cfg *cfg = a->cfg;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+    const char *why = api_routes_check(a->routes, a->nroutes);
+    const union MHD_DaemonInfo *info;
+
+    if (why) {
+        chat_log(CHAT_LOG_ERROR, "route table: %s", why);
+        return CHAT_EINVAL;
+    }
+    if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1) {
+        chat_log(CHAT_LOG_ERROR, "CHAT_API_ADDR '%s' is not an IPv4 address", cfg->listen_addr);
+        return CHAT_EINVAL;
+    }
+    a->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)cfg->port, NULL, NULL,
+        on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->request_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_conns, MHD_OPTION_NOTIFY_COMPLETED, on_done,
+        a, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+    if (!a->daemon) {
+        chat_log(CHAT_LOG_ERROR, "cannot listen on %s:%d", cfg->listen_addr, cfg->port);
+        return CHAT_EIO;
+    }
+    info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = info ? info->port : cfg->port;
+    chat_log(CHAT_LOG_INFO, "listening on %s:%d (%d threads, %zu routes)", cfg->listen_addr,
+             a->port, cfg->threads, a->nroutes);
+    return CHAT_OK;
+}
+
+void api_server_stop(struct api *a)
+{
+    if (a->daemon)
+        MHD_stop_daemon(a->daemon); /* waits for the requests in progress */
+    a->daemon = NULL;
+}
