@@ -70,42 +70,9 @@ int gw_http_respond_error(
     return gw_http_respond(wsi, r, status, "application/json");
 }
 
-static int status_for(enum chat_errcode code)
-{
-    switch (code) {
-    case CHAT_ERR_auth_required:
-    case CHAT_ERR_bad_token:
-    case CHAT_ERR_token_expired:
-    case CHAT_ERR_session_revoked:
-    case CHAT_ERR_invalid_credentials:
-    case CHAT_ERR_invalid_refresh:
-    case CHAT_ERR_refresh_reused:
-        return 401;
-    case CHAT_ERR_forbidden:
-    case CHAT_ERR_wrong_password:
-        return 403;
-    case CHAT_ERR_not_found:
-        return 404;
-    case CHAT_ERR_username_taken:
-        return 409;
-    case CHAT_ERR_too_big:
-        return 413;
-    case CHAT_ERR_rate_limited:
-        return 429;
-    case CHAT_ERR_overloaded:
-    case CHAT_ERR_unavailable:
-    case CHAT_ERR_unconfirmed:
-        return 503;
-    case CHAT_ERR_internal:
-        return 500;
-    default:
-        return 400;
-    }
-}
-
 int gw_http_respond_code(struct lws *wsi, struct gw_httpreq *r, enum chat_errcode code)
 {
-    return gw_http_respond_error(wsi, r, status_for(code), chat_errcode_name(code),
+    return gw_http_respond_error(wsi, r, chat_errcode_http(code), chat_errcode_name(code),
                                  chat_errcode_desc(code));
 }
 

@@ -32,13 +32,19 @@ static const char *const frame_dirs[] = {
 };
 
 static const char *const err_names[] = {
-#define CHAT_ERROR(name, desc) #name,
+#define CHAT_ERROR(name, http, desc) #name,
+#include "../../proto/chat_proto.def"
+#undef CHAT_ERROR
+};
+
+static const short err_http[] = {
+#define CHAT_ERROR(name, http, desc) http,
 #include "../../proto/chat_proto.def"
 #undef CHAT_ERROR
 };
 
 static const char *const err_descs[] = {
-#define CHAT_ERROR(name, desc) desc,
+#define CHAT_ERROR(name, http, desc) desc,
 #include "../../proto/chat_proto.def"
 #undef CHAT_ERROR
 };
@@ -64,6 +70,18 @@ const char *chat_errcode_name(enum chat_errcode e)
 const char *chat_errcode_desc(enum chat_errcode e)
 {
     return (e >= 0 && e < CHAT_ERR__COUNT) ? err_descs[e] : "unexpected server error";
+}
+
+bool chat_errcode_rest(enum chat_errcode e)
+{
+    return e >= 0 && e < CHAT_ERR__COUNT && err_http[e] != 0;
+}
+
+int chat_errcode_http(enum chat_errcode e)
+{
+    if (e < 0 || e >= CHAT_ERR__COUNT)
+        return 500;
+    return err_http[e] ? err_http[e] : 400; /* a WebSocket-only code would be a bad request */
 }
 
 const char *chat_close_reason(int code)

@@ -1265,6 +1265,57 @@ static void test_proto_readme_complete(void **state)
     chat_free(path);
 }
 
+/* The error table of proto/README.md (section 6) gives each code the HTTP status that
+ * chat_proto.def gives it: "| `code` | what | STATUS |". */
+static void test_proto_readme_http_status(void **state)
+{
+    char *path = chat_xasprintf("%s/README.md", proto_dir);
+    char *doc = read_file(path, NULL);
+
+    (void)state;
+    if (!doc) {
+        fail_msg("cannot read %s", path);
+        return; /* not reached */
+    }
+    /* the table of section 6 only (other tables name some codes too) */
+    char *sec = strstr(doc, "\n## 6. "), *next = sec ? strstr(sec + 1, "\n## ") : NULL;
+    if (!sec) {
+        fail_msg("README.md has no section 6");
+        return; /* not reached */
+    }
+    if (next)
+        *next = '\0';
+    for (int i = 0; i < CHAT_ERR__COUNT; i++) {
+        char *key = chat_xasprintf("\n| `%s` |", chat_errcode_name((enum chat_errcode)i));
+        const char *row = strstr(sec, key), *end, *cell;
+        if (!row) {
+            fail_msg("README.md has no error table row for %s", key + 1);
+            break; /* not reached */
+        }
+        end = strchr(row + 1, '\n');
+        if (!end)
+            end = row + strlen(row);
+        cell = end;
+        while (cell > row && cell[-1] != '|') /* the trailing '|' */
+            cell--;
+        cell--;
+        while (cell > row && cell[-1] != '|') /* back to the last cell's start */
+            cell--;
+        while (*cell == ' ')
+            cell++;
+        if (!chat_errcode_rest((enum chat_errcode)i)) {
+            if (*cell != '-')
+                fail_msg("README.md gives the WebSocket-only %s an HTTP status", key + 1);
+        } else if (atoi(cell) != chat_errcode_http((enum chat_errcode)i)) {
+            fail_msg("README.md gives %s the status %d, chat_proto.def %d", key + 1, atoi(cell),
+                     chat_errcode_http((enum chat_errcode)i));
+        }
+        chat_free(key);
+    }
+    chat_free(doc);
+    chat_free(path);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1316,6 +1367,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_event_decode_rejects),
         cmocka_unit_test(test_proto_event_decode_user_limit),
         cmocka_unit_test(test_proto_readme_complete),
+        cmocka_unit_test(test_proto_readme_http_status),
     };
 
     if (argc > 1)

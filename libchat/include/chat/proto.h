@@ -29,7 +29,7 @@ enum chat_frame_type {
 };
 
 enum chat_errcode {
-#define CHAT_ERROR(name, desc) CHAT_ERR_##name,
+#define CHAT_ERROR(name, http, desc) CHAT_ERR_##name,
 #include "../../../proto/chat_proto.def"
 #undef CHAT_ERROR
     CHAT_ERR__COUNT
@@ -45,7 +45,10 @@ const char *chat_frame_name(enum chat_frame_type t);      /* "send"; "" for NONE
 enum chat_frame_type chat_frame_lookup(const char *name); /* CHAT_F_NONE when unknown */
 const char *chat_errcode_name(enum chat_errcode e);       /* "bad_json" */
 const char *chat_errcode_desc(enum chat_errcode e);
-const char *chat_close_reason(int code); /* NULL for codes not in the table */
+/* The HTTP status of a REST answer carrying e (400, 503 ...; 400 for a WebSocket-only code). */
+int chat_errcode_http(enum chat_errcode e);
+bool chat_errcode_rest(enum chat_errcode e); /* false for the WebSocket-only codes */
+const char *chat_close_reason(int code);     /* NULL for codes not in the table */
 
 /* A decoded client frame. String fields are borrowed from the internal JSON document and are
  * valid until chat_cframe_fini(). Absent optional strings are NULL. */
