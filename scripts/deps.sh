@@ -15,6 +15,8 @@ PACKAGES=(
     libmicrohttpd-dev
     postgresql redis-server nginx kcat curl clang-format git jq gnuplot-nox
     openjdk-17-jre-headless maven iproute2
+    # tests/web (ctest it.web): the browser playwright-core drives (never downloads one)
+    chromium
     # scripts/fuzz.sh: clang with libFuzzer; its runtime (libclang_rt.fuzzer) is only a
     # Recommends of clang-14, so it is listed explicitly
     clang-14 libclang-rt-14-dev

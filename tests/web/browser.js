@@ -1,0 +1,286 @@
+// Browser tests of the web client: headless Chromium (system package, no download) driven by
+// playwright-core, against the integration cluster through nginx (CHAT_TEST_LB_URL of the
+// cluster.env named by CHAT_TEST_ENV). Run by tests/web/run.sh browser (ctest it.web).
+// Every wait is on a condition in the page, bounded by T; nothing sleeps.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = Object.fromEntries(readFileSync(mustEnv('CHAT_TEST_ENV'), 'utf8').split('\n')
+  .filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const LB = env.CHAT_TEST_LB_URL;
+const MULT = Number(process.env.CHAT_TEST_TIMEOUT_MULT || '1') || 1;
+const T = 15000 * MULT; /* the bound of every wait */
+const SHOTS = process.env.CHAT_WEB_SCREENSHOTS || '';
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+const PASSWORD = 'correct horse 42';
+const XSS = '<img src=x onerror=alert(1)>';
+const XSS_NICK = '<svg onload=alert()>'; /* nicknames are at most 20 code points */
+
+function mustEnv(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run through ctest, or point it at a cluster.env)`);
+  return v;
+}
+const rnd = () => randomBytes(4).toString('hex');
+const ROOM = `web-${rnd()}`; /* a room of its own: exact presence counts, no other test's traffic */
+
+let browser;
+const dialogs = []; /* every JavaScript dialog (alert...) any page opened: there must be none */
+
+before(async () => {
+  assert.ok(LB, 'CHAT_TEST_LB_URL missing in cluster.env');
+  browser = await chromium.launch({ executablePath: process.env.CHAT_CHROMIUM || '/usr/bin/chromium' });
+});
+after(async () => { if (browser) await browser.close(); });
+
+async function newPage(viewport = DESKTOP) {
+  const ctx = await browser.newContext({ viewport, colorScheme: 'light', baseURL: LB });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  page.on('pageerror', (e) => { console.error(`page error: ${e.message}`); });
+  return page;
+}
+/* Waits until the element's text is exactly (string) or matches (RegExp) want. */
+async function waitText(page, sel, want) {
+  const src = want instanceof RegExp ? { re: want.source, flags: want.flags } : { s: want };
+  try {
+    await page.waitForFunction(([sel, w]) => {
+      const n = document.querySelector(sel);
+      const t = n ? n.textContent.trim() : null;
+      return t !== null && (w.re !== undefined ? new RegExp(w.re, w.flags).test(t) : t === w.s);
+    }, [sel, src], { timeout: T });
+  } catch (e) {
+    const got = await page.locator(sel).first().textContent().catch(() => null);
+    throw new Error(`${sel}: want ${want}, have ${JSON.stringify(got)}: ${e.message}`);
+  }
+}
+async function waitFocus(page, id) {
+  try { await page.waitForFunction((id) => document.activeElement && document.activeElement.id === id, id, { timeout: T }); } catch (e) {
+    const got = await page.evaluate(() => document.activeElement && (document.activeElement.id || document.activeElement.tagName));
+    throw new Error(`focus: want #${id}, have ${got}: ${e.message}`);
+  }
+}
+async function shot(page, name) {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+async function online(page) { await page.locator('#conn[data-state="online"]').waitFor(); }
+async function nodeOf(page) {
+  await online(page);
+  return (await page.textContent('#conn-node')).replace('·', '').trim();
+}
+/* Registers a new account through the sign-in dialog; resolves once the connection is signed in. */
+async function signUp(page, nickname) {
+  const username = `w_${rnd()}`;
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.click('#tab-register');
+  await page.fill('#reg-username', username);
+  await page.fill('#reg-password', PASSWORD);
+  await page.fill('#reg-nickname', nickname);
+  await page.click('#register-submit');
+  await waitText(page, '#account-name', nickname);
+  return username;
+}
+async function joinRoom(page, room) {
+  if (!(await page.isVisible('#join-input'))) await page.click('#nav-toggle'); /* phone: the room drawer */
+  await page.fill('#join-input', room);
+  await page.press('#join-input', 'Enter');
+  await waitText(page, '#room-title', `#${room}`);
+}
+async function waitCanSend(page) {
+  await page.waitForFunction(() => !document.querySelector('#composer-input').disabled
+    && document.querySelector('#composer-hint').textContent === '', null, { timeout: T });
+}
+async function say(page, text) {
+  await waitCanSend(page);
+  await page.fill('#composer-input', text);
+  await page.press('#composer-input', 'Enter');
+  await page.locator('#messages li.msg.own.confirmed .text', { hasText: text }).waitFor();
+}
+async function sees(page, text) { await page.locator('#messages li.msg .text', { hasText: text }).waitFor(); }
+/* Number of rows the visible header items take. */
+function headerRows(page) {
+  return page.evaluate(() => {
+    const items = [...document.querySelector('.topbar').children]
+      .filter((e) => e.getClientRects().length && !e.classList.contains('sr-only'))
+      .map((e) => e.getBoundingClientRect()).sort((a, b) => a.top - b.top);
+    let rows = 0, bottom = -Infinity;
+    for (const r of items) {
+      if (r.top >= bottom - 2) { rows++; bottom = r.bottom; } else bottom = Math.max(bottom, r.bottom);
+    }
+    return rows;
+  });
+}
+
+const alice = {}, bob = {};
+
+test('two users on different gateways chat both ways', async () => {
+  alice.page = await newPage(DESKTOP);
+  bob.page = await newPage(PHONE);
+  alice.user = await signUp(alice.page, 'Alice');
+  await waitFocus(alice.page, 'composer-input'); /* the message box takes the focus after sign-in */
+  await joinRoom(alice.page, ROOM);
+  await waitText(alice.page, '#room-meta', '1 user · 1 connection');
+  bob.user = await signUp(bob.page, 'Bob');
+  await joinRoom(bob.page, ROOM);
+  /* nginx balances each WebSocket to gw1 or gw2 (round robin per worker): reload Bob's page (a
+   * new connection, same session) until the two are on different gateways. The client has no
+   * WebSocket URL override on purpose: a link could otherwise send a token to any server. */
+  const aNode = await nodeOf(alice.page);
+  let bNode = await nodeOf(bob.page);
+  for (let i = 0; i < 30 && bNode === aNode; i++) {
+    await bob.page.reload();
+    bNode = await nodeOf(bob.page);
+  }
+  assert.match(aNode, /^gw[12]$/);
+  assert.match(bNode, /^gw[12]$/);
+  assert.notEqual(bNode, aNode, 'could not get the two users onto different gateways');
+  await waitText(bob.page, '#account-name', 'Bob');
+  await waitText(alice.page, '#room-meta', '2 users · 2 connections');
+  const hi = `hi Bob from ${aNode} ${rnd()}`, back = `hello Alice from ${bNode} ${rnd()}`;
+  await say(alice.page, hi);
+  await sees(bob.page, hi);
+  await say(bob.page, back);
+  await sees(alice.page, back);
+  const nick = await alice.page.locator('#messages li.msg:not(.own)', { hasText: back }).locator('.nick').textContent();
+  assert.equal(nick, 'Bob');
+  /* the phone header: one or two rows at 390 px */
+  assert.ok(await headerRows(bob.page) <= 2, `phone header takes ${await headerRows(bob.page)} rows`);
+  assert.ok(await headerRows(alice.page) <= 1, 'desktop header takes one row');
+  for (const [who, name] of [[alice, 'desktop'], [bob, 'phone']]) {
+    await shot(who.page, `${name}-light`);
+    await who.page.click('#theme-btn');
+    await who.page.locator('html[data-theme="dark"]').waitFor();
+    await shot(who.page, `${name}-dark`);
+    await who.page.click('#theme-btn');
+    await who.page.locator('html:not([data-theme])').waitFor();
+  }
+});
+
+test('an anonymous visitor sees messages, cannot send, and is told why', async () => {
+  assert.ok(alice.page, 'needs the chat test');
+  const page = await newPage(DESKTOP);
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.click('#anon-btn');
+  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await joinRoom(page, ROOM);
+  await waitText(page, '#room-meta', /^2 users · 3 connections$/); /* guests count as connections only */
+  await waitText(page, '#composer-hint', 'You are watching as a guest. Sign in to send messages.');
+  await waitText(page, '#account-name', 'Guest');
+  assert.equal(await page.isDisabled('#composer-input'), true);
+  assert.equal(await page.isDisabled('#send-btn'), true);
+  assert.equal(await page.isVisible('#composer-login'), true, 'offers to sign in');
+  const text = `for the guest ${rnd()}`;
+  await say(alice.page, text);
+  await sees(page, text);
+  await page.context().close();
+});
+
+test('markup in a message and in a nickname renders as text', async () => {
+  assert.ok(alice.page, 'needs the chat test');
+  const page = await newPage(DESKTOP);
+  await signUp(page, XSS_NICK);
+  await joinRoom(page, ROOM);
+  const text = `${XSS} ${rnd()}`;
+  await say(page, text);
+  await sees(alice.page, text);
+  const mine = alice.page.locator('#messages li.msg', { hasText: text });
+  assert.equal(await mine.locator('.text').textContent(), text, 'the literal text is shown');
+  assert.equal(await mine.locator('.nick').textContent(), XSS_NICK, 'the literal nickname is shown');
+  assert.equal(await page.textContent('#account-name'), XSS_NICK);
+  for (const p of [page, alice.page]) {
+    assert.equal(await p.locator('#messages img, #messages svg, .topbar img, .topbar svg').count(), 0, 'no element was created');
+  }
+  assert.deepEqual(dialogs, [], 'no dialog fired');
+  await page.context().close();
+});
+
+test('register and sign-in validation messages', async () => {
+  assert.ok(alice.user, 'needs the chat test');
+  const page = await newPage(DESKTOP);
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.click('#tab-register');
+  await page.locator('#register-panel:not([hidden])').waitFor();
+  assert.equal(await page.isHidden('#login-panel'), true);
+  await page.fill('#reg-username', 'ab');
+  await page.fill('#reg-password', PASSWORD);
+  await page.click('#register-submit');
+  await waitText(page, '#register-error', /^The username is too short/);
+  await waitFocus(page, 'reg-username');
+  assert.equal(await page.getAttribute('#reg-username', 'aria-invalid'), 'true');
+  await page.fill('#reg-username', `w_${rnd()}`);
+  await page.fill('#reg-password', 'abc1');
+  await page.click('#register-submit');
+  await waitText(page, '#register-error', 'The password is too short: use at least 8 characters.');
+  await waitFocus(page, 'reg-password');
+  await page.fill('#reg-password', 'abcdefghij');
+  await page.click('#register-submit');
+  await waitText(page, '#register-error', 'The password needs at least one digit.');
+  await page.fill('#reg-password', PASSWORD);
+  await page.fill('#reg-username', alice.user); /* the server's answer: taken */
+  await page.click('#register-submit');
+  await waitText(page, '#register-error', /taken/i);
+  await page.click('#tab-login');
+  await page.locator('#login-panel:not([hidden])').waitFor();
+  await page.fill('#login-username', alice.user);
+  await page.fill('#login-password', 'wrong password 1');
+  await page.click('#login-submit');
+  await waitText(page, '#login-error', /^Wrong username or password/i);
+  await waitFocus(page, 'login-password');
+  assert.equal(await page.inputValue('#login-password'), '', 'the wrong password is cleared');
+  await page.fill('#login-password', PASSWORD);
+  await page.click('#login-submit');
+  await waitText(page, '#account-name', 'Alice');
+  await waitFocus(page, 'composer-input');
+  await page.context().close();
+});
+
+test('the theme survives a reload, applied before the app code runs', async () => {
+  const page = await newPage(DESKTOP);
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.click('#anon-btn');
+  assert.equal(await page.getAttribute('html', 'data-theme'), null, 'follows the system (light) at first');
+  await page.click('#theme-btn');
+  await page.locator('html[data-theme="dark"]').waitFor();
+  await page.reload();
+  await page.locator('#theme-btn[aria-pressed="true"]').waitFor();
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+  /* without the app modules, web/theme.js alone still applies it */
+  await page.route('**/js/*.js', (r) => r.abort());
+  await page.reload();
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+  await page.unroute('**/js/*.js');
+  await page.reload();
+  await page.click('#theme-btn');
+  await page.locator('html:not([data-theme])').waitFor();
+  await page.reload();
+  await page.locator('#theme-btn[aria-pressed="false"]').waitFor();
+  assert.equal(await page.getAttribute('html', 'data-theme'), null);
+  await page.context().close();
+});
+
+test('static files: revalidated (no-cache) with validators, API not cached', async () => {
+  const res = await fetch(`${LB}/js/main.js`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /javascript/);
+  assert.equal(res.headers.get('cache-control'), 'no-cache');
+  const etag = res.headers.get('etag');
+  assert.ok(etag && res.headers.get('last-modified'));
+  assert.match(res.headers.get('content-security-policy') || '', /script-src 'self'/);
+  const again = await fetch(`${LB}/js/main.js`, { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  const cfg = await fetch(`${LB}/api/v1/config`);
+  assert.equal(cfg.status, 200);
+  assert.equal(cfg.headers.get('cache-control'), 'no-store');
+});

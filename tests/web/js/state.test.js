@@ -1,0 +1,99 @@
+// Unit tests of web/js/state.js (no DOM; storage is absent under node). Run: node --test tests/web/js/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  MAX_MSGS, addGap, confirmMsg, insertMsg, loadRooms, lsOk, makeMsg, newRoom, sendBlock, state, store, storedTheme,
+} from '../../../web/js/state.js';
+
+function reset() {
+  state.rooms.clear();
+  state.pending.clear();
+  Object.assign(state, { user: null, authPending: false, refreshing: false, cooldownUntil: 0, active: '' });
+}
+
+test('storage absent: guarded, defaults apply', () => {
+  assert.equal(lsOk, false);
+  assert.equal(store.get('localStorage', 'chat.theme'), null);
+  store.set('localStorage', 'k', 'v'); // must not throw
+  assert.equal(storedTheme(), 'auto');
+  reset();
+  loadRooms();
+  assert.deepEqual([...state.rooms.keys()], ['lobby']);
+  assert.equal(state.active, 'lobby');
+});
+
+test('insertMsg orders by seq; messages without seq last, in send order', () => {
+  const room = newRoom('r');
+  const own = makeMsg({ text: 'own', seq: null });
+  insertMsg(room, own);
+  insertMsg(room, makeMsg({ id: 'b', seq: 7 }));
+  insertMsg(room, makeMsg({ id: 'a', seq: 3 }));
+  const own2 = makeMsg({ text: 'own2', seq: null });
+  insertMsg(room, own2);
+  assert.deepEqual(room.msgs.map((m) => m.id || m.text), ['a', 'b', 'own', 'own2']);
+  assert.equal(room.byId.get('b').seq, 7);
+});
+
+test('insertMsg keeps at most MAX_MSGS, dropping the oldest settled ones', () => {
+  const room = newRoom('r');
+  const pending = makeMsg({ status: 'pending', text: 'p' });
+  insertMsg(room, pending);
+  for (let i = 0; i < MAX_MSGS + 10; i++) insertMsg(room, makeMsg({ id: 'id' + i, seq: i }));
+  assert.equal(room.msgs.length, MAX_MSGS);
+  assert.ok(room.msgs.includes(pending), 'a pending message is never dropped');
+  assert.equal(room.byId.has('id0'), false);
+  assert.equal(room.msgs[0].id, 'id11');
+});
+
+test('confirmMsg moves an own message to its seq, once', () => {
+  reset();
+  const room = newRoom('r');
+  state.rooms.set('r', room);
+  insertMsg(room, makeMsg({ id: 'x', seq: 10 }));
+  const m = makeMsg({ room: 'r', own: true, status: 'pending', cmid: 'c1' });
+  state.pending.set('c1', m);
+  insertMsg(room, m);
+  confirmMsg(m, 'y', 5, 1234);
+  assert.equal(state.pending.size, 0);
+  assert.deepEqual(room.msgs.map((x) => x.id), ['y', 'x']);
+  assert.equal(m.status, 'confirmed');
+  assert.equal(m.ts, 1234);
+  const dup = makeMsg({ room: 'r', own: true, cmid: 'c2' });
+  insertMsg(room, dup);
+  confirmMsg(dup, 'x', 10, 1); // already shown under that id: the duplicate goes
+  assert.equal(room.msgs.length, 2);
+});
+
+test('addGap: one marker after the newest stored message', () => {
+  const room = newRoom('r');
+  addGap(room); // nothing stored yet: no marker
+  assert.equal(room.msgs.length, 0);
+  insertMsg(room, makeMsg({ id: 'a', seq: 4 }));
+  addGap(room);
+  addGap(room);
+  assert.deepEqual(room.msgs.map((m) => m.kind), ['msg', 'gap']);
+  assert.equal(room.msgs[1].seq, 4.5);
+});
+
+test('sendBlock: why a message cannot be sent', () => {
+  reset();
+  const room = newRoom('r');
+  assert.equal(sendBlock(room, 'hi', true), 'anon');
+  state.authPending = true;
+  assert.equal(sendBlock(room, 'hi', true), 'signing');
+  state.user = 'u1';
+  assert.equal(sendBlock(null, 'hi', true), 'noroom');
+  assert.equal(sendBlock(room, 'hi', false), 'offline');
+  assert.equal(sendBlock(room, 'hi', true), 'joining');
+  room.joined = true;
+  assert.equal(sendBlock(room, '  ', true), 'empty');
+  assert.equal(sendBlock(room, 'x'.repeat(state.limits.max_text + 1), true), 'long');
+  const maxFrame = state.limits.max_frame;
+  state.limits.max_frame = 100;
+  assert.equal(sendBlock(room, '"'.repeat(40), true), 'big', 'JSON escaping counts towards the frame size');
+  state.limits.max_frame = maxFrame;
+  state.cooldownUntil = Date.now() + 60000;
+  assert.equal(sendBlock(room, 'hi', true), 'cooldown');
+  state.cooldownUntil = 0;
+  assert.equal(sendBlock(room, 'hi', true), '');
+});

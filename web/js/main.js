@@ -1,0 +1,118 @@
+/* main.js - the entry module of the chatcluster web client (vanilla ES modules, no build step, no
+ * dependencies): wires the DOM events to the actions and starts the connection.
+ *
+ * Modules: proto.js (wire contract, validation; pure), state.js (the state and its pure changes),
+ * ws.js (WebSocket), api.js (REST accounts API, session tokens), account.js (account panel),
+ * actions.js (user intent -> state), ui.js (render layer). web/theme.js, a classic script in
+ * <head>, applies the stored theme before the first paint. */
+import { SS, activeRoom, loadRooms, state, store } from './state.js';
+import { fetchConfig, refreshToken, renew } from './api.js';
+import { changeNickname, changePassword, closeAccount, loadLogins, logout, openAccount, resetAccountPanel } from './account.js';
+import { PING_MS, connect, drop, heartbeat, net, reconnectNow } from './ws.js';
+import { chooseAnon, dismissMessage, joinRoom, leaveRoom, retryMessage, selectRoom, selectTab, signIn, signinCooling,
+  submitMessage, submitToken, toggleTheme } from './actions.js';
+import { atBottom, autosize, darkQuery, initUi, openLogin, ui, update } from './ui.js';
+
+function bindEvents() {
+  ui.joinForm.addEventListener('submit', (e) => { e.preventDefault(); joinRoom(ui.joinInput.value); });
+  ui.joinInput.addEventListener('input', () => { if (state.joinError) { state.joinError = ''; update(); } });
+  ui.roomList.addEventListener('click', (e) => {
+    const btn = e.target.closest('button[data-action]');
+    const li = btn && btn.closest('li');
+    if (!li) return;
+    if (btn.dataset.action === 'leave') { leaveRoom(li.dataset.key); return; }
+    const overlay = state.navOpen; /* the drawer closes: do not leave focus inside it */
+    selectRoom(li.dataset.key);
+    if (overlay) ui.chat.focus();
+  });
+  ui.messages.addEventListener('click', (e) => {
+    const btn = e.target.closest('button[data-action]');
+    const room = activeRoom();
+    const m = btn && room && room.msgs.find((x) => x.key === btn.closest('li').dataset.key);
+    if (!m) return;
+    if (btn.dataset.action === 'retry') retryMessage(room, m);
+    else dismissMessage(room, m);
+  });
+  ui.composer.addEventListener('submit', (e) => { e.preventDefault(); submitMessage(); });
+  ui.composerInput.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitMessage(); }
+  });
+  ui.composerInput.addEventListener('input', () => { autosize(); update(); });
+  ui.scroller.addEventListener('scroll', () => { if (state.showJump && atBottom()) { state.showJump = false; update(); } }, { passive: true });
+  ui.jump.addEventListener('click', () => { state.stickBottom = true; update(); });
+  ui.reconnectBtn.addEventListener('click', reconnectNow);
+  ui.loginBtn.addEventListener('click', () => openLogin('login'));
+  ui.composerLogin.addEventListener('click', () => openLogin('login'));
+  ui.authBannerLogin.addEventListener('click', () => openLogin('login'));
+  ui.authBannerClose.addEventListener('click', () => { Object.assign(state, { authNotice: '', authOffer: false }); update(); });
+  ui.logoutBtn.addEventListener('click', () => logout(false));
+  ui.accountBtn.addEventListener('click', openAccount);
+  ui.anonBtn.addEventListener('click', chooseAnon);
+  ui.themeBtn.addEventListener('click', toggleTheme);
+  ui.navToggle.addEventListener('click', () => { state.navOpen = !state.navOpen; update(); });
+  ui.chat.addEventListener('pointerdown', () => { if (state.navOpen) { state.navOpen = false; update(); } });
+  /* sign-in panel */
+  ui.tabLogin.addEventListener('click', () => selectTab('login', false));
+  ui.tabRegister.addEventListener('click', () => selectTab('register', false));
+  ui.tabRegister.parentElement.addEventListener('keydown', (e) => { /* tabs: arrows switch, as in a tablist */
+    if (['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) {
+      e.preventDefault();
+      const reg = e.key === 'End' || (e.key !== 'Home' && state.signin.tab === 'login');
+      selectTab(reg ? 'register' : 'login', true);
+    }
+  });
+  ui.loginForm.addEventListener('submit', (e) => { e.preventDefault(); signIn('login'); });
+  ui.registerForm.addEventListener('submit', (e) => { e.preventDefault(); signIn('register'); });
+  for (const kind of ['login', 'register']) {
+    ui[kind + 'Form'].addEventListener('input', () => {
+      const f = state.signin[kind];
+      if (f.error && f.until <= Date.now()) { Object.assign(f, { error: '', field: '' }); update(); }
+    });
+  }
+  ui.tokenForm.addEventListener('submit', (e) => { e.preventDefault(); submitToken(); });
+  ui.loginDialog.addEventListener('cancel', () => { if (!state.user && !state.token) chooseAnon(); });
+  /* account panel */
+  ui.accountClose.addEventListener('click', closeAccount);
+  ui.accountDialog.addEventListener('close', () => {
+    for (const f of [ui.pwCurrent, ui.pwNew, ui.pwRepeat]) f.value = '';
+    resetAccountPanel();
+  });
+  ui.nickForm.addEventListener('submit', (e) => { e.preventDefault(); changeNickname(); });
+  ui.nickInput.addEventListener('input', () => { if (state.acct.nickErr) { state.acct.nickMsg = ''; state.acct.nickErr = false; update(); } });
+  ui.pwForm.addEventListener('submit', (e) => { e.preventDefault(); changePassword(); });
+  ui.pwForm.addEventListener('input', () => { if (state.acct.pwErr) { Object.assign(state.acct, { pwMsg: '', pwErr: false, pwField: '' }); update(); } });
+  ui.loginsMore.addEventListener('click', () => loadLogins(false));
+  ui.acctLogout.addEventListener('click', () => logout(false));
+  ui.acctLogoutAll.addEventListener('click', () => logout(true));
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.navOpen) { state.navOpen = false; ui.navToggle.focus(); update(); }
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && activeRoom()) activeRoom().unread = 0;
+    update();
+  });
+  darkQuery.addEventListener('change', update);
+  window.addEventListener('online', () => { if (!net.ws) reconnectNow(); });
+  window.addEventListener('pagehide', () => { if (net.ws) drop(net.ws); clearTimeout(net.timers.retry); });
+  window.addEventListener('pageshow', (e) => { if (e.persisted && !net.ws) reconnectNow(); });
+  setInterval(heartbeat, PING_MS);
+  setInterval(() => {
+    if (state.conn.status === 'offline' || state.cooldownUntil > Date.now() - 1000 || signinCooling()) update();
+  }, 1000);
+}
+async function init() {
+  initUi();
+  store.del(SS, 'chat.token'); /* earlier versions kept a pasted token there */
+  loadRooms();
+  bindEvents();
+  fetchConfig();
+  autosize();
+  update();
+  /* A stored refresh token: renew the session first, so the socket can authenticate right away
+   * (a 401 ends it with a notice; a transient failure is retried, and hello tries again). */
+  if (refreshToken()) await renew();
+  else if (!state.anon) openLogin('login');
+  connect();
+}
+/* module scripts run after the document is parsed */
+init();

@@ -1,0 +1,191 @@
+/* proto.js - the wire contract as the client sees it (proto/README.md): frame encoding and
+ * decoding, the server's validation rules, error texts, and small text helpers. Pure: no DOM, no
+ * storage, no network (unit-tested with node --test, tests/web/js/proto.test.js). Everything the
+ * server sends is untrusted: decoders return plain values of the expected types only. */
+
+export const DEFAULT_LIMITS = Object.freeze({ max_frame: 8192, max_text: 2000, max_rooms: 64, rate_per_s: 20, rate_burst: 40 });
+export const DEFAULT_ROOM_RULE = '^[A-Za-z0-9_.-]{1,64}$';
+export const TOKEN_MAX = 4096;
+/* Same rules as the server; replaced by GET /api/v1/config "rules" when it answers. */
+export const DEFAULT_RULES = Object.freeze({
+  username: Object.freeze({ re: /^[A-Za-z0-9_]{4,20}$/, min: 4, max: 20 }),
+  nickname: Object.freeze({ min: 2, max: 20 }),
+  password: Object.freeze({ min: 8, max: 128, letter: true, digit: true }),
+});
+/* The server's White_Space set for trimming nicknames (not quite String.prototype.trim's). */
+const NICK_TRIM_RE = /^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+|[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$/g;
+const CONTROL_RE = /[\u0000-\u001F\u007F-\u009F]/; /* C0, DEL, C1 */
+const BIDI_RE = /[\u202A-\u202E\u2066-\u2069]/;
+/* "letter" as the server counts it: A-Za-z, or any non-space code point from U+0080 up */
+const PW_LETTER_RE = /[A-Za-z]|[^\u0000-\u007F\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]/;
+
+/* Why a session ended: session_revoked reasons, and the client's own causes. */
+export const SIGNOUT_REASONS = Object.assign(Object.create(null), {
+  logout: 'the session was signed out (here or on another device)',
+  password_changed: 'the account password was changed',
+  admin: 'an administrator ended the session',
+  refresh_reused: 'an old sign-in token was presented again, so the session was ended for safety',
+  expired: 'the session has expired',
+  invalid_refresh: 'the session has expired or was ended elsewhere',
+  revoked: 'the session was ended',
+  bad_token: 'the access token was not accepted',
+});
+export const LOGIN_REASONS = Object.assign(Object.create(null), {
+  ok: 'signed in', registered: 'account created', wrong_password: 'wrong password', unknown_user: 'unknown user',
+});
+/* Friendlier texts for some error codes; for the others the server's own message is shown. */
+export const ERRORS = Object.assign(Object.create(null), {
+  auth_required: 'Sign in to send messages.',
+  bad_token: 'The token was not accepted (malformed, forged or signed with an unknown key).',
+  token_expired: 'The access token has expired. Sign in again.',
+  bad_room: 'Room names are 1-64 characters: letters, digits, _ . -',
+  too_many_rooms: 'You have joined the maximum number of rooms.',
+  rate_limited: 'You are sending too fast.',
+  overloaded: 'The server is busy. Try again.',
+  unavailable: 'The message could not be stored and was not delivered.',
+  unconfirmed: 'The server could not confirm this message in time; it may have been delivered.',
+  connection_lost: 'The connection dropped before the server confirmed this message; it may not have been delivered.',
+  session_revoked: 'The session was ended. Sign in again.',
+});
+export function errorText(code, fallback) { return ERRORS[code] || fallback || 'Unexpected error.'; }
+
+/* ---- small helpers ---- */
+export const int = (v) => (Number.isSafeInteger(v) ? v : null);
+export const str = (v) => (typeof v === 'string' ? v : '');
+export const fmtNum = (n) => Number(n).toLocaleString();
+export const validTs = (v) => (Number.isSafeInteger(v) && Math.abs(v) < 8.64e15 ? v : Date.now());
+export function codePoints(s) { return [...s].length; }
+/* No lone surrogate halves (they cannot be sent as UTF-8). */
+export function wellFormed(s) { return !/[\uD800-\uDFFF]/.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')); }
+/* Server messages are lower-case phrases ("wrong username or password"): make them sentences. */
+export function sentence(t) {
+  const s = str(t).trim();
+  if (!s) return '';
+  return s[0].toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
+}
+/* "1 connection", "2 connections", "0 users". */
+export const plural = (n, one, many) => `${fmtNum(n)} ${n === 1 ? one : many}`;
+/* A presence count {users, conns} as text: "1 user · 2 connections". */
+export function presenceText(p) { return `${plural(p.users, 'user', 'users')} · ${plural(p.conns, 'connection', 'connections')}`; }
+export function newCmid() {
+  const b = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(b);
+  return 'c' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+/* What will be sent: CR/LF normalised, control characters (other than \n, \t) and lone
+ * surrogates removed, surrounding blank space trimmed. */
+export function cleanText(s) {
+  return s.replace(/\r\n?/g, '\n')
+    .replace(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g, '')
+    .replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]/g, (m) => (m.length === 2 ? m : '\uFFFD'))
+    .replace(/^\s*\n/, '').trimEnd();
+}
+export function validRoom(id, roomRule) { return typeof id === 'string' && id.length <= 64 && roomRule.test(id); }
+
+/* ---- frames ---- */
+/* A received text frame: the decoded object when it is one with a string "type", else null. */
+export function decodeFrame(data) {
+  if (typeof data !== 'string') return null;
+  let f;
+  try { f = JSON.parse(data); } catch { return null; }
+  return f && typeof f === 'object' && !Array.isArray(f) && typeof f.type === 'string' ? f : null;
+}
+export const joinFrame = (room, ref) => ({ type: 'join', room, ref });
+export const leaveFrame = (room, ref) => ({ type: 'leave', room, ref });
+/* The token goes in an auth frame, not in the URL, so it never lands in proxy access logs. */
+export const authFrame = (token, ref) => ({ type: 'auth', token, ref });
+export const sendFrame = (room, text, cmid) => ({ type: 'send', room, text, client_msg_id: cmid });
+export const pingFrame = () => ({ type: 'ping' });
+export function encodeFrame(f) { return JSON.stringify(f); }
+/* UTF-8 size of the send frame for text (with a client_msg_id as long as ours). */
+export function sendFrameBytes(room, text) {
+  return new TextEncoder().encode(encodeFrame(sendFrame(room, text, 'c'.repeat(25)))).length;
+}
+/* Copies the positive integer limits of a hello/config "limits" object into target. */
+export function mergeLimits(target, l) {
+  if (!l || typeof l !== 'object') return target;
+  for (const k of Object.keys(DEFAULT_LIMITS)) if (Number.isSafeInteger(l[k]) && l[k] > 0) target[k] = l[k];
+  return target;
+}
+
+/* ---- REST answers ---- */
+export function parseUser(u) {
+  if (!u || typeof u !== 'object' || !str(u.id)) return null;
+  return { id: str(u.id), username: str(u.username), nickname: str(u.nickname) || str(u.username),
+    role: str(u.role), createdAt: int(u.created_at) };
+}
+export function parseSession(d) {
+  const user = parseUser(d && d.user);
+  if (!user || !str(d.access_token)) return null;
+  return { access: str(d.access_token), refresh: str(d.refresh_token), expiresIn: int(d.expires_in) || 0, user };
+}
+export function parseLogin(l) {
+  if (!l || typeof l !== 'object' || !str(l.id)) return null;
+  return { id: str(l.id), at: validTs(l.at), ip: str(l.ip), ua: str(l.user_agent), success: l.success === true,
+    reason: str(l.reason) };
+}
+
+/* ---- validation: the server's rules (GET /api/v1/config "rules") ---- */
+function posInt(v, fallback) { return Number.isSafeInteger(v) && v > 0 ? v : fallback; }
+export function defaultRules() {
+  return { username: { ...DEFAULT_RULES.username }, nickname: { ...DEFAULT_RULES.nickname },
+    password: { ...DEFAULT_RULES.password } };
+}
+/* Applies a config "rules" object to rules (in place); returns the room RegExp it names, or null
+ * when it names none (or an invalid one). */
+export function mergeRules(R, r) {
+  if (!r || typeof r !== 'object') return null;
+  let room = null;
+  if (str(r.room)) { try { room = new RegExp(r.room); } catch { room = null; } }
+  const u = r.username, n = r.nickname, p = r.password;
+  if (u && typeof u === 'object') {
+    let re = R.username.re;
+    if (str(u.pattern)) { try { re = new RegExp(u.pattern); } catch { /* keep the default */ } }
+    R.username = { re, min: posInt(u.min, R.username.min), max: posInt(u.max, R.username.max) };
+  }
+  if (n && typeof n === 'object') R.nickname = { min: posInt(n.min, R.nickname.min), max: posInt(n.max, R.nickname.max) };
+  if (p && typeof p === 'object') {
+    R.password = { min: posInt(p.min, R.password.min), max: posInt(p.max, R.password.max),
+      letter: typeof p.letter === 'boolean' ? p.letter : R.password.letter,
+      digit: typeof p.digit === 'boolean' ? p.digit : R.password.digit };
+  }
+  return room;
+}
+export function usernameRule(R) {
+  const r = R.username;
+  return `${r.min}-${r.max} characters: letters A-Z, digits and _`;
+}
+export function passwordRule(R) {
+  const r = R.password;
+  const need = [r.letter ? 'one letter' : '', r.digit ? 'one digit' : ''].filter(Boolean);
+  return `${r.min}-${r.max} characters` + (need.length ? `, with at least ${need.join(' and ')}` : '');
+}
+/* Each check returns '' when v is acceptable, else the reason as a sentence. */
+export function checkUsername(v, R) {
+  const r = R.username, n = codePoints(v);
+  if (!v) return 'Enter a username.';
+  if (n < r.min) return `The username is too short: use at least ${plural(r.min, 'character', 'characters')}.`;
+  if (n > r.max) return `The username is too long: use at most ${plural(r.max, 'character', 'characters')}.`;
+  if (!r.re.test(v)) return `Usernames are ${usernameRule(R)}.`;
+  return '';
+}
+export function trimNick(v) { return v.replace(NICK_TRIM_RE, ''); }
+export function checkNickname(v, R) { /* v is trimmed */
+  const r = R.nickname, n = codePoints(v);
+  if (!wellFormed(v)) return 'The nickname contains an invalid character.';
+  if (n < r.min || n > r.max) return `Nicknames are ${r.min}-${r.max} characters (not counting spaces around them).`;
+  if (CONTROL_RE.test(v)) return 'Nicknames cannot contain control characters.';
+  if (BIDI_RE.test(v)) return 'Nicknames cannot contain text-direction control characters.';
+  return '';
+}
+export function checkPassword(v, R) {
+  const r = R.password, n = codePoints(v);
+  if (!v) return 'Enter a password.';
+  if (!wellFormed(v)) return 'The password contains an invalid character.';
+  if (n < r.min) return `The password is too short: use at least ${plural(r.min, 'character', 'characters')}.`;
+  if (n > r.max) return `The password is too long: use at most ${plural(r.max, 'character', 'characters')}.`;
+  if (r.letter && !PW_LETTER_RE.test(v)) return 'The password needs at least one letter.';
+  if (r.digit && !/[0-9]/.test(v)) return 'The password needs at least one digit.';
+  if (CONTROL_RE.test(v)) return 'Passwords cannot contain control characters (such as tabs or line breaks).';
+  return '';
+}

@@ -1,0 +1,141 @@
+/* state.js - the single source of truth the render layer draws, browser storage, and the pure
+ * state changes of rooms and messages. No DOM (unit-tested with node --test,
+ * tests/web/js/state.test.js); storage access is guarded (it may be disabled, or absent). */
+import { DEFAULT_LIMITS, DEFAULT_ROOM_RULE, codePoints, defaultRules, sendFrameBytes, validRoom as validRoomRule, validTs } from './proto.js';
+
+export const DEFAULT_ROOM = 'lobby';
+export const MAX_MSGS = 500; /* per room; the oldest settled messages are dropped first */
+export const THEME_KEY = 'chat.theme'; /* localStorage; web/theme.js reads it before the first paint */
+
+/* ---- storage (may be disabled: every access is guarded) ---- */
+export const LS = 'localStorage';
+export const SS = 'sessionStorage';
+export const store = {
+  get(area, key) { try { return globalThis[area].getItem(key); } catch { return null; } },
+  set(area, key, value) { try { globalThis[area].setItem(key, value); } catch { /* storage off */ } },
+  del(area, key) { try { globalThis[area].removeItem(key); } catch { /* storage off */ } },
+};
+/* Whether localStorage really works (it throws when disabled, and in some private modes). */
+export const lsOk = (() => {
+  try {
+    globalThis.localStorage.setItem('chat.probe', '1');
+    globalThis.localStorage.removeItem('chat.probe');
+    return true;
+  } catch { return false; }
+})();
+export function storedTheme() {
+  const t = store.get(LS, THEME_KEY);
+  return t === 'light' || t === 'dark' ? t : 'auto';
+}
+
+export const state = {
+  limits: { ...DEFAULT_LIMITS },
+  roomRule: new RegExp(DEFAULT_ROOM_RULE),
+  conn: { status: 'connecting', node: '', retryAt: 0 },
+  token: '', /* the access token: in memory only (see api.js) */
+  anon: store.get(SS, 'chat.anon') === '1', /* chose to watch anonymously */
+  user: null, /* the connection's identity: the token's sub (a user id), null = anonymous */
+  nick: '', exp: 0, authPending: false,
+  account: null, /* the signed-in user object from the REST API; null for guests and pasted tokens */
+  refreshing: false, /* POST /auth/refresh in flight */
+  rules: defaultRules(),
+  authNotice: '', authOffer: false, /* "Signed out: <reason>" and whether to offer a new sign-in */
+  signin: { tab: 'login', busy: false, status: '', tokenError: '',
+    login: { error: '', field: '', until: 0 }, register: { error: '', field: '', until: 0 } },
+  acct: { gen: 0, busy: '', load: '', loadErr: false, nickMsg: '', nickErr: false, pwMsg: '', pwErr: false,
+    pwField: '', msg: '', msgErr: false, logins: [], next: null, loading: false, loaded: false, loginsErr: '' },
+  totals: null, /* {users, conns} from presence scope total */
+  rooms: new Map(), /* id -> room (insertion order = list order) */
+  active: '',
+  pending: new Map(), /* client_msg_id -> own message waiting for its ack */
+  cooldownUntil: 0, notice: '', joinError: '', announce: [],
+  navOpen: false, stickBottom: true, showJump: false, theme: storedTheme(),
+  focusComposer: false, /* move the focus into the message box once it can take it (after sign-in) */
+};
+
+let msgOrder = 0;
+/* Display order of messages that have no seq yet (own, unacknowledged). */
+export function nextOrder() { return ++msgOrder; }
+
+export function validRoom(id) { return validRoomRule(id, state.roomRule); }
+export function activeRoom() { return state.rooms.get(state.active) || null; }
+
+/* ---- rooms & messages (pure state changes) ---- */
+export function newRoom(id) { return { id, joined: false, presence: null, msgs: [], byId: new Map(), unread: 0, draft: '' }; }
+export function loadRooms() {
+  let ids = null;
+  try { ids = JSON.parse(store.get(LS, 'chat.rooms') || 'null'); } catch { ids = null; }
+  if (!Array.isArray(ids)) ids = [DEFAULT_ROOM];
+  for (const id of ids) if (validRoom(id) && state.rooms.size < state.limits.max_rooms) state.rooms.set(id, newRoom(id));
+  const active = store.get(LS, 'chat.active');
+  state.active = state.rooms.has(active) ? active : (state.rooms.keys().next().value || '');
+}
+export function saveRooms() {
+  store.set(LS, 'chat.rooms', JSON.stringify([...state.rooms.keys()]));
+  store.set(LS, 'chat.active', state.active);
+}
+export function makeMsg(fields) {
+  const n = nextOrder();
+  return { kind: 'msg', key: 'm' + n, order: n, v: 0, id: '', seq: null, ts: Date.now(), user: '',
+    nick: '', text: '', own: false, status: 'confirmed', code: '', detail: '', cmid: '', room: '', ...fields };
+}
+/* Per room: ordered by seq (the room's Kafka offset); messages without one (own, unacked) last. */
+export function cmpMsg(a, b) {
+  const sa = a.seq ?? Infinity, sb = b.seq ?? Infinity;
+  return sa < sb ? -1 : sa > sb ? 1 : a.order - b.order;
+}
+export function insertMsg(room, m) {
+  let i = room.msgs.length;
+  while (i > 0 && cmpMsg(room.msgs[i - 1], m) > 0) i--;
+  room.msgs.splice(i, 0, m);
+  if (m.id) room.byId.set(m.id, m);
+  while (room.msgs.length > MAX_MSGS) {
+    const j = room.msgs.findIndex((x) => x.status !== 'pending');
+    if (j < 0) break;
+    const [old] = room.msgs.splice(j, 1);
+    if (old.id) room.byId.delete(old.id);
+  }
+}
+export function removeMsg(room, m) {
+  const i = room.msgs.indexOf(m);
+  if (i >= 0) room.msgs.splice(i, 1);
+  if (m.id && room.byId.get(m.id) === m) room.byId.delete(m.id);
+}
+/* Just after the newest stored message: where a gap marker or a refused message belongs. */
+export function anchorSeq(room) {
+  let max = -1;
+  for (const m of room.msgs) if (Number.isInteger(m.seq) && m.seq > max) max = m.seq;
+  return max + 0.5;
+}
+/* After a reconnect: mark where messages may be missing (there is no history API yet). */
+export function addGap(room) {
+  const seq = anchorSeq(room);
+  if (seq < 0 || room.msgs.some((m) => m.kind === 'gap' && m.seq === seq)) return;
+  const n = nextOrder();
+  insertMsg(room, { kind: 'gap', key: 'g' + n, order: n, v: 0, seq, status: 'gap' });
+}
+/* The server accepted own message m (ack, or its message event first). */
+export function confirmMsg(m, id, seq, ts) {
+  const room = state.rooms.get(m.room);
+  state.pending.delete(m.cmid);
+  if (!room) return;
+  removeMsg(room, m);
+  if (id && room.byId.has(id)) return; /* already shown */
+  Object.assign(m, { id, seq, ts: validTs(ts), status: 'confirmed', code: '', detail: '' });
+  m.v++;
+  insertMsg(room, m);
+}
+/* Why text cannot be sent to room now ('' = it can): anon, signing, noroom, offline, joining,
+ * cooldown, empty, long (too many code points) or big (the frame would be too large).
+ * open: the connection is up and has said hello. */
+export function sendBlock(room, text, open) {
+  if (!state.user) return state.authPending || state.refreshing ? 'signing' : 'anon';
+  if (!room) return 'noroom';
+  if (!open) return 'offline';
+  if (!room.joined) return 'joining';
+  if (Date.now() < state.cooldownUntil) return 'cooldown';
+  if (!text.trim()) return 'empty';
+  if (codePoints(text) > state.limits.max_text) return 'long';
+  if (sendFrameBytes(room.id, text) > state.limits.max_frame) return 'big';
+  return '';
+}

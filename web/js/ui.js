@@ -1,0 +1,333 @@
+/* ui.js - the render layer: draws the state into the DOM, batched per animation frame.
+ * Everything the server sends is untrusted: it reaches the DOM only as text nodes
+ * (textContent / append(string)), never as HTML. */
+import { LOGIN_REASONS, cleanText, codePoints, fmtNum, passwordRule, plural, presenceText, usernameRule,
+  validTs } from './proto.js';
+import { activeRoom, sendBlock, state } from './state.js';
+import { isOpen } from './ws.js';
+
+/* Every element with an id, as ui.camelCasedId (e.g. #composer-input -> ui.composerInput); null
+ * until initUi(). */
+export let ui = null;
+export function initUi() {
+  const map = {};
+  for (const node of document.querySelectorAll('[id]')) map[node.id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = node;
+  ui = map;
+}
+
+/* ---- theme (web/theme.js applied the stored one before the first paint) ---- */
+export const darkQuery = window.matchMedia('(prefers-color-scheme: dark)');
+export function effectiveTheme(t) { return t === 'auto' ? (darkQuery.matches ? 'dark' : 'light') : t; }
+export function applyTheme(t) {
+  if (t === 'auto') document.documentElement.removeAttribute('data-theme');
+  else document.documentElement.setAttribute('data-theme', t);
+}
+
+/* ---- DOM helpers ---- */
+export function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function button(cls, text, action) {
+  const b = el('button', cls, text);
+  b.type = 'button';
+  b.dataset.action = action;
+  return b;
+}
+function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+/* Keyed reconcile: reuses nodes (keeps focus and scroll), moves them into order, drops the rest. */
+function reconcile(list, items, keyOf, create, patch) {
+  const old = new Map();
+  for (const node of list.children) old.set(node.dataset.key, node);
+  let cursor = list.firstElementChild;
+  for (const item of items) {
+    const key = keyOf(item);
+    let node = old.get(key);
+    if (node) old.delete(key);
+    else { node = create(item); node.dataset.key = key; }
+    patch(node, item);
+    if (node === cursor) cursor = cursor.nextElementSibling;
+    else list.insertBefore(node, cursor);
+  }
+  for (const node of old.values()) node.remove();
+}
+export function autosize() {
+  const t = ui.composerInput; /* CSSOM writes are allowed under style-src 'self' (no style attribute markup) */
+  t.style.height = 'auto';
+  t.style.height = Math.min(t.scrollHeight + 2, 200) + 'px';
+}
+export function atBottom() { const sc = ui.scroller; return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 48; }
+
+/* ---- dialogs ---- */
+export function openLogin(tab) {
+  if (!ui) return;
+  if (tab === 'login' || tab === 'register') state.signin.tab = tab;
+  if (!ui.loginDialog.open) ui.loginDialog.showModal();
+  renderLogin(); /* the chosen form must be visible before it can take the focus */
+  if (state.signin.tab === 'register') ui.regUsername.focus();
+  else (ui.loginUsername.value ? ui.loginPassword : ui.loginUsername).focus();
+}
+export function closeLogin() { if (ui && ui.loginDialog.open) ui.loginDialog.close(); }
+
+/* ---- render ---- */
+let renderQueued = false;
+export function update() {
+  if (renderQueued || !ui) return;
+  renderQueued = true;
+  const run = () => { if (renderQueued) { renderQueued = false; render(); } };
+  requestAnimationFrame(run);
+  setTimeout(run, 250); /* animation frames pause in background tabs; the title should not */
+}
+function render() {
+  for (const part of [renderHeader, renderRooms, renderRoomHead, renderMessages, renderComposer, renderLogin, renderAccount,
+    renderAnnouncements]) part();
+  const unread = [...state.rooms.values()].reduce((n, r) => n + r.unread, 0);
+  document.title = (unread ? `(${unread}) ` : '') + (state.active ? `#${state.active} - ` : '') + 'chatcluster';
+  /* just signed in: the message box takes the focus as soon as it is enabled */
+  if (state.focusComposer && state.user && !ui.composerInput.disabled && !ui.loginDialog.open) {
+    state.focusComposer = false;
+    ui.composerInput.focus();
+  }
+}
+function renderHeader() {
+  const c = state.conn;
+  ui.conn.dataset.state = c.status;
+  setText(ui.connText, c.status === 'online' ? 'Online' : c.status === 'connecting' ? 'Connecting…' : 'Offline');
+  setText(ui.connNode, c.status === 'online' && c.node ? `· ${c.node}` : '');
+  ui.totals.hidden = !state.totals;
+  if (state.totals) setText(ui.totals, `${presenceText(state.totals)} online`);
+  const acct = state.user ? state.account : null;
+  setText(ui.accountName, acct ? acct.nickname : state.user ? `Signed in as ${state.user}`
+    : state.authPending || state.refreshing ? 'Signing in…' : 'Guest');
+  const who = acct ? `Signed in as ${acct.nickname} (@${acct.username})` : '';
+  if (ui.accountName.title !== who) ui.accountName.title = who;
+  ui.accountBtn.hidden = !state.token || !state.account;
+  ui.loginBtn.hidden = !!state.token || state.refreshing;
+  ui.logoutBtn.hidden = !state.token;
+  ui.authBanner.hidden = !state.authNotice;
+  setText(ui.authBannerText, state.authNotice);
+  ui.authBannerLogin.hidden = !state.authOffer || !!state.token;
+  const dark = effectiveTheme(state.theme) === 'dark';
+  ui.themeBtn.setAttribute('aria-pressed', String(dark));
+  setText(ui.themeIcon, dark ? '\u263E' : '\u2600');
+  ui.navToggle.setAttribute('aria-expanded', String(state.navOpen));
+  document.body.classList.toggle('nav-open', state.navOpen);
+  const offline = c.status === 'offline';
+  ui.banner.hidden = !offline && c.status !== 'connecting' && !state.notice;
+  setText(ui.bannerText, offline ? 'Offline: reconnecting…' : c.status === 'connecting' ? 'Connecting…' : state.notice);
+  const secs = Math.max(0, Math.ceil((c.retryAt - Date.now()) / 1000));
+  setText(ui.bannerCount, offline && secs > 0 ? `(in ${secs} s)` : '');
+  ui.reconnectBtn.hidden = !offline;
+  ui.banner.classList.toggle('warn', offline);
+}
+function createRoomItem() {
+  const li = el('li', 'room');
+  const open = button('room-open', undefined, 'open');
+  open.append(el('span', 'room-name'), el('span', 'room-count'), el('span', 'badge'));
+  li.append(open, button('icon-btn room-leave', '\u00D7', 'leave'));
+  return li;
+}
+function patchRoomItem(li, room) {
+  const [open, leave] = li.children;
+  const [name, count, badge] = open.children;
+  const active = room.id === state.active;
+  li.classList.toggle('active', active);
+  if (active) open.setAttribute('aria-current', 'true'); else open.removeAttribute('aria-current');
+  setText(name, '#' + room.id);
+  setText(count, room.presence ? `${fmtNum(room.presence.users)} online` : !room.joined && isOpen() ? 'joining…' : '');
+  count.title = room.presence ? presenceText(room.presence) : '';
+  const n = room.unread > 99 ? '99+' : room.unread ? String(room.unread) : '';
+  badge.hidden = !room.unread;
+  if (badge.dataset.n !== n) {
+    badge.dataset.n = n;
+    badge.replaceChildren(n, n ? el('span', 'sr-only', ' unread') : '');
+  }
+  leave.setAttribute('aria-label', `Leave #${room.id}`);
+  leave.title = `Leave #${room.id}`;
+}
+function renderRooms() {
+  reconcile(ui.roomList, [...state.rooms.values()], (r) => r.id, createRoomItem, patchRoomItem);
+  ui.noRooms.hidden = state.rooms.size > 0;
+  setText(ui.joinError, state.joinError);
+  ui.joinInput.setAttribute('aria-invalid', String(!!state.joinError));
+}
+function renderRoomHead() {
+  const room = activeRoom(), p = room && room.presence;
+  setText(ui.roomTitle, room ? '#' + room.id : 'No room');
+  setText(ui.roomMeta, p ? presenceText(p) : room && !room.joined && isOpen() ? 'Joining…' : '');
+  ui.empty.hidden = !!(room && room.msgs.length);
+  setText(ui.empty, room
+    ? `No messages in #${room.id} yet. New messages appear here as they are sent (history is not available yet).`
+    : 'Join a room to start chatting.');
+}
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+function fmtTime(ts) {
+  const d = new Date(ts);
+  return d.toDateString() === new Date().toDateString() ? timeFmt.format(d) : `${d.toLocaleDateString()} ${timeFmt.format(d)}`;
+}
+/* Text with http(s) links turned into anchors, built node by node (never via HTML). */
+const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+function appendRich(parent, text) {
+  let last = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    const raw = match[0].replace(/[.,;:!?)\]}'"]+$/, '');
+    let url = null;
+    try { url = new URL(raw); } catch { url = null; }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) continue;
+    parent.append(text.slice(last, match.index));
+    const a = el('a', null, raw);
+    a.href = url.href;
+    a.rel = 'noopener noreferrer nofollow ugc';
+    a.target = '_blank';
+    parent.append(a);
+    last = match.index + raw.length;
+  }
+  parent.append(text.slice(last));
+}
+function msgChildren(m) {
+  if (m.kind === 'gap') return [el('span', 'gap-label', 'Reconnected: messages sent while you were offline are not shown')];
+  const meta = el('div', 'meta');
+  const nick = el('span', 'nick', m.nick || m.user || 'unknown');
+  if (m.user && m.user !== m.nick) nick.title = 'user ' + m.user;
+  meta.append(nick);
+  if (m.own) meta.append(el('span', 'you', 'you'));
+  const time = el('time', 'time', fmtTime(m.ts));
+  time.dateTime = new Date(m.ts).toISOString();
+  time.title = dateTimeFmt.format(m.ts);
+  meta.append(time);
+  if (m.status === 'pending') meta.append(el('span', 'state', 'sending…'));
+  if (m.status === 'confirmed' && m.own) meta.append(el('span', 'state sent', 'sent'));
+  const body = el('p', 'text');
+  appendRich(body, m.text);
+  if (m.status !== 'failed') return [meta, body];
+  const err = el('div', 'err');
+  err.append(el('strong', null, `Not sent (${m.code})`), ' ', m.detail, ' ',
+    button('btn btn-small', 'Retry', 'retry'), ' ', button('btn btn-small', 'Dismiss', 'dismiss'));
+  return [meta, body, err];
+}
+function patchMsg(node, m) {
+  const v = String(m.v);
+  if (node.dataset.v === v) return;
+  node.dataset.v = v;
+  node.className = m.kind === 'gap' ? 'gap' : `msg ${m.status}${m.own ? ' own' : ''}`;
+  node.replaceChildren(...msgChildren(m));
+}
+let shownRoom = null;
+let shownLast = '';
+function renderMessages() {
+  const room = activeRoom();
+  const sc = ui.scroller, bottom = atBottom();
+  if (shownRoom !== state.active) {
+    ui.messages.replaceChildren();
+    shownRoom = state.active;
+    state.stickBottom = true;
+  }
+  const msgs = room ? room.msgs : [];
+  reconcile(ui.messages, msgs, (m) => m.key, () => el('li'), patchMsg);
+  const lastKey = msgs.length ? msgs[msgs.length - 1].key : '';
+  if (bottom || state.stickBottom) sc.scrollTop = sc.scrollHeight;
+  /* new messages arrived while scrolled up: offer a jump instead of yanking the view */
+  state.showJump = !(bottom || state.stickBottom) && (state.showJump || lastKey !== shownLast);
+  state.stickBottom = false;
+  shownLast = lastKey;
+  ui.jump.hidden = !state.showJump;
+}
+const HINTS = {
+  anon: 'You are watching as a guest. Sign in to send messages.',
+  signing: 'Signing in…',
+  noroom: 'Join a room to send messages.',
+  offline: 'Offline: messages can be sent once the connection is back.',
+  long: 'The message is too long.',
+  big: 'The message is too large to send.',
+};
+function renderComposer() {
+  const room = activeRoom();
+  const text = cleanText(ui.composerInput.value);
+  const n = codePoints(text);
+  const max = state.limits.max_text;
+  setText(ui.counter, `${fmtNum(n)} / ${fmtNum(max)}`);
+  ui.counter.classList.toggle('over', n > max);
+  const block = sendBlock(room, text, isOpen());
+  const canType = !!state.user && !!room;
+  ui.composerInput.disabled = !canType;
+  ui.composerInput.placeholder = canType ? `Message #${room.id}` : state.user ? '' : 'Sign in to send messages';
+  ui.sendBtn.disabled = !!block;
+  let hint = HINTS[block] || '';
+  if (block === 'joining') hint = `Joining #${room.id}…`;
+  if (block === 'cooldown') hint = `You are sending too fast. Wait ${Math.ceil((state.cooldownUntil - Date.now()) / 1000)} s.`;
+  setText(ui.composerHint, hint);
+  ui.composerHint.classList.toggle('warn', block === 'long' || block === 'big' || block === 'cooldown');
+  ui.composerLogin.hidden = block !== 'anon';
+}
+const SIGNIN_FIELDS = ['loginUsername', 'loginPassword', 'regUsername', 'regPassword', 'regNickname'];
+export function renderLogin() {
+  const si = state.signin, reg = si.tab === 'register', now = Date.now(), R = state.rules;
+  ui.tabLogin.setAttribute('aria-selected', String(!reg));
+  ui.tabRegister.setAttribute('aria-selected', String(reg));
+  ui.tabLogin.tabIndex = reg ? -1 : 0;
+  ui.tabRegister.tabIndex = reg ? 0 : -1;
+  ui.loginPanel.hidden = reg;
+  ui.registerPanel.hidden = !reg;
+  for (const [kind, error, submit] of [['login', ui.loginError, ui.loginSubmit], ['register', ui.registerError, ui.registerSubmit]]) {
+    const f = si[kind], secs = Math.ceil((f.until - now) / 1000);
+    setText(error, f.error + (secs > 0 ? ` Try again in ${plural(secs, 'second', 'seconds')}.` : ''));
+    submit.disabled = si.busy || secs > 0;
+  }
+  const bad = si[si.tab].field;
+  for (const key of SIGNIN_FIELDS) ui[key].setAttribute('aria-invalid', String(key === bad));
+  setText(ui.tokenError, si.tokenError);
+  setText(ui.loginStatus, si.status || (state.refreshing ? 'Signing in…'
+    : state.token && !state.user && !isOpen() ? 'Will sign in once connected…' : ''));
+  setText(ui.regUsernameHelp, `${usernameRule(R)}. Not case-sensitive when you sign in.`);
+  setText(ui.regPasswordHelp, passwordRule(R) + '.');
+  setText(ui.regNicknameHelp, `The name others see, ${R.nickname.min}-${R.nickname.max} characters. Defaults to the username; you can change it later.`);
+}
+function setMsg(node, text, isError) {
+  setText(node, text);
+  node.classList.toggle('error', !!text && isError);
+  node.classList.toggle('ok', !!text && !isError);
+}
+function createLoginRow(l) {
+  const tr = el('tr', l.success ? 'ok' : 'fail');
+  const time = el('time', null, dateTimeFmt.format(l.at));
+  time.dateTime = new Date(l.at).toISOString();
+  const when = el('td', 'when');
+  when.append(time);
+  const ua = el('td', 'ua', l.ua || '—');
+  if (l.ua) ua.title = l.ua;
+  tr.append(when, el('td', 'ip', l.ip || '—'), ua, el('td', 'result', l.success ? 'Yes' : 'No'),
+    el('td', 'reason', LOGIN_REASONS[l.reason] || l.reason || '—'));
+  return tr;
+}
+function renderAccount() {
+  if (!ui.accountDialog.open) return;
+  const u = state.account, a = state.acct, R = state.rules;
+  setText(ui.acctNickname, u ? u.nickname : '');
+  setText(ui.acctUsername, u ? '@' + u.username : '');
+  setText(ui.acctMeta, u ? [u.role === 'admin' ? 'Administrator' : '',
+    u.createdAt !== null ? `Member since ${dateFmt.format(validTs(u.createdAt))}` : '', `User id ${u.id}`].filter(Boolean).join(' · ') : '');
+  setMsg(ui.acctLoad, a.load, a.loadErr);
+  setText(ui.nickHelp, `${R.nickname.min}-${R.nickname.max} characters. Messages you send from now on carry the new nickname.`);
+  setMsg(ui.nickMsg, a.nickMsg, a.nickErr);
+  ui.nickInput.setAttribute('aria-invalid', String(a.nickErr));
+  ui.nickSubmit.disabled = a.busy === 'nick';
+  setText(ui.pwHelp, passwordRule(R) + '. Your other sessions will be signed out.');
+  setMsg(ui.pwMsg, a.pwMsg, a.pwErr);
+  for (const key of ['pwCurrent', 'pwNew', 'pwRepeat']) ui[key].setAttribute('aria-invalid', String(a.pwField === key));
+  ui.pwSubmit.disabled = a.busy === 'pw';
+  reconcile(ui.loginsBody, a.logins, (l) => l.id, createLoginRow, () => {});
+  ui.loginsMore.hidden = !a.next;
+  ui.loginsMore.disabled = a.loading;
+  setText(ui.loginsStatus, a.loading ? 'Loading…' : a.loginsErr || (a.loaded && !a.logins.length ? 'No sign-ins recorded yet.' : ''));
+  ui.loginsStatus.classList.toggle('error', !a.loading && !!a.loginsErr);
+  setMsg(ui.acctMsg, a.msg, a.msgErr);
+  ui.acctLogout.disabled = ui.acctLogoutAll.disabled = a.busy === 'one' || a.busy === 'all';
+}
+function renderAnnouncements() {
+  const list = state.announce.splice(0), first = list[0];
+  if (first) setText(ui.announcer, list.length === 1 ? `${first.nick}: ${first.text.slice(0, 200)}` : `${list.length} new messages in #${first.room}`);
+}
