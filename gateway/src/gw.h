@@ -346,6 +346,7 @@ void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl);
 void gw_conn_clear_identity(struct gw_conn *c);
 
 /* gw_send.c */
+/* The send frame's handler: identity, expiry and membership were checked by the dispatcher. */
 void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f);
 void gw_send_delivered(struct gw *gw, struct gw_pending *p);
 void gw_pending_detach_all(struct gw_conn *c);

@@ -317,48 +317,67 @@ static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
     reply_scratch(c, chat_enc_authed(&gw->scratch, cl.sub, cl.exp, f->ref));
 }
 
-static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
+static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
-    int rc;
+    struct gw_room *r;
 
-    switch (f->type) {
-    case CHAT_F_join:
-        rc = gw_room_join(gw, c, f->room);
-        if (rc == CHAT_ETOOBIG) {
-            gw_conn_error(c, CHAT_ERR_too_many_rooms, NULL, NULL, f->ref, -1);
-            return;
-        }
-        chat_buf_reset(&gw->scratch);
-        reply_scratch(c, chat_enc_joined(&gw->scratch, f->room, f->ref));
-        {
-            struct gw_room *r = gw_room_find(&gw->rooms, f->room);
-            if (r && r->presence)
-                (void)gw_conn_push(c, r->presence); /* the current counts, right away */
-        }
+    if (gw_room_join(gw, c, f->room) == CHAT_ETOOBIG) {
+        gw_conn_error(c, CHAT_ERR_too_many_rooms, NULL, NULL, f->ref, -1);
         return;
-    case CHAT_F_leave:
-        if (gw_room_leave(gw, c, f->room) != CHAT_OK) {
-            gw_conn_error(c, CHAT_ERR_not_joined, NULL, NULL, f->ref, -1);
-            return;
-        }
-        chat_buf_reset(&gw->scratch);
-        reply_scratch(c, chat_enc_left(&gw->scratch, f->room, f->ref));
-        return;
-    case CHAT_F_ping:
-        chat_buf_reset(&gw->scratch);
-        reply_scratch(c, chat_enc_pong(&gw->scratch, f->ref, chat_now_ms()));
-        return;
-    case CHAT_F_auth:
-        handle_auth(c, f);
-        return;
-    case CHAT_F_send:
-        gw_send_frame(c, f);
-        return;
-    default:
+    }
+    chat_buf_reset(&gw->scratch);
+    reply_scratch(c, chat_enc_joined(&gw->scratch, f->room, f->ref));
+    r = gw_room_find(&gw->rooms, f->room);
+    if (r && r->presence)
+        (void)gw_conn_push(c, r->presence); /* the current counts, right away */
+}
+
+static void handle_leave(struct gw_conn *c, const struct chat_cframe *f)
+{
+    struct gw *gw = c->gw;
+
+    (void)gw_room_leave(gw, c, f->room); /* joined: checked by the dispatcher */
+    chat_buf_reset(&gw->scratch);
+    reply_scratch(c, chat_enc_left(&gw->scratch, f->room, f->ref));
+}
+
+static void handle_ping(struct gw_conn *c, const struct chat_cframe *f)
+{
+    chat_buf_reset(&c->gw->scratch);
+    reply_scratch(c, chat_enc_pong(&c->gw->scratch, f->ref, chat_now_ms()));
+}
+
+/* The client frames: one handler each. What the row's flags in chat_proto.def demand
+ * (CHAT_FF_AUTH, CHAT_FF_JOINED) is checked once, here, before the handler runs. */
+static void (*const handlers[CHAT_F__COUNT])(struct gw_conn *c, const struct chat_cframe *f) = {
+    [CHAT_F_auth] = handle_auth, [CHAT_F_join] = handle_join,   [CHAT_F_leave] = handle_leave,
+    [CHAT_F_ping] = handle_ping, [CHAT_F_send] = gw_send_frame,
+};
+
+static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
+{
+    unsigned flags = chat_frame_flags(f->type);
+
+    if (f->type <= CHAT_F_NONE || f->type >= CHAT_F__COUNT || !handlers[f->type]) {
         gw_conn_error(c, CHAT_ERR_unknown_type, NULL, NULL, f->ref, -1);
         return;
     }
+    if ((flags & CHAT_FF_AUTH) && !c->authed) {
+        gw_conn_error(c, CHAT_ERR_auth_required, NULL, f->client_msg_id, f->ref, -1);
+        return;
+    }
+    if ((flags & CHAT_FF_AUTH) && (int64_t)time(NULL) - GW_JWT_LEEWAY_S >= c->claims.exp) {
+        gw_conn_clear_identity(c);
+        gw_conn_error(c, CHAT_ERR_token_expired, "the token expired; send auth with a fresh one",
+                      f->client_msg_id, f->ref, -1);
+        return;
+    }
+    if ((flags & CHAT_FF_JOINED) && !gw_conn_in_room(c, f->room)) {
+        gw_conn_error(c, CHAT_ERR_not_joined, NULL, f->client_msg_id, f->ref, -1);
+        return;
+    }
+    handlers[f->type](c, f);
 }
 
 static void

@@ -149,20 +149,7 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
     enum chat_errcode code;
     int retry_ms;
 
-    if (!c->authed) {
-        gw_conn_error(c, CHAT_ERR_auth_required, NULL, f->client_msg_id, f->ref, -1);
-        return;
-    }
-    if ((int64_t)time(NULL) - GW_JWT_LEEWAY_S >= c->claims.exp) {
-        gw_conn_clear_identity(c);
-        gw_conn_error(c, CHAT_ERR_token_expired, "the token expired; send auth with a fresh one",
-                      f->client_msg_id, f->ref, -1);
-        return;
-    }
-    if (!gw_conn_in_room(c, f->room)) {
-        gw_conn_error(c, CHAT_ERR_not_joined, NULL, f->client_msg_id, f->ref, -1);
-        return;
-    }
+    /* identity, expiry and membership: checked by the frame dispatcher (CHAT_FF_*) */
     if (gw_send_produce(gw, c, &c->claims, f->room, f->text, f->text_len, f->client_msg_id, f->ref,
                         &p, &code, &retry_ms) != CHAT_OK) {
         chat_metric_add(&gw->m.send_errors, 1);

@@ -19,14 +19,21 @@
 
 static const char *const frame_names[] = {
     "",
-#define CHAT_FRAME(name, dir) #name,
+#define CHAT_FRAME(name, dir, flags) #name,
 #include "../../proto/chat_proto.def"
 #undef CHAT_FRAME
 };
 
 static const char *const frame_dirs[] = {
     "",
-#define CHAT_FRAME(name, dir) #dir,
+#define CHAT_FRAME(name, dir, flags) #dir,
+#include "../../proto/chat_proto.def"
+#undef CHAT_FRAME
+};
+
+static const unsigned frame_flags[] = {
+    0,
+#define CHAT_FRAME(name, dir, flags) flags,
 #include "../../proto/chat_proto.def"
 #undef CHAT_FRAME
 };
@@ -48,6 +55,11 @@ static const char *const err_descs[] = {
 #include "../../proto/chat_proto.def"
 #undef CHAT_ERROR
 };
+
+unsigned chat_frame_flags(enum chat_frame_type t)
+{
+    return (t > CHAT_F_NONE && t < CHAT_F__COUNT) ? frame_flags[t] : 0;
+}
 
 const char *chat_frame_name(enum chat_frame_type t)
 {

@@ -20,9 +20,15 @@
 #define CHAT_CLIENT_MSG_ID_MAX 64
 #define CHAT_USER_MAX          64
 
+/* What the server checks before it handles a client frame (chat_proto.def's third column). */
+enum chat_frame_flag {
+    CHAT_FF_AUTH = 1 << 0,   /* a logged-in identity whose token has not expired */
+    CHAT_FF_JOINED = 1 << 1, /* the frame's room is joined by the connection */
+};
+
 enum chat_frame_type {
     CHAT_F_NONE = 0,
-#define CHAT_FRAME(name, dir) CHAT_F_##name,
+#define CHAT_FRAME(name, dir, flags) CHAT_F_##name,
 #include "../../../proto/chat_proto.def"
 #undef CHAT_FRAME
     CHAT_F__COUNT
@@ -43,6 +49,7 @@ enum chat_close {
 
 const char *chat_frame_name(enum chat_frame_type t);      /* "send"; "" for NONE */
 enum chat_frame_type chat_frame_lookup(const char *name); /* CHAT_F_NONE when unknown */
+unsigned chat_frame_flags(enum chat_frame_type t);        /* enum chat_frame_flag bits */
 const char *chat_errcode_name(enum chat_errcode e);       /* "bad_json" */
 const char *chat_errcode_desc(enum chat_errcode e);
 /* The HTTP status of a REST answer carrying e (400, 503 ...; 400 for a WebSocket-only code). */
