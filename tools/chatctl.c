@@ -94,6 +94,8 @@ static void usage(FILE *f)
                "          chatctl verify --token TOKEN\n"
                "  topics  create missing Kafka topics, check partitions and configs\n"
                "          chatctl topics --kafka-brokers HOST:PORT --topics 'SPEC ...'\n"
+               "  migrate apply the schema migrations of db/migrations (what is missing)\n"
+               "          chatctl migrate --pg-dsn DSN   (or CHAT_PG_DSN)\n"
                "\n"
                "Keys come from CHAT_JWT_KEYS or --jwt-keys, the issuer from CHAT_JWT_ISSUER or\n"
                "--jwt-issuer (default chatcluster). 'chatctl COMMAND --help' lists every option.\n"
@@ -270,7 +272,7 @@ out:
 int main(int argc, char **argv)
 {
     static char token_prog[] = "chatctl token", verify_prog[] = "chatctl verify",
-                topics_prog[] = "chatctl topics";
+                topics_prog[] = "chatctl topics", migrate_prog[] = "chatctl migrate";
     char **sub;
     int status;
 
@@ -297,6 +299,9 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "topics") == 0) {
         sub[0] = topics_prog;
         status = ctl_topics_main(argc - 1, sub);
+    } else if (strcmp(argv[1], "migrate") == 0) {
+        sub[0] = migrate_prog;
+        status = ctl_migrate_main(argc - 1, sub);
     } else {
         fprintf(stderr, "chatctl: unknown command '%s'\n\n", argv[1]);
         usage(stderr);

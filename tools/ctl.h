@@ -6,5 +6,7 @@
 
 /* chatctl topics: create the Kafka topics when missing and check them (ctl_topics.c). */
 int ctl_topics_main(int argc, char **argv);
+/* chatctl migrate: apply the schema migrations of db/migrations to a database (ctl_migrate.c). */
+int ctl_migrate_main(int argc, char **argv);
 
 #endif

@@ -5,7 +5,7 @@
  * Modules (split by role):
  *   ps_partition.c  pure UTC-day arithmetic, partition names and DDL, the known-partition set
  *   ps_batch.c      the batch being built: owned rows, offsets to commit, PostgreSQL array params
- *   ps_migrate.c    embedded schema migrations (generated from persister/sql/NNNN_name.sql)
+ *   ps_migrate.c    embedded schema migrations (generated from db/migrations/NNNN_name.sql)
  *   ps_store.c      the PostgreSQL connection: (re)connect, schema, partitions, batch insert
  *   ps_consume.c    the Kafka consumer: poll loop, rebalance, flush/commit, pause on PG outage
  *   main.c          config table, signals, /healthz /readyz /metrics, startup and shutdown

@@ -1,4 +1,4 @@
-/* ps_migrate.c - applies the embedded schema migrations (persister/sql/NNNN_name.sql) in one
+/* ps_migrate.c - applies the embedded schema migrations (db/migrations/NNNN_name.sql) in one
  * transaction under an advisory lock, so replicas starting together are safe; every applied
  * version is recorded in schema_migrations. Blocking libpq; see ps.h. */
 #include <stdio.h>

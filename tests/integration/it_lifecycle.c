@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "chat/id.h"
@@ -163,12 +165,45 @@ static void test_health_endpoints(void **state)
     assert_int_equal(it_http_get(it_env("CHAT_TEST_GW1_URL"), "/api/v1/nope", NULL), 404);
 }
 
+/* chatctl migrate applies what a database lacks of db/migrations: nothing on the cluster's
+ * (the persister applied it at start-up), everything on a new empty one, then nothing again. */
+static void test_chatctl_migrate(void **state)
+{
+    const char *dsn = it_env("CHAT_TEST_PG_DSN"), *port = it_env("CHAT_TEST_PG_PORT");
+    char db[64], out[128], other[256];
+
+    (void)state;
+    sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
+            dsn);
+    if (strncmp(out, "0 migration(s) applied", 22) != 0)
+        fail_msg("chatctl migrate on the cluster's database: %s", out);
+    snprintf(db, sizeof(db), "migr_%d", (int)getpid());
+    assert_int_equal(it_sh("psql -q -h 127.0.0.1 -p %s -U postgres -d chat -c 'CREATE DATABASE %s' "
+                           ">/dev/null",
+                           port, db),
+                     0);
+    snprintf(other, sizeof(other), "postgresql://postgres@127.0.0.1:%s/%s", port, db);
+    sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
+            other);
+    if (strncmp(out, "0 ", 2) == 0 || !strstr(out, " migration(s) applied"))
+        fail_msg("chatctl migrate on an empty database: %s", out);
+    sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
+            other);
+    if (strncmp(out, "0 migration(s) applied", 22) != 0)
+        fail_msg("chatctl migrate a second time: %s", out);
+    assert_int_equal(it_sh("psql -q -h 127.0.0.1 -p %s -U postgres -d chat -c 'DROP DATABASE %s' "
+                           ">/dev/null",
+                           port, db),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_endpoints),
         cmocka_unit_test(test_sigterm_drains_gateway),
         cmocka_unit_test(test_node_number_restart_keeps_ids_ahead),
+        cmocka_unit_test(test_chatctl_migrate),
     };
     it_env_load();
     return cmocka_run_group_tests(tests, NULL, NULL);

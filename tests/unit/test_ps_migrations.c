@@ -1,4 +1,4 @@
-/* test_ps_migrations.c - the migrations embedded from persister/sql/ (ps_migrations_gen.c). */
+/* test_ps_migrations.c - the migrations embedded from db/migrations/ (ps_migrations_gen.c). */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
