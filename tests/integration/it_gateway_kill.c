@@ -53,18 +53,11 @@ static int node_number(const char *base)
 /* redis-cli CMD chat:node:num: its one-line answer in out. */
 static void redis_lease(const char *cmd, int num, char *out, size_t cap)
 {
-    char line[512], key[64];
-    FILE *f;
+    char key[64];
 
     snprintf(key, sizeof(key), CHAT_KEY_NODE_LEASE_FMT, (unsigned)num);
-    snprintf(line, sizeof(line), "redis-cli -h 127.0.0.1 -p %s %s %s 2>/dev/null",
-             it_env("CHAT_TEST_REDIS_PORT"), cmd, key);
-    f = popen(line, "r");
-    assert_non_null(f);
-    if (!fgets(out, (int)cap, f))
-        out[0] = '\0';
-    pclose(f);
-    out[strcspn(out, "\n")] = '\0';
+    it_sh_line(out, cap, "redis-cli -h 127.0.0.1 -p %s %s %s 2>/dev/null",
+               it_env("CHAT_TEST_REDIS_PORT"), cmd, key);
 }
 
 static void send_all(struct it_stream *st)
@@ -130,19 +123,6 @@ rejoin(const struct it_stream *st, const char *tag, const char *role, const char
     return c;
 }
 
-/* The send number in "<prefix><n>" (see it_stream.c); -1 when not st's. */
-static int msg_no(const struct it_stream *st, const char *s)
-{
-    size_t plen = strlen(st->prefix);
-    char *end;
-    long v;
-
-    if (!s || strncmp(s, st->prefix, plen) != 0)
-        return -1;
-    v = strtol(s + plen, &end, 10);
-    return *end == '\0' && v >= 0 && v < IT_STREAM_MAX ? (int)v : -1;
-}
-
 /* Reads st's reader until every acknowledged send numbered first or later arrived; fails on a
  * duplicate. (A reader that joined late cannot account for the sends before first.) */
 static void deliver_from(const struct it_stream *st, int first, int timeout_ms)
@@ -168,7 +148,7 @@ static void deliver_from(const struct it_stream *st, int first, int timeout_ms)
             const char *type = json_string_value(json_object_get(j, "type"));
 
             if (type && strcmp(type, "message") == 0) {
-                int k = msg_no(st, json_string_value(json_object_get(j, "text")));
+                int k = it_stream_msg_no(st, json_string_value(json_object_get(j, "text")));
                 if (k >= first && ++seen[k] > 1)
                     fail_msg("%s: message %d delivered %d times", st->room, k, seen[k]);
             }

@@ -82,11 +82,35 @@ static void test_topics_created_and_checked(void **state)
     assert_int_equal(topics(spec), 1);
 }
 
+/* Sends on st until one is acknowledged (each answered first): chat flows again after a
+ * restart that began at t0; fails when that takes more than 30 s. */
+static void send_until_acked(struct it_stream *st, int64_t t0)
+{
+    for (;;) {
+        it_stream_send(st);
+        it_stream_answer_all(st, it_timeout(20000));
+        if (st->out[st->n - 1] == IT_ACKED)
+            return;
+        if (it_now_ms() - t0 > it_timeout(30000))
+            fail_msg("%s: no send acknowledged within 30 s of the broker's return", st->room);
+    }
+}
+
+/* The target after the broker's return at t0: acks again within 2 s. Prints the figure. */
+static void expect_back_within_2s(int64_t t0, const char *what)
+{
+    long long back_ms = (long long)(it_now_ms() - t0);
+
+    print_message("%s: acking again %lld ms after the broker's return\n", what, back_ms);
+    if (back_ms > it_timeout(2000))
+        fail_msg("%s: acks again only %lld ms after the broker's return", what, back_ms);
+}
+
 static void test_broker_hang_and_restart(void **state)
 {
     struct it_stream st;
     int hang_first, long_first, kill_first, delivered;
-    int64_t t0, back_ms;
+    int64_t t0;
 
     (void)state;
     if (strcmp(it_env("CHAT_TEST_KAFKA_IMPL"), "broker") != 0) {
@@ -111,10 +135,7 @@ static void test_broker_hang_and_restart(void **state)
     t0 = it_now_ms();
     it_stream_answer_all(&st, it_timeout(15000));
     it_stream_send_acked(&st, 1); /* acks again within 2 s of the broker's return */
-    back_ms = it_now_ms() - t0;
-    print_message("hang: answered and acking again %lld ms after SIGCONT\n", (long long)back_ms);
-    if (back_ms > it_timeout(2000))
-        fail_msg("acks again only %lld ms after the broker resumed", (long long)back_ms);
+    expect_back_within_2s(t0, "hang (SIGCONT)");
 
     /* 1b. a hang longer than the produce timeout: every send is answered while the broker is
      * still stopped, as `unconfirmed` (it was written to the broker, which may yet store it) */
@@ -130,10 +151,7 @@ static void test_broker_hang_and_restart(void **state)
     assert_int_equal(it_fixture("resume", "kafka"), 0);
     t0 = it_now_ms();
     it_stream_send_acked(&st, 1);
-    back_ms = it_now_ms() - t0;
-    print_message("long hang: acking again %lld ms after SIGCONT\n", (long long)back_ms);
-    if (back_ms > it_timeout(2000))
-        fail_msg("acks again only %lld ms after the broker resumed", (long long)back_ms);
+    expect_back_within_2s(t0, "long hang (SIGCONT)");
 
     /* 2. outage: killed, every send answered unavailable; restarted on the same log dir */
     assert_int_equal(it_fixture("kill", "kafka"), 0);
@@ -147,18 +165,8 @@ static void test_broker_hang_and_restart(void **state)
             fail_msg("send %d acknowledged with the broker dead", i);
     assert_int_equal(it_fixture("start", "kafka"), 0);
     t0 = it_now_ms();
-    for (;;) { /* chat flows again: a send is acknowledged */
-        it_stream_send(&st);
-        it_stream_answer_all(&st, it_timeout(20000));
-        if (st.out[st.n - 1] == IT_ACKED)
-            break;
-        if (it_now_ms() - t0 > it_timeout(30000))
-            fail_msg("no send acknowledged within 30 s of the broker's restart");
-    }
-    back_ms = it_now_ms() - t0;
-    print_message("first ack %lld ms after the restarted broker was ready\n", (long long)back_ms);
-    if (back_ms > it_timeout(2000))
-        fail_msg("acks again only %lld ms after the broker was back", (long long)back_ms);
+    send_until_acked(&st, t0); /* chat flows again */
+    expect_back_within_2s(t0, "killed, restarted on its log dir");
     it_stream_send_acked(&st, 10);
 
     /* every acknowledged message delivered exactly once, stored once, still in the log; a send
@@ -198,7 +206,7 @@ static void test_broker_stopped_10s(void **state)
                                 it_env("CHAT_TEST_GW1_URL")};
     struct it_stream st[NSTREAMS];
     int first[NSTREAMS], delivered[NSTREAMS], sent_down = 0;
-    int64_t t0, back_ms;
+    int64_t t0;
 
     (void)state;
     if (strcmp(it_env("CHAT_TEST_KAFKA_IMPL"), "broker") != 0) {
@@ -229,22 +237,10 @@ static void test_broker_stopped_10s(void **state)
                 fail_msg("stream %d: send %d acknowledged with the broker stopped", i, k);
     assert_int_equal(it_fixture("start", "kafka"), 0);
     t0 = it_now_ms();
-    for (int i = 0; i < NSTREAMS; i++) {
-        for (;;) { /* chat flows again */
-            it_stream_send(&st[i]);
-            it_stream_answer_all(&st[i], it_timeout(20000));
-            if (st[i].out[st[i].n - 1] == IT_ACKED)
-                break;
-            if (it_now_ms() - t0 > it_timeout(30000))
-                fail_msg("stream %d: no ack within 30 s of the broker's restart", i);
-        }
-    }
-    back_ms = it_now_ms() - t0;
-    print_message("stopped 10 s: %d sends answered while down; acking again on all three "
-                  "streams %lld ms after the restarted broker was ready\n",
-                  sent_down, (long long)back_ms);
-    if (back_ms > it_timeout(2000))
-        fail_msg("acks again only %lld ms after the broker was back", (long long)back_ms);
+    for (int i = 0; i < NSTREAMS; i++) /* chat flows again on all three */
+        send_until_acked(&st[i], t0);
+    print_message("stopped 10 s: %d sends answered while down\n", sent_down);
+    expect_back_within_2s(t0, "stopped 10 s, all three streams");
     for (int i = 0; i < NSTREAMS; i++) {
         it_stream_send_acked(&st[i], 5);
         delivered[i] = it_stream_deliver_all(&st[i], it_timeout(20000));

@@ -19,31 +19,13 @@
 #include "it_acct.h"
 #include "it_util.h"
 
-/* The first line a shell command prints, in out (empty when none). */
-static void sh_line(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    FILE *f;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    f = popen(cmd, "r");
-    assert_non_null(f);
-    if (!fgets(out, (int)cap, f))
-        out[0] = '\0';
-    pclose(f);
-    out[strcspn(out, "\n")] = '\0';
-}
-
 /* gw2's node number, from its last "node number N leased" log line; -1 when none. */
 static int gw2_node(void)
 {
     char line[64];
-    sh_line(line, sizeof(line),
-            "grep -o 'node number [0-9]* leased' %s/logs/gw2.log | tail -1 | cut -d' ' -f3",
-            it_env("CHAT_TEST_DIR"));
+    it_sh_line(line, sizeof(line),
+               "grep -o 'node number [0-9]* leased' %s/logs/gw2.log | tail -1 | cut -d' ' -f3",
+               it_env("CHAT_TEST_DIR"));
     return line[0] ? atoi(line) : -1;
 }
 
@@ -51,8 +33,8 @@ static void redis_node_last(const char *cmd, int node, const char *val, char *ou
 {
     char key[64];
     snprintf(key, sizeof(key), CHAT_KEY_NODE_LAST_FMT, (unsigned)node);
-    sh_line(out, cap, "redis-cli -h 127.0.0.1 -p %s %s %s %s 2>/dev/null",
-            it_env("CHAT_TEST_REDIS_PORT"), cmd, key, val ? val : "");
+    it_sh_line(out, cap, "redis-cli -h 127.0.0.1 -p %s %s %s %s 2>/dev/null",
+               it_env("CHAT_TEST_REDIS_PORT"), cmd, key, val ? val : "");
 }
 
 /* Joins room on c and sends one message there; returns its acked id. */
@@ -173,8 +155,8 @@ static void test_chatctl_migrate(void **state)
     char db[64], out[128], other[256];
 
     (void)state;
-    sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
-            dsn);
+    it_sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
+               dsn);
     if (strncmp(out, "0 migration(s) applied", 22) != 0)
         fail_msg("chatctl migrate on the cluster's database: %s", out);
     snprintf(db, sizeof(db), "migr_%d", (int)getpid());
@@ -183,12 +165,12 @@ static void test_chatctl_migrate(void **state)
                            port, db),
                      0);
     snprintf(other, sizeof(other), "postgresql://postgres@127.0.0.1:%s/%s", port, db);
-    sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
-            other);
+    it_sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
+               other);
     if (strncmp(out, "0 ", 2) == 0 || !strstr(out, " migration(s) applied"))
         fail_msg("chatctl migrate on an empty database: %s", out);
-    sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
-            other);
+    it_sh_line(out, sizeof(out), "%s/chatctl migrate --pg-dsn '%s' 2>&1", it_env("CHAT_TEST_BIN"),
+               other);
     if (strncmp(out, "0 migration(s) applied", 22) != 0)
         fail_msg("chatctl migrate a second time: %s", out);
     assert_int_equal(it_sh("psql -q -h 127.0.0.1 -p %s -U postgres -d chat -c 'DROP DATABASE %s' "

@@ -100,6 +100,28 @@ static int try_login(const char *base, const char *user)
     return st;
 }
 
+/* While PostgreSQL is still out (state: "down", "hung"): every send so far acknowledged and
+ * delivered, the mid-outage stream's 3 too; returns the deliveries of the streams. */
+static int all_acked_and_delivered(struct it_stream *st,
+                                   struct it_stream *mid,
+                                   bool mid_open,
+                                   const char *state)
+{
+    int delivered = 0;
+
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_answer_all(&st[i], it_timeout(10000));
+        for (int k = 0; k < st[i].n; k++)
+            if (st[i].out[k] != IT_ACKED)
+                fail_msg("%s: send %d refused (%s) with PostgreSQL %s", st[i].room, k,
+                         st[i].code[k], state);
+        delivered += it_stream_deliver_all(&st[i], it_timeout(10000));
+    }
+    assert_true(mid_open);
+    assert_int_equal(it_stream_deliver_all(mid, it_timeout(10000)), 3);
+    return delivered;
+}
+
 /* After the outage: a few more sends per stream, then every acknowledged send is delivered and
  * stored exactly once (rows and distinct client_msg_ids both equal the acks); returns how many
  * the streams sent. */
@@ -195,16 +217,7 @@ static void test_postgres_stopped_15s(void **state)
         }
     }
     /* still down: every send so far acknowledged and delivered */
-    for (int i = 0; i < NSTREAMS; i++) {
-        it_stream_answer_all(&st[i], it_timeout(10000));
-        for (int k = 0; k < st[i].n; k++)
-            if (st[i].out[k] != IT_ACKED)
-                fail_msg("%s: send %d refused (%s) with PostgreSQL down", st[i].room, k,
-                         st[i].code[k]);
-        delivered_down += it_stream_deliver_all(&st[i], it_timeout(10000));
-    }
-    assert_true(mid_open);
-    assert_int_equal(it_stream_deliver_all(&mid, it_timeout(10000)), 3);
+    delivered_down = all_acked_and_delivered(st, &mid, mid_open, "down");
     if (ps_down_ms < 0)
         fail_msg("the persister's /readyz stayed 200 for %d s with PostgreSQL down",
                  OUTAGE_MS / 1000);
@@ -438,16 +451,7 @@ static void test_postgres_paused(void **state)
     }
     atomic_store(&h->stop, true);
     pthread_join(th, NULL); /* its last request ends within bound, PostgreSQL still hung */
-    for (int i = 0; i < NSTREAMS; i++) {
-        it_stream_answer_all(&st[i], it_timeout(10000));
-        for (int k = 0; k < st[i].n; k++)
-            if (st[i].out[k] != IT_ACKED)
-                fail_msg("%s: send %d refused (%s) with PostgreSQL hung", st[i].room, k,
-                         st[i].code[k]);
-        delivered += it_stream_deliver_all(&st[i], it_timeout(10000));
-    }
-    assert_true(mid_open);
-    assert_int_equal(it_stream_deliver_all(&mid, it_timeout(10000)), 3);
+    delivered = all_acked_and_delivered(st, &mid, mid_open, "hung");
     for (int i = 0; i < h->n; i++) {
         check_hung_answer(&h->a[i], bound);
         lat_max = h->a[i].ms > lat_max ? h->a[i].ms : lat_max;

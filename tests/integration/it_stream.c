@@ -55,8 +55,7 @@ void it_stream_close(struct it_stream *st)
     st->tx = st->rx = NULL;
 }
 
-/* The send number in "<prefix><n>" (client_msg_id and text alike); -1 when not this stream's. */
-static int msg_no(const struct it_stream *st, const char *s)
+int it_stream_msg_no(const struct it_stream *st, const char *s)
 {
     size_t plen = strlen(st->prefix);
     char *end;
@@ -92,7 +91,7 @@ bool it_stream_pump(struct it_stream *st, int timeout_ms)
     wsc_free_text(txt);
     assert_non_null(j);
     type = json_string_value(json_object_get(j, "type"));
-    k = msg_no(st, json_string_value(json_object_get(j, "client_msg_id")));
+    k = it_stream_msg_no(st, json_string_value(json_object_get(j, "client_msg_id")));
     if (type && k >= 0 && strcmp(type, "ack") == 0) {
         if (st->out[k] != IT_PENDING)
             fail_msg("send %d answered twice", k);
@@ -165,7 +164,7 @@ int it_stream_deliver_all(struct it_stream *st, int timeout_ms)
             const char *type = json_string_value(json_object_get(j, "type"));
 
             if (type && strcmp(type, "message") == 0) {
-                int k = msg_no(st, json_string_value(json_object_get(j, "text")));
+                int k = it_stream_msg_no(st, json_string_value(json_object_get(j, "text")));
                 if (k >= 0)
                     st->seen[k]++;
             }

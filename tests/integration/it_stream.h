@@ -34,6 +34,8 @@ int it_fixture(const char *verb, const char *svc);
  * both to room "<tag>-<pid>". */
 void it_stream_open(struct it_stream *st, const char *tag, const char *tx_url, const char *rx_url);
 void it_stream_close(struct it_stream *st);
+/* The send number in "<prefix><n>" (a client_msg_id or a text of st); -1 when not st's. */
+int it_stream_msg_no(const struct it_stream *st, const char *s);
 /* Sends the next message (not waiting for its answer). */
 void it_stream_send(struct it_stream *st);
 /* Reads one frame of the sender within timeout_ms (acks, errors); false when none came. */

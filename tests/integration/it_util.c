@@ -243,6 +243,23 @@ int it_sh(const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+void it_sh_line(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    FILE *f;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    if (!fgets(out, (int)cap, f))
+        out[0] = '\0';
+    pclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
 int it_http_get(const char *base, const char *path, char **body)
 {
     char cmd[1024], buf[65536];

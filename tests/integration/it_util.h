@@ -37,6 +37,8 @@ void it_join(struct wsc *c, const char *room);
 bool it_ping(struct wsc *c);
 /* Runs a shell command line; returns its exit status. */
 int it_sh(const char *fmt, ...);
+/* Runs a shell command line; out gets the first line it prints (no newline; empty when none). */
+void it_sh_line(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* HTTP GET base+path; returns the status and the body (free()) in *body when given. */
 int it_http_get(const char *base, const char *path, char **body);
 
