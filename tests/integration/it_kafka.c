@@ -193,6 +193,16 @@ static void test_broker_hang_and_restart(void **state)
 
 #define NSTREAMS 3
 
+/* "delivery failed" lines in both gateways' logs so far. */
+static long delivery_failed_lines(void)
+{
+    char out[32];
+
+    it_sh_line(out, sizeof(out), "cat %s/logs/gw1.log %s/logs/gw2.log | grep -c 'delivery failed'",
+               it_env("CHAT_TEST_DIR"), it_env("CHAT_TEST_DIR"));
+    return atol(out);
+}
+
 /* Three users send at a steady pace over both gateways while the broker is stopped (SIGTERM)
  * for 10 s and started again: every send is answered while it is down (never acknowledged,
  * never lost without an answer), acks resume within 2 s of its return, and every acknowledged
@@ -206,7 +216,8 @@ static void test_broker_stopped_10s(void **state)
                                 it_env("CHAT_TEST_GW1_URL")};
     struct it_stream st[NSTREAMS];
     int first[NSTREAMS], delivered[NSTREAMS], sent_down = 0;
-    int64_t t0;
+    long lines0, lines, lines_max;
+    int64_t t0, t_stop;
 
     (void)state;
     if (strcmp(it_env("CHAT_TEST_KAFKA_IMPL"), "broker") != 0) {
@@ -218,8 +229,9 @@ static void test_broker_stopped_10s(void **state)
         it_stream_send_acked(&st[i], 5);
         first[i] = st[i].n;
     }
+    lines0 = delivery_failed_lines();
     assert_int_equal(it_fixture("stop", "kafka"), 0);
-    t0 = it_now_ms();
+    t0 = t_stop = it_now_ms();
     while (it_now_ms() - t0 < 10000) { /* a steady stream, by the clock: 3 sends per 200 ms */
         for (int i = 0; i < NSTREAMS; i++) {
             if (st[i].n - first[i] < 40) {
@@ -235,6 +247,14 @@ static void test_broker_stopped_10s(void **state)
         for (int k = first[i]; k < st[i].n; k++)
             if (st[i].out[k] == IT_ACKED)
                 fail_msg("stream %d: send %d acknowledged with the broker stopped", i, k);
+    /* the outage is logged, not one line per failed send: a line per gateway per 10 s */
+    lines = delivery_failed_lines() - lines0;
+    lines_max = 2 * ((it_now_ms() - t_stop) / 10000 + 2);
+    print_message("stopped 10 s: %ld 'delivery failed' lines for %d refused sends\n", lines,
+                  sent_down);
+    if (lines > lines_max)
+        fail_msg("%ld 'delivery failed' lines during the outage, more than %ld", lines, lines_max);
+    assert_true(sent_down > lines_max); /* one line per send would have failed the check */
     assert_int_equal(it_fixture("start", "kafka"), 0);
     t0 = it_now_ms();
     for (int i = 0; i < NSTREAMS; i++) /* chat flows again on all three */
