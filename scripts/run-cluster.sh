@@ -100,9 +100,11 @@ chatcluster is running. Ctrl-C stops it and removes its data.
   Web client   http://127.0.0.1:$lb/
   WebSocket    ws://127.0.0.1:$lb/ws
   REST         http://127.0.0.1:$lb/api/v1/
-  (nginx on port $lb balances gw1 $(env_get CHAT_TEST_GW1_URL) and gw2 $(env_get CHAT_TEST_GW2_URL))
+  (nginx on port $lb balances /ws over gw1 $(env_get CHAT_TEST_GW1_URL) and gw2 $(env_get CHAT_TEST_GW2_URL),
+   /api/ over chat-api api1 $(env_get CHAT_TEST_API1_URL) and api2 $(env_get CHAT_TEST_API2_URL))
 
-  Metrics      $(env_get CHAT_TEST_PERSISTER_URL)/metrics (persister)
+  Metrics      $(env_get CHAT_TEST_API1_URL)/metrics (chat-api api1)
+               $(env_get CHAT_TEST_PERSISTER_URL)/metrics (persister)
                $(env_get CHAT_TEST_PRESENCE_URL)/metrics (presence)
   PostgreSQL   psql $(env_get CHAT_TEST_PG_DSN)
   Redis        redis-cli -p $(env_get CHAT_TEST_REDIS_PORT)

@@ -1,12 +1,34 @@
 /* api_routes.c - every endpoint of chat-api: one row each (method, pattern, flags, handler,
- * name). The router (http/api_router.c) matches, answers 404/405/413 and checks the flags before
- * a handler runs; a new endpoint is a row here and a handler in routes/r_<domain>.c. */
+ * name, rate limit). The router (http/api_server.c) matches, answers 404/405/413 and checks the
+ * flags before a handler runs; a new endpoint is a row here and a handler in
+ * routes/r_<domain>.c. */
+#include <stddef.h>
+
 #include "api.h"
 #include "routes/routes.h"
 
+#define LIMIT(field) offsetof(struct api_cfg, field)
+
 const struct api_route api_routes[] = {
-    {API_GET, "/healthz", 0, r_ops_healthz, "healthz"},
-    {API_GET, "/readyz", 0, r_ops_readyz, "readyz"},
-    {API_GET, "/metrics", 0, r_ops_metrics, "metrics"},
+    {API_GET, "/healthz", 0, r_ops_healthz, "healthz", NULL, 0},
+    {API_GET, "/readyz", 0, r_ops_readyz, "readyz", NULL, 0},
+    {API_GET, "/metrics", 0, r_ops_metrics, "metrics", NULL, 0},
+    {API_GET, "/api/v1/config", 0, r_ops_config, "config", NULL, 0},
+    /* accounts; login counts its own limits (per address, and failures per name) */
+    {API_POST, "/api/v1/auth/register", API_BODY | API_DB | API_RATE_IP, r_auth_register,
+     "auth_register", "register_ip", LIMIT(register_per_ip)},
+    {API_POST, "/api/v1/auth/login", API_BODY, r_auth_login, "auth_login", NULL, 0},
+    {API_POST, "/api/v1/auth/refresh", API_BODY | API_DB, r_auth_refresh, "auth_refresh", NULL, 0},
+    {API_POST, "/api/v1/auth/logout", API_BEARER | API_BODY | API_RATE_USER, r_auth_logout,
+     "auth_logout", "logout_user", LIMIT(logout_per_user)},
+    {API_GET, "/api/v1/users/me", API_BEARER, r_users_me, "users_me", NULL, 0},
+    {API_POST, "/api/v1/users/me/nickname", API_BEARER | API_BODY | API_RATE_USER, r_users_nickname,
+     "users_nickname", "nick_user", LIMIT(nick_per_user)},
+    {API_POST, "/api/v1/users/me/password", API_BEARER | API_BODY | API_RATE_USER, r_users_password,
+     "users_password", "password_user", LIMIT(password_per_user)},
+    {API_GET, "/api/v1/users/me/logins", API_BEARER, r_users_logins, "users_logins", NULL, 0},
+    /* administration */
+    {API_POST, "/api/v1/admin/users/{id:int}/revoke", API_ADMIN | API_BODY, r_admin_revoke,
+     "admin_revoke", NULL, 0},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

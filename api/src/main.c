@@ -1,17 +1,23 @@
-/* api/src/main.c - chat-api: configuration, signals, the HTTP server. The main thread only
- * waits for SIGTERM/SIGINT; libmicrohttpd's threads serve the requests (api.h). On a signal the
- * server stops taking connections and waits for the requests in progress, then the process
- * exits 0. */
+/* api/src/main.c - chat-api: configuration, start-up, signals. The main thread only waits for
+ * SIGTERM/SIGINT; libmicrohttpd's threads serve the requests and the outbox relay and retention
+ * threads run beside them (api.h). On a signal /readyz turns 503, the server stops taking
+ * connections and waits for the requests in progress, the relay finishes its batch, and the
+ * process exits 0. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <unistd.h>
 
-#include "chat/config.h"
+#include "chat/account.h"
 #include "chat/log.h"
+#include "chat/mem.h"
 
+#include "acct/api_purge.h"
 #include "api.h"
+#include "bus/api_kafka.h"
+#include "bus/api_outbox.h"
+#include "db/api_conns.h"
 
 static volatile sig_atomic_t stop_flag; /* the only process-global mutable */
 
@@ -21,24 +27,34 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-#define O(f) offsetof(struct api_cfg, f)
-static const struct chat_cfg_opt opts[] = {
-    {"log-level", "CHAT_LOG_LEVEL", CHAT_CFG_STR, 0, 0, "info", O(log_level), CHAT_CFG_REQUIRED,
-     "log level: debug|info|warn|error"},
-    {"api-addr", "CHAT_API_ADDR", CHAT_CFG_STR, 0, 0, "127.0.0.1", O(listen_addr),
-     CHAT_CFG_REQUIRED, "listen address (IPv4)"},
-    {"api-port", "CHAT_API_PORT", CHAT_CFG_INT, 0, 65535, "8081", O(port), 0,
-     "listen port (0: any free one, logged)"},
-    {"api-threads", "CHAT_API_THREADS", CHAT_CFG_INT, 1, 256, "4", O(threads), 0,
-     "request threads; each serves a request start to finish and may block"},
-    {"api-max-body", "CHAT_API_MAX_BODY", CHAT_CFG_INT, 64, 16777216, "16384", O(max_body), 0,
-     "largest request body in bytes (more: 413 too_big)"},
-    {"api-request-timeout-s", "CHAT_API_REQUEST_TIMEOUT_S", CHAT_CFG_INT, 1, 3600, "10",
-     O(request_timeout_s), 0, "a connection sending nothing for this long is closed"},
-    {"api-max-conns", "CHAT_API_MAX_CONNS", CHAT_CFG_INT, 1, 1000000, "4096", O(max_conns), 0,
-     "connections at once; more are refused"},
-};
-#undef O
+/* Keys, the dummy hash, the node name: what the handlers read and never change. */
+static int prepare(struct api *a, struct api_cfg *cfg)
+{
+    char host[256];
+
+    if (!cfg->node_name[0]) {
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "chat-api");
+        host[sizeof(host) - 1] = '\0';
+        chat_free(cfg->node_name);
+        cfg->node_name = chat_xstrdup(host);
+    }
+    if (chat_jwt_keyring_parse(cfg->jwt_keys, &a->keys) != CHAT_OK) {
+        (void)fprintf(stderr,
+                      "config error: CHAT_JWT_KEYS: need SECRET or kid:SECRET,... with secrets of "
+                      "at least %d bytes\n",
+                      CHAT_JWT_MIN_SECRET);
+        return CHAT_EINVAL;
+    }
+    if (chat_passwd_dummy(cfg->password_cost, a->dummy_hash, sizeof(a->dummy_hash)) != CHAT_OK) {
+        chat_log(CHAT_LOG_ERROR, "password hashing (yescrypt cost %d) does not work",
+                 cfg->password_cost);
+        return CHAT_EIO;
+    }
+    a->limits = (struct chat_limits){cfg->max_frame, cfg->max_text, cfg->max_rooms, cfg->rate_per_s,
+                                     cfg->rate_burst};
+    return CHAT_OK;
+}
 
 int main(int argc, char **argv)
 {
@@ -48,21 +64,20 @@ int main(int argc, char **argv)
     int rc, level;
 
     memset(&cfg, 0, sizeof(cfg));
-    rc = chat_cfg_load(opts, CHAT_CFG_COUNT(opts), &cfg, argc, argv,
-                       "chat-api: the REST service of chatcluster (api/README.md)");
+    rc = api_config_load(&cfg, argc, argv);
     if (rc != CHAT_OK) {
-        chat_cfg_free(opts, CHAT_CFG_COUNT(opts), &cfg);
+        api_config_free(&cfg);
         return rc == 1 ? 0 : 2;
     }
     level = chat_log_level_parse(cfg.log_level);
     if (level < 0) {
         (void)fprintf(stderr, "config error: CHAT_LOG_LEVEL: '%s' is not debug|info|warn|error\n",
                       cfg.log_level);
-        chat_cfg_free(opts, CHAT_CFG_COUNT(opts), &cfg);
+        api_config_free(&cfg);
         return 2;
     }
     chat_log_init("api", level);
-    chat_cfg_dump(opts, CHAT_CFG_COUNT(opts), &cfg);
+    api_config_dump(&cfg);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     (void)signal(SIGPIPE, SIG_IGN);
@@ -71,11 +86,27 @@ int main(int argc, char **argv)
     a.cfg = &cfg;
     a.routes = api_routes;
     a.nroutes = api_nroutes;
-    rc = api_server_start(&a);
+    pthread_mutex_init(&a.conns_mu, NULL);
+    rc = prepare(&a, &cfg);
+    if (rc == CHAT_OK)
+        rc = api_kafka_start(&a, &a.kafka);
+    if (rc == CHAT_OK)
+        rc = api_outbox_start(&a);
+    if (rc == CHAT_OK)
+        rc = api_purge_start(&a);
+    if (rc == CHAT_OK)
+        rc = api_server_start(&a);
     while (rc == CHAT_OK && !stop_flag)
         pause(); /* a signal ends it */
-    api_server_stop(&a);
+    atomic_store(&a.draining, true);
+    api_server_stop(&a); /* waits for the requests in progress */
+    api_purge_stop(&a);
+    api_outbox_stop(&a);
+    api_kafka_stop(a.kafka, cfg.produce_timeout_ms);
+    api_conns_close_all(&a);
+    chat_jwt_keyring_fini(&a.keys);
+    pthread_mutex_destroy(&a.conns_mu);
     chat_log(CHAT_LOG_INFO, "exit %s", rc == CHAT_OK ? "clean" : chat_strerror(rc));
-    chat_cfg_free(opts, CHAT_CFG_COUNT(opts), &cfg);
-    return rc == CHAT_OK ? 0 : 1;
+    api_config_free(&cfg);
+    return rc == CHAT_OK ? 0 : rc == CHAT_EINVAL ? 2 : 1;
 }

@@ -71,30 +71,10 @@ struct gw_config {
     int listen_backlog;
     int drain_ms;   /* SIGTERM: time allowed to flush and say bye */
     int max_errors; /* malformed frames in a row before closing */
-    /* accounts (gw_auth.c, gw_db.c) */
-    char *pg_dsn;        /* secret (may hold a password); "" disables the accounts API */
-    int pg_timeout_ms;   /* connect, statement and TCP timeouts of the account workers */
-    int auth_workers;    /* threads hashing passwords and talking to PostgreSQL */
-    int auth_queue_max;  /* account requests waiting for a worker; then 503 */
-    int password_cost;   /* yescrypt cost of new hashes */
+    /* sessions (tokens are issued by chat-api; the gateway verifies them) */
     int access_ttl_s;    /* lifetime of an access token */
     int token_max_ttl_s; /* longest lifetime of a session token accepted (chatctl may sign) */
-    int refresh_ttl_s;   /* a session unused this long expires */
     int session_warn_s;  /* session_expiring this long before exp */
-    int proxy_hops;      /* trusted proxies in front (X-Forwarded-For entries believed) */
-    int auth_window_s;   /* rate-limit window of login/register attempts */
-    int login_per_ip, register_per_ip;
-    int login_fails_per_net;      /* failed logins per (username, client network) per window */
-    int login_fails_per_user;     /* failed logins per username per window: then only clean nets */
-    int net_bits_v4, net_bits_v6; /* prefix length of a "client network" */
-    int password_per_user;        /* password-change attempts per user per window */
-    int nick_per_user, logout_per_user; /* per user per window */
-    int refresh_grace_s;                /* a spent refresh token retried this soon is not reuse */
-    char *login_name_key;               /* secret: HMAC key for unknown usernames in login_events */
-    int retain_logins_s;                /* login_events kept this long */
-    int retain_sessions_s; /* sessions, refresh tokens kept this long after expiry/revocation */
-    int purge_interval_s;  /* how often a gateway tries the purge (one at a time); 0 off */
-    int purge_batch;       /* rows deleted per statement */
     struct chat_kafka_cfg kafka;
 };
 
@@ -122,7 +102,6 @@ struct gw_map {
 };
 
 struct gw_conn;
-struct gw_pool;
 struct gw_held;
 
 #define GW_IP_MAX 64 /* bytes of a textual client address */
@@ -206,10 +185,8 @@ struct gw_metrics {
     atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
     atomic_llong produce_queue_full, redis_errors, http_requests;
     atomic_llong accepted, accept_dropped, header_timeouts;
-    atomic_llong auth_requests, auth_rate_limited, auth_overloaded, auth_failures;
     atomic_llong sessions_revoked, events_in, events_bad;
     atomic_llong partition_changes; /* chat.messages partition count changed (0 or 1) */
-    struct chat_hist auth_us;       /* account request queued -> answered */
     struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
     struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
 };
@@ -285,15 +262,15 @@ struct gw {
     struct chat_msg *presence_total; /* owns a ref: the last cluster-wide presence frame */
     struct chat_buf scratch;         /* LWS_PRE headroom; reused for encoding */
     unsigned char wbuf[LWS_PRE + GW_COALESCE_BYTES]; /* coalesced frames of one write */
-    /* accounts and sessions */
-    struct gw_pool *pool;  /* owns; NULL when the accounts API is off */
+    /* sessions */
     struct gw_map revoked; /* revoked session id -> until_ms (kept one access-token lifetime) */
     struct gw_map nicks;   /* user id -> nickname changed at until_ms (same lifetime) */
-    bool sessions_loaded;  /* the revocations of the last access_ttl were read from PostgreSQL */
-    int64_t load_retry_ms; /* next load (mono ms): the first, then the periodic backstop */
-    int64_t sync_since_ms; /* database clock of the last load: the next reads from here */
-    int64_t purge_next_ms; /* next retention purge attempt (mono ms); INT64_MAX while running */
-    char dummy_hash[256];  /* verified for unknown users: same cost as a real one */
+    /* chat.events is read from GW_REVOKE_KEEP_S back at start (gw_kafka.c); until every
+     * partition has been read up to its end as of start, revoked tokens would pass: not ready */
+    bool sessions_loaded;
+    int64_t *ev_target; /* owns: per chat.events partition, the end offset at start */
+    int ev_nparts;
+    int ev_behind; /* partitions not read up to their target yet */
     struct gw_metrics m;
 };
 
@@ -428,13 +405,11 @@ int gw_token_check(struct gw *gw,
                    enum chat_errcode *code);
 /* Same checks for claims already verified (a connection's identity). */
 void gw_claims_fresh_nick(struct gw *gw, struct chat_claims *cl);
+/* gw_kafka.c: chat.events partition part has been read up to offset next (exclusive). */
+void gw_kafka_events_read(struct gw *gw, int32_t part, int64_t next);
 /* Consumed chat.events record. */
 void gw_events_handle(struct gw *gw, const char *v, size_t len);
-/* Produces a sessions_revoked / user_updated event (non-blocking; errors logged). */
-void gw_events_revoked(
-    struct gw *gw, const char *user, char *const *sids, size_t n, const char *reason);
-void gw_events_user_updated(struct gw *gw, const char *user, const char *nick, int64_t at_ms);
-/* Records revocations known from PostgreSQL or an event; applies them to local connections. */
+/* Records a revocation (from a chat.events record); gw_sessions_apply* act on it. */
 void gw_sessions_revoke(struct gw *gw, const char *sid, const char *reason, int64_t at_ms);
 /* One pass over the connections: those of revoked sessions get session_revoked. */
 void gw_sessions_apply(struct gw *gw);
@@ -443,18 +418,6 @@ void gw_sessions_apply_user(struct gw *gw, const char *user);
 void gw_nick_changed(struct gw *gw, const char *user, const char *nick, int64_t at_ms);
 /* 1 s: session_expiring / session_expired on open sockets, forgets old revocations. */
 void gw_sessions_tick(struct gw *gw);
-
-/* gw_auth.c: the accounts REST API */
-int gw_auth_init(struct gw *gw);
-void gw_auth_stop(struct gw *gw);
-void gw_auth_fini(struct gw *gw);
-void gw_auth_tick(struct gw *gw);
-/* True when uri is an account endpoint (handled by gw_auth_request / gw_auth_body). */
-bool gw_auth_route(const char *uri);
-/* The client address: the TCP peer when cfg->proxy_hops is 0, else the proxy_hops-th
- * X-Forwarded-For entry from the right (the peer being the last proxy; fewer entries: the
- * left-most; no header or an entry that is not an address: the peer). */
-void gw_client_ip(struct gw *gw, struct lws *wsi, char *out, size_t cap);
 
 /* gw_ws.c */
 extern const struct lws_protocols gw_protocols[];

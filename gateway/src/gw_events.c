@@ -6,10 +6,11 @@
  *   - nickname changes: tokens issued before the change carry the old name, so the new one
  *     replaces it, and open sockets of the user send with the new one at once;
  *   - token expiry on open sockets: session_expiring ahead of exp, session_expired at exp.
- * Both maps keep an entry for one access-token lifetime: a token older than that has expired
- * anyway. A gateway fills them at startup from PostgreSQL (gw_auth.c, GW_JOB_LOAD) and from then
- * on from chat.events, which it consumes from its high watermark at startup, so nothing between
- * the two is missed. Event-loop thread only. */
+ * Both maps keep an entry for one token lifetime (GW_REVOKE_KEEP_S): a token older than that
+ * has expired anyway. chat-api writes the events (its outbox, in the same transaction as the
+ * change); a gateway reads chat.events from GW_REVOKE_KEEP_S back at startup (gw_kafka.c,
+ * rd_kafka_offsets_for_times) and is ready only once it has read up to where the topic ended
+ * at startup, so every revocation a live token could meet is known. Event-loop thread only. */
 #include <string.h>
 #include <time.h>
 
@@ -146,39 +147,6 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len)
         chat_log(CHAT_LOG_WARN, "kafka: undecodable chat.events record skipped");
     }
     chat_event_fini(&ev);
-}
-
-/* Produces gw->scratch to chat.events with key user. Fire and forget: the database holds the
- * truth, a lost event delays the effect on other nodes until the tokens expire. */
-static void produce_event(struct gw *gw, const char *user, const char *type)
-{
-    rd_kafka_resp_err_t err;
-
-    err = rd_kafka_producev(gw->prod, RD_KAFKA_V_TOPIC(gw->cfg->kafka.topic_events),
-                            RD_KAFKA_V_KEY(user, strlen(user)),
-                            RD_KAFKA_V_VALUE(chat_buf_data(&gw->scratch), gw->scratch.len),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_HEADER("type", type, (ssize_t)strlen(type)),
-                            RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        chat_log(CHAT_LOG_ERROR, "kafka: cannot produce a %s event for user %s: %s", type, user,
-                 rd_kafka_err2str(err));
-}
-
-void gw_events_revoked(
-    struct gw *gw, const char *user, char *const *sids, size_t n, const char *reason)
-{
-    chat_buf_reset(&gw->scratch);
-    if (chat_enc_ev_sessions_revoked(&gw->scratch, user, (const char *const *)sids, n, reason,
-                                     chat_now_ms()) == CHAT_OK)
-        produce_event(gw, user, "sessions_revoked");
-}
-
-void gw_events_user_updated(struct gw *gw, const char *user, const char *nick, int64_t at_ms)
-{
-    chat_buf_reset(&gw->scratch);
-    if (chat_enc_ev_user_updated(&gw->scratch, user, nick, at_ms) == CHAT_OK)
-        produce_event(gw, user, "user_updated");
 }
 
 static bool expired_entry(const struct gw_map_ent *e, void *ud)

@@ -1,6 +1,7 @@
-/* gw_http.c - plain HTTP on the gateway's port: /healthz, /readyz, /metrics and the REST API
- * under /api/v1/. Responses are JSON; REST errors are {"error":{"code","message"}} with a
- * stable code. Event-loop thread only. */
+/* gw_http.c - plain HTTP on the gateway's port: /healthz, /readyz, /metrics and REST send
+ * (POST /api/v1/rooms/{room}/messages, answered from Kafka's delivery report). Every other
+ * REST endpoint is chat-api's (api/). Responses are JSON; REST errors are
+ * {"error":{"code","message"}} with a stable code. Event-loop thread only. */
 #include <string.h>
 #include <time.h>
 
@@ -25,7 +26,6 @@ static void req_free(struct gw_httpreq *r)
         return;
     if (r->pending)
         r->pending->http = NULL; /* the delivery report will find nobody to answer */
-    gw_auth_gone(r);
     chat_buf_fini(&r->body);
     chat_buf_fini(&r->resp);
     chat_free(r);
@@ -178,11 +178,6 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
             return -1;
         return gw_http_respond(wsi, r, 200, "text/plain; version=0.0.4");
     }
-    if (strcmp(uri, "/api/v1/config") == 0) {
-        if (chat_enc_config(&r->resp, gw->cfg->node_name, &gw->limits) != CHAT_OK)
-            return -1;
-        return gw_http_respond(wsi, r, 200, "application/json");
-    }
     r->allow = allowed(uri);
     if (r->allow)
         return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "use POST");
@@ -203,11 +198,9 @@ static const struct {
 /* The Allow header of a path, NULL when no such endpoint. */
 static const char *allowed(const char *uri)
 {
-    static const char *const get_paths[] = {"/healthz", "/readyz", "/metrics", "/api/v1/config"};
+    static const char *const get_paths[] = {"/healthz", "/readyz", "/metrics"};
     char room[CHAT_ROOM_MAX + 2];
 
-    if (gw_auth_route(uri))
-        return gw_auth_allow(uri);
     for (size_t i = 0; i < sizeof(get_paths) / sizeof(get_paths[0]); i++)
         if (strcmp(uri, get_paths[i]) == 0)
             return "GET";
@@ -255,12 +248,6 @@ static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
         if (methods[m].tok == WSI_TOKEN_OPTIONS_URI) /* 200, not 204: lws always sends a length */
             return gw_http_respond(wsi, r, 200, NULL);
         return gw_http_respond_error(wsi, r, 405, "method_not_allowed", "method not allowed here");
-    }
-    if (gw_auth_route(uri)) {
-        if (strlen(uri) >= sizeof(r->path))
-            return gw_http_respond_error(wsi, r, 404, "not_found", "no such endpoint");
-        memcpy(r->path, uri, strlen(uri) + 1);
-        return gw_auth_request(gw, wsi, r, post);
     }
     if (!post)
         return on_get(gw, wsi, r, uri);
@@ -358,8 +345,6 @@ int gw_http_callback(
             r->body_too_big = true; /* keep reading; answer 413 at the end */
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (r && r->is_auth)
-            return gw_auth_body(gw, wsi, r);
         return r && r->is_send ? on_body_done(gw, wsi, r) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!r || !r->responded)

@@ -3,8 +3,11 @@
  * Producer: idempotent, acks=all; rd_kafka_producev never blocks; delivery reports are served on
  * the loop when the main queue's wake-up pipe turns readable.
  * Consumer: assign()-only (every gateway reads every partition of chat.messages, chat.events and
- * chat.presence), starting at the high watermark taken at startup so nothing produced after the
- * node became ready is missed. Its queue's wake-up pipe is polled by the loop; records are drained
+ * chat.presence). chat.messages starts at the high watermark taken at startup, so nothing
+ * produced after the node became ready is missed; chat.presence at its start (the last counts);
+ * chat.events GW_REVOKE_KEEP_S back (rd_kafka_offsets_for_times): every revocation a live token
+ * could meet, and the node is not ready until it has read up to where the topic ended at
+ * startup (gw_events.c). Its queue's wake-up pipe is polled by the loop; records are drained
  * in bounded batches so one busy topic cannot starve the sockets.
  * Partition count: a room's partition, and so its seq, follow from the partition count of
  * chat.messages, and assign() never sees new partitions. A watch thread (chat_kafka_watch: a
@@ -171,6 +174,7 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
     } else if (strcmp(topic, gw->cfg->kafka.topic_events) == 0) {
         if (rkm->payload)
             gw_events_handle(gw, rkm->payload, rkm->len);
+        gw_kafka_events_read(gw, rkm->partition, rkm->offset + 1);
     }
 }
 
@@ -187,6 +191,9 @@ static bool drain_consumer(struct gw *gw)
         if (rkm->err) {
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 chat_log(CHAT_LOG_WARN, "kafka consume: %s", rd_kafka_message_errstr(rkm));
+            else if (rkm->rkt &&
+                     strcmp(rd_kafka_topic_name(rkm->rkt), gw->cfg->kafka.topic_events) == 0)
+                gw_kafka_events_read(gw, rkm->partition, rkm->offset);
         } else {
             handle_message(gw, rkm);
         }
@@ -248,14 +255,82 @@ static int make_pipe(int p[2])
     return CHAT_OK;
 }
 
-/* Adds every partition of topic to list, starting at its high watermark (or low, from_start);
- * *nparts (may be NULL) gets the partition count. Blocking: startup only. */
+enum start_at {
+    AT_END,   /* the high watermark */
+    AT_START, /* the low watermark */
+    AT_KEEP,  /* the first record of the last GW_REVOKE_KEEP_S (chat.events) */
+};
+
+/* chat.events from GW_REVOKE_KEEP_S back: each partition's start replaced by the first offset
+ * at or after that time (none: the high watermark), and its high watermark kept as the target
+ * the node must read up to before it is ready. Blocking: startup only. */
+static int events_from_keep(struct gw *gw,
+                            const char *topic,
+                            rd_kafka_topic_partition_list_t *list,
+                            int first,
+                            int nparts,
+                            const int64_t *hi)
+{
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(nparts);
+    int64_t since = chat_now_ms() - (int64_t)GW_REVOKE_KEEP_S(gw->cfg) * 1000;
+    rd_kafka_resp_err_t err;
+
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_topic_partition_list_add(q, topic, list->elems[first + i].partition)->offset =
+            since;
+    err = rd_kafka_offsets_for_times(gw->cons, q, WATERMARK_TIMEOUT_MS);
+    if (err) {
+        chat_log(CHAT_LOG_ERROR, "kafka: offsets of %s by time: %s", topic, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(q);
+        return CHAT_EIO;
+    }
+    gw->ev_nparts = nparts;
+    gw->ev_target = chat_xcalloc((size_t)nparts, sizeof(*gw->ev_target));
+    gw->ev_behind = 0;
+    for (int i = 0; i < nparts; i++) {
+        rd_kafka_topic_partition_t *e = &list->elems[first + i];
+        int64_t at = q->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && q->elems[i].offset >= 0
+                         ? q->elems[i].offset
+                         : hi[i];
+        if (e->partition < 0 || e->partition >= nparts) {
+            rd_kafka_topic_partition_list_destroy(q);
+            return CHAT_EIO; /* partitions are numbered 0..n-1 */
+        }
+        e->offset = at;
+        gw->ev_target[e->partition] = hi[i];
+        if (at < hi[i])
+            gw->ev_behind++;
+    }
+    rd_kafka_topic_partition_list_destroy(q);
+    gw->sessions_loaded = gw->ev_behind == 0;
+    chat_log(CHAT_LOG_INFO, "kafka: reading %s from %d s back (%d of %d partitions behind)", topic,
+             GW_REVOKE_KEEP_S(gw->cfg), gw->ev_behind, nparts);
+    return CHAT_OK;
+}
+
+void gw_kafka_events_read(struct gw *gw, int32_t part, int64_t next)
+{
+    if (gw->sessions_loaded || part < 0 || part >= gw->ev_nparts || gw->ev_target[part] < 0 ||
+        next < gw->ev_target[part])
+        return;
+    gw->ev_target[part] = -1; /* caught up */
+    if (--gw->ev_behind > 0)
+        return;
+    gw->sessions_loaded = true;
+    chat_log(CHAT_LOG_INFO, "kafka: %s read up to its end at startup: revocations known",
+             gw->cfg->kafka.topic_events);
+}
+
+/* Adds every partition of topic to list, starting where at says; *nparts (may be NULL) gets the
+ * partition count. Blocking: startup only. */
 static int add_topic(struct gw *gw,
                      const char *topic,
-                     bool from_start,
+                     enum start_at at,
                      rd_kafka_topic_partition_list_t *list,
                      int *nparts)
 {
+    int64_t *his = NULL;
+    int first = list->cnt;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(gw->cons, topic, NULL);
     rd_kafka_resp_err_t err;
@@ -267,6 +342,7 @@ static int add_topic(struct gw *gw,
                  rd_kafka_err2str(err ? err : md->topics[0].err));
         goto out;
     }
+    his = chat_xcalloc((size_t)md->topics[0].partition_cnt, sizeof(*his));
     for (int i = 0; i < md->topics[0].partition_cnt; i++) {
         int32_t part = md->topics[0].partitions[i].id;
         int64_t lo = 0, hi = 0;
@@ -277,12 +353,15 @@ static int add_topic(struct gw *gw,
                      rd_kafka_err2str(err));
             goto out;
         }
-        rd_kafka_topic_partition_list_add(list, topic, part)->offset = from_start ? lo : hi;
+        rd_kafka_topic_partition_list_add(list, topic, part)->offset = at == AT_START ? lo : hi;
+        his[i] = hi;
     }
     if (nparts)
         *nparts = md->topics[0].partition_cnt;
-    rc = CHAT_OK;
+    rc = at == AT_KEEP ? events_from_keep(gw, topic, list, first, md->topics[0].partition_cnt, his)
+                       : CHAT_OK;
 out:
+    chat_free(his);
     if (md)
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
@@ -295,13 +374,13 @@ static int assign_all(struct gw *gw)
     rd_kafka_resp_err_t err;
     int rc;
 
-    rc = add_topic(gw, gw->cfg->kafka.topic_messages, false, list, &gw->parts_start);
+    rc = add_topic(gw, gw->cfg->kafka.topic_messages, AT_END, list, &gw->parts_start);
     if (rc == CHAT_OK)
         /* presence from its start (a compacted topic in production): the last counts per room */
-        rc = add_topic(gw, gw->cfg->kafka.topic_presence, true, list, NULL);
+        rc = add_topic(gw, gw->cfg->kafka.topic_presence, AT_START, list, NULL);
     if (rc == CHAT_OK)
-        /* events from now on: what happened before comes from PostgreSQL (gw_events.c) */
-        rc = add_topic(gw, gw->cfg->kafka.topic_events, false, list, NULL);
+        /* events of the last token lifetime: every revocation a live token could meet */
+        rc = add_topic(gw, gw->cfg->kafka.topic_events, AT_KEEP, list, NULL);
     if (rc == CHAT_OK) {
         err = rd_kafka_assign(gw->cons, list);
         if (err) {

@@ -70,14 +70,6 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
          &m->send_ack_us},
         {"chat_gateway_kafka_age_seconds", "produce timestamp to consumed on this node",
          CHAT_METRIC_HIST, &m->kafka_age_us},
-        {"chat_gateway_auth_requests_total", "account API requests", CHAT_METRIC_COUNTER,
-         &m->auth_requests},
-        {"chat_gateway_auth_rate_limited_total", "login/register attempts refused by the limits",
-         CHAT_METRIC_COUNTER, &m->auth_rate_limited},
-        {"chat_gateway_auth_overloaded_total", "account requests refused: worker queue full",
-         CHAT_METRIC_COUNTER, &m->auth_overloaded},
-        {"chat_gateway_auth_failures_total", "account requests answered 401 or 403",
-         CHAT_METRIC_COUNTER, &m->auth_failures},
         {"chat_gateway_sessions_revoked_total", "connections made anonymous by a revocation",
          CHAT_METRIC_COUNTER, &m->sessions_revoked},
         {"chat_gateway_events_total", "chat.events records consumed", CHAT_METRIC_COUNTER,
@@ -87,8 +79,6 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
         {"chat_gateway_partition_changes_total",
          "partition count changes of the messages topic seen (the node then refuses to serve)",
          CHAT_METRIC_COUNTER, &m->partition_changes},
-        {"chat_gateway_auth_seconds", "account request queued to answered", CHAT_METRIC_HIST,
-         &m->auth_us},
     };
     return chat_metrics_render(out, defs, sizeof(defs) / sizeof(defs[0]));
 }

@@ -11,14 +11,12 @@ struct gw_httpreq {
     struct chat_buf resp; /* response body */
     struct chat_claims claims;
     struct gw_pending *pending; /* borrowed: a send waiting for Kafka */
-    struct gw_job *job;         /* borrowed: an account request in flight (gw_auth.c) */
-    char path[128];             /* account endpoints: the URI path */
     char room[CHAT_ROOM_MAX + 2];
     enum chat_errcode auth; /* CHAT_ERR__COUNT when the bearer token verified */
     int status;
     int retry_after_s;
     const char *allow; /* static: the Allow header of a 405 */
-    bool is_send, is_auth, body_too_big, responded;
+    bool is_send, body_too_big, responded;
 };
 
 struct gw_pss {
@@ -33,13 +31,5 @@ int gw_http_respond_error(
 int gw_http_respond_code(struct lws *wsi, struct gw_httpreq *r, enum chat_errcode code);
 /* Verifies the bearer token of the request (claims filled on success). */
 enum chat_errcode gw_http_bearer(struct gw *gw, struct lws *wsi, struct chat_claims *cl);
-
-/* gw_auth.c: the method an account endpoint takes ("GET" or "POST"), NULL for no such path */
-const char *gw_auth_allow(const char *path);
-/* gw_auth.c: account endpoints. request: headers are in (r->path set); body: the whole body
- * arrived. gone: the HTTP client went away (the job keeps running, nobody is answered). */
-int gw_auth_request(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, bool post);
-int gw_auth_body(struct gw *gw, struct lws *wsi, struct gw_httpreq *r);
-void gw_auth_gone(struct gw_httpreq *r);
 
 #endif

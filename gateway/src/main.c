@@ -9,6 +9,7 @@
 #include "chat/config.h"
 #include "chat/log.h"
 #include "chat/mem.h"
+#include "chat/shared_cfg.h"
 #include "chat/time.h"
 
 #include "gw.h"
@@ -32,18 +33,6 @@ static const struct chat_cfg_opt gw_opts[] = {
     OPT_INT("port", "CHAT_PORT", 1, 65535, "8080", port, "HTTP/WebSocket port"),
     OPT_STR(
         "node-name", "CHAT_NODE_NAME", "", node_name, 0, "unique node name (default: host name)"),
-    OPT_STR("jwt-keys",
-            "CHAT_JWT_KEYS",
-            "",
-            jwt_keys,
-            CHAT_CFG_SECRET | CHAT_CFG_REQUIRED,
-            "HS256 verification keys: SECRET or kid:SECRET,kid2:SECRET2 (>= 32 bytes each)"),
-    OPT_STR("jwt-issuer",
-            "CHAT_JWT_ISSUER",
-            "chatcluster",
-            jwt_issuer,
-            CHAT_CFG_REQUIRED,
-            "required iss claim"),
     OPT_STR(
         "redis-host", "CHAT_REDIS_HOST", "127.0.0.1", redis_host, CHAT_CFG_REQUIRED, "Redis host"),
     OPT_INT("redis-port", "CHAT_REDIS_PORT", 1, 65535, "6379", redis_port, "Redis port"),
@@ -54,21 +43,6 @@ static const struct chat_cfg_opt gw_opts[] = {
             0,
             "directory served at / (the web client); empty: none"),
     OPT_STR("log-level", "CHAT_LOG_LEVEL", "info", log_level, 0, "debug, info, warn or error"),
-    OPT_INT("max-frame",
-            "CHAT_MAX_FRAME",
-            256,
-            1 << 20,
-            "8192",
-            max_frame,
-            "largest client frame in bytes"),
-    OPT_INT("max-text",
-            "CHAT_MAX_TEXT",
-            1,
-            100000,
-            "2000",
-            max_text,
-            "longest message in Unicode code points"),
-    OPT_INT("max-rooms", "CHAT_MAX_ROOMS", 1, 10000, "64", max_rooms, "rooms per connection"),
     OPT_INT(
         "max-conns", "CHAT_MAX_CONNS", 1, 10000000, "100000", max_conns, "connections per process"),
     OPT_INT("outq-max-msgs",
@@ -85,15 +59,6 @@ static const struct chat_cfg_opt gw_opts[] = {
             "4194304",
             outq_max_bytes,
             "bytes queued per connection before it is closed as a slow consumer"),
-    OPT_INT("rate-per-s",
-            "CHAT_RATE_PER_S",
-            1,
-            1000000,
-            "20",
-            rate_per_s,
-            "sustained sends per second per user (all connections and REST together)"),
-    OPT_INT(
-        "rate-burst", "CHAT_RATE_BURST", 1, 1000000, "40", rate_burst, "burst of sends per user"),
     OPT_INT("frame-rate-per-s",
             "CHAT_FRAME_RATE_PER_S",
             1,
@@ -200,62 +165,6 @@ static const struct chat_cfg_opt gw_opts[] = {
             "50",
             max_errors,
             "malformed frames in a row before the connection is closed"),
-    OPT_STR("pg-dsn",
-            "CHAT_PG_DSN",
-            "",
-            pg_dsn,
-            CHAT_CFG_SECRET,
-            "PostgreSQL connection string of the accounts API; empty: accounts off"),
-    OPT_INT("pg-timeout-ms",
-            "CHAT_PG_TIMEOUT_MS",
-            500,
-            600000,
-            "5000",
-            pg_timeout_ms,
-            "account workers: PostgreSQL connect/statement deadline (then 503) and TCP timeout"),
-    OPT_INT("auth-workers",
-            "CHAT_AUTH_WORKERS",
-            1,
-            64,
-            "2",
-            auth_workers,
-            "threads hashing passwords and querying PostgreSQL (nice +10)"),
-    OPT_INT("auth-queue-max",
-            "CHAT_AUTH_QUEUE_MAX",
-            1,
-            100000,
-            "256",
-            auth_queue_max,
-            "account requests waiting for a worker before 503 overloaded"),
-    OPT_INT("password-cost",
-            "CHAT_PASSWORD_COST",
-            1,
-            11,
-            "5",
-            password_cost,
-            "yescrypt cost of new password hashes (5: ~15 ms; +1 doubles it)"),
-    OPT_INT("access-ttl-s",
-            "CHAT_ACCESS_TTL_S",
-            30,
-            86400,
-            "900",
-            access_ttl_s,
-            "lifetime of an access token"),
-    OPT_INT("token-max-ttl-s",
-            "CHAT_TOKEN_MAX_TTL_S",
-            30,
-            2592000,
-            "86400",
-            token_max_ttl_s,
-            "a token naming a session (sid) that lives longer (exp - iat) is refused; revocations "
-            "are remembered at least this long"),
-    OPT_INT("refresh-ttl-s",
-            "CHAT_REFRESH_TTL_S",
-            300,
-            31536000,
-            "2592000",
-            refresh_ttl_s,
-            "a session not refreshed for this long expires"),
     OPT_INT("session-warn-s",
             "CHAT_SESSION_WARN_S",
             1,
@@ -263,128 +172,8 @@ static const struct chat_cfg_opt gw_opts[] = {
             "60",
             session_warn_s,
             "send session_expiring this long before a socket's token expires"),
-    OPT_INT("trusted-proxy-hops",
-            "CHAT_TRUSTED_PROXY_HOPS",
-            0,
-            16,
-            "0",
-            proxy_hops,
-            "proxies in front of the gateway: the client address is the Nth X-Forwarded-For "
-            "entry from the right (0: the TCP peer)"),
-    OPT_INT("auth-window-s",
-            "CHAT_AUTH_WINDOW_S",
-            1,
-            86400,
-            "60",
-            auth_window_s,
-            "window of the login/register attempt limits"),
-    OPT_INT("login-per-ip",
-            "CHAT_LOGIN_PER_IP",
-            1,
-            1000000,
-            "30",
-            login_per_ip,
-            "login attempts per client address per window (all gateways)"),
-    OPT_INT("login-fails-per-net",
-            "CHAT_LOGIN_FAILS_PER_NET",
-            1,
-            1000000,
-            "10",
-            login_fails_per_net,
-            "failed logins per username and client network per window (all gateways)"),
-    OPT_INT("login-fails-per-user",
-            "CHAT_LOGIN_FAILS_PER_USER",
-            1,
-            1000000,
-            "200",
-            login_fails_per_user,
-            "failed logins per username per window; past it only networks without a failure "
-            "for the username may try"),
-    OPT_INT("login-net-bits-v4",
-            "CHAT_LOGIN_NET_BITS_V4",
-            8,
-            32,
-            "24",
-            net_bits_v4,
-            "prefix length of an IPv4 client network (failed-login limits)"),
-    OPT_INT("login-net-bits-v6",
-            "CHAT_LOGIN_NET_BITS_V6",
-            16,
-            128,
-            "64",
-            net_bits_v6,
-            "prefix length of an IPv6 client network (failed-login limits)"),
-    OPT_INT("password-per-user",
-            "CHAT_PASSWORD_PER_USER",
-            1,
-            1000000,
-            "10",
-            password_per_user,
-            "password-change attempts per user per window (all gateways)"),
-    OPT_INT("nick-per-user",
-            "CHAT_NICK_PER_USER",
-            1,
-            1000000,
-            "5",
-            nick_per_user,
-            "nickname changes per user per window (all gateways)"),
-    OPT_INT("logout-per-user",
-            "CHAT_LOGOUT_PER_USER",
-            1,
-            1000000,
-            "10",
-            logout_per_user,
-            "logouts per user per window (all gateways)"),
-    OPT_INT("refresh-grace-s",
-            "CHAT_REFRESH_GRACE_S",
-            0,
-            300,
-            "10",
-            refresh_grace_s,
-            "a spent refresh token retried this soon (its successor unused) gets a new pair "
-            "instead of revoking the session; 0: off"),
-    OPT_STR("login-name-key",
-            "CHAT_LOGIN_NAME_KEY",
-            "",
-            login_name_key,
-            CHAT_CFG_SECRET,
-            "HMAC key: failed logins for unknown usernames store HMAC-SHA256(key, name); "
-            "empty: no name is stored"),
-    OPT_INT("retain-logins-s",
-            "CHAT_RETAIN_LOGINS_S",
-            3600,
-            315360000,
-            "7776000",
-            retain_logins_s,
-            "login history (login_events) kept this long (90 days)"),
-    OPT_INT("retain-sessions-s",
-            "CHAT_RETAIN_SESSIONS_S",
-            3600,
-            315360000,
-            "2592000",
-            retain_sessions_s,
-            "sessions and refresh tokens kept this long after they expired or were revoked"),
-    OPT_INT("purge-interval-s",
-            "CHAT_PURGE_INTERVAL_S",
-            0,
-            86400,
-            "3600",
-            purge_interval_s,
-            "retention purge every this often (one gateway at a time); 0: never"),
-    OPT_INT("purge-batch",
-            "CHAT_PURGE_BATCH",
-            10,
-            100000,
-            "1000",
-            purge_batch,
-            "rows deleted per purge statement (100 statements per run at most)"),
-    OPT_INT("register-per-ip",
-            "CHAT_REGISTER_PER_IP",
-            1,
-            1000000,
-            "10",
-            register_per_ip,
-            "registrations per client address per window (all gateways)"),
+    CHAT_TOKEN_CFG_OPTS(struct gw_config),
+    CHAT_LIMIT_CFG_OPTS(struct gw_config),
     CHAT_KAFKA_CFG_OPTS(struct gw_config, kafka),
 };
 
@@ -410,7 +199,6 @@ static void on_tick(uv_timer_t *t)
     gw_redis_tick(gw);
     gw_map_sweep(&gw->send_rates, bucket_idle, gw);
     gw_sessions_tick(gw);
-    gw_auth_tick(gw);
 }
 
 static void close_noop(uv_handle_t *h)
@@ -523,7 +311,6 @@ void gw_shutdown(struct gw *gw)
     uv_close((uv_handle_t *)&gw->sigterm, close_noop);
     uv_signal_stop(&gw->sigint);
     uv_close((uv_handle_t *)&gw->sigint, close_noop);
-    gw_auth_stop(gw); /* finished account jobs still publish their events */
     gw_redis_stop(gw);
     gw_redis_arm_kill(gw);
     gw_kafka_stop(gw);
@@ -549,7 +336,9 @@ static void gw_fini(struct gw *gw)
     if (gw->loop_ok && uv_loop_close(&gw->loop) != 0)
         chat_log(CHAT_LOG_WARN, "event loop closed with handles still open");
     gw_kafka_destroy(gw);
-    gw_auth_fini(gw);
+    gw_map_fini(&gw->revoked);
+    gw_map_fini(&gw->nicks);
+    chat_free(gw->ev_target);
     gw_rooms_fini(&gw->rooms);
     chat_msg_unref(gw->presence_total);
     gw->presence_total = NULL;
@@ -592,8 +381,6 @@ int main(int argc, char **argv)
     chat_cfg_dump(gw_opts, CHAT_CFG_COUNT(gw_opts), &cfg);
 
     rc = gw_init(&gw, &cfg);
-    if (rc == CHAT_OK)
-        rc = gw_auth_init(&gw);
     if (rc == CHAT_OK)
         rc = create_lws(&gw);
     if (rc == CHAT_OK)

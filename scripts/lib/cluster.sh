@@ -20,7 +20,7 @@
 #   cluster_resume SVC DIR  SIGCONT them again.
 #   cluster_status DIR      one line per service: name, pid, running|paused|dead.
 #
-# Services, in start order: postgres redis kafka persister presence gw1 gw2 nginx.
+# Services, in start order: postgres redis kafka persister presence api1 api2 gw1 gw2 nginx.
 # Layout of DIR: cluster.env (KEY=VALUE lines, no quoting needed: values never hold blanks or
 # shell metacharacters), pids/NAME.pid (+ NAME.start, the process start time that guards
 # against PID reuse), logs/NAME.log, pg/ (data), redis/, nginx/ (prefix with nginx.conf),
@@ -51,7 +51,7 @@
 CLUSTER_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=scripts/lib/kafka.sh
 . "$CLUSTER_REPO/scripts/lib/kafka.sh"
-CLUSTER_ALL_SERVICES="postgres redis kafka persister presence gw1 gw2 nginx"
+CLUSTER_ALL_SERVICES="postgres redis kafka persister presence api1 api2 gw1 gw2 nginx"
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -521,6 +521,22 @@ _cl_start_presence() {
     _cl_wait presence "$dir" "GET /readyz" _cl_http_ok "http://127.0.0.1:$port/readyz"
 }
 
+# _cl_start_api NAME DIR (NAME = api1 | api2): chat-api replicas behind nginx's /api/
+_cl_start_api() {
+    local name=$1 dir=$2 bin port key
+    key=$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')
+    bin=$(_cl_need_bin chat-api) || return 1
+    _cl_need_brokers "$dir" || return 1
+    port=$(_cl_env_get "$dir" "CHAT_TEST_${key}_PORT")
+    _cl_spawn "$name" "$dir" env \
+        CHAT_API_ADDR=127.0.0.1 CHAT_API_PORT="$port" CHAT_NODE_NAME="$name" \
+        CHAT_TRUSTED_PROXY_HOPS="${CHAT_TRUSTED_PROXY_HOPS:-1}" \
+        CHAT_REDIS_HOST=127.0.0.1 CHAT_REDIS_PORT="$(_cl_env_get "$dir" CHAT_TEST_REDIS_PORT)" \
+        CHAT_PG_DSN="$(_cl_env_get "$dir" CHAT_TEST_PG_DSN)" \
+        "$bin" || return 1
+    _cl_wait "$name" "$dir" "GET /readyz" _cl_http_ok "http://127.0.0.1:$port/readyz"
+}
+
 # _cl_start_gw NAME DIR (NAME = gw1 | gw2)
 _cl_start_gw() {
     local name=$1 dir=$2 bin port key
@@ -539,13 +555,15 @@ _cl_start_gw() {
 }
 
 # Writes DIR/nginx/nginx.conf: one port; /ws (WebSocket upgrade) and the gateways' own
-# endpoints go to both gateways, /api/ to the chat_api upstream (the gateways too, for now), and
+# endpoints go to both gateways, /api/ to the chat-api replicas (the chat_api upstream), and
 # every other path is a static file of the web client (CHAT_TEST_WEB_ROOT = <repo>/web), served
 # with ETag/Last-Modified and "Cache-Control: no-cache": the browser revalidates every time, so
 # the app code is never stale, yet an unchanged file is answered with 304 and not re-sent.
 _cl_nginx_conf() {
-    local dir=$1 p=$1/nginx lb gw1 gw2 web
+    local dir=$1 p=$1/nginx lb gw1 gw2 api1 api2 web
     lb=$(_cl_env_get "$dir" CHAT_TEST_LB_PORT)
+    api1=$(_cl_env_get "$dir" CHAT_TEST_API1_PORT)
+    api2=$(_cl_env_get "$dir" CHAT_TEST_API2_PORT)
     gw1=$(_cl_env_get "$dir" CHAT_TEST_GW1_PORT)
     gw2=$(_cl_env_get "$dir" CHAT_TEST_GW2_PORT)
     web=$(_cl_env_get "$dir" CHAT_TEST_WEB_ROOT)
@@ -582,10 +600,10 @@ http {
         server 127.0.0.1:$gw2 max_fails=1 fail_timeout=2s;
     }
 
-    # the REST API (/api/): the gateways today; pointing it elsewhere only changes this block
+    # the REST API (/api/): the chat-api replicas
     upstream chat_api {
-        server 127.0.0.1:$gw1 max_fails=1 fail_timeout=2s;
-        server 127.0.0.1:$gw2 max_fails=1 fail_timeout=2s;
+        server 127.0.0.1:$api1 max_fails=1 fail_timeout=2s;
+        server 127.0.0.1:$api2 max_fails=1 fail_timeout=2s;
     }
 
     # the web client's file types (self-contained: no distribution mime.types needed)
@@ -629,6 +647,12 @@ http {
 
         location /api/ {
             proxy_pass http://chat_api;
+            proxy_read_timeout 60s;
+        }
+
+        # REST send still lives in the gateways (it moves to chat-api next)
+        location ~ ^/api/v1/rooms/[^/]+/messages\$ {
+            proxy_pass http://chat_gateways;
             proxy_read_timeout 60s;
         }
 
@@ -695,6 +719,7 @@ cluster_start() {
     kafka) _cl_start_kafka "$dir" ;;
     persister) _cl_start_persister "$dir" ;;
     presence) _cl_start_presence "$dir" ;;
+    api1 | api2) _cl_start_api "$svc" "$dir" ;;
     gw1 | gw2) _cl_start_gw "$svc" "$dir" ;;
     nginx) _cl_start_nginx "$dir" ;;
     esac || {
@@ -881,10 +906,14 @@ cluster_status() {
 
 # Allocates the ports and the secret and writes DIR/cluster.env.
 _cl_write_env() {
-    local dir=$1 pg redis gw1 gw2 ps pr lb kp kcp secret kenv f=$1/cluster.env
+    local dir=$1 pg redis gw1 gw2 api1 api2 ps pr lb kp kcp secret kenv f=$1/cluster.env
     local impl=${CHAT_CLUSTER_KAFKA:-broker}
     _cl_free_port || return 1
     pg=$REPLY
+    _cl_free_port || return 1
+    api1=$REPLY
+    _cl_free_port || return 1
+    api2=$REPLY
     _cl_free_port || return 1
     redis=$REPLY
     _cl_free_port || return 1
@@ -947,6 +976,10 @@ CHAT_TEST_SERVICES=$(printf '%s' "${CHAT_CLUSTER_SERVICES:-$CLUSTER_ALL_SERVICES
 CHAT_TEST_WEB_ROOT=$CLUSTER_REPO/web
 CHAT_TEST_LB_PORT=$lb
 CHAT_TEST_LB_URL=http://127.0.0.1:$lb
+CHAT_TEST_API1_PORT=$api1
+CHAT_TEST_API1_URL=http://127.0.0.1:$api1
+CHAT_TEST_API2_PORT=$api2
+CHAT_TEST_API2_URL=http://127.0.0.1:$api2
 CHAT_TEST_GW1_PORT=$gw1
 CHAT_TEST_GW1_URL=http://127.0.0.1:$gw1
 CHAT_TEST_GW2_PORT=$gw2

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# tests/api/smoke.sh BIN_DIR - chat-api's HTTP server on its own (no database needed): it starts
-# on a free port, answers /healthz, gives JSON 404 / 405 with Allow / 413 / 501, OPTIONS with
-# Allow, and exits 0 on SIGTERM. Run by ctest as api.smoke.
+# tests/api/smoke.sh BIN_DIR - chat-api's HTTP server on its own, every dependency unreachable
+# (PostgreSQL, Redis and Kafka on closed ports): it starts on a free port, answers /healthz, is
+# not ready (the database never answered), gives JSON 404 / 405 with Allow / 413 / 501, OPTIONS
+# with Allow, 401 without a token, 503 with Retry-After for an account request, and exits 0 on
+# SIGTERM. Run by ctest as api.smoke.
 set -euo pipefail
 
 bin=$1
@@ -19,7 +21,9 @@ fail() {
     exit 1
 }
 
-CHAT_API_PORT=0 CHAT_API_MAX_BODY=1024 "$bin/chat-api" >"$dir/api.log" 2>&1 &
+CHAT_API_PORT=0 CHAT_API_MAX_BODY=1024 CHAT_PG_DSN=postgresql://127.0.0.1:1/none \
+    CHAT_PG_TIMEOUT_MS=500 CHAT_REDIS_PORT=1 CHAT_KAFKA_BROKERS=127.0.0.1:1 \
+    CHAT_JWT_KEYS=smoke-test-secret-of-at-least-32-bytes "$bin/chat-api" >"$dir/api.log" 2>&1 &
 pid=$!
 port=
 for _ in $(seq 1 100); do # the port it took is in its log
@@ -52,7 +56,14 @@ check() {
 
 check GET /healthz 200
 [ "$(cat "$dir/body")" = "ok" ] || fail "/healthz body"
-check GET /readyz 200
+check GET /readyz 503
+grep -q '^db_seen=0' "$dir/body" || fail "/readyz does not say why"
+check GET /api/v1/config 200
+[ "$(jq -r '.limits.max_text' "$dir/body")" = 2000 ] || fail "/api/v1/config has no limits"
+check GET /api/v1/users/me 401 auth_required
+check POST /api/v1/auth/login 503 unavailable --data '{"username":"smoke","password":"x"}'
+grep -qi '^retry-after: 1' "$dir/hdr" || fail "503 without Retry-After"
+check POST /api/v1/auth/login 400 bad_json --data '{"username":'
 check GET /metrics 200
 grep -q '^chat_api_requests_total ' "$dir/body" || fail "/metrics has no chat_api_requests_total"
 check GET /api/v1/nothing 404 not_found

@@ -599,3 +599,30 @@ void it_register_fails(const struct it_client *cl, json_t *body, const char *cod
 {
     it_api_err(400, code, LB, "POST", "/api/v1/auth/register", NULL, cl, body);
 }
+
+/* Sends from c until w sees the message with nick; fails when that takes longer than ms. */
+void it_expect_nick_within(
+    struct wsc *c, struct wsc *w, const char *room, const char *uid, const char *nick, int ms)
+{
+    long long deadline = it_wall_ms() + it_timeout(ms);
+    char cmid[32];
+
+    for (int i = 0;; i++) {
+        json_t *m;
+        bool fresh;
+
+        snprintf(cmid, sizeof(cmid), "p%d", i);
+        it_expect_sent(c, room, "after the change", cmid, NULL);
+        m = it_wait_frame(w, "message", "client_msg_id", cmid, NULL, it_timeout(10000));
+        if (!m)
+            fail_msg("message %s did not arrive", cmid);
+        assert_string_equal(it_jstr(m, "user"), uid);
+        fresh = strcmp(it_jstr(m, "nick"), nick) == 0;
+        json_decref(m);
+        if (fresh)
+            return;
+        if (it_wall_ms() > deadline)
+            fail_msg("a gateway still sends the old nickname after %d ms", ms);
+        usleep(50 * 1000);
+    }
+}

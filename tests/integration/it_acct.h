@@ -17,6 +17,9 @@
 #define GW1 it_env("CHAT_TEST_GW1_URL")
 #define GW2 it_env("CHAT_TEST_GW2_URL")
 #define LB  it_env("CHAT_TEST_LB_URL")
+/* the chat-api replicas (every REST endpoint but REST send) */
+#define API1 it_env("CHAT_TEST_API1_URL")
+#define API2 it_env("CHAT_TEST_API2_URL")
 
 #define PW       "Secret_pass1"
 #define PW2      "N3w-secret-pass"
@@ -142,6 +145,10 @@ void it_expect_sent(
 void it_expect_send_error(struct wsc *c, const char *room, const char *cmid, const char *code);
 /* The message cmid arrives on c, from user uid (NULL: not checked) with nick. */
 void it_expect_message(struct wsc *c, const char *cmid, const char *uid, const char *nick);
+/* Sends from c to room until w sees one of them with nick (a nickname change reaching c's
+ * gateway through chat.events); fails when that takes longer than ms. */
+void it_expect_nick_within(
+    struct wsc *c, struct wsc *w, const char *room, const char *uid, const char *nick, int ms);
 /* c gets {"type":"session_revoked","reason":reason} within timeout_ms; who names c. */
 void it_expect_revoked(struct wsc *c, const char *reason, int timeout_ms, const char *who);
 

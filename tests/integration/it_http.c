@@ -19,7 +19,7 @@
 
 #include "it_util.h"
 
-static int gw_port;
+static int gw_port, api_port;
 
 static int raw_connect(int port)
 {
@@ -48,12 +48,12 @@ static bool response_complete(const char *r)
     return strlen(end + 4) >= (size_t)strtol(cl + 17, NULL, 10);
 }
 
-/* Sends req as is on a new connection and returns the response (headers and body; free()). */
-static char *raw_request(const char *req)
+/* Sends req as is on a new connection to port and returns the response (headers and body). */
+static char *raw_request_to(int port, const char *req)
 {
     static char buf[16384];
     size_t n = 0;
-    int fd = raw_connect(gw_port);
+    int fd = raw_connect(port);
 
     assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
     buf[0] = '\0';
@@ -70,6 +70,12 @@ static char *raw_request(const char *req)
     }
     close(fd);
     return strdup(buf);
+}
+
+/* The same on the gateway's port. */
+static char *raw_request(const char *req)
+{
+    return raw_request_to(gw_port, req);
 }
 
 static int status_of(const char *resp)
@@ -186,16 +192,27 @@ static void test_upgrade_elsewhere_gets_404(void **state)
     expect_error(upgrade("/api/v1/config", "HTTP/1.1", good_key, "13"), 404, "not_found");
 }
 
-static void expect_405(const char *method, const char *path, const char *allow)
+static void expect_405_at(int port, const char *method, const char *path, const char *allow)
 {
     char req[512], v[64];
 
     snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", method,
              path);
-    char *r = raw_request(req);
+    char *r = raw_request_to(port, req);
     if (strcmp(header(r, "Allow", v, sizeof(v)), allow) != 0)
         fail_msg("%s %s: expected Allow: %s in %.300s", method, path, allow, r);
     expect_error(r, 405, "method_not_allowed");
+}
+
+static void expect_405(const char *method, const char *path, const char *allow)
+{
+    expect_405_at(gw_port, method, path, allow);
+}
+
+/* chat-api, the REST endpoints' own server, answers the same way */
+static void expect_api_405(const char *method, const char *path, const char *allow)
+{
+    expect_405_at(api_port, method, path, allow);
 }
 
 static void test_wrong_method_gets_405_with_allow(void **state)
@@ -207,19 +224,26 @@ static void test_wrong_method_gets_405_with_allow(void **state)
         expect_405(methods[i], "/api/v1/rooms/lobby/messages", "POST");
         expect_405(methods[i], "/healthz", "GET");
         expect_405(methods[i], "/readyz", "GET");
-        expect_405(methods[i], "/api/v1/config", "GET");
-        expect_405(methods[i], "/api/v1/auth/login", "POST");
-        expect_405(methods[i], "/api/v1/users/me", "GET");
-        expect_405(methods[i], "/api/v1/users/me/nickname", "POST");
+        expect_api_405(methods[i], "/healthz", "GET");
+        expect_api_405(methods[i], "/api/v1/config", "GET");
+        expect_api_405(methods[i], "/api/v1/auth/login", "POST");
+        expect_api_405(methods[i], "/api/v1/users/me", "GET");
+        expect_api_405(methods[i], "/api/v1/users/me/nickname", "POST");
     }
     expect_405("GET", "/api/v1/rooms/lobby/messages", "POST");
-    expect_405("POST", "/api/v1/config", "GET");
-    expect_405("GET", "/api/v1/auth/login", "POST");
-    /* no such path: 404 whatever the method */
+    expect_api_405("POST", "/api/v1/config", "GET");
+    expect_api_405("GET", "/api/v1/auth/login", "POST");
+    /* no such path: 404 whatever the method; the gateway has no account endpoints */
     expect_error(raw_request("DELETE /api/v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n"), 404,
                  "not_found");
+    expect_error(raw_request("POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                             "2\r\n\r\n{}"),
+                 404, "not_found");
+    expect_error(raw_request_to(api_port, "DELETE /api/v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n"),
+                 404, "not_found");
     /* OPTIONS says what the path takes */
-    char v[64], *r = raw_request("OPTIONS /api/v1/users/me HTTP/1.1\r\nHost: x\r\n\r\n");
+    char v[64],
+        *r = raw_request_to(api_port, "OPTIONS /api/v1/users/me HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(status_of(r), 200);
     assert_string_equal(header(r, "Allow", v, sizeof(v)), "GET");
     free(r);
@@ -310,5 +334,6 @@ int main(void)
     };
     it_env_load();
     gw_port = atoi(it_env("CHAT_TEST_GW1_PORT"));
+    api_port = atoi(it_env("CHAT_TEST_API1_PORT"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

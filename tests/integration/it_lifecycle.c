@@ -141,7 +141,7 @@ static void test_health_endpoints(void **state)
         assert_non_null(strstr(body, "# TYPE "));
         free(body);
     }
-    assert_int_equal(it_http_get(it_env("CHAT_TEST_GW1_URL"), "/api/v1/config", &body), 200);
+    assert_int_equal(it_http_get(it_env("CHAT_TEST_API1_URL"), "/api/v1/config", &body), 200);
     assert_non_null(strstr(body, "\"max_text\":2000"));
     free(body);
     assert_int_equal(it_http_get(it_env("CHAT_TEST_GW1_URL"), "/api/v1/nope", NULL), 404);

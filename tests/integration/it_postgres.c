@@ -150,7 +150,7 @@ static void test_postgres_stopped_15s(void **state)
     struct it_client cl;
     char user[32], fresh[32];
     json_t *sess;
-    const char *bases[2] = {GW1, GW2};
+    const char *bases[2] = {API1, API2};
     int64_t t_stop, t_back, next_acct, now;
     long long ps_down_ms = -1, login_ms = -1, ps_ready_ms = -1, stored_ms, ms;
     long long lat_max = 0, lat_sum = 0;
@@ -162,8 +162,8 @@ static void test_postgres_stopped_15s(void **state)
         it_stream_open(&st[i], tags[i], tx[i], rx[i]);
     it_client_new(&cl, "198.51.100");
     it_name_new(user, sizeof(user), "pgout");
-    json_decref(it_register(GW1, &cl, user, PW, NULL));
-    sess = it_login(GW2, &cl, user, PW); /* its refresh and access tokens are used below */
+    json_decref(it_register(API1, &cl, user, PW, NULL));
+    sess = it_login(API2, &cl, user, PW); /* its refresh and access tokens are used below */
     for (int i = 0; i < NSTREAMS; i++)
         it_stream_send_acked(&st[i], 5);
     assert_int_equal(http_status("CHAT_TEST_PERSISTER_URL", "/readyz"), 200);
@@ -261,7 +261,7 @@ static void test_postgres_stopped_15s(void **state)
     if (stored_ms > it_timeout(STORED_BACK_MS))
         fail_msg("rows stored only %lld ms after PostgreSQL was back", stored_ms);
     /* the refresh token refused as unavailable was not used up */
-    json_decref(it_refresh_ok(GW1, &cl, it_jstr(sess, "refresh_token")));
+    json_decref(it_refresh_ok(API1, &cl, it_jstr(sess, "refresh_token")));
     json_decref(sess);
     for (int i = 0; i < NSTREAMS; i++)
         it_stream_close(&st[i]);
@@ -394,7 +394,7 @@ static void test_postgres_paused(void **state)
 {
     static const char *const tags[NSTREAMS] = {"pha", "phb", "phc"};
     const char *tx[NSTREAMS] = {GW1, GW2, GW1}, *rx[NSTREAMS] = {GW2, GW1, GW1};
-    const char *bases[2] = {GW1, GW2};
+    const char *bases[2] = {API1, API2};
     struct it_stream st[NSTREAMS], mid;
     struct it_client cl;
     struct hung *h = calloc(1, sizeof(*h));
@@ -417,10 +417,10 @@ static void test_postgres_paused(void **state)
         it_stream_open(&st[i], tags[i], tx[i], rx[i]);
     it_client_new(&cl, "198.51.100");
     it_name_new(user, sizeof(user), "pghang");
-    json_decref(it_register(GW1, &cl, user, PW, NULL));
-    sess = it_login(GW2, &cl, user, PW); /* its tokens are used during the hang */
-    h->base[0] = GW1;
-    h->base[1] = GW2;
+    json_decref(it_register(API1, &cl, user, PW, NULL));
+    sess = it_login(API2, &cl, user, PW); /* its tokens are used during the hang */
+    h->base[0] = API1;
+    h->base[1] = API2;
     h->access = it_access(sess);
     snprintf(h->login, sizeof(h->login), "{\"username\":\"%s\",\"password\":\"%s\"}", user, PW);
     snprintf(h->refresh, sizeof(h->refresh), "{\"refresh_token\":\"%s\"}",
@@ -490,8 +490,8 @@ static void test_postgres_paused(void **state)
             fail_msg("login after PostgreSQL's resume answered %d", s);
     }
     /* both gateways' workers are back (each has its own) */
-    assert_int_equal(try_login(GW1, user), 200);
-    assert_int_equal(try_login(GW2, user), 200);
+    assert_int_equal(try_login(API1, user), 200);
+    assert_int_equal(try_login(API2, user), 200);
     total = all_acked_delivered_and_stored(st, &mid);
     stored_ms = (long long)(it_now_ms() - t_back);
     print_message("PostgreSQL resumed: first login after %lld ms, all %d + %d acknowledged "
@@ -500,7 +500,7 @@ static void test_postgres_paused(void **state)
     if (stored_ms > it_timeout(STORED_BACK_MS))
         fail_msg("rows stored only %lld ms after PostgreSQL's resume", stored_ms);
     /* the refresh token refused as unavailable was not used up */
-    json_decref(it_refresh_ok(GW1, &cl, it_jstr(sess, "refresh_token")));
+    json_decref(it_refresh_ok(API1, &cl, it_jstr(sess, "refresh_token")));
     json_decref(sess);
     free(h);
     for (int i = 0; i < NSTREAMS; i++)

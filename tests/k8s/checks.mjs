@@ -16,6 +16,16 @@ const COMMON = [
   "CHAT_TOPIC_MESSAGES", "CHAT_TOPIC_EVENTS", "CHAT_TOPIC_PRESENCE",
 ];
 
+// Settings the gateway and chat-api both read (a name here that one of them does not know is
+// skipped, see checkSharedSettings): their effective values must be the same in both
+// Deployments (checkSharedSettings), which k8s/ gets by reading them from one ConfigMap
+// (chatcluster-shared) and one Secret key (chatcluster-secrets/CHAT_JWT_KEYS).
+export const SHARED = [
+  "CHAT_JWT_KEYS", "CHAT_JWT_ISSUER", "CHAT_ACCESS_TTL_S", "CHAT_TOKEN_MAX_TTL_S",
+  "CHAT_MAX_FRAME", "CHAT_MAX_TEXT", "CHAT_MAX_ROOMS", "CHAT_RATE_PER_S", "CHAT_RATE_BURST",
+  "CHAT_PRODUCE_TIMEOUT_MS",
+];
+
 export const SERVICES = {
   gateway: {
     binary: "chat-gateway",
@@ -24,20 +34,38 @@ export const SERVICES = {
       // limits and timeouts (gateway/src/main.c)
       "CHAT_MAX_FRAME", "CHAT_MAX_TEXT", "CHAT_MAX_ROOMS", "CHAT_MAX_CONNS", "CHAT_OUTQ_MAX_MSGS",
       "CHAT_OUTQ_MAX_BYTES", "CHAT_RATE_PER_S", "CHAT_RATE_BURST", "CHAT_MAX_PENDING",
-      "CHAT_PRODUCE_TIMEOUT_MS", "CHAT_MAX_BODY", "CHAT_IDLE_PING_S", "CHAT_IDLE_TIMEOUT_S",
+      "CHAT_PRODUCE_TIMEOUT_MS", "CHAT_IDLE_PING_S", "CHAT_IDLE_TIMEOUT_S",
       "CHAT_DRAIN_MS", "CHAT_MAX_ERRORS", "CHAT_FRAME_RATE_PER_S", "CHAT_FRAME_RATE_BURST",
-      "CHAT_REST_MAX_PENDING", "CHAT_HEADER_TIMEOUT_S", "CHAT_REQUEST_TIMEOUT_S", "CHAT_MAX_HANDSHAKES", "CHAT_LISTEN_BACKLOG", "CHAT_PARTITION_CHECK_MS",
-      // accounts API (gateway/src/main.c; CHAT_PG_DSN empty = accounts off, the manifests turn it on)
-      "CHAT_PG_DSN", "CHAT_PG_TIMEOUT_MS", "CHAT_TOKEN_MAX_TTL_S", "CHAT_AUTH_WORKERS", "CHAT_AUTH_QUEUE_MAX", "CHAT_PASSWORD_COST", "CHAT_ACCESS_TTL_S",
-      "CHAT_REFRESH_TTL_S", "CHAT_SESSION_WARN_S", "CHAT_TRUSTED_PROXY_HOPS", "CHAT_AUTH_WINDOW_S",
-      "CHAT_LOGIN_PER_IP", "CHAT_LOGIN_FAILS_PER_NET", "CHAT_LOGIN_FAILS_PER_USER", "CHAT_LOGIN_NET_BITS_V4",
-      "CHAT_LOGIN_NET_BITS_V6", "CHAT_PASSWORD_PER_USER", "CHAT_NICK_PER_USER", "CHAT_LOGOUT_PER_USER",
-      "CHAT_REGISTER_PER_IP", "CHAT_REFRESH_GRACE_S", "CHAT_LOGIN_NAME_KEY", "CHAT_RETAIN_LOGINS_S",
-      "CHAT_RETAIN_SESSIONS_S", "CHAT_PURGE_INTERVAL_S", "CHAT_PURGE_BATCH"]),
-    required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME", "CHAT_PG_DSN"],
+      "CHAT_HEADER_TIMEOUT_S", "CHAT_REQUEST_TIMEOUT_S", "CHAT_MAX_HANDSHAKES", "CHAT_LISTEN_BACKLOG",
+      "CHAT_PARTITION_CHECK_MS",
+      // the REST send still served by the gateway (issue 10 moves it to chat-api; then drop these)
+      "CHAT_MAX_BODY", "CHAT_REST_MAX_PENDING",
+      // tokens: verified here, issued by chat-api (issue 10: the gateway has no database)
+      "CHAT_TOKEN_MAX_TTL_S", "CHAT_ACCESS_TTL_S", "CHAT_SESSION_WARN_S"]),
+    required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME"],
     port: { name: "http", key: "CHAT_PORT", def: 8080 },
     addrKey: "CHAT_LISTEN_ADDR",
     perPod: "CHAT_NODE_NAME",
+    redis: true,
+  },
+  api: {
+    binary: "chat-api",
+    env: new Set([...COMMON, "CHAT_API_ADDR", "CHAT_API_PORT", "CHAT_API_THREADS", "CHAT_API_MAX_BODY",
+      "CHAT_API_REQUEST_TIMEOUT_S", "CHAT_API_MAX_CONNS", "CHAT_NODE_NAME", "CHAT_PG_DSN", "CHAT_PG_TIMEOUT_MS",
+      "CHAT_REDIS_HOST", "CHAT_REDIS_PORT", "CHAT_REDIS_TIMEOUT_MS", "CHAT_JWT_KEYS", "CHAT_JWT_ISSUER", "CHAT_PASSWORD_COST",
+      "CHAT_ACCESS_TTL_S", "CHAT_TOKEN_MAX_TTL_S", "CHAT_REFRESH_TTL_S", "CHAT_REFRESH_GRACE_S",
+      "CHAT_TRUSTED_PROXY_HOPS", "CHAT_AUTH_WINDOW_S", "CHAT_LOGIN_PER_IP", "CHAT_LOGIN_FAILS_PER_NET",
+      "CHAT_LOGIN_FAILS_PER_USER", "CHAT_LOGIN_NET_BITS_V4", "CHAT_LOGIN_NET_BITS_V6", "CHAT_PASSWORD_PER_USER",
+      "CHAT_NICK_PER_USER", "CHAT_LOGOUT_PER_USER", "CHAT_REGISTER_PER_IP", "CHAT_LOGIN_NAME_KEY",
+      "CHAT_RETAIN_LOGINS_S", "CHAT_RETAIN_SESSIONS_S", "CHAT_PURGE_INTERVAL_S", "CHAT_PURGE_BATCH",
+      "CHAT_MAX_FRAME", "CHAT_MAX_TEXT", "CHAT_MAX_ROOMS", "CHAT_RATE_PER_S", "CHAT_RATE_BURST",
+      "CHAT_PRODUCE_TIMEOUT_MS", "CHAT_OUTBOX_BATCH", "CHAT_OUTBOX_POLL_MS"]),
+    required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_API_ADDR", "CHAT_NODE_NAME", "CHAT_PG_DSN"],
+    port: { name: "http", key: "CHAT_API_PORT", def: 8081 },
+    addrKey: "CHAT_API_ADDR",
+    perPod: "CHAT_NODE_NAME",
+    redis: true,
+    postgres: true,
   },
   persister: {
     binary: "chat-persister",
@@ -51,6 +79,7 @@ export const SERVICES = {
     required: ["CHAT_KAFKA_BROKERS", "CHAT_PG_DSN", "CHAT_METRICS_ADDR"],
     port: { name: "metrics", key: "CHAT_METRICS_PORT", def: 9101 },
     addrKey: "CHAT_METRICS_ADDR",
+    postgres: true,
   },
   presence: {
     binary: "chat-presence",
@@ -60,8 +89,18 @@ export const SERVICES = {
     port: { name: "metrics", key: "CHAT_METRICS_PORT", def: 9102 },
     addrKey: "CHAT_METRICS_ADDR",
     perPod: "CHAT_INSTANCE_ID",
+    redis: true,
   },
 };
+
+// Only these services may reach PostgreSQL (CHAT_PG_DSN, egress to 5432); the rest talk to Kafka
+// and Redis only. Public traffic reaches only the gateway and chat-api, through the ingress
+// controller's namespace; Prometheus (its namespace) scrapes every service.
+export const PG_CLIENTS = Object.keys(SERVICES).filter((k) => SERVICES[k].postgres);
+const PUBLIC_SERVICES = new Set(["gateway", "api"]);
+const INGRESS_NS = "ingress-nginx";
+const PROMETHEUS_NS = "monitoring";
+const PG_PORT = 5432;
 
 export const KNOWN_ENV = new Set(Object.values(SERVICES).flatMap((s) => [...s.env]));
 
@@ -75,6 +114,21 @@ const INT_RANGES = {
   CHAT_KAFKA_SESSION_TIMEOUT_MS: [1000, 300000],
   CHAT_KAFKA_HEARTBEAT_MS: [100, 60000],
   CHAT_PORT: [1, 65535],
+  CHAT_API_PORT: [1, 65535],
+  CHAT_API_THREADS: [1, 256],
+  CHAT_API_MAX_BODY: [64, 16777216],
+  CHAT_API_REQUEST_TIMEOUT_S: [1, 3600],
+  CHAT_API_MAX_CONNS: [1, 1000000],
+  CHAT_OUTBOX_BATCH: [1, 10000],
+  CHAT_OUTBOX_POLL_MS: [50, 60000],
+  CHAT_REDIS_TIMEOUT_MS: [50, 60000],
+  CHAT_MAX_FRAME: [256, 1048576],
+  CHAT_MAX_TEXT: [1, 100000],
+  CHAT_MAX_ROOMS: [1, 10000],
+  CHAT_MAX_CONNS: [1, 10000000],
+  CHAT_RATE_PER_S: [1, 1000000],
+  CHAT_RATE_BURST: [1, 1000000],
+  CHAT_PRODUCE_TIMEOUT_MS: [100, 300000],
   CHAT_DRAIN_MS: [0, 600000],
   CHAT_IDLE_PING_S: [1, 3600],
   CHAT_IDLE_TIMEOUT_S: [2, 7200],
@@ -91,8 +145,6 @@ const INT_RANGES = {
   CHAT_PRESENCE_INTERVAL_MS: [50, 60000],
   CHAT_PRESENCE_LEASE_MS: [200, 600000],
   CHAT_PG_TIMEOUT_MS: [500, 600000],
-  CHAT_AUTH_WORKERS: [1, 64],
-  CHAT_AUTH_QUEUE_MAX: [1, 100000],
   CHAT_PASSWORD_COST: [1, 11],
   CHAT_ACCESS_TTL_S: [30, 86400],
   CHAT_TOKEN_MAX_TTL_S: [30, 2592000],
@@ -124,7 +176,7 @@ const TOPIC_KEYS = { CHAT_TOPIC_MESSAGES: "chat.messages", CHAT_TOPIC_EVENTS: "c
 // Secrets the manifests reference but do not create: created by the operator (README.md) or by an
 // operator of the cluster (the CloudNativePG "<cluster>-app" Secret is handled separately).
 const EXTERNAL_SECRETS = {
-  "chatcluster-secrets": ["CHAT_JWT_KEYS", "CHAT_PG_DSN"],
+  "chatcluster-secrets": ["CHAT_JWT_KEYS", "CHAT_PG_DSN", "CHAT_LOGIN_NAME_KEY"],
   "chatcluster-kafka-user": ["password"],
   "chatcluster-kafka-ca": ["ca.crt"],
   "chatcluster-tls": ["tls.crt", "tls.key"],
@@ -287,21 +339,29 @@ function checkServiceEnv(docs) {
     const hb = Number(env.get("CHAT_KAFKA_HEARTBEAT_MS")?.value ?? 1000);
     const st = Number(env.get("CHAT_KAFKA_SESSION_TIMEOUT_MS")?.value ?? 10000);
     if (hb * 3 > st) errs.push(`${where}: CHAT_KAFKA_HEARTBEAT_MS ${hb} should be <= 1/3 of the session timeout ${st}`);
-    if (svc === "gateway") {
-      // The accounts API behind ingress-nginx: the TCP peer is the controller pod, so the
-      // client address (login history, per-IP attempt limits) is the entry it appends to
-      // X-Forwarded-For: at least one trusted proxy hop.
+    if (env.has("CHAT_PG_DSN") && !PG_CLIENTS.includes(svc)) {
+      errs.push(`${where}: CHAT_PG_DSN: only ${PG_CLIENTS.map((k) => SERVICES[k].binary).join(" and ")} ` +
+        "may have database access");
+    }
+    if (PUBLIC_SERVICES.has(svc) && spec.env.has("CHAT_TRUSTED_PROXY_HOPS")) {
+      // Behind ingress-nginx the TCP peer is the controller pod, so the client address (login
+      // history, per-IP attempt limits) is the entry it appends to X-Forwarded-For: at least one
+      // trusted proxy hop.
       const hops = Number(env.get("CHAT_TRUSTED_PROXY_HOPS")?.value ?? 0);
       if (hops < 1 && docs.some((d) => d.kind === "Ingress")) {
         errs.push(`${where}: CHAT_TRUSTED_PROXY_HOPS is 0: behind the Ingress every client would ` +
           "share the ingress controller's address (one hop: ingress-nginx)");
       }
-      const access = Number(env.get("CHAT_ACCESS_TTL_S")?.value ?? 900);
+    }
+    const access = Number(env.get("CHAT_ACCESS_TTL_S")?.value ?? 900);
+    if (svc === "gateway") {
       const warn = Number(env.get("CHAT_SESSION_WARN_S")?.value ?? 60);
-      const refresh = Number(env.get("CHAT_REFRESH_TTL_S")?.value ?? 2592000);
       if (warn >= access) {
         errs.push(`${where}: CHAT_SESSION_WARN_S ${warn} >= CHAT_ACCESS_TTL_S ${access}: every socket is warned at once`);
       }
+    }
+    if (svc === "api") {
+      const refresh = Number(env.get("CHAT_REFRESH_TTL_S")?.value ?? 2592000);
       if (refresh <= access) errs.push(`${where}: CHAT_REFRESH_TTL_S ${refresh} <= CHAT_ACCESS_TTL_S ${access}`);
     }
     // With CloudNativePG the DSN comes from the operator's "<cluster>-app" Secret and
@@ -487,7 +547,8 @@ function checkReferences(t, docs) {
           if (!cm || !Object.hasOwn(cm.data || {}, cmk.key)) errs.push(`${nm(w)}: ConfigMap key ${cmk.name}/${cmk.key} missing`);
         }
         const sk = e.valueFrom?.secretKeyRef;
-        if (sk) checkSecret(`${nm(w)} env ${e.name}`, sk.name, sk.key);
+        // optional: true may name a key the Secret lacks (the setting then keeps its default)
+        if (sk) checkSecret(`${nm(w)} env ${e.name}`, sk.name, sk.optional ? undefined : sk.key);
       }
       const vols = new Set((ps.volumes || []).map((v) => v.name));
       for (const m of c.volumeMounts || []) if (!vols.has(m.name)) errs.push(`${nm(w)}: volumeMount ${m.name} has no volume`);
@@ -532,13 +593,44 @@ function checkPodSecurity(docs) {
   return errs;
 }
 
+function preStopSleep(c) {
+  const stop = c.lifecycle?.preStop;
+  return stop?.sleep?.seconds ?? Number(stop?.exec?.command?.[0] === "sleep" ? stop.exec.command[1] : NaN);
+}
+
+// The public services (gateway, chat-api): at least 2 replicas, an HPA, a preStop sleep so that
+// the endpoint removal reaches ingress-nginx before SIGTERM, a grace period covering their drain,
+// spreading, and a ClusterIP Service (exposed through the Ingress only).
+function publicServiceErrors(name, w, docs, drainS, drainWhat) {
+  const errs = [];
+  const g = w.spec.template.spec;
+  if ((w.spec.replicas ?? 1) < 2) errs.push(`${name}: at least 2 replicas`);
+  const hpa = docs.find((d) => d.kind === "HorizontalPodAutoscaler" && d.spec.scaleTargetRef.name === name);
+  if (!hpa) errs.push(`${name}: no HorizontalPodAutoscaler`);
+  else if ((hpa.spec.minReplicas ?? 1) < 2) errs.push(`${name} HPA: minReplicas >= 2`);
+  const c = g.containers[0];
+  const sleep = preStopSleep(c);
+  if (!c.lifecycle?.preStop) errs.push(`${name}: preStop hook required (endpoint removal before SIGTERM)`);
+  else if (!(sleep > 0)) errs.push(`${name}: preStop should be a sleep of a few seconds`);
+  if (!((g.terminationGracePeriodSeconds ?? 30) >= (sleep || 0) + drainS + 10)) {
+    errs.push(`${name}: terminationGracePeriodSeconds must cover preStop (${sleep} s) + ${drainWhat} ` +
+      `(${drainS} s) + 10 s to finish and exit`);
+  }
+  if ((g.topologySpreadConstraints || []).length === 0) errs.push(`${name}: topologySpreadConstraints required`);
+  const svc = docs.find((d) => d.kind === "Service" && selectsMap(d.spec.selector, w.spec.template.metadata.labels));
+  if (!svc) errs.push(`${name}: no Service`);
+  else if ((svc.spec.type ?? "ClusterIP") !== "ClusterIP") errs.push(`${nm(svc)}: must be ClusterIP (exposed via Ingress)`);
+  return errs;
+}
+
 function checkServices(t, docs) {
   const errs = [];
   const dep = (name) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === name);
   const gw = dep("chat-gateway");
+  const api = dep("chat-api");
   const ps = dep("chat-persister");
   const pr = dep("chat-presence");
-  if (!gw || !ps || !pr) return ["chat-gateway, chat-persister and chat-presence Deployments are all required"];
+  if (!gw || !api || !ps || !pr) return ["chat-gateway, chat-api, chat-persister and chat-presence Deployments are all required"];
   for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind) && serviceOf(d))) {
     const svc = serviceOf(w);
     const c = w.spec.template.spec.containers[0];
@@ -551,27 +643,18 @@ function checkServices(t, docs) {
     }
     if (w.spec.strategy?.rollingUpdate?.maxUnavailable !== 0) errs.push(`${nm(w)}: rollouts must keep capacity (maxUnavailable 0)`);
   }
-  // gateway: replicas, autoscaling, draining, spreading, Service
-  const g = gw.spec.template.spec;
-  if ((gw.spec.replicas ?? 1) < 2) errs.push("chat-gateway: at least 2 replicas");
-  const hpa = docs.find((d) => d.kind === "HorizontalPodAutoscaler" && d.spec.scaleTargetRef.name === "chat-gateway");
-  if (!hpa) errs.push("chat-gateway: no HorizontalPodAutoscaler");
-  else if ((hpa.spec.minReplicas ?? 1) < 2) errs.push("chat-gateway HPA: minReplicas >= 2");
-  const gc = g.containers[0];
-  const stop = gc.lifecycle?.preStop;
-  const sleep = stop?.sleep?.seconds ?? Number(stop?.exec?.command?.[0] === "sleep" ? stop.exec.command[1] : NaN);
-  if (!stop) errs.push("chat-gateway: preStop hook required (endpoint removal before SIGTERM)");
-  else if (!(sleep > 0)) errs.push("chat-gateway: preStop should be a sleep of a few seconds");
-  const gcm = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "chatcluster-gateway");
-  const drainS = Number(gcm?.data?.CHAT_DRAIN_MS ?? 5000) / 1000;
-  if (!((g.terminationGracePeriodSeconds ?? 30) >= (sleep || 0) + drainS + 10)) {
-    errs.push(`chat-gateway: terminationGracePeriodSeconds must cover preStop (${sleep} s) + CHAT_DRAIN_MS ` +
-      `(${drainS} s) + 10 s for the Kafka flush and exit`);
+  const cmv = (cm, key, def) => Number(docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === cm)?.data?.[key] ?? def);
+  // gateway: its drain closes every WebSocket; chat-api: finishes the requests in progress
+  errs.push(...publicServiceErrors("chat-gateway", gw, docs, cmv("chatcluster-gateway", "CHAT_DRAIN_MS", 5000) / 1000,
+    "CHAT_DRAIN_MS"));
+  errs.push(...publicServiceErrors("chat-api", api, docs, cmv("chatcluster-api", "CHAT_API_REQUEST_TIMEOUT_S", 10),
+    "CHAT_API_REQUEST_TIMEOUT_S"));
+  const apiPdb = docs.find((d) => d.kind === "PodDisruptionBudget" && selects(d.spec.selector, api.spec.template.metadata.labels));
+  if (apiPdb && apiPdb.spec.minAvailable === undefined && apiPdb.spec.maxUnavailable === undefined) {
+    errs.push(`${nm(apiPdb)}: minAvailable or maxUnavailable required`);
   }
-  if ((g.topologySpreadConstraints || []).length === 0) errs.push("chat-gateway: topologySpreadConstraints required");
-  const svc = docs.find((d) => d.kind === "Service" && selectsMap(d.spec.selector, gw.spec.template.metadata.labels));
-  if (!svc) errs.push("chat-gateway: no Service");
-  else if ((svc.spec.type ?? "ClusterIP") !== "ClusterIP") errs.push(`${nm(svc)}: must be ClusterIP (exposed via Ingress)`);
+  const apiSvc = docs.find((d) => d.kind === "Service" && d.metadata.name === "chat-api");
+  if (!apiSvc) errs.push("Service chat-api (the Ingress's /api/ backend) missing");
   // persister / presence
   if ((ps.spec.replicas ?? 1) > TOPICS["chat.messages"]) errs.push("chat-persister: more replicas than chat.messages partitions");
   if (t.dir === "base") {
@@ -582,20 +665,59 @@ function checkServices(t, docs) {
   return errs;
 }
 
+// "1m", "16k", "1024" -> bytes (nginx size syntax); NaN when unparsable.
+function nginxSize(v) {
+  const m = /^(\d+)([kKmMgG]?)$/.exec(String(v ?? "").trim());
+  if (!m) return NaN;
+  return Number(m[1]) * { "": 1, k: 1024, m: 1048576, g: 1073741824 }[m[2].toLowerCase()];
+}
+
 function checkIngress(docs) {
   const errs = [];
   const ings = docs.filter((d) => d.kind === "Ingress");
   if (!ings.length) return ["no Ingress"];
-  const pub = ings.find((i) => (i.spec.rules || []).some((r) => (r.http?.paths || []).some((p) => p.path === "/")));
-  if (!pub) return ["no Ingress routes / to the gateway"];
-  const a = pub.metadata.annotations || {};
+  const routes = ings.flatMap((i) => (i.spec.rules || []).flatMap((r) => (r.http?.paths || []).map((p) => ({ ing: i, p }))));
   const pfx = "nginx.ingress.kubernetes.io/";
+  // WebSockets: /ws to the gateway, through an Ingress tuned for long-lived sockets.
+  const ws = routes.find((r) => r.p.path === "/ws");
+  if (!ws) return ["no Ingress routes /ws to the gateway"];
+  if (ws.p.backend.service?.name !== "chat-gateway") errs.push(`${nm(ws.ing)}: /ws must go to Service chat-gateway`);
+  const pub = ws.ing;
+  const a = pub.metadata.annotations || {};
   if (pub.spec.ingressClassName !== "nginx") errs.push(`${nm(pub)}: ingressClassName nginx`);
   for (const k of ["proxy-read-timeout", "proxy-send-timeout"]) {
     if (!(Number(a[pfx + k]) >= 3600)) errs.push(`${nm(pub)}: ${k} must be >= 3600 for idle WebSockets`);
   }
   if (a[pfx + "proxy-buffering"] !== "off") errs.push(`${nm(pub)}: proxy-buffering must be off`);
   if (a[pfx + "proxy-request-buffering"] !== "off") errs.push(`${nm(pub)}: proxy-request-buffering must be off`);
+  // REST: /api/ (Prefix) to chat-api, and nothing else under /api to the gateway.
+  const api = routes.find((r) => r.p.path === "/api/" || r.p.path === "/api");
+  if (!api) errs.push("no Ingress routes /api/ to chat-api");
+  else {
+    if (api.p.pathType !== "Prefix") errs.push(`${nm(api.ing)}: /api/ must be a Prefix path`);
+    if (api.p.backend.service?.name !== "chat-api") errs.push(`${nm(api.ing)}: /api/ must go to Service chat-api`);
+    const aa = api.ing.metadata.annotations || {};
+    if (api.ing.spec.ingressClassName !== "nginx") errs.push(`${nm(api.ing)}: ingressClassName nginx`);
+    // chat-api serves each request on one thread start to finish: nginx must take the body from a
+    // slow client first, and a body chat-api would refuse must reach it (its JSON 413 too_big).
+    if (aa[pfx + "proxy-request-buffering"] === "off") {
+      errs.push(`${nm(api.ing)}: proxy-request-buffering off would let slow clients hold chat-api's request threads`);
+    }
+    const cm = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "chatcluster-api");
+    const maxBody = Number(cm?.data?.CHAT_API_MAX_BODY ?? 16384);
+    const body = nginxSize(aa[pfx + "proxy-body-size"] ?? "1m");
+    if (!(body >= maxBody)) {
+      errs.push(`${nm(api.ing)}: proxy-body-size ${aa[pfx + "proxy-body-size"]} is below CHAT_API_MAX_BODY ${maxBody}: ` +
+        "nginx, not chat-api, would refuse those bodies");
+    }
+    const tlsOf = (i) => JSON.stringify((i.spec.tls || []).map((x) => [x.secretName, [...(x.hosts || [])].sort()]));
+    if (tlsOf(api.ing) !== tlsOf(pub)) errs.push(`${nm(api.ing)}: TLS differs from ${nm(pub)} (same host, same certificate)`);
+  }
+  for (const r of routes) {
+    if (/^\/api(\/|$)/.test(r.p.path) && r.p.backend.service?.name !== "chat-api") {
+      errs.push(`${nm(r.ing)}: ${r.p.path} must go to Service chat-api, not ${r.p.backend.service?.name}`);
+    }
+  }
   for (const i of ings) {
     for (const [k, v] of Object.entries(i.metadata.annotations || {})) {
       if (typeof v !== "string") errs.push(`${nm(i)}: annotation ${k} must be a string`);
@@ -612,6 +734,107 @@ function checkIngress(docs) {
   return errs;
 }
 
+// The gateway and chat-api must agree on what they share (SHARED): token issuer, keys and TTLs,
+// the trusted proxy hops and the message limits. Compares the effective values of the two
+// Deployments (a literal value, or the Secret and key it comes from).
+function checkSharedSettings(docs) {
+  const errs = [];
+  const cms = new Map(docs.filter((d) => d.kind === "ConfigMap").map((d) => [d.metadata.name, d]));
+  const dep = (name) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === name);
+  const gw = dep("chat-gateway");
+  const api = dep("chat-api");
+  if (!gw || !api) return ["chat-gateway and chat-api are both required"];
+  const eg = effectiveEnv(gw.spec.template.spec.containers[0], cms);
+  const ea = effectiveEnv(api.spec.template.spec.containers[0], cms);
+  const show = (e) => {
+    if (!e) return "(default)";
+    const sk = e.entry?.valueFrom?.secretKeyRef;
+    if (sk) return `secret ${sk.name}/${sk.key}`;
+    return e.value !== undefined ? `"${e.value}" (${e.from})` : JSON.stringify(e.entry?.valueFrom);
+  };
+  const key = (e) => show(e).replace(/ \(.*\)$/, "");
+  for (const k of SHARED.filter((x) => SERVICES.gateway.env.has(x) && SERVICES.api.env.has(x))) {
+    if (key(eg.get(k)) !== key(ea.get(k))) {
+      errs.push(`${k}: the gateway and chat-api disagree: ${show(eg.get(k))} vs ${show(ea.get(k))}`);
+    }
+  }
+  return errs;
+}
+
+// NetworkPolicies: every service is selected by a policy with both directions (so what is not
+// allowed is denied); public traffic only from the ingress controller's namespace, metrics only
+// from Prometheus'; PostgreSQL only from PG_CLIENTS; each service can reach what it needs.
+function npPeerNs(peer) {
+  return peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"];
+}
+
+function ruleAllowsPort(rule, port) {
+  if (!rule.ports || rule.ports.length === 0) return true;
+  return rule.ports.some((p) => p.port === undefined || p.port === port ||
+    (typeof p.port === "number" && p.endPort !== undefined && port >= p.port && port <= p.endPort));
+}
+
+function checkNetworkPolicies(docs) {
+  const errs = [];
+  const nps = docs.filter((d) => d.kind === "NetworkPolicy");
+  const cms = new Map(docs.filter((d) => d.kind === "ConfigMap").map((d) => [d.metadata.name, d]));
+  const kafkaPorts = [...new Set((cms.get("chatcluster-common")?.data?.CHAT_KAFKA_BROKERS ?? "").split(",")
+    .map((b) => Number(b.trim().split(":").pop())).filter((n) => n > 0))];
+  for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind) && serviceOf(d))) {
+    const svc = serviceOf(w);
+    const spec = SERVICES[svc];
+    const labels = w.spec.template.metadata?.labels;
+    const mine = nps.filter((np) => selects(np.spec.podSelector, labels));
+    const where = nm(w);
+    const types = new Set(mine.flatMap((np) => np.spec.policyTypes || ["Ingress"]));
+    if (!types.has("Ingress") || !types.has("Egress")) {
+      errs.push(`${where}: no NetworkPolicy with policyTypes Ingress and Egress selects it (nothing denied)`);
+      continue;
+    }
+    // ingress: from the ingress controller (public services) and Prometheus only
+    const allowedNs = PUBLIC_SERVICES.has(svc) ? [INGRESS_NS, PROMETHEUS_NS] : [PROMETHEUS_NS];
+    for (const np of mine) {
+      for (const rule of np.spec.ingress || []) {
+        if (!rule.from || rule.from.length === 0) errs.push(`${nm(np)}: an ingress rule without "from" admits every pod`);
+        for (const f of rule.from || []) {
+          const ns = npPeerNs(f);
+          if (!ns || !allowedNs.includes(ns) || f.ipBlock) {
+            errs.push(`${nm(np)}: ${where} admits ingress from ${JSON.stringify(f)}; only namespaces ${allowedNs.join(", ")}`);
+          }
+        }
+      }
+    }
+    if (PUBLIC_SERVICES.has(svc) && !mine.some((np) => (np.spec.ingress || []).some((r) => (r.from || []).some((f) => npPeerNs(f) === INGRESS_NS)))) {
+      errs.push(`${where}: the ingress controller (namespace ${INGRESS_NS}) cannot reach it`);
+    }
+    // egress: PostgreSQL only for PG_CLIENTS; each service reaches DNS, Kafka, and Redis/PostgreSQL if it uses them
+    const egress = mine.flatMap((np) => (np.spec.egress || []).map((r) => ({ np, r })));
+    const reaches = (port) => egress.some(({ r }) => ruleAllowsPort(r, port));
+    const pg = egress.filter(({ r }) => ruleAllowsPort(r, PG_PORT));
+    if (!spec.postgres && pg.length) errs.push(`${nm(pg[0].np)}: ${where} may not reach PostgreSQL (port ${PG_PORT}); only ${PG_CLIENTS.join(", ")} do`);
+    if (spec.postgres && !pg.length) errs.push(`${where}: no egress to PostgreSQL (port ${PG_PORT})`);
+    if (!reaches(53)) errs.push(`${where}: no egress to DNS (port 53)`);
+    for (const kp of kafkaPorts) if (!reaches(kp)) errs.push(`${where}: no egress to Kafka (port ${kp} of CHAT_KAFKA_BROKERS)`);
+    const redisPort = Number(cms.get("chatcluster-redis")?.data?.CHAT_REDIS_PORT ?? 6379);
+    if (spec.redis && !reaches(redisPort)) errs.push(`${where}: no egress to Redis (port ${redisPort})`);
+    if (!spec.redis && reaches(redisPort)) {
+      errs.push(`${where}: egress to Redis although ${spec.binary} does not use it`);
+    }
+  }
+  // The in-namespace Redis (components/redis) admits exactly the services that use it.
+  const redis = docs.find((d) => d.kind === "Deployment" && d.metadata.name === "chat-redis");
+  if (redis) {
+    const rnp = nps.filter((np) => selects(np.spec.podSelector, redis.spec.template.metadata.labels));
+    for (const w of docs.filter((d) => WORKLOAD_KINDS.has(d.kind) && serviceOf(d))) {
+      const admitted = rnp.some((np) => (np.spec.ingress || []).some((r) => (r.from || []).some((f) =>
+        !f.namespaceSelector && selects(f.podSelector, w.spec.template.metadata.labels))));
+      if (SERVICES[serviceOf(w)].redis && !admitted) errs.push(`NetworkPolicy of chat-redis does not admit ${nm(w)}, which uses Redis`);
+      if (!SERVICES[serviceOf(w)].redis && admitted) errs.push(`NetworkPolicy of chat-redis admits ${nm(w)}, which does not use Redis`);
+    }
+  }
+  return errs;
+}
+
 export function projectChecks(t, docs) {
   if (!t.app) return [[`every object in namespace ${t.namespace}`, checkNamespaces(t, docs)]];
   return [
@@ -622,8 +845,11 @@ export function projectChecks(t, docs) {
     ["labels and selectors match (workloads, Services, PDBs, HPA, spread, NetworkPolicies, Ingress)", checkSelectors(docs)],
     ["referenced ConfigMaps, Secrets, keys, volumes and ServiceAccounts exist", checkReferences(t, docs)],
     ["pod security and resources (non-root, read-only, no capabilities)", checkPodSecurity(docs)],
-    ["gateway/persister/presence: images, replicas, drain, PDB, HPA, Service", checkServices(t, docs)],
-    ["Ingress: WebSocket-friendly, internal endpoints not public", checkIngress(docs)],
+    ["gateway/api/persister/presence: images, replicas, drain, PDB, HPA, Service", checkServices(t, docs)],
+    ["gateway and chat-api agree on the settings they share", checkSharedSettings(docs)],
+    ["NetworkPolicies: default deny per service, public only via ingress-nginx, PostgreSQL only for " +
+      PG_CLIENTS.join("/"), checkNetworkPolicies(docs)],
+    ["Ingress: /ws WebSocket-friendly to the gateway, /api/ to chat-api, internal endpoints not public", checkIngress(docs)],
   ];
 }
 

@@ -7,6 +7,10 @@ import { strategicMerge, applyJson6902, parseSelector } from "./kustomize.mjs";
 const dep = (docs, name) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === name);
 const cm = (docs, name) => docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === name);
 const gwc = (docs) => dep(docs, "chat-gateway").spec.template.spec.containers[0];
+const apic = (docs) => dep(docs, "chat-api").spec.template.spec.containers[0];
+const np = (docs, name) => docs.find((d) => d.kind === "NetworkPolicy" && d.metadata.name === name);
+const ing = (docs, name) => docs.find((d) => d.kind === "Ingress" && d.metadata.name === name);
+const pgEnv = { name: "CHAT_PG_DSN", valueFrom: { secretKeyRef: { name: "chatcluster-secrets", key: "CHAT_PG_DSN" } } };
 
 // [description, target dir, mutation, text expected in some failure]
 const CASES = [
@@ -66,23 +70,101 @@ const CASES = [
   }, "references $(KAFKA_SASL_PASSWORD)"],
   ["wrong namespace", "overlays/dev", (d) => { dep(d, "chat-redis").metadata.namespace = "default"; },
     "expected \"chatcluster-dev\""],
-  ["gateway without CHAT_PG_DSN (accounts API off)", "base", (d) => {
-    const env = gwc(d).env;
+  ["chat-api without CHAT_PG_DSN", "base", (d) => {
+    const env = apic(d).env;
     env.splice(env.findIndex((e) => e.name === "CHAT_PG_DSN"), 1);
-  }, "required CHAT_PG_DSN is not set"],
-  ["CloudNativePG component not patching the gateway", "overlays/prod", (d) => {
-    gwc(d).env.find((e) => e.name === "CHAT_PG_DSN").valueFrom.secretKeyRef = { name: "chatcluster-secrets", key: "CHAT_PG_DSN" };
-  }, "CHAT_PG_DSN from chatcluster-secrets although CloudNativePG renders"],
+  }, "Deployment/chat-api: required CHAT_PG_DSN is not set"],
+  ["CHAT_PG_DSN given to the gateway (it has no database)", "base", (d) => { gwc(d).env.push(structuredClone(pgEnv)); },
+    "Deployment/chat-gateway: CHAT_PG_DSN: only chat-api and chat-persister may have database access"],
+  ["CHAT_PG_DSN given to presence", "overlays/dev", (d) => {
+    dep(d, "chat-presence").spec.template.spec.containers[0].env.push(structuredClone(pgEnv));
+  }, "Deployment/chat-presence: CHAT_PG_DSN: only chat-api and chat-persister"],
+  ["CloudNativePG component not patching chat-api", "overlays/prod", (d) => {
+    apic(d).env.find((e) => e.name === "CHAT_PG_DSN").valueFrom.secretKeyRef = { name: "chatcluster-secrets", key: "CHAT_PG_DSN" };
+  }, "Deployment/chat-api: CHAT_PG_DSN from chatcluster-secrets although CloudNativePG renders"],
   ["CHAT_TRUSTED_PROXY_HOPS out of range", "base", (d) => {
-    cm(d, "chatcluster-gateway").data.CHAT_TRUSTED_PROXY_HOPS = "17";
+    cm(d, "chatcluster-api").data.CHAT_TRUSTED_PROXY_HOPS = "17";
   }, "CHAT_TRUSTED_PROXY_HOPS=\"17\""],
   ["CHAT_TRUSTED_PROXY_HOPS left at 0 behind the Ingress", "overlays/prod", (d) => {
-    delete cm(d, "chatcluster-gateway").data.CHAT_TRUSTED_PROXY_HOPS;
-  }, "CHAT_TRUSTED_PROXY_HOPS is 0"],
+    delete cm(d, "chatcluster-api").data.CHAT_TRUSTED_PROXY_HOPS;
+  }, "Deployment/chat-api: CHAT_TRUSTED_PROXY_HOPS is 0"],
+  ["proxy hops given to the gateway (it keeps no client addresses)", "base", (d) => {
+    cm(d, "chatcluster-shared").data.CHAT_TRUSTED_PROXY_HOPS = "1";
+  }, "CHAT_TRUSTED_PROXY_HOPS (from configmap:chatcluster-shared) is not a setting of chat-gateway"],
+  ["a shared setting overridden for chat-api only", "overlays/prod", (d) => {
+    cm(d, "chatcluster-api").data.CHAT_ACCESS_TTL_S = "600";
+  }, "CHAT_ACCESS_TTL_S: the gateway and chat-api disagree"],
+  ["the gateway verifying with another JWT key", "base", (d) => {
+    gwc(d).env.find((e) => e.name === "CHAT_JWT_KEYS").valueFrom.secretKeyRef.name = "other-secrets";
+  }, "CHAT_JWT_KEYS: the gateway and chat-api disagree"],
+  ["chat-api setting out of range", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_API_THREADS = "0"; },
+    "CHAT_API_THREADS=\"0\""],
+  ["outbox poll out of range", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_OUTBOX_POLL_MS = "10"; },
+    "CHAT_OUTBOX_POLL_MS=\"10\""],
+  ["chat-api bound to loopback", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_API_ADDR = "127.0.0.1"; },
+    "CHAT_API_ADDR=127.0.0.1"],
+  ["chat-api container port differs from CHAT_API_PORT", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_API_PORT = "8082"; },
+    "but CHAT_API_PORT is 8082"],
+  ["an accounts setting left on the gateway", "base", (d) => { cm(d, "chatcluster-gateway").data.CHAT_LOGIN_PER_IP = "30"; },
+    "CHAT_LOGIN_PER_IP (from configmap:chatcluster-gateway) is not a setting of chat-gateway"],
+  ["chat-api without a PodDisruptionBudget", "base", (d) => {
+    d.splice(d.findIndex((x) => x.kind === "PodDisruptionBudget" && x.metadata.name === "chat-api"), 1);
+  }, "Deployment/chat-api: no PodDisruptionBudget"],
+  ["chat-api without an HPA", "overlays/prod", (d) => {
+    d.splice(d.findIndex((x) => x.kind === "HorizontalPodAutoscaler" && x.metadata.name === "chat-api"), 1);
+  }, "chat-api: no HorizontalPodAutoscaler"],
+  ["chat-api with one replica", "overlays/dev", (d) => { dep(d, "chat-api").spec.replicas = 1; }, "chat-api: at least 2 replicas"],
+  ["chat-api grace period shorter than its drain", "base", (d) => {
+    dep(d, "chat-api").spec.template.spec.terminationGracePeriodSeconds = 15;
+  }, "chat-api: terminationGracePeriodSeconds must cover"],
+  ["no preStop on chat-api", "base", (d) => { delete apic(d).lifecycle; }, "chat-api: preStop hook required"],
+  ["/api/ routed to the gateway", "base", (d) => {
+    ing(d, "chatcluster-api").spec.rules[0].http.paths[0].backend.service.name = "chat-gateway";
+  }, "/api/ must go to Service chat-api"],
+  ["no /api/ route", "overlays/prod", (d) => { d.splice(d.findIndex((x) => x.kind === "Ingress" && x.metadata.name === "chatcluster-api"), 1); },
+    "no Ingress routes /api/ to chat-api"],
+  ["/api/v1 to the gateway on the WebSocket Ingress", "base", (d) => {
+    ing(d, "chatcluster").spec.rules[0].http.paths.push({ path: "/api/v1", pathType: "Prefix",
+      backend: { service: { name: "chat-gateway", port: { name: "http" } } } });
+  }, "/api/v1 must go to Service chat-api, not chat-gateway"],
+  ["/ws not routed", "base", (d) => { ing(d, "chatcluster").spec.rules[0].http.paths.shift(); }, "no Ingress routes /ws"],
+  ["REST request buffering off (slow clients hold chat-api threads)", "base", (d) => {
+    ing(d, "chatcluster-api").metadata.annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] = "off";
+  }, "proxy-request-buffering off would let slow clients"],
+  ["Ingress body limit below CHAT_API_MAX_BODY", "base", (d) => {
+    ing(d, "chatcluster-api").metadata.annotations["nginx.ingress.kubernetes.io/proxy-body-size"] = "8k";
+  }, "proxy-body-size 8k is below CHAT_API_MAX_BODY 16384"],
+  ["/api/ served without the TLS of the host", "overlays/prod", (d) => { delete ing(d, "chatcluster-api").spec.tls; },
+    "TLS differs from Ingress/chatcluster"],
+  ["gateway allowed to reach PostgreSQL", "base", (d) => {
+    np(d, "chat-gateway").spec.egress.push({ to: [{ podSelector: { matchLabels: { "cnpg.io/cluster": "chat-pg" } } }],
+      ports: [{ protocol: "TCP", port: 5432 }] });
+  }, "Deployment/chat-gateway may not reach PostgreSQL"],
+  ["gateway egress open to everything", "overlays/prod", (d) => { np(d, "chat-gateway").spec.egress.push({}); },
+    "Deployment/chat-gateway may not reach PostgreSQL"],
+  ["chat-api without egress to PostgreSQL", "base", (d) => {
+    const e = np(d, "chat-api").spec.egress;
+    e.splice(e.findIndex((r) => r.ports?.some((p) => p.port === 5432)), 1);
+  }, "Deployment/chat-api: no egress to PostgreSQL"],
+  ["chat-api reachable from any pod of the namespace", "base", (d) => {
+    np(d, "chat-api").spec.ingress[0].from.push({ podSelector: {} });
+  }, "NetworkPolicy/chat-api: Deployment/chat-api admits ingress from"],
+  ["persister reachable from the ingress controller", "base", (d) => {
+    np(d, "chat-persister").spec.ingress[0].from.push({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } });
+  }, "Deployment/chat-persister admits ingress from"],
+  ["chat-api without a NetworkPolicy", "overlays/dev", (d) => {
+    d.splice(d.findIndex((x) => x.kind === "NetworkPolicy" && x.metadata.name === "chat-api"), 1);
+  }, "Deployment/chat-api: no NetworkPolicy with policyTypes Ingress and Egress"],
+  ["Redis NetworkPolicy not admitting chat-api", "overlays/prod", (d) => {
+    np(d, "chat-redis").spec.ingress[0].from[0].podSelector.matchExpressions[0].values = ["gateway", "presence"];
+  }, "NetworkPolicy of chat-redis does not admit Deployment/chat-api"],
+  ["presence without egress to Kafka's TLS port", "overlays/prod", (d) => {
+    for (const r of np(d, "chat-presence").spec.egress) if (r.ports) r.ports = r.ports.filter((p) => p.port !== 9093);
+  }, "Deployment/chat-presence: no egress to Kafka (port 9093"],
   ["session warning not shorter than the access token", "base", (d) => {
     cm(d, "chatcluster-gateway").data.CHAT_SESSION_WARN_S = "900";
   }, "CHAT_SESSION_WARN_S 900 >= CHAT_ACCESS_TTL_S 900"],
-  ["accounts setting out of range", "base", (d) => { cm(d, "chatcluster-gateway").data.CHAT_PASSWORD_COST = "12"; },
+  ["accounts setting out of range", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_PASSWORD_COST = "12"; },
     "CHAT_PASSWORD_COST=\"12\""],
 ];
 

@@ -219,6 +219,9 @@ const char *api_routes_check(const struct api_route *table, size_t n)
             return "a route lacks a handler, a name or a single method";
         if (!pattern_shape(table[i].pattern, a, sizeof(a)))
             return "a route pattern does not parse";
+        if (!!(table[i].flags & (API_RATE_IP | API_RATE_USER)) != !!table[i].rate ||
+            ((table[i].flags & API_RATE_USER) && !(table[i].flags & (API_BEARER | API_ADMIN))))
+            return "a rate-limited route lacks its kind, or limits a user without a bearer";
         for (size_t k = 0; k < i; k++) {
             if (strcmp(table[i].name, table[k].name) == 0)
                 return "two routes share a name";

@@ -24,11 +24,15 @@ enum api_method {
     API_DELETE = 1 << 4,
 };
 
-/* What the router checks before a handler runs (the handler may rely on it). */
+/* What the router checks before a handler runs (the handler may rely on it), in this order:
+ * the bearer token, the rate limit, the database connection, the session, the admin role. */
 enum api_route_flags {
-    API_BEARER = 1 << 0, /* a valid access token (claims in the request) */
-    API_ADMIN = 1 << 1,  /* ... with role admin (implies API_BEARER) */
-    API_BODY = 1 << 2,   /* a JSON body is read, up to the body cap */
+    API_BEARER = 1 << 0,    /* a valid access token of a live session (claims in the request) */
+    API_ADMIN = 1 << 1,     /* ... whose user has role admin in the database (implies BEARER) */
+    API_BODY = 1 << 2,      /* a JSON body is read, up to the body cap */
+    API_DB = 1 << 3,        /* uses PostgreSQL: 503 at once while it is out (BEARER implies it) */
+    API_RATE_IP = 1 << 4,   /* counts against the client address's limit (route's rate) */
+    API_RATE_USER = 1 << 5, /* counts against the bearer's limit (route's rate) */
 };
 
 #define API_MAX_PARAMS 4
@@ -54,6 +58,10 @@ struct api_route {
     unsigned flags; /* enum api_route_flags */
     api_handler fn;
     const char *name; /* for metrics and logs: "auth_login" */
+    /* API_RATE_*: the limit's kind (Redis key chat:rl:KIND:SUBJECT) and the offset of its
+     * per-window count in the service's configuration struct */
+    const char *rate;
+    size_t rate_cfg;
 };
 
 enum api_match {

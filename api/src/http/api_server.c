@@ -19,6 +19,10 @@
 #include "chat/time.h"
 
 #include "api.h"
+#include "api_peer.h"
+#include "auth/api_auth.h"
+#include "auth/api_rate.h"
+#include "db/api_conns.h"
 
 void api_reply(struct api_req *r, int status, const char *ctype)
 {
@@ -34,6 +38,44 @@ void api_reply_error(struct api_req *r, int status, const char *code, const char
         status = 500;
     }
     api_reply(r, status, "application/json");
+}
+
+void api_reply_json(struct api_req *r, int status, int enc_rc)
+{
+    if (enc_rc != CHAT_OK) {
+        api_reply_error(r, 500, "internal", chat_errcode_desc(CHAT_ERR_internal));
+        return;
+    }
+    api_reply(r, status, "application/json");
+}
+
+void api_reply_code(struct api_req *r, enum chat_errcode code)
+{
+    int status = code < CHAT_ERR__COUNT ? chat_errcode_http(code) : 0;
+
+    if (status <= 0) { /* not a REST code: a bug here, not the client's */
+        api_reply_error(r, 500, "internal", chat_errcode_desc(CHAT_ERR_internal));
+        return;
+    }
+    api_reply_error(r, status, chat_errcode_name(code), chat_errcode_desc(code));
+}
+
+void api_reply_unavailable(struct api_req *r)
+{
+    r->retry_after_s = 1;
+    api_reply_error(r, chat_errcode_http(CHAT_ERR_unavailable),
+                    chat_errcode_name(CHAT_ERR_unavailable),
+                    "the database did not answer in time; retry after Retry-After seconds");
+}
+
+const char *api_header(const struct api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *api_query(const struct api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static enum MHD_Result send_answer(struct api_req *r)
@@ -52,6 +94,11 @@ static enum MHD_Result send_answer(struct api_req *r)
     (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (r->allow[0])
         (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", r->retry_after_s);
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     chat_metric_add(&a->m.by_class[cls >= 1 && cls <= 5 ? cls : 0], 1);
@@ -94,6 +141,62 @@ static bool route(struct api_req *r, const char *url, const char *method)
     return true;
 }
 
+/* The route's rate limit (API_RATE_*): true when the request may go on. */
+static bool rate_ok(struct api_req *r)
+{
+    const struct api_route *rt = r->route;
+    const struct api_cfg *cfg = r->api->cfg;
+    char ip[API_IP_MAX];
+    const char *subject = r->uid;
+    int limit, retry;
+
+    if (!(rt->flags & (API_RATE_IP | API_RATE_USER)))
+        return true;
+    if (rt->flags & API_RATE_IP) {
+        api_auth_client_ip(r, ip, sizeof(ip));
+        subject = ip;
+    }
+    memcpy(&limit, (const char *)cfg + rt->rate_cfg, sizeof(limit));
+    retry = api_rate_hit(&api_conns_get(r->api)->redis, rt->rate, subject, limit,
+                         cfg->auth_window_s * 1000);
+    if (retry <= 0)
+        return true;
+    chat_metric_add(&r->api->m.rate_limited, 1);
+    r->retry_after_s = (retry + 999) / 1000;
+    api_reply_error(r, 429, "rate_limited", "too many attempts; retry after Retry-After seconds");
+    return false;
+}
+
+/* The route's checks in order (api_router.h), then its handler. */
+static void run(struct api_req *r)
+{
+    const struct api_route *rt = r->route;
+    bool bearer = rt->flags & (API_BEARER | API_ADMIN);
+    bool db = bearer || (rt->flags & API_DB);
+    struct api_conns *cx = NULL;
+
+    if (bearer && !api_auth_bearer(r))
+        goto out;
+    if (!rate_ok(r))
+        goto out;
+    if (db) {
+        cx = api_conns_get(r->api);
+        if (!api_db_ready(&cx->db)) {
+            chat_metric_add(&r->api->m.db_unavailable, 1);
+            api_reply_unavailable(r);
+            goto out;
+        }
+    }
+    if ((!bearer || api_auth_session(r, &cx->db)) &&
+        (!(rt->flags & API_ADMIN) || api_auth_admin(r, &cx->db)))
+        rt->fn(r);
+    if (db)
+        api_db_done(&cx->db);
+out:
+    if (r->status == 401 || r->status == 403)
+        chat_metric_add(&r->api->m.auth_failures, 1);
+}
+
 static enum MHD_Result on_request(void *cls,
                                   struct MHD_Connection *conn,
                                   const char *url,
@@ -132,7 +235,7 @@ static enum MHD_Result on_request(void *cls,
         chat_metric_add(&a->m.too_big, 1);
         api_reply_error(r, 413, "too_big", "request body is over the limit");
     } else {
-        r->route->fn(r);
+        run(r);
         if (!r->status)
             api_reply_error(r, 500, "internal", "no answer");
     }

@@ -12,11 +12,25 @@ void r_ops_healthz(struct api_req *r)
         api_reply(r, 200, "text/plain");
 }
 
-/* Ready once the server runs; later also the database and Redis of this replica. */
+/* Ready once PostgreSQL answered once since start (the outbox relay's first connect) and
+ * until SIGTERM. A later outage of a dependency does not make a replica unready: every replica
+ * shares it, and each request answers 503 on its own within CHAT_PG_TIMEOUT_MS. */
 void r_ops_readyz(struct api_req *r)
 {
-    if (chat_buf_appends(&r->resp, "ready\n") == CHAT_OK)
-        api_reply(r, 200, "text/plain");
+    struct api *a = r->api;
+    bool db = atomic_load(&a->db_seen), draining = atomic_load(&a->draining);
+    bool ok = db && !draining;
+
+    if (chat_buf_appendf(&r->resp, "%s\ndb_seen=%d db_down=%d redis=%d draining=%d\n",
+                         ok ? "ready" : "not ready", db, atomic_load(&a->db_health.down),
+                         atomic_load(&a->redis_ok), draining) == CHAT_OK)
+        api_reply(r, ok ? 200 : 503, "text/plain");
+}
+
+/* GET /api/v1/config: the limits and rules clients check before sending (proto/README.md). */
+void r_ops_config(struct api_req *r)
+{
+    api_reply_json(r, 200, chat_enc_config(&r->resp, r->api->cfg->node_name, &r->api->limits));
 }
 
 void r_ops_metrics(struct api_req *r)
@@ -29,6 +43,20 @@ void r_ops_metrics(struct api_req *r)
         {"chat_api_responses_5xx_total", "5xx answers", CHAT_METRIC_COUNTER, &m->by_class[5]},
         {"chat_api_body_too_big_total", "requests whose body was over CHAT_API_MAX_BODY",
          CHAT_METRIC_COUNTER, &m->too_big},
+        {"chat_api_rate_limited_total", "requests refused by an abuse limit (429)",
+         CHAT_METRIC_COUNTER, &m->rate_limited},
+        {"chat_api_auth_failures_total", "requests refused for their credentials (401, 403)",
+         CHAT_METRIC_COUNTER, &m->auth_failures},
+        {"chat_api_db_unavailable_total", "requests answered 503 because PostgreSQL was out",
+         CHAT_METRIC_COUNTER, &m->db_unavailable},
+        {"chat_api_outbox_relayed_total", "chat.events records produced from the outbox",
+         CHAT_METRIC_COUNTER, &m->outbox_relayed},
+        {"chat_api_outbox_failures_total", "outbox records Kafka did not acknowledge (retried)",
+         CHAT_METRIC_COUNTER, &m->outbox_failures},
+        {"chat_api_outbox_pending", "outbox rows waiting at the relay's last pass",
+         CHAT_METRIC_GAUGE, &m->outbox_pending},
+        {"chat_api_outbox_lag_seconds", "event committed to acknowledged by Kafka",
+         CHAT_METRIC_HIST, &m->outbox_lag_us},
         {"chat_api_request_seconds", "request in to answer queued", CHAT_METRIC_HIST,
          &m->latency_us},
     };

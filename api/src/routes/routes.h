@@ -4,8 +4,22 @@
 
 struct api_req;
 
+/* r_ops.c */
 void r_ops_healthz(struct api_req *r);
 void r_ops_readyz(struct api_req *r);
 void r_ops_metrics(struct api_req *r);
+void r_ops_config(struct api_req *r);
+/* r_auth.c */
+void r_auth_register(struct api_req *r);
+void r_auth_login(struct api_req *r);
+void r_auth_refresh(struct api_req *r);
+void r_auth_logout(struct api_req *r);
+/* r_users.c */
+void r_users_me(struct api_req *r);
+void r_users_nickname(struct api_req *r);
+void r_users_password(struct api_req *r);
+void r_users_logins(struct api_req *r);
+/* r_admin.c */
+void r_admin_revoke(struct api_req *r);
 
 #endif

@@ -1,0 +1,118 @@
+/* api_auth.c - bearer, session and role checks (api_auth.h). */
+#include "api_auth.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+
+#include <microhttpd.h>
+
+#include "chat/jwt.h"
+
+#include "api.h"
+#include "api_peer.h"
+#include "db/api_db.h"
+
+static bool all_digits(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+bool api_auth_bearer(struct api_req *r)
+{
+    const struct api_cfg *cfg = r->api->cfg;
+    const char *h = api_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    int rc;
+
+    if (!h) {
+        api_reply_code(r, CHAT_ERR_auth_required);
+        return false;
+    }
+    if (strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > CHAT_JWT_MAX_TOKEN) {
+        api_reply_code(r, CHAT_ERR_bad_token);
+        return false;
+    }
+    rc = chat_jwt_verify(&r->api->keys, h + 7, cfg->jwt_issuer, (int64_t)time(NULL),
+                         API_JWT_LEEWAY_S, &r->claims);
+    if (rc != CHAT_OK) {
+        api_reply_code(r, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token);
+        return false;
+    }
+    if (r->claims.sid[0] && r->claims.exp - r->claims.iat > cfg->token_max_ttl_s) {
+        /* a session token that outlives every revocation record could come back to life */
+        api_reply_code(r, CHAT_ERR_bad_token);
+        return false;
+    }
+    if (!all_digits(r->claims.sub, 18)) {
+        api_reply_error(r, 404, "not_found", "no account behind this token");
+        return false;
+    }
+    snprintf(r->uid, sizeof(r->uid), "%s", r->claims.sub);
+    snprintf(r->sid, sizeof(r->sid), "%s", all_digits(r->claims.sid, 18) ? r->claims.sid : "");
+    return true;
+}
+
+bool api_auth_session(struct api_req *r, struct api_db *db)
+{
+    const char *p[2] = {r->sid, r->uid};
+    PGresult *res;
+    bool alive;
+
+    if (!r->sid[0])
+        return true;
+    res = api_db_q(db,
+                   "SELECT 1 FROM sessions WHERE id = $1::bigint AND user_id = $2::bigint "
+                   "AND revoked_at IS NULL",
+                   2, p);
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "session check")) {
+        api_reply_unavailable(r);
+        return false;
+    }
+    alive = PQntuples(res) == 1;
+    PQclear(res);
+    if (!alive)
+        api_reply_code(r, CHAT_ERR_session_revoked);
+    return alive;
+}
+
+bool api_auth_admin(struct api_req *r, struct api_db *db)
+{
+    const char *p[1] = {r->uid};
+    PGresult *res = api_db_q(db, "SELECT role = 'admin' FROM users WHERE id = $1::bigint", 1, p);
+    bool admin;
+
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a role")) {
+        api_reply_unavailable(r);
+        return false;
+    }
+    admin = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!admin)
+        api_reply_code(r, CHAT_ERR_forbidden);
+    return admin;
+}
+
+void api_auth_client_ip(const struct api_req *r, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char peer[API_IP_MAX] = "unknown";
+
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof(peer));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
+    }
+    api_peer_client(peer, api_header(r, "X-Forwarded-For"), r->api->cfg->proxy_hops, out, cap);
+}

@@ -1,0 +1,41 @@
+/* api_kafka.h - chat-api's Kafka producer (idempotent, acks=all) and the wait for a record's
+ * acknowledgement. One producer per process, used by any thread; a poll thread runs the
+ * delivery reports, which wake the threads waiting for them. */
+#ifndef API_KAFKA_H
+#define API_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+struct api;
+struct api_kafka;
+
+/* One record's outcome, filled by the delivery report. */
+struct api_delivery {
+    bool done;
+    rd_kafka_resp_err_t err;
+    bool maybe_stored; /* failed, but the broker may have written it (timeout, not refusal) */
+};
+
+int api_kafka_start(struct api *a, struct api_kafka **out);
+/* Waits up to timeout_ms for what is in flight, then stops the poll thread. */
+void api_kafka_stop(struct api_kafka *k, int timeout_ms);
+
+/* Queues one record (value copied); d is filled when it is acknowledged or failed and must
+ * stay valid until then (api_kafka_wait). Returns librdkafka's error (QUEUE_FULL: try later). */
+rd_kafka_resp_err_t api_kafka_produce(struct api_kafka *k,
+                                      const char *topic,
+                                      const char *key,
+                                      char *value,
+                                      size_t len,
+                                      const char *type,
+                                      int64_t ts_ms,
+                                      struct api_delivery *d);
+/* Waits until every one of the n deliveries is done. Returns false when the producer stopped
+ * first (then the undone ones still complete later: keep d alive until api_kafka_stop). */
+bool api_kafka_wait(struct api_kafka *k, struct api_delivery *d, size_t n);
+
+#endif

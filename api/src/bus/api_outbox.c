@@ -1,0 +1,236 @@
+/* api_outbox.c - the outbox relay (api_outbox.h). */
+#include "api_outbox.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "api.h"
+#include "bus/api_kafka.h"
+#include "db/api_db.h"
+
+#define OUTBOX_LOCK 0x636861746f757462LL /* "chatoutb": one relay at a time */
+
+struct api_outbox {
+    struct api *a;
+    pthread_t thread;
+    int wake[2]; /* a byte: stop */
+    atomic_bool stop;
+    struct api_db db;
+    bool listening, locked;
+    struct chat_log_limit lim; /* "not relayed" lines */
+};
+
+bool api_outbox_add(struct api_db *db, const char *key, const char *type, const struct chat_buf *v)
+{
+    char *payload = chat_xmalloc(v->len + 1);
+    const char *p[3] = {key, type, payload};
+    PGresult *r;
+    bool good;
+
+    memcpy(payload, chat_buf_data(v), v->len);
+    payload[v->len] = '\0';
+    r = api_db_q(db, "INSERT INTO outbox (key, type, payload) VALUES ($1, $2, $3)", 3, p);
+    chat_free(payload);
+    good = api_db_ok(r, PGRES_COMMAND_OK, "queueing an event");
+    if (good)
+        PQclear(r);
+    return good;
+}
+
+/* Drops the notifications libpq has read; true when there was one. */
+static bool drain_notifies(struct api_outbox *o)
+{
+    PGnotify *n;
+    bool any = false;
+
+    while (o->db.pg && (n = PQnotifies(o->db.pg)) != NULL) {
+        PQfreemem(n);
+        any = true;
+    }
+    return any;
+}
+
+/* Waits up to ms for a notification or the stop byte. A notification read during the last
+ * statements (libpq keeps it) counts at once. */
+static void nap(struct api_outbox *o, int ms)
+{
+    if (o->db.pg && o->listening) {
+        if (drain_notifies(o))
+            return;
+        (void)api_db_wait_input(&o->db, ms, o->wake[0]);
+        (void)drain_notifies(o);
+        return;
+    }
+    struct pollfd pfd = {.fd = o->wake[0], .events = POLLIN};
+    (void)poll(&pfd, 1, ms);
+}
+
+/* Connected, listening and holding the relay lock; false (retry later) otherwise. */
+static bool take_turn(struct api_outbox *o)
+{
+    char sql[80];
+    PGresult *r;
+
+    if (!o->db.pg) {
+        o->listening = o->locked = false;
+        if (!api_db_ready(&o->db))
+            return false;
+        atomic_store(&o->a->db_seen, true);
+    }
+    if (!o->listening) {
+        if (!api_db_cmd(&o->db, "LISTEN chat_outbox"))
+            return false;
+        o->listening = true;
+    }
+    if (o->locked)
+        return true;
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", OUTBOX_LOCK);
+    r = api_db_simple(&o->db, sql);
+    if (!api_db_ok(r, PGRES_TUPLES_OK, "outbox lock"))
+        return false;
+    o->locked = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return o->locked;
+}
+
+/* Produces up to a batch of rows and deletes the acknowledged ones. Returns the rows read, -1
+ * on a failure (the rest stays for the next pass). */
+static int relay_batch(struct api_outbox *o)
+{
+    struct api *a = o->a;
+    char lim[16], *ids;
+    const char *p[1] = {lim};
+    struct api_delivery *d;
+    PGresult *r, *del;
+    size_t cap, len = 0;
+    int n, acked = 0;
+
+    snprintf(lim, sizeof(lim), "%d", a->cfg->outbox_batch);
+    r = api_db_q(&o->db,
+                 "SELECT id::text, key, type, payload, "
+                 "(extract(epoch FROM created_at) * 1000000)::bigint FROM outbox "
+                 "ORDER BY id LIMIT $1::int",
+                 1, p);
+    if (!api_db_ok(r, PGRES_TUPLES_OK, "reading the outbox"))
+        return -1;
+    n = PQntuples(r);
+    atomic_store(&a->m.outbox_pending, n);
+    if (n == 0) {
+        PQclear(r);
+        return 0;
+    }
+    d = chat_xcalloc((size_t)n, sizeof(*d));
+    for (int i = 0; i < n; i++) {
+        char *v = PQgetvalue(r, i, 3);
+        rd_kafka_resp_err_t err =
+            api_kafka_produce(a->kafka, a->cfg->kafka.topic_events, PQgetvalue(r, i, 1), v,
+                              strlen(v), PQgetvalue(r, i, 2), chat_now_ms(), &d[i]);
+        if (err) { /* queue full or the like: these are done, as failed */
+            d[i].done = true;
+            d[i].err = err;
+        }
+    }
+    (void)api_kafka_wait(a->kafka, d, (size_t)n); /* each within CHAT_PRODUCE_TIMEOUT_MS */
+    cap = (size_t)n * 21 + 3;
+    ids = chat_xmalloc(cap);
+    ids[len++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (d[i].err) {
+            chat_metric_add(&a->m.outbox_failures, 1);
+            continue;
+        }
+        len +=
+            (size_t)snprintf(ids + len, cap - len, "%s%s", acked ? "," : "", PQgetvalue(r, i, 0));
+        chat_hist_record(&a->m.outbox_lag_us,
+                         (uint64_t)(chat_now_ms() * 1000 - api_db_ll(r, i, 4)));
+        acked++;
+    }
+    snprintf(ids + len, cap - len, "}");
+    PQclear(r);
+    chat_free(d);
+    if (acked) {
+        p[0] = ids;
+        del = api_db_q(&o->db, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, p);
+        if (api_db_ok(del, PGRES_COMMAND_OK, "deleting relayed events"))
+            PQclear(del);
+        else
+            acked = -1; /* produced again later: at least once */
+        chat_metric_add(&a->m.outbox_relayed, acked > 0 ? acked : 0);
+    }
+    chat_free(ids);
+    if (acked < n) {
+        long skipped;
+        if (chat_log_every(&o->lim, 10000, &skipped))
+            chat_log(CHAT_LOG_WARN, "outbox: %d of %d events not relayed yet (%ld more)",
+                     acked < 0 ? n : n - acked, n, skipped);
+        return -1;
+    }
+    return n;
+}
+
+static void *relay_main(void *arg)
+{
+    struct api_outbox *o = arg;
+    int poll_ms = o->a->cfg->outbox_poll_ms;
+
+    while (!atomic_load(&o->stop)) {
+        int n;
+
+        if (!take_turn(o)) {
+            api_db_done(&o->db);
+            nap(o, poll_ms);
+            continue;
+        }
+        n = relay_batch(o);
+        api_db_done(&o->db);
+        if (n == o->a->cfg->outbox_batch)
+            continue; /* more waiting */
+        nap(o, poll_ms);
+    }
+    api_db_close(&o->db); /* ends the LISTEN and frees the lock */
+    return NULL;
+}
+
+int api_outbox_start(struct api *a)
+{
+    struct api_outbox *o = chat_xcalloc(1, sizeof(*o));
+
+    o->a = a;
+    api_db_init(&o->db, a->cfg->pg_dsn, "chat-api-outbox", a->cfg->pg_timeout_ms, NULL);
+    if (pipe2(o->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        chat_free(o);
+        return CHAT_EIO;
+    }
+    if (pthread_create(&o->thread, NULL, relay_main, o) != 0) {
+        close(o->wake[0]);
+        close(o->wake[1]);
+        chat_free(o);
+        return CHAT_EIO;
+    }
+    a->outbox = o;
+    return CHAT_OK;
+}
+
+void api_outbox_stop(struct api *a)
+{
+    struct api_outbox *o = a->outbox;
+
+    if (!o)
+        return;
+    atomic_store(&o->stop, true);
+    (void)!write(o->wake[1], "x", 1);
+    pthread_join(o->thread, NULL);
+    close(o->wake[0]);
+    close(o->wake[1]);
+    chat_free(o);
+    a->outbox = NULL;
+}

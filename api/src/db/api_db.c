@@ -1,0 +1,313 @@
+/* api_db.c - PostgreSQL with deadlines (api_db.h). */
+#include "api_db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <poll.h>
+
+#include "chat/time.h"
+
+#define DB_LOG_EVERY_MS 10000 /* one line per connection owner this often during an outage */
+
+void api_db_init(
+    struct api_db *db, const char *dsn, const char *app, int timeout_ms, struct api_db_health *h)
+{
+    memset(db, 0, sizeof(*db));
+    db->dsn = dsn;
+    db->app = app;
+    db->timeout_ms = timeout_ms;
+    db->health = h;
+}
+
+static void db_log(struct api_db *db, const char *what, const char *why)
+{
+    long skipped;
+
+    if (chat_log_every(&db->lim, DB_LOG_EVERY_MS, &skipped))
+        chat_log(CHAT_LOG_WARN, "postgres (%s): %s: %s (%ld more suppressed)", db->app, what, why,
+                 skipped);
+}
+
+static void db_drop(struct api_db *db, const char *why)
+{
+    db_log(db, "connection dropped", why);
+    PQfinish(db->pg); /* nonblocking: never waits for the server */
+    db->pg = NULL;
+}
+
+/* Waits for events on fd until deadline (chat_mono_ms). 1 ready, 0 deadline, -1 error. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+
+    if (fd < 0)
+        return -1;
+    for (;;) {
+        int64_t left = deadline - chat_mono_ms();
+        int rc;
+
+        if (left <= 0)
+            return 0;
+        rc = poll(&pfd, 1, (int)left);
+        if (rc > 0)
+            return 1;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static PGresult *
+exec_within(struct api_db *db, const char *sql, int n, const char *const *params, bool simple)
+{
+    int64_t deadline = chat_mono_ms() + db->timeout_ms;
+    char why[64];
+    PGresult *res = NULL, *r;
+    int rc;
+
+    if (!db->pg)
+        return NULL; /* dropped earlier in this request */
+    if (!(simple ? PQsendQuery(db->pg, sql)
+                 : PQsendQueryParams(db->pg, sql, n, NULL, params, NULL, NULL, 0))) {
+        db_drop(db, PQerrorMessage(db->pg));
+        return NULL;
+    }
+    rc = 1;
+    for (;;) { /* nonblocking: the rest of a long statement */
+        int f = PQflush(db->pg);
+
+        if (f <= 0) {
+            rc = f < 0 ? -1 : 1;
+            break;
+        }
+        rc = wait_fd(PQsocket(db->pg), POLLIN | POLLOUT, deadline);
+        if (rc <= 0)
+            break;
+        if (!PQconsumeInput(db->pg)) {
+            rc = -1;
+            break;
+        }
+    }
+    while (rc > 0) {
+        if (PQisBusy(db->pg)) {
+            rc = wait_fd(PQsocket(db->pg), POLLIN, deadline);
+            if (rc > 0 && !PQconsumeInput(db->pg))
+                rc = -1;
+            continue;
+        }
+        r = PQgetResult(db->pg);
+        if (!r)
+            return res;
+        if (res && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+        } else {
+            PQclear(res);
+            res = r;
+        }
+    }
+    PQclear(res);
+    if (rc == 0)
+        snprintf(why, sizeof(why), "no answer within CHAT_PG_TIMEOUT_MS (%d ms)", db->timeout_ms);
+    db_drop(db, rc == 0 ? why : PQerrorMessage(db->pg));
+    return NULL;
+}
+
+PGresult *api_db_q(struct api_db *db, const char *sql, int n, const char *const *params)
+{
+    return exec_within(db, sql, n, params, false);
+}
+
+PGresult *api_db_simple(struct api_db *db, const char *sql)
+{
+    return exec_within(db, sql, 0, NULL, true);
+}
+
+void api_db_log_error(const PGresult *r, const char *what)
+{
+    if (!r)
+        return;
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+    chat_log(CHAT_LOG_WARN, "postgres: %s: %s %s", what, st ? st : "-",
+             msg ? msg : PQresStatus(PQresultStatus(r)));
+}
+
+bool api_db_ok(PGresult *r, ExecStatusType want, const char *what)
+{
+    if (PQresultStatus(r) == want)
+        return true;
+    api_db_log_error(r, what);
+    PQclear(r);
+    return false;
+}
+
+bool api_db_unique_violation(const PGresult *r)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return st && strcmp(st, "23505") == 0;
+}
+
+bool api_db_cmd(struct api_db *db, const char *sql)
+{
+    PGresult *r = api_db_simple(db, sql);
+    bool good = api_db_ok(r, PGRES_COMMAND_OK, sql);
+    if (good)
+        PQclear(r);
+    return good;
+}
+
+void api_db_rollback(struct api_db *db)
+{
+    if (db->pg && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
+        PQclear(api_db_simple(db, "ROLLBACK"));
+}
+
+int64_t api_db_ll(const PGresult *r, int row, int col)
+{
+    long long v = 0;
+    (void)sscanf(PQgetvalue(r, row, col), "%lld", &v);
+    return v;
+}
+
+/* Connects within the deadline, the SET included: a hung server's kernel accepts the TCP
+ * connection, and only the deadline ends the wait for the startup answer (libpq's
+ * connect_timeout counts whole seconds and PQconnectPoll ignores it). */
+static bool db_connect(struct api_db *db)
+{
+    char user_timeout[16], stmt[64];
+    /* the DSN comes last: its own settings win over these defaults */
+    const char *keys[] = {
+        "application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *vals[] = {db->app, "1", "5", "2", "3", user_timeout, db->dsn, NULL};
+    int64_t deadline = chat_mono_ms() + db->timeout_ms;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    PGconn *pg;
+
+    snprintf(user_timeout, sizeof(user_timeout), "%d", db->timeout_ms);
+    pg = PQconnectStartParams(keys, vals, 1);
+    if (!pg) {
+        db_log(db, "cannot connect", "out of memory");
+        return false;
+    }
+    while (PQstatus(pg) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        int rc = wait_fd(PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+
+        if (rc == 0) {
+            char why[64];
+
+            snprintf(why, sizeof(why), "no answer within CHAT_PG_TIMEOUT_MS (%d ms)",
+                     db->timeout_ms);
+            db_log(db, "cannot connect", why);
+            PQfinish(pg);
+            return false;
+        }
+        st = rc > 0 ? PQconnectPoll(pg) : PGRES_POLLING_FAILED;
+    }
+    if (st != PGRES_POLLING_OK || PQstatus(pg) != CONNECTION_OK) {
+        /* PQerrorMessage may name host and user, never the password */
+        db_log(db, "cannot connect", PQerrorMessage(pg));
+        PQfinish(pg);
+        return false;
+    }
+    PQsetErrorVerbosity(pg, PQERRORS_TERSE);
+    if (PQsetnonblocking(pg, 1) != 0) {
+        db_log(db, "cannot connect", PQerrorMessage(pg));
+        PQfinish(pg);
+        return false;
+    }
+    db->pg = pg;
+    /* the server's own bound too: a slow statement stops there as well */
+    snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d", db->timeout_ms);
+    if (!api_db_cmd(db, stmt)) {
+        PQfinish(db->pg);
+        db->pg = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* A kept connection the server has closed since its last use (a restart sends a FATAL
+ * message and closes; a crash closes): its socket is readable while it should be idle. Found
+ * before a statement is sent, so no statement is lost to it and none needs a retry. */
+static bool stale(struct api_db *db)
+{
+    struct pollfd pfd = {.fd = PQsocket(db->pg), .events = POLLIN};
+
+    if (pfd.fd < 0)
+        return true;
+    if (poll(&pfd, 1, 0) <= 0)
+        return false; /* nothing waiting: as good as we can know without a round trip */
+    if (!PQconsumeInput(db->pg) || PQstatus(db->pg) != CONNECTION_OK)
+        return true;
+    for (PGnotify *n; (n = PQnotifies(db->pg)) != NULL;) /* nothing else comes while idle */
+        PQfreemem(n);
+    return false;
+}
+
+bool api_db_ready(struct api_db *db)
+{
+    struct api_db_health *h = db->health;
+    bool expected = false;
+
+    db->probe = false;
+    if (h && atomic_load(&h->down)) {
+        if (!atomic_compare_exchange_strong(&h->probing, &expected, true))
+            return false; /* another thread is finding out */
+        db->probe = true;
+        if (db->pg) /* a connection from before the outage: try it fresh */
+            api_db_close(db);
+    }
+    if (db->pg && stale(db)) {
+        db_log(db, "connection closed by the server", "connecting again");
+        api_db_close(db);
+    }
+    if (db->pg || db_connect(db))
+        return true;
+    api_db_done(db);
+    return false;
+}
+
+void api_db_done(struct api_db *db)
+{
+    struct api_db_health *h = db->health;
+
+    /* never reused in an unknown or unfinished state */
+    if (db->pg &&
+        (PQstatus(db->pg) != CONNECTION_OK || PQtransactionStatus(db->pg) != PQTRANS_IDLE)) {
+        PQfinish(db->pg);
+        db->pg = NULL;
+    }
+    if (h) {
+        atomic_store(&h->down, db->pg == NULL);
+        if (db->probe)
+            atomic_store(&h->probing, false);
+    }
+    db->probe = false;
+}
+
+void api_db_close(struct api_db *db)
+{
+    PQfinish(db->pg);
+    db->pg = NULL;
+}
+
+bool api_db_wait_input(struct api_db *db, int ms, int wake_fd)
+{
+    struct pollfd pfd[2] = {{.fd = db->pg ? PQsocket(db->pg) : -1, .events = POLLIN},
+                            {.fd = wake_fd, .events = POLLIN}};
+    int rc;
+
+    if (pfd[0].fd < 0)
+        return false;
+    rc = poll(pfd, wake_fd >= 0 ? 2 : 1, ms);
+    if (rc < 0 && errno != EINTR)
+        return false;
+    if (rc > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(db->pg)) {
+        db_drop(db, PQerrorMessage(db->pg));
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,89 @@
+/* api_redis.c - synchronous Redis with deadlines (api_redis.h). */
+#include "api_redis.h"
+
+#include <stdarg.h>
+
+#include <sys/time.h>
+
+#include "chat/time.h"
+
+#define REDIS_RETRY_MS     1000
+#define REDIS_LOG_EVERY_MS 10000
+
+void api_redis_init(
+    struct api_redis *r, const char *host, int port, int timeout_ms, atomic_bool *ok)
+{
+    *r = (struct api_redis){.host = host, .port = port, .timeout_ms = timeout_ms, .ok = ok};
+}
+
+static void redis_log(struct api_redis *r, const char *what, const char *why)
+{
+    long skipped;
+
+    if (chat_log_every(&r->lim, REDIS_LOG_EVERY_MS, &skipped))
+        chat_log(CHAT_LOG_WARN, "redis: %s: %s (%ld more suppressed)", what, why, skipped);
+}
+
+static void drop(struct api_redis *r, const char *why)
+{
+    redis_log(r, "connection dropped", why);
+    redisFree(r->c);
+    r->c = NULL;
+    r->retry_at_ms = chat_mono_ms() + REDIS_RETRY_MS;
+    if (r->ok)
+        atomic_store(r->ok, false);
+}
+
+static bool connect_redis(struct api_redis *r)
+{
+    struct timeval tv = {.tv_sec = r->timeout_ms / 1000, .tv_usec = (r->timeout_ms % 1000) * 1000};
+
+    if (chat_mono_ms() < r->retry_at_ms)
+        return false;
+    r->c = redisConnectWithTimeout(r->host, r->port, tv);
+    if (!r->c || r->c->err) {
+        redis_log(r, "cannot connect", r->c ? r->c->errstr : "out of memory");
+        redisFree(r->c);
+        r->c = NULL;
+        r->retry_at_ms = chat_mono_ms() + REDIS_RETRY_MS;
+        if (r->ok)
+            atomic_store(r->ok, false);
+        return false;
+    }
+    /* a half-open connection must not hang a request: every command has the deadline too */
+    if (redisSetTimeout(r->c, tv) != REDIS_OK || redisEnableKeepAlive(r->c) != REDIS_OK) {
+        drop(r, "cannot set its timeouts");
+        return false;
+    }
+    return true;
+}
+
+redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...)
+{
+    redisReply *rep;
+    va_list ap;
+
+    if (!r->c && !connect_redis(r))
+        return NULL;
+    va_start(ap, fmt);
+    rep = redisvCommand(r->c, fmt, ap);
+    va_end(ap);
+    if (!rep) {
+        drop(r, r->c->errstr[0] ? r->c->errstr : "no answer");
+        return NULL;
+    }
+    if (r->ok)
+        atomic_store(r->ok, true);
+    if (rep->type == REDIS_REPLY_ERROR) {
+        redis_log(r, "command failed", rep->str);
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+void api_redis_close(struct api_redis *r)
+{
+    redisFree(r->c);
+    r->c = NULL;
+}

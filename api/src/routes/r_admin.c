@@ -1,0 +1,41 @@
+/* r_admin.c - /api/v1/admin/...: site administration. Every route is API_ADMIN: the router
+ * checked the token, its session and the admin role in the database. */
+#include <stdio.h>
+
+#include "acct/api_acct.h"
+#include "api.h"
+#include "db/api_conns.h"
+#include "routes.h"
+
+/* POST /api/v1/admin/users/{id}/revoke: every live session of the user ends. */
+void r_admin_revoke(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    const struct api_param *id = api_param_get(&r->params, "id");
+    const char *p[1] = {id->str};
+    PGresult *res;
+    bool found;
+
+    res = api_db_q(db, "SELECT 1 FROM users WHERE id = $1::bigint", 1, p);
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user")) {
+        api_reply_unavailable(r);
+        return;
+    }
+    found = PQntuples(res) == 1;
+    PQclear(res);
+    if (!found) {
+        api_reply_code(r, CHAT_ERR_not_found);
+        return;
+    }
+    if (!api_acct_begin(r, db))
+        return;
+    if (api_acct_revoke(r, db, id->str,
+                        "UPDATE sessions SET revoked_at = now(), revoke_reason = 'admin' "
+                        "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
+                        "RETURNING id::text",
+                        1, p, "admin", true) < 0) {
+        api_db_rollback(db);
+        return;
+    }
+    (void)api_acct_commit(r, db);
+}

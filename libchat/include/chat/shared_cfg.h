@@ -1,0 +1,84 @@
+/* chat/shared_cfg.h - options that mean the same in the gateway and in chat-api, defined once so
+ * the two services cannot disagree on a name, a range or a default: the token settings (chat-api
+ * signs what the gateways verify) and the chat limits (the gateways enforce them, chat-api
+ * publishes them in GET /api/v1/config). T is the service's configuration struct; it must have
+ * fields of the names used here. */
+#ifndef CHAT_SHARED_CFG_H
+#define CHAT_SHARED_CFG_H
+
+#include <stddef.h>
+
+#include "chat/config.h"
+
+#define CHAT_TOKEN_CFG_OPTS(T)                                                             \
+    {"jwt-keys",                                                                           \
+     "CHAT_JWT_KEYS",                                                                      \
+     CHAT_CFG_STR,                                                                         \
+     0,                                                                                    \
+     0,                                                                                    \
+     "",                                                                                   \
+     offsetof(T, jwt_keys),                                                                \
+     CHAT_CFG_SECRET | CHAT_CFG_REQUIRED,                                                  \
+     "HS256 keys: SECRET or kid:SECRET,kid2:SECRET2 (>= 32 bytes each; the first signs)"}, \
+        {"jwt-issuer",                                                                     \
+         "CHAT_JWT_ISSUER",                                                                \
+         CHAT_CFG_STR,                                                                     \
+         0,                                                                                \
+         0,                                                                                \
+         "chatcluster",                                                                    \
+         offsetof(T, jwt_issuer),                                                          \
+         CHAT_CFG_REQUIRED,                                                                \
+         "iss claim, signed and required"},                                                \
+        {"access-ttl-s",                                                                   \
+         "CHAT_ACCESS_TTL_S",                                                              \
+         CHAT_CFG_INT,                                                                     \
+         30,                                                                               \
+         86400,                                                                            \
+         "900",                                                                            \
+         offsetof(T, access_ttl_s),                                                        \
+         0,                                                                                \
+         "lifetime of an access token"},                                                   \
+    {                                                                                      \
+        "token-max-ttl-s", "CHAT_TOKEN_MAX_TTL_S", CHAT_CFG_INT, 30, 2592000, "86400",     \
+            offsetof(T, token_max_ttl_s), 0,                                               \
+            "a token naming a session (sid) that lives longer (exp - iat) is refused; "    \
+            "revocations "                                                                 \
+            "are remembered at least this long"                                            \
+    }
+
+#define CHAT_LIMIT_CFG_OPTS(T)                                                                     \
+    {"max-frame",                                                                                  \
+     "CHAT_MAX_FRAME",                                                                             \
+     CHAT_CFG_INT,                                                                                 \
+     256,                                                                                          \
+     1 << 20,                                                                                      \
+     "8192",                                                                                       \
+     offsetof(T, max_frame),                                                                       \
+     0,                                                                                            \
+     "largest client frame in bytes"},                                                             \
+        {"max-text",                                                                               \
+         "CHAT_MAX_TEXT",                                                                          \
+         CHAT_CFG_INT,                                                                             \
+         1,                                                                                        \
+         100000,                                                                                   \
+         "2000",                                                                                   \
+         offsetof(T, max_text),                                                                    \
+         0,                                                                                        \
+         "longest message in Unicode code points"},                                                \
+        {"max-rooms", "CHAT_MAX_ROOMS",      CHAT_CFG_INT, 1, 10000, "64", offsetof(T, max_rooms), \
+         0,           "rooms per connection"},                                                     \
+        {"rate-per-s",                                                                             \
+         "CHAT_RATE_PER_S",                                                                        \
+         CHAT_CFG_INT,                                                                             \
+         1,                                                                                        \
+         1000000,                                                                                  \
+         "20",                                                                                     \
+         offsetof(T, rate_per_s),                                                                  \
+         0,                                                                                        \
+         "sustained sends per second per user (all connections and REST together)"},               \
+    {                                                                                              \
+        "rate-burst", "CHAT_RATE_BURST", CHAT_CFG_INT, 1, 1000000, "40", offsetof(T, rate_burst),  \
+            0, "burst of sends per user"                                                           \
+    }
+
+#endif
