@@ -1,29 +1,29 @@
 #!/usr/bin/env bash
-# bench/login_storm.sh - message fan-out on one gateway while a login storm hits it (issue 4:
-# "passwords hashed ... never on the event loop; a login storm must not stall message fan-out").
+# bench/login_storm.sh - message fan-out on one gateway while a login storm hits the accounts
+# API (issue 4: "a login storm must not stall message fan-out"; issue 10: logins are chat-api's,
+# a process of their own, and the gateway hashes nothing).
 #
-#   bench/login_storm.sh [--no-build] [--control] [--workers LIST] [--users N] [--rate R]
+#   bench/login_storm.sh [--no-build] [--workers LIST] [--users N] [--rate R]
 #                        [--duration S] [--parallel P] [--procs K] [--threads T]
 #
 # 1. builds a Release tree like bench/run-all.sh (build-bench/, or $CHAT_BENCH_BUILD_DIR) unless
 #    --no-build, and starts its own local cluster (scripts/lib/cluster.sh) in a temporary
 #    directory with the send rate limits and the login/register attempt limits lifted;
-# 2. registers N users (default 200) through gw1 directly (POST /api/v1/auth/register);
-# 3. for each CHAT_AUTH_WORKERS value in LIST (default 2, the gateway's default; gw1 is restarted
+# 2. registers N users (default 200) through chat-api api1 directly (POST /api/v1/auth/register);
+# 3. for each CHAT_API_THREADS value in LIST (default 4, chat-api's default; api1 is restarted
 #    with the value), runs `chat-bench fanout` against gw1 ONLY (1000 connections in one room,
 #    10 senders at R msg/s, default 100 = 100k deliveries/s, 64-byte messages, S s measured):
-#      quiet  - nothing else hits the gateway (the baseline);
+#      quiet  - nothing else runs (the baseline);
 #      storm  - the same while K `curl -Z --parallel-max P` processes (default 1 x 16) log the
-#               registered users in on gw1 with their correct passwords, looping, for the whole
+#               registered users in on api1 with their correct passwords, looping, for the whole
 #               chat-bench run (the storm runs 6 s alone first: the login rate without fan-out);
-#      storm-gw2 (--control, first worker count only) - the same storm against gw2 while the
-#               fan-out stays on gw1: what the shared machine alone costs gw1's fan-out;
+#    Everything runs on one machine, so the storm's hashing competes with the fan-out for the
+#    CPU; in production chat-api runs on pods of its own.
 # 4. prints a markdown table (also login-storm.md in bench/results/<UTC timestamp>/, with the
 #    chat-bench JSON, logs and the curl status codes): delivery latency p50/p99/p99.9 and
 #    deliveries/s quiet vs storm and their ratio storm / quiet, logins/s completed (HTTP 200)
-#    during the chat-bench run, the storm target's chat_gateway_auth_seconds over the run (from
-#    /metrics: count, mean, bucket bounds of p50/p99) and gw1's CPU split into the event loop and
-#    Kafka threads (nice 0) and the auth workers (nice +10);
+#    during the chat-bench run, api1's chat_api_request_seconds over the run (from /metrics:
+#    count, mean, bucket bounds of p50/p99), and the CPU of gw1 and of api1;
 # 5. stops everything it started, by PID (also on Ctrl-C or failure).
 #
 # Takes about 1 minute per worker count, plus the build. Requirements: jq, curl >= 7.75.
@@ -34,8 +34,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${CHAT_BENCH_BUILD_DIR:-$repo/build-bench}
 do_build=1
-control=0
-workers=2
+workers=4
 users=200
 rate=100
 dur=10
@@ -44,7 +43,7 @@ procs=1
 threads=1
 
 usage() {
-    echo "usage: $0 [--no-build] [--control] [--workers LIST] [--users N] [--rate R] [--duration S]" \
+    echo "usage: $0 [--no-build] [--workers LIST] [--users N] [--rate R] [--duration S]" \
         "[--parallel P] [--procs K] [--threads T]" >&2
     exit 2
 }
@@ -58,7 +57,6 @@ num() { # num NAME VALUE: VALUE must be a positive integer
 while [ $# -gt 0 ]; do
     case $1 in
     --no-build) do_build=0 ;;
-    --control) control=1 ;;
     --workers | --users | --rate | --duration | --parallel | --procs | --threads)
         [ $# -ge 2 ] || usage
         case $1 in
@@ -76,7 +74,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) usage ;;
@@ -121,7 +119,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$do_build" = 1 ]; then
-    bench_build chat-gateway chat-persister chat-presence chat-kafka-dev chatctl chat-bench
+    bench_build chat-gateway chat-api chat-persister chat-presence chat-kafka-dev chatctl chat-bench
 fi
 bin=$build/bin
 bench=$bin/chat-bench
@@ -133,24 +131,25 @@ bench=$bin/chat-bench
 
 # ---------------------------------------------------------------------------------------------
 cur_workers=${workers%%,*}
-bench_log "starting the cluster in $cdir (CHAT_AUTH_WORKERS=$cur_workers)"
+bench_log "starting the cluster in $cdir (CHAT_API_THREADS=$cur_workers)"
 export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
 export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
 export CHAT_LOGIN_PER_IP=1000000 CHAT_LOGIN_FAILS_PER_NET=1000000 CHAT_LOGIN_FAILS_PER_USER=1000000 CHAT_REGISTER_PER_IP=1000000
-export CHAT_AUTH_WORKERS=$cur_workers
+export CHAT_API_THREADS=$cur_workers
 cluster_up "$cdir"
 set -a
 # shellcheck disable=SC1091
 . "$cdir/cluster.env"
 set +a
 gw1=$CHAT_TEST_GW1_URL
+api1=$CHAT_TEST_API1_URL
 
 # one curl config block per request, blocks separated by `next` (-Z runs them in parallel); the
 # status code (and error) of every completed request goes to stderr, which is not buffered, so
 # it can be counted while running (--no-progress-meter keeps the parallel meter out of it)
 req() { # req PATH USER PASSWORD
-    printf 'url = "%s%s"\n' "$gw1" "$1"
+    printf 'url = "%s%s"\n' "$api1" "$1"
     printf 'data = "{\\"username\\":\\"%s\\",\\"password\\":\\"%s\\"}"\n' "$2" "$3"
     printf 'header = "Content-Type: application/json"\n'
     printf 'output = "/dev/null"\n'
@@ -163,7 +162,7 @@ curl_par() { # curl_par PARALLEL CFG: stderr gets one "CODE [error]" line per re
 uname_of() { printf 'storm%04d' "$1"; }
 pass_of() { printf 'Storm-pass-%04d' "$1"; }
 
-bench_log "registering $users users on gw1 ($gw1)"
+bench_log "registering $users users on api1 ($api1)"
 for i in $(seq 1 "$users"); do
     req /api/v1/auth/register "$(uname_of "$i")" "$(pass_of "$i")"
 done | sed '$d' >"$out/register.cfg"
@@ -176,7 +175,7 @@ if [ "$ok" -ne "$users" ]; then
 fi
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
     --data "{\"username\":\"$(uname_of 1)\",\"password\":\"$(pass_of 1)\"}" \
-    "$gw1/api/v1/auth/login")
+    "$api1/api/v1/auth/login")
 [ "$code" = 200 ] || {
     echo "login_storm: a test login answered $code, not 200" >&2
     exit 1
@@ -190,10 +189,7 @@ for k in $(seq 1 "$procs"); do
             i=$(((j + (k - 1) * users / procs) % users + 1))
             req /api/v1/auth/login "$(uname_of "$i")" "$(pass_of "$i")"
         done
-    done | sed '$d' >"$out/storm.gw1.$k.cfg"
-    # --control: the same storm against gw2 (the fan-out stays on gw1)
-    sed "s|^url = \"$gw1/|url = \"$CHAT_TEST_GW2_URL/|" "$out/storm.gw1.$k.cfg" \
-        >"$out/storm.gw2.$k.cfg"
+    done | sed '$d' >"$out/storm.api1.$k.cfg"
 done
 
 # storm_loop CFG CODES: curl over CFG again and again (stopped by SIGTERM, which ends curl too;
@@ -221,26 +217,23 @@ count_codes() { # count_codes RUN: prints "ok other"
         END { printf "%d %d\n", ok, other }' "${f[@]}"
 }
 
-auth_url=$gw1 # the gateway whose chat_gateway_auth_seconds is reported: the storm's target
-metrics() { curl -fsS -m 5 "$auth_url/metrics"; }
+metrics() { curl -fsS -m 5 "$api1/metrics"; } # the storm's target
 
-# gw1 CPU ticks: "loop_and_kafka_threads auth_workers" (the workers run at nice +10)
-gw_ticks() {
+# CPU ticks of a service's process (every thread): "ticks"
+proc_ticks() { # proc_ticks SVC
     local pid f stat
     local -a fld
-    local main=0 nice=0
-    pid=$(cat "$cdir/pids/gw1.pid")
+    local t=0
+    pid=$(cat "$cdir/pids/$1.pid")
     for f in /proc/"$pid"/task/*/stat; do
         read -r stat 2>/dev/null <"$f" || continue
         read -r -a fld <<<"${stat##*) }"
-        if [ "${fld[16]}" -gt 0 ]; then
-            nice=$((nice + fld[11] + fld[12]))
-        else
-            main=$((main + fld[11] + fld[12]))
-        fi
+        t=$((t + fld[11] + fld[12]))
     done
-    echo "$main $nice"
+    echo "$t"
 }
+# "gw1_ticks api1_ticks"
+gw_ticks() { echo "$(proc_ticks gw1) $(proc_ticks api1)"; }
 # machine CPU ticks: "busy total"
 sys_ticks() {
     awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
@@ -276,8 +269,8 @@ fanout() {
         --argjson loop $((g1[0] - g0[0])) --argjson wk $((g1[1] - g0[1])) \
         --argjson busy $((s1[0] - s0[0])) --argjson tot $((s1[1] - s0[1])) \
         '{ms: $ms, logins_ok: $ok, logins_other: $other, logins_per_s: ($ok * 1000 / $ms),
-          gw1_loop_cpu_pct: ($loop / $hz * 100000 / $ms),
-          gw1_workers_cpu_pct: ($wk / $hz * 100000 / $ms),
+          gw1_cpu_pct: ($loop / $hz * 100000 / $ms),
+          api1_cpu_pct: ($wk / $hz * 100000 / $ms),
           machine_busy_pct: (if $tot > 0 then $busy * 100 / $tot else 0 end)}' \
         >"$out/$name.side.json"
     if auth_summary "$name" >"$out/$name.auth.json"; then
@@ -287,7 +280,7 @@ fanout() {
     fi
 }
 
-# auth_summary NAME: chat_gateway_auth_seconds over the run (after - before) as JSON: count,
+# auth_summary NAME: api1's chat_api_request_seconds over the run (after - before) as JSON: count,
 # mean ms, and the upper bucket bounds (ms) holding the 50th and 99th percentile
 auth_summary() {
     if [ ! -s "$out/$1.metrics.before" ] || [ ! -s "$out/$1.metrics.after" ]; then
@@ -296,12 +289,12 @@ auth_summary() {
     awk '
         function val(line) { n = split(line, a, " "); return a[n] + 0 }
         FNR == 1 { f++ }
-        /^chat_gateway_auth_seconds_bucket\{le="/ {
+        /^chat_api_request_seconds_bucket\{le="/ {
             le = $0; sub(/^[^"]*"/, "", le); sub(/".*/, "", le)
             if (f == 1) b0[le] = val($0); else { b1[le] = val($0); if (!(le in seen)) { seen[le] = 1; order[nb++] = le } }
         }
-        /^chat_gateway_auth_seconds_sum / { if (f == 1) s0 = val($0); else s1 = val($0) }
-        /^chat_gateway_auth_seconds_count / { if (f == 1) n0 = val($0); else n1 = val($0) }
+        /^chat_api_request_seconds_sum / { if (f == 1) s0 = val($0); else s1 = val($0) }
+        /^chat_api_request_seconds_count / { if (f == 1) n0 = val($0); else n1 = val($0) }
         function q(p,   i, le, c) {
             for (i = 0; i < nb; i++) {
                 le = order[i]; c = b1[le] - b0[le]
@@ -316,12 +309,10 @@ auth_summary() {
         }' "$out/$1.metrics.before" "$out/$1.metrics.after"
 }
 
-# storm_run NAME GW: fan-out on gw1 while the storm hits GW (gw1, or gw2 for --control)
+# storm_run NAME: fan-out on gw1 while the storm hits api1
 storm_run() {
-    local name=$1 g=$2 k a0 a1 t0 t1 alone
-    auth_url=$gw1
-    [ "$g" = gw2 ] && auth_url=$CHAT_TEST_GW2_URL
-    bench_log "$name: $procs curl process(es) x $par parallel logins on $g ($auth_url)"
+    local name=$1 g=api1 k a0 a1 t0 t1 alone
+    bench_log "$name: $procs curl process(es) x $par parallel logins on $g ($api1)"
     for k in $(seq 1 "$procs"); do
         storm_loop "$out/storm.$g.$k.cfg" "$out/$name.storm-codes.$k" &
         storm_pids+=($!)
@@ -340,7 +331,6 @@ storm_run() {
         "$out/$name.side.json" >"$out/$name.side.json.new"
     mv -f "$out/$name.side.json.new" "$out/$name.side.json"
     stop_storm
-    auth_url=$gw1
     echo "$name: statuses of all completed logins (count, status, curl error):" >&2
     cat "$out/$name.storm-codes".* | sort | uniq -c | sort -rn | head -n 10 >&2
 }
@@ -348,22 +338,17 @@ storm_run() {
 runs=()
 for w in ${workers//,/ }; do
     if [ "$w" != "$cur_workers" ]; then
-        bench_log "restarting gw1 with CHAT_AUTH_WORKERS=$w"
-        cluster_stop gw1 "$cdir"
-        CHAT_AUTH_WORKERS=$w cluster_start gw1 "$cdir"
+        bench_log "restarting api1 with CHAT_API_THREADS=$w"
+        cluster_stop api1 "$cdir"
+        CHAT_API_THREADS=$w cluster_start api1 "$cdir"
         cur_workers=$w
     fi
     [ ${#runs[@]} -eq 0 ] || sleep 2
     fanout "w$w.quiet"
     runs+=("w$w.quiet")
     sleep 2
-    storm_run "w$w.storm" gw1
+    storm_run "w$w.storm"
     runs+=("w$w.storm")
-    if [ "$control" = 1 ] && [ "$w" = "${workers%%,*}" ]; then # gw2 runs this worker count
-        sleep 2
-        storm_run "w$w.storm-gw2" gw2
-        runs+=("w$w.storm-gw2")
-    fi
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -373,9 +358,9 @@ summary() {
     echo
     echo "chat-bench fanout against gw1 only: 1000 connections in one room, 10 senders, $rate msg/s" \
         "($((rate * 1000)) deliveries/s), 64 B, ${dur} s measured; storm: $procs x" \
-        "\`curl -Z --parallel-max $par\` logging in $users users on gw1 with correct passwords."
+        "\`curl -Z --parallel-max $par\` logging in $users users on chat-api api1 with correct passwords."
     echo
-    echo "| workers | run | deliv/s | p50 ms | p99 ms | p99.9 ms | max ms | logins/s (200) (storm alone) | other statuses | auth_seconds (storm's gateway) | gw1 CPU loop+kafka / workers | machine busy | lost/dup/reord |"
+    echo "| api threads | run | deliv/s | p50 ms | p99 ms | p99.9 ms | max ms | logins/s (200) (storm alone) | other statuses | api1 request_seconds | CPU gw1 / api1 | machine busy | lost/dup/reord |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for run in "${runs[@]}"; do
         if [ ! -s "$out/$run.json" ] || [ ! -s "$out/$run.side.json" ]; then
@@ -386,7 +371,7 @@ summary() {
 def r(x): if x == null then "-" else ((x * 100 | round) / 100 | tostring) end;
 def i(x): if x == null then "-" else (x | round | tostring) end;
 $c[0] as $C | $s[0] as $S | ($S.storm_target // null) as $T |
-"| \($w | ltrimstr("w")) | \($r)\(if $T then " (logins on \($T))" else "" end) | \(i($C.deliveries.per_s)) | \(r($C.latency_ms.p50)) | \(r($C.latency_ms.p99)) | \(r($C.latency_ms.p999)) | \(r($C.latency_ms.max)) | \(if $T == null then "-" else "\(r($S.logins_per_s)) (\(r($S.logins_alone_per_s)))" end) | \(if $T == null then "-" else ($S.logins_other | tostring) end) | \(if ($S.auth.count // 0) == 0 then "-" else "\($S.auth.count) req, mean \(r($S.auth.mean_ms)) ms, p50 <= \($S.auth.p50_le_ms) ms, p99 <= \($S.auth.p99_le_ms) ms" end) | \(i($S.gw1_loop_cpu_pct))% / \(i($S.gw1_workers_cpu_pct))% | \(i($S.machine_busy_pct))% | \($C.correctness.lost) / \($C.correctness.duplicated) / \($C.correctness.reordered) |"
+"| \($w | ltrimstr("w")) | \($r)\(if $T then " (logins on \($T))" else "" end) | \(i($C.deliveries.per_s)) | \(r($C.latency_ms.p50)) | \(r($C.latency_ms.p99)) | \(r($C.latency_ms.p999)) | \(r($C.latency_ms.max)) | \(if $T == null then "-" else "\(r($S.logins_per_s)) (\(r($S.logins_alone_per_s)))" end) | \(if $T == null then "-" else ($S.logins_other | tostring) end) | \(if ($S.auth.count // 0) == 0 then "-" else "\($S.auth.count) req, mean \(r($S.auth.mean_ms)) ms, p50 <= \($S.auth.p50_le_ms) ms, p99 <= \($S.auth.p99_le_ms) ms" end) | \(i($S.gw1_cpu_pct))% / \(i($S.api1_cpu_pct))% | \(i($S.machine_busy_pct))% | \($C.correctness.lost) / \($C.correctness.duplicated) / \($C.correctness.reordered) |"
 EOF
         q=$out/${run%%.*}.quiet.json
         if [ "$run" != "${run%%.*}.quiet" ] && [ -s "$q" ]; then
@@ -399,7 +384,7 @@ EOF
         fi
     done
     echo
-    echo "gw1 CPU: percent of one core over the whole chat-bench run (opening, warmup, measured," \
+    echo "CPU gw1 / api1: percent of one core each over the whole chat-bench run (opening, warmup, measured," \
         "drain); machine busy: percent of all $(nproc) cores over the same time."
     echo "Results and logs: ${out#"$repo"/}/"
 }

@@ -102,7 +102,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$do_build" = 1 ]; then
-    bench_build chat-gateway chat-persister chat-presence chatctl chat-bench
+    bench_build chat-gateway chat-api chat-persister chat-presence chatctl chat-bench
 fi
 bin=$build/bin
 {

@@ -8,10 +8,10 @@
 #include <libpq-fe.h>
 
 #include "chat/config.h"
+#include "chat/db_migrate.h"
 #include "chat/log.h"
 
 #include "ctl.h"
-#include "ps.h"
 
 struct migrate_cfg {
     char *pg_dsn; /* secret */
@@ -62,13 +62,14 @@ int ctl_migrate_main(int argc, char **argv)
         return 1;
     }
     PQsetNoticeProcessor(conn, quiet, NULL);
-    rc = ps_migrate(conn, ps_migrations, ps_migrations_count, &applied);
+    rc = chat_db_migrate(chat_db_run_conn, conn, chat_db_migrations, chat_db_migrations_count,
+                         &applied);
     PQfinish(conn);
     chat_cfg_free(opts, CHAT_CFG_COUNT(opts), &cfg);
     if (rc != CHAT_OK) {
         fprintf(stderr, "chatctl migrate: failed (nothing applied)\n");
         return 1;
     }
-    printf("%d migration(s) applied, %zu known\n", applied, ps_migrations_count);
+    printf("%d migration(s) applied, %zu known\n", applied, chat_db_migrations_count);
     return 0;
 }

@@ -66,6 +66,8 @@ struct api_cfg {
     /* retention */
     int retain_logins_s, retain_sessions_s, purge_interval_s, purge_batch;
     int produce_timeout_ms; /* Kafka message.timeout.ms */
+    int partition_check_ms; /* re-read the partition count of chat.messages this often */
+    int rest_max_pending;   /* REST sends waiting for Kafka at once, per replica */
     /* the outbox relay */
     int outbox_batch, outbox_poll_ms;
     /* the chat limits clients read from GET /api/v1/config (the gateways enforce them) */
@@ -77,12 +79,15 @@ struct api_metrics {
     atomic_llong too_big;
     atomic_llong rate_limited, auth_failures, db_unavailable;
     atomic_llong outbox_relayed, outbox_failures;
+    atomic_llong sends, send_errors, partition_changes;
     atomic_llong outbox_pending;    /* gauge: rows seen waiting at the last relay pass */
     struct chat_hist latency_us;    /* request in -> answer queued (atomic buckets) */
     struct chat_hist outbox_lag_us; /* event committed -> produced and acknowledged */
+    struct chat_hist send_ack_us;   /* REST send: produced -> acknowledged */
 };
 
 struct api_kafka;  /* bus/api_kafka.c */
+struct api_ids;    /* bus/api_ids.c */
 struct api_outbox; /* bus/api_outbox.c */
 struct api_purge;  /* acct/api_purge.c */
 
@@ -96,6 +101,8 @@ struct api {
     char dummy_hash[CHAT_PASSWD_HASH_MAX]; /* chat_passwd_dummy: unknown users cost the same */
     struct chat_limits limits;
     struct api_kafka *kafka;
+    struct api_ids *ids;
+    atomic_int sends_pending; /* REST sends waiting for Kafka */
     struct api_outbox *outbox;
     struct api_purge *purge;
     struct api_db_health db_health; /* PostgreSQL, shared by every thread */

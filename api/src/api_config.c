@@ -242,6 +242,22 @@ static const struct chat_cfg_opt opts[] = {
         produce_timeout_ms,
         "Kafka message.timeout.ms: a record not acknowledged within it failed (then retried "
         "from the outbox)"),
+    INT("partition-check-ms",
+        "CHAT_PARTITION_CHECK_MS",
+        100,
+        3600000,
+        "10000",
+        partition_check_ms,
+        "how often the partition count of the messages topic is re-read; a change makes REST "
+        "send refuse until restarted"),
+    INT("rest-max-pending",
+        "CHAT_REST_MAX_PENDING",
+        1,
+        10000,
+        "2",
+        rest_max_pending,
+        "REST sends waiting for Kafka at once per replica (each holds a request thread); more: "
+        "503 overloaded"),
     INT("outbox-batch",
         "CHAT_OUTBOX_BATCH",
         1,

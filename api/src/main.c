@@ -15,6 +15,7 @@
 
 #include "acct/api_purge.h"
 #include "api.h"
+#include "bus/api_ids.h"
 #include "bus/api_kafka.h"
 #include "bus/api_outbox.h"
 #include "db/api_conns.h"
@@ -91,6 +92,8 @@ int main(int argc, char **argv)
     if (rc == CHAT_OK)
         rc = api_kafka_start(&a, &a.kafka);
     if (rc == CHAT_OK)
+        rc = api_ids_start(&a);
+    if (rc == CHAT_OK)
         rc = api_outbox_start(&a);
     if (rc == CHAT_OK)
         rc = api_purge_start(&a);
@@ -102,6 +105,7 @@ int main(int argc, char **argv)
     api_server_stop(&a); /* waits for the requests in progress */
     api_purge_stop(&a);
     api_outbox_stop(&a);
+    api_ids_stop(&a); /* after the server: no request makes an id any more */
     api_kafka_stop(a.kafka, cfg.produce_timeout_ms);
     api_conns_close_all(&a);
     chat_jwt_keyring_fini(&a.keys);

@@ -5,7 +5,6 @@
  * Modules (split by role):
  *   ps_partition.c  pure UTC-day arithmetic, partition names and DDL, the known-partition set
  *   ps_batch.c      the batch being built: owned rows, offsets to commit, PostgreSQL array params
- *   ps_migrate.c    embedded schema migrations (generated from db/migrations/NNNN_name.sql)
  *   ps_store.c      the PostgreSQL connection: (re)connect, schema, partitions, batch insert
  *   ps_consume.c    the Kafka consumer: poll loop, rebalance, flush/commit, pause on PG outage
  *   main.c          config table, signals, /healthz /readyz /metrics, startup and shutdown
@@ -198,25 +197,9 @@ CHAT_NODISCARD int ps_batch_encode(const struct ps_batch *b, struct chat_buf col
 CHAT_NODISCARD int ps_pg_array_text(struct chat_buf *out, const char *s);
 
 /* ------------------------------------------------------------------------------------------ */
-/* ps_migrate.c: schema migrations, embedded at build time (ps_migrations_gen.c). */
-
-struct ps_migration {
-    int version;      /* NNNN of the file name, > 0, ascending */
-    const char *name; /* the file name's _name part */
-    const char *sql;  /* the file's text */
-};
-
-extern const struct ps_migration ps_migrations[]; /* ps_migrations_count rows, then a {0} row */
-extern const size_t ps_migrations_count;
-
-#define PS_LOCK_MIGRATE   0x636861746d696772LL /* "chatmigr": advisory lock for migrations */
+/* Advisory lock keys. The migrations' (CHAT_DB_LOCK_MIGRATE) is chat/db_migrate.h's: the
+ * schema migrations are applied by chat_db_migrate (db/, shared with chatctl and chat-api). */
 #define PS_LOCK_PARTITION 0x6368617470617274LL /* "chatpart": advisory lock for partition DDL */
-
-/* Applies every migration of list[0..n) not yet recorded in schema_migrations, all in one
- * transaction under pg_advisory_xact_lock(PS_LOCK_MIGRATE). Blocking. *applied (may be NULL)
- * gets the number applied. Returns CHAT_OK or CHAT_EIO (logged once; transaction rolled back). */
-CHAT_NODISCARD int
-ps_migrate(PGconn *conn, const struct ps_migration *list, size_t n, int *applied);
 
 /* ------------------------------------------------------------------------------------------ */
 /* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls. */

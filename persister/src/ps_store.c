@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "chat/config.h"
+#include "chat/db_migrate.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/time.h"
@@ -325,7 +326,8 @@ static int setup(struct ps_store *s)
 
     rc = set_session(s);
     if (rc == CHAT_OK)
-        rc = ps_migrate(s->conn, ps_migrations, ps_migrations_count, &applied);
+        rc = chat_db_migrate(chat_db_run_conn, s->conn, chat_db_migrations,
+                             chat_db_migrations_count, &applied);
     if (rc == CHAT_OK)
         rc = load_partitions(s);
     if (rc == CHAT_OK) {

@@ -650,12 +650,6 @@ http {
             proxy_read_timeout 60s;
         }
 
-        # REST send still lives in the gateways (it moves to chat-api next)
-        location ~ ^/api/v1/rooms/[^/]+/messages\$ {
-            proxy_pass http://chat_gateways;
-            proxy_read_timeout 60s;
-        }
-
         # a gateway's own endpoints, as before (whichever gateway the balancer picks)
         location ~ ^/(healthz|readyz|metrics)\$ {
             proxy_pass http://chat_gateways;

@@ -166,7 +166,7 @@ static void test_rest_send_reaches_websocket(void **state)
         out, sizeof(out),
         "curl -s -m 10 -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
         "-d '{\"text\":\"via rest\",\"client_msg_id\":\"r1\"}' '%s/api/v1/rooms/%s/messages'",
-        t, it_env("CHAT_TEST_GW1_URL"), r);
+        t, it_env("CHAT_TEST_API1_URL"), r);
     p = popen(out, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);

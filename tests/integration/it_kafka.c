@@ -7,7 +7,9 @@
  *    (`unavailable`, or `unconfirmed` when librdkafka had written it to the dying connection;
  *    never delivered), and once it is started again on the same log dir chat flows again;
  * 3. stop: the broker is stopped cleanly (SIGTERM) for 10 s under three streams (gw1 -> gw2,
- *    gw2 -> gw1, gw1 -> gw1); every send is answered while it is down and started again;
+ *    gw2 -> gw1, gw1 -> gw1); every send is answered while it is down and started again; a
+ *    logout made while it is down (chat-api commits it with its event in the outbox) reaches
+ *    the session's open socket once the broker is back: the event was not lost;
  * and after each, acks again within 2 s of the broker's return;
  * and through both: every acknowledged message reaches the other user (on the other gateway)
  * exactly once, is stored once in PostgreSQL, and is still in the broker's log after the
@@ -26,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "it_acct.h"
 #include "it_stream.h"
 #include "it_util.h"
 
@@ -218,6 +221,10 @@ static void test_broker_stopped_10s(void **state)
     int first[NSTREAMS], delivered[NSTREAMS], sent_down = 0;
     long lines0, lines, lines_max;
     int64_t t0, t_stop;
+    struct it_client cl;
+    char name[32];
+    struct wsc *victim;
+    json_t *sess, *out;
 
     (void)state;
     if (strcmp(it_env("CHAT_TEST_KAFKA_IMPL"), "broker") != 0) {
@@ -229,9 +236,18 @@ static void test_broker_stopped_10s(void **state)
         it_stream_send_acked(&st[i], 5);
         first[i] = st[i].n;
     }
+    /* a session with an open socket on gw2, to be logged out while the broker is down */
+    it_client_new(&cl, "192.0.2");
+    it_name_new(name, sizeof(name), "Outbox");
+    sess = it_register(API1, &cl, name, "outbox-pass1", NULL);
+    victim = it_connect(GW2, it_access(sess));
     lines0 = delivery_failed_lines();
     assert_int_equal(it_fixture("stop", "kafka"), 0);
     t0 = t_stop = it_now_ms();
+    /* PostgreSQL commits the logout and its event; the event waits in chat-api's outbox */
+    out = it_api_ok(200, API2, "POST", "/api/v1/auth/logout", it_access(sess), &cl, json_object());
+    assert_int_equal(json_integer_value(json_object_get(out, "revoked_sessions")), 1);
+    json_decref(out);
     while (it_now_ms() - t0 < 10000) { /* a steady stream, by the clock: 3 sends per 200 ms */
         for (int i = 0; i < NSTREAMS; i++) {
             if (st[i].n - first[i] < 40) {
@@ -261,6 +277,16 @@ static void test_broker_stopped_10s(void **state)
         send_until_acked(&st[i], t0);
     print_message("stopped 10 s: %d sends answered while down\n", sent_down);
     expect_back_within_2s(t0, "stopped 10 s, all three streams");
+    /* the logout made during the outage reaches the socket now (the relay retries: at most a
+     * produce timeout plus a poll interval after the broker is back) */
+    it_expect_revoked(victim, "logout", it_timeout(15000),
+                      "the socket of a session logged out "
+                      "while Kafka was down");
+    print_message("stopped 10 s: the logout made while down reached its socket %lld ms after the "
+                  "broker was ready\n",
+                  (long long)(it_now_ms() - t0));
+    wsc_close(victim);
+    json_decref(sess);
     for (int i = 0; i < NSTREAMS; i++) {
         it_stream_send_acked(&st[i], 5);
         delivered[i] = it_stream_deliver_all(&st[i], it_timeout(20000));

@@ -22,6 +22,7 @@
 
 #include "chat/kafka.h"
 
+#include "it_acct.h"
 #include "it_stream.h"
 #include "it_util.h"
 
@@ -140,11 +141,19 @@ static void test_partition_count_change_refuses_to_serve(void **state)
     assert_string_equal(st.code[last], "unavailable");
     it_stream_close(&st);
 
-    /* and a REST send too (503) */
+    /* and a REST send too (503), once chat-api's own watch saw it (CHAT_PARTITION_CHECK_MS) */
     token = it_token("parts_rest", 600);
-    status =
-        it_http("POST", it_env("CHAT_TEST_GW2_URL"), "/api/v1/rooms/parts-rest/messages", token,
-                "{\"text\":\"after the change\",\"client_msg_id\":\"p1\"}", NULL, &body, NULL);
+    t0 = it_mono_ms();
+    for (;;) {
+        free(body);
+        body = NULL;
+        status = it_http("POST", it_env("CHAT_TEST_API1_URL"), "/api/v1/rooms/parts-rest/messages",
+                         token, "{\"text\":\"after the change\",\"client_msg_id\":\"p1\"}", NULL,
+                         &body, NULL);
+        if (status == 503 || it_mono_ms() - t0 > it_timeout(10000))
+            break;
+        it_sleep_ms(100);
+    }
     assert_int_equal(status, 503);
     assert_non_null(body);
     assert_non_null(strstr(body, "\"unavailable\""));
@@ -154,9 +163,11 @@ static void test_partition_count_change_refuses_to_serve(void **state)
     logged_once("gw1");
     logged_once("gw2");
     logged_once("persister");
+    logged_once("api1");
     metric_is_one("CHAT_TEST_GW1_URL", "chat_gateway_partition_changes_total");
     metric_is_one("CHAT_TEST_GW2_URL", "chat_gateway_partition_changes_total");
     metric_is_one("CHAT_TEST_PERSISTER_URL", "chat_persister_partition_changes_total");
+    metric_is_one("CHAT_TEST_API1_URL", "chat_api_partition_changes_total");
 }
 
 int main(void)

@@ -47,13 +47,13 @@ bool api_acct_body(struct api_req *r, struct chat_auth_body *b)
 long api_acct_revoke(struct api_req *r,
                      struct api_db *db,
                      const char *user,
-                     const char *sql,
+                     enum api_q q,
                      int n,
                      const char *const *p,
                      const char *reason,
                      bool answer)
 {
-    PGresult *res = api_db_q(db, sql, n, p);
+    PGresult *res = api_db_qn(db, q, n, p);
     const char **sids;
     struct chat_buf ev;
     long count;

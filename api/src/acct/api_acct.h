@@ -10,10 +10,13 @@
 
 #include "chat/proto.h"
 
+#include "api_queries_gen.h"
+
 struct api_req;
 struct api_db;
 
-/* The columns of a user row, in the order api_acct_user_from reads them. */
+/* The columns of a user row, in the order api_acct_user_from reads them (the user queries of
+ * db/queries/accounts.sql select them so). */
 #define API_USER_COLS \
     "id::text, username, nickname, role, (extract(epoch FROM created_at) * 1000)::bigint"
 
@@ -25,14 +28,14 @@ void api_acct_user_from(const PGresult *res, int row, struct chat_user *u);
 bool api_acct_answer_user(struct api_req *r, const PGresult *res);
 /* Decodes the JSON body into b (borrowed strings: chat_auth_body_fini); false when answered. */
 bool api_acct_body(struct api_req *r, struct chat_auth_body *b);
-/* In the caller's transaction: runs sql (an UPDATE sessions ... RETURNING id::text with params
- * p), queues the sessions_revoked event of user for the rows it returned, and answers
+/* In the caller's transaction: runs the query q (an UPDATE sessions ... RETURNING id::text with
+ * params p), queues the sessions_revoked event of user for the rows it returned, and answers
  * {"revoked_sessions":N} (not yet committed: the caller commits, or rolls back and answers
  * again). Returns the sessions revoked, -1 when answered with an error. */
 long api_acct_revoke(struct api_req *r,
                      struct api_db *db,
                      const char *user,
-                     const char *sql,
+                     enum api_q q,
                      int n,
                      const char *const *p,
                      const char *reason,

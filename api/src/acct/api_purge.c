@@ -14,17 +14,12 @@
 
 #include "acct/api_acct.h"
 #include "api.h"
+#include "api_wait.h"
 #include "db/api_db.h"
 
 #define PURGE_LOCK      0x6368617470757267LL /* "chatpurg": one purging replica at a time */
 #define PURGE_STMTS_MAX 100                  /* statements per run: the rest waits for the next */
 #define PURGE_RETRY_MS  5000
-
-/* When a session ended for good: revoked or expired, and every access token signed for it
- * expired. The same expression as the index sessions_ended_idx (0003_account_retention.sql). */
-#define SESSION_ENDED                                                                    \
-    "greatest(coalesce(revoked_at, expires_at), coalesce(tokens_expire_at, revoked_at, " \
-    "expires_at))"
 
 struct api_purge {
     struct api *a;
@@ -37,7 +32,7 @@ struct api_purge {
 
 /* Deletes in batches (one statement, one transaction each) until a batch comes back short or
  * the budget is used; returns the rows deleted, -1 on an error. */
-static long purge_table(struct api_purge *p, const char *sql, int retain_s, int *budget)
+static long purge_table(struct api_purge *p, enum api_q q, int retain_s, int *budget)
 {
     char retain[16], batch[16];
     const char *params[2] = {retain, batch};
@@ -46,7 +41,7 @@ static long purge_table(struct api_purge *p, const char *sql, int retain_s, int 
     snprintf(retain, sizeof(retain), "%d", retain_s);
     snprintf(batch, sizeof(batch), "%d", p->a->cfg->purge_batch);
     while (*budget > 0) {
-        PGresult *r = api_db_q(&p->db, sql, 2, params);
+        PGresult *r = api_db_qn(&p->db, q, 2, params);
         long n;
 
         (*budget)--;
@@ -64,14 +59,9 @@ static long purge_table(struct api_purge *p, const char *sql, int retain_s, int 
 /* One run; false when the database failed (try again sooner). */
 static bool purge_once(struct api_purge *p)
 {
-    static const char *const sql[3] = {
-        "DELETE FROM login_events WHERE id IN (SELECT id FROM login_events "
-        "WHERE at < now() - make_interval(secs => $1::int) LIMIT $2::int)",
-        "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens "
-        "WHERE expires_at < now() - make_interval(secs => $1::int) LIMIT $2::int)",
-        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
-        "WHERE " SESSION_ENDED " < now() - make_interval(secs => $1::int) LIMIT $2::int)",
-    };
+    /* db/queries/retention.sql */
+    static const enum api_q sql[3] = {API_Q_purge_login_events, API_Q_purge_refresh_tokens,
+                                      API_Q_purge_sessions};
     const struct api_cfg *cfg = p->a->cfg;
     char lock[80];
     long purged[3] = {0, 0, 0};
@@ -117,34 +107,13 @@ static bool purge_once(struct api_purge *p)
     return good;
 }
 
-/* Waits ms or until stop; true when stopping. */
-static bool wait_stop(struct api_purge *p, int64_t ms)
-{
-    struct timespec ts;
-    bool stop;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&p->mu);
-    while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
-        ;
-    stop = p->stop;
-    pthread_mutex_unlock(&p->mu);
-    return stop;
-}
-
 static void *purge_main(void *arg)
 {
     struct api_purge *p = arg;
     /* replicas started together do not all try at once (the lock makes it one anyway) */
     int64_t next = 5000 + (int64_t)(chat_mono_us() % 5000);
 
-    while (!wait_stop(p, next))
+    while (!api_wait_stop(&p->mu, &p->cv, &p->stop, next))
         next = purge_once(p) ? (int64_t)p->a->cfg->purge_interval_s * 1000 : PURGE_RETRY_MS;
     api_db_close(&p->db);
     return NULL;
@@ -161,6 +130,7 @@ int api_purge_start(struct api *a)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     api_db_init(&p->db, a->cfg->pg_dsn, "chat-api-purge", a->cfg->pg_timeout_ms, NULL);
+    api_db_prepare_on_connect(&p->db, API_QD_retention, &a->db_health, NULL, NULL);
     if (pthread_create(&p->thread, NULL, purge_main, p) != 0) {
         chat_free(p);
         return CHAT_EIO;

@@ -52,7 +52,7 @@ bool api_auth_bearer(struct api_req *r)
         api_reply_code(r, CHAT_ERR_bad_token);
         return false;
     }
-    if (!all_digits(r->claims.sub, 18)) {
+    if ((r->route->flags & API_ACCOUNT) && !all_digits(r->claims.sub, 18)) {
         api_reply_error(r, 404, "not_found", "no account behind this token");
         return false;
     }
@@ -67,12 +67,9 @@ bool api_auth_session(struct api_req *r, struct api_db *db)
     PGresult *res;
     bool alive;
 
-    if (!r->sid[0])
+    if (!r->sid[0] || !all_digits(r->uid, 18)) /* a token of no account (chatctl) */
         return true;
-    res = api_db_q(db,
-                   "SELECT 1 FROM sessions WHERE id = $1::bigint AND user_id = $2::bigint "
-                   "AND revoked_at IS NULL",
-                   2, p);
+    res = api_db_qn(db, API_Q_session_alive, 2, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "session check")) {
         api_reply_unavailable(r);
         return false;
@@ -87,7 +84,7 @@ bool api_auth_session(struct api_req *r, struct api_db *db)
 bool api_auth_admin(struct api_req *r, struct api_db *db)
 {
     const char *p[1] = {r->uid};
-    PGresult *res = api_db_q(db, "SELECT role = 'admin' FROM users WHERE id = $1::bigint", 1, p);
+    PGresult *res = api_db_qn(db, API_Q_user_is_admin, 1, p);
     bool admin;
 
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a role")) {

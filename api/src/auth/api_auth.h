@@ -11,8 +11,8 @@ struct api_req;
 struct api_db;
 
 /* "Authorization: Bearer X": a valid access token (signature, issuer, exp/nbf with the leeway,
- * not longer-lived than CHAT_TOKEN_MAX_TTL_S when it names a session) of a numeric user id.
- * Fills r->claims, r->uid, r->sid. */
+ * not longer-lived than CHAT_TOKEN_MAX_TTL_S when it names a session); of an account (a
+ * numeric user id) when the route has API_ACCOUNT. Fills r->claims, r->uid, r->sid. */
 bool api_auth_bearer(struct api_req *r);
 /* The token's session still exists and is not revoked (tokens without sid: always): the
  * database decides, so a revocation holds on every replica at once. */

@@ -31,6 +31,20 @@ static const char rate_lua[] =
     "if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end "
     "return t";
 
+/* KEYS: the bucket (a hash: tokens t, at ms). ARGV: rate per s, burst. Returns 0 (a token
+ * taken) or the ms until one is there. Redis's clock (TIME; scripts replicate their effects). */
+static const char bucket_lua[] =
+    "local tm = redis.call('TIME') "
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000) "
+    "local rate = tonumber(ARGV[1]) local burst = tonumber(ARGV[2]) "
+    "local v = redis.call('HMGET', KEYS[1], 't', 'at') "
+    "local t = tonumber(v[1]) or burst local at = tonumber(v[2]) or now "
+    "t = math.min(burst, t + (now - at) * rate / 1000) "
+    "if t < 1 then return math.ceil((1 - t) * 1000 / rate) end "
+    "redis.call('HSET', KEYS[1], 't', tostring(t - 1), 'at', now) "
+    "redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000) "
+    "return 0";
+
 /* KEYS: ip, net, user. ARGV: window ms, ip limit, net limit, user limit. Returns 0 (let
  * through, failure reserved on net and user) or the ms until the fullest exceeded window ends. */
 static const char check_lua[] =
@@ -80,6 +94,15 @@ int api_rate_hit(
     snprintf(key, sizeof(key), CHAT_KEY_RATE_FMT, kind,
              api_rate_subject(subject, net, sizeof(net)));
     return retry_of(api_redis_cmd(rd, "EVAL %s 1 %s %d %d", rate_lua, key, window_ms, limit));
+}
+
+int api_rate_bucket(
+    struct api_redis *rd, const char *kind, const char *subject, int rate_per_s, int burst)
+{
+    char key[192];
+
+    snprintf(key, sizeof(key), CHAT_KEY_RATE_FMT, kind, subject);
+    return retry_of(api_redis_cmd(rd, "EVAL %s 1 %s %d %d", bucket_lua, key, rate_per_s, burst));
 }
 
 const char *api_rate_subject(const char *ip, char *buf, size_t cap)

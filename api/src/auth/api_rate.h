@@ -15,6 +15,11 @@ struct api_cfg;
 int api_rate_hit(
     struct api_redis *rd, const char *kind, const char *subject, int limit, int window_ms);
 
+/* A token bucket (rate_per_s sustained, burst at once) of kind for subject, on Redis's clock so
+ * every replica counts alike. Returns 0 (a token taken) or the ms until one is there. */
+int api_rate_bucket(
+    struct api_redis *rd, const char *kind, const char *subject, int rate_per_s, int burst);
+
 /* An address as a per-address subject: IPv6 by its /64, anything else as is. Returns ip or buf. */
 const char *api_rate_subject(const char *ip, char *buf, size_t cap);
 

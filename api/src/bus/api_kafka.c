@@ -3,6 +3,7 @@
  * bounded without a timer of its own. */
 #include "api_kafka.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +16,10 @@
 #include "api.h"
 
 struct api_kafka {
+    struct api *a;
     rd_kafka_t *rk;
+    struct chat_kafka_watch *watch; /* the partition count of chat.messages */
+    atomic_bool parts_changed;
     pthread_t poller;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a delivery report came in */
@@ -32,10 +36,26 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     pthread_mutex_lock(&k->mu);
     d->err = m->err;
+    d->offset = m->offset;
     d->maybe_stored = m->err && rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
     d->done = true;
     pthread_cond_broadcast(&k->cv);
     pthread_mutex_unlock(&k->mu);
+}
+
+/* The watch thread: the count of chat.messages changed (logged once, counted). */
+static void on_parts_changed(void *ud, int was, int now)
+{
+    struct api_kafka *k = ud;
+
+    if (now == 0 || atomic_exchange(&k->parts_changed, true))
+        return;
+    chat_metric_add(&k->a->m.partition_changes, 1);
+    chat_log(CHAT_LOG_ERROR,
+             "kafka: topic %s has %d partitions, this process started with %d: REST sends are "
+             "refused (unavailable) until restarted; the partition count of chat.messages is "
+             "fixed; restore it or recreate the topic and restart",
+             k->a->cfg->kafka.topic_messages, now, was);
 }
 
 static void *poll_main(void *arg)
@@ -89,8 +109,17 @@ int api_kafka_start(struct api *a, struct api_kafka **out)
         chat_free(k);
         return CHAT_EIO;
     }
+    k->a = a;
+    if (chat_kafka_watch_start(k->rk, cfg->kafka.topic_messages, 0, cfg->partition_check_ms,
+                               on_parts_changed, k, &k->watch) != CHAT_OK)
+        chat_log(CHAT_LOG_WARN, "kafka: no partition-count watch of %s", cfg->kafka.topic_messages);
     *out = k;
     return CHAT_OK;
+}
+
+bool api_kafka_partitions_changed(struct api_kafka *k)
+{
+    return atomic_load(&k->parts_changed);
 }
 
 void api_kafka_stop(struct api_kafka *k, int timeout_ms)
@@ -102,6 +131,7 @@ void api_kafka_stop(struct api_kafka *k, int timeout_ms)
     pthread_cond_broadcast(&k->cv);
     pthread_mutex_unlock(&k->mu);
     pthread_join(k->poller, NULL);
+    chat_kafka_watch_free(k->watch);
     if (rd_kafka_flush(k->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
         chat_log(CHAT_LOG_WARN, "kafka: %d records not acknowledged at exit",
                  rd_kafka_outq_len(k->rk));

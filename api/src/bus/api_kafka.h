@@ -17,10 +17,16 @@ struct api_kafka;
 struct api_delivery {
     bool done;
     rd_kafka_resp_err_t err;
+    int64_t offset;    /* acknowledged: the record's offset (a message's seq) */
     bool maybe_stored; /* failed, but the broker may have written it (timeout, not refusal) */
 };
 
+/* Also starts the watch of the partition count of chat.messages (CHAT_PARTITION_CHECK_MS): a
+ * room's partition, and so its seq, follow from it. */
 int api_kafka_start(struct api *a, struct api_kafka **out);
+/* True once the partition count of chat.messages differs from the one at start: REST send is
+ * refused (unavailable) until a restart, like the gateways. */
+bool api_kafka_partitions_changed(struct api_kafka *k);
 /* Waits up to timeout_ms for what is in flight, then stops the poll thread. */
 void api_kafka_stop(struct api_kafka *k, int timeout_ms);
 

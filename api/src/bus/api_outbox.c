@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "chat/db_migrate.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/time.h"
@@ -26,6 +27,7 @@ struct api_outbox {
     atomic_bool stop;
     struct api_db db;
     bool listening, locked;
+    bool migrated; /* the schema migrations ran once on this process's first connection */
     struct chat_log_limit lim; /* "not relayed" lines */
 };
 
@@ -38,12 +40,50 @@ bool api_outbox_add(struct api_db *db, const char *key, const char *type, const 
 
     memcpy(payload, chat_buf_data(v), v->len);
     payload[v->len] = '\0';
-    r = api_db_q(db, "INSERT INTO outbox (key, type, payload) VALUES ($1, $2, $3)", 3, p);
+    r = api_db_qn(db, API_Q_outbox_add, 3, p);
     chat_free(payload);
     good = api_db_ok(r, PGRES_COMMAND_OK, "queueing an event");
     if (good)
         PQclear(r);
     return good;
+}
+
+/* chat_db_migrate's runner: every statement within CHAT_PG_TIMEOUT_MS (api_db.c). */
+static PGresult *run_db(void *ctx, const char *sql, int n, const char *const *params)
+{
+    struct api_db *db = ctx;
+
+    return params ? api_db_q(db, sql, n, params) : api_db_simple(db, sql);
+}
+
+/* "relation ... already exists, skipping": the normal case of a database already migrated */
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+/* Runs on the relay's connects until it succeeded once, before the queries are prepared: the
+ * migrations the database lacks, under their advisory lock (whichever service starts first
+ * applies them; chat/db_migrate.h). A failure (logged) fails the connect: tried again at the
+ * next one. */
+static bool migrate_once(struct api_db *db, void *arg)
+{
+    struct api_outbox *o = arg;
+    PQnoticeProcessor was;
+    int applied = 0, rc;
+
+    if (o->migrated)
+        return true;
+    was = PQsetNoticeProcessor(db->pg, quiet, NULL);
+    rc = chat_db_migrate(run_db, db, chat_db_migrations, chat_db_migrations_count, &applied);
+    if (db->pg)
+        (void)PQsetNoticeProcessor(db->pg, was, NULL);
+    if (rc != CHAT_OK)
+        return false;
+    o->migrated = true;
+    chat_log(CHAT_LOG_INFO, "migrations: %d applied, %zu known", applied, chat_db_migrations_count);
+    return true;
 }
 
 /* Drops the notifications libpq has read; true when there was one. */
@@ -115,11 +155,7 @@ static int relay_batch(struct api_outbox *o)
     int n, acked = 0;
 
     snprintf(lim, sizeof(lim), "%d", a->cfg->outbox_batch);
-    r = api_db_q(&o->db,
-                 "SELECT id::text, key, type, payload, "
-                 "(extract(epoch FROM created_at) * 1000000)::bigint FROM outbox "
-                 "ORDER BY id LIMIT $1::int",
-                 1, p);
+    r = api_db_qn(&o->db, API_Q_outbox_read, 1, p);
     if (!api_db_ok(r, PGRES_TUPLES_OK, "reading the outbox"))
         return -1;
     n = PQntuples(r);
@@ -159,7 +195,7 @@ static int relay_batch(struct api_outbox *o)
     chat_free(d);
     if (acked) {
         p[0] = ids;
-        del = api_db_q(&o->db, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, p);
+        del = api_db_qn(&o->db, API_Q_outbox_delete, 1, p);
         if (api_db_ok(del, PGRES_COMMAND_OK, "deleting relayed events"))
             PQclear(del);
         else
@@ -206,6 +242,9 @@ int api_outbox_start(struct api *a)
 
     o->a = a;
     api_db_init(&o->db, a->cfg->pg_dsn, "chat-api-outbox", a->cfg->pg_timeout_ms, NULL);
+    /* the first connection of the process: it applies the migrations the database lacks and
+     * checks every query (readiness: db_seen) */
+    api_db_prepare_on_connect(&o->db, API_QD_ALL, &a->db_health, migrate_once, o);
     if (pipe2(o->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         chat_free(o);
         return CHAT_EIO;

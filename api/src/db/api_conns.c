@@ -17,6 +17,8 @@ struct api_conns *api_conns_get(struct api *a)
         return mine;
     mine = chat_xcalloc(1, sizeof(*mine));
     api_db_init(&mine->db, cfg->pg_dsn, "chat-api", cfg->pg_timeout_ms, &a->db_health);
+    /* everything but the retention thread's */
+    api_db_prepare_on_connect(&mine->db, API_QD_ALL & ~API_QD_retention, &a->db_health, NULL, NULL);
     api_redis_init(&mine->redis, cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms,
                    &a->redis_ok);
     pthread_mutex_lock(&a->conns_mu);

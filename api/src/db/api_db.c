@@ -58,8 +58,37 @@ static int wait_fd(int fd, short events, int64_t deadline)
     }
 }
 
-static PGresult *
-exec_within(struct api_db *db, const char *sql, int n, const char *const *params, bool simple)
+/* How exec_within sends: text, parameters, a prepare, a prepared statement. */
+enum send_kind { SEND_SIMPLE, SEND_PARAMS, SEND_PREPARE, SEND_PREPARED };
+
+static int send_one(PGconn *pg,
+                    enum send_kind kind,
+                    const char *name,
+                    const char *sql,
+                    int n,
+                    const char *const *params)
+{
+    switch (kind) {
+    case SEND_SIMPLE:
+        return PQsendQuery(pg, sql);
+    case SEND_PARAMS:
+        return PQsendQueryParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    case SEND_PREPARE:
+        return PQsendPrepare(pg, name, sql, 0, NULL);
+    case SEND_PREPARED:
+        return PQsendQueryPrepared(pg, name, n, params, NULL, NULL, 0);
+    }
+    return 0;
+}
+
+/* Sends one statement (name: the prepared statement's, for SEND_PREPARE and SEND_PREPARED) and
+ * waits for its result within the deadline. */
+static PGresult *exec_within(struct api_db *db,
+                             enum send_kind kind,
+                             const char *name,
+                             const char *sql,
+                             int n,
+                             const char *const *params)
 {
     int64_t deadline = chat_mono_ms() + db->timeout_ms;
     char why[64];
@@ -68,8 +97,7 @@ exec_within(struct api_db *db, const char *sql, int n, const char *const *params
 
     if (!db->pg)
         return NULL; /* dropped earlier in this request */
-    if (!(simple ? PQsendQuery(db->pg, sql)
-                 : PQsendQueryParams(db->pg, sql, n, NULL, params, NULL, NULL, 0))) {
+    if (!send_one(db->pg, kind, name, sql, n, params)) {
         db_drop(db, PQerrorMessage(db->pg));
         return NULL;
     }
@@ -115,12 +143,100 @@ exec_within(struct api_db *db, const char *sql, int n, const char *const *params
 
 PGresult *api_db_q(struct api_db *db, const char *sql, int n, const char *const *params)
 {
-    return exec_within(db, sql, n, params, false);
+    return exec_within(db, SEND_PARAMS, NULL, sql, n, params);
+}
+
+PGresult *api_db_qn(struct api_db *db, enum api_q q, int n, const char *const *params)
+{
+    const struct chat_db_query *def;
+
+    if ((unsigned)q >= API_Q__COUNT)
+        return NULL;
+    def = &api_queries[q];
+    if (!(db->prepare & def->domain_bit) || n != def->nparams) {
+        chat_log(CHAT_LOG_ERROR,
+                 "postgres (%s): query %s run with %d parameters (%d) or not prepared", db->app,
+                 def->name, n, def->nparams);
+        return NULL;
+    }
+    return exec_within(db, SEND_PREPARED, def->name, NULL, n, params);
 }
 
 PGresult *api_db_simple(struct api_db *db, const char *sql)
 {
-    return exec_within(db, sql, 0, NULL, true);
+    return exec_within(db, SEND_SIMPLE, NULL, sql, 0, NULL);
+}
+
+void api_db_prepare_on_connect(struct api_db *db,
+                               unsigned domains,
+                               struct api_db_health *q,
+                               api_db_connected_fn *fn,
+                               void *arg)
+{
+    db->prepare = domains;
+    db->queries = q;
+    db->on_connect = fn;
+    db->on_connect_arg = arg;
+}
+
+bool api_db_queries_good(struct api_db_health *h)
+{
+    return atomic_load(&h->failing) == 0;
+}
+
+int api_db_queries_append(struct api_db_health *h, struct chat_buf *out)
+{
+    int f = atomic_load(&h->failing);
+
+    if (f <= 0 || f > API_Q__COUNT)
+        return chat_buf_appends(out, "queries=good\n");
+    return chat_buf_appendf(out, "queries=bad failing=%s\n", api_queries[f - 1].name);
+}
+
+/* A query the schema refused: logged once (per change of the failing query) with SQLSTATE and
+ * the primary message. */
+static void query_refused(struct api_db *db, int q, const PGresult *r)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+    if (db->queries && atomic_exchange(&db->queries->failing, q + 1) == q + 1)
+        return;
+    chat_log(CHAT_LOG_ERROR,
+             "postgres (%s): query %s (db/queries/%s.sql) does not match the schema: %s %s; not "
+             "ready until it does (tried again at every connect)",
+             db->app, api_queries[q].name, api_queries[q].domain, st ? st : "-",
+             msg ? msg : PQresStatus(PQresultStatus(r)));
+}
+
+/* Prepares the connection's queries, each within the deadline. False when one failed (a
+ * refused one is reported; the connection may have been dropped). */
+static bool prepare_all(struct api_db *db)
+{
+    int f;
+
+    for (int q = 0; q < API_Q__COUNT; q++) {
+        const struct chat_db_query *def = &api_queries[q];
+        PGresult *r;
+
+        if (!(db->prepare & def->domain_bit))
+            continue;
+        r = exec_within(db, SEND_PREPARE, def->name, def->sql, 0, NULL);
+        if (!r)
+            return false; /* dropped: no answer in time, or the connection broke */
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            query_refused(db, q, r);
+            PQclear(r);
+            return false;
+        }
+        PQclear(r);
+    }
+    f = db->queries ? atomic_load(&db->queries->failing) : 0;
+    if (f > 0 && f <= API_Q__COUNT && (api_queries[f - 1].domain_bit & db->prepare) &&
+        atomic_compare_exchange_strong(&db->queries->failing, &f, 0))
+        chat_log(CHAT_LOG_INFO, "postgres (%s): query %s matches the schema again", db->app,
+                 api_queries[f - 1].name);
+    return true;
 }
 
 void api_db_log_error(const PGresult *r, const char *what)
@@ -221,8 +337,9 @@ static bool db_connect(struct api_db *db)
     db->pg = pg;
     /* the server's own bound too: a slow statement stops there as well */
     snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d", db->timeout_ms);
-    if (!api_db_cmd(db, stmt)) {
-        PQfinish(db->pg);
+    if (!api_db_cmd(db, stmt) || (db->on_connect && !db->on_connect(db, db->on_connect_arg)) ||
+        !prepare_all(db)) {
+        PQfinish(db->pg); /* NULL when already dropped: nothing */
         db->pg = NULL;
         return false;
     }

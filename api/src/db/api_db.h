@@ -8,7 +8,13 @@
  * deadline per try, not one per request: while the database is down one thread at a time
  * probes it and the others answer 503 at once (api_db_ready). SQL is parameterised
  * throughout; errors are logged with SQLSTATE and the primary message only (a DETAIL may quote a
- * row, password hash included). */
+ * row, password hash included).
+ *
+ * Named queries (db/queries/<domain>.sql, db/README.md): every connection prepares the queries
+ * of its files (api_db_prepare_on_connect) right after connecting, each within the deadline, and
+ * runs them by name (api_db_qn). A statement the schema refuses (42703, 42P01, ...) fails the
+ * connect and marks the process not ready, naming the query (api_db_queries_append); the next
+ * connect tries again, so fixing the schema heals it. */
 #ifndef API_DB_H
 #define API_DB_H
 
@@ -18,21 +24,34 @@
 
 #include <libpq-fe.h>
 
+#include "chat/buf.h"
 #include "chat/log.h"
+
+#include "api_queries_gen.h"
 
 struct api_db_health {
     atomic_bool down;    /* the last statement or connect of any thread failed */
     atomic_bool probing; /* one thread is trying it */
+    atomic_int failing;  /* 1 + the query (enum api_q) the schema refused last; 0: none */
 };
+
+struct api_db;
+/* Runs right after a connect, before the queries are prepared (chat-api: the migrations);
+ * false fails the connect. */
+typedef bool api_db_connected_fn(struct api_db *db, void *arg);
 
 struct api_db {
     PGconn *pg; /* nonblocking; NULL: none (yet, or dropped) */
     const char *dsn;
     const char *app; /* application_name */
     int timeout_ms;
-    struct api_db_health *health; /* shared, may be NULL */
-    bool probe;                   /* this thread holds health->probing */
-    struct chat_log_limit lim;    /* connect failures and dropped connections */
+    struct api_db_health *health;    /* shared, may be NULL */
+    bool probe;                      /* this thread holds health->probing */
+    struct chat_log_limit lim;       /* connect failures and dropped connections */
+    unsigned prepare;                /* API_QD_* bits: the query files prepared at connect */
+    struct api_db_health *queries;   /* where a query the schema refuses is reported; may be NULL */
+    api_db_connected_fn *on_connect; /* may be NULL */
+    void *on_connect_arg;
 };
 
 void api_db_init(
@@ -45,11 +64,29 @@ bool api_db_ready(struct api_db *db);
  * updates the shared health. */
 void api_db_done(struct api_db *db);
 void api_db_close(struct api_db *db);
+/* From the next connect on: prepares the queries of the files in domains (API_QD_* bits) after
+ * connecting (a refused one fails the connect and is reported into q, which may be NULL), and
+ * runs fn (may be NULL) before that. Call before the first use. */
+void api_db_prepare_on_connect(struct api_db *db,
+                               unsigned domains,
+                               struct api_db_health *q,
+                               api_db_connected_fn *fn,
+                               void *arg);
 
 /* Runs one statement with parameters (all text) within the deadline. Returns its result, or
  * NULL when there was no connection or it was dropped (logged): PQresultStatus(NULL) is
  * PGRES_FATAL_ERROR and PQclear(NULL) does nothing. */
 PGresult *api_db_q(struct api_db *db, const char *sql, int n, const char *const *params);
+/* Runs the named query q (prepared at connect: its file must be in the connection's domains)
+ * with its n parameters (all text) within the deadline; results as api_db_q. A query this
+ * connection did not prepare, or n other than its parameter count, is a bug: logged, NULL. */
+PGresult *api_db_qn(struct api_db *db, enum api_q q, int n, const char *const *params);
+/* False while a query the schema refused at a connect has not been prepared since (h->failing);
+ * readiness. */
+bool api_db_queries_good(struct api_db_health *h);
+/* Appends "queries=good\n" or "queries=bad failing=<name>\n" (/readyz). CHAT_OK or the
+ * chat_buf error. */
+int api_db_queries_append(struct api_db_health *h, struct chat_buf *out);
 /* A statement without parameters (simple protocol: may hold several). */
 PGresult *api_db_simple(struct api_db *db, const char *sql);
 /* True when r has status want; otherwise logs (what), clears r and returns false. */

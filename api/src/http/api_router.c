@@ -6,7 +6,7 @@
 
 #include "chat/proto.h"
 
-enum ptype { PT_LITERAL, PT_INT, PT_ROOM, PT_NAME, PT_BAD };
+enum ptype { PT_LITERAL, PT_INT, PT_ROOM, PT_NAME, PT_SEG, PT_BAD };
 
 static const struct {
     unsigned bit;
@@ -61,6 +61,8 @@ static enum ptype param_type(const char *p, size_t len, char *name, size_t cap)
         return PT_ROOM;
     if (tlen == 4 && memcmp(colon + 1, "name", 4) == 0)
         return PT_NAME;
+    if (tlen == 3 && memcmp(colon + 1, "seg", 3) == 0)
+        return PT_SEG;
     return PT_BAD;
 }
 
@@ -93,6 +95,11 @@ static bool param_ok(enum ptype t, const char *s, size_t len, struct api_param *
     case PT_NAME:
         for (size_t i = 0; i < len; i++)
             if (!name_char(s[i]))
+                return false;
+        return true;
+    case PT_SEG: /* any bytes but '/' (the segment split), '%' and controls */
+        for (size_t i = 0; i < len; i++)
+            if (s[i] == '%' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
                 return false;
         return true;
     default:
@@ -220,7 +227,8 @@ const char *api_routes_check(const struct api_route *table, size_t n)
         if (!pattern_shape(table[i].pattern, a, sizeof(a)))
             return "a route pattern does not parse";
         if (!!(table[i].flags & (API_RATE_IP | API_RATE_USER)) != !!table[i].rate ||
-            ((table[i].flags & API_RATE_USER) && !(table[i].flags & (API_BEARER | API_ADMIN))))
+            ((table[i].flags & (API_RATE_USER | API_ACCOUNT)) &&
+             !(table[i].flags & (API_BEARER | API_ADMIN))))
             return "a rate-limited route lacks its kind, or limits a user without a bearer";
         for (size_t k = 0; k < i; k++) {
             if (strcmp(table[i].name, table[k].name) == 0)

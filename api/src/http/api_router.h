@@ -5,9 +5,10 @@
  * Patterns are literal segments and typed parameters between slashes:
  *   "/api/v1/rooms/{room:room}/messages", "/api/v1/admin/users/{id:int}/revoke"
  * Types: int (1-18 decimal digits, no sign, no leading zero unless "0"), room (a valid room
- * name, chat_room_valid), name (1-64 of [A-Za-z0-9_.-]). A segment never matches across '/',
- * empty segments and a trailing slash do not match, '%' never matches a parameter (no decoding
- * of path parameters: none of our types needs it).
+ * name, chat_room_valid), name (1-64 of [A-Za-z0-9_.-]), seg (1-64 bytes but '%' and
+ * controls: the handler checks it and answers its own error, e.g. 400 bad_room). A segment never
+ * matches across '/', empty segments and a trailing slash do not match, '%' never matches a
+ * parameter (no decoding of path parameters: none of our types needs it).
  *
  * Pure functions: no allocation, any thread. */
 #ifndef API_ROUTER_H
@@ -33,6 +34,7 @@ enum api_route_flags {
     API_DB = 1 << 3,        /* uses PostgreSQL: 503 at once while it is out (BEARER implies it) */
     API_RATE_IP = 1 << 4,   /* counts against the client address's limit (route's rate) */
     API_RATE_USER = 1 << 5, /* counts against the bearer's limit (route's rate) */
+    API_ACCOUNT = 1 << 6,   /* the bearer is an account (a numeric user id; else 404) */
 };
 
 #define API_MAX_PARAMS 4

@@ -16,7 +16,7 @@ void r_admin_revoke(struct api_req *r)
     PGresult *res;
     bool found;
 
-    res = api_db_q(db, "SELECT 1 FROM users WHERE id = $1::bigint", 1, p);
+    res = api_db_qn(db, API_Q_user_exists, 1, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user")) {
         api_reply_unavailable(r);
         return;
@@ -29,11 +29,7 @@ void r_admin_revoke(struct api_req *r)
     }
     if (!api_acct_begin(r, db))
         return;
-    if (api_acct_revoke(r, db, id->str,
-                        "UPDATE sessions SET revoked_at = now(), revoke_reason = 'admin' "
-                        "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
-                        "RETURNING id::text",
-                        1, p, "admin", true) < 0) {
+    if (api_acct_revoke(r, db, id->str, API_Q_session_revoke_admin, 1, p, "admin", true) < 0) {
         api_db_rollback(db);
         return;
     }

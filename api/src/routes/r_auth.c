@@ -59,10 +59,7 @@ static bool new_refresh(struct api_req *r, struct api_db *db, const char *sid, c
         return false;
     token_hash_hex(token, hex);
     snprintf(ttl, sizeof(ttl), "%d", r->api->cfg->refresh_ttl_s);
-    res = api_db_q(db,
-                   "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
-                   "VALUES (decode($1, 'hex'), $2::bigint, now() + make_interval(secs => $3::int))",
-                   3, p);
+    res = api_db_qn(db, API_Q_refresh_token_add, 3, p);
     if (!api_db_ok(res, PGRES_COMMAND_OK, "storing a refresh token"))
         return false;
     PQclear(res);
@@ -83,11 +80,7 @@ static bool new_session(struct api_req *r,
 
     snprintf(ttl, sizeof(ttl), "%d", r->api->cfg->refresh_ttl_s);
     snprintf(access, sizeof(access), "%d", API_ACCESS_KEEP_S(r->api->cfg));
-    res = api_db_q(db,
-                   "INSERT INTO sessions (user_id, expires_at, ip, user_agent, tokens_expire_at) "
-                   "VALUES ($1::bigint, now() + make_interval(secs => $2::int), $3, $4, "
-                   "now() + make_interval(secs => $5::int)) RETURNING id::text",
-                   5, p);
+    res = api_db_qn(db, API_Q_session_create, 5, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "creating a session"))
         return false;
     snprintf(sid, cap, "%s", PQgetvalue(res, 0, 0));
@@ -136,10 +129,7 @@ static bool login_event(struct api_req *r,
         unknown_name(r, typed, hidden, sizeof(hidden));
         p[1] = hidden;
     }
-    res = api_db_q(db,
-                   "INSERT INTO login_events (user_id, username, ip, user_agent, success, reason) "
-                   "VALUES ($1::bigint, left($2, 64), $3, $4, $5::boolean, $6)",
-                   6, p);
+    res = api_db_qn(db, API_Q_login_event_add, 6, p);
     if (!api_db_ok(res, PGRES_COMMAND_OK, "recording a login"))
         return false;
     PQclear(res);
@@ -238,10 +228,7 @@ void r_auth_register(struct api_req *r)
     p[0] = b.username;
     p[1] = nick;
     p[2] = hash;
-    res = api_db_q(db,
-                   "INSERT INTO users (username, nickname, password_hash) VALUES ($1, $2, $3) "
-                   "RETURNING " API_USER_COLS,
-                   3, p);
+    res = api_db_qn(db, API_Q_user_register, 3, p);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         bool taken = res && api_db_unique_violation(res);
         if (!taken)
@@ -280,9 +267,7 @@ static void login(struct api_req *r,
     char hash[CHAT_PASSWD_HASH_MAX];
     PGresult *res;
 
-    res = api_db_q(
-        db, "SELECT " API_USER_COLS ", password_hash FROM users WHERE lower(username) = lower($1)",
-        1, p);
+    res = api_db_qn(db, API_Q_login_lookup, 1, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "login lookup")) {
         api_reply_unavailable(r);
         return;
@@ -316,8 +301,7 @@ static void login(struct api_req *r,
     if (r->status == 200 && chat_passwd_needs_rehash(hash, r->api->cfg->password_cost) &&
         chat_passwd_hash(password, r->api->cfg->password_cost, hash, sizeof(hash)) == CHAT_OK) {
         const char *pp[2] = {PQgetvalue(res, 0, 0), hash};
-        PGresult *u =
-            api_db_q(db, "UPDATE users SET password_hash = $2 WHERE id = $1::bigint", 2, pp);
+        PGresult *u = api_db_qn(db, API_Q_password_rehash, 2, pp);
         if (api_db_ok(u, PGRES_COMMAND_OK, "rehashing a password"))
             PQclear(u);
     }
@@ -372,10 +356,8 @@ static void refresh_reused(struct api_req *r, struct api_db *db, const char *uid
 {
     const char *p[1] = {sid};
 
-    if (api_acct_revoke(r, db, uid,
-                        "UPDATE sessions SET revoked_at = now(), revoke_reason = 'refresh_reused' "
-                        "WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id::text",
-                        1, p, "refresh_reused", false) < 0) {
+    if (api_acct_revoke(r, db, uid, API_Q_session_revoke_reused, 1, p, "refresh_reused", false) <
+        0) {
         api_db_rollback(db);
         return;
     }
@@ -404,15 +386,7 @@ static void refresh(struct api_req *r, struct api_db *db, const char *token)
     snprintf(grace, sizeof(grace), "%d", cfg->refresh_grace_s);
     if (!api_acct_begin(r, db))
         return;
-    res = api_db_q(db,
-                   "SELECT rt.session_id::text, rt.used_at IS NOT NULL, rt.expires_at < now(), "
-                   "s.revoked_at IS NOT NULL OR s.expires_at < now(), s.user_id::text, "
-                   "rt.used_at > now() - make_interval(secs => $2::int) AND NOT EXISTS ("
-                   "SELECT 1 FROM refresh_tokens o WHERE o.session_id = rt.session_id "
-                   "AND o.used_at > rt.used_at) "
-                   "FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id "
-                   "WHERE rt.token_hash = decode($1, 'hex') FOR UPDATE OF rt, s",
-                   2, p);
+    res = api_db_qn(db, API_Q_refresh_lookup, 2, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "refresh lookup")) {
         api_db_rollback(db);
         api_reply_unavailable(r);
@@ -436,15 +410,9 @@ static void refresh(struct api_req *r, struct api_db *db, const char *token)
     }
     /* a retry keeps the first use's used_at: the grace window does not slide */
     if (retry)
-        res = api_db_q(db,
-                       "DELETE FROM refresh_tokens WHERE session_id = $1::bigint AND used_at IS "
-                       "NULL",
-                       1, ps);
+        res = api_db_qn(db, API_Q_refresh_drop_unused, 1, ps);
     else
-        res = api_db_q(db,
-                       "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, "
-                       "'hex')",
-                       1, p);
+        res = api_db_qn(db, API_Q_refresh_spend, 1, p);
     if (!api_db_ok(res, PGRES_COMMAND_OK, "spending a refresh token")) {
         api_db_rollback(db);
         api_reply_unavailable(r);
@@ -456,12 +424,7 @@ static void refresh(struct api_req *r, struct api_db *db, const char *token)
     p[0] = sid;
     p[1] = ttl;
     p[2] = access;
-    res = api_db_q(db,
-                   "UPDATE sessions SET last_used_at = now(), "
-                   "expires_at = now() + make_interval(secs => $2::int), "
-                   "tokens_expire_at = greatest(tokens_expire_at, now() + make_interval(secs => "
-                   "$3::int)) WHERE id = $1::bigint",
-                   3, p);
+    res = api_db_qn(db, API_Q_session_extend, 3, p);
     if (!api_db_ok(res, PGRES_COMMAND_OK, "extending a session")) {
         api_db_rollback(db);
         api_reply_unavailable(r);
@@ -469,7 +432,7 @@ static void refresh(struct api_req *r, struct api_db *db, const char *token)
     }
     PQclear(res);
     p[0] = uid;
-    res = api_db_q(db, "SELECT " API_USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
+    res = api_db_qn(db, API_Q_user_by_id, 1, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "refresh user")) {
         api_db_rollback(db);
         api_reply_unavailable(r);
@@ -521,11 +484,7 @@ void r_auth_logout(struct api_req *r)
     chat_auth_body_fini(&b);
     if (!api_acct_begin(r, db))
         return;
-    if (api_acct_revoke(r, db, r->uid,
-                        "UPDATE sessions SET revoked_at = now(), revoke_reason = 'logout' "
-                        "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
-                        "AND ($2::boolean OR id = $3::bigint) RETURNING id::text",
-                        3, p, "logout", true) < 0) {
+    if (api_acct_revoke(r, db, r->uid, API_Q_session_revoke_logout, 3, p, "logout", true) < 0) {
         api_db_rollback(db);
         return;
     }

@@ -4,6 +4,8 @@
 #include "chat/config.h"
 
 #include "api.h"
+#include "bus/api_ids.h"
+#include "bus/api_kafka.h"
 #include "routes.h"
 
 void r_ops_healthz(struct api_req *r)
@@ -19,12 +21,16 @@ void r_ops_readyz(struct api_req *r)
 {
     struct api *a = r->api;
     bool db = atomic_load(&a->db_seen), draining = atomic_load(&a->draining);
-    bool ok = db && !draining;
+    bool ok = db && !draining && api_db_queries_good(&a->db_health);
 
-    if (chat_buf_appendf(&r->resp, "%s\ndb_seen=%d db_down=%d redis=%d draining=%d\n",
+    if (chat_buf_appendf(&r->resp,
+                         "%s\ndb_seen=%d db_down=%d redis=%d draining=%d node_number=%d "
+                         "partitions_changed=%d\n",
                          ok ? "ready" : "not ready", db, atomic_load(&a->db_health.down),
-                         atomic_load(&a->redis_ok), draining) == CHAT_OK)
-        api_reply(r, ok ? 200 : 503, "text/plain");
+                         atomic_load(&a->redis_ok), draining, api_ids_node(a),
+                         api_kafka_partitions_changed(a->kafka)) == CHAT_OK)
+        if (api_db_queries_append(&a->db_health, &r->resp) == CHAT_OK) /* names a bad query */
+            api_reply(r, ok ? 200 : 503, "text/plain");
 }
 
 /* GET /api/v1/config: the limits and rules clients check before sending (proto/README.md). */
@@ -57,6 +63,15 @@ void r_ops_metrics(struct api_req *r)
          CHAT_METRIC_GAUGE, &m->outbox_pending},
         {"chat_api_outbox_lag_seconds", "event committed to acknowledged by Kafka",
          CHAT_METRIC_HIST, &m->outbox_lag_us},
+        {"chat_api_sends_total", "REST sends acknowledged by Kafka", CHAT_METRIC_COUNTER,
+         &m->sends},
+        {"chat_api_send_errors_total", "REST sends Kafka refused or did not acknowledge",
+         CHAT_METRIC_COUNTER, &m->send_errors},
+        {"chat_api_send_ack_seconds", "REST send: produced to acknowledged", CHAT_METRIC_HIST,
+         &m->send_ack_us},
+        {"chat_api_partition_changes_total",
+         "partition count changes of the messages topic seen (REST send then refuses)",
+         CHAT_METRIC_COUNTER, &m->partition_changes},
         {"chat_api_request_seconds", "request in to answer queued", CHAT_METRIC_HIST,
          &m->latency_us},
     };

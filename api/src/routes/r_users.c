@@ -20,7 +20,7 @@ void r_users_me(struct api_req *r)
 {
     struct api_db *db = &api_conns_get(r->api)->db;
     const char *p[1] = {r->uid};
-    PGresult *res = api_db_q(db, "SELECT " API_USER_COLS " FROM users WHERE id = $1::bigint", 1, p);
+    PGresult *res = api_db_qn(db, API_Q_user_by_id, 1, p);
 
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user")) {
         api_reply_unavailable(r);
@@ -53,11 +53,7 @@ void r_users_nickname(struct api_req *r)
     chat_auth_body_fini(&b);
     if (!api_acct_begin(r, db))
         return;
-    res = api_db_q(db,
-                   "UPDATE users SET nickname = $2, nick_changed_at = now() WHERE id = $1::bigint "
-                   "RETURNING " API_USER_COLS
-                   ", (extract(epoch FROM nick_changed_at) * 1000)::bigint",
-                   2, p);
+    res = api_db_qn(db, API_Q_nickname_set, 2, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "changing a nickname")) {
         api_db_rollback(db);
         api_reply_unavailable(r);
@@ -107,7 +103,7 @@ void r_users_password(struct api_req *r)
         api_reply_code(r, CHAT_ERR_invalid_password);
         goto out;
     }
-    res = api_db_q(db, "SELECT password_hash FROM users WHERE id = $1::bigint", 1, p);
+    res = api_db_qn(db, API_Q_password_hash_get, 1, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a password hash")) {
         api_reply_unavailable(r);
         goto out;
@@ -132,10 +128,7 @@ void r_users_password(struct api_req *r)
     if (!api_acct_begin(r, db))
         goto out;
     p[1] = hash;
-    res = api_db_q(
-        db,
-        "UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1::bigint", 2,
-        p);
+    res = api_db_qn(db, API_Q_password_set, 2, p);
     if (!api_db_ok(res, PGRES_COMMAND_OK, "changing a password")) {
         api_db_rollback(db);
         api_reply_unavailable(r);
@@ -143,12 +136,8 @@ void r_users_password(struct api_req *r)
     }
     PQclear(res);
     p[1] = r->sid[0] ? r->sid : NULL;
-    if (api_acct_revoke(
-            r, db, r->uid,
-            "UPDATE sessions SET revoked_at = now(), revoke_reason = 'password_changed' "
-            "WHERE user_id = $1::bigint AND revoked_at IS NULL AND expires_at > now() "
-            "AND ($2::bigint IS NULL OR id <> $2::bigint) RETURNING id::text",
-            2, p, "password_changed", true) < 0) {
+    if (api_acct_revoke(r, db, r->uid, API_Q_session_revoke_password, 2, p, "password_changed",
+                        true) < 0) {
         api_db_rollback(db);
         goto out;
     }
@@ -182,11 +171,7 @@ void r_users_logins(struct api_req *r)
     }
     p[1] = before;
     snprintf(lim, sizeof(lim), "%lld", limit);
-    res = api_db_q(db,
-                   "SELECT id::text, (extract(epoch FROM at) * 1000)::bigint, ip, user_agent, "
-                   "success, reason FROM login_events WHERE user_id = $1::bigint "
-                   "AND ($2::bigint IS NULL OR id < $2::bigint) ORDER BY id DESC LIMIT $3::int",
-                   3, p);
+    res = api_db_qn(db, API_Q_login_history, 3, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading the login history")) {
         api_reply_unavailable(r);
         return;

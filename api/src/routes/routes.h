@@ -19,6 +19,8 @@ void r_users_me(struct api_req *r);
 void r_users_nickname(struct api_req *r);
 void r_users_password(struct api_req *r);
 void r_users_logins(struct api_req *r);
+/* r_messages.c */
+void r_messages_send(struct api_req *r);
 /* r_admin.c */
 void r_admin_revoke(struct api_req *r);
 

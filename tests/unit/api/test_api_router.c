@@ -29,6 +29,7 @@ static const struct api_route routes[] = {
     {API_DELETE, "/api/v1/rooms/{room:room}/members/{user:name}", API_BEARER, h_any, "kick", NULL,
      0},
     {API_GET, "/healthz", 0, h_any, "healthz", NULL, 0},
+    {API_PUT, "/api/v1/things/{x:seg}", 0, h_any, "thing", NULL, 0},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -104,6 +105,22 @@ static void test_bad_parameters_are_not_found(void **state)
     assert_int_equal(match(API_POST, "/api/v1/admin/users/0/revoke", &rt, &p, allow), API_MATCH_OK);
 }
 
+/* seg: anything the handler checks itself, but never '%', a control or across '/' */
+static void test_seg_parameters(void **state)
+{
+    const struct api_route *rt;
+    struct api_params p;
+    char allow[64];
+
+    (void)state;
+    assert_int_equal(match(API_PUT, "/api/v1/things/bad room!", &rt, &p, allow), API_MATCH_OK);
+    assert_string_equal(api_param_get(&p, "x")->str, "bad room!");
+    assert_int_equal(match(API_PUT, "/api/v1/things/a%2Fb", &rt, &p, allow), API_MATCH_NOT_FOUND);
+    assert_int_equal(match(API_PUT, "/api/v1/things/a\tb", &rt, &p, allow), API_MATCH_NOT_FOUND);
+    assert_int_equal(match(API_PUT, "/api/v1/things/a/b", &rt, &p, allow), API_MATCH_NOT_FOUND);
+    assert_int_equal(match(API_PUT, "/api/v1/things/", &rt, &p, allow), API_MATCH_NOT_FOUND);
+}
+
 static void test_wrong_method_gets_allow(void **state)
 {
     const struct api_route *rt;
@@ -153,6 +170,8 @@ static void test_table_check_finds_mistakes(void **state)
         {API_POST, "/r", API_RATE_IP, h_any, "a", NULL, 0}};
     static const struct api_route rate_user_anon[] = {
         {API_POST, "/r", API_RATE_USER, h_any, "a", "kind", 0}};
+    static const struct api_route account_anon[] = {
+        {API_GET, "/r", API_ACCOUNT, h_any, "a", NULL, 0}};
     static const struct api_route rate_ok[] = {
         {API_POST, "/r", API_BEARER | API_RATE_USER, h_any, "a", "kind", 0}};
 
@@ -165,6 +184,7 @@ static void test_table_check_finds_mistakes(void **state)
     assert_non_null(api_routes_check(empty_seg, 1));
     assert_non_null(api_routes_check(rate_no_kind, 1));
     assert_non_null(api_routes_check(rate_user_anon, 1));
+    assert_non_null(api_routes_check(account_anon, 1));
     assert_null(api_routes_check(rate_ok, 1));
     assert_null(api_routes_check(dup_shape, 1));
 }
@@ -175,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_table_is_valid),
         cmocka_unit_test(test_literal_and_typed),
         cmocka_unit_test(test_bad_parameters_are_not_found),
+        cmocka_unit_test(test_seg_parameters),
         cmocka_unit_test(test_wrong_method_gets_allow),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_table_check_finds_mistakes),

@@ -1,0 +1,140 @@
+/* r_messages.c - POST /api/v1/rooms/{room}/messages: a message without a WebSocket (bots,
+ * integrations; proto/README.md section 6). The same checks and the same record as a
+ * WebSocket send: text rules, the user's send bucket (here in Redis, for every replica), an id
+ * under chat-api's own node number, produced to chat.messages keyed by room; answered with the
+ * ack once Kafka acknowledged it (at most CHAT_PRODUCE_TIMEOUT_MS). At most
+ * CHAT_REST_MAX_PENDING sends wait at once per replica, so a Kafka outage cannot take every
+ * request thread. */
+#include <stdio.h>
+#include <string.h>
+
+#include "chat/time.h"
+
+#include "api.h"
+#include "auth/api_rate.h"
+#include "bus/api_ids.h"
+#include "bus/api_kafka.h"
+#include "db/api_conns.h"
+#include "routes.h"
+
+/* The sender's nickname now: an account's from the database (the token's name claim may be
+ * older than a change), else the token's name, else its subject (as the gateways do). */
+static bool nickname(struct api_req *r, struct api_db *db, char *out, size_t cap)
+{
+    const char *p[1] = {r->uid};
+    PGresult *res;
+    bool account = r->uid[0] && strspn(r->uid, "0123456789") == strlen(r->uid);
+
+    snprintf(out, cap, "%s", r->claims.name[0] ? r->claims.name : r->uid);
+    if (!account || strlen(r->uid) > 18)
+        return true;
+    res = api_db_qn(db, API_Q_user_by_id, 1, p);
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a nickname")) {
+        api_reply_unavailable(r);
+        return false;
+    }
+    if (PQntuples(res) == 1)
+        snprintf(out, cap, "%s", PQgetvalue(res, 0, 2)); /* id, username, nickname, ... */
+    PQclear(res);
+    return true;
+}
+
+/* Produces the message and waits for Kafka; answers the ack or the failure. */
+static void produce(struct api_req *r, struct chat_event_msg *ev)
+{
+    struct api *a = r->api;
+    struct api_delivery d;
+    struct chat_buf v;
+    rd_kafka_resp_err_t err;
+
+    chat_buf_init(&v, 0, 0);
+    if (chat_enc_message(&v, ev) != CHAT_OK) {
+        chat_buf_fini(&v);
+        api_reply_code(r, CHAT_ERR_internal);
+        return;
+    }
+    err = api_kafka_produce(a->kafka, a->cfg->kafka.topic_messages, ev->room,
+                            (char *)chat_buf_data(&v), v.len, "message", ev->ts, &d);
+    chat_buf_fini(&v);
+    if (err) {
+        chat_metric_add(&a->m.send_errors, 1);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            r->retry_after_s = 1;
+        api_reply_code(r, err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? CHAT_ERR_overloaded
+                                                               : CHAT_ERR_unavailable);
+        return;
+    }
+    if (!api_kafka_wait(a->kafka, &d, 1) || d.err) {
+        chat_metric_add(&a->m.send_errors, 1);
+        api_reply_code(r, d.done && d.maybe_stored ? CHAT_ERR_unconfirmed : CHAT_ERR_unavailable);
+        return;
+    }
+    chat_metric_add(&a->m.sends, 1);
+    chat_hist_record(&a->m.send_ack_us, (uint64_t)(chat_now_ms() - ev->ts) * 1000);
+    chat_buf_reset(&r->resp);
+    api_reply_json(r, 200,
+                   chat_enc_ack(&r->resp, ev->client_msg_id, ev->id, d.offset, ev->ts, NULL));
+}
+
+void r_messages_send(struct api_req *r)
+{
+    struct api *a = r->api;
+    struct api_conns *cx = api_conns_get(a);
+    const struct api_param *room = api_param_get(&r->params, "room");
+    struct chat_event_msg ev;
+    struct chat_cframe f;
+    enum chat_errcode code = CHAT_ERR_internal;
+    char nick[128]; /* a nickname (CHAT_NICK_BYTES) or a name claim */
+    int retry;
+
+    if (!chat_room_valid(room->str)) {
+        api_reply_code(r, CHAT_ERR_bad_room);
+        return;
+    }
+    if (chat_rest_send_decode(chat_buf_data(&r->body), r->body.len, (size_t)a->cfg->max_text, &f,
+                              &code) != CHAT_OK) {
+        chat_cframe_fini(&f);
+        api_reply_code(r, code);
+        return;
+    }
+    memset(&ev, 0, sizeof(ev));
+    if (memchr(f.text, '\0', f.text_len)) {
+        api_reply_code(r, CHAT_ERR_bad_text);
+        goto out;
+    }
+    if (api_kafka_partitions_changed(a->kafka)) { /* a room's seq would break: until restart */
+        api_reply_code(r, CHAT_ERR_unavailable);
+        goto out;
+    }
+    /* one bucket per user for every replica; the WebSocket's is per gateway (proto/README.md) */
+    retry =
+        api_rate_bucket(&cx->redis, "send_user", r->uid, a->cfg->rate_per_s, a->cfg->rate_burst);
+    if (retry > 0) {
+        chat_metric_add(&a->m.rate_limited, 1);
+        r->retry_after_s = (retry + 999) / 1000;
+        api_reply_code(r, CHAT_ERR_rate_limited);
+        goto out;
+    }
+    if (!nickname(r, &cx->db, nick, sizeof(nick)))
+        goto out;
+    ev.room = room->str;
+    ev.user = r->uid;
+    ev.nick = nick;
+    ev.text = f.text; /* NUL-terminated by the decoder */
+    ev.client_msg_id = f.client_msg_id;
+    ev.seq = -1;
+    if (!api_ids_next(a, &ev.id, &ev.ts)) { /* no node number (Redis out): no id */
+        r->retry_after_s = 1;
+        api_reply_code(r, CHAT_ERR_overloaded);
+        goto out;
+    }
+    if (atomic_fetch_add(&a->sends_pending, 1) >= a->cfg->rest_max_pending) {
+        r->retry_after_s = 1;
+        api_reply_code(r, CHAT_ERR_overloaded);
+    } else {
+        produce(r, &ev);
+    }
+    atomic_fetch_sub(&a->sends_pending, 1);
+out:
+    chat_cframe_fini(&f);
+}

@@ -1,0 +1,530 @@
+/* gw_kafka.c - the gateway's Kafka side on the event loop.
+ *
+ * Producer: idempotent, acks=all; rd_kafka_producev never blocks; delivery reports are served on
+ * the loop when the main queue's wake-up pipe turns readable.
+ * Consumer: assign()-only (every gateway reads every partition of chat.messages, chat.events and
+ * chat.presence). chat.messages starts at the high watermark taken at startup, so nothing
+ * produced after the node became ready is missed; chat.presence at its start (the last counts);
+ * chat.events GW_REVOKE_KEEP_S back (rd_kafka_offsets_for_times): every revocation a live token
+ * could meet, and the node is not ready until it has read up to where the topic ended at
+ * startup (session/gw_events.c). Its queue's wake-up pipe is polled by the loop; records are
+ * drained in bounded batches so one busy topic cannot starve the sockets.
+ * Partition count: a room's partition, and so its seq, follow from the partition count of
+ * chat.messages, and assign() never sees new partitions. A watch thread (chat_kafka_watch: a
+ * blocking metadata request every partition_check_ms, off the loop; librdkafka 2.0 has no
+ * asynchronous DescribeTopics, and an assign()-only consumer gets no rebalance event) wakes the
+ * loop through a uv_async when the count differs from the one at startup; the node then stops
+ * being ready and refuses sends (`unavailable`) until it is restarted. */
+#include "bus/gw_kafka.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "bus/gw_send.h"
+#include "core/gw.h"
+#include "room/gw_room.h"
+#include "session/gw_events.h"
+#include "ws/gw_conn.h"
+#include "ws/gw_ws.h"
+
+#define DRAIN_BUDGET         256 /* records per loop turn before yielding to sockets */
+#define WATERMARK_TIMEOUT_MS 5000
+
+static void events_read(struct gw *gw, int32_t part, int64_t next);
+
+static void drain_pipe(int fd)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    struct gw *gw = opaque;
+    struct gw_pending *p = rkm->_private;
+
+    (void)rk;
+    if (!p) { /* a chat.events record */
+        if (rkm->err)
+            chat_log(CHAT_LOG_ERROR, "kafka: event delivery failed: %s",
+                     rd_kafka_err2str(rkm->err));
+        return;
+    }
+    p->err = rkm->err;
+    p->seq = rkm->offset;
+    if (rkm->err) {
+        long skipped;
+
+        /* sent, then timed out: the broker may have stored it (the client is told so) */
+        p->maybe_stored = rd_kafka_message_status(rkm) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+        if (chat_log_every(&gw->delivery_log, 10000, &skipped))
+            chat_log(CHAT_LOG_WARN, "delivery failed: %s (%ld more since the last such line)",
+                     rd_kafka_err2str(rkm->err), skipped);
+    }
+    gw_send_delivered(gw, p);
+}
+
+/* Producer errors: transient ones are logged by the log callback already; a fatal one (the
+ * idempotent producer cannot guarantee order or exactly-once any more) makes the node drain so
+ * that the orchestrator replaces it. Runs on the loop, from rd_kafka_poll(). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct gw *gw = opaque;
+    char why[512];
+
+    if (err != RD_KAFKA_RESP_ERR__FATAL)
+        return;
+    rd_kafka_fatal_error(rk, why, sizeof(why));
+    chat_log(CHAT_LOG_ERROR, "kafka producer fatal error: %s (%s); draining", why, reason);
+    gw->kafka_fatal = true;
+    gw_ws_drain(gw);
+}
+
+static void prod_poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct gw *gw = h->data;
+
+    (void)status;
+    (void)events;
+    drain_pipe(gw->prod_pipe[0]);
+    rd_kafka_poll(gw->prod, 0);
+}
+
+/* Fan a record to the local subscribers of a room (zero copies per recipient). */
+static void fanout_room(struct gw *gw, const char *room, size_t room_len, struct chat_msg *m)
+{
+    char name[CHAT_ROOM_MAX + 1];
+    struct gw_room *r;
+
+    if (room_len == 0 || room_len > CHAT_ROOM_MAX)
+        return;
+    memcpy(name, room, room_len);
+    name[room_len] = '\0';
+    r = gw_room_find(&gw->rooms, name);
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nsubs; i++)
+        if (gw_conn_push(r->subs[i].c, m) == CHAT_OK)
+            chat_metric_add(&gw->m.deliveries, 1);
+}
+
+static void fanout_all(struct gw *gw, struct chat_msg *m)
+{
+    for (struct gw_conn *c = gw->conns; c; c = c->next)
+        if (gw_conn_push(c, m) == CHAT_OK)
+            chat_metric_add(&gw->m.deliveries, 1);
+}
+
+/* Presence: forward, and remember the last frame per room (and the total) so that a client gets
+ * the current counts when it joins or connects, not only at the next change. */
+static void handle_presence(struct gw *gw, const rd_kafka_message_t *rkm)
+{
+    char room[CHAT_ROOM_MAX + 1];
+    int64_t conns, users;
+    struct gw_room *r;
+    struct chat_msg *m;
+
+    if (!rkm->payload || chat_presence_decode(rkm->payload, rkm->len, room, sizeof(room), &conns,
+                                              &users) != CHAT_OK) {
+        chat_metric_add(&gw->m.kafka_bad, 1);
+        return;
+    }
+    m = chat_msg_new(rkm->payload, rkm->len);
+    if (!room[0]) {
+        chat_msg_unref(gw->presence_total);
+        gw->presence_total = chat_msg_ref(m);
+        fanout_all(gw, m);
+    } else {
+        r = conns > 0 ? gw_room_get(&gw->rooms, room) : gw_room_find(&gw->rooms, room);
+        if (r) {
+            chat_msg_unref(r->presence);
+            r->presence = conns > 0 ? chat_msg_ref(m) : NULL;
+            for (size_t i = 0; i < r->nsubs; i++)
+                if (gw_conn_push(r->subs[i].c, m) == CHAT_OK)
+                    chat_metric_add(&gw->m.deliveries, 1);
+            gw_room_maybe_free(&gw->rooms, r);
+        }
+    }
+    chat_msg_unref(m);
+}
+
+static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    struct chat_msg *m;
+    int rc;
+
+    chat_metric_add(&gw->m.kafka_in, 1);
+    if (strcmp(topic, gw->cfg->kafka.topic_messages) == 0) {
+        int64_t ts = rd_kafka_message_timestamp(rkm, NULL);
+        chat_buf_reset(&gw->scratch);
+        rc = chat_msg_splice_seq(&gw->scratch, rkm->payload, rkm->len, rkm->offset);
+        if (rc != CHAT_OK) {
+            chat_metric_add(&gw->m.kafka_bad, 1);
+            chat_log(CHAT_LOG_WARN, "kafka: undecodable record %s[%d]@%lld skipped", topic,
+                     (int)rkm->partition, (long long)rkm->offset);
+            return;
+        }
+        if (ts > 0)
+            chat_hist_record(&gw->m.kafka_age_us, (uint64_t)(chat_now_ms() - ts) * 1000);
+        m = chat_msg_from_buf(&gw->scratch);
+        fanout_room(gw, rkm->key, rkm->key_len, m);
+        chat_msg_unref(m);
+    } else if (strcmp(topic, gw->cfg->kafka.topic_presence) == 0) {
+        handle_presence(gw, rkm);
+    } else if (strcmp(topic, gw->cfg->kafka.topic_events) == 0) {
+        if (rkm->payload)
+            gw_events_handle(gw, rkm->payload, rkm->len);
+        events_read(gw, rkm->partition, rkm->offset + 1);
+    }
+}
+
+/* Drains up to DRAIN_BUDGET records; returns true when the queue may hold more. */
+static bool drain_consumer(struct gw *gw)
+{
+    rd_kafka_message_t *batch[DRAIN_BUDGET];
+    ssize_t n = rd_kafka_consume_batch_queue(gw->cons_q, 0, batch, DRAIN_BUDGET);
+
+    if (n <= 0)
+        return false;
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *rkm = batch[i];
+        if (rkm->err) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                chat_log(CHAT_LOG_WARN, "kafka consume: %s", rd_kafka_message_errstr(rkm));
+            else if (rkm->rkt &&
+                     strcmp(rd_kafka_topic_name(rkm->rkt), gw->cfg->kafka.topic_events) == 0)
+                events_read(gw, rkm->partition, rkm->offset);
+        } else {
+            handle_message(gw, rkm);
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    return n == DRAIN_BUDGET; /* a full batch: there may be more */
+}
+
+static void cons_idle_cb(uv_idle_t *h)
+{
+    struct gw *gw = h->data;
+    if (!drain_consumer(gw))
+        uv_idle_stop(h);
+}
+
+static void cons_poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct gw *gw = h->data;
+
+    (void)status;
+    (void)events;
+    drain_pipe(gw->cons_pipe[0]);
+    if (drain_consumer(gw))
+        uv_idle_start(&gw->cons_idle, cons_idle_cb);
+}
+
+/* Watch thread, under the watch's lock: hand the count to the loop. */
+static void parts_changed_cb(void *ud, int was, int now)
+{
+    struct gw *gw = ud;
+
+    (void)was;
+    atomic_store(&gw->parts_now, now);
+    uv_async_send(&gw->parts_async); /* the handle is open: stop() runs before uv_close */
+}
+
+static void parts_async_cb(uv_async_t *h)
+{
+    struct gw *gw = h->data;
+    int now = atomic_load(&gw->parts_now);
+
+    if (now == 0 || gw->partitions_changed)
+        return;
+    gw->partitions_changed = true;
+    chat_metric_add(&gw->m.partition_changes, 1);
+    chat_log(CHAT_LOG_ERROR,
+             "kafka: topic %s has %d partitions, this node started with %d: refusing to serve "
+             "(not ready, sends answered unavailable) until restarted; the partition count of "
+             "chat.messages is fixed; restore it or recreate the topic and restart",
+             gw->cfg->kafka.topic_messages, now, gw->parts_start);
+}
+
+static int make_pipe(int p[2])
+{
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+        chat_log(CHAT_LOG_ERROR, "pipe2: %s", strerror(errno));
+        return CHAT_EIO;
+    }
+    return CHAT_OK;
+}
+
+enum start_at {
+    AT_END,   /* the high watermark */
+    AT_START, /* the low watermark */
+    AT_KEEP,  /* the first record of the last GW_REVOKE_KEEP_S (chat.events) */
+};
+
+/* chat.events from GW_REVOKE_KEEP_S back: each partition's start replaced by the first offset
+ * at or after that time (none: the high watermark), and its high watermark kept as the target
+ * the node must read up to before it is ready. Blocking: startup only. */
+static int events_from_keep(struct gw *gw,
+                            const char *topic,
+                            rd_kafka_topic_partition_list_t *list,
+                            int first,
+                            int nparts,
+                            const int64_t *hi)
+{
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(nparts);
+    int64_t since = chat_now_ms() - (int64_t)GW_REVOKE_KEEP_S(gw->cfg) * 1000;
+    rd_kafka_resp_err_t err;
+
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_topic_partition_list_add(q, topic, list->elems[first + i].partition)->offset =
+            since;
+    err = rd_kafka_offsets_for_times(gw->cons, q, WATERMARK_TIMEOUT_MS);
+    if (err) {
+        chat_log(CHAT_LOG_ERROR, "kafka: offsets of %s by time: %s", topic, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(q);
+        return CHAT_EIO;
+    }
+    gw->ev_nparts = nparts;
+    gw->ev_target = chat_xcalloc((size_t)nparts, sizeof(*gw->ev_target));
+    gw->ev_behind = 0;
+    for (int i = 0; i < nparts; i++) {
+        rd_kafka_topic_partition_t *e = &list->elems[first + i];
+        int64_t at = q->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && q->elems[i].offset >= 0
+                         ? q->elems[i].offset
+                         : hi[i];
+        if (e->partition < 0 || e->partition >= nparts) {
+            rd_kafka_topic_partition_list_destroy(q);
+            return CHAT_EIO; /* partitions are numbered 0..n-1 */
+        }
+        e->offset = at;
+        gw->ev_target[e->partition] = hi[i];
+        if (at < hi[i])
+            gw->ev_behind++;
+    }
+    rd_kafka_topic_partition_list_destroy(q);
+    gw->sessions_loaded = gw->ev_behind == 0;
+    chat_log(CHAT_LOG_INFO, "kafka: reading %s from %d s back (%d of %d partitions behind)", topic,
+             GW_REVOKE_KEEP_S(gw->cfg), gw->ev_behind, nparts);
+    return CHAT_OK;
+}
+
+/* chat.events partition part has been read up to offset next (exclusive). */
+static void events_read(struct gw *gw, int32_t part, int64_t next)
+{
+    if (gw->sessions_loaded || part < 0 || part >= gw->ev_nparts || gw->ev_target[part] < 0 ||
+        next < gw->ev_target[part])
+        return;
+    gw->ev_target[part] = -1; /* caught up */
+    if (--gw->ev_behind > 0)
+        return;
+    gw->sessions_loaded = true;
+    chat_log(CHAT_LOG_INFO, "kafka: %s read up to its end at startup: revocations known",
+             gw->cfg->kafka.topic_events);
+}
+
+/* Adds every partition of topic to list, starting where at says; *nparts (may be NULL) gets the
+ * partition count. Blocking: startup only. */
+static int add_topic(struct gw *gw,
+                     const char *topic,
+                     enum start_at at,
+                     rd_kafka_topic_partition_list_t *list,
+                     int *nparts)
+{
+    int64_t *his = NULL;
+    int first = list->cnt;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(gw->cons, topic, NULL);
+    rd_kafka_resp_err_t err;
+    int rc = CHAT_EIO;
+
+    err = rd_kafka_metadata(gw->cons, 0, rkt, &md, WATERMARK_TIMEOUT_MS);
+    if (err || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+        chat_log(CHAT_LOG_ERROR, "kafka: no metadata for topic %s: %s", topic,
+                 rd_kafka_err2str(err ? err : md->topics[0].err));
+        goto out;
+    }
+    his = chat_xcalloc((size_t)md->topics[0].partition_cnt, sizeof(*his));
+    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+        int32_t part = md->topics[0].partitions[i].id;
+        int64_t lo = 0, hi = 0;
+        err =
+            rd_kafka_query_watermark_offsets(gw->cons, topic, part, &lo, &hi, WATERMARK_TIMEOUT_MS);
+        if (err) {
+            chat_log(CHAT_LOG_ERROR, "kafka: watermarks of %s[%d]: %s", topic, part,
+                     rd_kafka_err2str(err));
+            goto out;
+        }
+        rd_kafka_topic_partition_list_add(list, topic, part)->offset = at == AT_START ? lo : hi;
+        his[i] = hi;
+    }
+    if (nparts)
+        *nparts = md->topics[0].partition_cnt;
+    rc = at == AT_KEEP ? events_from_keep(gw, topic, list, first, md->topics[0].partition_cnt, his)
+                       : CHAT_OK;
+out:
+    chat_free(his);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+static int assign_all(struct gw *gw)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(32);
+    rd_kafka_resp_err_t err;
+    int rc;
+
+    rc = add_topic(gw, gw->cfg->kafka.topic_messages, AT_END, list, &gw->parts_start);
+    if (rc == CHAT_OK)
+        /* presence from its start (a compacted topic in production): the last counts per room */
+        rc = add_topic(gw, gw->cfg->kafka.topic_presence, AT_START, list, NULL);
+    if (rc == CHAT_OK)
+        /* events of the last token lifetime: every revocation a live token could meet */
+        rc = add_topic(gw, gw->cfg->kafka.topic_events, AT_KEEP, list, NULL);
+    if (rc == CHAT_OK) {
+        err = rd_kafka_assign(gw->cons, list);
+        if (err) {
+            chat_log(CHAT_LOG_ERROR, "kafka assign: %s", rd_kafka_err2str(err));
+            rc = CHAT_EIO;
+        } else {
+            chat_log(CHAT_LOG_INFO, "kafka: assigned %d partitions", list->cnt);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
+}
+
+int gw_kafka_start(struct gw *gw)
+{
+    char err[512], num[32];
+    rd_kafka_conf_t *conf;
+    char *group;
+
+    /* producer */
+    conf = chat_kafka_conf_new(&gw->cfg->kafka, CHAT_KAFKA_PRODUCER, NULL, err, sizeof(err));
+    if (!conf)
+        goto conf_fail;
+    snprintf(num, sizeof(num), "%d", gw->cfg->produce_timeout_ms);
+    if (chat_kafka_conf_set(conf, "message.timeout.ms", num, err, sizeof(err)) != CHAT_OK ||
+        chat_kafka_conf_set(conf, "client.id", gw->cfg->node_name, err, sizeof(err)) != CHAT_OK) {
+        rd_kafka_conf_destroy(conf);
+        goto conf_fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_opaque(conf, gw);
+    gw->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!gw->prod)
+        goto conf_fail;
+
+    /* consumer: assign-only, but librdkafka still wants a group id */
+    group = chat_xasprintf("chat-gateway-%s", gw->cfg->node_name);
+    conf = chat_kafka_conf_new(&gw->cfg->kafka, CHAT_KAFKA_CONSUMER, group, err, sizeof(err));
+    chat_free(group);
+    if (!conf)
+        goto conf_fail;
+    if (chat_kafka_conf_set(conf, "client.id", gw->cfg->node_name, err, sizeof(err)) != CHAT_OK) {
+        rd_kafka_conf_destroy(conf);
+        goto conf_fail;
+    }
+    gw->cons = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!gw->cons)
+        goto conf_fail;
+    rd_kafka_poll_set_consumer(gw->cons);
+
+    if (make_pipe(gw->prod_pipe) != CHAT_OK || make_pipe(gw->cons_pipe) != CHAT_OK)
+        return CHAT_EIO;
+    gw->prod_q = rd_kafka_queue_get_main(gw->prod);
+    rd_kafka_queue_io_event_enable(gw->prod_q, gw->prod_pipe[1], "1", 1);
+    gw->cons_q = rd_kafka_queue_get_consumer(gw->cons);
+    rd_kafka_queue_io_event_enable(gw->cons_q, gw->cons_pipe[1], "1", 1);
+
+    if (assign_all(gw) != CHAT_OK)
+        return CHAT_EIO;
+    gw->kafka_assigned = true;
+
+    uv_poll_init(&gw->loop, &gw->prod_poll, gw->prod_pipe[0]);
+    gw->prod_poll.data = gw;
+    uv_poll_start(&gw->prod_poll, UV_READABLE, prod_poll_cb);
+    uv_poll_init(&gw->loop, &gw->cons_poll, gw->cons_pipe[0]);
+    gw->cons_poll.data = gw;
+    uv_poll_start(&gw->cons_poll, UV_READABLE, cons_poll_cb);
+    uv_idle_init(&gw->loop, &gw->cons_idle);
+    gw->cons_idle.data = gw;
+    uv_async_init(&gw->loop, &gw->parts_async, parts_async_cb);
+    gw->parts_async.data = gw;
+    gw->kafka_polls = true;
+    /* records may already be queued: the wake-up only fires on empty -> non-empty */
+    uv_idle_start(&gw->cons_idle, cons_idle_cb);
+    return chat_kafka_watch_start(gw->cons, gw->cfg->kafka.topic_messages, gw->parts_start,
+                                  gw->cfg->partition_check_ms, parts_changed_cb, gw,
+                                  &gw->parts_watch) == CHAT_OK
+               ? CHAT_OK
+               : CHAT_EIO;
+conf_fail:
+    chat_log(CHAT_LOG_ERROR, "kafka: %s", err);
+    return CHAT_EINVAL;
+}
+
+static void close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Stops the loop side (handles closed asynchronously by uv). */
+void gw_kafka_stop(struct gw *gw)
+{
+    if (gw->kafka_polls) {
+        gw->kafka_polls = false;
+        uv_poll_stop(&gw->prod_poll);
+        uv_close((uv_handle_t *)&gw->prod_poll, close_noop);
+        uv_poll_stop(&gw->cons_poll);
+        uv_close((uv_handle_t *)&gw->cons_poll, close_noop);
+        uv_idle_stop(&gw->cons_idle);
+        uv_close((uv_handle_t *)&gw->cons_idle, close_noop);
+        chat_kafka_watch_stop(gw->parts_watch); /* no uv_async_send after this returns */
+        uv_close((uv_handle_t *)&gw->parts_async, close_noop);
+    }
+}
+
+/* Destroys the Kafka handles after the loop has stopped (may block briefly: not on the loop). */
+void gw_kafka_destroy(struct gw *gw)
+{
+    chat_kafka_watch_free(gw->parts_watch); /* joins: at most one metadata request */
+    gw->parts_watch = NULL;
+    if (gw->cons_q) {
+        rd_kafka_queue_io_event_enable(gw->cons_q, -1, NULL, 0);
+        rd_kafka_queue_destroy(gw->cons_q);
+    }
+    if (gw->prod_q) {
+        rd_kafka_queue_io_event_enable(gw->prod_q, -1, NULL, 0);
+        rd_kafka_queue_destroy(gw->prod_q);
+    }
+    if (gw->cons) {
+        rd_kafka_consumer_close(gw->cons);
+        rd_kafka_destroy(gw->cons);
+    }
+    if (gw->prod) {
+        rd_kafka_flush(gw->prod, 2000); /* after the loop: the drain normally emptied it */
+        /* what is still queued fails now, so every pending send is reported and freed */
+        rd_kafka_purge(gw->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(gw->prod, 0);
+        rd_kafka_destroy(gw->prod);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (gw->prod_pipe[i] > 0)
+            close(gw->prod_pipe[i]);
+        if (gw->cons_pipe[i] > 0)
+            close(gw->cons_pipe[i]);
+    }
+}

@@ -1,0 +1,29 @@
+/* gw_metrics.h - the gateway's Prometheus metrics: counters and gauges are atomics (the
+ * rendering reads them; only the event loop writes them), histograms are chat_hist.
+ * Thread-safety: as above. */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stdatomic.h>
+
+#include "chat/buf.h"
+#include "chat/metrics.h"
+
+struct gw;
+
+struct gw_metrics {
+    atomic_llong conns, conns_total, conns_authed, rooms;
+    atomic_llong frames_in, frames_bad, sends, acks, send_errors, rate_limited;
+    atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
+    atomic_llong produce_queue_full, redis_errors, http_requests;
+    atomic_llong accepted, accept_dropped, header_timeouts;
+    atomic_llong sessions_revoked, events_in, events_bad;
+    atomic_llong partition_changes; /* chat.messages partition count changed (0 or 1) */
+    struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
+    struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
+};
+
+/* Appends the exposition text of every metric to out; returns CHAT_OK or the chat_buf error. */
+int gw_metrics_render(struct gw *gw, struct chat_buf *out);
+
+#endif

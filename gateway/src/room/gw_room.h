@@ -1,0 +1,61 @@
+/* gw_room.h - the room index: room id -> dense array of this node's subscribed connections, and
+ * per connection the back-index (each membership knows its slot in the room's array), so join,
+ * leave and fan-out are O(1) per subscriber. A room also counts its logged-in users (for
+ * presence) and keeps its last presence frame. Thread-safety: none; event-loop thread only. */
+#ifndef GW_ROOM_H
+#define GW_ROOM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "room/gw_map.h"
+
+struct chat_msg;
+struct gw;
+struct gw_conn;
+
+/* A connection's membership of a room; the room keeps a dense array of subscribers. */
+struct gw_sub {
+    struct gw_conn *c;
+};
+
+struct gw_room {
+    char *name;            /* owns */
+    struct gw_room *hnext; /* hash chain */
+    struct gw_sub *subs;   /* owns; dense, unordered */
+    size_t nsubs, cap;
+    struct gw_map users;       /* logged-in user id -> connections of this node in the room */
+    struct chat_msg *presence; /* owns a ref: the room's last presence frame, or NULL */
+    bool dirty;                /* presence changed since the last report to Redis */
+    bool reported;             /* Redis holds keys for this room (must be cleared when empty) */
+};
+
+struct gw_rooms {
+    struct gw_room **slots; /* owns rooms */
+    size_t nslots, n;
+};
+
+/* One entry of a connection's rooms (struct gw_conn.rooms): the back-index. */
+struct gw_membership {
+    struct gw_room *room;
+    size_t idx; /* index in room->subs */
+};
+
+void gw_room_index_init(struct gw_rooms *r);
+/* Frees every room (their presence references included). */
+void gw_room_index_fini(struct gw_rooms *r);
+/* Returns the room (borrowed: valid until gw_room_maybe_free), or NULL. */
+struct gw_room *gw_room_find(struct gw_rooms *r, const char *name);
+/* Returns the room, creating it when missing. */
+struct gw_room *gw_room_get(struct gw_rooms *r, const char *name);
+/* Removes and frees an empty room that has nothing left to report. */
+void gw_room_maybe_free(struct gw_rooms *r, struct gw_room *room);
+/* Subscribes c; returns CHAT_OK, CHAT_EEXIST (already) or CHAT_ETOOBIG (max_rooms). */
+int gw_room_join(struct gw *gw, struct gw_conn *c, const char *name);
+/* Returns CHAT_OK or CHAT_ENOENT (not joined). */
+int gw_room_leave(struct gw *gw, struct gw_conn *c, const char *name);
+void gw_room_leave_all(struct gw *gw, struct gw_conn *c);
+/* True when c is subscribed to name. */
+bool gw_room_joined(const struct gw_conn *c, const char *name);
+
+#endif

@@ -1,0 +1,408 @@
+/* gw_conn.c - per-connection state: identity, the bounded send queue, frame assembly and the
+ * dispatch of client frames. Event-loop thread only. */
+#include "ws/gw_conn.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "bus/gw_send.h"
+#include "core/gw.h"
+#include "room/gw_bucket.h"
+#include "room/gw_map.h"
+#include "room/gw_room.h"
+#include "session/gw_events.h"
+#include "ws/gw_ring.h"
+
+/* lws's internal write type for a close frame (public header: "handled by lws_close_reason") */
+#define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
+/* writes per WRITEABLE callback at most (fairness between connections) */
+#define GW_WRITES_PER_CALLBACK 16
+
+/* gw->users counts each user's connections on this node and lists them, so an event about a
+ * user (nickname, revocation) touches only that user's sockets. */
+static void user_link(struct gw *gw, struct gw_conn *c, int d)
+{
+    struct gw_map_ent *e;
+
+    if (d > 0) {
+        e = gw_map_get(&gw->users, c->claims.sub);
+        e->count++;
+        c->uprev = NULL;
+        c->unext = e->conns;
+        if (e->conns)
+            e->conns->uprev = c;
+        e->conns = c;
+        return;
+    }
+    e = gw_map_find(&gw->users, c->claims.sub);
+    if (!e)
+        return;
+    if (c->uprev)
+        c->uprev->unext = c->unext;
+    else
+        e->conns = c->unext;
+    if (c->unext)
+        c->unext->uprev = c->uprev;
+    c->uprev = c->unext = NULL;
+    if (--e->count <= 0)
+        gw_map_remove(&gw->users, c->claims.sub);
+}
+
+static void identity_delta(struct gw_conn *c, int d)
+{
+    struct gw *gw = c->gw;
+
+    if (c->authed) {
+        for (int i = 0; i < c->nrooms; i++) {
+            gw_map_count_add(&c->rooms[i].room->users, c->claims.sub, d);
+            c->rooms[i].room->dirty = true;
+        }
+        user_link(gw, c, d);
+        chat_metric_add(&gw->m.conns_authed, d);
+    } else {
+        gw->anon_conns += d;
+    }
+    gw->pres_total_dirty = true;
+}
+
+void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl)
+{
+    identity_delta(c, -1);
+    c->authed = true;
+    c->claims = *cl;
+    c->expiry_warned = false;
+    identity_delta(c, +1);
+}
+
+void gw_conn_clear_identity(struct gw_conn *c)
+{
+    identity_delta(c, -1);
+    c->authed = false;
+    memset(&c->claims, 0, sizeof(c->claims));
+    identity_delta(c, +1);
+}
+
+struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->gw = gw;
+    c->wsi = wsi;
+    c->cid = ++gw->next_cid;
+    chat_buf_init(&c->rx, 0, (size_t)gw->cfg->max_frame);
+    c->next = gw->conns;
+    if (gw->conns)
+        gw->conns->prev = c;
+    gw->conns = c;
+    gw->nconns++;
+    gw->anon_conns++;
+    gw->pres_total_dirty = true;
+    chat_metric_set(&gw->m.conns, gw->nconns);
+    chat_metric_add(&gw->m.conns_total, 1);
+    return c;
+}
+
+void gw_conn_closed(struct gw_conn *c)
+{
+    struct gw *gw = c->gw;
+
+    if (!c->gw)
+        return; /* never opened (rejected before ESTABLISHED) */
+    gw_send_detach_all(c);
+    gw_room_leave_all(gw, c);
+    identity_delta(c, -1);
+    gw_ring_fini(&c->outq);
+    CHAT_FREE(c->rooms);
+    chat_buf_fini(&c->rx);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        gw->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    gw->nconns--;
+    chat_metric_set(&gw->m.conns, gw->nconns);
+    c->gw = NULL;
+}
+
+int gw_conn_push(struct gw_conn *c, struct chat_msg *m)
+{
+    const struct gw_config *cfg = c->gw->cfg;
+
+    if (c->closing) {
+        chat_metric_add(&c->gw->m.outq_dropped, 1);
+        return CHAT_EAGAIN;
+    }
+    if (c->outq.len == cfg->outq_max_msgs || c->outq.bytes + m->len > (size_t)cfg->outq_max_bytes) {
+        chat_log(CHAT_LOG_WARN, "conn %llu: send queue full (%d frames, %zu bytes), closing",
+                 (unsigned long long)c->cid, c->outq.len, c->outq.bytes);
+        chat_metric_add(&c->gw->m.slow_closes, 1);
+        gw_ring_pop(&c->outq, c->outq.len); /* a slow consumer gets no more of the backlog */
+        c->closing = true;
+        c->close_code = CHAT_CLOSE_slow_consumer;
+        c->close_reason = "slow_consumer";
+        lws_callback_on_writable(c->wsi);
+        return CHAT_EAGAIN;
+    }
+    gw_ring_push(&c->outq, m, cfg->outq_max_msgs);
+    if (c->outq.len == 1)
+        lws_callback_on_writable(c->wsi);
+    return CHAT_OK;
+}
+
+int gw_conn_push_scratch(struct gw_conn *c)
+{
+    struct chat_msg *m = chat_msg_from_buf(&c->gw->scratch);
+    int rc = gw_conn_push(c, m);
+    chat_msg_unref(m);
+    return rc;
+}
+
+void gw_conn_error(struct gw_conn *c,
+                   enum chat_errcode code,
+                   const char *msg,
+                   const char *client_msg_id,
+                   const char *ref,
+                   int retry_ms)
+{
+    chat_buf_reset(&c->gw->scratch);
+    if (chat_enc_error(&c->gw->scratch, code, msg, client_msg_id, ref, retry_ms) == CHAT_OK)
+        (void)gw_conn_push_scratch(c);
+}
+
+void gw_conn_close(struct gw_conn *c, int code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_code = code;
+    c->close_reason = reason;
+    lws_callback_on_writable(c->wsi);
+}
+
+int gw_conn_writable(struct gw_conn *c)
+{
+    struct chat_msg *m;
+    int rc;
+
+    if (c->outq.len == 0) {
+        unsigned char frame[LWS_PRE + 2 + 64];
+        size_t rl;
+
+        if (!c->closing)
+            return 0;
+        /* write the close frame ourselves: lws 4.1 drops the connection without one when a
+         * WRITEABLE callback returns -1, even after lws_close_reason() */
+        rl = strnlen(c->close_reason, 64);
+        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xFF);
+        memcpy(frame + LWS_PRE + 2, c->close_reason, rl);
+        (void)lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
+        return -1;
+    }
+    /* Frames are pre-built once per node (chat_msg_wire), so queued frames are written raw and
+     * coalesced: up to GW_COALESCE_BYTES of them in one write, i.e. one send() for a burst
+     * instead of one per frame. A single frame goes out without a copy. lws buffers a partial
+     * write itself and drains it before anything else (pings included), so frames never
+     * interleave. */
+    for (int n = 0; n < GW_WRITES_PER_CALLBACK && c->outq.len > 0; n++) {
+        unsigned char *out;
+        size_t len = 0;
+
+        if (n > 0 && lws_send_pipe_choked(c->wsi))
+            break;
+        m = gw_ring_at(&c->outq, 0);
+        if (c->outq.len == 1 || chat_msg_wire_len(m) >= GW_COALESCE_BYTES / 2) {
+            rc = lws_write(c->wsi, chat_msg_wire(m), chat_msg_wire_len(m), LWS_WRITE_HTTP);
+            gw_ring_pop(&c->outq, 1);
+        } else {
+            int k = 0;
+            out = c->gw->wbuf + LWS_PRE;
+            while (k < c->outq.len) {
+                struct chat_msg *q = gw_ring_at(&c->outq, k);
+                if (len + chat_msg_wire_len(q) > GW_COALESCE_BYTES)
+                    break;
+                memcpy(out + len, chat_msg_wire(q), chat_msg_wire_len(q));
+                len += chat_msg_wire_len(q);
+                k++;
+            }
+            rc = lws_write(c->wsi, out, len, LWS_WRITE_HTTP);
+            gw_ring_pop(&c->outq, k);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (c->outq.len > 0 || c->closing)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* ---- client frames ---- */
+
+static void reply_scratch(struct gw_conn *c, int rc)
+{
+    if (rc == CHAT_OK)
+        (void)gw_conn_push_scratch(c);
+}
+
+static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
+{
+    struct gw *gw = c->gw;
+    struct chat_claims cl;
+    enum chat_errcode code;
+
+    if (gw_events_token_check(gw, f->token, &cl, &code) != CHAT_OK) {
+        gw_conn_error(c, code, NULL, NULL, f->ref, -1);
+        return;
+    }
+    if (c->authed && strcmp(c->claims.sub, cl.sub) != 0) {
+        gw_conn_error(c, CHAT_ERR_bad_field, "a connection cannot switch to another user", NULL,
+                      f->ref, -1);
+        return;
+    }
+    gw_conn_set_identity(c, &cl);
+    chat_buf_reset(&gw->scratch);
+    reply_scratch(c, chat_enc_authed(&gw->scratch, cl.sub, cl.exp, f->ref));
+}
+
+static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
+{
+    struct gw *gw = c->gw;
+    struct gw_room *r;
+
+    if (gw_room_join(gw, c, f->room) == CHAT_ETOOBIG) {
+        gw_conn_error(c, CHAT_ERR_too_many_rooms, NULL, NULL, f->ref, -1);
+        return;
+    }
+    chat_buf_reset(&gw->scratch);
+    reply_scratch(c, chat_enc_joined(&gw->scratch, f->room, f->ref));
+    r = gw_room_find(&gw->rooms, f->room);
+    if (r && r->presence)
+        (void)gw_conn_push(c, r->presence); /* the current counts, right away */
+}
+
+static void handle_leave(struct gw_conn *c, const struct chat_cframe *f)
+{
+    struct gw *gw = c->gw;
+
+    (void)gw_room_leave(gw, c, f->room); /* joined: checked by the dispatcher */
+    chat_buf_reset(&gw->scratch);
+    reply_scratch(c, chat_enc_left(&gw->scratch, f->room, f->ref));
+}
+
+static void handle_ping(struct gw_conn *c, const struct chat_cframe *f)
+{
+    chat_buf_reset(&c->gw->scratch);
+    reply_scratch(c, chat_enc_pong(&c->gw->scratch, f->ref, chat_now_ms()));
+}
+
+/* The client frames: one handler each. What the row's flags in chat_proto.def demand
+ * (CHAT_FF_AUTH, CHAT_FF_JOINED) is checked once, here, before the handler runs. */
+static void (*const handlers[CHAT_F__COUNT])(struct gw_conn *c, const struct chat_cframe *f) = {
+    [CHAT_F_auth] = handle_auth, [CHAT_F_join] = handle_join,   [CHAT_F_leave] = handle_leave,
+    [CHAT_F_ping] = handle_ping, [CHAT_F_send] = gw_send_frame,
+};
+
+static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
+{
+    unsigned flags = chat_frame_flags(f->type);
+
+    if (f->type <= CHAT_F_NONE || f->type >= CHAT_F__COUNT || !handlers[f->type]) {
+        gw_conn_error(c, CHAT_ERR_unknown_type, NULL, NULL, f->ref, -1);
+        return;
+    }
+    if ((flags & CHAT_FF_AUTH) && !c->authed) {
+        gw_conn_error(c, CHAT_ERR_auth_required, NULL, f->client_msg_id, f->ref, -1);
+        return;
+    }
+    if ((flags & CHAT_FF_AUTH) && (int64_t)time(NULL) - GW_JWT_LEEWAY_S >= c->claims.exp) {
+        gw_conn_clear_identity(c);
+        gw_conn_error(c, CHAT_ERR_token_expired, "the token expired; send auth with a fresh one",
+                      f->client_msg_id, f->ref, -1);
+        return;
+    }
+    if ((flags & CHAT_FF_JOINED) && !gw_room_joined(c, f->room)) {
+        gw_conn_error(c, CHAT_ERR_not_joined, NULL, f->client_msg_id, f->ref, -1);
+        return;
+    }
+    handlers[f->type](c, f);
+}
+
+static void
+bad_frame(struct gw_conn *c, enum chat_errcode code, const char *ref, const char *client_msg_id)
+{
+    chat_metric_add(&c->gw->m.frames_bad, 1);
+    gw_conn_error(c, code, NULL, client_msg_id, ref, -1);
+    if (++c->errors_in_row >= c->gw->cfg->max_errors)
+        gw_conn_close(c, CHAT_CLOSE_too_many_errors, "too_many_errors");
+}
+
+static void handle_text(struct gw_conn *c, const char *text, size_t len)
+{
+    const struct gw_config *cfg = c->gw->cfg;
+    struct chat_cframe f;
+    enum chat_errcode err;
+    int wait_ms;
+
+    chat_metric_add(&c->gw->m.frames_in, 1);
+    /* every frame costs a token: join/leave/auth floods are limited like sends */
+    wait_ms =
+        gw_bucket_take(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
+    if (wait_ms > 0) {
+        chat_metric_add(&c->gw->m.rate_limited, 1);
+        gw_conn_error(c, CHAT_ERR_rate_limited, "too many frames", NULL, NULL, wait_ms);
+        return;
+    }
+    if (chat_cframe_decode(text, len, (size_t)c->gw->cfg->max_text, &f, &err) != CHAT_OK) {
+        bad_frame(c, err, f.ref, f.client_msg_id);
+    } else {
+        c->errors_in_row = 0;
+        dispatch(c, &f);
+    }
+    chat_cframe_fini(&f);
+}
+
+int gw_conn_receive(struct gw_conn *c, const void *in, size_t len)
+{
+    struct lws *wsi = c->wsi;
+    bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    size_t max = (size_t)c->gw->cfg->max_frame;
+
+    if (c->closing)
+        return 0;
+    if (first) {
+        chat_buf_reset(&c->rx);
+        c->rx_discard = lws_frame_is_binary(wsi) != 0;
+    }
+    if (!c->rx_discard) {
+        if (first && final) {
+            if (len > max)
+                bad_frame(c, CHAT_ERR_too_big, NULL, NULL);
+            else
+                handle_text(c, in, len);
+            return 0;
+        }
+        if (chat_buf_append(&c->rx, in, len) != CHAT_OK) {
+            c->rx_discard = true; /* over max_frame: swallow the rest, then report */
+            chat_buf_fini(&c->rx);
+        }
+    }
+    if (!final)
+        return 0;
+    if (lws_frame_is_binary(wsi))
+        bad_frame(c, CHAT_ERR_bad_frame, NULL, NULL);
+    else if (c->rx_discard)
+        bad_frame(c, CHAT_ERR_too_big, NULL, NULL);
+    else
+        handle_text(c, chat_buf_data(&c->rx), c->rx.len);
+    c->rx_discard = false;
+    if (c->rx.cap > 4096) /* do not keep a large buffer around on an idle connection */
+        chat_buf_fini(&c->rx);
+    else
+        chat_buf_reset(&c->rx);
+    return 0;
+}

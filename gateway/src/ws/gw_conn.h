@@ -1,0 +1,84 @@
+/* gw_conn.h - a WebSocket connection: its identity (and its place in the per-user index
+ * gw->users), its rooms (the back-index of room/gw_room.h), the bounded send queue, the
+ * assembly of fragmented client frames and the dispatch of client frames to their handlers.
+ * The struct lives inside the lws per-session data (ws/gw_pss.h): lws owns the memory, and
+ * gw_conn_closed() releases what the connection owns. Thread-safety: none; event-loop thread
+ * only. */
+#ifndef GW_CONN_H
+#define GW_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat/buf.h"
+#include "chat/jwt.h"
+#include "chat/proto.h"
+
+#include "room/gw_bucket.h"
+#include "ws/gw_ring.h"
+
+struct chat_msg;
+struct gw;
+struct gw_membership;
+struct gw_pending;
+struct lws;
+
+struct gw_conn {
+    struct gw *gw;
+    struct lws *wsi;
+    uint64_t cid;                  /* connection number, for logs */
+    struct gw_conn *prev, *next;   /* in gw->conns */
+    struct gw_conn *uprev, *unext; /* in gw->users' entry of claims.sub while authed */
+    /* identity */
+    bool authed;
+    struct chat_claims claims; /* valid when authed */
+    bool expiry_warned;        /* session_expiring sent for claims.exp */
+    /* rooms */
+    struct gw_membership *rooms; /* owns; rooms_cap slots, grown on demand to max_rooms */
+    int nrooms, rooms_cap;
+    /* send queue: grown on demand up to cfg->outq_max_msgs, shrunk back when it empties */
+    struct gw_ring outq;
+    bool closing; /* close after the queue's current frame; queue no more */
+    int close_code;
+    const char *close_reason;
+    /* receive */
+    struct chat_buf rx; /* fragments of a multi-fragment frame */
+    bool rx_discard;    /* current message is over max_frame: drop until final */
+    int errors_in_row;
+    /* frames per second from this connection (all types) */
+    struct gw_bucket frames;
+    /* sends awaiting Kafka (bus/gw_send.c) */
+    struct gw_pending *pending;
+    int npending;
+};
+
+/* LWS_CALLBACK_ESTABLISHED: initialises c (lws's memory) and links it into gw; returns c. */
+struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c);
+/* LWS_CALLBACK_CLOSED: detaches pending sends, leaves every room, frees what c owns. No-op for a
+ * connection never opened. */
+void gw_conn_closed(struct gw_conn *c);
+/* Queues m (takes a new reference). Over the queue limit the connection is closed as a slow
+ * consumer. Returns CHAT_OK or CHAT_EAGAIN (not queued). */
+int gw_conn_push(struct gw_conn *c, struct chat_msg *m);
+/* Encodes nothing: queues the bytes of gw->scratch as a private frame. */
+int gw_conn_push_scratch(struct gw_conn *c);
+/* Queues an error frame (msg, client_msg_id and ref may be NULL; retry_ms -1 for none). */
+void gw_conn_error(struct gw_conn *c,
+                   enum chat_errcode code,
+                   const char *msg,
+                   const char *client_msg_id,
+                   const char *ref,
+                   int retry_ms);
+/* Closes after what is queued now with a WebSocket close code. */
+void gw_conn_close(struct gw_conn *c, int code, const char *reason);
+/* Handles LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
+int gw_conn_writable(struct gw_conn *c);
+/* Handles LWS_CALLBACK_RECEIVE; returns -1 to close. */
+int gw_conn_receive(struct gw_conn *c, const void *in, size_t len);
+/* Logs c in as cl's user (presence counts and the per-user index follow). */
+void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl);
+/* Makes c anonymous; it stays in its rooms. */
+void gw_conn_clear_identity(struct gw_conn *c);
+
+#endif

@@ -1,0 +1,25 @@
+/* gw_pss.h - per-session data of the gateway's single lws protocol: a WebSocket connection
+ * (conn) or a plain HTTP request (http, allocated only for HTTP so idle sockets stay small).
+ * lws allocates and zeroes it per connection. Event-loop thread only. */
+#ifndef GW_PSS_H
+#define GW_PSS_H
+
+#include <stdbool.h>
+
+#include "chat/buf.h"
+
+#include "ws/gw_conn.h"
+
+struct gw_httpreq {
+    struct chat_buf resp; /* response body */
+    int status;
+    const char *allow; /* static: the Allow header of a 405 */
+    bool responded;
+};
+
+struct gw_pss {
+    struct gw_conn conn;
+    struct gw_httpreq *http; /* owns; HTTP transactions only */
+};
+
+#endif

@@ -1,0 +1,86 @@
+/* test_gw_map.c - the gateway's string map (gateway/src/room/gw_map.c, linked from gw_core):
+ * growth, find, remove, sweep, and the count map (an entry lives while its count is above 0). */
+/* cmocka.h needs these three headers first */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdio.h>
+
+#include "room/gw_map.h"
+
+static void test_map_grows_finds_removes(void **state)
+{
+    enum { N = 5000 };
+    struct gw_map m;
+    char key[32];
+
+    (void)state;
+    gw_map_init(&m);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "user-%d", i);
+        struct gw_map_ent *e = gw_map_get(&m, key);
+        e->count = i;
+        assert_ptr_equal(gw_map_get(&m, key), e); /* get of an existing key: the same entry */
+    }
+    assert_int_equal(m.n, N);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(key, sizeof(key), "user-%d", i);
+        gw_map_remove(&m, key);
+    }
+    assert_int_equal(m.n, N / 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "user-%d", i);
+        struct gw_map_ent *e = gw_map_find(&m, key);
+        if (i % 2 == 0)
+            assert_null(e);
+        else
+            assert_int_equal(e->count, i);
+    }
+    gw_map_fini(&m);
+}
+
+static bool odd_count(const struct gw_map_ent *e, void *ud)
+{
+    (void)ud;
+    return e->count % 2 == 1;
+}
+
+static void test_map_sweep_and_counts(void **state)
+{
+    struct gw_map m;
+    char key[16];
+
+    (void)state;
+    gw_map_init(&m);
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        gw_map_get(&m, key)->count = i;
+    }
+    gw_map_sweep(&m, odd_count, NULL);
+    assert_int_equal(m.n, 50);
+    assert_null(gw_map_find(&m, "k3"));
+    assert_non_null(gw_map_find(&m, "k4"));
+    /* a count map: an entry lives while its count is above zero */
+    assert_int_equal(gw_map_count_add(&m, "alice", 1), 1);
+    assert_int_equal(gw_map_count_add(&m, "alice", 1), 2);
+    assert_int_equal(gw_map_count_add(&m, "alice", -1), 1);
+    assert_int_equal(gw_map_count_add(&m, "alice", -1), 0);
+    assert_null(gw_map_find(&m, "alice"));
+    assert_int_equal(gw_map_count_add(&m, "nobody", -1), 0); /* never below zero, never created */
+    assert_null(gw_map_find(&m, "nobody"));
+    gw_map_fini(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_grows_finds_removes),
+        cmocka_unit_test(test_map_sweep_and_counts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

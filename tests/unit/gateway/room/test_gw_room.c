@@ -1,0 +1,103 @@
+/* test_gw_room.c - the gateway's room index with its back-index (gateway/src/room/gw_room.c,
+ * linked from gw_core): randomized joins and leaves keep every subscriber slot and every
+ * membership pointing at each other. */
+/* cmocka.h needs these three headers first */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat/mem.h"
+
+#include "core/gw.h"
+#include "room/gw_room.h"
+#include "ws/gw_conn.h"
+
+/* Every subscriber slot and every membership point at each other; sizes agree. */
+static void check_index(struct gw *gw, struct gw_conn *conns, int n)
+{
+    size_t subs = 0, members = 0;
+
+    for (size_t i = 0; i < gw->rooms.nslots; i++)
+        for (struct gw_room *r = gw->rooms.slots[i]; r; r = r->hnext) {
+            subs += r->nsubs;
+            for (size_t k = 0; k < r->nsubs; k++) {
+                struct gw_conn *c = r->subs[k].c;
+                bool found = false;
+                for (int m = 0; m < c->nrooms; m++)
+                    if (c->rooms[m].room == r) {
+                        assert_int_equal(c->rooms[m].idx, k);
+                        found = true;
+                    }
+                assert_true(found);
+            }
+        }
+    for (int i = 0; i < n; i++) {
+        members += (size_t)conns[i].nrooms;
+        for (int m = 0; m < conns[i].nrooms; m++) {
+            struct gw_room *r = conns[i].rooms[m].room;
+            assert_ptr_equal(gw_room_find(&gw->rooms, r->name), r);
+            assert_ptr_equal(r->subs[conns[i].rooms[m].idx].c, &conns[i]);
+        }
+    }
+    assert_int_equal(subs, members);
+}
+
+static void test_rooms_back_index(void **state)
+{
+    enum { NCONN = 40, NROOM = 12, STEPS = 4000 };
+    struct gw_config cfg = {.max_rooms = 6};
+    struct gw *gw = chat_xcalloc(1, sizeof(*gw));
+    struct gw_conn *conns = chat_xcalloc(NCONN, sizeof(*conns));
+    unsigned seed = 12345;
+    char name[16];
+
+    (void)state;
+    gw->cfg = &cfg;
+    gw_room_index_init(&gw->rooms);
+    for (int i = 0; i < NCONN; i++) {
+        conns[i].gw = gw;
+        conns[i].authed = i % 3 != 0;
+        snprintf(conns[i].claims.sub, sizeof(conns[i].claims.sub), "u%d", i % 7);
+    }
+    for (int s = 0; s < STEPS; s++) {
+        struct gw_conn *c = &conns[rand_r(&seed) % NCONN];
+        snprintf(name, sizeof(name), "room-%d", rand_r(&seed) % NROOM);
+        if (rand_r(&seed) % 3) {
+            int rc = gw_room_join(gw, c, name);
+            assert_true(rc == CHAT_OK || rc == CHAT_EEXIST || rc == CHAT_ETOOBIG);
+            if (rc == CHAT_ETOOBIG)
+                assert_int_equal(c->nrooms, cfg.max_rooms);
+        } else {
+            bool was = gw_room_joined(c, name);
+            assert_int_equal(gw_room_leave(gw, c, name), was ? CHAT_OK : CHAT_ENOENT);
+        }
+        if (s % 50 == 0)
+            check_index(gw, conns, NCONN);
+    }
+    check_index(gw, conns, NCONN);
+    for (int i = 0; i < NCONN; i++) {
+        gw_room_leave_all(gw, &conns[i]);
+        assert_int_equal(conns[i].nrooms, 0);
+        chat_free(conns[i].rooms);
+    }
+    assert_int_equal(gw->rooms.n, 0); /* empty rooms Redis never heard of are freed */
+    gw_room_index_fini(&gw->rooms);
+    chat_free(conns);
+    chat_free(gw);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rooms_back_index),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
