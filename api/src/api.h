@@ -127,6 +127,10 @@ struct api_req {
     struct chat_buf body;      /* request body, capped at cfg->max_body */
     bool too_big;              /* the body went over the cap: answered 413 */
     struct chat_claims claims; /* API_BEARER: the verified token */
+    bool db_ready;             /* the router got this thread's PostgreSQL connection */
+    struct chat_auth_body ab;  /* the account body a route's check decoded (ab_set) */
+    struct chat_cframe cf;     /* REST send: the body its check decoded (cf_set) */
+    bool ab_set, cf_set;
     char uid[64], sid[64];     /* API_BEARER: claims.sub, claims.sid ("" without) as checked ids */
     int status;                /* 0 until answered */
     int retry_after_s;         /* > 0: a Retry-After header */

@@ -9,30 +9,34 @@
 
 #define LIMIT(field) offsetof(struct api_cfg, field)
 
+/* {method, pattern, flags, handler, name, rate kind, rate limit, body check} */
 const struct api_route api_routes[] = {
-    {API_GET, "/healthz", 0, r_ops_healthz, "healthz", NULL, 0},
-    {API_GET, "/readyz", 0, r_ops_readyz, "readyz", NULL, 0},
-    {API_GET, "/metrics", 0, r_ops_metrics, "metrics", NULL, 0},
-    {API_GET, "/api/v1/config", 0, r_ops_config, "config", NULL, 0},
+    {API_GET, "/healthz", 0, r_ops_healthz, "healthz", NULL, 0, NULL},
+    {API_GET, "/readyz", 0, r_ops_readyz, "readyz", NULL, 0, NULL},
+    {API_GET, "/metrics", 0, r_ops_metrics, "metrics", NULL, 0, NULL},
+    {API_GET, "/api/v1/config", 0, r_ops_config, "config", NULL, 0, NULL},
     /* accounts; login counts its own limits (per address, and failures per name) */
     {API_POST, "/api/v1/auth/register", API_BODY | API_DB | API_RATE_IP, r_auth_register,
-     "auth_register", "register_ip", LIMIT(register_per_ip)},
-    {API_POST, "/api/v1/auth/login", API_BODY, r_auth_login, "auth_login", NULL, 0},
-    {API_POST, "/api/v1/auth/refresh", API_BODY | API_DB, r_auth_refresh, "auth_refresh", NULL, 0},
+     "auth_register", "register_ip", LIMIT(register_per_ip), r_auth_register_check},
+    {API_POST, "/api/v1/auth/login", API_BODY, r_auth_login, "auth_login", NULL, 0,
+     r_auth_login_check},
+    {API_POST, "/api/v1/auth/refresh", API_BODY | API_DB, r_auth_refresh, "auth_refresh", NULL, 0,
+     r_auth_refresh_check},
     {API_POST, "/api/v1/auth/logout", API_BEARER | API_ACCOUNT | API_BODY | API_RATE_USER,
-     r_auth_logout, "auth_logout", "logout_user", LIMIT(logout_per_user)},
-    {API_GET, "/api/v1/users/me", API_BEARER | API_ACCOUNT, r_users_me, "users_me", NULL, 0},
+     r_auth_logout, "auth_logout", "logout_user", LIMIT(logout_per_user), r_auth_logout_check},
+    {API_GET, "/api/v1/users/me", API_BEARER | API_ACCOUNT, r_users_me, "users_me", NULL, 0, NULL},
     {API_POST, "/api/v1/users/me/nickname", API_BEARER | API_ACCOUNT | API_BODY | API_RATE_USER,
-     r_users_nickname, "users_nickname", "nick_user", LIMIT(nick_per_user)},
+     r_users_nickname, "users_nickname", "nick_user", LIMIT(nick_per_user), r_users_nickname_check},
     {API_POST, "/api/v1/users/me/password", API_BEARER | API_ACCOUNT | API_BODY | API_RATE_USER,
-     r_users_password, "users_password", "password_user", LIMIT(password_per_user)},
+     r_users_password, "users_password", "password_user", LIMIT(password_per_user),
+     r_users_password_check},
     {API_GET, "/api/v1/users/me/logins", API_BEARER | API_ACCOUNT, r_users_logins, "users_logins",
-     NULL, 0},
+     NULL, 0, NULL},
     /* messages: any valid token (bots and integrations hold `chatctl token` ones) */
     {API_POST, "/api/v1/rooms/{room:seg}/messages", API_BEARER | API_BODY, r_messages_send,
-     "messages_send", NULL, 0},
+     "messages_send", NULL, 0, r_messages_send_check},
     /* administration */
     {API_POST, "/api/v1/admin/users/{id:int}/revoke", API_ADMIN | API_ACCOUNT | API_BODY,
-     r_admin_revoke, "admin_revoke", NULL, 0},
+     r_admin_revoke, "admin_revoke", NULL, 0, r_admin_revoke_check},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 
+/* A condition variable on the monotonic clock, as api_wait_stop needs. */
+void api_wait_cond_init(pthread_cond_t *cv);
 /* Waits up to ms; returns *stop (read under mu). */
 bool api_wait_stop(pthread_mutex_t *mu, pthread_cond_t *cv, const bool *stop, int64_t ms);
 

@@ -52,6 +52,13 @@ static int prepare(struct api *a, struct api_cfg *cfg)
                  cfg->password_cost);
         return CHAT_EIO;
     }
+    if (cfg->rest_max_pending >= cfg->threads) {
+        /* REST sends waiting for Kafka hold request threads: at least one stays for the rest */
+        int was = cfg->rest_max_pending;
+        cfg->rest_max_pending = cfg->threads > 1 ? cfg->threads - 1 : 1;
+        chat_log(CHAT_LOG_WARN, "CHAT_REST_MAX_PENDING %d >= CHAT_API_THREADS %d: using %d", was,
+                 cfg->threads, cfg->rest_max_pending);
+    }
     a->limits = (struct chat_limits){cfg->max_frame, cfg->max_text, cfg->max_rooms, cfg->rate_per_s,
                                      cfg->rate_burst};
     return CHAT_OK;

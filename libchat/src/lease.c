@@ -10,8 +10,9 @@
  * the Unix ms our ids have reached (or our clock), ARGV[4] "1" when we take the number anew.
  * Takes (or renews) the lease if free or ours, else returns 0. Taken anew, it returns the ms
  * every new id must be after: the previous holder's last-used ms, plus the lease time when that
- * holder did not stop cleanly (it may have made ids until its lease ran out). Renewed, it
- * returns ARGV[3]. Either way the last-used key then holds "MS:live" (kept 7 days). */
+ * holder did not stop cleanly (it may have made ids until its lease ran out) and was not us
+ * (our own lapsed lease: our ids never went past what we report). Renewed, it returns ARGV[3].
+ * Either way the last-used key then holds "MS:live:TOKEN" (kept 7 days). */
 const char chat_lease_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
     "if v ~= false and v ~= ARGV[1] then return 0 end "
@@ -20,15 +21,15 @@ const char chat_lease_lua[] =
     "if ARGV[4] == '1' then "
     "  local prev = redis.call('GET', KEYS[2]) "
     "  if prev then "
-    "    local ms, st = string.match(prev, '^(%d+):(%a+)$') "
+    "    local ms, st, tok = string.match(prev, '^(%d+):(%a+):?(.*)$') "
     "    if ms then "
     "      ms = tonumber(ms) "
-    "      if st ~= 'clean' then ms = ms + tonumber(ARGV[2]) end "
+    "      if st ~= 'clean' and tok ~= ARGV[1] then ms = ms + tonumber(ARGV[2]) end "
     "      if ms > mine then mine = ms end "
     "    end "
     "  end "
     "end "
-    "redis.call('SET', KEYS[2], string.format('%d', mine) .. ':live', 'EX', 604800) "
+    "redis.call('SET', KEYS[2], string.format('%d', mine) .. ':live:' .. ARGV[1], 'EX', 604800) "
     "return mine";
 
 /* KEYS[1] lease key, KEYS[2] last-used key; ARGV[1] our token, ARGV[2] the Unix ms of our last

@@ -933,6 +933,11 @@ static bool account_limits_once(void)
     for (int i = 1; i <= out_max; i++)
         s[i] = it_login(i % 2 ? API1 : API2, &cl, name, PW);
     t0 = it_mono_ms();
+    /* malformed requests are answered before the limit counts them: they use up nothing */
+    for (int i = 0; i <= nick_max; i++)
+        it_api_err(400, "invalid_nickname", i % 2 ? API1 : API2, "POST",
+                   "/api/v1/users/me/nickname", it_access(s[0]), &cl,
+                   json_pack("{s:s}", "nickname", " x "));
     for (int i = 0; i < nick_max; i++) {
         snprintf(nick, sizeof(nick), "nick %d", i);
         st = it_api(i % 2 ? API1 : API2, "POST", "/api/v1/users/me/nickname", it_access(s[0]), &cl,

@@ -34,11 +34,12 @@ bool api_acct_answer_user(struct api_req *r, const PGresult *res)
     return r->status == 200;
 }
 
-bool api_acct_body(struct api_req *r, struct chat_auth_body *b)
+bool api_acct_body(struct api_req *r)
 {
     enum chat_errcode code = CHAT_ERR__COUNT;
 
-    if (chat_auth_body_decode(chat_buf_data(&r->body), r->body.len, b, &code) == CHAT_OK)
+    r->ab_set = true; /* decoded or not, api_server.c wipes and frees it with the request */
+    if (chat_auth_body_decode(chat_buf_data(&r->body), r->body.len, &r->ab, &code) == CHAT_OK)
         return true;
     api_reply_code(r, code);
     return false;

@@ -26,8 +26,9 @@ struct api_db;
 void api_acct_user_from(const PGresult *res, int row, struct chat_user *u);
 /* Answers the user of row 0 (404 without one); true when answered 200. */
 bool api_acct_answer_user(struct api_req *r, const PGresult *res);
-/* Decodes the JSON body into b (borrowed strings: chat_auth_body_fini); false when answered. */
-bool api_acct_body(struct api_req *r, struct chat_auth_body *b);
+/* Decodes the JSON body into r->ab (borrowed strings; wiped and freed with the request by
+ * api_server.c); false when answered (400). For the routes' check hooks. */
+bool api_acct_body(struct api_req *r);
 /* In the caller's transaction: runs the query q (an UPDATE sessions ... RETURNING id::text with
  * params p), queues the sessions_revoked event of user for the rows it returned, and answers
  * {"revoked_sessions":N} (not yet committed: the caller commits, or rolls back and answers

@@ -128,7 +128,7 @@ int api_purge_start(struct api *a)
     p = chat_xcalloc(1, sizeof(*p));
     p->a = a;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    api_wait_cond_init(&p->cv);
     api_db_init(&p->db, a->cfg->pg_dsn, "chat-api-purge", a->cfg->pg_timeout_ms, NULL);
     api_db_prepare_on_connect(&p->db, API_QD_retention, &a->db_health, NULL, NULL);
     if (pthread_create(&p->thread, NULL, purge_main, p) != 0) {

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include <microhttpd.h>
+#include <strings.h>
 
 #include "chat/jwt.h"
 
@@ -98,11 +99,27 @@ bool api_auth_admin(struct api_req *r, struct api_db *db)
     return admin;
 }
 
+/* Every X-Forwarded-For line joined with ", ", as one header: a proxy may add a line of its
+ * own instead of appending to the client's. Bounded by what libmicrohttpd keeps of a request's
+ * headers (its connection memory). */
+static enum MHD_Result
+xff_line(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct chat_buf *x = cls;
+
+    (void)kind;
+    if (key && value && strcasecmp(key, "X-Forwarded-For") == 0 &&
+        chat_buf_appendf(x, "%s%s", x->len ? ", " : "", value) != CHAT_OK)
+        return MHD_NO; /* out of memory: what was joined so far */
+    return MHD_YES;
+}
+
 void api_auth_client_ip(const struct api_req *r, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char peer[API_IP_MAX] = "unknown";
+    struct chat_buf x;
 
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
@@ -111,5 +128,9 @@ void api_auth_client_ip(const struct api_req *r, char *out, size_t cap)
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof(peer));
     }
-    api_peer_client(peer, api_header(r, "X-Forwarded-For"), r->api->cfg->proxy_hops, out, cap);
+    chat_buf_init(&x, 0, 0);
+    if (r->api->cfg->proxy_hops > 0)
+        (void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND, xff_line, &x);
+    api_peer_client(peer, x.len ? chat_buf_data(&x) : NULL, r->api->cfg->proxy_hops, out, cap);
+    chat_buf_fini(&x);
 }

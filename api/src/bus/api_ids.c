@@ -80,7 +80,7 @@ int api_ids_start(struct api *a)
 
     s->a = a;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    api_wait_cond_init(&s->cv);
     chat_lease_init(&s->lease, cfg->node_name, (int)getpid(), chat_now_ms());
     api_redis_init(&s->redis, cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms, NULL);
     if (pthread_create(&s->thread, NULL, lease_main, s) != 0) {

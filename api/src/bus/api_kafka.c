@@ -20,6 +20,7 @@ struct api_kafka {
     rd_kafka_t *rk;
     struct chat_kafka_watch *watch; /* the partition count of chat.messages */
     atomic_bool parts_changed;
+    atomic_bool fatal; /* a fatal producer error: restart the process */
     pthread_t poller;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a delivery report came in */
@@ -58,6 +59,28 @@ static void on_parts_changed(void *ud, int was, int now)
              k->a->cfg->kafka.topic_messages, now, was);
 }
 
+/* librdkafka's errors: a fatal one (the idempotent producer's state is lost) ends this
+ * producer for good: the process reports itself not alive (/healthz 503) so that it is
+ * restarted, and its relay lets another replica take over. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct api_kafka *k = opaque;
+    char why[256];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        (void)rd_kafka_fatal_error(rk, why, sizeof(why));
+        if (!atomic_exchange(&k->fatal, true))
+            chat_log(CHAT_LOG_ERROR, "kafka: fatal producer error: %s: not alive any more", why);
+        return;
+    }
+    chat_log(CHAT_LOG_DEBUG, "kafka: %s: %s", rd_kafka_err2str((rd_kafka_resp_err_t)err), reason);
+}
+
+bool api_kafka_fatal(struct api_kafka *k)
+{
+    return atomic_load(&k->fatal);
+}
+
 static void *poll_main(void *arg)
 {
     struct api_kafka *k = arg;
@@ -93,21 +116,20 @@ int api_kafka_start(struct api *a, struct api_kafka **out)
         chat_log(CHAT_LOG_ERROR, "kafka: producer config: %s", err);
         if (conf)
             rd_kafka_conf_destroy(conf);
-        chat_free(k);
-        return CHAT_EINVAL;
+        goto fail;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, k);
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!k->rk) {
         chat_log(CHAT_LOG_ERROR, "kafka: cannot create the producer: %s", err);
-        chat_free(k);
-        return CHAT_EIO;
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new took it only on success */
+        goto fail;
     }
     if (pthread_create(&k->poller, NULL, poll_main, k) != 0) {
         rd_kafka_destroy(k->rk);
-        chat_free(k);
-        return CHAT_EIO;
+        goto fail;
     }
     k->a = a;
     if (chat_kafka_watch_start(k->rk, cfg->kafka.topic_messages, 0, cfg->partition_check_ms,
@@ -115,6 +137,11 @@ int api_kafka_start(struct api *a, struct api_kafka **out)
         chat_log(CHAT_LOG_WARN, "kafka: no partition-count watch of %s", cfg->kafka.topic_messages);
     *out = k;
     return CHAT_OK;
+fail:
+    pthread_mutex_destroy(&k->mu);
+    pthread_cond_destroy(&k->cv);
+    chat_free(k);
+    return CHAT_EIO;
 }
 
 bool api_kafka_partitions_changed(struct api_kafka *k)
@@ -157,16 +184,11 @@ rd_kafka_resp_err_t api_kafka_produce(struct api_kafka *k,
                              RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
 }
 
-bool api_kafka_wait(struct api_kafka *k, struct api_delivery *d, size_t n)
+void api_kafka_wait(struct api_kafka *k, struct api_delivery *d, size_t n)
 {
-    bool ok = true;
-
     pthread_mutex_lock(&k->mu);
-    for (size_t i = 0; i < n && ok; i++) {
-        while (!d[i].done && !k->stop)
+    for (size_t i = 0; i < n; i++)
+        while (!d[i].done)
             pthread_cond_wait(&k->cv, &k->mu);
-        ok = d[i].done;
-    }
     pthread_mutex_unlock(&k->mu);
-    return ok;
 }

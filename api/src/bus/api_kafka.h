@@ -27,6 +27,8 @@ int api_kafka_start(struct api *a, struct api_kafka **out);
 /* True once the partition count of chat.messages differs from the one at start: REST send is
  * refused (unavailable) until a restart, like the gateways. */
 bool api_kafka_partitions_changed(struct api_kafka *k);
+/* True after a fatal producer error: nothing can be produced any more (restart). */
+bool api_kafka_fatal(struct api_kafka *k);
 /* Waits up to timeout_ms for what is in flight, then stops the poll thread. */
 void api_kafka_stop(struct api_kafka *k, int timeout_ms);
 
@@ -40,8 +42,9 @@ rd_kafka_resp_err_t api_kafka_produce(struct api_kafka *k,
                                       const char *type,
                                       int64_t ts_ms,
                                       struct api_delivery *d);
-/* Waits until every one of the n deliveries is done. Returns false when the producer stopped
- * first (then the undone ones still complete later: keep d alive until api_kafka_stop). */
-bool api_kafka_wait(struct api_kafka *k, struct api_delivery *d, size_t n);
+/* Waits until every one of the n deliveries is done: each within CHAT_PRODUCE_TIMEOUT_MS while
+ * the producer runs (message.timeout.ms). Callers are stopped before the producer
+ * (api_kafka_stop), so d is never written after this returns. */
+void api_kafka_wait(struct api_kafka *k, struct api_delivery *d, size_t n);
 
 #endif

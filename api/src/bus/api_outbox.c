@@ -18,7 +18,8 @@
 #include "bus/api_kafka.h"
 #include "db/api_db.h"
 
-#define OUTBOX_LOCK 0x636861746f757462LL /* "chatoutb": one relay at a time */
+#define OUTBOX_LOCK      0x636861746f757462LL /* "chatoutb": one relay at a time */
+#define OUTBOX_FAILS_MAX 5 /* failed passes in a row: the lock goes to another replica */
 
 struct api_outbox {
     struct api *a;
@@ -127,7 +128,12 @@ static bool take_turn(struct api_outbox *o)
         atomic_store(&o->a->db_seen, true);
     }
     if (!o->listening) {
-        if (!api_db_cmd(&o->db, "LISTEN chat_outbox"))
+        /* the lock lives as long as this session: a holder whose host died must lose it in
+         * seconds, not after the server's default keepalive of two hours */
+        if (!api_db_cmd(&o->db, "SET tcp_keepalives_idle = 5") ||
+            !api_db_cmd(&o->db, "SET tcp_keepalives_interval = 2") ||
+            !api_db_cmd(&o->db, "SET tcp_keepalives_count = 3") ||
+            !api_db_cmd(&o->db, "LISTEN chat_outbox"))
             return false;
         o->listening = true;
     }
@@ -142,16 +148,18 @@ static bool take_turn(struct api_outbox *o)
     return o->locked;
 }
 
-/* Produces up to a batch of rows and deletes the acknowledged ones. Returns the rows read, -1
+/* Produces up to a batch of rows and deletes the acknowledged prefix: a row after one that
+ * failed stays too, even if Kafka took it, so it is produced again after the failed one and a
+ * user's events end in the order they were written (at least once). Returns the rows read, -1
  * on a failure (the rest stays for the next pass). */
 static int relay_batch(struct api_outbox *o)
 {
     struct api *a = o->a;
-    char lim[16], *ids;
+    char lim[16];
     const char *p[1] = {lim};
     struct api_delivery *d;
+    struct chat_buf ids;
     PGresult *r, *del;
-    size_t cap, len = 0;
     int n, acked = 0;
 
     snprintf(lim, sizeof(lim), "%d", a->cfg->outbox_batch);
@@ -175,52 +183,67 @@ static int relay_batch(struct api_outbox *o)
             d[i].err = err;
         }
     }
-    (void)api_kafka_wait(a->kafka, d, (size_t)n); /* each within CHAT_PRODUCE_TIMEOUT_MS */
-    cap = (size_t)n * 21 + 3;
-    ids = chat_xmalloc(cap);
-    ids[len++] = '{';
-    for (int i = 0; i < n; i++) {
-        if (d[i].err) {
-            chat_metric_add(&a->m.outbox_failures, 1);
-            continue;
-        }
-        len +=
-            (size_t)snprintf(ids + len, cap - len, "%s%s", acked ? "," : "", PQgetvalue(r, i, 0));
-        chat_hist_record(&a->m.outbox_lag_us,
-                         (uint64_t)(chat_now_ms() * 1000 - api_db_ll(r, i, 4)));
-        acked++;
+    api_kafka_wait(a->kafka, d, (size_t)n); /* each within CHAT_PRODUCE_TIMEOUT_MS */
+    chat_buf_init(&ids, 0, 0);
+    for (int i = 0; i < n && d[i].done && !d[i].err; i++, acked++) {
+        int64_t lag = chat_now_ms() * 1000 - api_db_ll(r, i, 4);
+        if (chat_buf_appendf(&ids, "%s%s", i ? "," : "{", PQgetvalue(r, i, 0)) != CHAT_OK)
+            break;
+        chat_hist_record(&a->m.outbox_lag_us, (uint64_t)(lag > 0 ? lag : 0));
     }
-    snprintf(ids + len, cap - len, "}");
+    if (acked < n)
+        chat_metric_add(&a->m.outbox_failures, n - acked);
     PQclear(r);
     chat_free(d);
-    if (acked) {
-        p[0] = ids;
+    if (acked && chat_buf_appends(&ids, "}") == CHAT_OK) {
+        p[0] = chat_buf_data(&ids);
         del = api_db_qn(&o->db, API_Q_outbox_delete, 1, p);
         if (api_db_ok(del, PGRES_COMMAND_OK, "deleting relayed events"))
             PQclear(del);
         else
-            acked = -1; /* produced again later: at least once */
-        chat_metric_add(&a->m.outbox_relayed, acked > 0 ? acked : 0);
+            acked = 0; /* produced again later: at least once */
+        chat_metric_add(&a->m.outbox_relayed, acked);
     }
-    chat_free(ids);
+    chat_buf_fini(&ids);
     if (acked < n) {
         long skipped;
         if (chat_log_every(&o->lim, 10000, &skipped))
-            chat_log(CHAT_LOG_WARN, "outbox: %d of %d events not relayed yet (%ld more)",
-                     acked < 0 ? n : n - acked, n, skipped);
+            chat_log(CHAT_LOG_WARN, "outbox: %d of %d events not relayed yet (%ld more)", n - acked,
+                     n, skipped);
         return -1;
     }
     return n;
 }
 
+/* Gives the relay lock back (another replica may relay while this one cannot). */
+static void give_up_turn(struct api_outbox *o)
+{
+    char sql[80];
+
+    if (!o->locked || !o->db.pg)
+        return;
+    snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)", OUTBOX_LOCK);
+    PQclear(api_db_simple(&o->db, sql));
+    o->locked = false;
+}
+
 static void *relay_main(void *arg)
 {
     struct api_outbox *o = arg;
-    int poll_ms = o->a->cfg->outbox_poll_ms;
+    int poll_ms = o->a->cfg->outbox_poll_ms, failed = 0;
 
     while (!atomic_load(&o->stop)) {
         int n;
 
+        /* this replica cannot produce (a fatal producer error), or has failed a while: the
+         * lock goes, so a replica that can relays meanwhile; this one tries again later */
+        if (api_kafka_fatal(o->a->kafka) || failed >= OUTBOX_FAILS_MAX) {
+            give_up_turn(o);
+            api_db_done(&o->db);
+            failed = 0;
+            nap(o, OUTBOX_FAILS_MAX * poll_ms);
+            continue;
+        }
         if (!take_turn(o)) {
             api_db_done(&o->db);
             nap(o, poll_ms);
@@ -228,6 +251,7 @@ static void *relay_main(void *arg)
         }
         n = relay_batch(o);
         api_db_done(&o->db);
+        failed = n < 0 ? failed + 1 : 0;
         if (n == o->a->cfg->outbox_batch)
             continue; /* more waiting */
         nap(o, poll_ms);

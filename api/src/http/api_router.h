@@ -26,7 +26,9 @@ enum api_method {
 };
 
 /* What the router checks before a handler runs (the handler may rely on it), in this order:
- * the bearer token, the rate limit, the database connection, the session, the admin role. */
+ * the bearer token, the route's body check, the address's rate limit, the database connection,
+ * the session, the admin role, the user's rate limit. So a malformed request or a revoked
+ * session never uses up a limit. */
 enum api_route_flags {
     API_BEARER = 1 << 0,    /* a valid access token of a live session (claims in the request) */
     API_ADMIN = 1 << 1,     /* ... whose user has role admin in the database (implies BEARER) */
@@ -64,6 +66,9 @@ struct api_route {
      * per-window count in the service's configuration struct */
     const char *rate;
     size_t rate_cfg;
+    /* NULL, or the body check: decodes and checks the body before the limits count the request
+     * (answers 400 itself); the handler relies on what it decoded */
+    api_handler check;
 };
 
 enum api_match {

@@ -18,6 +18,7 @@
 #include "chat/proto.h"
 #include "chat/time.h"
 
+#include "acct/api_acct.h"
 #include "api.h"
 #include "api_peer.h"
 #include "auth/api_auth.h"
@@ -82,7 +83,7 @@ static enum MHD_Result send_answer(struct api_req *r)
 {
     struct api *a = r->api;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->resp.len, (void *)chat_buf_data(&r->resp), MHD_RESPMEM_MUST_COPY);
+        r->resp.len, (void *)chat_buf_data(&r->resp), MHD_RESPMEM_PERSISTENT); /* until on_done */
     enum MHD_Result ok;
     int cls = r->status / 100;
 
@@ -142,7 +143,7 @@ static bool route(struct api_req *r, const char *url, const char *method)
 }
 
 /* The route's rate limit (API_RATE_*): true when the request may go on. */
-static bool rate_ok(struct api_req *r)
+static bool rate_ok(struct api_req *r, unsigned which)
 {
     const struct api_route *rt = r->route;
     const struct api_cfg *cfg = r->api->cfg;
@@ -150,9 +151,9 @@ static bool rate_ok(struct api_req *r)
     const char *subject = r->uid;
     int limit, retry;
 
-    if (!(rt->flags & (API_RATE_IP | API_RATE_USER)))
+    if (!(rt->flags & which))
         return true;
-    if (rt->flags & API_RATE_IP) {
+    if (which == API_RATE_IP) {
         api_auth_client_ip(r, ip, sizeof(ip));
         subject = ip;
     }
@@ -167,30 +168,49 @@ static bool rate_ok(struct api_req *r)
     return false;
 }
 
+/* Does the request need PostgreSQL before its handler? Routes that say so, accounts, and a
+ * session token of an account (its session is checked); a token of no account without a
+ * session (a bot's `chatctl token`) does not. */
+static bool needs_db(const struct api_req *r)
+{
+    const struct api_route *rt = r->route;
+    size_t n = strlen(r->uid);
+
+    if (rt->flags & (API_DB | API_ACCOUNT | API_ADMIN))
+        return true;
+    return (rt->flags & API_BEARER) && r->sid[0] && n > 0 && n <= 18 &&
+           strspn(r->uid, "0123456789") == n;
+}
+
 /* The route's checks in order (api_router.h), then its handler. */
 static void run(struct api_req *r)
 {
     const struct api_route *rt = r->route;
     bool bearer = rt->flags & (API_BEARER | API_ADMIN);
-    bool db = bearer || (rt->flags & API_DB);
     struct api_conns *cx = NULL;
 
     if (bearer && !api_auth_bearer(r))
         goto out;
-    if (!rate_ok(r))
+    if (rt->check) {
+        rt->check(r);
+        if (r->status)
+            goto out;
+    }
+    if (!rate_ok(r, API_RATE_IP))
         goto out;
-    if (db) {
+    if (needs_db(r)) {
         cx = api_conns_get(r->api);
         if (!api_db_ready(&cx->db)) {
             chat_metric_add(&r->api->m.db_unavailable, 1);
             api_reply_unavailable(r);
             goto out;
         }
+        r->db_ready = true;
     }
-    if ((!bearer || api_auth_session(r, &cx->db)) &&
-        (!(rt->flags & API_ADMIN) || api_auth_admin(r, &cx->db)))
+    if ((!bearer || !r->db_ready || api_auth_session(r, &cx->db)) &&
+        (!(rt->flags & API_ADMIN) || api_auth_admin(r, &cx->db)) && rate_ok(r, API_RATE_USER))
         rt->fn(r);
-    if (db)
+    if (r->db_ready)
         api_db_done(&cx->db);
 out:
     if (r->status == 401 || r->status == 403)
@@ -252,6 +272,21 @@ on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Request
     (void)why;
     if (!r)
         return;
+    /* secrets leave memory with the request: passwords and refresh tokens in the body, the
+     * tokens of a session answer (MHD sent it from this buffer, without a copy) */
+    if (r->ab_set) {
+        api_acct_wipe(r->ab.password);
+        api_acct_wipe(r->ab.current_password);
+        api_acct_wipe(r->ab.new_password);
+        api_acct_wipe(r->ab.refresh_token);
+        chat_auth_body_fini(&r->ab);
+    }
+    if (r->cf_set)
+        chat_cframe_fini(&r->cf);
+    if (r->body.len)
+        explicit_bzero((void *)chat_buf_data(&r->body), r->body.len);
+    if (r->resp.len)
+        explicit_bzero((void *)chat_buf_data(&r->resp), r->resp.len);
     chat_buf_fini(&r->body);
     chat_buf_fini(&r->resp);
     chat_free(r);

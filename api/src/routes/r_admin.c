@@ -7,6 +7,12 @@
 #include "db/api_conns.h"
 #include "routes.h"
 
+/* A body, if any, is a valid JSON object; its fields are ignored. */
+void r_admin_revoke_check(struct api_req *r)
+{
+    (void)api_acct_body(r);
+}
+
 /* POST /api/v1/admin/users/{id}/revoke: every live session of the user ends. */
 void r_admin_revoke(struct api_req *r)
 {

@@ -190,42 +190,44 @@ static void open_session(struct api_req *r,
     explicit_bzero(refresh, sizeof(refresh));
 }
 
+/* Body checks of register, before its rate limit counts the attempt. */
+void r_auth_register_check(struct api_req *r)
+{
+    const struct chat_auth_body *b = &r->ab;
+    char nick[CHAT_NICK_BYTES];
+
+    if (!api_acct_body(r))
+        return;
+    if (!b->username || !b->password)
+        api_reply_code(r, CHAT_ERR_bad_field);
+    else if (!chat_username_valid(b->username))
+        api_reply_code(r, CHAT_ERR_invalid_username);
+    else if (!chat_password_valid(b->password))
+        api_reply_code(r, CHAT_ERR_invalid_password);
+    else if (chat_nickname_normalize(b->nickname ? b->nickname : b->username, nick, sizeof(nick)) !=
+             CHAT_OK)
+        api_reply_code(r, CHAT_ERR_invalid_nickname);
+}
+
 void r_auth_register(struct api_req *r)
 {
     struct api_db *db = &api_conns_get(r->api)->db;
+    const struct chat_auth_body *b = &r->ab;
     char nick[CHAT_NICK_BYTES], hash[CHAT_PASSWD_HASH_MAX];
-    struct chat_auth_body b;
     struct client c = {.ua = NULL};
     const char *p[3];
     PGresult *res;
 
-    if (!api_acct_body(r, &b))
-        goto out;
-    if (!b.username || !b.password) {
-        api_reply_code(r, CHAT_ERR_bad_field);
-        goto out;
-    }
-    if (!chat_username_valid(b.username)) {
-        api_reply_code(r, CHAT_ERR_invalid_username);
-        goto out;
-    }
-    if (!chat_password_valid(b.password)) {
-        api_reply_code(r, CHAT_ERR_invalid_password);
-        goto out;
-    }
-    if (chat_nickname_normalize(b.nickname ? b.nickname : b.username, nick, sizeof(nick)) !=
-        CHAT_OK) {
-        api_reply_code(r, CHAT_ERR_invalid_nickname);
-        goto out;
-    }
-    if (chat_passwd_hash(b.password, r->api->cfg->password_cost, hash, sizeof(hash)) != CHAT_OK) {
+    if (chat_nickname_normalize(b->nickname ? b->nickname : b->username, nick, sizeof(nick)) !=
+            CHAT_OK ||
+        chat_passwd_hash(b->password, r->api->cfg->password_cost, hash, sizeof(hash)) != CHAT_OK) {
         api_reply_code(r, CHAT_ERR_internal);
-        goto out;
+        return;
     }
     client_of(r, &c);
     if (!api_acct_begin(r, db))
         goto out;
-    p[0] = b.username;
+    p[0] = b->username;
     p[1] = nick;
     p[2] = hash;
     res = api_db_qn(db, API_Q_user_register, 3, p);
@@ -244,8 +246,7 @@ void r_auth_register(struct api_req *r)
     open_session(r, db, &c, res, "registered", 201);
     PQclear(res);
 out:
-    api_acct_wipe(b.password);
-    chat_auth_body_fini(&b);
+    explicit_bzero(hash, sizeof(hash));
     chat_free(c.ua);
 }
 
@@ -308,24 +309,26 @@ static void login(struct api_req *r,
     PQclear(res);
 }
 
+void r_auth_login_check(struct api_req *r)
+{
+    if (api_acct_body(r) && (!r->ab.username || !r->ab.password))
+        api_reply_code(r, CHAT_ERR_bad_field);
+}
+
+/* The attempt counts against its own limits (per address, failures per name and network),
+ * reserved before the password is checked. */
 void r_auth_login(struct api_req *r)
 {
     struct api_conns *cx = api_conns_get(r->api);
+    const struct chat_auth_body *b = &r->ab;
     struct api_login_limit lim = {.reserved = false};
-    struct chat_auth_body b;
     struct client c = {.ua = NULL};
     char subj[CHAT_USERNAME_MAX + 1];
     int retry;
 
-    if (!api_acct_body(r, &b))
-        goto out;
-    if (!b.username || !b.password) {
-        api_reply_code(r, CHAT_ERR_bad_field);
-        goto out;
-    }
     client_of(r, &c);
     snprintf(subj, sizeof(subj), "%s",
-             chat_username_valid(b.username) ? b.username : RATE_USER_BAD);
+             chat_username_valid(b->username) ? b->username : RATE_USER_BAD);
     lower(subj);
     retry = api_login_limit(&cx->redis, r->api->cfg, c.ip, subj, &lim);
     if (retry > 0) {
@@ -339,14 +342,12 @@ void r_auth_login(struct api_req *r)
         chat_metric_add(&r->api->m.db_unavailable, 1);
         api_reply_unavailable(r);
     } else {
-        login(r, &cx->db, &c, b.username, b.password);
+        login(r, &cx->db, &c, b->username, b->password);
         api_db_done(&cx->db);
     }
     /* a failure stays counted; anything else (success, 503) gives the reservation back */
     api_login_settle(&cx->redis, &lim, r->status == 401);
 out:
-    api_acct_wipe(b.password);
-    chat_auth_body_fini(&b);
     chat_free(c.ua);
 }
 
@@ -453,35 +454,32 @@ static void refresh(struct api_req *r, struct api_db *db, const char *token)
     explicit_bzero(fresh, sizeof(fresh));
 }
 
+void r_auth_refresh_check(struct api_req *r)
+{
+    if (!api_acct_body(r))
+        return;
+    if (!r->ab.refresh_token)
+        api_reply_code(r, CHAT_ERR_bad_field);
+    else if (strlen(r->ab.refresh_token) >= CHAT_REFRESH_MAX)
+        api_reply_code(r, CHAT_ERR_invalid_refresh);
+}
+
 void r_auth_refresh(struct api_req *r)
 {
-    struct chat_auth_body b;
+    refresh(r, &api_conns_get(r->api)->db, r->ab.refresh_token);
+}
 
-    if (!api_acct_body(r, &b))
-        goto out;
-    if (!b.refresh_token)
-        api_reply_code(r, CHAT_ERR_bad_field);
-    else if (strlen(b.refresh_token) >= CHAT_REFRESH_MAX)
-        api_reply_code(r, CHAT_ERR_invalid_refresh);
-    else
-        refresh(r, &api_conns_get(r->api)->db, b.refresh_token);
-out:
-    api_acct_wipe(b.refresh_token);
-    chat_auth_body_fini(&b);
+/* Logout: empty, {} or {"all":true}. */
+void r_auth_logout_check(struct api_req *r)
+{
+    (void)api_acct_body(r);
 }
 
 void r_auth_logout(struct api_req *r)
 {
     struct api_db *db = &api_conns_get(r->api)->db;
-    struct chat_auth_body b;
-    const char *p[3] = {r->uid, NULL, r->sid[0] ? r->sid : NULL};
+    const char *p[3] = {r->uid, r->ab.all ? "true" : "false", r->sid[0] ? r->sid : NULL};
 
-    if (!api_acct_body(r, &b)) { /* no body at all: this session */
-        chat_auth_body_fini(&b);
-        return;
-    }
-    p[1] = b.all ? "true" : "false";
-    chat_auth_body_fini(&b);
     if (!api_acct_begin(r, db))
         return;
     if (api_acct_revoke(r, db, r->uid, API_Q_session_revoke_logout, 3, p, "logout", true) < 0) {

@@ -26,7 +26,7 @@ static bool nickname(struct api_req *r, struct api_db *db, char *out, size_t cap
     bool account = r->uid[0] && strspn(r->uid, "0123456789") == strlen(r->uid);
 
     snprintf(out, cap, "%s", r->claims.name[0] ? r->claims.name : r->uid);
-    if (!account || strlen(r->uid) > 18)
+    if (!account || strlen(r->uid) > 18 || !r->db_ready) /* not an account's token */
         return true;
     res = api_db_qn(db, API_Q_user_by_id, 1, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a nickname")) {
@@ -64,47 +64,47 @@ static void produce(struct api_req *r, struct chat_event_msg *ev)
                                                                : CHAT_ERR_unavailable);
         return;
     }
-    if (!api_kafka_wait(a->kafka, &d, 1) || d.err) {
+    api_kafka_wait(a->kafka, &d, 1);
+    if (d.err) {
         chat_metric_add(&a->m.send_errors, 1);
-        api_reply_code(r, d.done && d.maybe_stored ? CHAT_ERR_unconfirmed : CHAT_ERR_unavailable);
+        api_reply_code(r, d.maybe_stored ? CHAT_ERR_unconfirmed : CHAT_ERR_unavailable);
         return;
     }
     chat_metric_add(&a->m.sends, 1);
-    chat_hist_record(&a->m.send_ack_us, (uint64_t)(chat_now_ms() - ev->ts) * 1000);
+    chat_hist_record(&a->m.send_ack_us,
+                     chat_now_ms() > ev->ts ? (uint64_t)(chat_now_ms() - ev->ts) * 1000 : 0);
     chat_buf_reset(&r->resp);
     api_reply_json(r, 200,
                    chat_enc_ack(&r->resp, ev->client_msg_id, ev->id, d.offset, ev->ts, NULL));
+}
+
+/* The room and the body: the rules of a WebSocket send (proto/README.md section 4). */
+void r_messages_send_check(struct api_req *r)
+{
+    enum chat_errcode code = CHAT_ERR_internal;
+
+    r->cf_set = true; /* decoded or not, api_server.c frees it with the request */
+    if (!chat_room_valid(api_param_get(&r->params, "room")->str))
+        api_reply_code(r, CHAT_ERR_bad_room);
+    else if (chat_rest_send_decode(chat_buf_data(&r->body), r->body.len,
+                                   (size_t)r->api->cfg->max_text, &r->cf, &code) != CHAT_OK)
+        api_reply_code(r, code);
+    else if (memchr(r->cf.text, '\0', r->cf.text_len))
+        api_reply_code(r, CHAT_ERR_bad_text);
 }
 
 void r_messages_send(struct api_req *r)
 {
     struct api *a = r->api;
     struct api_conns *cx = api_conns_get(a);
-    const struct api_param *room = api_param_get(&r->params, "room");
     struct chat_event_msg ev;
-    struct chat_cframe f;
-    enum chat_errcode code = CHAT_ERR_internal;
     char nick[128]; /* a nickname (CHAT_NICK_BYTES) or a name claim */
     int retry;
 
-    if (!chat_room_valid(room->str)) {
-        api_reply_code(r, CHAT_ERR_bad_room);
-        return;
-    }
-    if (chat_rest_send_decode(chat_buf_data(&r->body), r->body.len, (size_t)a->cfg->max_text, &f,
-                              &code) != CHAT_OK) {
-        chat_cframe_fini(&f);
-        api_reply_code(r, code);
-        return;
-    }
     memset(&ev, 0, sizeof(ev));
-    if (memchr(f.text, '\0', f.text_len)) {
-        api_reply_code(r, CHAT_ERR_bad_text);
-        goto out;
-    }
     if (api_kafka_partitions_changed(a->kafka)) { /* a room's seq would break: until restart */
         api_reply_code(r, CHAT_ERR_unavailable);
-        goto out;
+        return;
     }
     /* one bucket per user for every replica; the WebSocket's is per gateway (proto/README.md) */
     retry =
@@ -113,20 +113,20 @@ void r_messages_send(struct api_req *r)
         chat_metric_add(&a->m.rate_limited, 1);
         r->retry_after_s = (retry + 999) / 1000;
         api_reply_code(r, CHAT_ERR_rate_limited);
-        goto out;
+        return;
     }
     if (!nickname(r, &cx->db, nick, sizeof(nick)))
-        goto out;
-    ev.room = room->str;
+        return;
+    ev.room = api_param_get(&r->params, "room")->str;
     ev.user = r->uid;
     ev.nick = nick;
-    ev.text = f.text; /* NUL-terminated by the decoder */
-    ev.client_msg_id = f.client_msg_id;
+    ev.text = r->cf.text; /* NUL-terminated by the decoder */
+    ev.client_msg_id = r->cf.client_msg_id;
     ev.seq = -1;
     if (!api_ids_next(a, &ev.id, &ev.ts)) { /* no node number (Redis out): no id */
         r->retry_after_s = 1;
         api_reply_code(r, CHAT_ERR_overloaded);
-        goto out;
+        return;
     }
     if (atomic_fetch_add(&a->sends_pending, 1) >= a->cfg->rest_max_pending) {
         r->retry_after_s = 1;
@@ -135,6 +135,4 @@ void r_messages_send(struct api_req *r)
         produce(r, &ev);
     }
     atomic_fetch_sub(&a->sends_pending, 1);
-out:
-    chat_cframe_fini(&f);
 }

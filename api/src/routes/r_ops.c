@@ -8,10 +8,13 @@
 #include "bus/api_kafka.h"
 #include "routes.h"
 
+/* Alive unless the Kafka producer hit a fatal error (it cannot produce any more: restart). */
 void r_ops_healthz(struct api_req *r)
 {
-    if (chat_buf_appends(&r->resp, "ok\n") == CHAT_OK)
-        api_reply(r, 200, "text/plain");
+    bool fatal = api_kafka_fatal(r->api->kafka);
+
+    if (chat_buf_appends(&r->resp, fatal ? "kafka producer failed\n" : "ok\n") == CHAT_OK)
+        api_reply(r, fatal ? 503 : 200, "text/plain");
 }
 
 /* Ready once PostgreSQL answered once since start (the outbox relay's first connect) and

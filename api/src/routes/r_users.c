@@ -30,27 +30,32 @@ void r_users_me(struct api_req *r)
     PQclear(res);
 }
 
+void r_users_nickname_check(struct api_req *r)
+{
+    char nick[CHAT_NICK_BYTES];
+
+    if (!api_acct_body(r))
+        return;
+    if (!r->ab.nickname)
+        api_reply_code(r, CHAT_ERR_bad_field);
+    else if (chat_nickname_normalize(r->ab.nickname, nick, sizeof(nick)) != CHAT_OK)
+        api_reply_code(r, CHAT_ERR_invalid_nickname);
+}
+
 /* The change and its user_updated event commit together: every gateway learns the new name. */
 void r_users_nickname(struct api_req *r)
 {
     struct api_db *db = &api_conns_get(r->api)->db;
     char nick[CHAT_NICK_BYTES];
-    struct chat_auth_body b;
     const char *p[2] = {r->uid, nick};
     struct chat_buf ev;
     PGresult *res;
     bool good;
 
-    if (!api_acct_body(r, &b)) {
-        chat_auth_body_fini(&b);
+    if (chat_nickname_normalize(r->ab.nickname, nick, sizeof(nick)) != CHAT_OK) {
+        api_reply_code(r, CHAT_ERR_internal); /* the check let it through */
         return;
     }
-    if (!b.nickname || chat_nickname_normalize(b.nickname, nick, sizeof(nick)) != CHAT_OK) {
-        api_reply_code(r, b.nickname ? CHAT_ERR_invalid_nickname : CHAT_ERR_bad_field);
-        chat_auth_body_fini(&b);
-        return;
-    }
-    chat_auth_body_fini(&b);
     if (!api_acct_begin(r, db))
         return;
     res = api_db_qn(db, API_Q_nickname_set, 2, p);
@@ -82,27 +87,27 @@ void r_users_nickname(struct api_req *r)
     PQclear(res);
 }
 
+void r_users_password_check(struct api_req *r)
+{
+    if (!api_acct_body(r))
+        return;
+    if (!r->ab.current_password || !r->ab.new_password)
+        api_reply_code(r, CHAT_ERR_bad_field);
+    else if (!chat_password_valid(r->ab.new_password))
+        api_reply_code(r, CHAT_ERR_invalid_password);
+}
+
 /* The current password proves the owner; the other sessions end (their events in the same
  * transaction), this one stays. */
 void r_users_password(struct api_req *r)
 {
     struct api_db *db = &api_conns_get(r->api)->db;
-    char hash[CHAT_PASSWD_HASH_MAX];
-    struct chat_auth_body b;
+    const struct chat_auth_body *b = &r->ab;
+    char hash[CHAT_PASSWD_HASH_MAX] = "";
     const char *p[2] = {r->uid, NULL};
     PGresult *res;
     bool match;
 
-    if (!api_acct_body(r, &b))
-        goto out;
-    if (!b.current_password || !b.new_password) {
-        api_reply_code(r, CHAT_ERR_bad_field);
-        goto out;
-    }
-    if (!chat_password_valid(b.new_password)) {
-        api_reply_code(r, CHAT_ERR_invalid_password);
-        goto out;
-    }
     res = api_db_qn(db, API_Q_password_hash_get, 1, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a password hash")) {
         api_reply_unavailable(r);
@@ -113,14 +118,13 @@ void r_users_password(struct api_req *r)
         api_reply_code(r, CHAT_ERR_not_found);
         goto out;
     }
-    match = chat_passwd_verify(b.current_password, PQgetvalue(res, 0, 0));
+    match = chat_passwd_verify(b->current_password, PQgetvalue(res, 0, 0));
     PQclear(res);
     if (!match) {
-        chat_metric_add(&r->api->m.auth_failures, 1);
-        api_reply_code(r, CHAT_ERR_wrong_password);
+        api_reply_code(r, CHAT_ERR_wrong_password); /* counted in auth_failures (403) */
         goto out;
     }
-    if (chat_passwd_hash(b.new_password, r->api->cfg->password_cost, hash, sizeof(hash)) !=
+    if (chat_passwd_hash(b->new_password, r->api->cfg->password_cost, hash, sizeof(hash)) !=
         CHAT_OK) {
         api_reply_code(r, CHAT_ERR_internal);
         goto out;
@@ -143,10 +147,7 @@ void r_users_password(struct api_req *r)
     }
     (void)api_acct_commit(r, db);
 out:
-    api_acct_wipe(b.current_password);
-    api_acct_wipe(b.new_password);
     explicit_bzero(hash, sizeof(hash));
-    chat_auth_body_fini(&b);
 }
 
 void r_users_logins(struct api_req *r)

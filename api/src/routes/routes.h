@@ -1,4 +1,6 @@
-/* routes.h - the handlers of api_routes.c, one file per domain (r_<domain>.c). */
+/* routes.h - the handlers of api_routes.c, one file per domain (r_<domain>.c). A route's
+ * r_*_check runs before its limits count the request: it decodes and checks the body (the
+ * handler then relies on r->ab / r->cf) and answers 400 on its own. */
 #ifndef API_ROUTES_H
 #define API_ROUTES_H
 
@@ -10,18 +12,26 @@ void r_ops_readyz(struct api_req *r);
 void r_ops_metrics(struct api_req *r);
 void r_ops_config(struct api_req *r);
 /* r_auth.c */
+void r_auth_register_check(struct api_req *r);
 void r_auth_register(struct api_req *r);
+void r_auth_login_check(struct api_req *r);
 void r_auth_login(struct api_req *r);
+void r_auth_refresh_check(struct api_req *r);
 void r_auth_refresh(struct api_req *r);
+void r_auth_logout_check(struct api_req *r);
 void r_auth_logout(struct api_req *r);
 /* r_users.c */
 void r_users_me(struct api_req *r);
+void r_users_nickname_check(struct api_req *r);
 void r_users_nickname(struct api_req *r);
+void r_users_password_check(struct api_req *r);
 void r_users_password(struct api_req *r);
 void r_users_logins(struct api_req *r);
 /* r_messages.c */
+void r_messages_send_check(struct api_req *r);
 void r_messages_send(struct api_req *r);
 /* r_admin.c */
+void r_admin_revoke_check(struct api_req *r);
 void r_admin_revoke(struct api_req *r);
 
 #endif

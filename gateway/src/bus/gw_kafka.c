@@ -298,9 +298,15 @@ static int events_from_keep(struct gw *gw,
     gw->ev_behind = 0;
     for (int i = 0; i < nparts; i++) {
         rd_kafka_topic_partition_t *e = &list->elems[first + i];
-        int64_t at = q->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && q->elems[i].offset >= 0
-                         ? q->elems[i].offset
-                         : hi[i];
+        /* -1: no record since then (start at the end); an error (a leader election) must not
+         * skip the window: the start fails and is retried by a restart */
+        int64_t at = q->elems[i].offset >= 0 ? q->elems[i].offset : hi[i];
+        if (q->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            chat_log(CHAT_LOG_ERROR, "kafka: offset of %s[%d] by time: %s", topic,
+                     (int)q->elems[i].partition, rd_kafka_err2str(q->elems[i].err));
+            rd_kafka_topic_partition_list_destroy(q);
+            return CHAT_EIO;
+        }
         if (e->partition < 0 || e->partition >= nparts) {
             rd_kafka_topic_partition_list_destroy(q);
             return CHAT_EIO; /* partitions are numbered 0..n-1 */
@@ -329,6 +335,36 @@ static void events_read(struct gw *gw, int32_t part, int64_t next)
     gw->sessions_loaded = true;
     chat_log(CHAT_LOG_INFO, "kafka: %s read up to its end at startup: revocations known",
              gw->cfg->kafka.topic_events);
+}
+
+void gw_kafka_events_poll(struct gw *gw)
+{
+    rd_kafka_topic_partition_list_t *l;
+
+    if (gw->sessions_loaded || !gw->cons || gw->ev_nparts == 0)
+        return;
+    /* the consumer's position (local, non-blocking): also past what is no record (a transaction
+     * marker), past records deleted by retention (the offset reset), past a shrunk end */
+    l = rd_kafka_topic_partition_list_new(gw->ev_nparts);
+    for (int i = 0; i < gw->ev_nparts; i++)
+        rd_kafka_topic_partition_list_add(l, gw->cfg->kafka.topic_events, i);
+    if (rd_kafka_position(gw->cons, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < l->cnt; i++) {
+            int32_t part = l->elems[i].partition;
+            int64_t pos = l->elems[i].offset, lo = -1, hi = -1;
+
+            if (pos < 0)
+                continue;
+            events_read(gw, part, pos);
+            /* the end moved below the target (an unclean leader election): at the end now
+             * counts (the last fetch's watermarks, cached locally) */
+            if (rd_kafka_get_watermark_offsets(gw->cons, gw->cfg->kafka.topic_events, part, &lo,
+                                               &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                hi >= 0 && pos >= hi)
+                events_read(gw, part, INT64_MAX);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* Adds every partition of topic to list, starting where at says; *nparts (may be NULL) gets the

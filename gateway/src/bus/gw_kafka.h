@@ -13,6 +13,9 @@ struct gw;
 int gw_kafka_start(struct gw *gw);
 /* Stops the loop side (handles closed asynchronously by uv) and the watch thread. */
 void gw_kafka_stop(struct gw *gw);
+/* Until chat.events has been read up to where it ended at start-up: compares the consumer's
+ * position with that end (the 1 s tick; records read count at once too). */
+void gw_kafka_events_poll(struct gw *gw);
 /* Destroys the clients after the loop has stopped (may block briefly: not on the loop). */
 void gw_kafka_destroy(struct gw *gw);
 

@@ -12,8 +12,6 @@
 
 #include "cache/gw_redis.h"
 #include "core/gw.h"
-#include "room/gw_bucket.h"
-#include "room/gw_map.h"
 #include "ws/gw_conn.h"
 
 static void pending_free(struct gw_pending *p)
@@ -48,7 +46,8 @@ void gw_send_detach_all(struct gw_conn *c)
         pending_unlink(c->pending);
 }
 
-/* Checks the lease, c's pending cap and the user's send rate, then produces. On CHAT_OK, *out is
+/* Checks the lease and c's pending cap (the user's send rate was checked by the dispatcher,
+ * CHAT_FF_RATE_SEND), then produces. On CHAT_OK, *out is
  * the pending send (owned by the producer until its delivery report). On failure, *code says why
  * and *retry_ms (or -1) when to try again. */
 static int send_produce(struct gw *gw,
@@ -84,15 +83,6 @@ static int send_produce(struct gw *gw,
         *retry_ms = 100;
         return CHAT_EAGAIN;
     }
-    /* one bucket per user, whichever of its connections the send comes from */
-    *retry_ms = gw_bucket_take(&gw_map_get(&gw->send_rates, who->sub)->bucket, gw->cfg->rate_per_s,
-                               gw->cfg->rate_burst, chat_mono_us());
-    if (*retry_ms > 0) {
-        chat_metric_add(&gw->m.rate_limited, 1);
-        *code = CHAT_ERR_rate_limited;
-        return CHAT_EAGAIN;
-    }
-    *retry_ms = -1;
     memset(&ev, 0, sizeof(ev));
     ev.room = room;
     ev.user = who->sub;
@@ -165,7 +155,8 @@ void gw_send_delivered(struct gw *gw, struct gw_pending *p)
 {
     struct gw_conn *c = p->c;
 
-    chat_hist_record(&gw->m.send_ack_us, (uint64_t)(chat_now_ms() - p->ts) * 1000);
+    chat_hist_record(&gw->m.send_ack_us, /* ids may run ahead of the clock after a lease retake */
+                     chat_now_ms() > p->ts ? (uint64_t)(chat_now_ms() - p->ts) * 1000 : 0);
     if (c) {
         pending_unlink(p);
         if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR) {

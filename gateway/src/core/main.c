@@ -185,6 +185,7 @@ static void on_tick(uv_timer_t *t)
     gw_redis_tick(gw);
     gw_map_sweep(&gw->send_rates, bucket_idle, gw);
     gw_events_tick(gw);
+    gw_kafka_events_poll(gw);
 }
 
 static void close_noop(uv_handle_t *h)

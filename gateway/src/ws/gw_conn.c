@@ -301,7 +301,8 @@ static void handle_ping(struct gw_conn *c, const struct chat_cframe *f)
 }
 
 /* The client frames: one handler each. What the row's flags in chat_proto.def demand
- * (CHAT_FF_AUTH, CHAT_FF_JOINED) is checked once, here, before the handler runs. */
+ * (CHAT_FF_AUTH, CHAT_FF_JOINED, CHAT_FF_RATE_SEND) is checked once, here, in that order, before
+ * the handler runs. */
 static void (*const handlers[CHAT_F__COUNT])(struct gw_conn *c, const struct chat_cframe *f) = {
     [CHAT_F_auth] = handle_auth, [CHAT_F_join] = handle_join,   [CHAT_F_leave] = handle_leave,
     [CHAT_F_ping] = handle_ping, [CHAT_F_send] = gw_send_frame,
@@ -328,6 +329,16 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
     if ((flags & CHAT_FF_JOINED) && !gw_room_joined(c, f->room)) {
         gw_conn_error(c, CHAT_ERR_not_joined, NULL, f->client_msg_id, f->ref, -1);
         return;
+    }
+    if (flags & CHAT_FF_RATE_SEND) { /* one bucket per user, whichever of its connections */
+        struct gw *gw = c->gw;
+        int retry_ms = gw_bucket_take(&gw_map_get(&gw->send_rates, c->claims.sub)->bucket,
+                                      gw->cfg->rate_per_s, gw->cfg->rate_burst, chat_mono_us());
+        if (retry_ms > 0) {
+            chat_metric_add(&gw->m.rate_limited, 1);
+            gw_conn_error(c, CHAT_ERR_rate_limited, NULL, f->client_msg_id, f->ref, retry_ms);
+            return;
+        }
     }
     handlers[f->type](c, f);
 }

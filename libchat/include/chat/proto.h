@@ -22,8 +22,9 @@
 
 /* What the server checks before it handles a client frame (chat_proto.def's third column). */
 enum chat_frame_flag {
-    CHAT_FF_AUTH = 1 << 0,   /* a logged-in identity whose token has not expired */
-    CHAT_FF_JOINED = 1 << 1, /* the frame's room is joined by the connection */
+    CHAT_FF_AUTH = 1 << 0,      /* a logged-in identity whose token has not expired */
+    CHAT_FF_JOINED = 1 << 1,    /* the frame's room is joined by the connection */
+    CHAT_FF_RATE_SEND = 1 << 2, /* a token of the user's send bucket (CHAT_RATE_PER_S / _BURST) */
 };
 
 enum chat_frame_type {

@@ -19,17 +19,19 @@ static void h_any(struct api_req *r)
 }
 
 static const struct api_route routes[] = {
-    {API_POST, "/api/v1/auth/login", API_BODY, h_any, "auth_login", NULL, 0},
-    {API_GET, "/api/v1/users/me", API_BEARER, h_any, "users_me", NULL, 0},
-    {API_POST, "/api/v1/users/me/nickname", API_BEARER | API_BODY, h_any, "users_nickname", NULL,
-     0},
-    {API_POST, "/api/v1/rooms/{room:room}/messages", API_BEARER | API_BODY, h_any, "send", NULL, 0},
-    {API_GET, "/api/v1/rooms/{room:room}/messages", API_BEARER, h_any, "history", NULL, 0},
-    {API_POST, "/api/v1/admin/users/{id:int}/revoke", API_ADMIN, h_any, "admin_revoke", NULL, 0},
+    {API_POST, "/api/v1/auth/login", API_BODY, h_any, "auth_login", NULL, 0, NULL},
+    {API_GET, "/api/v1/users/me", API_BEARER, h_any, "users_me", NULL, 0, NULL},
+    {API_POST, "/api/v1/users/me/nickname", API_BEARER | API_BODY, h_any, "users_nickname", NULL, 0,
+     NULL},
+    {API_POST, "/api/v1/rooms/{room:room}/messages", API_BEARER | API_BODY, h_any, "send", NULL, 0,
+     NULL},
+    {API_GET, "/api/v1/rooms/{room:room}/messages", API_BEARER, h_any, "history", NULL, 0, NULL},
+    {API_POST, "/api/v1/admin/users/{id:int}/revoke", API_ADMIN, h_any, "admin_revoke", NULL, 0,
+     NULL},
     {API_DELETE, "/api/v1/rooms/{room:room}/members/{user:name}", API_BEARER, h_any, "kick", NULL,
-     0},
-    {API_GET, "/healthz", 0, h_any, "healthz", NULL, 0},
-    {API_PUT, "/api/v1/things/{x:seg}", 0, h_any, "thing", NULL, 0},
+     0, NULL},
+    {API_GET, "/healthz", 0, h_any, "healthz", NULL, 0, NULL},
+    {API_PUT, "/api/v1/things/{x:seg}", 0, h_any, "thing", NULL, 0, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -154,26 +156,27 @@ static void test_methods(void **state)
 static void test_table_check_finds_mistakes(void **state)
 {
     static const struct api_route dup_name[] = {
-        {API_GET, "/a", 0, h_any, "x", NULL, 0},
-        {API_GET, "/b", 0, h_any, "x", NULL, 0},
+        {API_GET, "/a", 0, h_any, "x", NULL, 0, NULL},
+        {API_GET, "/b", 0, h_any, "x", NULL, 0, NULL},
     };
     static const struct api_route dup_shape[] = {
-        {API_GET, "/r/{room:room}", 0, h_any, "a", NULL, 0},
-        {API_GET, "/r/{id:int}", 0, h_any, "b", NULL, 0},
+        {API_GET, "/r/{room:room}", 0, h_any, "a", NULL, 0, NULL},
+        {API_GET, "/r/{id:int}", 0, h_any, "b", NULL, 0, NULL},
     };
-    static const struct api_route bad_type[] = {{API_GET, "/r/{id:float}", 0, h_any, "a", NULL, 0}};
-    static const struct api_route no_fn[] = {{API_GET, "/r", 0, NULL, "a", NULL, 0}};
+    static const struct api_route bad_type[] = {
+        {API_GET, "/r/{id:float}", 0, h_any, "a", NULL, 0, NULL}};
+    static const struct api_route no_fn[] = {{API_GET, "/r", 0, NULL, "a", NULL, 0, NULL}};
     static const struct api_route two_methods[] = {
-        {API_GET | API_POST, "/r", 0, h_any, "a", NULL, 0}};
-    static const struct api_route empty_seg[] = {{API_GET, "/r//x", 0, h_any, "a", NULL, 0}};
+        {API_GET | API_POST, "/r", 0, h_any, "a", NULL, 0, NULL}};
+    static const struct api_route empty_seg[] = {{API_GET, "/r//x", 0, h_any, "a", NULL, 0, NULL}};
     static const struct api_route rate_no_kind[] = {
-        {API_POST, "/r", API_RATE_IP, h_any, "a", NULL, 0}};
+        {API_POST, "/r", API_RATE_IP, h_any, "a", NULL, 0, NULL}};
     static const struct api_route rate_user_anon[] = {
-        {API_POST, "/r", API_RATE_USER, h_any, "a", "kind", 0}};
+        {API_POST, "/r", API_RATE_USER, h_any, "a", "kind", 0, NULL}};
     static const struct api_route account_anon[] = {
-        {API_GET, "/r", API_ACCOUNT, h_any, "a", NULL, 0}};
+        {API_GET, "/r", API_ACCOUNT, h_any, "a", NULL, 0, NULL}};
     static const struct api_route rate_ok[] = {
-        {API_POST, "/r", API_BEARER | API_RATE_USER, h_any, "a", "kind", 0}};
+        {API_POST, "/r", API_BEARER | API_RATE_USER, h_any, "a", "kind", 0, NULL}};
 
     (void)state;
     assert_non_null(api_routes_check(dup_name, 2));
