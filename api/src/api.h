@@ -131,9 +131,9 @@ struct api_req {
     struct chat_auth_body ab;  /* the account body a route's check decoded (ab_set) */
     struct chat_cframe cf;     /* REST send: the body its check decoded (cf_set) */
     bool ab_set, cf_set;
-    char uid[64], sid[64];     /* API_BEARER: claims.sub, claims.sid ("" without) as checked ids */
-    int status;                /* 0 until answered */
-    int retry_after_s;         /* > 0: a Retry-After header */
+    char uid[64], sid[64]; /* API_BEARER: claims.sub, claims.sid ("" without) as checked ids */
+    int status;            /* 0 until answered */
+    int retry_after_s;     /* > 0: a Retry-After header */
     struct chat_buf resp;
     const char *ctype;
     char allow[64]; /* 405: the methods the path takes */
