@@ -38,6 +38,7 @@ struct api_cfg {
     int max_body;          /* bytes of a request body */
     int request_timeout_s; /* a connection idle this long (no request, no byte) is closed */
     int max_conns;         /* connections at once; more are refused */
+    int nice;              /* request threads' nice value (password hashing yields) */
     char *log_level;
     char *node_name; /* this replica, in /api/v1/config and the Kafka client id */
     /* dependencies */

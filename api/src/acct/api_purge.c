@@ -132,6 +132,8 @@ int api_purge_start(struct api *a)
     api_db_init(&p->db, a->cfg->pg_dsn, "chat-api-purge", a->cfg->pg_timeout_ms, NULL);
     api_db_prepare_on_connect(&p->db, API_QD_retention, &a->db_health, NULL, NULL);
     if (pthread_create(&p->thread, NULL, purge_main, p) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
         chat_free(p);
         return CHAT_EIO;
     }

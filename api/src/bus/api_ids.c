@@ -84,6 +84,8 @@ int api_ids_start(struct api *a)
     chat_lease_init(&s->lease, cfg->node_name, (int)getpid(), chat_now_ms());
     api_redis_init(&s->redis, cfg->redis_host, cfg->redis_port, cfg->redis_timeout_ms, NULL);
     if (pthread_create(&s->thread, NULL, lease_main, s) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
         chat_free(s);
         return CHAT_EIO;
     }

@@ -2,6 +2,9 @@
 #include "api_conns.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "chat/mem.h"
 
@@ -15,6 +18,9 @@ struct api_conns *api_conns_get(struct api *a)
 
     if (mine)
         return mine;
+    /* a request thread's first request: below the gateways on a shared host (best effort) */
+    if (cfg->nice > 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), cfg->nice);
     mine = chat_xcalloc(1, sizeof(*mine));
     api_db_init(&mine->db, cfg->pg_dsn, "chat-api", cfg->pg_timeout_ms, &a->db_health);
     /* everything but the retention thread's */
