@@ -89,6 +89,11 @@ static void proc_key_init(void)
 
 uint64_t chat_hash_str(const char *s)
 {
+    return chat_hash_mem(s, strlen(s));
+}
+
+uint64_t chat_hash_mem(const void *p, size_t len)
+{
     pthread_once(&proc_key_once, proc_key_init);
-    return chat_siphash(proc_key, s, strlen(s));
+    return chat_siphash(proc_key, p, len);
 }

@@ -495,12 +495,21 @@ int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m)
 
 int chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len, int64_t seq)
 {
-    char num[32];
+    return chat_msg_splice_seq_prev(out, v, len, seq, -1);
+}
+
+int chat_msg_splice_seq_prev(
+    struct chat_buf *out, const char *v, size_t len, int64_t seq, int64_t prev)
+{
+    char num[64];
     int n, rc;
 
     if (len <= CHAT_MSG_PREFIX_LEN || memcmp(v, CHAT_MSG_PREFIX, CHAT_MSG_PREFIX_LEN) != 0)
         return CHAT_EPROTO;
-    n = snprintf(num, sizeof(num), "\"seq\":%" PRId64 ",", seq);
+    if (prev >= 0)
+        n = snprintf(num, sizeof(num), "\"seq\":%" PRId64 ",\"prev\":%" PRId64 ",", seq, prev);
+    else
+        n = snprintf(num, sizeof(num), "\"seq\":%" PRId64 ",", seq);
     rc = chat_buf_reserve(out, len + (size_t)n);
     if (rc != CHAT_OK)
         return rc;
@@ -515,7 +524,7 @@ int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **
 {
     json_t *root;
     const char *type, *ids, *cmid = NULL;
-    json_int_t ts, seq = -1;
+    json_int_t ts, seq = -1, prev = -1;
     char *end = NULL;
 
     *doc = NULL;
@@ -523,12 +532,14 @@ int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **
     root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
     if (!root)
         return CHAT_EPROTO;
-    if (json_unpack(root, "{s:s, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s}", "type", &type, "seq",
-                    &seq, "room", &m->room, "id", &ids, "user", &m->user, "nick", &m->nick, "text",
-                    &m->text, "ts", &ts, "client_msg_id", &cmid) != 0 ||
+    if (json_unpack(root, "{s:s, s?I, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s}", "type", &type,
+                    "seq", &seq, "prev", &prev, "room", &m->room, "id", &ids, "user", &m->user,
+                    "nick", &m->nick, "text", &m->text, "ts", &ts, "client_msg_id", &cmid) != 0 ||
         strcmp(type, "message") != 0 || !chat_room_valid(m->room))
         goto bad;
     if (ids[0] < '0' || ids[0] > '9') /* strtoull would accept " 1", "+1" and "-1" */
+        goto bad;
+    if (json_object_get(root, "prev") && (prev < 0 || prev >= seq)) /* seq -1: prev without seq */
         goto bad;
     errno = 0;
     m->id = strtoull(ids, &end, 10);
@@ -536,6 +547,7 @@ int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **
         goto bad;
     m->ts = ts;
     m->seq = seq;
+    m->prev = prev;
     m->client_msg_id = cmid;
     *doc = root;
     return CHAT_OK;

@@ -47,6 +47,10 @@ static void test_process_key(void **state)
     assert_true(chat_hash_str("lobby") != chat_siphash(zero, "lobby", 5));
     assert_true(chat_hash_str("lobby") != chat_hash_str("lobbz"));
     assert_true(chat_hash_str("") == chat_hash_str(""));
+    /* the length-delimited form agrees, and stops at len (not at a NUL) */
+    assert_true(chat_hash_mem("lobby", 5) == chat_hash_str("lobby"));
+    assert_true(chat_hash_mem("lobby-2", 5) == chat_hash_str("lobby"));
+    assert_true(chat_hash_mem("", 0) == chat_hash_str(""));
 }
 
 int main(void)

@@ -528,6 +528,78 @@ static void test_proto_msg_decode_roundtrip(void **state)
     chat_buf_fini(&again);
 }
 
+/* The node's splice with the room's previous seq: seq and prev read back; prev < 0 is omitted
+ * (the same bytes as chat_msg_splice_seq); the rest of the value is untouched. */
+static void test_proto_msg_splice_seq_prev(void **state)
+{
+    static const char v[] = "{\"type\":\"message\",\"room\":\"r\"}";
+    struct chat_event_msg m = {
+        .room = "lobby",
+        .user = "alice",
+        .nick = "Alice",
+        .text = "hi \"there\"",
+        .client_msg_id = "c-1",
+        .id = 42,
+        .ts = 1767225600123,
+        .seq = -1,
+    };
+    struct chat_event_msg d;
+    struct chat_buf kv, fr, plain;
+    void *doc = NULL;
+
+    (void)state;
+    chat_buf_init(&kv, 0, 0);
+    chat_buf_init(&fr, 0, 0);
+    chat_buf_init(&plain, 0, 0);
+    assert_int_equal(chat_enc_message(&kv, &m), CHAT_OK);
+    assert_int_equal(chat_msg_splice_seq_prev(&fr, chat_buf_data(&kv), kv.len, 1234, 1200),
+                     CHAT_OK);
+    assert_memory_equal(chat_buf_data(&fr), CHAT_MSG_PREFIX "\"seq\":1234,\"prev\":1200,\"room\":",
+                        sizeof(CHAT_MSG_PREFIX "\"seq\":1234,\"prev\":1200,\"room\":") - 1);
+    assert_int_equal(chat_msg_decode(chat_buf_data(&fr), fr.len, &d, &doc), CHAT_OK);
+    assert_event_eq(&d, &m);
+    assert_int_equal(d.seq, 1234);
+    assert_int_equal(d.prev, 1200);
+    chat_json_free(doc);
+    /* prev 0 is a seq like any other */
+    chat_buf_reset(&fr);
+    assert_int_equal(chat_msg_splice_seq_prev(&fr, chat_buf_data(&kv), kv.len, 7, 0), CHAT_OK);
+    assert_int_equal(chat_msg_decode(chat_buf_data(&fr), fr.len, &d, &doc), CHAT_OK);
+    assert_int_equal(d.seq, 7);
+    assert_int_equal(d.prev, 0);
+    chat_json_free(doc);
+    /* prev unknown: omitted, byte for byte the plain splice */
+    chat_buf_reset(&fr);
+    assert_int_equal(chat_msg_splice_seq_prev(&fr, chat_buf_data(&kv), kv.len, 1234, -1), CHAT_OK);
+    assert_int_equal(chat_msg_splice_seq(&plain, chat_buf_data(&kv), kv.len, 1234), CHAT_OK);
+    assert_int_equal(fr.len, plain.len);
+    assert_memory_equal(chat_buf_data(&fr), chat_buf_data(&plain), fr.len);
+    assert_null(strstr(chat_buf_data(&fr), "\"prev\""));
+    assert_int_equal(chat_msg_decode(chat_buf_data(&fr), fr.len, &d, &doc), CHAT_OK);
+    assert_int_equal(d.seq, 1234);
+    assert_int_equal(d.prev, -1);
+    chat_json_free(doc);
+    /* the largest values fit; errors leave out unchanged */
+    chat_buf_reset(&fr);
+    assert_int_equal(
+        chat_msg_splice_seq_prev(&fr, chat_buf_data(&kv), kv.len, INT64_MAX, INT64_MAX - 1),
+        CHAT_OK);
+    assert_int_equal(chat_msg_decode(chat_buf_data(&fr), fr.len, &d, &doc), CHAT_OK);
+    assert_true(d.seq == INT64_MAX && d.prev == INT64_MAX - 1);
+    chat_json_free(doc);
+    chat_buf_reset(&fr);
+    assert_int_equal(chat_msg_splice_seq_prev(&fr, "{\"type\":\"ack\"}", 14, 1, 0), CHAT_EPROTO);
+    assert_int_equal(fr.len, 0);
+    chat_buf_fini(&fr);
+    chat_buf_init(&fr, 0, sizeof(v) + 14); /* room for "seq":1, but not "seq":1,"prev":0, */
+    assert_int_equal(chat_msg_splice_seq_prev(&fr, v, sizeof(v) - 1, 1, 0), CHAT_ETOOBIG);
+    assert_int_equal(fr.len, 0);
+    assert_int_equal(chat_msg_splice_seq_prev(&fr, v, sizeof(v) - 1, 1, -1), CHAT_OK);
+    chat_buf_fini(&kv);
+    chat_buf_fini(&fr);
+    chat_buf_fini(&plain);
+}
+
 static void test_proto_msg_decode_rejects(void **state)
 {
 #define EV(id, extra)                                                                   \
@@ -542,6 +614,10 @@ static void test_proto_msg_decode_rejects(void **state)
         EV("\"18446744073709551616\"", ""), /* 2^64 */
         EV("12", ""),                       /* ids are strings */
         EV("\"1\"", ",\"seq\":\"5\""),
+        EV("\"1\"", ",\"seq\":5,\"prev\":\"4\""),
+        EV("\"1\"", ",\"seq\":5,\"prev\":5"),  /* prev before seq */
+        EV("\"1\"", ",\"seq\":5,\"prev\":-1"), /* absent, not negative */
+        EV("\"1\"", ",\"prev\":4"),            /* prev without seq */
         EV("\"1\"", ",\"client_msg_id\":5"),
         EV("\"1\"", ",\"room\":\"x\""), /* duplicate key */
         "{\"type\":\"ack\",\"room\":\"r\",\"id\":\"1\",\"user\":\"u\",\"nick\":\"n\",\"text\":"
@@ -1342,6 +1418,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_examples_complete),
         cmocka_unit_test(test_proto_msg_splice_seq),
         cmocka_unit_test(test_proto_msg_splice_rejects),
+        cmocka_unit_test(test_proto_msg_splice_seq_prev),
         cmocka_unit_test(test_proto_msg_decode_roundtrip),
         cmocka_unit_test(test_proto_msg_decode_rejects),
         cmocka_unit_test(test_proto_names),

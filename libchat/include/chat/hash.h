@@ -18,4 +18,8 @@ uint64_t chat_siphash(const uint8_t key[16], const void *data, size_t len);
 /* SipHash-2-4 of the NUL-terminated s under this process's secret key. */
 uint64_t chat_hash_str(const char *s);
 
+/* SipHash-2-4 of p[0..len) under this process's secret key: chat_hash_mem(s, strlen(s)) ==
+ * chat_hash_str(s) (for keys that are not NUL-terminated, e.g. a Kafka record key). */
+uint64_t chat_hash_mem(const void *p, size_t len);
+
 #endif

@@ -221,12 +221,15 @@ void chat_event_fini(struct chat_event *ev);
 /* ---- the message event: produced once by the accepting gateway, spliced per node ----
  * The Kafka value of chat.messages is the message frame without "seq":
  *   {"type":"message","room":R,"id":"ID","user":U,"nick":N,"text":T,"ts":MS[,"client_msg_id":C]}
- * Each consuming node inserts "seq":OFFSET after the leading {"type":"message", prefix. */
+ * Each consuming node inserts "seq":OFFSET, (chat_msg_splice_seq) or "seq":OFFSET,"prev":P,
+ * (chat_msg_splice_seq_prev: P is the seq of the room's previous event when the node saw it)
+ * after the leading {"type":"message", prefix; nothing else in the value changes. */
 struct chat_event_msg {
     const char *room, *user, *nick, *text, *client_msg_id; /* borrowed; client_msg_id may be NULL */
     uint64_t id;
-    int64_t ts;  /* server time, ms since the epoch */
-    int64_t seq; /* -1 when absent */
+    int64_t ts;   /* server time, ms since the epoch */
+    int64_t seq;  /* -1 when absent */
+    int64_t prev; /* -1 when absent; read by chat_msg_decode, never written by chat_enc_message */
 };
 
 #define CHAT_MSG_PREFIX     "{\"type\":\"message\","
@@ -237,8 +240,14 @@ CHAT_NODISCARD int chat_enc_message(struct chat_buf *out, const struct chat_even
  * Returns CHAT_OK or CHAT_EPROTO when v does not start with CHAT_MSG_PREFIX. */
 CHAT_NODISCARD int
 chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len, int64_t seq);
-/* Decodes a message event (with or without seq); strings borrowed from *doc, which the caller
- * frees with chat_json_free(). Returns CHAT_OK or CHAT_EPROTO. */
+/* As chat_msg_splice_seq, inserting "seq":SEQ,"prev":PREV, (just "seq":SEQ, when prev < 0: the
+ * node has not seen the room's previous event). Returns CHAT_OK, CHAT_EPROTO (v does not start
+ * with CHAT_MSG_PREFIX) or an error of chat_buf_reserve (CHAT_ETOOBIG); out unchanged on error. */
+CHAT_NODISCARD int chat_msg_splice_seq_prev(
+    struct chat_buf *out, const char *v, size_t len, int64_t seq, int64_t prev);
+/* Decodes a message event (with or without seq; prev, when present, needs 0 <= prev < seq);
+ * strings borrowed from *doc, which the caller frees with chat_json_free(). Returns CHAT_OK or
+ * CHAT_EPROTO. */
 CHAT_NODISCARD int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc);
 void chat_json_free(void *doc);
 
