@@ -238,8 +238,22 @@ int chat_cframe_decode(
         *err = CHAT_ERR_unknown_type;
         goto out;
     }
+    f->since = -1;
     switch (f->type) {
     case CHAT_F_join:
+        rc = req_room(root, &f->room, err);
+        if (rc == CHAT_OK) { /* since: the last seq the client holds of the room (optional) */
+            json_t *since = json_object_get(root, "since");
+            if (since && !json_is_null(since)) {
+                if (!json_is_integer(since) || json_integer_value(since) < 0) {
+                    *err = CHAT_ERR_bad_field;
+                    rc = CHAT_EPROTO;
+                } else {
+                    f->since = (int64_t)json_integer_value(since);
+                }
+            }
+        }
+        break;
     case CHAT_F_leave:
         rc = req_room(root, &f->room, err);
         break;
@@ -328,6 +342,24 @@ static int enc_room_frame(struct chat_buf *out, const char *type, const char *ro
 int chat_enc_joined(struct chat_buf *out, const char *room, const char *ref)
 {
     return enc_room_frame(out, "joined", room, ref);
+}
+
+int chat_enc_joined_since(struct chat_buf *out,
+                          const char *room,
+                          const char *ref,
+                          bool recovered,
+                          size_t replayed,
+                          int64_t oldest)
+{
+    json_t *j =
+        json_pack("{s:s, s:s, s:b}", "type", "joined", "room", room, "recovered", recovered);
+    if (j && recovered)
+        json_object_set_new(j, "replayed", json_integer((json_int_t)replayed));
+    if (j && !recovered)
+        json_object_set_new(j, "oldest", oldest >= 0 ? json_integer(oldest) : json_null());
+    if (j)
+        set_opt_str(j, "ref", ref);
+    return dump(out, j);
 }
 
 int chat_enc_left(struct chat_buf *out, const char *room, const char *ref)

@@ -29,6 +29,7 @@
 
 #include "bus/gw_send.h"
 #include "core/gw.h"
+#include "room/gw_recent.h"
 #include "room/gw_room.h"
 #include "session/gw_events.h"
 #include "ws/gw_conn.h"
@@ -165,8 +166,19 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
     chat_metric_add(&gw->m.kafka_in, 1);
     if (strcmp(topic, gw->cfg->kafka.topic_messages) == 0) {
         int64_t ts = rd_kafka_message_timestamp(rkm, NULL);
+        struct gw_recent_info info;
+        int64_t prev = -1;
+
+        /* prev: the room's previous event as this node saw it (absent when it did not) */
+        if (rkm->key && gw_recent_peek(gw->recent, rkm->key, rkm->key_len, &info)) {
+            if (rkm->offset <= info.last) { /* consumed again (a reassignment): sent already */
+                chat_metric_add(&gw->m.kafka_replayed, 1);
+                return;
+            }
+            prev = info.last;
+        }
         chat_buf_reset(&gw->scratch);
-        rc = chat_msg_splice_seq(&gw->scratch, rkm->payload, rkm->len, rkm->offset);
+        rc = chat_msg_splice_seq_prev(&gw->scratch, rkm->payload, rkm->len, rkm->offset, prev);
         if (rc != CHAT_OK) {
             chat_metric_add(&gw->m.kafka_bad, 1);
             chat_log(CHAT_LOG_WARN, "kafka: undecodable record %s[%d]@%lld skipped", topic,
@@ -176,6 +188,8 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
         if (ts > 0)
             chat_hist_record(&gw->m.kafka_age_us, (uint64_t)(chat_now_ms() - ts) * 1000);
         m = chat_msg_from_buf(&gw->scratch);
+        if (rkm->key)
+            (void)gw_recent_add(gw->recent, rkm->key, rkm->key_len, rkm->offset, m);
         fanout_room(gw, rkm->key, rkm->key_len, m);
         chat_msg_unref(m);
     } else if (strcmp(topic, gw->cfg->kafka.topic_presence) == 0) {

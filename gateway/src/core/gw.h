@@ -45,6 +45,8 @@
 /* Bytes of queued frames joined into one socket write. */
 #define GW_COALESCE_BYTES 65536
 
+struct gw_recent; /* room/gw_recent.h */
+
 /* ---- configuration (immutable after load) ---- */
 struct gw_config {
     char *listen_addr;
@@ -56,15 +58,17 @@ struct gw_config {
     int redis_port;
     char *web_root;
     char *log_level;
-    int max_frame;        /* bytes of one client frame */
-    int max_text;         /* code points of a message */
-    int max_rooms;        /* rooms per connection */
-    int max_conns;        /* connections per process */
-    int outq_max_msgs;    /* queued frames per connection */
-    int outq_max_bytes;   /* queued bytes per connection */
-    int rate_per_s;       /* sends per second per connection, sustained */
-    int rate_burst;       /* sends in a burst */
-    int frame_rate_per_s; /* client frames per second per connection, sustained */
+    int max_frame;         /* bytes of one client frame */
+    int max_text;          /* code points of a message */
+    int max_rooms;         /* rooms per connection */
+    int max_conns;         /* connections per process */
+    int outq_max_msgs;     /* queued frames per connection */
+    int outq_max_bytes;    /* queued bytes per connection */
+    int recovery_bytes;    /* recent room events kept for join {since}, all rooms */
+    int recovery_per_room; /* ... per room */
+    int rate_per_s;        /* sends per second per connection, sustained */
+    int rate_burst;        /* sends in a burst */
+    int frame_rate_per_s;  /* client frames per second per connection, sustained */
     int frame_rate_burst;
     int max_pending;        /* sends awaiting Kafka per connection */
     int produce_timeout_ms; /* Kafka message.timeout.ms: then the sender gets "unavailable" */
@@ -145,6 +149,7 @@ struct gw {
     long nconns;
     uint64_t next_cid;
     struct gw_rooms rooms;
+    struct gw_recent *recent; /* owns: every room's recent events, for join {since} */
     struct gw_map users;      /* user id -> connections on this node */
     struct gw_map send_rates; /* user id -> send bucket, shared by the user's connections */
     long anon_conns;

@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include "core/gw.h"
+#include "room/gw_recent.h"
 #include "ws/gw_http.h"
 
 int gw_metrics_render(struct gw *gw, struct chat_buf *out)
 {
     struct gw_metrics *m = &gw->m;
-    atomic_llong rss, kafka_outq, ready;
+    atomic_llong rss, kafka_outq, ready, rec_rooms, rec_events, rec_bytes, rec_evicted;
+    struct gw_recent_stats rs;
     long pages = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
 
@@ -23,6 +25,11 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
     atomic_init(&rss, (long long)resident * sysconf(_SC_PAGESIZE));
     atomic_init(&kafka_outq, gw->prod ? rd_kafka_outq_len(gw->prod) : 0);
     atomic_init(&ready, gw_http_ready(gw));
+    gw_recent_get_stats(gw->recent, &rs);
+    atomic_init(&rec_rooms, (long long)rs.rooms);
+    atomic_init(&rec_events, (long long)rs.events);
+    atomic_init(&rec_bytes, (long long)rs.bytes);
+    atomic_init(&rec_evicted, (long long)rs.evicted_events);
     const struct chat_metric_def defs[] = {
         {"chat_gateway_ready", "1 when the node accepts traffic", CHAT_METRIC_GAUGE, &ready},
         {"chat_gateway_connections", "open WebSocket connections", CHAT_METRIC_GAUGE, &m->conns},
@@ -31,6 +38,19 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
         {"chat_gateway_connections_total", "WebSocket connections accepted", CHAT_METRIC_COUNTER,
          &m->conns_total},
         {"chat_gateway_rooms", "rooms with local subscribers", CHAT_METRIC_GAUGE, &m->rooms},
+        {"chat_gateway_recovery_rooms", "rooms whose recent events are kept (join since)",
+         CHAT_METRIC_GAUGE, &rec_rooms},
+        {"chat_gateway_recovery_events", "recent room events kept", CHAT_METRIC_GAUGE, &rec_events},
+        {"chat_gateway_recovery_bytes", "bytes of recent room events kept (CHAT_RECOVERY_BYTES)",
+         CHAT_METRIC_GAUGE, &rec_bytes},
+        {"chat_gateway_recovery_evicted_total", "recent events dropped by the byte budget",
+         CHAT_METRIC_COUNTER, &rec_evicted},
+        {"chat_gateway_recovered_total", "joins with since answered recovered: true",
+         CHAT_METRIC_COUNTER, &m->recovered},
+        {"chat_gateway_recover_misses_total", "joins with since answered recovered: false",
+         CHAT_METRIC_COUNTER, &m->recover_misses},
+        {"chat_gateway_kafka_replayed_total", "records consumed again, not sent twice",
+         CHAT_METRIC_COUNTER, &m->kafka_replayed},
         {"chat_gateway_frames_in_total", "client frames received", CHAT_METRIC_COUNTER,
          &m->frames_in},
         {"chat_gateway_frames_bad_total", "client frames refused with an error",

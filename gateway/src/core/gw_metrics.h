@@ -15,6 +15,8 @@ struct gw_metrics {
     atomic_llong conns, conns_total, conns_authed, rooms;
     atomic_llong frames_in, frames_bad, sends, acks, send_errors, rate_limited;
     atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
+    atomic_llong kafka_replayed; /* records consumed again (a reassignment): not sent twice */
+    atomic_llong recovered, recover_misses; /* join {since}: replayed / not held */
     atomic_llong produce_queue_full, redis_errors, http_requests;
     atomic_llong accepted, accept_dropped, header_timeouts;
     atomic_llong sessions_revoked, events_in, events_bad;

@@ -16,6 +16,7 @@
 #include "cache/gw_redis.h"
 #include "core/gw.h"
 #include "room/gw_map.h"
+#include "room/gw_recent.h"
 #include "room/gw_room.h"
 #include "session/gw_events.h"
 #include "ws/gw_accept.h"
@@ -66,6 +67,21 @@ static const struct chat_cfg_opt gw_opts[] = {
             "4194304",
             outq_max_bytes,
             "bytes queued per connection before it is closed as a slow consumer"),
+    OPT_INT("recovery-bytes",
+            "CHAT_RECOVERY_BYTES",
+            0,
+            1 << 30,
+            "67108864",
+            recovery_bytes,
+            "recent room events kept for join {since} over all rooms (bytes; least recently used "
+            "rooms go first); 0: no recovery"),
+    OPT_INT("recovery-per-room",
+            "CHAT_RECOVERY_PER_ROOM",
+            1,
+            100000,
+            "1000",
+            recovery_per_room,
+            "recent events kept per room for join {since}"),
     OPT_INT("frame-rate-per-s",
             "CHAT_FRAME_RATE_PER_S",
             1,
@@ -261,6 +277,7 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     gw->limits = (struct chat_limits){cfg->max_frame, cfg->max_text, cfg->max_rooms,
                                       cfg->rate_per_s, cfg->rate_burst};
     gw_room_index_init(&gw->rooms);
+    gw->recent = gw_recent_new((size_t)cfg->recovery_bytes, (size_t)cfg->recovery_per_room);
     gw_map_init(&gw->users);
     gw_map_init(&gw->send_rates);
     chat_buf_init(&gw->scratch, LWS_PRE, 0);
@@ -329,6 +346,8 @@ static void gw_fini(struct gw *gw)
     gw_map_fini(&gw->nicks);
     chat_free(gw->ev_target);
     gw_room_index_fini(&gw->rooms);
+    gw_recent_free(gw->recent);
+    gw->recent = NULL;
     chat_msg_unref(gw->presence_total);
     gw->presence_total = NULL;
     gw_map_fini(&gw->users);

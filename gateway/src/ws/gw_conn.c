@@ -13,6 +13,7 @@
 #include "core/gw.h"
 #include "room/gw_bucket.h"
 #include "room/gw_map.h"
+#include "room/gw_recent.h"
 #include "room/gw_room.h"
 #include "session/gw_events.h"
 #include "ws/gw_ring.h"
@@ -269,6 +270,35 @@ static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
     reply_scratch(c, chat_enc_authed(&gw->scratch, cl.sub, cl.exp, f->ref));
 }
 
+/* join {room, since}: every event of the room after since that this node holds, then live.
+ * The subscription and the replay happen in one turn of the loop, so no live event falls
+ * between them or comes twice. A replay that would take more than half the connection's queue
+ * limits is not attempted (recovered: false, the client reads history). */
+static void join_since(struct gw_conn *c, const struct chat_cframe *f)
+{
+    struct gw *gw = c->gw;
+    struct gw_recent_iter it;
+    struct gw_recent_info info;
+    struct chat_msg *m;
+    int64_t oldest = -1;
+    bool rec;
+
+    rec = gw_recent_since(gw->recent, f->room, strlen(f->room), f->since, &it, &oldest) ==
+          GW_RECENT_RECOVERED;
+    if (rec && (it.n > (size_t)gw->cfg->outq_max_msgs / 2 ||
+                it.bytes > (size_t)gw->cfg->outq_max_bytes / 2)) {
+        rec = false;
+        oldest = gw_recent_peek(gw->recent, f->room, strlen(f->room), &info) ? info.oldest : -1;
+    }
+    chat_buf_reset(&gw->scratch);
+    reply_scratch(
+        c, chat_enc_joined_since(&gw->scratch, f->room, f->ref, rec, rec ? it.n : 0, oldest));
+    chat_metric_add(rec ? &gw->m.recovered : &gw->m.recover_misses, 1);
+    while (rec && (m = gw_recent_next(&it, NULL)) != NULL)
+        if (gw_conn_push(c, m) != CHAT_OK)
+            break; /* closed as a slow consumer */
+}
+
 static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
@@ -278,8 +308,12 @@ static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
         gw_conn_error(c, CHAT_ERR_too_many_rooms, NULL, NULL, f->ref, -1);
         return;
     }
-    chat_buf_reset(&gw->scratch);
-    reply_scratch(c, chat_enc_joined(&gw->scratch, f->room, f->ref));
+    if (f->since >= 0) {
+        join_since(c, f);
+    } else {
+        chat_buf_reset(&gw->scratch);
+        reply_scratch(c, chat_enc_joined(&gw->scratch, f->room, f->ref));
+    }
     r = gw_room_find(&gw->rooms, f->room);
     if (r && r->presence)
         (void)gw_conn_push(c, r->presence); /* the current counts, right away */

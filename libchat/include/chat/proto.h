@@ -68,6 +68,7 @@ struct chat_cframe {
     size_t text_cps;           /* Unicode code points */
     const char *client_msg_id; /* send (optional), echoed in ack/error */
     const char *token;         /* auth */
+    int64_t since;             /* join: the last seq of the room the client holds; -1: absent */
     const char *ref;           /* any frame (optional): echoed in the reply's "ref" */
     void *_doc;                /* owns: json_t */
 };
@@ -102,6 +103,15 @@ CHAT_NODISCARD int chat_enc_hello(struct chat_buf *out,
 CHAT_NODISCARD int
 chat_enc_authed(struct chat_buf *out, const char *user, int64_t exp, const char *ref);
 CHAT_NODISCARD int chat_enc_joined(struct chat_buf *out, const char *room, const char *ref);
+/* The answer to join with since: {"type":"joined","room","recovered":true,"replayed":N} (the N
+ * events after since follow, then live), or {"type":"joined","room","recovered":false,
+ * "oldest":SEQ|null} (live only; the client reads the rest from history). */
+CHAT_NODISCARD int chat_enc_joined_since(struct chat_buf *out,
+                                         const char *room,
+                                         const char *ref,
+                                         bool recovered,
+                                         size_t replayed,
+                                         int64_t oldest);
 CHAT_NODISCARD int chat_enc_left(struct chat_buf *out, const char *room, const char *ref);
 CHAT_NODISCARD int chat_enc_ack(struct chat_buf *out,
                                 const char *client_msg_id,
