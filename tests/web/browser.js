@@ -165,6 +165,44 @@ test('two users on different gateways chat both ways', async () => {
   }
 });
 
+test('a reconnect resumes the room with since: nothing missed, nothing doubled', async () => {
+  assert.ok(alice.page && bob.page, 'needs the chat test');
+  /* Carol's WebSocket goes through a route the test controls: it is cut, and her reconnect is
+   * held back while Bob sends, so those messages can only come back through join {since} */
+  const page = await newPage(DESKTOP);
+  const sockets = [];
+  let hold = null;
+  await page.routeWebSocket(/\/ws$/, async (ws) => {
+    if (hold) await hold;
+    sockets.push(ws);
+    ws.connectToServer();
+  });
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.click('#anon-btn');
+  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+  await joinRoom(page, ROOM);
+  const before = `before the cut ${rnd()}`;
+  await say(bob.page, before);
+  await sees(page, before);
+  let release;
+  hold = new Promise((r) => { release = r; });
+  await sockets[sockets.length - 1].close(); /* the connection drops */
+  await page.locator('#conn:not([data-state="online"])').waitFor();
+  const missed = [`missed one ${rnd()}`, `missed two ${rnd()}`];
+  for (const t of missed) await say(bob.page, t); /* stored while Carol is away */
+  release();
+  await online(page);
+  for (const t of missed) await sees(page, t);
+  const after = `after the cut ${rnd()}`;
+  await say(bob.page, after);
+  await sees(page, after);
+  for (const t of [before, ...missed, after])
+    assert.equal(await page.locator('#messages li.msg .text', { hasText: t }).count(), 1, `"${t}" once`);
+  assert.equal(await page.locator('#messages li.gap').count(), 0, 'recovered: no gap marker');
+  await page.context().close();
+});
+
 test('an anonymous visitor sees messages, cannot send, and is told why', async () => {
   assert.ok(alice.page, 'needs the chat test');
   const page = await newPage(DESKTOP);

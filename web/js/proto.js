@@ -90,7 +90,9 @@ export function decodeFrame(data) {
   try { f = JSON.parse(data); } catch { return null; }
   return f && typeof f === 'object' && !Array.isArray(f) && typeof f.type === 'string' ? f : null;
 }
-export const joinFrame = (room, ref) => ({ type: 'join', room, ref });
+/* since: the seq of the room's last message held (a reconnect): the server replays what came after. */
+export const joinFrame = (room, ref, since) =>
+  Number.isInteger(since) && since >= 0 ? { type: 'join', room, ref, since } : { type: 'join', room, ref };
 export const leaveFrame = (room, ref) => ({ type: 'leave', room, ref });
 /* The token goes in an auth frame, not in the URL, so it never lands in proxy access logs. */
 export const authFrame = (token, ref) => ({ type: 'auth', token, ref });

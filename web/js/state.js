@@ -107,7 +107,13 @@ export function anchorSeq(room) {
   for (const m of room.msgs) if (Number.isInteger(m.seq) && m.seq > max) max = m.seq;
   return max + 0.5;
 }
-/* After a reconnect: mark where messages may be missing (there is no history API yet). */
+/* The seq of the newest stored message of room, -1 when none: what join {since} resumes from. */
+export function lastSeq(room) {
+  let max = -1;
+  for (const m of room.msgs) if (m.kind === 'msg' && Number.isInteger(m.seq) && m.seq > max) max = m.seq;
+  return max;
+}
+/* Where messages may be missing (the server could not replay them; there is no history API yet). */
 export function addGap(room) {
   const seq = anchorSeq(room);
   if (seq < 0 || room.msgs.some((m) => m.kind === 'gap' && m.seq === seq)) return;

@@ -189,7 +189,7 @@ function appendRich(parent, text) {
   parent.append(text.slice(last));
 }
 function msgChildren(m) {
-  if (m.kind === 'gap') return [el('span', 'gap-label', 'Reconnected: messages sent while you were offline are not shown')];
+  if (m.kind === 'gap') return [el('span', 'gap-label', 'Reconnected: some messages sent while you were offline could not be recovered')];
   const meta = el('div', 'meta');
   const nick = el('span', 'nick', m.nick || m.user || 'unknown');
   if (m.user && m.user !== m.nick) nick.title = 'user ' + m.user;

@@ -3,7 +3,7 @@
  * render. */
 import { authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, pingFrame, sendFrame,
   str, validTs } from './proto.js';
-import { addGap, anchorSeq, confirmMsg, insertMsg, makeMsg, removeMsg, state, store, SS } from './state.js';
+import { addGap, anchorSeq, confirmMsg, insertMsg, lastSeq, makeMsg, removeMsg, state, store, SS } from './state.js';
 import { auth, authenticate, authRefused, refreshToken, renew, signedOut } from './api.js';
 import { closeLogin, update } from './ui.js';
 import { joinFailed } from './actions.js';
@@ -35,7 +35,8 @@ function takeRef(ref) {
   net.refs.delete(ref);
   return r || null;
 }
-export function sendJoin(id) { send(joinFrame(id, newRef('join', id))); }
+/* since (a reconnect): the last seq held; the server replays what came after, or says it cannot. */
+export function sendJoin(id, since) { send(joinFrame(id, newRef('join', id), since)); }
 export function sendLeave(id) { send(leaveFrame(id, newRef('leave', id))); }
 export function sendAuth() { state.authPending = send(authFrame(state.token, newRef('auth'))); }
 export function transmit(m) {
@@ -72,8 +73,8 @@ const handlers = Object.assign(Object.create(null), {
     Object.assign(state, { notice: '', user: str(f.user) || null });
     if (!state.user) authenticate();
     for (const room of state.rooms.values()) {
-      if (net.helloCount > 1) addGap(room);
-      sendJoin(room.id);
+      const since = net.helloCount > 1 ? lastSeq(room) : -1;
+      sendJoin(room.id, since >= 0 ? since : undefined);
     }
   },
   authed(f) {
@@ -105,7 +106,9 @@ const handlers = Object.assign(Object.create(null), {
   joined(f) {
     takeRef(f.ref);
     const room = state.rooms.get(str(f.room));
-    if (room) room.joined = true;
+    if (!room) return;
+    room.joined = true;
+    if (f.recovered === false) addGap(room); /* the node could not replay what we missed */
   },
   left(f) { takeRef(f.ref); },
   ack(f) {
@@ -123,8 +126,11 @@ const handlers = Object.assign(Object.create(null), {
       if (seen.kind === 'msg' && seen.nick !== nick) { seen.nick = nick; seen.v++; }
       return;
     }
+    /* prev: the room's message before this one; not the newest we hold: some went missing */
+    const last = lastSeq(room), seq = int(f.seq), prev = int(f.prev);
+    if (Number.isInteger(prev) && last >= 0 && prev !== last && Number.isInteger(seq) && seq > last) addGap(room);
     const mine = own ? state.pending.get(str(f.client_msg_id)) : undefined;
-    if (mine) { mine.nick = nick; return confirmMsg(mine, id, int(f.seq), f.ts); }
+    if (mine) { mine.nick = nick; return confirmMsg(mine, id, seq, f.ts); }
     insertMsg(room, makeMsg({ id, seq: int(f.seq), ts: validTs(f.ts), user, nick, text: str(f.text), own, room: room.id }));
     if (own) return;
     if (room.id !== state.active || document.hidden) room.unread++;

@@ -87,6 +87,10 @@ test('decodeFrame: objects with a string type only', () => {
 
 test('frames encode as the contract says', () => {
   assert.deepEqual(JSON.parse(encodeFrame(joinFrame('lobby', 'r1'))), { type: 'join', room: 'lobby', ref: 'r1' });
+  assert.deepEqual(joinFrame('lobby', 'r2', 1234), { type: 'join', room: 'lobby', ref: 'r2', since: 1234 }, 'a reconnect resumes');
+  assert.deepEqual(joinFrame('lobby', 'r3', 0), { type: 'join', room: 'lobby', ref: 'r3', since: 0 });
+  for (const bad of [undefined, null, -1, 1.5, '12'])
+    assert.deepEqual(joinFrame('lobby', 'r4', bad), { type: 'join', room: 'lobby', ref: 'r4' }, `no since for ${bad}`);
   assert.deepEqual(sendFrame('lobby', 'hi', 'c1'), { type: 'send', room: 'lobby', text: 'hi', client_msg_id: 'c1' });
   const base = sendFrameBytes('lobby', '');
   assert.equal(sendFrameBytes('lobby', 'é'), base + 2, 'size is counted in UTF-8 bytes');

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MAX_MSGS, addGap, confirmMsg, insertMsg, loadRooms, lsOk, makeMsg, newRoom, sendBlock, state, store, storedTheme,
+  MAX_MSGS, addGap, confirmMsg, insertMsg, lastSeq, loadRooms, lsOk, makeMsg, newRoom, sendBlock, state, store, storedTheme,
 } from '../../../web/js/state.js';
 
 function reset() {
@@ -96,4 +96,15 @@ test('sendBlock: why a message cannot be sent', () => {
   assert.equal(sendBlock(room, 'hi', true), 'cooldown');
   state.cooldownUntil = 0;
   assert.equal(sendBlock(room, 'hi', true), '');
+});
+
+test('lastSeq: the newest stored message, what a reconnect resumes from', () => {
+  reset();
+  const room = newRoom('r');
+  assert.equal(lastSeq(room), -1, 'nothing held');
+  insertMsg(room, makeMsg({ id: 'a', seq: 10, user: 'u', nick: 'U', text: 'x', room: 'r' }));
+  insertMsg(room, makeMsg({ id: 'b', seq: 42, user: 'u', nick: 'U', text: 'y', room: 'r' }));
+  insertMsg(room, makeMsg({ id: '', seq: null, user: 'me', nick: 'Me', text: 'pending', room: 'r' }));
+  addGap(room); // a gap marker sits at 42.5: not a message
+  assert.equal(lastSeq(room), 42);
 });
