@@ -28,9 +28,6 @@
 #include "api_router.h"
 #include "db/api_db.h"
 
-/* Seconds of clock skew tolerated on exp/nbf, the same as the gateway's. */
-#define API_JWT_LEEWAY_S 5
-
 struct api_cfg {
     char *listen_addr;
     int port;

@@ -1,6 +1,7 @@
 #include "chat/jwt.h"
 
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <jwt.h>
@@ -254,4 +255,19 @@ out:
     chat_free(s); /* libjwt allocates with the system allocator */
     jwt_free(j);
     return rc;
+}
+
+int chat_jwt_check(const struct chat_jwt_keyring *kr,
+                   const char *token,
+                   const char *iss,
+                   int max_ttl_s,
+                   struct chat_claims *out)
+{
+    int rc = chat_jwt_verify(kr, token, iss, (int64_t)time(NULL), CHAT_JWT_LEEWAY_S, out);
+
+    if (rc != CHAT_OK)
+        return rc == CHAT_EEXPIRED ? CHAT_EEXPIRED : CHAT_EAUTH;
+    if (out->sid[0] && out->exp - out->iat > max_ttl_s)
+        return CHAT_EAUTH;
+    return CHAT_OK;
 }

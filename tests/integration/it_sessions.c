@@ -700,7 +700,7 @@ static void ws_first(const char *base, const char *token, char *out, size_t cap)
 }
 
 /* A revocation holds on a gateway started after it: the gateway reads chat.events from
- * GW_REVOKE_KEEP_S back before it is ready (the events chat-api's outbox wrote; no database).
+ * CHAT_REVOKE_KEEP_S back before it is ready (the events chat-api's outbox wrote; no database).
  * The token here lives 3 h, as `chatctl token --ttl 10800 --sid` signs. */
 static void test_revocation_kept_while_tokens_valid(void **state)
 {

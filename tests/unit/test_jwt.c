@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jwt.h>
 
@@ -169,6 +170,40 @@ static void test_jwt_valid(void **state)
     assert_int_equal(got.iat, NOW);
     assert_int_equal(got.nbf, 0);
     chat_free(tok);
+}
+
+/* chat_jwt_check: the real clock, the leeway, and the longest lifetime of a session token. */
+static void test_jwt_check_max_ttl(void **state)
+{
+    struct chat_jwt_keyring kr;
+    struct chat_claims c, got;
+    int64_t now = (int64_t)time(NULL);
+    char *tok;
+
+    (void)state;
+    ring(&kr, K1);
+    c = claims("alice", now + 600);
+    c.iat = now;
+    tok = sign(K1, &c, ISS);
+    assert_int_equal(chat_jwt_check(&kr, tok, ISS, 600, &got), CHAT_OK);
+    assert_int_equal(chat_jwt_check(&kr, tok, ISS, 599, &got), CHAT_EAUTH); /* lives too long */
+    chat_free(tok);
+    c.sid[0] = '\0'; /* no session: no revocation to outlive */
+    tok = sign(K1, &c, ISS);
+    assert_int_equal(chat_jwt_check(&kr, tok, ISS, 1, &got), CHAT_OK);
+    chat_free(tok);
+    c = claims("alice", now - CHAT_JWT_LEEWAY_S + 2); /* within the leeway */
+    c.iat = now - 60;
+    tok = sign(K1, &c, ISS);
+    assert_int_equal(chat_jwt_check(&kr, tok, ISS, 3600, &got), CHAT_OK);
+    chat_free(tok);
+    c = claims("alice", now - CHAT_JWT_LEEWAY_S - 60);
+    c.iat = now - 600;
+    tok = sign(K1, &c, ISS);
+    assert_int_equal(chat_jwt_check(&kr, tok, ISS, 3600, &got), CHAT_EEXPIRED);
+    assert_int_equal(chat_jwt_check(&kr, tok, "other", 3600, &got), CHAT_EAUTH);
+    chat_free(tok);
+    chat_jwt_keyring_fini(&kr);
 }
 
 static void test_jwt_claim_defaults(void **state)
@@ -500,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_jwt_keyring_parse),
         cmocka_unit_test(test_jwt_malformed_tokens),
         cmocka_unit_test(test_jwt_sign_requires_sub),
+        cmocka_unit_test(test_jwt_check_max_ttl),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "chat/jwt.h"
 #include "chat/proto.h"
 
 #include "api_queries_gen.h"
@@ -15,13 +16,11 @@
 struct api_req;
 struct api_db;
 
-/* The columns of a user row, in the order api_acct_user_from reads them (the user queries of
- * db/queries/accounts.sql select them so). */
-#define API_USER_COLS \
-    "id::text, username, nickname, role, (extract(epoch FROM created_at) * 1000)::bigint"
+/* api_acct_user_from reads a user row as the user queries of db/queries/accounts.sql select
+ * it: id::text, username, nickname, role, created_at in ms. */
 
 /* How long a session's revocation must be remembered after its last token was signed. */
-#define API_ACCESS_KEEP_S(cfg) ((cfg)->access_ttl_s + 2 * API_JWT_LEEWAY_S)
+#define API_ACCESS_KEEP_S(cfg) ((cfg)->access_ttl_s + 2 * CHAT_JWT_LEEWAY_S)
 
 void api_acct_user_from(const PGresult *res, int row, struct chat_user *u);
 /* Answers the user of row 0 (404 without one); true when answered 200. */

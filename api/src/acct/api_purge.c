@@ -10,6 +10,7 @@
 
 #include "chat/log.h"
 #include "chat/mem.h"
+#include "chat/shared_cfg.h"
 #include "chat/time.h"
 
 #include "acct/api_acct.h"
@@ -86,11 +87,8 @@ static bool purge_once(struct api_purge *p)
     for (int i = 0; i < 3 && good; i++) {
         int retain = i == 0 ? cfg->retain_logins_s : cfg->retain_sessions_s;
         /* a revoked session stays until no token of it can be valid */
-        int keep =
-            (cfg->access_ttl_s > cfg->token_max_ttl_s ? cfg->access_ttl_s : cfg->token_max_ttl_s) +
-            2 * API_JWT_LEEWAY_S;
-        if (i == 2 && retain < keep)
-            retain = keep;
+        if (i == 2 && retain < CHAT_REVOKE_KEEP_S(cfg))
+            retain = CHAT_REVOKE_KEEP_S(cfg);
         purged[i] = purge_table(p, sql[i], retain, &budget);
         good = purged[i] >= 0;
     }

@@ -42,15 +42,9 @@ bool api_auth_bearer(struct api_req *r)
         api_reply_code(r, CHAT_ERR_bad_token);
         return false;
     }
-    rc = chat_jwt_verify(&r->api->keys, h + 7, cfg->jwt_issuer, (int64_t)time(NULL),
-                         API_JWT_LEEWAY_S, &r->claims);
+    rc = chat_jwt_check(&r->api->keys, h + 7, cfg->jwt_issuer, cfg->token_max_ttl_s, &r->claims);
     if (rc != CHAT_OK) {
         api_reply_code(r, rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token);
-        return false;
-    }
-    if (r->claims.sid[0] && r->claims.exp - r->claims.iat > cfg->token_max_ttl_s) {
-        /* a session token that outlives every revocation record could come back to life */
-        api_reply_code(r, CHAT_ERR_bad_token);
         return false;
     }
     if ((r->route->flags & API_ACCOUNT) && !all_digits(r->claims.sub, 18)) {

@@ -5,7 +5,7 @@
  * Consumer: assign()-only (every gateway reads every partition of chat.messages, chat.events and
  * chat.presence). chat.messages starts at the high watermark taken at startup, so nothing
  * produced after the node became ready is missed; chat.presence at its start (the last counts);
- * chat.events GW_REVOKE_KEEP_S back (rd_kafka_offsets_for_times): every revocation a live token
+ * chat.events CHAT_REVOKE_KEEP_S back (rd_kafka_offsets_for_times): every revocation a live token
  * could meet, and the node is not ready until it has read up to where the topic ended at
  * startup (session/gw_events.c). Its queue's wake-up pipe is polled by the loop; records are
  * drained in bounded batches so one busy topic cannot starve the sockets.
@@ -281,10 +281,10 @@ static int make_pipe(int p[2])
 enum start_at {
     AT_END,   /* the high watermark */
     AT_START, /* the low watermark */
-    AT_KEEP,  /* the first record of the last GW_REVOKE_KEEP_S (chat.events) */
+    AT_KEEP,  /* the first record of the last CHAT_REVOKE_KEEP_S (chat.events) */
 };
 
-/* chat.events from GW_REVOKE_KEEP_S back: each partition's start replaced by the first offset
+/* chat.events from CHAT_REVOKE_KEEP_S back: each partition's start replaced by the first offset
  * at or after that time (none: the high watermark), and its high watermark kept as the target
  * the node must read up to before it is ready. Blocking: startup only. */
 static int events_from_keep(struct gw *gw,
@@ -295,7 +295,7 @@ static int events_from_keep(struct gw *gw,
                             const int64_t *hi)
 {
     rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(nparts);
-    int64_t since = chat_now_ms() - (int64_t)GW_REVOKE_KEEP_S(gw->cfg) * 1000;
+    int64_t since = chat_now_ms() - (int64_t)CHAT_REVOKE_KEEP_S(gw->cfg) * 1000;
     rd_kafka_resp_err_t err;
 
     for (int i = 0; i < nparts; i++)
@@ -333,7 +333,7 @@ static int events_from_keep(struct gw *gw,
     rd_kafka_topic_partition_list_destroy(q);
     gw->sessions_loaded = gw->ev_behind == 0;
     chat_log(CHAT_LOG_INFO, "kafka: reading %s from %d s back (%d of %d partitions behind)", topic,
-             GW_REVOKE_KEEP_S(gw->cfg), gw->ev_behind, nparts);
+             CHAT_REVOKE_KEEP_S(gw->cfg), gw->ev_behind, nparts);
     return CHAT_OK;
 }
 

@@ -29,18 +29,11 @@
 #include "chat/metrics.h"
 #include "chat/msg.h"
 #include "chat/proto.h"
+#include "chat/shared_cfg.h"
 
 #include "core/gw_metrics.h"
 #include "room/gw_map.h"
 #include "room/gw_room.h"
-
-/* Seconds of clock skew tolerated on exp/nbf, the same everywhere a token is checked. */
-#define GW_JWT_LEEWAY_S 5
-/* How long a revoked session must stay known (s): no token of it can be valid after that. */
-#define GW_REVOKE_KEEP_S(cfg)                                                  \
-    (((cfg)->access_ttl_s > (cfg)->token_max_ttl_s ? (cfg)->access_ttl_s       \
-                                                   : (cfg)->token_max_ttl_s) + \
-     2 * GW_JWT_LEEWAY_S)
 
 /* Bytes of queued frames joined into one socket write. */
 #define GW_COALESCE_BYTES 65536
@@ -159,7 +152,7 @@ struct gw {
     /* sessions */
     struct gw_map revoked; /* revoked session id -> until_ms (kept one access-token lifetime) */
     struct gw_map nicks;   /* user id -> nickname changed at until_ms (same lifetime) */
-    /* chat.events is read from GW_REVOKE_KEEP_S back at start (bus/gw_kafka.c); until every
+    /* chat.events is read from CHAT_REVOKE_KEEP_S back at start (bus/gw_kafka.c); until every
      * partition has been read up to its end as of start, revoked tokens would pass: not ready */
     bool sessions_loaded;
     int64_t *ev_target; /* owns: per chat.events partition, the end offset at start */

@@ -6,9 +6,9 @@
  *   - nickname changes: tokens issued before the change carry the old name, so the new one
  *     replaces it, and open sockets of the user send with the new one at once;
  *   - token expiry on open sockets: session_expiring ahead of exp, session_expired at exp.
- * Both maps keep an entry for one token lifetime (GW_REVOKE_KEEP_S): a token older than that
+ * Both maps keep an entry for one token lifetime (CHAT_REVOKE_KEEP_S): a token older than that
  * has expired anyway. chat-api writes the events (its outbox, in the same transaction as the
- * change); a gateway reads chat.events from GW_REVOKE_KEEP_S back at startup (bus/gw_kafka.c,
+ * change); a gateway reads chat.events from CHAT_REVOKE_KEEP_S back at startup (bus/gw_kafka.c,
  * rd_kafka_offsets_for_times) and is ready only once it has read up to where the topic ended
  * at startup, so every revocation a live token could meet is known. Event-loop thread only. */
 #include "session/gw_events.h"
@@ -27,7 +27,7 @@
 /* ms an entry is kept: past this, every token it could affect has expired */
 static int64_t keep_ms(const struct gw *gw)
 {
-    return (int64_t)GW_REVOKE_KEEP_S(gw->cfg) * 1000;
+    return (int64_t)CHAT_REVOKE_KEEP_S(gw->cfg) * 1000;
 }
 
 /* A nickname changed after cl was issued replaces its name. */
@@ -45,17 +45,11 @@ int gw_events_token_check(struct gw *gw,
                           struct chat_claims *cl,
                           enum chat_errcode *code)
 {
-    int rc = chat_jwt_verify(&gw->keys, token, gw->cfg->jwt_issuer, (int64_t)time(NULL),
-                             GW_JWT_LEEWAY_S, cl);
+    int rc = chat_jwt_check(&gw->keys, token, gw->cfg->jwt_issuer, gw->cfg->token_max_ttl_s, cl);
 
     if (rc != CHAT_OK) {
         *code = rc == CHAT_EEXPIRED ? CHAT_ERR_token_expired : CHAT_ERR_bad_token;
         return rc;
-    }
-    if (cl->sid[0] && cl->exp - cl->iat > gw->cfg->token_max_ttl_s) {
-        /* a session token that outlives every revocation record could come back to life */
-        *code = CHAT_ERR_bad_token;
-        return CHAT_EAUTH;
     }
     if (cl->sid[0] && gw_map_find(&gw->revoked, cl->sid)) {
         *code = CHAT_ERR_session_revoked;

@@ -354,7 +354,7 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
         gw_conn_error(c, CHAT_ERR_auth_required, NULL, f->client_msg_id, f->ref, -1);
         return;
     }
-    if ((flags & CHAT_FF_AUTH) && (int64_t)time(NULL) - GW_JWT_LEEWAY_S >= c->claims.exp) {
+    if ((flags & CHAT_FF_AUTH) && (int64_t)time(NULL) - CHAT_JWT_LEEWAY_S >= c->claims.exp) {
         gw_conn_clear_identity(c);
         gw_conn_error(c, CHAT_ERR_token_expired, "the token expired; send auth with a fresh one",
                       f->client_msg_id, f->ref, -1);

@@ -16,6 +16,8 @@
 #define CHAT_JWT_MAX_KEYS   8
 #define CHAT_JWT_MAX_TOKEN  4096
 #define CHAT_JWT_MIN_SECRET 32 /* bytes; shorter HS256 secrets are refused at startup */
+/* Seconds of clock skew tolerated on exp/nbf, the same everywhere a token is checked. */
+#define CHAT_JWT_LEEWAY_S 5
 
 struct chat_jwt_key {
     char kid[32]; /* key id, matched against the token header's kid */
@@ -51,6 +53,16 @@ CHAT_NODISCARD int chat_jwt_verify(const struct chat_jwt_keyring *kr,
                                    int64_t now,
                                    int leeway,
                                    struct chat_claims *out);
+
+/* A token as every service checks it: chat_jwt_verify at the current time with
+ * CHAT_JWT_LEEWAY_S, then a token naming a session (sid) that lives longer than max_ttl_s
+ * (exp - iat) is refused: no revocation record would outlive it. Returns CHAT_OK,
+ * CHAT_EEXPIRED, or CHAT_EAUTH for any other refusal. */
+CHAT_NODISCARD int chat_jwt_check(const struct chat_jwt_keyring *kr,
+                                  const char *token,
+                                  const char *iss,
+                                  int max_ttl_s,
+                                  struct chat_claims *out);
 
 /* Signs claims with kr->keys[0]; *out is a new string (free with chat_free).
  * Returns CHAT_OK or CHAT_EINVAL. */

@@ -9,6 +9,15 @@
 #include <stddef.h>
 
 #include "chat/config.h"
+#include "chat/jwt.h"
+
+/* How long a revoked session must stay known (s): no token of it can be valid after that. The
+ * gateways keep revocations this long (and read chat.events this far back at start-up);
+ * chat-api's retention purge keeps revoked sessions at least this long. */
+#define CHAT_REVOKE_KEEP_S(cfg)                                                \
+    (((cfg)->access_ttl_s > (cfg)->token_max_ttl_s ? (cfg)->access_ttl_s       \
+                                                   : (cfg)->token_max_ttl_s) + \
+     2 * CHAT_JWT_LEEWAY_S)
 
 #define CHAT_TOKEN_CFG_OPTS(T)                                                             \
     {"jwt-keys",                                                                           \
