@@ -7,11 +7,13 @@
  *   bench_ws.c        RFC 6455 framing (shared with chat-bench-baseline)
  *   bench_proto.c     client frames (jansson templates patched in place) and cheap scanning of
  *                     server frames
- *   bench_track.c     correctness by seq (per receiver: lost, duplicated, reordered)
+ *   bench_track.c     correctness by seq (per receiver: lost, duplicated, reordered) and by
+ *                     the prev chain (gaps)
  *   bench_run.c       helpers: waiting with a deadline, progress, timeline, pacing, opening,
  *                     clocks and totals
  *   report.c          result JSON, the readable table, the gnuplot PNG
- *   scenario_*.c      one file per scenario, listed in scenarios[] (main.c)
+ *   scenario_*.c      one file per scenario, listed in scenarios[] (main.c); reconnect reuses
+ *                     fanout's plan and callbacks (scenario_fanout.h)
  *
  * Threading: the main thread runs the scenario's run() (phases, progress, the report). Each
  * worker thread owns one epoll loop and the connections it opened; scenario callbacks on a
@@ -72,36 +74,45 @@ struct bench_cfg {
     int timeout;     /* overall bound in seconds (0: computed) */
     int threads;     /* worker threads */
     char *log_level;
-    bool quiet;    /* no progress lines */
-    int window;    /* seconds per latency window (0: none) */
-    int half_open; /* silent TCP connections held to the first target during the run */
+    bool quiet;              /* no progress lines */
+    int window;              /* seconds per latency window (0: none) */
+    int half_open;           /* silent TCP connections held to the first target during the run */
+    int reconnect_every_ms;  /* reconnect: period of the cuts (0: none) */
+    char *reconnect_share;   /* reconnect: share of the receivers cut each period, "0.1" */
+    int reconnect_all_at_ms; /* reconnect: cut every receiver once at this time of the run */
 };
 
 /* ---- counters: per worker, atomics (written by the worker, read by main) ---- */
-#define BENCH_COUNTERS(X)                                                 \
-    X(conn_started, "connections started")                                \
-    X(conn_open, "connections that got hello")                            \
-    X(conn_failed, "connections that failed before hello")                \
-    X(conn_dropped, "open connections closed by the server or lost")      \
-    X(conn_closed, "open connections closed by chat-bench")               \
-    X(joined, "joins answered with joined")                               \
-    X(sent, "sends written")                                              \
-    X(acked, "sends acked")                                               \
-    X(refused, "sends refused with rate_limited or overloaded")           \
-    X(send_errors, "sends answered with another error")                   \
-    X(throttled, "sends skipped: too many unanswered")                    \
-    X(expected, "deliveries expected (acked x room members)")             \
-    X(delivered, "message frames received")                               \
-    X(delivered_new, "message frames received for the first time")        \
-    X(deliv_window, "deliveries of messages sent in the measured window") \
-    X(acked_window, "acks of messages sent in the measured window")       \
-    X(dup, "duplicated deliveries")                                       \
-    X(reorder, "deliveries below the last seq")                           \
-    X(foreign, "message frames not sent by this run")                     \
-    X(cycles, "churn cycles completed")                                   \
-    X(cycles_failed, "churn cycles failed")                               \
-    X(cycles_skipped, "churn cycles not started: too many in flight")     \
-    X(proto_errors, "unexpected frames or error replies")                 \
+#define BENCH_COUNTERS(X)                                                   \
+    X(conn_started, "connections started")                                  \
+    X(conn_open, "connections that got hello")                              \
+    X(conn_failed, "connections that failed before hello")                  \
+    X(conn_dropped, "open connections closed by the server or lost")        \
+    X(conn_closed, "open connections closed by chat-bench")                 \
+    X(conn_cut, "of those: cut abruptly (reconnect)")                       \
+    X(rejoin_ok, "joins with since answered recovered: true")               \
+    X(rejoin_miss, "joins with since answered recovered: false")            \
+    X(rejoin_failed, "reconnects that ended before joined")                 \
+    X(replayed, "messages replayed (the joined frames' replayed)")          \
+    X(joined, "joins answered with joined")                                 \
+    X(sent, "sends written")                                                \
+    X(acked, "sends acked")                                                 \
+    X(refused, "sends refused with rate_limited or overloaded")             \
+    X(send_errors, "sends answered with another error")                     \
+    X(throttled, "sends skipped: too many unanswered")                      \
+    X(expected, "deliveries expected (acked x room members)")               \
+    X(delivered, "message frames received")                                 \
+    X(delivered_new, "message frames received for the first time")          \
+    X(deliv_window, "deliveries of messages sent in the measured window")   \
+    X(acked_window, "acks of messages sent in the measured window")         \
+    X(dup, "duplicated deliveries")                                         \
+    X(reorder, "deliveries below the last seq")                             \
+    X(gaps, "deliveries whose prev is not the last seq held (chain break)") \
+    X(foreign, "message frames not sent by this run")                       \
+    X(cycles, "churn cycles completed")                                     \
+    X(cycles_failed, "churn cycles failed")                                 \
+    X(cycles_skipped, "churn cycles not started: too many in flight")       \
+    X(proto_errors, "unexpected frames or error replies")                   \
     X(bytes_in, "bytes received")
 
 enum bench_counter {
@@ -119,7 +130,8 @@ enum bench_counter {
     X(join, "join round trip")                                          \
     X(leave, "leave round trip")                                        \
     X(close, "close handshake")                                         \
-    X(cycle, "whole churn cycle")
+    X(cycle, "whole churn cycle")                                       \
+    X(recovery, "reconnect: cut to joined (recovered or not)")
 
 enum bench_hist_id {
 #define X(name, help) BENCH_H_##name,
@@ -181,6 +193,8 @@ struct bench_conn {
     bool want_out;       /* EPOLLOUT registered */
     bool dirty;          /* on the worker's flush list */
     bool opened;         /* hello was received */
+    bool cut;            /* ended by bench_cut() */
+    int target;          /* index in b->targets */
     uint32_t next_free;  /* free or dead list link (slot index + 1, 0 = end) */
     uint32_t next_dirty; /* flush list link (slot index + 1, 0 = end) */
 };
@@ -295,7 +309,7 @@ struct bench {
     struct half_open *half_open; /* owns; NULL without --half-open */
 };
 
-extern const struct bench_scenario bench_fanout, bench_churn, bench_idle;
+extern const struct bench_scenario bench_fanout, bench_churn, bench_idle, bench_reconnect;
 
 /* The option table (main.c): the report lists the parameters from it. */
 extern const struct chat_cfg_opt bench_opts[];
@@ -321,10 +335,18 @@ void bench_engine_free(struct bench *b);
  * (nothing started). Otherwise the connection's on_closed will be called exactly once; when the
  * socket could not even be created that already happened before the return (state DEAD). */
 struct bench_conn *bench_open(struct bench_worker *w, uint64_t id, void *user, int64_t now_ns);
+/* worker: as bench_open, to b->targets[target] (0 <= target < b->ntargets) instead of the
+ * client's own target ((id / threads) % targets). */
+struct bench_conn *
+bench_open_to(struct bench_worker *w, uint64_t id, int target, void *user, int64_t now_ns);
 /* worker: queues one text frame (masked). false when the output buffer is over its cap. */
 bool bench_send_text(struct bench_conn *c, const void *p, size_t n);
 /* worker: starts the close handshake (code 1000): the connection ends at the server's EOF. */
 void bench_close(struct bench_conn *c, int64_t now_ns);
+/* worker: ends the connection at once without a close frame, with a TCP reset (SO_LINGER 0):
+ * a client that vanishes. Counted as closed and cut; on_closed runs before the return. Not for
+ * use inside that connection's own frame callbacks (the slot is released after the tick). */
+void bench_cut(struct bench_conn *c, int64_t now_ns);
 /* worker: bytes queued and not yet written. */
 static inline size_t bench_conn_pending(const struct bench_conn *c)
 {

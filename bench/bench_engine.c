@@ -46,7 +46,7 @@ static uint32_t slot_idx1(struct bench_worker *w, const struct bench_conn *c)
 static const struct bench_target *target_of(const struct bench_conn *c)
 {
     const struct bench *b = c->w->b;
-    return &b->targets[(c->id / (uint64_t)b->nworkers) % (uint64_t)b->ntargets];
+    return &b->targets[c->target];
 }
 
 static void log_fail(struct bench_conn *c, const char *what, const char *why)
@@ -94,6 +94,8 @@ static void conn_end(struct bench_conn *c, int64_t now)
             bench_count(w, BENCH_C_conn_failed, 1);
     } else if (c->we_closed) {
         bench_count(w, BENCH_C_conn_closed, 1);
+        if (c->cut)
+            bench_count(w, BENCH_C_conn_cut, 1);
     } else {
         if (!c->close_code)
             c->close_code = 1006;
@@ -227,6 +229,19 @@ void bench_close(struct bench_conn *c, int64_t now)
         conn_end(c, now);
 }
 
+void bench_cut(struct bench_conn *c, int64_t now)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+    if (c->state == BENCH_CS_DEAD || c->state == BENCH_CS_FREE)
+        return;
+    if (c->fd >= 0)
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    c->we_closed = true;
+    c->cut = true;
+    conn_end(c, now);
+}
+
 /* ---- opening ---- */
 
 static bool build_upgrade(struct bench_conn *c, const struct bench_target *t)
@@ -280,6 +295,15 @@ static void bind_source(struct bench_conn *c, const struct in_addr *src)
 
 struct bench_conn *bench_open(struct bench_worker *w, uint64_t id, void *user, int64_t now)
 {
+    const struct bench *b = w->b;
+
+    return bench_open_to(w, id, (int)((id / (uint64_t)b->nworkers) % (uint64_t)b->ntargets), user,
+                         now);
+}
+
+struct bench_conn *
+bench_open_to(struct bench_worker *w, uint64_t id, int target, void *user, int64_t now)
+{
     struct bench *b = w->b;
     struct bench_conn *c = slot_at(w, w->free_head);
     const struct bench_target *t;
@@ -292,10 +316,12 @@ struct bench_conn *bench_open(struct bench_worker *w, uint64_t id, void *user, i
     w->free_head = c->next_free;
     c->fd = -1;
     c->id = id;
+    c->target = target;
     t = target_of(c);
     c->user = user;
     c->in_len = c->msg_len = c->out_len = c->out_off = 0;
     c->in_msg = c->close_sent = c->we_closed = c->want_out = c->dirty = c->opened = false;
+    c->cut = false;
     c->close_code = 0;
     c->t_start_ns = now;
     set_state(c, BENCH_CS_CONNECTING, now);

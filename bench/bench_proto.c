@@ -17,6 +17,9 @@ static const char K_ROOM[] = "\"room\":";
 static const char K_TEXT[] = "\"text\":";
 static const char K_REF[] = "\"ref\":";
 static const char K_CODE[] = "\"code\":";
+static const char K_PREV[] = ",\"prev\":";
+static const char K_RECOVERED[] = "\"recovered\":";
+static const char K_REPLAYED[] = "\"replayed\":";
 
 #define KLEN(k) (sizeof(k) - 1)
 
@@ -79,8 +82,14 @@ static void scan_message(const char *p, size_t n, struct bench_frame *f)
     const char *end = p + n, *q = p + KLEN(K_MSG), *v;
 
     f->type = CHAT_F_message;
-    if (!scan_int(q, end, &f->seq))
+    while (q < end && *q >= '0' && *q <= '9')
+        q++;
+    if (!scan_int(p + KLEN(K_MSG), q, &f->seq))
         f->seq = -1;
+    /* "prev" comes right after the seq, or not at all: one compare, no search */
+    if ((size_t)(end - q) > KLEN(K_PREV) && memcmp(q, K_PREV, KLEN(K_PREV)) == 0 &&
+        !scan_int(q + KLEN(K_PREV), end, &f->prev))
+        f->prev = -1;
     v = after_key(q, (size_t)(end - q), K_ROOM, KLEN(K_ROOM));
     if (v && scan_str(v, end, &f->room, &f->room_len))
         q = f->room + f->room_len;
@@ -91,6 +100,22 @@ static void scan_message(const char *p, size_t n, struct bench_frame *f)
     }
 }
 
+/* joined after join {since}: "recovered":true,"replayed":N or "recovered":false,"oldest":... */
+static void scan_joined(const char *p, size_t n, struct bench_frame *f)
+{
+    const char *end = p + n, *v = after_key(p, n, K_RECOVERED, KLEN(K_RECOVERED));
+
+    if (!v)
+        return;
+    if ((size_t)(end - v) >= 4 && memcmp(v, "true", 4) == 0)
+        f->recovered = 1;
+    else if ((size_t)(end - v) >= 5 && memcmp(v, "false", 5) == 0)
+        f->recovered = 0;
+    v = after_key(p, n, K_REPLAYED, KLEN(K_REPLAYED));
+    if (v && !scan_int(v, end, &f->replayed))
+        f->replayed = -1;
+}
+
 void bench_frame_scan(const char *p, size_t n, struct bench_frame *f)
 {
     char name[16];
@@ -98,6 +123,9 @@ void bench_frame_scan(const char *p, size_t n, struct bench_frame *f)
 
     memset(f, 0, sizeof(*f));
     f->seq = -1;
+    f->prev = -1;
+    f->recovered = -1;
+    f->replayed = -1;
     if (n > KLEN(K_MSG) && memcmp(p, K_MSG, KLEN(K_MSG)) == 0) {
         scan_message(p, n, f);
         return;
@@ -118,6 +146,9 @@ void bench_frame_scan(const char *p, size_t n, struct bench_frame *f)
             f->seq = -1;
         break;
     case CHAT_F_joined:
+        str_field(p, n, K_ROOM, KLEN(K_ROOM), &f->room, &f->room_len);
+        scan_joined(p, n, f);
+        break;
     case CHAT_F_left:
         str_field(p, n, K_ROOM, KLEN(K_ROOM), &f->room, &f->room_len);
         break;
@@ -221,6 +252,19 @@ void bench_tpl_fini(struct bench_tpl *t)
 size_t bench_enc_room(char *out, size_t cap, const char *type, const char *room, const char *ref)
 {
     json_t *j = json_pack("{s:s, s:s, s:s}", "type", type, "room", room, "ref", ref);
+    size_t n;
+
+    if (!j)
+        return 0;
+    n = json_dumpb(j, out, cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return n <= cap ? n : 0;
+}
+
+size_t bench_enc_join_since(char *out, size_t cap, const char *room, int64_t since, const char *ref)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "type", "join", "room", room, "since",
+                          (json_int_t)since, "ref", ref);
     size_t n;
 
     if (!j)

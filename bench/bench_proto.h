@@ -5,7 +5,8 @@
  * allocates nothing. Server frames are scanned, not parsed: the gateway writes compact JSON in
  * a fixed key order (jansson, JSON_PRESERVE_ORDER), every quote inside a string is escaped, so
  * `"key":` occurs in a frame only as a key. A message frame starts with
- * {"type":"message","seq": (the splice point of chat_msg_splice_seq).
+ * {"type":"message","seq": (the splice point of chat_msg_splice_seq), and a gateway that saw the
+ * room's previous message puts "prev":P, right after the seq (chat_msg_splice_seq_prev).
  * Thread-safety: pure functions; a template belongs to one thread. */
 #ifndef BENCH_PROTO_H
 #define BENCH_PROTO_H
@@ -23,6 +24,7 @@
 struct bench_frame {
     enum chat_frame_type type; /* CHAT_F_NONE: unknown or not a frame */
     int64_t seq;               /* message, ack: -1 when absent */
+    int64_t prev;              /* message: the room's previous seq; -1 when absent */
     const char *room;          /* message, joined, left */
     size_t room_len;
     const char *text; /* message: raw JSON string contents (escapes not decoded) */
@@ -31,6 +33,8 @@ struct bench_frame {
     size_t ref_len;
     const char *code; /* error: the error code */
     size_t code_len;
+    int recovered;    /* joined after join {since}: 1 true, 0 false; -1 when absent */
+    int64_t replayed; /* joined with recovered true: messages replayed; -1 when absent */
 };
 
 /* Scans one text frame. Never fails: unknown content gives type CHAT_F_NONE. */
@@ -61,6 +65,11 @@ void bench_tpl_fini(struct bench_tpl *t); /* NULL-safe, idempotent */
 /* Writes a {"type":TYPE,"room":ROOM,"ref":REF} frame (join, leave) into out.
  * Returns its length, or 0 when it does not fit in cap. */
 size_t bench_enc_room(char *out, size_t cap, const char *type, const char *room, const char *ref);
+
+/* Writes {"type":"join","room":ROOM,"since":SINCE,"ref":REF} (since >= 0) into out.
+ * Returns its length, or 0 when it does not fit in cap. */
+size_t
+bench_enc_join_since(char *out, size_t cap, const char *room, int64_t since, const char *ref);
 
 /* Writes the message text "b:<sender>:<n>:<ns>:" padded with 'x' to len bytes into out (cap
  * >= len + 1, len >= BENCH_TEXT_MIN). Returns len. */

@@ -62,6 +62,15 @@ int bench_track_seen(struct bench_track *t, int64_t seq)
     return res;
 }
 
+int bench_track_msg(struct bench_track *t, int64_t seq, int64_t prev)
+{
+    /* the last seq held before this one: the chain continues only from it */
+    bool gap = prev >= 0 && t->last >= 0 && seq > t->last && prev != t->last;
+    int res = bench_track_seen(t, seq);
+
+    return gap && res == BENCH_SEEN_NEW ? BENCH_SEEN_GAP : res;
+}
+
 uint64_t bench_track_missing(const struct bench_track *t, const int64_t *acked, size_t n)
 {
     uint64_t missing = 0;

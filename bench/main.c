@@ -3,8 +3,9 @@
  * bound. `chat-bench SCENARIO [--option=value ...]`; --help lists the options.
  *
  * Exit status: 0 the run completed and every correctness counter is zero; 1 correctness errors
- * (lost, duplicated or reordered messages, dropped connections, failed cycles, send errors, no
- * delivery at all); 2 usage errors; 3 could not connect or ran out of time. */
+ * (lost, duplicated or reordered messages, prev chain gaps, dropped connections, failed cycles,
+ * send errors, no delivery at all; reconnect: joins not recovered or not answered); 2 usage errors;
+ * 3 could not connect or ran out of time. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -162,10 +163,34 @@ const struct chat_cfg_opt bench_opts[] = {
             half_open,
             "silent TCP connections (never a byte) held to the first target for the whole run, "
             "reopened when the server closes them (JSON \"half_open\")"),
+    OPT_INT("reconnect-every-ms",
+            "CHAT_BENCH_RECONNECT_EVERY_MS",
+            0,
+            3600000,
+            "1000",
+            reconnect_every_ms,
+            "reconnect: every this many ms of the load, cut --reconnect-share of the receivers "
+            "(TCP reset), reconnect them (to the next --url target) and rejoin with since "
+            "(0: no periodic cuts)"),
+    OPT_STR("reconnect-share",
+            "CHAT_BENCH_RECONNECT_SHARE",
+            "0.1",
+            reconnect_share,
+            CHAT_CFG_REQUIRED,
+            "reconnect: share of each worker's receivers cut per period, in (0, 1]"),
+    OPT_INT("reconnect-all-at-ms",
+            "CHAT_BENCH_RECONNECT_ALL_AT_MS",
+            0,
+            86400000,
+            "0",
+            reconnect_all_at_ms,
+            "reconnect: cut every receiver at once this many ms into the load (inside --warmup "
+            "+ --duration) and reconnect them all at once (0: never)"),
 };
 const size_t bench_nopts = CHAT_CFG_COUNT(bench_opts);
 
-static const struct bench_scenario *const scenarios[] = {&bench_fanout, &bench_churn, &bench_idle};
+static const struct bench_scenario *const scenarios[] = {&bench_fanout, &bench_churn, &bench_idle,
+                                                         &bench_reconnect};
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void on_signal(int sig)

@@ -215,6 +215,8 @@ static void print_params(FILE *out, json_t *res)
         {"fanout", "conns rooms room-mix senders rate size duration warmup drain ramp threads"},
         {"churn", "conns rooms rate duration drain threads"},
         {"idle", "conns rooms duration warmup ramp threads pids"},
+        {"reconnect", "conns rooms room-mix senders rate size duration warmup drain threads "
+                      "reconnect-every-ms reconnect-share reconnect-all-at-ms"},
     };
     const char *sc = json_string_value(json_object_get(res, "scenario")), *keys = "";
     json_t *p = json_object_get(res, "params");
@@ -276,10 +278,18 @@ static void print_scenario(FILE *out, json_t *res)
                 "deliveries", jnum(res, "deliveries.total"), jnum(res, "deliveries.per_s"),
                 jnum(res, "deliveries.expected"), jnum(res, "deliveries.foreign"));
         hist_line(out, "send->receipt", jget(res, "latency_ms"));
-        fprintf(out, "  %-13s lost %.0f, duplicated %.0f, reordered %.0f: %s\n", "correctness",
-                jnum(res, "correctness.lost"), jnum(res, "correctness.duplicated"),
-                jnum(res, "correctness.reordered"),
+        fprintf(out, "  %-13s lost %.0f, duplicated %.0f, reordered %.0f, gaps %.0f: %s\n",
+                "correctness", jnum(res, "correctness.lost"), jnum(res, "correctness.duplicated"),
+                jnum(res, "correctness.reordered"), jnum(res, "correctness.gaps"),
                 json_is_true(jget(res, "correctness.ok")) ? "OK" : "FAILED");
+    }
+    if ((v = jget(res, "reconnect"))) {
+        fprintf(out,
+                "  %-13s %.0f cut (%.0f at once), rejoined with since: %.0f recovered, %.0f not "
+                "recovered, %.0f failed; %.0f replayed\n",
+                "reconnects", jnum(v, "cut"), jnum(v, "cut_at_once"), jnum(v, "recovered"),
+                jnum(v, "not_recovered"), jnum(v, "failed"), jnum(v, "replayed"));
+        hist_line(out, "cut->joined", json_object_get(v, "recovery_ms"));
     }
     if (jget(res, "cycles")) {
         fprintf(out,
@@ -395,7 +405,7 @@ static void plot_timeline(FILE *g, const struct bench *b)
 {
     fprintf(g, "unset logscale x\nset xtics autofreq\nset xrange [*:*]\nset xlabel 'seconds'\n"
                "set title 'over time'\n");
-    if (b->sc_ops == &bench_fanout) {
+    if (b->sc_ops == &bench_fanout || b->sc_ops == &bench_reconnect) {
         fprintf(g, "set ylabel 'ms'\nset ytics nomirror\nset y2tics\nset y2label 'deliveries/s'\n"
                    "set y2range [0:*]\n"
                    "plot '-' using 1:2 with lines title 'p50 ms', '-' using 1:2 with lines "

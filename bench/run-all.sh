@@ -24,6 +24,12 @@
 #   halfopen-2000       chat on gw1 with 2,000 silent connections held to it (--half-open)
 #                       against the same load without them ("baseline" column); fails when p99
 #                       is over 2x
+#   reconnect-r200      1,010 connections in 10 rooms of 101 on both gateways, 10 senders at
+#                       200 msg/s; every 500 ms 10 % of the receivers are cut (TCP reset),
+#                       reconnect to the other gateway and rejoin with since (cluster only)
+#   reconnect-all-1000  the same load; all 1,000 receivers cut at once mid-run and rejoining
+#                       with since: recovery time p50/p99, replayed (cluster only)
+#                       Both fail on any loss, duplicate, prev gap or join not recovered.
 #   persister           bench/persister_bench.sh: Kafka -> PostgreSQL rows/s against COPY
 # Requirements: jq; gnuplot (gnuplot-nox) for the plots (skipped without it).
 # Exit status: 0 when every run completed without correctness errors and within its budget,
@@ -45,7 +51,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -98,6 +104,7 @@ bench_log "starting the cluster in $cdir"
 export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
 export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
+export CHAT_ROOMS_ADHOC=1 # the bench's rooms (b<run>-N) are made up on the fly
 cluster_up "$cdir"
 set -a
 # shellcheck disable=SC1091
@@ -185,6 +192,38 @@ if [ -s "$out/halfopen-2000.cluster.json" ] && [ -s "$out/halfopen-2000.baseline
     failed=1
 fi
 
+# Recovery after a reconnect (cluster only: the baseline keeps no recent messages). Receivers
+# are cut and rejoin with since on the other gateway; chat-bench exits 1 on any loss, duplicate,
+# prev gap, join not recovered or reconnect not answered (the budget: all of them zero).
+reconnect_case() {
+    local name=$1 f
+    shift
+    run "$name" cluster reconnect --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" \
+        --room-mix=101:10 --senders=10 --rate=200 --size=64 --duration="$dur" --warmup="$warm" \
+        --drain=10 "$@"
+    f=$out/$name.cluster.json
+    if [[ $name =~ $only ]] && [ -s "$f" ] && ! jq -e '.correctness.ok and .reconnect.ok' "$f" >/dev/null; then
+        jq -r '"run-all: \(.scenario) '"$name"': lost \(.correctness.lost) dup \(.correctness.duplicated) gaps \(.correctness.gaps), cut \(.reconnect.cut): not recovered \(.reconnect.not_recovered), failed \(.reconnect.failed)"' "$f" >&2
+        failed=1
+    fi
+}
+reconnect_case reconnect-r200 --reconnect-every-ms=500 --reconnect-share=0.1
+reconnect_case reconnect-all-1000 --reconnect-every-ms=0 \
+    --reconnect-all-at-ms="$(((warm + dur / 2) * 1000))"
+# what the gateways hold for join {since} after those runs (docs/BENCHMARKS.md, "Recovery after
+# reconnect"): rooms, events and bytes of the recent-message rings, and bytes per event
+if compgen -G "$out/reconnect-*.cluster.json" >/dev/null; then
+    for gw in GW1 GW2; do
+        url_var=CHAT_TEST_${gw}_URL
+        curl -fsS -m 5 "${!url_var}/metrics" | grep '^chat_gateway_recover' \
+            >"$out/reconnect-metrics.${gw,,}.txt" || true
+        awk -v gw="${gw,,}" '$1 == "chat_gateway_recovery_rooms" {r = $2}
+            $1 == "chat_gateway_recovery_events" {e = $2} $1 == "chat_gateway_recovery_bytes" {b = $2}
+            END {if (e > 0) printf "run-all: %s holds %d rooms, %d events, %d bytes for recovery: %.0f B/event, %.0f B/room\n", gw, r, e, b, b / e, b / r}' \
+            "$out/reconnect-metrics.${gw,,}.txt" >&2
+    done
+fi
+
 # The persister against PostgreSQL's own COPY (its own cluster: stop ours first).
 if [[ persister =~ $only ]]; then
     bench_log "persister: bench/persister_bench.sh ${CHAT_PERSISTER_BENCH_ROWS:=300000}"
@@ -223,6 +262,8 @@ def ratio(a; b): if a == null or b == null or b == 0 then "-" else r(a / b) end;
 ($b[0] // {}) as $B | $c[0] as $C |
 if $C.scenario == "fanout" then
   "| \($name) | \(r($B.deliveries.per_s)) deliv/s, p50 \(r($B.latency_ms.p50)) p99 \(r($B.latency_ms.p99)) p99.9 \(r($B.latency_ms.p999)) max \(r($B.latency_ms.max)) ms | \(r($C.deliveries.per_s)) deliv/s, p50 \(r($C.latency_ms.p50)) p99 \(r($C.latency_ms.p99)) p99.9 \(r($C.latency_ms.p999)) max \(r($C.latency_ms.max)) ms | deliv/s x\(ratio($C.deliveries.per_s; $B.deliveries.per_s)), p50 x\(ratio($C.latency_ms.p50; $B.latency_ms.p50)), p99 x\(ratio($C.latency_ms.p99; $B.latency_ms.p99)) | lost \($C.correctness.lost) dup \($C.correctness.duplicated) reorder \($C.correctness.reordered), throttled \($C.sends.throttled), exit \($C.exit) |"
+elif $C.scenario == "reconnect" then
+  "| \($name) | - | \(r($C.deliveries.per_s)) deliv/s, p99 \(r($C.latency_ms.p99)) ms; \($C.reconnect.cut) cut (\($C.reconnect.cut_at_once) at once), cut->joined p50 \(r($C.reconnect.recovery_ms.p50)) p99 \(r($C.reconnect.recovery_ms.p99)) ms, \($C.reconnect.replayed) replayed | - | recovered \($C.reconnect.recovered)/\($C.reconnect.cut), lost \($C.correctness.lost) dup \($C.correctness.duplicated) gaps \($C.correctness.gaps), exit \($C.exit) |"
 elif $C.scenario == "idle" then
   "| \($name) | \(r($B.rss.bytes_per_conn)) B/conn | \(r($C.rss.bytes_per_conn)) B/conn (\($C.rss.pids | length) gateways), connect p99 \(r($C.conns.connect_ms.p99)) ms | x\(ratio($C.rss.bytes_per_conn; $B.rss.bytes_per_conn)) | dropped \($C.correctness.dropped), exit \($C.exit) |"
 else

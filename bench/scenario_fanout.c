@@ -7,7 +7,10 @@
  * everything (phase OPEN), then load for --warmup + --duration seconds (RUN; only messages sent
  * in the measured window count for latency and rates), then stop sending and wait up to
  * --drain seconds for every ack and every expected delivery (DRAIN). Loss is counted at the end
- * against the acked seqs of each room. */
+ * against the acked seqs of each room. Every delivery is also checked against the prev chain
+ * (bench_track_msg): a message whose prev is not the last seq its receiver held is a gap. */
+#include "scenario_fanout.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,50 +23,6 @@
 
 #include "bench.h"
 #include "bench_track.h"
-
-#define RING 1024 /* send times of unanswered sends, by send number */
-
-struct fo_room {
-    char name[48];
-    uint32_t first, size;    /* client ids first .. first + size - 1 */
-    struct bench_seqs acked; /* filled after the run */
-};
-
-struct fo_sender {
-    struct bench_tpl tpl;
-    uint32_t n;         /* next send number */
-    uint32_t inflight;  /* unanswered sends */
-    int64_t ring[RING]; /* send time (ns) of send n at n % RING; 0 when answered */
-    struct bench_seqs acked;
-};
-
-struct fo_client {
-    uint32_t room;
-    bool joined;
-    int64_t t_join_ns;
-    struct bench_conn *conn; /* borrowed while open */
-    struct fo_sender *snd;   /* owns; NULL unless this client sends */
-    struct bench_track track;
-};
-
-struct fo_worker {
-    struct bench_opener opener;
-    struct bench_pacer send;
-    uint32_t *senders; /* owns: ids of this worker's senders */
-    uint32_t nsenders, rr;
-    int64_t win_start, win_end; /* cached from b each tick */
-    char *text;                 /* owns: text of the message being sent */
-};
-
-struct fo {
-    struct fo_room *rooms; /* owns */
-    uint32_t nrooms;
-    struct fo_client *clients; /* owns */
-    uint32_t nclients, nsenders;
-    struct fo_worker *workers; /* owns */
-    atomic_ullong join_failed;
-    unsigned long long lost;
-};
 
 /* ---- plan ---- */
 
@@ -164,7 +123,7 @@ static int pick_senders(struct bench *b, struct fo *fo)
     return rc;
 }
 
-static int fo_prepare(struct bench *b)
+int bench_fo_prepare(struct bench *b)
 {
     struct fo *fo = chat_xcalloc(1, sizeof(*fo));
     uint32_t id = 0;
@@ -207,7 +166,7 @@ static void *fo_user(struct bench_worker *w, uint64_t id)
     return &fo->clients[id];
 }
 
-static void fo_worker_init(struct bench_worker *w)
+void bench_fo_worker_init(struct bench_worker *w)
 {
     struct bench *b = w->b;
     struct fo *fo = b->sc;
@@ -248,7 +207,7 @@ static void send_one(struct bench_worker *w, struct fo_worker *fw, uint32_t id)
     bench_count(w, BENCH_C_sent, 1);
 }
 
-static int64_t fo_tick(struct bench_worker *w, int64_t now)
+int64_t bench_fo_tick(struct bench_worker *w, int64_t now)
 {
     struct bench *b = w->b;
     struct fo_worker *fw = w->sc;
@@ -279,7 +238,7 @@ static int64_t fo_tick(struct bench_worker *w, int64_t now)
     return t < next ? t : next;
 }
 
-static void fo_on_hello(struct bench_conn *c, const struct bench_frame *f, int64_t now)
+void bench_fo_on_hello(struct bench_conn *c, const struct bench_frame *f, int64_t now)
 {
     struct fo *fo = c->w->b->sc;
     struct fo_client *cl = c->user;
@@ -363,13 +322,15 @@ on_message(struct bench_conn *c, struct fo_client *cl, const struct bench_frame 
         bench_count(w, BENCH_C_foreign, 1);
         return;
     }
-    seen = bench_track_seen(&cl->track, f->seq);
+    seen = bench_track_msg(&cl->track, f->seq, f->prev);
     if (seen == BENCH_SEEN_DUP) {
         bench_count(w, BENCH_C_dup, 1);
         return;
     }
     if (seen == BENCH_SEEN_REORDER)
         bench_count(w, BENCH_C_reorder, 1);
+    else if (seen == BENCH_SEEN_GAP)
+        bench_count(w, BENCH_C_gaps, 1);
     bench_count(w, BENCH_C_delivered_new, 1);
     if (!bench_text_parse(f->text, f->text_len, &sender, &num, &sent)) {
         bench_count(w, BENCH_C_foreign, 1);
@@ -384,7 +345,7 @@ on_message(struct bench_conn *c, struct fo_client *cl, const struct bench_frame 
     }
 }
 
-static void fo_on_frame(struct bench_conn *c, const struct bench_frame *f, int64_t now)
+void bench_fo_on_frame(struct bench_conn *c, const struct bench_frame *f, int64_t now)
 {
     struct fo_client *cl = c->user;
 
@@ -410,7 +371,7 @@ static void fo_on_frame(struct bench_conn *c, const struct bench_frame *f, int64
     }
 }
 
-static void fo_on_closed(struct bench_conn *c, int64_t now)
+void bench_fo_on_closed(struct bench_conn *c, int64_t now)
 {
     struct fo_client *cl = c->user;
 
@@ -433,8 +394,12 @@ static bool drained(struct bench *b)
 {
     unsigned long long answered = bench_total(b, BENCH_C_acked) + bench_total(b, BENCH_C_refused) +
                                   bench_total(b, BENCH_C_send_errors);
+    unsigned long long rejoined = bench_total(b, BENCH_C_rejoin_ok) +
+                                  bench_total(b, BENCH_C_rejoin_miss) +
+                                  bench_total(b, BENCH_C_rejoin_failed);
     return answered >= bench_total(b, BENCH_C_sent) &&
-           bench_total(b, BENCH_C_delivered_new) >= bench_total(b, BENCH_C_expected);
+           bench_total(b, BENCH_C_delivered_new) >= bench_total(b, BENCH_C_expected) &&
+           rejoined >= bench_total(b, BENCH_C_conn_cut);
 }
 
 static void count_lost(struct fo *fo)
@@ -452,7 +417,7 @@ static void count_lost(struct fo *fo)
     }
 }
 
-static int fo_run(struct bench *b)
+int bench_fo_run(struct bench *b)
 {
     struct fo *fo = b->sc;
     int64_t now;
@@ -490,17 +455,18 @@ static int fo_run(struct bench *b)
     bench_engine_stop(b);
     count_lost(fo);
     if (fo->lost || bench_total(b, BENCH_C_dup) || bench_total(b, BENCH_C_reorder) ||
-        bench_total(b, BENCH_C_conn_dropped) || bench_total(b, BENCH_C_send_errors) ||
-        bench_total(b, BENCH_C_deliv_window) == 0)
+        bench_total(b, BENCH_C_gaps) || bench_total(b, BENCH_C_conn_dropped) ||
+        bench_total(b, BENCH_C_send_errors) || bench_total(b, BENCH_C_deliv_window) == 0)
         return BENCH_EXIT_INCORRECT;
     return BENCH_EXIT_OK;
 }
 
-static void fo_report(struct bench *b, json_t *res)
+void bench_fo_report(struct bench *b, json_t *res)
 {
     struct fo *fo = b->sc;
     double win = (double)b->cfg.duration;
     unsigned long long dup = bench_total(b, BENCH_C_dup), reo = bench_total(b, BENCH_C_reorder);
+    unsigned long long gaps = bench_total(b, BENCH_C_gaps);
     struct chat_hist *h = chat_xcalloc(1, sizeof(*h));
 
     json_object_set_new(
@@ -527,13 +493,14 @@ static void fo_report(struct bench *b, json_t *res)
     bench_hist_total(b, BENCH_H_ack, h);
     bench_report_hist(res, "ack_latency_ms", h);
     json_object_set_new(res, "correctness",
-                        json_pack("{s:I, s:I, s:I, s:b}", "lost", (json_int_t)fo->lost,
-                                  "duplicated", (json_int_t)dup, "reordered", (json_int_t)reo, "ok",
-                                  fo->lost == 0 && dup == 0 && reo == 0));
+                        json_pack("{s:I, s:I, s:I, s:I, s:b}", "lost", (json_int_t)fo->lost,
+                                  "duplicated", (json_int_t)dup, "reordered", (json_int_t)reo,
+                                  "gaps", (json_int_t)gaps, "ok",
+                                  fo->lost == 0 && dup == 0 && reo == 0 && gaps == 0));
     chat_free(h);
 }
 
-static void fo_fini(struct bench *b)
+void bench_fo_fini(struct bench *b)
 {
     struct fo *fo = b->sc;
 
@@ -565,13 +532,13 @@ const struct bench_scenario bench_fanout = {
     .name = "fanout",
     .summary = "C connections in R rooms (--room-mix), S senders at --rate messages/s in total: "
                "latency from send to every receipt, deliveries/s, lost/duplicated/reordered",
-    .prepare = fo_prepare,
-    .run = fo_run,
-    .worker_init = fo_worker_init,
-    .tick = fo_tick,
-    .on_hello = fo_on_hello,
-    .on_frame = fo_on_frame,
-    .on_closed = fo_on_closed,
-    .report = fo_report,
-    .fini = fo_fini,
+    .prepare = bench_fo_prepare,
+    .run = bench_fo_run,
+    .worker_init = bench_fo_worker_init,
+    .tick = bench_fo_tick,
+    .on_hello = bench_fo_on_hello,
+    .on_frame = bench_fo_on_frame,
+    .on_closed = bench_fo_on_closed,
+    .report = bench_fo_report,
+    .fini = bench_fo_fini,
 };

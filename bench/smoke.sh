@@ -7,6 +7,9 @@
 #     exit status 0 means zero lost / duplicated / reordered and a nonzero delivery count.
 #  2. churn: 20 connect+join+leave+close cycles/s for 1 s through nginx.
 #  3. idle: 30 connections held for 1 s against gw1 with its RSS measured.
+#  4. reconnect: 50 connections in 5 rooms over both gateways, 5 senders, 200 msg/s for 3 s;
+#     every 300 ms 20 % of the receivers are cut and rejoin with since on the other gateway:
+#     every rejoin recovered, no gap, duplicate or loss.
 # Each run must exit 0; the JSON results are checked with jq when it is installed.
 set -euo pipefail
 
@@ -59,4 +62,10 @@ gw1_pid=$(cat "$CHAT_TEST_DIR/pids/gw1.pid" 2>/dev/null || true)
 run idle idle --url="$CHAT_TEST_GW1_URL" --conns=30 --rooms=3 --warmup=0 --duration=1 \
     ${gw1_pid:+--pids=$gw1_pid}
 check idle '.conns.joined == 30 and .correctness.ok'
+
+run reconnect reconnect --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --conns=50 --rooms=5 \
+    --senders=5 --rate=200 --duration=2 --warmup=1 --drain=5 --reconnect-every-ms=300 \
+    --reconnect-share=0.2
+check reconnect '.reconnect.cut > 0 and .reconnect.recovered == .reconnect.cut and
+    .correctness.ok and .correctness.gaps == 0'
 echo "smoke: ok" >&2

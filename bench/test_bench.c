@@ -1,7 +1,8 @@
 /* test_bench.c - unit tests of chat-bench's pieces without a network: WebSocket framing
  * (masking, lengths, fragmentation flags, protocol errors, the accept value of RFC 6455),
- * scanning of server frames as the codec writes them, send templates, message texts and the
- * seq tracker. */
+ * scanning of server frames as the codec writes them (prev of a message, recovered/replayed of a
+ * joined), send templates, join with since, message texts, the seq tracker and the prev chain
+ * (gaps, duplicates, the continuation after a reconnect). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +110,89 @@ static void test_scan_message_from_codec(void **state)
     chat_buf_fini(&b);
 }
 
+/* A message as a gateway splices it: with "prev" right after "seq", and without. */
+static void test_scan_message_prev(void **state)
+{
+    struct chat_buf v, b;
+    struct chat_event_msg m = {.room = "br-1",
+                               .user = "u",
+                               .nick = "\"prev\":7",
+                               .text = "b:7:42:123456789:xxxx",
+                               .id = 99,
+                               .ts = 1,
+                               .seq = -1};
+    struct bench_frame f;
+
+    (void)state;
+    chat_buf_init(&v, 0, 0);
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_message(&v, &m), CHAT_OK);
+    assert_int_equal(chat_msg_splice_seq_prev(&b, chat_buf_data(&v), v.len, 1234, 1201), CHAT_OK);
+    bench_frame_scan(chat_buf_data(&b), b.len, &f);
+    assert_int_equal(f.type, CHAT_F_message);
+    assert_int_equal(f.seq, 1234);
+    assert_int_equal(f.prev, 1201);
+    assert_int_equal(f.room_len, 4);
+    assert_memory_equal(f.room, "br-1", 4);
+    assert_int_equal(f.text_len, strlen(m.text));
+    chat_buf_reset(&b);
+    assert_int_equal(chat_msg_splice_seq_prev(&b, chat_buf_data(&v), v.len, 1234, -1), CHAT_OK);
+    bench_frame_scan(chat_buf_data(&b), b.len, &f);
+    assert_int_equal(f.seq, 1234);
+    assert_int_equal(f.prev, -1); /* absent: not the "prev" inside nick */
+    assert_memory_equal(f.room, "br-1", 4);
+    chat_buf_fini(&b);
+    chat_buf_fini(&v);
+}
+
+static void test_scan_joined_since(void **state)
+{
+    struct chat_buf b;
+    struct bench_frame f;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_joined_since(&b, "lobby", "r", true, 17, -1), CHAT_OK);
+    bench_frame_scan(chat_buf_data(&b), b.len, &f);
+    assert_int_equal(f.type, CHAT_F_joined);
+    assert_int_equal(f.recovered, 1);
+    assert_int_equal(f.replayed, 17);
+    assert_int_equal(f.room_len, 5);
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_joined_since(&b, "lobby", "r", false, 0, 40), CHAT_OK);
+    bench_frame_scan(chat_buf_data(&b), b.len, &f);
+    assert_int_equal(f.recovered, 0);
+    assert_int_equal(f.replayed, -1);
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_joined_since(&b, "lobby", NULL, false, 0, -1), CHAT_OK);
+    bench_frame_scan(chat_buf_data(&b), b.len, &f);
+    assert_int_equal(f.recovered, 0);
+    chat_buf_reset(&b);
+    assert_int_equal(chat_enc_joined(&b, "lobby", "j"), CHAT_OK);
+    bench_frame_scan(chat_buf_data(&b), b.len, &f);
+    assert_int_equal(f.recovered, -1); /* a join without since */
+    assert_int_equal(f.replayed, -1);
+    chat_buf_fini(&b);
+}
+
+static void test_enc_join_since(void **state)
+{
+    struct chat_cframe f;
+    enum chat_errcode err;
+    char buf[128];
+    size_t n;
+
+    (void)state;
+    n = bench_enc_join_since(buf, sizeof(buf), "b1-0", 4321, "r");
+    assert_true(n > 0);
+    assert_int_equal(chat_cframe_decode(buf, n, 2000, &f, &err), CHAT_OK);
+    assert_int_equal(f.type, CHAT_F_join);
+    assert_string_equal(f.room, "b1-0");
+    assert_int_equal(f.since, 4321);
+    chat_cframe_fini(&f);
+    assert_int_equal(bench_enc_join_since(buf, 10, "b1-0", 4321, "r"), 0); /* does not fit */
+}
+
 static void test_scan_other_frames(void **state)
 {
     struct chat_buf b;
@@ -182,6 +266,50 @@ static void test_track(void **state)
     bench_track_fini(&t);
 }
 
+/* The prev chain: a break is seen as it arrives; an absent prev or a first message checks
+ * nothing; a duplicate is a duplicate, not a break. */
+static void test_track_chain_break(void **state)
+{
+    struct bench_track t;
+
+    (void)state;
+    bench_track_init(&t);
+    assert_int_equal(bench_track_msg(&t, 10, 7), BENCH_SEEN_NEW); /* nothing held yet */
+    assert_int_equal(bench_track_msg(&t, 12, 10), BENCH_SEEN_NEW);
+    assert_int_equal(bench_track_msg(&t, 20, 15), BENCH_SEEN_GAP); /* 15 was missed */
+    assert_true(bench_track_has(&t, 20));                          /* still recorded */
+    assert_int_equal(bench_track_msg(&t, 25, 20), BENCH_SEEN_NEW); /* the chain goes on */
+    assert_int_equal(bench_track_msg(&t, 30, -1), BENCH_SEEN_NEW); /* no prev: no check */
+    assert_int_equal(bench_track_msg(&t, 25, 20), BENCH_SEEN_DUP);
+    assert_int_equal(bench_track_msg(&t, 12, 10), BENCH_SEEN_DUP);
+    assert_int_equal(bench_track_msg(&t, 28, 25), BENCH_SEEN_REORDER); /* below the last */
+    assert_int_equal(t.last, 30);
+    bench_track_fini(&t);
+}
+
+/* A reconnect: the tracker outlives the connection, the new one joins with since = last; the
+ * replay must continue the chain from it, and a replayed message already held is a duplicate. */
+static void test_track_recovery(void **state)
+{
+    struct bench_track t;
+    int64_t acked[] = {100, 110, 120, 130, 140};
+
+    (void)state;
+    bench_track_init(&t);
+    assert_int_equal(bench_track_msg(&t, 100, -1), BENCH_SEEN_NEW);
+    assert_int_equal(bench_track_msg(&t, 110, 100), BENCH_SEEN_NEW);
+    /* cut here; join {since: t.last} */
+    assert_int_equal(t.last, 110);
+    assert_int_equal(bench_track_msg(&t, 120, 110), BENCH_SEEN_NEW); /* replayed */
+    assert_int_equal(bench_track_msg(&t, 130, 120), BENCH_SEEN_NEW); /* replayed */
+    assert_int_equal(bench_track_msg(&t, 130, 120), BENCH_SEEN_DUP); /* sent twice */
+    assert_int_equal(bench_track_msg(&t, 140, 130), BENCH_SEEN_NEW); /* live */
+    assert_int_equal(bench_track_missing(&t, acked, 5), 0);
+    /* a second cut: the gateway could not replay (recovered false), live goes on after 150 */
+    assert_int_equal(bench_track_msg(&t, 160, 150), BENCH_SEEN_GAP);
+    bench_track_fini(&t);
+}
+
 static void test_seqs_sort(void **state)
 {
     struct bench_seqs s = {0};
@@ -205,9 +333,14 @@ int main(void)
         cmocka_unit_test(test_ws_lengths),
         cmocka_unit_test(test_ws_errors),
         cmocka_unit_test(test_scan_message_from_codec),
+        cmocka_unit_test(test_scan_message_prev),
+        cmocka_unit_test(test_scan_joined_since),
+        cmocka_unit_test(test_enc_join_since),
         cmocka_unit_test(test_scan_other_frames),
         cmocka_unit_test(test_template_decodes),
         cmocka_unit_test(test_track),
+        cmocka_unit_test(test_track_chain_break),
+        cmocka_unit_test(test_track_recovery),
         cmocka_unit_test(test_seqs_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
