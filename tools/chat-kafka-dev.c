@@ -46,9 +46,11 @@ struct kdev_cfg {
     char *topic_messages; /* owns; names shared with the services' CHAT_TOPIC_* */
     char *topic_events;   /* owns */
     char *topic_presence; /* owns */
+    char *topic_rooms;    /* owns */
     int parts_messages;   /* partitions of each topic */
     int parts_events;
     int parts_presence;
+    int parts_rooms;
 };
 
 /* clang-format off */
@@ -74,6 +76,10 @@ static const struct chat_cfg_opt kdev_opts[] = {
      offsetof(struct kdev_cfg, topic_presence), CHAT_CFG_REQUIRED, "topic of presence counts"},
     {"presence-partitions", "CHAT_KAFKA_DEV_PRESENCE_PARTITIONS", CHAT_CFG_INT, 1, 1000, "3",
      offsetof(struct kdev_cfg, parts_presence), 0, "partitions of the presence topic"},
+    {"topic-rooms", "CHAT_TOPIC_ROOMS", CHAT_CFG_STR, 0, 0, "chat.rooms",
+     offsetof(struct kdev_cfg, topic_rooms), CHAT_CFG_REQUIRED, "topic of room settings"},
+    {"rooms-partitions", "CHAT_KAFKA_DEV_ROOMS_PARTITIONS", CHAT_CFG_INT, 1, 1000, "3",
+     offsetof(struct kdev_cfg, parts_rooms), 0, "partitions of the rooms topic"},
 };
 /* clang-format on */
 
@@ -200,7 +206,8 @@ start_cluster(const struct kdev_cfg *cfg, rd_kafka_t **rkp, rd_kafka_mock_cluste
     }
     if (create_topic(mc, cfg->topic_messages, cfg->parts_messages, cfg->replication) != CHAT_OK ||
         create_topic(mc, cfg->topic_events, cfg->parts_events, cfg->replication) != CHAT_OK ||
-        create_topic(mc, cfg->topic_presence, cfg->parts_presence, cfg->replication) != CHAT_OK) {
+        create_topic(mc, cfg->topic_presence, cfg->parts_presence, cfg->replication) != CHAT_OK ||
+        create_topic(mc, cfg->topic_rooms, cfg->parts_rooms, cfg->replication) != CHAT_OK) {
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(rk);
         return CHAT_EIO;
@@ -229,12 +236,14 @@ static int check_cfg(const struct kdev_cfg *cfg)
                 cfg->replication, cfg->brokers);
         rc = CHAT_EINVAL;
     }
-    if (strcmp(cfg->topic_messages, cfg->topic_events) == 0 ||
-        strcmp(cfg->topic_messages, cfg->topic_presence) == 0 ||
-        strcmp(cfg->topic_events, cfg->topic_presence) == 0) {
-        fprintf(stderr, "config error: the three topic names must differ\n");
-        rc = CHAT_EINVAL;
-    }
+    const char *names[] = {cfg->topic_messages, cfg->topic_events, cfg->topic_presence,
+                           cfg->topic_rooms};
+    for (size_t i = 0; i < 4; i++)
+        for (size_t k = i + 1; k < 4; k++)
+            if (strcmp(names[i], names[k]) == 0) {
+                fprintf(stderr, "config error: the four topic names must differ\n");
+                rc = CHAT_EINVAL;
+            }
     return rc;
 }
 

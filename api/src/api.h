@@ -51,6 +51,8 @@ struct api_cfg {
     int password_cost;
     int access_ttl_s;
     int token_max_ttl_s;
+    int grant_ttl_s; /* room grants */
+    int idem_ttl_s;  /* client_msg_id of REST sends */
     int refresh_ttl_s;
     int refresh_grace_s;
     /* abuse limits (Redis, all replicas) */
@@ -60,6 +62,10 @@ struct api_cfg {
     int login_fails_per_net, login_fails_per_user;
     int net_bits_v4, net_bits_v6;
     int password_per_user, nick_per_user, logout_per_user;
+    int room_create_per_user, redeem_per_user;
+    /* rooms and history */
+    int room_member_limit, room_member_limit_max, history_max, recent_per_room;
+    int rooms_adhoc; /* REST sends to unknown public rooms (as the gateways' CHAT_ROOMS_ADHOC) */
     char *login_name_key; /* secret */
     /* retention */
     int retain_logins_s, retain_sessions_s, purge_interval_s, purge_batch;
@@ -78,6 +84,8 @@ struct api_metrics {
     atomic_llong rate_limited, auth_failures, db_unavailable;
     atomic_llong outbox_relayed, outbox_failures;
     atomic_llong sends, send_errors, partition_changes;
+    atomic_llong idem_skipped;      /* REST sends with client_msg_id not deduplicated (Redis out) */
+    atomic_llong idem_hits;         /* REST retries answered with the remembered ack */
     atomic_llong outbox_pending;    /* gauge: rows seen waiting at the last relay pass */
     struct chat_hist latency_us;    /* request in -> answer queued (atomic buckets) */
     struct chat_hist outbox_lag_us; /* event committed -> produced and acknowledged */
@@ -129,6 +137,7 @@ struct api_req {
     struct chat_auth_body ab;  /* the account body a route's check decoded (ab_set) */
     struct chat_cframe cf;     /* REST send: the body its check decoded (cf_set) */
     bool ab_set, cf_set;
+    void *doc; /* a JSON body a route's check decoded (json_t, freed with the request) */
     char uid[64], sid[64]; /* API_BEARER: claims.sub, claims.sid ("" without) as checked ids */
     int status;            /* 0 until answered */
     int retry_after_s;     /* > 0: a Retry-After header */

@@ -204,7 +204,8 @@ int chat_jwt_verify(const struct chat_jwt_keyring *kr,
     if (copy_grant(j, "sub", out->sub, sizeof(out->sub), NULL) != CHAT_OK || !out->sub[0] ||
         copy_grant(j, "sid", out->sid, sizeof(out->sid), "") != CHAT_OK ||
         copy_grant(j, "role", out->role, sizeof(out->role), "user") != CHAT_OK ||
-        copy_grant(j, "name", out->name, sizeof(out->name), "") != CHAT_OK)
+        copy_grant(j, "name", out->name, sizeof(out->name), "") != CHAT_OK ||
+        copy_grant(j, "room", out->room, sizeof(out->room), "") != CHAT_OK)
         goto out;
     if (out->nbf && now + leeway < out->nbf)
         goto out;
@@ -240,7 +241,8 @@ int chat_jwt_sign(const struct chat_jwt_keyring *kr,
         goto out;
     if ((c->sid[0] && jwt_add_grant(j, "sid", c->sid)) ||
         (c->role[0] && jwt_add_grant(j, "role", c->role)) ||
-        (c->name[0] && jwt_add_grant(j, "name", c->name)) || (iss && jwt_add_grant(j, "iss", iss)))
+        (c->name[0] && jwt_add_grant(j, "name", c->name)) ||
+        (c->room[0] && jwt_add_grant(j, "room", c->room)) || (iss && jwt_add_grant(j, "iss", iss)))
         goto out;
     if (jwt_add_header(j, "kid", key->kid))
         goto out;
@@ -267,7 +269,25 @@ int chat_jwt_check(const struct chat_jwt_keyring *kr,
 
     if (rc != CHAT_OK)
         return rc == CHAT_EEXPIRED ? CHAT_EEXPIRED : CHAT_EAUTH;
-    if (out->sid[0] && out->exp - out->iat > max_ttl_s)
+    if (out->room[0] || (out->sid[0] && out->exp - out->iat > max_ttl_s))
+        return CHAT_EAUTH;
+    return CHAT_OK;
+}
+
+int chat_jwt_check_grant(const struct chat_jwt_keyring *kr,
+                         const char *token,
+                         const char *iss,
+                         const char *room,
+                         const char *user,
+                         int max_ttl_s,
+                         struct chat_claims *out)
+{
+    int rc = chat_jwt_verify(kr, token, iss, (int64_t)time(NULL), CHAT_JWT_LEEWAY_S, out);
+
+    if (rc != CHAT_OK)
+        return rc == CHAT_EEXPIRED ? CHAT_EEXPIRED : CHAT_EAUTH;
+    if (strcmp(out->room, room) != 0 || strcmp(out->sub, user) != 0 ||
+        out->exp - out->iat > max_ttl_s)
         return CHAT_EAUTH;
     return CHAT_OK;
 }

@@ -239,6 +239,7 @@ int chat_cframe_decode(
         goto out;
     }
     f->since = -1;
+    f->seq = -1;
     switch (f->type) {
     case CHAT_F_join:
         rc = req_room(root, &f->room, err);
@@ -251,6 +252,22 @@ int chat_cframe_decode(
                 } else {
                     f->since = (int64_t)json_integer_value(since);
                 }
+            }
+        }
+        if (rc == CHAT_OK && opt_str(root, "grant", TOKEN_MAX, &f->grant) != CHAT_OK) {
+            *err = CHAT_ERR_bad_field;
+            rc = CHAT_EPROTO;
+        }
+        break;
+    case CHAT_F_read:
+        rc = req_room(root, &f->room, err);
+        if (rc == CHAT_OK) { /* seq: the last message read */
+            json_t *seq = json_object_get(root, "seq");
+            if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
+                *err = CHAT_ERR_bad_field;
+                rc = CHAT_EPROTO;
+            } else {
+                f->seq = (int64_t)json_integer_value(seq);
             }
         }
         break;
@@ -365,6 +382,11 @@ int chat_enc_joined_since(struct chat_buf *out,
 int chat_enc_left(struct chat_buf *out, const char *room, const char *ref)
 {
     return enc_room_frame(out, "left", room, ref);
+}
+
+int chat_enc_left_why(struct chat_buf *out, const char *room, const char *reason)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s}", "type", "left", "room", room, "reason", reason));
 }
 
 int chat_enc_ack(struct chat_buf *out,
@@ -753,6 +775,34 @@ int chat_enc_ev_user_updated(struct chat_buf *out, const char *user, const char 
                                nick, "ts", (json_int_t)ts));
 }
 
+int chat_enc_ev_member_removed(
+    struct chat_buf *out, const char *user, const char *room, const char *reason, int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "member_removed", "user", user,
+                               "room", room, "reason", reason, "ts", (json_int_t)ts));
+}
+
+int chat_enc_ev_room_deleted(struct chat_buf *out, const char *room, int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:I}", "type", "room_deleted", "user", "", "room",
+                               room, "ts", (json_int_t)ts));
+}
+
+int chat_enc_ev_read(
+    struct chat_buf *out, const char *user, const char *room, int64_t seq, int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:I, s:I}", "type", "read", "user", user, "room",
+                               room, "seq", (json_int_t)seq, "ts", (json_int_t)ts));
+}
+
+static const char *const event_types[] = {
+    [CHAT_EV_sessions_revoked] = "sessions_revoked",
+    [CHAT_EV_user_updated] = "user_updated",
+    [CHAT_EV_member_removed] = "member_removed",
+    [CHAT_EV_room_deleted] = "room_deleted",
+    [CHAT_EV_read] = "read",
+};
+
 int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
 {
     json_t *root, *type, *ts, *sids;
@@ -769,20 +819,38 @@ int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
     if (!json_is_string(type))
         return CHAT_EPROTO;
     t = json_string_value(type);
-    if (strcmp(t, "user_updated") != 0 && strcmp(t, "sessions_revoked") != 0)
+    for (size_t i = 1; i < sizeof(event_types) / sizeof(event_types[0]); i++)
+        if (strcmp(t, event_types[i]) == 0)
+            ev->type = (enum chat_event_type)i;
+    if (ev->type == CHAT_EV_NONE)
         return CHAT_ENOENT; /* another version's event: its fields are its own */
     ts = json_object_get(root, "ts");
     if (!json_is_integer(ts) || opt_str(root, "user", CHAT_USER_MAX, &ev->user) != CHAT_OK ||
         !ev->user)
         return CHAT_EPROTO;
     ev->ts = json_integer_value(ts);
-    if (strcmp(t, "user_updated") == 0) {
+    if (ev->type == CHAT_EV_member_removed || ev->type == CHAT_EV_room_deleted ||
+        ev->type == CHAT_EV_read) {
+        json_t *seq = json_object_get(root, "seq");
+        if (opt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
+            !chat_room_valid(ev->room) || (ev->type != CHAT_EV_room_deleted && !ev->user[0]))
+            return CHAT_EPROTO;
+        if (ev->type == CHAT_EV_member_removed &&
+            opt_str(root, "reason", 64, &ev->reason) != CHAT_OK)
+            return CHAT_EPROTO;
+        if (ev->type != CHAT_EV_read)
+            return CHAT_OK;
+        if (!json_is_integer(seq) || json_integer_value(seq) < 0)
+            return CHAT_EPROTO;
+        ev->seq = json_integer_value(seq);
+        return CHAT_OK;
+    }
+    if (ev->type == CHAT_EV_user_updated) {
         ev->type = CHAT_EV_user_updated;
         return opt_str(root, "nick", CHAT_AUTH_FIELD_MAX, &ev->nick) == CHAT_OK && ev->nick
                    ? CHAT_OK
                    : CHAT_EPROTO;
     }
-    ev->type = CHAT_EV_sessions_revoked;
     sids = json_object_get(root, "sids");
     if (!json_is_array(sids) || opt_str(root, "reason", 64, &ev->reason) != CHAT_OK || !ev->reason)
         return CHAT_EPROTO;
@@ -803,4 +871,150 @@ void chat_event_fini(struct chat_event *ev)
     chat_free(ev->sids);
     json_decref(ev->_doc);
     memset(ev, 0, sizeof(*ev));
+}
+
+/* ---- chat.rooms ---- */
+
+static const char *const room_kinds[] = {"public", "private", "group", "direct"};
+
+int chat_enc_room_rec(
+    struct chat_buf *out, const char *room, const char *kind, int max_text, int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:i, s:I}", "type", "room", "room", room, "kind",
+                               kind, "max_text", max_text, "ts", (json_int_t)ts));
+}
+
+int chat_room_rec_decode(const char *v, size_t len, struct chat_room_rec *r)
+{
+    json_t *root, *mt, *ts;
+    bool known = false;
+
+    memset(r, 0, sizeof(*r));
+    root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return CHAT_EPROTO;
+    }
+    r->_doc = root;
+    mt = json_object_get(root, "max_text");
+    ts = json_object_get(root, "ts");
+    if (opt_str(root, "room", CHAT_ROOM_MAX, &r->room) != CHAT_OK || !r->room ||
+        !chat_room_valid(r->room) || opt_str(root, "kind", 16, &r->kind) != CHAT_OK || !r->kind ||
+        !json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > INT32_MAX ||
+        !json_is_integer(ts))
+        return CHAT_EPROTO;
+    for (size_t i = 0; i < sizeof(room_kinds) / sizeof(room_kinds[0]); i++)
+        known = known || strcmp(r->kind, room_kinds[i]) == 0;
+    if (!known)
+        return CHAT_EPROTO;
+    r->max_text = (int)json_integer_value(mt);
+    r->ts = json_integer_value(ts);
+    return CHAT_OK;
+}
+
+void chat_room_rec_fini(struct chat_room_rec *r)
+{
+    if (!r)
+        return;
+    json_decref(r->_doc);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- history ---- */
+
+int chat_enc_history(struct chat_buf *out,
+                     const struct chat_buf *frames,
+                     bool more,
+                     const char *source)
+{
+    struct chat_buf tail;
+    int rc;
+
+    /* the frames are JSON already: only the tail goes through the encoder */
+    chat_buf_init(&tail, 0, 0);
+    rc = dump(&tail, json_pack("{s:b, s:s}", "more", more, "source", source));
+    if (rc == CHAT_OK)
+        rc = chat_buf_append(out, "{\"messages\":[", 13);
+    if (rc == CHAT_OK && frames->len > 0)
+        rc = chat_buf_append(out, chat_buf_data(frames), frames->len);
+    if (rc == CHAT_OK)
+        rc = chat_buf_append(out, "],", 2);
+    if (rc == CHAT_OK) /* {"more":..,"source":..} without its "{" */
+        rc = chat_buf_append(out, chat_buf_data(&tail) + 1, tail.len - 1);
+    chat_buf_fini(&tail);
+    return rc;
+}
+
+int chat_read_body_decode(const char *body, size_t len, int64_t *seq, enum chat_errcode *err)
+{
+    json_t *root, *v;
+    int rc = CHAT_EPROTO;
+
+    *seq = -1;
+    if (!chat_utf8_valid(body, len, NULL)) {
+        *err = CHAT_ERR_bad_utf8;
+        return CHAT_EPROTO;
+    }
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root || !json_is_object(root)) {
+        *err = CHAT_ERR_bad_json;
+        goto out;
+    }
+    v = json_object_get(root, "seq");
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        *err = CHAT_ERR_bad_field;
+        goto out;
+    }
+    *seq = json_integer_value(v);
+    rc = CHAT_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int chat_enc_read_state(struct chat_buf *out, int64_t last_read_seq, int64_t unread)
+{
+    return dump(out, json_pack("{s:I, s:I}", "last_read_seq", (json_int_t)last_read_seq, "unread",
+                               (json_int_t)unread));
+}
+
+/* ---- idempotent sends (chat/idem.h) ---- */
+
+int chat_enc_idem_ack(struct chat_buf *out, const char *room, uint64_t id, int64_t seq, int64_t ts)
+{
+    char ids[24];
+
+    snprintf(ids, sizeof(ids), "%" PRIu64, id);
+    return dump(out, json_pack("{s:s, s:s, s:I, s:I}", "room", room, "id", ids, "seq",
+                               (json_int_t)seq, "ts", (json_int_t)ts));
+}
+
+int chat_idem_ack_decode(const char *v, size_t len, struct chat_idem_ack *a)
+{
+    json_t *root;
+    const char *room, *ids;
+    json_int_t seq, ts;
+    char *end = NULL;
+    int rc = CHAT_EPROTO;
+
+    memset(a, 0, sizeof(*a));
+    root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root || json_unpack(root, "{s:s, s:s, s:I, s:I}", "room", &room, "id", &ids, "seq", &seq,
+                             "ts", &ts) != 0)
+        goto out;
+    if (!chat_room_valid(room) || seq < 0 || ids[0] < '0' || ids[0] > '9')
+        goto out;
+    errno = 0;
+    a->id = strtoull(ids, &end, 10);
+    if (errno != 0 || !end || *end != '\0')
+        goto out;
+    snprintf(a->room, sizeof(a->room), "%s", room);
+    a->seq = seq;
+    a->ts = ts;
+    rc = CHAT_OK;
+out:
+    if (rc != CHAT_OK)
+        memset(a, 0, sizeof(*a));
+    json_decref(root);
+    return rc;
 }

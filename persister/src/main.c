@@ -77,6 +77,23 @@ static const struct chat_cfg_opt opts[] = {
      offsetof(struct ps_cfg, partition_check_ms), 0,
      "how often (ms) the partition count of the messages topic is re-read; a change stops"
      " all writing (and /readyz says 503) until restarted"},
+    {"redis-host", "CHAT_REDIS_HOST", CHAT_CFG_STR, 0, 0, "127.0.0.1",
+     offsetof(struct ps_cfg, redis_host), CHAT_CFG_REQUIRED, "Redis host of the recent cache"},
+    {"redis-port", "CHAT_REDIS_PORT", CHAT_CFG_INT, 1, 65535, "6379",
+     offsetof(struct ps_cfg, redis_port), 0, "Redis port of the recent cache"},
+    {"redis-timeout-ms", "CHAT_REDIS_TIMEOUT_MS", CHAT_CFG_INT, 50, 60000, "200",
+     offsetof(struct ps_cfg, redis_timeout_ms), 0,
+     "Redis connect/command deadline (ms) of the recent cache writes; past it the batch's"
+     " cache writes are skipped (counted) and Redis is retried after a backoff"},
+    {"recent-per-room", "CHAT_RECENT_PER_ROOM", CHAT_CFG_INT, 0, 100000, "500",
+     offsetof(struct ps_cfg, recent_per_room), 0,
+     "messages per room kept in the Redis recent cache chat:recent:ROOM (0: not written)"},
+    {"recent-per-user", "CHAT_RECENT_PER_USER", CHAT_CFG_INT, 0, 100000, "50",
+     offsetof(struct ps_cfg, recent_per_user), 0,
+     "messages per user kept in the Redis recent cache chat:urecent:USER (0: not written)"},
+    {"events-group", "CHAT_PERSISTER_EVENTS_GROUP", CHAT_CFG_STR, 0, 0, "chat-persister-events",
+     offsetof(struct ps_cfg, events_group), CHAT_CFG_REQUIRED,
+     "Kafka consumer group reading chat.events (read markers)"},
     CHAT_HTTPD_CFG_OPTS(struct ps_cfg, health),
     CHAT_KAFKA_CFG_OPTS(struct ps_cfg, kafka),
 };
@@ -138,6 +155,20 @@ static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
         {"chat_persister_partition_changes_total",
          "partition count changes of the messages topic seen (writing then stops)",
          CHAT_METRIC_COUNTER, &m->partition_changes},
+        {"chat_persister_cached_total", "messages written to the Redis recent cache",
+         CHAT_METRIC_COUNTER, &m->cached},
+        {"chat_persister_cache_skipped_total",
+         "stored messages not written to the Redis recent cache (Redis down or failing)",
+         CHAT_METRIC_COUNTER, &m->cache_skipped},
+        {"chat_persister_cache_errors_total", "failed Redis connects and cache pipelines",
+         CHAT_METRIC_COUNTER, &m->cache_errors},
+        {"chat_persister_redis_up", "1 when the last recent cache write worked", CHAT_METRIC_GAUGE,
+         &m->redis_up},
+        {"chat_persister_read_events_total", "read events consumed from chat.events",
+         CHAT_METRIC_COUNTER, &m->read_events},
+        {"chat_persister_read_markers_stored_total",
+         "room_members rows whose last_read_seq moved forward", CHAT_METRIC_COUNTER,
+         &m->reads_applied},
         {"chat_persister_batch_seconds", "time to write and commit one batch", CHAT_METRIC_HIST,
          &m->batch_us},
         {"chat_persister_store_delay_seconds", "message timestamp to stored", CHAT_METRIC_HIST,
@@ -151,7 +182,7 @@ static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
 static int http_fn(void *ud, const char *path, struct chat_buf *body, const char **ctype)
 {
     struct ps *ps = ud;
-    struct chat_metric_def defs[24];
+    struct chat_metric_def defs[32];
     long long up, assigned, since, changed, stuck_ms = 0;
     bool ready;
     size_t n;
@@ -224,6 +255,7 @@ static int run(const struct ps_cfg *cfg)
     ps->stop = &stop_signals;
     ps_store_init(&ps->store, cfg, &ps->m);
     ps_batch_init(&ps->batch);
+    ps_cache_init(&ps->cache, cfg, &ps->m);
     if (!cfg->migrate_only && chat_httpd_start_ex(cfg->metrics_addr, cfg->metrics_port,
                                                   &cfg->health, http_fn, ps, &httpd) != CHAT_OK)
         goto out;
@@ -236,12 +268,14 @@ static int run(const struct ps_cfg *cfg)
         status = 0;
         goto out;
     }
-    if (ps_consumer_start(ps) != CHAT_OK)
+    if (ps_consumer_start(ps) != CHAT_OK || ps_events_start(ps) != CHAT_OK)
         goto out;
     status = ps_run(ps) == CHAT_OK ? 0 : 1;
 out:
     chat_httpd_stop(httpd);
+    ps_events_stop(ps);
     ps_consumer_free(ps);
+    ps_cache_fini(&ps->cache);
     ps_store_fini(&ps->store);
     ps_batch_fini(&ps->batch);
     chat_free(ps);
@@ -258,7 +292,8 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     rc = chat_cfg_load(opts, CHAT_CFG_COUNT(opts), &cfg, argc, argv,
                        "chat-persister: stores chat.messages in PostgreSQL (daily partitions), "
-                       "committing Kafka offsets after each database commit.");
+                       "committing Kafka offsets after each database commit, then writes "
+                       "them to the Redis recent cache; stores read markers from chat.events.");
     if (rc == 1) {
         status = 0;
         goto out;

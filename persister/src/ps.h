@@ -1,12 +1,17 @@
 /* persister/src/ps.h - chat-persister: consumes chat.messages as a consumer group and stores the
  * messages in PostgreSQL in batches (one round trip per batch, idempotent on (created_at, id)),
- * committing the Kafka offsets of a batch only after its database commit.
+ * committing the Kafka offsets of a batch only after its database commit. After the commit the
+ * batch goes to the Redis recent cache (chat:recent:ROOM, chat:urecent:USER; skipped, counted,
+ * while Redis is down). A second consumer (group CHAT_PERSISTER_EVENTS_GROUP) reads chat.events
+ * and stores `read` events as room_members.last_read_seq.
  *
  * Modules (split by role):
  *   ps_partition.c  pure UTC-day arithmetic, partition names and DDL, the known-partition set
  *   ps_batch.c      the batch being built: owned rows, offsets to commit, PostgreSQL array params
  *   ps_store.c      the PostgreSQL connection: (re)connect, schema, partitions, batch insert
  *   ps_consume.c    the Kafka consumer: poll loop, rebalance, flush/commit, pause on PG outage
+ *   ps_cache.c      the Redis recent cache: frames with seq/prev, pipelined writes, backoff
+ *   ps_events.c     the chat.events consumer: read markers, coalesced per (user, room)
  *   main.c          config table, signals, /healthz /readyz /metrics, startup and shutdown
  *
  * Threads: the main thread owns struct ps and everything in it (consumer, batch, store); the
@@ -56,6 +61,12 @@ struct ps_cfg {
     int stuck_write_ms;         /* /readyz 503 when a batch write runs or fails this long */
     int commit_interval_ms;     /* offsets committed at most this often (0: after every batch) */
     int partition_check_ms;     /* re-read the partition count of chat.messages this often */
+    char *redis_host;           /* the recent cache */
+    int redis_port;
+    int redis_timeout_ms;            /* connect and command deadline of the cache writes */
+    int recent_per_room;             /* chat:recent:ROOM entries kept (0: not written) */
+    int recent_per_user;             /* chat:urecent:USER entries kept (0: not written) */
+    char *events_group;              /* Kafka consumer group of the chat.events consumer */
     struct chat_httpd_limits health; /* /healthz /readyz /metrics responder */
     struct chat_kafka_cfg kafka;
 };
@@ -80,6 +91,12 @@ struct ps_metrics {
     atomic_llong part_ddl_failures;  /* failed partition DDL (lock_timeout, errors) */
     atomic_llong write_since_ms;     /* monotonic ms since a batch write runs or fails; 0: none */
     atomic_llong partition_changes;  /* chat.messages partition count changed (0 or 1): halted */
+    atomic_llong cached;             /* messages written to the Redis recent cache */
+    atomic_llong cache_skipped;      /* messages not cached (Redis down or failing) */
+    atomic_llong cache_errors;       /* failed Redis connects and pipelines */
+    atomic_llong redis_up;           /* gauge: 1 when the last cache write (or connect) worked */
+    atomic_llong read_events;        /* `read` events consumed from chat.events */
+    atomic_llong reads_applied;      /* room_members rows whose last_read_seq was written */
     struct chat_hist batch_us;       /* write + commit time of a batch */
     struct chat_hist delay_us;       /* message ts -> stored */
 };
@@ -134,7 +151,9 @@ struct ps_row {
     int32_t day;       /* UTC day of ts_ms */
     const char *room, *user, *nick, *body;
     const char *cmid; /* client_msg_id; NULL when absent */
-    char *blk;        /* owns the strings above */
+    const char *raw;  /* the Kafka value (for the cache frame); NULL when not kept */
+    size_t raw_len;
+    char *blk; /* owns the strings above */
 };
 
 /* Next offset to commit for one partition (last consumed + 1). */
@@ -172,13 +191,16 @@ static inline bool ps_batch_pending(const struct ps_batch *b)
 {
     return b->ncommits > 0;
 }
-/* Copies message m (consumed from partition/offset at monotonic now_ms) into the batch.
+/* Copies message m (consumed from partition/offset at monotonic now_ms) and its Kafka value
+ * raw[0..raw_len) (may be NULL: no cache frame) into the batch.
  * Returns CHAT_OK, or CHAT_EINVAL when m cannot be stored (id > INT64_MAX, ts outside the
  * partition range); the batch is unchanged then and the caller records it with skip. */
 CHAT_NODISCARD int ps_batch_add(struct ps_batch *b,
                                 int32_t partition,
                                 int64_t offset,
                                 const struct chat_event_msg *m,
+                                const char *raw,
+                                size_t raw_len,
                                 int64_t now_ms);
 /* Records a consumed record that is not stored (undecodable), so its offset is committed. */
 void ps_batch_skip(struct ps_batch *b, int32_t partition, int64_t offset, int64_t now_ms);
@@ -216,6 +238,7 @@ struct ps_store {
     int64_t retry_ms;               /* monotonic ms before which ps_store_tick does not reconnect */
     int backoff_ms;                 /* current reconnect backoff of ps_store_tick */
     struct chat_buf cols[PS_NCOLS]; /* scratch: the insert's array parameters */
+    struct chat_buf rcols[3];       /* scratch: the rooms update's (room, seq, ts) arrays */
     struct chat_buf copy;           /* scratch: the batch in COPY text format */
 };
 
@@ -242,15 +265,24 @@ void ps_store_tick(struct ps_store *s, int64_t now_ms);
  * tried again for part_retry_ms. Returns CHAT_OK, CHAT_EAGAIN (failed recently, not tried) or
  * CHAT_EIO (logged rate-limited, counted; connection closed if bad). */
 CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
-/* Writes the batch: COPY (fast path); when a row was stored before (a replay), one
- * INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING id, then, for the
+/* Writes the batch in one transaction: COPY (fast path); when a row was stored before (a replay),
+ * one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING id, then, for the
  * conflicting rows only, a look-up of the stored rows' Kafka positions: a different position
- * means two messages share an id (counted in id_conflicts, logged rate-limited). Missing day
+ * means two messages share an id (counted in id_conflicts, logged rate-limited; in a savepoint,
+ * so a failed look-up does not undo the rows); then the batch's rooms get their last_seq and
+ * last_message_at (GREATEST; rooms without a row are not touched). Missing day
  * partitions are created first (one round trip, under PS_LOCK_PARTITION, with the DDL lock
  * timeout). *inserted gets the rows actually inserted (the rest were already stored).
  * Returns CHAT_OK (committed) or CHAT_EIO (logged; nothing committed; retry later). */
 CHAT_NODISCARD int
 ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted);
+/* Moves read markers forward: for each i, room_members (rooms[i], users[i]) with state active
+ * gets last_read_seq = GREATEST(last_read_seq, seqs[i]); the arrays are PostgreSQL array literals
+ * of n unique (user, room) pairs. Only while connected (never connects: the batch path does).
+ * *updated gets the rows written. Returns CHAT_OK, CHAT_EAGAIN (not connected) or CHAT_EIO
+ * (logged; the connection closed when broken). */
+CHAT_NODISCARD int ps_store_apply_reads(
+    struct ps_store *s, const char *users, const char *rooms, const char *seqs, long long *updated);
 /* Runs sql (one or more statements) with PQexec. Returns CHAT_OK when the (last) result is
  * COMMAND_OK or TUPLES_OK, else logs "what" with the SQLSTATE and primary message (never the
  * DETAIL, which may quote row data) and returns CHAT_EIO. */
@@ -260,6 +292,68 @@ CHAT_NODISCARD int ps_pg_exec(PGconn *conn, const char *what, const char *sql);
 void ps_pg_log_error(PGconn *conn, const PGresult *res, const char *what);
 
 /* ------------------------------------------------------------------------------------------ */
+/* ps_cache.c: the Redis recent cache. Owner: the main thread. Blocking hiredis calls, each within
+ * redis_timeout_ms; after a failure no connect is tried before a backoff (100 ms doubling to
+ * 5 s), so an outage costs the database path at most one deadline per backoff. */
+
+struct redisContext;
+
+/* One room's last seq written by this process (the next message's "prev"). */
+struct ps_prev {
+    char *room; /* owns; NULL: free slot */
+    int64_t seq;
+};
+
+struct ps_cache {
+    const struct ps_cfg *cfg; /* borrowed */
+    struct ps_metrics *m;     /* borrowed */
+    struct redisContext *c;   /* owns (hiredis); NULL while disconnected */
+    int64_t retry_ms;         /* monotonic ms before which no connect is tried */
+    int backoff_ms;
+    struct chat_log_limit log;
+    struct ps_prev *prev; /* owns: open addressing, nprev_cap slots (a power of 2) */
+    size_t nprev, nprev_cap;
+    struct chat_buf frames; /* scratch: the batch's frames */
+};
+
+#define PS_PREV_MAX 65536 /* rooms remembered for "prev"; the map is cleared when it is full */
+
+void ps_cache_init(struct ps_cache *c, const struct ps_cfg *cfg, struct ps_metrics *m);
+void ps_cache_fini(struct ps_cache *c); /* closes the connection, frees the map; idempotent */
+/* Forgets every room's last seq (a rebalance: the next message of a room gets no prev). */
+void ps_cache_forget(struct ps_cache *c);
+/* The prev of a message of room at seq, and remembers seq as the room's last: the room's last
+ * seq when it is below seq, else -1 (none, or a replay going back). */
+int64_t ps_cache_prev(struct ps_cache *c, const char *room, int64_t seq);
+/* After the batch's database commit: computes every row's frame (its Kafka value with seq and
+ * prev spliced in; the prev map advances even when Redis is down) and writes them with one
+ * pipeline: per room ZREMRANGEBYSCORE (the batch's seqs: a replay replaces, never duplicates),
+ * ZADD, ZREMRANGEBYRANK (keep recent_per_room), EXPIRE; per user ZADD (score ts),
+ * ZREMRANGEBYRANK, EXPIRE. Failures are counted (cache_skipped, cache_errors) and logged
+ * rate-limited, never returned. */
+void ps_cache_write(struct ps_cache *c, const struct ps_batch *b);
+
+/* ------------------------------------------------------------------------------------------ */
+/* ps_events.c: the chat.events consumer (read markers). Owner: the main thread. */
+
+struct ps_read {
+    int64_t user;
+    char room[CHAT_ROOM_MAX + 1];
+    int64_t seq;
+};
+
+struct ps_events {
+    rd_kafka_t *rk;        /* owns; NULL before ps_events_start */
+    struct ps_read *reads; /* owns: coalesced per (user, room), n of cap */
+    size_t n, cap;
+    struct ps_commit *commits; /* owns: next offset per partition of what reads hold */
+    size_t ncommits, commits_cap;
+    int64_t first_ms; /* monotonic ms of the oldest record not yet written; 0: none */
+    int64_t retry_ms; /* monotonic ms before which a failed write is not retried */
+    int backoff_ms;
+};
+
+/* ------------------------------------------------------------------------------------------ */
 /* ps_consume.c: the consumer loop. */
 
 struct ps {
@@ -267,6 +361,8 @@ struct ps {
     struct ps_metrics m;
     struct ps_store store;
     struct ps_batch batch;
+    struct ps_cache cache;
+    struct ps_events events;
     rd_kafka_t *rk;              /* owns; NULL before ps_consumer_start */
     bool paused;                 /* assignment paused while the batch cannot be written */
     atomic_bool fatal;           /* set by the Kafka error callback: stop, exit 1 */
@@ -289,5 +385,14 @@ CHAT_NODISCARD int ps_consumer_start(struct ps *ps);
 CHAT_NODISCARD int ps_run(struct ps *ps);
 /* Destroys the consumer (after ps_run closed it). NULL-safe on ps->rk. */
 void ps_consumer_free(struct ps *ps);
+
+/* ps_events.c. start: creates the chat.events consumer and subscribes (CHAT_OK or CHAT_EINVAL,
+ * logged). service: polls what is there (never waits), coalesces `read` events and, once
+ * batch_ms old or batch_max big, writes them (ps_store_apply_reads) and commits their offsets;
+ * while the database is down or failing they wait (backoff) and no more are read. stop: one
+ * last write, then closes the consumer (bounded) and frees everything; idempotent. */
+CHAT_NODISCARD int ps_events_start(struct ps *ps);
+void ps_events_service(struct ps *ps);
+void ps_events_stop(struct ps *ps);
 
 #endif

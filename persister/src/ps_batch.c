@@ -85,6 +85,8 @@ int ps_batch_add(struct ps_batch *b,
                  int32_t partition,
                  int64_t offset,
                  const struct chat_event_msg *m,
+                 const char *raw,
+                 size_t raw_len,
                  int64_t now_ms)
 {
     size_t lr, lu, ln, lt, lc;
@@ -110,13 +112,15 @@ int ps_batch_add(struct ps_batch *b,
     r->ts_ms = m->ts;
     r->partition = partition;
     r->day = day;
-    r->blk = chat_xmalloc(lr + lu + ln + lt + lc + 5);
+    r->blk = chat_xmalloc(lr + lu + ln + lt + lc + (raw ? raw_len : 0) + 6);
     p = r->blk;
     r->room = put_str(&p, m->room, lr);
     r->user = put_str(&p, m->user, lu);
     r->nick = put_str(&p, m->nick, ln);
     r->body = put_str(&p, m->text, lt);
     r->cmid = m->client_msg_id ? put_str(&p, m->client_msg_id, lc) : NULL;
+    r->raw = raw ? put_str(&p, raw, raw_len) : NULL;
+    r->raw_len = raw ? raw_len : 0;
     b->n++;
     note_offset(b, partition, offset, now_ms);
     return CHAT_OK;

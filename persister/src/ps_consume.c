@@ -98,7 +98,8 @@ static int write_and_commit(struct ps *ps, bool force)
         if (chat_metric_get(&ps->m.write_since_ms) == 0)
             chat_metric_set(&ps->m.write_since_ms, chat_mono_ms());
         if (ps_store_write(&ps->store, b, &inserted) != CHAT_OK)
-            return CHAT_EIO; /* write_since_ms stays: failing counts as stuck */
+            return CHAT_EIO;           /* write_since_ms stays: failing counts as stuck */
+        ps_cache_write(&ps->cache, b); /* after the database commit; never fails the batch */
         chat_metric_set(&ps->m.write_since_ms, 0);
         chat_metric_add(&ps->m.stored, inserted);
         chat_metric_add(&ps->m.duplicates, (long long)b->n - inserted);
@@ -184,6 +185,7 @@ static void rebalance_cb(rd_kafka_t *rk,
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_error_t *error = NULL;
 
+    ps_cache_forget(&ps->cache); /* a room's next message may not follow the last one we saw */
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         if (coop)
@@ -308,7 +310,8 @@ static void handle_record(struct ps *ps, const rd_kafka_message_t *km)
     if (km->payload && km->len > 0)
         rc = chat_msg_decode(km->payload, km->len, &m, &doc);
     if (rc == CHAT_OK)
-        rc = ps_batch_add(&ps->batch, km->partition, km->offset, &m, chat_mono_ms());
+        rc = ps_batch_add(&ps->batch, km->partition, km->offset, &m, km->payload, km->len,
+                          chat_mono_ms());
     chat_json_free(doc);
     if (rc != CHAT_OK) {
         chat_metric_add(&ps->m.undecodable, 1);
@@ -498,6 +501,7 @@ int ps_run(struct ps *ps)
         now = chat_mono_ms();
         if (batch_due(ps, now))
             (void)flush(ps, false); /* returns once written, or on stop after DRAIN_MS */
+        ps_events_service(ps);      /* never waits */
         if (now - last_tick >= TICK_MS) {
             last_tick = now;
             ps_store_tick(&ps->store, chat_now_ms());
@@ -510,6 +514,7 @@ int ps_run(struct ps *ps)
                  "stopping with %zu unwritten rows (offsets not committed: they"
                  " will be re-read)",
                  ps->batch.n);
+    ps_events_stop(ps);
     close_bounded(ps);
     chat_metric_set(&ps->m.assigned, 0);
     return atomic_load(&ps->fatal) ? CHAT_EIO : CHAT_OK;

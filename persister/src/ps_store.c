@@ -1,8 +1,10 @@
 /* ps_store.c - the PostgreSQL side of the persister: connection and reconnection (session
  * timeouts, TCP keepalive and user timeout), schema (migrations), daily partitions (cached set of
- * known days, rolled ahead on every tick, created under an advisory lock with a lock_timeout) and
- * the batch write (COPY; on a replay one prepared INSERT ... SELECT FROM unnest($1..$9) ON
- * CONFLICT DO NOTHING RETURNING id, then the stored Kafka positions of the conflicting ids).
+ * known days, rolled ahead on every tick, created under an advisory lock with a lock_timeout),
+ * the batch write (one transaction: COPY; on a replay one prepared INSERT ... SELECT FROM
+ * unnest($1..$9) ON CONFLICT DO NOTHING RETURNING id, then the stored Kafka positions of the
+ * conflicting ids; then the rooms' last_seq/last_message_at) and the read markers of
+ * chat.events (ps_store_apply_reads).
  * Blocking libpq on the main thread; see ps.h. Never logs row data: errors are logged with
  * their SQLSTATE and primary message only. */
 #include <inttypes.h>
@@ -37,6 +39,24 @@
     " JOIN unnest($1::bigint[], $2::bigint[]) AS t(id, ts)"                    \
     " ON m.created_at = timestamptz 'epoch' + t.ts * interval '1 millisecond'" \
     " AND m.id = t.id"
+/* The rooms of a batch: their newest seq and message time ($1 rooms, $2 seqs, $3 ts ms,
+ * pairwise), in the batch's transaction. Rooms without a row (ad-hoc ones) are not touched. */
+#define ROOMS_NAME "ps_rooms"
+#define ROOMS_SQL                                                                               \
+    "UPDATE rooms r SET last_seq = GREATEST(r.last_seq, t.seq),"                                \
+    " last_message_at = GREATEST(r.last_message_at,"                                            \
+    " timestamptz 'epoch' + t.ts * interval '1 millisecond')"                                   \
+    " FROM (SELECT u.room, max(u.seq) AS seq, max(u.ts) AS ts"                                  \
+    " FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(room, seq, ts) GROUP BY u.room)" \
+    " AS t WHERE r.id = t.room"
+/* Read markers ($1 user ids, $2 rooms, $3 seqs; unique (user, room) pairs): active members
+ * only, never backwards. */
+#define READS_NAME "ps_reads"
+#define READS_SQL                                                             \
+    "UPDATE room_members m SET last_read_seq = t.seq"                         \
+    " FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(u, room, seq)" \
+    " WHERE m.room_id = t.room AND m.user_id = t.u AND m.state = 'active'"    \
+    " AND m.last_read_seq < t.seq"
 #define SESSION_SQL                                      \
     "SELECT set_config('statement_timeout', $1, false)," \
     " set_config('lock_timeout', $2, false)"
@@ -110,6 +130,8 @@ void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metri
     s->backoff_ms = BACKOFF_MIN_MS;
     for (int i = 0; i < PS_NCOLS; i++)
         chat_buf_init(&s->cols[i], 0, 0);
+    for (int i = 0; i < 3; i++)
+        chat_buf_init(&s->rcols[i], 0, 0);
     chat_buf_init(&s->copy, 0, 0);
 }
 
@@ -140,6 +162,8 @@ void ps_store_fini(struct ps_store *s)
     ps_days_fini(&s->days);
     for (int i = 0; i < PS_NCOLS; i++)
         chat_buf_fini(&s->cols[i]);
+    for (int i = 0; i < 3; i++)
+        chat_buf_fini(&s->rcols[i]);
     chat_buf_fini(&s->copy);
 }
 
@@ -343,6 +367,10 @@ static int setup(struct ps_store *s)
     rc = prepare(s, INSERT_NAME, INSERT_SQL, PS_NCOLS);
     if (rc == CHAT_OK)
         rc = prepare(s, STORED_NAME, STORED_SQL, 2);
+    if (rc == CHAT_OK)
+        rc = prepare(s, ROOMS_NAME, ROOMS_SQL, 3);
+    if (rc == CHAT_OK)
+        rc = prepare(s, READS_NAME, READS_SQL, 3);
     if (rc == CHAT_OK)
         chat_log(CHAT_LOG_INFO,
                  "postgres: connected (server %d), %d migrations applied, %zu"
@@ -577,8 +605,18 @@ static int insert_rows(struct ps_store *s, const struct ps_batch *b, long long *
         else
             cand[ncand++] = i;
     }
-    if (rc == CHAT_OK && ncand > 0)
-        rc = check_conflicts(s, b, cand, ncand);
+    if (rc == CHAT_OK && ncand > 0) {
+        /* inside the batch's transaction: a failed look-up must not abort the inserts */
+        rc = ps_pg_exec(s->conn, "savepoint", "SAVEPOINT ps_check");
+        if (rc == CHAT_OK && check_conflicts(s, b, cand, ncand) != CHAT_OK)
+            rc = ps_pg_exec(s->conn, "rolling back the look-up", "ROLLBACK TO SAVEPOINT ps_check");
+        if (rc != CHAT_OK) {
+            chat_free(got);
+            chat_free(used);
+            chat_free(cand);
+            return CHAT_EIO;
+        }
+    }
     chat_free(got);
     chat_free(used);
     chat_free(cand);
@@ -699,6 +737,85 @@ static int copy_rows(struct ps_store *s, const struct ps_batch *b)
     return rc;
 }
 
+/* The batch's rooms get their newest seq and message time (same transaction as the rows). */
+static int update_rooms(struct ps_store *s, const struct ps_batch *b)
+{
+    struct chat_buf *c = s->rcols;
+    const char *params[3];
+    PGresult *res;
+    int rc = CHAT_OK;
+
+    for (int i = 0; i < 3; i++)
+        chat_buf_reset(&c[i]);
+    for (size_t i = 0; i < b->n && rc == CHAT_OK; i++) {
+        const struct ps_row *r = &b->rows[i];
+        rc |= chat_buf_append(&c[0], i ? "," : "{", 1);
+        rc |= ps_pg_array_text(&c[0], r->room);
+        rc |= chat_buf_appendf(&c[1], "%s%" PRId64, i ? "," : "{", r->offset);
+        rc |= chat_buf_appendf(&c[2], "%s%" PRId64, i ? "," : "{", r->ts_ms);
+    }
+    for (int i = 0; i < 3; i++) {
+        rc |= chat_buf_append(&c[i], "}", 1);
+        params[i] = chat_buf_data(&c[i]);
+    }
+    if (rc != CHAT_OK)
+        return CHAT_EIO;
+    res = PQexecPrepared(s->conn, ROOMS_NAME, 3, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ps_pg_log_error(s->conn, res, "updating the rooms' last seq");
+        rc = CHAT_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* COMMIT, checked: a transaction that failed earlier would "commit" as ROLLBACK. */
+static int commit(struct ps_store *s)
+{
+    PGresult *res = PQexec(s->conn, "COMMIT");
+    int rc = CHAT_OK;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        ps_pg_log_error(s->conn, res, "committing the batch");
+        rc = CHAT_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Leaves a failed transaction (a broken connection is closed by after_error). */
+static void rollback(struct ps_store *s)
+{
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK &&
+        PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        if (ps_pg_exec(s->conn, "rolling back", "ROLLBACK") != CHAT_OK)
+            store_close(s); /* in an unknown state: start over */
+}
+
+int ps_store_apply_reads(
+    struct ps_store *s, const char *users, const char *rooms, const char *seqs, long long *updated)
+{
+    const char *params[3] = {users, rooms, seqs};
+    PGresult *res;
+    int rc = CHAT_OK;
+
+    *updated = 0;
+    if (!s->conn)
+        return CHAT_EAGAIN;
+    res = PQexecPrepared(s->conn, READS_NAME, 3, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+        chat_parse_ll(PQcmdTuples(res), 0, INT64_MAX, updated) != CHAT_OK) {
+        ps_pg_log_error(s->conn, res, "storing read markers");
+        rc = CHAT_EIO;
+    }
+    PQclear(res);
+    if (rc != CHAT_OK)
+        after_error(s);
+    else
+        s->last_io_ms = chat_mono_ms();
+    return rc;
+}
+
 int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted)
 {
     int32_t days[64] = {0};
@@ -722,13 +839,26 @@ int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inse
         /* COPY is the database's fastest ingest; a batch holding an already stored row (a
          * replay) fails as a whole and goes again through the idempotent INSERT ... ON CONFLICT
          * DO NOTHING, so nothing is ever stored twice. */
-        rc = copy_rows(s, b);
+        rc = ps_pg_exec(s->conn, "starting the batch", "BEGIN");
+        if (rc == CHAT_OK)
+            rc = copy_rows(s, b);
         if (rc == CHAT_OK)
             *inserted = (long long)b->n;
-        else if (rc == CHAT_EEXIST)
-            rc = insert_rows(s, b, inserted);
+        else if (rc == CHAT_EEXIST) {
+            rc = ps_pg_exec(s->conn, "restarting the batch", "ROLLBACK");
+            if (rc == CHAT_OK)
+                rc = ps_pg_exec(s->conn, "starting the batch", "BEGIN");
+            if (rc == CHAT_OK)
+                rc = insert_rows(s, b, inserted);
+        }
+        if (rc == CHAT_OK)
+            rc = update_rooms(s, b);
+        if (rc == CHAT_OK)
+            rc = commit(s);
     }
     if (rc != CHAT_OK) {
+        *inserted = 0;
+        rollback(s);
         after_error(s);
         return CHAT_EIO;
     }

@@ -504,6 +504,7 @@ _cl_start_persister() {
     port=$(_cl_env_get "$dir" CHAT_TEST_PERSISTER_PORT)
     _cl_spawn persister "$dir" env \
         CHAT_PG_DSN="$(_cl_env_get "$dir" CHAT_TEST_PG_DSN)" \
+        CHAT_REDIS_HOST=127.0.0.1 CHAT_REDIS_PORT="$(_cl_env_get "$dir" CHAT_TEST_REDIS_PORT)" \
         CHAT_METRICS_ADDR=127.0.0.1 CHAT_METRICS_PORT="$port" \
         "$bin" || return 1
     _cl_wait persister "$dir" "GET /readyz" _cl_http_ok "http://127.0.0.1:$port/readyz"
@@ -531,6 +532,7 @@ _cl_start_api() {
     _cl_spawn "$name" "$dir" env \
         CHAT_API_ADDR=127.0.0.1 CHAT_API_PORT="$port" CHAT_NODE_NAME="$name" \
         CHAT_TRUSTED_PROXY_HOPS="${CHAT_TRUSTED_PROXY_HOPS:-1}" \
+        CHAT_ROOMS_ADHOC="${CHAT_ROOMS_ADHOC:-1}" \
         CHAT_REDIS_HOST=127.0.0.1 CHAT_REDIS_PORT="$(_cl_env_get "$dir" CHAT_TEST_REDIS_PORT)" \
         CHAT_PG_DSN="$(_cl_env_get "$dir" CHAT_TEST_PG_DSN)" \
         "$bin" || return 1
@@ -547,6 +549,7 @@ _cl_start_gw() {
     _cl_spawn "$name" "$dir" env \
         CHAT_LISTEN_ADDR=127.0.0.1 CHAT_PORT="$port" CHAT_NODE_NAME="$name" \
         CHAT_TRUSTED_PROXY_HOPS="${CHAT_TRUSTED_PROXY_HOPS:-1}" \
+        CHAT_ROOMS_ADHOC="${CHAT_ROOMS_ADHOC:-1}" \
         CHAT_REDIS_HOST=127.0.0.1 CHAT_REDIS_PORT="$(_cl_env_get "$dir" CHAT_TEST_REDIS_PORT)" \
         CHAT_PG_DSN="$(_cl_env_get "$dir" CHAT_TEST_PG_DSN)" \
         CHAT_WEB_ROOT="$(_cl_env_get "$dir" CHAT_TEST_WEB_ROOT)" \

@@ -252,7 +252,8 @@ int it_api_raw(const char *base,
 
     if (st < 0)
         fail_msg("%s %s%s: no response", method, base, path);
-    *out = json_loads(resp, 0, NULL);
+    /* 204 No Content: JSON null */
+    *out = st == 204 && (!resp || !resp[0]) ? json_null() : json_loads(resp ? resp : "", 0, NULL);
     if (!*out)
         fail_msg("%s %s -> %d: the body is not JSON: %.300s", method, path, st, resp);
     free(resp);
@@ -604,14 +605,15 @@ void it_register_fails(const struct it_client *cl, json_t *body, const char *cod
 void it_expect_nick_within(
     struct wsc *c, struct wsc *w, const char *room, const char *uid, const char *nick, int ms)
 {
+    static int n; /* client_msg_ids are remembered per user (dedupe): never reuse one */
     long long deadline = it_wall_ms() + it_timeout(ms);
     char cmid[32];
 
-    for (int i = 0;; i++) {
+    for (;;) {
         json_t *m;
         bool fresh;
 
-        snprintf(cmid, sizeof(cmid), "p%d", i);
+        snprintf(cmid, sizeof(cmid), "p%d", n++);
         it_expect_sent(c, room, "after the change", cmid, NULL);
         m = it_wait_frame(w, "message", "client_msg_id", cmid, NULL, it_timeout(10000));
         if (!m)

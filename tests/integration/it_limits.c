@@ -78,9 +78,13 @@ static int wait_exit(pid_t pid, int timeout_ms)
 
 static int setup(void **state)
 {
-    static const char *const extra[] = {"CHAT_RATE_PER_S=1",       "CHAT_RATE_BURST=3",
-                                        "CHAT_FRAME_RATE_PER_S=5", "CHAT_FRAME_RATE_BURST=20",
-                                        "CHAT_MAX_ROOMS=2",        NULL};
+    static const char *const extra[] = {"CHAT_RATE_PER_S=1",
+                                        "CHAT_RATE_BURST=3",
+                                        "CHAT_FRAME_RATE_PER_S=5",
+                                        "CHAT_FRAME_RATE_BURST=20",
+                                        "CHAT_MAX_ROOMS=2",
+                                        "CHAT_ROOMS_ADHOC=1",
+                                        NULL};
     int port = PORT_BASE + (int)(getpid() % 5000);
     (void)state;
     snprintf(gw_url, sizeof(gw_url), "http://127.0.0.1:%d", port);
@@ -175,6 +179,39 @@ static void test_send_rate_is_per_user_across_connections_and_rest(void **state)
     free(tok);
 }
 
+/* A gateway with the production default CHAT_ROOMS_ADHOC=0 knows the rooms chat-api made (from
+ * chat.rooms, read whole before it is ready) and refuses every other room id. */
+static void test_unknown_rooms_refused_by_default(void **state)
+{
+    int port = PORT_BASE + (int)(getpid() % 5000) + 2;
+    char url[64];
+    pid_t pid;
+    struct wsc *c;
+    json_t *j;
+    bool ready = false;
+    static const char *const dflt[] = {"CHAT_ROOMS_ADHOC=0", NULL}; /* the default, spelled out */
+
+    (void)state;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    pid = spawn_gateway(port, dflt, "gw-rooms");
+    for (int i = 0; i < it_timeout(200) && !ready; i++) {
+        ready = it_http_get(url, "/readyz", NULL) == 200;
+        if (!ready)
+            usleep(50 * 1000);
+    }
+    assert_true(ready);
+    c = it_connect(url, NULL);
+    it_send(c, "{s:s, s:s}", "type", "join", "room", "no-such-room-anywhere");
+    j = it_wait_type(c, "error", it_timeout(5000));
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "not_found");
+    json_decref(j);
+    it_join(c, "lobby"); /* seeded by migration 0005, known from chat.rooms */
+    wsc_close(c);
+    kill(pid, SIGTERM);
+    assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
+}
+
 static void test_frame_rate_and_max_rooms(void **state)
 {
     (void)state;
@@ -220,6 +257,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_rate_is_per_user_across_connections_and_rest),
         cmocka_unit_test(test_frame_rate_and_max_rooms),
+        cmocka_unit_test(test_unknown_rooms_refused_by_default),
         cmocka_unit_test(test_startup_failures_exit_cleanly),
     };
     it_env_load();

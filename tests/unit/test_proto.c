@@ -172,6 +172,19 @@ static void test_proto_example_ping(void **state)
     chat_cframe_fini(&f);
 }
 
+static void test_proto_example_read(void **state)
+{
+    struct chat_cframe f;
+
+    (void)state;
+    decode_example("read", &f);
+    assert_string_equal(f.room, "lobby");
+    assert_int_equal(f.seq, 1234);
+    assert_string_equal(f.ref, "r1");
+    assert_null(f.client_msg_id);
+    chat_cframe_fini(&f);
+}
+
 /* ---- server examples re-encode byte for byte ---- */
 
 struct server_case {
@@ -1312,6 +1325,66 @@ static void test_proto_event_decode_user_limit(void **state)
 }
 
 /* proto/README.md documents every frame type, error code and close code of chat_proto.def. */
+/* GET .../messages: the frames as given, then more and source. */
+static void test_proto_enc_history(void **state)
+{
+    struct chat_buf out, frames;
+
+    (void)state;
+    chat_buf_init(&out, 0, 0);
+    chat_buf_init(&frames, 0, 0);
+    assert_int_equal(chat_enc_history(&out, &frames, false, "db"), CHAT_OK);
+    assert_string_equal(chat_buf_data(&out), "{\"messages\":[],\"more\":false,\"source\":\"db\"}");
+    chat_buf_reset(&out);
+    assert_int_equal(chat_buf_appends(&frames, "{\"seq\":1},{\"seq\":2}"), CHAT_OK);
+    assert_int_equal(chat_enc_history(&out, &frames, true, "cache"), CHAT_OK);
+    assert_string_equal(
+        chat_buf_data(&out),
+        "{\"messages\":[{\"seq\":1},{\"seq\":2}],\"more\":true,\"source\":\"cache\"}");
+    chat_buf_fini(&out);
+    chat_buf_fini(&frames);
+}
+
+/* POST .../read: {"seq":N}, N >= 0; stable codes for the rest. */
+static void test_proto_read_body(void **state)
+{
+    static const struct {
+        const char *body;
+        enum chat_errcode code;
+    } bad[] = {
+        {"", CHAT_ERR_bad_json},
+        {"[1]", CHAT_ERR_bad_json},
+        {"{\"seq\":1,\"seq\":2}", CHAT_ERR_bad_json},
+        {"{}", CHAT_ERR_bad_field},
+        {"{\"seq\":-1}", CHAT_ERR_bad_field},
+        {"{\"seq\":\"5\"}", CHAT_ERR_bad_field},
+        {"{\"seq\":1.5}", CHAT_ERR_bad_field},
+        {"{\"seq\":null}", CHAT_ERR_bad_field},
+        {"{\"seq\":\"\xff\"}", CHAT_ERR_bad_utf8},
+    };
+    struct chat_buf out;
+    enum chat_errcode code = CHAT_ERR_internal;
+    int64_t seq = 0;
+
+    (void)state;
+    assert_int_equal(chat_read_body_decode("{\"seq\":42,\"x\":1}", 16, &seq, &code), CHAT_OK);
+    assert_int_equal(seq, 42);
+    assert_int_equal(chat_read_body_decode("{\"seq\":0}", 9, &seq, &code), CHAT_OK);
+    assert_int_equal(seq, 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        code = CHAT_ERR_internal;
+        assert_int_equal(chat_read_body_decode(bad[i].body, strlen(bad[i].body), &seq, &code),
+                         CHAT_EPROTO);
+        if (code != bad[i].code)
+            fail_msg("%s: %s, expected %s", bad[i].body, chat_errcode_name(code),
+                     chat_errcode_name(bad[i].code));
+    }
+    chat_buf_init(&out, 0, 0);
+    assert_int_equal(chat_enc_read_state(&out, 7, 1000), CHAT_OK);
+    assert_string_equal(chat_buf_data(&out), "{\"last_read_seq\":7,\"unread\":1000}");
+    chat_buf_fini(&out);
+}
+
 static void test_proto_readme_complete(void **state)
 {
     char *path = chat_xasprintf("%s/README.md", proto_dir);
@@ -1400,6 +1473,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_example_leave),
         cmocka_unit_test(test_proto_example_send),
         cmocka_unit_test(test_proto_example_ping),
+        cmocka_unit_test(test_proto_example_read),
         cmocka_unit_test(test_proto_example_hello),
         cmocka_unit_test(test_proto_hello_anonymous),
         cmocka_unit_test(test_proto_example_authed),
@@ -1443,6 +1517,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_event_decode_unknown_type),
         cmocka_unit_test(test_proto_event_decode_rejects),
         cmocka_unit_test(test_proto_event_decode_user_limit),
+        cmocka_unit_test(test_proto_enc_history),
+        cmocka_unit_test(test_proto_read_body),
         cmocka_unit_test(test_proto_readme_complete),
         cmocka_unit_test(test_proto_readme_http_status),
     };

@@ -48,7 +48,7 @@ static void test_ps_batch_add_copies_and_tracks_offsets(void **state)
     (void)state;
     ps_batch_init(&b);
     assert_false(ps_batch_pending(&b));
-    assert_int_equal(ps_batch_add(&b, 3, 100, &m, 5000), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 3, 100, &m, NULL, 0, 5000), CHAT_OK);
     text[0] = 'J'; /* the batch owns a copy */
     assert_string_equal(b.rows[0].body, "hello");
     assert_string_equal(b.rows[0].room, "lobby");
@@ -57,8 +57,8 @@ static void test_ps_batch_add_copies_and_tracks_offsets(void **state)
     assert_int_equal(b.rows[0].id, 7);
     assert_true(ps_batch_pending(&b));
     assert_int_equal(b.first_ms, 5000);
-    assert_int_equal(ps_batch_add(&b, 3, 101, &m, 6000), CHAT_OK);
-    assert_int_equal(ps_batch_add(&b, 5, 9, &m, 7000), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 3, 101, &m, NULL, 0, 6000), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 5, 9, &m, NULL, 0, 7000), CHAT_OK);
     assert_int_equal(b.first_ms, 5000); /* age counts from the first record */
     assert_int_equal(b.n, 3);
     assert_int_equal(b.ncommits, 2);
@@ -79,7 +79,8 @@ static void test_ps_batch_skip_commits_without_row(void **state)
     assert_int_equal(b.n, 0);
     assert_int_equal(b.first_ms, 100);
     assert_int_equal(next_of(&b, 2), 41);
-    assert_int_equal(ps_batch_add(&b, 2, 39, &m, 200), CHAT_OK); /* older offset: no rewind */
+    assert_int_equal(ps_batch_add(&b, 2, 39, &m, NULL, 0, 200),
+                     CHAT_OK); /* older offset: no rewind */
     assert_int_equal(next_of(&b, 2), 41);
     ps_batch_reset(&b);
     assert_false(ps_batch_pending(&b));
@@ -95,16 +96,16 @@ static void test_ps_batch_add_rejects_unstorable(void **state)
 
     (void)state;
     ps_batch_init(&b);
-    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_EINVAL);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, NULL, 0, 1), CHAT_EINVAL);
     m = msg(1, "r", "t", NULL);
     m.ts = -1; /* before 1970 */
-    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_EINVAL);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, NULL, 0, 1), CHAT_EINVAL);
     m.ts = INT64_MAX;
-    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_EINVAL);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, NULL, 0, 1), CHAT_EINVAL);
     assert_int_equal(b.n, 0);
     assert_false(ps_batch_pending(&b));
     m = msg((uint64_t)INT64_MAX, "r", "t", NULL);
-    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, NULL, 0, 1), CHAT_OK);
     ps_batch_fini(&b);
 }
 
@@ -117,10 +118,10 @@ static void test_ps_batch_drop_partitions(void **state)
 
     (void)state;
     ps_batch_init(&b);
-    assert_int_equal(ps_batch_add(&b, 0, 10, &m1, 1), CHAT_OK);
-    assert_int_equal(ps_batch_add(&b, 1, 20, &m2, 1), CHAT_OK);
-    assert_int_equal(ps_batch_add(&b, 2, 30, &m3, 1), CHAT_OK);
-    assert_int_equal(ps_batch_add(&b, 1, 21, &m2, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 0, 10, &m1, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 1, 20, &m2, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 2, 30, &m3, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 1, 21, &m2, NULL, 0, 1), CHAT_OK);
     ps_batch_skip(&b, 7, 5, 1);
     assert_int_equal(ps_batch_drop_partitions(&b, revoked, 2), 2);
     assert_int_equal(b.n, 2);
@@ -173,8 +174,8 @@ static void test_ps_batch_encode_columns(void **state)
     assert_int_equal(ps_batch_encode(&b, cols), CHAT_OK);
     assert_string_equal(chat_buf_data(&cols[PS_COL_ID]), "{}");
     assert_string_equal(chat_buf_data(&cols[PS_COL_BODY]), "{}");
-    assert_int_equal(ps_batch_add(&b, 4, 100, &m1, 1), CHAT_OK);
-    assert_int_equal(ps_batch_add(&b, 9, 7, &m2, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 4, 100, &m1, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 9, 7, &m2, NULL, 0, 1), CHAT_OK);
     assert_int_equal(ps_batch_encode(&b, cols), CHAT_OK);
     assert_string_equal(chat_buf_data(&cols[PS_COL_ID]), "{11,12}");
     assert_string_equal(chat_buf_data(&cols[PS_COL_ROOM]), "{\"lobby\",\"dev\"}");
@@ -201,7 +202,7 @@ static void test_ps_batch_encode_cap(void **state)
     for (int i = 0; i < PS_NCOLS; i++)
         chat_buf_init(&cols[i], 0, 16);
     ps_batch_init(&b);
-    assert_int_equal(ps_batch_add(&b, 0, 1, &m, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, NULL, 0, 1), CHAT_OK);
     assert_int_equal(ps_batch_encode(&b, cols), CHAT_ETOOBIG);
     ps_batch_fini(&b);
     for (int i = 0; i < PS_NCOLS; i++)
@@ -217,7 +218,7 @@ static void test_ps_batch_many_rows(void **state)
     ps_batch_init(&b);
     for (int i = 0; i < 5000; i++) {
         m.id = (uint64_t)i + 1;
-        assert_int_equal(ps_batch_add(&b, i % 12, i, &m, 1), CHAT_OK);
+        assert_int_equal(ps_batch_add(&b, i % 12, i, &m, NULL, 0, 1), CHAT_OK);
     }
     assert_int_equal(b.n, 5000);
     assert_int_equal(b.ncommits, 12);

@@ -32,21 +32,34 @@ struct api_outbox {
     struct chat_log_limit lim; /* "not relayed" lines */
 };
 
-bool api_outbox_add(struct api_db *db, const char *key, const char *type, const struct chat_buf *v)
+bool api_outbox_put(struct api_db *db,
+                    const char *topic,
+                    const char *key,
+                    const char *type,
+                    const struct chat_buf *v)
 {
-    char *payload = chat_xmalloc(v->len + 1);
-    const char *p[3] = {key, type, payload};
+    char *payload = NULL;
+    const char *p[4] = {topic, key, type, NULL};
     PGresult *r;
     bool good;
 
-    memcpy(payload, chat_buf_data(v), v->len);
-    payload[v->len] = '\0';
-    r = api_db_qn(db, API_Q_outbox_add, 3, p);
+    if (v) {
+        payload = chat_xmalloc(v->len + 1);
+        memcpy(payload, chat_buf_data(v), v->len);
+        payload[v->len] = '\0';
+        p[3] = payload;
+    }
+    r = api_db_qn(db, API_Q_outbox_add, 4, p);
     chat_free(payload);
     good = api_db_ok(r, PGRES_COMMAND_OK, "queueing an event");
     if (good)
         PQclear(r);
     return good;
+}
+
+bool api_outbox_add(struct api_db *db, const char *key, const char *type, const struct chat_buf *v)
+{
+    return api_outbox_put(db, "events", key, type, v);
 }
 
 /* chat_db_migrate's runner: every statement within CHAT_PG_TIMEOUT_MS (api_db.c). */
@@ -174,10 +187,13 @@ static int relay_batch(struct api_outbox *o)
     }
     d = chat_xcalloc((size_t)n, sizeof(*d));
     for (int i = 0; i < n; i++) {
-        char *v = PQgetvalue(r, i, 3);
+        bool tomb = PQgetisnull(r, i, 3);
+        char *v = tomb ? NULL : PQgetvalue(r, i, 3);
+        const char *topic = strcmp(PQgetvalue(r, i, 5), "rooms") == 0 ? a->cfg->kafka.topic_rooms
+                                                                      : a->cfg->kafka.topic_events;
         rd_kafka_resp_err_t err =
-            api_kafka_produce(a->kafka, a->cfg->kafka.topic_events, PQgetvalue(r, i, 1), v,
-                              strlen(v), PQgetvalue(r, i, 2), chat_now_ms(), &d[i]);
+            api_kafka_produce(a->kafka, topic, PQgetvalue(r, i, 1), v, tomb ? 0 : strlen(v),
+                              PQgetvalue(r, i, 2), chat_now_ms(), &d[i]);
         if (err) { /* queue full or the like: these are done, as failed */
             d[i].done = true;
             d[i].err = err;

@@ -1,4 +1,4 @@
-/* api_outbox.h - the transactional outbox of chat.events. A handler that changes something the
+/* api_outbox.h - the transactional outbox of chat.events and chat.rooms. A handler that changes something the
  * gateways must learn (sessions revoked, a nickname changed) adds the event row in the same
  * transaction (api_outbox_add); the relay thread produces committed rows to chat.events in id
  * order and deletes each once Kafka acknowledged it. One relay in the cluster works at a time
@@ -15,7 +15,14 @@
 struct api;
 struct api_db;
 
-/* Inside the caller's transaction: queues the event (payload: the JSON record value). */
+/* Inside the caller's transaction: queues a record for topic "events" (chat.events) or "rooms"
+ * (chat.rooms); v NULL: a tombstone (a deleted room). */
+bool api_outbox_put(struct api_db *db,
+                    const char *topic,
+                    const char *key,
+                    const char *type,
+                    const struct chat_buf *v);
+/* Inside the caller's transaction: queues a chat.events record (payload: the JSON value). */
 bool api_outbox_add(struct api_db *db, const char *key, const char *type, const struct chat_buf *v);
 
 int api_outbox_start(struct api *a);

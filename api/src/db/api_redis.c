@@ -58,16 +58,9 @@ static bool connect_redis(struct api_redis *r)
     return true;
 }
 
-redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...)
+/* The reply of a command sent: checked, counted, logged. */
+static redisReply *take_reply(struct api_redis *r, redisReply *rep)
 {
-    redisReply *rep;
-    va_list ap;
-
-    if (!r->c && !connect_redis(r))
-        return NULL;
-    va_start(ap, fmt);
-    rep = redisvCommand(r->c, fmt, ap);
-    va_end(ap);
     if (!rep) {
         drop(r, r->c->errstr[0] ? r->c->errstr : "no answer");
         return NULL;
@@ -80,6 +73,26 @@ redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...)
         return NULL;
     }
     return rep;
+}
+
+redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...)
+{
+    redisReply *rep;
+    va_list ap;
+
+    if (!r->c && !connect_redis(r))
+        return NULL;
+    va_start(ap, fmt);
+    rep = redisvCommand(r->c, fmt, ap);
+    va_end(ap);
+    return take_reply(r, rep);
+}
+
+redisReply *api_redis_argv(struct api_redis *r, int argc, const char **argv)
+{
+    if (!r->c && !connect_redis(r))
+        return NULL;
+    return take_reply(r, redisCommandArgv(r->c, argc, argv, NULL));
 }
 
 void api_redis_close(struct api_redis *r)

@@ -27,6 +27,8 @@ void api_redis_init(
 /* Runs a command (hiredis format). Returns the reply (freeReplyObject), or NULL when Redis is
  * unreachable, answered an error or did not answer in time (logged, rate-limited). */
 redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...);
+/* As api_redis_cmd, for a command of argc NUL-terminated arguments (SMISMEMBER KEY M1 M2 ...). */
+redisReply *api_redis_argv(struct api_redis *r, int argc, const char **argv);
 void api_redis_close(struct api_redis *r);
 
 #endif

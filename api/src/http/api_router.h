@@ -37,6 +37,8 @@ enum api_route_flags {
     API_RATE_IP = 1 << 4,   /* counts against the client address's limit (route's rate) */
     API_RATE_USER = 1 << 5, /* counts against the bearer's limit (route's rate) */
     API_ACCOUNT = 1 << 6,   /* the bearer is an account (a numeric user id; else 404) */
+    API_BEARER_OPT = 1 << 7, /* a token is optional: checked like API_BEARER when one is sent,
+                              * anonymous (uid "") when none is */
 };
 
 #define API_MAX_PARAMS 4

@@ -178,7 +178,7 @@ static bool needs_db(const struct api_req *r)
 
     if (rt->flags & (API_DB | API_ACCOUNT | API_ADMIN))
         return true;
-    return (rt->flags & API_BEARER) && r->sid[0] && n > 0 && n <= 18 &&
+    return (rt->flags & (API_BEARER | API_BEARER_OPT)) && r->sid[0] && n > 0 && n <= 18 &&
            strspn(r->uid, "0123456789") == n;
 }
 
@@ -186,7 +186,8 @@ static bool needs_db(const struct api_req *r)
 static void run(struct api_req *r)
 {
     const struct api_route *rt = r->route;
-    bool bearer = rt->flags & (API_BEARER | API_ADMIN);
+    bool bearer = (rt->flags & (API_BEARER | API_ADMIN)) ||
+                  ((rt->flags & API_BEARER_OPT) && api_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
     struct api_conns *cx = NULL;
 
     if (bearer && !api_auth_bearer(r))
@@ -283,6 +284,8 @@ on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Request
     }
     if (r->cf_set)
         chat_cframe_fini(&r->cf);
+    if (r->doc)
+        chat_json_free(r->doc);
     if (r->body.len)
         explicit_bzero((void *)chat_buf_data(&r->body), r->body.len);
     if (r->resp.len)

@@ -4,7 +4,8 @@
  * under chat-api's own node number, produced to chat.messages keyed by room; answered with the
  * ack once Kafka acknowledged it (at most CHAT_PRODUCE_TIMEOUT_MS). At most
  * CHAT_REST_MAX_PENDING sends wait at once per replica, so a Kafka outage cannot take every
- * request thread. */
+ * request thread. A send with client_msg_id is deduplicated with the gateways' scheme
+ * (chat/idem.h, db/api_idem.h): a retry gets the first send's ack. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "bus/api_ids.h"
 #include "bus/api_kafka.h"
 #include "db/api_conns.h"
+#include "db/api_idem.h"
 #include "routes.h"
 
 /* The sender's nickname now: an account's from the database (the token's name claim may be
@@ -39,8 +41,28 @@ static bool nickname(struct api_req *r, struct api_db *db, char *out, size_t cap
     return true;
 }
 
-/* Produces the message and waits for Kafka; answers the ack or the failure. */
-static void produce(struct api_req *r, struct chat_event_msg *ev)
+/* The claimed key of ev (NULL: none) after Kafka's answer: the ack remembered, or given back. */
+static void settle(struct api_req *r,
+                   const char *key,
+                   const struct chat_event_msg *ev,
+                   const struct api_delivery *d)
+{
+    struct chat_idem_ack ack;
+
+    if (!key)
+        return;
+    memset(&ack, 0, sizeof(ack));
+    snprintf(ack.room, sizeof(ack.room), "%s", ev->room);
+    ack.id = ev->id;
+    ack.seq = d ? d->offset : -1;
+    ack.ts = ev->ts;
+    api_idem_settle(&api_conns_get(r->api)->redis, key, d && !d->err, d && d->maybe_stored, &ack,
+                    r->api->cfg->idem_ttl_s);
+}
+
+/* Produces the message and waits for Kafka; answers the ack or the failure. key: the claimed
+ * idempotency key of the send, or NULL. */
+static void produce(struct api_req *r, struct chat_event_msg *ev, const char *key)
 {
     struct api *a = r->api;
     struct api_delivery d;
@@ -50,6 +72,7 @@ static void produce(struct api_req *r, struct chat_event_msg *ev)
     chat_buf_init(&v, 0, 0);
     if (chat_enc_message(&v, ev) != CHAT_OK) {
         chat_buf_fini(&v);
+        settle(r, key, ev, NULL);
         api_reply_code(r, CHAT_ERR_internal);
         return;
     }
@@ -57,6 +80,7 @@ static void produce(struct api_req *r, struct chat_event_msg *ev)
                             (char *)chat_buf_data(&v), v.len, "message", ev->ts, &d);
     chat_buf_fini(&v);
     if (err) {
+        settle(r, key, ev, NULL);
         chat_metric_add(&a->m.send_errors, 1);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             r->retry_after_s = 1;
@@ -65,6 +89,7 @@ static void produce(struct api_req *r, struct chat_event_msg *ev)
         return;
     }
     api_kafka_wait(a->kafka, &d, 1);
+    settle(r, key, ev, &d);
     if (d.err) {
         chat_metric_add(&a->m.send_errors, 1);
         api_reply_code(r, d.maybe_stored ? CHAT_ERR_unconfirmed : CHAT_ERR_unavailable);
@@ -93,12 +118,94 @@ void r_messages_send_check(struct api_req *r)
         api_reply_code(r, CHAT_ERR_bad_text);
 }
 
+/* The room's rules (the rooms API): a restricted room (an id starting with "_") takes an active
+ * member, a public room must exist (unless CHAT_ROOMS_ADHOC), and the text must fit the room's
+ * max_text. False after answering. */
+static bool room_allows(struct api_req *r, struct api_db *db, const char *room)
+{
+    size_t n = strlen(r->uid);
+    bool account = n > 0 && n <= 18 && strspn(r->uid, "0123456789") == n;
+    const char *p[2] = {room, account ? r->uid : NULL};
+    PGresult *res = api_db_qn(db, API_Q_room_send_rules, 2, p);
+    long long max_text;
+    char msg[80];
+
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a room's rules")) {
+        api_reply_unavailable(r);
+        return false;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        if (room[0] != '_' && r->api->cfg->rooms_adhoc)
+            return true; /* an ad-hoc public room: the node's limits */
+        api_reply_error(r, 404, "not_found", "no such room");
+        return false;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "public") != 0 &&
+        strcmp(PQgetvalue(res, 0, 2), "active") != 0) { /* invisible to non-members */
+        PQclear(res);
+        api_reply_error(r, 404, "not_found", "no such room");
+        return false;
+    }
+    max_text = api_db_ll(res, 0, 1);
+    PQclear(res);
+    if ((long long)r->cf.text_cps > max_text) {
+        snprintf(msg, sizeof(msg), "text is longer than this room's %lld code points", max_text);
+        api_reply_error(r, 400, "text_too_long", msg);
+        return false;
+    }
+    return true;
+}
+
+/* A send with client_msg_id: claims its key (into key). Returns false when the send was
+ * answered here: the remembered ack of a retry, or its error. */
+static bool dedupe(struct api_req *r, struct api_conns *cx, char *key, size_t cap, bool *claimed)
+{
+    struct api *a = r->api;
+    struct chat_idem_ack ack;
+    const char *room = api_param_get(&r->params, "room")->str;
+    int retry_ms;
+
+    *claimed = false;
+    if (chat_idem_key(key, cap, r->uid, r->cf.client_msg_id) != CHAT_OK) {
+        chat_metric_add(&a->m.idem_skipped, 1); /* cannot happen: both parts are capped */
+        return true;
+    }
+    switch (api_idem_claim(&cx->redis, key, chat_idem_pending_px(a->cfg->produce_timeout_ms), room,
+                           &ack, &retry_ms)) {
+    case API_IDEM_CLAIMED:
+        *claimed = true;
+        return true;
+    case API_IDEM_DONE: /* the first send's ack: nothing is produced again */
+        chat_metric_add(&a->m.idem_hits, 1);
+        chat_buf_reset(&r->resp);
+        api_reply_json(r, 200,
+                       chat_enc_ack(&r->resp, r->cf.client_msg_id, ack.id, ack.seq, ack.ts, NULL));
+        return false;
+    case API_IDEM_OTHER_ROOM:
+        chat_metric_add(&a->m.send_errors, 1);
+        api_reply_error(r, 400, "bad_field", "client_msg_id already used in another room");
+        return false;
+    case API_IDEM_IN_FLIGHT:
+        chat_metric_add(&a->m.send_errors, 1);
+        r->retry_after_s = (retry_ms + 999) / 1000;
+        api_reply_code(r, CHAT_ERR_in_flight);
+        return false;
+    case API_IDEM_SKIPPED:
+    default:
+        chat_metric_add(&a->m.idem_skipped, 1);
+        return true;
+    }
+}
+
 void r_messages_send(struct api_req *r)
 {
     struct api *a = r->api;
     struct api_conns *cx = api_conns_get(a);
     struct chat_event_msg ev;
     char nick[128]; /* a nickname (CHAT_NICK_BYTES) or a name claim */
+    char key[CHAT_IDEM_KEY_MAX];
+    bool claimed = false;
     int retry;
 
     memset(&ev, 0, sizeof(ev));
@@ -106,6 +213,8 @@ void r_messages_send(struct api_req *r)
         api_reply_code(r, CHAT_ERR_unavailable);
         return;
     }
+    if (!room_allows(r, &cx->db, api_param_get(&r->params, "room")->str))
+        return;
     /* one bucket per user for every replica; the WebSocket's is per gateway (proto/README.md) */
     retry =
         api_rate_bucket(&cx->redis, "send_user", r->uid, a->cfg->rate_per_s, a->cfg->rate_burst);
@@ -117,6 +226,9 @@ void r_messages_send(struct api_req *r)
     }
     if (!nickname(r, &cx->db, nick, sizeof(nick)))
         return;
+    /* after the rate limit: a retry draws from the send bucket too */
+    if (r->cf.client_msg_id && !dedupe(r, cx, key, sizeof(key), &claimed))
+        return;
     ev.room = api_param_get(&r->params, "room")->str;
     ev.user = r->uid;
     ev.nick = nick;
@@ -124,15 +236,17 @@ void r_messages_send(struct api_req *r)
     ev.client_msg_id = r->cf.client_msg_id;
     ev.seq = -1;
     if (!api_ids_next(a, &ev.id, &ev.ts)) { /* no node number (Redis out): no id */
+        settle(r, claimed ? key : NULL, &ev, NULL);
         r->retry_after_s = 1;
         api_reply_code(r, CHAT_ERR_overloaded);
         return;
     }
     if (atomic_fetch_add(&a->sends_pending, 1) >= a->cfg->rest_max_pending) {
+        settle(r, claimed ? key : NULL, &ev, NULL);
         r->retry_after_s = 1;
         api_reply_code(r, CHAT_ERR_overloaded);
     } else {
-        produce(r, &ev);
+        produce(r, &ev, claimed ? key : NULL);
     }
     atomic_fetch_sub(&a->sends_pending, 1);
 }

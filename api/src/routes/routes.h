@@ -30,6 +30,30 @@ void r_users_logins(struct api_req *r);
 /* r_messages.c */
 void r_messages_send_check(struct api_req *r);
 void r_messages_send(struct api_req *r);
+/* r_rooms.c */
+void r_rooms_body_check(struct api_req *r);
+void r_rooms_directory(struct api_req *r);
+void r_rooms_create(struct api_req *r);
+void r_rooms_get(struct api_req *r);
+void r_rooms_update(struct api_req *r);
+void r_rooms_delete(struct api_req *r);
+void r_rooms_join(struct api_req *r);
+void r_rooms_leave(struct api_req *r);
+void r_rooms_grant(struct api_req *r);
+void r_rooms_favourite(struct api_req *r);
+void r_rooms_members(struct api_req *r);
+void r_rooms_member_role(struct api_req *r);
+void r_rooms_member_remove(struct api_req *r);
+void r_invites_create(struct api_req *r);
+void r_invites_list(struct api_req *r);
+void r_invites_revoke(struct api_req *r);
+void r_invites_redeem(struct api_req *r);
+void r_rooms_direct(struct api_req *r);
+void r_rooms_mine(struct api_req *r);
+/* r_history.c */
+void r_history_list(struct api_req *r);
+void r_history_read_check(struct api_req *r);
+void r_history_read(struct api_req *r);
 /* r_admin.c */
 void r_admin_revoke_check(struct api_req *r);
 void r_admin_revoke(struct api_req *r);

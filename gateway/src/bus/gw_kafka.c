@@ -29,6 +29,7 @@
 
 #include "bus/gw_send.h"
 #include "core/gw.h"
+#include "room/gw_acl.h"
 #include "room/gw_recent.h"
 #include "room/gw_room.h"
 #include "session/gw_events.h"
@@ -38,7 +39,7 @@
 #define DRAIN_BUDGET         256 /* records per loop turn before yielding to sockets */
 #define WATERMARK_TIMEOUT_MS 5000
 
-static void events_read(struct gw *gw, int32_t part, int64_t next);
+static void caught_up(struct gw *gw, const char *topic, int32_t part, int64_t next);
 
 static void drain_pipe(int fd)
 {
@@ -197,7 +198,10 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
     } else if (strcmp(topic, gw->cfg->kafka.topic_events) == 0) {
         if (rkm->payload)
             gw_events_handle(gw, rkm->payload, rkm->len);
-        events_read(gw, rkm->partition, rkm->offset + 1);
+        caught_up(gw, topic, rkm->partition, rkm->offset + 1);
+    } else if (strcmp(topic, gw->cfg->kafka.topic_rooms) == 0) {
+        gw_acl_room_record(gw, rkm->key, rkm->key_len, rkm->payload, rkm->len);
+        caught_up(gw, topic, rkm->partition, rkm->offset + 1);
     }
 }
 
@@ -214,9 +218,8 @@ static bool drain_consumer(struct gw *gw)
         if (rkm->err) {
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 chat_log(CHAT_LOG_WARN, "kafka consume: %s", rd_kafka_message_errstr(rkm));
-            else if (rkm->rkt &&
-                     strcmp(rd_kafka_topic_name(rkm->rkt), gw->cfg->kafka.topic_events) == 0)
-                events_read(gw, rkm->partition, rkm->offset);
+            else if (rkm->rkt)
+                caught_up(gw, rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
         } else {
             handle_message(gw, rkm);
         }
@@ -281,8 +284,27 @@ static int make_pipe(int p[2])
 enum start_at {
     AT_END,   /* the high watermark */
     AT_START, /* the low watermark */
-    AT_KEEP,  /* the first record of the last CHAT_REVOKE_KEEP_S (chat.events) */
+    AT_KEEP,  /* the first record of the last CHAT_REVOKE_KEEP_S (chat.events), caught up */
+    AT_ALL,   /* the low watermark, caught up before ready (chat.rooms) */
 };
+
+/* The catch-up of topic (chat.events, chat.rooms), NULL for the others. */
+static struct gw_catchup *catchup_of(struct gw *gw, const char *topic)
+{
+    if (strcmp(topic, gw->cfg->kafka.topic_events) == 0)
+        return &gw->ev_cu;
+    if (strcmp(topic, gw->cfg->kafka.topic_rooms) == 0)
+        return &gw->rooms_cu;
+    return NULL;
+}
+
+/* Partition part of a caught-up topic starts at at and ends (at start) at hi. */
+static void catchup_set(struct gw_catchup *cu, int32_t part, int64_t at, int64_t hi)
+{
+    cu->target[part] = hi;
+    if (at < hi)
+        cu->behind++;
+}
 
 /* chat.events from CHAT_REVOKE_KEEP_S back: each partition's start replaced by the first offset
  * at or after that time (none: the high watermark), and its high watermark kept as the target
@@ -307,61 +329,76 @@ static int events_from_keep(struct gw *gw,
         rd_kafka_topic_partition_list_destroy(q);
         return CHAT_EIO;
     }
-    gw->ev_nparts = nparts;
-    gw->ev_target = chat_xcalloc((size_t)nparts, sizeof(*gw->ev_target));
-    gw->ev_behind = 0;
     for (int i = 0; i < nparts; i++) {
-        rd_kafka_topic_partition_t *e = &list->elems[first + i];
         /* -1: no record since then (start at the end); an error (a leader election) must not
          * skip the window: the start fails and is retried by a restart */
-        int64_t at = q->elems[i].offset >= 0 ? q->elems[i].offset : hi[i];
         if (q->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             chat_log(CHAT_LOG_ERROR, "kafka: offset of %s[%d] by time: %s", topic,
                      (int)q->elems[i].partition, rd_kafka_err2str(q->elems[i].err));
             rd_kafka_topic_partition_list_destroy(q);
             return CHAT_EIO;
         }
-        if (e->partition < 0 || e->partition >= nparts) {
-            rd_kafka_topic_partition_list_destroy(q);
-            return CHAT_EIO; /* partitions are numbered 0..n-1 */
-        }
-        e->offset = at;
-        gw->ev_target[e->partition] = hi[i];
-        if (at < hi[i])
-            gw->ev_behind++;
+        list->elems[first + i].offset = q->elems[i].offset >= 0 ? q->elems[i].offset : hi[i];
     }
     rd_kafka_topic_partition_list_destroy(q);
-    gw->sessions_loaded = gw->ev_behind == 0;
-    chat_log(CHAT_LOG_INFO, "kafka: reading %s from %d s back (%d of %d partitions behind)", topic,
-             CHAT_REVOKE_KEEP_S(gw->cfg), gw->ev_behind, nparts);
+    chat_log(CHAT_LOG_INFO, "kafka: reading %s from %d s back", topic, CHAT_REVOKE_KEEP_S(gw->cfg));
     return CHAT_OK;
 }
 
-/* chat.events partition part has been read up to offset next (exclusive). */
-static void events_read(struct gw *gw, int32_t part, int64_t next)
+/* The catch-up targets of a topic whose partitions list[first..first+nparts) start where they
+ * say: each partition's high watermark at start. */
+static int catchup_start(struct gw *gw,
+                         const char *topic,
+                         rd_kafka_topic_partition_list_t *list,
+                         int first,
+                         int nparts,
+                         const int64_t *hi)
 {
-    if (gw->sessions_loaded || part < 0 || part >= gw->ev_nparts || gw->ev_target[part] < 0 ||
-        next < gw->ev_target[part])
-        return;
-    gw->ev_target[part] = -1; /* caught up */
-    if (--gw->ev_behind > 0)
-        return;
-    gw->sessions_loaded = true;
-    chat_log(CHAT_LOG_INFO, "kafka: %s read up to its end at startup: revocations known",
-             gw->cfg->kafka.topic_events);
+    struct gw_catchup *cu = catchup_of(gw, topic);
+
+    if (!cu)
+        return CHAT_OK;
+    cu->nparts = nparts;
+    cu->target = chat_xcalloc((size_t)nparts, sizeof(*cu->target));
+    cu->behind = 0;
+    for (int i = 0; i < nparts; i++) {
+        rd_kafka_topic_partition_t *e = &list->elems[first + i];
+        if (e->partition < 0 || e->partition >= nparts)
+            return CHAT_EIO; /* partitions are numbered 0..n-1 */
+        catchup_set(cu, e->partition, e->offset, hi[i]);
+    }
+    cu->done = cu->behind == 0;
+    chat_log(CHAT_LOG_INFO, "kafka: %s: %d of %d partitions to read before ready", topic,
+             cu->behind, nparts);
+    return CHAT_OK;
 }
 
-void gw_kafka_events_poll(struct gw *gw)
+/* Partition part of topic has been read up to offset next (exclusive). */
+static void caught_up(struct gw *gw, const char *topic, int32_t part, int64_t next)
+{
+    struct gw_catchup *cu = catchup_of(gw, topic);
+
+    if (!cu || cu->done || part < 0 || part >= cu->nparts || cu->target[part] < 0 ||
+        next < cu->target[part])
+        return;
+    cu->target[part] = -1; /* caught up */
+    if (--cu->behind > 0)
+        return;
+    cu->done = true;
+    chat_log(CHAT_LOG_INFO, "kafka: %s read up to its end at startup", topic);
+}
+
+static void catchup_poll(struct gw *gw, struct gw_catchup *cu, const char *topic)
 {
     rd_kafka_topic_partition_list_t *l;
 
-    if (gw->sessions_loaded || !gw->cons || gw->ev_nparts == 0)
+    if (cu->done || !gw->cons || cu->nparts == 0)
         return;
     /* the consumer's position (local, non-blocking): also past what is no record (a transaction
      * marker), past records deleted by retention (the offset reset), past a shrunk end */
-    l = rd_kafka_topic_partition_list_new(gw->ev_nparts);
-    for (int i = 0; i < gw->ev_nparts; i++)
-        rd_kafka_topic_partition_list_add(l, gw->cfg->kafka.topic_events, i);
+    l = rd_kafka_topic_partition_list_new(cu->nparts);
+    for (int i = 0; i < cu->nparts; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i);
     if (rd_kafka_position(gw->cons, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (int i = 0; i < l->cnt; i++) {
             int32_t part = l->elems[i].partition;
@@ -369,16 +406,22 @@ void gw_kafka_events_poll(struct gw *gw)
 
             if (pos < 0)
                 continue;
-            events_read(gw, part, pos);
+            caught_up(gw, topic, part, pos);
             /* the end moved below the target (an unclean leader election): at the end now
              * counts (the last fetch's watermarks, cached locally) */
-            if (rd_kafka_get_watermark_offsets(gw->cons, gw->cfg->kafka.topic_events, part, &lo,
-                                               &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            if (rd_kafka_get_watermark_offsets(gw->cons, topic, part, &lo, &hi) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
                 hi >= 0 && pos >= hi)
-                events_read(gw, part, INT64_MAX);
+                caught_up(gw, topic, part, INT64_MAX);
         }
     }
     rd_kafka_topic_partition_list_destroy(l);
+}
+
+void gw_kafka_events_poll(struct gw *gw)
+{
+    catchup_poll(gw, &gw->ev_cu, gw->cfg->kafka.topic_events);
+    catchup_poll(gw, &gw->rooms_cu, gw->cfg->kafka.topic_rooms);
 }
 
 /* Adds every partition of topic to list, starting where at says; *nparts (may be NULL) gets the
@@ -413,13 +456,16 @@ static int add_topic(struct gw *gw,
                      rd_kafka_err2str(err));
             goto out;
         }
-        rd_kafka_topic_partition_list_add(list, topic, part)->offset = at == AT_START ? lo : hi;
+        rd_kafka_topic_partition_list_add(list, topic, part)->offset =
+            at == AT_START || at == AT_ALL ? lo : hi;
         his[i] = hi;
     }
     if (nparts)
         *nparts = md->topics[0].partition_cnt;
     rc = at == AT_KEEP ? events_from_keep(gw, topic, list, first, md->topics[0].partition_cnt, his)
                        : CHAT_OK;
+    if (rc == CHAT_OK && (at == AT_KEEP || at == AT_ALL))
+        rc = catchup_start(gw, topic, list, first, md->topics[0].partition_cnt, his);
 out:
     chat_free(his);
     if (md)
@@ -441,6 +487,9 @@ static int assign_all(struct gw *gw)
     if (rc == CHAT_OK)
         /* events of the last token lifetime: every revocation a live token could meet */
         rc = add_topic(gw, gw->cfg->kafka.topic_events, AT_KEEP, list, NULL);
+    if (rc == CHAT_OK)
+        /* every room's settings: a compacted topic, read whole */
+        rc = add_topic(gw, gw->cfg->kafka.topic_rooms, AT_ALL, list, NULL);
     if (rc == CHAT_OK) {
         err = rd_kafka_assign(gw->cons, list);
         if (err) {

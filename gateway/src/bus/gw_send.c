@@ -1,6 +1,6 @@
-/* gw_send.c - the path of a message into Kafka: identity and rate checks, id and timestamp,
- * encoding once, a non-blocking produce keyed by room, and the ack (or error) when the delivery
- * report arrives. Event-loop thread only. */
+/* gw_send.c - the path of a message into Kafka: identity and rate checks, the claim of a
+ * client_msg_id (bus/gw_idem.c), id and timestamp, encoding once, a non-blocking produce keyed
+ * by room, and the ack (or error) when the delivery report arrives. Event-loop thread only. */
 #include "bus/gw_send.h"
 
 #include <string.h>
@@ -10,16 +10,29 @@
 #include "chat/mem.h"
 #include "chat/time.h"
 
+#include "bus/gw_idem.h"
 #include "cache/gw_redis.h"
 #include "core/gw.h"
 #include "ws/gw_conn.h"
+
+/* The text and sender kept while a claim is in Redis, no longer needed. */
+static void pending_drop_frame(struct gw_pending *p)
+{
+    chat_free(p->text);
+    chat_free(p->who);
+    p->text = NULL;
+    p->who = NULL;
+}
 
 static void pending_free(struct gw_pending *p)
 {
     if (!p)
         return;
+    pending_drop_frame(p);
     chat_free(p->client_msg_id);
     chat_free(p->ref);
+    chat_free(p->room);
+    chat_free(p->idem_key);
     chat_free(p);
 }
 
@@ -46,30 +59,31 @@ void gw_send_detach_all(struct gw_conn *c)
         pending_unlink(c->pending);
 }
 
-/* Checks the lease and c's pending cap (the user's send rate was checked by the dispatcher,
- * CHAT_FF_RATE_SEND), then produces. On CHAT_OK, *out is
- * the pending send (owned by the producer until its delivery report). On failure, *code says why
- * and *retry_ms (or -1) when to try again. */
-static int send_produce(struct gw *gw,
-                        struct gw_conn *c,
-                        const struct chat_claims *who,
-                        const char *room,
-                        const char *text,
-                        size_t text_len,
-                        const char *client_msg_id,
-                        const char *ref,
-                        struct gw_pending **out,
-                        enum chat_errcode *code,
-                        int *retry_ms)
+/* A new pending send of c (linked: it counts against c's max_pending from now on). */
+static struct gw_pending *pending_new(struct gw_conn *c, const char *client_msg_id, const char *ref)
 {
-    struct chat_event_msg ev;
-    struct gw_pending *p;
-    rd_kafka_resp_err_t kerr;
-    int rc;
+    struct gw_pending *p = chat_xcalloc(1, sizeof(*p));
 
-    *out = NULL;
+    p->seq = -1;
+    p->client_msg_id = client_msg_id ? chat_xstrdup(client_msg_id) : NULL;
+    p->ref = ref ? chat_xstrdup(ref) : NULL;
+    p->c = c;
+    p->next = c->pending;
+    if (c->pending)
+        c->pending->prev = p;
+    c->pending = p;
+    c->npending++;
+    return p;
+}
+
+/* The node can take a send from c now: the lease, draining, the partition count and (cap) c's
+ * pending cap (the user's send rate was checked by the dispatcher, CHAT_FF_RATE_SEND). On
+ * failure, *code says why and *retry_ms (or -1) when to try again. */
+static int
+send_check(struct gw *gw, const struct gw_conn *c, bool cap, enum chat_errcode *code, int *retry_ms)
+{
     *retry_ms = -1;
-    if (gw->partitions_changed) { /* a room's seq would break (bus/gw_kafka.c): until restart */
+    if (gw->partitions_changed || gw->shut) { /* a room's seq would break (bus/gw_kafka.c) */
         *code = CHAT_ERR_unavailable;
         return CHAT_ESTATE;
     }
@@ -78,21 +92,34 @@ static int send_produce(struct gw *gw,
         *retry_ms = 1000;
         return CHAT_EAGAIN;
     }
-    if (c->npending >= gw->cfg->max_pending) {
+    if (cap && c->npending >= gw->cfg->max_pending) {
         *code = CHAT_ERR_overloaded;
         *retry_ms = 100;
         return CHAT_EAGAIN;
     }
+    return CHAT_OK;
+}
+
+/* Gives p an id and produces its message (p is the delivery report's opaque from then on). On
+ * failure, *code and *retry_ms say why. */
+static int produce(struct gw *gw,
+                   struct gw_pending *p,
+                   const struct chat_claims *who,
+                   const char *room,
+                   const char *text,
+                   enum chat_errcode *code,
+                   int *retry_ms)
+{
+    struct chat_event_msg ev;
+    rd_kafka_resp_err_t kerr;
+    int rc;
+
     memset(&ev, 0, sizeof(ev));
     ev.room = room;
     ev.user = who->sub;
     ev.nick = who->name[0] ? who->name : who->sub;
-    if (memchr(text, '\0', text_len)) {
-        *code = CHAT_ERR_bad_text;
-        return CHAT_EPROTO;
-    }
     ev.text = text; /* NUL-terminated by the decoder (jansson strings are) */
-    ev.client_msg_id = client_msg_id;
+    ev.client_msg_id = p->client_msg_id;
     ev.id = chat_idgen_next(&gw->idgen, chat_now_ms());
     ev.ts = chat_id_time_ms(ev.id);
     ev.seq = -1;
@@ -101,12 +128,8 @@ static int send_produce(struct gw *gw,
         *code = CHAT_ERR_internal;
         return CHAT_EINVAL;
     }
-    p = chat_xcalloc(1, sizeof(*p));
     p->id = ev.id;
     p->ts = ev.ts;
-    p->seq = -1;
-    p->client_msg_id = client_msg_id ? chat_xstrdup(client_msg_id) : NULL;
-    p->ref = ref ? chat_xstrdup(ref) : NULL;
     kerr = rd_kafka_producev(gw->prod, RD_KAFKA_V_TOPIC(gw->cfg->kafka.topic_messages),
                              RD_KAFKA_V_KEY(room, strlen(room)),
                              RD_KAFKA_V_VALUE(chat_buf_data(&gw->scratch), gw->scratch.len),
@@ -121,32 +144,112 @@ static int send_produce(struct gw *gw,
             chat_log(CHAT_LOG_WARN, "produce failed: %s", rd_kafka_err2str(kerr));
         *code = rc == CHAT_EAGAIN ? CHAT_ERR_overloaded : CHAT_ERR_unavailable;
         *retry_ms = rc == CHAT_EAGAIN ? 100 : -1;
-        pending_free(p);
         return rc;
     }
-    p->c = c;
-    p->next = c->pending;
-    if (c->pending)
-        c->pending->prev = p;
-    c->pending = p;
-    c->npending++;
     chat_metric_add(&gw->m.sends, 1);
-    *out = p;
     return CHAT_OK;
+}
+
+/* A draining node says goodbye once the last answer of c is queued. */
+static void drain_check(struct gw *gw, struct gw_conn *c)
+{
+    if (gw->draining && c->npending == 0)
+        gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");
+}
+
+/* Answers p's send with an error and drops p (unlinked from its open connection c). */
+static void refuse(struct gw *gw,
+                   struct gw_conn *c,
+                   struct gw_pending *p,
+                   enum chat_errcode code,
+                   const char *msg,
+                   int retry_ms)
+{
+    pending_unlink(p);
+    chat_metric_add(&gw->m.send_errors, 1);
+    gw_conn_error(c, code, msg, p->client_msg_id, p->ref, retry_ms);
+    pending_free(p);
+    drain_check(gw, c);
 }
 
 void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
     struct gw_pending *p;
-    enum chat_errcode code;
+    enum chat_errcode code = CHAT_ERR__COUNT; /* none */
     int retry_ms;
 
-    /* identity, expiry and membership: checked by the frame dispatcher (CHAT_FF_*) */
-    if (send_produce(gw, c, &c->claims, f->room, f->text, f->text_len, f->client_msg_id, f->ref, &p,
-                     &code, &retry_ms) != CHAT_OK) {
+    /* identity, expiry, membership and the send rate: checked by the frame dispatcher
+     * (CHAT_FF_*), so a retry of a remembered send draws from the send bucket too */
+    if (send_check(gw, c, true, &code, &retry_ms) == CHAT_OK &&
+        memchr(f->text, '\0', f->text_len)) {
+        code = CHAT_ERR_bad_text;
+        retry_ms = -1;
+    }
+    if (code != CHAT_ERR__COUNT) {
         chat_metric_add(&gw->m.send_errors, 1);
         gw_conn_error(c, code, NULL, f->client_msg_id, f->ref, retry_ms);
+        return;
+    }
+    p = pending_new(c, f->client_msg_id, f->ref);
+    if (f->client_msg_id) {
+        p->room = chat_xstrdup(f->room);
+        if (gw_idem_claim(gw, p, c->claims.sub) == CHAT_OK) { /* gw_send_claimed() follows */
+            p->text = chat_xstrndup(f->text, f->text_len);
+            p->text_len = f->text_len;
+            p->who = chat_xcalloc(1, sizeof(*p->who));
+            *p->who = c->claims;
+            return;
+        }
+    }
+    if (produce(gw, p, &c->claims, f->room, f->text, &code, &retry_ms) != CHAT_OK)
+        refuse(gw, c, p, code, NULL, retry_ms);
+}
+
+void gw_send_claimed(struct gw *gw,
+                     struct gw_pending *p,
+                     enum gw_idem_outcome o,
+                     const struct chat_idem_ack *ack,
+                     int retry_ms)
+{
+    struct gw_conn *c = p->c;
+    enum chat_errcode code;
+
+    if (!c) { /* closed meanwhile: nobody to answer; a retry on another connection may send it */
+        gw_idem_forget(gw, p);
+        pending_free(p);
+        return;
+    }
+    switch (o) {
+    case GW_IDEM_CLAIMED:
+    case GW_IDEM_SKIPPED:
+        /* the lease or the partitions may have changed while Redis answered (not the cap: the
+         * send counts against it already) */
+        if (send_check(gw, c, false, &code, &retry_ms) == CHAT_OK &&
+            produce(gw, p, p->who, p->room, p->text, &code, &retry_ms) == CHAT_OK) {
+            pending_drop_frame(p);
+            return;
+        }
+        gw_idem_forget(gw, p);
+        refuse(gw, c, p, code, NULL, retry_ms);
+        return;
+    case GW_IDEM_DONE: /* the first send's ack, this send's ids: nothing is produced again */
+        pending_unlink(p);
+        chat_metric_add(&gw->m.idem_hits, 1);
+        chat_buf_reset(&gw->scratch);
+        if (chat_enc_ack(&gw->scratch, p->client_msg_id, ack->id, ack->seq, ack->ts, p->ref) ==
+            CHAT_OK)
+            (void)gw_conn_push_scratch(c);
+        pending_free(p);
+        drain_check(gw, c);
+        return;
+    case GW_IDEM_OTHER_ROOM:
+        refuse(gw, c, p, CHAT_ERR_bad_field, "client_msg_id already used in another room", -1);
+        return;
+    case GW_IDEM_IN_FLIGHT:
+    default:
+        refuse(gw, c, p, CHAT_ERR_in_flight, NULL, retry_ms);
+        return;
     }
 }
 
@@ -157,6 +260,7 @@ void gw_send_delivered(struct gw *gw, struct gw_pending *p)
 
     chat_hist_record(&gw->m.send_ack_us, /* ids may run ahead of the clock after a lease retake */
                      chat_now_ms() > p->ts ? (uint64_t)(chat_now_ms() - p->ts) * 1000 : 0);
+    gw_idem_settle(gw, p); /* also when the sender is gone: a retry gets this ack */
     if (c) {
         pending_unlink(p);
         if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -170,8 +274,7 @@ void gw_send_delivered(struct gw *gw, struct gw_pending *p)
             gw_conn_error(c, p->maybe_stored ? CHAT_ERR_unconfirmed : CHAT_ERR_unavailable, NULL,
                           p->client_msg_id, p->ref, -1);
         }
-        if (gw->draining && c->npending == 0) /* its last ack is queued: now say goodbye */
-            gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");
+        drain_check(gw, c); /* its last ack is queued: now say goodbye */
     }
     pending_free(p);
 }

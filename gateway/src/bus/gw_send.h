@@ -1,22 +1,34 @@
 /* gw_send.h - the path of a message into Kafka: checks (lease, pending cap, the user's rate),
- * id and timestamp, encoding once, a non-blocking produce keyed by room, and the ack or error
- * when the delivery report arrives. Thread-safety: event-loop thread only. */
+ * for a send with client_msg_id the claim of its key in Redis (bus/gw_idem.h: a retry gets the
+ * first send's ack), id and timestamp, encoding once, a non-blocking produce keyed by room, and
+ * the ack or error when the delivery report arrives. Thread-safety: event-loop thread only. */
 #ifndef GW_SEND_H
 #define GW_SEND_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus/gw_idem.h"
+
 struct chat_cframe;
+struct chat_claims;
 struct gw;
 struct gw_conn;
 
-/* A send waiting for its Kafka delivery report (the producer's opaque). */
+/* A send waiting for Redis (the claim of its client_msg_id, bus/gw_idem.h) and then for its
+ * Kafka delivery report (the producer's opaque). Counts against the connection's max_pending
+ * from the frame on. */
 struct gw_pending {
     struct gw_conn *c;              /* borrowed; NULL once the connection closed */
     struct gw_pending *prev, *next; /* in c->pending */
     char *client_msg_id;            /* owns, may be NULL */
     char *ref;                      /* owns, may be NULL */
+    char *room;                     /* owns; only sends with client_msg_id */
+    char *idem_key;                 /* owns: the claimed Redis key; NULL: no dedupe */
+    /* while the claim is in Redis (NULL before and after): the frame's text and sender */
+    char *text; /* owns */
+    size_t text_len;
+    struct chat_claims *who; /* owns: a copy of the sender's claims at the frame */
     uint64_t id;
     int64_t ts;
     int64_t seq;       /* filled by the delivery report */
@@ -29,6 +41,14 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f);
 /* The delivery report of p (bus/gw_kafka.c): the ack or the error to its connection, if it is
  * still open. Consumes p. */
 void gw_send_delivered(struct gw *gw, struct gw_pending *p);
+/* The claim of p's key was answered (bus/gw_idem.c): produce, or answer the remembered ack or
+ * the error, or (the connection closed meanwhile) give the key back. ack: for GW_IDEM_DONE;
+ * retry_ms: for GW_IDEM_IN_FLIGHT. Consumes p unless it was produced. */
+void gw_send_claimed(struct gw *gw,
+                     struct gw_pending *p,
+                     enum gw_idem_outcome o,
+                     const struct chat_idem_ack *ack,
+                     int retry_ms);
 /* c is closing: its pending sends forget it (their reports then answer nobody). */
 void gw_send_detach_all(struct gw_conn *c);
 

@@ -347,6 +347,53 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
+/* ---- commands of other modules (gw_redis_call) ---- */
+struct call {
+    gw_redis_reply_fn *fn; /* NULL: the answer only counts */
+    void *priv;
+};
+
+static void on_call(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gw *gw = ac->data;
+    struct call *k = priv;
+    redisReply *reply = r;
+
+    redis_replied(gw);
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        chat_metric_add(&gw->m.redis_errors, 1);
+        chat_log(CHAT_LOG_WARN, "redis: %s", reply->str);
+    }
+    if (k->fn)
+        k->fn(gw, reply, k->priv);
+    chat_free(k);
+}
+
+int gw_redis_call(struct gw *gw,
+                  gw_redis_reply_fn *fn,
+                  void *priv,
+                  int argc,
+                  const char **argv,
+                  const size_t *lens)
+{
+    struct call *k;
+
+    if (!gw->redis || !gw->redis_ok || gw->shut)
+        return CHAT_ESTATE;
+    k = chat_xcalloc(1, sizeof(*k));
+    k->fn = fn;
+    k->priv = priv;
+    redis_sent(gw);
+    /* refused while hiredis is disconnecting or freeing the context (a callback of the watchdog's
+     * redisAsyncFree may send again): then nothing was queued */
+    if (redisAsyncCommandArgv(gw->redis, on_call, k, argc, argv, lens) != REDIS_OK) {
+        redis_replied(gw);
+        chat_free(k);
+        return CHAT_ESTATE;
+    }
+    return CHAT_OK;
+}
+
 /* argv builder for variable-length commands */
 struct argv {
     const char **v;

@@ -5,8 +5,15 @@
 #define GW_REDIS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct gw;
+struct redisReply;
+
+/* The answer to gw_redis_call(): reply is borrowed for the call; NULL when Redis failed (the
+ * connection was lost or dropped by the reply watchdog, or the gateway is stopping). An error
+ * reply (REDIS_REPLY_ERROR) is passed on (and counted in chat_gateway_redis_errors_total). */
+typedef void gw_redis_reply_fn(struct gw *gw, struct redisReply *reply, void *priv);
 
 /* Connects (resolving the host off the loop when it is a name); failures are retried by the
  * tick. Cannot fail. */
@@ -18,6 +25,16 @@ void gw_redis_tick(struct gw *gw);
 void gw_redis_stop(struct gw *gw);
 /* Shutdown: drops Redis if its replies have not come within 2 s (an unref'd timer). */
 void gw_redis_arm_kill(struct gw *gw);
+/* Sends one command (argc strings argv[i] of lens[i] bytes, copied) on the loop's Redis
+ * connection without blocking. Returns CHAT_OK: fn (when not NULL) is called exactly once,
+ * later, on the loop (a Redis that stops answering is dropped by the 5 s reply watchdog, and fn
+ * then gets NULL); or CHAT_ESTATE: not connected (or disconnecting), fn is never called. */
+int gw_redis_call(struct gw *gw,
+                  gw_redis_reply_fn *fn,
+                  void *priv,
+                  int argc,
+                  const char **argv,
+                  const size_t *lens);
 /* True while this node holds its message-id node number (lease not expired). */
 bool gw_redis_lease_valid(const struct gw *gw);
 

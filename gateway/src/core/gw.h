@@ -71,17 +71,28 @@ struct gw_config {
     int header_timeout_s;   /* a new connection must send its request within this */
     int max_handshakes;     /* connections held before their first byte (ws/gw_accept.c) */
     int listen_backlog;
-    int drain_ms;   /* SIGTERM: time allowed to flush and say bye */
-    int max_errors; /* malformed frames in a row before closing */
+    int drain_ms;    /* SIGTERM: time allowed to flush and say bye */
+    int max_errors;  /* malformed frames in a row before closing */
+    int rooms_adhoc; /* 1: rooms chat-api does not know may be joined (public, node limits) */
     /* sessions (tokens are issued by chat-api; the gateway verifies them) */
     int access_ttl_s;    /* lifetime of an access token */
     int token_max_ttl_s; /* longest lifetime of a session token accepted (chatctl may sign) */
+    int grant_ttl_s;     /* longest lifetime of a room grant; removals are kept this long */
+    int idem_ttl_s;      /* a send's client_msg_id and ack are remembered this long (Redis) */
     int session_warn_s;  /* session_expiring this long before exp */
     struct chat_kafka_cfg kafka;
 };
 
 struct gw_conn;
 struct gw_held;
+
+/* A topic a node must read up to where it ended at start before it is ready (bus/gw_kafka.c). */
+struct gw_catchup {
+    int64_t *target; /* owns: per partition, the end offset at start; -1 once read up to it */
+    int nparts;
+    int behind; /* partitions not read up to their target yet */
+    bool done;
+};
 
 struct gw {
     const struct gw_config *cfg;
@@ -153,11 +164,12 @@ struct gw {
     struct gw_map revoked; /* revoked session id -> until_ms (kept one access-token lifetime) */
     struct gw_map nicks;   /* user id -> nickname changed at until_ms (same lifetime) */
     /* chat.events is read from CHAT_REVOKE_KEEP_S back at start (bus/gw_kafka.c); until every
-     * partition has been read up to its end as of start, revoked tokens would pass: not ready */
-    bool sessions_loaded;
-    int64_t *ev_target; /* owns: per chat.events partition, the end offset at start */
-    int ev_nparts;
-    int ev_behind; /* partitions not read up to their target yet */
+     * partition has been read up to its end as of start, revoked tokens would pass: not ready.
+     * Likewise chat.rooms from its start: until then a room's settings could be missing. */
+    struct gw_catchup ev_cu, rooms_cu;
+    /* rooms (room/gw_acl.c): settings from chat.rooms, removals from chat.events */
+    struct gw_map room_cfg; /* room id -> max_text (count), kind (str) */
+    struct gw_map denied;   /* "user\nroom" -> removed at (until_ms): older grants refused */
     struct gw_metrics m;
 };
 

@@ -17,10 +17,14 @@ struct gw_metrics {
     atomic_llong kafka_in, kafka_bad, deliveries, slow_closes, outq_dropped;
     atomic_llong kafka_replayed; /* records consumed again (a reassignment): not sent twice */
     atomic_llong recovered, recover_misses; /* join {since}: replayed / not held */
+    atomic_llong joins_refused;             /* join: no grant, a bad one, unknown room */
     atomic_llong produce_queue_full, redis_errors, http_requests;
     atomic_llong accepted, accept_dropped, header_timeouts;
     atomic_llong sessions_revoked, events_in, events_bad;
     atomic_llong partition_changes; /* chat.messages partition count changed (0 or 1) */
+    atomic_llong idem_skipped;      /* sends with client_msg_id not deduplicated (Redis out) */
+    atomic_llong idem_hits;         /* retries answered with the remembered ack */
+    atomic_llong reads;             /* read frames produced to chat.events */
     struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
     struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
 };

@@ -176,6 +176,15 @@ static const struct chat_cfg_opt gw_opts[] = {
             "send session_expiring this long before a socket's token expires"),
     CHAT_TOKEN_CFG_OPTS(struct gw_config),
     CHAT_LIMIT_CFG_OPTS(struct gw_config),
+    CHAT_ROOM_CFG_OPTS(struct gw_config),
+    OPT_INT("rooms-adhoc",
+            "CHAT_ROOMS_ADHOC",
+            0,
+            1,
+            "0",
+            rooms_adhoc,
+            "1: a room id no room of chat.rooms has (and not starting with _) may be joined as a "
+            "public room with the node's limits; 0: join answers not_found"),
     CHAT_KAFKA_CFG_OPTS(struct gw_config, kafka),
 };
 
@@ -293,6 +302,8 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     gw->loop_ok = true;
     gw_map_init(&gw->revoked);
     gw_map_init(&gw->nicks);
+    gw_map_init(&gw->room_cfg);
+    gw_map_init(&gw->denied);
     uv_timer_init(&gw->loop, &gw->tick);
     gw->tick.data = gw;
     uv_timer_init(&gw->loop, &gw->drain_timer);
@@ -344,7 +355,10 @@ static void gw_fini(struct gw *gw)
     gw_kafka_destroy(gw);
     gw_map_fini(&gw->revoked);
     gw_map_fini(&gw->nicks);
-    chat_free(gw->ev_target);
+    gw_map_fini(&gw->room_cfg);
+    gw_map_fini(&gw->denied);
+    chat_free(gw->ev_cu.target);
+    chat_free(gw->rooms_cu.target);
     gw_room_index_fini(&gw->rooms);
     gw_recent_free(gw->recent);
     gw->recent = NULL;

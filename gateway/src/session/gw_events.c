@@ -21,6 +21,7 @@
 #include "chat/time.h"
 
 #include "core/gw.h"
+#include "room/gw_acl.h"
 #include "room/gw_map.h"
 #include "ws/gw_conn.h"
 
@@ -138,6 +139,12 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len)
         apply_user(gw, ev.user); /* the event's user's connections only */
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_user_updated) {
         nick_changed(gw, ev.user, ev.nick, ev.ts);
+    } else if (rc == CHAT_OK && ev.type == CHAT_EV_member_removed) {
+        gw_acl_member_removed(gw, ev.user, ev.room, ev.reason, ev.ts);
+    } else if (rc == CHAT_OK && ev.type == CHAT_EV_room_deleted) {
+        gw_acl_room_deleted(gw, ev.room);
+    } else if (rc == CHAT_OK) {
+        /* read markers: for the persister */
     } else if (rc != CHAT_ENOENT) { /* unknown types are for newer gateways: skipped silently */
         chat_metric_add(&gw->m.events_bad, 1);
         chat_log(CHAT_LOG_WARN, "kafka: undecodable chat.events record skipped");
@@ -182,4 +189,5 @@ void gw_events_tick(struct gw *gw)
     }
     gw_map_sweep(&gw->revoked, expired_entry, cut);
     gw_map_sweep(&gw->nicks, old_nick, cut);
+    gw_acl_tick(gw);
 }

@@ -2,6 +2,7 @@
  * dispatch of client frames. Event-loop thread only. */
 #include "ws/gw_conn.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,11 +12,13 @@
 
 #include "bus/gw_send.h"
 #include "core/gw.h"
+#include "room/gw_acl.h"
 #include "room/gw_bucket.h"
 #include "room/gw_map.h"
 #include "room/gw_recent.h"
 #include "room/gw_room.h"
 #include "session/gw_events.h"
+#include "session/gw_reads.h"
 #include "ws/gw_ring.h"
 
 /* lws's internal write type for a close frame (public header: "handled by lws_close_reason") */
@@ -303,7 +306,16 @@ static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
     struct gw_room *r;
+    const char *why = NULL;
+    enum chat_errcode code;
 
+    /* may this connection join? (a join already made is answered again: idempotent) */
+    if (!gw_room_joined(c, f->room) &&
+        (code = gw_acl_join_check(gw, c, f->room, f->grant, &why)) != CHAT_ERR__COUNT) {
+        chat_metric_add(&gw->m.joins_refused, 1);
+        gw_conn_error(c, code, why, NULL, f->ref, -1);
+        return;
+    }
     if (gw_room_join(gw, c, f->room) == CHAT_ETOOBIG) {
         gw_conn_error(c, CHAT_ERR_too_many_rooms, NULL, NULL, f->ref, -1);
         return;
@@ -339,7 +351,7 @@ static void handle_ping(struct gw_conn *c, const struct chat_cframe *f)
  * the handler runs. */
 static void (*const handlers[CHAT_F__COUNT])(struct gw_conn *c, const struct chat_cframe *f) = {
     [CHAT_F_auth] = handle_auth, [CHAT_F_join] = handle_join,   [CHAT_F_leave] = handle_leave,
-    [CHAT_F_ping] = handle_ping, [CHAT_F_send] = gw_send_frame,
+    [CHAT_F_ping] = handle_ping, [CHAT_F_send] = gw_send_frame, [CHAT_F_read] = gw_reads_frame,
 };
 
 static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
@@ -348,6 +360,13 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
 
     if (f->type <= CHAT_F_NONE || f->type >= CHAT_F__COUNT || !handlers[f->type]) {
         gw_conn_error(c, CHAT_ERR_unknown_type, NULL, NULL, f->ref, -1);
+        return;
+    }
+    if (f->type == CHAT_F_send && f->text_cps > (size_t)gw_acl_max_text(c->gw, f->room)) {
+        char msg[80]; /* the room's own limit (the node's was checked by the decoder) */
+        snprintf(msg, sizeof(msg), "text is longer than this room's %d code points",
+                 gw_acl_max_text(c->gw, f->room));
+        gw_conn_error(c, CHAT_ERR_text_too_long, msg, f->client_msg_id, f->ref, -1);
         return;
     }
     if ((flags & CHAT_FF_AUTH) && !c->authed) {

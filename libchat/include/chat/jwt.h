@@ -35,6 +35,7 @@ struct chat_claims {
     char sid[64];          /* session id ("" when absent) */
     char role[16];         /* "user" when absent */
     char name[96];         /* display name (nickname, <= 20 code points) or "" */
+    char room[72];         /* a room grant's room ("" in access tokens) */
     int64_t exp, iat, nbf; /* seconds since the epoch; nbf 0 when absent */
 };
 
@@ -63,6 +64,18 @@ CHAT_NODISCARD int chat_jwt_check(const struct chat_jwt_keyring *kr,
                                   const char *iss,
                                   int max_ttl_s,
                                   struct chat_claims *out);
+
+/* A room grant (chat-api's permission to join a restricted room, proto/README.md section 4
+ * `join`): chat_jwt_verify at the current time with CHAT_JWT_LEEWAY_S, then the grant must name
+ * room and user (sub) and live at most max_ttl_s (exp - iat). Returns CHAT_OK, CHAT_EEXPIRED, or
+ * CHAT_EAUTH for any other refusal (an access token is never a grant). */
+CHAT_NODISCARD int chat_jwt_check_grant(const struct chat_jwt_keyring *kr,
+                                        const char *token,
+                                        const char *iss,
+                                        const char *room,
+                                        const char *user,
+                                        int max_ttl_s,
+                                        struct chat_claims *out);
 
 /* Signs claims with kr->keys[0]; *out is a new string (free with chat_free).
  * Returns CHAT_OK or CHAT_EINVAL. */

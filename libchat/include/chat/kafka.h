@@ -22,6 +22,7 @@ struct chat_kafka_cfg {
     char *topic_messages;   /* chat.messages: key = room, value = message event */
     char *topic_events;     /* chat.events: control events */
     char *topic_presence;   /* chat.presence: counts, key = room ("*" for the total) */
+    char *topic_rooms;      /* chat.rooms: a room's settings, key = room (compacted) */
     int linger_ms;          /* producer linger.ms */
     int fetch_wait_ms;      /* consumer fetch.wait.max.ms */
     int session_timeout_ms; /* group session.timeout.ms */
@@ -66,6 +67,15 @@ struct chat_kafka_cfg {
          offsetof(T, m.topic_presence),                                                  \
          CHAT_CFG_REQUIRED,                                                              \
          "topic of presence counts"},                                                    \
+        {"topic-rooms",                                                                  \
+         "CHAT_TOPIC_ROOMS",                                                             \
+         CHAT_CFG_STR,                                                                   \
+         0,                                                                              \
+         0,                                                                              \
+         "chat.rooms",                                                                   \
+         offsetof(T, m.topic_rooms),                                                     \
+         CHAT_CFG_REQUIRED,                                                              \
+         "topic of room settings (compacted, key = room)"},                              \
         {"kafka-linger-ms",                                                              \
          "CHAT_KAFKA_LINGER_MS",                                                         \
          CHAT_CFG_INT,                                                                   \

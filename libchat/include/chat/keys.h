@@ -16,6 +16,17 @@
  *   chat:rl:KIND:SUBJECT           STRING attempts in the current window; KIND is login_ip,
  *                                  login_user, register_ip or password_user, SUBJECT the client
  *                                  address, the lower-cased username or the user id
+ * Recent messages (written by the persister after its database commit, read by chat-api's
+ * history; proto/README.md section 12):
+ *   chat:recent:ROOM               ZSET  score = seq, member = the message frame as a client gets
+ *                                        it live ("seq" and, when known, "prev"); newest
+ *                                        CHAT_RECENT_PER_ROOM kept, EX CHAT_RECENT_TTL_S
+ *   chat:urecent:USER              ZSET  score = ts (ms), the same member; newest
+ *                                        CHAT_RECENT_PER_USER kept, EX CHAT_RECENT_TTL_S
+ * Idempotent sends (gateways and chat-api, chat/idem.h):
+ *   chat:idem:USER:CLIENT_MSG_ID   STRING "p" while the send waits for Kafka (PX produce timeout
+ *                                  + 5 s), then the ack {"room","id","seq","ts"} (EX
+ *                                  CHAT_IDEM_TTL_S); USER is the token subject
  */
 #ifndef CHAT_KEYS_H
 #define CHAT_KEYS_H
@@ -28,6 +39,11 @@
 #define CHAT_KEY_NODE_LAST_FMT  "chat:node:%u:last"     /* node number: last id ms */
 #define CHAT_KEY_PRES_LEADER    "chat:pres:leader"
 #define CHAT_PRES_TTL_MS        5000
-#define CHAT_KEY_RATE_FMT       "chat:rl:%s:%s" /* KIND, SUBJECT */
+#define CHAT_KEY_RATE_FMT       "chat:rl:%s:%s"   /* KIND, SUBJECT */
+#define CHAT_KEY_IDEM_FMT       "chat:idem:%s:%s" /* USER, CLIENT_MSG_ID */
+
+#define CHAT_KEY_RECENT_FMT  "chat:recent:%s"  /* ROOM */
+#define CHAT_KEY_URECENT_FMT "chat:urecent:%s" /* USER */
+#define CHAT_RECENT_TTL_S    (7 * 86400)       /* both recent ZSETs expire after a quiet week */
 
 #endif

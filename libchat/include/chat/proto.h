@@ -69,6 +69,8 @@ struct chat_cframe {
     const char *client_msg_id; /* send (optional), echoed in ack/error */
     const char *token;         /* auth */
     int64_t since;             /* join: the last seq of the room the client holds; -1: absent */
+    const char *grant;         /* join (optional): a room grant from chat-api */
+    int64_t seq;               /* read: the seq of the last message read; -1: absent */
     const char *ref;           /* any frame (optional): echoed in the reply's "ref" */
     void *_doc;                /* owns: json_t */
 };
@@ -113,6 +115,9 @@ CHAT_NODISCARD int chat_enc_joined_since(struct chat_buf *out,
                                          size_t replayed,
                                          int64_t oldest);
 CHAT_NODISCARD int chat_enc_left(struct chat_buf *out, const char *room, const char *ref);
+/* The server took the connection out of room: {"type":"left","room":R,"reason":"removed"|"left"|
+ * "deleted"} (a member removed, a member that left on another device, the room deleted). */
+CHAT_NODISCARD int chat_enc_left_why(struct chat_buf *out, const char *room, const char *reason);
 CHAT_NODISCARD int chat_enc_ack(struct chat_buf *out,
                                 const char *client_msg_id,
                                 uint64_t id,
@@ -205,16 +210,32 @@ void chat_auth_body_fini(struct chat_auth_body *b);
 
 /* ---- chat.events: control events, key = user id ----
  *   {"type":"sessions_revoked","user":U,"sids":["34",..],"reason":R,"ts":MS}
- *   {"type":"user_updated","user":U,"nick":N,"ts":MS} */
-enum chat_event_type { CHAT_EV_NONE = 0, CHAT_EV_sessions_revoked, CHAT_EV_user_updated };
+ *   {"type":"user_updated","user":U,"nick":N,"ts":MS}
+ *   {"type":"member_removed","user":U,"room":R,"reason":"removed|left|banned","ts":MS}
+ *   {"type":"room_deleted","user":"","room":R,"ts":MS}   (key = room id)
+ *   {"type":"read","user":U,"room":R,"seq":N,"ts":MS} */
+enum chat_event_type {
+    CHAT_EV_NONE = 0,
+    CHAT_EV_sessions_revoked,
+    CHAT_EV_user_updated,
+    CHAT_EV_member_removed,
+    CHAT_EV_room_deleted,
+    CHAT_EV_read,
+};
 struct chat_event {
     enum chat_event_type type;
-    const char *user, *nick, *reason; /* borrowed from _doc */
-    const char **sids;                /* owns the array; strings borrowed */
+    const char *user, *nick, *reason, *room; /* borrowed from _doc */
+    const char **sids;                       /* owns the array; strings borrowed */
     size_t nsids;
     int64_t ts;
+    int64_t seq; /* read */
     void *_doc;
 };
+CHAT_NODISCARD int chat_enc_ev_member_removed(
+    struct chat_buf *out, const char *user, const char *room, const char *reason, int64_t ts);
+CHAT_NODISCARD int chat_enc_ev_room_deleted(struct chat_buf *out, const char *room, int64_t ts);
+CHAT_NODISCARD int
+chat_enc_ev_read(struct chat_buf *out, const char *user, const char *room, int64_t seq, int64_t ts);
 CHAT_NODISCARD int chat_enc_ev_sessions_revoked(struct chat_buf *out,
                                                 const char *user,
                                                 const char *const *sids,
@@ -227,6 +248,21 @@ chat_enc_ev_user_updated(struct chat_buf *out, const char *user, const char *nic
  * it) or CHAT_EPROTO. Call chat_event_fini() after any result. */
 CHAT_NODISCARD int chat_event_decode(const char *v, size_t len, struct chat_event *ev);
 void chat_event_fini(struct chat_event *ev);
+
+/* ---- chat.rooms: a room's settings, key = room id (compacted; a null value = deleted) ----
+ *   {"type":"room","room":R,"kind":"public|private|group|direct","max_text":N,"ts":MS} */
+struct chat_room_rec {
+    const char *room, *kind; /* borrowed from _doc */
+    int max_text;
+    int64_t ts;
+    void *_doc;
+};
+CHAT_NODISCARD int chat_enc_room_rec(
+    struct chat_buf *out, const char *room, const char *kind, int max_text, int64_t ts);
+/* Returns CHAT_OK or CHAT_EPROTO (kind unknown, max_text < 1, room invalid). Call
+ * chat_room_rec_fini() after either result. */
+CHAT_NODISCARD int chat_room_rec_decode(const char *v, size_t len, struct chat_room_rec *r);
+void chat_room_rec_fini(struct chat_room_rec *r);
 
 /* ---- the message event: produced once by the accepting gateway, spliced per node ----
  * The Kafka value of chat.messages is the message frame without "seq":
@@ -260,5 +296,36 @@ CHAT_NODISCARD int chat_msg_splice_seq_prev(
  * CHAT_EPROTO. */
 CHAT_NODISCARD int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc);
 void chat_json_free(void *doc);
+
+/* ---- history (REST, proto/README.md section 9 "History") ----
+ * {"messages":[FRAME,..],"more":bool,"source":SOURCE}: frames is n message frames already encoded
+ * by this codec (chat_msg_splice_seq_prev) or checked with chat_msg_decode (the Redis cache),
+ * separated by commas (frames->len 0: none). Returns CHAT_OK or a chat_buf error. */
+CHAT_NODISCARD int chat_enc_history(struct chat_buf *out,
+                                    const struct chat_buf *frames,
+                                    bool more,
+                                    const char *source);
+/* The body of POST /api/v1/rooms/{room}/read: {"seq":N}, 0 <= N <= INT64_MAX; other fields are
+ * ignored. Returns CHAT_OK, or CHAT_EPROTO with *err bad_utf8, bad_json (not an object,
+ * duplicate key) or bad_field (seq missing, not an integer, negative). */
+CHAT_NODISCARD int
+chat_read_body_decode(const char *body, size_t len, int64_t *seq, enum chat_errcode *err);
+/* {"last_read_seq":M,"unread":K} */
+CHAT_NODISCARD int chat_enc_read_state(struct chat_buf *out, int64_t last_read_seq, int64_t unread);
+
+/* ---- idempotent sends: the ack remembered under chat:idem:USER:CLIENT_MSG_ID (chat/idem.h) ----
+ *   {"room":R,"id":"ID","seq":N,"ts":MS} */
+struct chat_idem_ack {
+    char room[CHAT_ROOM_MAX + 1];
+    uint64_t id;
+    int64_t seq;
+    int64_t ts;
+};
+/* Returns CHAT_OK or CHAT_ETOOBIG (out's cap). */
+CHAT_NODISCARD int
+chat_enc_idem_ack(struct chat_buf *out, const char *room, uint64_t id, int64_t seq, int64_t ts);
+/* Returns CHAT_OK with *a filled, or CHAT_EPROTO (not such an object, room invalid, id not a
+ * decimal u64, seq < 0). Unknown fields are ignored. */
+CHAT_NODISCARD int chat_idem_ack_decode(const char *v, size_t len, struct chat_idem_ack *a);
 
 #endif

@@ -90,4 +90,23 @@
             0, "burst of sends per user"                                                           \
     }
 
+/* Rooms: a room grant's lifetime (chat-api signs grants, the gateways check them and keep the
+ * removals that outrun them this long) and how long a send's client_msg_id is remembered
+ * (gateways and chat-api's REST send share the keys, proto/README.md section 12). */
+#define CHAT_ROOM_CFG_OPTS(T)                                                                  \
+    {"grant-ttl-s",                                                                            \
+     "CHAT_GRANT_TTL_S",                                                                       \
+     CHAT_CFG_INT,                                                                             \
+     30,                                                                                       \
+     3600,                                                                                     \
+     "300",                                                                                    \
+     offsetof(T, grant_ttl_s),                                                                 \
+     0,                                                                                        \
+     "lifetime of a room grant (joining a private, group or direct room)"},                    \
+    {                                                                                          \
+        "idem-ttl-s", "CHAT_IDEM_TTL_S", CHAT_CFG_INT, 60, 604800, "86400",                    \
+            offsetof(T, idem_ttl_s), 0,                                                        \
+            "how long a send's client_msg_id and its ack are remembered (retries get the ack)" \
+    }
+
 #endif

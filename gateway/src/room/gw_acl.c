@@ -1,0 +1,171 @@
+/* gw_acl.c - room permissions on a node without a database (gw_acl.h). */
+#include "room/gw_acl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "chat/jwt.h"
+#include "chat/log.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+
+#include "core/gw.h"
+#include "room/gw_map.h"
+#include "room/gw_room.h"
+#include "ws/gw_conn.h"
+
+#define DENY_KEY_MAX (CHAT_USER_MAX + CHAT_ROOM_MAX + 2)
+
+static bool restricted(const char *room)
+{
+    return room[0] == '_';
+}
+
+/* "user\nroom": neither may hold a newline */
+static void deny_key(char *out, const char *user, const char *room)
+{
+    snprintf(out, DENY_KEY_MAX, "%s\n%s", user, room);
+}
+
+/* ms a removal is kept: past it, every grant issued before it has expired */
+static int64_t deny_keep_ms(const struct gw *gw)
+{
+    return ((int64_t)gw->cfg->grant_ttl_s + 2 * CHAT_JWT_LEEWAY_S) * 1000;
+}
+
+void gw_acl_room_record(struct gw *gw, const void *key, size_t klen, const void *v, size_t len)
+{
+    char room[CHAT_ROOM_MAX + 1];
+    struct chat_room_rec rec;
+    struct gw_map_ent *e;
+
+    if (!key || klen == 0 || klen > CHAT_ROOM_MAX)
+        goto bad;
+    memcpy(room, key, klen);
+    room[klen] = '\0';
+    if (!chat_room_valid(room))
+        goto bad;
+    if (!v) { /* a tombstone: the room was deleted */
+        gw_map_remove(&gw->room_cfg, room);
+        return;
+    }
+    if (chat_room_rec_decode(v, len, &rec) != CHAT_OK || strcmp(rec.room, room) != 0) {
+        chat_room_rec_fini(&rec);
+        goto bad;
+    }
+    e = gw_map_get(&gw->room_cfg, room);
+    e->count = rec.max_text;
+    chat_free(e->str);
+    e->str = chat_xstrdup(rec.kind);
+    chat_room_rec_fini(&rec);
+    return;
+bad:
+    chat_metric_add(&gw->m.events_bad, 1);
+    chat_log(CHAT_LOG_WARN, "kafka: undecodable chat.rooms record skipped");
+}
+
+int gw_acl_max_text(const struct gw *gw, const char *room)
+{
+    const struct gw_map_ent *e = gw_map_find(&gw->room_cfg, room);
+
+    return e && e->count > 0 && e->count < gw->cfg->max_text ? e->count : gw->cfg->max_text;
+}
+
+enum chat_errcode gw_acl_join_check(
+    struct gw *gw, const struct gw_conn *c, const char *room, const char *grant, const char **msg)
+{
+    char key[DENY_KEY_MAX];
+    struct chat_claims cl;
+    const struct gw_map_ent *e;
+    int rc;
+
+    if (!grant) {
+        if (restricted(room)) {
+            *msg = "this room is joined with a grant (GET /api/v1/rooms/{room}/grant)";
+            return CHAT_ERR_forbidden;
+        }
+        if (!gw->cfg->rooms_adhoc && !gw_map_find(&gw->room_cfg, room)) {
+            *msg = "no such room";
+            return CHAT_ERR_not_found;
+        }
+        return CHAT_ERR__COUNT;
+    }
+    /* a grant vouches for the room: also a public room this node has not heard of yet */
+    if (!c->authed) {
+        *msg = "a grant needs a logged-in connection";
+        return CHAT_ERR_forbidden;
+    }
+    rc = chat_jwt_check_grant(&gw->keys, grant, gw->cfg->jwt_issuer, room, c->claims.sub,
+                              gw->cfg->grant_ttl_s, &cl);
+    if (rc != CHAT_OK) {
+        *msg = rc == CHAT_EEXPIRED ? "the grant has expired; get a fresh one"
+                                   : "the grant is not valid for this user and room";
+        return CHAT_ERR_forbidden;
+    }
+    deny_key(key, c->claims.sub, room);
+    e = gw_map_find(&gw->denied, key);
+    /* iat has 1 s resolution: a grant of the removal's second counts as older */
+    if (e && cl.iat * 1000 <= e->until_ms) {
+        *msg = "removed from the room";
+        return CHAT_ERR_forbidden;
+    }
+    return CHAT_ERR__COUNT;
+}
+
+/* c leaves room and is told why. */
+static void take_out(struct gw *gw, struct gw_conn *c, const char *room, const char *reason)
+{
+    if (gw_room_leave(gw, c, room) != CHAT_OK)
+        return;
+    chat_buf_reset(&gw->scratch);
+    if (chat_enc_left_why(&gw->scratch, room, reason) == CHAT_OK)
+        (void)gw_conn_push_scratch(c);
+}
+
+void gw_acl_member_removed(
+    struct gw *gw, const char *user, const char *room, const char *reason, int64_t at_ms)
+{
+    char key[DENY_KEY_MAX];
+    struct gw_map_ent *e;
+
+    if (strchr(user, '\n') || !user[0])
+        return;
+    deny_key(key, user, room);
+    e = gw_map_get(&gw->denied, key);
+    if (e->until_ms < at_ms)
+        e->until_ms = at_ms;
+    e = gw_map_find(&gw->users, user);
+    for (struct gw_conn *c = e ? e->conns : NULL; c; c = c->unext)
+        take_out(gw, c, room, reason && reason[0] ? reason : "removed");
+}
+
+void gw_acl_room_deleted(struct gw *gw, const char *room)
+{
+    struct gw_room *r = gw_room_find(&gw->rooms, room);
+    struct gw_conn **cs;
+    size_t n;
+
+    gw_map_remove(&gw->room_cfg, room);
+    if (!r || r->nsubs == 0)
+        return;
+    n = r->nsubs; /* leaving changes the room (and may free it): take the list first */
+    cs = chat_xcalloc(n, sizeof(*cs));
+    for (size_t i = 0; i < n; i++)
+        cs[i] = r->subs[i].c;
+    for (size_t i = 0; i < n; i++)
+        take_out(gw, cs[i], room, "deleted");
+    chat_free(cs);
+}
+
+static bool old_denial(const struct gw_map_ent *e, void *ud)
+{
+    const int64_t *cut = ud;
+    return e->until_ms < *cut;
+}
+
+void gw_acl_tick(struct gw *gw)
+{
+    int64_t cut = chat_now_ms() - deny_keep_ms(gw);
+
+    gw_map_sweep(&gw->denied, old_denial, &cut);
+}

@@ -1,0 +1,39 @@
+/* gw_acl.h - who may join which room, and how long a room's messages may be, known without a
+ * database (proto/README.md section 4, `join`; docs/ARCHITECTURE.md, "Rooms"):
+ *   - every room's settings (kind, max_text) from chat.rooms, a compacted topic read whole at
+ *     start (bus/gw_kafka.c) and followed live;
+ *   - a room whose id starts with "_" (private, group, direct) is joined with a room grant that
+ *     chat-api signed for this user and room;
+ *   - member_removed (chat.events) takes the user's sockets out of the room at once and refuses
+ *     the grants issued before the removal for as long as one could live; room_deleted takes
+ *     every socket out.
+ * Event-loop thread only. */
+#ifndef GW_ACL_H
+#define GW_ACL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat/proto.h"
+
+struct gw;
+struct gw_conn;
+
+/* A chat.rooms record (key = room id; a NULL value: the room was deleted). */
+void gw_acl_room_record(struct gw *gw, const void *key, size_t klen, const void *v, size_t len);
+/* Code points a message in room may have: the room's max_text, at most the node's. */
+int gw_acl_max_text(const struct gw *gw, const char *room);
+/* May c join room (grant: the join's, may be NULL)? CHAT_ERR__COUNT when it may; else the error
+ * code, with *msg set to the reason for the client. */
+enum chat_errcode gw_acl_join_check(
+    struct gw *gw, const struct gw_conn *c, const char *room, const char *grant, const char **msg);
+/* chat.events member_removed: user's sockets leave room ("left" with reason); grants issued up
+ * to at_ms are refused from now on. */
+void gw_acl_member_removed(
+    struct gw *gw, const char *user, const char *room, const char *reason, int64_t at_ms);
+/* chat.events room_deleted: every socket leaves room. */
+void gw_acl_room_deleted(struct gw *gw, const char *room);
+/* Once a second: forgets removals no grant can outlive. */
+void gw_acl_tick(struct gw *gw);
+
+#endif

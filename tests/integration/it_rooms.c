@@ -1,0 +1,639 @@
+/* it_rooms.c - rooms and who may do what in them (issue 11, proto/README.md section 9 "Rooms"
+ * and section 4 `join`), against the real cluster:
+ *   - the permission matrix (anonymous, non-member, member, admin, owner, removed member) for
+ *     every room kind, on REST (GET room, its grant, PATCH, DELETE, member removal) and on the
+ *     gateways' `join` (no grant, another user's grant, a grant from before a removal);
+ *   - a removed member's sockets leave the room on both gateways within a second;
+ *   - invites: expiry, use limit, revocation, the member limit;
+ *   - one direct room per pair, whoever asks first;
+ *   - the lobby's 30 code points, enforced by the gateways from chat.rooms;
+ *   - a deleted room takes every socket out;
+ *   - my rooms, the directory's search and paging. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "it_acct.h"
+#include "it_util.h"
+#include "wsc.h"
+
+#define WAIT_MS   10000
+#define REMOVE_MS 1000 /* a removal reaches every gateway within this (issue 11) */
+#define KINDS     4
+
+struct user {
+    char name[24];
+    json_t *session;
+    const char *token, *id;
+};
+
+static struct it_client cl;
+
+static void user_new(struct user *u, const char *prefix)
+{
+    struct it_client own; /* an address of its own: the registration limit is per address */
+
+    it_client_new(&own, "198.51.100");
+    it_name_new(u->name, sizeof(u->name), prefix);
+    u->session = it_register(API1, &own, u->name, PW, NULL);
+    u->token = it_access(u->session);
+    u->id = it_jstr(u->session, "user.id");
+}
+
+static void user_free(struct user *u)
+{
+    json_decref(u->session);
+}
+
+static void path_of(char *out, size_t cap, const char *room, const char *tail)
+{
+    snprintf(out, cap, "/api/v1/rooms/%s%s", room, tail ? tail : "");
+}
+
+/* GET the room as token (NULL: anonymous): want 200 or 404. */
+static void expect_visible(const char *room, const char *token, bool visible, const char *who)
+{
+    char p[160];
+    json_t *out = NULL;
+    int st;
+
+    path_of(p, sizeof(p), room, NULL);
+    st = it_api(API2, "GET", p, token, &cl, NULL, &out, NULL);
+    if (st != (visible ? 200 : 404))
+        fail_msg("GET %s as %s: %d, want %d", room, who, st, visible ? 200 : 404);
+    if (visible)
+        assert_string_equal(it_jstr(out, "id"), room);
+    else
+        it_check_error(st, out, 404, "not_found", who);
+    json_decref(out);
+}
+
+/* The grant of room for token (a copy: free()), or NULL when refused with 404. */
+static char *grant_of(const char *room, const char *token)
+{
+    char p[160];
+    json_t *out = NULL;
+    char *g = NULL;
+    int st;
+
+    path_of(p, sizeof(p), room, "/grant");
+    st = it_api(API1, "GET", p, token, &cl, NULL, &out, NULL);
+    if (st == 200)
+        g = strdup(it_jstr(out, "grant"));
+    else
+        it_check_error(st, out, 404, "not_found", "grant");
+    json_decref(out);
+    return g;
+}
+
+/* join {room[, grant]}: answered joined (code NULL) or error code. */
+static void expect_join(struct wsc *c, const char *room, const char *grant, const char *code)
+{
+    json_t *f;
+
+    if (grant)
+        it_send(c, "{s:s, s:s, s:s}", "type", "join", "room", room, "grant", grant);
+    else
+        it_send(c, "{s:s, s:s}", "type", "join", "room", room);
+    if (!code) {
+        f = it_wait_frame(c, "joined", "room", room, "error", it_timeout(WAIT_MS));
+        if (!f)
+            fail_msg("join %s: no joined", room);
+    } else {
+        f = it_wait_frame(c, "error", "code", code, "joined", it_timeout(WAIT_MS));
+        if (!f)
+            fail_msg("join %s: no error %s", room, code);
+    }
+    json_decref(f);
+}
+
+static json_t *create_room(const struct user *owner, const char *kind, json_t *extra)
+{
+    json_t *body = json_pack("{s:s, s:s}", "kind", kind, "name", "Room of a test");
+
+    if (extra) {
+        json_object_update(body, extra);
+        json_decref(extra);
+    }
+    return it_api_ok(201, API1, "POST", "/api/v1/rooms", owner->token, &cl, body);
+}
+
+static json_t *invite(const struct user *by, const char *room, json_t *body)
+{
+    char p[160];
+
+    path_of(p, sizeof(p), room, "/invites");
+    return it_api_ok(201, API1, "POST", p, by->token, &cl, body);
+}
+
+static void redeem(const struct user *u, const char *code, int want, const char *err)
+{
+    char p[160];
+
+    snprintf(p, sizeof(p), "/api/v1/invites/%s/redeem", code);
+    if (want == 200)
+        json_decref(it_api_ok(200, API2, "POST", p, u->token, &cl, NULL));
+    else
+        it_api_err(want, err, API2, "POST", p, u->token, &cl, NULL);
+}
+
+static void set_role(
+    const struct user *by, const char *room, const struct user *who, const char *role, int want)
+{
+    char p[200];
+    json_t *out = NULL;
+    int st;
+
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/members/%s/role", room, who->id);
+    st = it_api(API1, "POST", p, by->token, &cl, json_pack("{s:s}", "role", role), &out, NULL);
+    if (st != want)
+        fail_msg("role %s of %s in %s: %d, want %d", role, who->name, room, st, want);
+    json_decref(out);
+}
+
+static int remove_member(const struct user *by, const char *room, const struct user *who)
+{
+    char p[200];
+    json_t *out = NULL;
+    int st;
+
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/members/%s", room, who->id);
+    st = it_api(API2, "DELETE", p, by->token, &cl, NULL, &out, NULL);
+    json_decref(out);
+    return st;
+}
+
+/* A REST send of token to room: the status (answer checked for an error code when code). */
+static void
+rest_send(const char *room, const char *token, const char *text, int want, const char *code)
+{
+    char p[160];
+    json_t *out = NULL;
+    int st;
+
+    path_of(p, sizeof(p), room, "/messages");
+    st = it_api(API1, "POST", p, token, &cl, json_pack("{s:s}", "text", text), &out, NULL);
+    if (st != want)
+        fail_msg("REST send to %s: %d, want %d", room, st, want);
+    if (code)
+        it_check_error(st, out, want, code, "REST send");
+    json_decref(out);
+}
+
+/* c gets {"type":"left","room":room,"reason":reason} within ms. */
+static void
+expect_left(struct wsc *c, const char *room, const char *reason, int ms, const char *who)
+{
+    json_t *f = it_wait_frame(c, "left", "room", room, NULL, ms);
+
+    if (!f)
+        fail_msg("%s: no left for %s within %d ms", who, room, ms);
+    assert_string_equal(it_jstr(f, "reason"), reason);
+    json_decref(f);
+}
+
+/* Every kind: who sees the room, who joins it, who changes it; a removal on both gateways. */
+static void test_permission_matrix(void **state)
+{
+    static const char *const kinds[KINDS] = {"public", "private", "group", "direct"};
+    (void)state;
+
+    for (int k = 0; k < KINDS; k++) {
+        const char *kind = kinds[k];
+        bool pub = strcmp(kind, "public") == 0, direct = strcmp(kind, "direct") == 0;
+        struct user owner, member, admin, outsider, removed;
+        char room[80], p[160], *g_member, *g_removed, *g;
+        struct wsc *anon, *cm, *co, *cr1, *cr2;
+        json_t *r;
+        long long t0;
+
+        print_message("kind %s\n", kind);
+        user_new(&owner, "own");
+        user_new(&member, "mem");
+        user_new(&admin, "adm");
+        user_new(&outsider, "out");
+        user_new(&removed, "rem");
+        if (direct) { /* a direct room has its two users: owner and member */
+            snprintf(p, sizeof(p), "/api/v1/direct/%s", member.name);
+            r = it_api_ok(201, API1, "POST", p, owner.token, &cl, NULL);
+        } else {
+            r = create_room(&owner, kind, NULL);
+        }
+        snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+        assert_true((room[0] == '_') == !pub);
+        json_decref(r);
+        if (pub) {
+            path_of(p, sizeof(p), room, "/join");
+            json_decref(it_api_ok(200, API1, "POST", p, member.token, &cl, NULL));
+            json_decref(it_api_ok(200, API2, "POST", p, admin.token, &cl, NULL));
+            json_decref(it_api_ok(200, API2, "POST", p, removed.token, &cl, NULL));
+        } else if (!direct) {
+            /* private and group rooms are joined with an invite, not by asking */
+            path_of(p, sizeof(p), room, "/join");
+            it_api_err(404, "not_found", API1, "POST", p, outsider.token, &cl, NULL);
+            r = invite(&owner, room, json_pack("{s:i}", "max_uses", 3));
+            redeem(&member, it_jstr(r, "code"), 200, NULL);
+            redeem(&admin, it_jstr(r, "code"), 200, NULL);
+            redeem(&removed, it_jstr(r, "code"), 200, NULL);
+            json_decref(r);
+        }
+        if (!direct)
+            set_role(&owner, room, &admin, "admin", 204);
+
+        /* REST visibility */
+        expect_visible(room, NULL, pub, "anonymous");
+        expect_visible(room, outsider.token, pub, "non-member");
+        expect_visible(room, member.token, true, "member");
+        expect_visible(room, owner.token, true, "owner");
+        if (!direct)
+            expect_visible(room, admin.token, true, "admin");
+
+        /* the gateways: no grant, another user's grant, the member's own */
+        g_member = grant_of(room, member.token);
+        assert_non_null(g_member);
+        g = grant_of(room, outsider.token);
+        assert_true((g != NULL) == pub);
+        free(g);
+        anon = it_connect(GW1, NULL);
+        expect_join(anon, room, g_member, "forbidden"); /* a grant needs its user */
+        expect_join(anon, room, NULL, pub ? NULL : "forbidden");
+        co = it_connect(GW2, outsider.token);
+        expect_join(co, room, g_member, "forbidden"); /* not the outsider's */
+        expect_join(co, room, NULL, pub ? NULL : "forbidden");
+        cm = it_connect(GW1, member.token);
+        expect_join(cm, room, pub ? NULL : g_member, NULL);
+
+        /* REST sends follow the same rules */
+        rest_send(room, outsider.token, "from outside", pub ? 200 : 404, pub ? NULL : "not_found");
+        rest_send(room, member.token, "from a member", 200, NULL);
+
+        /* who changes the room */
+        path_of(p, sizeof(p), room, NULL);
+        it_api_err(403, "forbidden", API1, "PATCH", p, member.token, &cl,
+                   json_pack("{s:s}", "description", "by a member"));
+        if (!direct) {
+            r = it_api_ok(200, API1, "PATCH", p, admin.token, &cl,
+                          json_pack("{s:s}", "description", "by an admin"));
+            assert_string_equal(it_jstr(r, "description"), "by an admin");
+            json_decref(r);
+            it_api_err(403, "forbidden", API2, "DELETE", p, admin.token, &cl, NULL);
+        }
+
+        /* a removal: the removed member's sockets on both gateways leave within a second, its
+         * earlier grant is refused, the room disappears for it (unless public) */
+        if (!direct) {
+            g_removed = grant_of(room, removed.token);
+            cr1 = it_connect(GW1, removed.token);
+            cr2 = it_connect(GW2, removed.token);
+            expect_join(cr1, room, pub ? NULL : g_removed, NULL);
+            expect_join(cr2, room, pub ? NULL : g_removed, NULL);
+            assert_int_equal(remove_member(&member, room, &removed), 403); /* a member cannot */
+            assert_int_equal(remove_member(&admin, room, &owner), 403); /* nor an admin the owner */
+            t0 = it_mono_ms();
+            assert_int_equal(remove_member(&admin, room, &removed), 204);
+            expect_left(cr1, room, "removed", it_timeout(REMOVE_MS), "gw1");
+            expect_left(cr2, room, "removed", it_timeout(REMOVE_MS), "gw2");
+            print_message("  removal reached both gateways in %lld ms\n", it_mono_ms() - t0);
+            expect_join(cr1, room, g_removed, "forbidden");         /* issued before the removal */
+            expect_join(cr1, room, NULL, pub ? NULL : "forbidden"); /* public: still watches */
+            expect_visible(room, removed.token, pub, "removed member");
+            g = grant_of(room, removed.token);
+            assert_true((g != NULL) == pub);
+            free(g);
+            free(g_removed);
+            wsc_close(cr1);
+            wsc_close(cr2);
+            /* the owner deletes the room: every socket leaves it */
+            path_of(p, sizeof(p), room, NULL);
+            json_decref(it_api_ok(204, API1, "DELETE", p, owner.token, &cl, NULL));
+            expect_left(cm, room, "deleted", it_timeout(WAIT_MS), "member");
+            expect_visible(room, owner.token, false, "owner after delete");
+        }
+        free(g_member);
+        wsc_close(anon);
+        wsc_close(co);
+        wsc_close(cm);
+        user_free(&owner);
+        user_free(&member);
+        user_free(&admin);
+        user_free(&outsider);
+        user_free(&removed);
+    }
+}
+
+static void test_invites(void **state)
+{
+    struct user owner, a, b, c, d;
+    char room[80], p[200], code[64];
+    json_t *r;
+
+    (void)state;
+    user_new(&owner, "iown");
+    user_new(&a, "ia");
+    user_new(&b, "ib");
+    user_new(&c, "ic");
+    user_new(&d, "id");
+    r = create_room(&owner, "group", json_pack("{s:i}", "member_limit", 3));
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+
+    /* use limit: one use, then used up */
+    r = invite(&owner, room, json_pack("{s:i}", "max_uses", 1));
+    snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
+    assert_int_equal(it_jint(r, "max_uses"), 1);
+    json_decref(r);
+    redeem(&a, code, 200, NULL);
+    redeem(&a, code, 200, NULL); /* a member already: no use spent, no error */
+    redeem(&b, code, 410, "invite_used_up");
+
+    /* expiry: an invite whose time has passed */
+    r = invite(&owner, room, json_pack("{s:i, s:i}", "max_uses", 0, "expires_in", 60));
+    snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
+    json_decref(r);
+    assert_int_equal(it_sh("psql -q -X '%s' -c \"UPDATE room_invites SET expires_at = now() - "
+                           "interval '1 second' WHERE code = '%s'\" >/dev/null",
+                           it_env("CHAT_TEST_PG_DSN"), code),
+                     0);
+    redeem(&b, code, 410, "invite_expired");
+
+    /* revocation: listed, revoked, refused */
+    r = invite(&owner, room, json_pack("{s:i}", "max_uses", 0));
+    snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
+    json_decref(r);
+    path_of(p, sizeof(p), room, "/invites");
+    it_api_err(403, "forbidden", API1, "GET", p, a.token, &cl, NULL);
+    r = it_api_ok(200, API1, "GET", p, owner.token, &cl, NULL);
+    assert_true(json_array_size(json_object_get(r, "invites")) >= 1);
+    json_decref(r);
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/invites/%s", room, code);
+    it_api_err(403, "forbidden", API1, "DELETE", p, a.token, &cl, NULL);
+    json_decref(it_api_ok(204, API1, "DELETE", p, owner.token, &cl, NULL));
+    redeem(&b, code, 404, "invite_invalid");
+    redeem(&b, "no-such-code", 404, "invite_invalid");
+
+    /* the member limit (3: owner, a, then b fills it) */
+    r = invite(&owner, room, json_pack("{s:i}", "max_uses", 0));
+    snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
+    json_decref(r);
+    redeem(&b, code, 200, NULL);
+    redeem(&c, code, 409, "room_full");
+    /* a member leaving makes room */
+    path_of(p, sizeof(p), room, "/leave");
+    json_decref(it_api_ok(204, API1, "POST", p, b.token, &cl, NULL));
+    redeem(&c, code, 200, NULL);
+    redeem(&d, code, 409, "room_full");
+    user_free(&owner);
+    user_free(&a);
+    user_free(&b);
+    user_free(&c);
+    user_free(&d);
+}
+
+static void test_direct_one_per_pair(void **state)
+{
+    struct user a, b;
+    char p[160], id1[80];
+    json_t *r;
+
+    (void)state;
+    user_new(&a, "da");
+    user_new(&b, "db");
+    snprintf(p, sizeof(p), "/api/v1/direct/%s", b.name);
+    r = it_api_ok(201, API1, "POST", p, a.token, &cl, NULL);
+    snprintf(id1, sizeof(id1), "%s", it_jstr(r, "id"));
+    assert_string_equal(it_jstr(r, "kind"), "direct");
+    assert_string_equal(it_jstr(r, "peer.username"), b.name);
+    json_decref(r);
+    r = it_api_ok(200, API2, "POST", p, a.token, &cl, NULL); /* again: the same room */
+    assert_string_equal(it_jstr(r, "id"), id1);
+    json_decref(r);
+    snprintf(p, sizeof(p), "/api/v1/direct/%s", a.name); /* the other way round: the same */
+    r = it_api_ok(200, API1, "POST", p, b.token, &cl, NULL);
+    assert_string_equal(it_jstr(r, "id"), id1);
+    assert_string_equal(it_jstr(r, "peer.username"), a.name);
+    json_decref(r);
+    snprintf(p, sizeof(p), "/api/v1/direct/%s", a.name); /* with oneself: no */
+    it_api_err(400, "bad_field", API1, "POST", p, a.token, &cl, NULL);
+    it_api_err(404, "not_found", API1, "POST", "/api/v1/direct/nosuchuser_x", a.token, &cl, NULL);
+    user_free(&a);
+    user_free(&b);
+}
+
+/* The lobby: seeded, public, 30 code points, watched anonymously. */
+static void test_lobby(void **state)
+{
+    struct user u;
+    struct wsc *w, *s;
+    json_t *r, *m;
+    /* 30 and 31 code points, with Hangul and an emoji (not bytes) */
+    const char *ok30 = "채팅방에서 만나요 👋 abcdefghijklmnopqr";
+    const char *long31 = "채팅방에서 만나요 👋 abcdefghijklmnopqrs";
+
+    (void)state;
+    assert_int_equal(it_utf8_len(ok30), 30);
+    assert_int_equal(it_utf8_len(long31), 31);
+    r = it_api_ok(200, API1, "GET", "/api/v1/rooms/lobby", NULL, &cl, NULL);
+    assert_string_equal(it_jstr(r, "kind"), "public");
+    assert_int_equal(it_jint(r, "max_text"), 30);
+    json_decref(r);
+    user_new(&u, "lob");
+    w = it_connect(GW2, NULL);
+    expect_join(w, "lobby", NULL, NULL);
+    s = it_connect(GW1, u.token);
+    expect_join(s, "lobby", NULL, NULL);
+    it_send(s, "{s:s, s:s, s:s, s:s}", "type", "send", "room", "lobby", "text", long31,
+            "client_msg_id", "lobby-long");
+    m = it_reply_to(s, "lobby-long", NULL);
+    assert_string_equal(it_jstr(m, "type"), "error");
+    assert_string_equal(it_jstr(m, "code"), "text_too_long");
+    json_decref(m);
+    it_expect_sent(s, "lobby", ok30, "lobby-ok", NULL);
+    m = it_wait_frame(w, "message", "client_msg_id", "lobby-ok", NULL, it_timeout(WAIT_MS));
+    assert_non_null(m);
+    assert_string_equal(it_jstr(m, "text"), ok30);
+    json_decref(m);
+    rest_send("lobby", u.token, long31, 400, "text_too_long");
+    rest_send("lobby", u.token, ok30, 200, NULL);
+    /* the anonymous watcher cannot send */
+    it_expect_send_error(w, "lobby", "lobby-anon", "auth_required");
+    wsc_close(w);
+    wsc_close(s);
+    user_free(&u);
+}
+
+/* My rooms; the directory finds public rooms by name or id, pages, never shows others. */
+static void test_lists(void **state)
+{
+    struct user u;
+    char id[80], tag[32], p[200], seen[3][80];
+    json_t *r, *rooms;
+    int n = 0;
+
+    (void)state;
+    user_new(&u, "lst");
+    it_room_new(tag, sizeof(tag), "dir");
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof(id), "%s-%d", tag, i);
+        json_decref(create_room(&u, "public", json_pack("{s:s}", "id", id)));
+    }
+    json_decref(create_room(&u, "private", json_pack("{s:s}", "name", tag))); /* never listed */
+    it_api_err(409, "room_exists", API1, "POST", "/api/v1/rooms", u.token, &cl,
+               json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "x", "id", id));
+    it_api_err(400, "bad_room", API1, "POST", "/api/v1/rooms", u.token, &cl,
+               json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "x", "id", "_mine"));
+    /* two per page, by name then id: pages of 2 and 1 */
+    snprintf(p, sizeof(p), "/api/v1/rooms?q=%s&limit=2", tag);
+    for (;;) {
+        json_t *next;
+        r = it_api_ok(200, API2, "GET", p, NULL, &cl, NULL);
+        rooms = json_object_get(r, "rooms");
+        for (size_t i = 0; i < json_array_size(rooms); i++) {
+            assert_true(n < 3);
+            snprintf(seen[n++], sizeof(seen[0]), "%s",
+                     json_string_value(json_object_get(json_array_get(rooms, i), "id")));
+        }
+        next = json_object_get(r, "next");
+        if (!json_is_string(next)) {
+            json_decref(r);
+            break;
+        }
+        snprintf(p, sizeof(p), "/api/v1/rooms?q=%s&limit=2&after=%s", tag, json_string_value(next));
+        json_decref(r);
+    }
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof(id), "%s-%d", tag, i);
+        assert_string_equal(seen[i], id);
+    }
+    /* mine: the four rooms, each with the caller's role and a grant */
+    r = it_api_ok(200, API1, "GET", "/api/v1/users/me/rooms", u.token, &cl, NULL);
+    rooms = json_object_get(r, "rooms");
+    assert_int_equal(json_array_size(rooms), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *o = json_array_get(rooms, i);
+        assert_string_equal(it_jstr(o, "me.role"), "owner");
+        assert_true(json_is_string(json_object_get(o, "grant")));
+    }
+    json_decref(r);
+    user_free(&u);
+}
+
+/* The room object of room in the caller's room list (borrowed from list), or NULL. */
+static json_t *mine_find(json_t *list, const char *room)
+{
+    json_t *rooms = json_object_get(list, "rooms");
+
+    for (size_t i = 0; i < json_array_size(rooms); i++)
+        if (strcmp(it_jstr(json_array_get(rooms, i), "id"), room) == 0)
+            return json_array_get(rooms, i);
+    return NULL;
+}
+
+/* Polls token's room list until room shows unread == want (the persister and the read markers
+ * are asynchronous); returns the list (json_decref). */
+static json_t *wait_unread(const char *token, const char *room, long long want)
+{
+    long long end = it_mono_ms() + it_timeout(WAIT_MS), have = -1;
+
+    for (;;) {
+        json_t *l = it_api_ok(200, API2, "GET", "/api/v1/users/me/rooms", token, &cl, NULL);
+        json_t *r = mine_find(l, room);
+        if (r && (have = it_jint(r, "me.unread")) == want)
+            return l;
+        json_decref(l);
+        if (it_mono_ms() > end)
+            fail_msg("%s: unread %lld, want %lld", room, have, want);
+        it_sleep_ms(50);
+    }
+}
+
+/* Unread counts: from the persister's last_seq and the member's read marker, set over REST or
+ * with the read frame; the list is sorted by the newest message; another device sees the same. */
+static void test_unread(void **state)
+{
+    struct user a, b;
+    char room[80], quiet[80], p[200], cmid[32];
+    long long seq[3];
+    struct wsc *ca, *cb;
+    json_t *r, *l, *inv;
+    char *g_tmp;
+
+    (void)state;
+    user_new(&a, "ua");
+    user_new(&b, "ub");
+    r = create_room(&a, "group", NULL);
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    inv = invite(&a, room, NULL);
+    redeem(&b, it_jstr(inv, "code"), 200, NULL);
+    json_decref(inv);
+    r = create_room(&b, "public", NULL); /* b's own room: created later, no messages */
+    snprintf(quiet, sizeof(quiet), "%s", it_jstr(r, "id"));
+    json_decref(r);
+
+    ca = it_connect(GW1, a.token);
+    g_tmp = grant_of(room, a.token);
+    expect_join(ca, room, g_tmp, NULL);
+    free(g_tmp);
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmid, sizeof(cmid), "unread-%d", i);
+        it_send(ca, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "hello",
+                "client_msg_id", cmid);
+        r = it_reply_to(ca, cmid, NULL);
+        seq[i] = it_jint(r, "seq");
+        json_decref(r);
+    }
+    /* b sees 3 unread; the room with the newest message comes first */
+    l = wait_unread(b.token, room, 3);
+    assert_string_equal(it_jstr(json_array_get(json_object_get(l, "rooms"), 0), "id"), room);
+    assert_int_equal(it_jint(mine_find(l, room), "last_seq"), seq[2]);
+    assert_non_null(mine_find(l, quiet));
+    json_decref(l);
+    /* read up to the second over REST: 1 left */
+    path_of(p, sizeof(p), room, "/read");
+    r = it_api_ok(200, API1, "POST", p, b.token, &cl, json_pack("{s:I}", "seq", seq[1]));
+    assert_int_equal(it_jint(r, "last_read_seq"), seq[1]);
+    assert_int_equal(it_jint(r, "unread"), 1);
+    json_decref(r);
+    json_decref(wait_unread(b.token, room, 1));
+    /* the rest with the read frame on a WebSocket (the persister stores it) */
+    cb = it_connect(GW2, b.token);
+    g_tmp = grant_of(room, b.token);
+    expect_join(cb, room, g_tmp, NULL);
+    free(g_tmp);
+    it_send(cb, "{s:s, s:s, s:I}", "type", "read", "room", room, "seq", (json_int_t)seq[2]);
+    /* another device (a new login) sees it too */
+    {
+        json_t *s2 = it_login(API2, &cl, b.name, PW);
+        json_decref(wait_unread(it_access(s2), room, 0));
+        json_decref(s2);
+    }
+    /* a marker never goes back */
+    r = it_api_ok(200, API1, "POST", p, b.token, &cl, json_pack("{s:I}", "seq", seq[0]));
+    assert_int_equal(it_jint(r, "last_read_seq"), seq[2]);
+    assert_int_equal(it_jint(r, "unread"), 0);
+    json_decref(r);
+    wsc_close(ca);
+    wsc_close(cb);
+    user_free(&a);
+    user_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lobby),   cmocka_unit_test(test_direct_one_per_pair),
+        cmocka_unit_test(test_invites), cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_unread),  cmocka_unit_test(test_permission_matrix),
+    };
+
+    it_env_load();
+    it_client_new(&cl, "198.51.100");
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
