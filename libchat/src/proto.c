@@ -384,6 +384,12 @@ int chat_enc_left(struct chat_buf *out, const char *room, const char *ref)
     return enc_room_frame(out, "left", room, ref);
 }
 
+int chat_enc_read(struct chat_buf *out, const char *room, int64_t seq)
+{
+    return dump(out,
+                json_pack("{s:s, s:s, s:I}", "type", "read", "room", room, "seq", (json_int_t)seq));
+}
+
 int chat_enc_left_why(struct chat_buf *out, const char *room, const char *reason)
 {
     return dump(out, json_pack("{s:s, s:s, s:s}", "type", "left", "room", room, "reason", reason));

@@ -560,7 +560,7 @@ static void test_unread(void **state)
     struct user a, b;
     char room[80], quiet[80], p[200], cmid[32];
     long long seq[3];
-    struct wsc *ca, *cb;
+    struct wsc *ca, *cb, *cb2;
     json_t *r, *l, *inv;
     char *g_tmp;
 
@@ -607,7 +607,16 @@ static void test_unread(void **state)
     g_tmp = grant_of(room, b.token);
     expect_join(cb, room, g_tmp, NULL);
     free(g_tmp);
+    cb2 = it_connect(GW1, b.token); /* b's other device, on the other gateway */
+    g_tmp = grant_of(room, b.token);
+    expect_join(cb2, room, g_tmp, NULL);
+    free(g_tmp);
     it_send(cb, "{s:s, s:s, s:I}", "type", "read", "room", room, "seq", (json_int_t)seq[2]);
+    /* every connection of b in the room hears of it (the badge clears on every device) */
+    r = it_wait_frame(cb2, "read", "room", room, NULL, it_timeout(WAIT_MS));
+    assert_non_null(r);
+    assert_int_equal(it_jint(r, "seq"), seq[2]);
+    json_decref(r);
     /* another device (a new login) sees it too */
     {
         json_t *s2 = it_login(API2, &cl, b.name, PW);
@@ -621,6 +630,7 @@ static void test_unread(void **state)
     json_decref(r);
     wsc_close(ca);
     wsc_close(cb);
+    wsc_close(cb2);
     user_free(&a);
     user_free(&b);
 }

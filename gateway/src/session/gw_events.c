@@ -23,6 +23,7 @@
 #include "core/gw.h"
 #include "room/gw_acl.h"
 #include "room/gw_map.h"
+#include "room/gw_room.h"
 #include "ws/gw_conn.h"
 
 /* ms an entry is kept: past this, every token it could affect has expired */
@@ -127,6 +128,27 @@ static void nick_changed(struct gw *gw, const char *user, const char *nick, int6
         snprintf(c->claims.name, sizeof(c->claims.name), "%s", nick);
 }
 
+/* The user marked room read up to seq (a read frame on any connection of any gateway): its
+ * connections here that joined the room are told, so every device can clear its badge. */
+static void read_marked(struct gw *gw, const char *user, const char *room, int64_t seq)
+{
+    const struct gw_map_ent *e = gw_map_find(&gw->users, user);
+    struct chat_msg *m = NULL;
+
+    for (struct gw_conn *c = e ? e->conns : NULL; c; c = c->unext) {
+        if (!gw_room_joined(c, room))
+            continue;
+        if (!m) {
+            chat_buf_reset(&gw->scratch);
+            if (chat_enc_read(&gw->scratch, room, seq) != CHAT_OK)
+                return;
+            m = chat_msg_from_buf(&gw->scratch);
+        }
+        (void)gw_conn_push(c, m);
+    }
+    chat_msg_unref(m);
+}
+
 void gw_events_handle(struct gw *gw, const char *v, size_t len)
 {
     struct chat_event ev;
@@ -143,8 +165,8 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len)
         gw_acl_member_removed(gw, ev.user, ev.room, ev.reason, ev.ts);
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_room_deleted) {
         gw_acl_room_deleted(gw, ev.room);
-    } else if (rc == CHAT_OK) {
-        /* read markers: for the persister */
+    } else if (rc == CHAT_OK && ev.type == CHAT_EV_read) {
+        read_marked(gw, ev.user, ev.room, ev.seq); /* the persister stores it */
     } else if (rc != CHAT_ENOENT) { /* unknown types are for newer gateways: skipped silently */
         chat_metric_add(&gw->m.events_bad, 1);
         chat_log(CHAT_LOG_WARN, "kafka: undecodable chat.events record skipped");

@@ -131,6 +131,8 @@ CHAT_NODISCARD int chat_enc_error(struct chat_buf *out,
                                   const char *client_msg_id,
                                   const char *ref,
                                   int retry_ms);
+/* {"type":"read","room":R,"seq":N}: the user marked room read up to seq (on any connection). */
+CHAT_NODISCARD int chat_enc_read(struct chat_buf *out, const char *room, int64_t seq);
 CHAT_NODISCARD int chat_enc_pong(struct chat_buf *out, const char *ref, int64_t ts);
 CHAT_NODISCARD int chat_enc_bye(struct chat_buf *out, int code, const char *reason);
 /* room NULL: the cluster-wide total ("scope":"total"). */
