@@ -221,7 +221,7 @@ static void test_wrong_method_gets_405_with_allow(void **state)
     (void)state;
 
     for (int i = 0; methods[i]; i++) {
-        expect_api_405(methods[i], "/api/v1/rooms/lobby/messages", "POST");
+        expect_api_405(methods[i], "/api/v1/rooms/lobby/messages", "GET, POST");
         expect_405(methods[i], "/healthz", "GET");
         expect_405(methods[i], "/readyz", "GET");
         expect_api_405(methods[i], "/healthz", "GET");
@@ -230,7 +230,7 @@ static void test_wrong_method_gets_405_with_allow(void **state)
         expect_api_405(methods[i], "/api/v1/users/me", "GET");
         expect_api_405(methods[i], "/api/v1/users/me/nickname", "POST");
     }
-    expect_api_405("GET", "/api/v1/rooms/lobby/messages", "POST");
+    expect_api_405("DELETE", "/api/v1/rooms/lobby/join", "POST");
     expect_405("POST", "/healthz", "GET");
     expect_api_405("POST", "/api/v1/config", "GET");
     expect_api_405("GET", "/api/v1/auth/login", "POST");
