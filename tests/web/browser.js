@@ -1,124 +1,18 @@
 // Browser tests of the web client: headless Chromium (system package, no download) driven by
 // playwright-core, against the integration cluster through nginx (CHAT_TEST_LB_URL of the
-// cluster.env named by CHAT_TEST_ENV). Run by tests/web/run.sh browser (ctest it.web).
+// cluster.env named by CHAT_TEST_ENV). Run by tests/web/run.sh browser (ctest it.web); the rooms
+// tests are in rooms.js, the shared helpers in lib.js.
 // Every wait is on a condition in the page, bounded by T; nothing sleeps.
-import { test, before, after } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  LB, DESKTOP, PHONE, PASSWORD, XSS, XSS_NICK, rnd, ROOM, dialogs, newPage, waitText, waitFocus, shot, online, nodeOf,
+  signUp, joinRoom, say, sees, headerRows, apiUser, apiRoom,
+} from './lib.js';
 
-const env = Object.fromEntries(readFileSync(mustEnv('CHAT_TEST_ENV'), 'utf8').split('\n')
-  .filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-const LB = env.CHAT_TEST_LB_URL;
-const MULT = Number(process.env.CHAT_TEST_TIMEOUT_MULT || '1') || 1;
-const T = 15000 * MULT; /* the bound of every wait */
-const SHOTS = process.env.CHAT_WEB_SCREENSHOTS || '';
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-const PASSWORD = 'correct horse 42';
-const XSS = '<img src=x onerror=alert(1)>';
-const XSS_NICK = '<svg onload=alert()>'; /* nicknames are at most 20 code points */
-
-function mustEnv(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run through ctest, or point it at a cluster.env)`);
-  return v;
-}
-const rnd = () => randomBytes(4).toString('hex');
-const ROOM = `web-${rnd()}`; /* a room of its own: exact presence counts, no other test's traffic */
-
-let browser;
-const dialogs = []; /* every JavaScript dialog (alert...) any page opened: there must be none */
-
-before(async () => {
-  assert.ok(LB, 'CHAT_TEST_LB_URL missing in cluster.env');
-  browser = await chromium.launch({ executablePath: process.env.CHAT_CHROMIUM || '/usr/bin/chromium' });
-});
-after(async () => { if (browser) await browser.close(); });
-
-async function newPage(viewport = DESKTOP) {
-  const ctx = await browser.newContext({ viewport, colorScheme: 'light', baseURL: LB });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
-  page.on('pageerror', (e) => { console.error(`page error: ${e.message}`); });
-  return page;
-}
-/* Waits until the element's text is exactly (string) or matches (RegExp) want. */
-async function waitText(page, sel, want) {
-  const src = want instanceof RegExp ? { re: want.source, flags: want.flags } : { s: want };
-  try {
-    await page.waitForFunction(([sel, w]) => {
-      const n = document.querySelector(sel);
-      const t = n ? n.textContent.trim() : null;
-      return t !== null && (w.re !== undefined ? new RegExp(w.re, w.flags).test(t) : t === w.s);
-    }, [sel, src], { timeout: T });
-  } catch (e) {
-    const got = await page.locator(sel).first().textContent().catch(() => null);
-    throw new Error(`${sel}: want ${want}, have ${JSON.stringify(got)}: ${e.message}`);
-  }
-}
-async function waitFocus(page, id) {
-  try { await page.waitForFunction((id) => document.activeElement && document.activeElement.id === id, id, { timeout: T }); } catch (e) {
-    const got = await page.evaluate(() => document.activeElement && (document.activeElement.id || document.activeElement.tagName));
-    throw new Error(`focus: want #${id}, have ${got}: ${e.message}`);
-  }
-}
-async function shot(page, name) {
-  if (!SHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
-}
-async function online(page) { await page.locator('#conn[data-state="online"]').waitFor(); }
-async function nodeOf(page) {
-  await online(page);
-  return (await page.textContent('#conn-node')).replace('·', '').trim();
-}
-/* Registers a new account through the sign-in dialog; resolves once the connection is signed in. */
-async function signUp(page, nickname) {
-  const username = `w_${rnd()}`;
-  await page.goto('/');
-  await page.locator('#login-dialog[open]').waitFor();
-  await page.click('#tab-register');
-  await page.fill('#reg-username', username);
-  await page.fill('#reg-password', PASSWORD);
-  await page.fill('#reg-nickname', nickname);
-  await page.click('#register-submit');
-  await waitText(page, '#account-name', nickname);
-  return username;
-}
-async function joinRoom(page, room) {
-  if (!(await page.isVisible('#join-input'))) await page.click('#nav-toggle'); /* phone: the room drawer */
-  await page.fill('#join-input', room);
-  await page.press('#join-input', 'Enter');
-  await waitText(page, '#room-title', `#${room}`);
-}
-async function waitCanSend(page) {
-  await page.waitForFunction(() => !document.querySelector('#composer-input').disabled
-    && document.querySelector('#composer-hint').textContent === '', null, { timeout: T });
-}
-async function say(page, text) {
-  await waitCanSend(page);
-  await page.fill('#composer-input', text);
-  await page.press('#composer-input', 'Enter');
-  await page.locator('#messages li.msg.own.confirmed .text', { hasText: text }).waitFor();
-}
-async function sees(page, text) { await page.locator('#messages li.msg .text', { hasText: text }).waitFor(); }
-/* Number of rows the visible header items take. */
-function headerRows(page) {
-  return page.evaluate(() => {
-    const items = [...document.querySelector('.topbar').children]
-      .filter((e) => e.getClientRects().length && !e.classList.contains('sr-only'))
-      .map((e) => e.getBoundingClientRect()).sort((a, b) => a.top - b.top);
-    let rows = 0, bottom = -Infinity;
-    for (const r of items) {
-      if (r.top >= bottom - 2) { rows++; bottom = r.bottom; } else bottom = Math.max(bottom, r.bottom);
-    }
-    return rows;
-  });
-}
+/* ROOM: a public room of its own (chat-api rooms only: the gateways refuse unknown ids unless
+ * CHAT_ROOMS_ADHOC=1), named like its id */
+before(async () => { await apiRoom(await apiUser('Owner'), { kind: 'public', id: ROOM, name: ROOM }); });
 
 const alice = {}, bob = {};
 

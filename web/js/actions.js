@@ -1,13 +1,15 @@
 /* actions.js - what the user asks for (join, leave, send, sign in, theme...): state changes, then
  * a render. */
 import { ERRORS, TOKEN_MAX, checkNickname, checkPassword, checkUsername, cleanText, errorText, newCmid, parseSession,
-  trimNick } from './proto.js';
-import { LS, SS, THEME_KEY, activeRoom, insertMsg, makeMsg, newRoom, nextOrder, removeMsg, saveRooms, sendBlock, state,
+  roomLabel, trimNick } from './proto.js';
+import { LS, SS, THEME_KEY, activeRoom, insertMsg, makeMsg, nextOrder, removeMsg, saveRooms, sendBlock, state,
   store, validRoom } from './state.js';
 import { UNEXPECTED, adoptSession, api, useToken } from './api.js';
 import { logout } from './account.js';
-import { isOpen, sendJoin, sendLeave, transmit } from './ws.js';
-import { applyTheme, autosize, closeLogin, effectiveTheme, renderLogin, ui, update } from './ui.js';
+import { isOpen, transmit } from './ws.js';
+import { createInvite, createRoom, dropRoom, joinPublic, leaveMember, loadMembers, loadNewest, markRead, openById,
+  openDirect, redeemInvite, searchRooms, setFavourite, watchRoom } from './rooms.js';
+import { applyTheme, autosize, closeLogin, effectiveTheme, openLogin, renderLogin, ui, update } from './ui.js';
 
 /* ---- rooms ---- */
 export function selectRoom(id) {
@@ -16,48 +18,132 @@ export function selectRoom(id) {
   const room = activeRoom();
   if (room) room.unread = 0;
   ui.composerInput.value = room ? room.draft : '';
-  Object.assign(state, { navOpen: false, showJump: false });
+  Object.assign(state, { navOpen: false, showJump: false, roomMsg: '', roomMsgErr: false, invite: '' });
+  if (ui.roomDialog.open) ui.roomDialog.close();
   saveRooms();
   autosize();
   update();
+  if (room) { loadNewest(room); markRead(room); }
 }
-export function joinRoom(name) {
-  const id = name.trim(), known = state.rooms.has(id);
-  state.joinError = !validRoom(id) ? ERRORS.bad_room : !known && state.rooms.size >= state.limits.max_rooms
+function roomsFull(id) {
+  return !state.rooms.has(id) && state.rooms.size >= state.limits.max_rooms
     ? `You can be in at most ${state.limits.max_rooms} rooms. Leave one first.` : '';
-  if (state.joinError) { update(); return; }
-  if (!known) {
-    state.rooms.set(id, newRoom(id));
-    if (isOpen()) sendJoin(id);
-  }
-  ui.joinInput.value = '';
-  selectRoom(id);
 }
+/* The join form: a room id (public: joined when signed in and known to chat-api, else watched). */
+export async function joinRoom(name) {
+  const id = name.trim();
+  state.joinError = !validRoom(id) ? ERRORS.bad_room : roomsFull(id);
+  if (state.joinError) { update(); return; }
+  ui.joinInput.value = '';
+  const opened = await openById(id);
+  if (opened) selectRoom(opened); else update();
+}
+/* The socket refused a join: rooms chat-api knows stay listed (with the reason), others go. */
 export function joinFailed(id, code, message) {
   const room = state.rooms.get(id);
-  if (room && !room.joined) {
-    state.rooms.delete(id);
-    if (state.active === id) selectRoom('');
-    saveRooms();
-  }
-  state.joinError = `Could not join #${id}: ${errorText(code, message)}`;
+  if (room && !room.joined && !room.info) {
+    dropRoom(id);
+    if (state.active === id || !state.rooms.has(state.active)) selectRoom(state.active);
+  } else if (room) room.joinError = errorText(code, message);
+  state.joinError = `Could not join ${id}: ${errorText(code, message)}`;
 }
-export function leaveRoom(id) {
+/* The server ended our membership (removed) or the room (deleted); or an invite opened one. */
+export function roomGone(reason, id) {
+  if (!reason) { selectRoom(id); return; }
   const room = state.rooms.get(id);
   if (!room) return;
-  if (isOpen() && room.joined) sendLeave(id);
-  for (const m of room.msgs) if (m.cmid) state.pending.delete(m.cmid);
-  state.rooms.delete(id);
-  if (state.active === id) selectRoom('');
-  saveRooms();
+  const label = roomLabel(id, room.info);
+  dropRoom(id);
+  state.notice = reason === 'deleted' ? `The room ${label} was deleted.` : `You were removed from ${label}.`;
+  selectRoom(state.active);
+}
+export async function leaveRoom(id) {
+  if (!state.rooms.has(id)) return;
+  if (!(await leaveMember(id))) return;
+  selectRoom(state.active);
   ui.joinInput.focus();
+}
+/* ---- directory, create, direct rooms, room panel ---- */
+export function openDirectory() {
+  if (!ui.dirDialog.open) ui.dirDialog.showModal();
+  ui.dirInput.focus();
+  searchRooms(ui.dirInput.value.trim(), false);
+}
+export function dirAction(action, id) {
+  const info = state.dir.rooms.find((r) => r.id === id);
+  if (!info) return;
+  if (action === 'watch') { state.joinError = roomsFull(id); if (state.joinError) { update(); return; } selectRoom(watchRoom(info)); }
+  else joinPublic(id).then((room) => { if (room) selectRoom(room.id); });
+  ui.dirDialog.close();
+}
+export function openCreate() {
+  if (!state.account) { openLogin('login'); return; }
+  state.createMsg = '';
+  if (!ui.createDialog.open) ui.createDialog.showModal();
+  ui.createName.focus();
   update();
+}
+export async function submitCreate() {
+  const kind = ui.createKind.value, name = ui.createName.value.trim(), description = ui.createDesc.value.trim();
+  const id = ui.createId.value.trim();
+  if (!name) { state.createMsg = 'Give the room a name.'; update(); ui.createName.focus(); return; }
+  if (kind === 'public' && id && !validRoom(id)) { state.createMsg = ERRORS.bad_room; update(); return; }
+  const body = { kind, name };
+  if (description) body.description = description;
+  if (kind === 'public' && id) body.id = id;
+  const created = await createRoom(body);
+  if (!created) return;
+  for (const f of [ui.createName, ui.createDesc, ui.createId]) f.value = '';
+  ui.createDialog.close();
+  selectRoom(created);
+}
+export async function submitDirect() {
+  const username = ui.dmInput.value.trim();
+  if (!state.account) { openLogin('login'); return; }
+  if (!username) { state.dmMsg = 'Enter a username.'; update(); return; }
+  const id = await openDirect(username);
+  if (id) { ui.dmInput.value = ''; selectRoom(id); }
+}
+export function openRoomPanel() {
+  const room = activeRoom();
+  if (!room) return;
+  Object.assign(state, { roomMsg: '', roomMsgErr: false, invite: '' });
+  if (!ui.roomDialog.open) ui.roomDialog.showModal();
+  if (state.account && room.info && (room.info.me || room.info.kind === 'public')) loadMembers(room, false);
+  else Object.assign(state.members, { room: room.id, list: [], next: null, error: '', gen: state.members.gen + 1 });
+  update();
+}
+export function roomAction(action) {
+  const room = activeRoom();
+  if (!room) return;
+  if (action === 'favourite' && room.info && room.info.me) setFavourite(room, !room.info.me.favourite);
+  else if (action === 'invite') createInvite(room);
+  else if (action === 'join') joinPublic(room.id);
+  else if (action === 'leave') { ui.roomDialog.close(); leaveRoom(room.id); }
+  else if (action === 'members-more') loadMembers(room, true);
+}
+/* #/invite/CODE: redeemed now (signed in) or after the sign-in. */
+export async function openInvite(code) {
+  if (!code) return;
+  history.replaceState(null, '', location.pathname + location.search);
+  if (!state.account) {
+    state.inviteCode = code;
+    state.notice = 'Sign in to accept the invite.';
+    if (!state.token) openLogin('login');
+    update();
+    return;
+  }
+  const id = await redeemInvite(code);
+  if (id) selectRoom(id);
 }
 
 /* ---- messages ---- */
 /* Shows a new own message as pending (or reuses a refused one) and sends it. */
+const MAYBE_STORED = ['connection_lost', 'unconfirmed', 'in_flight'];
 function sendMessage(room, m) {
-  Object.assign(m, { status: 'pending', code: '', detail: '', cmid: newCmid(), order: nextOrder(), seq: null, ts: Date.now() });
+  /* a message that may have been stored keeps its client_msg_id: the server stores it once */
+  const cmid = m.cmid && MAYBE_STORED.includes(m.code) ? m.cmid : newCmid();
+  Object.assign(m, { status: 'pending', code: '', detail: '', cmid, order: nextOrder(), seq: null, ts: Date.now(), firstTry: 0 });
   m.v++;
   insertMsg(room, m);
   state.pending.set(m.cmid, m);

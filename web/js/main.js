@@ -3,15 +3,18 @@
  *
  * Modules: proto.js (wire contract, validation; pure), state.js (the state and its pure changes),
  * ws.js (WebSocket), api.js (REST accounts API, session tokens), account.js (account panel),
+ * rooms.js (rooms, directory, invites, grants, history, read markers: chat-api's rooms API),
  * actions.js (user intent -> state), ui.js (render layer). web/theme.js, a classic script in
  * <head>, applies the stored theme before the first paint. */
 import { SS, activeRoom, loadRooms, state, store } from './state.js';
 import { fetchConfig, refreshToken, renew } from './api.js';
 import { changeNickname, changePassword, closeAccount, loadLogins, logout, openAccount, resetAccountPanel } from './account.js';
 import { PING_MS, connect, drop, heartbeat, net, reconnectNow } from './ws.js';
-import { chooseAnon, dismissMessage, joinRoom, leaveRoom, retryMessage, selectRoom, selectTab, signIn, signinCooling,
-  submitMessage, submitToken, toggleTheme } from './actions.js';
-import { atBottom, autosize, darkQuery, initUi, openLogin, ui, update } from './ui.js';
+import { chooseAnon, dirAction, dismissMessage, joinRoom, leaveRoom, openCreate, openDirectory, openInvite, openRoomPanel,
+  retryMessage, roomAction, selectRoom, selectTab, signIn, signinCooling, submitCreate, submitDirect, submitMessage, submitToken,
+  toggleTheme } from './actions.js';
+import { hashInvite, loadNewest, loadOlder, markRead, searchRooms } from './rooms.js';
+import { atBottom, autosize, darkQuery, initUi, openLogin, renderPending, ui, update } from './ui.js';
 
 function bindEvents() {
   ui.joinForm.addEventListener('submit', (e) => { e.preventDefault(); joinRoom(ui.joinInput.value); });
@@ -38,7 +41,39 @@ function bindEvents() {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitMessage(); }
   });
   ui.composerInput.addEventListener('input', () => { autosize(); update(); });
-  ui.scroller.addEventListener('scroll', () => { if (state.showJump && atBottom()) { state.showJump = false; update(); } }, { passive: true });
+  ui.scroller.addEventListener('scroll', () => {
+    if (state.showJump && atBottom()) { state.showJump = false; update(); }
+    /* near the top: the page of older messages (not while the view is about to be redrawn or
+     * moved to the bottom, e.g. just after a room switch cleared it) */
+    const room = activeRoom();
+    if (room && room.hist.more && ui.scroller.scrollTop < 120 && !renderPending() && !state.stickBottom) loadOlder(room);
+  }, { passive: true });
+  /* rooms: directory, new room, direct messages, the room panel */
+  ui.dirBtn.addEventListener('click', openDirectory);
+  ui.dirClose.addEventListener('click', () => ui.dirDialog.close());
+  ui.dirForm.addEventListener('submit', (e) => { e.preventDefault(); searchRooms(ui.dirInput.value.trim(), false); });
+  ui.dirMore.addEventListener('click', () => searchRooms(state.dir.q, true));
+  ui.dirList.addEventListener('click', (e) => {
+    const btn = e.target.closest('button[data-action]');
+    const li = btn && btn.closest('li');
+    if (li) dirAction(btn.dataset.action, li.dataset.key);
+  });
+  ui.createBtn.addEventListener('click', openCreate);
+  ui.createClose.addEventListener('click', () => ui.createDialog.close());
+  ui.createForm.addEventListener('submit', (e) => { e.preventDefault(); submitCreate(); });
+  ui.createKind.addEventListener('change', update);
+  ui.dmForm.addEventListener('submit', (e) => { e.preventDefault(); submitDirect(); });
+  ui.dmInput.addEventListener('input', () => { if (state.dmMsg) { state.dmMsg = ''; update(); } });
+  ui.roomInfo.addEventListener('click', openRoomPanel);
+  ui.roomClose.addEventListener('click', () => ui.roomDialog.close());
+  for (const node of [ui.roomJoin, ui.roomFav, ui.roomDialog]) {
+    node.addEventListener('click', (e) => {
+      const btn = e.target.closest('button[data-action]');
+      if (btn) roomAction(btn.dataset.action);
+    });
+  }
+  ui.inviteLink.addEventListener('focus', () => ui.inviteLink.select());
+  window.addEventListener('hashchange', () => openInvite(hashInvite()));
   ui.jump.addEventListener('click', () => { state.stickBottom = true; update(); });
   ui.reconnectBtn.addEventListener('click', reconnectNow);
   ui.loginBtn.addEventListener('click', () => openLogin('login'));
@@ -88,7 +123,7 @@ function bindEvents() {
     if (e.key === 'Escape' && state.navOpen) { state.navOpen = false; ui.navToggle.focus(); update(); }
   });
   document.addEventListener('visibilitychange', () => {
-    if (!document.hidden && activeRoom()) activeRoom().unread = 0;
+    if (!document.hidden) markRead();
     update();
   });
   darkQuery.addEventListener('change', update);
@@ -110,9 +145,12 @@ async function init() {
   update();
   /* A stored refresh token: renew the session first, so the socket can authenticate right away
    * (a 401 ends it with a notice; a transient failure is retried, and hello tries again). */
+  const invite = hashInvite();
   if (refreshToken()) await renew();
-  else if (!state.anon) openLogin('login');
+  else if (!state.anon || invite) openLogin('login');
   connect();
+  if (activeRoom()) loadNewest(activeRoom());
+  if (invite) openInvite(invite);
 }
 /* module scripts run after the document is parsed */
 init();

@@ -46,6 +46,14 @@ export const ERRORS = Object.assign(Object.create(null), {
   unconfirmed: 'The server could not confirm this message in time; it may have been delivered.',
   connection_lost: 'The connection dropped before the server confirmed this message; it may not have been delivered.',
   session_revoked: 'The session was ended. Sign in again.',
+  forbidden: 'You are not allowed to do that here.',
+  not_found: 'No such room (or it is private).',
+  in_flight: 'The server is still storing this message.',
+  invite_invalid: 'This invite link is not valid (unknown or revoked).',
+  invite_expired: 'This invite link has expired.',
+  invite_used_up: 'This invite link has been used up.',
+  room_full: 'The room is full.',
+  room_exists: 'A room with this id exists already.',
 });
 export function errorText(code, fallback) { return ERRORS[code] || fallback || 'Unexpected error.'; }
 
@@ -91,8 +99,16 @@ export function decodeFrame(data) {
   return f && typeof f === 'object' && !Array.isArray(f) && typeof f.type === 'string' ? f : null;
 }
 /* since: the seq of the room's last message held (a reconnect): the server replays what came after. */
-export const joinFrame = (room, ref, since) =>
-  Number.isInteger(since) && since >= 0 ? { type: 'join', room, ref, since } : { type: 'join', room, ref };
+export function joinFrame(room, ref, since, grant) {
+  const f = { type: 'join', room, ref };
+  if (grant) f.grant = grant;
+  if (Number.isInteger(since) && since >= 0) f.since = since;
+  return f;
+}
+/* The newest seq shown in an open room: the server's read marker (no reply on success; the
+ * fixed ref READ_REF marks an error about one, which the client ignores: markers are advisory). */
+export const READ_REF = 'read';
+export const readFrame = (room, seq) => ({ type: 'read', room, seq, ref: READ_REF });
 export const leaveFrame = (room, ref) => ({ type: 'leave', room, ref });
 /* The token goes in an auth frame, not in the URL, so it never lands in proxy access logs. */
 export const authFrame = (token, ref) => ({ type: 'auth', token, ref });
@@ -125,6 +141,59 @@ export function parseLogin(l) {
   if (!l || typeof l !== 'object' || !str(l.id)) return null;
   return { id: str(l.id), at: validTs(l.at), ip: str(l.ip), ua: str(l.user_agent), success: l.success === true,
     reason: str(l.reason) };
+}
+
+/* ---- rooms (issue 11) ---- */
+export const ROOM_KINDS = Object.freeze(['public', 'private', 'group', 'direct']);
+/* A room id starting with "_" (private, group, direct) needs a room grant to join on the socket. */
+export const restricted = (id) => typeof id === 'string' && id.startsWith('_');
+const tsOrNull = (v) => (Number.isSafeInteger(v) && Math.abs(v) < 8.64e15 ? v : null);
+const seqOrNull = (v) => (Number.isSafeInteger(v) && v >= 0 ? v : null);
+/* A REST room object (GET /api/v1/rooms/{room} ...), or null when it is not one. Only the
+ * expected fields, of the expected types. */
+export function parseRoom(r) {
+  if (!r || typeof r !== 'object' || !str(r.id)) return null;
+  const me = r.me && typeof r.me === 'object' ? {
+    role: str(r.me.role) || 'member', favourite: r.me.favourite === true,
+    lastRead: Number.isSafeInteger(r.me.last_read_seq) ? r.me.last_read_seq : -1,
+    unread: Number.isSafeInteger(r.me.unread) && r.me.unread > 0 ? r.me.unread : 0,
+  } : null;
+  const p = r.peer && typeof r.peer === 'object' ? r.peer : null;
+  return { id: str(r.id), kind: ROOM_KINDS.includes(r.kind) ? r.kind : (restricted(r.id) ? 'private' : 'public'),
+    name: str(r.name), description: str(r.description), memberLimit: int(r.member_limit) ?? 0,
+    maxText: Number.isSafeInteger(r.max_text) && r.max_text > 0 ? r.max_text : 0,
+    members: int(r.members), createdAt: tsOrNull(r.created_at), lastSeq: seqOrNull(r.last_seq),
+    lastMessageAt: tsOrNull(r.last_message_at),
+    peer: p && str(p.id) ? { id: str(p.id), username: str(p.username), nickname: str(p.nickname) || str(p.username) } : null,
+    me, grant: str(r.grant) && str(r.grant).length <= TOKEN_MAX ? str(r.grant) : '' };
+}
+/* The name a room is shown by: a direct room by the other user's nickname. */
+export function roomLabel(id, info) {
+  if (info && info.kind === 'direct' && info.peer) return '@' + info.peer.nickname;
+  if (info && info.name) return info.name;
+  return '#' + id;
+}
+export function parseMember(m) {
+  const u = m && typeof m === 'object' ? parseUser(m.user) : null;
+  if (!u) return null;
+  return { user: u, role: str(m.role) || 'member', joinedAt: tsOrNull(m.joined_at), online: m.online === true };
+}
+/* A history page (GET .../messages): the message frames it holds (ascending seq), and more. */
+export function parseHistory(d) {
+  const list = d && Array.isArray(d.messages) ? d.messages : [];
+  const msgs = [];
+  for (const f of list) {
+    if (!f || typeof f !== 'object' || !str(f.id) || !Number.isSafeInteger(f.seq) || f.seq < 0) continue;
+    msgs.push({ id: str(f.id), seq: f.seq, prev: seqOrNull(f.prev), room: str(f.room), user: str(f.user),
+      nick: str(f.nick) || str(f.user), text: str(f.text), ts: validTs(f.ts), cmid: str(f.client_msg_id) });
+  }
+  msgs.sort((a, b) => a.seq - b.seq);
+  return { msgs, more: d && d.more === true };
+}
+/* An invite link's code from a location hash (#/invite/CODE), '' when there is none. */
+export function inviteCode(hash) {
+  const m = /^#\/invite\/([A-Za-z0-9_-]{1,128})$/.exec(str(hash));
+  return m ? m[1] : '';
 }
 
 /* ---- validation: the server's rules (GET /api/v1/config "rules") ---- */

@@ -4,7 +4,7 @@
 import { DEFAULT_LIMITS, DEFAULT_ROOM_RULE, codePoints, defaultRules, sendFrameBytes, validRoom as validRoomRule, validTs } from './proto.js';
 
 export const DEFAULT_ROOM = 'lobby';
-export const MAX_MSGS = 500; /* per room; the oldest settled messages are dropped first */
+export const MAX_MSGS = 3000; /* per room; the oldest settled messages are dropped first */
 export const THEME_KEY = 'chat.theme'; /* localStorage; web/theme.js reads it before the first paint */
 
 /* ---- storage (may be disabled: every access is guarded) ---- */
@@ -45,9 +45,13 @@ export const state = {
   acct: { gen: 0, busy: '', load: '', loadErr: false, nickMsg: '', nickErr: false, pwMsg: '', pwErr: false,
     pwField: '', msg: '', msgErr: false, logins: [], next: null, loading: false, loaded: false, loginsErr: '' },
   totals: null, /* {users, conns} from presence scope total */
-  rooms: new Map(), /* id -> room (insertion order = list order) */
+  rooms: new Map(), /* id -> room (listed in sortedRooms order) */
   active: '',
   pending: new Map(), /* client_msg_id -> own message waiting for its ack */
+  dir: { q: '', rooms: [], next: null, loading: false, error: '', gen: 0 }, /* the public room directory */
+  members: { room: '', list: [], next: null, loading: false, error: '', gen: 0 }, /* the open room's members */
+  roomMsg: '', roomMsgErr: false, invite: '', /* room panel: last action's result, the last invite link */
+  createMsg: '', dmMsg: '', inviteCode: '', /* an invite link waiting for a sign-in */
   cooldownUntil: 0, notice: '', joinError: '', announce: [],
   navOpen: false, stickBottom: true, showJump: false, theme: storedTheme(),
   focusComposer: false, /* move the focus into the message box once it can take it (after sign-in) */
@@ -61,7 +65,70 @@ export function validRoom(id) { return validRoomRule(id, state.roomRule); }
 export function activeRoom() { return state.rooms.get(state.active) || null; }
 
 /* ---- rooms & messages (pure state changes) ---- */
-export function newRoom(id) { return { id, joined: false, presence: null, msgs: [], byId: new Map(), unread: 0, draft: '' }; }
+/* info: the REST room object (proto.js parseRoom) or null (not known to chat-api yet, or an ad hoc
+ * room); hist: the history already read (GET .../messages); gap: {after, until} while messages
+ * between two seqs are being filled in from history; readSeq/readAt: the last read marker sent. */
+export function newRoom(id) {
+  return { id, joined: false, joining: false, presence: null, msgs: [], byId: new Map(), unread: 0, draft: '', info: null,
+    hist: { loaded: false, loading: false, more: false, error: '' }, gap: null, filling: false, readSeq: -1, readAt: 0,
+    readTimer: null, joinError: '' };
+}
+/* A member of the room (per chat-api), not only watching it. */
+export const isMember = (room) => !!(room && room.info && room.info.me);
+/* The code point limit of a message in room: the room's own, never above the connection's. */
+export function maxText(room) {
+  const m = room && room.info && room.info.maxText;
+  return m ? Math.min(m, state.limits.max_text) : state.limits.max_text;
+}
+/* When the room last saw a message (ms), for the room list order. */
+export function lastActivity(room) {
+  let t = room.info && room.info.lastMessageAt !== null ? room.info.lastMessageAt : 0;
+  for (let i = room.msgs.length - 1; i >= 0; i--) {
+    const m = room.msgs[i];
+    if (m.kind === 'msg' && m.status === 'confirmed') { t = Math.max(t, m.ts); break; }
+  }
+  return t;
+}
+/* The room list: favourites first, then the most recent message first (rooms without any last). */
+export function sortedRooms() {
+  const list = [...state.rooms.values()];
+  const fav = (r) => (r.info && r.info.me && r.info.me.favourite ? 1 : 0);
+  const at = new Map(list.map((r) => [r, lastActivity(r)]));
+  return list.sort((a, b) => fav(b) - fav(a) || at.get(b) - at.get(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+/* Takes a REST room object into room (its unread count only when fresh: first sight, or asked). */
+export function applyInfo(room, info, takeUnread) {
+  const first = !room.info;
+  room.info = info;
+  if (info.me && (first || takeUnread) && room.id !== state.active) room.unread = info.me.unread;
+  if (info.me) room.readSeq = Math.max(room.readSeq, info.me.lastRead);
+}
+/* The seq of the oldest stored message of room, -1 when none: what history pages back from. */
+export function oldestSeq(room) {
+  for (const m of room.msgs) if (m.kind === 'msg' && Number.isInteger(m.seq) && m.status === 'confirmed') return m.seq;
+  return -1;
+}
+/* A message frame from the server (live, replayed or from history) into room, once: false when it
+ * is held already (same id, or same seq). */
+export function addServerMsg(room, f) {
+  if (room.byId.has(f.id)) return false;
+  if (Number.isInteger(f.seq) && room.msgs.some((m) => m.kind === 'msg' && m.seq === f.seq && m.status === 'confirmed')) return false;
+  const own = !!state.user && f.user === state.user;
+  insertMsg(room, makeMsg({ id: f.id, seq: f.seq, ts: validTs(f.ts), user: f.user, nick: f.nick || f.user, text: f.text,
+    own, room: room.id }));
+  return true;
+}
+/* A live message with seq and prev reached room: when prev is not the newest seq held, messages
+ * between them are missing. Opens (or widens) room.gap = {after, until}: fill from history
+ * after `after` up to `until`. Returns true when there is a gap to fill. */
+export function noteLive(room, seq, prev) {
+  const last = lastSeq(room);
+  if (!Number.isInteger(prev) || !Number.isInteger(seq) || last < 0 || seq <= last || prev === last) return !!room.gap;
+  if (prev < last) return !!room.gap; /* older than what we hold: nothing new missing */
+  if (room.gap) room.gap.until = Math.max(room.gap.until ?? -1, prev);
+  else room.gap = { after: last, until: prev };
+  return true;
+}
 export function loadRooms() {
   let ids = null;
   try { ids = JSON.parse(store.get(LS, 'chat.rooms') || 'null'); } catch { ids = null; }
@@ -113,7 +180,7 @@ export function lastSeq(room) {
   for (const m of room.msgs) if (m.kind === 'msg' && Number.isInteger(m.seq) && m.seq > max) max = m.seq;
   return max;
 }
-/* Where messages may be missing (the server could not replay them; there is no history API yet). */
+/* Where messages may be missing (neither the gateway's replay nor history could fill them in). */
 export function addGap(room) {
   const seq = anchorSeq(room);
   if (seq < 0 || room.msgs.some((m) => m.kind === 'gap' && m.seq === seq)) return;
@@ -141,7 +208,7 @@ export function sendBlock(room, text, open) {
   if (!room.joined) return 'joining';
   if (Date.now() < state.cooldownUntil) return 'cooldown';
   if (!text.trim()) return 'empty';
-  if (codePoints(text) > state.limits.max_text) return 'long';
+  if (codePoints(text) > maxText(room)) return 'long';
   if (sendFrameBytes(room.id, text) > state.limits.max_frame) return 'big';
   return '';
 }

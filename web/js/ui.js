@@ -1,9 +1,9 @@
 /* ui.js - the render layer: draws the state into the DOM, batched per animation frame.
  * Everything the server sends is untrusted: it reaches the DOM only as text nodes
  * (textContent / append(string)), never as HTML. */
-import { LOGIN_REASONS, cleanText, codePoints, fmtNum, passwordRule, plural, presenceText, usernameRule,
-  validTs } from './proto.js';
-import { activeRoom, sendBlock, state } from './state.js';
+import { LOGIN_REASONS, cleanText, codePoints, fmtNum, passwordRule, plural, presenceText, restricted, roomLabel,
+  usernameRule, validTs } from './proto.js';
+import { activeRoom, isMember, maxText, sendBlock, sortedRooms, state } from './state.js';
 import { isOpen } from './ws.js';
 
 /* Every element with an id, as ui.camelCasedId (e.g. #composer-input -> ui.composerInput); null
@@ -73,6 +73,8 @@ export function closeLogin() { if (ui && ui.loginDialog.open) ui.loginDialog.clo
 
 /* ---- render ---- */
 let renderQueued = false;
+/* A render is queued: the DOM does not show the state yet. */
+export function renderPending() { return renderQueued; }
 export function update() {
   if (renderQueued || !ui) return;
   renderQueued = true;
@@ -82,9 +84,10 @@ export function update() {
 }
 function render() {
   for (const part of [renderHeader, renderRooms, renderRoomHead, renderMessages, renderComposer, renderLogin, renderAccount,
-    renderAnnouncements]) part();
+    renderDirectory, renderCreate, renderRoomDialog, renderAnnouncements]) part();
   const unread = [...state.rooms.values()].reduce((n, r) => n + r.unread, 0);
-  document.title = (unread ? `(${unread}) ` : '') + (state.active ? `#${state.active} - ` : '') + 'chatcluster';
+  const room = activeRoom();
+  document.title = (unread ? `(${unread}) ` : '') + (room ? `${roomLabel(room.id, room.info)} - ` : '') + 'chatcluster';
   /* just signed in: the message box takes the focus as soon as it is enabled */
   if (state.focusComposer && state.user && !ui.composerInput.disabled && !ui.loginDialog.open) {
     state.focusComposer = false;
@@ -125,17 +128,23 @@ function renderHeader() {
 function createRoomItem() {
   const li = el('li', 'room');
   const open = button('room-open', undefined, 'open');
-  open.append(el('span', 'room-name'), el('span', 'room-count'), el('span', 'badge'));
+  open.append(el('span', 'room-fav'), el('span', 'room-name'), el('span', 'room-count'), el('span', 'badge'));
   li.append(open, button('icon-btn room-leave', '\u00D7', 'leave'));
   return li;
 }
 function patchRoomItem(li, room) {
   const [open, leave] = li.children;
-  const [name, count, badge] = open.children;
-  const active = room.id === state.active;
+  const [fav, name, count, badge] = open.children;
+  const active = room.id === state.active, label = roomLabel(room.id, room.info);
   li.classList.toggle('active', active);
+  li.dataset.joined = String(room.joined); /* for tests: the socket receives the room's messages */
+  li.dataset.kind = room.info ? room.info.kind : 'public';
   if (active) open.setAttribute('aria-current', 'true'); else open.removeAttribute('aria-current');
-  setText(name, '#' + room.id);
+  const favourite = !!(room.info && room.info.me && room.info.me.favourite);
+  setText(fav, favourite ? '\u2605' : '');
+  fav.title = favourite ? 'Favourite' : '';
+  setText(name, label);
+  if (name.title !== room.id) name.title = room.id;
   setText(count, room.presence ? `${fmtNum(room.presence.users)} online` : !room.joined && isOpen() ? 'joining…' : '');
   count.title = room.presence ? presenceText(room.presence) : '';
   const n = room.unread > 99 ? '99+' : room.unread ? String(room.unread) : '';
@@ -144,23 +153,36 @@ function patchRoomItem(li, room) {
     badge.dataset.n = n;
     badge.replaceChildren(n, n ? el('span', 'sr-only', ' unread') : '');
   }
-  leave.setAttribute('aria-label', `Leave #${room.id}`);
-  leave.title = `Leave #${room.id}`;
+  const what = isMember(room) ? 'Leave' : 'Close';
+  if (leave.title !== `${what} ${label}`) { leave.setAttribute('aria-label', `${what} ${label}`); leave.title = `${what} ${label}`; }
 }
 function renderRooms() {
-  reconcile(ui.roomList, [...state.rooms.values()], (r) => r.id, createRoomItem, patchRoomItem);
+  reconcile(ui.roomList, sortedRooms(), (r) => r.id, createRoomItem, patchRoomItem);
   ui.noRooms.hidden = state.rooms.size > 0;
   setText(ui.joinError, state.joinError);
   ui.joinInput.setAttribute('aria-invalid', String(!!state.joinError));
+  setText(ui.dmError, state.dmMsg);
+  ui.dmForm.hidden = !state.account;
+  ui.createBtn.hidden = !state.account;
 }
 function renderRoomHead() {
-  const room = activeRoom(), p = room && room.presence;
-  setText(ui.roomTitle, room ? '#' + room.id : 'No room');
-  setText(ui.roomMeta, p ? presenceText(p) : room && !room.joined && isOpen() ? 'Joining…' : '');
-  ui.empty.hidden = !!(room && room.msgs.length);
-  setText(ui.empty, room
-    ? `No messages in #${room.id} yet. New messages appear here as they are sent (history is not available yet).`
-    : 'Join a room to start chatting.');
+  const room = activeRoom(), p = room && room.presence, info = room && room.info;
+  setText(ui.roomTitle, room ? roomLabel(room.id, info) : 'No room');
+  const meta = p ? presenceText(p) : room && !room.joined && isOpen() ? (room.joinError || 'Joining…') : '';
+  setText(ui.roomMeta, meta);
+  ui.empty.hidden = !!(room && room.msgs.length) || !!(room && room.hist.loading);
+  setText(ui.empty, room ? `No messages in ${roomLabel(room.id, info)} yet.` : 'Join a room to start chatting.');
+  const member = isMember(room);
+  ui.roomJoin.hidden = !(state.account && info && !member && info.kind === 'public');
+  ui.roomFav.hidden = !member;
+  const fav = member && info.me.favourite;
+  ui.roomFav.setAttribute('aria-pressed', String(!!fav));
+  ui.roomFav.title = fav ? 'Remove from favourites' : 'Add to favourites';
+  setText(ui.roomFavIcon, fav ? '\u2605' : '\u2606');
+  ui.roomInfo.hidden = !room;
+  const h = room ? room.hist : null;
+  setText(ui.historyStatus, !h ? '' : h.loading ? 'Loading messages…' : h.error ? `History: ${h.error}`
+    : h.loaded && !h.more && room.msgs.length ? 'The beginning of the room.' : '');
 }
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -227,9 +249,13 @@ function renderMessages() {
     state.stickBottom = true;
   }
   const msgs = room ? room.msgs : [];
+  /* older messages inserted above (history): the view stays on what it showed */
+  const keep = state.keepScroll && !state.stickBottom && !bottom, height = sc.scrollHeight, top = sc.scrollTop;
+  state.keepScroll = false;
   reconcile(ui.messages, msgs, (m) => m.key, () => el('li'), patchMsg);
   const lastKey = msgs.length ? msgs[msgs.length - 1].key : '';
-  if (bottom || state.stickBottom) sc.scrollTop = sc.scrollHeight;
+  if (keep) sc.scrollTop = top + (sc.scrollHeight - height);
+  else if (bottom || state.stickBottom) sc.scrollTop = sc.scrollHeight;
   /* new messages arrived while scrolled up: offer a jump instead of yanking the view */
   state.showJump = !(bottom || state.stickBottom) && (state.showJump || lastKey !== shownLast);
   state.stickBottom = false;
@@ -248,16 +274,17 @@ function renderComposer() {
   const room = activeRoom();
   const text = cleanText(ui.composerInput.value);
   const n = codePoints(text);
-  const max = state.limits.max_text;
-  setText(ui.counter, `${fmtNum(n)} / ${fmtNum(max)}`);
+  const max = maxText(room);
+  setText(ui.counter, `${fmtNum(n)}/${fmtNum(max)}`);
   ui.counter.classList.toggle('over', n > max);
   const block = sendBlock(room, text, isOpen());
   const canType = !!state.user && !!room;
   ui.composerInput.disabled = !canType;
-  ui.composerInput.placeholder = canType ? `Message #${room.id}` : state.user ? '' : 'Sign in to send messages';
+  ui.composerInput.placeholder = canType ? `Message ${roomLabel(room.id, room.info)}` : state.user ? '' : 'Sign in to send messages';
   ui.sendBtn.disabled = !!block;
   let hint = HINTS[block] || '';
-  if (block === 'joining') hint = `Joining #${room.id}…`;
+  if (block === 'joining') hint = room.joinError ? `Cannot join: ${room.joinError}` : `Joining ${roomLabel(room.id, room.info)}…`;
+  if (block === 'long') hint = `The message is too long: at most ${plural(max, 'character', 'characters')} here.`;
   if (block === 'cooldown') hint = `You are sending too fast. Wait ${Math.ceil((state.cooldownUntil - Date.now()) / 1000)} s.`;
   setText(ui.composerHint, hint);
   ui.composerHint.classList.toggle('warn', block === 'long' || block === 'big' || block === 'cooldown');
@@ -326,6 +353,71 @@ function renderAccount() {
   ui.loginsStatus.classList.toggle('error', !a.loading && !!a.loginsErr);
   setMsg(ui.acctMsg, a.msg, a.msgErr);
   ui.acctLogout.disabled = ui.acctLogoutAll.disabled = a.busy === 'one' || a.busy === 'all';
+}
+/* ---- rooms: directory, new room, the room panel ---- */
+function createDirItem() {
+  const li = el('li', 'dir-room');
+  const text = el('div', 'dir-text');
+  text.append(el('span', 'dir-name'), el('span', 'dir-id muted'), el('p', 'dir-desc help'));
+  li.append(text, button('btn btn-small', 'Open', 'watch'), button('btn btn-small btn-primary', 'Join', 'join'));
+  return li;
+}
+function patchDirItem(li, info) {
+  const [text, , join] = li.children;
+  const [name, id, desc] = text.children;
+  setText(name, info.name || info.id);
+  setText(id, `#${info.id}` + (info.members !== null ? ` · ${plural(info.members, 'member', 'members')}` : ''));
+  setText(desc, info.description);
+  join.hidden = !state.account || !!info.me;
+}
+function renderDirectory() {
+  if (!ui.dirDialog.open) return;
+  const d = state.dir;
+  reconcile(ui.dirList, d.rooms, (r) => r.id, createDirItem, patchDirItem);
+  setText(ui.dirStatus, d.loading ? 'Searching…' : d.error || (!d.rooms.length ? 'No public room matches.' : ''));
+  ui.dirStatus.classList.toggle('error', !d.loading && !!d.error);
+  ui.dirMore.hidden = !d.next;
+  ui.dirMore.disabled = d.loading;
+}
+function renderCreate() {
+  if (!ui.createDialog.open) return;
+  setText(ui.createError, state.createMsg);
+  const pub = ui.createKind.value === 'public';
+  ui.createId.disabled = !pub;
+}
+function createMemberItem() {
+  const li = el('li', 'member');
+  li.append(el('span', 'dot'), el('span', 'member-name'), el('span', 'member-user muted'), el('span', 'member-role'));
+  return li;
+}
+function patchMemberItem(li, m) {
+  const [dot, name, user, role] = li.children;
+  li.classList.toggle('online', m.online);
+  dot.title = m.online ? 'online' : 'offline';
+  setText(name, m.user.nickname);
+  setText(user, '@' + m.user.username);
+  setText(role, m.role === 'member' ? '' : m.role);
+}
+function renderRoomDialog() {
+  if (!ui.roomDialog.open) return;
+  const room = activeRoom(), info = room && room.info, ms = state.members;
+  setText(ui.roomDlgTitle, room ? roomLabel(room.id, info) : '');
+  setText(ui.roomDesc, info ? info.description : '');
+  const facts = room ? [info ? info.kind : 'ad hoc', `id ${room.id}`,
+    info && info.members !== null ? plural(info.members, 'member', 'members') : '',
+    `${fmtNum(maxText(room))} characters per message`, info && info.me ? `you: ${info.me.role}` : ''].filter(Boolean) : [];
+  setText(ui.roomFacts, facts.join(' · '));
+  const list = room && ms.room === room.id ? ms.list : [];
+  reconcile(ui.memberList, list, (m) => m.user.id, createMemberItem, patchMemberItem);
+  setText(ui.membersStatus, ms.loading ? 'Loading…' : ms.error || (!state.account ? 'Sign in to see the members.'
+    : !list.length ? 'No members to show.' : ''));
+  ui.membersMore.hidden = !ms.next;
+  const role = info && info.me ? info.me.role : '';
+  ui.inviteSection.hidden = !(room && restricted(room.id) && info && info.kind !== 'direct' && (role === 'owner' || role === 'admin'));
+  if (ui.inviteLink.value !== state.invite) ui.inviteLink.value = state.invite;
+  setMsg(ui.roomMsg, state.roomMsg, state.roomMsgErr);
+  ui.roomLeave.hidden = !room;
+  setText(ui.roomLeave, isMember(room) ? 'Leave room' : 'Close room');
 }
 function renderAnnouncements() {
   const list = state.announce.splice(0), first = list[0];

@@ -1,21 +1,26 @@
 /* ws.js - the WebSocket connection (/ws on this origin): connect with backoff, heartbeat, and
  * the handlers of the server's frames (proto/README.md), which change the state and ask for a
  * render. */
-import { authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, pingFrame, sendFrame,
-  str, validTs } from './proto.js';
-import { addGap, anchorSeq, confirmMsg, insertMsg, lastSeq, makeMsg, removeMsg, state, store, SS } from './state.js';
+import { READ_REF, authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, pingFrame,
+  restricted, sendFrame, str, validTs } from './proto.js';
+import { addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, noteLive, removeMsg, state, store, SS } from './state.js';
 import { auth, authenticate, authRefused, refreshToken, renew, signedOut } from './api.js';
 import { closeLogin, update } from './ui.js';
-import { joinFailed } from './actions.js';
+import { joinFailed, roomGone } from './actions.js';
+import { catchUp, dropRestricted, fetchGrant, fillGap, joinAll, loadMyRooms, markRead, redeemInvite } from './rooms.js';
 
 const BACKOFF_BASE_MS = 500, BACKOFF_MAX_MS = 30000;
 const STABLE_MS = 30000; /* a connection that lived this long resets the backoff */
 const HELLO_TIMEOUT_MS = 10000;
 export const PING_MS = 25000; /* app-level ping; no frame at all since the last ping = dead socket */
+/* Own messages without an ack are sent again (same client_msg_id: the server stores them once)
+ * after a reconnect, for this long after their first send; then they are shown as not sent. */
+export const RESEND_MAX_MS = 120000;
+const JOIN_NOT_FOUND_TRIES = 8, JOIN_RETRY_MS = 250; /* times the try number */
 
 /* connection bookkeeping that the UI never draws */
 export const net = { ws: null, hello: false, helloCount: 0, fast: false, attempt: 0, openedAt: 0,
-  lastRx: 0, pingAt: 0, refs: new Map(), refSeq: 0, timers: {} };
+  lastRx: 0, pingAt: 0, refs: new Map(), refSeq: 0, timers: {}, connSeq: 0 };
 
 export function isOpen() { return !!net.ws && net.ws.readyState === WebSocket.OPEN && net.hello; }
 
@@ -35,12 +40,39 @@ function takeRef(ref) {
   net.refs.delete(ref);
   return r || null;
 }
-/* since (a reconnect): the last seq held; the server replays what came after, or says it cannot. */
-export function sendJoin(id, since) { send(joinFrame(id, newRef('join', id), since)); }
+/* Joins room on the socket: since = the last seq held (the server replays what came after, or
+ * says it cannot); restricted rooms with a fresh room grant (retried: after a `forbidden`). */
+export async function joinWs(room, retried = false) {
+  const sock = net.ws;
+  if (!isOpen() || room.joined || room.joining) return;
+  const attempt = room.joinAttempt = (room.joinAttempt || 0) + 1;
+  room.joining = true;
+  room.joinError = '';
+  let grant = null;
+  if (restricted(room.id)) {
+    grant = await fetchGrant(room, retried);
+    if (room.joinAttempt !== attempt) return; /* a newer attempt (a new connection) took over */
+    if (net.ws !== sock || !isOpen() || state.rooms.get(room.id) !== room) { room.joining = false; return; }
+    if (!grant) { room.joining = false; update(); return; }
+  }
+  const since = lastSeq(room);
+  send(joinFrame(room.id, newRef('join', { id: room.id, since, retried }), since, grant || undefined));
+}
 export function sendLeave(id) { send(leaveFrame(id, newRef('leave', id))); }
 export function sendAuth() { state.authPending = send(authFrame(state.token, newRef('auth'))); }
+/* Sends own message m (again: same client_msg_id). Offline: it waits for the reconnect. */
 export function transmit(m) {
-  if (!send(sendFrame(m.room, m.text, m.cmid))) failMsg(m, 'connection_lost');
+  m.firstTry = m.firstTry || Date.now();
+  m.conn = net.connSeq;
+  if (!send(sendFrame(m.room, m.text, m.cmid))) m.conn = 0;
+}
+/* After a (re)join of room: own messages not acknowledged on this connection are sent again. */
+function resend(room) {
+  for (const m of [...state.pending.values()]) {
+    if (m.room !== room.id || m.conn === net.connSeq) continue;
+    if (Date.now() - m.firstTry > RESEND_MAX_MS) failMsg(m, 'connection_lost');
+    else transmit(m);
+  }
 }
 /* The server refused own message m (or the connection dropped before its ack). */
 export function failMsg(m, code, message, retryMs) {
@@ -72,10 +104,11 @@ const handlers = Object.assign(Object.create(null), {
     Object.assign(state.conn, { status: 'online', node: str(f.node) });
     Object.assign(state, { notice: '', user: str(f.user) || null });
     if (!state.user) authenticate();
-    for (const room of state.rooms.values()) {
-      const since = net.helloCount > 1 ? lastSeq(room) : -1;
-      sendJoin(room.id, since >= 0 ? since : undefined);
+    if (!state.token && !refreshToken()) { /* a guest: no restricted rooms, member of none */
+      dropRestricted();
+      for (const room of state.rooms.values()) if (room.info) room.info = { ...room.info, me: null, grant: '' };
     }
+    joinAll(); /* restricted rooms once signed in (authed) */
   },
   authed(f) {
     takeRef(f.ref);
@@ -83,6 +116,9 @@ const handlers = Object.assign(Object.create(null), {
     auth.switched = false;
     store.del(SS, 'chat.anon');
     closeLogin();
+    joinAll();
+    loadMyRooms();
+    if (state.inviteCode) redeemInvite(state.inviteCode).then((id) => { if (id) roomGone('', id); });
   },
   /* The token runs out soon: renew it (POST /auth/refresh); adoptSession sends the new one. */
   session_expiring() {
@@ -104,13 +140,33 @@ const handlers = Object.assign(Object.create(null), {
     signedOut(str(f.reason) || 'revoked');
   },
   joined(f) {
-    takeRef(f.ref);
+    const ref = takeRef(f.ref);
     const room = state.rooms.get(str(f.room));
     if (!room) return;
-    room.joined = true;
-    if (f.recovered === false) addGap(room); /* the node could not replay what we missed */
+    Object.assign(room, { joined: true, joining: false, joinError: '', joinTries: 0 });
+    const since = ref && ref.kind === 'join' ? ref.data.since : -1;
+    if (f.recovered === false && since >= 0) { /* the node could not replay what we missed: history can */
+      room.gap = room.gap || { after: since, until: null };
+      fillGap(room);
+    } else if (since < 0) catchUp(room);
+    resend(room);
+    markRead(room);
   },
-  left(f) { takeRef(f.ref); },
+  left(f) {
+    takeRef(f.ref);
+    const reason = str(f.reason), id = str(f.room), room = state.rooms.get(id);
+    if (room && (reason === 'removed' || reason === 'deleted')) {
+      room.joined = false; /* the server has taken the socket out already */
+      roomGone(reason, id);
+    }
+  },
+  /* another connection of ours read room up to seq */
+  read(f) {
+    const room = state.rooms.get(str(f.room)), seq = int(f.seq);
+    if (!room || seq === null) return;
+    room.readSeq = Math.max(room.readSeq, seq);
+    room.unread = room.msgs.filter((m) => m.kind === 'msg' && !m.own && Number.isInteger(m.seq) && m.seq > seq).length;
+  },
   ack(f) {
     const m = state.pending.get(str(f.client_msg_id));
     if (m) confirmMsg(m, str(f.id), int(f.seq), f.ts);
@@ -126,13 +182,14 @@ const handlers = Object.assign(Object.create(null), {
       if (seen.kind === 'msg' && seen.nick !== nick) { seen.nick = nick; seen.v++; }
       return;
     }
-    /* prev: the room's message before this one; not the newest we hold: some went missing */
-    const last = lastSeq(room), seq = int(f.seq), prev = int(f.prev);
-    if (Number.isInteger(prev) && last >= 0 && prev !== last && Number.isInteger(seq) && seq > last) addGap(room);
+    /* prev: the room's message before this one; not the newest we hold: some went missing and
+     * are read from history */
+    const seq = int(f.seq), gap = noteLive(room, seq, int(f.prev));
     const mine = own ? state.pending.get(str(f.client_msg_id)) : undefined;
-    if (mine) { mine.nick = nick; return confirmMsg(mine, id, seq, f.ts); }
-    insertMsg(room, makeMsg({ id, seq: int(f.seq), ts: validTs(f.ts), user, nick, text: str(f.text), own, room: room.id }));
-    if (own) return;
+    if (mine) { mine.nick = nick; confirmMsg(mine, id, seq, f.ts); }
+    else if (!addServerMsg(room, { id, seq, ts: validTs(f.ts), user, nick, text: str(f.text) })) return;
+    if (gap) fillGap(room);
+    if (own || mine) return;
     if (room.id !== state.active || document.hidden) room.unread++;
     if (room.id === state.active) state.announce.push({ nick, text: str(f.text), room: room.id });
   },
@@ -142,11 +199,30 @@ const handlers = Object.assign(Object.create(null), {
     else if (f.scope === 'room' && state.rooms.has(str(f.room))) state.rooms.get(str(f.room)).presence = p;
   },
   error(f) {
+    if (f.ref === READ_REF) return; /* a read marker was not stored: the next one supersedes it */
     const code = str(f.code), message = str(f.message), ref = takeRef(f.ref);
-    if (ref && ref.kind === 'join') return joinFailed(ref.data, code, message);
+    if (ref && ref.kind === 'join') {
+      const room = state.rooms.get(ref.data.id);
+      if (room) room.joining = false;
+      /* a refused grant (expired, or older than a removal): one more try with a fresh one */
+      if (room && code === 'forbidden' && restricted(room.id) && !ref.data.retried) return joinWs(room, true);
+      /* a room chat-api has just created reaches the gateways a moment later (chat.rooms) */
+      if (room && code === 'not_found' && room.info && (room.joinTries = (room.joinTries || 0) + 1) <= JOIN_NOT_FOUND_TRIES) {
+        const conn = net.connSeq;
+        setTimeout(() => { if (net.connSeq === conn && state.rooms.get(room.id) === room) joinWs(room); }, JOIN_RETRY_MS * room.joinTries);
+        return;
+      }
+      return joinFailed(ref.data.id, code, message);
+    }
     if (ref && ref.kind === 'auth') return authRefused(code, message);
     if (ref) return; /* a leave we no longer care about */
     const m = state.pending.get(str(f.client_msg_id));
+    if (m && code === 'in_flight') { /* stored soon (or refused): ask again with the same client_msg_id */
+      const conn = net.connSeq;
+      setTimeout(() => { if (state.pending.get(m.cmid) === m && net.connSeq === conn) transmit(m); },
+        Math.min(Math.max(int(f.retry_ms) ?? 500, 100), 10000));
+      return;
+    }
     if (m) return failMsg(m, code, message, int(f.retry_ms));
     if (code === 'bad_token' || code === 'token_expired' || code === 'session_revoked') return authRefused(code, message);
     state.notice = `Server error (${code || 'unknown'}): ${errorText(code, message)}`;
@@ -163,6 +239,7 @@ function onFrame(sock, data) {
   const f = decodeFrame(data);
   if (!f || !handlers[f.type]) return;
   handlers[f.type](f);
+  markRead();
   update();
 }
 
@@ -173,7 +250,7 @@ export function connect() {
   const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
   let sock;
   try { sock = new WebSocket(url); } catch { scheduleReconnect(); update(); return; }
-  Object.assign(net, { ws: sock, hello: false, fast: false, lastRx: Date.now(), pingAt: 0 });
+  Object.assign(net, { ws: sock, hello: false, fast: false, lastRx: Date.now(), pingAt: 0, connSeq: net.connSeq + 1 });
   state.conn.status = 'connecting';
   sock.onmessage = (ev) => onFrame(sock, ev.data);
   sock.onclose = (ev) => onClose(sock, ev);
@@ -193,8 +270,8 @@ function onClose(sock, ev) {
   clearTimeout(net.timers.hello);
   if (ev.code === 1001) net.fast = true; /* going away, even if its bye frame was lost */
   if (net.fast || (net.hello && Date.now() - net.openedAt > STABLE_MS)) net.attempt = 0;
-  for (const room of state.rooms.values()) Object.assign(room, { joined: false, presence: null });
-  for (const m of state.pending.values()) failMsg(m, 'connection_lost');
+  for (const room of state.rooms.values()) Object.assign(room, { joined: false, joining: false, presence: null });
+  /* own messages without an ack stay pending: sent again after the rejoin (resend) */
   Object.assign(state, { totals: null, authPending: false });
   if (ev.code === 4001) authRefused('bad_token', '');
   scheduleReconnect();
