@@ -53,6 +53,8 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
          "joins refused: a restricted room without a valid grant, a removed member, an unknown "
          "room",
          CHAT_METRIC_COUNTER, &m->joins_refused},
+        {"chat_gateway_rooms_known", "rooms whose settings this node holds (from chat.rooms)",
+         CHAT_METRIC_GAUGE, &m->rooms_known},
         {"chat_gateway_kafka_replayed_total", "records consumed again, not sent twice",
          CHAT_METRIC_COUNTER, &m->kafka_replayed},
         {"chat_gateway_frames_in_total", "client frames received", CHAT_METRIC_COUNTER,

@@ -47,6 +47,7 @@ void gw_acl_room_record(struct gw *gw, const void *key, size_t klen, const void 
         goto bad;
     if (!v) { /* a tombstone: the room was deleted */
         gw_map_remove(&gw->room_cfg, room);
+        chat_metric_set(&gw->m.rooms_known, (long long)gw->room_cfg.n);
         return;
     }
     if (chat_room_rec_decode(v, len, &rec) != CHAT_OK || strcmp(rec.room, room) != 0) {
@@ -58,6 +59,7 @@ void gw_acl_room_record(struct gw *gw, const void *key, size_t klen, const void 
     chat_free(e->str);
     e->str = chat_xstrdup(rec.kind);
     chat_room_rec_fini(&rec);
+    chat_metric_set(&gw->m.rooms_known, (long long)gw->room_cfg.n);
     return;
 bad:
     chat_metric_add(&gw->m.events_bad, 1);
@@ -146,6 +148,7 @@ void gw_acl_room_deleted(struct gw *gw, const char *room)
     size_t n;
 
     gw_map_remove(&gw->room_cfg, room);
+    chat_metric_set(&gw->m.rooms_known, (long long)gw->room_cfg.n);
     if (!r || r->nsubs == 0)
         return;
     n = r->nsubs; /* leaving changes the room (and may free it): take the list first */
