@@ -13,7 +13,7 @@ import path from "node:path";
 const COMMON = [
   "CHAT_LOG_LEVEL", "CHAT_KAFKA_BROKERS", "CHAT_KAFKA_LINGER_MS", "CHAT_KAFKA_FETCH_WAIT_MS",
   "CHAT_KAFKA_SESSION_TIMEOUT_MS", "CHAT_KAFKA_HEARTBEAT_MS", "CHAT_KAFKA_EXTRA",
-  "CHAT_TOPIC_MESSAGES", "CHAT_TOPIC_EVENTS", "CHAT_TOPIC_PRESENCE",
+  "CHAT_TOPIC_MESSAGES", "CHAT_TOPIC_EVENTS", "CHAT_TOPIC_PRESENCE", "CHAT_TOPIC_ROOMS",
 ];
 
 // Settings the gateway and chat-api both read (a name here that one of them does not know is
@@ -24,6 +24,10 @@ export const SHARED = [
   "CHAT_JWT_KEYS", "CHAT_JWT_ISSUER", "CHAT_ACCESS_TTL_S", "CHAT_TOKEN_MAX_TTL_S",
   "CHAT_MAX_FRAME", "CHAT_MAX_TEXT", "CHAT_MAX_ROOMS", "CHAT_RATE_PER_S", "CHAT_RATE_BURST",
   "CHAT_PRODUCE_TIMEOUT_MS",
+  // rooms (libchat/include/chat/shared_cfg.h CHAT_ROOM_CFG_OPTS): chat-api signs room grants that
+  // the gateways check; both dedupe sends by client_msg_id under the same Redis keys, and take
+  // sends to unknown public rooms (ad hoc) or not alike
+  "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC",
 ];
 
 export const SERVICES = {
@@ -39,7 +43,9 @@ export const SERVICES = {
       "CHAT_HEADER_TIMEOUT_S", "CHAT_MAX_HANDSHAKES", "CHAT_LISTEN_BACKLOG",
       "CHAT_PARTITION_CHECK_MS", "CHAT_RECOVERY_BYTES", "CHAT_RECOVERY_PER_ROOM",
       // tokens: verified here, issued by chat-api (issue 10: the gateway has no database)
-      "CHAT_TOKEN_MAX_TTL_S", "CHAT_ACCESS_TTL_S", "CHAT_SESSION_WARN_S"]),
+      "CHAT_TOKEN_MAX_TTL_S", "CHAT_ACCESS_TTL_S", "CHAT_SESSION_WARN_S",
+      // rooms (issue 11): grants, idempotent sends, rooms not in chat.rooms
+      "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC"]),
     required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME"],
     port: { name: "http", key: "CHAT_PORT", def: 8080 },
     addrKey: "CHAT_LISTEN_ADDR",
@@ -59,7 +65,12 @@ export const SERVICES = {
       "CHAT_MAX_FRAME", "CHAT_MAX_TEXT", "CHAT_MAX_ROOMS", "CHAT_RATE_PER_S", "CHAT_RATE_BURST",
       "CHAT_PRODUCE_TIMEOUT_MS", "CHAT_OUTBOX_BATCH", "CHAT_OUTBOX_POLL_MS",
       // REST send (api/src/routes/r_messages.c)
-      "CHAT_PARTITION_CHECK_MS", "CHAT_REST_MAX_PENDING"]),
+      "CHAT_PARTITION_CHECK_MS", "CHAT_REST_MAX_PENDING",
+      // history (api/src/routes/r_history.c)
+      "CHAT_HISTORY_MAX", "CHAT_RECENT_PER_ROOM",
+      // rooms, invites, grants and idempotent sends (issue 11)
+      "CHAT_ROOM_CREATE_PER_USER", "CHAT_REDEEM_PER_USER", "CHAT_ROOM_MEMBER_LIMIT",
+      "CHAT_ROOM_MEMBER_LIMIT_MAX", "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC"]),
     required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_API_ADDR", "CHAT_NODE_NAME", "CHAT_PG_DSN"],
     port: { name: "http", key: "CHAT_API_PORT", def: 8081 },
     addrKey: "CHAT_API_ADDR",
@@ -75,10 +86,14 @@ export const SERVICES = {
       "CHAT_PG_LOCK_TIMEOUT_MS", "CHAT_PG_KEEPALIVES_IDLE_S", "CHAT_PG_KEEPALIVES_INTERVAL_S",
       "CHAT_PG_KEEPALIVES_COUNT", "CHAT_PG_TCP_USER_TIMEOUT_MS", "CHAT_READY_STUCK_WRITE_MS",
       "CHAT_COMMIT_INTERVAL_MS", "CHAT_HEALTH_DEADLINE_MS", "CHAT_HEALTH_MAX_CONNS",
-      "CHAT_PARTITION_CHECK_MS"]),
+      "CHAT_PARTITION_CHECK_MS",
+      // the Redis recent cache and the chat.events consumer (issue 11: history, read markers)
+      "CHAT_REDIS_HOST", "CHAT_REDIS_PORT", "CHAT_REDIS_TIMEOUT_MS", "CHAT_RECENT_PER_ROOM",
+      "CHAT_RECENT_PER_USER", "CHAT_PERSISTER_EVENTS_GROUP"]),
     required: ["CHAT_KAFKA_BROKERS", "CHAT_PG_DSN", "CHAT_METRICS_ADDR"],
     port: { name: "metrics", key: "CHAT_METRICS_PORT", def: 9101 },
     addrKey: "CHAT_METRICS_ADDR",
+    redis: true,
     postgres: true,
   },
   presence: {
@@ -125,6 +140,16 @@ const INT_RANGES = {
   CHAT_OUTBOX_BATCH: [1, 10000],
   CHAT_OUTBOX_POLL_MS: [50, 60000],
   CHAT_REDIS_TIMEOUT_MS: [50, 60000],
+  CHAT_RECENT_PER_ROOM: [0, 100000],
+  CHAT_RECENT_PER_USER: [0, 100000],
+  CHAT_HISTORY_MAX: [1, 1000],
+  CHAT_ROOM_CREATE_PER_USER: [1, 1000000],
+  CHAT_REDEEM_PER_USER: [1, 1000000],
+  CHAT_ROOM_MEMBER_LIMIT: [2, 1000000],
+  CHAT_ROOM_MEMBER_LIMIT_MAX: [2, 10000000],
+  CHAT_GRANT_TTL_S: [30, 3600],
+  CHAT_IDEM_TTL_S: [60, 604800],
+  CHAT_ROOMS_ADHOC: [0, 1],
   CHAT_MAX_FRAME: [256, 1048576],
   CHAT_MAX_TEXT: [1, 100000],
   CHAT_MAX_ROOMS: [1, 10000],
@@ -173,8 +198,12 @@ const INT_RANGES = {
 const ENUMS = { CHAT_LOG_LEVEL: ["debug", "info", "warn", "error"] };
 
 // The Kafka contract (chat.messages keyed by room; partition counts are part of the protocol).
-export const TOPICS = { "chat.messages": 12, "chat.events": 12, "chat.presence": 3 };
-const TOPIC_KEYS = { CHAT_TOPIC_MESSAGES: "chat.messages", CHAT_TOPIC_EVENTS: "chat.events", CHAT_TOPIC_PRESENCE: "chat.presence" };
+// chat.rooms (keyed by room) holds every room's settings and is compacted, never deleted.
+export const TOPICS = { "chat.messages": 12, "chat.events": 12, "chat.presence": 3, "chat.rooms": 3 };
+const TOPIC_KEYS = { CHAT_TOPIC_MESSAGES: "chat.messages", CHAT_TOPIC_EVENTS: "chat.events",
+  CHAT_TOPIC_PRESENCE: "chat.presence", CHAT_TOPIC_ROOMS: "chat.rooms" };
+// Topics that must be compacted only: a time or size limit would delete the state they hold.
+const COMPACT_ONLY = ["chat.rooms"];
 
 // Secrets the manifests reference but do not create: created by the operator (README.md) or by an
 // operator of the cluster (the CloudNativePG "<cluster>-app" Secret is handled separately).
@@ -363,9 +392,18 @@ function checkServiceEnv(docs) {
         errs.push(`${where}: CHAT_SESSION_WARN_S ${warn} >= CHAT_ACCESS_TTL_S ${access}: every socket is warned at once`);
       }
     }
+    // Rooms must exist (created through chat-api, published on chat.rooms); 1 is for the local
+    // test cluster only: any unknown public room id could be joined and sent to.
+    const adhoc = env.get("CHAT_ROOMS_ADHOC");
+    if (spec.env.has("CHAT_ROOMS_ADHOC") && adhoc && (adhoc.value ?? "") !== "0") {
+      errs.push(`${where}: CHAT_ROOMS_ADHOC must be 0 (the default) in Kubernetes: rooms are created through chat-api`);
+    }
     if (svc === "api") {
       const refresh = Number(env.get("CHAT_REFRESH_TTL_S")?.value ?? 2592000);
       if (refresh <= access) errs.push(`${where}: CHAT_REFRESH_TTL_S ${refresh} <= CHAT_ACCESS_TTL_S ${access}`);
+      const ml = Number(env.get("CHAT_ROOM_MEMBER_LIMIT")?.value ?? 50);
+      const mlMax = Number(env.get("CHAT_ROOM_MEMBER_LIMIT_MAX")?.value ?? 10000);
+      if (ml > mlMax) errs.push(`${where}: CHAT_ROOM_MEMBER_LIMIT ${ml} > CHAT_ROOM_MEMBER_LIMIT_MAX ${mlMax}`);
     }
     // With CloudNativePG the DSN comes from the operator's "<cluster>-app" Secret and
     // chatcluster-secrets holds only CHAT_JWT_KEYS (README.md): a service still reading
@@ -737,9 +775,16 @@ function checkIngress(docs) {
   return errs;
 }
 
+// chat-api and the persister must agree on these (name -> the binaries' default): the persister
+// keeps CHAT_RECENT_PER_ROOM messages per room in the Redis recent cache, and chat-api serves a
+// history page from that cache only when it is at most this long (k8s/: one ConfigMap key,
+// chatcluster-persister/CHAT_RECENT_PER_ROOM, which chat-api reads with configMapKeyRef).
+export const SHARED_API_PERSISTER = { CHAT_RECENT_PER_ROOM: "500" };
+
 // The gateway and chat-api must agree on what they share (SHARED): token issuer, keys and TTLs,
-// the trusted proxy hops and the message limits. Compares the effective values of the two
-// Deployments (a literal value, or the Secret and key it comes from).
+// the trusted proxy hops, the message limits, the grant and client_msg_id lifetimes; chat-api and
+// the persister on SHARED_API_PERSISTER. Compares the effective values of the Deployments (a
+// literal value, a ConfigMap key's value, or the Secret and key it comes from).
 function checkSharedSettings(docs) {
   const errs = [];
   const cms = new Map(docs.filter((d) => d.kind === "ConfigMap").map((d) => [d.metadata.name, d]));
@@ -753,12 +798,24 @@ function checkSharedSettings(docs) {
     if (!e) return "(default)";
     const sk = e.entry?.valueFrom?.secretKeyRef;
     if (sk) return `secret ${sk.name}/${sk.key}`;
+    const ck = e.entry?.valueFrom?.configMapKeyRef;
+    const cv = ck && cms.get(ck.name)?.data?.[ck.key];
+    if (cv !== undefined) return `"${cv}" (configmap:${ck.name}/${ck.key})`;
     return e.value !== undefined ? `"${e.value}" (${e.from})` : JSON.stringify(e.entry?.valueFrom);
   };
   const key = (e) => show(e).replace(/ \(.*\)$/, "");
   for (const k of SHARED.filter((x) => SERVICES.gateway.env.has(x) && SERVICES.api.env.has(x))) {
     if (key(eg.get(k)) !== key(ea.get(k))) {
       errs.push(`${k}: the gateway and chat-api disagree: ${show(eg.get(k))} vs ${show(ea.get(k))}`);
+    }
+  }
+  const ps = dep("chat-persister");
+  if (!ps) return [...errs, "chat-persister is required"];
+  const ep = effectiveEnv(ps.spec.template.spec.containers[0], cms);
+  for (const [k, def] of Object.entries(SHARED_API_PERSISTER)) {
+    const v = (e) => (e ? key(e) : `"${def}"`);
+    if (v(ea.get(k)) !== v(ep.get(k))) {
+      errs.push(`${k}: chat-api and the persister disagree: ${show(ea.get(k))} vs ${show(ep.get(k))}`);
     }
   }
   return errs;
@@ -849,7 +906,7 @@ export function projectChecks(t, docs) {
     ["referenced ConfigMaps, Secrets, keys, volumes and ServiceAccounts exist", checkReferences(t, docs)],
     ["pod security and resources (non-root, read-only, no capabilities)", checkPodSecurity(docs)],
     ["gateway/api/persister/presence: images, replicas, drain, PDB, HPA, Service", checkServices(t, docs)],
-    ["gateway and chat-api agree on the settings they share", checkSharedSettings(docs)],
+    ["gateway and chat-api (and chat-api and the persister) agree on the settings they share", checkSharedSettings(docs)],
     ["NetworkPolicies: default deny per service, public only via ingress-nginx, PostgreSQL only for " +
       PG_CLIENTS.join("/"), checkNetworkPolicies(docs)],
     ["Ingress: /ws WebSocket-friendly to the gateway, /api/ to chat-api, internal endpoints not public", checkIngress(docs)],
@@ -922,11 +979,15 @@ export function kafkaCrossChecks(rendered) {
       const tp = topics.find((x) => (x.spec.topicName ?? x.metadata.name) === name);
       if (!tp) errs.push(`topic ${name} missing`);
       else if (tp.spec.partitions !== parts) errs.push(`topic ${name}: ${tp.spec.partitions} partitions, contract says ${parts}`);
+      if (tp && COMPACT_ONLY.includes(name) && String(tp.spec.config?.["cleanup.policy"]) !== "compact") {
+        errs.push(`topic ${name}: cleanup.policy must be compact (its records are state, never deleted by age)`);
+      }
     }
     if (kdir === "kafka/prod") {
       for (const tp of topics) if (tp.spec.replicas < 3) errs.push(`${tp.metadata.name}: production topics need 3 replicas`);
     }
-    out.push([`${kdir}: topics ${Object.keys(TOPICS).join(", ")} with the contract's partition counts`, errs]);
+    out.push([`${kdir}: topics ${Object.keys(TOPICS).join(", ")} with the contract's partition counts` +
+      ` (${COMPACT_ONLY.join(", ")} compacted only)`, errs]);
   }
   for (const [app, kdir] of [["base", "kafka/prod"], ["overlays/dev", "kafka/dev"], ["overlays/prod", "kafka/prod"]]) {
     const a = rendered.get(app);
@@ -976,8 +1037,10 @@ function aclErrors(ku, appDocs) {
     for (const op of ["Read", "Write", "Describe"]) if (!allows("topic", name, op)) errs.push(`KafkaUser: no ${op} on topic ${name}`);
   }
   const cm = appDocs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "chatcluster-persister");
-  const group = cm?.data?.CHAT_PERSISTER_GROUP ?? "chat-persister";
-  if (!allows("group", group, "Read")) errs.push(`KafkaUser: no Read on group ${group}`);
+  for (const group of [cm?.data?.CHAT_PERSISTER_GROUP ?? "chat-persister",
+    cm?.data?.CHAT_PERSISTER_EVENTS_GROUP ?? "chat-persister-events"]) {
+    if (!allows("group", group, "Read")) errs.push(`KafkaUser: no Read on group ${group}`);
+  }
   return errs;
 }
 

@@ -166,6 +166,23 @@ const CASES = [
   }, "CHAT_SESSION_WARN_S 900 >= CHAT_ACCESS_TTL_S 900"],
   ["accounts setting out of range", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_PASSWORD_COST = "12"; },
     "CHAT_PASSWORD_COST=\"12\""],
+  ["ad-hoc rooms", "overlays/dev", (d) => { cm(d, "chatcluster-shared").data.CHAT_ROOMS_ADHOC = "1"; },
+    "Deployment/chat-api: CHAT_ROOMS_ADHOC must be 0"],
+  ["ad-hoc rooms on the gateway only", "base", (d) => { cm(d, "chatcluster-gateway").data.CHAT_ROOMS_ADHOC = "1"; },
+    "CHAT_ROOMS_ADHOC: the gateway and chat-api disagree"],
+  ["grant lifetime overridden for chat-api only", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_GRANT_TTL_S = "600"; },
+    "CHAT_GRANT_TTL_S: the gateway and chat-api disagree"],
+  ["chat-api assuming a longer recent cache than the persister keeps", "overlays/prod", (d) => {
+    const e = apic(d).env.find((x) => x.name === "CHAT_RECENT_PER_ROOM");
+    delete e.valueFrom;
+    e.value = "1000";
+  }, "CHAT_RECENT_PER_ROOM: chat-api and the persister disagree"],
+  ["default member limit above the largest", "base", (d) => { cm(d, "chatcluster-api").data.CHAT_ROOM_MEMBER_LIMIT = "20000"; },
+    "CHAT_ROOM_MEMBER_LIMIT 20000 > CHAT_ROOM_MEMBER_LIMIT_MAX 10000"],
+  ["persister without egress to Redis (its recent cache)", "base", (d) => {
+    const e = np(d, "chat-persister").spec.egress;
+    e.splice(e.findIndex((r) => r.ports?.some((p) => p.port === 6379)), 1);
+  }, "Deployment/chat-persister: no egress to Redis"],
 ];
 
 function rendererCases() {
