@@ -334,13 +334,18 @@ static void test_redis_down(void **state)
     assert_int_equal(
         it_sh("%s/fixtures/cluster.sh start redis %s", IT_SRC_DIR, it_env("CHAT_TEST_DIR")), 0);
     /* back (after the persister's backoff): new entries chain to the missed ones */
-    for (t0 = it_mono_ms();; it_sleep_ms(POLL_MS)) {
+    for (t0 = it_mono_ms();;) {
+        long long t1 = it_mono_ms();
         seq[3] = send_rest(room, tok);
-        if (persister_metric("chat_persister_redis_up") == 1 &&
-            sql_ll("SELECT last_seq FROM rooms WHERE id = '%s'", room) == seq[3])
+        /* stored (the cache write follows the commit in the same batch), then: did it work? */
+        while (sql_ll("SELECT last_seq FROM rooms WHERE id = '%s'", room) != seq[3] &&
+               it_mono_ms() - t1 < it_timeout(15000))
+            it_sleep_ms(POLL_MS);
+        if (persister_metric("chat_persister_redis_up") == 1)
             break;
         if (it_mono_ms() - t0 > it_timeout(20000))
             fail_msg("the persister did not write to Redis again");
+        it_sleep_ms(POLL_MS);
     }
     seq[4] = send_rest(room, tok);
     /* until the persister has stored seq[4] (a cache page of seq[3] alone is right until then) */

@@ -75,6 +75,18 @@ static redisReply *take_reply(struct api_redis *r, redisReply *rep)
     return rep;
 }
 
+/* A kept connection the server closed since (it restarted): EOF, the command never ran. It is
+ * sent again once on a new connection instead of losing the request's Redis work for the
+ * reconnect delay. */
+static bool stale(struct api_redis *r, const redisReply *rep)
+{
+    if (rep || r->c->err != REDIS_ERR_EOF)
+        return false;
+    redisFree(r->c);
+    r->c = NULL;
+    return connect_redis(r);
+}
+
 redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...)
 {
     redisReply *rep;
@@ -85,14 +97,24 @@ redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...)
     va_start(ap, fmt);
     rep = redisvCommand(r->c, fmt, ap);
     va_end(ap);
-    return take_reply(r, rep);
+    if (stale(r, rep)) {
+        va_start(ap, fmt);
+        rep = redisvCommand(r->c, fmt, ap);
+        va_end(ap);
+    }
+    return r->c ? take_reply(r, rep) : NULL;
 }
 
 redisReply *api_redis_argv(struct api_redis *r, int argc, const char **argv)
 {
+    redisReply *rep;
+
     if (!r->c && !connect_redis(r))
         return NULL;
-    return take_reply(r, redisCommandArgv(r->c, argc, argv, NULL));
+    rep = redisCommandArgv(r->c, argc, argv, NULL);
+    if (stale(r, rep))
+        rep = redisCommandArgv(r->c, argc, argv, NULL);
+    return r->c ? take_reply(r, rep) : NULL;
 }
 
 void api_redis_close(struct api_redis *r)
