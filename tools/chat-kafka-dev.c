@@ -39,18 +39,20 @@
 #define KDEV_MAX_BROKERS 16
 
 struct kdev_cfg {
-    char *log_level;      /* debug|info|warn|error */
-    char *bootstrap_file; /* "" = stdout only */
-    int brokers;          /* mock brokers */
-    int replication;      /* replication factor of every topic (<= brokers) */
-    char *topic_messages; /* owns; names shared with the services' CHAT_TOPIC_* */
-    char *topic_events;   /* owns */
-    char *topic_presence; /* owns */
-    char *topic_rooms;    /* owns */
-    int parts_messages;   /* partitions of each topic */
+    char *log_level;       /* debug|info|warn|error */
+    char *bootstrap_file;  /* "" = stdout only */
+    int brokers;           /* mock brokers */
+    int replication;       /* replication factor of every topic (<= brokers) */
+    char *topic_messages;  /* owns; names shared with the services' CHAT_TOPIC_* */
+    char *topic_events;    /* owns */
+    char *topic_presence;  /* owns */
+    char *topic_rooms;     /* owns */
+    char *topic_sanctions; /* owns */
+    int parts_messages;    /* partitions of each topic */
     int parts_events;
     int parts_presence;
     int parts_rooms;
+    int parts_sanctions;
 };
 
 /* clang-format off */
@@ -80,6 +82,10 @@ static const struct chat_cfg_opt kdev_opts[] = {
      offsetof(struct kdev_cfg, topic_rooms), CHAT_CFG_REQUIRED, "topic of room settings"},
     {"rooms-partitions", "CHAT_KAFKA_DEV_ROOMS_PARTITIONS", CHAT_CFG_INT, 1, 1000, "3",
      offsetof(struct kdev_cfg, parts_rooms), 0, "partitions of the rooms topic"},
+    {"topic-sanctions", "CHAT_TOPIC_SANCTIONS", CHAT_CFG_STR, 0, 0, "chat.sanctions",
+     offsetof(struct kdev_cfg, topic_sanctions), CHAT_CFG_REQUIRED, "topic of mutes and bans"},
+    {"sanctions-partitions", "CHAT_KAFKA_DEV_SANCTIONS_PARTITIONS", CHAT_CFG_INT, 1, 1000, "3",
+     offsetof(struct kdev_cfg, parts_sanctions), 0, "partitions of the sanctions topic"},
 };
 /* clang-format on */
 
@@ -207,7 +213,8 @@ start_cluster(const struct kdev_cfg *cfg, rd_kafka_t **rkp, rd_kafka_mock_cluste
     if (create_topic(mc, cfg->topic_messages, cfg->parts_messages, cfg->replication) != CHAT_OK ||
         create_topic(mc, cfg->topic_events, cfg->parts_events, cfg->replication) != CHAT_OK ||
         create_topic(mc, cfg->topic_presence, cfg->parts_presence, cfg->replication) != CHAT_OK ||
-        create_topic(mc, cfg->topic_rooms, cfg->parts_rooms, cfg->replication) != CHAT_OK) {
+        create_topic(mc, cfg->topic_rooms, cfg->parts_rooms, cfg->replication) != CHAT_OK ||
+        create_topic(mc, cfg->topic_sanctions, cfg->parts_sanctions, cfg->replication) != CHAT_OK) {
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(rk);
         return CHAT_EIO;
@@ -237,11 +244,11 @@ static int check_cfg(const struct kdev_cfg *cfg)
         rc = CHAT_EINVAL;
     }
     const char *names[] = {cfg->topic_messages, cfg->topic_events, cfg->topic_presence,
-                           cfg->topic_rooms};
-    for (size_t i = 0; i < 4; i++)
-        for (size_t k = i + 1; k < 4; k++)
+                           cfg->topic_rooms, cfg->topic_sanctions};
+    for (size_t i = 0; i < 5; i++)
+        for (size_t k = i + 1; k < 5; k++)
             if (strcmp(names[i], names[k]) == 0) {
-                fprintf(stderr, "config error: the four topic names must differ\n");
+                fprintf(stderr, "config error: the five topic names must differ\n");
                 rc = CHAT_EINVAL;
             }
     return rc;

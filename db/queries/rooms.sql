@@ -25,14 +25,15 @@ ON CONFLICT DO NOTHING
 RETURNING id;
 
 -- name: room_update
--- NULL parameters keep the current value; returns kind, max_text
+-- NULL parameters keep the current value; returns kind, max_text, slow_mode_s
 UPDATE rooms SET name = coalesce($2, name), description = coalesce($3, description),
                  member_limit = coalesce($4::int, member_limit),
                  max_text = coalesce($5::int, max_text),
                  history_after_leave = coalesce($6::boolean, history_after_leave),
+                 slow_mode_s = coalesce($7::int, slow_mode_s),
                  updated_at = now()
 WHERE id = $1
-RETURNING kind, max_text;
+RETURNING kind, max_text, slow_mode_s;
 
 -- name: room_delete
 DELETE FROM rooms WHERE id = $1 RETURNING id;

@@ -433,6 +433,25 @@ int chat_enc_error(struct chat_buf *out,
     return dump(out, j);
 }
 
+int chat_enc_error_until(struct chat_buf *out,
+                         enum chat_errcode code,
+                         const char *message,
+                         const char *client_msg_id,
+                         const char *ref,
+                         int64_t until_ms,
+                         const char *reason)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "error", "code", chat_errcode_name(code),
+                          "message", message ? message : chat_errcode_desc(code));
+    if (j) {
+        set_opt_str(j, "client_msg_id", client_msg_id);
+        set_opt_str(j, "ref", ref);
+        json_object_set_new(j, "until", until_ms > 0 ? json_integer(until_ms) : json_null());
+        set_opt_str(j, "reason", reason);
+    }
+    return dump(out, j);
+}
+
 int chat_enc_pong(struct chat_buf *out, const char *ref, int64_t ts)
 {
     json_t *j = json_pack("{s:s, s:I}", "type", "pong", "ts", (json_int_t)ts);
@@ -807,7 +826,50 @@ static const char *const event_types[] = {
     [CHAT_EV_member_removed] = "member_removed",
     [CHAT_EV_room_deleted] = "room_deleted",
     [CHAT_EV_read] = "read",
+    [CHAT_EV_sanction] = "sanction",
+    [CHAT_EV_announcement] = "announcement",
 };
+
+static const char *const sanction_kinds[] = {"mute", "ban", "chat_ban"};
+
+int chat_enc_sanction(struct chat_buf *out,
+                      const char *user,
+                      const char *room,
+                      const char *kind,
+                      int64_t until_ms,
+                      const char *reason,
+                      int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "type", "sanction", "user",
+                               user, "room", room, "kind", kind, "until",
+                               until_ms > 0 ? json_integer(until_ms) : json_null(), "reason",
+                               reason ? reason : "", "ts", (json_int_t)ts));
+}
+
+int chat_sanction_key(char *out, size_t cap, const char *user, const char *room, const char *kind)
+{
+    int n = snprintf(out, cap, "%s %s %s", user, room, kind);
+    return n >= 0 && (size_t)n < cap ? CHAT_OK : CHAT_ETOOBIG;
+}
+
+/* The fields of a sanction event (type checked by the caller). */
+static int decode_sanction(json_t *root, struct chat_event *ev)
+{
+    json_t *until = json_object_get(root, "until");
+    bool known = false;
+
+    if (opt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
+        (strcmp(ev->room, "*") != 0 && !chat_room_valid(ev->room)) || !ev->user[0] ||
+        opt_str(root, "kind", 16, &ev->kind) != CHAT_OK || !ev->kind ||
+        opt_str(root, "reason", CHAT_AUTH_FIELD_MAX, &ev->reason) != CHAT_OK ||
+        (until && !json_is_null(until) &&
+         (!json_is_integer(until) || json_integer_value(until) <= 0)))
+        return CHAT_EPROTO;
+    for (size_t i = 0; i < sizeof(sanction_kinds) / sizeof(sanction_kinds[0]); i++)
+        known = known || strcmp(ev->kind, sanction_kinds[i]) == 0;
+    ev->until = json_is_integer(until) ? json_integer_value(until) : 0;
+    return known ? CHAT_OK : CHAT_EPROTO;
+}
 
 int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
 {
@@ -835,6 +897,16 @@ int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
         !ev->user)
         return CHAT_EPROTO;
     ev->ts = json_integer_value(ts);
+    if (ev->type == CHAT_EV_sanction)
+        return decode_sanction(root, ev);
+    if (ev->type == CHAT_EV_announcement) {
+        if (opt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
+            (strcmp(ev->room, "*") != 0 && !chat_room_valid(ev->room)) ||
+            opt_str(root, "text", 65536, &ev->text) != CHAT_OK || !ev->text ||
+            opt_str(root, "id", 24, &ev->id) != CHAT_OK || !ev->id)
+            return CHAT_EPROTO;
+        return CHAT_OK;
+    }
     if (ev->type == CHAT_EV_member_removed || ev->type == CHAT_EV_room_deleted ||
         ev->type == CHAT_EV_read) {
         json_t *seq = json_object_get(root, "seq");
@@ -883,11 +955,16 @@ void chat_event_fini(struct chat_event *ev)
 
 static const char *const room_kinds[] = {"public", "private", "group", "direct"};
 
-int chat_enc_room_rec(
-    struct chat_buf *out, const char *room, const char *kind, int max_text, int64_t ts)
+int chat_enc_room_rec(struct chat_buf *out,
+                      const char *room,
+                      const char *kind,
+                      int max_text,
+                      int slow_mode_s,
+                      int64_t ts)
 {
-    return dump(out, json_pack("{s:s, s:s, s:s, s:i, s:I}", "type", "room", "room", room, "kind",
-                               kind, "max_text", max_text, "ts", (json_int_t)ts));
+    return dump(out, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "type", "room", "room", room,
+                               "kind", kind, "max_text", max_text, "slow_mode_s", slow_mode_s, "ts",
+                               (json_int_t)ts));
 }
 
 int chat_room_rec_decode(const char *v, size_t len, struct chat_room_rec *r)
@@ -915,6 +992,13 @@ int chat_room_rec_decode(const char *v, size_t len, struct chat_room_rec *r)
         return CHAT_EPROTO;
     r->max_text = (int)json_integer_value(mt);
     r->ts = json_integer_value(ts);
+    {
+        json_t *sm = json_object_get(root, "slow_mode_s");
+        if (sm &&
+            (!json_is_integer(sm) || json_integer_value(sm) < 0 || json_integer_value(sm) > 86400))
+            return CHAT_EPROTO;
+        r->slow_mode_s = sm ? (int)json_integer_value(sm) : 0;
+    }
     return CHAT_OK;
 }
 

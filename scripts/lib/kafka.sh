@@ -116,7 +116,8 @@ kafka_java() {
 # keyed by room too and only the newest count of a room matters: compacted, and deleted after
 # an hour; its segments roll every 10 minutes so both apply (a 7-day default segment would keep
 # everything for a week). chat.rooms holds each room's settings (key = room) for ever: compacted
-# only, a deleted room's tombstone removes it. One broker: one replica, min.insync.replicas 1.
+# only, a deleted room's tombstone removes it; chat.sanctions likewise holds every mute and ban in
+# force (a lifted one's tombstone removes it). One broker: one replica, min.insync.replicas 1.
 kafka_topic_specs() {
     local isr=min.insync.replicas=1
     printf '%s:12:cleanup.policy=delete:retention.ms=604800000:max.message.bytes=1048576:%s\n' \
@@ -127,6 +128,8 @@ kafka_topic_specs() {
         "${CHAT_TOPIC_PRESENCE:-chat.presence}" "$isr"
     printf '%s:3:cleanup.policy=compact:min.compaction.lag.ms=0:segment.ms=3600000:%s\n' \
         "${CHAT_TOPIC_ROOMS:-chat.rooms}" "$isr"
+    printf '%s:3:cleanup.policy=compact:min.compaction.lag.ms=0:segment.ms=3600000:%s\n' \
+        "${CHAT_TOPIC_SANCTIONS:-chat.sanctions}" "$isr"
 }
 
 kafka_write_config() {

@@ -67,12 +67,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(chat_enc_error(&out, err, NULL, f.client_msg_id, f.ref, -1) == CHAT_OK);
     } else {
         FUZZ_CHECK(f.type == CHAT_F_join || f.type == CHAT_F_leave || f.type == CHAT_F_send ||
-                   f.type == CHAT_F_auth || f.type == CHAT_F_ping);
+                   f.type == CHAT_F_auth || f.type == CHAT_F_ping || f.type == CHAT_F_read);
         switch (f.type) {
         case CHAT_F_join:
         case CHAT_F_leave:
             FUZZ_CHECK(chat_room_valid(f.room));
+            FUZZ_CHECK(fuzz_len_le(f.grant, 4096));
             FUZZ_CHECK(chat_enc_joined(&out, f.room, f.ref) == CHAT_OK);
+            break;
+        case CHAT_F_read:
+            FUZZ_CHECK(chat_room_valid(f.room) && f.seq >= 0);
+            FUZZ_CHECK(chat_enc_read(&out, f.room, f.seq) == CHAT_OK);
             break;
         case CHAT_F_send:
             FUZZ_CHECK(chat_room_valid(f.room));

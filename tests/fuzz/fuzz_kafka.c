@@ -48,6 +48,16 @@ static void check_event(const uint8_t *data, size_t size)
         FUZZ_CHECK(ev.user && strlen(ev.user) <= CHAT_USER_MAX);
         if (ev.type == CHAT_EV_user_updated) {
             FUZZ_CHECK(ev.nick != NULL);
+        } else if (ev.type == CHAT_EV_member_removed || ev.type == CHAT_EV_room_deleted ||
+                   ev.type == CHAT_EV_read) {
+            FUZZ_CHECK(ev.room && chat_room_valid(ev.room));
+            FUZZ_CHECK(ev.type != CHAT_EV_read || ev.seq >= 0);
+            FUZZ_CHECK(ev.type == CHAT_EV_room_deleted || ev.user[0]);
+        } else if (ev.type == CHAT_EV_sanction) {
+            FUZZ_CHECK(ev.room && (strcmp(ev.room, "*") == 0 || chat_room_valid(ev.room)));
+            FUZZ_CHECK(ev.kind && ev.user[0] && ev.until >= 0);
+        } else if (ev.type == CHAT_EV_announcement) {
+            FUZZ_CHECK(ev.room && ev.text && ev.id);
         } else {
             FUZZ_CHECK(ev.type == CHAT_EV_sessions_revoked && ev.reason && ev.sids);
             for (size_t i = 0; i < ev.nsids; i++)
@@ -56,6 +66,17 @@ static void check_event(const uint8_t *data, size_t size)
         }
     }
     chat_event_fini(&ev);
+}
+
+static void check_room_rec(const uint8_t *data, size_t size)
+{
+    struct chat_room_rec r;
+
+    if (chat_room_rec_decode((const char *)data, size, &r) == CHAT_OK) {
+        FUZZ_CHECK(r.room && chat_room_valid(r.room) && r.kind);
+        FUZZ_CHECK(r.max_text >= 1 && r.slow_mode_s >= 0);
+    }
+    chat_room_rec_fini(&r);
 }
 
 static void check_presence(const uint8_t *data, size_t size)
@@ -76,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_msg(data, size);
     check_event(data, size);
+    check_room_rec(data, size);
     check_presence(data, size);
     return 0;
 }

@@ -14,6 +14,7 @@ const COMMON = [
   "CHAT_LOG_LEVEL", "CHAT_KAFKA_BROKERS", "CHAT_KAFKA_LINGER_MS", "CHAT_KAFKA_FETCH_WAIT_MS",
   "CHAT_KAFKA_SESSION_TIMEOUT_MS", "CHAT_KAFKA_HEARTBEAT_MS", "CHAT_KAFKA_EXTRA",
   "CHAT_TOPIC_MESSAGES", "CHAT_TOPIC_EVENTS", "CHAT_TOPIC_PRESENCE", "CHAT_TOPIC_ROOMS",
+  "CHAT_TOPIC_SANCTIONS",
 ];
 
 // Settings the gateway and chat-api both read (a name here that one of them does not know is
@@ -199,11 +200,14 @@ const ENUMS = { CHAT_LOG_LEVEL: ["debug", "info", "warn", "error"] };
 
 // The Kafka contract (chat.messages keyed by room; partition counts are part of the protocol).
 // chat.rooms (keyed by room) holds every room's settings and is compacted, never deleted.
-export const TOPICS = { "chat.messages": 12, "chat.events": 12, "chat.presence": 3, "chat.rooms": 3 };
+// chat.sanctions (keyed by "USER ROOM KIND") holds every mute and ban in force, the same way.
+export const TOPICS = { "chat.messages": 12, "chat.events": 12, "chat.presence": 3, "chat.rooms": 3,
+  "chat.sanctions": 3 };
 const TOPIC_KEYS = { CHAT_TOPIC_MESSAGES: "chat.messages", CHAT_TOPIC_EVENTS: "chat.events",
-  CHAT_TOPIC_PRESENCE: "chat.presence", CHAT_TOPIC_ROOMS: "chat.rooms" };
+  CHAT_TOPIC_PRESENCE: "chat.presence", CHAT_TOPIC_ROOMS: "chat.rooms",
+  CHAT_TOPIC_SANCTIONS: "chat.sanctions" };
 // Topics that must be compacted only: a time or size limit would delete the state they hold.
-const COMPACT_ONLY = ["chat.rooms"];
+const COMPACT_ONLY = ["chat.rooms", "chat.sanctions"];
 
 // Secrets the manifests reference but do not create: created by the operator (README.md) or by an
 // operator of the cluster (the CloudNativePG "<cluster>-app" Secret is handled separately).

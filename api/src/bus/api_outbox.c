@@ -161,6 +161,18 @@ static bool take_turn(struct api_outbox *o)
     return o->locked;
 }
 
+/* The Kafka topic of an outbox row's topic column (migrations 0005, 0006). */
+static const char *topic_of(const struct api *a, const char *t)
+{
+    if (strcmp(t, "rooms") == 0)
+        return a->cfg->kafka.topic_rooms;
+    if (strcmp(t, "sanctions") == 0)
+        return a->cfg->kafka.topic_sanctions;
+    if (strcmp(t, "messages") == 0)
+        return a->cfg->kafka.topic_messages;
+    return a->cfg->kafka.topic_events;
+}
+
 /* Produces up to a batch of rows and deletes the acknowledged prefix: a row after one that
  * failed stays too, even if Kafka took it, so it is produced again after the failed one and a
  * user's events end in the order they were written (at least once). Returns the rows read, -1
@@ -189,8 +201,7 @@ static int relay_batch(struct api_outbox *o)
     for (int i = 0; i < n; i++) {
         bool tomb = PQgetisnull(r, i, 3);
         char *v = tomb ? NULL : PQgetvalue(r, i, 3);
-        const char *topic = strcmp(PQgetvalue(r, i, 5), "rooms") == 0 ? a->cfg->kafka.topic_rooms
-                                                                      : a->cfg->kafka.topic_events;
+        const char *topic = topic_of(a, PQgetvalue(r, i, 5));
         rd_kafka_resp_err_t err =
             api_kafka_produce(a->kafka, topic, PQgetvalue(r, i, 1), v, tomb ? 0 : strlen(v),
                               PQgetvalue(r, i, 2), chat_now_ms(), &d[i]);

@@ -43,6 +43,7 @@
 #define INVITE_CODE_BYTE 16
 #define CREATE_TRIES     3
 #define LOBBY            "lobby"
+#define SLOW_MAX_S       3600 /* slow mode: at most an hour between one user's messages */
 
 /* The caller's standing in a room (room_access). */
 struct acc {
@@ -247,13 +248,14 @@ static void answer_room(struct api_req *r, struct api_db *db, const char *room, 
 
 /* ---- what the gateways learn (outbox, inside the caller's transaction) ---- */
 
-static bool announce_room(struct api_db *db, const char *room, const char *kind, int max_text)
+static bool
+announce_room(struct api_db *db, const char *room, const char *kind, int max_text, int slow_s)
 {
     struct chat_buf b;
     bool good;
 
     chat_buf_init(&b, 0, 0);
-    good = chat_enc_room_rec(&b, room, kind, max_text, chat_now_ms()) == CHAT_OK &&
+    good = chat_enc_room_rec(&b, room, kind, max_text, slow_s, chat_now_ms()) == CHAT_OK &&
            api_outbox_put(db, "rooms", room, "room", &b);
     chat_buf_fini(&b);
     return good;
@@ -371,9 +373,9 @@ static const char *tf(int b)
 /* The settings of a create or update body. */
 struct settings {
     const char *name, *description;
-    long long member_limit, max_text;
+    long long member_limit, max_text, slow_mode_s;
     int history_after_leave;
-    bool has_limit, has_max_text;
+    bool has_limit, has_max_text, has_slow;
 };
 
 static bool read_settings(struct api_req *r, struct settings *s)
@@ -383,10 +385,12 @@ static bool read_settings(struct api_req *r, struct settings *s)
     memset(s, 0, sizeof(*s));
     s->member_limit = -1;
     s->max_text = -1;
+    s->slow_mode_s = -1;
     if (!opt_text(r, "name", NAME_MAX_CPS, false, &s->name) ||
         !opt_text(r, "description", DESC_MAX_CPS, true, &s->description) ||
         !opt_int(r, "member_limit", 0, cfg->room_member_limit_max, &s->member_limit) ||
         !opt_int(r, "max_text", 1, cfg->max_text, &s->max_text) ||
+        !opt_int(r, "slow_mode_s", 0, SLOW_MAX_S, &s->slow_mode_s) ||
         !opt_bool(r, "history_after_leave", &s->history_after_leave))
         return false;
     if (s->name && !s->name[strspn(s->name, " ")]) {
@@ -395,6 +399,7 @@ static bool read_settings(struct api_req *r, struct settings *s)
     }
     s->has_limit = s->member_limit >= 0;
     s->has_max_text = s->max_text >= 0;
+    s->has_slow = s->slow_mode_s >= 0;
     return true;
 }
 
@@ -470,7 +475,7 @@ void r_rooms_create(struct api_req *r)
         if (!(res = run(r, db, API_Q_member_upsert, 3, pm, PGRES_COMMAND_OK)))
             return;
         PQclear(res);
-        if (!announce_room(db, room, kind, (int)s.max_text)) {
+        if (!announce_room(db, room, kind, (int)s.max_text, 0)) {
             fail_503(r, db);
             return;
         }
@@ -503,7 +508,7 @@ void r_rooms_update(struct api_req *r)
 {
     struct api_db *db = &api_conns_get(r->api)->db;
     const char *room = room_param(r);
-    char limit[24], maxt[24];
+    char limit[24], maxt[24], slow[24];
     struct settings s;
     struct acc a;
     PGresult *res;
@@ -512,6 +517,7 @@ void r_rooms_update(struct api_req *r)
         return;
     snprintf(limit, sizeof(limit), "%lld", s.member_limit);
     snprintf(maxt, sizeof(maxt), "%lld", s.max_text);
+    snprintf(slow, sizeof(slow), "%lld", s.slow_mode_s);
     if (!api_acct_begin(r, db) || !access_of(r, db, room, &a))
         return;
     if (!visible(&a)) {
@@ -531,17 +537,19 @@ void r_rooms_update(struct api_req *r)
         return;
     }
     {
-        const char *p[6] = {room,
+        const char *p[7] = {room,
                             s.name,
                             s.description,
                             s.has_limit ? limit : NULL,
                             s.has_max_text ? maxt : NULL,
-                            tf(s.history_after_leave)};
-        if (!(res = run(r, db, API_Q_room_update, 6, p, PGRES_TUPLES_OK)))
+                            tf(s.history_after_leave),
+                            s.has_slow ? slow : NULL};
+        if (!(res = run(r, db, API_Q_room_update, 7, p, PGRES_TUPLES_OK)))
             return;
     }
     if (PQntuples(res) != 1 ||
-        !announce_room(db, room, PQgetvalue(res, 0, 0), (int)api_db_ll(res, 0, 1))) {
+        !announce_room(db, room, PQgetvalue(res, 0, 0), (int)api_db_ll(res, 0, 1),
+                       (int)api_db_ll(res, 0, 2))) {
         PQclear(res);
         fail_503(r, db);
         return;
@@ -1132,7 +1140,7 @@ void r_rooms_direct(struct api_req *r)
         if (!(res = run(r, db, API_Q_member_upsert, 3, pb, PGRES_COMMAND_OK)))
             return;
         PQclear(res);
-        if (!announce_room(db, room, "direct", cfg->max_text)) {
+        if (!announce_room(db, room, "direct", cfg->max_text, 0)) {
             fail_503(r, db);
             return;
         }

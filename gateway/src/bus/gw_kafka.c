@@ -202,6 +202,9 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
     } else if (strcmp(topic, gw->cfg->kafka.topic_rooms) == 0) {
         gw_acl_room_record(gw, rkm->key, rkm->key_len, rkm->payload, rkm->len);
         caught_up(gw, topic, rkm->partition, rkm->offset + 1);
+    } else if (strcmp(topic, gw->cfg->kafka.topic_sanctions) == 0) {
+        gw_acl_sanction_record(gw, rkm->key, rkm->key_len, rkm->payload, rkm->len);
+        caught_up(gw, topic, rkm->partition, rkm->offset + 1);
     }
 }
 
@@ -295,6 +298,8 @@ static struct gw_catchup *catchup_of(struct gw *gw, const char *topic)
         return &gw->ev_cu;
     if (strcmp(topic, gw->cfg->kafka.topic_rooms) == 0)
         return &gw->rooms_cu;
+    if (strcmp(topic, gw->cfg->kafka.topic_sanctions) == 0)
+        return &gw->sanctions_cu;
     return NULL;
 }
 
@@ -422,6 +427,7 @@ void gw_kafka_events_poll(struct gw *gw)
 {
     catchup_poll(gw, &gw->ev_cu, gw->cfg->kafka.topic_events);
     catchup_poll(gw, &gw->rooms_cu, gw->cfg->kafka.topic_rooms);
+    catchup_poll(gw, &gw->sanctions_cu, gw->cfg->kafka.topic_sanctions);
 }
 
 /* Adds every partition of topic to list, starting where at says; *nparts (may be NULL) gets the
@@ -490,6 +496,9 @@ static int assign_all(struct gw *gw)
     if (rc == CHAT_OK)
         /* every room's settings: a compacted topic, read whole */
         rc = add_topic(gw, gw->cfg->kafka.topic_rooms, AT_ALL, list, NULL);
+    if (rc == CHAT_OK)
+        /* every mute and ban in force: a compacted topic, read whole */
+        rc = add_topic(gw, gw->cfg->kafka.topic_sanctions, AT_ALL, list, NULL);
     if (rc == CHAT_OK) {
         err = rd_kafka_assign(gw->cons, list);
         if (err) {

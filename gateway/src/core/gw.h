@@ -166,10 +166,11 @@ struct gw {
     /* chat.events is read from CHAT_REVOKE_KEEP_S back at start (bus/gw_kafka.c); until every
      * partition has been read up to its end as of start, revoked tokens would pass: not ready.
      * Likewise chat.rooms from its start: until then a room's settings could be missing. */
-    struct gw_catchup ev_cu, rooms_cu;
+    struct gw_catchup ev_cu, rooms_cu, sanctions_cu;
     /* rooms (room/gw_acl.c): settings from chat.rooms, removals from chat.events */
-    struct gw_map room_cfg; /* room id -> max_text (count), kind (str) */
-    struct gw_map denied;   /* "user\nroom" -> removed at (until_ms): older grants refused */
+    struct gw_map room_cfg;  /* room id -> max_text (count), kind (str), slow mode ms (until_ms) */
+    struct gw_map denied;    /* "user\nroom" -> removed at (until_ms): older grants refused */
+    struct gw_map sanctions; /* "USER ROOM KIND" -> until_ms (0: until lifted), reason (str) */
     struct gw_metrics m;
 };
 

@@ -19,6 +19,8 @@ struct gw_metrics {
     atomic_llong recovered, recover_misses; /* join {since}: replayed / not held */
     atomic_llong joins_refused;             /* join: no grant, a bad one, unknown room */
     atomic_llong rooms_known;               /* gauge: rooms of chat.rooms in the table */
+    atomic_llong sanctions;                 /* gauge: mutes and bans known (not expired) */
+    atomic_llong sanctioned;                /* sends refused by a mute or ban */
     atomic_llong produce_queue_full, redis_errors, http_requests;
     atomic_llong accepted, accept_dropped, header_timeouts;
     atomic_llong sessions_revoked, events_in, events_bad;

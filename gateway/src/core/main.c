@@ -304,6 +304,7 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     gw_map_init(&gw->nicks);
     gw_map_init(&gw->room_cfg);
     gw_map_init(&gw->denied);
+    gw_map_init(&gw->sanctions);
     uv_timer_init(&gw->loop, &gw->tick);
     gw->tick.data = gw;
     uv_timer_init(&gw->loop, &gw->drain_timer);
@@ -357,8 +358,10 @@ static void gw_fini(struct gw *gw)
     gw_map_fini(&gw->nicks);
     gw_map_fini(&gw->room_cfg);
     gw_map_fini(&gw->denied);
+    gw_map_fini(&gw->sanctions);
     chat_free(gw->ev_cu.target);
     chat_free(gw->rooms_cu.target);
+    chat_free(gw->sanctions_cu.target);
     gw_room_index_fini(&gw->rooms);
     gw_recent_free(gw->recent);
     gw->recent = NULL;

@@ -14,7 +14,8 @@
 #include "room/gw_room.h"
 #include "ws/gw_conn.h"
 
-#define DENY_KEY_MAX (CHAT_USER_MAX + CHAT_ROOM_MAX + 2)
+#define DENY_KEY_MAX     (CHAT_USER_MAX + CHAT_ROOM_MAX + 2)
+#define SANCTION_KEY_MAX (CHAT_USER_MAX + CHAT_ROOM_MAX + 16)
 
 static bool restricted(const char *room)
 {
@@ -56,6 +57,7 @@ void gw_acl_room_record(struct gw *gw, const void *key, size_t klen, const void 
     }
     e = gw_map_get(&gw->room_cfg, room);
     e->count = rec.max_text;
+    e->until_ms = (int64_t)rec.slow_mode_s * 1000; /* the room's slow mode, ms (0: off) */
     chat_free(e->str);
     e->str = chat_xstrdup(rec.kind);
     chat_room_rec_fini(&rec);
@@ -73,14 +75,44 @@ int gw_acl_max_text(const struct gw *gw, const char *room)
     return e && e->count > 0 && e->count < gw->cfg->max_text ? e->count : gw->cfg->max_text;
 }
 
-enum chat_errcode gw_acl_join_check(
-    struct gw *gw, const struct gw_conn *c, const char *room, const char *grant, const char **msg)
+/* The sanction user/room/kind in force now: its entry, or NULL (none, or expired). */
+static const struct gw_map_ent *
+sanction_of(struct gw *gw, const char *user, const char *room, const char *kind)
+{
+    char key[SANCTION_KEY_MAX];
+    const struct gw_map_ent *e;
+
+    if (chat_sanction_key(key, sizeof(key), user, room, kind) != CHAT_OK ||
+        !(e = gw_map_find(&gw->sanctions, key)))
+        return NULL;
+    return e->until_ms == 0 || e->until_ms > chat_now_ms() ? e : NULL;
+}
+
+int64_t gw_acl_slow_ms(const struct gw *gw, const char *room)
+{
+    const struct gw_map_ent *e = gw_map_find(&gw->room_cfg, room);
+
+    return e ? e->until_ms : 0;
+}
+
+enum chat_errcode gw_acl_join_check(struct gw *gw,
+                                    const struct gw_conn *c,
+                                    const char *room,
+                                    const char *grant,
+                                    const char **msg,
+                                    int64_t *until_ms)
 {
     char key[DENY_KEY_MAX];
     struct chat_claims cl;
     const struct gw_map_ent *e;
     int rc;
 
+    *until_ms = -1;
+    if (c->authed && (e = sanction_of(gw, c->claims.sub, room, "ban")) != NULL) {
+        *msg = e->str && e->str[0] ? e->str : "banned from this room";
+        *until_ms = e->until_ms;
+        return CHAT_ERR_banned;
+    }
     if (!grant) {
         if (restricted(room)) {
             *msg = "this room is joined with a grant (GET /api/v1/rooms/{room}/grant)";
@@ -160,6 +192,109 @@ void gw_acl_room_deleted(struct gw *gw, const char *room)
     chat_free(cs);
 }
 
+void gw_acl_sanction_put(struct gw *gw,
+                         const char *user,
+                         const char *room,
+                         const char *kind,
+                         int64_t until_ms,
+                         const char *reason)
+{
+    char key[SANCTION_KEY_MAX];
+    struct gw_map_ent *e;
+
+    if (chat_sanction_key(key, sizeof(key), user, room, kind) != CHAT_OK)
+        return;
+    e = gw_map_get(&gw->sanctions, key);
+    e->until_ms = until_ms > 0 ? until_ms : 0;
+    chat_free(e->str);
+    e->str = chat_xstrdup(reason ? reason : "");
+    chat_metric_set(&gw->m.sanctions, (long long)gw->sanctions.n);
+    if (strcmp(kind, "ban") == 0 && strcmp(room, "*") != 0 &&
+        (until_ms <= 0 || until_ms > chat_now_ms())) {
+        const struct gw_map_ent *u = gw_map_find(&gw->users, user);
+        struct gw_conn *c = u ? u->conns : NULL, *next;
+        for (; c; c = next) { /* leaving cannot drop c from the user's list, but be safe */
+            next = c->unext;
+            take_out(gw, c, room, "banned");
+        }
+    }
+}
+
+void gw_acl_sanction_drop(struct gw *gw, const char *user, const char *room, const char *kind)
+{
+    char key[SANCTION_KEY_MAX];
+
+    if (chat_sanction_key(key, sizeof(key), user, room, kind) != CHAT_OK)
+        return;
+    gw_map_remove(&gw->sanctions, key);
+    chat_metric_set(&gw->m.sanctions, (long long)gw->sanctions.n);
+}
+
+void gw_acl_sanction_record(struct gw *gw, const void *key, size_t klen, const void *v, size_t len)
+{
+    char k[SANCTION_KEY_MAX], *room, *kind;
+    struct chat_event ev;
+
+    if (!key || klen == 0 || klen >= sizeof(k))
+        goto bad;
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    /* "USER ROOM KIND": the user id holds no space (a token subject of ours never does) */
+    if (!(room = strchr(k, ' ')) || !(kind = strchr(room + 1, ' ')))
+        goto bad;
+    *room++ = '\0';
+    *kind++ = '\0';
+    if (!v) { /* a tombstone: lifted */
+        gw_acl_sanction_drop(gw, k, room, kind);
+        return;
+    }
+    if (chat_event_decode(v, len, &ev) != CHAT_OK || ev.type != CHAT_EV_sanction ||
+        strcmp(ev.user, k) != 0 || strcmp(ev.room, room) != 0 || strcmp(ev.kind, kind) != 0) {
+        chat_event_fini(&ev);
+        goto bad;
+    }
+    gw_acl_sanction_put(gw, ev.user, ev.room, ev.kind, ev.until, ev.reason);
+    chat_event_fini(&ev);
+    return;
+bad:
+    chat_metric_add(&gw->m.events_bad, 1);
+    chat_log(CHAT_LOG_WARN, "kafka: undecodable chat.sanctions record skipped");
+}
+
+enum chat_errcode gw_acl_send_check(
+    struct gw *gw, const char *user, const char *room, int64_t *until_ms, const char **reason)
+{
+    static const struct {
+        bool site;
+        const char *kind;
+        enum chat_errcode code;
+    } order[] = {
+        {true, "chat_ban", CHAT_ERR_chat_banned},
+        {true, "mute", CHAT_ERR_muted},
+        {false, "ban", CHAT_ERR_banned},
+        {false, "mute", CHAT_ERR_muted},
+    };
+
+    if (gw->sanctions.n == 0) /* the common case: one branch */
+        return CHAT_ERR__COUNT;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        const struct gw_map_ent *e =
+            sanction_of(gw, user, order[i].site ? "*" : room, order[i].kind);
+        if (e) {
+            *until_ms = e->until_ms;
+            *reason = e->str ? e->str : "";
+            return order[i].code;
+        }
+    }
+    return CHAT_ERR__COUNT;
+}
+
+static bool expired_sanction(const struct gw_map_ent *e, void *ud)
+{
+    const int64_t *now = ud;
+    return e->until_ms != 0 && e->until_ms <= *now;
+}
+
 static bool old_denial(const struct gw_map_ent *e, void *ud)
 {
     const int64_t *cut = ud;
@@ -168,7 +303,9 @@ static bool old_denial(const struct gw_map_ent *e, void *ud)
 
 void gw_acl_tick(struct gw *gw)
 {
-    int64_t cut = chat_now_ms() - deny_keep_ms(gw);
+    int64_t now = chat_now_ms(), cut = now - deny_keep_ms(gw);
 
     gw_map_sweep(&gw->denied, old_denial, &cut);
+    gw_map_sweep(&gw->sanctions, expired_sanction, &now);
+    chat_metric_set(&gw->m.sanctions, (long long)gw->sanctions.n);
 }

@@ -23,16 +23,44 @@ struct gw_conn;
 void gw_acl_room_record(struct gw *gw, const void *key, size_t klen, const void *v, size_t len);
 /* Code points a message in room may have: the room's max_text, at most the node's. */
 int gw_acl_max_text(const struct gw *gw, const char *room);
+/* The room's slow mode: ms between one user's messages (0: off; unknown rooms: off). */
+int64_t gw_acl_slow_ms(const struct gw *gw, const char *room);
 /* May c join room (grant: the join's, may be NULL)? CHAT_ERR__COUNT when it may; else the error
- * code, with *msg set to the reason for the client. */
-enum chat_errcode gw_acl_join_check(
-    struct gw *gw, const struct gw_conn *c, const char *room, const char *grant, const char **msg);
+ * code, with *msg set to the reason for the client, and *until_ms >= 0 for a room ban (0: until
+ * lifted; -1 otherwise). */
+enum chat_errcode gw_acl_join_check(struct gw *gw,
+                                    const struct gw_conn *c,
+                                    const char *room,
+                                    const char *grant,
+                                    const char **msg,
+                                    int64_t *until_ms);
 /* chat.events member_removed: user's sockets leave room ("left" with reason); grants issued up
  * to at_ms are refused from now on. */
 void gw_acl_member_removed(
     struct gw *gw, const char *user, const char *room, const char *reason, int64_t at_ms);
 /* chat.events room_deleted: every socket leaves room. */
 void gw_acl_room_deleted(struct gw *gw, const char *room);
+/* ---- sanctions (mutes and bans; issue 13) ----
+ * The map holds every sanction in force for a user: from chat.sanctions (chat-api's, read whole
+ * at start, a tombstone lifts) and from chat.events (a gateway's spam-rule chat ban). Keys are
+ * "USER ROOM KIND" (chat_sanction_key; ROOM "*": site-wide). */
+
+/* A chat.sanctions record (key, value; a NULL value: lifted). */
+void gw_acl_sanction_record(struct gw *gw, const void *key, size_t klen, const void *v, size_t len);
+/* Puts a sanction in force on this node (until_ms 0: until lifted) and acts on it: a room ban
+ * takes the user's sockets out of the room ("left", reason "banned"). */
+void gw_acl_sanction_put(struct gw *gw,
+                         const char *user,
+                         const char *room,
+                         const char *kind,
+                         int64_t until_ms,
+                         const char *reason);
+void gw_acl_sanction_drop(struct gw *gw, const char *user, const char *room, const char *kind);
+/* The sanction in force that refuses a send of user to room: CHAT_ERR__COUNT when none, else
+ * muted, chat_banned or banned with *until_ms (0: until lifted) and *reason (borrowed). */
+enum chat_errcode gw_acl_send_check(
+    struct gw *gw, const char *user, const char *room, int64_t *until_ms, const char **reason);
+
 /* Once a second: forgets removals no grant can outlive. */
 void gw_acl_tick(struct gw *gw);
 

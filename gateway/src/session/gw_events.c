@@ -165,6 +165,8 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len)
         gw_acl_member_removed(gw, ev.user, ev.room, ev.reason, ev.ts);
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_room_deleted) {
         gw_acl_room_deleted(gw, ev.room);
+    } else if (rc == CHAT_OK && ev.type == CHAT_EV_sanction) {
+        gw_acl_sanction_put(gw, ev.user, ev.room, ev.kind, ev.until, ev.reason);
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_read) {
         read_marked(gw, ev.user, ev.room, ev.seq); /* the persister stores it */
     } else if (rc != CHAT_ENOENT) { /* unknown types are for newer gateways: skipped silently */

@@ -178,6 +178,20 @@ void gw_conn_error(struct gw_conn *c,
         (void)gw_conn_push_scratch(c);
 }
 
+void gw_conn_error_until(struct gw_conn *c,
+                         enum chat_errcode code,
+                         const char *msg,
+                         const char *client_msg_id,
+                         const char *ref,
+                         int64_t until_ms,
+                         const char *reason)
+{
+    chat_buf_reset(&c->gw->scratch);
+    if (chat_enc_error_until(&c->gw->scratch, code, msg, client_msg_id, ref, until_ms, reason) ==
+        CHAT_OK)
+        (void)gw_conn_push_scratch(c);
+}
+
 void gw_conn_close(struct gw_conn *c, int code, const char *reason)
 {
     if (c->closing)
@@ -308,12 +322,16 @@ static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
     struct gw_room *r;
     const char *why = NULL;
     enum chat_errcode code;
+    int64_t until = -1;
 
     /* may this connection join? (a join already made is answered again: idempotent) */
     if (!gw_room_joined(c, f->room) &&
-        (code = gw_acl_join_check(gw, c, f->room, f->grant, &why)) != CHAT_ERR__COUNT) {
+        (code = gw_acl_join_check(gw, c, f->room, f->grant, &why, &until)) != CHAT_ERR__COUNT) {
         chat_metric_add(&gw->m.joins_refused, 1);
-        gw_conn_error(c, code, why, NULL, f->ref, -1);
+        if (until >= 0)
+            gw_conn_error_until(c, code, NULL, NULL, f->ref, until, why);
+        else
+            gw_conn_error(c, code, why, NULL, f->ref, -1);
         return;
     }
     if (gw_room_join(gw, c, f->room) == CHAT_ETOOBIG) {
@@ -382,6 +400,16 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
     if ((flags & CHAT_FF_JOINED) && !gw_room_joined(c, f->room)) {
         gw_conn_error(c, CHAT_ERR_not_joined, NULL, f->client_msg_id, f->ref, -1);
         return;
+    }
+    if (f->type == CHAT_F_send) { /* a mute or ban holds for the user, on every connection */
+        int64_t until;
+        const char *reason;
+        enum chat_errcode code = gw_acl_send_check(c->gw, c->claims.sub, f->room, &until, &reason);
+        if (code != CHAT_ERR__COUNT) {
+            chat_metric_add(&c->gw->m.sanctioned, 1);
+            gw_conn_error_until(c, code, NULL, f->client_msg_id, f->ref, until, reason);
+            return;
+        }
     }
     if (flags & CHAT_FF_RATE_SEND) { /* one bucket per user, whichever of its connections */
         struct gw *gw = c->gw;

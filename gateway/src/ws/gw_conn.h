@@ -70,6 +70,15 @@ void gw_conn_error(struct gw_conn *c,
                    const char *client_msg_id,
                    const char *ref,
                    int retry_ms);
+/* An error frame for a refusal that lasts: "until" (until_ms 0: null, until lifted) and
+ * "reason" (muted, chat_banned, banned). */
+void gw_conn_error_until(struct gw_conn *c,
+                         enum chat_errcode code,
+                         const char *msg,
+                         const char *client_msg_id,
+                         const char *ref,
+                         int64_t until_ms,
+                         const char *reason);
 /* Closes after what is queued now with a WebSocket close code. */
 void gw_conn_close(struct gw_conn *c, int code, const char *reason);
 /* Handles LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */

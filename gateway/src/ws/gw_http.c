@@ -21,7 +21,7 @@ bool gw_http_ready(const struct gw *gw)
     /* until the recent revocations are known, revoked tokens would pass; until every room's
      * settings are, a room's own limits could be missed */
     return gw->kafka_assigned && !gw->kafka_fatal && gw_redis_lease_valid(gw) && !gw->draining &&
-           gw->ev_cu.done && gw->rooms_cu.done && !gw->partitions_changed;
+           gw->ev_cu.done && gw->rooms_cu.done && gw->sanctions_cu.done && !gw->partitions_changed;
 }
 
 static void req_free(struct gw_httpreq *r)
@@ -124,10 +124,11 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
         bool ok = gw_http_ready(gw);
         if (chat_buf_appendf(&r->resp,
                              "%s\nkafka_assigned=%d node_number=%d redis=%d draining=%d "
-                             "sessions_loaded=%d rooms_loaded=%d partitions_changed=%d\n",
+                             "sessions_loaded=%d rooms_loaded=%d sanctions_loaded=%d "
+                             "partitions_changed=%d\n",
                              ok ? "ready" : "not ready", gw->kafka_assigned, gw->lease.node_num,
                              gw->redis_ok, gw->draining, gw->ev_cu.done, gw->rooms_cu.done,
-                             gw->partitions_changed) != CHAT_OK)
+                             gw->sanctions_cu.done, gw->partitions_changed) != CHAT_OK)
             return -1;
         return respond(wsi, r, ok ? 200 : 503, "text/plain");
     }

@@ -23,6 +23,7 @@ struct chat_kafka_cfg {
     char *topic_events;     /* chat.events: control events */
     char *topic_presence;   /* chat.presence: counts, key = room ("*" for the total) */
     char *topic_rooms;      /* chat.rooms: a room's settings, key = room (compacted) */
+    char *topic_sanctions;  /* chat.sanctions: mutes and bans, key = "USER ROOM KIND" (compacted) */
     int linger_ms;          /* producer linger.ms */
     int fetch_wait_ms;      /* consumer fetch.wait.max.ms */
     int session_timeout_ms; /* group session.timeout.ms */
@@ -76,6 +77,15 @@ struct chat_kafka_cfg {
          offsetof(T, m.topic_rooms),                                                     \
          CHAT_CFG_REQUIRED,                                                              \
          "topic of room settings (compacted, key = room)"},                              \
+        {"topic-sanctions",                                                              \
+         "CHAT_TOPIC_SANCTIONS",                                                         \
+         CHAT_CFG_STR,                                                                   \
+         0,                                                                              \
+         0,                                                                              \
+         "chat.sanctions",                                                               \
+         offsetof(T, m.topic_sanctions),                                                 \
+         CHAT_CFG_REQUIRED,                                                              \
+         "topic of mutes and bans (compacted, key = \"USER ROOM KIND\")"},               \
         {"kafka-linger-ms",                                                              \
          "CHAT_KAFKA_LINGER_MS",                                                         \
          CHAT_CFG_INT,                                                                   \

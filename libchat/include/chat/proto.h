@@ -124,6 +124,16 @@ CHAT_NODISCARD int chat_enc_ack(struct chat_buf *out,
                                 int64_t seq,
                                 int64_t ts,
                                 const char *ref);
+/* A refusal that lasts (muted, chat_banned, banned, site_banned): the error frame with
+ * "until" (ms since the epoch; null when until_ms is 0: until lifted) and "reason" (may be NULL:
+ * omitted). client_msg_id/ref may be NULL. */
+CHAT_NODISCARD int chat_enc_error_until(struct chat_buf *out,
+                                        enum chat_errcode code,
+                                        const char *message,
+                                        const char *client_msg_id,
+                                        const char *ref,
+                                        int64_t until_ms,
+                                        const char *reason);
 /* retry_ms < 0: omitted. client_msg_id/ref may be NULL. */
 CHAT_NODISCARD int chat_enc_error(struct chat_buf *out,
                                   enum chat_errcode code,
@@ -215,7 +225,10 @@ void chat_auth_body_fini(struct chat_auth_body *b);
  *   {"type":"user_updated","user":U,"nick":N,"ts":MS}
  *   {"type":"member_removed","user":U,"room":R,"reason":"removed|left|banned","ts":MS}
  *   {"type":"room_deleted","user":"","room":R,"ts":MS}   (key = room id)
- *   {"type":"read","user":U,"room":R,"seq":N,"ts":MS} */
+ *   {"type":"read","user":U,"room":R,"seq":N,"ts":MS}
+ *   {"type":"sanction","user":U,"room":R|"*","kind":K,"until":MS|null,"reason":S,"ts":MS}
+ *       (a gateway's spam-rule chat ban; the same value as a chat.sanctions record)
+ *   {"type":"announcement","user":"","room":R|"*","id":"ID","text":T,"ts":MS} */
 enum chat_event_type {
     CHAT_EV_NONE = 0,
     CHAT_EV_sessions_revoked,
@@ -223,6 +236,8 @@ enum chat_event_type {
     CHAT_EV_member_removed,
     CHAT_EV_room_deleted,
     CHAT_EV_read,
+    CHAT_EV_sanction,
+    CHAT_EV_announcement,
 };
 struct chat_event {
     enum chat_event_type type;
@@ -230,9 +245,24 @@ struct chat_event {
     const char **sids;                       /* owns the array; strings borrowed */
     size_t nsids;
     int64_t ts;
-    int64_t seq; /* read */
+    int64_t seq;                  /* read */
+    const char *kind, *text, *id; /* sanction (kind), announcement (text, id); borrowed */
+    int64_t until;                /* sanction: ms since the epoch, 0 = until lifted */
     void *_doc;
 };
+/* {"type":"sanction",...}: the value of a chat.sanctions record and of a chat.events sanction;
+ * until_ms 0: null (until lifted). */
+CHAT_NODISCARD int chat_enc_sanction(struct chat_buf *out,
+                                     const char *user,
+                                     const char *room,
+                                     const char *kind,
+                                     int64_t until_ms,
+                                     const char *reason,
+                                     int64_t ts);
+/* The key of a chat.sanctions record: "USER ROOM KIND" (room "*": site-wide). CHAT_OK or
+ * CHAT_ETOOBIG. */
+CHAT_NODISCARD int
+chat_sanction_key(char *out, size_t cap, const char *user, const char *room, const char *kind);
 CHAT_NODISCARD int chat_enc_ev_member_removed(
     struct chat_buf *out, const char *user, const char *room, const char *reason, int64_t ts);
 CHAT_NODISCARD int chat_enc_ev_room_deleted(struct chat_buf *out, const char *room, int64_t ts);
@@ -252,15 +282,21 @@ CHAT_NODISCARD int chat_event_decode(const char *v, size_t len, struct chat_even
 void chat_event_fini(struct chat_event *ev);
 
 /* ---- chat.rooms: a room's settings, key = room id (compacted; a null value = deleted) ----
- *   {"type":"room","room":R,"kind":"public|private|group|direct","max_text":N,"ts":MS} */
+ *   {"type":"room","room":R,"kind":"public|private|group|direct","max_text":N,"slow_mode_s":S,
+ *    "ts":MS} */
 struct chat_room_rec {
     const char *room, *kind; /* borrowed from _doc */
     int max_text;
+    int slow_mode_s; /* 0: off (absent in records written before issue 13) */
     int64_t ts;
     void *_doc;
 };
-CHAT_NODISCARD int chat_enc_room_rec(
-    struct chat_buf *out, const char *room, const char *kind, int max_text, int64_t ts);
+CHAT_NODISCARD int chat_enc_room_rec(struct chat_buf *out,
+                                     const char *room,
+                                     const char *kind,
+                                     int max_text,
+                                     int slow_mode_s,
+                                     int64_t ts);
 /* Returns CHAT_OK or CHAT_EPROTO (kind unknown, max_text < 1, room invalid). Call
  * chat_room_rec_fini() after either result. */
 CHAT_NODISCARD int chat_room_rec_decode(const char *v, size_t len, struct chat_room_rec *r);
