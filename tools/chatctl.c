@@ -96,6 +96,13 @@ static void usage(FILE *f)
                "          chatctl topics --kafka-brokers HOST:PORT --topics 'SPEC ...'\n"
                "  migrate apply the schema migrations of db/migrations (what is missing)\n"
                "          chatctl migrate --pg-dsn DSN   (or CHAT_PG_DSN)\n"
+               "  admin   make an account a site admin (the first one, say)\n"
+               "          chatctl admin --user USERNAME [--revoke 1]\n"
+               "  sanction mute or ban a user in a room or site-wide (kind chat_ban: no sends)\n"
+               "          chatctl sanction --user USERNAME --kind mute|ban|chat_ban [--room ROOM]\n"
+               "                           [--duration-s N] [--reason TEXT]\n"
+               "  lift    lift a user's mute or ban\n"
+               "          chatctl lift --user USERNAME --kind mute|ban|chat_ban [--room ROOM]\n"
                "\n"
                "Keys come from CHAT_JWT_KEYS or --jwt-keys, the issuer from CHAT_JWT_ISSUER or\n"
                "--jwt-issuer (default chatcluster). 'chatctl COMMAND --help' lists every option.\n"
@@ -272,7 +279,9 @@ out:
 int main(int argc, char **argv)
 {
     static char token_prog[] = "chatctl token", verify_prog[] = "chatctl verify",
-                topics_prog[] = "chatctl topics", migrate_prog[] = "chatctl migrate";
+                topics_prog[] = "chatctl topics", migrate_prog[] = "chatctl migrate",
+                admin_prog[] = "chatctl admin", sanction_prog[] = "chatctl sanction",
+                lift_prog[] = "chatctl lift";
     char **sub;
     int status;
 
@@ -302,6 +311,15 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "migrate") == 0) {
         sub[0] = migrate_prog;
         status = ctl_migrate_main(argc - 1, sub);
+    } else if (strcmp(argv[1], "admin") == 0) {
+        sub[0] = admin_prog;
+        status = ctl_admin_main(argc - 1, sub);
+    } else if (strcmp(argv[1], "sanction") == 0) {
+        sub[0] = sanction_prog;
+        status = ctl_sanction_main(argc - 1, sub);
+    } else if (strcmp(argv[1], "lift") == 0) {
+        sub[0] = lift_prog;
+        status = ctl_lift_main(argc - 1, sub);
     } else {
         fprintf(stderr, "chatctl: unknown command '%s'\n\n", argv[1]);
         usage(stderr);

@@ -9,4 +9,9 @@ int ctl_topics_main(int argc, char **argv);
 /* chatctl migrate: apply the schema migrations of db/migrations to a database (ctl_migrate.c). */
 int ctl_migrate_main(int argc, char **argv);
 
+/* chatctl admin / sanction / lift: site administration on the database (ctl_admin.c). */
+int ctl_admin_main(int argc, char **argv);
+int ctl_sanction_main(int argc, char **argv);
+int ctl_lift_main(int argc, char **argv);
+
 #endif

@@ -24,6 +24,7 @@
 #include "chat/kafka.h"
 #include "chat/metrics.h"
 #include "chat/proto.h"
+#include "chat/spam.h"
 
 #include "api_router.h"
 #include "db/api_db.h"
@@ -51,8 +52,9 @@ struct api_cfg {
     int password_cost;
     int access_ttl_s;
     int token_max_ttl_s;
-    int grant_ttl_s; /* room grants */
-    int idem_ttl_s;  /* client_msg_id of REST sends */
+    int grant_ttl_s;           /* room grants */
+    int idem_ttl_s;            /* client_msg_id of REST sends */
+    struct chat_spam_cfg spam; /* the spam rule (chat/spam.h) */
     int refresh_ttl_s;
     int refresh_grace_s;
     /* abuse limits (Redis, all replicas) */
@@ -66,7 +68,9 @@ struct api_cfg {
     /* rooms and history */
     int room_member_limit, room_member_limit_max, history_max, recent_per_room;
     int rooms_adhoc; /* REST sends to unknown public rooms (as the gateways' CHAT_ROOMS_ADHOC) */
-    char *login_name_key; /* secret */
+    int system_joins_max;  /* joined/left system messages only in rooms this small */
+    int report_reason_max; /* code points of a report's reason */
+    char *login_name_key;  /* secret */
     /* retention */
     int retain_logins_s, retain_sessions_s, purge_interval_s, purge_batch;
     int produce_timeout_ms; /* Kafka message.timeout.ms */
@@ -85,6 +89,8 @@ struct api_metrics {
     atomic_llong outbox_relayed, outbox_failures;
     atomic_llong sends, send_errors, partition_changes;
     atomic_llong idem_skipped;      /* REST sends with client_msg_id not deduplicated (Redis out) */
+    atomic_llong spam_skipped;      /* REST sends not checked by the spam rule (Redis out) */
+    atomic_llong spam_bans;         /* spam-rule chat bans imposed by REST sends */
     atomic_llong idem_hits;         /* REST retries answered with the remembered ack */
     atomic_llong outbox_pending;    /* gauge: rows seen waiting at the last relay pass */
     struct chat_hist latency_us;    /* request in -> answer queued (atomic buckets) */

@@ -8,6 +8,7 @@
 #include "chat/config.h"
 #include "chat/log.h"
 #include "chat/shared_cfg.h"
+#include "chat/spam.h"
 
 #include "api.h"
 
@@ -250,6 +251,20 @@ static const struct chat_cfg_opt opts[] = {
         "500",
         recent_per_room,
         "messages per room in the Redis recent cache (as the persister writes it)"),
+    INT("system-joins-max",
+        "CHAT_SYSTEM_JOINS_MAX",
+        0,
+        1000000,
+        "100",
+        system_joins_max,
+        "rooms with at most this many members get joined/left system messages (0: none)"),
+    INT("report-reason-max",
+        "CHAT_REPORT_REASON_MAX",
+        1,
+        10000,
+        "500",
+        report_reason_max,
+        "longest reason of a message report, in code points"),
     INT("register-per-ip",
         "CHAT_REGISTER_PER_IP",
         1,
@@ -333,6 +348,7 @@ static const struct chat_cfg_opt opts[] = {
     CHAT_TOKEN_CFG_OPTS(struct api_cfg),
     CHAT_LIMIT_CFG_OPTS(struct api_cfg),
     CHAT_ROOM_CFG_OPTS(struct api_cfg),
+    CHAT_SPAM_CFG_OPTS(struct api_cfg, spam),
     CHAT_KAFKA_CFG_OPTS(struct api_cfg, kafka),
 };
 #undef O

@@ -70,6 +70,20 @@ const struct api_route api_routes[] = {
      "rooms_direct", NULL, 0, NULL},
     {API_GET, "/api/v1/users/me/rooms", API_BEARER | API_ACCOUNT, r_rooms_mine, "rooms_mine", NULL,
      0, NULL},
+    /* room moderation (routes/r_rooms.c): the room's owner and admins, site admins */
+    {API_GET, "/api/v1/rooms/{room:seg}/moderation", API_BEARER | API_ACCOUNT, r_rooms_sanctions,
+     "rooms_sanctions", NULL, 0, NULL},
+    {API_POST, "/api/v1/rooms/{room:seg}/moderation/{action:name}",
+     API_BEARER | API_ACCOUNT | API_BODY, r_rooms_moderate, "rooms_moderate", NULL, 0,
+     r_rooms_body_check},
+    {API_DELETE, "/api/v1/rooms/{room:seg}/moderation/{action:name}/{user:int}",
+     API_BEARER | API_ACCOUNT, r_rooms_unmoderate, "rooms_unmoderate", NULL, 0, NULL},
+    /* site-wide chat bans and mutes (routes/r_rooms.c) */
+    {API_POST, "/api/v1/admin/users/{id:int}/sanctions/{action:name}",
+     API_ADMIN | API_ACCOUNT | API_BODY, r_site_sanction, "admin_sanction", NULL, 0,
+     r_rooms_body_check},
+    {API_DELETE, "/api/v1/admin/users/{id:int}/sanctions/{action:name}", API_ADMIN | API_ACCOUNT,
+     r_site_unsanction, "admin_unsanction", NULL, 0, NULL},
     /* history and read markers (routes/r_history.c) */
     {API_GET, "/api/v1/rooms/{room:seg}/messages", API_BEARER_OPT | API_DB, r_history_list,
      "history_list", NULL, 0, NULL},
@@ -79,8 +93,36 @@ const struct api_route api_routes[] = {
      * room's rules let in (the database says: a restricted room's members only) */
     {API_POST, "/api/v1/rooms/{room:seg}/messages", API_BEARER | API_BODY | API_DB, r_messages_send,
      "messages_send", NULL, 0, r_messages_send_check},
-    /* administration */
+    /* deleting and reporting a message (routes/r_messages_mod.c; ids may have 19 digits) */
+    {API_DELETE, "/api/v1/rooms/{room:seg}/messages/{id:name}", API_BEARER | API_ACCOUNT,
+     r_messages_delete, "messages_delete", NULL, 0, NULL},
+    {API_POST, "/api/v1/rooms/{room:seg}/messages/{id:name}/report",
+     API_BEARER | API_ACCOUNT | API_BODY, r_messages_report, "messages_report", NULL, 0,
+     r_messages_report_check},
+    /* administration (routes/r_admin.c): site admins only, the role read from the database */
     {API_POST, "/api/v1/admin/users/{id:int}/revoke", API_ADMIN | API_ACCOUNT | API_BODY,
      r_admin_revoke, "admin_revoke", NULL, 0, r_admin_revoke_check},
+    {API_GET, "/api/v1/admin/rooms", API_ADMIN | API_ACCOUNT, r_admin_rooms, "admin_rooms", NULL, 0,
+     NULL},
+    {API_GET, "/api/v1/admin/rooms/{room:seg}/messages", API_ADMIN | API_ACCOUNT,
+     r_admin_room_messages, "admin_room_messages", NULL, 0, NULL},
+    {API_GET, "/api/v1/admin/users", API_ADMIN | API_ACCOUNT, r_admin_users, "admin_users", NULL, 0,
+     NULL},
+    {API_POST, "/api/v1/admin/users/{id:int}/role", API_ADMIN | API_ACCOUNT | API_BODY,
+     r_admin_role, "admin_role", NULL, 0, r_admin_body_check},
+    {API_POST, "/api/v1/admin/users/{id:int}/ban", API_ADMIN | API_ACCOUNT | API_BODY, r_admin_ban,
+     "admin_ban", NULL, 0, r_admin_body_check},
+    {API_DELETE, "/api/v1/admin/users/{id:int}/ban", API_ADMIN | API_ACCOUNT, r_admin_unban,
+     "admin_unban", NULL, 0, NULL},
+    {API_GET, "/api/v1/admin/users/{id:int}/sessions", API_ADMIN | API_ACCOUNT, r_admin_sessions,
+     "admin_sessions", NULL, 0, NULL},
+    {API_GET, "/api/v1/admin/reports", API_ADMIN | API_ACCOUNT, r_admin_reports, "admin_reports",
+     NULL, 0, NULL},
+    {API_POST, "/api/v1/admin/reports/{id:int}/resolve", API_ADMIN | API_ACCOUNT | API_BODY,
+     r_admin_report_resolve, "admin_report_resolve", NULL, 0, r_admin_body_check},
+    {API_GET, "/api/v1/admin/audit", API_ADMIN | API_ACCOUNT, r_admin_audit, "admin_audit", NULL, 0,
+     NULL},
+    {API_POST, "/api/v1/admin/announce", API_ADMIN | API_ACCOUNT | API_BODY, r_admin_announce,
+     "admin_announce", NULL, 0, r_admin_body_check},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

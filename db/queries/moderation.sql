@@ -37,3 +37,13 @@ SELECT coalesce(json_agg(json_build_object(
        ORDER BY s.id DESC), '[]')::text
 FROM sanctions s
 WHERE s.room_id = $1 AND s.lifted_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > now());
+
+-- name: send_sanction
+-- the sanction in force that refuses a send of user $1 to room $2: a site chat ban or mute,
+-- then the room's ban or mute; kind, reason, until (ms, NULL: until lifted)
+SELECT kind, reason, (extract(epoch FROM expires_at) * 1000)::bigint
+FROM sanctions
+WHERE user_id = $1 AND (room_id = $2 OR room_id IS NULL) AND kind IN ('mute', 'ban', 'chat_ban')
+  AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+ORDER BY room_id IS NULL DESC, kind = 'chat_ban' DESC, kind = 'ban' DESC
+LIMIT 1;

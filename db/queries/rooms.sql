@@ -140,7 +140,8 @@ SELECT id::text FROM users WHERE lower(username) = lower($1);
 SELECT id FROM rooms WHERE direct_key = $1;
 
 -- name: room_send_rules
--- a REST send's room: kind, max_text, the sender's membership state (NULL: none); no lock
-SELECT r.kind, r.max_text, m.state
+-- a REST send's room: kind, max_text, the sender's membership state (NULL: none), slow_mode_s;
+-- no lock
+SELECT r.kind, r.max_text, m.state, r.slow_mode_s
 FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2::bigint
 WHERE r.id = $1;

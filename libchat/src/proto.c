@@ -566,10 +566,49 @@ int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m)
     json_object_set_new(j, "id", json_string(ids));
     json_object_set_new(j, "user", json_string(m->user));
     json_object_set_new(j, "nick", json_string(m->nick));
+    if (m->deleted) { /* the text is never shown again (proto/README.md, message_deleted) */
+        json_object_set_new(j, "ts", json_integer(m->ts));
+        json_object_set_new(j, "deleted", json_true());
+        json_object_set_new(j, "text", json_string(""));
+        return dump(out, j);
+    }
     json_object_set_new(j, "text", json_stringn(m->text, strlen(m->text)));
     json_object_set_new(j, "ts", json_integer(m->ts));
     set_opt_str(j, "client_msg_id", m->client_msg_id);
     return dump(out, j);
+}
+
+bool chat_msg_has_id(const char *frame, uint64_t id)
+{
+    char needle[48];
+
+    snprintf(needle, sizeof(needle), ",\"id\":\"%" PRIu64 "\",\"user\":", id);
+    return strstr(frame, needle) != NULL;
+}
+
+int chat_msg_to_deleted(struct chat_buf *out, const char *frame, size_t len)
+{
+    struct chat_event_msg m;
+    struct chat_buf tmp;
+    void *doc = NULL;
+    int64_t seq, prev;
+    int rc;
+
+    rc = chat_msg_decode(frame, len, &m, &doc);
+    if (rc != CHAT_OK)
+        return rc;
+    seq = m.seq;
+    prev = m.prev;
+    m.seq = -1;
+    m.deleted = true;
+    chat_buf_init(&tmp, 0, 0);
+    rc = chat_enc_message(&tmp, &m);
+    chat_json_free(doc);
+    if (rc == CHAT_OK)
+        rc = seq >= 0 ? chat_msg_splice_seq_prev(out, chat_buf_data(&tmp), tmp.len, seq, prev)
+                      : chat_buf_append(out, chat_buf_data(&tmp), tmp.len);
+    chat_buf_fini(&tmp);
+    return rc;
 }
 
 int chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len, int64_t seq)
@@ -583,7 +622,9 @@ int chat_msg_splice_seq_prev(
     char num[64];
     int n, rc;
 
-    if (len <= CHAT_MSG_PREFIX_LEN || memcmp(v, CHAT_MSG_PREFIX, CHAT_MSG_PREFIX_LEN) != 0)
+    size_t plen = chat_msg_stream_prefix(v, len, NULL);
+
+    if (plen == 0 || len <= plen)
         return CHAT_EPROTO;
     if (prev >= 0)
         n = snprintf(num, sizeof(num), "\"seq\":%" PRId64 ",\"prev\":%" PRId64 ",", seq, prev);
@@ -593,10 +634,126 @@ int chat_msg_splice_seq_prev(
     if (rc != CHAT_OK)
         return rc;
     /* reserve succeeded: the appends below cannot fail */
-    rc = chat_buf_append(out, v, CHAT_MSG_PREFIX_LEN);
+    rc = chat_buf_append(out, v, plen);
     rc |= chat_buf_append(out, num, (size_t)n);
-    rc |= chat_buf_append(out, v + CHAT_MSG_PREFIX_LEN, len - CHAT_MSG_PREFIX_LEN);
+    rc |= chat_buf_append(out, v + plen, len - plen);
     return rc;
+}
+
+/* The record types of a room's stream, in enum chat_stream_type order (index 0: unknown). */
+static const char *const stream_types[] = {NULL, "message", "message_deleted", "system"};
+
+size_t chat_msg_stream_prefix(const char *v, size_t len, enum chat_stream_type *type)
+{
+    static const char head[] = "{\"type\":\"";
+    size_t i = sizeof(head) - 1;
+
+    if (type)
+        *type = CHAT_STREAM_UNKNOWN;
+    if (len <= i || memcmp(v, head, i) != 0)
+        return 0;
+    for (; i < len && i < sizeof(head) - 1 + CHAT_STREAM_TYPE_MAX; i++) {
+        char ch = v[i];
+        if (ch == '"')
+            break;
+        if (!((ch >= 'a' && ch <= 'z') || ch == '_'))
+            return 0;
+    }
+    if (i == sizeof(head) - 1 || i + 1 >= len || v[i] != '"' || v[i + 1] != ',')
+        return 0;
+    for (size_t t = 1; t < sizeof(stream_types) / sizeof(stream_types[0]); t++) {
+        size_t n = strlen(stream_types[t]);
+        if (n == i - (sizeof(head) - 1) && memcmp(v + sizeof(head) - 1, stream_types[t], n) == 0) {
+            if (type)
+                *type = (enum chat_stream_type)t;
+            return i + 2;
+        }
+    }
+    return 0; /* well-formed, but not a type of this version */
+}
+
+int chat_stream_ev_decode(const char *v, size_t len, struct chat_stream_ev *e, void **doc)
+{
+    const char *ids = NULL, *by = NULL;
+    json_int_t ts, seq = -1, prev = -1;
+    json_t *root;
+    char *end = NULL;
+    unsigned long long id;
+
+    *doc = NULL;
+    memset(e, 0, sizeof(*e));
+    if (chat_msg_stream_prefix(v, len, &e->type) == 0 || e->type == CHAT_STREAM_MESSAGE)
+        return CHAT_EPROTO;
+    root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!root)
+        return CHAT_EPROTO;
+    if (json_unpack(root, "{s?I, s?I, s:s, s:s, s:I, s?s, s?s, s?s, s?s, s?s}", "seq", &seq, "prev",
+                    &prev, "room", &e->room, "id", &ids, "ts", &ts, "by", &by, "user", &e->user,
+                    "nick", &e->nick, "event", &e->event, "text", &e->text) != 0 ||
+        !chat_room_valid(e->room) || ids[0] < '1' || ids[0] > '9')
+        goto bad;
+    id = strtoull(ids, &end, 10);
+    if (*end || id > INT64_MAX || ts < 0)
+        goto bad;
+    if (e->type == CHAT_STREAM_DELETED) {
+        if (!by || strlen(by) > CHAT_USER_MAX)
+            goto bad;
+        e->user = by; /* who deleted */
+        e->event = NULL;
+        e->text = NULL;
+    } else if (!e->event || !e->event[0]) {
+        goto bad;
+    }
+    if ((e->user && strlen(e->user) > CHAT_USER_MAX) || seq < -1 || prev < -1 ||
+        (prev >= 0 && prev >= seq))
+        goto bad;
+    e->id = (uint64_t)id;
+    e->ts = ts;
+    e->seq = seq;
+    e->prev = prev;
+    *doc = root;
+    return CHAT_OK;
+bad:
+    json_decref(root);
+    memset(e, 0, sizeof(*e));
+    return CHAT_EPROTO;
+}
+
+int chat_enc_msg_deleted(
+    struct chat_buf *out, const char *room, uint64_t id, const char *by, int64_t ts)
+{
+    char ids[24];
+    json_t *j;
+
+    snprintf(ids, sizeof(ids), "%" PRIu64, id);
+    j = json_pack("{s:s}", "type", "message_deleted");
+    if (!j)
+        return CHAT_ENOMEM;
+    json_object_set_new(j, "room", json_string(room));
+    json_object_set_new(j, "id", json_string(ids));
+    json_object_set_new(j, "by", json_string(by));
+    json_object_set_new(j, "ts", json_integer(ts));
+    return dump(out, j);
+}
+
+int chat_enc_system(struct chat_buf *out, const struct chat_system_ev *e)
+{
+    char ids[24];
+    json_t *j;
+
+    snprintf(ids, sizeof(ids), "%" PRIu64, e->id);
+    j = json_pack("{s:s}", "type", "system");
+    if (!j)
+        return CHAT_ENOMEM;
+    json_object_set_new(j, "room", json_string(e->room));
+    json_object_set_new(j, "event", json_string(e->event));
+    json_object_set_new(j, "id", json_string(ids));
+    json_object_set_new(j, "ts", json_integer(e->ts));
+    set_opt_str(j, "user", e->user);
+    set_opt_str(j, "nick", e->nick);
+    if (e->text)
+        json_object_set_new(j, "text", json_stringn(e->text, strlen(e->text)));
+    return dump(out, j);
 }
 
 int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc)
@@ -628,6 +785,7 @@ int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **
     m->seq = seq;
     m->prev = prev;
     m->client_msg_id = cmid;
+    m->deleted = json_is_true(json_object_get(root, "deleted"));
     *doc = root;
     return CHAT_OK;
 bad:
@@ -846,6 +1004,15 @@ int chat_enc_sanction(struct chat_buf *out,
                                reason ? reason : "", "ts", (json_int_t)ts));
 }
 
+int chat_enc_spam_ban(
+    struct chat_buf *out, const char *user, int64_t until_ms, int offence, int64_t ts)
+{
+    return dump(out,
+                json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:I}", "type", "sanction", "user",
+                          user, "room", "*", "kind", "chat_ban", "until", (json_int_t)until_ms,
+                          "reason", "spam", "offence", offence, "ts", (json_int_t)ts));
+}
+
 int chat_sanction_key(char *out, size_t cap, const char *user, const char *room, const char *kind)
 {
     int n = snprintf(out, cap, "%s %s %s", user, room, kind);
@@ -855,7 +1022,7 @@ int chat_sanction_key(char *out, size_t cap, const char *user, const char *room,
 /* The fields of a sanction event (type checked by the caller). */
 static int decode_sanction(json_t *root, struct chat_event *ev)
 {
-    json_t *until = json_object_get(root, "until");
+    json_t *until = json_object_get(root, "until"), *offence;
     bool known = false;
 
     if (opt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
@@ -868,6 +1035,11 @@ static int decode_sanction(json_t *root, struct chat_event *ev)
     for (size_t i = 0; i < sizeof(sanction_kinds) / sizeof(sanction_kinds[0]); i++)
         known = known || strcmp(ev->kind, sanction_kinds[i]) == 0;
     ev->until = json_is_integer(until) ? json_integer_value(until) : 0;
+    offence = json_object_get(root, "offence"); /* the spam rule's only; ignored when odd */
+    ev->offence = json_is_integer(offence) && json_integer_value(offence) > 0 &&
+                          json_integer_value(offence) <= 1000000
+                      ? json_integer_value(offence)
+                      : 0;
     return known ? CHAT_OK : CHAT_EPROTO;
 }
 
@@ -1107,4 +1279,31 @@ out:
         memset(a, 0, sizeof(*a));
     json_decref(root);
     return rc;
+}
+
+/* ---- announcements (issue 13, the admin API) ---- */
+
+int chat_enc_ev_announcement(
+    struct chat_buf *out, const char *room, const char *id, const char *text, int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "type", "announcement", "user", "",
+                               "room", room, "id", id, "text", text, "ts", (json_int_t)ts));
+}
+
+int chat_enc_announcement(struct chat_buf *out, const char *id, const char *text, int64_t ts)
+{
+    return dump(out, json_pack("{s:s, s:s, s:s, s:I}", "type", "announcement", "id", id, "text",
+                               text, "ts", (json_int_t)ts));
+}
+
+int chat_enc_http_error_until(struct chat_buf *out,
+                              const char *code,
+                              const char *message,
+                              int64_t until_ms,
+                              const char *reason)
+{
+    return dump(out,
+                json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", code, "message", message,
+                          "until", until_ms > 0 ? json_integer(until_ms) : json_null(), "reason",
+                          reason ? reason : ""));
 }

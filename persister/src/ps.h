@@ -97,6 +97,7 @@ struct ps_metrics {
     atomic_llong redis_up;           /* gauge: 1 when the last cache write (or connect) worked */
     atomic_llong read_events;        /* `read` events consumed from chat.events */
     atomic_llong reads_applied;      /* room_members rows whose last_read_seq was written */
+    atomic_llong spam_bans;          /* spam-rule chat bans stored (sanctions + audit rows) */
     struct chat_hist batch_us;       /* write + commit time of a batch */
     struct chat_hist delay_us;       /* message ts -> stored */
 };
@@ -154,6 +155,9 @@ struct ps_row {
     const char *raw;  /* the Kafka value (for the cache frame); NULL when not kept */
     size_t raw_len;
     char *blk; /* owns the strings above */
+    /* the record type (migration 0007): "message", "message_deleted" or "system" (static) */
+    const char *kind;
+    int64_t deletes; /* message_deleted: the id of the message it deletes; else 0 */
 };
 
 /* Next offset to commit for one partition (last consumed + 1). */
@@ -170,7 +174,7 @@ struct ps_batch {
     int64_t first_ms; /* monotonic ms of the first record not yet written; 0: none */
 };
 
-/* Columns of the insert, in parameter order ($1..$9). */
+/* Columns of the insert, in parameter order ($1..$10). */
 enum ps_col {
     PS_COL_ID,
     PS_COL_ROOM,
@@ -181,6 +185,7 @@ enum ps_col {
     PS_COL_BODY,
     PS_COL_CMID,
     PS_COL_TS,
+    PS_COL_KIND,
     PS_NCOLS
 };
 
@@ -202,6 +207,19 @@ CHAT_NODISCARD int ps_batch_add(struct ps_batch *b,
                                 const char *raw,
                                 size_t raw_len,
                                 int64_t now_ms);
+/* Copies a message_deleted or system record e (its raw value the row's body and cache frame)
+ * into the batch as a row of kind e's type: a system row has the event's id, user and nick; a
+ * message_deleted row has the id PS_DELETED_ROW_ID(partition, offset), user = who deleted, and
+ * deletes the message e->id of the room in the batch's transaction. Returns as ps_batch_add. */
+CHAT_NODISCARD int ps_batch_add_event(struct ps_batch *b,
+                                      int32_t partition,
+                                      int64_t offset,
+                                      const struct chat_stream_ev *e,
+                                      const char *raw,
+                                      size_t raw_len,
+                                      int64_t now_ms);
+/* The id of a message_deleted row: negative (no message id is), unique per stream position. */
+#define PS_DELETED_ROW_ID(partition, offset) (-(((int64_t)(partition) << 40) | (int64_t)(offset)))
 /* Records a consumed record that is not stored (undecodable), so its offset is committed. */
 void ps_batch_skip(struct ps_batch *b, int32_t partition, int64_t offset, int64_t now_ms);
 /* Forgets rows and commits of the given partitions (revoked while the batch could not be
@@ -283,6 +301,17 @@ ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted
  * (logged; the connection closed when broken). */
 CHAT_NODISCARD int ps_store_apply_reads(
     struct ps_store *s, const char *users, const char *rooms, const char *seqs, long long *updated);
+/* Stores a spam-rule chat ban (a chat.events `sanction` with reason "spam", issue 13) in one
+ * statement: a sanctions row (chat_ban, site-wide, created_by NULL, reason 'spam', expires_at
+ * until_ms) and its audit_log row (actor NULL, action chat_ban, details {"rule":"spam",
+ * "offence":N}); nothing when the same ban (user, expires_at) is stored already (a replay).
+ * *stored: 1 when written. Only while connected. Returns CHAT_OK, CHAT_EAGAIN or CHAT_EIO. */
+CHAT_NODISCARD int ps_store_spam_ban(struct ps_store *s,
+                                     const char *user,
+                                     int64_t until_ms,
+                                     int64_t offence,
+                                     int64_t ts,
+                                     long long *stored);
 /* Runs sql (one or more statements) with PQexec. Returns CHAT_OK when the (last) result is
  * COMMAND_OK or TUPLES_OK, else logs "what" with the SQLSTATE and primary message (never the
  * DETAIL, which may quote row data) and returns CHAT_EIO. */
@@ -342,10 +371,18 @@ struct ps_read {
     int64_t seq;
 };
 
+/* A spam-rule chat ban read from chat.events, to store with the held reads. */
+struct ps_spam_ban {
+    char user[CHAT_AUTH_FIELD_MAX + 1];
+    int64_t until, offence, ts;
+};
+
 struct ps_events {
     rd_kafka_t *rk;        /* owns; NULL before ps_events_start */
     struct ps_read *reads; /* owns: coalesced per (user, room), n of cap */
     size_t n, cap;
+    struct ps_spam_ban *bans; /* owns: nbans of bans_cap, in the order read */
+    size_t nbans, bans_cap;
     struct ps_commit *commits; /* owns: next offset per partition of what reads hold */
     size_t ncommits, commits_cap;
     int64_t first_ms; /* monotonic ms of the oldest record not yet written; 0: none */

@@ -121,8 +121,46 @@ int ps_batch_add(struct ps_batch *b,
     r->cmid = m->client_msg_id ? put_str(&p, m->client_msg_id, lc) : NULL;
     r->raw = raw ? put_str(&p, raw, raw_len) : NULL;
     r->raw_len = raw ? raw_len : 0;
+    r->kind = "message";
     b->n++;
     note_offset(b, partition, offset, now_ms);
+    return CHAT_OK;
+}
+
+int ps_batch_add_event(struct ps_batch *b,
+                       int32_t partition,
+                       int64_t offset,
+                       const struct chat_stream_ev *e,
+                       const char *raw,
+                       size_t raw_len,
+                       int64_t now_ms)
+{
+    bool deleted = e->type == CHAT_STREAM_DELETED;
+    struct chat_event_msg m = {
+        .room = e->room,
+        .user = e->user ? e->user : "",
+        .nick = e->nick ? e->nick : "",
+        .id = deleted ? 0 : e->id,
+        .ts = e->ts,
+        .seq = -1,
+        .prev = -1,
+    };
+    char *body;
+    int rc;
+
+    /* the body is the record itself (NUL-terminated copy for the text column) */
+    body = chat_xcalloc(1, raw_len + 1);
+    memcpy(body, raw, raw_len);
+    m.text = body;
+    rc = ps_batch_add(b, partition, offset, &m, raw, raw_len, now_ms);
+    chat_free(body);
+    if (rc != CHAT_OK)
+        return rc;
+    b->rows[b->n - 1].kind = deleted ? "message_deleted" : "system";
+    if (deleted) {
+        b->rows[b->n - 1].id = PS_DELETED_ROW_ID(partition, offset);
+        b->rows[b->n - 1].deletes = (int64_t)e->id;
+    }
     return CHAT_OK;
 }
 
@@ -201,6 +239,8 @@ static int encode_cell(struct chat_buf *out, const struct ps_row *r, enum ps_col
         return ps_pg_array_text(out, r->cmid);
     case PS_COL_TS:
         return chat_buf_appendf(out, "%" PRId64, r->ts_ms);
+    case PS_COL_KIND:
+        return ps_pg_array_text(out, r->kind ? r->kind : "message");
     case PS_NCOLS:
         break;
     }

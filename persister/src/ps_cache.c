@@ -234,19 +234,73 @@ static void queue_all(struct pipe *p,
                       const char **argv,
                       size_t *lens)
 {
-    size_t start = 0;
+    size_t start = 0, n = 0;
 
     for (size_t i = 0; i < b->n; i++) {
         const struct ps_row *r = &b->rows[i];
-        idx[i] = (struct sortent){user ? r->user : r->room, user ? r->ts_ms : r->offset, i};
+        if (user && r->kind && strcmp(r->kind, "message") != 0)
+            continue; /* a user's recent messages: not the room's other events */
+        idx[n++] = (struct sortent){user ? r->user : r->room, user ? r->ts_ms : r->offset, i};
     }
-    qsort(idx, b->n, sizeof(*idx), by_key);
-    for (size_t i = 1; i <= b->n; i++) {
-        if (i < b->n && strcmp(idx[start].key, idx[i].key) == 0)
+    if (n == 0)
+        return;
+    qsort(idx, n, sizeof(*idx), by_key);
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && strcmp(idx[start].key, idx[i].key) == 0)
             continue;
         queue_group(p, b, idx + start, i - start, user, keep, foff, frames, nums, argv, lens);
         start = i;
     }
+}
+
+/* A message_deleted row: the deleted message's entries (chat:recent:ROOM, and the author's
+ * chat:urecent:USER, which holds the same bytes) become its deleted form, in place (same score,
+ * so the prev chain is unchanged). A message no longer cached needs nothing. Returns false when
+ * Redis failed. */
+static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
+{
+    char key[KEY_MAX], ukey[KEY_MAX];
+    struct chat_buf out;
+    redisReply *rep, *one;
+    bool good = true;
+
+    snprintf(key, sizeof(key), CHAT_KEY_RECENT_FMT, r->room);
+    rep = redisCommand(c->c, "ZRANGE %s 0 -1 WITHSCORES", key);
+    if (!rep)
+        return false;
+    chat_buf_init(&out, 0, 0);
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
+        const redisReply *m = rep->element[i], *sc = rep->element[i + 1];
+        struct chat_event_msg msg;
+        void *doc = NULL;
+        bool match;
+
+        if (m->type != REDIS_REPLY_STRING || !chat_msg_has_id(m->str, (uint64_t)r->deletes))
+            continue;
+        match = chat_msg_decode(m->str, m->len, &msg, &doc) == CHAT_OK &&
+                msg.id == (uint64_t)r->deletes && !msg.deleted;
+        if (match)
+            snprintf(ukey, sizeof(ukey), CHAT_KEY_URECENT_FMT, msg.user);
+        chat_json_free(doc);
+        chat_buf_reset(&out);
+        if (!match || chat_msg_to_deleted(&out, m->str, m->len) != CHAT_OK)
+            continue;
+        /* the score of the room's key is the seq; the user's key keeps its own score */
+        one = redisCommand(c->c, "EVAL %s 2 %s %s %b %b %s", /* both keys in one step */
+                           "local s=redis.call('ZSCORE',KEYS[2],ARGV[1]) "
+                           "redis.call('ZREM',KEYS[1],ARGV[1]) "
+                           "redis.call('ZADD',KEYS[1],ARGV[3],ARGV[2]) "
+                           "if s then redis.call('ZREM',KEYS[2],ARGV[1]) "
+                           "redis.call('ZADD',KEYS[2],s,ARGV[2]) end return 1",
+                           key, ukey, m->str, m->len, chat_buf_data(&out), out.len, sc->str);
+        good = one && one->type != REDIS_REPLY_ERROR;
+        if (one)
+            freeReplyObject(one);
+        break;
+    }
+    chat_buf_fini(&out);
+    freeReplyObject(rep);
+    return good;
 }
 
 void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
@@ -312,6 +366,12 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         c->backoff_ms = BACKOFF_MIN_MS;
         chat_metric_set(&c->m->redis_up, 1);
         chat_metric_add(&c->m->cached, (long long)cached);
+        for (size_t i = 0; i < b->n && !p.err; i++)
+            if (b->rows[i].deletes != 0 && cfg->recent_per_room > 0 &&
+                !replace_deleted(c, &b->rows[i]))
+                p.err = true;
+        if (p.err)
+            failed(c, "replacing a deleted message");
     }
     chat_free(foff);
     chat_free(idx);

@@ -294,6 +294,8 @@ static void check_partitions(struct ps *ps)
 
 static void handle_record(struct ps *ps, const rd_kafka_message_t *km)
 {
+    enum chat_stream_type type = CHAT_STREAM_UNKNOWN;
+    struct chat_stream_ev ev;
     struct chat_event_msg m;
     void *doc = NULL;
     int rc = CHAT_EPROTO;
@@ -308,10 +310,18 @@ static void handle_record(struct ps *ps, const rd_kafka_message_t *km)
         return;
     }
     if (km->payload && km->len > 0)
+        (void)chat_msg_stream_prefix(km->payload, km->len, &type);
+    if (type == CHAT_STREAM_MESSAGE) {
         rc = chat_msg_decode(km->payload, km->len, &m, &doc);
-    if (rc == CHAT_OK)
-        rc = ps_batch_add(&ps->batch, km->partition, km->offset, &m, km->payload, km->len,
-                          chat_mono_ms());
+        if (rc == CHAT_OK)
+            rc = ps_batch_add(&ps->batch, km->partition, km->offset, &m, km->payload, km->len,
+                              chat_mono_ms());
+    } else if (type != CHAT_STREAM_UNKNOWN) { /* message_deleted, system: rows of their kind */
+        rc = chat_stream_ev_decode(km->payload, km->len, &ev, &doc);
+        if (rc == CHAT_OK)
+            rc = ps_batch_add_event(&ps->batch, km->partition, km->offset, &ev, km->payload,
+                                    km->len, chat_mono_ms());
+    }
     chat_json_free(doc);
     if (rc != CHAT_OK) {
         chat_metric_add(&ps->m.undecodable, 1);

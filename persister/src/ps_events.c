@@ -1,12 +1,15 @@
 /* ps_events.c - the persister's chat.events consumer: its own consumer group
- * (CHAT_PERSISTER_EVENTS_GROUP), manual commits. `read` events ({"type":"read","user":U,
- * "room":R,"seq":N}, produced by the gateways for the WebSocket read frame) are coalesced per
- * (user, room) (the highest seq wins) and written as room_members.last_read_seq in one statement
- * once the oldest is batch_ms old or batch_max are held; their offsets are committed after the
- * write. Other event types, user ids that are not accounts' (digits) and undecodable records are
- * skipped (their offsets committed with the rest). While the database is down or a write fails
- * nothing more is read (the events wait in Kafka) and the write is retried with backoff.
- * Polled from the main loop without waiting (ps_events_service); main thread only; see ps.h. */
+ * (CHAT_PERSISTER_EVENTS_GROUP), manual commits. Spam-rule chat bans (`sanction` with reason
+ * "spam", produced by a gateway or chat-api) are stored with the held reads, before them, in the
+ * same write (ps_store_spam_ban; a replay stores nothing twice). `read` events
+ * ({"type":"read","user":U, "room":R,"seq":N}, produced by the gateways for the WebSocket read
+ * frame) are coalesced per (user, room) (the highest seq wins) and written as
+ * room_members.last_read_seq in one statement once the oldest is batch_ms old or batch_max are
+ * held; their offsets are committed after the write. Other event types, user ids that are not
+ * accounts' (digits) and undecodable records are skipped (their offsets committed with the rest).
+ * While the database is down or a write fails nothing more is read (the events wait in Kafka) and
+ * the write is retried with backoff. Polled from the main loop without waiting (ps_events_service);
+ * main thread only; see ps.h. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,10 +111,35 @@ static void add_read(struct ps_events *e, int64_t user, const char *room, int64_
     e->n++;
 }
 
+/* Holds a spam-rule chat ban (reason "spam", site-wide chat_ban) to store with the reads. */
+static void add_spam_ban(struct ps_events *e, const struct chat_event *ev)
+{
+    struct ps_spam_ban *b;
+
+    if (e->nbans == e->bans_cap) {
+        e->bans_cap = e->bans_cap ? e->bans_cap * 2 : 8;
+        e->bans = chat_xrealloc(e->bans, e->bans_cap * sizeof(*e->bans));
+    }
+    b = &e->bans[e->nbans++];
+    snprintf(b->user, sizeof(b->user), "%s", ev->user);
+    b->until = ev->until;
+    b->offence = ev->offence;
+    b->ts = ev->ts;
+}
+
+static bool is_spam_ban(const struct chat_event *ev)
+{
+    return ev->type == CHAT_EV_sanction && ev->user && ev->user[0] &&
+           strlen(ev->user) <= CHAT_AUTH_FIELD_MAX && ev->room && strcmp(ev->room, "*") == 0 &&
+           ev->kind && strcmp(ev->kind, "chat_ban") == 0 && ev->reason &&
+           strcmp(ev->reason, "spam") == 0 && ev->until > 0 && ev->ts > 0;
+}
+
 static void handle(struct ps *ps, const rd_kafka_message_t *km)
 {
     struct chat_event ev;
     long long user = 0;
+    bool decoded;
 
     if (km->err) {
         if (km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -121,13 +149,15 @@ static void handle(struct ps *ps, const rd_kafka_message_t *km)
         return;
     }
     memset(&ev, 0, sizeof(ev));
-    if (km->payload && km->len > 0 && chat_event_decode(km->payload, km->len, &ev) == CHAT_OK &&
-        ev.type == CHAT_EV_read && ev.user && ev.user[0] >= '0' && ev.user[0] <= '9' &&
+    decoded = km->payload && km->len > 0 && chat_event_decode(km->payload, km->len, &ev) == CHAT_OK;
+    if (decoded && ev.type == CHAT_EV_read && ev.user && ev.user[0] >= '0' && ev.user[0] <= '9' &&
         strlen(ev.user) <= 18 && strspn(ev.user, "0123456789") == strlen(ev.user) &&
         chat_parse_ll(ev.user, 0, INT64_MAX, &user) == CHAT_OK && ev.room &&
         chat_room_valid(ev.room) && ev.seq >= 0) {
         chat_metric_add(&ps->m.read_events, 1);
         add_read(&ps->events, user, ev.room, ev.seq);
+    } else if (decoded && is_spam_ban(&ev)) {
+        add_spam_ban(&ps->events, &ev);
     }
     chat_event_fini(&ev);
     note_offset(&ps->events, km->partition, km->offset);
@@ -161,9 +191,16 @@ static int write_reads(struct ps *ps)
 {
     struct ps_events *e = &ps->events;
     struct chat_buf cols[3];
-    long long updated = 0;
+    long long updated = 0, stored = 0;
     int rc = CHAT_OK;
 
+    for (size_t i = 0; i < e->nbans; i++) { /* a retry stores again: the statement skips those */
+        rc = ps_store_spam_ban(&ps->store, e->bans[i].user, e->bans[i].until, e->bans[i].offence,
+                               e->bans[i].ts, &stored);
+        if (rc != CHAT_OK)
+            return rc;
+        chat_metric_add(&ps->m.spam_bans, stored);
+    }
     if (e->n > 0) {
         for (int i = 0; i < 3; i++)
             chat_buf_init(&cols[i], 0, 0);
@@ -188,6 +225,7 @@ static int write_reads(struct ps *ps)
     }
     commit_offsets(ps);
     e->n = 0;
+    e->nbans = 0;
     e->ncommits = 0;
     e->first_ms = 0;
     return CHAT_OK;
@@ -251,6 +289,7 @@ void ps_events_stop(struct ps *ps)
         e->rk = NULL;
     }
     CHAT_FREE(e->reads);
+    CHAT_FREE(e->bans);
     CHAT_FREE(e->commits);
-    e->n = e->cap = e->ncommits = e->commits_cap = 0;
+    e->n = e->cap = e->ncommits = e->commits_cap = e->nbans = e->bans_cap = 0;
 }

@@ -26,12 +26,22 @@
 #define INSERT_NAME "ps_insert"
 #define INSERT_SQL                                                                                \
     "INSERT INTO messages (id, room, kafka_partition, kafka_offset, user_id, nick, body,"         \
-    " client_msg_id, created_at)"                                                                 \
+    " client_msg_id, created_at, kind)"                                                           \
     " SELECT t.id, t.room, t.kp, t.ko, t.u, t.n, t.b, t.c,"                                       \
-    " timestamptz 'epoch' + t.ts * interval '1 millisecond'"                                      \
+    " timestamptz 'epoch' + t.ts * interval '1 millisecond', t.k"                                 \
     " FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[]," \
-    " $7::text[], $8::text[], $9::bigint[]) AS t(id, room, kp, ko, u, n, b, c, ts)"               \
+    " $7::text[], $8::text[], $9::bigint[], $10::text[])"                                         \
+    " AS t(id, room, kp, ko, u, n, b, c, ts, k)"                                                  \
     " ON CONFLICT DO NOTHING RETURNING id"
+/* The messages deleted by the batch's message_deleted rows ($1 ids, $2 rooms, $3 by, $4 ts ms,
+ * pairwise), in the batch's transaction: the message is earlier in the same partition, so it is
+ * stored already (this batch or before). A message deleted already keeps its first delete. */
+#define DELETES_NAME "ps_deletes"
+#define DELETES_SQL                                                                             \
+    "UPDATE messages m SET deleted_at = timestamptz 'epoch' + t.ts * interval '1 millisecond'," \
+    " deleted_by = t.by"                                                                        \
+    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS t(id, room, by, ts)"   \
+    " WHERE m.id = t.id AND m.room = t.room AND m.kind = 'message' AND m.deleted_at IS NULL"
 /* Kafka positions of stored rows by primary key; $1 ids, $2 ts (ms), pairwise. */
 #define STORED_NAME "ps_stored"
 #define STORED_SQL                                                             \
@@ -72,7 +82,7 @@
 #define COPY_CHUNK                (1 << 20) /* bytes per PQputCopyData */
 #define COPY_SQL                                                                                   \
     "COPY messages (id, room, kafka_partition, kafka_offset, user_id, nick, body, client_msg_id, " \
-    "created_at) FROM STDIN"
+    "created_at, kind) FROM STDIN"
 
 /* Copies msg without its trailing newlines into out[len]. */
 static void one_line(char *out, size_t len, const char *msg)
@@ -371,6 +381,8 @@ static int setup(struct ps_store *s)
         rc = prepare(s, ROOMS_NAME, ROOMS_SQL, 3);
     if (rc == CHAT_OK)
         rc = prepare(s, READS_NAME, READS_SQL, 3);
+    if (rc == CHAT_OK)
+        rc = prepare(s, DELETES_NAME, DELETES_SQL, 4);
     if (rc == CHAT_OK)
         chat_log(CHAT_LOG_INFO,
                  "postgres: connected (server %d), %d migrations applied, %zu"
@@ -671,7 +683,9 @@ static int copy_encode(const struct ps_batch *b, struct chat_buf *out)
         rc |= copy_text(out, r->body);
         rc |= chat_buf_append(out, "\t", 1);
         rc |= copy_text(out, r->cmid);
-        rc |= chat_buf_appendf(out, "\t%s.%03d+00\n", ts, (int)(r->ts_ms % 1000));
+        rc |= chat_buf_appendf(out, "\t%s.%03d+00\t", ts, (int)(r->ts_ms % 1000));
+        rc |= copy_text(out, r->kind ? r->kind : "message");
+        rc |= chat_buf_append(out, "\n", 1);
     }
     return rc ? CHAT_ETOOBIG : CHAT_OK;
 }
@@ -769,6 +783,54 @@ static int update_rooms(struct ps_store *s, const struct ps_batch *b)
     return rc;
 }
 
+/* The batch's message_deleted rows delete their messages (same transaction as the rows). */
+static int apply_deletes(struct ps_store *s, const struct ps_batch *b)
+{
+    struct chat_buf c[4];
+    const char *params[4];
+    PGresult *res;
+    size_t n = 0;
+    int rc = CHAT_OK;
+
+    for (size_t i = 0; i < b->n; i++)
+        n += b->rows[i].deletes != 0;
+    if (n == 0)
+        return CHAT_OK;
+    for (int i = 0; i < 4; i++)
+        chat_buf_init(&c[i], 0, 0);
+    n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ps_row *r = &b->rows[i];
+        const char *sep = n ? "," : "{";
+        if (r->deletes == 0)
+            continue;
+        rc |= chat_buf_appendf(&c[0], "%s%" PRId64, sep, r->deletes);
+        rc |= chat_buf_appends(&c[1], sep);
+        rc |= ps_pg_array_text(&c[1], r->room);
+        rc |= chat_buf_appends(&c[2], sep);
+        rc |= ps_pg_array_text(&c[2], r->user);
+        rc |= chat_buf_appendf(&c[3], "%s%" PRId64, sep, r->ts_ms);
+        n++;
+    }
+    for (int i = 0; i < 4; i++) {
+        rc |= chat_buf_append(&c[i], "}", 1);
+        params[i] = chat_buf_data(&c[i]);
+    }
+    if (rc == CHAT_OK) {
+        res = PQexecPrepared(s->conn, DELETES_NAME, 4, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ps_pg_log_error(s->conn, res, "deleting messages");
+            rc = CHAT_EIO;
+        }
+        PQclear(res);
+    } else {
+        rc = CHAT_EIO;
+    }
+    for (int i = 0; i < 4; i++)
+        chat_buf_fini(&c[i]);
+    return rc;
+}
+
 /* COMMIT, checked: a transaction that failed earlier would "commit" as ROLLBACK. */
 static int commit(struct ps_store *s)
 {
@@ -852,6 +914,8 @@ int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inse
                 rc = insert_rows(s, b, inserted);
         }
         if (rc == CHAT_OK)
+            rc = apply_deletes(s, b);
+        if (rc == CHAT_OK)
             rc = update_rooms(s, b);
         if (rc == CHAT_OK)
             rc = commit(s);
@@ -864,4 +928,50 @@ int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inse
     }
     s->last_io_ms = chat_mono_ms();
     return CHAT_OK;
+}
+
+#define SPAM_BAN_SQL                                                                            \
+    "WITH s AS (INSERT INTO sanctions (kind, user_id, room_id, reason, created_by, created_at," \
+    " expires_at)"                                                                              \
+    " SELECT 'chat_ban', $1, NULL, 'spam', NULL, to_timestamp($3::bigint / 1000.0),"            \
+    " to_timestamp($2::bigint / 1000.0)"                                                        \
+    " WHERE NOT EXISTS (SELECT 1 FROM sanctions WHERE user_id = $1 AND kind = 'chat_ban'"       \
+    " AND room_id IS NULL AND created_by IS NULL AND reason = 'spam'"                           \
+    " AND expires_at = to_timestamp($2::bigint / 1000.0))"                                      \
+    " RETURNING id)"                                                                            \
+    " INSERT INTO audit_log (at, actor_id, action, target_user, reason, expires_at, details)"   \
+    " SELECT to_timestamp($3::bigint / 1000.0), NULL, 'chat_ban', $1, 'spam',"                  \
+    " to_timestamp($2::bigint / 1000.0),"                                                       \
+    " jsonb_build_object('rule', 'spam', 'offence', $4::bigint, 'sanction', s.id::text) FROM s"
+
+int ps_store_spam_ban(struct ps_store *s,
+                      const char *user,
+                      int64_t until_ms,
+                      int64_t offence,
+                      int64_t ts,
+                      long long *stored)
+{
+    char until[24], off[24], at[24];
+    const char *params[4] = {user, until, at, off};
+    PGresult *res;
+    int rc = CHAT_OK;
+
+    *stored = 0;
+    if (!s->conn)
+        return CHAT_EAGAIN;
+    snprintf(until, sizeof(until), "%" PRId64, until_ms);
+    snprintf(at, sizeof(at), "%" PRId64, ts);
+    snprintf(off, sizeof(off), "%" PRId64, offence);
+    res = PQexecParams(s->conn, SPAM_BAN_SQL, 4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+        chat_parse_ll(PQcmdTuples(res), 0, INT64_MAX, stored) != CHAT_OK) {
+        ps_pg_log_error(s->conn, res, "storing a spam-rule chat ban");
+        rc = CHAT_EIO;
+    }
+    PQclear(res);
+    if (rc != CHAT_OK)
+        after_error(s);
+    else
+        s->last_io_ms = chat_mono_ms();
+    return rc;
 }

@@ -114,8 +114,13 @@ static int teardown(void **state)
 /* Sends n frames and counts acks and rate_limited errors. */
 static void send_burst(struct wsc *c, const char *room, int n, int *acks, int *limited)
 {
-    for (int i = 0; i < n; i++)
-        it_send(c, "{s:s, s:s, s:s}", "type", "send", "room", room, "text", "x");
+    static int sent; /* distinct texts: the spam rule (4 of 5 the same) must not trip here */
+
+    for (int i = 0; i < n; i++) {
+        char text[16];
+        snprintf(text, sizeof(text), "x%d", sent++);
+        it_send(c, "{s:s, s:s, s:s}", "type", "send", "room", room, "text", text);
+    }
     for (int got = 0; got < n; got++) {
         char *t;
         if (wsc_recv_text(c, &t, it_timeout(5000), NULL) <= 0)

@@ -29,6 +29,9 @@ export const SHARED = [
   // the gateways check; both dedupe sends by client_msg_id under the same Redis keys, and take
   // sends to unknown public rooms (ad hoc) or not alike
   "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC",
+  // the spam rule (libchat/include/chat/spam.h CHAT_SPAM_CFG_OPTS): gateways and chat-api count
+  // one user's messages in the same Redis keys and must ban alike (issue 13)
+  "CHAT_SPAM_SAME", "CHAT_SPAM_LAST", "CHAT_SPAM_BAN_S", "CHAT_SPAM_BAN_MAX_S", "CHAT_SPAM_WINDOW_S",
 ];
 
 export const SERVICES = {
@@ -46,7 +49,9 @@ export const SERVICES = {
       // tokens: verified here, issued by chat-api (issue 10: the gateway has no database)
       "CHAT_TOKEN_MAX_TTL_S", "CHAT_ACCESS_TTL_S", "CHAT_SESSION_WARN_S",
       // rooms (issue 11): grants, idempotent sends, rooms not in chat.rooms
-      "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC"]),
+      "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC",
+      // the spam rule (issue 13)
+      "CHAT_SPAM_SAME", "CHAT_SPAM_LAST", "CHAT_SPAM_BAN_S", "CHAT_SPAM_BAN_MAX_S", "CHAT_SPAM_WINDOW_S"]),
     required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_LISTEN_ADDR", "CHAT_NODE_NAME"],
     port: { name: "http", key: "CHAT_PORT", def: 8080 },
     addrKey: "CHAT_LISTEN_ADDR",
@@ -69,9 +74,13 @@ export const SERVICES = {
       "CHAT_PARTITION_CHECK_MS", "CHAT_REST_MAX_PENDING",
       // history (api/src/routes/r_history.c)
       "CHAT_HISTORY_MAX", "CHAT_RECENT_PER_ROOM",
+      // deleting and reporting messages, system messages (issue 13, r_messages_mod.c, r_system.c)
+      "CHAT_SYSTEM_JOINS_MAX", "CHAT_REPORT_REASON_MAX",
       // rooms, invites, grants and idempotent sends (issue 11)
       "CHAT_ROOM_CREATE_PER_USER", "CHAT_REDEEM_PER_USER", "CHAT_ROOM_MEMBER_LIMIT",
-      "CHAT_ROOM_MEMBER_LIMIT_MAX", "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC"]),
+      "CHAT_ROOM_MEMBER_LIMIT_MAX", "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC",
+      // the spam rule (issue 13)
+      "CHAT_SPAM_SAME", "CHAT_SPAM_LAST", "CHAT_SPAM_BAN_S", "CHAT_SPAM_BAN_MAX_S", "CHAT_SPAM_WINDOW_S"]),
     required: ["CHAT_KAFKA_BROKERS", "CHAT_JWT_KEYS", "CHAT_API_ADDR", "CHAT_NODE_NAME", "CHAT_PG_DSN"],
     port: { name: "http", key: "CHAT_API_PORT", def: 8081 },
     addrKey: "CHAT_API_ADDR",
@@ -163,6 +172,8 @@ const INT_RANGES = {
   CHAT_IDLE_TIMEOUT_S: [2, 7200],
   CHAT_HEADER_TIMEOUT_S: [1, 60],
   CHAT_REST_MAX_PENDING: [1, 10000],
+  CHAT_SYSTEM_JOINS_MAX: [0, 1000000],
+  CHAT_REPORT_REASON_MAX: [1, 10000],
   CHAT_PARTITION_CHECK_MS: [100, 3600000],
   CHAT_MAX_HANDSHAKES: [1, 10000000],
   CHAT_LISTEN_BACKLOG: [1, 65535],

@@ -287,6 +287,7 @@ static void test_proto_example_ack(void **state)
 
 static void fill_event(json_t *j, struct chat_event_msg *m)
 {
+    memset(m, 0, sizeof(*m));
     m->room = opt_string(j, "room");
     m->user = opt_string(j, "user");
     m->nick = opt_string(j, "nick");
@@ -543,6 +544,131 @@ static void test_proto_msg_decode_roundtrip(void **state)
 
 /* The node's splice with the room's previous seq: seq and prev read back; prev < 0 is omitted
  * (the same bytes as chat_msg_splice_seq); the rest of the value is untouched. */
+/* message_deleted and system: encoded once without seq, spliced like a message; the result is
+ * the canonical example. Unknown or malformed types are refused (skipped by consumers). */
+static void test_proto_stream_splice(void **state)
+{
+    static const char *const bad[] = {
+        "{\"type\":\"announcement\",\"room\":\"r\"}", /* not a stream type */
+        "{\"type\":\"message_deleted\"}",             /* no comma after the type */
+        "{\"type\":\"Message\",\"room\":\"r\"}",      /* not [a-z_] */
+        "{\"type\":\"\",\"room\":\"r\"}",             /* empty */
+        "{\"type\": \"system\",\"room\":\"r\"}",      /* not the canonical prefix */
+        "{\"type\":\"messagex\",\"room\":\"r\"}",     /* a prefix of a type is not it */
+        "{\"type\":\"message",                        /* truncated */
+    };
+    struct chat_system_ev e = {
+        .room = "lobby",
+        .event = "joined",
+        .user = "42",
+        .nick = "Bob",
+        .id = 264905790269511690ULL,
+        .ts = 1767225670000,
+    };
+    enum chat_stream_type t;
+    struct server_case c;
+    struct chat_buf kv;
+
+    (void)state;
+    chat_buf_init(&kv, 0, 0);
+    server_begin(&c, "message_deleted");
+    assert_int_equal(chat_enc_msg_deleted(&kv, "lobby", 264905530269511687ULL, "17", 1767225660000),
+                     CHAT_OK);
+    assert_int_equal(chat_msg_stream_prefix(chat_buf_data(&kv), kv.len, &t),
+                     sizeof("{\"type\":\"message_deleted\",") - 1);
+    assert_int_equal(t, CHAT_STREAM_DELETED);
+    server_end(&c, chat_msg_splice_seq_prev(&c.out, chat_buf_data(&kv), kv.len, 1240, 1234));
+    chat_buf_reset(&kv);
+    server_begin(&c, "system");
+    assert_int_equal(chat_enc_system(&kv, &e), CHAT_OK);
+    assert_int_equal(chat_msg_stream_prefix(chat_buf_data(&kv), kv.len, &t),
+                     sizeof("{\"type\":\"system\",") - 1);
+    assert_int_equal(t, CHAT_STREAM_SYSTEM);
+    server_end(&c, chat_msg_splice_seq_prev(&c.out, chat_buf_data(&kv), kv.len, 1241, 1240));
+    /* optional fields left out */
+    chat_buf_reset(&kv);
+    e.user = e.nick = NULL;
+    e.text = "name: \"Lobby\"";
+    e.event = "room_updated";
+    assert_int_equal(chat_enc_system(&kv, &e), CHAT_OK);
+    assert_null(strstr(chat_buf_data(&kv), "\"user\""));
+    assert_non_null(strstr(chat_buf_data(&kv), "\"text\":\"name: \\\"Lobby\\\"\""));
+    /* the message type is still one */
+    assert_int_equal(chat_msg_stream_prefix(CHAT_MSG_PREFIX "\"room\":\"r\"}",
+                                            sizeof(CHAT_MSG_PREFIX "\"room\":\"r\"}") - 1, &t),
+                     CHAT_MSG_PREFIX_LEN);
+    assert_int_equal(t, CHAT_STREAM_MESSAGE);
+    /* the decoder of the persister and history: both examples, with their seq and prev */
+    {
+        static const char *const names[] = {"message_deleted", "system"};
+        struct chat_stream_ev ev;
+        void *doc = NULL;
+
+        for (int k = 0; k < 2; k++) {
+            size_t len;
+            char *text = load_example(names[k], &len);
+            assert_int_equal(chat_stream_ev_decode(text, len, &ev, &doc), CHAT_OK);
+            assert_int_equal(ev.type, k == 0 ? CHAT_STREAM_DELETED : CHAT_STREAM_SYSTEM);
+            assert_string_equal(ev.room, "lobby");
+            assert_int_equal(ev.seq, k == 0 ? 1240 : 1241);
+            assert_int_equal(ev.prev, k == 0 ? 1234 : 1240);
+            assert_string_equal(ev.user, k == 0 ? "17" : "42");
+            assert_true(ev.id == (k == 0 ? 264905530269511687ULL : 264905790269511690ULL));
+            if (k == 1)
+                assert_string_equal(ev.event, "joined");
+            chat_json_free(doc);
+            chat_free(text);
+        }
+        /* a message is not one; a delete needs "by", a system event "event" */
+        assert_int_equal(chat_stream_ev_decode(CHAT_MSG_PREFIX "\"room\":\"r\"}",
+                                               sizeof(CHAT_MSG_PREFIX "\"room\":\"r\"}") - 1, &ev,
+                                               &doc),
+                         CHAT_EPROTO);
+        assert_null(doc);
+        assert_int_equal(
+            chat_stream_ev_decode(
+                "{\"type\":\"message_deleted\",\"room\":\"r\",\"id\":\"1\",\"ts\":1}",
+                sizeof("{\"type\":\"message_deleted\",\"room\":\"r\",\"id\":\"1\",\"ts\":1}") - 1,
+                &ev, &doc),
+            CHAT_EPROTO);
+        assert_int_equal(
+            chat_stream_ev_decode(
+                "{\"type\":\"system\",\"room\":\"r\",\"id\":\"1\",\"ts\":1}",
+                sizeof("{\"type\":\"system\",\"room\":\"r\",\"id\":\"1\",\"ts\":1}") - 1, &ev,
+                &doc),
+            CHAT_EPROTO);
+    }
+    /* the deleted form of a message: seq and prev kept, the text gone */
+    {
+        size_t len;
+        char *text = load_example("message", &len);
+        struct chat_event_msg d;
+        void *doc = NULL;
+
+        chat_buf_reset(&kv);
+        assert_true(chat_msg_has_id(text, 264905530269511687ULL));
+        assert_false(chat_msg_has_id(text, 26490553026951168ULL));
+        assert_int_equal(chat_msg_to_deleted(&kv, text, len), CHAT_OK);
+        assert_non_null(
+            strstr(chat_buf_data(&kv), "\"ts\":1767225600123,\"deleted\":true,\"text\":\"\"}"));
+        assert_null(strstr(chat_buf_data(&kv), "Hello"));
+        assert_null(strstr(chat_buf_data(&kv), "client_msg_id"));
+        assert_int_equal(chat_msg_decode(chat_buf_data(&kv), kv.len, &d, &doc), CHAT_OK);
+        assert_true(d.deleted && d.seq == 1234 && d.prev == -1 && d.id == 264905530269511687ULL);
+        chat_json_free(doc);
+        chat_free(text);
+    }
+    chat_buf_reset(&kv);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        t = CHAT_STREAM_SYSTEM;
+        assert_int_equal(chat_msg_stream_prefix(bad[i], strlen(bad[i]), &t), 0);
+        assert_int_equal(t, CHAT_STREAM_UNKNOWN);
+        assert_int_equal(chat_msg_splice_seq_prev(&kv, bad[i], strlen(bad[i]), 5, 4), CHAT_EPROTO);
+        assert_int_equal(kv.len, 0);
+    }
+    chat_buf_fini(&kv);
+}
+
 static void test_proto_msg_splice_seq_prev(void **state)
 {
     static const char v[] = "{\"type\":\"message\",\"room\":\"r\"}";
@@ -1465,6 +1591,29 @@ static void test_proto_readme_http_status(void **state)
     chat_free(path);
 }
 
+/* announcement: the frame every connection gets, and the chat.events record it comes from */
+static void test_proto_example_announcement(void **state)
+{
+    struct server_case c;
+    struct chat_event ev;
+    struct chat_buf b;
+
+    (void)state;
+    server_begin(&c, "announcement");
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_enc_ev_announcement(&b, "*",
+                                              json_string_value(json_object_get(c.j, "id")),
+                                              json_string_value(json_object_get(c.j, "text")),
+                                              json_integer_value(json_object_get(c.j, "ts"))),
+                     CHAT_OK);
+    assert_int_equal(chat_event_decode(chat_buf_data(&b), b.len, &ev), CHAT_OK);
+    assert_int_equal(ev.type, CHAT_EV_announcement);
+    assert_string_equal(ev.room, "*");
+    server_end(&c, chat_enc_announcement(&c.out, ev.id, ev.text, ev.ts));
+    chat_event_fini(&ev);
+    chat_buf_fini(&b);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1490,9 +1639,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_example_session_expired),
         cmocka_unit_test(test_proto_example_session_revoked),
         cmocka_unit_test(test_proto_examples_complete),
+        cmocka_unit_test(test_proto_example_announcement),
         cmocka_unit_test(test_proto_msg_splice_seq),
         cmocka_unit_test(test_proto_msg_splice_rejects),
         cmocka_unit_test(test_proto_msg_splice_seq_prev),
+        cmocka_unit_test(test_proto_stream_splice),
         cmocka_unit_test(test_proto_msg_decode_roundtrip),
         cmocka_unit_test(test_proto_msg_decode_rejects),
         cmocka_unit_test(test_proto_names),

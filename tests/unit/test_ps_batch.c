@@ -192,6 +192,51 @@ static void test_ps_batch_encode_columns(void **state)
         chat_buf_fini(&cols[i]);
 }
 
+/* message_deleted and system records: rows of their kind, the record as the body; a delete row
+ * has a negative id of its position and names the message it deletes. */
+static void test_ps_batch_add_event(void **state)
+{
+    static const char del[] = "{\"type\":\"message_deleted\",\"room\":\"lobby\",\"id\":\"11\","
+                              "\"by\":\"7\",\"ts\":1709164801300}";
+    static const char sys[] = "{\"type\":\"system\",\"room\":\"lobby\",\"event\":\"joined\","
+                              "\"id\":\"13\",\"ts\":1709164801400,\"user\":\"8\",\"nick\":\"Bo\"}";
+    struct chat_event_msg m1 = msg(11, "lobby", "hi", NULL);
+    struct chat_buf cols[PS_NCOLS];
+    struct chat_stream_ev ev;
+    struct ps_batch b;
+    void *doc = NULL;
+
+    (void)state;
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_init(&cols[i], 0, 0);
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_add(&b, 4, 100, &m1, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(chat_stream_ev_decode(del, sizeof(del) - 1, &ev, &doc), CHAT_OK);
+    assert_int_equal(ps_batch_add_event(&b, 4, 101, &ev, del, sizeof(del) - 1, 1), CHAT_OK);
+    chat_json_free(doc);
+    assert_int_equal(chat_stream_ev_decode(sys, sizeof(sys) - 1, &ev, &doc), CHAT_OK);
+    assert_int_equal(ps_batch_add_event(&b, 4, 102, &ev, sys, sizeof(sys) - 1, 1), CHAT_OK);
+    chat_json_free(doc);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.rows[0].deletes, 0);
+    assert_int_equal(b.rows[1].deletes, 11);
+    assert_int_equal(b.rows[1].id, PS_DELETED_ROW_ID(4, 101));
+    assert_true(b.rows[1].id < 0);
+    assert_string_equal(b.rows[1].user, "7");
+    assert_string_equal(b.rows[1].body, del);
+    assert_int_equal(b.rows[2].deletes, 0);
+    assert_int_equal(b.rows[2].id, 13);
+    assert_string_equal(b.rows[2].nick, "Bo");
+    assert_int_equal(b.rows[2].raw_len, sizeof(sys) - 1);
+    assert_int_equal(next_of(&b, 4), 103);
+    assert_int_equal(ps_batch_encode(&b, cols), CHAT_OK);
+    assert_string_equal(chat_buf_data(&cols[PS_COL_KIND]),
+                        "{\"message\",\"message_deleted\",\"system\"}");
+    ps_batch_fini(&b);
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_fini(&cols[i]);
+}
+
 static void test_ps_batch_encode_cap(void **state)
 {
     struct ps_batch b;
@@ -235,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_ps_batch_drop_partitions),
         cmocka_unit_test(test_ps_batch_array_text_escaping),
         cmocka_unit_test(test_ps_batch_encode_columns),
+        cmocka_unit_test(test_ps_batch_add_event),
         cmocka_unit_test(test_ps_batch_encode_cap),
         cmocka_unit_test(test_ps_batch_many_rows),
     };

@@ -1,11 +1,247 @@
-/* r_admin.c - /api/v1/admin/...: site administration. Every route is API_ADMIN: the router
- * checked the token, its session and the admin role in the database. */
+/* r_admin.c - /api/v1/admin/...: site administration (proto/README.md section 9,
+ * "Administration API"). Every route is API_ADMIN: the router checked the token, its session
+ * and the admin role in the database. PostgreSQL builds the objects (db/queries/admin.sql); every
+ * action writes its audit row (api_audit_add) and tells the gateways (outbox) in the
+ * transaction of the action. Lists are pages, newest first: ?after= (or ?before=) the last key
+ * of the previous page, ?limit= 1..PAGE_MAX; the answer's "next" is the key of the next page. */
 #include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "chat/config.h"
+#include "chat/keys.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+#include "chat/utf8.h"
 
 #include "acct/api_acct.h"
 #include "api.h"
+#include "bus/api_ids.h"
+#include "bus/api_outbox.h"
 #include "db/api_conns.h"
+#include "mod/api_audit.h"
 #include "routes.h"
+
+#define PAGE_DEFAULT     50
+#define PAGE_MAX         200
+#define REASON_MAX_CPS   500
+#define QUERY_MAX_CPS    64
+#define ANNOUNCE_MAX_CPS 2000
+#define BAN_MAX_S        315360000LL /* ten years; longer is "until lifted" (null) */
+#define ID_MAX           999999999999999999LL
+
+/* ---- small helpers ---- */
+
+static struct api_db *db_of(struct api_req *r)
+{
+    return &api_conns_get(r->api)->db;
+}
+
+static const char *param(const struct api_req *r, const char *name)
+{
+    const struct api_param *p = api_param_get(&r->params, name);
+    return p ? p->str : NULL;
+}
+
+/* Answers 503 after rolling back the transaction. */
+static void fail_503(struct api_req *r, struct api_db *db)
+{
+    api_db_rollback(db);
+    api_reply_unavailable(r);
+}
+
+static void fail_msg(struct api_req *r, struct api_db *db, enum chat_errcode code, const char *msg)
+{
+    api_db_rollback(db);
+    api_reply_error(r, chat_errcode_http(code), chat_errcode_name(code), msg);
+}
+
+/* Writes j (stolen) as the answer with status. */
+static void answer_json(struct api_req *r, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(j);
+    chat_buf_reset(&r->resp);
+    if (!s || chat_buf_appends(&r->resp, s) != CHAT_OK) {
+        chat_free(s);
+        api_reply_code(r, CHAT_ERR_internal);
+        return;
+    }
+    chat_free(s);
+    api_reply(r, status, "application/json");
+}
+
+/* The compact text of j (stolen), for an audit row's details: a new string (chat_free) or NULL. */
+static char *details_of(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(j);
+    return s;
+}
+
+/* An integer query argument: absent leaves *v; else in [lo, hi] (false after 400). */
+static bool query_int(struct api_req *r, const char *key, long long lo, long long hi, long long *v)
+{
+    const char *s = api_query(r, key);
+    char msg[96];
+
+    if (!s)
+        return true;
+    if (chat_parse_ll(s, lo, hi, v) == CHAT_OK)
+        return true;
+    snprintf(msg, sizeof(msg), "%s must be an integer in %lld..%lld", key, lo, hi);
+    api_reply_error(r, 400, "bad_field", msg);
+    return false;
+}
+
+/* A text query argument (absent or empty: NULL): valid UTF-8, no control character, at most
+ * max_cps code points. False after 400. */
+static bool query_text(struct api_req *r, const char *key, size_t max_cps, const char **out)
+{
+    const char *s = api_query(r, key);
+    size_t cps = 0;
+    char msg[96];
+
+    *out = NULL;
+    if (!s || !s[0])
+        return true;
+    if (chat_utf8_valid(s, strlen(s), &cps) && cps <= max_cps &&
+        !chat_utf8_has_control(s, strlen(s), "")) {
+        *out = s;
+        return true;
+    }
+    snprintf(msg, sizeof(msg), "%s must be text of at most %zu characters", key, max_cps);
+    api_reply_error(r, 400, "bad_field", msg);
+    return false;
+}
+
+/* The paging arguments: the cursor key (after or before; NULL: from the newest) and limit. */
+static bool page_args(struct api_req *r, const char *key, char *cur, size_t cap, char *lim)
+{
+    long long c = -1, l = PAGE_DEFAULT;
+
+    if (!query_int(r, key, 0, ID_MAX, &c) || !query_int(r, "limit", 1, PAGE_MAX, &l))
+        return false;
+    if (c >= 0)
+        snprintf(cur, cap, "%lld", c);
+    else
+        cur[0] = '\0';
+    snprintf(lim, 16, "%lld", l);
+    return true;
+}
+
+/* Answers {"<name>":[row col 1 as JSON..],"next":col 0 of the last row shown|null} from res
+ * (limit + 1 rows read: the extra one says there is more); frees res. */
+static void answer_page(struct api_req *r, PGresult *res, const char *name, const char *lim)
+{
+    long long l = PAGE_DEFAULT;
+    int n = PQntuples(res), limit, shown;
+
+    if (chat_parse_ll(lim, 1, PAGE_MAX, &l) != CHAT_OK) /* written by page_args: never */
+        l = PAGE_DEFAULT;
+    limit = (int)l;
+    shown = n > limit ? limit : n;
+    json_t *arr = json_array(), *o;
+
+    for (int i = 0; i < shown; i++) {
+        json_t *v = json_loads(PQgetvalue(res, i, 1), 0, NULL);
+        json_array_append_new(arr, v ? v : json_null());
+    }
+    o = json_pack("{s:o, s:o}", name, arr, "next",
+                  n > limit ? json_string(PQgetvalue(res, shown - 1, 0)) : json_null());
+    PQclear(res);
+    answer_json(r, 200, o);
+}
+
+/* Runs a read-only page query and answers it. */
+static void
+list(struct api_req *r, enum api_q q, int n, const char *const *p, const char *name, const char *l)
+{
+    PGresult *res = api_db_qn(db_of(r), q, n, p);
+
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "an admin listing")) {
+        api_reply_unavailable(r);
+        return;
+    }
+    answer_page(r, res, name, l);
+}
+
+/* Runs a statement in the transaction; NULL after answering 503 (rolled back). */
+static PGresult *
+run(struct api_req *r, struct api_db *db, enum api_q q, int n, const char *const *p, int want)
+{
+    PGresult *res = api_db_qn(db, q, n, p);
+
+    if (api_db_ok(res, (ExecStatusType)want, "an admin statement"))
+        return res;
+    fail_503(r, db);
+    return NULL;
+}
+
+/* An optional text field of the body: absent or null leaves *out NULL; else a string of at most
+ * max_cps code points without control characters (newlines when multiline). False after 400. */
+static bool body_text(struct api_req *r, const char *key, size_t max_cps, bool ml, const char **out)
+{
+    json_t *v = json_object_get(r->doc, key);
+    size_t cps = 0;
+    char msg[96];
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+        chat_utf8_valid(json_string_value(v), json_string_length(v), &cps) && cps <= max_cps &&
+        !chat_utf8_has_control(json_string_value(v), json_string_length(v), ml ? "\n" : "")) {
+        *out = json_string_value(v);
+        return true;
+    }
+    snprintf(msg, sizeof(msg), "%s must be text of at most %zu characters", key, max_cps);
+    api_reply_error(r, 400, "bad_field", msg);
+    return false;
+}
+
+/* Whether user id exists (false after answering 404 or 503). */
+static bool user_found(struct api_req *r, const char *id)
+{
+    const char *p[1] = {id};
+    PGresult *res = api_db_qn(db_of(r), API_Q_user_exists, 1, p);
+    bool found;
+
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user")) {
+        api_reply_unavailable(r);
+        return false;
+    }
+    found = PQntuples(res) == 1;
+    PQclear(res);
+    if (!found)
+        api_reply_code(r, CHAT_ERR_not_found);
+    return found;
+}
+
+/* ---- bodies ---- */
+
+/* A JSON object body (empty: {}), kept in r->doc for the handler. */
+void r_admin_body_check(struct api_req *r)
+{
+    json_error_t e;
+    json_t *o;
+
+    if (!chat_utf8_valid(chat_buf_data(&r->body), r->body.len, NULL)) {
+        api_reply_code(r, CHAT_ERR_bad_utf8);
+        return;
+    }
+    o = r->body.len ? json_loadb(chat_buf_data(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &e)
+                    : json_object();
+    if (!json_is_object(o)) {
+        json_decref(o);
+        api_reply_code(r, CHAT_ERR_bad_json);
+        return;
+    }
+    r->doc = o;
+}
 
 /* A body, if any, is a valid JSON object; its fields are ignored. */
 void r_admin_revoke_check(struct api_req *r)
@@ -13,31 +249,485 @@ void r_admin_revoke_check(struct api_req *r)
     (void)api_acct_body(r);
 }
 
+/* ---- sessions ---- */
+
 /* POST /api/v1/admin/users/{id}/revoke: every live session of the user ends. */
 void r_admin_revoke(struct api_req *r)
 {
-    struct api_db *db = &api_conns_get(r->api)->db;
-    const struct api_param *id = api_param_get(&r->params, "id");
-    const char *p[1] = {id->str};
-    PGresult *res;
-    bool found;
+    struct api_db *db = db_of(r);
+    const char *p[1] = {param(r, "id")};
 
-    res = api_db_qn(db, API_Q_user_exists, 1, p);
-    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user")) {
-        api_reply_unavailable(r);
+    if (!user_found(r, p[0]) || !api_acct_begin(r, db))
         return;
-    }
-    found = PQntuples(res) == 1;
-    PQclear(res);
-    if (!found) {
-        api_reply_code(r, CHAT_ERR_not_found);
-        return;
-    }
-    if (!api_acct_begin(r, db))
-        return;
-    if (api_acct_revoke(r, db, id->str, API_Q_session_revoke_admin, 1, p, "admin", true) < 0) {
+    if (api_acct_revoke(r, db, p[0], API_Q_session_revoke_admin, 1, p, "admin", true) < 0) {
         api_db_rollback(db);
         return;
     }
     (void)api_acct_commit(r, db);
+}
+
+/* GET /api/v1/admin/users/{id}/sessions?after=&limit= */
+void r_admin_sessions(struct api_req *r)
+{
+    char after[24], lim[16];
+    const char *p[3] = {param(r, "id"), after, lim};
+
+    if (!page_args(r, "after", after, sizeof(after), lim) || !user_found(r, p[0]))
+        return;
+    if (!after[0])
+        p[1] = NULL;
+    list(r, API_Q_admin_sessions, 3, p, "sessions", lim);
+}
+
+/* ---- rooms ---- */
+
+/* online[i]: the distinct users of rooms[i] on live gateways (SUNION of the presence sets of
+ * every live node; proto/README.md section 12); -1 each when Redis is out (degraded). */
+static void online_counts(struct api_req *r, const char *const *rooms, int n, long long *online)
+{
+    struct api_redis *rd = &api_conns_get(r->api)->redis;
+    char now[24];
+    redisReply *nodes;
+
+    for (int i = 0; i < n; i++)
+        online[i] = -1;
+    snprintf(now, sizeof(now), "%lld", (long long)chat_now_ms());
+    nodes = api_redis_cmd(rd, "ZRANGEBYSCORE %s %s +inf", CHAT_KEY_PRES_NODES, now);
+    if (!nodes)
+        return;
+    if (nodes->type != REDIS_REPLY_ARRAY || nodes->elements == 0) {
+        for (int i = 0; i < n; i++)
+            online[i] = nodes->type == REDIS_REPLY_ARRAY ? 0 : -1;
+        freeReplyObject(nodes);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t k = nodes->elements;
+        const char **argv = chat_xcalloc(k + 1, sizeof(*argv));
+        char **keys = chat_xcalloc(k, sizeof(*keys));
+        redisReply *rep;
+
+        argv[0] = "SUNION";
+        for (size_t j = 0; j < k; j++) {
+            size_t cap = strlen(nodes->element[j]->str) + strlen(rooms[i]) + 32;
+            keys[j] = chat_xcalloc(cap, 1);
+            snprintf(keys[j], cap, CHAT_KEY_PRES_USERS_FMT, nodes->element[j]->str, rooms[i]);
+            argv[j + 1] = keys[j];
+        }
+        rep = api_redis_argv(rd, (int)k + 1, argv);
+        if (rep && rep->type == REDIS_REPLY_ARRAY)
+            online[i] = (long long)rep->elements;
+        if (rep)
+            freeReplyObject(rep);
+        for (size_t j = 0; j < k; j++)
+            chat_free(keys[j]);
+        chat_free(keys);
+        chat_free(argv);
+    }
+    freeReplyObject(nodes);
+}
+
+/* GET /api/v1/admin/rooms?q=&after=ROOM&limit= : every kind, with "members" (room_json) and
+ * "online" (live, null when Redis is out). */
+void r_admin_rooms(struct api_req *r)
+{
+    long long l = PAGE_DEFAULT;
+    const char *q, *after = api_query(r, "after");
+    char lim[16];
+    const char *p[3] = {NULL, NULL, lim};
+    PGresult *res;
+    int n, shown;
+    const char **ids;
+    long long *online;
+    json_t *arr, *o;
+
+    if (!query_text(r, "q", QUERY_MAX_CPS, &q) || !query_int(r, "limit", 1, PAGE_MAX, &l))
+        return;
+    if (after && after[0] && !chat_room_valid(after)) {
+        api_reply_error(r, 400, "bad_field", "after must be a room id");
+        return;
+    }
+    snprintf(lim, sizeof(lim), "%lld", l);
+    p[0] = q;
+    p[1] = after && after[0] ? after : NULL;
+    res = api_db_qn(db_of(r), API_Q_admin_rooms, 3, p);
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "listing rooms")) {
+        api_reply_unavailable(r);
+        return;
+    }
+    n = PQntuples(res);
+    shown = n > l ? (int)l : n;
+    ids = chat_xcalloc((size_t)shown + 1, sizeof(*ids));
+    online = chat_xcalloc((size_t)shown + 1, sizeof(*online));
+    for (int i = 0; i < shown; i++)
+        ids[i] = PQgetvalue(res, i, 0);
+    online_counts(r, ids, shown, online);
+    arr = json_array();
+    for (int i = 0; i < shown; i++) {
+        json_t *v = json_loads(PQgetvalue(res, i, 1), 0, NULL);
+        if (json_is_object(v))
+            json_object_set_new(v, "online",
+                                online[i] >= 0 ? json_integer(online[i]) : json_null());
+        json_array_append_new(arr, v ? v : json_null());
+    }
+    o = json_pack("{s:o, s:o}", "rooms", arr, "next",
+                  n > l ? json_string(ids[shown - 1]) : json_null());
+    chat_free(ids);
+    chat_free(online);
+    PQclear(res);
+    answer_json(r, 200, o);
+}
+
+/* GET /api/v1/admin/rooms/{room}/messages?before=SEQ&limit= : deleted ones included. */
+void r_admin_room_messages(struct api_req *r)
+{
+    char before[24], lim[16];
+    const char *p[3] = {param(r, "room"), before, lim};
+
+    if (!chat_room_valid(p[0])) {
+        api_reply_code(r, CHAT_ERR_bad_room);
+        return;
+    }
+    if (!page_args(r, "before", before, sizeof(before), lim))
+        return;
+    if (!before[0])
+        p[1] = NULL;
+    list(r, API_Q_admin_room_messages, 3, p, "messages", lim);
+}
+
+/* ---- users ---- */
+
+/* GET /api/v1/admin/users?q=&after=ID&limit= */
+void r_admin_users(struct api_req *r)
+{
+    char after[24], lim[16];
+    const char *p[3] = {NULL, after, lim};
+
+    if (!query_text(r, "q", QUERY_MAX_CPS, &p[0]) ||
+        !page_args(r, "after", after, sizeof(after), lim))
+        return;
+    if (!after[0])
+        p[1] = NULL;
+    list(r, API_Q_admin_users, 3, p, "users", lim);
+}
+
+/* POST /api/v1/admin/users/{id}/role {"role":"user"|"admin"}: not one's own. */
+void r_admin_role(struct api_req *r)
+{
+    struct api_db *db = db_of(r);
+    const char *id = param(r, "id");
+    const char *role = json_string_value(json_object_get(r->doc, "role"));
+    const char *p[2] = {id, role};
+    char *details;
+    bool good;
+    PGresult *res;
+
+    if (!role || (strcmp(role, "user") != 0 && strcmp(role, "admin") != 0)) {
+        api_reply_error(r, 400, "bad_field", "role must be user or admin");
+        return;
+    }
+    if (strcmp(id, r->uid) == 0) {
+        api_reply_error(r, 400, "bad_field", "an admin cannot change their own role");
+        return;
+    }
+    if (!api_acct_begin(r, db) || !(res = run(r, db, API_Q_admin_user_role, 2, p, PGRES_TUPLES_OK)))
+        return;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        fail_msg(r, db, CHAT_ERR_not_found, "no such user");
+        return;
+    }
+    details = details_of(json_pack("{s:s, s:s}", "from", PQgetvalue(res, 0, 0), "to", role));
+    PQclear(res);
+    good = details && api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                                            .action = "role_change",
+                                                            .target = id,
+                                                            .details = details});
+    chat_free(details);
+    if (!good) {
+        fail_503(r, db);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        answer_json(r, 200, json_pack("{s:s, s:s}", "id", id, "role", role));
+}
+
+/* Queues the chat.sanctions record of user's site ban (v NULL: lifted). */
+static bool put_site_ban(struct api_db *db, const char *user, const struct chat_buf *v)
+{
+    char key[160];
+
+    return chat_sanction_key(key, sizeof(key), user, "*", "ban") == CHAT_OK &&
+           api_outbox_put(db, "sanctions", key, "sanction", v);
+}
+
+/* POST /api/v1/admin/users/{id}/ban {"duration_s":N|null,"reason":S}: a site ban replacing any
+ * active one; every session of the user revoked; login refused until it ends or is lifted. */
+void r_admin_ban(struct api_req *r)
+{
+    struct api_db *db = db_of(r);
+    const char *id = param(r, "id"), *reason;
+    json_t *jd = json_object_get(r->doc, "duration_s");
+    char dur[24];
+    const char *lp[4] = {id, NULL, "ban", r->uid};
+    const char *sp[6] = {"ban", id, NULL, NULL, r->uid, NULL};
+    const char *rp[1] = {id};
+    int64_t until = 0;
+    long revoked;
+    struct chat_buf b;
+    bool good;
+    PGresult *res;
+
+    if (jd && !json_is_null(jd) &&
+        (!json_is_integer(jd) || json_integer_value(jd) < 1 ||
+         json_integer_value(jd) > BAN_MAX_S)) {
+        api_reply_error(r, 400, "bad_field",
+                        "duration_s must be null or an integer in 1..315360000");
+        return;
+    }
+    if (!body_text(r, "reason", REASON_MAX_CPS, false, &reason))
+        return;
+    if (strcmp(id, r->uid) == 0) {
+        api_reply_error(r, 400, "bad_field", "an admin cannot ban themselves");
+        return;
+    }
+    if (jd && json_is_integer(jd)) {
+        snprintf(dur, sizeof(dur), "%lld", (long long)json_integer_value(jd));
+        sp[5] = dur;
+    }
+    sp[3] = reason;
+    if (!user_found(r, id) || !api_acct_begin(r, db))
+        return;
+    if (!(res = run(r, db, API_Q_sanction_lift, 4, lp, PGRES_TUPLES_OK)))
+        return;
+    PQclear(res);
+    if (!(res = run(r, db, API_Q_sanction_add, 6, sp, PGRES_TUPLES_OK)))
+        return;
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1))
+        until = api_db_ll(res, 0, 1);
+    PQclear(res);
+    revoked = api_acct_revoke(r, db, id, API_Q_session_revoke_admin, 1, rp, "admin", true);
+    if (revoked < 0) {
+        api_db_rollback(db);
+        return;
+    }
+    chat_buf_init(&b, 0, 0);
+    good = api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                                 .action = "site_ban",
+                                                 .target = id,
+                                                 .reason = reason,
+                                                 .expires_ms = until}) &&
+           chat_enc_sanction(&b, id, "*", "ban", until, reason, chat_now_ms()) == CHAT_OK &&
+           put_site_ban(db, id, &b);
+    chat_buf_fini(&b);
+    if (!good) {
+        fail_503(r, db);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        answer_json(r, 200,
+                    json_pack("{s:s, s:o, s:s, s:I}", "user", id, "until",
+                              until > 0 ? json_integer(until) : json_null(), "reason",
+                              reason ? reason : "", "revoked_sessions", (json_int_t)revoked));
+}
+
+/* DELETE /api/v1/admin/users/{id}/ban: lifts the active site ban (404: none). */
+void r_admin_unban(struct api_req *r)
+{
+    struct api_db *db = db_of(r);
+    const char *id = param(r, "id");
+    const char *lp[4] = {id, NULL, "ban", r->uid};
+    PGresult *res;
+    bool any;
+
+    if (!api_acct_begin(r, db) || !(res = run(r, db, API_Q_sanction_lift, 4, lp, PGRES_TUPLES_OK)))
+        return;
+    any = PQntuples(res) > 0;
+    PQclear(res);
+    if (!any) {
+        fail_msg(r, db, CHAT_ERR_not_found, "the user has no active site ban");
+        return;
+    }
+    if (!api_audit_add(
+            db, &(struct api_audit){.actor = r->uid, .action = "site_unban", .target = id}) ||
+        !put_site_ban(db, id, NULL)) {
+        fail_503(r, db);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        answer_json(r, 200, json_pack("{s:s, s:b}", "user", id, "lifted", 1));
+}
+
+/* ---- reports ---- */
+
+/* GET /api/v1/admin/reports?status=open|resolved|dismissed&after=ID&limit= */
+void r_admin_reports(struct api_req *r)
+{
+    const char *status = api_query(r, "status");
+    char after[24], lim[16];
+    const char *p[3] = {NULL, after, lim};
+
+    if (!status || !status[0])
+        status = "open";
+    if (strcmp(status, "open") != 0 && strcmp(status, "resolved") != 0 &&
+        strcmp(status, "dismissed") != 0) {
+        api_reply_error(r, 400, "bad_field", "status must be open, resolved or dismissed");
+        return;
+    }
+    if (!page_args(r, "after", after, sizeof(after), lim))
+        return;
+    p[0] = status;
+    if (!after[0])
+        p[1] = NULL;
+    list(r, API_Q_admin_reports, 3, p, "reports", lim);
+}
+
+/* POST /api/v1/admin/reports/{id}/resolve {"action":"dismiss"|"delete"|"resolve","reason":S}.
+ * "delete" marks the report resolved; the message itself is deleted with DELETE
+ * /api/v1/rooms/{room}/messages/{id} (message_deleted false in the answer). */
+void r_admin_report_resolve(struct api_req *r)
+{
+    struct api_db *db = db_of(r);
+    const char *id = param(r, "id"), *reason;
+    const char *action = json_string_value(json_object_get(r->doc, "action"));
+    const char *status;
+    char *details, room[CHAT_ROOM_MAX + 1], msg[24];
+    bool good;
+    PGresult *res;
+
+    if (!action || (strcmp(action, "dismiss") != 0 && strcmp(action, "delete") != 0 &&
+                    strcmp(action, "resolve") != 0)) {
+        api_reply_error(r, 400, "bad_field", "action must be dismiss, delete or resolve");
+        return;
+    }
+    if (!body_text(r, "reason", REASON_MAX_CPS, false, &reason))
+        return;
+    status = strcmp(action, "dismiss") == 0 ? "dismissed" : "resolved";
+    {
+        const char *p[4] = {id, status, r->uid, action};
+        if (!api_acct_begin(r, db) ||
+            !(res = run(r, db, API_Q_admin_report_resolve, 4, p, PGRES_TUPLES_OK)))
+            return;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        fail_msg(r, db, CHAT_ERR_not_found, "no such open report");
+        return;
+    }
+    snprintf(room, sizeof(room), "%s", PQgetvalue(res, 0, 0));
+    snprintf(msg, sizeof(msg), "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    details = details_of(json_pack("{s:s, s:s}", "report", id, "action", action));
+    good = details && api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                                            .action = "report_resolve",
+                                                            .room = room,
+                                                            .message = msg,
+                                                            .reason = reason,
+                                                            .details = details});
+    chat_free(details);
+    if (!good) {
+        fail_503(r, db);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        answer_json(r, 200,
+                    json_pack("{s:s, s:s, s:s, s:b}", "id", id, "status", status, "resolution",
+                              action, "message_deleted", 0));
+}
+
+/* ---- audit ---- */
+
+/* GET /api/v1/admin/audit?actor=&target=&room=&action=&before=ID&limit= */
+void r_admin_audit(struct api_req *r)
+{
+    long long actor = -1;
+    char sactor[24], before[24], lim[16];
+    const char *p[6] = {NULL, NULL, NULL, NULL, before, lim};
+
+    if (!query_int(r, "actor", 0, ID_MAX, &actor) ||
+        !query_text(r, "target", QUERY_MAX_CPS, &p[1]) ||
+        !query_text(r, "room", QUERY_MAX_CPS, &p[2]) ||
+        !query_text(r, "action", QUERY_MAX_CPS, &p[3]) ||
+        !page_args(r, "before", before, sizeof(before), lim))
+        return;
+    if (actor >= 0) {
+        snprintf(sactor, sizeof(sactor), "%lld", actor);
+        p[0] = sactor;
+    }
+    if (!before[0])
+        p[4] = NULL;
+    list(r, API_Q_admin_audit, 6, p, "audit", lim);
+}
+
+/* ---- announcements ---- */
+
+/* POST /api/v1/admin/announce {"room":R|null,"text":T}: 202 {"id","ts"}. A room's: a system
+ * message (event "announcement") in its stream (chat.messages, key R); everyone's: a chat.events
+ * announcement that every gateway gives every connection. */
+void r_admin_announce(struct api_req *r)
+{
+    struct api_db *db = db_of(r);
+    json_t *jr = json_object_get(r->doc, "room");
+    const char *room = json_string_value(jr), *text;
+    char ids[24], *details;
+    uint64_t id;
+    int64_t ts;
+    struct chat_buf b;
+    bool good;
+
+    if (jr && !json_is_null(jr) && (!room || !chat_room_valid(room))) {
+        api_reply_code(r, CHAT_ERR_bad_room);
+        return;
+    }
+    if (!body_text(r, "text", ANNOUNCE_MAX_CPS, true, &text))
+        return;
+    if (!text || !text[0]) {
+        api_reply_error(r, 400, "bad_field", "text must be 1..2000 characters");
+        return;
+    }
+    if (room) {
+        const char *p[1] = {room};
+        PGresult *res = api_db_qn(db, API_Q_admin_room_exists, 1, p);
+        bool found;
+        if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a room")) {
+            api_reply_unavailable(r);
+            return;
+        }
+        found = PQntuples(res) == 1;
+        PQclear(res);
+        if (!found) {
+            api_reply_code(r, CHAT_ERR_not_found);
+            return;
+        }
+    }
+    if (!api_ids_next(r->api, &id, &ts)) {
+        api_reply_unavailable(r);
+        return;
+    }
+    snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+    if (!api_acct_begin(r, db))
+        return;
+    chat_buf_init(&b, 0, 0);
+    if (room) {
+        struct chat_system_ev e = {
+            .room = room, .event = "announcement", .text = text, .id = id, .ts = ts};
+        good = chat_enc_system(&b, &e) == CHAT_OK &&
+               api_outbox_put(db, "messages", room, "system", &b);
+    } else {
+        good = chat_enc_ev_announcement(&b, "*", ids, text, ts) == CHAT_OK &&
+               api_outbox_put(db, "events", "*", "announcement", &b);
+    }
+    chat_buf_fini(&b);
+    details = good ? details_of(json_pack("{s:s}", "id", ids)) : NULL;
+    good = details && api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                                            .action = "announce",
+                                                            .room = room,
+                                                            .details = details});
+    chat_free(details);
+    if (!good) {
+        fail_503(r, db);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        answer_json(r, 202, json_pack("{s:s, s:I}", "id", ids, "ts", (json_int_t)ts));
 }

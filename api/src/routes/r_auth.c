@@ -257,6 +257,33 @@ static void lower(char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
+/* Whether a site ban of user uid is in force (issue 13): true after answering 403 site_banned
+ * with its end and reason (or 503). */
+static bool site_banned(struct api_req *r, struct api_db *db, const char *uid)
+{
+    const char *p[1] = {uid};
+    PGresult *res = api_db_qn(db, API_Q_admin_site_ban_active, 1, p);
+    int64_t until;
+
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading site bans")) {
+        api_reply_unavailable(r);
+        return true;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return false;
+    }
+    until = PQgetisnull(res, 0, 0) ? 0 : api_db_ll(res, 0, 0);
+    chat_buf_reset(&r->resp);
+    if (chat_enc_http_error_until(&r->resp, "site_banned", chat_errcode_desc(CHAT_ERR_site_banned),
+                                  until, PQgetvalue(res, 0, 1)) == CHAT_OK)
+        api_reply(r, 403, "application/json");
+    else
+        api_reply_code(r, CHAT_ERR_internal);
+    PQclear(res);
+    return true;
+}
+
 /* The login itself, once the limits let it through. */
 static void login(struct api_req *r,
                   struct api_db *db,
@@ -290,6 +317,10 @@ static void login(struct api_req *r,
             api_reply_code(r, CHAT_ERR_invalid_credentials);
         else
             api_reply_unavailable(r);
+        PQclear(res);
+        return;
+    }
+    if (site_banned(r, db, PQgetvalue(res, 0, 0))) {
         PQclear(res);
         return;
     }

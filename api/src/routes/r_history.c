@@ -143,6 +143,14 @@ decode_entries(const redisReply *rep, const char *room, struct entry *e, size_t 
             return false;
         ok = chat_msg_decode(m->str, m->len, &msg, &doc) == CHAT_OK && msg.seq >= 0 &&
              strcmp(msg.room, room) == 0;
+        if (!ok) { /* the room's other events (message_deleted, system) */
+            struct chat_stream_ev ev;
+            chat_json_free(doc);
+            ok = chat_stream_ev_decode(m->str, m->len, &ev, &doc) == CHAT_OK && ev.seq >= 0 &&
+                 strcmp(ev.room, room) == 0;
+            msg.seq = ev.seq;
+            msg.prev = ev.prev;
+        }
         e[*n] = (struct entry){.v = m->str, .len = m->len, .seq = msg.seq, .prev = msg.prev};
         chat_json_free(doc);
         if (!ok)
@@ -263,6 +271,15 @@ static int add_row(struct chat_buf *frames,
     long long id = 0;
     int rc;
 
+    if (strcmp(PQgetvalue(res, i, 7), "message") != 0) { /* an event: the record as produced */
+        rc = frames->len > 0 ? chat_buf_append(frames, ",", 1) : CHAT_OK;
+        if (rc == CHAT_OK)
+            rc = chat_msg_splice_seq_prev(frames, PQgetvalue(res, i, 4),
+                                          (size_t)PQgetlength(res, i, 4), api_db_ll(res, i, 0),
+                                          prev);
+        return rc;
+    }
+    m.deleted = strcmp(PQgetvalue(res, i, 8), "t") == 0;
     if (chat_parse_ll(PQgetvalue(res, i, 1), 0, INT64_MAX, &id) != CHAT_OK)
         return CHAT_EPROTO;
     m.id = (uint64_t)id;

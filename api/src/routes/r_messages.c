@@ -5,10 +5,17 @@
  * ack once Kafka acknowledged it (at most CHAT_PRODUCE_TIMEOUT_MS). At most
  * CHAT_REST_MAX_PENDING sends wait at once per replica, so a Kafka outage cannot take every
  * request thread. A send with client_msg_id is deduplicated with the gateways' scheme
- * (chat/idem.h, db/api_idem.h): a retry gets the first send's ack. */
+ * (chat/idem.h, db/api_idem.h): a retry gets the first send's ack. The spam rule and the room's
+ * slow mode run the gateways' Redis script (chat/spam.h) after the claim; a send that trips the
+ * rule produces the chat.events `sanction` record itself (directly, waiting for Kafka: there is
+ * nothing to write in the database here, the persister stores the sanction). */
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "chat/mem.h"
+#include "chat/spam.h"
 #include "chat/time.h"
 
 #include "api.h"
@@ -118,10 +125,52 @@ void r_messages_send_check(struct api_req *r)
         api_reply_code(r, CHAT_ERR_bad_text);
 }
 
+/* A mute or ban in force refuses the send like on the gateways: 403 muted, chat_banned or banned,
+ * with "until" (ms; null: until lifted) and "reason" in the error object. False after
+ * answering. */
+static bool not_sanctioned(struct api_req *r, struct api_db *db, const char *room)
+{
+    const char *p[2] = {r->uid, room};
+    PGresult *res = api_db_qn(db, API_Q_send_sanction, 2, p);
+    const char *kind, *code;
+    json_t *j;
+    char *s;
+
+    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user's sanctions")) {
+        api_reply_unavailable(r);
+        return false;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return true;
+    }
+    kind = PQgetvalue(res, 0, 0);
+    code = strcmp(kind, "chat_ban") == 0 ? "chat_banned"
+           : strcmp(kind, "ban") == 0    ? "banned"
+                                         : "muted";
+    j = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", code, "message",
+                  chat_errcode_desc(strcmp(code, "muted") == 0    ? CHAT_ERR_muted
+                                    : strcmp(code, "banned") == 0 ? CHAT_ERR_banned
+                                                                  : CHAT_ERR_chat_banned),
+                  "until",
+                  PQgetisnull(res, 0, 2) ? json_null() : json_integer(api_db_ll(res, 0, 2)),
+                  "reason", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    chat_buf_reset(&r->resp);
+    if (s && chat_buf_appends(&r->resp, s) == CHAT_OK)
+        api_reply(r, 403, "application/json");
+    else
+        api_reply_code(r, CHAT_ERR_internal);
+    chat_free(s);
+    return false;
+}
+
 /* The room's rules (the rooms API): a restricted room (an id starting with "_") takes an active
  * member, a public room must exist (unless CHAT_ROOMS_ADHOC), and the text must fit the room's
  * max_text. False after answering. */
-static bool room_allows(struct api_req *r, struct api_db *db, const char *room)
+static bool room_allows(struct api_req *r, struct api_db *db, const char *room, int *slow_s)
 {
     size_t n = strlen(r->uid);
     bool account = n > 0 && n <= 18 && strspn(r->uid, "0123456789") == n;
@@ -148,13 +197,14 @@ static bool room_allows(struct api_req *r, struct api_db *db, const char *room)
         return false;
     }
     max_text = api_db_ll(res, 0, 1);
+    *slow_s = (int)api_db_ll(res, 0, 3);
     PQclear(res);
     if ((long long)r->cf.text_cps > max_text) {
         snprintf(msg, sizeof(msg), "text is longer than this room's %lld code points", max_text);
         api_reply_error(r, 400, "text_too_long", msg);
         return false;
     }
-    return true;
+    return account ? not_sanctioned(r, db, room) : true;
 }
 
 /* A send with client_msg_id: claims its key (into key). Returns false when the send was
@@ -198,6 +248,97 @@ static bool dedupe(struct api_req *r, struct api_conns *cx, char *key, size_t ca
     }
 }
 
+/* The spam-rule chat ban of user to chat.events (the gateways apply it, the persister stores
+ * it). A failure is logged: the Redis ban key refuses the user's sends everywhere anyway. */
+static void spam_ban_event(struct api *a, const char *user, int64_t until_ms, int offence)
+{
+    struct api_delivery d;
+    struct chat_buf v;
+    int64_t ts = chat_now_ms();
+    rd_kafka_resp_err_t err;
+
+    chat_buf_init(&v, 0, 0);
+    if (chat_enc_spam_ban(&v, user, until_ms, offence, ts) != CHAT_OK) {
+        chat_buf_fini(&v);
+        return;
+    }
+    err = api_kafka_produce(a->kafka, a->cfg->kafka.topic_events, user, (char *)chat_buf_data(&v),
+                            v.len, "sanction", ts, &d);
+    chat_buf_fini(&v);
+    if (!err) {
+        api_kafka_wait(a->kafka, &d, 1);
+        err = d.err;
+    }
+    if (err)
+        chat_log(CHAT_LOG_WARN, "producing a spam-rule chat ban failed: %s", rd_kafka_err2str(err));
+}
+
+/* The spam rule and the room's slow mode (chat/spam.h). Returns false after answering the
+ * refusal (the claimed key of ev, if any, given back); Redis out: true, unchecked. */
+static bool spam_check(struct api_req *r,
+                       struct api_conns *cx,
+                       int slow_s,
+                       const char *key,
+                       const struct chat_event_msg *ev)
+{
+    struct api *a = r->api;
+    const struct chat_spam_cfg *cfg = &a->cfg->spam;
+    char keys[4][CHAT_SPAM_KEY_MAX], args[7][24], hash[CHAT_SPAM_HASH_LEN + 1], msg[96];
+    const char *argv[14];
+    long long v[3] = {0, 0, 0};
+    redisReply *rep;
+    int64_t ms = 0, until;
+    int offence = 0, verdict = -1;
+    size_t n = 0;
+
+    if (cfg->same <= 0 && slow_s <= 0)
+        return true;
+    if (chat_spam_keys(keys, r->uid, ev->room) != CHAT_OK) {
+        chat_metric_add(&a->m.spam_skipped, 1); /* cannot happen: user and room are capped */
+        return true;
+    }
+    chat_spam_hash(r->cf.text, r->cf.text_len, hash);
+    chat_spam_args(args, hash, cfg, (int64_t)slow_s * 1000);
+    argv[0] = "EVAL";
+    argv[1] = chat_spam_lua;
+    argv[2] = "4";
+    for (int i = 0; i < 4; i++)
+        argv[3 + i] = keys[i];
+    for (int i = 0; i < 7; i++)
+        argv[7 + i] = args[i];
+    rep = api_redis_argv(&cx->redis, 14, argv);
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements <= 3) {
+        for (n = 0; n < rep->elements && rep->element[n]->type == REDIS_REPLY_INTEGER; n++)
+            v[n] = rep->element[n]->integer;
+        if (n == rep->elements)
+            verdict = chat_spam_judge(v, n, &ms, &offence);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    if (verdict < 0)
+        chat_metric_add(&a->m.spam_skipped, 1);
+    if (verdict <= CHAT_SPAM_OK)
+        return true;
+    settle(r, key, ev, NULL); /* refused before Kafka: a retry may send it */
+    chat_metric_add(&a->m.send_errors, 1);
+    if (verdict == CHAT_SPAM_SLOW) {
+        r->retry_after_s = (int)((ms + 999) / 1000);
+        api_reply_code(r, CHAT_ERR_slow_mode);
+        return false;
+    }
+    until = chat_now_ms() + ms;
+    if (verdict == CHAT_SPAM_TRIPPED) {
+        chat_metric_add(&a->m.spam_bans, 1);
+        spam_ban_event(a, r->uid, until, offence);
+    }
+    snprintf(msg, sizeof(msg), "%d of your last %d messages were the same", cfg->same, cfg->last);
+    chat_buf_reset(&r->resp);
+    api_reply_json(r, chat_errcode_http(CHAT_ERR_chat_banned),
+                   chat_enc_http_error_until(&r->resp, chat_errcode_name(CHAT_ERR_chat_banned), msg,
+                                             until, CHAT_SPAM_REASON));
+    return false;
+}
+
 void r_messages_send(struct api_req *r)
 {
     struct api *a = r->api;
@@ -206,14 +347,14 @@ void r_messages_send(struct api_req *r)
     char nick[128]; /* a nickname (CHAT_NICK_BYTES) or a name claim */
     char key[CHAT_IDEM_KEY_MAX];
     bool claimed = false;
-    int retry;
+    int retry, slow_s = 0;
 
     memset(&ev, 0, sizeof(ev));
     if (api_kafka_partitions_changed(a->kafka)) { /* a room's seq would break: until restart */
         api_reply_code(r, CHAT_ERR_unavailable);
         return;
     }
-    if (!room_allows(r, &cx->db, api_param_get(&r->params, "room")->str))
+    if (!room_allows(r, &cx->db, api_param_get(&r->params, "room")->str, &slow_s))
         return;
     /* one bucket per user for every replica; the WebSocket's is per gateway (proto/README.md) */
     retry =
@@ -235,6 +376,8 @@ void r_messages_send(struct api_req *r)
     ev.text = r->cf.text; /* NUL-terminated by the decoder */
     ev.client_msg_id = r->cf.client_msg_id;
     ev.seq = -1;
+    if (!spam_check(r, cx, slow_s, claimed ? key : NULL, &ev))
+        return;
     if (!api_ids_next(a, &ev.id, &ev.ts)) { /* no node number (Redis out): no id */
         settle(r, claimed ? key : NULL, &ev, NULL);
         r->retry_after_s = 1;

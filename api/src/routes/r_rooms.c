@@ -29,7 +29,9 @@
 #include "api.h"
 #include "bus/api_outbox.h"
 #include "db/api_conns.h"
+#include "mod/api_audit.h"
 #include "routes.h"
+#include "routes/r_system.h"
 
 #define NAME_MAX_CPS     64
 #define DESC_MAX_CPS     500
@@ -555,6 +557,10 @@ void r_rooms_update(struct api_req *r)
         return;
     }
     PQclear(res);
+    if (!api_system_event(r->api, db, room, "room_updated", r->uid, NULL, NULL)) {
+        fail_503(r, db);
+        return;
+    }
     if (api_acct_commit(r, db))
         answer_room(r, db, room, 200);
 }
@@ -633,8 +639,12 @@ void r_rooms_join(struct api_req *r)
         fail_msg(r, db, CHAT_ERR_forbidden, "private and group rooms are joined with an invite");
         return;
     }
-    if (!active(&a) && !add_member(r, db, room, &a))
+    if (!active(&a) && (!add_member(r, db, room, &a) ||
+                        !api_system_event(r->api, db, room, "joined", r->uid, NULL, NULL))) {
+        if (!r->status)
+            fail_503(r, db);
         return;
+    }
     if (api_acct_commit(r, db))
         answer_room(r, db, room, 200);
 }
@@ -661,7 +671,8 @@ void r_rooms_leave(struct api_req *r)
             return;
         PQclear(res);
     }
-    if (restricted(&a) && !announce_removed(db, r->uid, room, "left")) {
+    if ((restricted(&a) && !announce_removed(db, r->uid, room, "left")) ||
+        !api_system_event(r->api, db, room, "left", r->uid, NULL, NULL)) {
         fail_503(r, db);
         return;
     }
@@ -923,7 +934,8 @@ void r_rooms_member_remove(struct api_req *r)
             return;
         PQclear(res);
     }
-    if (!announce_removed(db, target, room, "removed")) {
+    if (!announce_removed(db, target, room, "removed") ||
+        !api_system_event(r->api, db, room, "kicked", target, NULL, NULL)) {
         fail_503(r, db);
         return;
     }
@@ -1228,4 +1240,354 @@ void r_rooms_directory(struct api_req *r)
     }
     PQclear(res);
     answer_json(r, 200, json_pack("{s:o, s:o}", "rooms", arr, "next", next));
+}
+
+/* ---- room moderation (issue 13): mute, ban, kick, lift ----
+ * The room's owner and admins, and site admins, act on a user in the room (a member or anyone
+ * chatting in a public room). A mute or ban is a `sanctions` row and a chat.sanctions record
+ * (every gateway enforces it within a second); a kick removes the member and takes its sockets
+ * out (member_removed, reason kicked); every action writes its audit row in its transaction. */
+
+#define MOD_DURATION_MAX (366 * 86400) /* a timed sanction lasts at most a year */
+
+/* The caller may moderate room: an active owner or admin, or a site admin (the database's
+ * role). *site tells which. False after answering (and rolling back). */
+static bool moderator(struct api_req *r, struct api_db *db, const struct acc *a, bool *site)
+{
+    const char *p[1] = {r->uid};
+    PGresult *res;
+
+    *site = false;
+    if (manager(a))
+        return true;
+    if (!(res = run(r, db, API_Q_user_site_role, 1, p, PGRES_TUPLES_OK)))
+        return false;
+    *site = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "admin") == 0;
+    PQclear(res);
+    if (*site)
+        return true;
+    if (!visible(a))
+        fail(r, db, CHAT_ERR_not_found);
+    else
+        fail_msg(r, db, CHAT_ERR_forbidden, "only the room's owner and admins moderate it");
+    return false;
+}
+
+/* May the caller act on target (its standing in the room: t)? Not on itself; on the owner only
+ * a site admin; on an admin the owner or a site admin. False after answering. */
+static bool may_act_on(struct api_req *r,
+                       struct api_db *db,
+                       const struct acc *me,
+                       bool site,
+                       const char *target,
+                       const struct acc *t)
+{
+    if (strcmp(target, r->uid) == 0) {
+        fail_msg(r, db, CHAT_ERR_bad_field, "a moderator cannot act on itself");
+        return false;
+    }
+    if (active(t) && !site &&
+        (strcmp(t->role, "owner") == 0 ||
+         (strcmp(t->role, "admin") == 0 && strcmp(me->role, "owner") != 0))) {
+        fail_msg(r, db, CHAT_ERR_forbidden, "admins act on members only; the owner on admins");
+        return false;
+    }
+    return true;
+}
+
+static bool announce_sanction(struct api_db *db,
+                              const char *user,
+                              const char *room,
+                              const char *kind,
+                              int64_t until_ms,
+                              const char *reason)
+{
+    char key[CHAT_USER_MAX + CHAT_ROOM_MAX + 16];
+    struct chat_buf b;
+    bool good;
+
+    if (chat_sanction_key(key, sizeof(key), user, room, kind) != CHAT_OK)
+        return false;
+    if (until_ms < 0) /* lifted: the tombstone */
+        return api_outbox_put(db, "sanctions", key, "sanction", NULL);
+    chat_buf_init(&b, 0, 0);
+    good = chat_enc_sanction(&b, user, room, kind, until_ms, reason, chat_now_ms()) == CHAT_OK &&
+           api_outbox_put(db, "sanctions", key, "sanction", &b);
+    chat_buf_fini(&b);
+    return good;
+}
+
+/* The moderation body: {"user":ID, "duration_s":N|null, "reason":S}. *duration -1: absent or
+ * null (until lifted). False after answering 400. */
+static bool mod_body(struct api_req *r, const char **user, long long *duration, const char **reason)
+{
+    json_t *u = json_object_get(r->doc, "user");
+    const char *s = json_string_value(u);
+    size_t n = s ? strlen(s) : 0;
+
+    *duration = -1;
+    if (!s || n == 0 || n > 18 || strspn(s, "0123456789") != n) {
+        api_reply_error(r, 400, "bad_field", "user must be an account id (a string of digits)");
+        return false;
+    }
+    *user = s;
+    return opt_int(r, "duration_s", 1, MOD_DURATION_MAX, duration) &&
+           opt_text(r, "reason", DESC_MAX_CPS, false, reason);
+}
+
+void r_rooms_moderate(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    const char *room = room_param(r), *action = param(r, "action"), *user, *reason;
+    long long duration;
+    char dur[24];
+    int64_t until = 0;
+    struct acc me, t;
+    bool site, kick;
+    PGresult *res;
+
+    if (!room)
+        return;
+    kick = strcmp(action, "kick") == 0;
+    if (!kick && strcmp(action, "mute") != 0 && strcmp(action, "ban") != 0) {
+        api_reply_code(r, CHAT_ERR_not_found);
+        return;
+    }
+    if (!mod_body(r, &user, &duration, &reason) || !api_acct_begin(r, db) ||
+        !access_of(r, db, room, &me))
+        return;
+    if (!me.found) {
+        fail(r, db, CHAT_ERR_not_found);
+        return;
+    }
+    if (!moderator(r, db, &me, &site) || !access_user(r, db, room, user, &t) ||
+        !may_act_on(r, db, &me, site, user, &t))
+        return;
+    if (!kick) { /* a new sanction replaces the one in force */
+        const char *pl[4] = {user, room, action, r->uid};
+        const char *pa[6] = {action, user, room, reason, r->uid, NULL};
+        if (!(res = run(r, db, API_Q_sanction_lift, 4, pl, PGRES_TUPLES_OK)))
+            return;
+        PQclear(res);
+        if (duration > 0) {
+            snprintf(dur, sizeof(dur), "%lld", duration);
+            pa[5] = dur;
+        }
+        if (!(res = run(r, db, API_Q_sanction_add, 6, pa, PGRES_TUPLES_OK)))
+            return;
+        until = PQgetisnull(res, 0, 1) ? 0 : api_db_ll(res, 0, 1);
+        PQclear(res);
+        if (!announce_sanction(db, user, room, action, until, reason ? reason : "")) {
+            fail_503(r, db);
+            return;
+        }
+    }
+    if ((kick || strcmp(action, "ban") == 0) && active(&t)) {
+        const char *pm[3] = {room, user, "removed"};
+        if (!(res = run(r, db, API_Q_member_leave, 3, pm, PGRES_TUPLES_OK)))
+            return;
+        PQclear(res);
+    }
+    /* a kick takes the user's sockets out now (it may come back to a public room); a ban does
+     * so through its sanction */
+    if (kick && !announce_removed(db, user, room, "kicked")) {
+        fail_503(r, db);
+        return;
+    }
+    /* the room sees a moderation action (a mute, a kick, a ban) as a system message */
+    if (!api_system_event(r->api, db, room,
+                          kick                         ? "kicked"
+                          : strcmp(action, "ban") == 0 ? "banned"
+                                                       : "muted",
+                          user, NULL, reason)) {
+        fail_503(r, db);
+        return;
+    }
+    if (!api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                               .action = action,
+                                               .target = user,
+                                               .room = room,
+                                               .reason = reason,
+                                               .expires_ms = until})) {
+        fail_503(r, db);
+        return;
+    }
+    if (!api_acct_commit(r, db))
+        return;
+    if (kick) {
+        api_reply(r, 204, NULL);
+        return;
+    }
+    answer_json(r, 201,
+                json_pack("{s:s, s:s, s:s, s:o, s:s}", "kind", action, "user", user, "room", room,
+                          "until", until > 0 ? json_integer(until) : json_null(), "reason",
+                          reason ? reason : ""));
+}
+
+void r_rooms_unmoderate(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    const char *room = room_param(r), *action = param(r, "action"), *user = param(r, "user");
+    const char *pl[4] = {user, room, action, r->uid};
+    struct acc me;
+    bool site;
+    PGresult *res;
+    int n;
+
+    if (!room)
+        return;
+    if (strcmp(action, "mute") != 0 && strcmp(action, "ban") != 0) {
+        api_reply_code(r, CHAT_ERR_not_found);
+        return;
+    }
+    if (!api_acct_begin(r, db) || !access_of(r, db, room, &me))
+        return;
+    if (!me.found) {
+        fail(r, db, CHAT_ERR_not_found);
+        return;
+    }
+    if (!moderator(r, db, &me, &site))
+        return;
+    if (!(res = run(r, db, API_Q_sanction_lift, 4, pl, PGRES_TUPLES_OK)))
+        return;
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 0) {
+        fail_msg(r, db, CHAT_ERR_not_found, "no such sanction in force");
+        return;
+    }
+    if (!announce_sanction(db, user, room, action, -1, NULL) ||
+        !api_audit_add(
+            db, &(struct api_audit){.actor = r->uid,
+                                    .action = strcmp(action, "mute") == 0 ? "unmute" : "unban",
+                                    .target = user,
+                                    .room = room})) {
+        fail_503(r, db);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        api_reply(r, 204, NULL);
+}
+
+void r_rooms_sanctions(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    const char *room = room_param(r);
+    const char *p[1] = {room};
+    struct acc me;
+    bool site;
+    PGresult *res;
+    json_t *arr;
+
+    if (!room || !api_acct_begin(r, db) || !access_of(r, db, room, &me))
+        return;
+    if (!me.found) {
+        fail(r, db, CHAT_ERR_not_found);
+        return;
+    }
+    if (!moderator(r, db, &me, &site))
+        return;
+    if (!(res = run(r, db, API_Q_sanctions_of_room, 1, p, PGRES_TUPLES_OK)))
+        return;
+    arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+    if (api_acct_commit(r, db))
+        answer_json(r, 200, arr ? json_pack("{s:o}", "sanctions", arr) : NULL);
+    else
+        json_decref(arr);
+}
+
+/* ---- site-wide sanctions (site admins; the router checked the role: API_ADMIN) ----
+ * POST /api/v1/admin/users/{id}/sanctions/{chat_ban|mute} {"duration_s","reason"}: the user may
+ * not send anywhere; DELETE .../{chat_ban|mute}: lifted. (A site ban is POST .../ban: sessions
+ * revoked, login refused; routes/r_admin.c.) */
+void r_site_sanction(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    const char *kind = param(r, "action"), *user = param(r, "id"), *reason = NULL;
+    long long duration = -1;
+    char dur[24];
+    const char *pl[4] = {user, NULL, kind, r->uid};
+    const char *pa[6] = {kind, user, NULL, NULL, r->uid, NULL};
+    int64_t until;
+    PGresult *res;
+
+    if (strcmp(kind, "chat_ban") != 0 && strcmp(kind, "mute") != 0) {
+        api_reply_code(r, CHAT_ERR_not_found);
+        return;
+    }
+    if (strcmp(user, r->uid) == 0) {
+        api_reply_error(r, 400, "bad_field", "an admin cannot act on itself");
+        return;
+    }
+    if (!opt_int(r, "duration_s", 1, MOD_DURATION_MAX, &duration) ||
+        !opt_text(r, "reason", DESC_MAX_CPS, false, &reason) || !api_acct_begin(r, db))
+        return;
+    pa[3] = reason;
+    if (duration > 0) {
+        snprintf(dur, sizeof(dur), "%lld", duration);
+        pa[5] = dur;
+    }
+    if (!(res = run(r, db, API_Q_sanction_lift, 4, pl, PGRES_TUPLES_OK)))
+        return;
+    PQclear(res);
+    if (!(res = run(r, db, API_Q_sanction_add, 6, pa, PGRES_TUPLES_OK)))
+        return;
+    until = PQgetisnull(res, 0, 1) ? 0 : api_db_ll(res, 0, 1);
+    PQclear(res);
+    if (!announce_sanction(db, user, "*", kind, until, reason ? reason : "") ||
+        !api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                               .action = kind,
+                                               .target = user,
+                                               .reason = reason,
+                                               .expires_ms = until})) {
+        fail_503(r, db);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        answer_json(r, 201,
+                    json_pack("{s:s, s:s, s:s, s:o, s:s}", "kind", kind, "user", user, "room", "*",
+                              "until", until > 0 ? json_integer(until) : json_null(), "reason",
+                              reason ? reason : ""));
+}
+
+void r_site_unsanction(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    const char *kind = param(r, "action"), *user = param(r, "id");
+    const char *pl[4] = {user, NULL, kind, r->uid};
+    PGresult *res;
+    int n;
+
+    if (strcmp(kind, "chat_ban") != 0 && strcmp(kind, "mute") != 0) {
+        api_reply_code(r, CHAT_ERR_not_found);
+        return;
+    }
+    if (!api_acct_begin(r, db))
+        return;
+    if (!(res = run(r, db, API_Q_sanction_lift, 4, pl, PGRES_TUPLES_OK)))
+        return;
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 0) {
+        fail_msg(r, db, CHAT_ERR_not_found, "no such sanction in force");
+        return;
+    }
+    if (!announce_sanction(db, user, "*", kind, -1, NULL) ||
+        !api_audit_add(db, &(struct api_audit){
+                               .actor = r->uid,
+                               .action = strcmp(kind, "mute") == 0 ? "unmute" : "lift_chat_ban",
+                               .target = user})) {
+        fail_503(r, db);
+        return;
+    }
+    if (!api_acct_commit(r, db))
+        return;
+    if (strcmp(kind, "chat_ban") == 0) { /* the spam rule's own memory of the ban goes too */
+        redisReply *rep =
+            api_redis_cmd(&api_conns_get(r->api)->redis, "DEL " CHAT_KEY_SPAM_BAN_FMT, user);
+        if (rep)
+            freeReplyObject(rep);
+    }
+    api_reply(r, 204, NULL);
 }

@@ -30,6 +30,10 @@ void r_users_logins(struct api_req *r);
 /* r_messages.c */
 void r_messages_send_check(struct api_req *r);
 void r_messages_send(struct api_req *r);
+/* r_messages_mod.c */
+void r_messages_delete(struct api_req *r);
+void r_messages_report_check(struct api_req *r);
+void r_messages_report(struct api_req *r);
 /* r_rooms.c */
 void r_rooms_body_check(struct api_req *r);
 void r_rooms_directory(struct api_req *r);
@@ -50,6 +54,11 @@ void r_invites_revoke(struct api_req *r);
 void r_invites_redeem(struct api_req *r);
 void r_rooms_direct(struct api_req *r);
 void r_rooms_mine(struct api_req *r);
+void r_rooms_moderate(struct api_req *r);
+void r_rooms_unmoderate(struct api_req *r);
+void r_rooms_sanctions(struct api_req *r);
+void r_site_sanction(struct api_req *r);
+void r_site_unsanction(struct api_req *r);
 /* r_history.c */
 void r_history_list(struct api_req *r);
 void r_history_read_check(struct api_req *r);
@@ -57,5 +66,17 @@ void r_history_read(struct api_req *r);
 /* r_admin.c */
 void r_admin_revoke_check(struct api_req *r);
 void r_admin_revoke(struct api_req *r);
+void r_admin_body_check(struct api_req *r);
+void r_admin_rooms(struct api_req *r);
+void r_admin_room_messages(struct api_req *r);
+void r_admin_users(struct api_req *r);
+void r_admin_role(struct api_req *r);
+void r_admin_ban(struct api_req *r);
+void r_admin_unban(struct api_req *r);
+void r_admin_sessions(struct api_req *r);
+void r_admin_reports(struct api_req *r);
+void r_admin_report_resolve(struct api_req *r);
+void r_admin_audit(struct api_req *r);
+void r_admin_announce(struct api_req *r);
 
 #endif

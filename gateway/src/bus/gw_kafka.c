@@ -158,9 +158,39 @@ static void handle_presence(struct gw *gw, const rd_kafka_message_t *rkm)
     chat_msg_unref(m);
 }
 
+/* gw_recent_map_fn: the deleted form of the message *arg (its id) */
+static struct chat_msg *deleted_form(const struct chat_msg *m, void *arg)
+{
+    const uint64_t *id = arg;
+    const char *p = (const char *)m->buf + LWS_PRE;
+    struct chat_buf b;
+    struct chat_msg *n = NULL;
+
+    if (!chat_msg_has_id(p, *id))
+        return NULL;
+    chat_buf_init(&b, LWS_PRE, 0);
+    if (chat_msg_to_deleted(&b, p, m->len) == CHAT_OK)
+        n = chat_msg_from_buf(&b);
+    chat_buf_fini(&b);
+    return n;
+}
+
+/* A message_deleted record: the recovery ring holds the message's deleted form from now on (a
+ * `join {since}` replays it without its text, then the deletion). */
+static void forget_text(struct gw *gw, const rd_kafka_message_t *rkm)
+{
+    struct chat_stream_ev ev;
+    void *doc = NULL;
+
+    if (chat_stream_ev_decode(rkm->payload, rkm->len, &ev, &doc) == CHAT_OK)
+        (void)gw_recent_replace(gw->recent, rkm->key, rkm->key_len, deleted_form, &ev.id);
+    chat_json_free(doc);
+}
+
 static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
+    enum chat_stream_type type;
     struct chat_msg *m;
     int rc;
 
@@ -193,6 +223,9 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
             (void)gw_recent_add(gw->recent, rkm->key, rkm->key_len, rkm->offset, m);
         fanout_room(gw, rkm->key, rkm->key_len, m);
         chat_msg_unref(m);
+        if (rkm->key && chat_msg_stream_prefix(rkm->payload, rkm->len, &type) > 0 &&
+            type == CHAT_STREAM_DELETED)
+            forget_text(gw, rkm);
     } else if (strcmp(topic, gw->cfg->kafka.topic_presence) == 0) {
         handle_presence(gw, rkm);
     } else if (strcmp(topic, gw->cfg->kafka.topic_events) == 0) {

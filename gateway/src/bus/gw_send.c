@@ -3,14 +3,17 @@
  * by room, and the ack (or error) when the delivery report arrives. Event-loop thread only. */
 #include "bus/gw_send.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "chat/log.h"
 #include "chat/mem.h"
+#include "chat/spam.h"
 #include "chat/time.h"
 
 #include "bus/gw_idem.h"
+#include "bus/gw_spam.h"
 #include "cache/gw_redis.h"
 #include "core/gw.h"
 #include "ws/gw_conn.h"
@@ -172,6 +175,31 @@ static void refuse(struct gw *gw,
     drain_check(gw, c);
 }
 
+/* Produces p's kept frame, or refuses it (and gives its claimed key back). The lease or the
+ * partitions may have changed while Redis answered (not the cap: the send counts against it
+ * already). */
+static void finish(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
+{
+    enum chat_errcode code;
+    int retry_ms;
+
+    if (send_check(gw, c, false, &code, &retry_ms) == CHAT_OK &&
+        produce(gw, p, p->who, p->room, p->text, &code, &retry_ms) == CHAT_OK) {
+        pending_drop_frame(p);
+        return;
+    }
+    gw_idem_forget(gw, p);
+    refuse(gw, c, p, code, NULL, retry_ms);
+}
+
+/* The spam rule and slow mode (bus/gw_spam.h), then the produce. */
+static void check_and_produce(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
+{
+    if (gw_spam_check(gw, p, p->who->sub) == CHAT_OK) /* gw_send_checked() follows */
+        return;
+    finish(gw, c, p);
+}
+
 void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
@@ -192,18 +220,51 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
         return;
     }
     p = pending_new(c, f->client_msg_id, f->ref);
-    if (f->client_msg_id) {
-        p->room = chat_xstrdup(f->room);
-        if (gw_idem_claim(gw, p, c->claims.sub) == CHAT_OK) { /* gw_send_claimed() follows */
-            p->text = chat_xstrndup(f->text, f->text_len);
-            p->text_len = f->text_len;
-            p->who = chat_xcalloc(1, sizeof(*p->who));
-            *p->who = c->claims;
-            return;
-        }
+    p->room = chat_xstrdup(f->room);
+    p->text = chat_xstrndup(f->text, f->text_len); /* kept while Redis answers */
+    p->text_len = f->text_len;
+    p->who = chat_xcalloc(1, sizeof(*p->who));
+    *p->who = c->claims;
+    if (f->client_msg_id && gw_idem_claim(gw, p, c->claims.sub) == CHAT_OK)
+        return; /* gw_send_claimed() follows */
+    check_and_produce(gw, c, p);
+}
+
+void gw_send_checked(struct gw *gw, struct gw_pending *p, int verdict, int64_t ms, int offence)
+{
+    struct gw_conn *c = p->c;
+    int64_t until = chat_now_ms() + ms;
+    char msg[96];
+
+    if (verdict == CHAT_SPAM_TRIPPED) /* the user's, whether or not this connection still is */
+        gw_spam_ban(gw, p->who->sub, until, offence);
+    if (!c) { /* closed meanwhile: nobody to answer */
+        gw_idem_forget(gw, p);
+        pending_free(p);
+        return;
     }
-    if (produce(gw, p, &c->claims, f->room, f->text, &code, &retry_ms) != CHAT_OK)
-        refuse(gw, c, p, code, NULL, retry_ms);
+    switch (verdict) {
+    case CHAT_SPAM_OK:
+        finish(gw, c, p);
+        return;
+    case CHAT_SPAM_SLOW:
+        gw_idem_forget(gw, p);
+        chat_metric_add(&gw->m.slow_refused, 1);
+        refuse(gw, c, p, CHAT_ERR_slow_mode, NULL, ms < 1 ? 1 : (int)ms);
+        return;
+    default: /* CHAT_SPAM_TRIPPED, CHAT_SPAM_BANNED */
+        gw_idem_forget(gw, p);
+        snprintf(msg, sizeof(msg), "%d of your last %d messages were the same", gw->cfg->spam.same,
+                 gw->cfg->spam.last);
+        pending_unlink(p);
+        chat_metric_add(&gw->m.send_errors, 1);
+        chat_metric_add(&gw->m.sanctioned, 1);
+        gw_conn_error_until(c, CHAT_ERR_chat_banned, msg, p->client_msg_id, p->ref, until,
+                            CHAT_SPAM_REASON);
+        pending_free(p);
+        drain_check(gw, c);
+        return;
+    }
 }
 
 void gw_send_claimed(struct gw *gw,
@@ -213,7 +274,6 @@ void gw_send_claimed(struct gw *gw,
                      int retry_ms)
 {
     struct gw_conn *c = p->c;
-    enum chat_errcode code;
 
     if (!c) { /* closed meanwhile: nobody to answer; a retry on another connection may send it */
         gw_idem_forget(gw, p);
@@ -223,15 +283,7 @@ void gw_send_claimed(struct gw *gw,
     switch (o) {
     case GW_IDEM_CLAIMED:
     case GW_IDEM_SKIPPED:
-        /* the lease or the partitions may have changed while Redis answered (not the cap: the
-         * send counts against it already) */
-        if (send_check(gw, c, false, &code, &retry_ms) == CHAT_OK &&
-            produce(gw, p, p->who, p->room, p->text, &code, &retry_ms) == CHAT_OK) {
-            pending_drop_frame(p);
-            return;
-        }
-        gw_idem_forget(gw, p);
-        refuse(gw, c, p, code, NULL, retry_ms);
+        check_and_produce(gw, c, p);
         return;
     case GW_IDEM_DONE: /* the first send's ack, this send's ids: nothing is produced again */
         pending_unlink(p);

@@ -23,9 +23,9 @@ struct gw_pending {
     struct gw_pending *prev, *next; /* in c->pending */
     char *client_msg_id;            /* owns, may be NULL */
     char *ref;                      /* owns, may be NULL */
-    char *room;                     /* owns; only sends with client_msg_id */
+    char *room;                     /* owns */
     char *idem_key;                 /* owns: the claimed Redis key; NULL: no dedupe */
-    /* while the claim is in Redis (NULL before and after): the frame's text and sender */
+    /* until the produce (NULL after): the frame's text and sender */
     char *text; /* owns */
     size_t text_len;
     struct chat_claims *who; /* owns: a copy of the sender's claims at the frame */
@@ -49,6 +49,11 @@ void gw_send_claimed(struct gw *gw,
                      enum gw_idem_outcome o,
                      const struct chat_idem_ack *ack,
                      int retry_ms);
+/* The spam rule's and slow mode's verdict on p (bus/gw_spam.c; enum chat_spam_verdict; ms: the
+ * ban's length or the retry): produce, or refuse with chat_banned or slow_mode, or (the
+ * connection closed meanwhile) give the claimed key back. A trip chat-bans the user in any case.
+ * Consumes p unless it was produced. */
+void gw_send_checked(struct gw *gw, struct gw_pending *p, int verdict, int64_t ms, int offence);
 /* c is closing: its pending sends forget it (their reports then answer nobody). */
 void gw_send_detach_all(struct gw_conn *c);
 

@@ -30,6 +30,7 @@
 #include "chat/msg.h"
 #include "chat/proto.h"
 #include "chat/shared_cfg.h"
+#include "chat/spam.h"
 
 #include "core/gw_metrics.h"
 #include "room/gw_map.h"
@@ -75,11 +76,12 @@ struct gw_config {
     int max_errors;  /* malformed frames in a row before closing */
     int rooms_adhoc; /* 1: rooms chat-api does not know may be joined (public, node limits) */
     /* sessions (tokens are issued by chat-api; the gateway verifies them) */
-    int access_ttl_s;    /* lifetime of an access token */
-    int token_max_ttl_s; /* longest lifetime of a session token accepted (chatctl may sign) */
-    int grant_ttl_s;     /* longest lifetime of a room grant; removals are kept this long */
-    int idem_ttl_s;      /* a send's client_msg_id and ack are remembered this long (Redis) */
-    int session_warn_s;  /* session_expiring this long before exp */
+    int access_ttl_s;          /* lifetime of an access token */
+    int token_max_ttl_s;       /* longest lifetime of a session token accepted (chatctl may sign) */
+    int grant_ttl_s;           /* longest lifetime of a room grant; removals are kept this long */
+    int idem_ttl_s;            /* a send's client_msg_id and ack are remembered this long (Redis) */
+    struct chat_spam_cfg spam; /* the spam rule (chat/spam.h) */
+    int session_warn_s;        /* session_expiring this long before exp */
     struct chat_kafka_cfg kafka;
 };
 

@@ -28,6 +28,9 @@ struct gw_metrics {
     atomic_llong idem_skipped;      /* sends with client_msg_id not deduplicated (Redis out) */
     atomic_llong idem_hits;         /* retries answered with the remembered ack */
     atomic_llong reads;             /* read frames produced to chat.events */
+    atomic_llong spam_skipped;      /* sends not checked by the spam rule / slow mode (Redis out) */
+    atomic_llong spam_bans;         /* spam-rule chat bans this node imposed */
+    atomic_llong slow_refused;      /* sends refused by a room's slow mode */
     struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
     struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
 };

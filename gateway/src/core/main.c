@@ -10,6 +10,7 @@
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/shared_cfg.h"
+#include "chat/spam.h"
 #include "chat/time.h"
 
 #include "bus/gw_kafka.h"
@@ -177,6 +178,7 @@ static const struct chat_cfg_opt gw_opts[] = {
     CHAT_TOKEN_CFG_OPTS(struct gw_config),
     CHAT_LIMIT_CFG_OPTS(struct gw_config),
     CHAT_ROOM_CFG_OPTS(struct gw_config),
+    CHAT_SPAM_CFG_OPTS(struct gw_config, spam),
     OPT_INT("rooms-adhoc",
             "CHAT_ROOMS_ADHOC",
             0,

@@ -349,6 +349,27 @@ struct chat_msg *gw_recent_next(struct gw_recent_iter *it, int64_t *seq)
     return e->m;
 }
 
+bool gw_recent_replace(
+    struct gw_recent *r, const char *room, size_t len, gw_recent_map_fn *fn, void *arg)
+{
+    struct gw_recent_room *rm = room_find(r, room, len);
+
+    for (size_t k = rm ? rm->len : 0; k-- > 0;) {
+        struct ev *e = &rm->v[(rm->head + k) % rm->cap];
+        struct chat_msg *n = fn(e->m, arg);
+
+        if (!n)
+            continue;
+        r->st.bytes -= ev_cost(e->m);
+        r->st.bytes += ev_cost(n);
+        chat_msg_unref(e->m);
+        e->m = n;
+        evict(r);
+        return true;
+    }
+    return false;
+}
+
 bool gw_recent_peek(const struct gw_recent *r,
                     const char *room,
                     size_t len,

@@ -24,6 +24,7 @@
 #include "room/gw_acl.h"
 #include "room/gw_map.h"
 #include "room/gw_room.h"
+#include "session/gw_announce.h"
 #include "ws/gw_conn.h"
 
 /* ms an entry is kept: past this, every token it could affect has expired */
@@ -167,6 +168,8 @@ void gw_events_handle(struct gw *gw, const char *v, size_t len)
         gw_acl_room_deleted(gw, ev.room);
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_sanction) {
         gw_acl_sanction_put(gw, ev.user, ev.room, ev.kind, ev.until, ev.reason);
+    } else if (rc == CHAT_OK && ev.type == CHAT_EV_announcement && strcmp(ev.room, "*") == 0) {
+        gw_announce_all(gw, ev.id, ev.text, ev.ts); /* session/gw_announce.c */
     } else if (rc == CHAT_OK && ev.type == CHAT_EV_read) {
         read_marked(gw, ev.user, ev.room, ev.seq); /* the persister stores it */
     } else if (rc != CHAT_ENOENT) { /* unknown types are for newer gateways: skipped silently */

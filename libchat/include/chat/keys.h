@@ -27,6 +27,12 @@
  *   chat:idem:USER:CLIENT_MSG_ID   STRING "p" while the send waits for Kafka (PX produce timeout
  *                                  + 5 s), then the ack {"room","id","seq","ts"} (EX
  *                                  CHAT_IDEM_TTL_S); USER is the token subject
+ * Spam rule and slow mode (gateways and chat-api, chat/spam.h; USER is the token subject):
+ *   chat:spam:last:USER            LIST  hashes of the user's last CHAT_SPAM_LAST texts, newest
+ *                                        first; PX CHAT_SPAM_LIST_PX; deleted when it trips
+ *   chat:spam:offences:USER        STRING offences so far, EX CHAT_SPAM_WINDOW_S from the last
+ *   chat:spam:ban:USER             STRING "1" PX the spam-rule chat ban (a lift DELs it)
+ *   chat:slow:ROOM:USER            STRING "1" PX the room's slow mode: the user's last send
  */
 #ifndef CHAT_KEYS_H
 #define CHAT_KEYS_H
@@ -41,6 +47,11 @@
 #define CHAT_PRES_TTL_MS        5000
 #define CHAT_KEY_RATE_FMT       "chat:rl:%s:%s"   /* KIND, SUBJECT */
 #define CHAT_KEY_IDEM_FMT       "chat:idem:%s:%s" /* USER, CLIENT_MSG_ID */
+
+#define CHAT_KEY_SPAM_LAST_FMT     "chat:spam:last:%s"     /* USER */
+#define CHAT_KEY_SPAM_OFFENCES_FMT "chat:spam:offences:%s" /* USER */
+#define CHAT_KEY_SPAM_BAN_FMT      "chat:spam:ban:%s"      /* USER */
+#define CHAT_KEY_SLOW_FMT          "chat:slow:%s:%s"       /* ROOM, USER */
 
 #define CHAT_KEY_RECENT_FMT  "chat:recent:%s"  /* ROOM */
 #define CHAT_KEY_URECENT_FMT "chat:urecent:%s" /* USER */

@@ -248,6 +248,7 @@ struct chat_event {
     int64_t seq;                  /* read */
     const char *kind, *text, *id; /* sanction (kind), announcement (text, id); borrowed */
     int64_t until;                /* sanction: ms since the epoch, 0 = until lifted */
+    int64_t offence;              /* sanction of the spam rule: the offence number (0: none) */
     void *_doc;
 };
 /* {"type":"sanction",...}: the value of a chat.sanctions record and of a chat.events sanction;
@@ -259,6 +260,10 @@ CHAT_NODISCARD int chat_enc_sanction(struct chat_buf *out,
                                      int64_t until_ms,
                                      const char *reason,
                                      int64_t ts);
+/* A gateway's or chat-api's spam-rule chat ban for chat.events: a site-wide (room "*") chat_ban
+ * with reason "spam" until until_ms, plus "offence": N (the user's N-th within the window). */
+CHAT_NODISCARD int chat_enc_spam_ban(
+    struct chat_buf *out, const char *user, int64_t until_ms, int offence, int64_t ts);
 /* The key of a chat.sanctions record: "USER ROOM KIND" (room "*": site-wide). CHAT_OK or
  * CHAT_ETOOBIG. */
 CHAT_NODISCARD int
@@ -314,21 +319,83 @@ struct chat_event_msg {
     int64_t ts;   /* server time, ms since the epoch */
     int64_t seq;  /* -1 when absent */
     int64_t prev; /* -1 when absent; read by chat_msg_decode, never written by chat_enc_message */
+    bool deleted; /* soft-deleted: encoded as ...,"ts":TS,"deleted":true,"text":"" (text and
+                   * client_msg_id left out); read by chat_msg_decode */
 };
 
 #define CHAT_MSG_PREFIX     "{\"type\":\"message\","
 #define CHAT_MSG_PREFIX_LEN (sizeof(CHAT_MSG_PREFIX) - 1)
 
 CHAT_NODISCARD int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m);
-/* Writes the client frame for Kafka value v (seq spliced in) into out.
- * Returns CHAT_OK or CHAT_EPROTO when v does not start with CHAT_MSG_PREFIX. */
+/* Writes the client frame for Kafka value v (seq spliced in) into out: v is any record of a
+ * room's stream (message, message_deleted, system: chat_msg_stream_prefix).
+ * Returns CHAT_OK or CHAT_EPROTO when v does not start with a stream type's prefix. */
 CHAT_NODISCARD int
 chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len, int64_t seq);
 /* As chat_msg_splice_seq, inserting "seq":SEQ,"prev":PREV, (just "seq":SEQ, when prev < 0: the
  * node has not seen the room's previous event). Returns CHAT_OK, CHAT_EPROTO (v does not start
- * with CHAT_MSG_PREFIX) or an error of chat_buf_reserve (CHAT_ETOOBIG); out unchanged on error. */
+ * with a stream type's prefix) or an error of chat_buf_reserve (CHAT_ETOOBIG); out unchanged on
+ * error. */
 CHAT_NODISCARD int chat_msg_splice_seq_prev(
     struct chat_buf *out, const char *v, size_t len, int64_t seq, int64_t prev);
+/* A quick filter before chat_msg_decode(): whether the NUL-terminated message frame (as this
+ * codec encodes it) may be message id's. */
+bool chat_msg_has_id(const char *frame, uint64_t id);
+/* Writes the deleted form of message frame (seq and prev kept, text dropped) into out. Returns
+ * CHAT_OK, CHAT_EPROTO (not a message frame) or a chat_buf error. */
+CHAT_NODISCARD int chat_msg_to_deleted(struct chat_buf *out, const char *frame, size_t len);
+
+/* ---- the other record types of a room's stream (chat.messages, keyed by room) ----
+ * Every record of a room's stream starts {"type":"<type>", and gets "seq"/"prev" spliced after
+ * that prefix like a message (one sequence per room, proto/README.md sections 5 and 11):
+ *   {"type":"message_deleted","room":R,"id":"MSGID","by":U,"ts":MS}
+ *   {"type":"system","room":R,"event":E,"id":"ID","ts":MS[,"user":U][,"nick":N][,"text":T]}
+ * A record whose type this version does not know is not a stream event here: the splice
+ * refuses it (CHAT_EPROTO), so gateways and the persister skip it without advancing the room's
+ * last seq, and the prev chain links the events they do deliver. */
+enum chat_stream_type {
+    CHAT_STREAM_UNKNOWN = 0,
+    CHAT_STREAM_MESSAGE = 1,
+    CHAT_STREAM_DELETED = 2, /* message_deleted */
+    CHAT_STREAM_SYSTEM = 3,
+};
+/* The longest type name looked at (longer ones are not stream types). */
+#define CHAT_STREAM_TYPE_MAX 32
+/* Returns the length of v's leading {"type":"<type>", when <type> is a stream type of this
+ * version (*type set, when type is not NULL), else 0 (*type CHAT_STREAM_UNKNOWN). */
+size_t chat_msg_stream_prefix(const char *v, size_t len, enum chat_stream_type *type);
+/* {"type":"message_deleted","room":R,"id":"ID","by":BY,"ts":TS}. Returns CHAT_OK or a chat_buf
+ * error. */
+CHAT_NODISCARD int chat_enc_msg_deleted(
+    struct chat_buf *out, const char *room, uint64_t id, const char *by, int64_t ts);
+/* A system event of a room (chat-api: a member joined, left, was removed, the room changed). */
+struct chat_system_ev {
+    const char *room, *event;       /* event: joined|left|kicked|banned|muted|room_updated|... */
+    const char *user, *nick, *text; /* each may be NULL: left out */
+    uint64_t id;
+    int64_t ts;
+};
+/* {"type":"system","room","event","id","ts"[,"user"][,"nick"][,"text"]}. Returns CHAT_OK or a
+ * chat_buf error. */
+CHAT_NODISCARD int chat_enc_system(struct chat_buf *out, const struct chat_system_ev *e);
+
+/* A decoded message_deleted or system record (strings borrowed from the decoder's doc). */
+struct chat_stream_ev {
+    enum chat_stream_type type; /* CHAT_STREAM_DELETED or CHAT_STREAM_SYSTEM */
+    const char *room;
+    uint64_t id;           /* deleted: the deleted message's id; system: the event's id */
+    const char *user;      /* deleted: "by" (who deleted); system: the member concerned or NULL */
+    const char *nick;      /* system only; may be NULL */
+    const char *event;     /* system only */
+    const char *text;      /* system only; may be NULL */
+    int64_t ts, seq, prev; /* seq/prev -1 when absent */
+};
+/* Decodes a message_deleted or system record (with or without seq/prev); strings borrowed from
+ * *doc (chat_json_free()). Returns CHAT_OK or CHAT_EPROTO (a message, an unknown type, a field
+ * missing or malformed). */
+CHAT_NODISCARD int
+chat_stream_ev_decode(const char *v, size_t len, struct chat_stream_ev *e, void **doc);
+
 /* Decodes a message event (with or without seq; prev, when present, needs 0 <= prev < seq);
  * strings borrowed from *doc, which the caller frees with chat_json_free(). Returns CHAT_OK or
  * CHAT_EPROTO. */
@@ -365,5 +432,23 @@ chat_enc_idem_ack(struct chat_buf *out, const char *room, uint64_t id, int64_t s
 /* Returns CHAT_OK with *a filled, or CHAT_EPROTO (not such an object, room invalid, id not a
  * decimal u64, seq < 0). Unknown fields are ignored. */
 CHAT_NODISCARD int chat_idem_ack_decode(const char *v, size_t len, struct chat_idem_ack *a);
+
+/* ---- announcements (issue 13, POST /api/v1/admin/announce) ----
+ * The chat.events record (key "*" for everyone, room "*"):
+ *   {"type":"announcement","user":"","room":R|"*","id":"ID","text":T,"ts":MS}
+ * The frame every connection gets: {"type":"announcement","id":"ID","text":T,"ts":MS}.
+ * Strings borrowed; returns CHAT_OK or a chat_buf error. */
+CHAT_NODISCARD int chat_enc_ev_announcement(
+    struct chat_buf *out, const char *room, const char *id, const char *text, int64_t ts);
+CHAT_NODISCARD int
+chat_enc_announcement(struct chat_buf *out, const char *id, const char *text, int64_t ts);
+
+/* A REST error with the end of a sanction (site_banned):
+ * {"error":{"code","message","until":MS|null,"reason":S}}; until_ms 0: null (until lifted). */
+CHAT_NODISCARD int chat_enc_http_error_until(struct chat_buf *out,
+                                             const char *code,
+                                             const char *message,
+                                             int64_t until_ms,
+                                             const char *reason);
 
 #endif

@@ -556,13 +556,55 @@ static void test_random_vs_model(void **state)
     assert_true(outcomes[GW_RECENT_RECOVERED] > 0 && outcomes[GW_RECENT_TOO_OLD] > 0);
 }
 
+/* gw_recent_map_fn for test_replace: replaces the message of payload length *arg by a frame of
+ * 3 bytes. */
+static struct chat_msg *shorter(const struct chat_msg *m, void *arg)
+{
+    return m->len == *(size_t *)arg ? frame(3) : NULL;
+}
+
+/* A replaced event keeps its seq and place; the bytes follow the new one; no match: nothing. */
+static void test_replace(void **state)
+{
+    struct gw_recent *r = gw_recent_new(1 << 20, 8);
+    struct gw_recent_stats st;
+    struct gw_recent_iter it;
+    struct chat_msg *m;
+    size_t want = 20, bytes;
+    int64_t seq, oldest;
+
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        m = frame(10 * (size_t)(i + 1)); /* 10, 20, 30 bytes at seq 5, 6, 7 */
+        (void)add(r, "a", 5 + i, m);
+        chat_msg_unref(m);
+    }
+    gw_recent_get_stats(r, &st);
+    bytes = st.bytes;
+    assert_true(gw_recent_replace(r, "a", 1, shorter, &want));
+    gw_recent_get_stats(r, &st);
+    assert_int_equal(st.bytes, bytes - 17);
+    assert_int_equal(st.events, 3);
+    assert_int_equal(gw_recent_since(r, "a", 1, 4, &it, &oldest), GW_RECENT_RECOVERED);
+    assert_int_equal(it.n, 3);
+    for (int i = 0; i < 3; i++) {
+        m = gw_recent_next(&it, &seq);
+        assert_int_equal(seq, 5 + i);
+        assert_int_equal(m->len, i == 1 ? 3 : 10 * (size_t)(i + 1));
+    }
+    want = 99; /* none has it; an unknown room neither */
+    assert_false(gw_recent_replace(r, "a", 1, shorter, &want));
+    assert_false(gw_recent_replace(r, "b", 1, shorter, &want));
+    gw_recent_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_prev_since), cmocka_unit_test(test_per_room_cap),
         cmocka_unit_test(test_no_events_kept),   cmocka_unit_test(test_replay),
         cmocka_unit_test(test_byte_budget_lru),  cmocka_unit_test(test_tiny_budget),
-        cmocka_unit_test(test_random_vs_model),
+        cmocka_unit_test(test_random_vs_model),  cmocka_unit_test(test_replace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

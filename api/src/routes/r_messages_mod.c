@@ -1,0 +1,326 @@
+/* r_messages_mod.c - moderation of single messages (issue 13; proto/README.md section 9,
+ * "Moderation"):
+ *   DELETE /api/v1/rooms/{room}/messages/{id}: a soft delete by the author, the room's owner or
+ *     an admin of it, or a site admin. In one transaction: the row's deleted_at/deleted_by (when
+ *     the persister stored it already), the audit row and the message_deleted record of the
+ *     room's stream (outbox topic 'messages', key the room). Deleting twice: 204, no second
+ *     event.
+ *   POST /api/v1/rooms/{room}/messages/{id}/report {"reason"}: any account that can read the
+ *     room; one open report per reporter and message (409 already_reported).
+ * A message is found in PostgreSQL, else in the Redis recent cache (chat:recent:ROOM), else 404.
+ * Both run on request threads (blocking I/O is theirs). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "chat/keys.h"
+#include "chat/mem.h"
+#include "chat/time.h"
+#include "chat/utf8.h"
+
+#include "acct/api_acct.h"
+#include "api.h"
+#include "bus/api_outbox.h"
+#include "db/api_conns.h"
+#include "mod/api_audit.h"
+#include "routes.h"
+
+/* What the caller may do in the room, and the message. */
+struct target {
+    bool room_found, member, manager, site_admin;
+    bool public_room;
+    bool found, deleted;
+    char author[72];
+};
+
+static void fail(struct api_req *r, struct api_db *db, enum chat_errcode code, const char *msg)
+{
+    api_db_rollback(db);
+    if (msg)
+        api_reply_error(r, chat_errcode_http(code), chat_errcode_name(code), msg);
+    else
+        api_reply_code(r, code);
+}
+
+static PGresult *
+run(struct api_req *r, struct api_db *db, enum api_q q, int n, const char *const *p, int want)
+{
+    PGresult *res = api_db_qn(db, q, n, p);
+
+    if (api_db_ok(res, (ExecStatusType)want, "a message moderation statement"))
+        return res;
+    api_db_rollback(db);
+    api_reply_unavailable(r);
+    return NULL;
+}
+
+/* The caller's standing in room (t->room_found false: no such room row). */
+static bool standing(struct api_req *r, struct api_db *db, const char *room, struct target *t)
+{
+    const char *p[2] = {room, r->uid};
+    PGresult *res;
+
+    if (!(res = run(r, db, API_Q_msg_room_access, 2, p, PGRES_TUPLES_OK)))
+        return false;
+    if (PQntuples(res) == 1) {
+        const char *role = PQgetvalue(res, 0, 1), *state = PQgetvalue(res, 0, 2);
+        t->room_found = true;
+        t->public_room = strcmp(PQgetvalue(res, 0, 0), "public") == 0;
+        t->member = strcmp(state, "active") == 0;
+        t->manager = t->member && (strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0) &&
+                     strcmp(PQgetvalue(res, 0, 0), "direct") != 0;
+    }
+    PQclear(res);
+    if (!(res = run(r, db, API_Q_user_site_role, 1, p + 1, PGRES_TUPLES_OK)))
+        return false;
+    t->site_admin = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "admin") == 0;
+    PQclear(res);
+    return true;
+}
+
+/* The message from the recent cache: the newest CHAT_RECENT_PER_ROOM of the room. False after
+ * answering 503 (Redis failed); t->found tells. */
+static bool from_cache(struct api_req *r, const char *room, uint64_t id, struct target *t)
+{
+    struct api_redis *rd = &api_conns_get(r->api)->redis;
+    char key[128];
+    redisReply *rep;
+
+    snprintf(key, sizeof(key), CHAT_KEY_RECENT_FMT, room);
+    rep = api_redis_cmd(rd, "ZRANGE %s 0 -1", key);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep)
+            freeReplyObject(rep);
+        api_reply_unavailable(r);
+        return false;
+    }
+    for (size_t i = 0; i < rep->elements && !t->found; i++) {
+        const redisReply *m = rep->element[i];
+        struct chat_event_msg msg;
+        void *doc = NULL;
+
+        if (m->type != REDIS_REPLY_STRING || !chat_msg_has_id(m->str, id))
+            continue;
+        if (chat_msg_decode(m->str, m->len, &msg, &doc) == CHAT_OK && msg.id == id &&
+            strcmp(msg.room, room) == 0) {
+            t->found = true;
+            snprintf(t->author, sizeof(t->author), "%s", msg.user);
+        }
+        chat_json_free(doc);
+    }
+    freeReplyObject(rep);
+    return true;
+}
+
+/* Finds message ids of room (PostgreSQL, then the cache). False after answering. */
+static bool find(struct api_req *r,
+                 struct api_db *db,
+                 const char *room,
+                 const char *ids,
+                 uint64_t id,
+                 struct target *t)
+{
+    const char *p[2] = {ids, room};
+    PGresult *res;
+
+    if (!(res = run(r, db, API_Q_msg_lookup, 2, p, PGRES_TUPLES_OK)))
+        return false;
+    if (PQntuples(res) == 1) {
+        t->found = true;
+        t->deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+        snprintf(t->author, sizeof(t->author), "%s", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    if (!t->found) {
+        api_db_rollback(db); /* no statement waits while Redis answers */
+        if (!from_cache(r, room, id, t))
+            return false;
+        if (!api_acct_begin(r, db))
+            return false;
+        if (!(res = run(r, db, API_Q_msg_lock, 1, p, PGRES_TUPLES_OK))) /* lock again */
+            return false;
+        PQclear(res);
+    }
+    if (!t->found) {
+        fail(r, db, CHAT_ERR_not_found, "no such message");
+        return false;
+    }
+    return true;
+}
+
+/* The room and message of the path: false after answering 400/404. */
+static bool path(struct api_req *r, const char **room, char *ids, size_t cap, uint64_t *id)
+{
+    const char *s = api_param_get(&r->params, "id")->str;
+    char *end = NULL;
+    unsigned long long v;
+
+    *room = api_param_get(&r->params, "room")->str;
+    if (!chat_room_valid(*room)) {
+        api_reply_code(r, CHAT_ERR_bad_room);
+        return false;
+    }
+    v = (s[0] >= '1' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
+    if (v == 0 || !end || *end || v > INT64_MAX) {
+        api_reply_error(r, 404, "not_found", "no such message");
+        return false;
+    }
+    *id = (uint64_t)v;
+    snprintf(ids, cap, "%" PRIu64, *id);
+    return true;
+}
+
+void r_messages_delete(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    struct target t = {0};
+    const char *room, *lp[1];
+    char ids[24], tsb[24];
+    uint64_t id;
+    int64_t ts = chat_now_ms();
+    PGresult *res;
+    struct chat_buf b;
+    bool good;
+
+    if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db))
+        return;
+    lp[0] = ids;
+    if (!(res = run(r, db, API_Q_msg_lock, 1, lp, PGRES_TUPLES_OK)))
+        return;
+    PQclear(res);
+    if (!standing(r, db, room, &t))
+        return;
+    if (t.room_found && !t.public_room && !t.member && !t.site_admin) {
+        fail(r, db, CHAT_ERR_not_found, "no such message"); /* the room is invisible */
+        return;
+    }
+    if (!find(r, db, room, ids, id, &t))
+        return;
+    if (strcmp(t.author, r->uid) != 0 && !t.manager && !t.site_admin) {
+        fail(r, db, CHAT_ERR_forbidden,
+             "only the author, the room's owner and admins and site admins delete a message");
+        return;
+    }
+    if (!t.deleted) { /* stored later than an earlier delete: that delete's audit row */
+        if (!(res = run(r, db, API_Q_msg_deleted_before, 1, lp, PGRES_TUPLES_OK)))
+            return;
+        t.deleted = PQntuples(res) > 0;
+        PQclear(res);
+    }
+    if (t.deleted) { /* deleting twice: nothing new */
+        if (api_acct_commit(r, db))
+            api_reply(r, 204, NULL);
+        return;
+    }
+    snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
+    {
+        const char *p[4] = {ids, room, tsb, r->uid};
+        if (!(res = run(r, db, API_Q_msg_soft_delete, 4, p, PGRES_COMMAND_OK)))
+            return;
+        PQclear(res);
+    }
+    chat_buf_init(&b, 0, 0);
+    good = api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                                 .action = "delete_message",
+                                                 .target = t.author,
+                                                 .room = room,
+                                                 .message = ids}) &&
+           chat_enc_msg_deleted(&b, room, id, r->uid, ts) == CHAT_OK &&
+           api_outbox_put(db, "messages", room, "message_deleted", &b);
+    chat_buf_fini(&b);
+    if (!good) {
+        api_db_rollback(db);
+        api_reply_unavailable(r);
+        return;
+    }
+    if (api_acct_commit(r, db))
+        api_reply(r, 204, NULL);
+}
+
+/* {"reason": 1..CHAT_REPORT_REASON_MAX code points, no control characters but newline/tab} */
+void r_messages_report_check(struct api_req *r)
+{
+    json_error_t e;
+    json_t *o;
+    const char *reason;
+    size_t cps = 0;
+
+    if (!chat_utf8_valid(chat_buf_data(&r->body), r->body.len, NULL)) {
+        api_reply_code(r, CHAT_ERR_bad_utf8);
+        return;
+    }
+    o = json_loadb(chat_buf_data(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &e);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        api_reply_code(r, CHAT_ERR_bad_json);
+        return;
+    }
+    r->doc = o;
+    reason = json_string_value(json_object_get(o, "reason"));
+    if (!reason || strlen(reason) != json_string_length(json_object_get(o, "reason")) ||
+        !chat_utf8_valid(reason, strlen(reason), &cps) || cps < 1 ||
+        cps > (size_t)r->api->cfg->report_reason_max ||
+        chat_utf8_has_control(reason, strlen(reason), "\n\t")) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "reason must be 1 to %d code points of text",
+                 r->api->cfg->report_reason_max);
+        api_reply_error(r, 400, "bad_field", msg);
+    }
+}
+
+void r_messages_report(struct api_req *r)
+{
+    struct api_db *db = &api_conns_get(r->api)->db;
+    const char *reason = json_string_value(json_object_get(r->doc, "reason"));
+    struct target t = {0};
+    const char *room, *lp[1];
+    char ids[24];
+    uint64_t id;
+    PGresult *res;
+    json_t *j;
+    char *s;
+
+    if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db))
+        return;
+    lp[0] = ids;
+    if (!(res = run(r, db, API_Q_msg_lock, 1, lp, PGRES_TUPLES_OK)))
+        return;
+    PQclear(res);
+    if (!standing(r, db, room, &t))
+        return;
+    if ((t.room_found && !t.public_room && !t.member && !t.site_admin) ||
+        (!t.room_found && (room[0] == '_' || !r->api->cfg->rooms_adhoc))) {
+        fail(r, db, CHAT_ERR_not_found, "no such message");
+        return;
+    }
+    if (!find(r, db, room, ids, id, &t))
+        return;
+    {
+        const char *p[4] = {r->uid, room, ids, reason};
+        if (!(res = run(r, db, API_Q_report_add, 4, p, PGRES_TUPLES_OK)))
+            return;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        fail(r, db, CHAT_ERR_already_reported, NULL);
+        return;
+    }
+    j = json_pack("{s:s, s:s}", "id", PQgetvalue(res, 0, 0), "status", "open");
+    PQclear(res);
+    if (!api_acct_commit(r, db)) {
+        json_decref(j);
+        return;
+    }
+    s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    chat_buf_reset(&r->resp);
+    if (s && chat_buf_appends(&r->resp, s) == CHAT_OK)
+        api_reply(r, 201, "application/json");
+    else
+        api_reply_code(r, CHAT_ERR_internal);
+    chat_free(s);
+}
