@@ -209,34 +209,107 @@ static void query_refused(struct api_db *db, int q, const PGresult *r)
              msg ? msg : PQresStatus(PQresultStatus(r)));
 }
 
-/* Prepares the connection's queries, each within the deadline. False when one failed (a
- * refused one is reported; the connection may have been dropped). */
+/* Sends everything libpq holds, reading what arrives meanwhile, until deadline: 1 sent, 0 the
+ * deadline passed, -1 the connection broke. */
+static int flush_within(PGconn *pg, int64_t deadline)
+{
+    for (;;) {
+        int f = PQflush(pg), rc;
+
+        if (f <= 0)
+            return f < 0 ? -1 : 1;
+        rc = wait_fd(PQsocket(pg), POLLIN | POLLOUT, deadline);
+        if (rc <= 0)
+            return rc;
+        if (!PQconsumeInput(pg))
+            return -1;
+    }
+}
+
+/* The next result of a pipeline within deadline (NULL after a query's last one); *rc 0 or -1
+ * when none came in time or the connection broke. */
+static PGresult *next_within(PGconn *pg, int64_t deadline, int *rc)
+{
+    *rc = 1;
+    while (PQisBusy(pg)) {
+        *rc = wait_fd(PQsocket(pg), POLLIN, deadline);
+        if (*rc <= 0)
+            return NULL;
+        if (!PQconsumeInput(pg)) {
+            *rc = -1;
+            return NULL;
+        }
+    }
+    return PQgetResult(pg);
+}
+
+/* Prepares the connection's queries in one pipeline (one round trip for all of them, not one
+ * each: a new connection is ready in about the time of one statement), within the deadline. A
+ * query the schema refuses is reported by name (the queries after it are aborted by the
+ * server). False when one failed (the connection may have been dropped). */
 static bool prepare_all(struct api_db *db)
 {
-    int f;
+    int64_t deadline = chat_mono_ms() + db->timeout_ms;
+    int rc = 1, failed = -1, sent[API_Q__COUNT], nsent = 0, f;
+    char why[64];
 
+    if (!PQenterPipelineMode(db->pg)) {
+        db_drop(db, PQerrorMessage(db->pg));
+        return false;
+    }
     for (int q = 0; q < API_Q__COUNT; q++) {
         const struct chat_db_query *def = &api_queries[q];
-        PGresult *r;
-
         if (!(db->prepare & def->domain_bit))
             continue;
-        r = exec_within(db, SEND_PREPARE, def->name, def->sql, 0, NULL);
-        if (!r)
-            return false; /* dropped: no answer in time, or the connection broke */
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            query_refused(db, q, r);
-            PQclear(r);
+        if (!PQsendPrepare(db->pg, def->name, def->sql, 0, NULL)) {
+            db_drop(db, PQerrorMessage(db->pg));
             return false;
         }
-        PQclear(r);
+        sent[nsent++] = q;
     }
+    if (!PQpipelineSync(db->pg) || (rc = flush_within(db->pg, deadline)) <= 0)
+        goto broken;
+    for (int i = 0; i < nsent; i++) { /* each prepare: its result, then NULL */
+        PGresult *r = next_within(db->pg, deadline, &rc);
+        if (rc <= 0)
+            goto broken;
+        if (r && PQresultStatus(r) != PGRES_COMMAND_OK && failed < 0 &&
+            PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
+            failed = sent[i];
+            query_refused(db, sent[i], r);
+        }
+        PQclear(r);
+        if (r && (r = next_within(db->pg, deadline, &rc)) != NULL) /* the NULL after it */
+            PQclear(r);
+        if (rc <= 0)
+            goto broken;
+    }
+    for (;;) { /* the sync point */
+        PGresult *r = next_within(db->pg, deadline, &rc);
+        bool sync = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (rc <= 0)
+            goto broken;
+        if (sync)
+            break;
+    }
+    if (!PQexitPipelineMode(db->pg)) {
+        db_drop(db, PQerrorMessage(db->pg));
+        return false;
+    }
+    if (failed >= 0)
+        return false;
     f = db->queries ? atomic_load(&db->queries->failing) : 0;
     if (f > 0 && f <= API_Q__COUNT && (api_queries[f - 1].domain_bit & db->prepare) &&
         atomic_compare_exchange_strong(&db->queries->failing, &f, 0))
         chat_log(CHAT_LOG_INFO, "postgres (%s): query %s matches the schema again", db->app,
                  api_queries[f - 1].name);
     return true;
+broken:
+    if (rc == 0)
+        snprintf(why, sizeof(why), "no answer within CHAT_PG_TIMEOUT_MS (%d ms)", db->timeout_ms);
+    db_drop(db, rc == 0 ? why : PQerrorMessage(db->pg));
+    return false;
 }
 
 void api_db_log_error(const PGresult *r, const char *what)
@@ -353,15 +426,26 @@ static bool stale(struct api_db *db)
 {
     struct pollfd pfd = {.fd = PQsocket(db->pg), .events = POLLIN};
 
+    bool said = false;
+    PGresult *r;
+
     if (pfd.fd < 0)
         return true;
     if (poll(&pfd, 1, 0) <= 0)
         return false; /* nothing waiting: as good as we can know without a round trip */
-    if (!PQconsumeInput(db->pg) || PQstatus(db->pg) != CONNECTION_OK)
-        return true;
-    for (PGnotify *n; (n = PQnotifies(db->pg)) != NULL;) /* nothing else comes while idle */
+    /* the server's FATAL message arrives first, its close after: read while there is more (a
+     * read that finds the close fails), a few times at most */
+    for (int i = 0; i < 4 && poll(&pfd, 1, 0) > 0; i++)
+        if (!PQconsumeInput(db->pg) || PQstatus(db->pg) != CONNECTION_OK)
+            return true;
+    for (PGnotify *n; (n = PQnotifies(db->pg)) != NULL;) /* LISTEN: harmless */
         PQfreemem(n);
-    return false;
+    /* anything else said to an idle connection is an error: the server is leaving */
+    while (!PQisBusy(db->pg) && (r = PQgetResult(db->pg)) != NULL) {
+        said = true;
+        PQclear(r);
+    }
+    return said || PQisBusy(db->pg);
 }
 
 bool api_db_ready(struct api_db *db)
