@@ -54,7 +54,8 @@ export function roomGone(reason, id) {
   if (!room) return;
   const label = roomLabel(id, room.info);
   dropRoom(id);
-  state.notice = reason === 'deleted' ? `The room ${label} was deleted.` : `You were removed from ${label}.`;
+  state.notice = reason === 'deleted' ? `The room ${label} was deleted.` : reason === 'kicked' ? `You were kicked from ${label}.`
+    : reason === 'banned' ? `You were banned from ${label}.` : `You were removed from ${label}.`;
   selectRoom(state.active);
 }
 export async function leaveRoom(id) {

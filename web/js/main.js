@@ -4,7 +4,8 @@
  * Modules: proto.js (wire contract, validation; pure), state.js (the state and its pure changes),
  * ws.js (WebSocket), api.js (REST accounts API, session tokens), account.js (account panel),
  * rooms.js (rooms, directory, invites, grants, history, read markers: chat-api's rooms API),
- * actions.js (user intent -> state), ui.js (render layer). web/theme.js, a classic script in
+ * actions.js (user intent -> state), moderation.js (message actions: delete, report, mute, kick,
+ * ban), admin.js (the #/admin page), ui.js (render layer). web/theme.js, a classic script in
  * <head>, applies the stored theme before the first paint. */
 import { SS, activeRoom, loadRooms, state, store } from './state.js';
 import { fetchConfig, refreshToken, renew } from './api.js';
@@ -14,6 +15,8 @@ import { chooseAnon, dirAction, dismissMessage, joinRoom, leaveRoom, openCreate,
   retryMessage, roomAction, selectRoom, selectTab, signIn, signinCooling, submitCreate, submitDirect, submitMessage, submitToken,
   toggleTheme } from './actions.js';
 import { hashInvite, loadNewest, loadOlder, markRead, searchRooms } from './rooms.js';
+import { closeModDialog, deleteMessage, openModDialog, submitModDialog } from './moderation.js';
+import { adminAction, adminHash, closeAdmin, load as loadAdmin, openAdmin, selectAdminTab, submitAdminFilter } from './admin.js';
 import { atBottom, autosize, darkQuery, initUi, openLogin, renderPending, ui, update } from './ui.js';
 
 function bindEvents() {
@@ -31,10 +34,38 @@ function bindEvents() {
   ui.messages.addEventListener('click', (e) => {
     const btn = e.target.closest('button[data-action]');
     const room = activeRoom();
-    const m = btn && room && room.msgs.find((x) => x.key === btn.closest('li').dataset.key);
+    if (!btn) { /* touch screens (no hover): a tap on a message shows its actions */
+      const li = e.target.closest('li.msg');
+      if (li && !e.target.closest('a') && !window.getSelection().toString()) li.classList.toggle('show-actions');
+      return;
+    }
+    const m = room && room.msgs.find((x) => x.key === btn.closest('li').dataset.key);
     if (!m) return;
-    if (btn.dataset.action === 'retry') retryMessage(room, m);
-    else dismissMessage(room, m);
+    const action = btn.dataset.action;
+    if (action === 'retry') retryMessage(room, m);
+    else if (action === 'dismiss') dismissMessage(room, m);
+    else if (action === 'delete') deleteMessage(room, m);
+    else if (action === 'report' || action === 'mute' || action === 'kick' || action === 'ban') openModDialog(action, room, m);
+  });
+  ui.modForm.addEventListener('submit', (e) => { e.preventDefault(); submitModDialog(); });
+  ui.modCancel.addEventListener('click', closeModDialog);
+  ui.siteAnnounce.addEventListener('click', (e) => {
+    const li = e.target.closest('button[data-action]') && e.target.closest('li');
+    if (!li) return;
+    state.announcements = state.announcements.filter((a) => a.id !== li.dataset.key);
+    update();
+  });
+  ui.adminClose.addEventListener('click', closeAdmin);
+  ui.adminDialog.addEventListener('close', () => { if (adminHash()) history.replaceState(null, '', location.pathname + location.search); });
+  ui.adminDialog.querySelector('.admin-tabs').addEventListener('click', (e) => {
+    const tab = e.target.closest('[data-tab]');
+    if (tab) selectAdminTab(tab.dataset.tab);
+  });
+  ui.adminFilter.addEventListener('submit', (e) => { e.preventDefault(); submitAdminFilter(); });
+  ui.adminMore.addEventListener('click', () => loadAdmin(true));
+  ui.adminList.addEventListener('click', (e) => {
+    const btn = e.target.closest('button[data-action]');
+    if (btn) adminAction(btn.dataset.action, btn.dataset.key, btn.closest('li'));
   });
   ui.composer.addEventListener('submit', (e) => { e.preventDefault(); submitMessage(); });
   ui.composerInput.addEventListener('keydown', (e) => {
@@ -73,7 +104,7 @@ function bindEvents() {
     });
   }
   ui.inviteLink.addEventListener('focus', () => ui.inviteLink.select());
-  window.addEventListener('hashchange', () => openInvite(hashInvite()));
+  window.addEventListener('hashchange', () => { openInvite(hashInvite()); if (adminHash()) openAdmin(); });
   ui.jump.addEventListener('click', () => { state.stickBottom = true; update(); });
   ui.reconnectBtn.addEventListener('click', reconnectNow);
   ui.loginBtn.addEventListener('click', () => openLogin('login'));
@@ -132,7 +163,7 @@ function bindEvents() {
   window.addEventListener('pageshow', (e) => { if (e.persisted && !net.ws) reconnectNow(); });
   setInterval(heartbeat, PING_MS);
   setInterval(() => {
-    if (state.conn.status === 'offline' || state.cooldownUntil > Date.now() - 1000 || signinCooling()) update();
+    if (state.conn.status === 'offline' || state.cooldownUntil > Date.now() - 1000 || signinCooling() || state.sanctions.length) update();
   }, 1000);
 }
 async function init() {

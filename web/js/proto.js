@@ -54,6 +54,12 @@ export const ERRORS = Object.assign(Object.create(null), {
   invite_used_up: 'This invite link has been used up.',
   room_full: 'The room is full.',
   room_exists: 'A room with this id exists already.',
+  muted: 'You are muted.',
+  chat_banned: 'You may not send messages for now.',
+  banned: 'You are banned from this room.',
+  site_banned: 'The account is banned from the site.',
+  slow_mode: 'The room is in slow mode.',
+  already_reported: 'You have reported this message already.',
 });
 export function errorText(code, fallback) { return ERRORS[code] || fallback || 'Unexpected error.'; }
 
@@ -178,17 +184,58 @@ export function parseMember(m) {
   if (!u) return null;
   return { user: u, role: str(m.role) || 'member', joinedAt: tsOrNull(m.joined_at), online: m.online === true };
 }
-/* A history page (GET .../messages): the message frames it holds (ascending seq), and more. */
+/* A history page (GET .../messages): the events it holds (ascending seq), and more. Each one is
+ * a message ({kind:'msg'}, deleted ones with deleted true and no text), a message_deleted event
+ * ({kind:'del', target}) or a system message ({kind:'sys', event, text}); see parseEvent. */
 export function parseHistory(d) {
   const list = d && Array.isArray(d.messages) ? d.messages : [];
   const msgs = [];
   for (const f of list) {
-    if (!f || typeof f !== 'object' || !str(f.id) || !Number.isSafeInteger(f.seq) || f.seq < 0) continue;
-    msgs.push({ id: str(f.id), seq: f.seq, prev: seqOrNull(f.prev), room: str(f.room), user: str(f.user),
-      nick: str(f.nick) || str(f.user), text: str(f.text), ts: validTs(f.ts), cmid: str(f.client_msg_id) });
+    const e = parseEvent(f);
+    if (e && e.seq !== null) msgs.push(e);
   }
   msgs.sort((a, b) => a.seq - b.seq);
   return { msgs, more: d && d.more === true };
+}
+export const SYSTEM_EVENTS = Object.freeze(['joined', 'left', 'kicked', 'banned', 'muted', 'room_updated', 'announcement']);
+/* One event of a room's stream (a message, message_deleted or system frame, live or from history),
+ * or null when it is none of them or malformed. seq is null when absent. */
+export function parseEvent(f) {
+  if (!f || typeof f !== 'object' || !str(f.id)) return null;
+  if (f.seq !== undefined && (!Number.isSafeInteger(f.seq) || f.seq < 0)) return null;
+  const base = { id: str(f.id), seq: seqOrNull(f.seq), prev: seqOrNull(f.prev), room: str(f.room), ts: validTs(f.ts) };
+  if (f.type === 'message_deleted') return { ...base, kind: 'del', target: str(f.id), by: str(f.by) };
+  if (f.type === 'system') {
+    const event = str(f.event);
+    if (!SYSTEM_EVENTS.includes(event)) return { ...base, kind: 'skip' }; /* unknown: keeps its seq only */
+    return { ...base, kind: 'sys', event, user: str(f.user), nick: str(f.nick) || str(f.user), text: str(f.text) };
+  }
+  if (f.type !== undefined && f.type !== 'message') return null;
+  const deleted = f.deleted === true;
+  return { ...base, kind: 'msg', user: str(f.user), nick: str(f.nick) || str(f.user), text: deleted ? '' : str(f.text),
+    deleted, cmid: str(f.client_msg_id) };
+}
+/* What a system message says (its text is untrusted: shown as text only). */
+export function systemText(e) {
+  const who = e.nick || e.user || 'someone';
+  const say = { joined: `${who} joined`, left: `${who} left`, kicked: `${who} was removed`, banned: `${who} was banned`,
+    muted: `${who} was muted`, room_updated: 'The room settings changed', announcement: 'Announcement' }[e.event] || '';
+  return e.text ? `${say}: ${e.text}` : say;
+}
+/* The sanction an error frame (or REST error) tells of: {code, until (ms, null: until lifted),
+ * reason}, or null when the code is not a sanction. */
+export function parseSanction(code, f) {
+  if (code !== 'muted' && code !== 'chat_banned' && code !== 'banned' && code !== 'site_banned') return null;
+  const until = Number.isSafeInteger(f && f.until) && f.until > 0 ? f.until : null;
+  return { code, until, reason: str(f && f.reason) };
+}
+/* "47 s left", "3 min 5 s left", "until lifted" */
+export function leftText(until, now) {
+  if (until === null) return 'until lifted';
+  const s = Math.max(0, Math.ceil((until - now) / 1000));
+  if (s < 60) return `${s} s left`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s left`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min left`;
 }
 /* An invite link's code from a location hash (#/invite/CODE), '' when there is none. */
 export function inviteCode(hash) {

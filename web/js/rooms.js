@@ -4,7 +4,7 @@
  * reconnect) and read markers. REST calls never throw; every answer is untrusted and parsed by
  * proto.js first. */
 import { errorText, inviteCode, parseHistory, parseMember, parseRoom, readFrame, restricted, str } from './proto.js';
-import { activeRoom, addGap, addServerMsg, applyInfo, confirmMsg, lastSeq, newRoom, oldestSeq, saveRooms, state } from './state.js';
+import { STREAM, activeRoom, addGap, addServerMsg, applyInfo, confirmMsg, lastSeq, newRoom, oldestSeq, saveRooms, state } from './state.js';
 import { api, apiErrorText, authedFetch } from './api.js';
 import { isOpen, joinWs, send, sendLeave } from './ws.js';
 import { update } from './ui.js';
@@ -344,7 +344,7 @@ export async function fillGap(room) {
       if (page.msgs.length) g.after = Math.max(g.after, page.msgs[page.msgs.length - 1].seq);
       update();
       if (page.more && page.msgs.length) continue;
-      const reached = g.until === null || g.after >= g.until || room.msgs.some((m) => m.kind === 'msg' && m.seq === g.until);
+      const reached = g.until === null || g.after >= g.until || room.msgs.some((m) => STREAM.has(m.kind) && m.seq === g.until);
       if (reached) { room.gap = null; break; }
     }
     if (++tries > GAP_TRIES) { /* still missing: say so where it is */

@@ -52,6 +52,8 @@ export const state = {
   members: { room: '', list: [], next: null, loading: false, error: '', gen: 0 }, /* the open room's members */
   roomMsg: '', roomMsgErr: false, invite: '', /* room panel: last action's result, the last invite link */
   createMsg: '', dmMsg: '', inviteCode: '', /* an invite link waiting for a sign-in */
+  sanctions: [], /* {code, room ('*': every room), until (ms, null: until lifted), reason}: what the server said (muted...) */
+  announcements: [], /* site-wide announcements: {id, text, ts} */
   cooldownUntil: 0, notice: '', joinError: '', announce: [],
   navOpen: false, stickBottom: true, showJump: false, theme: storedTheme(),
   focusComposer: false, /* move the focus into the message box once it can take it (after sign-in) */
@@ -105,18 +107,37 @@ export function applyInfo(room, info, takeUnread) {
 }
 /* The seq of the oldest stored message of room, -1 when none: what history pages back from. */
 export function oldestSeq(room) {
-  for (const m of room.msgs) if (m.kind === 'msg' && Number.isInteger(m.seq) && m.status === 'confirmed') return m.seq;
+  for (const m of room.msgs) if (STREAM.has(m.kind) && Number.isInteger(m.seq) && m.status === 'confirmed') return m.seq;
   return -1;
 }
-/* A message frame from the server (live, replayed or from history) into room, once: false when it
- * is held already (same id, or same seq). */
+/* Events of a room's stream (each with its own seq): messages, system messages, message
+ * deletions ('del', not drawn) and system events of unknown kinds ('skip', not drawn). */
+export const STREAM = new Set(['msg', 'sys', 'del', 'skip']);
+/* An event from the server (live, replayed or from history; proto.js parseEvent, kind 'msg' when
+ * absent) into room, once: false when it is held already (same id, or same seq). A deletion
+ * blanks the message it names (now, or when that message arrives later from history). */
 export function addServerMsg(room, f) {
-  if (room.byId.has(f.id)) return false;
-  if (Number.isInteger(f.seq) && room.msgs.some((m) => m.kind === 'msg' && m.seq === f.seq && m.status === 'confirmed')) return false;
-  const own = !!state.user && f.user === state.user;
-  insertMsg(room, makeMsg({ id: f.id, seq: f.seq, ts: validTs(f.ts), user: f.user, nick: f.nick || f.user, text: f.text,
-    own, room: room.id }));
+  const kind = f.kind || 'msg';
+  const id = kind === 'del' ? `del:${f.seq}` : f.id;
+  if (room.byId.has(id)) return false;
+  if (Number.isInteger(f.seq) && room.msgs.some((m) => STREAM.has(m.kind) && m.seq === f.seq && m.status === 'confirmed')) return false;
+  if (kind === 'del') {
+    room.deletedIds = room.deletedIds || new Set();
+    room.deletedIds.add(f.target);
+    const m = room.byId.get(f.target);
+    if (m && m.kind === 'msg') markDeleted(m);
+  }
+  const own = kind === 'msg' && !!state.user && f.user === state.user;
+  const m = makeMsg({ kind, id, seq: f.seq, ts: validTs(f.ts), user: f.user || '', nick: f.nick || f.user || '', text: f.text || '',
+    own, room: room.id, event: f.event || '', deleted: !!f.deleted });
+  if (kind === 'msg' && room.deletedIds && room.deletedIds.has(id)) markDeleted(m);
+  insertMsg(room, m);
   return true;
+}
+export function markDeleted(m) {
+  if (m.deleted && !m.text) return;
+  Object.assign(m, { deleted: true, text: '' });
+  m.v++;
 }
 /* A live message with seq and prev reached room: when prev is not the newest seq held, messages
  * between them are missing. Opens (or widens) room.gap = {after, until}: fill from history
@@ -177,7 +198,7 @@ export function anchorSeq(room) {
 /* The seq of the newest stored message of room, -1 when none: what join {since} resumes from. */
 export function lastSeq(room) {
   let max = -1;
-  for (const m of room.msgs) if (m.kind === 'msg' && Number.isInteger(m.seq) && m.seq > max) max = m.seq;
+  for (const m of room.msgs) if (STREAM.has(m.kind) && Number.isInteger(m.seq) && m.seq > max) max = m.seq;
   return max;
 }
 /* Where messages may be missing (neither the gateway's replay nor history could fill them in). */
@@ -198,17 +219,35 @@ export function confirmMsg(m, id, seq, ts) {
   m.v++;
   insertMsg(room, m);
 }
-/* Why text cannot be sent to room now ('' = it can): anon, signing, noroom, offline, joining,
- * cooldown, empty, long (too many code points) or big (the frame would be too large).
+/* Why text cannot be sent to room now ('' = it can): anon, signing, noroom, sanction (muted or
+ * chat-banned: state.sanctions), offline, joining, slow (slow mode), cooldown, empty, long (too many code points) or big (the frame would be too large).
  * open: the connection is up and has said hello. */
 export function sendBlock(room, text, open) {
   if (!state.user) return state.authPending || state.refreshing ? 'signing' : 'anon';
   if (!room) return 'noroom';
+  const sn = activeSanction(room);
+  if (sn && sn.code !== 'slow_mode') return 'sanction';
   if (!open) return 'offline';
   if (!room.joined) return 'joining';
+  if (sn) return 'slow';
   if (Date.now() < state.cooldownUntil) return 'cooldown';
   if (!text.trim()) return 'empty';
   if (codePoints(text) > maxText(room)) return 'long';
   if (sendFrameBytes(room.id, text) > state.limits.max_frame) return 'big';
   return '';
+}
+
+/* ---- sanctions (issue 13): the send refusals the server explained ---- */
+/* Remembers a refusal: muted (in room), chat_banned (everywhere), slow_mode (retry after). */
+export function noteSanction(room, code, until, reason) {
+  const where = code === 'chat_banned' ? '*' : room;
+  state.sanctions = state.sanctions.filter((s) => !(s.code === code && s.room === where));
+  state.sanctions.push({ code, room: where, until, reason });
+}
+/* The sanction in force for room now (expired ones are dropped), or null. */
+export function activeSanction(room, now = Date.now()) {
+  state.sanctions = state.sanctions.filter((s) => s.until === null || s.until > now);
+  if (!room) return null;
+  return state.sanctions.find((s) => s.code !== 'slow_mode' && (s.room === '*' || s.room === room.id))
+    || state.sanctions.find((s) => s.code === 'slow_mode' && s.room === room.id) || null;
 }

@@ -1,10 +1,12 @@
 /* ui.js - the render layer: draws the state into the DOM, batched per animation frame.
  * Everything the server sends is untrusted: it reaches the DOM only as text nodes
  * (textContent / append(string)), never as HTML. */
-import { LOGIN_REASONS, cleanText, codePoints, fmtNum, passwordRule, plural, presenceText, restricted, roomLabel,
-  usernameRule, validTs } from './proto.js';
-import { activeRoom, isMember, maxText, sendBlock, sortedRooms, state } from './state.js';
+import { LOGIN_REASONS, cleanText, codePoints, fmtNum, leftText, passwordRule, plural, presenceText, restricted, roomLabel,
+  systemText, usernameRule, validTs } from './proto.js';
+import { activeRoom, activeSanction, isMember, maxText, sendBlock, sortedRooms, state } from './state.js';
 import { isOpen } from './ws.js';
+import { canModerate, msgActions } from './moderation.js';
+import { renderAdminLink } from './admin.js';
 
 /* Every element with an id, as ui.camelCasedId (e.g. #composer-input -> ui.composerInput); null
  * until initUi(). */
@@ -84,7 +86,7 @@ export function update() {
 }
 function render() {
   for (const part of [renderHeader, renderRooms, renderRoomHead, renderMessages, renderComposer, renderLogin, renderAccount,
-    renderDirectory, renderCreate, renderRoomDialog, renderAnnouncements]) part();
+    renderDirectory, renderCreate, renderRoomDialog, renderAnnouncements, renderSiteAnnounce, renderAdminLink]) part();
   const unread = [...state.rooms.values()].reduce((n, r) => n + r.unread, 0);
   const room = activeRoom();
   document.title = (unread ? `(${unread}) ` : '') + (room ? `${roomLabel(room.id, room.info)} - ` : '') + 'chatcluster';
@@ -210,8 +212,14 @@ function appendRich(parent, text) {
   }
   parent.append(text.slice(last));
 }
-function msgChildren(m) {
+function msgChildren(m, room) {
   if (m.kind === 'gap') return [el('span', 'gap-label', 'Reconnected: some messages sent while you were offline could not be recovered')];
+  if (m.kind === 'del' || m.kind === 'skip') return [];
+  if (m.kind === 'sys') {
+    const time = el('time', 'time', fmtTime(m.ts));
+    time.dateTime = new Date(m.ts).toISOString();
+    return [el('span', 'sys-text', systemText(m)), ' · ', time];
+  }
   const meta = el('div', 'meta');
   const nick = el('span', 'nick', m.nick || m.user || 'unknown');
   if (m.user && m.user !== m.nick) nick.title = 'user ' + m.user;
@@ -224,19 +232,30 @@ function msgChildren(m) {
   if (m.status === 'pending') meta.append(el('span', 'state', 'sending…'));
   if (m.status === 'confirmed' && m.own) meta.append(el('span', 'state sent', 'sent'));
   const body = el('p', 'text');
-  appendRich(body, m.text);
+  if (m.deleted) body.textContent = 'message deleted';
+  else appendRich(body, m.text);
+  const acts = room ? msgActions(room, m) : [];
+  if (acts.length) {
+    const bar = el('div', 'msg-actions');
+    for (const [action, label] of acts) bar.append(button('btn btn-small', label, action));
+    return [meta, body, bar];
+  }
   if (m.status !== 'failed') return [meta, body];
   const err = el('div', 'err');
   err.append(el('strong', null, `Not sent (${m.code})`), ' ', m.detail, ' ',
     button('btn btn-small', 'Retry', 'retry'), ' ', button('btn btn-small', 'Dismiss', 'dismiss'));
   return [meta, body, err];
 }
+let modKey = ''; /* who looks (user, moderator or not): a change redraws the message actions */
 function patchMsg(node, m) {
-  const v = String(m.v);
+  const v = `${m.v}|${modKey}`;
   if (node.dataset.v === v) return;
   node.dataset.v = v;
-  node.className = m.kind === 'gap' ? 'gap' : `msg ${m.status}${m.own ? ' own' : ''}`;
-  node.replaceChildren(...msgChildren(m));
+  node.hidden = m.kind === 'del' || m.kind === 'skip';
+  node.className = m.kind === 'gap' ? 'gap' : m.kind === 'sys' ? `sys${m.event === 'announcement' ? ' announce' : ''}`
+    : m.kind !== 'msg' ? 'evt' : `msg ${m.status}${m.own ? ' own' : ''}${m.deleted ? ' deleted' : ''}`;
+  if (m.id && m.kind === 'msg') node.dataset.id = m.id;
+  node.replaceChildren(...msgChildren(m, activeRoom()));
 }
 let shownRoom = null;
 let shownLast = '';
@@ -252,6 +271,7 @@ function renderMessages() {
   /* older messages inserted above (history): the view stays on what it showed */
   const keep = state.keepScroll && !state.stickBottom && !bottom, height = sc.scrollHeight, top = sc.scrollTop;
   state.keepScroll = false;
+  modKey = `${state.user || ''}|${room && canModerate(room) ? 1 : 0}`;
   reconcile(ui.messages, msgs, (m) => m.key, () => el('li'), patchMsg);
   const lastKey = msgs.length ? msgs[msgs.length - 1].key : '';
   if (keep) sc.scrollTop = top + (sc.scrollHeight - height);
@@ -278,7 +298,8 @@ function renderComposer() {
   setText(ui.counter, `${fmtNum(n)}/${fmtNum(max)}`);
   ui.counter.classList.toggle('over', n > max);
   const block = sendBlock(room, text, isOpen());
-  const canType = !!state.user && !!room;
+  const sn = activeSanction(room);
+  const canType = !!state.user && !!room && !(sn && sn.code !== 'slow_mode');
   ui.composerInput.disabled = !canType;
   ui.composerInput.placeholder = canType ? `Message ${roomLabel(room.id, room.info)}` : state.user ? '' : 'Sign in to send messages';
   ui.sendBtn.disabled = !!block;
@@ -286,6 +307,12 @@ function renderComposer() {
   if (block === 'joining') hint = room.joinError ? `Cannot join: ${room.joinError}` : `Joining ${roomLabel(room.id, room.info)}…`;
   if (block === 'long') hint = `The message is too long: at most ${plural(max, 'character', 'characters')} here.`;
   if (block === 'cooldown') hint = `You are sending too fast. Wait ${Math.ceil((state.cooldownUntil - Date.now()) / 1000)} s.`;
+  if (block === 'slow') hint = `Slow mode: wait ${Math.max(1, Math.ceil((sn.until - Date.now()) / 1000))} s`;
+  if (block === 'sanction') {
+    const what = sn.code === 'chat_banned' ? 'You may not send messages' : sn.code === 'muted' ? 'You are muted' : 'You are banned';
+    hint = `${what}${sn.reason ? `: ${sn.reason}` : ''} \u2014 ${leftText(sn.until, Date.now())}`;
+  }
+  ui.composerHint.classList.toggle('sanction', block === 'sanction' || block === 'slow');
   setText(ui.composerHint, hint);
   ui.composerHint.classList.toggle('warn', block === 'long' || block === 'big' || block === 'cooldown');
   ui.composerLogin.hidden = block !== 'anon';
@@ -422,4 +449,15 @@ function renderRoomDialog() {
 function renderAnnouncements() {
   const list = state.announce.splice(0), first = list[0];
   if (first) setText(ui.announcer, list.length === 1 ? `${first.nick}: ${first.text.slice(0, 200)}` : `${list.length} new messages in #${first.room}`);
+}
+
+/* Site-wide announcements (the announcement frame): highlighted lines above every room. */
+function renderSiteAnnounce() {
+  const list = state.announcements;
+  ui.siteAnnounce.hidden = !list.length;
+  reconcile(ui.siteAnnounce, list, (a) => a.id, (a) => {
+    const li = el('li', 'announcement');
+    li.append(el('strong', null, 'Announcement:'), el('span', null, a.text), button('btn btn-small', 'Dismiss', 'dismiss-announce'));
+    return li;
+  }, () => {});
 }

@@ -1,9 +1,9 @@
 /* ws.js - the WebSocket connection (/ws on this origin): connect with backoff, heartbeat, and
  * the handlers of the server's frames (proto/README.md), which change the state and ask for a
  * render. */
-import { READ_REF, authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, pingFrame,
-  restricted, sendFrame, str, validTs } from './proto.js';
-import { addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, noteLive, removeMsg, state, store, SS } from './state.js';
+import { READ_REF, authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, parseEvent, parseSanction,
+  pingFrame, restricted, sendFrame, str, validTs } from './proto.js';
+import { addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, noteLive, noteSanction, removeMsg, state, store, SS } from './state.js';
 import { auth, authenticate, authRefused, refreshToken, renew, signedOut } from './api.js';
 import { closeLogin, update } from './ui.js';
 import { joinFailed, roomGone } from './actions.js';
@@ -16,6 +16,7 @@ export const PING_MS = 25000; /* app-level ping; no frame at all since the last 
 /* Own messages without an ack are sent again (same client_msg_id: the server stores them once)
  * after a reconnect, for this long after their first send; then they are shown as not sent. */
 export const RESEND_MAX_MS = 120000;
+const ANNOUNCE_KEEP = 3; /* site-wide announcements shown at once */
 const JOIN_NOT_FOUND_TRIES = 8, JOIN_RETRY_MS = 250; /* times the try number */
 
 /* connection bookkeeping that the UI never draws */
@@ -75,7 +76,7 @@ function resend(room) {
   }
 }
 /* The server refused own message m (or the connection dropped before its ack). */
-export function failMsg(m, code, message, retryMs) {
+export function failMsg(m, code, message, retryMs, f) {
   const room = state.rooms.get(m.room);
   state.pending.delete(m.cmid);
   Object.assign(m, { status: 'failed', code: code || 'error', detail: errorText(code, message) });
@@ -85,6 +86,9 @@ export function failMsg(m, code, message, retryMs) {
     m.seq = anchorSeq(room);
     insertMsg(room, m);
   }
+  const sn = parseSanction(code, f);
+  if (sn && sn.code !== 'banned') noteSanction(m.room, sn.code, sn.until, sn.reason);
+  if (code === 'slow_mode') noteSanction(m.room, 'slow_mode', Date.now() + Math.min(Math.max(retryMs ?? 1000, 100), 3600000), '');
   if (code === 'rate_limited' || code === 'overloaded') {
     state.cooldownUntil = Math.max(state.cooldownUntil, Date.now() + (retryMs ?? 1000));
   }
@@ -155,7 +159,7 @@ const handlers = Object.assign(Object.create(null), {
   left(f) {
     takeRef(f.ref);
     const reason = str(f.reason), id = str(f.room), room = state.rooms.get(id);
-    if (room && (reason === 'removed' || reason === 'deleted')) {
+    if (room && ['removed', 'deleted', 'kicked', 'banned'].includes(reason)) {
       room.joined = false; /* the server has taken the socket out already */
       roomGone(reason, id);
     }
@@ -193,6 +197,16 @@ const handlers = Object.assign(Object.create(null), {
     if (room.id !== state.active || document.hidden) room.unread++;
     if (room.id === state.active) state.announce.push({ nick, text: str(f.text), room: room.id });
   },
+  /* message_deleted and system: events of the room's stream (own seq/prev, like messages) */
+  message_deleted(f) { streamEvent(f); },
+  system(f) { streamEvent(f); },
+  /* a site-wide announcement: a banner above every room (newest first, a few kept) */
+  announcement(f) {
+    const id = str(f.id), text = str(f.text);
+    if (!id || !text || state.announcements.some((a) => a.id === id)) return;
+    state.announcements = [{ id, text, ts: validTs(f.ts) }, ...state.announcements].slice(0, ANNOUNCE_KEEP);
+    state.announce.push({ nick: 'Announcement', text, room: '' });
+  },
   presence(f) {
     const p = { users: int(f.users) ?? 0, conns: int(f.conns) ?? 0 };
     if (f.scope === 'total') state.totals = p;
@@ -223,7 +237,7 @@ const handlers = Object.assign(Object.create(null), {
         Math.min(Math.max(int(f.retry_ms) ?? 500, 100), 10000));
       return;
     }
-    if (m) return failMsg(m, code, message, int(f.retry_ms));
+    if (m) return failMsg(m, code, message, int(f.retry_ms), f);
     if (code === 'bad_token' || code === 'token_expired' || code === 'session_revoked') return authRefused(code, message);
     state.notice = `Server error (${code || 'unknown'}): ${errorText(code, message)}`;
   },
@@ -233,6 +247,13 @@ const handlers = Object.assign(Object.create(null), {
   },
   pong() { /* lastRx is enough */ },
 });
+function streamEvent(f) {
+  const room = state.rooms.get(str(f.room)), e = parseEvent(f);
+  if (!room || !e) return;
+  const gap = noteLive(room, e.seq, e.prev);
+  if (!addServerMsg(room, e)) return;
+  if (gap) fillGap(room);
+}
 function onFrame(sock, data) {
   if (sock !== net.ws) return;
   net.lastRx = Date.now();

@@ -1,0 +1,67 @@
+// Unit tests of the moderation parts of the pure modules (issue 13): stream events in history and
+// live (message_deleted, system), the seq chain through them, and the sanction countdown.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { leftText, parseEvent, parseHistory, parseSanction, systemText } from '../../../web/js/proto.js';
+import { activeSanction, addServerMsg, lastSeq, newRoom, noteLive, noteSanction, oldestSeq, sendBlock, state } from '../../../web/js/state.js';
+
+test('parseHistory: deleted messages, message_deleted and system events keep their seq', () => {
+  const h = parseHistory({ messages: [
+    { type: 'message_deleted', seq: 12, prev: 10, room: 'r', id: '5', by: '7', ts: 1 },
+    { type: 'message', seq: 10, room: 'r', id: '5', user: 'u', nick: 'U', text: '', deleted: true, ts: 1 },
+    { type: 'system', seq: 13, prev: 12, room: 'r', id: '9', event: 'joined', user: 'u', nick: '<b>U</b>', ts: 1 },
+    { type: 'system', seq: 14, prev: 13, room: 'r', id: '10', event: 'future_thing', ts: 1 },
+    { type: 'bogus', seq: 15, id: '11' },
+  ] });
+  assert.deepEqual(h.msgs.map((m) => [m.kind, m.seq]), [['msg', 10], ['del', 12], ['sys', 13], ['skip', 14]]);
+  assert.equal(h.msgs[0].deleted, true);
+  assert.equal(h.msgs[1].target, '5');
+  assert.equal(systemText(h.msgs[2]), '<b>U</b> joined'); /* text: drawn as a text node */
+  assert.equal(parseEvent({ type: 'message', id: 'x', seq: -1 }), null);
+});
+
+test('a deletion blanks its message (before or after it arrives) and counts in the seq chain', () => {
+  const room = newRoom('r');
+  assert.equal(addServerMsg(room, { id: 'a', seq: 1, user: 'u', text: 'one' }), true);
+  assert.equal(addServerMsg(room, { kind: 'del', id: 'a', target: 'a', seq: 3 }), true);
+  assert.equal(addServerMsg(room, { kind: 'del', id: 'a', target: 'a', seq: 3 }), false, 'once');
+  const a = room.byId.get('a');
+  assert.equal(a.deleted, true);
+  assert.equal(a.text, '');
+  assert.equal(lastSeq(room), 3, 'join {since} resumes after the event');
+  assert.equal(noteLive(room, 4, 3), false, 'no gap: the event was the previous one');
+  addServerMsg(room, { kind: 'del', id: 'b', target: 'b', seq: 5 });
+  addServerMsg(room, { id: 'b', seq: 0, user: 'u', text: 'older, from history' });
+  assert.equal(room.byId.get('b').deleted, true);
+  assert.equal(room.byId.get('b').text, '');
+  assert.equal(oldestSeq(room), 0);
+  addServerMsg(room, { kind: 'sys', id: 's', seq: 6, event: 'kicked', nick: 'N' });
+  assert.equal(lastSeq(room), 6);
+});
+
+test('sanctions: muted in one room, chat-banned everywhere, until lifted, expiry', () => {
+  const room = newRoom('r'), other = newRoom('o');
+  Object.assign(room, { joined: true });
+  Object.assign(other, { joined: true });
+  state.user = 'u';
+  state.sanctions = [];
+  const now = Date.now();
+  assert.deepEqual(parseSanction('muted', { until: now + 47000, reason: 'x' }), { code: 'muted', until: now + 47000, reason: 'x' });
+  assert.equal(parseSanction('muted', { until: null }).until, null);
+  assert.equal(parseSanction('rate_limited', {}), null);
+  noteSanction('r', 'muted', now + 47000, 'calm');
+  assert.equal(sendBlock(room, 'hi', true), 'sanction');
+  assert.equal(sendBlock(other, 'hi', true), '');
+  assert.equal(leftText(now + 47000, now), '47 s left');
+  assert.equal(leftText(now + 125000, now), '2 min 5 s left');
+  assert.equal(leftText(null, now), 'until lifted');
+  noteSanction('r', 'chat_banned', null, 'spam');
+  assert.equal(activeSanction(other).code, 'chat_banned');
+  state.sanctions = [{ code: 'muted', room: 'r', until: now - 1, reason: '' }];
+  assert.equal(activeSanction(room, now), null, 'over: dropped');
+  assert.equal(state.sanctions.length, 0);
+  noteSanction('r', 'slow_mode', now + 3000, '');
+  assert.equal(sendBlock(room, 'hi', true), 'slow');
+  state.sanctions = [];
+  state.user = null;
+});
