@@ -114,7 +114,7 @@ bench_log "starting the cluster in $cdir"
 export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
 # the load repeats one text: the spam rule (a Redis script per send) is off, like the rate limits
-export CHAT_SPAM_SAME=0
+export CHAT_SPAM_SAME=${CHAT_SPAM_SAME:-0}
 export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
 cluster_up "$cdir"
 set -a

@@ -12,10 +12,18 @@ command -v ldd >/dev/null || fail "ldd not found"
 for b in chat-gateway chat-api chat-persister; do
     [ -x "$bin/$b" ] || fail "$bin/$b not built"
 done
-if ldd "$bin/chat-gateway" | grep -q 'libpq'; then
-    ldd "$bin/chat-gateway" | grep libpq >&2
+# ldd's whole output first: `ldd | grep -q` under pipefail fails when grep stops reading early
+# and ldd gets SIGPIPE (a longer list, as with the sanitizers, makes that likely)
+libs() {
+    ldd "$bin/$1" || fail "ldd $bin/$1 failed"
+}
+gw=$(libs chat-gateway)
+api=$(libs chat-api)
+ps=$(libs chat-persister)
+if grep -q 'libpq' <<<"$gw"; then
+    grep libpq <<<"$gw" >&2
     fail "chat-gateway links libpq"
 fi
-ldd "$bin/chat-api" | grep -q 'libpq' || fail "chat-api does not link libpq: the check is blind"
-ldd "$bin/chat-persister" | grep -q 'libpq' || fail "chat-persister does not link libpq"
+grep -q 'libpq' <<<"$api" || fail "chat-api does not link libpq: the check is blind"
+grep -q 'libpq' <<<"$ps" || fail "chat-persister does not link libpq"
 echo "gateway.no_libpq: ok (chat-gateway links no libpq; chat-api and chat-persister do)"
