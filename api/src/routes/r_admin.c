@@ -223,26 +223,6 @@ static bool user_found(struct api_req *r, const char *id)
 
 /* ---- bodies ---- */
 
-/* A JSON object body (empty: {}), kept in r->doc for the handler. */
-void r_admin_body_check(struct api_req *r)
-{
-    json_error_t e;
-    json_t *o;
-
-    if (!chat_utf8_valid(chat_buf_data(&r->body), r->body.len, NULL)) {
-        api_reply_code(r, CHAT_ERR_bad_utf8);
-        return;
-    }
-    o = r->body.len ? json_loadb(chat_buf_data(&r->body), r->body.len, JSON_REJECT_DUPLICATES, &e)
-                    : json_object();
-    if (!json_is_object(o)) {
-        json_decref(o);
-        api_reply_code(r, CHAT_ERR_bad_json);
-        return;
-    }
-    r->doc = o;
-}
-
 /* A body, if any, is a valid JSON object; its fields are ignored. */
 void r_admin_revoke_check(struct api_req *r)
 {

@@ -290,8 +290,9 @@ static bool announce_deleted(struct api_db *db, const char *room)
 
 /* ---- bodies ---- */
 
-/* The JSON object body of a rooms route, kept in r->doc for the handler. */
-void r_rooms_body_check(struct api_req *r)
+/* The JSON object body of a route (empty: {}), kept in r->doc for the handler: the body check
+ * of the rooms, moderation and admin routes (routes.h). */
+void r_json_body_check(struct api_req *r)
 {
     json_error_t e;
     json_t *o;

@@ -35,7 +35,7 @@ void r_messages_delete(struct api_req *r);
 void r_messages_report_check(struct api_req *r);
 void r_messages_report(struct api_req *r);
 /* r_rooms.c */
-void r_rooms_body_check(struct api_req *r);
+void r_json_body_check(struct api_req *r);
 void r_rooms_directory(struct api_req *r);
 void r_rooms_create(struct api_req *r);
 void r_rooms_get(struct api_req *r);
@@ -66,7 +66,6 @@ void r_history_read(struct api_req *r);
 /* r_admin.c */
 void r_admin_revoke_check(struct api_req *r);
 void r_admin_revoke(struct api_req *r);
-void r_admin_body_check(struct api_req *r);
 void r_admin_rooms(struct api_req *r);
 void r_admin_room_messages(struct api_req *r);
 void r_admin_users(struct api_req *r);
