@@ -338,23 +338,35 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
     nums = chat_xcalloc(b->n, sizeof(*nums));
     argv = chat_xcalloc(2 * b->n + 2, sizeof(*argv));
     lens = chat_xcalloc(2 * b->n + 2, sizeof(*lens));
-    p.c = c->c;
-    if (cfg->recent_per_room > 0)
-        queue_all(&p, b, idx, false, cfg->recent_per_room, foff, &c->frames, nums, argv, lens);
-    if (cfg->recent_per_user > 0)
-        queue_all(&p, b, idx, true, cfg->recent_per_user, foff, &c->frames, nums, argv, lens);
-    /* read every answer (an error reply fails the batch: counted, the connection kept) */
-    for (size_t i = 0; i < p.queued && !p.err; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(p.c, (void **)&rep) != REDIS_OK || !rep) {
-            p.err = true;
+    /* a kept connection Redis closed since (a restart: EOF at once, nothing written) is replaced
+     * and the batch sent again once; every write is idempotent (ZADD of a seq's frame, trims) */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        memset(&p, 0, sizeof(p));
+        p.c = c->c;
+        if (cfg->recent_per_room > 0)
+            queue_all(&p, b, idx, false, cfg->recent_per_room, foff, &c->frames, nums, argv, lens);
+        if (cfg->recent_per_user > 0)
+            queue_all(&p, b, idx, true, cfg->recent_per_user, foff, &c->frames, nums, argv, lens);
+        /* read every answer (an error reply fails the batch: counted, the connection kept) */
+        for (size_t i = 0; i < p.queued && !p.err; i++) {
+            redisReply *rep = NULL;
+            if (redisGetReply(p.c, (void **)&rep) != REDIS_OK || !rep) {
+                p.err = true;
+                break;
+            }
+            if (rep->type == REDIS_REPLY_ERROR) {
+                log_fail(c, "command failed", rep->str);
+                ok = false;
+            }
+            freeReplyObject(rep);
+        }
+        if (!p.err || attempt > 0 || c->c->err != REDIS_ERR_EOF)
             break;
-        }
-        if (rep->type == REDIS_REPLY_ERROR) {
-            log_fail(c, "command failed", rep->str);
-            ok = false;
-        }
-        freeReplyObject(rep);
+        redisFree(c->c);
+        c->c = NULL;
+        c->retry_ms = 0; /* no backoff: the server is there, only this connection was old */
+        if (!connected(c))
+            break;
     }
     if (p.err) {
         failed(c, "pipeline");
