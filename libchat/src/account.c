@@ -341,6 +341,21 @@ void chat_sha256(const char *s, size_t len, unsigned char out[CHAT_SHA256_LEN])
     CHAT_ASSERT(ok == 1 && n == CHAT_SHA256_LEN); /* only fails when OpenSSL is broken */
 }
 
+void chat_sha1_hex(const char *s, size_t len, char out[CHAT_SHA1_HEX_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char d[20];
+    unsigned int n = 0;
+    int ok = EVP_Digest(s, len, d, &n, EVP_sha1(), NULL);
+
+    CHAT_ASSERT(ok == 1 && n == sizeof(d)); /* only fails when OpenSSL is broken */
+    for (size_t i = 0; i < sizeof(d); i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[CHAT_SHA1_HEX_LEN] = '\0';
+}
+
 void chat_hmac_sha256(
     const void *key, size_t key_len, const char *s, size_t len, unsigned char out[CHAT_SHA256_LEN])
 {

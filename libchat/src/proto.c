@@ -1004,6 +1004,22 @@ int chat_enc_sanction(struct chat_buf *out,
                                reason ? reason : "", "ts", (json_int_t)ts));
 }
 
+/* The frames that tell a user's connections of a sanction put in force or lifted early. */
+int chat_enc_sanction_frame(
+    struct chat_buf *out, const char *room, const char *kind, int64_t until_ms, const char *reason)
+{
+    return dump(out,
+                json_pack("{s:s, s:s, s:s, s:o, s:s}", "type", "sanction", "room", room, "kind",
+                          kind, "until", until_ms > 0 ? json_integer(until_ms) : json_null(),
+                          "reason", reason ? reason : ""));
+}
+
+int chat_enc_sanction_lifted(struct chat_buf *out, const char *room, const char *kind)
+{
+    return dump(
+        out, json_pack("{s:s, s:s, s:s}", "type", "sanction_lifted", "room", room, "kind", kind));
+}
+
 int chat_enc_spam_ban(
     struct chat_buf *out, const char *user, int64_t until_ms, int offence, int64_t ts)
 {

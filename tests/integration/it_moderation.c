@@ -266,6 +266,73 @@ static void test_mute_ban_kick(void **state)
     json_decref(w.session);
 }
 
+/* The user is told: a mute reaches every connection of the user on both gateways as a sanction
+ * frame (joined to the room or not) within a second, a connection that joins while muted gets
+ * it after joined, and lifting it early sends sanction_lifted everywhere. */
+static void test_sanction_pushed(void **state)
+{
+    struct user owner, m;
+    char room[80], p[200], id[64];
+    struct wsc *m1, *m2, *m3;
+    struct wsc *conns[2];
+    json_t *r, *e;
+    long long t0;
+
+    (void)state;
+    user_new(&owner, "po");
+    user_new(&m, "pm");
+    it_room_new(id, sizeof(id), "push");
+    r = it_api_ok(201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
+                  json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Pushed", "id", id));
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    m1 = it_connect(GW1, m.token); /* in the room */
+    m2 = it_connect(GW2, m.token); /* in no room */
+    it_join(m1, room);
+    conns[0] = m1;
+    conns[1] = m2;
+
+    t0 = it_mono_ms();
+    json_decref(moderate(&owner, room, "mute", &m, 120, 201));
+    for (int i = 0; i < 2; i++) {
+        e = it_wait_frame(conns[i], "sanction", "room", room, NULL, it_timeout(IN_FORCE));
+        if (!e)
+            fail_msg("no sanction frame on gw%d within %d ms", i + 1, IN_FORCE);
+        assert_string_equal(it_jstr(e, "kind"), "mute");
+        assert_string_equal(it_jstr(e, "reason"), "test reason");
+        assert_true(it_jint(e, "until") > it_wall_ms());
+        json_decref(e);
+    }
+    print_message("mute told to both connections in %lld ms\n", it_mono_ms() - t0);
+
+    /* a page opened while muted knows before its first send */
+    m3 = it_connect(GW2, m.token);
+    it_send(m3, "{s:s, s:s}", "type", "join", "room", room);
+    e = it_wait_frame(m3, "sanction", "room", room, NULL, it_timeout(WAIT_MS));
+    assert_non_null(e);
+    assert_string_equal(it_jstr(e, "kind"), "mute");
+    json_decref(e);
+
+    /* lifted early, through the other replica: sanction_lifted everywhere */
+    t0 = it_mono_ms();
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/moderation/mute/%s", room, m.id);
+    json_decref(it_api_ok(204, API2, "DELETE", p, owner.token, &cl, NULL));
+    for (int i = 0; i < 2; i++) {
+        e = it_wait_frame(conns[i], "sanction_lifted", "room", room, NULL, it_timeout(IN_FORCE));
+        if (!e)
+            fail_msg("no sanction_lifted on gw%d within %d ms", i + 1, IN_FORCE);
+        assert_string_equal(it_jstr(e, "kind"), "mute");
+        json_decref(e);
+    }
+    print_message("lift told to both connections in %lld ms\n", it_mono_ms() - t0);
+    send_until(m1, room, NULL, it_mono_ms(), NULL);
+    wsc_close(m1);
+    wsc_close(m2);
+    wsc_close(m3);
+    json_decref(owner.session);
+    json_decref(m.session);
+}
+
 /* chatctl: makes the first site admin (who then moderates a room it does not own) and chat-bans a
  * user site-wide, in force on the gateways within a second; lifted the same way. */
 static void test_chatctl(void **state)
@@ -330,6 +397,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mute_ban_kick),
+        cmocka_unit_test(test_sanction_pushed),
         cmocka_unit_test(test_chatctl),
     };
 

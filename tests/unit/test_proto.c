@@ -240,7 +240,7 @@ static void test_proto_hello_anonymous(void **state)
     chat_buf_init(&b, 0, 0);
     assert_int_equal(chat_enc_hello(&b, "gw2", NULL, &lim), CHAT_OK);
     assert_string_equal(chat_buf_data(&b),
-                        "{\"type\":\"hello\",\"v\":2,\"node\":\"gw2\",\"user\":null,\"limits\":"
+                        "{\"type\":\"hello\",\"v\":3,\"node\":\"gw2\",\"user\":null,\"limits\":"
                         "{\"max_frame\":8192,\"max_text\":2000,\"max_rooms\":50,\"rate_per_s\":5,"
                         "\"rate_burst\":20}}");
     chat_buf_fini(&b);
@@ -855,7 +855,7 @@ static void test_proto_enc_rest_bodies(void **state)
     chat_buf_init(&b, 0, 0);
     assert_int_equal(chat_enc_config(&b, "gw1", &lim), CHAT_OK);
     assert_string_equal(chat_buf_data(&b),
-                        "{\"node\":\"gw1\",\"v\":2,\"limits\":{\"max_frame\":8192,"
+                        "{\"node\":\"gw1\",\"v\":3,\"limits\":{\"max_frame\":8192,"
                         "\"max_text\":2000,\"max_rooms\":64,\"rate_per_s\":20,\"rate_burst\":40},"
                         "\"rules\":{\"room\":\"^[A-Za-z0-9_.-]{1,64}$\",\"client_msg_id_max\":64,"
                         "\"username\":{\"pattern\":\"^[A-Za-z0-9_]{4,20}$\",\"min\":4,\"max\":20},"

@@ -19,6 +19,7 @@
 #include <hiredis/async.h>
 #include <netdb.h>
 
+#include "chat/account.h"
 #include "chat/keys.h"
 #include "chat/log.h"
 #include "chat/mem.h"
@@ -347,11 +348,63 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
-/* ---- commands of other modules (gw_redis_call) ---- */
+/* ---- commands of other modules (gw_redis_call) ----
+ * A script call (EVAL) goes out as EVALSHA: EVAL sends the script's whole text with every call
+ * and Redis hashes it again each time, on the send path of every message. The call is kept, and
+ * the rare NOSCRIPT (a Redis restarted or its script cache flushed) sends it again as EVAL,
+ * which loads the script for the next ones. */
+#define SCRIPTS_MAX 8
+
 struct call {
     gw_redis_reply_fn *fn; /* NULL: the answer only counts */
     void *priv;
+    int argc; /* an EVALSHA: the call as EVAL (argv[1] the script), for NOSCRIPT; else 0 */
+    const char **argv;
+    size_t *lens;
 };
+
+/* The SHA-1 of a script (static text; the gateway's scripts are few): NULL past SCRIPTS_MAX. */
+static const char *script_sha(const char *text)
+{
+    static struct {
+        const char *text;
+        char sha[CHAT_SHA1_HEX_LEN + 1];
+    } known[SCRIPTS_MAX]; /* loop thread only */
+
+    for (size_t i = 0; i < SCRIPTS_MAX; i++) {
+        if (known[i].text == text)
+            return known[i].sha;
+        if (!known[i].text) {
+            chat_sha1_hex(text, strlen(text), known[i].sha);
+            known[i].text = text;
+            return known[i].sha;
+        }
+    }
+    return NULL;
+}
+
+/* A call of argc strings that keeps a copy of its arguments (one block). */
+static struct call *call_keep(int argc, const char **argv, const size_t *lens)
+{
+    size_t bytes = 0;
+    struct call *k;
+    char *p;
+
+    for (int i = 0; i < argc; i++)
+        bytes += lens[i];
+    k = chat_xcalloc(1, sizeof(*k) + (size_t)argc * (sizeof(*k->argv) + sizeof(*k->lens)) + bytes);
+    k->argc = argc;
+    k->argv = (const char **)(k + 1);
+    k->lens = (size_t *)(k->argv + argc);
+    p = (char *)(k->lens + argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], lens[i]);
+        k->argv[i] = p;
+        k->lens[i] = lens[i];
+        p += lens[i];
+    }
+    return k;
+}
 
 static void on_call(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -360,6 +413,17 @@ static void on_call(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
 
     redis_replied(gw);
+    if (reply && reply->type == REDIS_REPLY_ERROR && k->argc &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        int argc = k->argc;
+
+        k->argc = 0; /* once */
+        chat_metric_add(&gw->m.redis_noscript, 1);
+        redis_sent(gw);
+        if (redisAsyncCommandArgv(ac, on_call, k, argc, k->argv, k->lens) == REDIS_OK)
+            return;
+        redis_replied(gw); /* disconnecting: the caller gets the error */
+    }
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         chat_metric_add(&gw->m.redis_errors, 1);
         chat_log(CHAT_LOG_WARN, "redis: %s", reply->str);
@@ -377,16 +441,35 @@ int gw_redis_call(struct gw *gw,
                   const size_t *lens)
 {
     struct call *k;
+    const char *sha = NULL, *script = NULL;
+    int rc;
 
     if (!gw->redis || !gw->redis_ok || gw->shut)
         return CHAT_ESTATE;
-    k = chat_xcalloc(1, sizeof(*k));
+    if (argc >= 2 && strcmp(argv[0], "EVAL") == 0 && (sha = script_sha(argv[1])) != NULL) {
+        script = argv[1];
+        k = call_keep(argc, argv, lens); /* the EVAL, sent again on NOSCRIPT */
+        k->argv[0] = "EVALSHA";
+        k->lens[0] = 7;
+        k->argv[1] = sha;
+        k->lens[1] = CHAT_SHA1_HEX_LEN;
+    } else {
+        k = chat_xcalloc(1, sizeof(*k));
+    }
     k->fn = fn;
     k->priv = priv;
     redis_sent(gw);
     /* refused while hiredis is disconnecting or freeing the context (a callback of the watchdog's
      * redisAsyncFree may send again): then nothing was queued */
-    if (redisAsyncCommandArgv(gw->redis, on_call, k, argc, argv, lens) != REDIS_OK) {
+    rc = sha ? redisAsyncCommandArgv(gw->redis, on_call, k, argc, k->argv, k->lens)
+             : redisAsyncCommandArgv(gw->redis, on_call, k, argc, argv, lens);
+    if (sha) { /* from now on the kept call is the EVAL (hiredis copied what it sent) */
+        k->argv[0] = "EVAL";
+        k->lens[0] = 4;
+        k->argv[1] = script;
+        k->lens[1] = strlen(script);
+    }
+    if (rc != REDIS_OK) {
         redis_replied(gw);
         chat_free(k);
         return CHAT_ESTATE;

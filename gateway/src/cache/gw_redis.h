@@ -28,7 +28,9 @@ void gw_redis_arm_kill(struct gw *gw);
 /* Sends one command (argc strings argv[i] of lens[i] bytes, copied) on the loop's Redis
  * connection without blocking. Returns CHAT_OK: fn (when not NULL) is called exactly once,
  * later, on the loop (a Redis that stops answering is dropped by the 5 s reply watchdog, and fn
- * then gets NULL); or CHAT_ESTATE: not connected (or disconnecting), fn is never called. */
+ * then gets NULL); or CHAT_ESTATE: not connected (or disconnecting), fn is never called.
+ * An EVAL (argv[1] a script of static storage) is sent as EVALSHA, and again as EVAL if Redis
+ * answers NOSCRIPT. */
 int gw_redis_call(struct gw *gw,
                   gw_redis_reply_fn *fn,
                   void *priv,

@@ -192,6 +192,39 @@ void gw_acl_room_deleted(struct gw *gw, const char *room)
     chat_free(cs);
 }
 
+/* Tells c (or, when c is NULL, every connection of user here) of a sanction in force
+ * (lifted false) or lifted early. The frame is made once, on the first connection. */
+static void tell_sanction(struct gw *gw,
+                          struct gw_conn *c,
+                          const char *user,
+                          const char *room,
+                          const char *kind,
+                          const struct gw_map_ent *e)
+{
+    const struct gw_map_ent *u = NULL;
+    struct gw_conn *next;
+    struct chat_msg *m = NULL;
+    int rc;
+
+    if (!c) {
+        u = gw_map_find(&gw->users, user);
+        c = u ? u->conns : NULL;
+    }
+    for (; c; c = next) {
+        next = u ? c->unext : NULL; /* a slow consumer's close unlinks c: read next first */
+        if (!m) {
+            chat_buf_reset(&gw->scratch);
+            rc = e ? chat_enc_sanction_frame(&gw->scratch, room, kind, e->until_ms, e->str)
+                   : chat_enc_sanction_lifted(&gw->scratch, room, kind);
+            if (rc != CHAT_OK)
+                return;
+            m = chat_msg_from_buf(&gw->scratch);
+        }
+        (void)gw_conn_push(c, m);
+    }
+    chat_msg_unref(m);
+}
+
 void gw_acl_sanction_put(struct gw *gw,
                          const char *user,
                          const char *room,
@@ -201,16 +234,26 @@ void gw_acl_sanction_put(struct gw *gw,
 {
     char key[SANCTION_KEY_MAX];
     struct gw_map_ent *e;
+    bool same;
 
     if (chat_sanction_key(key, sizeof(key), user, room, kind) != CHAT_OK)
         return;
+    if (!reason)
+        reason = "";
+    until_ms = until_ms > 0 ? until_ms : 0;
     e = gw_map_get(&gw->sanctions, key);
-    e->until_ms = until_ms > 0 ? until_ms : 0;
+    /* the same sanction again (the spam rule's ban is put here first, then read back from
+     * chat.events): the user was told already */
+    same = e->str && e->until_ms == until_ms && strcmp(e->str, reason) == 0;
+    e->until_ms = until_ms;
     chat_free(e->str);
-    e->str = chat_xstrdup(reason ? reason : "");
+    e->str = chat_xstrdup(reason);
     chat_metric_set(&gw->m.sanctions, (long long)gw->sanctions.n);
-    if (strcmp(kind, "ban") == 0 && strcmp(room, "*") != 0 &&
-        (until_ms <= 0 || until_ms > chat_now_ms())) {
+    if (until_ms != 0 && until_ms <= chat_now_ms())
+        return; /* already over (an old record read at start) */
+    if (!same)
+        tell_sanction(gw, NULL, user, room, kind, e);
+    if (strcmp(kind, "ban") == 0 && strcmp(room, "*") != 0) {
         const struct gw_map_ent *u = gw_map_find(&gw->users, user);
         struct gw_conn *c = u ? u->conns : NULL, *next;
         for (; c; c = next) { /* leaving cannot drop c from the user's list, but be safe */
@@ -226,8 +269,27 @@ void gw_acl_sanction_drop(struct gw *gw, const char *user, const char *room, con
 
     if (chat_sanction_key(key, sizeof(key), user, room, kind) != CHAT_OK)
         return;
+    if (sanction_of(gw, user, room, kind))
+        tell_sanction(gw, NULL, user, room, kind, NULL); /* lifted before its time */
     gw_map_remove(&gw->sanctions, key);
     chat_metric_set(&gw->m.sanctions, (long long)gw->sanctions.n);
+}
+
+void gw_acl_sanction_tell(struct gw *gw, struct gw_conn *c, const char *room)
+{
+    static const struct {
+        bool site;
+        const char *kind;
+    } kinds[] = {{true, "chat_ban"}, {true, "mute"}, {false, "mute"}};
+
+    if (gw->sanctions.n == 0 || !c->authed)
+        return;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        const char *r = kinds[i].site ? "*" : room;
+        const struct gw_map_ent *e = sanction_of(gw, c->claims.sub, r, kinds[i].kind);
+        if (e)
+            tell_sanction(gw, c, c->claims.sub, r, kinds[i].kind, e);
+    }
 }
 
 void gw_acl_sanction_record(struct gw *gw, const void *key, size_t klen, const void *v, size_t len)

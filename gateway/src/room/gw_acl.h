@@ -47,15 +47,21 @@ void gw_acl_room_deleted(struct gw *gw, const char *room);
 
 /* A chat.sanctions record (key, value; a NULL value: lifted). */
 void gw_acl_sanction_record(struct gw *gw, const void *key, size_t klen, const void *v, size_t len);
-/* Puts a sanction in force on this node (until_ms 0: until lifted) and acts on it: a room ban
- * takes the user's sockets out of the room ("left", reason "banned"). */
+/* Puts a sanction in force on this node (until_ms 0: until lifted) and acts on it: the user's
+ * connections here get a sanction frame (not again for the same sanction), and a room ban takes
+ * the user's sockets out of the room ("left", reason "banned"). */
 void gw_acl_sanction_put(struct gw *gw,
                          const char *user,
                          const char *room,
                          const char *kind,
                          int64_t until_ms,
                          const char *reason);
+/* Lifts a sanction on this node; the user's connections get sanction_lifted when it was still
+ * in force. */
 void gw_acl_sanction_drop(struct gw *gw, const char *user, const char *room, const char *kind);
+/* After c joined room: c gets a sanction frame for each mute or chat ban in force that refuses
+ * its sends there (the room's, the site's), so a page opened while muted knows at once. */
+void gw_acl_sanction_tell(struct gw *gw, struct gw_conn *c, const char *room);
 /* The sanction in force that refuses a send of user to room: CHAT_ERR__COUNT when none, else
  * muted, chat_banned or banned with *until_ms (0: until lifted) and *reason (borrowed). */
 enum chat_errcode gw_acl_send_check(

@@ -347,6 +347,7 @@ static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
     r = gw_room_find(&gw->rooms, f->room);
     if (r && r->presence)
         (void)gw_conn_push(c, r->presence); /* the current counts, right away */
+    gw_acl_sanction_tell(gw, c, f->room);   /* a mute in force, before the first send */
 }
 
 static void handle_leave(struct gw_conn *c, const struct chat_cframe *f)

@@ -23,6 +23,7 @@
 #define CHAT_REFRESH_BYTES   32  /* random bytes of a refresh token */
 #define CHAT_REFRESH_MAX     64  /* its base64url text (43 chars) + NUL, rounded up */
 #define CHAT_SHA256_LEN      32
+#define CHAT_SHA1_HEX_LEN    40
 
 /* True when s is 4-20 characters of [A-Za-z0-9_]. */
 bool chat_username_valid(const char *s);
@@ -65,6 +66,8 @@ CHAT_NODISCARD int chat_refresh_new(char *out, size_t cap);
 
 /* SHA-256 of the len bytes at s (a token): what the database stores instead of the token. */
 void chat_sha256(const char *s, size_t len, unsigned char out[CHAT_SHA256_LEN]);
+/* The SHA-1 of s[0..len) in lowercase hex: the name Redis gives a Lua script (EVALSHA). */
+void chat_sha1_hex(const char *s, size_t len, char out[CHAT_SHA1_HEX_LEN + 1]);
 
 /* HMAC-SHA256 of the len bytes at s under the key_len bytes at key (key_len may be 0): a keyed
  * hash, e.g. of an unknown username kept for the login history without keeping the name. */

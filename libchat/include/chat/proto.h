@@ -15,7 +15,7 @@
 #include "chat/buf.h"
 #include "chat/err.h"
 
-#define CHAT_PROTO_VERSION     2
+#define CHAT_PROTO_VERSION     3
 #define CHAT_ROOM_MAX          64 /* bytes of a room id */
 #define CHAT_CLIENT_MSG_ID_MAX 64
 #define CHAT_USER_MAX          64
@@ -260,6 +260,13 @@ CHAT_NODISCARD int chat_enc_sanction(struct chat_buf *out,
                                      int64_t until_ms,
                                      const char *reason,
                                      int64_t ts);
+/* To every connection of the sanctioned user: {"type":"sanction","room":R|"*","kind":K,
+ * "until":MS|null,"reason":S} (until_ms 0: null) and, when lifted early,
+ * {"type":"sanction_lifted","room":R|"*","kind":K}. */
+CHAT_NODISCARD int chat_enc_sanction_frame(
+    struct chat_buf *out, const char *room, const char *kind, int64_t until_ms, const char *reason);
+CHAT_NODISCARD int
+chat_enc_sanction_lifted(struct chat_buf *out, const char *room, const char *kind);
 /* A gateway's or chat-api's spam-rule chat ban for chat.events: a site-wide (room "*") chat_ban
  * with reason "spam" until until_ms, plus "offence": N (the user's N-th within the window). */
 CHAT_NODISCARD int chat_enc_spam_ban(
