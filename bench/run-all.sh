@@ -30,6 +30,10 @@
 #   reconnect-all-1000  the same load; all 1,000 receivers cut at once mid-run and rejoining
 #                       with since: recovery time p50/p99, replayed (cluster only)
 #                       Both fail on any loss, duplicate, prev gap or join not recovered.
+#   syscalls-1000x1-r5  1,000 connections on gw1 in one room at 5,000 deliveries/s: system
+#                       calls of the server process per delivery (perf); fails over
+#                       CHAT_BENCH_SYSCALLS_MAX (1.2) for the gateway
+#   syscalls-10x20-r100 the same count in 20 rooms of 10 at 1,000 deliveries/s (reported)
 #   persister           bench/persister_bench.sh: Kafka -> PostgreSQL rows/s against COPY
 # Requirements: jq; gnuplot (gnuplot-nox) for the plots (skipped without it).
 # Exit status: 0 when every run completed without correctness errors and within its budget,
@@ -51,7 +55,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -195,6 +199,53 @@ if [ -s "$out/halfopen-2000.cluster.json" ] && [ -s "$out/halfopen-2000.baseline
     failed=1
 fi
 
+# System calls per delivery at low load (issue 12), on gw1: every system call of the server
+# process (all its threads) counted by perf for the measured window, divided by the deliveries
+# in it.
+# - syscalls-1000x1-r5: one room of 1,000, 5 messages/s (5,000 deliveries/s): each frame alone
+#   on its connection, the cost of the delivery path. Budget: the gateway at most
+#   CHAT_BENCH_SYSCALLS_MAX (1.2).
+# - syscalls-10x20-r100: 20 rooms of 10 at 100 messages/s (1,000 deliveries/s): the per-message
+#   cost of the Kafka round trip (produce, delivery report, fetch, the wakeups of librdkafka's
+#   threads: about 30 system calls) is shared by only 10 deliveries. Reported, no budget.
+syscalls_case() {
+    local name=$1 budget=$2 tgt pid url f n per
+    shift 2
+    [[ $name =~ $only ]] || return 0
+    command -v perf >/dev/null 2>&1 || {
+        echo "run-all: $name skipped: no perf (apt-get install linux-perf)" >&2
+        return 0
+    }
+    for tgt in baseline cluster; do
+        if [ "$tgt" = baseline ]; then
+            pid=$baseline_pid url=$base_url
+        else
+            pid=$(cat "$cdir/pids/gw1.pid") url=$CHAT_TEST_GW1_URL
+        fi
+        f=$out/$name.$tgt
+        (sleep "$((warm + 2))" && perf stat -x, -e raw_syscalls:sys_enter -p "$pid" -o "$f.perf" \
+            -- sleep "$((dur - 2))") &
+        run "$name" "$tgt" fanout --url="$url" --size=64 --duration="$dur" --warmup="$warm" \
+            --drain=5 "$@"
+        wait $! || true
+        n=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$f.perf" 2>/dev/null)
+        per=$(jq -r --arg n "${n:-0}" --arg s "$((dur - 2))" \
+            'if .deliveries.per_s > 0 then ($n | tonumber) / (.deliveries.per_s * ($s | tonumber)) else 0 end' \
+            "$f.json" 2>/dev/null || echo 0)
+        echo "{\"case\":\"$name\",\"syscalls\":${n:-0},\"seconds\":$((dur - 2)),\"per_delivery\":$per}" \
+            >"$f.syscalls.json"
+        echo "run-all: $name on the $tgt: ${n:-?} system calls in $((dur - 2)) s, $per per delivery" >&2
+    done
+    if [ "$budget" = budget ] &&
+        ! jq -e --argjson max "${CHAT_BENCH_SYSCALLS_MAX:-1.2}" '.per_delivery > 0 and .per_delivery <= $max' \
+            "$out/$name.cluster.syscalls.json" >/dev/null; then
+        echo "run-all: $name: the gateway's system calls per delivery are over ${CHAT_BENCH_SYSCALLS_MAX:-1.2}" >&2
+        failed=1
+    fi
+}
+syscalls_case syscalls-1000x1-r5 budget --room-mix=1000:1 --senders=5 --rate=5
+syscalls_case syscalls-10x20-r100 report --room-mix=10:20 --senders=20 --rate=100
+
 # Recovery after a reconnect (cluster only: the baseline keeps no recent messages). Receivers
 # are cut and rejoin with since on the other gateway; chat-bench exits 1 on any loss, duplicate,
 # prev gap, join not recovered or reconnect not answered (the budget: all of them zero).
@@ -273,6 +324,11 @@ else
   "| \($name) | \(r($B.cycles.per_s)) cycles/s, cycle p50 \(r($B.phases_ms.cycle.p50)) p99 \(r($B.phases_ms.cycle.p99)) ms | \(r($C.cycles.per_s)) cycles/s, cycle p50 \(r($C.phases_ms.cycle.p50)) p99 \(r($C.phases_ms.cycle.p99)) ms | cycles/s x\(ratio($C.cycles.per_s; $B.cycles.per_s)), p99 x\(ratio($C.phases_ms.cycle.p99; $B.phases_ms.cycle.p99)) | failed \($C.cycles.failed), exit \($C.exit) |"
 end
 EOF
+    done
+    for f in "$out"/*.cluster.syscalls.json; do
+        [ -s "$f" ] || continue
+        jq -r -n --slurpfile b "${f%.cluster.syscalls.json}.baseline.syscalls.json" --slurpfile c "$f" \
+            '"| system calls per delivery (\($c[0].case)) | \($b[0].per_delivery * 1000 | round / 1000) | \($c[0].per_delivery * 1000 | round / 1000) (gw1, all threads) | x\(if $b[0].per_delivery > 0 then ($c[0].per_delivery / $b[0].per_delivery * 100 | round / 100) else "-" end) | perf stat raw_syscalls:sys_enter |"'
     done
     if [ -s "$out/persister.json" ]; then
         jq -r '"| persister (\(.rows) rows) | PostgreSQL COPY \(.copy_rows_per_s) rows/s | chat-persister \(.persister_rows_per_s) rows/s | x\(.ratio) | rows checked by persister_bench.sh |"' \

@@ -50,6 +50,8 @@ struct rd_uv {
     redisAsyncContext *ac; /* NULL once hiredis let go (cleanup) */
     uv_poll_t poll;
     int events;
+    bool write_pending; /* commands are buffered: gw_redis_flush() writes them */
+    bool flushing;      /* inside gw_redis_flush(): a write left over waits for POLLOUT */
 };
 
 static void rd_uv_cb(uv_poll_t *h, int status, int events)
@@ -71,9 +73,16 @@ static void rd_uv_cb(uv_poll_t *h, int status, int events)
         redisAsyncHandleWrite(p->ac);
 }
 
+/* libuv's uv_poll_start() takes the descriptor out of epoll and puts it back (two system
+ * calls) even when the events do not change, and hiredis asks for reads after every write:
+ * only a change is passed on. */
 static void rd_uv_update(struct rd_uv *p, int add, int del)
 {
-    p->events = (p->events | add) & ~del;
+    int events = (p->events | add) & ~del;
+
+    if (events == p->events)
+        return;
+    p->events = events;
     if (p->events)
         uv_poll_start(&p->poll, p->events, rd_uv_cb);
     else
@@ -90,14 +99,28 @@ static void rd_uv_del_read(void *d)
     rd_uv_update(d, 0, UV_READABLE);
 }
 
+/* Commands on a connected socket are written before the loop next waits (gw_redis_flush, like
+ * the WebSocket frames of ws/gw_conn.c), not after a round of POLLOUT: all the commands of a loop
+ * turn go out in one write. POLLOUT is only asked for while connecting and for what a write
+ * left over. */
 static void rd_uv_add_write(void *d)
 {
-    rd_uv_update(d, UV_WRITABLE, 0);
+    struct rd_uv *p = d;
+    const struct gw *gw = p->ac ? p->ac->data : NULL;
+
+    /* once shut down the flush no longer runs (core/main.c) */
+    if (gw && !gw->shut && (p->ac->c.flags & REDIS_CONNECTED) && !p->flushing)
+        p->write_pending = true;
+    else
+        rd_uv_update(p, UV_WRITABLE, 0);
 }
 
 static void rd_uv_del_write(void *d)
 {
-    rd_uv_update(d, 0, UV_WRITABLE);
+    struct rd_uv *p = d;
+
+    p->write_pending = false;
+    rd_uv_update(p, 0, UV_WRITABLE);
 }
 
 static void rd_uv_closed(uv_handle_t *h)
@@ -133,6 +156,18 @@ static int rd_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
     ac->ev.delWrite = rd_uv_del_write;
     ac->ev.cleanup = rd_uv_cleanup;
     return REDIS_OK;
+}
+
+void gw_redis_flush(struct gw *gw)
+{
+    struct rd_uv *p = gw->redis ? gw->redis->ev.data : NULL;
+
+    if (!p || !p->write_pending)
+        return;
+    p->write_pending = false;
+    p->flushing = true;
+    redisAsyncHandleWrite(gw->redis); /* a failure frees the context; p lives until closed */
+    p->flushing = false;
 }
 
 /* After a failure: the next attempt in redis_backoff_ms (doubling, capped). */

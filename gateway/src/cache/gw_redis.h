@@ -18,6 +18,8 @@ typedef void gw_redis_reply_fn(struct gw *gw, struct redisReply *reply, void *pr
 /* Connects (resolving the host off the loop when it is a name); failures are retried by the
  * tick. Cannot fail. */
 void gw_redis_start(struct gw *gw);
+/* Before the loop waits for I/O: writes the commands buffered this turn (core/main.c). */
+void gw_redis_flush(struct gw *gw);
 /* 1 s: reconnect, watchdog, lease renewal, presence report. */
 void gw_redis_tick(struct gw *gw);
 /* Clean stop: removes this node's presence, gives the node number back, disconnects once the

@@ -152,6 +152,8 @@ struct gw {
     bool drain_forced; /* drain_ms passed: remaining connections are being closed */
     /* connections and rooms */
     struct gw_conn *conns; /* all connections, doubly linked */
+    struct gw_conn *flush; /* connections to write before the loop waits (ws/gw_conn.c) */
+    uv_prepare_t flush_prep;
     long nconns;
     uint64_t next_cid;
     struct gw_rooms rooms;

@@ -21,6 +21,7 @@
 #include "room/gw_room.h"
 #include "session/gw_events.h"
 #include "ws/gw_accept.h"
+#include "ws/gw_conn.h"
 #include "ws/gw_ws.h"
 
 #define OPT_INT(flag, env, min, max, def, field, help)                                     \
@@ -309,6 +310,9 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
     gw_map_init(&gw->sanctions);
     uv_timer_init(&gw->loop, &gw->tick);
     gw->tick.data = gw;
+    uv_prepare_init(&gw->loop, &gw->flush_prep);
+    gw->flush_prep.data = gw;
+    uv_unref((uv_handle_t *)&gw->flush_prep); /* runs while the loop does; keeps it alive not */
     uv_timer_init(&gw->loop, &gw->drain_timer);
     gw->drain_timer.data = gw;
     uv_signal_init(&gw->loop, &gw->sigterm);
@@ -325,6 +329,10 @@ void gw_main_shutdown(struct gw *gw)
     gw->shut = true;
     uv_timer_stop(&gw->tick);
     uv_close((uv_handle_t *)&gw->tick, close_noop);
+    gw_conn_flush(gw); /* what this turn queued; from now on writes wait for POLLOUT */
+    gw_redis_flush(gw);
+    uv_prepare_stop(&gw->flush_prep);
+    uv_close((uv_handle_t *)&gw->flush_prep, close_noop);
     uv_timer_stop(&gw->drain_timer);
     uv_close((uv_handle_t *)&gw->drain_timer, close_noop);
     uv_signal_stop(&gw->sigterm);
@@ -375,6 +383,14 @@ static void gw_fini(struct gw *gw)
     chat_jwt_keyring_fini(&gw->keys);
 }
 
+/* Before the loop waits: frames and Redis commands queued this turn go out (ws/gw_conn.c,
+ * "writing at once"; cache/gw_redis.c). */
+static void on_flush(uv_prepare_t *h)
+{
+    gw_conn_flush(h->data);
+    gw_redis_flush(h->data);
+}
+
 int main(int argc, char **argv)
 {
     struct gw_config cfg;
@@ -415,6 +431,7 @@ int main(int argc, char **argv)
     if (rc == CHAT_OK) {
         gw_redis_start(&gw);
         uv_timer_start(&gw.tick, on_tick, 1000, 1000);
+        uv_prepare_start(&gw.flush_prep, on_flush);
         uv_signal_start(&gw.sigterm, on_signal, SIGTERM);
         uv_signal_start(&gw.sigint, on_signal, SIGINT);
         uv_run(&gw.loop, UV_RUN_DEFAULT);

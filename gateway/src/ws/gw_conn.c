@@ -110,12 +110,46 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     return c;
 }
 
+/* ---- writing at once ----
+ * A frame queued on an empty queue is not written after a round of POLLOUT (arm it, wait for
+ * the event, write, disarm it: four system calls and a loop turn for one frame) but before the
+ * loop next waits for I/O, as Redis writes replies in beforeSleep: everything queued on the
+ * connection in this turn goes out coalesced in one write. What the socket does not take, lws
+ * keeps and drains itself; what is left in the queue waits for the writable callback as before.
+ * The flush list is doubly linked so a connection closed meanwhile leaves it in O(1). */
+static void flush_add(struct gw *gw, struct gw_conn *c)
+{
+    if (c->flushing)
+        return;
+    c->flushing = true;
+    c->fprev = NULL;
+    c->fnext = gw->flush;
+    if (gw->flush)
+        gw->flush->fprev = c;
+    gw->flush = c;
+}
+
+static void flush_del(struct gw *gw, struct gw_conn *c)
+{
+    if (!c->flushing)
+        return;
+    if (c->fprev)
+        c->fprev->fnext = c->fnext;
+    else
+        gw->flush = c->fnext;
+    if (c->fnext)
+        c->fnext->fprev = c->fprev;
+    c->fprev = c->fnext = NULL;
+    c->flushing = false;
+}
+
 void gw_conn_closed(struct gw_conn *c)
 {
     struct gw *gw = c->gw;
 
     if (!c->gw)
         return; /* never opened (rejected before ESTABLISHED) */
+    flush_del(gw, c);
     gw_send_detach_all(c);
     gw_room_leave_all(gw, c);
     identity_delta(c, -1);
@@ -153,8 +187,10 @@ int gw_conn_push(struct gw_conn *c, struct chat_msg *m)
         return CHAT_EAGAIN;
     }
     gw_ring_push(&c->outq, m, cfg->outq_max_msgs);
-    if (c->outq.len == 1)
-        lws_callback_on_writable(c->wsi);
+    if (c->outq.len == 1 && !c->gw->shut)
+        flush_add(c->gw, c); /* gw_conn_flush() writes it before the loop waits */
+    else if (c->outq.len == 1)
+        lws_callback_on_writable(c->wsi); /* shut down: the flush no longer runs */
     return CHAT_OK;
 }
 
@@ -202,32 +238,17 @@ void gw_conn_close(struct gw_conn *c, int code, const char *reason)
     lws_callback_on_writable(c->wsi);
 }
 
-int gw_conn_writable(struct gw_conn *c)
+/* Writes up to writes times from the queue's head. Frames are pre-built once per node
+ * (chat_msg_wire), so queued frames are written raw and coalesced: up to GW_COALESCE_BYTES of
+ * them in one write, i.e. one send() for a burst instead of one per frame. A single frame goes
+ * out without a copy. lws buffers a partial write itself and drains it before anything else
+ * (pings included), so frames never interleave. Returns -1 when a write failed. */
+static int write_queued(struct gw_conn *c, int writes)
 {
     struct chat_msg *m;
     int rc;
 
-    if (c->outq.len == 0) {
-        unsigned char frame[LWS_PRE + 2 + 64];
-        size_t rl;
-
-        if (!c->closing)
-            return 0;
-        /* write the close frame ourselves: lws 4.1 drops the connection without one when a
-         * WRITEABLE callback returns -1, even after lws_close_reason() */
-        rl = strnlen(c->close_reason, 64);
-        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
-        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xFF);
-        memcpy(frame + LWS_PRE + 2, c->close_reason, rl);
-        (void)lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
-        return -1;
-    }
-    /* Frames are pre-built once per node (chat_msg_wire), so queued frames are written raw and
-     * coalesced: up to GW_COALESCE_BYTES of them in one write, i.e. one send() for a burst
-     * instead of one per frame. A single frame goes out without a copy. lws buffers a partial
-     * write itself and drains it before anything else (pings included), so frames never
-     * interleave. */
-    for (int n = 0; n < GW_WRITES_PER_CALLBACK && c->outq.len > 0; n++) {
+    for (int n = 0; n < writes && c->outq.len > 0; n++) {
         unsigned char *out;
         size_t len = 0;
 
@@ -254,9 +275,53 @@ int gw_conn_writable(struct gw_conn *c)
         if (rc < 0)
             return -1;
     }
+    return 0;
+}
+
+int gw_conn_writable(struct gw_conn *c)
+{
+    if (c->outq.len == 0) {
+        unsigned char frame[LWS_PRE + 2 + 64];
+        size_t rl;
+
+        if (!c->closing)
+            return 0;
+        /* write the close frame ourselves: lws 4.1 drops the connection without one when a
+         * WRITEABLE callback returns -1, even after lws_close_reason() */
+        rl = strnlen(c->close_reason, 64);
+        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xFF);
+        memcpy(frame + LWS_PRE + 2, c->close_reason, rl);
+        (void)lws_write(c->wsi, frame + LWS_PRE, 2 + rl, GW_LWS_WRITE_CLOSE);
+        return -1;
+    }
+    if (write_queued(c, GW_WRITES_PER_CALLBACK) < 0)
+        return -1;
     if (c->outq.len > 0 || c->closing)
         lws_callback_on_writable(c->wsi);
     return 0;
+}
+
+void gw_conn_flush(struct gw *gw)
+{
+    struct gw_conn *c;
+
+    while ((c = gw->flush) != NULL) {
+        flush_del(gw, c);
+        if (c->closing || c->outq.len == 0)
+            continue;                       /* a close asked for the writable callback itself */
+        if (lws_partial_buffered(c->wsi)) { /* lws still holds a partial write: after it */
+            lws_callback_on_writable(c->wsi);
+            continue;
+        }
+        if (write_queued(c, 1) < 0) { /* the socket is gone: lws closes it on its next turn */
+            chat_metric_add(&gw->m.write_errors, 1);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        if (c->outq.len > 0)
+            lws_callback_on_writable(c->wsi);
+    }
 }
 
 /* ---- client frames ---- */

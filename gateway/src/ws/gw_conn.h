@@ -39,7 +39,9 @@ struct gw_conn {
     int nrooms, rooms_cap;
     /* send queue: grown on demand up to cfg->outq_max_msgs, shrunk back when it empties */
     struct gw_ring outq;
-    bool closing; /* close after the queue's current frame; queue no more */
+    struct gw_conn *fprev, *fnext; /* in gw->flush while flushing */
+    bool flushing; /* queued on an empty queue this turn: written before the loop waits */
+    bool closing;  /* close after the queue's current frame; queue no more */
     int close_code;
     const char *close_reason;
     /* receive */
@@ -83,6 +85,9 @@ void gw_conn_error_until(struct gw_conn *c,
 void gw_conn_close(struct gw_conn *c, int code, const char *reason);
 /* Handles LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
 int gw_conn_writable(struct gw_conn *c);
+/* Before the loop waits for I/O (a uv_prepare handle): writes what was queued this turn on the
+ * connections whose queue was empty, without waiting for POLLOUT. */
+void gw_conn_flush(struct gw *gw);
 /* Handles LWS_CALLBACK_RECEIVE; returns -1 to close. */
 int gw_conn_receive(struct gw_conn *c, const void *in, size_t len);
 /* Logs c in as cl's user (presence counts and the per-user index follow). */
