@@ -20,9 +20,11 @@
 #include <netdb.h>
 
 #include "chat/account.h"
+#include "chat/idem.h"
 #include "chat/keys.h"
 #include "chat/log.h"
 #include "chat/mem.h"
+#include "chat/spam.h"
 #include "chat/time.h"
 
 #include "core/gw.h"
@@ -35,8 +37,14 @@
 #define REPLY_WATCHDOG_MS  5000   /* no reply for this long with commands pending: reconnect */
 #define MAX_INFLIGHT       200000 /* commands awaiting replies before presence reports pause */
 
+/* the scripts of gw_redis_call(), loaded on every connection (see "commands of other modules") */
+static const char *const scripts[] = {chat_idem_claim_lua, chat_spam_lua};
+#define NSCRIPTS      (sizeof(scripts) / sizeof(scripts[0]))
+#define CALL_ARGS_MAX 16 /* arguments of a script call sent as EVALSHA (the spam check: 14) */
+
 static void on_connect(const redisAsyncContext *ac, int status);
 static void on_disconnect(const redisAsyncContext *ac, int status);
+static void script_load(struct gw *gw, const char *text);
 
 /* ---- hiredis on the loop ----
  * hiredis 0.14's own libuv adapter (hiredis/adapters/libuv.h) drops poll errors: libuv reports a
@@ -290,6 +298,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
     chat_log(CHAT_LOG_INFO, "redis: connected to %s:%d", gw->cfg->redis_host, gw->cfg->redis_port);
     gw->redis_ok = true;
     gw->redis_backoff_ms = 0;
+    for (size_t i = 0; i < NSCRIPTS; i++) /* before any EVALSHA on this connection */
+        script_load(gw, scripts[i]);
     mark_all_dirty(gw);
     gw_redis_tick(gw);
 }
@@ -385,60 +395,48 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 
 /* ---- commands of other modules (gw_redis_call) ----
  * A script call (EVAL) goes out as EVALSHA: EVAL sends the script's whole text with every call
- * and Redis hashes it again each time, on the send path of every message. The call is kept, and
- * the rare NOSCRIPT (a Redis restarted or its script cache flushed) sends it again as EVAL,
- * which loads the script for the next ones. */
-#define SCRIPTS_MAX 8
+ * and Redis hashes it again each time, on the send path of every message. The scripts are loaded
+ * (SCRIPT LOAD) first thing on every connection, and Redis runs a connection's commands in
+ * order, so each EVALSHA finds its script. Should Redis lose them anyway (SCRIPT FLUSH), the
+ * caller gets the NOSCRIPT error (its check is skipped, as while Redis is out) and the script is
+ * loaded again: sending the call again as EVAL would let it overtake the calls behind it and
+ * reorder a connection's sends. */
 
 struct call {
     gw_redis_reply_fn *fn; /* NULL: the answer only counts */
     void *priv;
-    int argc; /* an EVALSHA: the call as EVAL (argv[1] the script), for NOSCRIPT; else 0 */
-    const char **argv;
-    size_t *lens;
+    const char *script; /* an EVALSHA's script, reloaded on NOSCRIPT; else NULL */
 };
 
-/* The SHA-1 of a script (static text; the gateway's scripts are few): NULL past SCRIPTS_MAX. */
+/* The SHA-1 of a script (computed once; loop thread only). NULL: not one of scripts[]. */
 static const char *script_sha(const char *text)
 {
-    static struct {
-        const char *text;
-        char sha[CHAT_SHA1_HEX_LEN + 1];
-    } known[SCRIPTS_MAX]; /* loop thread only */
+    static char sha[NSCRIPTS][CHAT_SHA1_HEX_LEN + 1];
 
-    for (size_t i = 0; i < SCRIPTS_MAX; i++) {
-        if (known[i].text == text)
-            return known[i].sha;
-        if (!known[i].text) {
-            chat_sha1_hex(text, strlen(text), known[i].sha);
-            known[i].text = text;
-            return known[i].sha;
-        }
+    for (size_t i = 0; i < NSCRIPTS; i++) {
+        if (scripts[i] != text)
+            continue;
+        if (!sha[i][0])
+            chat_sha1_hex(text, strlen(text), sha[i]);
+        return sha[i];
     }
     return NULL;
 }
 
-/* A call of argc strings that keeps a copy of its arguments (one block). */
-static struct call *call_keep(int argc, const char **argv, const size_t *lens)
-{
-    size_t bytes = 0;
-    struct call *k;
-    char *p;
+static void on_call(redisAsyncContext *ac, void *r, void *priv);
 
-    for (int i = 0; i < argc; i++)
-        bytes += lens[i];
-    k = chat_xcalloc(1, sizeof(*k) + (size_t)argc * (sizeof(*k->argv) + sizeof(*k->lens)) + bytes);
-    k->argc = argc;
-    k->argv = (const char **)(k + 1);
-    k->lens = (size_t *)(k->argv + argc);
-    p = (char *)(k->lens + argc);
-    for (int i = 0; i < argc; i++) {
-        memcpy(p, argv[i], lens[i]);
-        k->argv[i] = p;
-        k->lens[i] = lens[i];
-        p += lens[i];
+/* SCRIPT LOAD of text, ahead of whatever is queued after it on the connection. */
+static void script_load(struct gw *gw, const char *text)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", text};
+    size_t lens[3] = {6, 4, strlen(text)};
+    struct call *k = chat_xcalloc(1, sizeof(*k));
+
+    redis_sent(gw);
+    if (redisAsyncCommandArgv(gw->redis, on_call, k, 3, argv, lens) != REDIS_OK) {
+        redis_replied(gw);
+        chat_free(k);
     }
-    return k;
 }
 
 static void on_call(redisAsyncContext *ac, void *r, void *priv)
@@ -448,18 +446,12 @@ static void on_call(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
 
     redis_replied(gw);
-    if (reply && reply->type == REDIS_REPLY_ERROR && k->argc &&
+    if (reply && reply->type == REDIS_REPLY_ERROR && k->script &&
         strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        int argc = k->argc;
-
-        k->argc = 0; /* once */
         chat_metric_add(&gw->m.redis_noscript, 1);
-        redis_sent(gw);
-        if (redisAsyncCommandArgv(ac, on_call, k, argc, k->argv, k->lens) == REDIS_OK)
-            return;
-        redis_replied(gw); /* disconnecting: the caller gets the error */
-    }
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        if (gw->redis == ac && !gw->shut)
+            script_load(gw, k->script);
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
         chat_metric_add(&gw->m.redis_errors, 1);
         chat_log(CHAT_LOG_WARN, "redis: %s", reply->str);
     }
@@ -475,36 +467,32 @@ int gw_redis_call(struct gw *gw,
                   const char **argv,
                   const size_t *lens)
 {
+    const char *av[CALL_ARGS_MAX];
+    size_t lv[CALL_ARGS_MAX];
     struct call *k;
-    const char *sha = NULL, *script = NULL;
-    int rc;
+    const char *sha;
 
     if (!gw->redis || !gw->redis_ok || gw->shut)
         return CHAT_ESTATE;
-    if (argc >= 2 && strcmp(argv[0], "EVAL") == 0 && (sha = script_sha(argv[1])) != NULL) {
-        script = argv[1];
-        k = call_keep(argc, argv, lens); /* the EVAL, sent again on NOSCRIPT */
-        k->argv[0] = "EVALSHA";
-        k->lens[0] = 7;
-        k->argv[1] = sha;
-        k->lens[1] = CHAT_SHA1_HEX_LEN;
-    } else {
-        k = chat_xcalloc(1, sizeof(*k));
-    }
+    k = chat_xcalloc(1, sizeof(*k));
     k->fn = fn;
     k->priv = priv;
+    if (argc >= 2 && argc <= CALL_ARGS_MAX && strcmp(argv[0], "EVAL") == 0 &&
+        (sha = script_sha(argv[1])) != NULL) {
+        k->script = argv[1];
+        memcpy(av, argv, (size_t)argc * sizeof(*av));
+        memcpy(lv, lens, (size_t)argc * sizeof(*lv));
+        av[0] = "EVALSHA";
+        lv[0] = 7;
+        av[1] = sha;
+        lv[1] = CHAT_SHA1_HEX_LEN;
+        argv = av;
+        lens = lv;
+    }
     redis_sent(gw);
     /* refused while hiredis is disconnecting or freeing the context (a callback of the watchdog's
      * redisAsyncFree may send again): then nothing was queued */
-    rc = sha ? redisAsyncCommandArgv(gw->redis, on_call, k, argc, k->argv, k->lens)
-             : redisAsyncCommandArgv(gw->redis, on_call, k, argc, argv, lens);
-    if (sha) { /* from now on the kept call is the EVAL (hiredis copied what it sent) */
-        k->argv[0] = "EVAL";
-        k->lens[0] = 4;
-        k->argv[1] = script;
-        k->lens[1] = strlen(script);
-    }
-    if (rc != REDIS_OK) {
+    if (redisAsyncCommandArgv(gw->redis, on_call, k, argc, argv, lens) != REDIS_OK) {
         redis_replied(gw);
         chat_free(k);
         return CHAT_ESTATE;

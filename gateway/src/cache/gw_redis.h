@@ -31,8 +31,8 @@ void gw_redis_arm_kill(struct gw *gw);
  * connection without blocking. Returns CHAT_OK: fn (when not NULL) is called exactly once,
  * later, on the loop (a Redis that stops answering is dropped by the 5 s reply watchdog, and fn
  * then gets NULL); or CHAT_ESTATE: not connected (or disconnecting), fn is never called.
- * An EVAL (argv[1] a script of static storage) is sent as EVALSHA, and again as EVAL if Redis
- * answers NOSCRIPT. */
+ * An EVAL of one of the gateway's scripts (chat_idem_claim_lua, chat_spam_lua: loaded on every
+ * connection) is sent as EVALSHA; should Redis answer NOSCRIPT, fn gets that error. */
 int gw_redis_call(struct gw *gw,
                   gw_redis_reply_fn *fn,
                   void *priv,

@@ -103,7 +103,8 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
         {"chat_gateway_redis_errors_total", "Redis errors and disconnects", CHAT_METRIC_COUNTER,
          &m->redis_errors},
         {"chat_gateway_redis_noscript_total",
-         "script calls Redis did not know by SHA-1 (restarted, cache flushed), sent again in full",
+         "script calls Redis did not know (its scripts flushed): that check skipped, the script "
+         "loaded again",
          CHAT_METRIC_COUNTER, &m->redis_noscript},
         {"chat_gateway_write_errors_total",
          "writes of queued frames that failed before the loop waited (the socket was gone)",

@@ -22,7 +22,7 @@ struct gw_metrics {
     atomic_llong sanctions;                 /* gauge: mutes and bans known (not expired) */
     atomic_llong sanctioned;                /* sends refused by a mute or ban */
     atomic_llong produce_queue_full, redis_errors, http_requests;
-    atomic_llong redis_noscript; /* script calls sent again as EVAL (Redis lost its scripts) */
+    atomic_llong redis_noscript; /* script calls answered NOSCRIPT (Redis lost its scripts) */
     atomic_llong write_errors;   /* socket writes that failed outside the writable callback */
     atomic_llong accepted, accept_dropped, header_timeouts;
     atomic_llong sessions_revoked, events_in, events_bad;
