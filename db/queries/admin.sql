@@ -111,6 +111,10 @@ SELECT p.id::text, json_build_object(
 FROM p
 ORDER BY p.id DESC;
 
+-- name: admin_report_target
+-- the room and message id of open report $1 (no row: no such open report)
+SELECT room_id, message_id::text FROM reports WHERE id = $1::bigint AND status = 'open';
+
 -- name: admin_report_resolve
 -- report $1 (open) gets status $2, resolved by $3 with resolution $4; returns its room and
 -- message id (no row: no such open report)

@@ -16,50 +16,16 @@
 #include <jansson.h>
 
 #include "it_acct.h"
+#include "it_user.h"
 #include "it_util.h"
 #include "wsc.h"
 
-struct user {
-    char name[32];
-    json_t *session;
-    const char *id, *token;
-};
-
 static struct it_client cl;
 
-static void sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sql(const char *fmt, ...)
-{
-    char q[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof(q), fmt, ap);
-    va_end(ap);
-    assert_int_equal(it_sh("psql -q -X '%s' -v ON_ERROR_STOP=1 -c \"%s\" >/dev/null",
-                           it_env("CHAT_TEST_PG_DSN"), q),
-                     0);
-}
-
-static void user_new(struct user *u, const char *prefix, bool admin)
-{
-    it_name_new(u->name, sizeof(u->name), prefix);
-    u->session = it_register(LB, &cl, u->name, PW, NULL);
-    u->id = it_jstr(u->session, "user.id");
-    u->token = it_access(u->session);
-    if (admin)
-        sql("UPDATE users SET role = 'admin' WHERE id = %s", u->id);
-}
-
-static void user_free(struct user *u)
-{
-    json_decref(u->session);
-}
-
 /* GET path as admin a -> 200, the answer. */
-static json_t *get(const struct user *a, const char *fmt, ...)
+static json_t *get(const struct it_user *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static json_t *get(const struct user *a, const char *fmt, ...)
+static json_t *get(const struct it_user *a, const char *fmt, ...)
 {
     char path[512];
     va_list ap;
@@ -95,7 +61,7 @@ static json_t *first(const json_t *j, const char *arr)
 }
 
 /* The newest audit row of action about target (filters: target and action). */
-static json_t *audit_of(const struct user *a, const char *action, const char *target)
+static json_t *audit_of(const struct it_user *a, const char *action, const char *target)
 {
     json_t *out = get(a, "/api/v1/admin/audit?action=%s&target=%s&limit=1", action, target);
     json_t *rows = it_jget(out, "audit"), *row;
@@ -114,13 +80,13 @@ static json_t *audit_of(const struct user *a, const char *action, const char *ta
 static void test_every_admin_route_guarded(void **state)
 {
     char path[512], line[512];
-    struct user u;
+    struct it_user u;
     FILE *f;
     int n = 0;
 
     (void)state;
     it_client_new(&cl, "198.51.100");
-    user_new(&u, "Nadm", false);
+    it_user_new(&u, "Nadm");
     snprintf(path, sizeof(path), "%s/../../api/src/api_routes.c", IT_SRC_DIR);
     f = fopen(path, "r");
     assert_non_null(f);
@@ -163,14 +129,14 @@ static void test_every_admin_route_guarded(void **state)
     }
     fclose(f);
     assert_true(n >= 12); /* the table was read: every endpoint of the issue */
-    user_free(&u);
+    it_user_free(&u);
 }
 
 /* ---- users, roles, rooms ---- */
 
 static void test_users_roles_rooms(void **state)
 {
-    struct user a, b;
+    struct it_user a, b;
     char room[80], path[160];
     json_t *out, *e, *row;
     struct wsc *w;
@@ -178,8 +144,9 @@ static void test_users_roles_rooms(void **state)
 
     (void)state;
     it_client_new(&cl, "198.51.100");
-    user_new(&a, "Adm", true);
-    user_new(&b, "Usr", false);
+    it_user_new(&a, "Adm");
+    it_user_admin(&a);
+    it_user_new(&b, "Usr");
     /* search by username: role user, no ban */
     out = get(&a, "/api/v1/admin/users?q=%s", b.name);
     e = find(out, "users", "id", b.id);
@@ -216,9 +183,7 @@ static void test_users_roles_rooms(void **state)
     it_api_err(403, "forbidden", LB, "GET", "/api/v1/admin/users", b.token, &cl, NULL);
     /* rooms of every kind (here a public one), with its members and live online count */
     it_room_new(room, sizeof(room), "adm");
-    json_decref(it_api_ok(
-        201, API1, "POST", "/api/v1/rooms", b.token, &cl,
-        json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Admin test", "id", room)));
+    it_user_room(&b, room);
     w = it_connect(GW1, b.token);
     it_join(w, room);
     deadline = it_mono_ms() + it_timeout(5000);
@@ -234,15 +199,15 @@ static void test_users_roles_rooms(void **state)
     }
     assert_int_equal(online, 1);
     wsc_close(w);
-    user_free(&a);
-    user_free(&b);
+    it_user_free(&a);
+    it_user_free(&b);
 }
 
 /* ---- site ban ---- */
 
 static void test_site_ban(void **state)
 {
-    struct user a, v;
+    struct it_user a, v;
     char path[160];
     json_t *s2, *out, *e, *row;
     struct wsc *s1, *w2;
@@ -251,8 +216,9 @@ static void test_site_ban(void **state)
 
     (void)state;
     it_client_new(&cl, "198.51.100");
-    user_new(&a, "Adm", true);
-    user_new(&v, "Ban", false);
+    it_user_new(&a, "Adm");
+    it_user_admin(&a);
+    it_user_new(&v, "Ban");
     s2 = it_login(API2, &cl, v.name, PW);
     s1 = it_connect(GW1, v.token);
     w2 = it_connect(GW2, it_access(s2));
@@ -309,15 +275,15 @@ static void test_site_ban(void **state)
     wsc_close(s1);
     wsc_close(w2);
     json_decref(s2);
-    user_free(&a);
-    user_free(&v);
+    it_user_free(&a);
+    it_user_free(&v);
 }
 
 /* ---- messages and reports ---- */
 
 static void test_messages_and_reports(void **state)
 {
-    struct user a, u;
+    struct it_user a, u;
     char room[80], cmid[32], path[192], mid[32] = "";
     json_t *out, *rep, *ctx;
     struct wsc *w;
@@ -326,8 +292,9 @@ static void test_messages_and_reports(void **state)
 
     (void)state;
     it_client_new(&cl, "198.51.100");
-    user_new(&a, "Adm", true);
-    user_new(&u, "Msg", false);
+    it_user_new(&a, "Adm");
+    it_user_admin(&a);
+    it_user_new(&u, "Msg");
     it_room_new(room, sizeof(room), "admr");
     w = it_connect(GW2, u.token);
     it_join(w, room);
@@ -352,7 +319,7 @@ static void test_messages_and_reports(void **state)
     }
     assert_int_equal(n, 5);
     /* a deleted one is listed with deleted_at and deleted_by */
-    sql("UPDATE messages SET deleted_at = now(), deleted_by = '%s' WHERE id = %s", a.id, mid);
+    it_sql("UPDATE messages SET deleted_at = now(), deleted_by = '%s' WHERE id = %s", a.id, mid);
     out = get(&a, "/api/v1/admin/rooms/%s/messages?limit=2", room);
     assert_int_equal(json_array_size(it_jget(out, "messages")), 2);
     assert_true(it_is_decimal(it_jstr(out, "next")));
@@ -370,9 +337,9 @@ static void test_messages_and_reports(void **state)
     }
     json_decref(out);
     /* a report of the middle message: the message and two before, two after */
-    sql("INSERT INTO reports (reporter_id, room_id, message_id, reason) VALUES (%s, '%s', %s, "
-        "'rude')",
-        u.id, room, mid);
+    it_sql("INSERT INTO reports (reporter_id, room_id, message_id, reason) VALUES (%s, '%s', %s, "
+           "'rude')",
+           u.id, room, mid);
     out = get(&a, "/api/v1/admin/reports?status=open&limit=200");
     rep = NULL;
     {
@@ -416,8 +383,124 @@ static void test_messages_and_reports(void **state)
     assert_true(json_array_size(it_jget(out, "audit")) >= 1);
     json_decref(out);
     wsc_close(w);
-    user_free(&a);
-    user_free(&u);
+    it_user_free(&a);
+    it_user_free(&u);
+}
+
+/* ---- resolving a report by deleting its message ---- */
+
+/* A report resolved with the action "delete" deletes the message as DELETE
+ * /api/v1/rooms/{room}/messages/{id} by a site admin does, in the transaction of the
+ * resolution: the report resolved, the message_deleted event live in the room, the message
+ * deleted in history and in PostgreSQL, the audit rows delete_message and report_resolve. "mute"
+ * and "ban" are not actions of resolve (400 bad_field). */
+static void test_report_resolve_delete(void **state)
+{
+    struct it_user a, u, rep;
+    char room[80], path[192], hist[192], mid[32], rid[32];
+    json_t *out, *ack, *f, *m = NULL, *row;
+    struct wsc *w, *watch;
+    long long deadline;
+
+    (void)state;
+    it_client_new(&cl, "198.51.100");
+    it_user_new(&a, "Adm");
+    it_user_admin(&a);
+    it_user_new(&u, "Auth");
+    it_user_new(&rep, "Rep");
+    it_room_new(room, sizeof(room), "admd");
+    it_user_room(&u, room);
+    w = it_connect(GW2, u.token);
+    watch = it_connect(GW1, rep.token);
+    it_join(w, room);
+    it_join(watch, room);
+    it_send(w, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "bad words",
+            "client_msg_id", "rd-1");
+    ack = it_reply_to(w, "rd-1", NULL);
+    assert_string_equal(it_jstr(ack, "type"), "ack");
+    snprintf(mid, sizeof(mid), "%s", it_jstr(ack, "id"));
+    json_decref(ack);
+    /* stored by the persister first: the delete then changes the row in its transaction */
+    deadline = it_mono_ms() + it_timeout(10000);
+    while (it_sql_ll("SELECT count(*) FROM messages WHERE id = %s AND room = '%s'", mid, room) !=
+           1) {
+        if (it_mono_ms() > deadline)
+            fail_msg("message %s never stored", mid);
+        it_sleep_ms(100); /* polling a condition, bounded by the deadline */
+    }
+    snprintf(path, sizeof(path), "/api/v1/rooms/%s/messages/%s/report", room, mid);
+    out = it_api_ok(201, LB, "POST", path, rep.token, &cl, json_pack("{s:s}", "reason", "rude"));
+    snprintf(rid, sizeof(rid), "%s", it_jstr(out, "id"));
+    json_decref(out);
+    snprintf(path, sizeof(path), "/api/v1/admin/reports/%s/resolve", rid);
+    it_api_err(400, "bad_field", LB, "POST", path, a.token, &cl,
+               json_pack("{s:s}", "action", "mute"));
+    it_api_err(400, "bad_field", LB, "POST", path, a.token, &cl,
+               json_pack("{s:s}", "action", "ban"));
+    out = it_api_ok(200, LB, "POST", path, a.token, &cl,
+                    json_pack("{s:s, s:s}", "action", "delete", "reason", "removed"));
+    assert_string_equal(it_jstr(out, "status"), "resolved");
+    assert_string_equal(it_jstr(out, "resolution"), "delete");
+    assert_true(json_is_true(json_object_get(out, "message_deleted")));
+    json_decref(out);
+    it_api_err(404, "not_found", LB, "POST", path, a.token, &cl,
+               json_pack("{s:s}", "action", "delete"));
+    /* the room's stream: one message_deleted by the admin */
+    f = it_wait_frame(watch, "message_deleted", "id", mid, NULL, it_timeout(5000));
+    if (!f)
+        fail_msg("no message_deleted for %s", mid);
+    assert_string_equal(it_jstr(f, "by"), a.id);
+    json_decref(f);
+    /* history shows it deleted (the cache once the persister applied the event, or
+     * PostgreSQL) */
+    snprintf(hist, sizeof(hist), "/api/v1/rooms/%s/messages?limit=10", room);
+    deadline = it_mono_ms() + it_timeout(10000);
+    for (;;) {
+        out = it_api_ok(200, API2, "GET", hist, NULL, &cl, NULL);
+        m = find(out, "messages", "id", mid);
+        assert_non_null(m);
+        if (json_is_true(json_object_get(m, "deleted")))
+            break;
+        json_decref(out);
+        if (it_mono_ms() > deadline)
+            fail_msg("message %s never shown deleted in history", mid);
+        it_sleep_ms(100); /* polling a condition, bounded by the deadline */
+    }
+    assert_string_equal(it_jstr(m, "text"), "");
+    json_decref(out);
+    assert_int_equal(it_sql_ll("SELECT count(*) FROM messages WHERE id = %s AND deleted_at IS NOT "
+                               "NULL AND deleted_by = '%s'",
+                               mid, a.id),
+                     1);
+    /* the audit rows: the delete (as by DELETE) and the resolution */
+    row = audit_of(&a, "delete_message", u.id);
+    assert_string_equal(it_jstr(row, "actor"), a.id);
+    assert_string_equal(it_jstr(row, "room"), room);
+    assert_string_equal(it_jstr(row, "message"), mid);
+    json_decref(row);
+    out = get(&a, "/api/v1/admin/audit?action=report_resolve&room=%s", room);
+    assert_int_equal(json_array_size(it_jget(out, "audit")), 1);
+    assert_string_equal(it_jstr(first(out, "audit"), "message"), mid);
+    assert_string_equal(it_jstr(first(out, "audit"), "reason"), "removed");
+    assert_string_equal(it_jstr(first(out, "audit"), "details.action"), "delete");
+    json_decref(out);
+    out = get(&a, "/api/v1/admin/reports?status=resolved&limit=200");
+    row = find(out, "reports", "id", rid);
+    assert_non_null(row);
+    assert_string_equal(it_jstr(row, "resolution"), "delete");
+    json_decref(out);
+    /* deleting it again (the room's route) is nothing new: still one delete_message row */
+    snprintf(path, sizeof(path), "/api/v1/rooms/%s/messages/%s", room, mid);
+    json_decref(it_api_ok(204, LB, "DELETE", path, a.token, &cl, NULL));
+    assert_int_equal(it_sql_ll("SELECT count(*) FROM audit_log WHERE action = 'delete_message' AND "
+                               "message_id = %s",
+                               mid),
+                     1);
+    wsc_close(w);
+    wsc_close(watch);
+    it_user_free(&a);
+    it_user_free(&u);
+    it_user_free(&rep);
 }
 
 /* ---- announcements ---- */
@@ -425,7 +508,7 @@ static void test_messages_and_reports(void **state)
 static void test_announce(void **state)
 {
     static const char text[] = "Maintenance at noon \xe2\x9c\x93";
-    struct user a, u;
+    struct it_user a, u;
     char room[80], big[2100];
     json_t *out, *f;
     struct wsc *c1, *c2, *anon;
@@ -433,8 +516,9 @@ static void test_announce(void **state)
 
     (void)state;
     it_client_new(&cl, "198.51.100");
-    user_new(&a, "Adm", true);
-    user_new(&u, "Ann", false);
+    it_user_new(&a, "Adm");
+    it_user_admin(&a);
+    it_user_new(&u, "Ann");
     c1 = it_connect(GW1, u.token);
     c2 = it_connect(GW2, u.token);
     anon = it_connect(GW2, NULL);
@@ -467,9 +551,7 @@ static void test_announce(void **state)
     it_room_new(room, sizeof(room), "ann");
     it_api_err(404, "not_found", LB, "POST", "/api/v1/admin/announce", a.token, &cl,
                json_pack("{s:s, s:s}", "room", room, "text", "x"));
-    json_decref(
-        it_api_ok(201, API1, "POST", "/api/v1/rooms", u.token, &cl,
-                  json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Announce", "id", room)));
+    it_user_room(&u, room);
     it_join(c1, room);
     out = it_api_ok(202, LB, "POST", "/api/v1/admin/announce", a.token, &cl,
                     json_pack("{s:s, s:s}", "room", room, "text", "room news"));
@@ -483,8 +565,8 @@ static void test_announce(void **state)
     wsc_close(c1);
     wsc_close(c2);
     wsc_close(anon);
-    user_free(&a);
-    user_free(&u);
+    it_user_free(&a);
+    it_user_free(&u);
 }
 
 int main(void)
@@ -494,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_users_roles_rooms),
         cmocka_unit_test(test_site_ban),
         cmocka_unit_test(test_messages_and_reports),
+        cmocka_unit_test(test_report_resolve_delete),
         cmocka_unit_test(test_announce),
     };
     it_env_load();

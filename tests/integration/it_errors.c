@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "it_acct.h"
 #include "it_util.h"
 
 static char room[64];
@@ -118,11 +119,7 @@ static void test_malformed_frames_get_errors_and_connection_survives(void **stat
     assert_string_equal(json_string_value(json_object_get(m, "text")), "frag ok");
     json_decref(m);
     /* after all that, a normal send still works: still the same, usable connection */
-    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "still here",
-            "client_msg_id", "ok1");
-    m = it_wait_field(c, "ack", "client_msg_id", "ok1", it_timeout(10000));
-    assert_non_null(m);
-    json_decref(m);
+    it_expect_sent(c, room, "still here", "ok1", NULL);
     wsc_close(c);
     free(t);
 }
@@ -189,11 +186,7 @@ static void test_inband_auth_upgrades_anonymous(void **state)
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "user")), "grace");
     json_decref(j);
-    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "now I can",
-            "client_msg_id", "g1");
-    j = it_wait_field(c, "ack", "client_msg_id", "g1", it_timeout(10000));
-    assert_non_null(j);
-    json_decref(j);
+    it_expect_sent(c, room, "now I can", "g1", NULL);
     wsc_close(c);
     free(t);
 }

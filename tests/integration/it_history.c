@@ -23,6 +23,7 @@
 #include "chat/proto.h"
 
 #include "it_acct.h"
+#include "it_user.h"
 #include "it_util.h"
 
 #define POLL_MS 50 /* polling a condition (database row, cache state), never a fixed wait */
@@ -291,17 +292,7 @@ static void test_cache_then_db(void **state)
 /* A counter of the persister's /metrics; -1 when missing. */
 static long long persister_metric(const char *name)
 {
-    char *body = NULL, *p, key[128];
-    long long v = -1;
-
-    if (it_http_get(it_env("CHAT_TEST_PERSISTER_URL"), "/metrics", &body) == 200) {
-        snprintf(key, sizeof(key), "\n%s ", name);
-        p = strstr(body, key);
-        if (p)
-            v = strtoll(p + strlen(key), NULL, 10);
-    }
-    free(body);
-    return v;
+    return it_metric(it_env("CHAT_TEST_PERSISTER_URL"), name);
 }
 
 static long long send_rest(const char *room, const char *tok)
@@ -389,27 +380,24 @@ static void test_redis_down(void **state)
  * members, and by left ones only with history_after_leave. */
 static void test_restricted_access(void **state)
 {
-    char room[64], name[32];
-    json_t *a, *b, *p = NULL;
+    char room[64];
+    struct it_user a, b;
+    json_t *p = NULL;
     const char *ta, *tb;
     int st;
 
     (void)state;
     it_room_new(room, sizeof(room), "_ph");
-    it_name_new(name, sizeof(name), "hista");
-    a = it_register(API1, &cl, name, PW, NULL);
-    it_name_new(name, sizeof(name), "histb");
-    b = it_register(API1, &cl, name, PW, NULL);
-    ta = it_access(a);
-    tb = it_access(b);
+    it_user_new(&a, "hista");
+    it_user_new(&b, "histb");
+    ta = a.token;
+    tb = b.token;
     sql("INSERT INTO rooms (id, kind, name, max_text) VALUES ('%s', 'private', 'x', 2000)", room);
-    sql("INSERT INTO room_members (room_id, user_id, role) VALUES ('%s', %s, 'owner')", room,
-        it_jstr(a, "user.id"));
+    sql("INSERT INTO room_members (room_id, user_id, role) VALUES ('%s', %s, 'owner')", room, a.id);
     sql("INSERT INTO messages (id, room, kafka_partition, kafka_offset, user_id, nick, body,"
         " created_at) SELECT %lld + g, '%s', 0, g, '%s', 'n', 'secret', now() FROM"
         " generate_series(1, 5) g",
-        ((long long)getpid() << 24) + 0x800000 + (it_wall_ms() & 0x7fff00), room,
-        it_jstr(a, "user.id"));
+        ((long long)getpid() << 24) + 0x800000 + (it_wall_ms() & 0x7fff00), room, a.id);
 
     assert_int_equal(page(room, "", ta, &p), 200);
     check_page(p, "db", false, (long long[]){1, 2, 3, 4, 5}, (long long[]){-1, 1, 2, 3, 4}, 5);
@@ -437,24 +425,23 @@ static void test_restricted_access(void **state)
     st = page(room, "", ta, &p);
     it_check_error(st, p, 404, "not_found", "removed");
     json_decref(p);
-    json_decref(a);
-    json_decref(b);
+    it_user_free(&a);
+    it_user_free(&b);
 }
 
 /* POST read: GREATEST of the marker, the unread count after it; members only. */
 static void test_read_marker_rest(void **state)
 {
-    char room[64], name[32], path[256];
-    json_t *a, *b, *r;
+    char room[64], path[256];
+    struct it_user a, b;
+    json_t *r;
     const char *uid;
 
     (void)state;
     it_room_new(room, sizeof(room), "_pr");
-    it_name_new(name, sizeof(name), "histr");
-    a = it_register(API1, &cl, name, PW, NULL);
-    it_name_new(name, sizeof(name), "histn");
-    b = it_register(API1, &cl, name, PW, NULL);
-    uid = it_jstr(a, "user.id");
+    it_user_new(&a, "histr");
+    it_user_new(&b, "histn");
+    uid = a.id;
     sql("INSERT INTO rooms (id, kind, name, max_text) VALUES ('%s', 'group', 'x', 2000)", room);
     sql("INSERT INTO room_members (room_id, user_id, role) VALUES ('%s', %s, 'member')", room, uid);
     sql("INSERT INTO messages (id, room, kafka_partition, kafka_offset, user_id, nick, body,"
@@ -463,11 +450,11 @@ static void test_read_marker_rest(void **state)
         ((long long)getpid() << 24) + 0x400000 + (it_wall_ms() & 0x3fff00), room);
     snprintf(path, sizeof(path), "/api/v1/rooms/%s/read", room);
 
-    r = it_api_ok(200, API1, "POST", path, it_access(a), &cl, json_pack("{s:i}", "seq", 6));
+    r = it_api_ok(200, API1, "POST", path, a.token, &cl, json_pack("{s:i}", "seq", 6));
     assert_int_equal(it_jint(r, "last_read_seq"), 6);
     assert_int_equal(it_jint(r, "unread"), 3);
     json_decref(r);
-    r = it_api_ok(200, API1, "POST", path, it_access(a), &cl, json_pack("{s:i}", "seq", 2));
+    r = it_api_ok(200, API1, "POST", path, a.token, &cl, json_pack("{s:i}", "seq", 2));
     assert_int_equal(it_jint(r, "last_read_seq"), 6); /* never backwards */
     assert_int_equal(it_jint(r, "unread"), 3);
     json_decref(r);
@@ -475,37 +462,32 @@ static void test_read_marker_rest(void **state)
                      6);
     assert_int_equal(sql_ll("SELECT room_unread('%s', -1)", room), 10);
 
-    it_api_err(404, "not_found", API1, "POST", path, it_access(b), &cl,
-               json_pack("{s:i}", "seq", 1));
-    it_api_err(400, "bad_field", API1, "POST", path, it_access(a), &cl,
-               json_pack("{s:i}", "seq", -1));
-    it_api_err(400, "bad_field", API1, "POST", path, it_access(a), &cl,
-               json_pack("{s:s}", "seq", "7"));
+    it_api_err(404, "not_found", API1, "POST", path, b.token, &cl, json_pack("{s:i}", "seq", 1));
+    it_api_err(400, "bad_field", API1, "POST", path, a.token, &cl, json_pack("{s:i}", "seq", -1));
+    it_api_err(400, "bad_field", API1, "POST", path, a.token, &cl, json_pack("{s:s}", "seq", "7"));
     it_api_err(401, "auth_required", API1, "POST", path, NULL, &cl, json_pack("{s:i}", "seq", 1));
-    json_decref(a);
-    json_decref(b);
+    it_user_free(&a);
+    it_user_free(&b);
 }
 
 /* A chat.events `read` record (as a gateway produces it for the WebSocket read frame) moves the
  * member's marker through the persister; a left member's does not move. */
 static void test_read_event_persister(void **state)
 {
-    char room[64], name[32], errstr[256];
+    char room[64], errstr[256];
     struct chat_buf v;
     rd_kafka_conf_t *conf;
     rd_kafka_t *rk;
-    json_t *a, *b;
+    struct it_user a, b;
     const char *ua, *ub;
     long long t0;
 
     (void)state;
     it_room_new(room, sizeof(room), "_pe");
-    it_name_new(name, sizeof(name), "histe");
-    a = it_register(API1, &cl, name, PW, NULL);
-    it_name_new(name, sizeof(name), "histl");
-    b = it_register(API1, &cl, name, PW, NULL);
-    ua = it_jstr(a, "user.id");
-    ub = it_jstr(b, "user.id");
+    it_user_new(&a, "histe");
+    it_user_new(&b, "histl");
+    ua = a.id;
+    ub = b.id;
     sql("INSERT INTO rooms (id, kind, name, max_text) VALUES ('%s', 'private', 'x', 2000)", room);
     sql("INSERT INTO room_members (room_id, user_id, role) VALUES ('%s', %s, 'owner')", room, ua);
     sql("INSERT INTO room_members (room_id, user_id, role, state) VALUES ('%s', %s, 'member',"
@@ -549,8 +531,8 @@ static void test_read_event_persister(void **state)
         sql_ll("SELECT last_read_seq FROM room_members WHERE room_id = '%s' AND user_id = %s", room,
                ub),
         -1);
-    json_decref(a);
-    json_decref(b);
+    it_user_free(&a);
+    it_user_free(&b);
 }
 
 int main(void)
@@ -568,11 +550,9 @@ int main(void)
 
     it_env_load();
     it_client_new(&cl, "198.51.100");
-    pg = PQconnectdb(it_env("CHAT_TEST_PG_DSN"));
-    if (PQstatus(pg) != CONNECTION_OK) {
-        fprintf(stderr, "postgres: %s\n", PQerrorMessage(pg));
+    pg = it_pg_connect();
+    if (!pg)
         return 1;
-    }
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     PQfinish(pg);
     return rc;

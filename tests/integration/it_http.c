@@ -253,18 +253,7 @@ static void test_wrong_method_gets_405_with_allow(void **state)
 /* The gateway's counter name from /metrics, or -1. */
 static long long metric(const char *name)
 {
-    char *body = NULL;
-    long long v = -1;
-
-    if (it_http_get(it_env("CHAT_TEST_GW1_URL"), "/metrics", &body) == 200 && body) {
-        char key[128];
-        snprintf(key, sizeof(key), "\n%s ", name);
-        const char *p = strstr(body, key);
-        if (p)
-            v = strtoll(p + strlen(key), NULL, 10);
-    }
-    free(body);
-    return v;
+    return it_metric(it_env("CHAT_TEST_GW1_URL"), name);
 }
 
 /* Waits until the server closes fd (EOF or reset); false after timeout_ms. */

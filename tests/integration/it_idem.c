@@ -31,6 +31,7 @@
 
 #include "it_acct.h"
 #include "it_stream.h"
+#include "it_user.h"
 #include "it_util.h"
 
 static char user[48];
@@ -101,16 +102,25 @@ static int rest_send(const char *base, const char *room, const char *cmid, json_
     return st;
 }
 
-static long long pg_count(PGconn *pg, const char *sql, const char *arg)
+/* ws_send() that must be acked: the ack into *a. */
+static void
+ws_acked(struct wsc *c, const char *room, const char *cmid, const char *ref, struct ack *a)
 {
-    const char *params[1] = {arg};
-    PGresult *r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
-    long long n = -1;
+    json_t *r = ws_send(c, room, cmid, ref);
 
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
+    ack_of(r, cmid, a);
+    json_decref(r);
+}
+
+/* rest_send() through base that must be acked (200): the ack into *a. */
+static void rest_acked(const char *base, const char *room, const char *cmid, struct ack *a)
+{
+    json_t *r;
+    int ra;
+
+    assert_int_equal(rest_send(base, room, cmid, &r, &ra), 200);
+    ack_of(r, cmid, a);
+    json_decref(r);
 }
 
 /* Waits until the persister stored the marker, then: exactly one row of cmid. */
@@ -121,12 +131,12 @@ static void check_one_row(const char *cmid, const char *marker)
     long long t0 = it_mono_ms();
 
     assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    while (pg_count(pg, q, marker) < 1) {
+    while (it_pg_count(pg, q, marker) < 1) {
         if (it_mono_ms() - t0 > it_timeout(20000))
             fail_msg("the marker %s was not stored", marker);
         usleep(100 * 1000); /* polling the database for a condition */
     }
-    assert_int_equal(pg_count(pg, q, cmid), 1);
+    assert_int_equal(it_pg_count(pg, q, cmid), 1);
     PQfinish(pg);
 }
 
@@ -204,25 +214,15 @@ static void test_idem_ws_then_ws_and_rest(void **state)
     it_join(b, room);
     it_join(w, room);
 
-    r = ws_send(a, room, cmid, "a1");
-    ack_of(r, cmid, &first);
-    json_decref(r);
+    ws_acked(a, room, cmid, "a1", &first);
     wait_remembered(cmid, first.id);
-    r = ws_send(b, room, cmid, "b1"); /* another gateway, another connection, same user */
-    ack_of(r, cmid, &again);
-    json_decref(r);
+    ws_acked(b, room, cmid, "b1", &again); /* another gateway, another connection, same user */
     ack_same(&first, &again, "retry on gw2");
-    r = ws_send(a, room, cmid, "a2"); /* the same connection again */
-    ack_of(r, cmid, &again);
-    json_decref(r);
+    ws_acked(a, room, cmid, "a2", &again); /* the same connection again */
     ack_same(&first, &again, "retry on gw1");
-    assert_int_equal(rest_send(it_env("CHAT_TEST_API1_URL"), room, cmid, &r, &ra), 200);
-    ack_of(r, cmid, &again);
-    json_decref(r);
+    rest_acked(it_env("CHAT_TEST_API1_URL"), room, cmid, &again);
     ack_same(&first, &again, "retry through REST (api1)");
-    assert_int_equal(rest_send(it_env("CHAT_TEST_API2_URL"), room, cmid, &r, &ra), 200);
-    ack_of(r, cmid, &again);
-    json_decref(r);
+    rest_acked(it_env("CHAT_TEST_API2_URL"), room, cmid, &again);
     ack_same(&first, &again, "retry through REST (api2)");
 
     it_expect_sent(a, room, "marker", marker, NULL);
@@ -249,12 +249,8 @@ static void test_idem_rest_then_ws(void **state)
     w = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
     it_join(a, room);
     it_join(w, room);
-    assert_int_equal(rest_send(it_env("CHAT_TEST_API2_URL"), room, cmid, &r, &ra), 200);
-    ack_of(r, cmid, &first);
-    json_decref(r);
-    r = ws_send(a, room, cmid, "a1");
-    ack_of(r, cmid, &again);
-    json_decref(r);
+    rest_acked(it_env("CHAT_TEST_API2_URL"), room, cmid, &first);
+    ws_acked(a, room, cmid, "a1", &again);
     ack_same(&first, &again, "WebSocket retry of a REST send");
     it_expect_sent(a, room, "marker", marker, NULL);
     check_one_delivery(w, cmid, marker);
@@ -278,9 +274,7 @@ static void test_idem_other_room(void **state)
     a = it_connect(it_env("CHAT_TEST_GW2_URL"), token);
     it_join(a, room);
     it_join(a, other);
-    r = ws_send(a, room, cmid, "a1");
-    ack_of(r, cmid, &first);
-    json_decref(r);
+    ws_acked(a, room, cmid, "a1", &first);
     wait_remembered(cmid, first.id);
     r = ws_send(a, other, cmid, "a2");
     assert_string_equal(it_jstr(r, "type"), "error");
@@ -336,9 +330,7 @@ static void test_idem_in_flight(void **state)
     ack_of(r, cmid, &first);
     json_decref(r);
     wait_remembered(cmid, first.id);
-    r = ws_send(b, room, cmid, "b2");
-    ack_of(r, cmid, &again);
-    json_decref(r);
+    ws_acked(b, room, cmid, "b2", &again);
     ack_same(&first, &again, "retry after the broker came back");
     wsc_close(a);
     wsc_close(b);
@@ -371,9 +363,7 @@ static void test_read_frame(void **state)
     cmid_name(cmid, sizeof(cmid), "read");
     a = it_connect(it_env("CHAT_TEST_GW1_URL"), token);
     it_join(a, room);
-    r = ws_send(a, room, cmid, "a1");
-    ack_of(r, cmid, &first);
-    json_decref(r);
+    ws_acked(a, room, cmid, "a1", &first);
     /* no reply: the pong of the next ping is the next frame, with no error before it */
     it_send(a, "{s:s, s:s, s:I}", "type", "read", "room", room, "seq", (json_int_t)first.seq);
     it_send(a, "{s:s, s:s}", "type", "ping", "ref", "after-read");
@@ -444,9 +434,7 @@ static void test_read_stored(void **state)
           room, it_jstr(s, "user.id"));
     a = it_connect(GW2, it_access(s));
     it_join(a, room);
-    r = ws_send(a, room, cmid, "s1");
-    ack_of(r, cmid, &first);
-    json_decref(r);
+    ws_acked(a, room, cmid, "s1", &first);
     snprintf(seq, sizeof(seq), "%lld", first.seq);
     it_send(a, "{s:s, s:s, s:I}", "type", "read", "room", room, "seq", (json_int_t)first.seq);
     t0 = it_mono_ms();
@@ -471,14 +459,9 @@ static void test_read_stored(void **state)
 /* The gateway's chat_gateway_idem_skipped_total. */
 static long long skipped_metric(const char *gw_url)
 {
-    char *body = NULL, *p;
-    long long n = -1;
+    long long n = it_metric(gw_url, "chat_gateway_idem_skipped_total");
 
-    assert_int_equal(it_http_get(gw_url, "/metrics", &body), 200);
-    p = strstr(body, "\nchat_gateway_idem_skipped_total ");
-    if (p)
-        n = strtoll(p + strlen("\nchat_gateway_idem_skipped_total "), NULL, 10);
-    free(body);
+    assert_true(n >= 0); /* the gateway answered and has the counter */
     return n;
 }
 
@@ -511,14 +494,10 @@ static void test_idem_redis_stopped(void **state)
     for (int i = 0; i < 5; i++) { /* never refused for Redis: acked, each once */
         snprintf(tag, sizeof(tag), "nr%d", i);
         cmid_name(cmid, sizeof(cmid), tag);
-        r = ws_send(a, room, cmid, "a");
-        ack_of(r, cmid, &first);
-        json_decref(r);
+        ws_acked(a, room, cmid, "a", &first);
     }
     cmid_name(cmid, sizeof(cmid), "nr-rest");
-    assert_int_equal(rest_send(it_env("CHAT_TEST_API1_URL"), room, cmid, &r, &ra), 200);
-    ack_of(r, cmid, &first);
-    json_decref(r);
+    rest_acked(it_env("CHAT_TEST_API1_URL"), room, cmid, &first);
     assert_true(skipped_metric(it_env("CHAT_TEST_GW1_URL")) >= before + 5);
     assert_int_equal(it_fixture("start", "redis"), 0);
     t0 = it_mono_ms();
@@ -529,13 +508,9 @@ static void test_idem_redis_stopped(void **state)
     }
     /* deduplicated again once Redis is back */
     cmid_name(cmid, sizeof(cmid), "back");
-    r = ws_send(a, room, cmid, "a1");
-    ack_of(r, cmid, &first);
-    json_decref(r);
+    ws_acked(a, room, cmid, "a1", &first);
     wait_remembered(cmid, first.id);
-    r = ws_send(a, room, cmid, "a2");
-    ack_of(r, cmid, &again);
-    json_decref(r);
+    ws_acked(a, room, cmid, "a2", &again);
     ack_same(&first, &again, "retry after Redis came back");
     wsc_close(a);
 }

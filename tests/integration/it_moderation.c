@@ -17,35 +17,19 @@
 #include <cmocka.h>
 
 #include "it_acct.h"
+#include "it_user.h"
 #include "it_util.h"
 #include "wsc.h"
 
 #define WAIT_MS  10000
 #define IN_FORCE 1000 /* a sanction reaches every gateway within this (issue 13) */
 
-struct user {
-    char name[24];
-    json_t *session;
-    const char *token, *id;
-};
-
 static struct it_client cl;
 
-static void user_new(struct user *u, const char *prefix)
-{
-    struct it_client own;
-
-    it_client_new(&own, "203.0.113");
-    it_name_new(u->name, sizeof(u->name), prefix);
-    u->session = it_register(API1, &own, u->name, PW, NULL);
-    u->token = it_access(u->session);
-    u->id = it_jstr(u->session, "user.id");
-}
-
-static json_t *moderate(const struct user *by,
+static json_t *moderate(const struct it_user *by,
                         const char *room,
                         const char *action,
-                        const struct user *who,
+                        const struct it_user *who,
                         int duration_s,
                         int want)
 {
@@ -123,28 +107,24 @@ static json_t *join_answer(struct wsc *c, const char *room)
 
 static long long audit_count(const char *action, const char *target, const char *room)
 {
-    char line[64];
-
-    it_sh_line(line, sizeof(line),
-               "psql -qXAt '%s' -c \"SELECT count(*) FROM audit_log WHERE action = '%s' AND "
-               "target_user = '%s' AND room_id = '%s'\"",
-               it_env("CHAT_TEST_PG_DSN"), action, target, room);
-    return atoll(line);
+    return it_sql_ll("SELECT count(*) FROM audit_log WHERE action = '%s' AND target_user = '%s' "
+                     "AND room_id = '%s'",
+                     action, target, room);
 }
 
 static void test_mute_ban_kick(void **state)
 {
-    struct user owner, admin, m, w;
+    struct it_user owner, admin, m, w;
     char room[80], p[200], id[64];
     struct wsc *m1, *m2, *ws;
     json_t *r, *e = NULL;
     long long t0, ms1, ms2;
 
     (void)state;
-    user_new(&owner, "mo");
-    user_new(&admin, "ma");
-    user_new(&m, "mm");
-    user_new(&w, "mw");
+    it_user_new(&owner, "mo");
+    it_user_new(&admin, "ma");
+    it_user_new(&m, "mm");
+    it_user_new(&w, "mw");
     it_room_new(id, sizeof(id), "mod");
     r = it_api_ok(201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
                   json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Moderated", "id", id));
@@ -271,7 +251,7 @@ static void test_mute_ban_kick(void **state)
  * it after joined, and lifting it early sends sanction_lifted everywhere. */
 static void test_sanction_pushed(void **state)
 {
-    struct user owner, m;
+    struct it_user owner, m;
     char room[80], p[200], id[64];
     struct wsc *m1, *m2, *m3;
     struct wsc *conns[2];
@@ -279,8 +259,8 @@ static void test_sanction_pushed(void **state)
     long long t0;
 
     (void)state;
-    user_new(&owner, "po");
-    user_new(&m, "pm");
+    it_user_new(&owner, "po");
+    it_user_new(&m, "pm");
     it_room_new(id, sizeof(id), "push");
     r = it_api_ok(201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
                   json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Pushed", "id", id));
@@ -337,16 +317,16 @@ static void test_sanction_pushed(void **state)
  * user site-wide, in force on the gateways within a second; lifted the same way. */
 static void test_chatctl(void **state)
 {
-    struct user owner, site, u;
+    struct it_user owner, site, u;
     char room[80], id[64];
     struct wsc *c;
     json_t *r, *e = NULL;
     long long t0, ms;
 
     (void)state;
-    user_new(&owner, "co");
-    user_new(&site, "cs");
-    user_new(&u, "cu");
+    it_user_new(&owner, "co");
+    it_user_new(&site, "cs");
+    it_user_new(&u, "cu");
     it_room_new(id, sizeof(id), "ctl");
     r = it_api_ok(201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
                   json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Ctl", "id", id));

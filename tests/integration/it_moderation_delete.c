@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "it_acct.h"
+#include "it_user.h"
 #include "it_util.h"
 #include "wsc.h"
 
@@ -26,51 +27,7 @@
 #define POLL_MS 50
 #define NMSG    4
 
-struct user {
-    char name[24];
-    json_t *session;
-    const char *token, *id;
-};
-
 static struct it_client cl;
-
-static void sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sql(const char *fmt, ...)
-{
-    char q[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof(q), fmt, ap);
-    va_end(ap);
-    assert_int_equal(it_sh("psql -q -X '%s' -v ON_ERROR_STOP=1 -c \"%s\" >/dev/null",
-                           it_env("CHAT_TEST_PG_DSN"), q),
-                     0);
-}
-
-static long long sql_ll(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long sql_ll(const char *fmt, ...)
-{
-    char q[1024], line[64];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof(q), fmt, ap);
-    va_end(ap);
-    it_sh_line(line, sizeof(line), "psql -qXAt '%s' -c \"%s\"", it_env("CHAT_TEST_PG_DSN"), q);
-    return atoll(line);
-}
-
-static void user_new(struct user *u, const char *prefix)
-{
-    struct it_client own; /* an address each: the registrations per address are limited */
-
-    it_client_new(&own, "203.0.113");
-    it_name_new(u->name, sizeof(u->name), prefix);
-    u->session = it_register(API1, &own, u->name, PW, NULL);
-    u->token = it_access(u->session);
-    u->id = it_jstr(u->session, "user.id");
-}
 
 /* Sends text as cmid on c; returns the ack (id, seq). */
 static json_t *send_msg(struct wsc *c, const char *room, const char *text, const char *cmid)
@@ -85,7 +42,7 @@ static json_t *send_msg(struct wsc *c, const char *room, const char *text, const
     return r;
 }
 
-static int del(const struct user *by, const char *api, const char *room, const char *id)
+static int del(const struct it_user *by, const char *api, const char *room, const char *id)
 {
     char p[200];
     json_t *out = NULL;
@@ -203,7 +160,7 @@ static void expect_recovery(
 static void test_delete(void **state)
 {
     static const char *const texts[NMSG] = {"first", "second", "third", "fourth"};
-    struct user owner, adm, m, other, site;
+    struct it_user owner, adm, m, other, site;
     char room[80], p[256], ids[NMSG][32], cmid[32], key[128];
     const char *idp[NMSG];
     long long seq[NMSG], dseq[3], warm, t0;
@@ -213,20 +170,17 @@ static void test_delete(void **state)
     (void)state;
     for (int i = 0; i < NMSG; i++)
         idp[i] = ids[i];
-    user_new(&owner, "do");
-    user_new(&adm, "da");
-    user_new(&m, "dm");
-    user_new(&other, "dx");
-    user_new(&site, "ds");
-    sql("UPDATE users SET role = 'admin' WHERE id = %s", site.id);
+    it_user_new(&owner, "do");
+    it_user_new(&adm, "da");
+    it_user_new(&m, "dm");
+    it_user_new(&other, "dx");
+    it_user_new(&site, "ds");
+    it_user_admin(&site);
     it_room_new(room, sizeof(room), "del");
-    json_decref(
-        it_api_ok(201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
-                  json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Deletes", "id", room)));
-    snprintf(p, sizeof(p), "/api/v1/rooms/%s/join", room);
-    json_decref(it_api_ok(200, API2, "POST", p, adm.token, &cl, NULL));
-    json_decref(it_api_ok(200, API2, "POST", p, m.token, &cl, NULL));
-    json_decref(it_api_ok(200, API2, "POST", p, other.token, &cl, NULL));
+    it_user_room(&owner, room);
+    it_user_join(&adm, room);
+    it_user_join(&m, room);
+    it_user_join(&other, room);
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/members/%s/role", room, adm.id);
     json_decref(
         it_api_ok(204, API1, "POST", p, owner.token, &cl, json_pack("{s:s}", "role", "admin")));
@@ -249,7 +203,7 @@ static void test_delete(void **state)
     }
     /* wait for the persister (the delete looks the message up where it is stored) */
     t0 = it_mono_ms();
-    while (sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s", room, ids[3]) !=
+    while (it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s", room, ids[3]) !=
            1) {
         if (it_mono_ms() - t0 > it_timeout(WAIT_MS))
             fail_msg("the persister did not store the messages");
@@ -271,13 +225,13 @@ static void test_delete(void **state)
     dseq[1] = expect_deleted(w2, ids[1], dseq[0], adm.id);
     assert_int_equal(del(&site, API1, room, ids[2]), 204);
     dseq[2] = expect_deleted(w2, ids[2], dseq[1], site.id);
-    assert_int_equal(sql_ll("SELECT count(*) FROM audit_log WHERE action = 'delete_message' AND "
-                            "room_id = '%s' AND target_user = '%s'",
-                            room, m.id),
+    assert_int_equal(it_sql_ll("SELECT count(*) FROM audit_log WHERE action = 'delete_message' AND "
+                               "room_id = '%s' AND target_user = '%s'",
+                               room, m.id),
                      3);
-    assert_int_equal(sql_ll("SELECT count(*) FROM audit_log WHERE action = 'delete_message' AND "
-                            "room_id = '%s' AND message_id = %s AND actor_id = %s",
-                            room, ids[2], site.id),
+    assert_int_equal(it_sql_ll("SELECT count(*) FROM audit_log WHERE action = 'delete_message' AND "
+                               "room_id = '%s' AND message_id = %s AND actor_id = %s",
+                               room, ids[2], site.id),
                      1);
 
     /* history: the cache once the persister wrote the events, then PostgreSQL alone */
@@ -291,14 +245,15 @@ static void test_delete(void **state)
         json_decref(pg);
     }
     check_page(pg, warm, seq, idp, dseq, texts[3]);
-    assert_int_equal(sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND kind = "
-                            "'message_deleted'",
-                            room),
+    assert_int_equal(it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND kind = "
+                               "'message_deleted'",
+                               room),
                      3);
-    assert_int_equal(sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND kind = 'message' "
-                            "AND deleted_at IS NOT NULL",
-                            room),
-                     3);
+    assert_int_equal(
+        it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND kind = 'message' "
+                  "AND deleted_at IS NOT NULL",
+                  room),
+        3);
     snprintf(key, sizeof(key), "chat:recent:%s", room);
     assert_int_equal(it_sh("redis-cli -h 127.0.0.1 -p %s DEL %s >/dev/null",
                            it_env("CHAT_TEST_REDIS_PORT"), key),
@@ -329,22 +284,19 @@ static void test_delete(void **state)
 
 static void test_report(void **state)
 {
-    struct user owner, m, r;
+    struct it_user owner, m, r;
     char room[80], p[256], id[32], cmid[32];
     struct wsc *c;
     json_t *a, *out;
     long long t0;
 
     (void)state;
-    user_new(&owner, "ro");
-    user_new(&m, "rm");
-    user_new(&r, "rr");
+    it_user_new(&owner, "ro");
+    it_user_new(&m, "rm");
+    it_user_new(&r, "rr");
     it_room_new(room, sizeof(room), "rep");
-    json_decref(
-        it_api_ok(201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
-                  json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Reports", "id", room)));
-    snprintf(p, sizeof(p), "/api/v1/rooms/%s/join", room);
-    json_decref(it_api_ok(200, API2, "POST", p, m.token, &cl, NULL));
+    it_user_room(&owner, room);
+    it_user_join(&m, room);
     c = it_connect(GW1, m.token);
     it_join(c, room);
     snprintf(cmid, sizeof(cmid), "rp-%d", (int)getpid());
@@ -352,7 +304,8 @@ static void test_report(void **state)
     snprintf(id, sizeof(id), "%s", it_jstr(a, "id"));
     json_decref(a);
     t0 = it_mono_ms();
-    while (sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s", room, id) != 1) {
+    while (it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s", room, id) !=
+           1) {
         if (it_mono_ms() - t0 > it_timeout(WAIT_MS))
             fail_msg("the persister did not store the message");
         it_sleep_ms(POLL_MS);
@@ -363,10 +316,11 @@ static void test_report(void **state)
     out = it_api_ok(201, API1, "POST", p, r.token, &cl, json_pack("{s:s}", "reason", "rude"));
     assert_string_equal(it_jstr(out, "status"), "open");
     assert_true(it_is_decimal(it_jstr(out, "id")));
-    assert_int_equal(sql_ll("SELECT count(*) FROM reports WHERE id = %s AND reporter_id = %s AND "
-                            "message_id = %s AND room_id = '%s' AND reason = 'rude'",
-                            it_jstr(out, "id"), r.id, id, room),
-                     1);
+    assert_int_equal(
+        it_sql_ll("SELECT count(*) FROM reports WHERE id = %s AND reporter_id = %s AND "
+                  "message_id = %s AND room_id = '%s' AND reason = 'rude'",
+                  it_jstr(out, "id"), r.id, id, room),
+        1);
     json_decref(out);
     it_api_err(409, "already_reported", API2, "POST", p, r.token, &cl,
                json_pack("{s:s}", "reason", "again"));

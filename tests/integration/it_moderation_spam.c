@@ -22,48 +22,14 @@
 #include <cmocka.h>
 
 #include "it_acct.h"
+#include "it_user.h"
 #include "it_util.h"
 #include "wsc.h"
 
 #define WAIT_MS 10000
 #define BAN_MS  3000 /* CHAT_SPAM_BAN_S of the test cluster */
 
-struct user {
-    char name[24];
-    json_t *session;
-    const char *token, *id;
-};
-
 static struct it_client cl;
-
-static void user_new(struct user *u, const char *prefix)
-{
-    struct it_client own;
-
-    it_client_new(&own, "203.0.113");
-    it_name_new(u->name, sizeof(u->name), prefix);
-    u->session = it_register(API1, &own, u->name, PW, NULL);
-    u->token = it_access(u->session);
-    u->id = it_jstr(u->session, "user.id");
-}
-
-static void user_free(struct user *u)
-{
-    json_decref(u->session);
-}
-
-/* A public room of owner's; its id into room. */
-static void room_new(const struct user *owner, char *room, size_t cap, const char *prefix)
-{
-    char id[64];
-    json_t *r;
-
-    it_room_new(id, sizeof(id), prefix);
-    r = it_api_ok(201, API1, "POST", "/api/v1/rooms", owner->token, &cl,
-                  json_pack("{s:s, s:s, s:s}", "kind", "public", "name", "Spam", "id", id));
-    snprintf(room, cap, "%s", it_jstr(r, "id"));
-    json_decref(r);
-}
 
 /* Sends text on c and returns the answer (ack or error; json_decref it). */
 static json_t *send_text(struct wsc *c, const char *room, const char *text)
@@ -96,8 +62,8 @@ static json_t *expect_error(struct wsc *c, const char *room, const char *text, c
     return r;
 }
 
-static int
-rest_send(const struct user *u, const char *room, const char *text, json_t **out, int *retry_after)
+static int rest_send(
+    const struct it_user *u, const char *room, const char *text, json_t **out, int *retry_after)
 {
     char p[200];
 
@@ -144,11 +110,10 @@ static long long send_until_acked(struct wsc *c, const char *room, long long lim
 
 static long long db_count(const char *sql_fmt, const char *user)
 {
-    char line[64], sql[512];
+    char sql[512];
 
     snprintf(sql, sizeof(sql), sql_fmt, user);
-    it_sh_line(line, sizeof(line), "psql -qXAt '%s' -c \"%s\"", it_env("CHAT_TEST_PG_DSN"), sql);
-    return atoll(line);
+    return it_sql_ll("%s", sql);
 }
 
 /* Waits (bounded) until the query counts want rows. */
@@ -167,7 +132,7 @@ static void wait_count(const char *sql_fmt, const char *user, long long want)
 
 static void test_spam_rule(void **state)
 {
-    struct user owner, u, w;
+    struct it_user owner, u, w;
     char room[80];
     struct wsc *u1, *u2, *ws;
     json_t *e, *out = NULL;
@@ -175,10 +140,11 @@ static void test_spam_rule(void **state)
     int st;
 
     (void)state;
-    user_new(&owner, "so");
-    user_new(&u, "su");
-    user_new(&w, "sw");
-    room_new(&owner, room, sizeof(room), "spam");
+    it_user_new(&owner, "so");
+    it_user_new(&u, "su");
+    it_user_new(&w, "sw");
+    it_room_new(room, sizeof(room), "spam");
+    it_user_room(&owner, room);
     u1 = it_connect(GW1, u.token);
     u2 = it_connect(GW2, u.token);
     ws = it_connect(GW2, w.token);
@@ -242,9 +208,9 @@ static void test_spam_rule(void **state)
     wsc_close(u1);
     wsc_close(u2);
     wsc_close(ws);
-    user_free(&owner);
-    user_free(&u);
-    user_free(&w);
+    it_user_free(&owner);
+    it_user_free(&u);
+    it_user_free(&w);
 }
 
 /* Two sends in a row on c: returns the second's slow_mode error once slow mode is in force on c's
@@ -275,7 +241,7 @@ static json_t *slow_refusal(struct wsc *c, const char *room)
 
 static void test_slow_mode(void **state)
 {
-    struct user owner, u;
+    struct it_user owner, u;
     char room[80], p[200];
     struct wsc *c1, *c2;
     json_t *e, *out = NULL;
@@ -283,9 +249,10 @@ static void test_slow_mode(void **state)
     int st, retry_after = -1;
 
     (void)state;
-    user_new(&owner, "lo");
-    user_new(&u, "lu");
-    room_new(&owner, room, sizeof(room), "slow");
+    it_user_new(&owner, "lo");
+    it_user_new(&u, "lu");
+    it_room_new(room, sizeof(room), "slow");
+    it_user_room(&owner, room);
     snprintf(p, sizeof(p), "/api/v1/rooms/%s", room);
     json_decref(
         it_api_ok(200, API1, "PATCH", p, owner.token, &cl, json_pack("{s:i}", "slow_mode_s", 2)));
@@ -319,8 +286,8 @@ static void test_slow_mode(void **state)
     json_decref(e);
     wsc_close(c1);
     wsc_close(c2);
-    user_free(&owner);
-    user_free(&u);
+    it_user_free(&owner);
+    it_user_free(&u);
 }
 
 int main(void)

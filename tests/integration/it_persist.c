@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "it_user.h"
 #include "it_util.h"
 
 #define STREAM_N 10000
@@ -22,17 +23,6 @@
 
 static PGconn *pg;
 
-static long long count_rows(const char *sql, const char *arg)
-{
-    const char *params[1] = {arg};
-    PGresult *r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
-    long long n = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
-}
-
 /* Polls until the room holds want rows (or the deadline); returns the last count. */
 static long long wait_rows(const char *room, long long want, int timeout_ms)
 {
@@ -40,7 +30,7 @@ static long long wait_rows(const char *room, long long want, int timeout_ms)
     long long n = -1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        n = count_rows("SELECT count(*) FROM messages WHERE room = $1", room);
+        n = it_pg_count(pg, "SELECT count(*) FROM messages WHERE room = $1", room);
         if (n >= want)
             return n;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -95,7 +85,7 @@ static void test_message_in_its_day_partition(void **state)
     /* the next 7 days' partitions exist */
     for (int d = 1; d <= 7; d++) {
         day_name((time_t)(ts / 1000) + d * 86400, part, sizeof(part));
-        if (count_rows("SELECT count(*) FROM pg_class WHERE relname = $1", part) != 1)
+        if (it_pg_count(pg, "SELECT count(*) FROM pg_class WHERE relname = $1", part) != 1)
             fail_msg("partition %s (day +%d) is missing", part, d);
     }
     json_decref(ack);
@@ -142,10 +132,10 @@ static void test_persister_killed_mid_stream_exactly_once(void **state)
     }
     long long n = wait_rows(room, STREAM_N, it_timeout(60000));
     assert_int_equal(n, STREAM_N);
-    assert_int_equal(count_rows("SELECT count(DISTINCT id) FROM messages WHERE room = $1", room),
-                     STREAM_N);
     assert_int_equal(
-        count_rows("SELECT count(DISTINCT client_msg_id) FROM messages WHERE room = $1", room),
+        it_pg_count(pg, "SELECT count(DISTINCT id) FROM messages WHERE room = $1", room), STREAM_N);
+    assert_int_equal(
+        it_pg_count(pg, "SELECT count(DISTINCT client_msg_id) FROM messages WHERE room = $1", room),
         STREAM_N);
     wsc_close(c);
     free(tok);
@@ -154,18 +144,7 @@ static void test_persister_killed_mid_stream_exactly_once(void **state)
 /* Reads a counter from the persister's /metrics; -1 when missing. */
 static long long persister_metric(const char *name)
 {
-    char *body = NULL, *p;
-    long long v = -1;
-
-    if (it_http_get(it_env("CHAT_TEST_PERSISTER_URL"), "/metrics", &body) == 200) {
-        char key[128];
-        snprintf(key, sizeof(key), "\n%s ", name);
-        p = strstr(body, key);
-        if (p)
-            v = strtoll(p + strlen(key), NULL, 10);
-    }
-    free(body);
-    return v;
+    return it_metric(it_env("CHAT_TEST_PERSISTER_URL"), name);
 }
 
 /* A record delivered again (as after a crash before the offset commit) is stored once: the
@@ -209,7 +188,7 @@ static void test_replayed_record_stored_once(void **state)
         usleep(50 * 1000);
     assert_int_equal(persister_metric("chat_persister_duplicates_total"), dups0 + 1);
     assert_true(persister_metric("chat_persister_messages_stored_total") >= stored0 + 1);
-    assert_int_equal(count_rows("SELECT count(*) FROM messages WHERE room = $1", room), 2);
+    assert_int_equal(it_pg_count(pg, "SELECT count(*) FROM messages WHERE room = $1", room), 2);
     json_decref(ack);
     wsc_close(c);
     free(tok);
@@ -225,11 +204,9 @@ int main(void)
     int rc;
 
     it_env_load();
-    pg = PQconnectdb(it_env("CHAT_TEST_PG_DSN"));
-    if (PQstatus(pg) != CONNECTION_OK) {
-        fprintf(stderr, "postgres: %s\n", PQerrorMessage(pg));
+    pg = it_pg_connect();
+    if (!pg)
         return 1;
-    }
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     PQfinish(pg);
     return rc;

@@ -43,20 +43,7 @@
 /* Value of a persister metric (a plain "name value" line); -1 when absent or unreachable. */
 static long long ps_metric(const char *name)
 {
-    char *body = NULL, *p;
-    long long v = -1;
-    size_t n = strlen(name);
-
-    if (it_http_get(it_env("CHAT_TEST_PERSISTER_URL"), "/metrics", &body) == 200 && body) {
-        for (p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-            if (strncmp(p, name, n) == 0 && p[n] == ' ') {
-                v = strtoll(p + n + 1, NULL, 10);
-                break;
-            }
-        }
-    }
-    free(body);
-    return v;
+    return it_metric(it_env("CHAT_TEST_PERSISTER_URL"), name);
 }
 
 /* Restarts the persister (SIGTERM, then start: waits for /readyz) with env NAME=VALUE pairs set

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "it_acct.h"
+#include "it_user.h"
 #include "it_util.h"
 #include "wsc.h"
 
@@ -27,29 +28,7 @@
 #define REMOVE_MS 1000 /* a removal reaches every gateway within this (issue 11) */
 #define KINDS     4
 
-struct user {
-    char name[24];
-    json_t *session;
-    const char *token, *id;
-};
-
 static struct it_client cl;
-
-static void user_new(struct user *u, const char *prefix)
-{
-    struct it_client own; /* an address of its own: the registration limit is per address */
-
-    it_client_new(&own, "198.51.100");
-    it_name_new(u->name, sizeof(u->name), prefix);
-    u->session = it_register(API1, &own, u->name, PW, NULL);
-    u->token = it_access(u->session);
-    u->id = it_jstr(u->session, "user.id");
-}
-
-static void user_free(struct user *u)
-{
-    json_decref(u->session);
-}
 
 static void path_of(char *out, size_t cap, const char *room, const char *tail)
 {
@@ -113,7 +92,7 @@ static void expect_join(struct wsc *c, const char *room, const char *grant, cons
     json_decref(f);
 }
 
-static json_t *create_room(const struct user *owner, const char *kind, json_t *extra)
+static json_t *create_room(const struct it_user *owner, const char *kind, json_t *extra)
 {
     json_t *body = json_pack("{s:s, s:s}", "kind", kind, "name", "Room of a test");
 
@@ -124,7 +103,7 @@ static json_t *create_room(const struct user *owner, const char *kind, json_t *e
     return it_api_ok(201, API1, "POST", "/api/v1/rooms", owner->token, &cl, body);
 }
 
-static json_t *invite(const struct user *by, const char *room, json_t *body)
+static json_t *invite(const struct it_user *by, const char *room, json_t *body)
 {
     char p[160];
 
@@ -132,7 +111,7 @@ static json_t *invite(const struct user *by, const char *room, json_t *body)
     return it_api_ok(201, API1, "POST", p, by->token, &cl, body);
 }
 
-static void redeem(const struct user *u, const char *code, int want, const char *err)
+static void redeem(const struct it_user *u, const char *code, int want, const char *err)
 {
     char p[160];
 
@@ -143,8 +122,11 @@ static void redeem(const struct user *u, const char *code, int want, const char 
         it_api_err(want, err, API2, "POST", p, u->token, &cl, NULL);
 }
 
-static void set_role(
-    const struct user *by, const char *room, const struct user *who, const char *role, int want)
+static void set_role(const struct it_user *by,
+                     const char *room,
+                     const struct it_user *who,
+                     const char *role,
+                     int want)
 {
     char p[200];
     json_t *out = NULL;
@@ -157,7 +139,7 @@ static void set_role(
     json_decref(out);
 }
 
-static int remove_member(const struct user *by, const char *room, const struct user *who)
+static int remove_member(const struct it_user *by, const char *room, const struct it_user *who)
 {
     char p[200];
     json_t *out = NULL;
@@ -199,7 +181,7 @@ expect_left(struct wsc *c, const char *room, const char *reason, int ms, const c
 }
 
 /* Polls owner's view of room's members until who shows online (presence reports every second). */
-static void expect_online(const struct user *owner, const char *room, const struct user *who)
+static void expect_online(const struct it_user *owner, const char *room, const struct it_user *who)
 {
     long long end = it_mono_ms() + it_timeout(WAIT_MS);
     char p[200];
@@ -236,18 +218,18 @@ static void test_permission_matrix(void **state)
     for (int k = 0; k < KINDS; k++) {
         const char *kind = kinds[k];
         bool pub = strcmp(kind, "public") == 0, direct = strcmp(kind, "direct") == 0;
-        struct user owner, member, admin, outsider, removed;
+        struct it_user owner, member, admin, outsider, removed;
         char room[80], p[160], *g_member, *g_removed, *g;
         struct wsc *anon, *cm, *co, *cr1, *cr2;
         json_t *r;
         long long t0;
 
         print_message("kind %s\n", kind);
-        user_new(&owner, "own");
-        user_new(&member, "mem");
-        user_new(&admin, "adm");
-        user_new(&outsider, "out");
-        user_new(&removed, "rem");
+        it_user_new(&owner, "own");
+        it_user_new(&member, "mem");
+        it_user_new(&admin, "adm");
+        it_user_new(&outsider, "out");
+        it_user_new(&removed, "rem");
         if (direct) { /* a direct room has its two users: owner and member */
             snprintf(p, sizeof(p), "/api/v1/direct/%s", member.name);
             r = it_api_ok(201, API1, "POST", p, owner.token, &cl, NULL);
@@ -351,26 +333,26 @@ static void test_permission_matrix(void **state)
         wsc_close(anon);
         wsc_close(co);
         wsc_close(cm);
-        user_free(&owner);
-        user_free(&member);
-        user_free(&admin);
-        user_free(&outsider);
-        user_free(&removed);
+        it_user_free(&owner);
+        it_user_free(&member);
+        it_user_free(&admin);
+        it_user_free(&outsider);
+        it_user_free(&removed);
     }
 }
 
 static void test_invites(void **state)
 {
-    struct user owner, a, b, c, d;
+    struct it_user owner, a, b, c, d;
     char room[80], p[200], code[64];
     json_t *r;
 
     (void)state;
-    user_new(&owner, "iown");
-    user_new(&a, "ia");
-    user_new(&b, "ib");
-    user_new(&c, "ic");
-    user_new(&d, "id");
+    it_user_new(&owner, "iown");
+    it_user_new(&a, "ia");
+    it_user_new(&b, "ib");
+    it_user_new(&c, "ic");
+    it_user_new(&d, "id");
     r = create_room(&owner, "group", json_pack("{s:i}", "member_limit", 3));
     snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
     json_decref(r);
@@ -420,22 +402,22 @@ static void test_invites(void **state)
     json_decref(it_api_ok(204, API1, "POST", p, b.token, &cl, NULL));
     redeem(&c, code, 200, NULL);
     redeem(&d, code, 409, "room_full");
-    user_free(&owner);
-    user_free(&a);
-    user_free(&b);
-    user_free(&c);
-    user_free(&d);
+    it_user_free(&owner);
+    it_user_free(&a);
+    it_user_free(&b);
+    it_user_free(&c);
+    it_user_free(&d);
 }
 
 static void test_direct_one_per_pair(void **state)
 {
-    struct user a, b;
+    struct it_user a, b;
     char p[160], id1[80];
     json_t *r;
 
     (void)state;
-    user_new(&a, "da");
-    user_new(&b, "db");
+    it_user_new(&a, "da");
+    it_user_new(&b, "db");
     snprintf(p, sizeof(p), "/api/v1/direct/%s", b.name);
     r = it_api_ok(201, API1, "POST", p, a.token, &cl, NULL);
     snprintf(id1, sizeof(id1), "%s", it_jstr(r, "id"));
@@ -453,8 +435,8 @@ static void test_direct_one_per_pair(void **state)
     snprintf(p, sizeof(p), "/api/v1/direct/%s", a.name); /* with oneself: no */
     it_api_err(400, "bad_field", API1, "POST", p, a.token, &cl, NULL);
     it_api_err(404, "not_found", API1, "POST", "/api/v1/direct/nosuchuser_x", a.token, &cl, NULL);
-    user_free(&a);
-    user_free(&b);
+    it_user_free(&a);
+    it_user_free(&b);
 }
 
 /* Waits until the gateway at base knows at least one room from chat.rooms (the lobby). */
@@ -482,7 +464,7 @@ static void wait_rooms_known(const char *base)
 /* The lobby: seeded, public, 30 code points, watched anonymously. */
 static void test_lobby(void **state)
 {
-    struct user u;
+    struct it_user u;
     struct wsc *w, *s;
     json_t *r, *m;
     /* 30 and 31 code points, with Hangul and an emoji (not bytes) */
@@ -500,7 +482,7 @@ static void test_lobby(void **state)
     assert_string_equal(it_jstr(r, "kind"), "public");
     assert_int_equal(it_jint(r, "max_text"), 30);
     json_decref(r);
-    user_new(&u, "lob");
+    it_user_new(&u, "lob");
     w = it_connect(GW2, NULL);
     expect_join(w, "lobby", NULL, NULL);
     s = it_connect(GW1, u.token);
@@ -522,19 +504,19 @@ static void test_lobby(void **state)
     it_expect_send_error(w, "lobby", "lobby-anon", "auth_required");
     wsc_close(w);
     wsc_close(s);
-    user_free(&u);
+    it_user_free(&u);
 }
 
 /* My rooms; the directory finds public rooms by name or id, pages, never shows others. */
 static void test_lists(void **state)
 {
-    struct user u;
+    struct it_user u;
     char id[80], tag[32], p[200], seen[3][80];
     json_t *r, *rooms;
     int n = 0;
 
     (void)state;
-    user_new(&u, "lst");
+    it_user_new(&u, "lst");
     it_room_new(tag, sizeof(tag), "dir");
     for (int i = 0; i < 3; i++) {
         snprintf(id, sizeof(id), "%s-%d", tag, i);
@@ -579,7 +561,7 @@ static void test_lists(void **state)
         assert_true(json_is_string(json_object_get(o, "grant")));
     }
     json_decref(r);
-    user_free(&u);
+    it_user_free(&u);
 }
 
 /* The room object of room in the caller's room list (borrowed from list), or NULL. */
@@ -615,7 +597,7 @@ static json_t *wait_unread(const char *token, const char *room, long long want)
  * with the read frame; the list is sorted by the newest message; another device sees the same. */
 static void test_unread(void **state)
 {
-    struct user a, b;
+    struct it_user a, b;
     char room[80], quiet[80], p[200], cmid[32];
     long long seq[3];
     struct wsc *ca, *cb, *cb2;
@@ -623,8 +605,8 @@ static void test_unread(void **state)
     char *g_tmp;
 
     (void)state;
-    user_new(&a, "ua");
-    user_new(&b, "ub");
+    it_user_new(&a, "ua");
+    it_user_new(&b, "ub");
     r = create_room(&a, "group", NULL);
     snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
     json_decref(r);
@@ -689,8 +671,8 @@ static void test_unread(void **state)
     wsc_close(ca);
     wsc_close(cb);
     wsc_close(cb2);
-    user_free(&a);
-    user_free(&b);
+    it_user_free(&a);
+    it_user_free(&b);
 }
 
 int main(void)

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "it_user.h"
 #include "it_util.h"
 
 int64_t it_now_ms(void)
@@ -180,18 +181,6 @@ int it_stream_deliver_all(struct it_stream *st, int timeout_ms)
     return delivered;
 }
 
-static long long pg_count(PGconn *pg, const char *sql, const char *arg)
-{
-    const char *params[1] = {arg};
-    long long n = -1;
-    PGresult *r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
-}
-
 void it_stream_check_stored(const struct it_stream *st, int want, int timeout_ms)
 {
     PGconn *pg = PQconnectdb(it_env("CHAT_TEST_PG_DSN"));
@@ -200,15 +189,15 @@ void it_stream_check_stored(const struct it_stream *st, int want, int timeout_ms
 
     assert_int_equal(PQstatus(pg), CONNECTION_OK);
     for (;;) {
-        rows = pg_count(pg, "SELECT count(*) FROM messages WHERE room = $1", st->room);
+        rows = it_pg_count(pg, "SELECT count(*) FROM messages WHERE room = $1", st->room);
         if (rows >= want || it_now_ms() - t0 > timeout_ms)
             break;
         usleep(100 * 1000); /* polling the database for a condition */
     }
     assert_int_equal(rows, want);
-    assert_int_equal(pg_count(pg,
-                              "SELECT count(DISTINCT client_msg_id) FROM messages WHERE room = $1",
-                              st->room),
-                     want);
+    assert_int_equal(
+        it_pg_count(pg, "SELECT count(DISTINCT client_msg_id) FROM messages WHERE room = $1",
+                    st->room),
+        want);
     PQfinish(pg);
 }

@@ -477,3 +477,21 @@ int it_http(const char *method,
                         .xff = xff};
     return it_http_req(&rq, resp_body, retry_after);
 }
+
+long long it_metric(const char *base, const char *name)
+{
+    char *body = NULL;
+    long long v = -1;
+    size_t n = strlen(name);
+
+    if (it_http_get(base, "/metrics", &body) == 200 && body) {
+        for (const char *p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+            if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+                v = strtoll(p + n + 1, NULL, 10);
+                break;
+            }
+        }
+    }
+    free(body);
+    return v;
+}

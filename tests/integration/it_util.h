@@ -41,6 +41,9 @@ int it_sh(const char *fmt, ...);
 void it_sh_line(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* HTTP GET base+path; returns the status and the body (free()) in *body when given. */
 int it_http_get(const char *base, const char *path, char **body);
+/* The value of the line "name value" of base's /metrics (a counter or gauge without labels); -1
+ * when absent or when base does not answer 200. */
+long long it_metric(const char *base, const char *name);
 
 /* One REST request for it_http_req(). Every string is borrowed; header values (bearer, xff,
  * user_agent) must not hold CR or LF. */

@@ -4,7 +4,9 @@
  * action writes its audit row (api_audit_add) and tells the gateways (outbox) in the
  * transaction of the action. Lists are pages, newest first: ?after= (or ?before=) the last key
  * of the previous page, ?limit= 1..PAGE_MAX; the answer's "next" is the key of the next page. */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -22,6 +24,9 @@
 #include "db/api_conns.h"
 #include "mod/api_audit.h"
 #include "routes.h"
+#include "routes/r_messages_mod.h"
+#include "routes/r_moderation.h"
+#include "routes/r_util.h"
 
 #define PAGE_DEFAULT     50
 #define PAGE_MAX         200
@@ -33,46 +38,6 @@
 
 /* ---- small helpers ---- */
 
-static struct api_db *db_of(struct api_req *r)
-{
-    return &api_conns_get(r->api)->db;
-}
-
-static const char *param(const struct api_req *r, const char *name)
-{
-    const struct api_param *p = api_param_get(&r->params, name);
-    return p ? p->str : NULL;
-}
-
-/* Answers 503 after rolling back the transaction. */
-static void fail_503(struct api_req *r, struct api_db *db)
-{
-    api_db_rollback(db);
-    api_reply_unavailable(r);
-}
-
-static void fail_msg(struct api_req *r, struct api_db *db, enum chat_errcode code, const char *msg)
-{
-    api_db_rollback(db);
-    api_reply_error(r, chat_errcode_http(code), chat_errcode_name(code), msg);
-}
-
-/* Writes j (stolen) as the answer with status. */
-static void answer_json(struct api_req *r, int status, json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-
-    json_decref(j);
-    chat_buf_reset(&r->resp);
-    if (!s || chat_buf_appends(&r->resp, s) != CHAT_OK) {
-        chat_free(s);
-        api_reply_code(r, CHAT_ERR_internal);
-        return;
-    }
-    chat_free(s);
-    api_reply(r, status, "application/json");
-}
-
 /* The compact text of j (stolen), for an audit row's details: a new string (chat_free) or NULL. */
 static char *details_of(json_t *j)
 {
@@ -82,40 +47,19 @@ static char *details_of(json_t *j)
     return s;
 }
 
-/* An integer query argument: absent leaves *v; else in [lo, hi] (false after 400). */
-static bool query_int(struct api_req *r, const char *key, long long lo, long long hi, long long *v)
+/* Writes the audit row a with details j (stolen; its compact text) in the transaction. False
+ * after rolling back and answering 503. */
+static bool audit_with(struct api_req *r, struct api_db *db, struct api_audit a, json_t *j)
 {
-    const char *s = api_query(r, key);
-    char msg[96];
+    char *details = details_of(j);
+    bool good;
 
-    if (!s)
-        return true;
-    if (chat_parse_ll(s, lo, hi, v) == CHAT_OK)
-        return true;
-    snprintf(msg, sizeof(msg), "%s must be an integer in %lld..%lld", key, lo, hi);
-    api_reply_error(r, 400, "bad_field", msg);
-    return false;
-}
-
-/* A text query argument (absent or empty: NULL): valid UTF-8, no control character, at most
- * max_cps code points. False after 400. */
-static bool query_text(struct api_req *r, const char *key, size_t max_cps, const char **out)
-{
-    const char *s = api_query(r, key);
-    size_t cps = 0;
-    char msg[96];
-
-    *out = NULL;
-    if (!s || !s[0])
-        return true;
-    if (chat_utf8_valid(s, strlen(s), &cps) && cps <= max_cps &&
-        !chat_utf8_has_control(s, strlen(s), "")) {
-        *out = s;
-        return true;
-    }
-    snprintf(msg, sizeof(msg), "%s must be text of at most %zu characters", key, max_cps);
-    api_reply_error(r, 400, "bad_field", msg);
-    return false;
+    a.details = details;
+    good = details && api_audit_add(db, &a);
+    chat_free(details);
+    if (!good)
+        r_fail_503(r, db);
+    return good;
 }
 
 /* The paging arguments: the cursor key (after or before; NULL: from the newest) and limit. */
@@ -123,7 +67,7 @@ static bool page_args(struct api_req *r, const char *key, char *cur, size_t cap,
 {
     long long c = -1, l = PAGE_DEFAULT;
 
-    if (!query_int(r, key, 0, ID_MAX, &c) || !query_int(r, "limit", 1, PAGE_MAX, &l))
+    if (!r_query_int(r, key, 0, ID_MAX, &c) || !r_query_int(r, "limit", 1, PAGE_MAX, &l))
         return false;
     if (c >= 0)
         snprintf(cur, cap, "%lld", c);
@@ -153,14 +97,14 @@ static void answer_page(struct api_req *r, PGresult *res, const char *name, cons
     o = json_pack("{s:o, s:o}", name, arr, "next",
                   n > limit ? json_string(PQgetvalue(res, shown - 1, 0)) : json_null());
     PQclear(res);
-    answer_json(r, 200, o);
+    r_answer_json(r, 200, o);
 }
 
 /* Runs a read-only page query and answers it. */
 static void
 list(struct api_req *r, enum api_q q, int n, const char *const *p, const char *name, const char *l)
 {
-    PGresult *res = api_db_qn(db_of(r), q, n, p);
+    PGresult *res = api_db_qn(r_db(r), q, n, p);
 
     if (!api_db_ok(res, PGRES_TUPLES_OK, "an admin listing")) {
         api_reply_unavailable(r);
@@ -169,56 +113,16 @@ list(struct api_req *r, enum api_q q, int n, const char *const *p, const char *n
     answer_page(r, res, name, l);
 }
 
-/* Runs a statement in the transaction; NULL after answering 503 (rolled back). */
-static PGresult *
-run(struct api_req *r, struct api_db *db, enum api_q q, int n, const char *const *p, int want)
-{
-    PGresult *res = api_db_qn(db, q, n, p);
-
-    if (api_db_ok(res, (ExecStatusType)want, "an admin statement"))
-        return res;
-    fail_503(r, db);
-    return NULL;
-}
-
-/* An optional text field of the body: absent or null leaves *out NULL; else a string of at most
- * max_cps code points without control characters (newlines when multiline). False after 400. */
-static bool body_text(struct api_req *r, const char *key, size_t max_cps, bool ml, const char **out)
-{
-    json_t *v = json_object_get(r->doc, key);
-    size_t cps = 0;
-    char msg[96];
-
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return true;
-    if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
-        chat_utf8_valid(json_string_value(v), json_string_length(v), &cps) && cps <= max_cps &&
-        !chat_utf8_has_control(json_string_value(v), json_string_length(v), ml ? "\n" : "")) {
-        *out = json_string_value(v);
-        return true;
-    }
-    snprintf(msg, sizeof(msg), "%s must be text of at most %zu characters", key, max_cps);
-    api_reply_error(r, 400, "bad_field", msg);
-    return false;
-}
-
 /* Whether user id exists (false after answering 404 or 503). */
 static bool user_found(struct api_req *r, const char *id)
 {
     const char *p[1] = {id};
-    PGresult *res = api_db_qn(db_of(r), API_Q_user_exists, 1, p);
-    bool found;
+    PGresult *res = api_db_qn(r_db(r), API_Q_user_exists, 1, p);
 
-    if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user")) {
-        api_reply_unavailable(r);
+    if (!r_one_row(r, res, "reading a user"))
         return false;
-    }
-    found = PQntuples(res) == 1;
     PQclear(res);
-    if (!found)
-        api_reply_code(r, CHAT_ERR_not_found);
-    return found;
+    return true;
 }
 
 /* ---- bodies ---- */
@@ -234,8 +138,8 @@ void r_admin_revoke_check(struct api_req *r)
 /* POST /api/v1/admin/users/{id}/revoke: every live session of the user ends. */
 void r_admin_revoke(struct api_req *r)
 {
-    struct api_db *db = db_of(r);
-    const char *p[1] = {param(r, "id")};
+    struct api_db *db = r_db(r);
+    const char *p[1] = {r_param(r, "id")};
 
     if (!user_found(r, p[0]) || !api_acct_begin(r, db))
         return;
@@ -250,7 +154,7 @@ void r_admin_revoke(struct api_req *r)
 void r_admin_sessions(struct api_req *r)
 {
     char after[24], lim[16];
-    const char *p[3] = {param(r, "id"), after, lim};
+    const char *p[3] = {r_param(r, "id"), after, lim};
 
     if (!page_args(r, "after", after, sizeof(after), lim) || !user_found(r, p[0]))
         return;
@@ -321,7 +225,7 @@ void r_admin_rooms(struct api_req *r)
     long long *online;
     json_t *arr, *o;
 
-    if (!query_text(r, "q", QUERY_MAX_CPS, &q) || !query_int(r, "limit", 1, PAGE_MAX, &l))
+    if (!r_query_text(r, "q", QUERY_MAX_CPS, &q) || !r_query_int(r, "limit", 1, PAGE_MAX, &l))
         return;
     if (after && after[0] && !chat_room_valid(after)) {
         api_reply_error(r, 400, "bad_field", "after must be a room id");
@@ -330,7 +234,7 @@ void r_admin_rooms(struct api_req *r)
     snprintf(lim, sizeof(lim), "%lld", l);
     p[0] = q;
     p[1] = after && after[0] ? after : NULL;
-    res = api_db_qn(db_of(r), API_Q_admin_rooms, 3, p);
+    res = api_db_qn(r_db(r), API_Q_admin_rooms, 3, p);
     if (!api_db_ok(res, PGRES_TUPLES_OK, "listing rooms")) {
         api_reply_unavailable(r);
         return;
@@ -355,14 +259,14 @@ void r_admin_rooms(struct api_req *r)
     chat_free(ids);
     chat_free(online);
     PQclear(res);
-    answer_json(r, 200, o);
+    r_answer_json(r, 200, o);
 }
 
 /* GET /api/v1/admin/rooms/{room}/messages?before=SEQ&limit= : deleted ones included. */
 void r_admin_room_messages(struct api_req *r)
 {
     char before[24], lim[16];
-    const char *p[3] = {param(r, "room"), before, lim};
+    const char *p[3] = {r_param(r, "room"), before, lim};
 
     if (!chat_room_valid(p[0])) {
         api_reply_code(r, CHAT_ERR_bad_room);
@@ -383,7 +287,7 @@ void r_admin_users(struct api_req *r)
     char after[24], lim[16];
     const char *p[3] = {NULL, after, lim};
 
-    if (!query_text(r, "q", QUERY_MAX_CPS, &p[0]) ||
+    if (!r_query_text(r, "q", QUERY_MAX_CPS, &p[0]) ||
         !page_args(r, "after", after, sizeof(after), lim))
         return;
     if (!after[0])
@@ -394,13 +298,12 @@ void r_admin_users(struct api_req *r)
 /* POST /api/v1/admin/users/{id}/role {"role":"user"|"admin"}: not one's own. */
 void r_admin_role(struct api_req *r)
 {
-    struct api_db *db = db_of(r);
-    const char *id = param(r, "id");
+    struct api_db *db = r_db(r);
+    const char *id = r_param(r, "id");
     const char *role = json_string_value(json_object_get(r->doc, "role"));
     const char *p[2] = {id, role};
-    char *details;
-    bool good;
     PGresult *res;
+    json_t *j;
 
     if (!role || (strcmp(role, "user") != 0 && strcmp(role, "admin") != 0)) {
         api_reply_error(r, 400, "bad_field", "role must be user or admin");
@@ -410,53 +313,32 @@ void r_admin_role(struct api_req *r)
         api_reply_error(r, 400, "bad_field", "an admin cannot change their own role");
         return;
     }
-    if (!api_acct_begin(r, db) || !(res = run(r, db, API_Q_admin_user_role, 2, p, PGRES_TUPLES_OK)))
+    if (!api_acct_begin(r, db) ||
+        !(res = r_run(r, db, API_Q_admin_user_role, 2, p, PGRES_TUPLES_OK)))
         return;
     if (PQntuples(res) != 1) {
         PQclear(res);
-        fail_msg(r, db, CHAT_ERR_not_found, "no such user");
+        r_fail(r, db, CHAT_ERR_not_found, "no such user");
         return;
     }
-    details = details_of(json_pack("{s:s, s:s}", "from", PQgetvalue(res, 0, 0), "to", role));
+    j = json_pack("{s:s, s:s}", "from", PQgetvalue(res, 0, 0), "to", role);
     PQclear(res);
-    good = details && api_audit_add(db, &(struct api_audit){.actor = r->uid,
-                                                            .action = "role_change",
-                                                            .target = id,
-                                                            .details = details});
-    chat_free(details);
-    if (!good) {
-        fail_503(r, db);
-        return;
-    }
-    if (api_acct_commit(r, db))
-        answer_json(r, 200, json_pack("{s:s, s:s}", "id", id, "role", role));
-}
-
-/* Queues the chat.sanctions record of user's site ban (v NULL: lifted). */
-static bool put_site_ban(struct api_db *db, const char *user, const struct chat_buf *v)
-{
-    char key[160];
-
-    return chat_sanction_key(key, sizeof(key), user, "*", "ban") == CHAT_OK &&
-           api_outbox_put(db, "sanctions", key, "sanction", v);
+    if (audit_with(r, db,
+                   (struct api_audit){.actor = r->uid, .action = "role_change", .target = id}, j))
+        r_commit_json(r, db, 200, json_pack("{s:s, s:s}", "id", id, "role", role));
 }
 
 /* POST /api/v1/admin/users/{id}/ban {"duration_s":N|null,"reason":S}: a site ban replacing any
  * active one; every session of the user revoked; login refused until it ends or is lifted. */
 void r_admin_ban(struct api_req *r)
 {
-    struct api_db *db = db_of(r);
-    const char *id = param(r, "id"), *reason;
+    struct api_db *db = r_db(r);
+    const char *id = r_param(r, "id"), *reason;
     json_t *jd = json_object_get(r->doc, "duration_s");
-    char dur[24];
-    const char *lp[4] = {id, NULL, "ban", r->uid};
-    const char *sp[6] = {"ban", id, NULL, NULL, r->uid, NULL};
     const char *rp[1] = {id};
+    long long duration = -1;
     int64_t until = 0;
     long revoked;
-    struct chat_buf b;
-    bool good;
-    PGresult *res;
 
     if (jd && !json_is_null(jd) &&
         (!json_is_integer(jd) || json_integer_value(jd) < 1 ||
@@ -465,80 +347,62 @@ void r_admin_ban(struct api_req *r)
                         "duration_s must be null or an integer in 1..315360000");
         return;
     }
-    if (!body_text(r, "reason", REASON_MAX_CPS, false, &reason))
+    if (!r_opt_text(r, "reason", REASON_MAX_CPS, false, &reason))
         return;
     if (strcmp(id, r->uid) == 0) {
         api_reply_error(r, 400, "bad_field", "an admin cannot ban themselves");
         return;
     }
-    if (jd && json_is_integer(jd)) {
-        snprintf(dur, sizeof(dur), "%lld", (long long)json_integer_value(jd));
-        sp[5] = dur;
-    }
-    sp[3] = reason;
-    if (!user_found(r, id) || !api_acct_begin(r, db))
+    if (jd && json_is_integer(jd))
+        duration = (long long)json_integer_value(jd);
+    if (!user_found(r, id) || !api_acct_begin(r, db) ||
+        !r_sanction_put(r, db, "ban", id, NULL, reason, duration, &until))
         return;
-    if (!(res = run(r, db, API_Q_sanction_lift, 4, lp, PGRES_TUPLES_OK)))
-        return;
-    PQclear(res);
-    if (!(res = run(r, db, API_Q_sanction_add, 6, sp, PGRES_TUPLES_OK)))
-        return;
-    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1))
-        until = api_db_ll(res, 0, 1);
-    PQclear(res);
     revoked = api_acct_revoke(r, db, id, API_Q_session_revoke_admin, 1, rp, "admin", true);
     if (revoked < 0) {
         api_db_rollback(db);
         return;
     }
-    chat_buf_init(&b, 0, 0);
-    good = api_audit_add(db, &(struct api_audit){.actor = r->uid,
-                                                 .action = "site_ban",
-                                                 .target = id,
-                                                 .reason = reason,
-                                                 .expires_ms = until}) &&
-           chat_enc_sanction(&b, id, "*", "ban", until, reason, chat_now_ms()) == CHAT_OK &&
-           put_site_ban(db, id, &b);
-    chat_buf_fini(&b);
-    if (!good) {
-        fail_503(r, db);
+    if (!api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                               .action = "site_ban",
+                                               .target = id,
+                                               .reason = reason,
+                                               .expires_ms = until})) {
+        r_fail_503(r, db);
         return;
     }
-    if (api_acct_commit(r, db))
-        answer_json(r, 200,
-                    json_pack("{s:s, s:o, s:s, s:I}", "user", id, "until",
-                              until > 0 ? json_integer(until) : json_null(), "reason",
-                              reason ? reason : "", "revoked_sessions", (json_int_t)revoked));
+    r_commit_json(r, db, 200,
+                  json_pack("{s:s, s:o, s:s, s:I}", "user", id, "until",
+                            until > 0 ? json_integer(until) : json_null(), "reason",
+                            reason ? reason : "", "revoked_sessions", (json_int_t)revoked));
 }
 
 /* DELETE /api/v1/admin/users/{id}/ban: lifts the active site ban (404: none). */
 void r_admin_unban(struct api_req *r)
 {
-    struct api_db *db = db_of(r);
-    const char *id = param(r, "id");
-    const char *lp[4] = {id, NULL, "ban", r->uid};
-    PGresult *res;
-    bool any;
+    struct api_db *db = r_db(r);
+    const char *id = r_param(r, "id");
 
-    if (!api_acct_begin(r, db) || !(res = run(r, db, API_Q_sanction_lift, 4, lp, PGRES_TUPLES_OK)))
+    if (!api_acct_begin(r, db) ||
+        !r_sanction_lift(r, db, "ban", id, NULL, "the user has no active site ban"))
         return;
-    any = PQntuples(res) > 0;
-    PQclear(res);
-    if (!any) {
-        fail_msg(r, db, CHAT_ERR_not_found, "the user has no active site ban");
-        return;
-    }
     if (!api_audit_add(
-            db, &(struct api_audit){.actor = r->uid, .action = "site_unban", .target = id}) ||
-        !put_site_ban(db, id, NULL)) {
-        fail_503(r, db);
+            db, &(struct api_audit){.actor = r->uid, .action = "site_unban", .target = id})) {
+        r_fail_503(r, db);
         return;
     }
-    if (api_acct_commit(r, db))
-        answer_json(r, 200, json_pack("{s:s, s:b}", "user", id, "lifted", 1));
+    r_commit_json(r, db, 200, json_pack("{s:s, s:b}", "user", id, "lifted", 1));
 }
 
 /* ---- reports ---- */
+
+/* A report's message (action "delete"). */
+struct report_msg {
+    char room[CHAT_ROOM_MAX + 1];
+    char ids[24];
+    uint64_t id;
+    struct r_msg msg;
+};
 
 /* GET /api/v1/admin/reports?status=open|resolved|dismissed&after=ID&limit= */
 void r_admin_reports(struct api_req *r)
@@ -562,17 +426,53 @@ void r_admin_reports(struct api_req *r)
     list(r, API_Q_admin_reports, 3, p, "reports", lim);
 }
 
+/* The report's message, for the action "delete": its room and id; the message locked and found
+ * (r_msg_find: PostgreSQL, else the recent cache) in the open transaction. False after
+ * answering (404: no such open report, or no such message; 503), rolled back. */
+static bool
+report_message(struct api_req *r, struct api_db *db, const char *report, struct report_msg *rm)
+{
+    const char *p[1] = {report};
+    unsigned long long v;
+    char *end = NULL;
+    PGresult *res;
+
+    if (!(res = r_run(r, db, API_Q_admin_report_target, 1, p, PGRES_TUPLES_OK)))
+        return false;
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+        r_fail(r, db, CHAT_ERR_not_found,
+               PQntuples(res) != 1 ? "no such open report" : "no such message");
+        PQclear(res);
+        return false;
+    }
+    snprintf(rm->room, sizeof(rm->room), "%s", PQgetvalue(res, 0, 0));
+    snprintf(rm->ids, sizeof(rm->ids), "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    v = strtoull(rm->ids, &end, 10);
+    if (v == 0 || !end || *end) {
+        r_fail(r, db, CHAT_ERR_not_found, "no such message");
+        return false;
+    }
+    rm->id = (uint64_t)v;
+    return r_msg_lock(r, db, rm->ids) && r_msg_find(r, db, rm->room, rm->ids, rm->id, &rm->msg);
+}
+
 /* POST /api/v1/admin/reports/{id}/resolve {"action":"dismiss"|"delete"|"resolve","reason":S}.
- * "delete" marks the report resolved; the message itself is deleted with DELETE
- * /api/v1/rooms/{room}/messages/{id} (message_deleted false in the answer). */
+ * "dismiss": dismissed; "resolve": resolved, nothing else done; "delete": resolved and the
+ * message deleted as DELETE /api/v1/rooms/{room}/messages/{id} by a site admin does it
+ * (r_msg_delete), all in one transaction: the message is locked and found first, then the
+ * report resolved, the message deleted (its audit row delete_message and the message_deleted
+ * record), the audit row report_resolve. A sanction is not an action here ("mute", "ban": 400
+ * bad_field): it is given with the moderation routes. */
 void r_admin_report_resolve(struct api_req *r)
 {
-    struct api_db *db = db_of(r);
-    const char *id = param(r, "id"), *reason;
+    struct api_db *db = r_db(r);
+    const char *id = r_param(r, "id"), *reason;
     const char *action = json_string_value(json_object_get(r->doc, "action"));
     const char *status;
-    char *details, room[CHAT_ROOM_MAX + 1], msg[24];
-    bool good;
+    char room[CHAT_ROOM_MAX + 1], msg[24];
+    struct report_msg rm = {0};
+    bool del;
     PGresult *res;
 
     if (!action || (strcmp(action, "dismiss") != 0 && strcmp(action, "delete") != 0 &&
@@ -580,39 +480,37 @@ void r_admin_report_resolve(struct api_req *r)
         api_reply_error(r, 400, "bad_field", "action must be dismiss, delete or resolve");
         return;
     }
-    if (!body_text(r, "reason", REASON_MAX_CPS, false, &reason))
+    if (!r_opt_text(r, "reason", REASON_MAX_CPS, false, &reason))
         return;
+    del = strcmp(action, "delete") == 0;
     status = strcmp(action, "dismiss") == 0 ? "dismissed" : "resolved";
+    if (!api_acct_begin(r, db) || (del && !report_message(r, db, id, &rm)))
+        return;
     {
         const char *p[4] = {id, status, r->uid, action};
-        if (!api_acct_begin(r, db) ||
-            !(res = run(r, db, API_Q_admin_report_resolve, 4, p, PGRES_TUPLES_OK)))
+        if (!(res = r_run(r, db, API_Q_admin_report_resolve, 4, p, PGRES_TUPLES_OK)))
             return;
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
-        fail_msg(r, db, CHAT_ERR_not_found, "no such open report");
+        r_fail(r, db, CHAT_ERR_not_found, "no such open report");
         return;
     }
     snprintf(room, sizeof(room), "%s", PQgetvalue(res, 0, 0));
     snprintf(msg, sizeof(msg), "%s", PQgetvalue(res, 0, 1));
     PQclear(res);
-    details = details_of(json_pack("{s:s, s:s}", "report", id, "action", action));
-    good = details && api_audit_add(db, &(struct api_audit){.actor = r->uid,
-                                                            .action = "report_resolve",
-                                                            .room = room,
-                                                            .message = msg,
-                                                            .reason = reason,
-                                                            .details = details});
-    chat_free(details);
-    if (!good) {
-        fail_503(r, db);
+    if (del && r_msg_delete(r, db, rm.room, rm.ids, rm.id, &rm.msg) < 0)
         return;
-    }
-    if (api_acct_commit(r, db))
-        answer_json(r, 200,
-                    json_pack("{s:s, s:s, s:s, s:b}", "id", id, "status", status, "resolution",
-                              action, "message_deleted", 0));
+    if (audit_with(r, db,
+                   (struct api_audit){.actor = r->uid,
+                                      .action = "report_resolve",
+                                      .room = room,
+                                      .message = msg,
+                                      .reason = reason},
+                   json_pack("{s:s, s:s}", "report", id, "action", action)))
+        r_commit_json(r, db, 200,
+                      json_pack("{s:s, s:s, s:s, s:b}", "id", id, "status", status, "resolution",
+                                action, "message_deleted", del));
 }
 
 /* ---- audit ---- */
@@ -624,10 +522,10 @@ void r_admin_audit(struct api_req *r)
     char sactor[24], before[24], lim[16];
     const char *p[6] = {NULL, NULL, NULL, NULL, before, lim};
 
-    if (!query_int(r, "actor", 0, ID_MAX, &actor) ||
-        !query_text(r, "target", QUERY_MAX_CPS, &p[1]) ||
-        !query_text(r, "room", QUERY_MAX_CPS, &p[2]) ||
-        !query_text(r, "action", QUERY_MAX_CPS, &p[3]) ||
+    if (!r_query_int(r, "actor", 0, ID_MAX, &actor) ||
+        !r_query_text(r, "target", QUERY_MAX_CPS, &p[1]) ||
+        !r_query_text(r, "room", QUERY_MAX_CPS, &p[2]) ||
+        !r_query_text(r, "action", QUERY_MAX_CPS, &p[3]) ||
         !page_args(r, "before", before, sizeof(before), lim))
         return;
     if (actor >= 0) {
@@ -646,10 +544,10 @@ void r_admin_audit(struct api_req *r)
  * announcement that every gateway gives every connection. */
 void r_admin_announce(struct api_req *r)
 {
-    struct api_db *db = db_of(r);
+    struct api_db *db = r_db(r);
     json_t *jr = json_object_get(r->doc, "room");
     const char *room = json_string_value(jr), *text;
-    char ids[24], *details;
+    char ids[24];
     uint64_t id;
     int64_t ts;
     struct chat_buf b;
@@ -659,7 +557,7 @@ void r_admin_announce(struct api_req *r)
         api_reply_code(r, CHAT_ERR_bad_room);
         return;
     }
-    if (!body_text(r, "text", ANNOUNCE_MAX_CPS, true, &text))
+    if (!r_opt_text(r, "text", ANNOUNCE_MAX_CPS, true, &text))
         return;
     if (!text || !text[0]) {
         api_reply_error(r, 400, "bad_field", "text must be 1..2000 characters");
@@ -668,17 +566,9 @@ void r_admin_announce(struct api_req *r)
     if (room) {
         const char *p[1] = {room};
         PGresult *res = api_db_qn(db, API_Q_admin_room_exists, 1, p);
-        bool found;
-        if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a room")) {
-            api_reply_unavailable(r);
+        if (!r_one_row(r, res, "reading a room"))
             return;
-        }
-        found = PQntuples(res) == 1;
         PQclear(res);
-        if (!found) {
-            api_reply_code(r, CHAT_ERR_not_found);
-            return;
-        }
     }
     if (!api_ids_next(r->api, &id, &ts)) {
         api_reply_unavailable(r);
@@ -698,16 +588,11 @@ void r_admin_announce(struct api_req *r)
                api_outbox_put(db, "events", "*", "announcement", &b);
     }
     chat_buf_fini(&b);
-    details = good ? details_of(json_pack("{s:s}", "id", ids)) : NULL;
-    good = details && api_audit_add(db, &(struct api_audit){.actor = r->uid,
-                                                            .action = "announce",
-                                                            .room = room,
-                                                            .details = details});
-    chat_free(details);
     if (!good) {
-        fail_503(r, db);
+        r_fail_503(r, db);
         return;
     }
-    if (api_acct_commit(r, db))
-        answer_json(r, 202, json_pack("{s:s, s:I}", "id", ids, "ts", (json_int_t)ts));
+    if (audit_with(r, db, (struct api_audit){.actor = r->uid, .action = "announce", .room = room},
+                   json_pack("{s:s}", "id", ids)))
+        r_commit_json(r, db, 202, json_pack("{s:s, s:I}", "id", ids, "ts", (json_int_t)ts));
 }

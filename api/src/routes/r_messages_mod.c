@@ -8,7 +8,11 @@
  *   POST /api/v1/rooms/{room}/messages/{id}/report {"reason"}: any account that can read the
  *     room; one open report per reporter and message (409 already_reported).
  * A message is found in PostgreSQL, else in the Redis recent cache (chat:recent:ROOM), else 404.
+ * Finding and deleting a message (r_msg_find, r_msg_delete: r_messages_mod.h) is shared with
+ * resolving a report with the action "delete" (r_admin.c).
  * Both run on request threads (blocking I/O is theirs). */
+#include "routes/r_messages_mod.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,35 +32,14 @@
 #include "db/api_conns.h"
 #include "mod/api_audit.h"
 #include "routes.h"
+#include "routes/r_util.h"
 
 /* What the caller may do in the room, and the message. */
 struct target {
     bool room_found, member, manager, site_admin;
     bool public_room;
-    bool found, deleted;
-    char author[72];
+    struct r_msg msg;
 };
-
-static void fail(struct api_req *r, struct api_db *db, enum chat_errcode code, const char *msg)
-{
-    api_db_rollback(db);
-    if (msg)
-        api_reply_error(r, chat_errcode_http(code), chat_errcode_name(code), msg);
-    else
-        api_reply_code(r, code);
-}
-
-static PGresult *
-run(struct api_req *r, struct api_db *db, enum api_q q, int n, const char *const *p, int want)
-{
-    PGresult *res = api_db_qn(db, q, n, p);
-
-    if (api_db_ok(res, (ExecStatusType)want, "a message moderation statement"))
-        return res;
-    api_db_rollback(db);
-    api_reply_unavailable(r);
-    return NULL;
-}
 
 /* The caller's standing in room (t->room_found false: no such room row). */
 static bool standing(struct api_req *r, struct api_db *db, const char *room, struct target *t)
@@ -64,7 +47,7 @@ static bool standing(struct api_req *r, struct api_db *db, const char *room, str
     const char *p[2] = {room, r->uid};
     PGresult *res;
 
-    if (!(res = run(r, db, API_Q_msg_room_access, 2, p, PGRES_TUPLES_OK)))
+    if (!(res = r_run(r, db, API_Q_msg_room_access, 2, p, PGRES_TUPLES_OK)))
         return false;
     if (PQntuples(res) == 1) {
         const char *role = PQgetvalue(res, 0, 1), *state = PQgetvalue(res, 0, 2);
@@ -75,7 +58,7 @@ static bool standing(struct api_req *r, struct api_db *db, const char *room, str
                      strcmp(PQgetvalue(res, 0, 0), "direct") != 0;
     }
     PQclear(res);
-    if (!(res = run(r, db, API_Q_user_site_role, 1, p + 1, PGRES_TUPLES_OK)))
+    if (!(res = r_run(r, db, API_Q_user_site_role, 1, p + 1, PGRES_TUPLES_OK)))
         return false;
     t->site_admin = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "admin") == 0;
     PQclear(res);
@@ -83,8 +66,8 @@ static bool standing(struct api_req *r, struct api_db *db, const char *room, str
 }
 
 /* The message from the recent cache: the newest CHAT_RECENT_PER_ROOM of the room. False after
- * answering 503 (Redis failed); t->found tells. */
-static bool from_cache(struct api_req *r, const char *room, uint64_t id, struct target *t)
+ * answering 503 (Redis failed); m->found tells. */
+static bool from_cache(struct api_req *r, const char *room, uint64_t id, struct r_msg *m)
 {
     struct api_redis *rd = &api_conns_get(r->api)->redis;
     char key[128];
@@ -98,17 +81,17 @@ static bool from_cache(struct api_req *r, const char *room, uint64_t id, struct 
         api_reply_unavailable(r);
         return false;
     }
-    for (size_t i = 0; i < rep->elements && !t->found; i++) {
-        const redisReply *m = rep->element[i];
+    for (size_t i = 0; i < rep->elements && !m->found; i++) {
+        const redisReply *e = rep->element[i];
         struct chat_event_msg msg;
         void *doc = NULL;
 
-        if (m->type != REDIS_REPLY_STRING || !chat_msg_has_id(m->str, id))
+        if (e->type != REDIS_REPLY_STRING || !chat_msg_has_id(e->str, id))
             continue;
-        if (chat_msg_decode(m->str, m->len, &msg, &doc) == CHAT_OK && msg.id == id &&
+        if (chat_msg_decode(e->str, e->len, &msg, &doc) == CHAT_OK && msg.id == id &&
             strcmp(msg.room, room) == 0) {
-            t->found = true;
-            snprintf(t->author, sizeof(t->author), "%s", msg.user);
+            m->found = true;
+            snprintf(m->author, sizeof(m->author), "%s", msg.user);
         }
         chat_json_free(doc);
     }
@@ -116,40 +99,86 @@ static bool from_cache(struct api_req *r, const char *room, uint64_t id, struct 
     return true;
 }
 
-/* Finds message ids of room (PostgreSQL, then the cache). False after answering. */
-static bool find(struct api_req *r,
-                 struct api_db *db,
-                 const char *room,
-                 const char *ids,
-                 uint64_t id,
-                 struct target *t)
+bool r_msg_lock(struct api_req *r, struct api_db *db, const char *ids)
+{
+    const char *p[1] = {ids};
+
+    return r_exec(r, db, API_Q_msg_lock, 1, p, PGRES_TUPLES_OK);
+}
+
+bool r_msg_find(struct api_req *r,
+                struct api_db *db,
+                const char *room,
+                const char *ids,
+                uint64_t id,
+                struct r_msg *m)
 {
     const char *p[2] = {ids, room};
     PGresult *res;
 
-    if (!(res = run(r, db, API_Q_msg_lookup, 2, p, PGRES_TUPLES_OK)))
+    if (!(res = r_run(r, db, API_Q_msg_lookup, 2, p, PGRES_TUPLES_OK)))
         return false;
     if (PQntuples(res) == 1) {
-        t->found = true;
-        t->deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-        snprintf(t->author, sizeof(t->author), "%s", PQgetvalue(res, 0, 0));
+        m->found = true;
+        m->deleted = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+        snprintf(m->author, sizeof(m->author), "%s", PQgetvalue(res, 0, 0));
     }
     PQclear(res);
-    if (!t->found) {
+    if (!m->found) {
         api_db_rollback(db); /* no statement waits while Redis answers */
-        if (!from_cache(r, room, id, t))
+        if (!from_cache(r, room, id, m) || !api_acct_begin(r, db) ||
+            !r_msg_lock(r, db, ids)) /* lock again */
             return false;
-        if (!api_acct_begin(r, db))
-            return false;
-        if (!(res = run(r, db, API_Q_msg_lock, 1, p, PGRES_TUPLES_OK))) /* lock again */
-            return false;
-        PQclear(res);
     }
-    if (!t->found) {
-        fail(r, db, CHAT_ERR_not_found, "no such message");
+    if (!m->found) {
+        r_fail(r, db, CHAT_ERR_not_found, "no such message");
         return false;
     }
     return true;
+}
+
+int r_msg_delete(struct api_req *r,
+                 struct api_db *db,
+                 const char *room,
+                 const char *ids,
+                 uint64_t id,
+                 const struct r_msg *m)
+{
+    const char *lp[1] = {ids};
+    char tsb[24];
+    int64_t ts = chat_now_ms();
+    PGresult *res;
+    struct chat_buf b;
+    bool deleted = m->deleted, good;
+
+    if (!deleted) { /* stored later than an earlier delete: that delete's audit row */
+        if (!(res = r_run(r, db, API_Q_msg_deleted_before, 1, lp, PGRES_TUPLES_OK)))
+            return -1;
+        deleted = PQntuples(res) > 0;
+        PQclear(res);
+    }
+    if (deleted) /* deleting twice: nothing new */
+        return 0;
+    snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
+    {
+        const char *p[4] = {ids, room, tsb, r->uid};
+        if (!r_exec(r, db, API_Q_msg_soft_delete, 4, p, PGRES_COMMAND_OK))
+            return -1;
+    }
+    chat_buf_init(&b, 0, 0);
+    good = api_audit_add(db, &(struct api_audit){.actor = r->uid,
+                                                 .action = "delete_message",
+                                                 .target = m->author,
+                                                 .room = room,
+                                                 .message = ids}) &&
+           chat_enc_msg_deleted(&b, room, id, r->uid, ts) == CHAT_OK &&
+           api_outbox_put(db, "messages", room, "message_deleted", &b);
+    chat_buf_fini(&b);
+    if (!good) {
+        r_fail_503(r, db);
+        return -1;
+    }
+    return 1;
 }
 
 /* The room and message of the path: false after answering 400/404. */
@@ -176,69 +205,28 @@ static bool path(struct api_req *r, const char **room, char *ids, size_t cap, ui
 
 void r_messages_delete(struct api_req *r)
 {
-    struct api_db *db = &api_conns_get(r->api)->db;
+    struct api_db *db = r_db(r);
     struct target t = {0};
-    const char *room, *lp[1];
-    char ids[24], tsb[24];
+    const char *room;
+    char ids[24];
     uint64_t id;
-    int64_t ts = chat_now_ms();
-    PGresult *res;
-    struct chat_buf b;
-    bool good;
 
-    if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db))
-        return;
-    lp[0] = ids;
-    if (!(res = run(r, db, API_Q_msg_lock, 1, lp, PGRES_TUPLES_OK)))
-        return;
-    PQclear(res);
-    if (!standing(r, db, room, &t))
+    if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db) ||
+        !r_msg_lock(r, db, ids) || !standing(r, db, room, &t))
         return;
     if (t.room_found && !t.public_room && !t.member && !t.site_admin) {
-        fail(r, db, CHAT_ERR_not_found, "no such message"); /* the room is invisible */
+        r_fail(r, db, CHAT_ERR_not_found, "no such message"); /* the room is invisible */
         return;
     }
-    if (!find(r, db, room, ids, id, &t))
+    if (!r_msg_find(r, db, room, ids, id, &t.msg))
         return;
-    if (strcmp(t.author, r->uid) != 0 && !t.manager && !t.site_admin) {
-        fail(r, db, CHAT_ERR_forbidden,
-             "only the author, the room's owner and admins and site admins delete a message");
-        return;
-    }
-    if (!t.deleted) { /* stored later than an earlier delete: that delete's audit row */
-        if (!(res = run(r, db, API_Q_msg_deleted_before, 1, lp, PGRES_TUPLES_OK)))
-            return;
-        t.deleted = PQntuples(res) > 0;
-        PQclear(res);
-    }
-    if (t.deleted) { /* deleting twice: nothing new */
-        if (api_acct_commit(r, db))
-            api_reply(r, 204, NULL);
+    if (strcmp(t.msg.author, r->uid) != 0 && !t.manager && !t.site_admin) {
+        r_fail(r, db, CHAT_ERR_forbidden,
+               "only the author, the room's owner and admins and site admins delete a message");
         return;
     }
-    snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
-    {
-        const char *p[4] = {ids, room, tsb, r->uid};
-        if (!(res = run(r, db, API_Q_msg_soft_delete, 4, p, PGRES_COMMAND_OK)))
-            return;
-        PQclear(res);
-    }
-    chat_buf_init(&b, 0, 0);
-    good = api_audit_add(db, &(struct api_audit){.actor = r->uid,
-                                                 .action = "delete_message",
-                                                 .target = t.author,
-                                                 .room = room,
-                                                 .message = ids}) &&
-           chat_enc_msg_deleted(&b, room, id, r->uid, ts) == CHAT_OK &&
-           api_outbox_put(db, "messages", room, "message_deleted", &b);
-    chat_buf_fini(&b);
-    if (!good) {
-        api_db_rollback(db);
-        api_reply_unavailable(r);
-        return;
-    }
-    if (api_acct_commit(r, db))
-        api_reply(r, 204, NULL);
+    if (r_msg_delete(r, db, room, ids, id, &t.msg) >= 0)
+        r_commit_204(r, db);
 }
 
 /* {"reason": 1..CHAT_REPORT_REASON_MAX code points, no control characters but newline/tab} */
@@ -274,53 +262,39 @@ void r_messages_report_check(struct api_req *r)
 
 void r_messages_report(struct api_req *r)
 {
-    struct api_db *db = &api_conns_get(r->api)->db;
+    struct api_db *db = r_db(r);
     const char *reason = json_string_value(json_object_get(r->doc, "reason"));
     struct target t = {0};
-    const char *room, *lp[1];
+    const char *room;
     char ids[24];
     uint64_t id;
     PGresult *res;
     json_t *j;
-    char *s;
 
-    if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db))
-        return;
-    lp[0] = ids;
-    if (!(res = run(r, db, API_Q_msg_lock, 1, lp, PGRES_TUPLES_OK)))
-        return;
-    PQclear(res);
-    if (!standing(r, db, room, &t))
+    if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db) ||
+        !r_msg_lock(r, db, ids) || !standing(r, db, room, &t))
         return;
     if ((t.room_found && !t.public_room && !t.member && !t.site_admin) ||
         (!t.room_found && (room[0] == '_' || !r->api->cfg->rooms_adhoc))) {
-        fail(r, db, CHAT_ERR_not_found, "no such message");
+        r_fail(r, db, CHAT_ERR_not_found, "no such message");
         return;
     }
-    if (!find(r, db, room, ids, id, &t))
+    if (!r_msg_find(r, db, room, ids, id, &t.msg))
         return;
     {
         const char *p[4] = {r->uid, room, ids, reason};
-        if (!(res = run(r, db, API_Q_report_add, 4, p, PGRES_TUPLES_OK)))
+        if (!(res = r_run(r, db, API_Q_report_add, 4, p, PGRES_TUPLES_OK)))
             return;
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
-        fail(r, db, CHAT_ERR_already_reported, NULL);
+        r_fail(r, db, CHAT_ERR_already_reported, NULL);
         return;
     }
     j = json_pack("{s:s, s:s}", "id", PQgetvalue(res, 0, 0), "status", "open");
     PQclear(res);
-    if (!api_acct_commit(r, db)) {
-        json_decref(j);
-        return;
-    }
-    s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
-    chat_buf_reset(&r->resp);
-    if (s && chat_buf_appends(&r->resp, s) == CHAT_OK)
-        api_reply(r, 201, "application/json");
+    if (api_acct_commit(r, db))
+        r_answer_json(r, 201, j);
     else
-        api_reply_code(r, CHAT_ERR_internal);
-    chat_free(s);
+        json_decref(j);
 }

@@ -34,8 +34,9 @@ void r_messages_send(struct api_req *r);
 void r_messages_delete(struct api_req *r);
 void r_messages_report_check(struct api_req *r);
 void r_messages_report(struct api_req *r);
-/* r_rooms.c */
+/* r_util.c: the body check of the rooms, moderation and admin routes (a JSON object, r->doc) */
 void r_json_body_check(struct api_req *r);
+/* r_rooms.c */
 void r_rooms_directory(struct api_req *r);
 void r_rooms_create(struct api_req *r);
 void r_rooms_get(struct api_req *r);
@@ -45,15 +46,18 @@ void r_rooms_join(struct api_req *r);
 void r_rooms_leave(struct api_req *r);
 void r_rooms_grant(struct api_req *r);
 void r_rooms_favourite(struct api_req *r);
+void r_rooms_mine(struct api_req *r);
+/* r_members.c */
 void r_rooms_members(struct api_req *r);
 void r_rooms_member_role(struct api_req *r);
 void r_rooms_member_remove(struct api_req *r);
+/* r_invites.c */
 void r_invites_create(struct api_req *r);
 void r_invites_list(struct api_req *r);
 void r_invites_revoke(struct api_req *r);
 void r_invites_redeem(struct api_req *r);
 void r_rooms_direct(struct api_req *r);
-void r_rooms_mine(struct api_req *r);
+/* r_moderation.c */
 void r_rooms_moderate(struct api_req *r);
 void r_rooms_unmoderate(struct api_req *r);
 void r_rooms_sanctions(struct api_req *r);
