@@ -148,6 +148,15 @@ run() {
         echo "run-all: $name on the $tgt exited $rc" >&2
         failed=1
     fi
+    # where a message's time went on each gateway (issue 12): p50/p99/max of every stage,
+    # cumulative since the cluster started (run one case on its own to see that case alone)
+    if [ "$tgt" = cluster ]; then
+        for gw in GW1 GW2; do
+            url_var=CHAT_TEST_${gw}_URL
+            curl -fsS -m 5 "${!url_var}/metrics" 2>/dev/null | grep '_seconds_quantile{' |
+                sed "s/^/${gw,,} /" >>"$out/$name.stages.txt" || true
+        done
+    fi
 }
 
 fanout_pair() {

@@ -103,6 +103,22 @@ static int render_hist(struct chat_buf *out, const char *name, const struct chat
     return rc ? CHAT_ETOOBIG : CHAT_OK;
 }
 
+/* The histogram's p50, p99 and max from its fine buckets (1/16 of an octave), which the
+ * Prometheus buckets above are too coarse to give: NAME_quantile{q="0.5"|"0.99"|"1"}, seconds. */
+static int render_quantiles(struct chat_buf *out, const char *name, const struct chat_hist *h)
+{
+    static const double qs[] = {0.5, 0.99, 1};
+    int rc = chat_buf_appendf(out,
+                              "# HELP %s_quantile p50, p99 and max of %s (seconds, from its fine "
+                              "buckets)\n# TYPE %s_quantile gauge\n",
+                              name, name, name);
+
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]) && rc == CHAT_OK; i++)
+        rc = chat_buf_appendf(out, "%s_quantile{q=\"%g\"} %.6f\n", name, qs[i],
+                              (double)chat_hist_quantile(h, qs[i]) / 1e6);
+    return rc;
+}
+
 int chat_metrics_render(struct chat_buf *out, const struct chat_metric_def *defs, size_t n)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
@@ -111,9 +127,11 @@ int chat_metrics_render(struct chat_buf *out, const struct chat_metric_def *defs
         const struct chat_metric_def *d = &defs[i];
         int rc = chat_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
                                   types[d->type]);
-        if (rc == CHAT_OK && d->type == CHAT_METRIC_HIST)
+        if (rc == CHAT_OK && d->type == CHAT_METRIC_HIST) {
             rc = render_hist(out, d->name, d->ptr);
-        else if (rc == CHAT_OK)
+            if (rc == CHAT_OK)
+                rc = render_quantiles(out, d->name, d->ptr);
+        } else if (rc == CHAT_OK)
             rc = chat_buf_appendf(out, "%s %lld\n", d->name,
                                   chat_metric_get((const atomic_llong *)d->ptr));
         if (rc != CHAT_OK)

@@ -185,6 +185,7 @@ static void test_metrics_render_histogram(void **state)
     const struct chat_metric_def def = {"chat_test_latency_seconds", "Latency.", CHAT_METRIC_HIST,
                                         h};
     struct chat_buf b;
+    char *q;
 
     (void)state;
     chat_hist_record(h, 100);      /* 0.1 ms */
@@ -193,6 +194,14 @@ static void test_metrics_render_histogram(void **state)
     chat_hist_record(h, 60000000); /* 60 s: only in +Inf */
     chat_buf_init(&b, 0, 0);
     assert_int_equal(chat_metrics_render(&b, &def, 1), CHAT_OK);
+    q = strstr(chat_buf_data(&b), "# HELP chat_test_latency_seconds_quantile ");
+    assert_non_null(q);
+    /* p50 is the third value (3 s) within its fine bucket; p99 and the max are the 60 s one */
+    assert_non_null(strstr(q, "# TYPE chat_test_latency_seconds_quantile gauge\n"
+                              "chat_test_latency_seconds_quantile{q=\"0.5\"} 3."));
+    assert_non_null(strstr(q, "\nchat_test_latency_seconds_quantile{q=\"0.99\"} 60.000000\n"
+                              "chat_test_latency_seconds_quantile{q=\"1\"} 60.000000\n"));
+    *q = '\0'; /* the histogram itself: */
     assert_string_equal(chat_buf_data(&b), "# HELP chat_test_latency_seconds Latency.\n"
                                            "# TYPE chat_test_latency_seconds histogram\n"
                                            "chat_test_latency_seconds_bucket{le=\"0.0005\"} 1\n"

@@ -221,6 +221,7 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
         if (ts > 0)
             chat_hist_record(&gw->m.kafka_age_us, (uint64_t)(chat_now_ms() - ts) * 1000);
         m = chat_msg_from_buf(&gw->scratch);
+        m->t_us = chat_mono_us(); /* consumed: chat_gateway_deliver_seconds runs from here */
         if (rkm->key)
             (void)gw_recent_add(gw->recent, rkm->key, rkm->key_len, rkm->offset, m);
         fanout_room(gw, rkm->key, rkm->key_len, m);

@@ -68,6 +68,7 @@ static struct gw_pending *pending_new(struct gw_conn *c, const char *client_msg_
     struct gw_pending *p = chat_xcalloc(1, sizeof(*p));
 
     p->seq = -1;
+    p->t_us = chat_mono_us();
     p->client_msg_id = client_msg_id ? chat_xstrdup(client_msg_id) : NULL;
     p->ref = ref ? chat_xstrdup(ref) : NULL;
     p->c = c;
@@ -115,6 +116,7 @@ static int produce(struct gw *gw,
 {
     struct chat_event_msg ev;
     rd_kafka_resp_err_t kerr;
+    int64_t now;
     int rc;
 
     memset(&ev, 0, sizeof(ev));
@@ -133,6 +135,9 @@ static int produce(struct gw *gw,
     }
     p->id = ev.id;
     p->ts = ev.ts;
+    now = chat_mono_us();
+    chat_hist_record(&gw->m.send_check_us, (uint64_t)(now - p->t_us));
+    p->t_us = now;
     kerr = rd_kafka_producev(gw->prod, RD_KAFKA_V_TOPIC(gw->cfg->kafka.topic_messages),
                              RD_KAFKA_V_KEY(room, strlen(room)),
                              RD_KAFKA_V_VALUE(chat_buf_data(&gw->scratch), gw->scratch.len),
@@ -310,8 +315,7 @@ void gw_send_delivered(struct gw *gw, struct gw_pending *p)
 {
     struct gw_conn *c = p->c;
 
-    chat_hist_record(&gw->m.send_ack_us, /* ids may run ahead of the clock after a lease retake */
-                     chat_now_ms() > p->ts ? (uint64_t)(chat_now_ms() - p->ts) * 1000 : 0);
+    chat_hist_record(&gw->m.send_ack_us, (uint64_t)(chat_mono_us() - p->t_us));
     gw_idem_settle(gw, p); /* also when the sender is gone: a retry gets this ack */
     if (c) {
         pending_unlink(p);

@@ -31,6 +31,7 @@ struct gw_pending {
     struct chat_claims *who; /* owns: a copy of the sender's claims at the frame */
     uint64_t id;
     int64_t ts;
+    int64_t t_us;      /* chat_mono_us(): when the frame was read, then when it was produced */
     int64_t seq;       /* filled by the delivery report */
     int err;           /* rd_kafka_resp_err_t of the delivery report */
     bool maybe_stored; /* failed, but the broker may have stored it (a timeout after sending) */

@@ -33,8 +33,11 @@ struct gw_metrics {
     atomic_llong spam_skipped;      /* sends not checked by the spam rule / slow mode (Redis out) */
     atomic_llong spam_bans;         /* spam-rule chat bans this node imposed */
     atomic_llong slow_refused;      /* sends refused by a room's slow mode */
-    struct chat_hist send_ack_us;   /* send -> Kafka delivery report */
+    /* the stages of a message (issue 12): accepted -> produced -> acked -> consumed -> written */
+    struct chat_hist send_check_us; /* send frame read -> produce (claim, spam and slow checks) */
+    struct chat_hist send_ack_us;   /* produce -> Kafka delivery report */
     struct chat_hist kafka_age_us;  /* produce timestamp -> consumed here */
+    struct chat_hist deliver_us;    /* consumed here -> written to a recipient's socket */
 };
 
 /* Appends the exposition text of every metric to out; returns CHAT_OK or the chat_buf error. */

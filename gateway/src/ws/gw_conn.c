@@ -245,6 +245,8 @@ void gw_conn_close(struct gw_conn *c, int code, const char *reason)
  * (pings included), so frames never interleave. Returns -1 when a write failed. */
 static int write_queued(struct gw_conn *c, int writes)
 {
+    struct chat_hist *h = &c->gw->m.deliver_us;
+    int64_t now = chat_mono_us();
     struct chat_msg *m;
     int rc;
 
@@ -257,6 +259,8 @@ static int write_queued(struct gw_conn *c, int writes)
         m = gw_ring_at(&c->outq, 0);
         if (c->outq.len == 1 || chat_msg_wire_len(m) >= GW_COALESCE_BYTES / 2) {
             rc = lws_write(c->wsi, chat_msg_wire(m), chat_msg_wire_len(m), LWS_WRITE_HTTP);
+            if (m->t_us)
+                chat_hist_record(h, (uint64_t)(now - m->t_us));
             gw_ring_pop(&c->outq, 1);
         } else {
             int k = 0;
@@ -267,6 +271,8 @@ static int write_queued(struct gw_conn *c, int writes)
                     break;
                 memcpy(out + len, chat_msg_wire(q), chat_msg_wire_len(q));
                 len += chat_msg_wire_len(q);
+                if (q->t_us)
+                    chat_hist_record(h, (uint64_t)(now - q->t_us));
                 k++;
             }
             rc = lws_write(c->wsi, out, len, LWS_WRITE_HTTP);

@@ -10,6 +10,7 @@
 #define CHAT_MSG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libwebsockets.h>
 
@@ -17,6 +18,7 @@
 
 struct chat_msg {
     int refs;            /* owners; freed when it drops to 0 */
+    int64_t t_us;        /* a consumed message: when it was consumed (chat_mono_us), else 0 */
     size_t len;          /* payload bytes at buf + LWS_PRE */
     unsigned char hlen;  /* frame header bytes at buf + LWS_PRE - hlen (2, 4 or 10) */
     unsigned char buf[]; /* LWS_PRE headroom (frame header at its end), payload, NUL */
