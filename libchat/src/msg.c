@@ -36,6 +36,7 @@ struct chat_msg *chat_msg_new(const void *p, size_t len)
     struct chat_msg *m = chat_xmalloc(sizeof(*m) + LWS_PRE + len + 1);
     m->refs = 1;
     m->t_us = 0;
+    m->latest = 0;
     m->len = len;
     memcpy(m->buf + LWS_PRE, p, len);
     m->buf[LWS_PRE + len] = '\0';

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "chat/hash.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/time.h"
@@ -142,6 +143,7 @@ static void handle_presence(struct gw *gw, const rd_kafka_message_t *rkm)
         return;
     }
     m = chat_msg_new(rkm->payload, rkm->len);
+    m->latest = chat_hash_str(room) | 1; /* one count per room (and one total) per queue */
     if (!room[0]) {
         chat_msg_unref(gw->presence_total);
         gw->presence_total = chat_msg_ref(m);

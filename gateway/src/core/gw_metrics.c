@@ -106,6 +106,9 @@ int gw_metrics_render(struct gw *gw, struct chat_buf *out)
          "script calls Redis did not know (its scripts flushed): that check skipped, the script "
          "loaded again",
          CHAT_METRIC_COUNTER, &m->redis_noscript},
+        {"chat_gateway_presence_conflated_total",
+         "presence counts that replaced an older count still queued on a connection",
+         CHAT_METRIC_COUNTER, &m->conflated},
         {"chat_gateway_write_errors_total",
          "writes of queued frames that failed before the loop waited (the socket was gone)",
          CHAT_METRIC_COUNTER, &m->write_errors},

@@ -24,6 +24,7 @@ struct gw_metrics {
     atomic_llong produce_queue_full, redis_errors, http_requests;
     atomic_llong redis_noscript; /* script calls answered NOSCRIPT (Redis lost its scripts) */
     atomic_llong write_errors;   /* socket writes that failed outside the writable callback */
+    atomic_llong conflated;      /* presence frames that replaced an older one still queued */
     atomic_llong accepted, accept_dropped, header_timeouts;
     atomic_llong sessions_revoked, events_in, events_bad;
     atomic_llong partition_changes; /* chat.messages partition count changed (0 or 1) */

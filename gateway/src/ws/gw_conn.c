@@ -175,6 +175,11 @@ int gw_conn_push(struct gw_conn *c, struct chat_msg *m)
         chat_metric_add(&c->gw->m.outq_dropped, 1);
         return CHAT_EAGAIN;
     }
+    /* a newer count takes the place of the one still queued: a backlog never holds two */
+    if (m->latest && c->outq.len > 0 && gw_ring_replace_latest(&c->outq, m)) {
+        chat_metric_add(&c->gw->m.conflated, 1);
+        return CHAT_OK;
+    }
     if (c->outq.len == cfg->outq_max_msgs || c->outq.bytes + m->len > (size_t)cfg->outq_max_bytes) {
         chat_log(CHAT_LOG_WARN, "conn %llu: send queue full (%d frames, %zu bytes), closing",
                  (unsigned long long)c->cid, c->outq.len, c->outq.bytes);

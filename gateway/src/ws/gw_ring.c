@@ -51,6 +51,20 @@ void gw_ring_push(struct gw_ring *r, struct chat_msg *m, int max)
     r->len++;
 }
 
+bool gw_ring_replace_latest(struct gw_ring *r, struct chat_msg *m)
+{
+    for (int i = r->len - 1; i >= 0; i--) {
+        struct chat_msg **slot = &r->v[(r->head + i) % r->cap];
+        if ((*slot)->latest != m->latest)
+            continue;
+        r->bytes = r->bytes - (*slot)->len + m->len;
+        chat_msg_unref(*slot);
+        *slot = chat_msg_ref(m);
+        return true;
+    }
+    return false;
+}
+
 void gw_ring_fini(struct gw_ring *r)
 {
     gw_ring_pop(r, r->len);

@@ -7,6 +7,7 @@
 #ifndef GW_RING_H
 #define GW_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct chat_msg;
@@ -26,6 +27,10 @@ struct gw_ring {
 /* Appends m, taking a new reference. The caller has checked r->len < max; a full ring doubles
  * (from GW_RING_MIN_CAP, at most to max slots). */
 void gw_ring_push(struct gw_ring *r, struct chat_msg *m, int max);
+/* Conflation of a latest-value frame m (m->latest != 0): when a frame with the same key is still
+ * queued, m takes its place (a new reference; the old one is dropped) and true is returned; else
+ * false and nothing changes. The newest queued frames are looked at first. */
+bool gw_ring_replace_latest(struct gw_ring *r, struct chat_msg *m);
 /* Returns the i-th queued frame (0 = oldest; borrowed), i < r->len. */
 struct chat_msg *gw_ring_at(const struct gw_ring *r, int i);
 /* Drops the k oldest frames (k <= r->len; they were written). A ring of GW_RING_SHRINK_CAP or

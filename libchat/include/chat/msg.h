@@ -19,6 +19,8 @@
 struct chat_msg {
     int refs;            /* owners; freed when it drops to 0 */
     int64_t t_us;        /* a consumed message: when it was consumed (chat_mono_us), else 0 */
+    uint64_t latest;     /* a latest-value frame (a presence count): a newer one of the same key
+                          * replaces it in a send queue (conflation); 0: an ordinary frame */
     size_t len;          /* payload bytes at buf + LWS_PRE */
     unsigned char hlen;  /* frame header bytes at buf + LWS_PRE - hlen (2, 4 or 10) */
     unsigned char buf[]; /* LWS_PRE headroom (frame header at its end), payload, NUL */

@@ -1,6 +1,7 @@
 /* test_gw_ring.c - a connection's send queue (gateway/src/ws/gw_ring.c, linked from gw_core):
  * FIFO order across wrap-around and growth, the byte count, the references it holds, growth
- * capped at the maximum, and a big ring given back when it empties. */
+ * capped at the maximum, a big ring given back when it empties, and conflation of latest-value
+ * frames. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
@@ -133,12 +134,53 @@ static void test_shrink_when_empty(void **state)
     chat_msg_unref(m);
 }
 
+/* Conflation: a latest-value frame replaces the queued one of its key in place (across a wrap),
+ * the byte count follows, references move, and other keys and ordinary frames are left alone. */
+static void test_replace_latest(void **state)
+{
+    struct gw_ring r = {0};
+    struct chat_msg *a1 = frame(100), *a2 = frame(2000), *b1 = frame(3), *plain = frame(4);
+    struct chat_msg *none = frame(5);
+
+    (void)state;
+    a1->latest = a2->latest = 11;
+    b1->latest = 22;
+    none->latest = 33;
+    /* wrap the ring first: the replaced slot is not at index head + i without the modulo */
+    for (int i = 0; i < 3; i++)
+        gw_ring_push(&r, plain, 100);
+    gw_ring_pop(&r, 3);
+    gw_ring_push(&r, plain, 100);
+    gw_ring_push(&r, a1, 100);
+    gw_ring_push(&r, b1, 100);
+    gw_ring_push(&r, plain, 100);
+    assert_int_equal(r.bytes, 1 + 3 + 1 + 1);
+    assert_false(gw_ring_replace_latest(&r, none)); /* no frame of its key */
+    assert_int_equal(none->refs, 1);
+    assert_true(gw_ring_replace_latest(&r, a2));
+    assert_int_equal(r.len, 4);
+    assert_ptr_equal(gw_ring_at(&r, 1), a2); /* a1's place */
+    assert_ptr_equal(gw_ring_at(&r, 2), b1);
+    assert_int_equal(r.bytes, 1 + 4 + 1 + 1);
+    assert_int_equal(a1->refs, 1); /* the ring let go of it */
+    assert_int_equal(a2->refs, 2);
+    gw_ring_fini(&r);
+    assert_int_equal(a2->refs, 1);
+    assert_int_equal(plain->refs, 1);
+    chat_msg_unref(a1);
+    chat_msg_unref(a2);
+    chat_msg_unref(b1);
+    chat_msg_unref(plain);
+    chat_msg_unref(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo_wrap_grow),
         cmocka_unit_test(test_growth_capped_and_refs),
         cmocka_unit_test(test_shrink_when_empty),
+        cmocka_unit_test(test_replace_latest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
