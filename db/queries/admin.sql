@@ -16,17 +16,22 @@ LIMIT $3::int + 1;
 
 -- name: admin_users
 -- users whose username or nickname holds $1 (NULL: all), id below $2 (NULL: from the newest);
--- id, the user as JSON (banned: the active site ban or null)
+-- id, the user as JSON (banned: the active site ban or null; sanctions: every active site-wide
+-- sanction by kind, {"ban"|"mute"|"chat_ban": {until, reason}})
 SELECT u.id::text, json_build_object(
     'id', u.id::text, 'username', u.username, 'nickname', u.nickname, 'role', u.role,
     'created_at', (extract(epoch FROM u.created_at) * 1000)::bigint,
-    'banned', (SELECT json_build_object(
-                   'until', (extract(epoch FROM s.expires_at) * 1000)::bigint, 'reason', s.reason)
-               FROM sanctions s
-               WHERE s.user_id = u.id::text AND s.room_id IS NULL AND s.kind = 'ban'
-                 AND s.lifted_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > now())
-               ORDER BY s.id DESC LIMIT 1))::text
+    'banned', a.j -> 'ban',
+    'sanctions', COALESCE(a.j, '{}'::json))::text
 FROM users u
+LEFT JOIN LATERAL (
+    SELECT json_object_agg(k.kind, json_build_object('until', k.until, 'reason', k.reason)) AS j
+    FROM (SELECT DISTINCT ON (s.kind) s.kind,
+                 (extract(epoch FROM s.expires_at) * 1000)::bigint AS until, s.reason
+          FROM sanctions s
+          WHERE s.user_id = u.id::text AND s.room_id IS NULL AND s.lifted_at IS NULL
+            AND (s.expires_at IS NULL OR s.expires_at > now())
+          ORDER BY s.kind, s.id DESC) k) a ON true
 WHERE ($1::text IS NULL OR (lower(u.username) || ' ' || lower(u.nickname)) LIKE
        '%' || replace(replace(replace(lower($1), '\', '\\'), '%', '\%'), '_', '\_') || '%')
   AND ($2::bigint IS NULL OR u.id < $2::bigint)

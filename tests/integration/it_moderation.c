@@ -253,7 +253,7 @@ static void test_sanction_pushed(void **state)
 {
     struct it_user owner, m;
     char room[80], p[200], id[64];
-    struct wsc *m1, *m2, *m3;
+    struct wsc *m1, *m2, *m3, *m4;
     struct wsc *conns[2];
     json_t *r, *e;
     long long t0;
@@ -292,6 +292,15 @@ static void test_sanction_pushed(void **state)
     assert_non_null(e);
     assert_string_equal(it_jstr(e, "kind"), "mute");
     json_decref(e);
+    /* so does one that joined anonymously and logs in afterwards */
+    m4 = it_connect(GW1, NULL);
+    it_join(m4, room);
+    it_send(m4, "{s:s, s:s}", "type", "auth", "token", m.token);
+    e = it_wait_frame(m4, "sanction", "room", room, NULL, it_timeout(WAIT_MS));
+    assert_non_null(e);
+    assert_string_equal(it_jstr(e, "kind"), "mute");
+    json_decref(e);
+    wsc_close(m4);
 
     /* lifted early, through the other replica: sanction_lifted everywhere */
     t0 = it_mono_ms();

@@ -9,7 +9,8 @@ import { logout } from './account.js';
 import { isOpen, transmit } from './ws.js';
 import { createInvite, createRoom, dropRoom, joinPublic, leaveMember, loadMembers, loadNewest, markRead, openById,
   openDirect, redeemInvite, searchRooms, setFavourite, watchRoom } from './rooms.js';
-import { applyTheme, autosize, closeLogin, effectiveTheme, openLogin, renderLogin, ui, update } from './ui.js';
+import { applyTheme, autosize, closeLogin, effectiveTheme, openLogin, renderLogin, showsModeration, ui, update } from './ui.js';
+import { liftRoomSanction, setSlowMode } from './moderation.js';
 
 /* ---- rooms ---- */
 export function selectRoom(id) {
@@ -112,11 +113,24 @@ export function openRoomPanel() {
   if (!ui.roomDialog.open) ui.roomDialog.showModal();
   if (state.account && room.info && (room.info.me || room.info.kind === 'public')) loadMembers(room, false);
   else Object.assign(state.members, { room: room.id, list: [], next: null, error: '', gen: state.members.gen + 1 });
+  /* the moderation section (moderators): read when first drawn (ui.js renderRoomModeration) */
+  Object.assign(state.roomMod, { room: '', list: [], error: '', msg: '', msgErr: false, gen: state.roomMod.gen + 1 });
   update();
 }
-export function roomAction(action) {
+/* The slow mode form of the room panel. */
+export async function submitSlowMode() {
+  const room = activeRoom();
+  if (!room || !showsModeration(room)) return;
+  ui.slowSubmit.disabled = true;
+  const ok = await setSlowMode(room, ui.slowInput.value.trim());
+  ui.slowSubmit.disabled = false;
+  if (ok && room.info) ui.slowInput.value = String(room.info.slowMode);
+}
+/* btn: the button clicked (its data-kind/data-user for a lift). */
+export function roomAction(action, btn) {
   const room = activeRoom();
   if (!room) return;
+  if (action === 'lift' && btn) { liftRoomSanction(room, btn.dataset.kind, btn.dataset.user); return; }
   if (action === 'favourite' && room.info && room.info.me) setFavourite(room, !room.info.me.favourite);
   else if (action === 'invite') createInvite(room);
   else if (action === 'join') joinPublic(room.id);

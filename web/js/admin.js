@@ -1,12 +1,14 @@
 /* admin.js - the administration page (#/admin, site admins only; proto/README.md
  * "Administration API"): the reports queue (resolve: dismiss, or delete the message), the audit
- * log with filters, users (search, role change, site ban and unban), rooms (members and online
- * counts), and the announcement form. Drawn into #admin-dialog, text nodes only. */
+ * log with filters, users (search, role change, site ban and unban, site-wide mute and chat ban
+ * and their lift, sessions and their revocation), rooms (members and online counts, and a room's
+ * stored messages, deleted ones included), and the announcement form. Drawn into #admin-dialog,
+ * text nodes only. */
 import { int, str, validTs } from './proto.js';
 import { state } from './state.js';
 import { apiErrorText, authedFetch } from './api.js';
 import { el, ui } from './ui.js';
-import { siteAdmin } from './moderation.js';
+import { askDialog, siteAdmin } from './moderation.js';
 
 export const ADMIN_PAGE = 50; /* rows per page (the server's default; at most 200) */
 export const ADMIN_HASH = '#/admin';
@@ -44,10 +46,13 @@ export function closeAdmin() {
   if (ui.adminDialog.open) ui.adminDialog.close();
   if (adminHash()) history.replaceState(null, '', location.pathname + location.search);
 }
-export function selectAdminTab(tab) {
-  if (tab !== adm.tab) adm.filter = {};
+/* Views reached from a row (not in the tab bar): the tab they belong to. */
+const VIEW_TAB = { messages: 'rooms', sessions: 'users' };
+export function selectAdminTab(tab, filter) {
+  if (tab !== adm.tab || filter) adm.filter = filter || {};
   adm.tab = tab;
-  for (const b of ui.adminDialog.querySelectorAll('.admin-tabs .tab')) b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+  const shown = VIEW_TAB[tab] || tab;
+  for (const b of ui.adminDialog.querySelectorAll('.admin-tabs .tab')) b.setAttribute('aria-selected', String(b.dataset.tab === shown));
   buildFilter();
   setMsg('', false);
   if (tab === 'announce') { adm.rows = []; adm.next = null; draw(); return; }
@@ -65,6 +70,8 @@ const FILTERS = {
   audit: [['action', 'Action'], ['actor', 'Actor id'], ['target', 'Target user id'], ['room', 'Room']],
   users: [['q', 'Username or nickname']],
   rooms: [['q', 'Name or id']],
+  messages: [['room', 'Room id']],
+  sessions: [['user', 'User id']],
 };
 function buildFilter() {
   const f = ui.adminFilter;
@@ -88,9 +95,10 @@ function buildFilter() {
       f.append(s);
     } else f.append(input(name, label, adm.filter[name]));
   }
-  const sub = el('button', 'btn', 'Search');
+  const sub = el('button', 'btn', adm.tab === 'messages' || adm.tab === 'sessions' ? 'Show' : 'Search');
   sub.type = 'submit';
   f.append(sub);
+  if (adm.tab === 'sessions' && adm.filter.user) f.append(btn('Revoke all sessions', 'revoke', adm.filter.user));
 }
 export function submitAdminFilter() {
   if (adm.tab === 'announce') return announce();
@@ -105,15 +113,27 @@ const SOURCES = {
   audit: { path: '/api/v1/admin/audit', key: 'audit', cursor: 'before' },
   users: { path: '/api/v1/admin/users', key: 'users', cursor: 'after' },
   rooms: { path: '/api/v1/admin/rooms', key: 'rooms', cursor: 'after' },
+  /* param: the filter field that is part of the path (required), not of the query */
+  messages: { path: (f) => `/api/v1/admin/rooms/${enc(f.room)}/messages`, param: 'room', key: 'messages', cursor: 'before' },
+  sessions: { path: (f) => `/api/v1/admin/users/${enc(f.user)}/sessions`, param: 'user', key: 'sessions', cursor: 'after' },
 };
 export async function load(more) {
   const src = SOURCES[adm.tab];
   if (!src || (more && adm.next === null)) return;
+  const { [src.param || '']: inPath, ...filter } = adm.filter;
+  if (src.param && !inPath) {
+    adm.rows = [];
+    adm.next = null;
+    draw();
+    setMsg(src.param === 'room' ? 'Enter a room id.' : 'Enter a user id.', true);
+    return;
+  }
   const gen = ++adm.gen, tab = adm.tab;
-  const q = new URLSearchParams({ limit: String(ADMIN_PAGE), ...adm.filter });
+  const q = new URLSearchParams({ limit: String(ADMIN_PAGE), ...(src.param ? filter : adm.filter) });
   if (more) q.set(src.cursor, adm.next);
   ui.adminMore.hidden = true;
-  const r = await authedFetch('GET', `${src.path}?${q}`);
+  const path = typeof src.path === 'function' ? src.path(adm.filter) : src.path;
+  const r = await authedFetch('GET', `${path}?${q}`);
   if (gen !== adm.gen || tab !== adm.tab) return;
   const list = r.ok && Array.isArray(r.data[src.key]) ? r.data[src.key].filter((x) => x && typeof x === 'object') : null;
   if (!list) { setMsg(r.ok ? 'The server gave an unexpected answer.' : apiErrorText(r), true); return; }
@@ -122,7 +142,7 @@ export async function load(more) {
   draw();
 }
 function draw() {
-  const draw1 = { reports: reportRow, audit: auditRow, users: userRow, rooms: roomRow }[adm.tab];
+  const draw1 = { reports: reportRow, audit: auditRow, users: userRow, rooms: roomRow, messages: messageRow, sessions: sessionRow }[adm.tab];
   ui.adminList.replaceChildren(...(draw1 ? adm.rows.map(draw1) : []));
   if (draw1 && !adm.rows.length) ui.adminList.append(el('li', 'help', 'Nothing here.'));
   ui.adminMore.hidden = adm.next === null || !draw1;
@@ -171,10 +191,17 @@ function userRow(u) {
   li.append(el('div', null, `${str(u.nickname)} (@${str(u.username)}) · id ${id} · ${str(u.role)}`));
   if (ban) li.append(el('div', 'error', `Banned ${ban.until === null ? 'until lifted' : `until ${when(ban.until)}`}: ${str(ban.reason)}`));
   const a = el('div', 'row-actions');
+  a.append(btn('Sessions', 'sessions', id));
   if (id !== state.user) {
     a.append(btn(str(u.role) === 'admin' ? 'Make user' : 'Make admin', 'role', id));
     a.append(ban ? btn('Lift site ban', 'unban', id) : btn('Site ban (1 day)', 'ban', id));
     a.append(btn('Site ban (until lifted)', 'ban-perm', id));
+    /* site-wide mute and chat ban: the user reads but sends nowhere; "Lift" for one in force */
+    const sn = u.sanctions && typeof u.sanctions === 'object' ? u.sanctions : {};
+    a.append(btn('Site mute…', 'site-mute', id));
+    if (sn.mute) a.append(btn('Lift site mute', 'lift-mute', id));
+    a.append(btn('Site chat ban…', 'site-chat_ban', id));
+    if (sn.chat_ban) a.append(btn('Lift site chat ban', 'lift-chat_ban', id));
   }
   li.append(a);
   li.dataset.role = str(u.role);
@@ -185,19 +212,58 @@ function roomRow(r) {
   const online = Number.isSafeInteger(r.online) ? String(r.online) : 'unknown';
   li.append(el('div', null, `${str(r.name) || str(r.id)} · ${str(r.id)} · ${str(r.kind)}`));
   li.append(el('div', 'help', `${Number.isSafeInteger(r.members) ? r.members : '?'} members · ${online} online · slow mode ${int(r.slow_mode_s) ?? 0} s`));
+  const a = el('div', 'row-actions');
+  a.append(btn('Messages', 'messages', str(r.id)));
+  li.append(a);
   return li;
+}
+/* A stored message of the room (GET .../admin/rooms/{room}/messages): deleted ones keep their
+ * text here, marked with who deleted them and when. */
+function messageRow(m) {
+  const deleted = m.deleted_at !== null && m.deleted_at !== undefined;
+  const li = el('li', 'admin-msg' + (deleted ? ' deleted' : ''));
+  li.dataset.id = idOf(m.id);
+  li.append(el('div', 'help', `#${int(m.seq) ?? '?'} · ${when(m.ts)} · ${str(m.nick) || idOf(m.user)} (user ${idOf(m.user)})`));
+  li.append(el('p', 'quote' + (deleted ? ' hit' : ''), str(m.text)));
+  if (deleted) li.append(el('div', 'error deleted-by', `Deleted by ${idOf(m.deleted_by) ? `user ${idOf(m.deleted_by)}` : 'unknown'} at ${when(m.deleted_at)}`));
+  return li;
+}
+/* A session of the user (GET .../admin/users/{id}/sessions). */
+function sessionRow(x) {
+  const revoked = Number.isSafeInteger(x.revoked_at);
+  const expired = !revoked && Number.isSafeInteger(x.expires_at) && x.expires_at <= Date.now();
+  const li = el('li', 'session' + (revoked ? ' revoked' : expired ? ' expired' : ' active'));
+  li.dataset.id = idOf(x.id);
+  li.append(el('div', null, `Session ${idOf(x.id)} · ${revoked ? `revoked ${when(x.revoked_at)} (${str(x.revoke_reason) || 'no reason'})`
+    : expired ? 'expired' : 'active'}`));
+  li.append(el('div', 'help', `created ${when(x.created_at)} · last used ${when(x.last_used_at) || 'never'} · expires ${when(x.expires_at)}`));
+  li.append(el('div', 'help', `${str(x.ip) || 'no IP'} · ${str(x.user_agent) || 'no user agent'}`));
+  return li;
+}
+/* Site-wide mute or chat ban of user id (kind mute | chat_ban): duration and reason asked first. */
+function siteSanction(kind, id) {
+  const row = adm.rows.find((x) => idOf(x.id) === id);
+  const who = row ? `${str(row.nickname)} (@${str(row.username)})` : `user ${id}`;
+  askDialog({
+    title: kind === 'mute' ? 'Site-wide mute' : 'Site-wide chat ban',
+    desc: `${who} may not send messages in any room (reading stays allowed).`,
+    timed: true,
+    run: async (durationS, reason) => {
+      const r = await authedFetch('POST', `/api/v1/admin/users/${enc(id)}/sanctions/${kind}`, { duration_s: durationS, reason });
+      if (!r.ok) return apiErrorText(r);
+      const until = Number.isSafeInteger(r.data.until) ? `until ${when(r.data.until)}` : 'until lifted';
+      setMsg(`${who} ${kind === 'mute' ? 'muted' : 'chat-banned'} site-wide, ${until}.`, false);
+      return true;
+    },
+  });
 }
 
 /* ---- actions on rows ---- */
 export async function adminAction(action, key, li) {
   let r = null, done = '';
   if (action === 'dismiss' || action === 'resolve-delete') {
-    const row = adm.rows.find((x) => idOf(x.id) === key);
-    if (!row) return;
-    if (action === 'resolve-delete' && row.message) { /* the message goes with the room's delete; the report records it */
-      const d = await authedFetch('DELETE', `/api/v1/rooms/${enc(str(row.room))}/messages/${enc(idOf(row.message.id))}`);
-      if (!d.ok && d.status !== 404) { setMsg(`Could not delete the message: ${apiErrorText(d)}`, true); return; }
-    }
+    if (!adm.rows.find((x) => idOf(x.id) === key)) return;
+    /* "delete": the server deletes the message in the resolution's transaction */
     r = await authedFetch('POST', `/api/v1/admin/reports/${enc(key)}/resolve`, { action: action === 'dismiss' ? 'dismiss' : 'delete' });
     done = action === 'dismiss' ? 'Report dismissed.' : 'Message deleted, report resolved.';
   } else if (action === 'role') {
@@ -209,6 +275,17 @@ export async function adminAction(action, key, li) {
   } else if (action === 'unban') {
     r = await authedFetch('DELETE', `/api/v1/admin/users/${enc(key)}/ban`);
     done = 'Site ban lifted.';
+  } else if (action === 'messages') { selectAdminTab('messages', { room: key }); return; }
+  else if (action === 'sessions') { selectAdminTab('sessions', { user: key }); return; }
+  else if (action === 'site-mute' || action === 'site-chat_ban') { siteSanction(action.slice(5), key); return; }
+  else if (action === 'lift-mute' || action === 'lift-chat_ban') {
+    const kind = action.slice(5);
+    r = await authedFetch('DELETE', `/api/v1/admin/users/${enc(key)}/sanctions/${kind}`);
+    if (r.status === 404) { setMsg(`No site-wide ${kind === 'mute' ? 'mute' : 'chat ban'} is in force for user ${key}.`, true); return; }
+    done = kind === 'mute' ? 'Site mute lifted.' : 'Site chat ban lifted.';
+  } else if (action === 'revoke') {
+    r = await authedFetch('POST', `/api/v1/admin/users/${enc(key)}/revoke`, {});
+    done = `Sessions revoked: ${int(r.ok && r.data.revoked_sessions) ?? 0}.`;
   } else return;
   if (!r.ok) { setMsg(apiErrorText(r), true); return; }
   setMsg(done, false);

@@ -12,8 +12,8 @@ import { fetchConfig, refreshToken, renew } from './api.js';
 import { changeNickname, changePassword, closeAccount, loadLogins, logout, openAccount, resetAccountPanel } from './account.js';
 import { PING_MS, connect, drop, heartbeat, net, reconnectNow } from './ws.js';
 import { chooseAnon, dirAction, dismissMessage, joinRoom, leaveRoom, openCreate, openDirectory, openInvite, openRoomPanel,
-  retryMessage, roomAction, selectRoom, selectTab, signIn, signinCooling, submitCreate, submitDirect, submitMessage, submitToken,
-  toggleTheme } from './actions.js';
+  retryMessage, roomAction, selectRoom, selectTab, signIn, signinCooling, submitCreate, submitDirect, submitMessage, submitSlowMode,
+  submitToken, toggleTheme } from './actions.js';
 import { hashInvite, loadNewest, loadOlder, markRead, searchRooms } from './rooms.js';
 import { closeModDialog, deleteMessage, openModDialog, submitModDialog } from './moderation.js';
 import { adminAction, adminHash, closeAdmin, load as loadAdmin, openAdmin, selectAdminTab, submitAdminFilter } from './admin.js';
@@ -62,6 +62,10 @@ function bindEvents() {
     if (tab) selectAdminTab(tab.dataset.tab);
   });
   ui.adminFilter.addEventListener('submit', (e) => { e.preventDefault(); submitAdminFilter(); });
+  ui.adminFilter.addEventListener('click', (e) => { /* the sessions view: revoke them all */
+    const btn = e.target.closest('button[data-action]');
+    if (btn) adminAction(btn.dataset.action, btn.dataset.key, null);
+  });
   ui.adminMore.addEventListener('click', () => loadAdmin(true));
   ui.adminList.addEventListener('click', (e) => {
     const btn = e.target.closest('button[data-action]');
@@ -100,9 +104,10 @@ function bindEvents() {
   for (const node of [ui.roomJoin, ui.roomFav, ui.roomDialog]) {
     node.addEventListener('click', (e) => {
       const btn = e.target.closest('button[data-action]');
-      if (btn) roomAction(btn.dataset.action);
+      if (btn) roomAction(btn.dataset.action, btn);
     });
   }
+  ui.slowForm.addEventListener('submit', (e) => { e.preventDefault(); submitSlowMode(); });
   ui.inviteLink.addEventListener('focus', () => ui.inviteLink.select());
   window.addEventListener('hashchange', () => { openInvite(hashInvite()); if (adminHash()) openAdmin(); });
   ui.jump.addEventListener('click', () => { state.stickBottom = true; update(); });

@@ -1,9 +1,10 @@
 /* moderation.js - message actions (issue 13, proto/README.md "Moderation API (rooms)" and the
  * Messages endpoints): delete (authors their own; room owners/admins and site admins any), report
  * (everyone signed in), and the room moderators' mute, kick and ban, asked for in #mod-dialog
- * (duration, reason). REST calls never throw; results are shown as a notice. */
-import { errorText } from './proto.js';
-import { state } from './state.js';
+ * (duration, reason). The room panel's moderation section: slow mode and the room's sanctions in
+ * force, with their lift. REST calls never throw; results are shown as a notice. */
+import { errorText, parseRoom } from './proto.js';
+import { applyInfo, state } from './state.js';
 import { apiErrorText, authedFetch } from './api.js';
 import { ui, update } from './ui.js';
 
@@ -39,33 +40,43 @@ export async function deleteMessage(room, m) {
   return false;
 }
 
-/* ---- the dialog: what is asked (report reason; mute/ban duration and reason; kick reason) ---- */
-let pending = null; /* {action, room, m} */
+/* ---- the dialog: what is asked (report reason; mute/ban duration and reason; kick reason) ----
+ * Also used by the admin page (site-wide sanctions): askDialog with its own run function. */
+let pending = null; /* {run(durationS, reason) -> true | error text, reasonRequired, reasonMissing} */
 const TITLES = { report: 'Report message', mute: 'Mute user', kick: 'Kick user', ban: 'Ban user' };
-export function openModDialog(action, room, m) {
-  pending = { action, room, m };
-  ui.modTitle.textContent = TITLES[action] || '';
-  ui.modDesc.textContent = action === 'report' ? `Report this message by ${m.nick} to the site administrators.`
-    : `${TITLES[action]} ${m.nick} in ${room.id}.`;
-  const timed = action === 'mute' || action === 'ban';
+/* Opens #mod-dialog: title, desc, timed (ask a duration), reasonRequired (the text shown when it
+ * is missing), run: resolves to true (done: the dialog closes) or the error text to show. */
+export function askDialog({ title, desc, timed, reasonRequired = '', run }) {
+  pending = { run, reasonRequired };
+  ui.modTitle.textContent = title;
+  ui.modDesc.textContent = desc;
   ui.modDuration.hidden = ui.modDurationLabel.hidden = !timed;
   ui.modDuration.value = String(MUTE_DEFAULT_S);
   ui.modReason.value = '';
-  ui.modReason.required = action === 'report';
+  ui.modReason.required = !!reasonRequired;
   ui.modError.textContent = '';
   ui.modSubmit.disabled = false;
   if (!ui.modDialog.open) ui.modDialog.showModal();
   ui.modReason.focus();
+}
+export function openModDialog(action, room, m) {
+  askDialog({
+    title: TITLES[action] || '',
+    desc: action === 'report' ? `Report this message by ${m.nick} to the site administrators.` : `${TITLES[action]} ${m.nick} in ${room.id}.`,
+    timed: action === 'mute' || action === 'ban',
+    reasonRequired: action === 'report' ? 'Say why you report this message.' : '',
+    run: (durationS, reason) => (action === 'report' ? report(room, m, reason) : sanction(action, room, m.user, m.nick, durationS, reason)),
+  });
 }
 export function closeModDialog() { pending = null; if (ui.modDialog.open) ui.modDialog.close(); }
 export async function submitModDialog() {
   const p = pending;
   if (!p) return;
   const reason = ui.modReason.value.trim();
-  if (p.action === 'report' && !reason) { ui.modError.textContent = 'Say why you report this message.'; return; }
+  if (p.reasonRequired && !reason) { ui.modError.textContent = p.reasonRequired; return; }
   ui.modSubmit.disabled = true;
-  const ok = await (p.action === 'report' ? report(p.room, p.m, reason)
-    : sanction(p.action, p.room, p.m.user, p.m.nick, ui.modDuration.value ? Number(ui.modDuration.value) : null, reason));
+  const durationS = !ui.modDuration.hidden && ui.modDuration.value ? Number(ui.modDuration.value) : null;
+  const ok = await p.run(durationS, reason);
   ui.modSubmit.disabled = false;
   if (pending !== p) return;
   if (ok === true) closeModDialog();
@@ -85,5 +96,53 @@ export async function sanction(action, room, user, nick, durationS, reason) {
   if (!r.ok) return apiErrorText(r);
   const done = { mute: 'muted', kick: 'kicked', ban: 'banned' }[action];
   say(`${nick} was ${done}${durationS && action !== 'kick' ? ` for ${Math.round(durationS / 60)} min` : ''}.`);
+  return true;
+}
+
+/* ---- the room moderation panel (room dialog; room owners/admins and site admins) ----
+ * slow mode (PATCH /api/v1/rooms/{room} {"slow_mode_s"}) and the room's sanctions in force (GET
+ * .../moderation) with their lift (DELETE .../moderation/{mute|ban}/{user}). */
+export const SLOW_MODE_MAX_S = 3600; /* the server's range: 0..3600 (proto/README.md, slow mode) */
+/* The sanctions list of the open room panel (state.roomMod), read again on each opening. */
+export async function loadRoomSanctions(room) {
+  const rm = state.roomMod;
+  const gen = ++rm.gen;
+  Object.assign(rm, { room: room.id, list: [], loading: true, error: '' });
+  update();
+  const r = await authedFetch('GET', `${roomPath(room.id)}/moderation`);
+  if (gen !== rm.gen) return;
+  rm.loading = false;
+  if (r.ok && Array.isArray(r.data.sanctions)) rm.list = r.data.sanctions.map(parseRoomSanction).filter(Boolean);
+  else rm.error = r.ok ? 'The server gave an unexpected answer.' : apiErrorText(r);
+  update();
+}
+/* One entry of GET .../moderation: {id, kind (mute|ban), user, reason, until (null: until lifted)}. */
+export function parseRoomSanction(x) {
+  if (!x || typeof x !== 'object') return null;
+  const id = typeof x.id === 'string' ? x.id : Number.isSafeInteger(x.id) ? String(x.id) : '';
+  const user = typeof x.user === 'string' ? x.user : Number.isSafeInteger(x.user) ? String(x.user) : '';
+  if (!id || !user || (x.kind !== 'mute' && x.kind !== 'ban')) return null;
+  return { id, kind: x.kind, user, reason: typeof x.reason === 'string' ? x.reason : '',
+    until: Number.isSafeInteger(x.until) && x.until > 0 ? x.until : null };
+}
+function modSay(text, isError) { Object.assign(state.roomMod, { msg: text, msgErr: !!isError }); update(); }
+export async function liftRoomSanction(room, kind, user) {
+  const r = await authedFetch('DELETE', `${roomPath(room.id)}/moderation/${enc(kind)}/${enc(user)}`);
+  if (!r.ok && r.status !== 404) { modSay(`Could not lift it: ${apiErrorText(r)}`, true); return; }
+  modSay(r.ok ? (kind === 'mute' ? 'Mute lifted.' : 'Ban lifted.') : 'It was no longer in force.', false);
+  loadRoomSanctions(room);
+}
+/* Slow mode: one message per user every s seconds (0: off). */
+export async function setSlowMode(room, value) {
+  const s = /^\d{1,5}$/.test(value) ? Number(value) : -1;
+  if (s < 0 || s > SLOW_MODE_MAX_S) {
+    modSay(`Slow mode is a whole number of seconds, 0-${SLOW_MODE_MAX_S} (0: off).`, true);
+    return false;
+  }
+  const r = await authedFetch('PATCH', roomPath(room.id), { slow_mode_s: s });
+  const info = r.ok ? parseRoom(r.data) : null;
+  if (!info) { modSay(`Could not change slow mode: ${r.ok ? 'unexpected answer' : apiErrorText(r)}`, true); return false; }
+  if (state.rooms.get(room.id) === room) applyInfo(room, info, false);
+  modSay(s ? `Slow mode on: one message every ${s} s per user.` : 'Slow mode off.', false);
   return true;
 }

@@ -168,6 +168,7 @@ export function parseRoom(r) {
   return { id: str(r.id), kind: ROOM_KINDS.includes(r.kind) ? r.kind : (restricted(r.id) ? 'private' : 'public'),
     name: str(r.name), description: str(r.description), memberLimit: int(r.member_limit) ?? 0,
     maxText: Number.isSafeInteger(r.max_text) && r.max_text > 0 ? r.max_text : 0,
+    slowMode: Number.isSafeInteger(r.slow_mode_s) && r.slow_mode_s > 0 ? r.slow_mode_s : 0,
     members: int(r.members), createdAt: tsOrNull(r.created_at), lastSeq: seqOrNull(r.last_seq),
     lastMessageAt: tsOrNull(r.last_message_at),
     peer: p && str(p.id) ? { id: str(p.id), username: str(p.username), nickname: str(p.nickname) || str(p.username) } : null,
@@ -228,6 +229,20 @@ export function parseSanction(code, f) {
   if (code !== 'muted' && code !== 'chat_banned' && code !== 'banned' && code !== 'site_banned') return null;
   const until = Number.isSafeInteger(f && f.until) && f.until > 0 ? f.until : null;
   return { code, until, reason: str(f && f.reason) };
+}
+/* The server's sanction frames (issue 13): `sanction` (put in force, or in force when a room is
+ * joined) and `sanction_lifted` (lifted early; expiry sends nothing). */
+export const SANCTION_FRAMES = Object.freeze(['sanction', 'sanction_lifted']);
+/* A sanction kind on the wire -> the error code a refused send carries. */
+export const SANCTION_CODE = Object.freeze({ mute: 'muted', chat_ban: 'chat_banned', ban: 'banned' });
+/* A sanction or sanction_lifted frame: {code, room ('*': site-wide), until (ms, null: until
+ * lifted), reason}, or null when it is malformed (unknown kind, no room). */
+export function parseSanctionFrame(f) {
+  if (!f || typeof f !== 'object' || !Object.hasOwn(SANCTION_CODE, str(f.kind))) return null;
+  const room = str(f.room);
+  if (!room || room.length > 64) return null;
+  const until = Number.isSafeInteger(f.until) && f.until > 0 ? f.until : null;
+  return { code: SANCTION_CODE[f.kind], room, until, reason: str(f.reason) };
 }
 /* "47 s left", "3 min 5 s left", "until lifted" */
 export function leftText(until, now) {

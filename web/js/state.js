@@ -51,6 +51,8 @@ export const state = {
   dir: { q: '', rooms: [], next: null, loading: false, error: '', gen: 0 }, /* the public room directory */
   members: { room: '', list: [], next: null, loading: false, error: '', gen: 0 }, /* the open room's members */
   roomMsg: '', roomMsgErr: false, invite: '', /* room panel: last action's result, the last invite link */
+  /* room panel, moderation (moderators only): the room's sanctions in force, the last action's result */
+  roomMod: { room: '', list: [], loading: false, error: '', gen: 0, msg: '', msgErr: false },
   createMsg: '', dmMsg: '', inviteCode: '', /* an invite link waiting for a sign-in */
   sanctions: [], /* {code, room ('*': every room), until (ms, null: until lifted), reason}: what the server said (muted...) */
   announcements: [], /* site-wide announcements: {id, text, ts} */
@@ -237,12 +239,30 @@ export function sendBlock(room, text, open) {
   return '';
 }
 
-/* ---- sanctions (issue 13): the send refusals the server explained ---- */
+/* ---- sanctions (issue 13): what the server said is in force ----
+ * Entries come from a refused send (noteSanction: src 'refusal') or from the server's `sanction`
+ * frame (putSanction: src 'frame', pushed when one is put in force and after each `joined` while
+ * one is); `sanction_lifted` removes them (liftSanction), expiry drops them (activeSanction). */
 /* Remembers a refusal: muted (in room), chat_banned (everywhere), slow_mode (retry after). */
 export function noteSanction(room, code, until, reason) {
-  const where = code === 'chat_banned' ? '*' : room;
-  state.sanctions = state.sanctions.filter((s) => !(s.code === code && s.room === where));
-  state.sanctions.push({ code, room: where, until, reason });
+  putSanction(code, code === 'chat_banned' ? '*' : room, until, reason, 'refusal');
+}
+/* A sanction in force: code muted, chat_banned or banned (or slow_mode), room ('*': every room). */
+export function putSanction(code, room, until, reason, src = 'frame') {
+  state.sanctions = state.sanctions.filter((s) => !(s.code === code && s.room === room));
+  state.sanctions.push({ code, room, until, reason, src });
+}
+/* A sanction was lifted early. A site-wide lift also drops what refusals told of that code in
+ * single rooms: a refused send does not say whether a mute was the room's or the site's (one
+ * still in force refuses the next send again, and is pushed again on the next join). */
+export function liftSanction(code, room) {
+  state.sanctions = state.sanctions.filter((s) => !(s.code === code
+    && (s.room === room || (room === '*' && s.src === 'refusal'))));
+}
+/* A new connection: the server pushes the sanctions in force after each `joined`, so what the
+ * last connection knew is dropped (one lifted while offline must not stay; slow mode waits stay). */
+export function resetSanctions() {
+  state.sanctions = state.sanctions.filter((s) => s.code === 'slow_mode');
 }
 /* The sanction in force for room now (expired ones are dropped), or null. */
 export function activeSanction(room, now = Date.now()) {

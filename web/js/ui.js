@@ -5,7 +5,7 @@ import { LOGIN_REASONS, cleanText, codePoints, fmtNum, leftText, passwordRule, p
   systemText, usernameRule, validTs } from './proto.js';
 import { activeRoom, activeSanction, isMember, maxText, sendBlock, sortedRooms, state } from './state.js';
 import { isOpen } from './ws.js';
-import { canModerate, msgActions } from './moderation.js';
+import { canModerate, loadRoomSanctions, msgActions } from './moderation.js';
 import { renderAdminLink } from './admin.js';
 
 /* Every element with an id, as ui.camelCasedId (e.g. #composer-input -> ui.composerInput); null
@@ -442,9 +442,46 @@ function renderRoomDialog() {
   const role = info && info.me ? info.me.role : '';
   ui.inviteSection.hidden = !(room && restricted(room.id) && info && info.kind !== 'direct' && (role === 'owner' || role === 'admin'));
   if (ui.inviteLink.value !== state.invite) ui.inviteLink.value = state.invite;
+  renderRoomModeration(room);
   setMsg(ui.roomMsg, state.roomMsg, state.roomMsgErr);
   ui.roomLeave.hidden = !room;
   setText(ui.roomLeave, isMember(room) ? 'Leave room' : 'Close room');
+}
+/* The room panel's moderation section (owners, admins and site admins; not direct rooms). */
+function createSanctionItem(sn) {
+  const li = el('li', 'sanction-item');
+  li.append(el('span', 'sanction-text'), button('btn btn-small', 'Lift', 'lift'));
+  li.lastChild.dataset.kind = sn.kind;
+  li.lastChild.dataset.user = sn.user;
+  return li;
+}
+function patchSanctionItem(li, sn) {
+  const m = state.members.list.find((x) => x.user.id === sn.user);
+  const who = m ? `${m.user.nickname} (@${m.user.username})` : `user ${sn.user}`;
+  const until = sn.until === null ? 'until lifted' : `until ${dateTimeFmt.format(sn.until)}`;
+  setText(li.firstChild, `${sn.kind === 'mute' ? 'Muted' : 'Banned'}: ${who}, ${until}${sn.reason ? ` \u2014 ${sn.reason}` : ''}`);
+  li.dataset.user = sn.user;
+  li.dataset.kind = sn.kind;
+}
+export function showsModeration(room) {
+  const info = room && room.info;
+  return !!(info && state.account && info.kind !== 'direct' && canModerate(room));
+}
+function renderRoomModeration(room) {
+  const mod = showsModeration(room);
+  ui.modSection.hidden = !mod;
+  if (!mod) return;
+  const rm = state.roomMod;
+  if (rm.room !== room.id) { /* first drawn for this opening (the room object may come after it) */
+    ui.slowInput.value = String(room.info.slowMode);
+    queueMicrotask(() => loadRoomSanctions(room)); /* sets rm.room at once: asked once */
+    Object.assign(rm, { room: room.id, loading: true });
+  }
+  const list = rm.room === room.id ? rm.list : [];
+  reconcile(ui.sanctionList, list, (sn) => sn.id, createSanctionItem, patchSanctionItem);
+  setText(ui.sanctionsStatus, rm.loading ? 'Loading…' : rm.error || (!list.length ? 'No mutes or bans in force.' : ''));
+  ui.sanctionsStatus.classList.toggle('error', !rm.loading && !!rm.error);
+  setMsg(ui.modMsg, rm.msg, rm.msgErr);
 }
 function renderAnnouncements() {
   const list = state.announce.splice(0), first = list[0];

@@ -2,8 +2,9 @@
  * the handlers of the server's frames (proto/README.md), which change the state and ask for a
  * render. */
 import { READ_REF, authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, parseEvent, parseSanction,
-  pingFrame, restricted, sendFrame, str, validTs } from './proto.js';
-import { addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, noteLive, noteSanction, removeMsg, state, store, SS } from './state.js';
+  parseSanctionFrame, pingFrame, restricted, sendFrame, str, validTs } from './proto.js';
+import { addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, liftSanction, noteLive, noteSanction, putSanction, removeMsg,
+  resetSanctions, state, store, SS } from './state.js';
 import { auth, authenticate, authRefused, refreshToken, renew, signedOut } from './api.js';
 import { closeLogin, update } from './ui.js';
 import { joinFailed, roomGone } from './actions.js';
@@ -107,6 +108,7 @@ const handlers = Object.assign(Object.create(null), {
     mergeLimits(state.limits, f.limits);
     Object.assign(state.conn, { status: 'online', node: str(f.node) });
     Object.assign(state, { notice: '', user: str(f.user) || null });
+    resetSanctions(); /* the ones in force come again after each joined */
     if (!state.user) authenticate();
     if (!state.token && !refreshToken()) { /* a guest: no restricted rooms, member of none */
       dropRestricted();
@@ -200,6 +202,18 @@ const handlers = Object.assign(Object.create(null), {
   /* message_deleted and system: events of the room's stream (own seq/prev, like messages) */
   message_deleted(f) { streamEvent(f); },
   system(f) { streamEvent(f); },
+  /* a sanction on this user was put in force (or is, in a room just joined; room '*': site-wide):
+   * the message box says so at once, before any send is refused */
+  sanction(f) {
+    const sn = parseSanctionFrame(f);
+    if (sn) putSanction(sn.code, sn.room, sn.until, sn.reason);
+  },
+  /* lifted early by a moderator: the message box is enabled again at once (expiry sends nothing:
+   * the countdown ends it) */
+  sanction_lifted(f) {
+    const sn = parseSanctionFrame(f);
+    if (sn) liftSanction(sn.code, sn.room);
+  },
   /* a site-wide announcement: a banner above every room (newest first, a few kept) */
   announcement(f) {
     const id = str(f.id), text = str(f.text);

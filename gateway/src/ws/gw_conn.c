@@ -348,6 +348,7 @@ static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
     struct gw *gw = c->gw;
     struct chat_claims cl;
     enum chat_errcode code;
+    bool was_authed;
 
     if (gw_events_token_check(gw, f->token, &cl, &code) != CHAT_OK) {
         gw_conn_error(c, code, NULL, NULL, f->ref, -1);
@@ -358,9 +359,14 @@ static void handle_auth(struct gw_conn *c, const struct chat_cframe *f)
                       f->ref, -1);
         return;
     }
+    was_authed = c->authed;
     gw_conn_set_identity(c, &cl);
     chat_buf_reset(&gw->scratch);
     reply_scratch(c, chat_enc_authed(&gw->scratch, cl.sub, cl.exp, f->ref));
+    /* logged in on a connection that joined rooms anonymously: the user's mutes in force there,
+     * as after a join (a refresh of the same user's token tells nothing new) */
+    for (int i = 0; !was_authed && i < c->nrooms; i++)
+        gw_acl_sanction_tell(gw, c, c->rooms[i].room->name);
 }
 
 /* join {room, since}: every event of the room after since that this node holds, then live.

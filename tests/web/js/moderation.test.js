@@ -2,8 +2,10 @@
 // live (message_deleted, system), the seq chain through them, and the sanction countdown.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leftText, parseEvent, parseHistory, parseSanction, systemText } from '../../../web/js/proto.js';
-import { activeSanction, addServerMsg, lastSeq, newRoom, noteLive, noteSanction, oldestSeq, sendBlock, state } from '../../../web/js/state.js';
+import { readFileSync } from 'node:fs';
+import { leftText, parseEvent, parseHistory, parseRoom, parseSanction, parseSanctionFrame, systemText } from '../../../web/js/proto.js';
+import { activeSanction, addServerMsg, lastSeq, liftSanction, newRoom, noteLive, noteSanction, oldestSeq, putSanction, resetSanctions,
+  sendBlock, state } from '../../../web/js/state.js';
 
 test('parseHistory: deleted messages, message_deleted and system events keep their seq', () => {
   const h = parseHistory({ messages: [
@@ -39,13 +41,18 @@ test('a deletion blanks its message (before or after it arrives) and counts in t
   assert.equal(lastSeq(room), 6);
 });
 
-test('sanctions: muted in one room, chat-banned everywhere, until lifted, expiry', () => {
+/* Rooms r and o joined by user u, no sanction known. */
+function twoJoinedRooms() {
   const room = newRoom('r'), other = newRoom('o');
   Object.assign(room, { joined: true });
   Object.assign(other, { joined: true });
   state.user = 'u';
   state.sanctions = [];
-  const now = Date.now();
+  return { room, other, now: Date.now() };
+}
+
+test('sanctions: muted in one room, chat-banned everywhere, until lifted, expiry', () => {
+  const { room, other, now } = twoJoinedRooms();
   assert.deepEqual(parseSanction('muted', { until: now + 47000, reason: 'x' }), { code: 'muted', until: now + 47000, reason: 'x' });
   assert.equal(parseSanction('muted', { until: null }).until, null);
   assert.equal(parseSanction('rate_limited', {}), null);
@@ -64,4 +71,52 @@ test('sanctions: muted in one room, chat-banned everywhere, until lifted, expiry
   assert.equal(sendBlock(room, 'hi', true), 'slow');
   state.sanctions = [];
   state.user = null;
+});
+
+test('sanction frames: pushed before any send, lifted at once, site-wide ones, a new connection', () => {
+  const { room, other, now } = twoJoinedRooms();
+  assert.deepEqual(parseSanctionFrame({ type: 'sanction', kind: 'mute', room: 'r', until: now + 60000, reason: 'calm' }),
+    { code: 'muted', room: 'r', until: now + 60000, reason: 'calm' });
+  assert.deepEqual(parseSanctionFrame({ type: 'sanction_lifted', kind: 'chat_ban', room: '*' }),
+    { code: 'chat_banned', room: '*', until: null, reason: '' });
+  assert.equal(parseSanctionFrame({ type: 'sanction', kind: 'ban', room: 'r', until: null }).code, 'banned');
+  for (const bad of [{ kind: 'toString', room: 'r' }, { kind: 'mute' }, { kind: 'mute', room: 7 }, { kind: '__proto__', room: 'r' }, null]) {
+    assert.equal(parseSanctionFrame(bad), null, JSON.stringify(bad));
+  }
+  /* a room mute: that room only; lifted: sending again */
+  putSanction('muted', 'r', now + 60000, 'calm');
+  assert.equal(sendBlock(room, 'hi', true), 'sanction');
+  assert.equal(sendBlock(other, 'hi', true), '');
+  liftSanction('muted', 'r');
+  assert.equal(sendBlock(room, 'hi', true), '');
+  /* a site-wide mute (room '*'), permanent: every room; its lift also drops what a refusal said */
+  putSanction('muted', '*', null, 'site');
+  noteSanction('r', 'muted', null, 'site');
+  assert.equal(sendBlock(other, 'hi', true), 'sanction');
+  liftSanction('muted', '*');
+  assert.equal(sendBlock(room, 'hi', true), '');
+  assert.equal(sendBlock(other, 'hi', true), '');
+  /* lifting a room mute leaves a site-wide chat ban in force */
+  putSanction('chat_banned', '*', now + 60000, 'spam');
+  putSanction('muted', 'r', null, '');
+  liftSanction('muted', 'r');
+  assert.equal(activeSanction(room).code, 'chat_banned');
+  /* a new connection forgets them (the server pushes the ones in force again), not slow mode */
+  noteSanction('r', 'slow_mode', now + 3000, '');
+  resetSanctions();
+  assert.deepEqual(state.sanctions.map((s) => s.code), ['slow_mode']);
+  state.sanctions = [];
+  state.user = null;
+});
+
+test('the canonical sanction frames of proto/examples decode', () => {
+  const ex = (name) => JSON.parse(readFileSync(new URL(`../../../proto/examples/${name}.json`, import.meta.url), 'utf8'));
+  assert.deepEqual(parseSanctionFrame(ex('sanction')), { code: 'muted', room: 'lobby', until: 1767226000000, reason: 'calm down' });
+  assert.deepEqual(parseSanctionFrame(ex('sanction_lifted')), { code: 'muted', room: 'lobby', until: null, reason: '' });
+});
+
+test('parseRoom: slow_mode_s', () => {
+  assert.equal(parseRoom({ id: 'x', slow_mode_s: 30 }).slowMode, 30);
+  assert.equal(parseRoom({ id: 'x', slow_mode_s: '30' }).slowMode, 0);
+  assert.equal(parseRoom({ id: 'x' }).slowMode, 0);
 });
