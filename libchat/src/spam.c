@@ -43,6 +43,12 @@ static int is_space(unsigned char ch)
 
 void chat_spam_hash(const char *text, size_t len, char out[CHAT_SPAM_HASH_LEN + 1])
 {
+    snprintf(out, CHAT_SPAM_HASH_LEN + 1, "%016llx",
+             (unsigned long long)chat_spam_hash64(text, len));
+}
+
+uint64_t chat_spam_hash64(const char *text, size_t len)
+{
     const unsigned char *s = (const unsigned char *)text;
     uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 offset basis */
     size_t b = 0, e = len;
@@ -66,7 +72,7 @@ void chat_spam_hash(const char *text, size_t len, char out[CHAT_SPAM_HASH_LEN + 
             ch = (unsigned char)(ch - 'A' + 'a');
         h = (h ^ ch) * 1099511628211ULL;
     }
-    snprintf(out, CHAT_SPAM_HASH_LEN + 1, "%016llx", (unsigned long long)h);
+    return h;
 }
 
 int chat_spam_keys(char keys[4][CHAT_SPAM_KEY_MAX], const char *user, const char *room)

@@ -3,10 +3,10 @@
  * CHAT_SPAM_BAN_S=3 (tests/integration/CMakeLists.txt) and the default 4 of 5:
  *   - 4 of a user's last 5 messages the same after normalisation (case, surrounding and inner
  *     white space), sent from two gateways and REST, trip the rule: the tripping send gets
- *     chat_banned with reason "spam" and until ~ now + 3 s; every later send on both gateways and
- *     REST is refused until then; the user still reads; after until sends are acked again (no
- *     earlier than until - 100 ms, within until + 1.5 s); a repeat offence doubles the ban; the
- *     persister stores a sanctions row and an audit_log row per ban;
+ *     chat_banned with reason "spam" and until ~ now + 3 s; every later send on both gateways (the
+ *     other one within a second) and REST is refused until then; the user still reads; after until
+ * sends are acked again (no earlier than until - 100 ms, within until + 1.5 s); a repeat offence
+ * doubles the ban; the persister stores a sanctions row and an audit_log row per ban;
  *   - slow mode 2 s (PATCH by the owner): the second send in a row gets slow_mode with retry_ms in
  *     (0, 2000], accepted after retry_ms; the same on the other gateway and REST (429). */
 #include <setjmp.h>
@@ -108,6 +108,33 @@ static long long send_until_acked(struct wsc *c, const char *room, long long lim
     }
 }
 
+/* Sends distinct texts on c until one is refused as chat_banned, within limit_ms. */
+static void banned_within(struct wsc *c, const char *room, long long limit_ms)
+{
+    long long t0 = it_mono_ms();
+
+    for (int i = 0;; i++) {
+        char text[48];
+        json_t *r;
+        bool refused;
+
+        snprintf(text, sizeof(text), "probe %d", i);
+        r = send_text(c, room, text);
+        refused = strcmp(it_jstr(r, "type"), "error") == 0;
+        if (refused && strcmp(it_jstr(r, "code"), "chat_banned") != 0)
+            fail_msg("probe: %s", json_dumps(r, 0));
+        json_decref(r);
+        if (refused) {
+            print_message("the ban refused sends on the other gateway after %lld ms\n",
+                          it_mono_ms() - t0);
+            return;
+        }
+        if (it_mono_ms() - t0 > limit_ms)
+            fail_msg("not refused within %lld ms", limit_ms);
+        it_sleep_ms(20);
+    }
+}
+
 static long long db_count(const char *sql_fmt, const char *user)
 {
     char sql[512];
@@ -165,8 +192,10 @@ static void test_spam_rule(void **state)
     until = check_spam_ban(e, before + BAN_MS - 100, after + BAN_MS + 100);
     json_decref(e);
 
-    /* refused everywhere until then, whatever the text; reading goes on */
-    json_decref(expect_error(u2, room, "something else", "chat_banned"));
+    /* refused everywhere until then, whatever the text (the other gateway within a second: a
+     * text new on a connection is produced while its check runs, so that gateway refuses once
+     * the ban reached it); reading goes on */
+    banned_within(u2, room, it_timeout(1000));
     st = rest_send(&u, room, "over REST", &out, NULL);
     it_check_error(st, out, 403, "chat_banned", "REST send while chat-banned");
     assert_string_equal(it_jstr(out, "error.reason"), "spam");
@@ -239,6 +268,65 @@ static json_t *slow_refusal(struct wsc *c, const char *room)
     }
 }
 
+/* The same text sent once from each of four connections (two per gateway): each send is new on
+ * its connection, so its check runs beside its produce and all four are delivered; the fourth
+ * trips the rule all the same, and the user is chat-banned from then on: every connection is
+ * told (a sanction frame) and sends are refused, on both gateways. */
+static void test_spam_beside(void **state)
+{
+    struct it_user owner, u;
+    char room[80];
+    struct wsc *c[4];
+    json_t *e;
+
+    (void)state;
+    it_user_new(&owner, "bo");
+    it_user_new(&u, "bu");
+    it_room_new(room, sizeof(room), "beside");
+    it_user_room(&owner, room);
+    for (int i = 0; i < 4; i++) {
+        c[i] = it_connect(i % 2 ? GW2 : GW1, u.token);
+        it_join(c[i], room);
+    }
+    for (int i = 0; i < 3; i++)
+        expect_ack(c[i], room, i % 2 ? "same OLD text" : "Same old text");
+    /* the fourth: its ack and the ban's sanction frame, in either order */
+    it_send(c[3], "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "SAME old text",
+            "client_msg_id", "beside-4");
+    for (bool acked = false, told = false; !acked || !told;) {
+        char *t = NULL;
+        json_t *j;
+
+        if (wsc_recv_text(c[3], &t, it_timeout(WAIT_MS), NULL) <= 0)
+            fail_msg("the fourth send: acked %d, told %d", acked, told);
+        j = json_loads(t, 0, NULL);
+        wsc_free_text(t);
+        if (strcmp(it_jstr(j, "type"), "error") == 0)
+            fail_msg("the fourth send was refused: %s", json_dumps(j, 0));
+        acked |= strcmp(it_jstr(j, "type"), "ack") == 0;
+        if (strcmp(it_jstr(j, "type"), "sanction") == 0) {
+            assert_string_equal(it_jstr(j, "kind"), "chat_ban");
+            told = true;
+        }
+        json_decref(j);
+    }
+    for (int i = 0; i < 3; i++) {
+        e = it_wait_frame(c[i], "sanction", "room", "*", NULL, it_timeout(WAIT_MS));
+        if (!e)
+            fail_msg("connection %d was not told of the chat ban", i);
+        assert_string_equal(it_jstr(e, "kind"), "chat_ban");
+        assert_string_equal(it_jstr(e, "reason"), "spam");
+        assert_true(it_jint(e, "until") > it_wall_ms());
+        json_decref(e);
+    }
+    json_decref(expect_error(c[0], room, "anything", "chat_banned"));
+    banned_within(c[1], room, it_timeout(1000));
+    for (int i = 0; i < 4; i++)
+        wsc_close(c[i]);
+    it_user_free(&owner);
+    it_user_free(&u);
+}
+
 static void test_slow_mode(void **state)
 {
     struct it_user owner, u;
@@ -294,6 +382,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spam_rule),
+        cmocka_unit_test(test_spam_beside),
         cmocka_unit_test(test_slow_mode),
     };
 

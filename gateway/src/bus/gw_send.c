@@ -16,6 +16,7 @@
 #include "bus/gw_spam.h"
 #include "cache/gw_redis.h"
 #include "core/gw.h"
+#include "room/gw_acl.h"
 #include "ws/gw_conn.h"
 
 /* The text and sender kept while a claim is in Redis, no longer needed. */
@@ -197,9 +198,18 @@ static void finish(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
     refuse(gw, c, p, code, NULL, retry_ms);
 }
 
-/* The spam rule and slow mode (bus/gw_spam.h), then the produce. */
+/* The spam rule and slow mode (bus/gw_spam.h), then the produce: the script's answer is
+ * waited for only when it can refuse this send (slow mode, or a text this connection repeats);
+ * otherwise the script runs beside the produce. */
 static void check_and_produce(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
 {
+    bool repeat = gw_spam_repeat(gw, c, p->text, p->text_len);
+
+    if (!repeat && gw_acl_slow_ms(gw, p->room) <= 0) {
+        gw_spam_beside(gw, p->who->sub, p->room, p->text, p->text_len);
+        finish(gw, c, p);
+        return;
+    }
     if (gw_spam_check(gw, p, p->who->sub) == CHAT_OK) /* gw_send_checked() follows */
         return;
     finish(gw, c, p);

@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 
 #include "chat/log.h"
+#include "chat/mem.h"
 #include "chat/spam.h"
 #include "chat/time.h"
 
@@ -14,6 +15,7 @@
 #include "cache/gw_redis.h"
 #include "core/gw.h"
 #include "room/gw_acl.h"
+#include "ws/gw_conn.h"
 
 static void on_check(struct gw *gw, struct redisReply *r, void *priv)
 {
@@ -36,21 +38,29 @@ static void on_check(struct gw *gw, struct redisReply *r, void *priv)
     gw_send_checked(gw, p, verdict, ms, offence);
 }
 
-int gw_spam_check(struct gw *gw, struct gw_pending *p, const char *user)
+/* The script for user's send of text to room (slow_ms: the room's slow mode, 0: none); fn gets
+ * the answer. CHAT_OK, or CHAT_ESTATE: nothing to check, or Redis is not connected (counted). */
+static int run_script(struct gw *gw,
+                      const char *user,
+                      const char *room,
+                      const char *text,
+                      size_t len,
+                      int64_t slow_ms,
+                      gw_redis_reply_fn *fn,
+                      void *priv)
 {
     const struct chat_spam_cfg *cfg = &gw->cfg->spam;
-    int64_t slow_ms = gw_acl_slow_ms(gw, p->room);
     char keys[4][CHAT_SPAM_KEY_MAX], args[7][24], hash[CHAT_SPAM_HASH_LEN + 1];
     const char *argv[14];
     size_t lens[14];
 
     if (cfg->same <= 0 && slow_ms <= 0)
         return CHAT_ESTATE; /* nothing to check: not counted as skipped */
-    if (chat_spam_keys(keys, user, p->room) != CHAT_OK) {
+    if (chat_spam_keys(keys, user, room) != CHAT_OK) {
         chat_metric_add(&gw->m.spam_skipped, 1); /* cannot happen: user and room are capped */
         return CHAT_ESTATE;
     }
-    chat_spam_hash(p->text, p->text_len, hash);
+    chat_spam_hash(text, len, hash);
     chat_spam_args(args, hash, cfg, slow_ms);
     argv[0] = "EVAL";
     argv[1] = chat_spam_lua;
@@ -61,11 +71,69 @@ int gw_spam_check(struct gw *gw, struct gw_pending *p, const char *user)
         argv[7 + i] = args[i];
     for (int i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
-    if (gw_redis_call(gw, on_check, p, 14, argv, lens) != CHAT_OK) {
+    if (gw_redis_call(gw, fn, priv, 14, argv, lens) != CHAT_OK) {
         chat_metric_add(&gw->m.spam_skipped, 1);
         return CHAT_ESTATE;
     }
     return CHAT_OK;
+}
+
+int gw_spam_check(struct gw *gw, struct gw_pending *p, const char *user)
+{
+    return run_script(gw, user, p->room, p->text, p->text_len, gw_acl_slow_ms(gw, p->room),
+                      on_check, p);
+}
+
+bool gw_spam_repeat(struct gw *gw, struct gw_conn *c, const char *text, size_t len)
+{
+    int last = gw->cfg->spam.last;
+    uint64_t h;
+    bool seen = false;
+
+    if (gw->cfg->spam.same <= 0 || last <= 0)
+        return false;
+    h = chat_spam_hash64(text, len);
+    if (!c->sent)
+        c->sent = chat_xcalloc((size_t)last, sizeof(*c->sent));
+    for (int i = 0; i < c->nsent && !seen; i++)
+        seen = c->sent[i] == h;
+    c->sent[c->sent_pos] = h;
+    c->sent_pos = (c->sent_pos + 1) % last;
+    if (c->nsent < last)
+        c->nsent++;
+    return seen;
+}
+
+/* The answer of a script run beside its send's produce (gw_spam_beside): only a ban matters. */
+static void on_beside(struct gw *gw, struct redisReply *r, void *priv)
+{
+    char *user = priv;
+    long long v[3] = {0, 0, 0};
+    size_t n = 0;
+    int64_t ms = 0;
+    int offence = 0, verdict = -1;
+
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements <= 3) {
+        for (n = 0; n < r->elements && r->element[n]->type == REDIS_REPLY_INTEGER; n++)
+            v[n] = r->element[n]->integer;
+        if (n == r->elements)
+            verdict = chat_spam_judge(v, n, &ms, &offence);
+    }
+    if (verdict < 0)
+        chat_metric_add(&gw->m.spam_skipped, 1);
+    else if (verdict == CHAT_SPAM_TRIPPED)
+        gw_spam_ban(gw, user, chat_now_ms() + ms, offence);
+    else if (verdict == CHAT_SPAM_BANNED) /* banned through another node: known here sooner */
+        gw_acl_sanction_put(gw, user, "*", "chat_ban", chat_now_ms() + ms, CHAT_SPAM_REASON);
+    chat_free(user);
+}
+
+void gw_spam_beside(struct gw *gw, const char *user, const char *room, const char *text, size_t len)
+{
+    char *u = chat_xstrdup(user);
+
+    if (run_script(gw, user, room, text, len, 0, on_beside, u) != CHAT_OK)
+        chat_free(u);
 }
 
 void gw_spam_ban(struct gw *gw, const char *user, int64_t until_ms, int offence)

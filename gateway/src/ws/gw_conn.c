@@ -155,6 +155,7 @@ void gw_conn_closed(struct gw_conn *c)
     identity_delta(c, -1);
     gw_ring_fini(&c->outq);
     CHAT_FREE(c->rooms);
+    CHAT_FREE(c->sent);
     chat_buf_fini(&c->rx);
     if (c->prev)
         c->prev->next = c->next;

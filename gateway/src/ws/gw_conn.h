@@ -50,6 +50,9 @@ struct gw_conn {
     int errors_in_row;
     /* frames per second from this connection (all types) */
     struct gw_bucket frames;
+    /* hashes of the last CHAT_SPAM_LAST texts sent (bus/gw_spam.c): NULL before the first */
+    uint64_t *sent;
+    int nsent, sent_pos;
     /* sends awaiting Kafka (bus/gw_send.c) */
     struct gw_pending *pending;
     int npending;

@@ -94,6 +94,8 @@ extern const char chat_spam_lua[];
  * CHAT_SPAM_HASH_LEN hex digits and a NUL into out (CHAT_SPAM_HASH_LEN + 1 bytes). FNV-1a 64: the
  * same in every process (a user can only make their own messages collide). */
 void chat_spam_hash(const char *text, size_t len, char out[CHAT_SPAM_HASH_LEN + 1]);
+/* The same hash as a number. */
+uint64_t chat_spam_hash64(const char *text, size_t len);
 /* The script's keys for user's send to room: keys[0..4) each CHAT_SPAM_KEY_MAX bytes. CHAT_OK or
  * CHAT_ETOOBIG. */
 CHAT_NODISCARD int
