@@ -2,7 +2,7 @@
 
 #include <inttypes.h>
 
-/* Bucket b covers values whose top bits are (exponent, sub): values < 16 map 1:1. */
+/* Bucket b covers values whose top bits are (exponent, sub): values < 64 map 1:1. */
 unsigned chat_hist_bucket(uint64_t v)
 {
     unsigned msb;
@@ -103,7 +103,7 @@ static int render_hist(struct chat_buf *out, const char *name, const struct chat
     return rc ? CHAT_ETOOBIG : CHAT_OK;
 }
 
-/* The histogram's p50, p99 and max from its fine buckets (1/16 of an octave), which the
+/* The histogram's p50, p99 and max from its fine buckets (1/64 of an octave), which the
  * Prometheus buckets above are too coarse to give: NAME_quantile{q="0.5"|"0.99"|"1"}, seconds. */
 static int render_quantiles(struct chat_buf *out, const char *name, const struct chat_hist *h)
 {

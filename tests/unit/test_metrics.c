@@ -25,7 +25,7 @@ static struct chat_hist *hist_new(void)
 static void test_metrics_bucket_small_values_exact(void **state)
 {
     (void)state;
-    for (uint64_t v = 0; v < 32; v++) {
+    for (uint64_t v = 0; v < 64; v++) {
         assert_int_equal(chat_hist_bucket(v), v);
         assert_int_equal(chat_hist_bucket_upper(chat_hist_bucket(v)), v);
     }
@@ -34,14 +34,15 @@ static void test_metrics_bucket_small_values_exact(void **state)
 static void test_metrics_bucket_edges(void **state)
 {
     (void)state;
-    /* from 32 on, 16 buckets per power of two */
-    assert_int_equal(chat_hist_bucket(32), 32);
-    assert_int_equal(chat_hist_bucket(33), 32);
-    assert_int_equal(chat_hist_bucket_upper(32), 33);
-    assert_int_equal(chat_hist_bucket(34), 33);
-    assert_int_equal(chat_hist_bucket(63), 47);
-    assert_int_equal(chat_hist_bucket(64), 48);
-    assert_int_equal(chat_hist_bucket_upper(47), 63);
+    /* from 128 on, 64 buckets per power of two (64..127: one value each) */
+    assert_int_equal(chat_hist_bucket(127), 127);
+    assert_int_equal(chat_hist_bucket(128), 128);
+    assert_int_equal(chat_hist_bucket(129), 128);
+    assert_int_equal(chat_hist_bucket_upper(128), 129);
+    assert_int_equal(chat_hist_bucket(130), 129);
+    assert_int_equal(chat_hist_bucket(255), 191);
+    assert_int_equal(chat_hist_bucket(256), 192);
+    assert_int_equal(chat_hist_bucket_upper(191), 255);
     assert_int_equal(chat_hist_bucket(1000000), chat_hist_bucket(1000000 + 1));
     assert_true(chat_hist_bucket(UINT64_MAX) < CHAT_HIST_BUCKETS);
     assert_true(chat_hist_bucket_upper(chat_hist_bucket(UINT64_MAX)) == UINT64_MAX);
@@ -68,7 +69,7 @@ static void test_metrics_bucket_error_bound(void **state)
             up = chat_hist_bucket_upper(b);
             assert_true(up >= x);
             assert_true(b == 0 || chat_hist_bucket_upper(b - 1) < x); /* buckets tile */
-            assert_true((double)(up - x) <= (double)x / 16.0);
+            assert_true((double)(up - x) <= (double)x / 64.0);
         }
         v = v * 3 / 2 + 1;
     }

@@ -15,7 +15,9 @@
 #include "chat/buf.h"
 #include "chat/err.h"
 
-#define CHAT_HIST_SUB_BITS 4
+/* 64 buckets per power of two: a quantile is within 1/64 (1.6 %) of the value, fine enough for a
+ * benchmark's 5 % budget (16 per octave made neighbouring p99s differ by 6 %) */
+#define CHAT_HIST_SUB_BITS 6
 #define CHAT_HIST_BUCKETS  (64 << CHAT_HIST_SUB_BITS)
 
 struct chat_hist {
