@@ -8,8 +8,10 @@
 # 2. starts chat-bench-baseline (the machine-limit baseline: plain epoll broadcast, no Kafka)
 #    and the local cluster (scripts/lib/cluster.sh: PostgreSQL, Redis, Kafka broker, persister,
 #    presence, 2 gateways, nginx) with the per-user and per-connection rate limits lifted;
-# 3. runs every case below twice, against the baseline and against the cluster (nginx, or both
+# 3. warms the broker up (10 s of unmeasured load: a broker just started is slow), then runs
+#    every case below twice, against the baseline and against the cluster (nginx, or both
 #    gateways directly where nginx would be in the way), at the same time on the same machine;
+#    after each cluster case, NAME.stages.txt holds each gateway stage's mean in it;
 # 4. writes results JSON, PNG plots and logs into bench/results/<UTC timestamp>/ and prints a
 #    markdown table with the ratios cluster / baseline (also written to summary.md);
 # 5. stops everything it started (also on Ctrl-C or failure).
@@ -55,7 +57,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -135,12 +137,22 @@ dur=10
 warm=2
 [ "$quick" = 1 ] && dur=3 && warm=1
 
+# A broker just started is slow for a while (JVM warm-up: the first case after it measured p99
+# 852 ms in 100 rooms of 10 where a warm broker gives 20 ms). So before any case, a short load
+# through both gateways in many rooms, not measured; its numbers are discarded.
+bench_log "warming up the broker and the gateways (10 s, not measured)"
+"$bench" fanout --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --room-mix=10:100 --senders=100 \
+    --rate=2000 --size=64 --duration=8 --warmup=2 --drain=5 --jwt-keys="$CHAT_JWT_KEYS" \
+    --jwt-issuer="$CHAT_JWT_ISSUER" --quiet >"$out/warmup.log" 2>&1 ||
+    echo "run-all: the warm-up load exited $? (see $out/warmup.log); going on" >&2
+
 # run NAME TARGET(baseline|cluster) ARGS...: one chat-bench run; JSON + PNG into $out.
 run() {
     local name=$1 tgt=$2 rc=0
     shift 2
     [[ $name =~ $only ]] || return 0
     bench_log "$name on the $tgt: chat-bench $*"
+    if [ "$tgt" = cluster ]; then gw_metrics >"$out/$name.metrics-before.txt"; fi
     "$bench" "$@" --jwt-keys="$CHAT_JWT_KEYS" --jwt-issuer="$CHAT_JWT_ISSUER" --json \
         --plot="$out/$name.$tgt.png" >"$out/$name.$tgt.json" 2> >(tee "$out/$name.$tgt.log" >&2) ||
         rc=$?
@@ -148,15 +160,39 @@ run() {
         echo "run-all: $name on the $tgt exited $rc" >&2
         failed=1
     fi
-    # where a message's time went on each gateway (issue 12): p50/p99/max of every stage,
-    # cumulative since the cluster started (run one case on its own to see that case alone)
+    # where a message's time went on the gateways (issue 12): each stage's mean in this case
+    # (from the histograms' _sum and _count before and after it), then p50/p99/max cumulative
+    # since the cluster started
     if [ "$tgt" = cluster ]; then
-        for gw in GW1 GW2; do
-            url_var=CHAT_TEST_${gw}_URL
-            curl -fsS -m 5 "${!url_var}/metrics" 2>/dev/null | grep '_seconds_quantile{' |
-                sed "s/^/${gw,,} /" >>"$out/$name.stages.txt" || true
-        done
+        gw_metrics >"$out/$name.metrics-after.txt"
+        awk '
+            FNR == 1 { f++ }
+            $2 ~ /_seconds_(sum|count)$/ { v[f, $1, $2] = $3 }
+            END {
+                for (k in v) {
+                    split(k, p, SUBSEP)
+                    if (p[1] != 2 || p[3] !~ /_sum$/) continue
+                    c = p[3]; sub(/_sum$/, "_count", c)
+                    n = v[2, p[2], c] - v[1, p[2], c]
+                    if (n > 0)
+                        printf "%s %s mean %.6f s over %d\n", p[2], substr(p[3], 1, length(p[3]) - 4),
+                            (v[2, p[2], p[3]] - v[1, p[2], p[3]]) / n, n
+                }
+            }' "$out/$name.metrics-before.txt" "$out/$name.metrics-after.txt" |
+            sort >"$out/$name.stages.txt"
+        grep '_seconds_quantile{' "$out/$name.metrics-after.txt" |
+            sed 's/$/ (cumulative)/' >>"$out/$name.stages.txt" || true
+        rm -f "$out/$name.metrics-before.txt" "$out/$name.metrics-after.txt"
     fi
+}
+
+# Both gateways' /metrics, each line prefixed with gw1 or gw2.
+gw_metrics() {
+    local gw url_var
+    for gw in GW1 GW2; do
+        url_var=CHAT_TEST_${gw}_URL
+        curl -fsS -m 5 "${!url_var}/metrics" 2>/dev/null | grep -v '^#' | sed "s/^/${gw,,} /" || true
+    done
 }
 
 fanout_pair() {
