@@ -32,6 +32,10 @@
 #   reconnect-all-1000  the same load; all 1,000 receivers cut at once mid-run and rejoining
 #                       with since: recovery time p50/p99, replayed (cluster only)
 #                       Both fail on any loss, duplicate, prev gap or join not recovered.
+#   bigroom-join-4000   4,000 connections ramping at 2,000/s into one room (both gateways)
+#                       while it chats: handshake and join latency; fails when the cluster's
+#                       join p99 is over CHAT_BENCH_JOIN_P99_MAX_MS (50);
+#                       CHAT_BENCH_BIGROOM_CONNS sets the size (19500: the issue's ramp)
 #   syscalls-1000x1-r5  1,000 connections on gw1 in one room at 5,000 deliveries/s: system
 #                       calls of the server process per delivery (perf); fails over
 #                       CHAT_BENCH_SYSCALLS_MAX (1.2) for the gateway
@@ -57,7 +61,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -290,6 +294,30 @@ syscalls_case() {
 }
 syscalls_case syscalls-1000x1-r5 budget --room-mix=1000:1 --senders=5 --rate=5
 syscalls_case syscalls-10x20-r100 report --room-mix=10:20 --senders=20 --rate=100
+
+# A big room filling up (issue 12 goal 4): 4,000 connections ramping at 2,000/s into one room
+# through both gateways while 10 senders chat there at 5 msg/s in all. Measured: the handshake
+# (connect_ms) and join -> joined (join_ms) of every connection. Budget: the cluster's join p99
+# at most CHAT_BENCH_JOIN_P99_MAX_MS (default 50 ms, the goal).
+bigroom_case() {
+    local n=${CHAT_BENCH_BIGROOM_CONNS:-4000} name f
+    name=bigroom-join-$n
+    [[ $name =~ $only ]] || return 0
+    run "$name" baseline fanout --url="$base_url" --room-mix="$n:1" --senders=10 --rate=5 \
+        --size=64 --ramp=2000 --duration="$dur" --warmup="$warm" --drain=5
+    run "$name" cluster fanout --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --room-mix="$n:1" \
+        --senders=10 --rate=5 --size=64 --ramp=2000 --duration="$dur" --warmup="$warm" --drain=5
+    for f in "$out/$name".*.json; do
+        [ -s "$f" ] && jq -r '"run-all: '"$name"' on \(input_filename | split(".")[-2]): connect p50 \(.conns.connect_ms.p50) p99 \(.conns.connect_ms.p99) ms, join p50 \(.conns.join_ms.p50) p99 \(.conns.join_ms.p99) ms, \(.conns.joined)/\(.conns.started) joined"' "$f" >&2
+    done
+    f=$out/$name.cluster.json
+    if [ -s "$f" ] && ! jq -e --argjson max "${CHAT_BENCH_JOIN_P99_MAX_MS:-50}" \
+        '.conns.joined == .conns.started and .conns.join_ms.p99 <= $max' "$f" >/dev/null; then
+        echo "run-all: $name: join p99 over ${CHAT_BENCH_JOIN_P99_MAX_MS:-50} ms or connections not joined" >&2
+        failed=1
+    fi
+}
+bigroom_case
 
 # Recovery after a reconnect (cluster only: the baseline keeps no recent messages). Receivers
 # are cut and rejoin with since on the other gateway; chat-bench exits 1 on any loss, duplicate,
