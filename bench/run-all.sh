@@ -20,7 +20,8 @@
 #   fanout-1000x1-rN    1000 connections in one room, 64-byte messages, 10 senders at N msg/s
 #                       (N x 1000 deliveries/s; N=100 is the 100k deliveries/s)
 #   fanout-1000x1-r100-direct  the same at 100k deliveries/s on both gateways without nginx
-#   fanout-10x100-rN    1000 connections in 100 rooms of 10, 100 senders: send-heavy
+#   fanout-10x100-rN    1000 connections in 100 rooms of 10, 100 senders: send-heavy; fails
+#                       when p99 is over CHAT_BENCH_MANYROOMS_RATIO_MAX (300) x the baseline's
 #   idle-4000           4000 connections held; server RSS per connection (gateways direct)
 #   churn-rN            N connect+auth+join+leave+close cycles per second
 #   halfopen-2000       chat on gw1 with 2,000 silent connections held to it (--half-open)
@@ -61,7 +62,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,47p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -217,9 +218,19 @@ done
 run fanout-1000x1-r100-direct cluster fanout --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" \
     --room-mix=1000:1 --senders=10 --rate=100 --size=64 --duration="$dur" --warmup="$warm" \
     --drain=10
+# many small rooms: fails when the cluster's p99 is over CHAT_BENCH_MANYROOMS_RATIO_MAX (300)
+# times the baseline's in the same run (today x40-x140; the starting point was x1697)
 for r in $rates_10x100; do
     fanout_pair "fanout-10x100-r$r" --room-mix=10:100 --senders=100 --rate="$r" --size=64 \
         --duration="$dur" --warmup="$warm" --drain=10
+    f=$out/fanout-10x100-r$r
+    if [[ fanout-10x100-r$r =~ $only ]] && [ -s "$f.cluster.json" ] && [ -s "$f.baseline.json" ] &&
+        ! jq -e -n --slurpfile b "$f.baseline.json" --slurpfile c "$f.cluster.json" \
+            --argjson max "${CHAT_BENCH_MANYROOMS_RATIO_MAX:-300}" \
+            '$c[0].latency_ms.p99 <= $max * $b[0].latency_ms.p99' >/dev/null; then
+        echo "run-all: fanout-10x100-r$r: p99 over ${CHAT_BENCH_MANYROOMS_RATIO_MAX:-300}x the baseline's" >&2
+        failed=1
+    fi
 done
 run idle-4000 baseline idle --url="$base_url" --conns=4000 --rooms=40 --warmup=2 \
     --duration="$((dur / 2))" --pids="$baseline_pid"
