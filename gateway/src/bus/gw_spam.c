@@ -17,25 +17,33 @@
 #include "room/gw_acl.h"
 #include "ws/gw_conn.h"
 
-static void on_check(struct gw *gw, struct redisReply *r, void *priv)
+/* The script's answer: a CHAT_SPAM_* verdict with *ms and *offence, or -1 when there is none
+ * (Redis out, an error, a reply of another shape: counted as skipped). */
+static int verdict_of(struct gw *gw, const struct redisReply *r, int64_t *ms, int *offence)
 {
-    struct gw_pending *p = priv;
     long long v[3] = {0, 0, 0};
     size_t n = 0;
-    int64_t ms = 0;
-    int offence = 0, verdict = -1;
+    int verdict = -1;
 
+    *ms = 0;
+    *offence = 0;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements <= 3) {
         for (n = 0; n < r->elements && r->element[n]->type == REDIS_REPLY_INTEGER; n++)
             v[n] = r->element[n]->integer;
         if (n == r->elements)
-            verdict = chat_spam_judge(v, n, &ms, &offence);
+            verdict = chat_spam_judge(v, n, ms, offence);
     }
-    if (verdict < 0) {
+    if (verdict < 0)
         chat_metric_add(&gw->m.spam_skipped, 1);
-        verdict = CHAT_SPAM_OK;
-    }
-    gw_send_checked(gw, p, verdict, ms, offence);
+    return verdict;
+}
+
+static void on_check(struct gw *gw, struct redisReply *r, void *priv)
+{
+    int64_t ms;
+    int offence, verdict = verdict_of(gw, r, &ms, &offence);
+
+    gw_send_checked(gw, priv, verdict < 0 ? CHAT_SPAM_OK : verdict, ms, offence);
 }
 
 /* The script for user's send of text to room (slow_ms: the room's slow mode, 0: none); fn gets
@@ -108,20 +116,10 @@ bool gw_spam_repeat(struct gw *gw, struct gw_conn *c, const char *text, size_t l
 static void on_beside(struct gw *gw, struct redisReply *r, void *priv)
 {
     char *user = priv;
-    long long v[3] = {0, 0, 0};
-    size_t n = 0;
-    int64_t ms = 0;
-    int offence = 0, verdict = -1;
+    int64_t ms;
+    int offence, verdict = verdict_of(gw, r, &ms, &offence);
 
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements <= 3) {
-        for (n = 0; n < r->elements && r->element[n]->type == REDIS_REPLY_INTEGER; n++)
-            v[n] = r->element[n]->integer;
-        if (n == r->elements)
-            verdict = chat_spam_judge(v, n, &ms, &offence);
-    }
-    if (verdict < 0)
-        chat_metric_add(&gw->m.spam_skipped, 1);
-    else if (verdict == CHAT_SPAM_TRIPPED)
+    if (verdict == CHAT_SPAM_TRIPPED)
         gw_spam_ban(gw, user, chat_now_ms() + ms, offence);
     else if (verdict == CHAT_SPAM_BANNED) /* banned through another node: known here sooner */
         gw_acl_sanction_put(gw, user, "*", "chat_ban", chat_now_ms() + ms, CHAT_SPAM_REASON);
