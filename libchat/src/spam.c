@@ -103,6 +103,28 @@ void chat_spam_args(char args[7][24],
     snprintf(args[6], 24, "%lld", (long long)(slow_ms > 0 ? slow_ms : 0));
 }
 
+int chat_spam_call_init(struct chat_spam_call *c,
+                        const char *user,
+                        const char *room,
+                        const char *text,
+                        size_t len,
+                        const struct chat_spam_cfg *cfg,
+                        int64_t slow_ms)
+{
+    if (chat_spam_keys(c->keys, user, room) != CHAT_OK)
+        return CHAT_ETOOBIG;
+    chat_spam_hash(text, len, c->hash);
+    chat_spam_args(c->args, c->hash, cfg, slow_ms);
+    c->argv[0] = "EVAL";
+    c->argv[1] = chat_spam_lua;
+    c->argv[2] = "4";
+    for (int i = 0; i < 4; i++)
+        c->argv[3 + i] = c->keys[i];
+    for (int i = 0; i < 7; i++)
+        c->argv[7 + i] = c->args[i];
+    return CHAT_OK;
+}
+
 int chat_spam_judge(const long long *v, size_t n, int64_t *ms, int *offence)
 {
     *ms = 0;

@@ -73,6 +73,30 @@ static void test_spam_keys_args(void **state)
     assert_string_equal(args[6], "0");
 }
 
+/* The whole call: EVAL, the script, 4 keys, then the 7 arguments (the normalised text's hash). */
+static void test_spam_call(void **state)
+{
+    struct chat_spam_call c;
+    struct chat_spam_cfg cfg = {
+        .same = 4, .last = 5, .ban_s = 60, .ban_max_s = 86400, .window_s = 3600};
+    char hash[CHAT_SPAM_HASH_LEN + 1], big[300];
+
+    (void)state;
+    assert_int_equal(chat_spam_call_init(&c, "42", "lobby", " Buy  NOW", 9, &cfg, 1500), CHAT_OK);
+    assert_string_equal(c.argv[0], "EVAL");
+    assert_ptr_equal(c.argv[1], chat_spam_lua);
+    assert_string_equal(c.argv[2], "4");
+    assert_string_equal(c.argv[3], "chat:spam:last:42");
+    assert_string_equal(c.argv[6], "chat:spam:ban:42");
+    chat_spam_hash("buy now", 7, hash);
+    assert_string_equal(c.argv[7], hash);
+    assert_string_equal(c.argv[8], "4");
+    assert_string_equal(c.argv[CHAT_SPAM_ARGC - 1], "1500");
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(chat_spam_call_init(&c, big, "lobby", "x", 1, &cfg, 0), CHAT_ETOOBIG);
+}
+
 static void test_spam_judge(void **state)
 {
     long long ok[1] = {0}, trip[3] = {1, 120000, 2}, slow[2] = {2, 1500}, ban[2] = {3, 0},
@@ -118,9 +142,8 @@ static void test_spam_event(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spam_normalise),
-        cmocka_unit_test(test_spam_keys_args),
-        cmocka_unit_test(test_spam_judge),
+        cmocka_unit_test(test_spam_normalise), cmocka_unit_test(test_spam_keys_args),
+        cmocka_unit_test(test_spam_call),      cmocka_unit_test(test_spam_judge),
         cmocka_unit_test(test_spam_event),
     };
 

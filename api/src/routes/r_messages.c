@@ -283,8 +283,8 @@ static bool spam_check(struct api_req *r,
 {
     struct api *a = r->api;
     const struct chat_spam_cfg *cfg = &a->cfg->spam;
-    char keys[4][CHAT_SPAM_KEY_MAX], args[7][24], hash[CHAT_SPAM_HASH_LEN + 1], msg[96];
-    const char *argv[14];
+    struct chat_spam_call call;
+    char msg[96];
     long long v[3] = {0, 0, 0};
     redisReply *rep;
     int64_t ms = 0, until;
@@ -293,20 +293,12 @@ static bool spam_check(struct api_req *r,
 
     if (cfg->same <= 0 && slow_s <= 0)
         return true;
-    if (chat_spam_keys(keys, r->uid, ev->room) != CHAT_OK) {
+    if (chat_spam_call_init(&call, r->uid, ev->room, r->cf.text, r->cf.text_len, cfg,
+                            (int64_t)slow_s * 1000) != CHAT_OK) {
         chat_metric_add(&a->m.spam_skipped, 1); /* cannot happen: user and room are capped */
         return true;
     }
-    chat_spam_hash(r->cf.text, r->cf.text_len, hash);
-    chat_spam_args(args, hash, cfg, (int64_t)slow_s * 1000);
-    argv[0] = "EVAL";
-    argv[1] = chat_spam_lua;
-    argv[2] = "4";
-    for (int i = 0; i < 4; i++)
-        argv[3 + i] = keys[i];
-    for (int i = 0; i < 7; i++)
-        argv[7 + i] = args[i];
-    rep = api_redis_argv(&cx->redis, 14, argv);
+    rep = api_redis_argv(&cx->redis, CHAT_SPAM_ARGC, call.argv);
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements <= 3) {
         for (n = 0; n < rep->elements && rep->element[n]->type == REDIS_REPLY_INTEGER; n++)
             v[n] = rep->element[n]->integer;

@@ -58,28 +58,18 @@ static int run_script(struct gw *gw,
                       void *priv)
 {
     const struct chat_spam_cfg *cfg = &gw->cfg->spam;
-    char keys[4][CHAT_SPAM_KEY_MAX], args[7][24], hash[CHAT_SPAM_HASH_LEN + 1];
-    const char *argv[14];
-    size_t lens[14];
+    struct chat_spam_call call;
+    size_t lens[CHAT_SPAM_ARGC];
 
     if (cfg->same <= 0 && slow_ms <= 0)
         return CHAT_ESTATE; /* nothing to check: not counted as skipped */
-    if (chat_spam_keys(keys, user, room) != CHAT_OK) {
+    if (chat_spam_call_init(&call, user, room, text, len, cfg, slow_ms) != CHAT_OK) {
         chat_metric_add(&gw->m.spam_skipped, 1); /* cannot happen: user and room are capped */
         return CHAT_ESTATE;
     }
-    chat_spam_hash(text, len, hash);
-    chat_spam_args(args, hash, cfg, slow_ms);
-    argv[0] = "EVAL";
-    argv[1] = chat_spam_lua;
-    argv[2] = "4";
-    for (int i = 0; i < 4; i++)
-        argv[3 + i] = keys[i];
-    for (int i = 0; i < 7; i++)
-        argv[7 + i] = args[i];
-    for (int i = 0; i < 14; i++)
-        lens[i] = strlen(argv[i]);
-    if (gw_redis_call(gw, fn, priv, 14, argv, lens) != CHAT_OK) {
+    for (int i = 0; i < CHAT_SPAM_ARGC; i++)
+        lens[i] = strlen(call.argv[i]);
+    if (gw_redis_call(gw, fn, priv, CHAT_SPAM_ARGC, call.argv, lens) != CHAT_OK) {
         chat_metric_add(&gw->m.spam_skipped, 1);
         return CHAT_ESTATE;
     }

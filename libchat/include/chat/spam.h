@@ -105,6 +105,22 @@ void chat_spam_args(char args[7][24],
                     const char *hash,
                     const struct chat_spam_cfg *cfg,
                     int64_t slow_ms);
+/* The whole script call for one send, argv[0..CHAT_SPAM_ARGC) pointing into the struct:
+ * "EVAL", the script, "4", the keys, the arguments (what gateways and chat-api send alike). */
+#define CHAT_SPAM_ARGC 14
+struct chat_spam_call {
+    char keys[4][CHAT_SPAM_KEY_MAX], args[7][24], hash[CHAT_SPAM_HASH_LEN + 1];
+    const char *argv[CHAT_SPAM_ARGC];
+};
+/* Fills c for user's send of text[0..len) to room (slow_ms: the room's slow mode, 0: none).
+ * CHAT_OK or CHAT_ETOOBIG (user or room too long for the keys). */
+CHAT_NODISCARD int chat_spam_call_init(struct chat_spam_call *c,
+                                       const char *user,
+                                       const char *room,
+                                       const char *text,
+                                       size_t len,
+                                       const struct chat_spam_cfg *cfg,
+                                       int64_t slow_ms);
 /* Reads the script's answer: elements n of ints v[]. Returns the verdict, *ms (the ban's length
  * or the PTTL) and *offence (for CHAT_SPAM_TRIPPED); -1 when the answer is not one of the
  * script's (treat as Redis being out). */
