@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "chat/account.h"
+#include "chat/jflat.h"
 #include "chat/mem.h"
 #include "chat/utf8.h"
 
@@ -135,57 +136,136 @@ void chat_cframe_fini(struct chat_cframe *f)
     if (!f)
         return;
     json_decref(f->_doc);
+    if (f->_flat) {
+        chat_jflat_fini(f->_flat);
+        chat_free(f->_flat);
+    }
     memset(f, 0, sizeof(*f));
 }
 
-/* Frames are parsed with JSON_ALLOW_NUL so that a NUL in send.text is reported as bad_text;
- * every other string must be free of NULs (it is used as a C string). */
-static bool has_nul(json_t *v)
+/* A client frame's member as the checks below see it, from either parse: the flat scanner
+ * (chat/jflat.h, the common case) or jansson (everything else). Frames are parsed with
+ * JSON_ALLOW_NUL so that a NUL in send.text is reported as bad_text; every other string must be
+ * free of NULs (it is used as a C string). */
+enum fkind { FV_ABSENT, FV_STR, FV_INT, FV_NULL, FV_OTHER };
+
+struct fval {
+    enum fkind kind;
+    const char *s; /* FV_STR: NUL-terminated */
+    size_t len;    /* FV_STR: bytes */
+    int64_t i;     /* FV_INT */
+};
+
+struct fsrc {
+    const struct chat_jflat *flat; /* or: */
+    json_t *root;
+};
+
+static struct fval fget(const struct fsrc *src, const char *key)
 {
-    return strlen(json_string_value(v)) != json_string_length(v);
+    struct fval v = {FV_ABSENT, NULL, 0, 0};
+
+    if (src->flat) {
+        const struct chat_jflat_member *m = chat_jflat_get(src->flat, key);
+        if (!m)
+            return v;
+        switch (m->kind) {
+        case CHAT_JFLAT_STR:
+            v.kind = FV_STR;
+            v.s = m->s;
+            v.len = m->len;
+            break;
+        case CHAT_JFLAT_INT:
+            v.kind = FV_INT;
+            v.i = m->i;
+            break;
+        case CHAT_JFLAT_NULL:
+            v.kind = FV_NULL;
+            break;
+        default:
+            v.kind = FV_OTHER;
+            break;
+        }
+        return v;
+    }
+    json_t *j = json_object_get(src->root, key);
+    if (!j)
+        return v;
+    if (json_is_string(j)) {
+        v.kind = FV_STR;
+        v.s = json_string_value(j);
+        v.len = json_string_length(j);
+    } else if (json_is_integer(j)) {
+        v.kind = FV_INT;
+        v.i = (int64_t)json_integer_value(j);
+    } else {
+        v.kind = json_is_null(j) ? FV_NULL : FV_OTHER;
+    }
+    return v;
+}
+
+static bool has_nul(const struct fval *v)
+{
+    return memchr(v->s, '\0', v->len) != NULL;
 }
 
 /* Optional short string field: absent -> NULL; wrong type, too long or NUL inside -> error. */
-static int opt_str(json_t *root, const char *key, size_t max, const char **out)
+static int opt_str(const struct fsrc *src, const char *key, size_t max, const char **out)
 {
-    json_t *v = json_object_get(root, key);
+    struct fval v = fget(src, key);
+
     *out = NULL;
-    if (!v)
+    if (v.kind == FV_ABSENT)
         return CHAT_OK;
-    if (!json_is_string(v) || json_string_length(v) > max || has_nul(v))
+    if (v.kind != FV_STR || v.len > max || has_nul(&v))
         return CHAT_EPROTO;
-    *out = json_string_value(v);
+    *out = v.s;
     return CHAT_OK;
 }
 
-static int req_room(json_t *root, const char **out, enum chat_errcode *err)
+static int req_room(const struct fsrc *src, const char **out, enum chat_errcode *err)
 {
-    json_t *v = json_object_get(root, "room");
-    if (!json_is_string(v)) {
+    struct fval v = fget(src, "room");
+
+    if (v.kind != FV_STR) {
         *err = CHAT_ERR_bad_field;
         return CHAT_EPROTO;
     }
-    *out = json_string_value(v);
-    if (has_nul(v) || !chat_room_valid(*out)) {
+    *out = v.s;
+    if (has_nul(&v) || !chat_room_valid(*out)) {
         *err = CHAT_ERR_bad_room;
         return CHAT_EPROTO;
     }
     return CHAT_OK;
 }
 
-static int decode_send(json_t *root, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
+/* A non-negative integer field (required unless optional; null counts as absent then). */
+static int nonneg_int(const struct fsrc *src, const char *key, bool optional, int64_t *out)
 {
-    json_t *t;
+    struct fval v = fget(src, key);
 
-    if (req_room(root, &f->room, err) != CHAT_OK)
+    if (optional && (v.kind == FV_ABSENT || v.kind == FV_NULL))
+        return CHAT_OK;
+    if (v.kind != FV_INT || v.i < 0)
         return CHAT_EPROTO;
-    if (opt_str(root, "client_msg_id", CHAT_CLIENT_MSG_ID_MAX, &f->client_msg_id) != CHAT_OK)
+    *out = v.i;
+    return CHAT_OK;
+}
+
+static int
+decode_send(const struct fsrc *src, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
+{
+    struct fval t;
+
+    if (req_room(src, &f->room, err) != CHAT_OK)
+        return CHAT_EPROTO;
+    if (opt_str(src, "client_msg_id", CHAT_CLIENT_MSG_ID_MAX, &f->client_msg_id) != CHAT_OK)
         goto bad_field;
-    t = json_object_get(root, "text");
-    if (!json_is_string(t))
+    t = fget(src, "text");
+    if (t.kind != FV_STR)
         goto bad_field;
-    f->text = json_string_value(t);
-    f->text_len = json_string_length(t);
+    f->text = t.s;
+    f->text_len = t.len;
     if (!chat_utf8_valid(f->text, f->text_len, &f->text_cps)) {
         *err = CHAT_ERR_bad_utf8;
         return CHAT_EPROTO;
@@ -208,77 +288,71 @@ bad_field:
     return CHAT_EPROTO;
 }
 
-int chat_cframe_decode(
-    const char *text, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
+/* The same checks on a jansson object (REST bodies, Kafka records). */
+static bool jhas_nul(json_t *v)
 {
-    json_t *root = NULL, *type;
+    return strlen(json_string_value(v)) != json_string_length(v);
+}
+
+static int jopt_str(json_t *root, const char *key, size_t max, const char **out)
+{
+    const struct fsrc src = {NULL, root};
+    return opt_str(&src, key, max, out);
+}
+
+static int
+jdecode_send(json_t *root, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
+{
+    const struct fsrc src = {NULL, root};
+    return decode_send(&src, max_text, f, err);
+}
+
+/* The checks of a parsed frame, the same for both parses. */
+static int decode_fields(const struct fsrc *src,
+                         size_t max_text,
+                         struct chat_cframe *f,
+                         enum chat_errcode *err)
+{
+    struct fval type;
     int rc = CHAT_EPROTO;
 
-    memset(f, 0, sizeof(*f));
-    *err = CHAT_ERR_internal;
-    if (!chat_utf8_valid(text, len, NULL)) {
-        *err = CHAT_ERR_bad_utf8;
+    if (opt_str(src, "ref", REF_MAX, &f->ref) != CHAT_OK) {
+        *err = CHAT_ERR_bad_field;
         return CHAT_EPROTO;
     }
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-    if (!root || !json_is_object(root)) {
-        *err = CHAT_ERR_bad_json;
-        goto out;
-    }
-    f->_doc = root;
-    if (opt_str(root, "ref", REF_MAX, &f->ref) != CHAT_OK) {
-        *err = CHAT_ERR_bad_field;
-        goto out;
-    }
-    type = json_object_get(root, "type");
-    f->type = json_is_string(type) && !has_nul(type) ? chat_frame_lookup(json_string_value(type))
-                                                     : CHAT_F_NONE;
+    type = fget(src, "type");
+    f->type = type.kind == FV_STR && !has_nul(&type) ? chat_frame_lookup(type.s) : CHAT_F_NONE;
     if (f->type == CHAT_F_NONE || frame_dirs[f->type][0] != 'C') {
         f->type = CHAT_F_NONE;
         *err = CHAT_ERR_unknown_type;
-        goto out;
+        return CHAT_EPROTO;
     }
     f->since = -1;
     f->seq = -1;
     switch (f->type) {
-    case CHAT_F_join:
-        rc = req_room(root, &f->room, err);
-        if (rc == CHAT_OK) { /* since: the last seq the client holds of the room (optional) */
-            json_t *since = json_object_get(root, "since");
-            if (since && !json_is_null(since)) {
-                if (!json_is_integer(since) || json_integer_value(since) < 0) {
-                    *err = CHAT_ERR_bad_field;
-                    rc = CHAT_EPROTO;
-                } else {
-                    f->since = (int64_t)json_integer_value(since);
-                }
-            }
-        }
-        if (rc == CHAT_OK && opt_str(root, "grant", TOKEN_MAX, &f->grant) != CHAT_OK) {
+    case CHAT_F_join: /* since: the last seq the client holds of the room (optional) */
+        rc = req_room(src, &f->room, err);
+        if (rc == CHAT_OK && (nonneg_int(src, "since", true, &f->since) != CHAT_OK ||
+                              opt_str(src, "grant", TOKEN_MAX, &f->grant) != CHAT_OK)) {
             *err = CHAT_ERR_bad_field;
             rc = CHAT_EPROTO;
         }
         break;
-    case CHAT_F_read:
-        rc = req_room(root, &f->room, err);
-        if (rc == CHAT_OK) { /* seq: the last message read */
-            json_t *seq = json_object_get(root, "seq");
-            if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
-                *err = CHAT_ERR_bad_field;
-                rc = CHAT_EPROTO;
-            } else {
-                f->seq = (int64_t)json_integer_value(seq);
-            }
+    case CHAT_F_read: /* seq: the last message read */
+        rc = req_room(src, &f->room, err);
+        if (rc == CHAT_OK && nonneg_int(src, "seq", false, &f->seq) != CHAT_OK) {
+            *err = CHAT_ERR_bad_field;
+            rc = CHAT_EPROTO;
         }
         break;
     case CHAT_F_leave:
-        rc = req_room(root, &f->room, err);
+        rc = req_room(src, &f->room, err);
         break;
     case CHAT_F_send:
-        rc = decode_send(root, max_text, f, err);
+        rc = decode_send(src, max_text, f, err);
         break;
     case CHAT_F_auth:
-        rc = opt_str(root, "token", TOKEN_MAX, &f->token);
+        rc = opt_str(src, "token", TOKEN_MAX, &f->token);
         if (rc == CHAT_OK && !f->token)
             rc = CHAT_EPROTO;
         if (rc != CHAT_OK)
@@ -292,10 +366,49 @@ int chat_cframe_decode(
         rc = CHAT_EPROTO;
         break;
     }
-out:
-    if (rc != CHAT_OK && !f->_doc)
-        json_decref(root); /* not an object: nothing to keep */
     return rc;
+}
+
+int chat_cframe_decode_as(const char *text,
+                          size_t len,
+                          size_t max_text,
+                          bool flat,
+                          struct chat_cframe *f,
+                          enum chat_errcode *err)
+{
+    struct fsrc src = {NULL, NULL};
+    json_t *root;
+
+    memset(f, 0, sizeof(*f));
+    *err = CHAT_ERR_internal;
+    if (!chat_utf8_valid(text, len, NULL)) {
+        *err = CHAT_ERR_bad_utf8;
+        return CHAT_EPROTO;
+    }
+    if (flat) { /* the common shape without a tree; anything else is jansson's to decide */
+        struct chat_jflat *j = chat_xmalloc(sizeof(*j));
+        if (chat_jflat_scan(text, len, j) == CHAT_OK) {
+            f->_flat = j;
+            src.flat = j;
+            return decode_fields(&src, max_text, f, err);
+        }
+        chat_free(j);
+    }
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    if (!root || !json_is_object(root)) {
+        json_decref(root); /* not an object: nothing to keep */
+        *err = CHAT_ERR_bad_json;
+        return CHAT_EPROTO;
+    }
+    f->_doc = root;
+    src.root = root;
+    return decode_fields(&src, max_text, f, err);
+}
+
+int chat_cframe_decode(
+    const char *text, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err)
+{
+    return chat_cframe_decode_as(text, len, max_text, true, f, err);
 }
 
 /* ---- encoders ---- */
@@ -546,7 +659,7 @@ int chat_rest_send_decode(
     f->type = CHAT_F_send;
     /* the room comes from the path: validate the body with a placeholder room */
     json_object_set_new(root, "room", json_string("_"));
-    rc = decode_send(root, max_text, f, err);
+    rc = jdecode_send(root, max_text, f, err);
     f->room = NULL;
     return rc;
 }
@@ -881,7 +994,7 @@ int chat_enc_logins(struct chat_buf *out,
 /* body strings: UTF-8 (checked by the caller), capped, NUL-free */
 static int auth_str(json_t *root, const char *key, const char **out)
 {
-    return opt_str(root, key, CHAT_AUTH_FIELD_MAX, out);
+    return jopt_str(root, key, CHAT_AUTH_FIELD_MAX, out);
 }
 
 int chat_auth_body_decode(const char *body,
@@ -1041,10 +1154,10 @@ static int decode_sanction(json_t *root, struct chat_event *ev)
     json_t *until = json_object_get(root, "until"), *offence;
     bool known = false;
 
-    if (opt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
+    if (jopt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
         (strcmp(ev->room, "*") != 0 && !chat_room_valid(ev->room)) || !ev->user[0] ||
-        opt_str(root, "kind", 16, &ev->kind) != CHAT_OK || !ev->kind ||
-        opt_str(root, "reason", CHAT_AUTH_FIELD_MAX, &ev->reason) != CHAT_OK ||
+        jopt_str(root, "kind", 16, &ev->kind) != CHAT_OK || !ev->kind ||
+        jopt_str(root, "reason", CHAT_AUTH_FIELD_MAX, &ev->reason) != CHAT_OK ||
         (until && !json_is_null(until) &&
          (!json_is_integer(until) || json_integer_value(until) <= 0)))
         return CHAT_EPROTO;
@@ -1081,28 +1194,28 @@ int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
     if (ev->type == CHAT_EV_NONE)
         return CHAT_ENOENT; /* another version's event: its fields are its own */
     ts = json_object_get(root, "ts");
-    if (!json_is_integer(ts) || opt_str(root, "user", CHAT_USER_MAX, &ev->user) != CHAT_OK ||
+    if (!json_is_integer(ts) || jopt_str(root, "user", CHAT_USER_MAX, &ev->user) != CHAT_OK ||
         !ev->user)
         return CHAT_EPROTO;
     ev->ts = json_integer_value(ts);
     if (ev->type == CHAT_EV_sanction)
         return decode_sanction(root, ev);
     if (ev->type == CHAT_EV_announcement) {
-        if (opt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
+        if (jopt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
             (strcmp(ev->room, "*") != 0 && !chat_room_valid(ev->room)) ||
-            opt_str(root, "text", 65536, &ev->text) != CHAT_OK || !ev->text ||
-            opt_str(root, "id", 24, &ev->id) != CHAT_OK || !ev->id)
+            jopt_str(root, "text", 65536, &ev->text) != CHAT_OK || !ev->text ||
+            jopt_str(root, "id", 24, &ev->id) != CHAT_OK || !ev->id)
             return CHAT_EPROTO;
         return CHAT_OK;
     }
     if (ev->type == CHAT_EV_member_removed || ev->type == CHAT_EV_room_deleted ||
         ev->type == CHAT_EV_read) {
         json_t *seq = json_object_get(root, "seq");
-        if (opt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
+        if (jopt_str(root, "room", CHAT_ROOM_MAX, &ev->room) != CHAT_OK || !ev->room ||
             !chat_room_valid(ev->room) || (ev->type != CHAT_EV_room_deleted && !ev->user[0]))
             return CHAT_EPROTO;
         if (ev->type == CHAT_EV_member_removed &&
-            opt_str(root, "reason", 64, &ev->reason) != CHAT_OK)
+            jopt_str(root, "reason", 64, &ev->reason) != CHAT_OK)
             return CHAT_EPROTO;
         if (ev->type != CHAT_EV_read)
             return CHAT_OK;
@@ -1113,17 +1226,17 @@ int chat_event_decode(const char *v, size_t len, struct chat_event *ev)
     }
     if (ev->type == CHAT_EV_user_updated) {
         ev->type = CHAT_EV_user_updated;
-        return opt_str(root, "nick", CHAT_AUTH_FIELD_MAX, &ev->nick) == CHAT_OK && ev->nick
+        return jopt_str(root, "nick", CHAT_AUTH_FIELD_MAX, &ev->nick) == CHAT_OK && ev->nick
                    ? CHAT_OK
                    : CHAT_EPROTO;
     }
     sids = json_object_get(root, "sids");
-    if (!json_is_array(sids) || opt_str(root, "reason", 64, &ev->reason) != CHAT_OK || !ev->reason)
+    if (!json_is_array(sids) || jopt_str(root, "reason", 64, &ev->reason) != CHAT_OK || !ev->reason)
         return CHAT_EPROTO;
     ev->sids = chat_xcalloc(json_array_size(sids) + 1, sizeof(*ev->sids));
     for (size_t i = 0; i < json_array_size(sids); i++) {
         json_t *s = json_array_get(sids, i);
-        if (!json_is_string(s) || json_string_length(s) > CHAT_USER_MAX || has_nul(s))
+        if (!json_is_string(s) || json_string_length(s) > CHAT_USER_MAX || jhas_nul(s))
             return CHAT_EPROTO;
         ev->sids[ev->nsids++] = json_string_value(s);
     }
@@ -1169,8 +1282,8 @@ int chat_room_rec_decode(const char *v, size_t len, struct chat_room_rec *r)
     r->_doc = root;
     mt = json_object_get(root, "max_text");
     ts = json_object_get(root, "ts");
-    if (opt_str(root, "room", CHAT_ROOM_MAX, &r->room) != CHAT_OK || !r->room ||
-        !chat_room_valid(r->room) || opt_str(root, "kind", 16, &r->kind) != CHAT_OK || !r->kind ||
+    if (jopt_str(root, "room", CHAT_ROOM_MAX, &r->room) != CHAT_OK || !r->room ||
+        !chat_room_valid(r->room) || jopt_str(root, "kind", 16, &r->kind) != CHAT_OK || !r->kind ||
         !json_is_integer(mt) || json_integer_value(mt) < 1 || json_integer_value(mt) > INT32_MAX ||
         !json_is_integer(ts))
         return CHAT_EPROTO;

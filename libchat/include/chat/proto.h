@@ -72,7 +72,8 @@ struct chat_cframe {
     const char *grant;         /* join (optional): a room grant from chat-api */
     int64_t seq;               /* read: the seq of the last message read; -1: absent */
     const char *ref;           /* any frame (optional): echoed in the reply's "ref" */
-    void *_doc;                /* owns: json_t */
+    void *_doc;                /* owns: json_t (a frame the flat scanner did not take) */
+    void *_flat;               /* owns: struct chat_jflat (chat/jflat.h), or NULL */
 };
 
 /* Decodes one client frame. text[0..len) need not be NUL-terminated.
@@ -83,6 +84,14 @@ struct chat_cframe {
 CHAT_NODISCARD int chat_cframe_decode(
     const char *text, size_t len, size_t max_text, struct chat_cframe *f, enum chat_errcode *err);
 void chat_cframe_fini(struct chat_cframe *f); /* NULL-safe, idempotent */
+/* The same, with the flat scanner (chat/jflat.h) tried first or not: for the tests that hold
+ * both parses to the same answers. */
+CHAT_NODISCARD int chat_cframe_decode_as(const char *text,
+                                         size_t len,
+                                         size_t max_text,
+                                         bool flat,
+                                         struct chat_cframe *f,
+                                         enum chat_errcode *err);
 
 /* Valid room id: 1..CHAT_ROOM_MAX bytes of [A-Za-z0-9_.-]. */
 bool chat_room_valid(const char *room);
