@@ -40,6 +40,21 @@ void chat_hist_record(struct chat_hist *h, uint64_t v)
     }
 }
 
+static void add_1w(atomic_ullong *a, unsigned long long v)
+{
+    atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+void chat_hist_record_1w(struct chat_hist *h, uint64_t v)
+{
+    add_1w(&h->buckets[chat_hist_bucket(v)], 1);
+    add_1w(&h->count, 1);
+    add_1w(&h->sum, v);
+    if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
+        atomic_store_explicit(&h->max, v, memory_order_relaxed);
+}
+
 uint64_t chat_hist_quantile(const struct chat_hist *h, double q)
 {
     unsigned long long total = atomic_load_explicit(&h->count, memory_order_relaxed);

@@ -155,6 +155,28 @@ static void test_metrics_merge(void **state)
     chat_free(b);
 }
 
+/* The single-writer record gives the same histogram as the atomic one. */
+static void test_metrics_record_1w_same(void **state)
+{
+    struct chat_hist *a = hist_new(), *b = hist_new();
+    uint64_t v = 1;
+
+    (void)state;
+    for (int i = 0; i < 5000; i++) {
+        v = v * 6364136223846793005ULL + 1442695040888963407ULL;
+        chat_hist_record(a, (v >> 40) % 2000000);
+        chat_hist_record_1w(b, (v >> 40) % 2000000);
+    }
+    assert_int_equal(atomic_load(&a->count), atomic_load(&b->count));
+    assert_int_equal(atomic_load(&a->sum), atomic_load(&b->sum));
+    assert_int_equal(atomic_load(&a->max), atomic_load(&b->max));
+    for (int i = 0; i < CHAT_HIST_BUCKETS; i++)
+        assert_int_equal(atomic_load(&a->buckets[i]), atomic_load(&b->buckets[i]));
+    assert_int_equal(chat_hist_quantile(a, 0.99), chat_hist_quantile(b, 0.99));
+    chat_free(a);
+    chat_free(b);
+}
+
 static void test_metrics_render_counter_gauge(void **state)
 {
     atomic_llong sent = 0, conns = 0;
@@ -273,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_metrics_quantile_uniform),
         cmocka_unit_test(test_metrics_quantile_bimodal),
         cmocka_unit_test(test_metrics_merge),
+        cmocka_unit_test(test_metrics_record_1w_same),
         cmocka_unit_test(test_metrics_render_counter_gauge),
         cmocka_unit_test(test_metrics_render_histogram),
         cmocka_unit_test(test_metrics_render_le_edges),

@@ -221,7 +221,7 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
             return;
         }
         if (ts > 0)
-            chat_hist_record(&gw->m.kafka_age_us, (uint64_t)(chat_now_ms() - ts) * 1000);
+            chat_hist_record_1w(&gw->m.kafka_age_us, (uint64_t)(chat_now_ms() - ts) * 1000);
         m = chat_msg_from_buf(&gw->scratch);
         m->t_us = chat_mono_us(); /* consumed: chat_gateway_deliver_seconds runs from here */
         if (rkm->key)

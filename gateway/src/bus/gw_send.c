@@ -137,7 +137,7 @@ static int produce(struct gw *gw,
     p->id = ev.id;
     p->ts = ev.ts;
     now = chat_mono_us();
-    chat_hist_record(&gw->m.send_check_us, (uint64_t)(now - p->t_us));
+    chat_hist_record_1w(&gw->m.send_check_us, (uint64_t)(now - p->t_us));
     p->t_us = now;
     kerr = rd_kafka_producev(gw->prod, RD_KAFKA_V_TOPIC(gw->cfg->kafka.topic_messages),
                              RD_KAFKA_V_KEY(room, strlen(room)),
@@ -325,7 +325,7 @@ void gw_send_delivered(struct gw *gw, struct gw_pending *p)
 {
     struct gw_conn *c = p->c;
 
-    chat_hist_record(&gw->m.send_ack_us, (uint64_t)(chat_mono_us() - p->t_us));
+    chat_hist_record_1w(&gw->m.send_ack_us, (uint64_t)(chat_mono_us() - p->t_us));
     gw_idem_settle(gw, p); /* also when the sender is gone: a retry gets this ack */
     if (c) {
         pending_unlink(p);

@@ -28,6 +28,9 @@ struct chat_hist {
 };
 
 void chat_hist_record(struct chat_hist *h, uint64_t v);
+/* The same for a histogram only one thread writes (an event loop's): plain loads and stores of
+ * the atomics, no locked read-modify-write (readers still see whole values). */
+void chat_hist_record_1w(struct chat_hist *h, uint64_t v);
 /* Value at quantile q in [0,1] (upper edge of the bucket holding it); 0 when empty. */
 uint64_t chat_hist_quantile(const struct chat_hist *h, double q);
 /* Adds src into dst (e.g. to merge per-thread histograms). */
