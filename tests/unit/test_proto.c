@@ -1614,6 +1614,109 @@ static void test_proto_example_announcement(void **state)
     chat_buf_fini(&b);
 }
 
+/* The message event and the ack are written without jansson: byte for byte what jansson's
+ * compact dump of the same members in the same order gives, escapes, controls and UTF-8
+ * included. */
+static char *jansson_dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return s;
+}
+
+static void test_proto_hot_encoders_match_jansson(void **state)
+{
+    static const char *const texts[] = {
+        "hello",
+        "say \"hi\"\\ / end",
+        "line\nnext\ttab\rcr\bbs\fff",
+        "\x01\x1f\x7f",
+        "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x82\xac",
+        "",
+        "<script>alert(1)</script>",
+    };
+    static const char *const ids[] = {NULL, "c-1", "q\"uote"};
+    static const int64_t seqs[] = {-1, 0, 7, 9007199254740993LL};
+    const size_t ntexts = sizeof(texts) / sizeof(texts[0]);
+
+    (void)state;
+    for (size_t t = 0; t < ntexts; t++)
+        for (size_t c = 0; c < sizeof(ids) / sizeof(ids[0]); c++)
+            for (size_t q = 0; q < sizeof(seqs) / sizeof(seqs[0]); q++)
+                for (int del = 0; del < 2; del++) {
+                    struct chat_event_msg m = {.room = "r-1.x",
+                                               .user = "u_\"1",
+                                               .nick = texts[(t + 1) % ntexts],
+                                               .text = texts[t],
+                                               .client_msg_id = ids[c],
+                                               .id = 18446744073709551615ULL - t,
+                                               .ts = 1700000000123LL + (int64_t)q,
+                                               .seq = seqs[q],
+                                               .deleted = del};
+                    char idb[24], *want;
+                    struct chat_buf b;
+                    json_t *j;
+
+                    snprintf(idb, sizeof(idb), "%" PRIu64, m.id);
+                    j = json_pack("{s:s}", "type", "message");
+                    if (m.seq >= 0)
+                        json_object_set_new(j, "seq", json_integer(m.seq));
+                    json_object_set_new(j, "room", json_string(m.room));
+                    json_object_set_new(j, "id", json_string(idb));
+                    json_object_set_new(j, "user", json_string(m.user));
+                    json_object_set_new(j, "nick", json_string(m.nick));
+                    if (del) {
+                        json_object_set_new(j, "ts", json_integer(m.ts));
+                        json_object_set_new(j, "deleted", json_true());
+                        json_object_set_new(j, "text", json_string(""));
+                    } else {
+                        json_object_set_new(j, "text", json_string(m.text));
+                        json_object_set_new(j, "ts", json_integer(m.ts));
+                        if (m.client_msg_id)
+                            json_object_set_new(j, "client_msg_id", json_string(m.client_msg_id));
+                    }
+                    want = jansson_dump(j);
+                    chat_buf_init(&b, 16, 0);
+                    assert_int_equal(chat_enc_message(&b, &m), CHAT_OK);
+                    assert_string_equal(chat_buf_data(&b), want);
+                    free(want); /* jansson's */
+
+                    j = json_pack("{s:s, s:s, s:I, s:I}", "type", "ack", "id", idb, "seq",
+                                  (json_int_t)m.seq, "ts", (json_int_t)m.ts);
+                    if (m.client_msg_id)
+                        json_object_set_new(j, "client_msg_id", json_string(m.client_msg_id));
+                    json_object_set_new(j, "ref", json_string(texts[t]));
+                    want = jansson_dump(j);
+                    chat_buf_reset(&b);
+                    assert_int_equal(chat_enc_ack(&b, m.client_msg_id, m.id, m.seq, m.ts, texts[t]),
+                                     CHAT_OK);
+                    assert_string_equal(chat_buf_data(&b), want);
+                    free(want);
+                    chat_buf_fini(&b);
+                }
+}
+
+/* A string that is not UTF-8 is refused, and the buffer is left as it was. */
+static void test_proto_hot_encoders_refuse_bad_utf8(void **state)
+{
+    struct chat_event_msg m = {
+        .room = "r", .user = "u", .nick = "n", .text = "bad \xff", .id = 1, .ts = 2, .seq = -1};
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    assert_int_equal(chat_buf_appends(&b, "keep"), CHAT_OK);
+    assert_int_equal(chat_enc_message(&b, &m), CHAT_EINVAL);
+    assert_string_equal(chat_buf_data(&b), "keep");
+    assert_int_equal(chat_enc_ack(&b, "\xc3", 1, 2, 3, NULL), CHAT_EINVAL);
+    assert_string_equal(chat_buf_data(&b), "keep");
+    chat_buf_fini(&b);
+    chat_buf_init(&b, 0, 8); /* too small: ETOOBIG, unchanged */
+    assert_int_equal(chat_enc_ack(&b, NULL, 1, 2, 3, NULL), CHAT_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    chat_buf_fini(&b);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1672,6 +1775,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_read_body),
         cmocka_unit_test(test_proto_readme_complete),
         cmocka_unit_test(test_proto_readme_http_status),
+        cmocka_unit_test(test_proto_hot_encoders_match_jansson),
+        cmocka_unit_test(test_proto_hot_encoders_refuse_bad_utf8),
     };
 
     if (argc > 1)
