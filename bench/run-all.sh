@@ -22,7 +22,10 @@
 #   fanout-1000x1-r100-direct  the same at 100k deliveries/s on both gateways without nginx
 #   fanout-10x100-rN    1000 connections in 100 rooms of 10, 100 senders: send-heavy; fails
 #                       when p99 is over CHAT_BENCH_MANYROOMS_RATIO_MAX (300) x the baseline's
-#   idle-4000           4000 connections held; server RSS per connection (gateways direct)
+#   idle-4000           4000 connections held; server memory per connection (gateways direct):
+#                       VmRSS and RssAnon growth / 4000, on gateways and a baseline restarted
+#                       just before (a process that served the cases before reuses their freed
+#                       heap and under-reports); reported, no budget (docs/BENCHMARKS.md)
 #   churn-rN            N connect+auth+join+leave+close cycles per second
 #   halfopen-2000       chat on gw1 with 2,000 silent connections held to it (--half-open)
 #                       against the same load without them ("baseline" column); fails when p99
@@ -62,7 +65,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,47p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -232,10 +235,36 @@ for r in $rates_10x100; do
         failed=1
     fi
 done
-run idle-4000 baseline idle --url="$base_url" --conns=4000 --rooms=40 --warmup=2 \
-    --duration="$((dur / 2))" --pids="$baseline_pid"
-run idle-4000 cluster idle --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --conns=4000 --rooms=40 \
-    --warmup=2 --duration="$((dur / 2))" --pids="$gw_pids"
+# Idle memory per connection (issue 12 goal 6, docs/BENCHMARKS.md "Idle memory per
+# connection"): measured on a fresh baseline and fresh gateways, restarted here, so the figure
+# does not depend on the cases that ran before (their freed heap would be reused).
+idle_case() {
+    local name=idle-4000
+    [[ $name =~ $only ]] || return 0
+    kill -TERM "$baseline_pid" 2>/dev/null || true
+    wait "$baseline_pid" 2>/dev/null || true
+    "$bin/chat-bench-baseline" --port="$bport" >>"$out/baseline.log" 2>&1 &
+    baseline_pid=$!
+    for _ in $(seq 1 100); do
+        curl -fsS -m 1 "$base_url/healthz" >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    cluster_stop gw1 "$cdir" >/dev/null 2>&1 || true
+    cluster_stop gw2 "$cdir" >/dev/null 2>&1 || true
+    cluster_start gw1 "$cdir" >/dev/null 2>&1 && cluster_start gw2 "$cdir" >/dev/null 2>&1 || {
+        echo "run-all: $name: the gateways did not restart" >&2
+        failed=1
+        return 0
+    }
+    gw_pids="$(cat "$cdir/pids/gw1.pid"),$(cat "$cdir/pids/gw2.pid")"
+    # the baseline's run gives the new gateways time for their first idle sweep (it trims what
+    # starting up left on the heap) before their "before" is read
+    run "$name" baseline idle --url="$base_url" --conns=4000 --rooms=40 --warmup=2 \
+        --duration="$((dur / 2))" --pids="$baseline_pid"
+    run "$name" cluster idle --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --conns=4000 \
+        --rooms=40 --warmup=2 --duration="$((dur / 2))" --pids="$gw_pids"
+}
+idle_case
 churn_rates="200 1000"
 [ "$quick" = 1 ] && churn_rates=200
 for r in $churn_rates; do
@@ -403,7 +432,7 @@ if $C.scenario == "fanout" then
 elif $C.scenario == "reconnect" then
   "| \($name) | - | \(r($C.deliveries.per_s)) deliv/s, p99 \(r($C.latency_ms.p99)) ms; \($C.reconnect.cut) cut (\($C.reconnect.cut_at_once) at once), cut->joined p50 \(r($C.reconnect.recovery_ms.p50)) p99 \(r($C.reconnect.recovery_ms.p99)) ms, \($C.reconnect.replayed) replayed | - | recovered \($C.reconnect.recovered)/\($C.reconnect.cut), lost \($C.correctness.lost) dup \($C.correctness.duplicated) gaps \($C.correctness.gaps), exit \($C.exit) |"
 elif $C.scenario == "idle" then
-  "| \($name) | \(r($B.rss.bytes_per_conn)) B/conn | \(r($C.rss.bytes_per_conn)) B/conn (\($C.rss.pids | length) gateways), connect p99 \(r($C.conns.connect_ms.p99)) ms | x\(ratio($C.rss.bytes_per_conn; $B.rss.bytes_per_conn)) | dropped \($C.correctness.dropped), exit \($C.exit) |"
+  "| \($name) | RssAnon \(r($B.rss.anon_bytes_per_conn)) B/conn (VmRSS \(r($B.rss.bytes_per_conn))) | RssAnon \(r($C.rss.anon_bytes_per_conn)) B/conn (VmRSS \(r($C.rss.bytes_per_conn))), \($C.rss.pids | length) fresh gateways, connect p99 \(r($C.conns.connect_ms.p99)) ms | x\(ratio($C.rss.anon_bytes_per_conn; $B.rss.anon_bytes_per_conn)) | dropped \($C.correctness.dropped), exit \($C.exit) |"
 else
   "| \($name) | \(r($B.cycles.per_s)) cycles/s, cycle p50 \(r($B.phases_ms.cycle.p50)) p99 \(r($B.phases_ms.cycle.p99)) ms | \(r($C.cycles.per_s)) cycles/s, cycle p50 \(r($C.phases_ms.cycle.p50)) p99 \(r($C.phases_ms.cycle.p99)) ms | cycles/s x\(ratio($C.cycles.per_s; $B.cycles.per_s)), p99 x\(ratio($C.phases_ms.cycle.p99; $B.phases_ms.cycle.p99)) | failed \($C.cycles.failed), exit \($C.exit) |"
 end

@@ -1,10 +1,15 @@
 /* scenario_idle.c - hold C authenticated connections, each joined to one of --rooms rooms, and
- * report the servers' memory per connection: VmRSS of every --pids process is read before
- * opening (the baseline) and after --warmup seconds of settling plus --duration seconds of
- * holding; (after - before) / C is the cost of one idle connection. chat-bench's own RSS per
- * connection is reported too. */
+ * report the servers' memory per connection: VmRSS and RssAnon of every --pids process are read
+ * before opening (the baseline) and after --warmup seconds of settling plus --duration seconds
+ * of holding; (after - before) / C is the cost of one idle connection. VmRSS also counts the
+ * file-backed pages of code run for the first time (a fresh gateway maps about 2 MB of
+ * libcrypto at its first token check): a one-time cost, shared with other processes, that
+ * makes VmRSS per connection depend on C; RssAnon (heap and private mappings) is what each
+ * connection holds. chat-bench's own RSS per connection is reported too. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -31,7 +36,8 @@ struct idle {
     struct id_worker *workers; /* owns */
     uint32_t nclients;
     long pids[MAX_PIDS];
-    long before[MAX_PIDS + 1], after[MAX_PIDS + 1]; /* KiB; [npids] is chat-bench itself */
+    long before[MAX_PIDS + 1], after[MAX_PIDS + 1];   /* KiB; [npids] is chat-bench itself */
+    long anon_before[MAX_PIDS], anon_after[MAX_PIDS]; /* RssAnon, KiB */
     int npids;
     atomic_ullong join_failed;
 };
@@ -152,10 +158,37 @@ static bool all_joined(struct bench *b)
     return done >= id->nclients;
 }
 
-static void read_rss(struct idle *id, long *out)
+/* RssAnon of pid in KiB (/proc/PID/status), -1 when it cannot be read. */
+static long anon_kb(long pid)
 {
-    for (int i = 0; i < id->npids; i++)
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "RssAnon:", 8) == 0) {
+            char *end = NULL;
+            errno = 0;
+            kb = strtol(line + 8, &end, 10);
+            if (errno != 0 || end == line + 8)
+                kb = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+static void read_rss(struct idle *id, long *out, long *anon)
+{
+    for (int i = 0; i < id->npids; i++) {
         out[i] = bench_rss_kb(id->pids[i]);
+        anon[i] = anon_kb(id->pids[i]);
+    }
     out[id->npids] = bench_rss_kb(0);
 }
 
@@ -163,7 +196,7 @@ static int id_run(struct bench *b)
 {
     struct idle *id = b->sc;
 
-    read_rss(id, id->before);
+    read_rss(id, id->before, id->anon_before);
     b->open_label = "joined";
     b->ready_ctr = BENCH_C_joined;
     b->ready_goal = id->nclients;
@@ -183,7 +216,7 @@ static int id_run(struct bench *b)
         bench_engine_stop(b);
         return BENCH_EXIT_NOCONN;
     }
-    read_rss(id, id->after);
+    read_rss(id, id->after, id->anon_after);
     b->run_end_ns = bench_now_ns();
     bench_engine_stop(b);
     return bench_total(b, BENCH_C_conn_dropped) ? BENCH_EXIT_INCORRECT : BENCH_EXIT_OK;
@@ -193,17 +226,24 @@ static void id_report(struct bench *b, json_t *res)
 {
     struct idle *id = b->sc;
     json_t *rss = json_object(), *arr = json_array();
-    long long total = 0;
-    bool ok = true;
+    long long total = 0, anon_total = 0;
+    bool ok = true, anon_ok = true;
 
     for (int i = 0; i < id->npids; i++) {
         long long d = id->after[i] - id->before[i];
-        json_array_append_new(arr, json_pack("{s:I, s:I, s:I, s:I}", "pid", (json_int_t)id->pids[i],
-                                             "before_kb", (json_int_t)id->before[i], "after_kb",
-                                             (json_int_t)id->after[i], "delta_kb", (json_int_t)d));
+        long long da = id->anon_after[i] - id->anon_before[i];
+        json_array_append_new(
+            arr, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pid", (json_int_t)id->pids[i],
+                           "before_kb", (json_int_t)id->before[i], "after_kb",
+                           (json_int_t)id->after[i], "delta_kb", (json_int_t)d, "anon_before_kb",
+                           (json_int_t)id->anon_before[i], "anon_after_kb",
+                           (json_int_t)id->anon_after[i], "anon_delta_kb", (json_int_t)da));
         if (id->before[i] < 0 || id->after[i] < 0)
             ok = false;
+        if (id->anon_before[i] < 0 || id->anon_after[i] < 0)
+            anon_ok = false;
         total += d;
+        anon_total += da;
     }
     json_object_set_new(rss, "pids", arr);
     json_object_set_new(rss, "conns", json_integer(id->nclients));
@@ -211,6 +251,11 @@ static void id_report(struct bench *b, json_t *res)
         json_object_set_new(rss, "delta_kb", json_integer(total));
         json_object_set_new(rss, "bytes_per_conn",
                             json_real((double)total * 1024.0 / id->nclients));
+    }
+    if (id->npids && anon_ok) {
+        json_object_set_new(rss, "anon_delta_kb", json_integer(anon_total));
+        json_object_set_new(rss, "anon_bytes_per_conn",
+                            json_real((double)anon_total * 1024.0 / id->nclients));
     }
     json_object_set_new(
         rss, "client_bytes_per_conn",

@@ -239,7 +239,7 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
     p->text = chat_xstrndup(f->text, f->text_len); /* kept while Redis answers */
     p->text_len = f->text_len;
     p->who = chat_xcalloc(1, sizeof(*p->who));
-    *p->who = c->claims;
+    gw_conn_claims(c, p->who);
     if (f->client_msg_id && gw_idem_claim(gw, p, c->claims.sub) == CHAT_OK)
         return; /* gw_send_claimed() follows */
     check_and_produce(gw, c, p);

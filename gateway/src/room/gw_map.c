@@ -20,7 +20,6 @@ void gw_map_init(struct gw_map *m)
 
 static void ent_free(struct gw_map_ent *e)
 {
-    chat_free(e->key);
     chat_free(e->str);
     chat_free(e);
 }
@@ -70,15 +69,15 @@ struct gw_map_ent *gw_map_find(const struct gw_map *m, const char *key)
 struct gw_map_ent *gw_map_get(struct gw_map *m, const char *key)
 {
     struct gw_map_ent *e = gw_map_find(m, key);
-    size_t k;
+    size_t k, len = strlen(key);
 
     if (e)
         return e;
     if (m->n + 1 > m->nslots * 2)
         map_grow(m);
     k = hash_str(key) & (m->nslots - 1);
-    e = chat_xcalloc(1, sizeof(*e));
-    e->key = chat_xstrdup(key);
+    e = chat_xcalloc(1, sizeof(*e) + len + 1);
+    memcpy(e->key, key, len + 1);
     e->next = m->slots[k];
     m->slots[k] = e;
     m->n++;

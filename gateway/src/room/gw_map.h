@@ -13,14 +13,20 @@
 
 struct gw_conn;
 
+/* One entry: 40 bytes plus the key, in one allocation (a connection costs an entry in gw->users
+ * and one per room it joined: idle memory per connection). Each map uses one member of the
+ * union, never two: until_ms (revoked, nicks, room_cfg, denied, sanctions), bucket
+ * (send_rates), conns (gw->users); room users use count only. */
 struct gw_map_ent {
-    char *key; /* owns */
     struct gw_map_ent *next;
     int count;
-    struct gw_bucket bucket;
-    char *str;        /* owns, may be NULL: a value (nickname) */
-    int64_t until_ms; /* revocations: forget after (wall ms); nicknames: changed at (wall ms) */
-    struct gw_conn *conns; /* gw->users: the user's connections on this node (gw_conn.unext) */
+    char *str; /* owns, may be NULL: a value (nickname, reason, room kind) */
+    union {
+        int64_t until_ms; /* revocations: forget after (wall ms); nicknames: changed at (wall ms) */
+        struct gw_bucket bucket;
+        struct gw_conn *conns; /* gw->users: the user's connections on this node (gw_conn.unext) */
+    };
+    char key[]; /* NUL-terminated, allocated with the entry */
 };
 
 struct gw_map {

@@ -126,7 +126,7 @@ static void nick_changed(struct gw *gw, const char *user, const char *nick, int6
     e->until_ms = at_ms;
     e = gw_map_find(&gw->users, user);
     for (struct gw_conn *c = e ? e->conns : NULL; c; c = c->unext)
-        snprintf(c->claims.name, sizeof(c->claims.name), "%s", nick);
+        gw_conn_set_name(c, nick);
 }
 
 /* The user marked room read up to seq (a read frame on any connection of any gateway): its
@@ -198,6 +198,7 @@ void gw_events_tick(struct gw *gw)
     struct chat_msg *m;
 
     for (struct gw_conn *c = gw->conns; c; c = c->next) {
+        gw_conn_trim(c); /* idle memory: an empty queue and no fragment hold no heap */
         if (!c->authed || c->closing)
             continue;
         if (now >= c->claims.exp) {
@@ -214,6 +215,7 @@ void gw_events_tick(struct gw *gw)
                 (void)gw_conn_push_scratch(c);
         }
     }
+    gw_conn_heap_trim(gw);
     gw_map_sweep(&gw->revoked, expired_entry, cut);
     gw_map_sweep(&gw->nicks, old_nick, cut);
     gw_acl_tick(gw);

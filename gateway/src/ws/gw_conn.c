@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <malloc.h>
+
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/time.h"
@@ -27,6 +29,14 @@
 /* writes per WRITEABLE callback at most (fairness between connections) */
 #define GW_WRITES_PER_CALLBACK 16
 
+/* Connection opens + closes after which a settled heap is trimmed (gw_conn_heap_trim). */
+#define GW_TRIM_BURST 256
+
+/* The reassembly buffer of fragmented frames: its first size, and the size over which it is
+ * given back right after its frame (smaller ones are kept until the idle sweep). */
+#define GW_RX_FIRST 512
+#define GW_RX_KEEP  4096
+
 /* gw->users counts each user's connections on this node and lists them, so an event about a
  * user (nickname, revocation) touches only that user's sockets. */
 static void user_link(struct gw *gw, struct gw_conn *c, int d)
@@ -35,6 +45,7 @@ static void user_link(struct gw *gw, struct gw_conn *c, int d)
 
     if (d > 0) {
         e = gw_map_get(&gw->users, c->claims.sub);
+        c->claims.sub = e->key; /* interned: valid while the entry lives, i.e. while c is in it */
         e->count++;
         c->uprev = NULL;
         c->unext = e->conns;
@@ -44,8 +55,10 @@ static void user_link(struct gw *gw, struct gw_conn *c, int d)
         return;
     }
     e = gw_map_find(&gw->users, c->claims.sub);
-    if (!e)
+    if (!e) {
+        c->claims.sub = "";
         return;
+    }
     if (c->uprev)
         c->uprev->unext = c->unext;
     else
@@ -55,6 +68,7 @@ static void user_link(struct gw *gw, struct gw_conn *c, int d)
     c->uprev = c->unext = NULL;
     if (--e->count <= 0)
         gw_map_remove(&gw->users, c->claims.sub);
+    c->claims.sub = ""; /* the entry's key may be gone */
 }
 
 static void identity_delta(struct gw_conn *c, int d)
@@ -74,11 +88,37 @@ static void identity_delta(struct gw_conn *c, int d)
     gw->pres_total_dirty = true;
 }
 
+/* sid and name in one allocation (none when both are empty). */
+static void ident_set_ext(struct gw_ident *id, const char *sid, const char *name)
+{
+    size_t a = strlen(sid), b = strlen(name);
+    char *ext = NULL;
+
+    if (a + b > 0) {
+        ext = chat_xmalloc(a + b + 2);
+        memcpy(ext, sid, a + 1);
+        memcpy(ext + a + 1, name, b + 1);
+    }
+    chat_free(id->ext);
+    id->ext = ext;
+    id->sid = ext ? ext : "";
+    id->name = ext ? ext + a + 1 : "";
+}
+
+static void ident_clear(struct gw_ident *id)
+{
+    CHAT_FREE(id->ext);
+    id->sub = id->sid = id->name = "";
+    id->exp = 0;
+}
+
 void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl)
 {
     identity_delta(c, -1);
     c->authed = true;
-    c->claims = *cl;
+    c->claims.sub = cl->sub; /* until user_link() points it at the gw->users key */
+    ident_set_ext(&c->claims, cl->sid, cl->name);
+    c->claims.exp = cl->exp;
     c->expiry_warned = false;
     identity_delta(c, +1);
 }
@@ -87,8 +127,28 @@ void gw_conn_clear_identity(struct gw_conn *c)
 {
     identity_delta(c, -1);
     c->authed = false;
-    memset(&c->claims, 0, sizeof(c->claims));
+    ident_clear(&c->claims);
     identity_delta(c, +1);
+}
+
+void gw_conn_set_name(struct gw_conn *c, const char *name)
+{
+    char sid[sizeof(((struct chat_claims *)0)->sid)];
+
+    if (!c->authed)
+        return;
+    snprintf(sid, sizeof(sid), "%s", c->claims.sid); /* ext is replaced */
+    ident_set_ext(&c->claims, sid, name);
+}
+
+void gw_conn_claims(const struct gw_conn *c, struct chat_claims *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->sub, sizeof(out->sub), "%s", c->claims.sub);
+    snprintf(out->sid, sizeof(out->sid), "%s", c->claims.sid);
+    snprintf(out->name, sizeof(out->name), "%s", c->claims.name);
+    snprintf(out->role, sizeof(out->role), "user");
+    out->exp = c->claims.exp;
 }
 
 struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
@@ -97,7 +157,7 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     c->gw = gw;
     c->wsi = wsi;
     c->cid = ++gw->next_cid;
-    chat_buf_init(&c->rx, 0, (size_t)gw->cfg->max_frame);
+    ident_clear(&c->claims);
     c->next = gw->conns;
     if (gw->conns)
         gw->conns->prev = c;
@@ -153,10 +213,11 @@ void gw_conn_closed(struct gw_conn *c)
     gw_send_detach_all(c);
     gw_room_leave_all(gw, c);
     identity_delta(c, -1);
+    ident_clear(&c->claims);
     gw_ring_fini(&c->outq);
     CHAT_FREE(c->rooms);
     CHAT_FREE(c->sent);
-    chat_buf_fini(&c->rx);
+    CHAT_FREE(c->rx);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -181,9 +242,10 @@ int gw_conn_push(struct gw_conn *c, struct chat_msg *m)
         chat_metric_add(&c->gw->m.conflated, 1);
         return CHAT_OK;
     }
-    if (c->outq.len == cfg->outq_max_msgs || c->outq.bytes + m->len > (size_t)cfg->outq_max_bytes) {
-        chat_log(CHAT_LOG_WARN, "conn %llu: send queue full (%d frames, %zu bytes), closing",
-                 (unsigned long long)c->cid, c->outq.len, c->outq.bytes);
+    if (c->outq.len == cfg->outq_max_msgs ||
+        (size_t)c->outq.bytes + m->len > (size_t)cfg->outq_max_bytes) {
+        chat_log(CHAT_LOG_WARN, "conn %llu: send queue full (%d frames, %u bytes), closing",
+                 (unsigned long long)c->cid, c->outq.len, (unsigned)c->outq.bytes);
         chat_metric_add(&c->gw->m.slow_closes, 1);
         gw_ring_pop(&c->outq, c->outq.len); /* a slow consumer gets no more of the backlog */
         c->closing = true;
@@ -508,6 +570,65 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
     handlers[f->type](c, f);
 }
 
+static void rx_free(struct gw_conn *c)
+{
+    CHAT_FREE(c->rx);
+    c->rx_len = c->rx_cap = 0;
+}
+
+/* Appends a fragment to the reassembly buffer; false (nothing appended) when the frame would
+ * pass max bytes. */
+static bool rx_append(struct gw_conn *c, const void *in, size_t len, size_t max)
+{
+    size_t need = (size_t)c->rx_len + len, ncap;
+
+    if (need > max)
+        return false;
+    if (need > c->rx_cap) {
+        ncap = c->rx_cap ? c->rx_cap : GW_RX_FIRST;
+        while (ncap < need)
+            ncap *= 2;
+        if (ncap > max)
+            ncap = max;
+        c->rx = chat_xrealloc(c->rx, ncap);
+        c->rx_cap = (uint32_t)ncap;
+    }
+    if (len)
+        memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len = (uint32_t)need;
+    return true;
+}
+
+void gw_conn_trim(struct gw_conn *c)
+{
+    if (c->outq.len == 0)
+        gw_ring_trim(&c->outq);
+    if (c->rx_len == 0 && !c->rx_discard)
+        rx_free(c);
+}
+
+void gw_conn_heap_trim(struct gw *gw)
+{
+    /* opens + closes at the last tick and at the last trim; event-loop thread only */
+    static uint64_t seen, trimmed;
+    static bool started; /* the first tick trims what starting up left */
+    uint64_t churn = 2 * gw->next_cid - (uint64_t)gw->nconns;
+    int64_t t0;
+
+    if (churn != seen) { /* still moving: trim once it settles */
+        seen = churn;
+        return;
+    }
+    if (started && churn - trimmed < GW_TRIM_BURST)
+        return;
+    started = true;
+    trimmed = churn;
+    t0 = chat_mono_us();
+    (void)malloc_trim(0);
+    chat_log(CHAT_LOG_INFO, "heap trimmed after a burst of connections (%ld open): %lld us",
+             gw->nconns, (long long)(chat_mono_us() - t0));
+}
+
 static void
 bad_frame(struct gw_conn *c, enum chat_errcode code, const char *ref, const char *client_msg_id)
 {
@@ -551,7 +672,7 @@ int gw_conn_receive(struct gw_conn *c, const void *in, size_t len)
     if (c->closing)
         return 0;
     if (first) {
-        chat_buf_reset(&c->rx);
+        c->rx_len = 0;
         c->rx_discard = lws_frame_is_binary(wsi) != 0;
     }
     if (!c->rx_discard) {
@@ -562,9 +683,9 @@ int gw_conn_receive(struct gw_conn *c, const void *in, size_t len)
                 handle_text(c, in, len);
             return 0;
         }
-        if (chat_buf_append(&c->rx, in, len) != CHAT_OK) {
+        if (!rx_append(c, in, len, max)) {
             c->rx_discard = true; /* over max_frame: swallow the rest, then report */
-            chat_buf_fini(&c->rx);
+            rx_free(c);
         }
     }
     if (!final)
@@ -574,11 +695,11 @@ int gw_conn_receive(struct gw_conn *c, const void *in, size_t len)
     else if (c->rx_discard)
         bad_frame(c, CHAT_ERR_too_big, NULL, NULL);
     else
-        handle_text(c, chat_buf_data(&c->rx), c->rx.len);
+        handle_text(c, (const char *)c->rx, c->rx_len);
     c->rx_discard = false;
-    if (c->rx.cap > 4096) /* do not keep a large buffer around on an idle connection */
-        chat_buf_fini(&c->rx);
+    if (c->rx_cap > GW_RX_KEEP) /* a big buffer is not kept for the next frame */
+        rx_free(c);
     else
-        chat_buf_reset(&c->rx);
+        c->rx_len = 0;
     return 0;
 }

@@ -24,6 +24,20 @@ struct gw_membership;
 struct gw_pending;
 struct lws;
 
+/* What a connection keeps of its access token: the claims the gateway uses after the check
+ * (role, iat, nbf and room are not kept: gw_conn_claims() gives a struct chat_claims back).
+ * sub is the key of the user's entry in gw->users (interned: no copy per connection); sid and
+ * name share one allocation. Each is "" when anonymous or absent. */
+struct gw_ident {
+    const char *sub;
+    const char *sid;
+    const char *name;
+    char *ext;   /* owns "SID\0NAME\0", or NULL when both are "" */
+    int64_t exp; /* valid when authed */
+};
+
+/* Ordered by size so no byte is padding: every idle connection holds one (docs/BENCHMARKS.md,
+ * "Idle memory per connection"). */
 struct gw_conn {
     struct gw *gw;
     struct lws *wsi;
@@ -31,31 +45,34 @@ struct gw_conn {
     struct gw_conn *prev, *next;   /* in gw->conns */
     struct gw_conn *uprev, *unext; /* in gw->users' entry of claims.sub while authed */
     /* identity */
-    bool authed;
-    struct chat_claims claims; /* valid when authed */
-    bool expiry_warned;        /* session_expiring sent for claims.exp */
+    struct gw_ident claims; /* what the token said; "" fields when anonymous */
     /* rooms */
     struct gw_membership *rooms; /* owns; rooms_cap slots, grown on demand to max_rooms */
-    int nrooms, rooms_cap;
-    /* send queue: grown on demand up to cfg->outq_max_msgs, shrunk back when it empties */
+    /* send queue: inline slots, grown on demand up to cfg->outq_max_msgs, given back when it
+     * empties (big) or at the idle sweep (small) */
     struct gw_ring outq;
     struct gw_conn *fprev, *fnext; /* in gw->flush while flushing */
-    bool flushing; /* queued on an empty queue this turn: written before the loop waits */
-    bool closing;  /* close after the queue's current frame; queue no more */
-    int close_code;
     const char *close_reason;
-    /* receive */
-    struct chat_buf rx; /* fragments of a multi-fragment frame */
-    bool rx_discard;    /* current message is over max_frame: drop until final */
-    int errors_in_row;
+    /* receive: fragments of a multi-fragment frame (NULL while none; given back when the
+     * frame is over rx_keep bytes or at the idle sweep) */
+    unsigned char *rx;
     /* frames per second from this connection (all types) */
     struct gw_bucket frames;
     /* hashes of the last CHAT_SPAM_LAST texts sent (bus/gw_spam.c): NULL before the first */
     uint64_t *sent;
-    int nsent, sent_pos;
     /* sends awaiting Kafka (bus/gw_send.c) */
     struct gw_pending *pending;
+    int nrooms, rooms_cap;
+    int close_code;
+    int errors_in_row;
+    uint32_t rx_len, rx_cap;
+    int nsent, sent_pos;
     int npending;
+    bool authed : 1;
+    bool expiry_warned : 1; /* session_expiring sent for claims.exp */
+    bool flushing : 1;      /* queued on an empty queue this turn: written before the loop waits */
+    bool closing : 1;       /* close after the queue's current frame; queue no more */
+    bool rx_discard : 1;    /* current message is over max_frame: drop until final */
 };
 
 /* LWS_CALLBACK_ESTABLISHED: initialises c (lws's memory) and links it into gw; returns c. */
@@ -95,7 +112,22 @@ void gw_conn_flush(struct gw *gw);
 int gw_conn_receive(struct gw_conn *c, const void *in, size_t len);
 /* Logs c in as cl's user (presence counts and the per-user index follow). */
 void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl);
+/* Fills out with c's identity (sub, sid, name, exp; role "user"; the rest zero). */
+void gw_conn_claims(const struct gw_conn *c, struct chat_claims *out);
+/* A nickname change: c's display name becomes name. */
+void gw_conn_set_name(struct gw_conn *c, const char *name);
 /* Makes c anonymous; it stays in its rooms. */
 void gw_conn_clear_identity(struct gw_conn *c);
+/* The idle sweep (once a second): an empty send queue gives back its heap slots and a
+ * connection between frames its reassembly buffer, so an idle connection holds neither. */
+void gw_conn_trim(struct gw_conn *c);
+/* The idle sweep's second half (once a second, after gw_conn_trim on every connection): at the
+ * first tick (what starting up left) and once a burst of at least GW_TRIM_BURST connection
+ * opens and closes has settled (a second with none), gives the heap's free pages back to the
+ * system (malloc_trim: 0.2-1.6 ms for 8,000 connections). The handshakes and first frames
+ * of a burst leave free pages between the connections' long-lived allocations (about 350 bytes
+ * per connection after a ramp, docs/BENCHMARKS.md "Idle memory per connection") that glibc
+ * would otherwise keep. Logs the time it took. */
+void gw_conn_heap_trim(struct gw *gw);
 
 #endif

@@ -173,7 +173,13 @@ static bool version_ok(struct lws *wsi)
            (strcmp(v, "HTTP/1.1") == 0 || strcmp(v, "HTTP/1.0") == 0);
 }
 
-static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
+/* The HTTP transaction of wsi (owned through the wsi's opaque user data), or NULL. */
+static struct gw_httpreq *req_of(struct lws *wsi)
+{
+    return lws_get_opaque_user_data(wsi);
+}
+
+static int on_request(struct gw *gw, struct lws *wsi)
 {
     char uri[URI_MAX];
     struct gw_httpreq *r;
@@ -181,7 +187,7 @@ static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
 
     r = chat_xcalloc(1, sizeof(*r));
     chat_buf_init(&r->resp, LWS_PRE, 0); /* lws_write may use the headroom */
-    pss->http = r;
+    lws_set_opaque_user_data(wsi, r);
     chat_metric_add(&gw->m.http_requests, 1);
     for (m = 0; m < sizeof(methods) / sizeof(methods[0]); m++)
         if (lws_hdr_total_length(wsi, methods[m].tok) > 0)
@@ -202,13 +208,13 @@ static int on_request(struct gw *gw, struct lws *wsi, struct gw_pss *pss)
     return respond_error(wsi, r, 405, "method_not_allowed", "method not allowed here");
 }
 
-static void http_closed(struct lws *wsi, void *user)
+static void http_closed(struct lws *wsi)
 {
-    struct gw_pss *pss = user;
-    (void)wsi;
-    if (pss && pss->http) {
-        req_free(pss->http);
-        pss->http = NULL;
+    struct gw_httpreq *r = req_of(wsi);
+
+    if (r) {
+        req_free(r);
+        lws_set_opaque_user_data(wsi, NULL);
     }
 }
 
@@ -218,16 +224,16 @@ int gw_http_callback(
     (void)in;
     (void)len;
     struct gw *gw = lws_context_user(lws_get_context(wsi));
-    struct gw_pss *pss = user;
-    struct gw_httpreq *r = pss ? pss->http : NULL;
+    struct gw_httpreq *r = req_of(wsi);
 
+    (void)user;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         if (r) { /* keep-alive: a new transaction on the same connection */
             req_free(r);
-            pss->http = NULL;
+            lws_set_opaque_user_data(wsi, NULL);
         }
-        return on_request(gw, wsi, pss);
+        return on_request(gw, wsi);
     case LWS_CALLBACK_HTTP_BODY: /* no endpoint here takes a body: answered already */
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return 0;
@@ -238,10 +244,10 @@ int gw_http_callback(
                       LWS_WRITE_HTTP_FINAL) < 0)
             return -1;
         req_free(r);
-        pss->http = NULL;
+        lws_set_opaque_user_data(wsi, NULL);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
-        http_closed(wsi, user);
+        http_closed(wsi);
         return 0;
     default:
         return 0;

@@ -1,6 +1,7 @@
 /* gw_pss.h - per-session data of the gateway's single lws protocol: a WebSocket connection
- * (conn) or a plain HTTP request (http, allocated only for HTTP so idle sockets stay small).
- * lws allocates and zeroes it per connection. Event-loop thread only. */
+ * (conn). lws allocates and zeroes it per connection. A plain HTTP request's state
+ * (struct gw_httpreq) hangs off the wsi's opaque user data instead (ws/gw_http.c), so an idle
+ * WebSocket holds no pointer for it. Event-loop thread only. */
 #ifndef GW_PSS_H
 #define GW_PSS_H
 
@@ -19,7 +20,6 @@ struct gw_httpreq {
 
 struct gw_pss {
     struct gw_conn conn;
-    struct gw_httpreq *http; /* owns; HTTP transactions only */
 };
 
 #endif

@@ -14,11 +14,15 @@
 #include "ws/gw_http.h"
 #include "ws/gw_pss.h"
 
-/* Per-connection receive buffer: lws allocates it for every socket (idle memory); larger frames
- * arrive in pieces and are joined by gw_conn_receive(). 1024 holds typical frames whole; 512
- * saved another 0.5 kB per connection but made the ingest of ~1 kB frames many times slower
- * (it.slow: 4 s -> 27-54 s), see docs/BENCHMARKS.md. */
-#define RX_BUFFER 1024
+/* Per-connection receive buffer: lws allocates RX_BUFFER + LWS_PRE + 4 bytes for every
+ * WebSocket and reads at most RX_BUFFER + LWS_PRE bytes per POLLIN; a longer frame arrives in
+ * pieces and is joined by gw_conn_receive(). 128 holds join/leave/ping/read and short sends
+ * whole; it is idle memory (issue 12 goal 6: 1024 cost 0.9 kB more per connection). A 1 kB
+ * frame takes about 7 reads instead of one (docs/BENCHMARKS.md, "Idle memory per connection").
+ * 512 was rejected once for making it.slow 7-13 times slower, but that was lws capping every
+ * send() at this size too, before tx_packet_size was set below: with it, it.slow takes the same
+ * time at 128, 256 and 1024. */
+#define RX_BUFFER 128
 
 static int
 callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
@@ -142,7 +146,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
     case LWS_CALLBACK_CLOSED_HTTP:
         return gw_http_callback(wsi, reason, user, in, len);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        if (pss && pss->http)
+        if (lws_get_opaque_user_data(wsi)) /* a plain HTTP transaction (ws/gw_http.c) */
             return gw_http_callback(wsi, reason, user, in, len);
         break;
     default:

@@ -1,7 +1,7 @@
 /* test_gw_ring.c - a connection's send queue (gateway/src/ws/gw_ring.c, linked from gw_core):
  * FIFO order across wrap-around and growth, the byte count, the references it holds, growth
- * capped at the maximum, a big ring given back when it empties, and conflation of latest-value
- * frames. */
+ * capped at the maximum, the inline slots, a big ring given back when it empties, a small one
+ * when trimmed, and conflation of latest-value frames. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
@@ -90,9 +90,10 @@ static void test_growth_capped_and_refs(void **state)
     (void)state;
     for (int i = 0; i < MAX; i++) {
         gw_ring_push(&r, m, MAX);
-        assert_true(r.cap == GW_RING_MIN_CAP || r.cap == 2 * GW_RING_MIN_CAP || r.cap == MAX);
+        assert_true(r.cap == GW_RING_INLINE || r.cap == GW_RING_MIN_CAP ||
+                    r.cap == 2 * GW_RING_MIN_CAP || r.cap == MAX);
     }
-    assert_int_equal(r.cap, MAX); /* 4, 8, then MAX rather than 16 */
+    assert_int_equal(r.cap, MAX); /* 2 inline, 4, 8, then MAX rather than 16 */
     assert_int_equal(m->refs, 1 + MAX);
     gw_ring_pop(&r, 3);
     assert_int_equal(m->refs, 1 + MAX - 3);
@@ -114,6 +115,11 @@ static void test_shrink_when_empty(void **state)
     assert_int_equal(r.len, 0);
     assert_int_equal(r.cap, GW_RING_MIN_CAP);
     assert_non_null(r.v);
+    assert_ptr_not_equal(r.v, r.inl);
+    /* ... until the idle sweep trims it */
+    gw_ring_trim(&r);
+    assert_null(r.v);
+    assert_int_equal(r.cap, 0);
     /* a ring that grew to GW_RING_SHRINK_CAP slots or more is given back */
     for (int i = 0; i < GW_RING_SHRINK_CAP; i++)
         gw_ring_push(&r, m, 100000);
@@ -126,12 +132,53 @@ static void test_shrink_when_empty(void **state)
     assert_int_equal(r.bytes, 0);
     /* and it works again from nothing */
     gw_ring_push(&r, m, 100000);
-    assert_int_equal(r.cap, GW_RING_MIN_CAP);
+    assert_int_equal(r.cap, GW_RING_INLINE);
+    assert_ptr_equal(r.v, r.inl);
     assert_ptr_equal(gw_ring_at(&r, 0), m);
     gw_ring_fini(&r);
     gw_ring_fini(&r); /* safe on a finished ring */
     assert_int_equal(m->refs, 1);
     chat_msg_unref(m);
+}
+
+/* Up to GW_RING_INLINE frames need no heap; the next one moves them, in order, to the heap. A
+ * ring with frames queued is not trimmed. */
+static void test_inline_slots(void **state)
+{
+    struct gw_ring r = {0};
+    struct chat_msg *m[GW_RING_INLINE + 1];
+
+    (void)state;
+    for (int i = 0; i <= GW_RING_INLINE; i++)
+        m[i] = frame(i);
+    for (int round = 0; round < 3; round++) { /* wraps inside the inline slots */
+        for (int i = 0; i < GW_RING_INLINE; i++)
+            gw_ring_push(&r, m[i], 100);
+        assert_ptr_equal(r.v, r.inl);
+        assert_int_equal(r.cap, GW_RING_INLINE);
+        gw_ring_pop(&r, 1);
+        gw_ring_push(&r, m[0], 100);
+        assert_ptr_equal(r.v, r.inl);
+        assert_ptr_equal(gw_ring_at(&r, 0), m[1]);
+        gw_ring_pop(&r, GW_RING_INLINE);
+        gw_ring_trim(&r);
+        assert_null(r.v);
+    }
+    for (int i = 0; i <= GW_RING_INLINE; i++)
+        gw_ring_push(&r, m[i], 100);
+    assert_ptr_not_equal(r.v, r.inl);
+    assert_int_equal(r.cap, GW_RING_MIN_CAP);
+    for (int i = 0; i <= GW_RING_INLINE; i++)
+        assert_ptr_equal(gw_ring_at(&r, i), m[i]);
+    gw_ring_trim(&r); /* not empty: kept */
+    assert_int_equal(r.len, GW_RING_INLINE + 1);
+    assert_ptr_equal(gw_ring_at(&r, GW_RING_INLINE), m[GW_RING_INLINE]);
+    gw_ring_fini(&r);
+    assert_null(r.v);
+    for (int i = 0; i <= GW_RING_INLINE; i++) {
+        assert_int_equal(m[i]->refs, 1);
+        chat_msg_unref(m[i]);
+    }
 }
 
 /* Conflation: a latest-value frame replaces the queued one of its key in place (across a wrap),
@@ -177,9 +224,8 @@ static void test_replace_latest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fifo_wrap_grow),
-        cmocka_unit_test(test_growth_capped_and_refs),
-        cmocka_unit_test(test_shrink_when_empty),
+        cmocka_unit_test(test_fifo_wrap_grow),    cmocka_unit_test(test_growth_capped_and_refs),
+        cmocka_unit_test(test_shrink_when_empty), cmocka_unit_test(test_inline_slots),
         cmocka_unit_test(test_replace_latest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
