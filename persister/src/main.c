@@ -258,6 +258,9 @@ static int run(const struct ps_cfg *cfg)
     ps->stop = &stop_signals;
     ps_store_init(&ps->store, cfg, &ps->m);
     ps_batch_init(&ps->batch);
+    ps_batch_init(&ps->wbatch);
+    ps_batch_init(&ps->done);
+    ps_batch_init(&ps->held);
     ps_cache_init(&ps->cache, cfg, &ps->m);
     if (!cfg->migrate_only && chat_httpd_start_ex(cfg->metrics_addr, cfg->metrics_port,
                                                   &cfg->health, http_fn, ps, &httpd) != CHAT_OK)
@@ -281,6 +284,9 @@ out:
     ps_cache_fini(&ps->cache);
     ps_store_fini(&ps->store);
     ps_batch_fini(&ps->batch);
+    ps_batch_fini(&ps->wbatch);
+    ps_batch_fini(&ps->done);
+    ps_batch_fini(&ps->held);
     chat_free(ps);
     return status;
 }

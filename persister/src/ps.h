@@ -1,6 +1,7 @@
 /* persister/src/ps.h - chat-persister: consumes chat.messages as a consumer group and stores the
- * messages in PostgreSQL in batches (one round trip per batch, idempotent on (created_at, id)),
- * committing the Kafka offsets of a batch only after its database commit. After the commit the
+ * messages in PostgreSQL in batches (a COPY per batch, idempotent on (created_at, id); the next
+ * batch is decoded while the database writes this one), committing the Kafka offsets of a batch
+ * only after its database commit. After the commit the
  * batch goes to the Redis recent cache (chat:recent:ROOM, chat:urecent:USER; skipped, counted,
  * while Redis is down). A second consumer (group CHAT_PERSISTER_EVENTS_GROUP) reads chat.events
  * and stores `read` events as room_members.last_read_seq.
@@ -220,6 +221,9 @@ CHAT_NODISCARD int ps_batch_add_event(struct ps_batch *b,
                                       int64_t now_ms);
 /* The id of a message_deleted row: negative (no message id is), unique per stream position. */
 #define PS_DELETED_ROW_ID(partition, offset) (-(((int64_t)(partition) << 40) | (int64_t)(offset)))
+/* Adds src's offsets to commit to dst's (the greater per partition); dst's rows and first_ms are
+ * unchanged. */
+void ps_batch_merge_commits(struct ps_batch *dst, const struct ps_batch *src);
 /* Records a consumed record that is not stored (undecodable), so its offset is committed. */
 void ps_batch_skip(struct ps_batch *b, int32_t partition, int64_t offset, int64_t now_ms);
 /* Forgets rows and commits of the given partitions (revoked while the batch could not be
@@ -242,7 +246,23 @@ CHAT_NODISCARD int ps_pg_array_text(struct chat_buf *out, const char *s);
 #define PS_LOCK_PARTITION 0x6368617470617274LL /* "chatpart": advisory lock for partition DDL */
 
 /* ------------------------------------------------------------------------------------------ */
-/* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls. */
+/* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls, but for the
+ * batch write, which runs on the non-blocking connection while the consumer goes on
+ * (ps_store_write_start / ps_store_write_poll). */
+
+/* A room of the batch being written with its greatest seq and ts (the rooms update). */
+struct ps_room_max {
+    const char *room; /* borrowed from a row; NULL: free slot */
+    int64_t seq, ts;
+};
+
+/* The stages of a batch write (ps_store_write_start .. ps_store_write_poll). */
+enum ps_write_stage {
+    PS_WRITE_IDLE,   /* no write runs */
+    PS_WRITE_COPY,   /* BEGIN done; the COPY's data and end queued (maybe not all sent yet) */
+    PS_WRITE_ROOMS,  /* the rooms' last_seq update sent */
+    PS_WRITE_COMMIT, /* COMMIT sent */
+};
 
 struct ps_store {
     const struct ps_cfg *cfg;      /* borrowed */
@@ -258,6 +278,13 @@ struct ps_store {
     struct chat_buf cols[PS_NCOLS]; /* scratch: the insert's array parameters */
     struct chat_buf rcols[3];       /* scratch: the rooms update's (room, seq, ts) arrays */
     struct chat_buf copy;           /* scratch: the batch in COPY text format */
+    struct ps_room_max *rmax;       /* owns, scratch: rmax_cap slots, empty between batches */
+    size_t rmax_cap;
+    const struct ps_batch *wb;  /* borrowed: the batch being written; NULL: none */
+    enum ps_write_stage wstage; /* where the write of wb is */
+    int wres;                   /* outcome of the current statement's results so far */
+    long long winserted;        /* rows of wb inserted (the rest were stored before) */
+    bool recheck_partitions;    /* the write met a missing partition: re-read the catalog */
 };
 
 void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metrics *m);
@@ -287,17 +314,40 @@ CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
  * one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING id, then, for the
  * conflicting rows only, a look-up of the stored rows' Kafka positions: a different position
  * means two messages share an id (counted in id_conflicts, logged rate-limited; in a savepoint,
- * so a failed look-up does not undo the rows); then the batch's rooms get their last_seq and
- * last_message_at (GREATEST; rooms without a row are not touched). Missing day
- * partitions are created first (one round trip, under PS_LOCK_PARTITION, with the DDL lock
- * timeout). *inserted gets the rows actually inserted (the rest were already stored).
- * Returns CHAT_OK (committed) or CHAT_EIO (logged; nothing committed; retry later). */
+ * so a failed look-up does not undo the rows); then the batch's message_deleted rows delete
+ * their messages and the batch's rooms get their last_seq and last_message_at (GREATEST; rooms
+ * without a row are not touched). Missing day partitions are created first (one round trip,
+ * under PS_LOCK_PARTITION, with the DDL lock timeout).
+ *
+ * Asynchronous, so the next batch is decoded while the database works on this one:
+ * ps_store_write_start connects if needed, creates missing partitions, sends BEGIN and starts
+ * the COPY (blocking, short), then queues the batch's COPY data without waiting for the server
+ * (the connection is non-blocking until the write ends). b is borrowed until the write ends.
+ * Returns CHAT_OK (the write runs: call ps_store_write_poll), CHAT_EAGAIN (a write runs already)
+ * or CHAT_EIO (logged; nothing committed; retry later).
+ * ps_store_write_poll advances it: sends what libpq still holds, reads the results that arrived,
+ * sends the next statement (rooms, COMMIT); the replay and delete paths finish blocking. It waits
+ * for the server up to wait_ms (0: not at all; < 0: until the write ends; a signal may end the
+ * wait early). Returns CHAT_EAGAIN (still running), CHAT_OK (committed; *inserted = the rows
+ * actually inserted, the rest were stored before), CHAT_EIO (logged; rolled back, nothing
+ * committed; the connection is closed when broken) or CHAT_EINVAL (no write runs).
+ * While a write runs the connection serves nothing else (ps_store_apply_reads and
+ * ps_store_spam_ban answer CHAT_EAGAIN, ps_store_tick does nothing). */
+CHAT_NODISCARD int ps_store_write_start(struct ps_store *s, const struct ps_batch *b);
+CHAT_NODISCARD int ps_store_write_poll(struct ps_store *s, int wait_ms, long long *inserted);
+static inline bool ps_store_busy(const struct ps_store *s)
+{
+    return s->wb != NULL;
+}
+/* Both in one: the write of b to its end. Returns CHAT_OK (committed, or b holds no rows) or
+ * CHAT_EIO (logged; nothing committed). */
 CHAT_NODISCARD int
 ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted);
 /* Moves read markers forward: for each i, room_members (rooms[i], users[i]) with state active
  * gets last_read_seq = GREATEST(last_read_seq, seqs[i]); the arrays are PostgreSQL array literals
  * of n unique (user, room) pairs. Only while connected (never connects: the batch path does).
- * *updated gets the rows written. Returns CHAT_OK, CHAT_EAGAIN (not connected) or CHAT_EIO
+ * *updated gets the rows written. Returns CHAT_OK, CHAT_EAGAIN (not connected, or a batch write
+ * runs) or CHAT_EIO
  * (logged; the connection closed when broken). */
 CHAT_NODISCARD int ps_store_apply_reads(
     struct ps_store *s, const char *users, const char *rooms, const char *seqs, long long *updated);
@@ -305,7 +355,8 @@ CHAT_NODISCARD int ps_store_apply_reads(
  * statement: a sanctions row (chat_ban, site-wide, created_by NULL, reason 'spam', expires_at
  * until_ms) and its audit_log row (actor NULL, action chat_ban, details {"rule":"spam",
  * "offence":N}); nothing when the same ban (user, expires_at) is stored already (a replay).
- * *stored: 1 when written. Only while connected. Returns CHAT_OK, CHAT_EAGAIN or CHAT_EIO. */
+ * *stored: 1 when written. Only while connected and no batch write runs. Returns CHAT_OK,
+ * CHAT_EAGAIN or CHAT_EIO. */
 CHAT_NODISCARD int ps_store_spam_ban(struct ps_store *s,
                                      const char *user,
                                      int64_t until_ms,
@@ -397,7 +448,15 @@ struct ps {
     const struct ps_cfg *cfg; /* borrowed; immutable */
     struct ps_metrics m;
     struct ps_store store;
-    struct ps_batch batch;
+    /* Three batches, so the next one is decoded while the database writes this one: */
+    struct ps_batch batch;   /* being built from the records consumed */
+    struct ps_batch wbatch;  /* being written (in the store while writing), or failed: retried */
+    struct ps_batch done;    /* written (database committed): cache, then offsets to commit */
+    struct ps_batch held;    /* offsets only: of written rows, commit held (commit_interval_ms) */
+    bool writing;            /* wbatch's write runs in the store */
+    long long done_inserted; /* rows of done actually inserted */
+    int64_t write_t0_us;     /* monotonic us: the write of wbatch began */
+    unsigned since_check;    /* records consumed since the running write was last looked at */
     struct ps_cache cache;
     struct ps_events events;
     rd_kafka_t *rk;              /* owns; NULL before ps_consumer_start */

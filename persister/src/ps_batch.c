@@ -65,6 +65,15 @@ static void note_offset(struct ps_batch *b, int32_t partition, int64_t offset, i
     b->ncommits++;
 }
 
+void ps_batch_merge_commits(struct ps_batch *dst, const struct ps_batch *src)
+{
+    int64_t first_ms = dst->first_ms;
+
+    for (size_t i = 0; i < src->ncommits; i++)
+        note_offset(dst, src->commits[i].partition, src->commits[i].next - 1, 1);
+    dst->first_ms = first_ms; /* offsets only: no record waits for a write */
+}
+
 void ps_batch_skip(struct ps_batch *b, int32_t partition, int64_t offset, int64_t now_ms)
 {
     note_offset(b, partition, offset, now_ms);

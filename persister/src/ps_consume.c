@@ -1,16 +1,19 @@
 /* ps_consume.c - the persister's consumer loop: a consumer group on chat.messages with manual
  * commits. Records are decoded and batched; a batch is written when it holds batch_max rows or
- * its first record is batch_ms old; its offsets are committed (synchronously) only after the
- * database commit. While PostgreSQL fails the batch is kept and retried with backoff, the
- * assignment is paused (so no new records pile up) and the consumer keeps being polled (so the
- * group membership and rebalances are served). On revoke the batch is written once more; if
- * that fails, the revoked partitions' rows are dropped uncommitted (the next owner re-reads
- * them; the insert is idempotent). Works with the eager and the cooperative protocol.
- * The partition count of chat.messages is fixed (a room's seq follows from it): a watch thread
- * (chat_kafka_watch) re-reads it every partition_check_ms; on a change the persister halts: the
- * assignment is paused, the unwritten batch dropped uncommitted, nothing more is written and
- * /readyz says 503, until it is restarted.
- * Main thread only (but the watch callback); see ps.h. */
+ * its first record is batch_ms old; its offsets are committed only after the database commit
+ * (asynchronously; synchronously on revoke and at shutdown). Pipelined: while the database
+ * writes one batch (wbatch, non-blocking in the store) the loop decodes the next one (batch);
+ * the written one (done) goes to the recent cache and its offsets are committed while the
+ * database already writes the next. One write at a time, in order. While PostgreSQL fails the batch
+ * is kept and retried with backoff, the assignment is paused (so no new records pile up) and the
+ * consumer keeps being polled (so the group membership and rebalances are served). On revoke the
+ * batch is written once more; if that fails, the revoked partitions' rows are dropped uncommitted
+ * (the next owner re-reads them; the insert is idempotent). Works with the eager and the
+ * cooperative protocol. The partition count of chat.messages is fixed (a room's seq follows from
+ * it): a watch thread (chat_kafka_watch) re-reads it every partition_check_ms; on a change the
+ * persister halts: the assignment is paused, the unwritten batch dropped uncommitted, nothing more
+ * is written and /readyz says 503, until it is restarted. Main thread only (but the watch
+ * callback); see ps.h. */
 #include <string.h>
 
 #include "chat/log.h"
@@ -21,6 +24,8 @@
 #define CLOSE_MS 5000 /* leaving the consumer group at shutdown, at most */
 
 #define POLL_MAX_MS               100  /* longest consumer poll, so signals are noticed quickly */
+#define WRITE_CHECK_EVERY         256  /* records consumed between looks at a running write */
+#define WRITE_WAIT_MS             5    /* no record: wait this long for the database, then poll */
 #define TICK_MS                   1000 /* store upkeep and lag refresh */
 #define BACKOFF_MIN_MS            100
 #define BACKOFF_MAX_MS            5000
@@ -59,22 +64,25 @@ static void pause_assignment(struct ps *ps, bool pause)
     chat_log(CHAT_LOG_INFO, "%s consumption", pause ? "paused" : "resumed");
 }
 
-/* Commits the batch's offsets synchronously. A failure is counted and logged, not returned: the
- * rows are stored, so a replay only costs skipped duplicates. */
-static void commit_offsets(struct ps *ps)
+/* Commits the held offsets (ps->held), synchronously when sync (else the result is served
+ * by a later poll: offset_commit_cb), and empties them. A failure is counted and logged, not
+ * returned: the rows are stored, so a replay only costs skipped duplicates. */
+static void commit_offsets(struct ps *ps, bool sync)
 {
-    const struct ps_batch *b = &ps->batch;
+    struct ps_batch *h = &ps->held;
     rd_kafka_topic_partition_list_t *l;
     rd_kafka_resp_err_t err;
 
-    if (b->ncommits == 0)
+    ps->next_commit_ms = chat_mono_ms() + ps->cfg->commit_interval_ms;
+    if (h->ncommits == 0)
         return;
-    l = rd_kafka_topic_partition_list_new((int)b->ncommits);
-    for (size_t i = 0; i < b->ncommits; i++)
-        rd_kafka_topic_partition_list_add(l, topic(ps), b->commits[i].partition)->offset =
-            b->commits[i].next;
-    err = rd_kafka_commit(ps->rk, l, 0);
-    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < l->cnt; i++)
+    l = rd_kafka_topic_partition_list_new((int)h->ncommits);
+    for (size_t i = 0; i < h->ncommits; i++)
+        rd_kafka_topic_partition_list_add(l, topic(ps), h->commits[i].partition)->offset =
+            h->commits[i].next;
+    ps_batch_reset(h);
+    err = rd_kafka_commit(ps->rk, l, !sync);
+    for (int i = 0; sync && err == RD_KAFKA_RESP_ERR_NO_ERROR && i < l->cnt; i++)
         err = l->elems[i].err;
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         chat_metric_add(&ps->m.commit_errors, 1);
@@ -84,23 +92,42 @@ static void commit_offsets(struct ps *ps)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Writes the batch's rows, then commits its offsets (unless commit_interval_ms holds them back
- * and force is false: the rows are then forgotten, the offsets kept for a later commit), then
- * empties it. Returns CHAT_OK or CHAT_EIO (the database write failed: the batch is kept, nothing
- * committed). write_since_ms tells /readyz how long a write has been running or failing. */
-static int write_and_commit(struct ps *ps, bool force)
+/* The asynchronous commits' results (served by rd_kafka_consumer_poll, main thread). */
+static void offset_commit_cb(rd_kafka_t *rk,
+                             rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets,
+                             void *opaque)
 {
-    struct ps_batch *b = &ps->batch;
-    int64_t t0 = chat_mono_us(), now_ms;
-    long long inserted = 0;
+    struct ps *ps = opaque;
+
+    (void)rk;
+    for (int i = 0; offsets && err == RD_KAFKA_RESP_ERR_NO_ERROR && i < offsets->cnt; i++)
+        err = offsets->elems[i].err;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    chat_metric_add(&ps->m.commit_errors, 1);
+    chat_log(CHAT_LOG_WARN, "offset commit failed: %s (rows are stored; a replay skips them)",
+             rd_kafka_err2str(err));
+}
+
+static void swap_batches(struct ps_batch *a, struct ps_batch *b)
+{
+    struct ps_batch t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
+/* After b's database commit (inserted of its rows were new): the recent cache, the metrics, then
+ * its offsets join the held ones, which are committed now unless commit_interval_ms holds them
+ * back (force: never; sync: wait for the commit). Empties b. */
+static void
+finish_batch(struct ps *ps, struct ps_batch *b, long long inserted, bool force, bool sync)
+{
+    int64_t now_ms;
 
     if (b->n > 0) {
-        if (chat_metric_get(&ps->m.write_since_ms) == 0)
-            chat_metric_set(&ps->m.write_since_ms, chat_mono_ms());
-        if (ps_store_write(&ps->store, b, &inserted) != CHAT_OK)
-            return CHAT_EIO;           /* write_since_ms stays: failing counts as stuck */
         ps_cache_write(&ps->cache, b); /* after the database commit; never fails the batch */
-        chat_metric_set(&ps->m.write_since_ms, 0);
         chat_metric_add(&ps->m.stored, inserted);
         chat_metric_add(&ps->m.duplicates, (long long)b->n - inserted);
         chat_metric_add(&ps->m.batches, 1);
@@ -113,17 +140,88 @@ static int write_and_commit(struct ps *ps, bool force)
             chat_log(CHAT_LOG_DEBUG, "batch: %zu rows, %lld new, %lld already stored", b->n,
                      inserted, (long long)b->n - inserted);
     }
-    if (!force && ps->cfg->commit_interval_ms > 0 && chat_mono_ms() < ps->next_commit_ms) {
-        ps_batch_clear_rows(b); /* stored; their offsets wait for the next commit */
-        chat_metric_set(&ps->m.batch_rows, 0);
-        chat_hist_record(&ps->m.batch_us, (uint64_t)(chat_mono_us() - t0));
+    ps_batch_merge_commits(&ps->held, b);
+    ps_batch_reset(b);
+    if (force || ps->cfg->commit_interval_ms <= 0 || chat_mono_ms() >= ps->next_commit_ms)
+        commit_offsets(ps, sync || force);
+}
+
+/* Finishes the written batch (ps->done), if any. */
+static void finish_done(struct ps *ps, bool force)
+{
+    if (ps_batch_pending(&ps->done))
+        finish_batch(ps, &ps->done, ps->done_inserted, force, force);
+    ps->done_inserted = 0;
+}
+
+/* Advances the running write of wbatch, waiting up to wait_ms (< 0: to its end). When it ends
+ * well wbatch becomes the done batch (finished by the caller: finish_done); when it fails
+ * wbatch stays, to be retried (flush). */
+static void service_write(struct ps *ps, int wait_ms)
+{
+    long long inserted = 0;
+    int rc;
+
+    ps->since_check = 0;
+    if (!ps->writing)
+        return;
+    rc = ps_store_write_poll(&ps->store, wait_ms, &inserted);
+    if (rc == CHAT_EAGAIN)
+        return;
+    ps->writing = false;
+    if (rc != CHAT_OK)
+        return; /* write_since_ms stays: failing counts as stuck */
+    chat_hist_record(&ps->m.batch_us, (uint64_t)(chat_mono_us() - ps->write_t0_us));
+    chat_metric_set(&ps->m.write_since_ms, 0);
+    finish_done(ps, false); /* an earlier one, if still there */
+    swap_batches(&ps->wbatch, &ps->done);
+    ps->done_inserted = inserted;
+}
+
+/* Starts writing b's rows (b becomes wbatch; wbatch must be empty). A batch of skipped records
+ * only is finished at once. Returns CHAT_OK (running or finished) or CHAT_EIO (wbatch kept, to
+ * be retried by flush). */
+static int start_write(struct ps *ps, struct ps_batch *b)
+{
+    if (b != &ps->wbatch)
+        swap_batches(b, &ps->wbatch);
+    chat_metric_set(&ps->m.batch_rows, (long long)ps->batch.n);
+    ps->write_t0_us = chat_mono_us();
+    if (ps->wbatch.n == 0) {
+        finish_batch(ps, &ps->wbatch, 0, false, false);
         return CHAT_OK;
     }
-    commit_offsets(ps);
-    ps->next_commit_ms = chat_mono_ms() + ps->cfg->commit_interval_ms;
-    chat_hist_record(&ps->m.batch_us, (uint64_t)(chat_mono_us() - t0));
-    ps_batch_reset(b);
-    chat_metric_set(&ps->m.batch_rows, 0);
+    if (chat_metric_get(&ps->m.write_since_ms) == 0)
+        chat_metric_set(&ps->m.write_since_ms, chat_mono_ms());
+    if (ps_store_write_start(&ps->store, &ps->wbatch) != CHAT_OK)
+        return CHAT_EIO;
+    ps->writing = true;
+    return CHAT_OK;
+}
+
+/* Waits for the running write to end and finishes what is written (force: commit the offsets
+ * now, held ones included). */
+static void drain_writes(struct ps *ps, bool force)
+{
+    while (ps->writing)
+        service_write(ps, POLL_MAX_MS);
+    finish_done(ps, force);
+}
+
+/* Writes b (wbatch, or the batch being built) to the end and finishes it. Returns CHAT_OK or
+ * CHAT_EIO (b kept, nothing committed). */
+static int write_sync(struct ps *ps, struct ps_batch *b, bool force)
+{
+    int rc;
+
+    drain_writes(ps, force);
+    if (!ps_batch_pending(b))
+        return CHAT_OK;
+    rc = start_write(ps, b);
+    if (rc == CHAT_OK)
+        drain_writes(ps, force);
+    if (ps->writing || ps_batch_pending(&ps->wbatch))
+        return CHAT_EIO;
     return CHAT_OK;
 }
 
@@ -134,18 +232,25 @@ static void on_revoke(struct ps *ps, rd_kafka_topic_partition_list_t *parts, boo
 
     if (ps->paused) /* our pause flag would otherwise survive into a later assignment */
         (void)rd_kafka_resume_partitions(ps->rk, parts);
-    if (!ps_batch_pending(&ps->batch))
+    drain_writes(ps, !lost); /* the store borrows wbatch's rows until its write ends */
+    if (!ps_batch_pending(&ps->wbatch) && !ps_batch_pending(&ps->batch) &&
+        !ps_batch_pending(&ps->held))
         return;
-    if (!lost && write_and_commit(ps, true) == CHAT_OK)
+    if (!lost && write_sync(ps, &ps->wbatch, true) == CHAT_OK &&
+        write_sync(ps, &ps->batch, true) == CHAT_OK) {
+        commit_offsets(ps, true);
         return;
+    }
     for (int i = 0; i < parts->cnt;) {
         size_t n = 0;
         while (i < parts->cnt && n < sizeof(ids) / sizeof(ids[0]))
             ids[n++] = parts->elems[i++].partition;
+        dropped += ps_batch_drop_partitions(&ps->wbatch, ids, n);
         dropped += ps_batch_drop_partitions(&ps->batch, ids, n);
+        (void)ps_batch_drop_partitions(&ps->held, ids, n);
     }
     chat_metric_set(&ps->m.batch_rows, (long long)ps->batch.n);
-    if (ps->batch.n == 0)
+    if (ps->wbatch.n == 0 && ps->batch.n == 0)
         chat_metric_set(&ps->m.write_since_ms, 0); /* nothing of ours is being written */
     chat_log(CHAT_LOG_WARN,
              "revoke%s: dropped %zu unwritten rows of %d partitions (uncommitted:"
@@ -284,10 +389,15 @@ static void check_partitions(struct ps *ps)
              "stopped (consumption paused, %zu unwritten rows dropped uncommitted, not ready) "
              "until restarted; the partition count of chat.messages is fixed; restore it or "
              "recreate the topic and restart",
-             topic(ps), now, atomic_load(&ps->parts_was), ps->batch.n);
+             topic(ps), now, atomic_load(&ps->parts_was), ps->batch.n + ps->wbatch.n);
     if (!ps->paused)
         pause_assignment(ps, true);
+    while (ps->writing) /* the store borrows wbatch's rows until its write ends */
+        service_write(ps, POLL_MAX_MS);
     ps_batch_reset(&ps->batch);
+    ps_batch_reset(&ps->wbatch);
+    ps_batch_reset(&ps->done);
+    ps_batch_reset(&ps->held);
     chat_metric_set(&ps->m.batch_rows, 0);
     chat_metric_set(&ps->m.write_since_ms, 0);
 }
@@ -350,21 +460,28 @@ static void poll_for(struct ps *ps, int ms)
     }
 }
 
-/* Writes and commits the batch, retrying with backoff while the database fails. Once a stop
- * was requested it gives up DRAIN_MS later, or at once on a second signal (returns CHAT_EIO;
- * the batch is kept and its offsets are not committed). */
-static int flush(struct ps *ps, bool force)
+/* Writes wbatch (failed before) and, when all, the batch being built to the end, retrying
+ * with backoff (the assignment paused) while the database fails. Once a stop was requested it
+ * gives up DRAIN_MS later, or at once on a second signal (returns CHAT_EIO; the batches are kept
+ * and their offsets are not committed). force: commit the offsets now, held ones included. */
+static int flush(struct ps *ps, bool force, bool all)
 {
     int backoff = BACKOFF_MIN_MS;
     int rc = CHAT_OK;
 
-    while (ps_batch_pending(&ps->batch)) {
-        check_partitions(ps); /* drops the batch when halted */
-        if (ps->halted)
+    drain_writes(ps, force);
+    for (;;) {
+        struct ps_batch *b = ps_batch_pending(&ps->wbatch)         ? &ps->wbatch
+                             : all && ps_batch_pending(&ps->batch) ? &ps->batch
+                                                                   : NULL;
+        check_partitions(ps); /* drops the batches when halted */
+        if (!b || ps->halted)
             break;
-        rc = write_and_commit(ps, force);
-        if (rc == CHAT_OK)
-            break;
+        rc = write_sync(ps, b, force);
+        if (rc == CHAT_OK) {
+            backoff = BACKOFF_MIN_MS;
+            continue;
+        }
         if (!ps->paused)
             pause_assignment(ps, true);
         if (*ps->stop && ps->drain_until_ms == 0)
@@ -372,12 +489,14 @@ static int flush(struct ps *ps, bool force)
         if (*ps->stop >= 2 || (ps->drain_until_ms && chat_mono_ms() >= ps->drain_until_ms))
             break;
         chat_log(backoff == BACKOFF_MIN_MS ? CHAT_LOG_WARN : CHAT_LOG_DEBUG,
-                 "batch of %zu rows not written; retrying in %d ms", ps->batch.n, backoff);
+                 "batch of %zu rows not written; retrying in %d ms", b->n, backoff);
         poll_for(ps, backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
-    if (!ps_batch_pending(&ps->batch))
+    if (!ps_batch_pending(&ps->wbatch) && (!all || !ps_batch_pending(&ps->batch)))
         rc = CHAT_OK; /* written, or dropped by a revoke: nothing of ours is pending */
+    if (rc == CHAT_OK && force)
+        commit_offsets(ps, true);
     if (rc == CHAT_OK && ps->paused && !ps->halted)
         pause_assignment(ps, false);
     return rc;
@@ -447,6 +566,7 @@ int ps_consumer_start(struct ps *ps)
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
     rd_kafka_conf_set_opaque(conf, ps);
     ps->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (!ps->rk) {
@@ -471,59 +591,98 @@ int ps_consumer_start(struct ps *ps)
     return CHAT_OK;
 }
 
+/* True when the batch being built is to be written: batch_max rows, or its first record
+ * batch_ms old. */
 static bool batch_due(const struct ps *ps, int64_t now)
 {
     const struct ps_batch *b = &ps->batch;
 
-    if (!ps_batch_pending(b))
-        return false;
-    if (b->first_ms != 0) /* records not yet written */
-        return b->n >= (size_t)ps->cfg->batch_max || now - b->first_ms >= ps->cfg->batch_ms;
-    return now >= ps->next_commit_ms; /* only held offsets */
+    return ps_batch_pending(b) &&
+           (b->n >= (size_t)ps->cfg->batch_max || now - b->first_ms >= ps->cfg->batch_ms);
 }
 
 /* Longest poll before the batch (or a held commit) is due, at most POLL_MAX_MS. */
 static int poll_timeout(const struct ps *ps, int64_t now)
 {
-    int64_t left;
+    int64_t left = POLL_MAX_MS;
 
-    if (!ps_batch_pending(&ps->batch))
-        return POLL_MAX_MS;
-    left = ps->batch.first_ms != 0 ? ps->batch.first_ms + ps->cfg->batch_ms - now
-                                   : ps->next_commit_ms - now;
+    if (ps_batch_pending(&ps->batch))
+        left = ps->batch.first_ms + ps->cfg->batch_ms - now;
+    if (ps_batch_pending(&ps->held) && ps->next_commit_ms - now < left)
+        left = ps->next_commit_ms - now;
     return left <= 0 ? 0 : left < POLL_MAX_MS ? (int)left : POLL_MAX_MS;
+}
+
+/* One turn while a batch is being written: the next record (never waiting for Kafka), and a look
+ * at the write every WRITE_CHECK_EVERY records; with no record, or with the next batch due, the
+ * turn waits for the database instead (at most WRITE_WAIT_MS, or POLL_MAX_MS when due). */
+static void turn_writing(struct ps *ps, int64_t now)
+{
+    rd_kafka_message_t *km = NULL;
+    bool due = batch_due(ps, now);
+
+    if (!due)
+        km = rd_kafka_consumer_poll(ps->rk, 0);
+    if (km) {
+        handle_record(ps, km);
+        rd_kafka_message_destroy(km);
+        if (++ps->since_check >= WRITE_CHECK_EVERY)
+            service_write(ps, 0);
+        return;
+    }
+    if (due) {
+        service_write(ps, POLL_MAX_MS);
+    } else {
+        int t = poll_timeout(ps, now); /* > 0: the batch is not due; a held commit waits */
+        service_write(ps, t < 1 ? 1 : t < WRITE_WAIT_MS ? t : WRITE_WAIT_MS);
+    }
 }
 
 int ps_run(struct ps *ps)
 {
-    int64_t last_tick = 0;
+    int64_t last_tick = 0, last_lag = 0;
 
     while (!*ps->stop && !atomic_load(&ps->fatal)) {
         int64_t now = chat_mono_ms();
-        rd_kafka_message_t *km;
 
-        km = rd_kafka_consumer_poll(ps->rk, poll_timeout(ps, now));
-        if (km) {
-            handle_record(ps, km);
-            rd_kafka_message_destroy(km);
+        if (ps->writing) {
+            turn_writing(ps, now);
+        } else {
+            rd_kafka_message_t *km = rd_kafka_consumer_poll(ps->rk, poll_timeout(ps, now));
+            if (km) {
+                handle_record(ps, km);
+                rd_kafka_message_destroy(km);
+            }
         }
         check_partitions(ps);
         now = chat_mono_ms();
-        if (batch_due(ps, now))
-            (void)flush(ps, false); /* returns once written, or on stop after DRAIN_MS */
-        ps_events_service(ps);      /* never waits */
-        if (now - last_tick >= TICK_MS) {
-            last_tick = now;
-            ps_store_tick(&ps->store, chat_now_ms());
+        if (!ps->writing && ps_batch_pending(&ps->wbatch))
+            (void)flush(ps, false, false); /* failed: retried, returns once written (or stop) */
+        if (!ps->writing) { /* the store is free: its upkeep, the events, the next batch */
+            if (now - last_tick >= TICK_MS) {
+                last_tick = now;
+                ps_store_tick(&ps->store, chat_now_ms());
+            }
+            ps_events_service(ps); /* never waits */
+            if (batch_due(ps, now) && start_write(ps, &ps->batch) != CHAT_OK)
+                (void)flush(ps, false, false);
+        }
+        /* the written batch: cache and offsets, while the database works on the next one */
+        finish_done(ps, false);
+        if (!ps->writing && !ps_batch_pending(&ps->wbatch) && ps_batch_pending(&ps->held) &&
+            now >= ps->next_commit_ms)
+            commit_offsets(ps, false);
+        if (now - last_lag >= TICK_MS) {
+            last_lag = now;
             update_lag(ps);
         }
     }
-    chat_log(CHAT_LOG_INFO, "stopping: flushing %zu rows", ps->batch.n);
-    if (flush(ps, true) != CHAT_OK)
+    chat_log(CHAT_LOG_INFO, "stopping: flushing %zu rows", ps->batch.n + ps->wbatch.n);
+    if (flush(ps, true, true) != CHAT_OK)
         chat_log(CHAT_LOG_ERROR,
                  "stopping with %zu unwritten rows (offsets not committed: they"
                  " will be re-read)",
-                 ps->batch.n);
+                 ps->batch.n + ps->wbatch.n);
     ps_events_stop(ps);
     close_bounded(ps);
     chat_metric_set(&ps->m.assigned, 0);

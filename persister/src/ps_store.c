@@ -5,8 +5,10 @@
  * unnest($1..$9) ON CONFLICT DO NOTHING RETURNING id, then the stored Kafka positions of the
  * conflicting ids; then the rooms' last_seq/last_message_at) and the read markers of
  * chat.events (ps_store_apply_reads).
- * Blocking libpq on the main thread; see ps.h. Never logs row data: errors are logged with
- * their SQLSTATE and primary message only. */
+ * Blocking libpq on the main thread, but for the batch write: BEGIN and the COPY's start block
+ * (two short round trips), then the COPY data, the rooms update and COMMIT go out on the
+ * non-blocking connection and ps_store_write_poll collects their results; see ps.h. Never logs row
+ * data: errors are logged with their SQLSTATE and primary message only. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,8 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <poll.h>
+
 #include "chat/config.h"
 #include "chat/db_migrate.h"
+#include "chat/hash.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/time.h"
@@ -79,6 +84,7 @@
 #define BACKOFF_MAX_MS            5000
 #define SQLSTATE_CHECK_VIOLATION  "23514" /* also "no partition of relation ... found for row" */
 #define SQLSTATE_UNIQUE_VIOLATION "23505"
+#define NO_RESULT                 1         /* s->wres: no result of the current statement yet */
 #define COPY_CHUNK                (1 << 20) /* bytes per PQputCopyData */
 #define COPY_SQL                                                                                   \
     "COPY messages (id, room, kafka_partition, kafka_offset, user_id, nick, body, client_msg_id, " \
@@ -175,6 +181,8 @@ void ps_store_fini(struct ps_store *s)
     for (int i = 0; i < 3; i++)
         chat_buf_fini(&s->rcols[i]);
     chat_buf_fini(&s->copy);
+    CHAT_FREE(s->rmax);
+    s->rmax_cap = 0;
 }
 
 /* Loads the names of messages' partitions into the known-day set. */
@@ -441,6 +449,8 @@ void ps_store_tick(struct ps_store *s, int64_t now_ms)
     int64_t mono = chat_mono_ms();
     int rc;
 
+    if (s->wb)
+        return; /* a batch write runs: the connection is in use (and alive) */
     if (!s->conn) {
         if (mono < s->retry_ms)
             return;
@@ -660,22 +670,68 @@ static int copy_text(struct chat_buf *out, const char *v)
     return rc;
 }
 
+/* Writes v in decimal into out (at least 21 bytes); returns the length. */
+static size_t fmt_i64(char *out, int64_t v)
+{
+    char tmp[24];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+static int append_i64(struct chat_buf *out, int64_t v)
+{
+    char num[24];
+
+    return chat_buf_append(out, num, fmt_i64(num, v));
+}
+
+/* Appends v in decimal and then the character sep. */
+static int copy_i64(struct chat_buf *out, int64_t v, char sep)
+{
+    char num[24];
+    size_t n = fmt_i64(num, v);
+
+    num[n++] = sep;
+    return chat_buf_append(out, num, n);
+}
+
+/* The batch in COPY text format. The date part of the timestamps is formatted once per second
+ * (a batch's rows are mostly of the same few seconds). */
 static int copy_encode(const struct ps_batch *b, struct chat_buf *out)
 {
+    int64_t last_sec = INT64_MIN;
+    char ts[48] = "";
+    size_t tslen = 0;
     int rc = CHAT_OK;
 
     chat_buf_reset(out);
     for (size_t i = 0; i < b->n && rc == CHAT_OK; i++) {
         const struct ps_row *r = &b->rows[i];
-        time_t sec = (time_t)(r->ts_ms / 1000);
-        struct tm tm;
-        char ts[48];
+        int64_t sec = r->ts_ms / 1000;
+        int ms = (int)(r->ts_ms % 1000); /* ts_ms >= 0: its day is in range */
 
-        gmtime_r(&sec, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-        rc |= chat_buf_appendf(out, "%" PRId64 "\t", r->id);
+        if (sec != last_sec) {
+            time_t t = (time_t)sec;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            tslen = strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S.", &tm);
+            last_sec = sec;
+        }
+        rc |= copy_i64(out, r->id, '\t');
         rc |= copy_text(out, r->room);
-        rc |= chat_buf_appendf(out, "\t%" PRId32 "\t%" PRId64 "\t", r->partition, r->offset);
+        rc |= chat_buf_append(out, "\t", 1);
+        rc |= copy_i64(out, r->partition, '\t');
+        rc |= copy_i64(out, r->offset, '\t');
         rc |= copy_text(out, r->user);
         rc |= chat_buf_append(out, "\t", 1);
         rc |= copy_text(out, r->nick);
@@ -683,15 +739,18 @@ static int copy_encode(const struct ps_batch *b, struct chat_buf *out)
         rc |= copy_text(out, r->body);
         rc |= chat_buf_append(out, "\t", 1);
         rc |= copy_text(out, r->cmid);
-        rc |= chat_buf_appendf(out, "\t%s.%03d+00\t", ts, (int)(r->ts_ms % 1000));
+        rc |= chat_buf_append(out, "\t", 1);
+        rc |= chat_buf_append(out, ts, tslen);
+        rc |= chat_buf_append(out,
+                              (char[]){(char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
+                                       (char)('0' + ms % 10), '+', '0', '0', '\t'},
+                              7);
         rc |= copy_text(out, r->kind ? r->kind : "message");
         rc |= chat_buf_append(out, "\n", 1);
     }
     return rc ? CHAT_ETOOBIG : CHAT_OK;
 }
 
-/* The fast path: COPY the batch. Returns CHAT_OK (all rows stored), CHAT_EEXIST (some row was
- * stored before: a replay; nothing of this COPY was kept) or CHAT_EIO. */
 /* Sends the encoded batch in chunks (libpq takes an int length and would copy it whole). */
 static int copy_send(struct ps_store *s)
 {
@@ -708,77 +767,129 @@ static int copy_send(struct ps_store *s)
     return CHAT_OK;
 }
 
-static int copy_rows(struct ps_store *s, const struct ps_batch *b)
+/* Interprets a result of the COPY. Returns CHAT_OK (all rows stored), CHAT_EEXIST
+ * (some row was stored before: a replay; nothing of this COPY was kept) or CHAT_EIO. */
+static int copy_result(struct ps_store *s, PGresult *res, size_t nrows)
 {
-    bool sent, recheck_partitions = false;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     long long rows = -1;
-    PGresult *res;
-    int rc = CHAT_EIO;
 
-    if (copy_encode(b, &s->copy) != CHAT_OK)
-        return CHAT_EIO;
-    res = PQexec(s->conn, COPY_SQL);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        if (chat_parse_ll(PQcmdTuples(res), 0, (long long)nrows, &rows) != CHAT_OK ||
+            rows != (long long)nrows) {
+            chat_log(CHAT_LOG_ERROR, "COPY stored %lld rows of a batch of %zu", rows, nrows);
+            return CHAT_EIO;
+        }
+        return CHAT_OK;
+    }
+    if (state && strcmp(state, SQLSTATE_UNIQUE_VIOLATION) == 0)
+        return CHAT_EEXIST; /* expected after a crash or rebalance: not an error */
+    ps_pg_log_error(s->conn, res, "COPY batch");
+    s->recheck_partitions |= state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0;
+    return CHAT_EIO;
+}
+
+/* Starts the COPY of the encoded batch (s->copy) and queues all of its data and the end of the
+ * COPY without waiting for the server: the connection is non-blocking from here until the write
+ * ends (write_end). Returns CHAT_OK or CHAT_EIO (logged). */
+static int copy_start(struct ps_store *s)
+{
+    PGresult *res = PQexec(s->conn, COPY_SQL);
+
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         ps_pg_log_error(s->conn, res, "starting COPY");
         PQclear(res);
         return CHAT_EIO;
     }
     PQclear(res);
-    sent = copy_send(s) == CHAT_OK;
-    /* end the COPY either way, so the connection leaves COPY mode in a known state */
-    if (PQputCopyEnd(s->conn, sent ? NULL : "chat-persister: sending the batch failed") != 1 ||
-        !sent)
-        ps_pg_log_error(s->conn, NULL, "sending COPY data");
-    while ((res = PQgetResult(s->conn))) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-            if (chat_parse_ll(PQcmdTuples(res), 0, (long long)b->n, &rows) != CHAT_OK)
-                rows = -1;
-            rc = sent && rows == (long long)b->n ? CHAT_OK : CHAT_EIO;
-        } else if (state && strcmp(state, SQLSTATE_UNIQUE_VIOLATION) == 0) {
-            rc = CHAT_EEXIST; /* expected after a crash or rebalance: not an error */
-        } else {
-            ps_pg_log_error(s->conn, res, "COPY batch");
-            recheck_partitions = state && strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0;
-        }
-        PQclear(res);
+    if (PQsetnonblocking(s->conn, 1) != 0) {
+        ps_pg_log_error(s->conn, NULL, "setting non-blocking mode");
+        return CHAT_EIO;
     }
-    if (rc == CHAT_EIO && rows >= 0)
-        chat_log(CHAT_LOG_ERROR, "COPY stored %lld rows of a batch of %zu", rows, b->n);
-    /* a partition vanished: re-read the catalog (outside the result loop) for the retry */
-    if (recheck_partitions && load_partitions(s) != CHAT_OK)
-        ps_days_clear(&s->days);
-    return rc;
+    /* non-blocking: libpq buffers what the socket does not take now; PQflush sends the rest */
+    if (copy_send(s) != CHAT_OK || PQputCopyEnd(s->conn, NULL) != 1) {
+        ps_pg_log_error(s->conn, NULL, "sending COPY data");
+        return CHAT_EIO;
+    }
+    return CHAT_OK;
+}
+
+/* The slot of room in the store's room table (open addressing; rmax_cap a power of 2). */
+static struct ps_room_max *room_slot(struct ps_store *s, const char *room)
+{
+    size_t mask = s->rmax_cap - 1, i = (size_t)chat_hash_str(room) & mask;
+
+    while (s->rmax[i].room && strcmp(s->rmax[i].room, room) != 0)
+        i = (i + 1) & mask;
+    return &s->rmax[i];
+}
+
+/* The rooms update's parameters: the batch's rooms, each once with its greatest seq and ts (the
+ * statement groups again; sending each room once spares the server most of the work), as three
+ * array literals. */
+static int rooms_encode(struct ps_store *s, const struct ps_batch *b, const char *params[3])
+{
+    struct chat_buf *c = s->rcols;
+    size_t nrooms = 0;
+    int rc = CHAT_OK;
+
+    if (s->rmax_cap < 2 * b->n) {
+        size_t cap = 64;
+        while (cap < 2 * b->n)
+            cap *= 2;
+        chat_free(s->rmax);
+        s->rmax = chat_xcalloc(cap, sizeof(*s->rmax));
+        s->rmax_cap = cap;
+    }
+    for (int i = 0; i < 3; i++)
+        chat_buf_reset(&c[i]);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ps_row *r = &b->rows[i];
+        struct ps_room_max *e = room_slot(s, r->room);
+        if (!e->room) {
+            e->room = r->room;
+            e->seq = r->offset;
+            e->ts = r->ts_ms;
+            continue;
+        }
+        e->seq = r->offset > e->seq ? r->offset : e->seq;
+        e->ts = r->ts_ms > e->ts ? r->ts_ms : e->ts;
+    }
+    for (size_t i = 0; i < s->rmax_cap; i++) {
+        struct ps_room_max *e = &s->rmax[i];
+        if (!e->room)
+            continue;
+        if (rc == CHAT_OK) {
+            const char *sep = nrooms++ ? "," : "{";
+            rc |= chat_buf_appends(&c[0], sep);
+            rc |= ps_pg_array_text(&c[0], e->room);
+            rc |= chat_buf_appends(&c[1], sep);
+            rc |= append_i64(&c[1], e->seq);
+            rc |= chat_buf_appends(&c[2], sep);
+            rc |= append_i64(&c[2], e->ts);
+        }
+        memset(e, 0, sizeof(*e)); /* the table is empty again for the next batch */
+    }
+    for (int i = 0; i < 3; i++) {
+        rc |= chat_buf_appends(&c[i], nrooms ? "}" : "{}");
+        params[i] = chat_buf_data(&c[i]);
+    }
+    return rc == CHAT_OK ? CHAT_OK : CHAT_EIO;
 }
 
 /* The batch's rooms get their newest seq and message time (same transaction as the rows). */
 static int update_rooms(struct ps_store *s, const struct ps_batch *b)
 {
-    struct chat_buf *c = s->rcols;
     const char *params[3];
     PGresult *res;
-    int rc = CHAT_OK;
+    int rc;
 
-    for (int i = 0; i < 3; i++)
-        chat_buf_reset(&c[i]);
-    for (size_t i = 0; i < b->n && rc == CHAT_OK; i++) {
-        const struct ps_row *r = &b->rows[i];
-        rc |= chat_buf_append(&c[0], i ? "," : "{", 1);
-        rc |= ps_pg_array_text(&c[0], r->room);
-        rc |= chat_buf_appendf(&c[1], "%s%" PRId64, i ? "," : "{", r->offset);
-        rc |= chat_buf_appendf(&c[2], "%s%" PRId64, i ? "," : "{", r->ts_ms);
-    }
-    for (int i = 0; i < 3; i++) {
-        rc |= chat_buf_append(&c[i], "}", 1);
-        params[i] = chat_buf_data(&c[i]);
-    }
-    if (rc != CHAT_OK)
+    if (rooms_encode(s, b, params) != CHAT_OK)
         return CHAT_EIO;
     res = PQexecPrepared(s->conn, ROOMS_NAME, 3, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? CHAT_OK : CHAT_EIO;
+    if (rc != CHAT_OK)
         ps_pg_log_error(s->conn, res, "updating the rooms' last seq");
-        rc = CHAT_EIO;
-    }
     PQclear(res);
     return rc;
 }
@@ -862,7 +973,7 @@ int ps_store_apply_reads(
     int rc = CHAT_OK;
 
     *updated = 0;
-    if (!s->conn)
+    if (!s->conn || s->wb)
         return CHAT_EAGAIN;
     res = PQexecPrepared(s->conn, READS_NAME, 3, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK ||
@@ -878,15 +989,49 @@ int ps_store_apply_reads(
     return rc;
 }
 
-int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted)
+static bool has_deletes(const struct ps_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->rows[i].deletes != 0)
+            return true;
+    return false;
+}
+
+/* Ends the write of s->wb: the connection back in blocking mode, the failed transaction rolled
+ * back. Returns rc. */
+static int write_end(struct ps_store *s, int rc)
+{
+    s->wb = NULL;
+    s->wstage = PS_WRITE_IDLE;
+    if (s->conn && PQisnonblocking(s->conn) && PQsetnonblocking(s->conn, 0) != 0)
+        store_close(s); /* cannot happen with an empty output buffer; start over if it does */
+    if (rc == CHAT_OK) {
+        s->last_io_ms = chat_mono_ms();
+        return CHAT_OK;
+    }
+    s->winserted = 0;
+    if (s->conn && PQtransactionStatus(s->conn) == PQTRANS_ACTIVE) {
+        /* a command still runs (an error while sending): the connection's state is unknown */
+        store_close(s);
+    }
+    rollback(s);
+    after_error(s);
+    /* a partition vanished: re-read the catalog (outside the result loop) for the retry */
+    if (s->recheck_partitions && s->conn && load_partitions(s) != CHAT_OK)
+        ps_days_clear(&s->days);
+    s->recheck_partitions = false;
+    return CHAT_EIO;
+}
+
+int ps_store_write_start(struct ps_store *s, const struct ps_batch *b)
 {
     int32_t days[64] = {0};
     size_t ndays;
     int rc;
 
-    *inserted = 0;
-    if (b->n == 0)
-        return CHAT_OK;
+    if (s->wb)
+        return CHAT_EAGAIN;
+    s->winserted = 0;
     rc = ps_store_connect(s);
     if (rc != CHAT_OK)
         return rc;
@@ -897,37 +1042,190 @@ int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inse
         for (size_t i = 0; i < b->n && rc == CHAT_OK; i++)
             rc = ensure_days(s, &b->rows[i].day, 1, s->cfg->ahead_days);
     }
-    if (rc == CHAT_OK) {
-        /* COPY is the database's fastest ingest; a batch holding an already stored row (a
-         * replay) fails as a whole and goes again through the idempotent INSERT ... ON CONFLICT
-         * DO NOTHING, so nothing is ever stored twice. */
+    s->wb = b;
+    s->wstage = PS_WRITE_COPY;
+    s->wres = NO_RESULT;
+    s->recheck_partitions = false;
+    /* COPY is the database's fastest ingest; a batch holding an already stored row (a replay)
+     * fails as a whole and goes again through the idempotent INSERT ... ON CONFLICT DO NOTHING
+     * (ps_store_write_poll), so nothing is ever stored twice. */
+    if (rc == CHAT_OK && copy_encode(b, &s->copy) != CHAT_OK)
+        rc = CHAT_EIO;
+    if (rc == CHAT_OK)
         rc = ps_pg_exec(s->conn, "starting the batch", "BEGIN");
+    if (rc == CHAT_OK)
+        rc = copy_start(s);
+    if (rc != CHAT_OK)
+        return write_end(s, CHAT_EIO);
+    return CHAT_OK;
+}
+
+/* The rest of the write, blocking (the rare paths): after a COPY that met a stored row (eexist)
+ * the idempotent insert instead; the deletes; the rooms; COMMIT. */
+static int finish_blocking(struct ps_store *s, bool eexist)
+{
+    const struct ps_batch *b = s->wb;
+    long long inserted = (long long)b->n;
+    int rc = CHAT_OK;
+
+    if (PQsetnonblocking(s->conn, 0) != 0)
+        return CHAT_EIO;
+    if (eexist) {
+        rc = ps_pg_exec(s->conn, "restarting the batch", "ROLLBACK");
         if (rc == CHAT_OK)
-            rc = copy_rows(s, b);
+            rc = ps_pg_exec(s->conn, "starting the batch", "BEGIN");
         if (rc == CHAT_OK)
-            *inserted = (long long)b->n;
-        else if (rc == CHAT_EEXIST) {
-            rc = ps_pg_exec(s->conn, "restarting the batch", "ROLLBACK");
-            if (rc == CHAT_OK)
-                rc = ps_pg_exec(s->conn, "starting the batch", "BEGIN");
-            if (rc == CHAT_OK)
-                rc = insert_rows(s, b, inserted);
-        }
-        if (rc == CHAT_OK)
-            rc = apply_deletes(s, b);
-        if (rc == CHAT_OK)
-            rc = update_rooms(s, b);
-        if (rc == CHAT_OK)
-            rc = commit(s);
+            rc = insert_rows(s, b, &inserted);
     }
-    if (rc != CHAT_OK) {
-        *inserted = 0;
-        rollback(s);
-        after_error(s);
+    if (rc == CHAT_OK)
+        rc = apply_deletes(s, b);
+    if (rc == CHAT_OK)
+        rc = update_rooms(s, b);
+    if (rc == CHAT_OK)
+        rc = commit(s);
+    s->winserted = inserted;
+    return rc;
+}
+
+/* Sends the next statement of the write (non-blocking). */
+static int send_next(struct ps_store *s)
+{
+    const char *params[3];
+
+    s->wres = NO_RESULT;
+    if (s->wstage == PS_WRITE_ROOMS) {
+        if (rooms_encode(s, s->wb, params) != CHAT_OK)
+            return CHAT_EIO;
+        if (PQsendQueryPrepared(s->conn, ROOMS_NAME, 3, params, NULL, NULL, 0) != 1)
+            goto fail;
+    } else if (PQsendQuery(s->conn, "COMMIT") != 1) {
+        goto fail;
+    }
+    return CHAT_OK;
+fail:
+    ps_pg_log_error(s->conn, NULL,
+                    s->wstage == PS_WRITE_ROOMS ? "updating the rooms' last seq"
+                                                : "committing the batch");
+    return CHAT_EIO;
+}
+
+/* The outcome of one result of the current statement: CHAT_OK, CHAT_EEXIST (COPY met a stored
+ * row) or CHAT_EIO (logged). */
+static int stage_result(struct ps_store *s, PGresult *res)
+{
+    switch (s->wstage) {
+    case PS_WRITE_COPY:
+        return copy_result(s, res, s->wb->n);
+    case PS_WRITE_ROOMS:
+        if (PQresultStatus(res) == PGRES_COMMAND_OK)
+            return CHAT_OK;
+        ps_pg_log_error(s->conn, res, "updating the rooms' last seq");
+        return CHAT_EIO;
+    case PS_WRITE_COMMIT: /* a transaction that failed earlier "commits" as ROLLBACK */
+        if (PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0)
+            return CHAT_OK;
+        ps_pg_log_error(s->conn, res, "committing the batch");
+        return CHAT_EIO;
+    case PS_WRITE_IDLE:
+        break;
+    }
+    return CHAT_EIO;
+}
+
+/* Reads the results of the current statement that have arrived, without waiting. Returns
+ * CHAT_EAGAIN (more to come), or once the statement is done its outcome: CHAT_OK, CHAT_EEXIST or
+ * CHAT_EIO (the first failing result's; no result at all is a failure). */
+static int read_results(struct ps_store *s)
+{
+    PGresult *res;
+    int rc;
+
+    if (PQconsumeInput(s->conn) != 1) {
+        ps_pg_log_error(s->conn, NULL, "reading the batch's results");
         return CHAT_EIO;
     }
-    s->last_io_ms = chat_mono_ms();
-    return CHAT_OK;
+    while (!PQisBusy(s->conn)) {
+        res = PQgetResult(s->conn);
+        if (!res) {
+            rc = s->wres == NO_RESULT ? CHAT_EIO : s->wres;
+            s->wres = NO_RESULT;
+            return rc;
+        }
+        rc = stage_result(s, res);
+        if (s->wres == NO_RESULT || s->wres == CHAT_OK)
+            s->wres = rc;
+        PQclear(res);
+    }
+    return CHAT_EAGAIN;
+}
+
+/* Waits up to wait_ms (< 0: no limit) until the connection can be read, or written while
+ * libpq holds unsent data. */
+static void wait_conn(struct ps_store *s, bool out, int wait_ms)
+{
+    struct pollfd p = {.fd = PQsocket(s->conn), .events = POLLIN | (out ? POLLOUT : 0)};
+
+    if (wait_ms != 0 && p.fd >= 0)
+        (void)poll(&p, 1, wait_ms); /* EINTR (a signal): the caller looks at its stop flag */
+}
+
+int ps_store_write_poll(struct ps_store *s, int wait_ms, long long *inserted)
+{
+    int64_t deadline = wait_ms > 0 ? chat_mono_ms() + wait_ms : 0, left;
+    int rc, flushed;
+
+    *inserted = 0;
+    if (!s->wb)
+        return CHAT_EINVAL;
+    for (;;) {
+        flushed = PQflush(s->conn); /* 0: all sent, 1: more to send, -1: failed */
+        if (flushed < 0) {
+            ps_pg_log_error(s->conn, NULL, "sending the batch");
+            return write_end(s, CHAT_EIO);
+        }
+        rc = read_results(s);
+        if (rc == CHAT_OK || rc == CHAT_EEXIST) {
+            if (s->wstage == PS_WRITE_COMMIT) {
+                *inserted = (long long)s->wb->n;
+                s->winserted = *inserted;
+                return write_end(s, CHAT_OK);
+            }
+            if (s->wstage == PS_WRITE_COPY && (rc == CHAT_EEXIST || has_deletes(s->wb))) {
+                /* a replay or deletes: the rare paths, blocking */
+                rc = finish_blocking(s, rc == CHAT_EEXIST);
+                *inserted = s->winserted;
+                return write_end(s, rc);
+            }
+            s->wstage = s->wstage == PS_WRITE_COPY ? PS_WRITE_ROOMS : PS_WRITE_COMMIT;
+            if (send_next(s) != CHAT_OK)
+                return write_end(s, CHAT_EIO);
+            continue;
+        }
+        if (rc != CHAT_EAGAIN)
+            return write_end(s, CHAT_EIO);
+        if (wait_ms == 0)
+            return CHAT_EAGAIN;
+        left = wait_ms < 0 ? -1 : deadline - chat_mono_ms();
+        if (wait_ms > 0 && left <= 0)
+            return CHAT_EAGAIN;
+        wait_conn(s, flushed == 1, (int)left);
+    }
+}
+
+int ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted)
+{
+    int rc;
+
+    *inserted = 0;
+    if (b->n == 0)
+        return CHAT_OK;
+    rc = ps_store_write_start(s, b);
+    while (rc == CHAT_OK || rc == CHAT_EAGAIN) {
+        rc = ps_store_write_poll(s, -1, inserted);
+        if (rc != CHAT_EAGAIN)
+            break;
+    }
+    return rc == CHAT_OK ? CHAT_OK : CHAT_EIO;
 }
 
 #define SPAM_BAN_SQL                                                                            \
@@ -957,7 +1255,7 @@ int ps_store_spam_ban(struct ps_store *s,
     int rc = CHAT_OK;
 
     *stored = 0;
-    if (!s->conn)
+    if (!s->conn || s->wb)
         return CHAT_EAGAIN;
     snprintf(until, sizeof(until), "%" PRId64, until_ms);
     snprintf(at, sizeof(at), "%" PRId64, ts);

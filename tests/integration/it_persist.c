@@ -1,6 +1,7 @@
 /* it_persist.c - messages land in PostgreSQL in the partition of their UTC day, the next 7
  * days' partitions exist, and killing the persister (SIGKILL) in the middle of 10,000 messages
- * leaves exactly 10,000 rows: no loss, no duplicates. */
+ * leaves exactly 10,000 rows: no loss, no duplicates. A burst of many batches (written while the
+ * next ones are decoded) is stored once and its offsets are all committed by a clean stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,9 +18,11 @@
 #include "it_user.h"
 #include "it_util.h"
 
-#define STREAM_N 10000
-#define KILL_AT  3000
-#define WINDOW   200 /* sends in flight: echoes + acks must fit the send queue (1024 in tests) */
+#define STREAM_N    10000
+#define KILL_AT     3000
+#define WINDOW      200 /* sends in flight: echoes + acks must fit the send queue (1024 in tests) */
+#define BURST_N     30000 /* records produced at once: several batches of CHAT_BATCH_MAX (5000) */
+#define BURST_ROOMS 50
 
 static PGconn *pg;
 
@@ -194,12 +197,71 @@ static void test_replayed_record_stored_once(void **state)
     free(tok);
 }
 
+/* A burst straight into Kafka drains in several batches, each written while the next one is
+ * decoded: every record is stored exactly once, and after a clean stop (SIGTERM) and a restart
+ * nothing is read again (the offsets of every batch were committed after its rows). */
+static void test_burst_pipelined_batches(void **state)
+{
+    (void)state;
+    char like[64], file[128], room[64];
+    long long batches0, dups;
+    int pid = (int)getpid();
+
+    snprintf(like, sizeof(like), "burst-%d-%%", pid);
+    snprintf(file, sizeof(file), "%s/burst-%d.tsv", it_env("CHAT_TEST_DIR"), pid);
+    batches0 = persister_metric("chat_persister_batches_total");
+    assert_true(batches0 >= 0);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    for (int i = 0; i < BURST_N; i++) {
+        snprintf(room, sizeof(room), "burst-%d-%d", pid, i % BURST_ROOMS);
+        fprintf(f,
+                "%s\t{\"type\":\"message\",\"room\":\"%s\",\"id\":\"%lld\",\"user\":\"b%d\","
+                "\"nick\":\"B\",\"text\":\"burst %d\",\"ts\":%lld}\n",
+                room, room, 8000000000000000000LL + (long long)pid * 100000 + i, i % 7, i,
+                (long long)time(NULL) * 1000 + i % 1000);
+    }
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(it_sh("kcat -P -b '%s' -t chat.messages -K '\\t' -z lz4 <%s",
+                           it_env("CHAT_KAFKA_BROKERS"), file),
+                     0);
+    for (int i = 0;
+         i < it_timeout(1200) &&
+         it_pg_count(pg, "SELECT count(*) FROM messages WHERE room LIKE $1", like) < BURST_N;
+         i++)
+        usleep(50 * 1000); /* polling the database for a condition */
+    assert_int_equal(it_pg_count(pg, "SELECT count(*) FROM messages WHERE room LIKE $1", like),
+                     BURST_N);
+    assert_int_equal(
+        it_pg_count(pg, "SELECT count(DISTINCT id) FROM messages WHERE room LIKE $1", like),
+        BURST_N);
+    assert_true(persister_metric("chat_persister_batches_total") >= batches0 + BURST_N / 5000);
+    /* a clean stop commits everything; the restarted persister reads nothing twice */
+    assert_int_equal(
+        it_sh("%s/fixtures/cluster.sh stop persister %s", IT_SRC_DIR, it_env("CHAT_TEST_DIR")), 0);
+    assert_int_equal(it_sh("%s/fixtures/cluster.sh start persister %s >/dev/null", IT_SRC_DIR,
+                           it_env("CHAT_TEST_DIR")),
+                     0);
+    snprintf(room, sizeof(room), "burst-%d-last", pid);
+    assert_int_equal(it_sh("printf '%s\\t{\"type\":\"message\",\"room\":\"%s\",\"id\":\"%lld\","
+                           "\"user\":\"b\",\"nick\":\"B\",\"text\":\"last\",\"ts\":%lld}\\n' | "
+                           "kcat -P -b '%s' -t chat.messages -K '\\t'",
+                           room, room, 8000000000000000000LL + (long long)pid * 100000 + BURST_N,
+                           (long long)time(NULL) * 1000, it_env("CHAT_KAFKA_BROKERS")),
+                     0);
+    assert_int_equal(wait_rows(room, 1, it_timeout(30000)), 1);
+    dups = persister_metric("chat_persister_duplicates_total");
+    assert_int_equal(dups, 0);
+    unlink(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_message_in_its_day_partition),
         cmocka_unit_test(test_persister_killed_mid_stream_exactly_once),
         cmocka_unit_test(test_replayed_record_stored_once),
+        cmocka_unit_test(test_burst_pipelined_batches),
     };
     int rc;
 

@@ -89,6 +89,39 @@ static void test_ps_batch_skip_commits_without_row(void **state)
     ps_batch_fini(&b); /* idempotent */
 }
 
+/* The offsets of a written batch join the held ones: the greater per partition, never back, and
+ * the destination's rows and first_ms stay as they were. */
+static void test_ps_batch_merge_commits(void **state)
+{
+    struct ps_batch held, b;
+
+    (void)state;
+    ps_batch_init(&held);
+    ps_batch_init(&b);
+    ps_batch_merge_commits(&held, &b); /* nothing to merge */
+    assert_false(ps_batch_pending(&held));
+    ps_batch_skip(&b, 1, 10, 100);
+    ps_batch_skip(&b, 2, 20, 100);
+    ps_batch_merge_commits(&held, &b);
+    assert_true(ps_batch_pending(&held));
+    assert_int_equal(held.first_ms, 0); /* offsets only: nothing waits for a write */
+    assert_int_equal(held.n, 0);
+    assert_int_equal(next_of(&held, 1), 11);
+    assert_int_equal(next_of(&held, 2), 21);
+    ps_batch_reset(&b);
+    ps_batch_skip(&b, 2, 15, 200); /* older than held: no rewind */
+    ps_batch_skip(&b, 3, 30, 200);
+    ps_batch_skip(&b, 1, 12, 200);
+    ps_batch_merge_commits(&held, &b);
+    assert_int_equal(held.ncommits, 3);
+    assert_int_equal(next_of(&held, 1), 13);
+    assert_int_equal(next_of(&held, 2), 21);
+    assert_int_equal(next_of(&held, 3), 31);
+    assert_int_equal(held.first_ms, 0);
+    ps_batch_fini(&held);
+    ps_batch_fini(&b);
+}
+
 static void test_ps_batch_add_rejects_unstorable(void **state)
 {
     struct ps_batch b;
@@ -276,6 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ps_batch_add_copies_and_tracks_offsets),
         cmocka_unit_test(test_ps_batch_skip_commits_without_row),
+        cmocka_unit_test(test_ps_batch_merge_commits),
         cmocka_unit_test(test_ps_batch_add_rejects_unstorable),
         cmocka_unit_test(test_ps_batch_drop_partitions),
         cmocka_unit_test(test_ps_batch_array_text_escaping),
