@@ -103,8 +103,10 @@ static void prod_poll_cb(uv_poll_t *h, int status, int events)
     rd_kafka_poll(gw->prod, 0);
 }
 
-/* Fan a record to the local subscribers of a room (zero copies per recipient). */
-static void fanout_room(struct gw *gw, const char *room, size_t room_len, struct chat_msg *m)
+/* Fan the room's event at seq to the local subscribers of the room (zero copies per recipient),
+ * but for those that hold it already (gw_room_skipped). */
+static void
+fanout_room(struct gw *gw, const char *room, size_t room_len, int64_t seq, struct chat_msg *m)
 {
     char name[CHAT_ROOM_MAX + 1];
     struct gw_room *r;
@@ -116,9 +118,14 @@ static void fanout_room(struct gw *gw, const char *room, size_t room_len, struct
     r = gw_room_find(&gw->rooms, name);
     if (!r)
         return;
-    for (size_t i = 0; i < r->nsubs; i++)
+    for (size_t i = 0; i < r->nsubs; i++) {
+        if (r->nskips && gw_room_skipped(r, r->subs[i].c, seq))
+            continue;
         if (gw_conn_push(r->subs[i].c, m) == CHAT_OK)
             chat_metric_add(&gw->m.deliveries, 1);
+    }
+    if (r->nskips)
+        gw_room_skips_done(r, seq);
 }
 
 static void fanout_all(struct gw *gw, struct chat_msg *m)
@@ -226,7 +233,7 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
         m->t_us = chat_mono_us(); /* consumed: chat_gateway_deliver_seconds runs from here */
         if (rkm->key)
             (void)gw_recent_add(gw->recent, rkm->key, rkm->key_len, rkm->offset, m);
-        fanout_room(gw, rkm->key, rkm->key_len, m);
+        fanout_room(gw, rkm->key, rkm->key_len, rkm->offset, m);
         chat_msg_unref(m);
         if (rkm->key && chat_msg_stream_prefix(rkm->payload, rkm->len, &type) > 0 &&
             type == CHAT_STREAM_DELETED)

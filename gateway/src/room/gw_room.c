@@ -2,6 +2,7 @@
  * back-index in each connection. Event-loop thread only. */
 #include "room/gw_room.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "chat/hash.h"
@@ -22,10 +23,14 @@ void gw_room_index_init(struct gw_rooms *r)
     r->slots = chat_xcalloc(r->nslots, sizeof(*r->slots));
 }
 
+static int skip_find(const struct gw_room *room, const struct gw_conn *c, bool *found);
+static void skip_remove(struct gw_room *room, int k);
+
 static void room_free(struct gw_room *room)
 {
     chat_msg_unref(room->presence);
     gw_map_fini(&room->users);
+    chat_free(room->skips);
     chat_free(room->subs);
     chat_free(room->name);
     chat_free(room);
@@ -170,6 +175,12 @@ static void leave_slot(struct gw_conn *c, int i)
             }
     }
     room->nsubs--;
+    if (room->nskips) {
+        bool found;
+        int k = skip_find(room, c, &found);
+        if (found)
+            skip_remove(room, k);
+    }
     c->rooms[i] = c->rooms[c->nrooms - 1];
     c->nrooms--;
     presence_delta(room, c, -1);
@@ -197,4 +208,60 @@ void gw_room_leave_all(struct gw *gw, struct gw_conn *c)
         gw_room_maybe_free(&gw->rooms, room);
     }
     chat_metric_set(&gw->m.rooms, (long long)gw->rooms.n);
+}
+
+/* The skips are sorted by connection (a pointer order): a look-up is a binary search, so a mass
+ * reconnect onto a lagging node costs O(log n) per subscriber and event, not O(n). */
+static int skip_find(const struct gw_room *room, const struct gw_conn *c, bool *found)
+{
+    int lo = 0, hi = room->nskips;
+
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)room->skips[mid].c < (uintptr_t)c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < room->nskips && room->skips[lo].c == c;
+    return lo;
+}
+
+static void skip_remove(struct gw_room *room, int k)
+{
+    memmove(&room->skips[k], &room->skips[k + 1],
+            (size_t)(room->nskips - k - 1) * sizeof(*room->skips));
+    if (--room->nskips == 0)
+        CHAT_FREE(room->skips);
+}
+
+void gw_room_skip_add(struct gw_room *room, struct gw_conn *c, int64_t through)
+{
+    bool found;
+    int k = skip_find(room, c, &found);
+
+    if (found) {
+        room->skips[k].through = through;
+        return;
+    }
+    room->skips = chat_xrealloc(room->skips, (size_t)(room->nskips + 1) * sizeof(*room->skips));
+    memmove(&room->skips[k + 1], &room->skips[k],
+            (size_t)(room->nskips - k) * sizeof(*room->skips));
+    room->skips[k] = (struct gw_skip){.c = c, .through = through};
+    room->nskips++;
+}
+
+bool gw_room_skipped(const struct gw_room *room, const struct gw_conn *c, int64_t seq)
+{
+    bool found;
+    int k = skip_find(room, c, &found);
+
+    return found && seq <= room->skips[k].through;
+}
+
+void gw_room_skips_done(struct gw_room *room, int64_t seq)
+{
+    for (int k = room->nskips - 1; k >= 0; k--)
+        if (room->skips[k].through <= seq)
+            skip_remove(room, k);
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "room/gw_map.h"
 
@@ -19,6 +20,13 @@ struct gw_sub {
     struct gw_conn *c;
 };
 
+/* A subscriber that must not get the room's events up to through: it joined with since ahead of
+ * what this node had consumed of the room (it holds them already; gw_conn.c join_since). */
+struct gw_skip {
+    struct gw_conn *c;
+    int64_t through;
+};
+
 struct gw_room {
     char *name;            /* owns */
     struct gw_room *hnext; /* hash chain */
@@ -28,6 +36,8 @@ struct gw_room {
     struct chat_msg *presence; /* owns a ref: the room's last presence frame, or NULL */
     bool dirty;                /* presence changed since the last report to Redis */
     bool reported;             /* Redis holds keys for this room (must be cleared when empty) */
+    struct gw_skip *skips;     /* owns; nskips entries, usually none */
+    int nskips;
 };
 
 struct gw_rooms {
@@ -57,5 +67,12 @@ int gw_room_leave(struct gw *gw, struct gw_conn *c, const char *name);
 void gw_room_leave_all(struct gw *gw, struct gw_conn *c);
 /* True when c is subscribed to name. */
 bool gw_room_joined(const struct gw_conn *c, const char *name);
+/* c (a subscriber) holds the room's events up to through already: the fan-out leaves them out
+ * for c (gw_room_skipped) until the room reaches through (gw_room_skips_done). */
+void gw_room_skip_add(struct gw_room *room, struct gw_conn *c, int64_t through);
+/* Whether the event at seq is one c holds already (room->nskips > 0: call only then). */
+bool gw_room_skipped(const struct gw_room *room, const struct gw_conn *c, int64_t seq);
+/* The room's event at seq went out: the skips it reached are over. */
+void gw_room_skips_done(struct gw_room *room, int64_t seq);
 
 #endif

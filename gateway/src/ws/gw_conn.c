@@ -442,6 +442,7 @@ static void join_since(struct gw_conn *c, const struct chat_cframe *f)
     struct gw_recent_iter it;
     struct gw_recent_info info;
     struct chat_msg *m;
+    struct gw_room *r;
     int64_t oldest = -1;
     bool rec;
 
@@ -458,7 +459,12 @@ static void join_since(struct gw_conn *c, const struct chat_cframe *f)
     chat_metric_add(rec ? &gw->m.recovered : &gw->m.recover_misses, 1);
     while (rec && (m = gw_recent_next(&it, NULL)) != NULL)
         if (gw_conn_push(c, m) != CHAT_OK)
-            break; /* closed as a slow consumer */
+            return; /* closed as a slow consumer */
+    /* this node has not consumed the room up to since yet (the client came from a node ahead):
+     * the events up to since are still to come live, and the client holds them */
+    if (rec && gw_recent_peek(gw->recent, f->room, strlen(f->room), &info) &&
+        info.last < f->since && (r = gw_room_find(&gw->rooms, f->room)) != NULL)
+        gw_room_skip_add(r, c, f->since);
 }
 
 static void handle_join(struct gw_conn *c, const struct chat_cframe *f)

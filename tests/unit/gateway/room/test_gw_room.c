@@ -95,10 +95,62 @@ static void test_rooms_back_index(void **state)
     chat_free(gw);
 }
 
+/* The skips of subscribers that hold a room's events up to a seq (join {since} ahead of the
+ * node): only their own events up to through are left out, they end when the room reaches
+ * through, and a leave drops them. */
+static void test_rooms_skips(void **state)
+{
+    enum { NCONN = 9 };
+    struct gw_config cfg = {.max_rooms = 4};
+    struct gw *gw = chat_xcalloc(1, sizeof(*gw));
+    struct gw_conn *conns = chat_xcalloc(NCONN, sizeof(*conns));
+    struct gw_room *r;
+
+    (void)state;
+    gw->cfg = &cfg;
+    gw_room_index_init(&gw->rooms);
+    for (int i = 0; i < NCONN; i++) {
+        conns[i].gw = gw;
+        conns[i].claims.sub = "u";
+        assert_int_equal(gw_room_join(gw, &conns[i], "r"), CHAT_OK);
+    }
+    r = gw_room_find(&gw->rooms, "r");
+    assert_non_null(r);
+    for (int i = NCONN - 1; i >= 0; i -= 2) /* out of address order: the list sorts itself */
+        gw_room_skip_add(r, &conns[i], 100 + i);
+    assert_int_equal(r->nskips, (NCONN + 1) / 2);
+    for (int i = 0; i < NCONN; i++) {
+        bool skips = i % 2 == 0;
+        assert_int_equal(gw_room_skipped(r, &conns[i], 100 + i), skips);
+        assert_false(gw_room_skipped(r, &conns[i], 101 + i));
+    }
+    gw_room_skip_add(r, &conns[0], 50); /* again: the new through replaces the old */
+    assert_int_equal(r->nskips, (NCONN + 1) / 2);
+    assert_false(gw_room_skipped(r, &conns[0], 51));
+    gw_room_skips_done(r, 104); /* conns 0, 2, 4 reached */
+    assert_int_equal(r->nskips, 2);
+    assert_false(gw_room_skipped(r, &conns[2], 102));
+    assert_true(gw_room_skipped(r, &conns[6], 106));
+    assert_int_equal(gw_room_leave(gw, &conns[6], "r"), CHAT_OK);
+    assert_int_equal(r->nskips, 1);
+    assert_true(gw_room_skipped(r, &conns[8], 108));
+    gw_room_skips_done(r, 200);
+    assert_int_equal(r->nskips, 0);
+    assert_null(r->skips);
+    for (int i = 0; i < NCONN; i++) {
+        gw_room_leave_all(gw, &conns[i]);
+        chat_free(conns[i].rooms);
+    }
+    gw_room_index_fini(&gw->rooms);
+    chat_free(conns);
+    chat_free(gw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rooms_back_index),
+        cmocka_unit_test(test_rooms_skips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
