@@ -1005,36 +1005,114 @@ int chat_enc_system(struct chat_buf *out, const struct chat_system_ev *e)
     return dump(out, j);
 }
 
-int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc)
+/* A message event read by the flat scanner: chat_json_free() tells it from a jansson document
+ * by its head, a json_t whose type no jansson value has (the head is a real json_t, so reading
+ * its type through a json_t pointer is sound). */
+#define FLAT_DOC_TYPE ((json_type)0x464c4154) /* "FLAT" */
+struct flat_doc {
+    json_t head; /* head.type == FLAT_DOC_TYPE */
+    struct chat_jflat flat;
+};
+
+static bool jflat_has_null(const struct chat_jflat *j)
+{
+    for (int i = 0; i < j->n; i++)
+        if (j->m[i].kind == CHAT_JFLAT_NULL)
+            return true;
+    return false;
+}
+
+/* The checks after the members were read: the id's digits, prev before seq. */
+static int msg_finish(struct chat_event_msg *m, const char *ids, bool has_prev)
+{
+    char *end = NULL;
+
+    if (!chat_room_valid(m->room))
+        return CHAT_EPROTO;
+    if (ids[0] < '0' || ids[0] > '9') /* strtoull would accept " 1", "+1" and "-1" */
+        return CHAT_EPROTO;
+    if (has_prev && (m->prev < 0 || m->prev >= m->seq)) /* seq -1: prev without seq */
+        return CHAT_EPROTO;
+    errno = 0;
+    m->id = strtoull(ids, &end, 10);
+    if (errno != 0 || !end || *end != '\0')
+        return CHAT_EPROTO;
+    return CHAT_OK;
+}
+
+/* The members of a message event from the flat scanner, typed as json_unpack's format
+ * "{s:s, s?I, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s}" of the jansson path reads them (the
+ * caller leaves documents with a null member to jansson). */
+static int msg_fields_flat(const struct fsrc *src, struct chat_event_msg *m)
+{
+    struct fval type = fget(src, "type"), seq = fget(src, "seq"), prev = fget(src, "prev");
+    struct fval room = fget(src, "room"), id = fget(src, "id"), user = fget(src, "user");
+    struct fval nick = fget(src, "nick"), text = fget(src, "text"), ts = fget(src, "ts");
+    struct fval cmid = fget(src, "client_msg_id");
+    const struct chat_jflat_member *del = chat_jflat_get(src->flat, "deleted");
+
+    if (type.kind != FV_STR || room.kind != FV_STR || id.kind != FV_STR || user.kind != FV_STR ||
+        nick.kind != FV_STR || text.kind != FV_STR || ts.kind != FV_INT ||
+        (seq.kind != FV_ABSENT && seq.kind != FV_INT) ||
+        (prev.kind != FV_ABSENT && prev.kind != FV_INT) ||
+        (cmid.kind != FV_ABSENT && cmid.kind != FV_STR) || strcmp(type.s, "message") != 0)
+        return CHAT_EPROTO;
+    m->room = room.s;
+    m->user = user.s;
+    m->nick = nick.s;
+    m->text = text.s;
+    m->client_msg_id = cmid.kind == FV_STR ? cmid.s : NULL;
+    m->ts = ts.i;
+    m->seq = seq.kind == FV_INT ? seq.i : -1;
+    m->prev = prev.kind == FV_INT ? prev.i : -1;
+    m->deleted = del && del->kind == CHAT_JFLAT_TRUE;
+    return msg_finish(m, id.s, prev.kind != FV_ABSENT);
+}
+
+int chat_msg_decode_as(const char *v, size_t len, struct chat_event_msg *m, void **doc, bool flat)
 {
     json_t *root;
     const char *type, *ids, *cmid = NULL;
     json_int_t ts, seq = -1, prev = -1;
-    char *end = NULL;
 
     *doc = NULL;
     memset(m, 0, sizeof(*m));
+    /* the shape this codec writes, without a tree (the scanner wants valid UTF-8, as jansson
+     * does); anything else is jansson's */
+    if (flat && chat_utf8_valid(v, len, NULL)) {
+        struct flat_doc *d = chat_xcalloc(1, sizeof(*d));
+        if (chat_jflat_scan(v, len, &d->flat) == CHAT_OK) {
+            if (!jflat_has_null(&d->flat)) {
+                const struct fsrc src = {&d->flat, NULL};
+                d->head.type = FLAT_DOC_TYPE;
+                if (msg_fields_flat(&src, m) == CHAT_OK) {
+                    *doc = d;
+                    return CHAT_OK;
+                }
+                chat_jflat_fini(&d->flat);
+                chat_free(d);
+                memset(m, 0, sizeof(*m));
+                return CHAT_EPROTO;
+            }
+            chat_jflat_fini(&d->flat);
+        }
+        chat_free(d);
+    }
     root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
     if (!root)
         return CHAT_EPROTO;
     if (json_unpack(root, "{s:s, s?I, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s}", "type", &type,
                     "seq", &seq, "prev", &prev, "room", &m->room, "id", &ids, "user", &m->user,
                     "nick", &m->nick, "text", &m->text, "ts", &ts, "client_msg_id", &cmid) != 0 ||
-        strcmp(type, "message") != 0 || !chat_room_valid(m->room))
-        goto bad;
-    if (ids[0] < '0' || ids[0] > '9') /* strtoull would accept " 1", "+1" and "-1" */
-        goto bad;
-    if (json_object_get(root, "prev") && (prev < 0 || prev >= seq)) /* seq -1: prev without seq */
-        goto bad;
-    errno = 0;
-    m->id = strtoull(ids, &end, 10);
-    if (errno != 0 || !end || *end != '\0')
+        strcmp(type, "message") != 0)
         goto bad;
     m->ts = ts;
     m->seq = seq;
     m->prev = prev;
     m->client_msg_id = cmid;
     m->deleted = json_is_true(json_object_get(root, "deleted"));
+    if (msg_finish(m, ids, json_object_get(root, "prev") != NULL) != CHAT_OK)
+        goto bad;
     *doc = root;
     return CHAT_OK;
 bad:
@@ -1043,8 +1121,19 @@ bad:
     return CHAT_EPROTO;
 }
 
+int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc)
+{
+    return chat_msg_decode_as(v, len, m, doc, true);
+}
+
 void chat_json_free(void *doc)
 {
+    if (doc && json_typeof((json_t *)doc) == FLAT_DOC_TYPE) {
+        struct flat_doc *d = doc;
+        chat_jflat_fini(&d->flat);
+        chat_free(d);
+        return;
+    }
     json_decref(doc);
 }
 

@@ -416,6 +416,12 @@ chat_stream_ev_decode(const char *v, size_t len, struct chat_stream_ev *e, void 
  * strings borrowed from *doc, which the caller frees with chat_json_free(). Returns CHAT_OK or
  * CHAT_EPROTO. */
 CHAT_NODISCARD int chat_msg_decode(const char *v, size_t len, struct chat_event_msg *m, void **doc);
+/* The same, with the flat scanner (chat/jflat.h) tried first or not (jansson only): the
+ * document then is a flat one or jansson's, both freed by chat_json_free(); for the tests that
+ * hold both parses to the same answers. */
+CHAT_NODISCARD int
+chat_msg_decode_as(const char *v, size_t len, struct chat_event_msg *m, void **doc, bool flat);
+/* Frees a document of any decoder here (NULL-safe). */
 void chat_json_free(void *doc);
 
 /* ---- history (REST, proto/README.md section 9 "History") ----
