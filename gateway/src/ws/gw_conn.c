@@ -328,7 +328,7 @@ static int write_queued(struct gw_conn *c, int writes)
         if (c->outq.len == 1 || chat_msg_wire_len(m) >= GW_COALESCE_BYTES / 2) {
             rc = lws_write(c->wsi, chat_msg_wire(m), chat_msg_wire_len(m), LWS_WRITE_HTTP);
             if (m->t_us)
-                chat_hist_record(h, (uint64_t)(now - m->t_us));
+                chat_hist_record_1w(h, (uint64_t)(now - m->t_us));
             gw_ring_pop(&c->outq, 1);
         } else {
             int k = 0;
@@ -340,7 +340,7 @@ static int write_queued(struct gw_conn *c, int writes)
                 memcpy(out + len, chat_msg_wire(q), chat_msg_wire_len(q));
                 len += chat_msg_wire_len(q);
                 if (q->t_us)
-                    chat_hist_record(h, (uint64_t)(now - q->t_us));
+                    chat_hist_record_1w(h, (uint64_t)(now - q->t_us));
                 k++;
             }
             rc = lws_write(c->wsi, out, len, LWS_WRITE_HTTP);
