@@ -829,9 +829,13 @@ int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m)
 
 bool chat_msg_has_id(const char *frame, uint64_t id)
 {
-    char needle[48];
+    static const char pre[] = ",\"id\":\"", post[] = "\",\"user\":";
+    char needle[sizeof(pre) + 24 + sizeof(post)], b[24], *d = jw_digits(b, id);
+    size_t n = (size_t)(b + sizeof(b) - d);
 
-    snprintf(needle, sizeof(needle), ",\"id\":\"%" PRIu64 "\",\"user\":", id);
+    memcpy(needle, pre, sizeof(pre) - 1);
+    memcpy(needle + sizeof(pre) - 1, d, n);
+    memcpy(needle + sizeof(pre) - 1 + n, post, sizeof(post)); /* with its NUL */
     return strstr(frame, needle) != NULL;
 }
 
@@ -868,25 +872,21 @@ int chat_msg_splice_seq(struct chat_buf *out, const char *v, size_t len, int64_t
 int chat_msg_splice_seq_prev(
     struct chat_buf *out, const char *v, size_t len, int64_t seq, int64_t prev)
 {
-    char num[64];
-    int n, rc;
-
+    struct jw w = {out, out->len, CHAT_OK};
     size_t plen = chat_msg_stream_prefix(v, len, NULL);
 
     if (plen == 0 || len <= plen)
         return CHAT_EPROTO;
-    if (prev >= 0)
-        n = snprintf(num, sizeof(num), "\"seq\":%" PRId64 ",\"prev\":%" PRId64 ",", seq, prev);
-    else
-        n = snprintf(num, sizeof(num), "\"seq\":%" PRId64 ",", seq);
-    rc = chat_buf_reserve(out, len + (size_t)n);
-    if (rc != CHAT_OK)
-        return rc;
-    /* reserve succeeded: the appends below cannot fail */
-    rc = chat_buf_append(out, v, plen);
-    rc |= chat_buf_append(out, num, (size_t)n);
-    rc |= chat_buf_append(out, v + plen, len - plen);
-    return rc;
+    jw_raw(&w, v, plen);
+    jw_lit(&w, "\"seq\":");
+    jw_int(&w, seq);
+    if (prev >= 0) {
+        jw_lit(&w, ",\"prev\":");
+        jw_int(&w, prev);
+    }
+    jw_raw(&w, ",", 1);
+    jw_raw(&w, v + plen, len - plen);
+    return jw_end(&w); /* out unchanged on error */
 }
 
 /* The record types of a room's stream, in enum chat_stream_type order (index 0: unknown). */
