@@ -224,15 +224,19 @@ static uint32_t rnd(uint64_t *s)
     return (uint32_t)(*s >> 33);
 }
 
-static void test_jflat_decoders_agree_on_mutations(void **state)
+/* 40,000 mutations (1-3 edits each: a byte flipped, a punct character inserted, a byte dropped,
+ * the rest cut off) of srcs[0..n), each handed to check. */
+static void mutations(const char *const *srcs,
+                      size_t n,
+                      const char *punct,
+                      uint64_t seed,
+                      void (*check)(const char *, size_t))
 {
-    static const char punct[] = "{}[]\",:\\ -0123456789.eEtfnul\t\n";
-    uint64_t seed = 12345;
+    size_t npunct = strlen(punct);
     char buf[512];
 
-    (void)state;
     for (int round = 0; round < 40000; round++) {
-        const char *src = frames[rnd(&seed) % (sizeof(frames) / sizeof(frames[0]))];
+        const char *src = srcs[rnd(&seed) % n];
         size_t len = strlen(src);
         int edits = 1 + (int)(rnd(&seed) % 3);
 
@@ -246,7 +250,7 @@ static void test_jflat_decoders_agree_on_mutations(void **state)
             case 1: /* insert punctuation */
                 if (len + 1 < sizeof(buf)) {
                     memmove(buf + at + 1, buf + at, len - at);
-                    buf[at] = punct[rnd(&seed) % (sizeof(punct) - 1)];
+                    buf[at] = punct[rnd(&seed) % npunct];
                     len++;
                 }
                 break;
@@ -259,8 +263,15 @@ static void test_jflat_decoders_agree_on_mutations(void **state)
                 break;
             }
         }
-        agree(buf, len);
+        check(buf, len);
     }
+}
+
+static void test_jflat_decoders_agree_on_mutations(void **state)
+{
+    (void)state;
+    mutations(frames, sizeof(frames) / sizeof(frames[0]), "{}[]\",:\\ -0123456789.eEtfnul\t\n",
+              12345, agree);
 }
 
 /* ---- the message event's two parses agree (chat_msg_decode) ---- */
@@ -310,43 +321,11 @@ static const char *const events[] = {
 
 static void test_jflat_message_decoders_agree(void **state)
 {
-    static const char punct[] = "{}[]\",:\\ -0123456789.eEtfnul";
-    uint64_t seed = 777;
-    char buf[512];
-
     (void)state;
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         msg_agree(events[i], strlen(events[i]));
-    for (int round = 0; round < 40000; round++) {
-        const char *src = events[rnd(&seed) % (sizeof(events) / sizeof(events[0]))];
-        size_t len = strlen(src);
-        int edits = 1 + (int)(rnd(&seed) % 3);
-
-        memcpy(buf, src, len);
-        for (int k = 0; k < edits && len > 0; k++) {
-            size_t at = rnd(&seed) % len;
-            switch (rnd(&seed) % 4) {
-            case 0:
-                buf[at] = (char)(rnd(&seed) & 0x7f);
-                break;
-            case 1:
-                if (len + 1 < sizeof(buf)) {
-                    memmove(buf + at + 1, buf + at, len - at);
-                    buf[at] = punct[rnd(&seed) % (sizeof(punct) - 1)];
-                    len++;
-                }
-                break;
-            case 2:
-                memmove(buf + at, buf + at + 1, len - at - 1);
-                len--;
-                break;
-            default:
-                len = at;
-                break;
-            }
-        }
-        msg_agree(buf, len);
-    }
+    mutations(events, sizeof(events) / sizeof(events[0]), "{}[]\",:\\ -0123456789.eEtfnul", 777,
+              msg_agree);
 }
 
 int main(void)
