@@ -71,16 +71,7 @@ cdir=$(mktemp -d /tmp/chat-bench-capacity.XXXXXX)
 baseline_pid=
 failed=0
 
-# shellcheck disable=SC2317 # called through the EXIT trap
-cleanup() {
-    trap - EXIT INT TERM
-    if [ -n "$baseline_pid" ] && kill -0 "$baseline_pid" 2>/dev/null; then
-        kill -TERM "$baseline_pid" 2>/dev/null || true
-        wait "$baseline_pid" 2>/dev/null || true
-    fi
-    bench_cluster_done "$cdir"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$do_build" = 1 ]; then
@@ -91,22 +82,10 @@ bin=$build/bin
 bench_machine >"$out/machine.txt"
 
 bench_log "starting the cluster in $cdir"
-export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
-export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000 CHAT_SPAM_SAME=${CHAT_SPAM_SAME:-0}
-export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000 CHAT_ROOMS_ADHOC=1
-cluster_up "$cdir"
-set -a
-# shellcheck disable=SC1091
-. "$cdir/cluster.env"
-set +a
+bench_cluster_start "$cdir"
 _cl_free_port
 bport=$REPLY
-"$bin/chat-bench-baseline" --port="$bport" >"$out/baseline.log" 2>&1 &
-baseline_pid=$!
-for _ in $(seq 1 100); do
-    curl -fsS -m 1 "http://127.0.0.1:$bport/healthz" >/dev/null 2>&1 && break
-    sleep 0.05
-done
+bench_baseline_start "$bport"
 
 # every thread of every process of the cluster and of the baseline on CPU 0
 pin() {

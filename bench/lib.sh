@@ -8,6 +8,15 @@
 #   bench_machine                writes date, host, cpu and commit lines to stdout (machine.txt)
 #   bench_cluster_done CDIR      stops the cluster in CDIR, keeps its logs in
 #                                $out/cluster-logs/ and removes CDIR
+#   bench_cluster_start CDIR     starts the local cluster in CDIR (binaries from $bin) with the
+#                                rate limits lifted and the spam rule off, and loads its
+#                                cluster.env into the environment
+#   bench_baseline_start PORT    starts chat-bench-baseline ($bin) on 127.0.0.1:PORT (log:
+#                                $out/baseline.log), sets baseline_pid and waits for its
+#                                /healthz (5 s); returns 1 when it does not answer
+#   bench_baseline_stop          stops $baseline_pid, if it runs, and clears it
+#   bench_cleanup                the EXIT trap of the scripts: bench_baseline_stop, then
+#                                bench_cluster_done $cdir
 
 bench_log() {
     printf '\n==== %s\n' "$*" >&2
@@ -37,4 +46,46 @@ bench_cluster_done() {
         cp "$cdir"/logs/*.log "$out/cluster-logs/" 2>/dev/null || true
     fi
     rm -rf "$cdir"
+}
+
+bench_cluster_start() {
+    local cdir=$1
+    export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
+    export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
+    # the load repeats one text: the spam rule (a Redis script per send) is off like the rate
+    # limits; CHAT_SPAM_SAME=6 (of the default 5: never trips) measures what the script costs
+    export CHAT_SPAM_SAME=${CHAT_SPAM_SAME:-0}
+    export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
+    export CHAT_ROOMS_ADHOC=1 # the bench's rooms (b<run>-N) are made up on the fly
+    cluster_up "$cdir"
+    set -a
+    # shellcheck disable=SC1091
+    . "$cdir/cluster.env"
+    set +a
+}
+
+bench_baseline_start() {
+    local port=$1
+    "$bin/chat-bench-baseline" --port="$port" >>"$out/baseline.log" 2>&1 &
+    baseline_pid=$!
+    for _ in $(seq 1 100); do
+        curl -fsS -m 1 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    curl -fsS -m 1 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1
+}
+
+bench_baseline_stop() {
+    if [ -n "${baseline_pid:-}" ] && kill -0 "$baseline_pid" 2>/dev/null; then
+        kill -TERM "$baseline_pid" 2>/dev/null || true
+        wait "$baseline_pid" 2>/dev/null || true
+    fi
+    baseline_pid=
+}
+
+# shellcheck disable=SC2317 # called through the EXIT trap
+bench_cleanup() {
+    trap - EXIT INT TERM
+    bench_baseline_stop
+    bench_cluster_done "$cdir"
 }

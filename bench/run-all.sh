@@ -92,16 +92,7 @@ cdir=$(mktemp -d /tmp/chat-bench-cluster.XXXXXX)
 baseline_pid=
 failed=0
 
-# shellcheck disable=SC2317 # called through the EXIT trap
-cleanup() {
-    trap - EXIT INT TERM
-    if [ -n "$baseline_pid" ] && kill -0 "$baseline_pid" 2>/dev/null; then
-        kill -TERM "$baseline_pid" 2>/dev/null || true
-        wait "$baseline_pid" 2>/dev/null || true
-    fi
-    bench_cluster_done "$cdir"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$do_build" = 1 ]; then
@@ -115,30 +106,13 @@ bench_machine >"$out/machine.txt"
 
 # ---------------------------------------------------------------------------------------------
 bench_log "starting the cluster in $cdir"
-export CHAT_BIN=$bin CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
-export CHAT_RATE_PER_S=1000000 CHAT_RATE_BURST=1000000
-# the load repeats one text: the spam rule (a Redis script per send) is off like the rate limits;
-# CHAT_SPAM_SAME=6 (of the default 5: never trips) measures what the script costs
-export CHAT_SPAM_SAME=${CHAT_SPAM_SAME:-0}
-export CHAT_FRAME_RATE_PER_S=1000000 CHAT_FRAME_RATE_BURST=1000000
-export CHAT_ROOMS_ADHOC=1 # the bench's rooms (b<run>-N) are made up on the fly
-cluster_up "$cdir"
-set -a
-# shellcheck disable=SC1091
-. "$cdir/cluster.env"
-set +a
+bench_cluster_start "$cdir"
 gw_pids="$(cat "$cdir/pids/gw1.pid"),$(cat "$cdir/pids/gw2.pid")"
 
 _cl_free_port
 bport=$REPLY
 bench_log "starting chat-bench-baseline on 127.0.0.1:$bport"
-"$bin/chat-bench-baseline" --port="$bport" >"$out/baseline.log" 2>&1 &
-baseline_pid=$!
-for _ in $(seq 1 100); do
-    curl -fsS -m 1 "http://127.0.0.1:$bport/healthz" >/dev/null 2>&1 && break
-    sleep 0.05
-done
-curl -fsS -m 1 "http://127.0.0.1:$bport/healthz" >/dev/null
+bench_baseline_start "$bport"
 base_url=http://127.0.0.1:$bport
 
 dur=10
@@ -241,14 +215,8 @@ done
 idle_case() {
     local name=idle-4000
     [[ $name =~ $only ]] || return 0
-    kill -TERM "$baseline_pid" 2>/dev/null || true
-    wait "$baseline_pid" 2>/dev/null || true
-    "$bin/chat-bench-baseline" --port="$bport" >>"$out/baseline.log" 2>&1 &
-    baseline_pid=$!
-    for _ in $(seq 1 100); do
-        curl -fsS -m 1 "$base_url/healthz" >/dev/null 2>&1 && break
-        sleep 0.05
-    done
+    bench_baseline_stop
+    bench_baseline_start "$bport" || true
     cluster_stop gw1 "$cdir" >/dev/null 2>&1 || true
     cluster_stop gw2 "$cdir" >/dev/null 2>&1 || true
     cluster_start gw1 "$cdir" >/dev/null 2>&1 && cluster_start gw2 "$cdir" >/dev/null 2>&1 || {
@@ -394,9 +362,7 @@ fi
 # The persister against PostgreSQL's own COPY (its own cluster: stop ours first).
 if [[ persister =~ $only ]]; then
     bench_log "persister: bench/persister_bench.sh ${CHAT_PERSISTER_BENCH_ROWS:=300000}"
-    kill -TERM "$baseline_pid" 2>/dev/null || true
-    wait "$baseline_pid" 2>/dev/null || true
-    baseline_pid=
+    bench_baseline_stop
     cluster_down "$cdir" >/dev/null 2>&1 || true
     if CHAT_BIN=$bin "$repo/bench/persister_bench.sh" "$CHAT_PERSISTER_BENCH_ROWS" \
         >"$out/persister.log" 2>&1; then
