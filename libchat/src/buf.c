@@ -48,6 +48,30 @@ int chat_buf_append(struct chat_buf *b, const void *p, size_t n)
     return CHAT_OK;
 }
 
+size_t chat_fmt_i64(char *out, int64_t v)
+{
+    char tmp[CHAT_I64_DIGITS];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+int chat_buf_append_i64(struct chat_buf *b, int64_t v)
+{
+    char num[CHAT_I64_DIGITS];
+
+    return chat_buf_append(b, num, chat_fmt_i64(num, v));
+}
+
 int chat_buf_appends(struct chat_buf *b, const char *s)
 {
     return chat_buf_append(b, s, strlen(s));

@@ -172,7 +172,9 @@ struct ps_batch {
     size_t n, cap;
     struct ps_commit *commits; /* owns; one per partition seen since the last reset */
     size_t ncommits, commits_cap;
-    int64_t first_ms; /* monotonic ms of the first record not yet written; 0: none */
+    int64_t first_ms;     /* monotonic ms of the first record not yet written; 0: none */
+    struct chat_buf copy; /* rows[0 .. ncopied) in COPY text format (ps_store_encode) */
+    size_t ncopied;
 };
 
 /* Columns of the insert, in parameter order ($1..$10). */
@@ -277,7 +279,6 @@ struct ps_store {
     int backoff_ms;                 /* current reconnect backoff of ps_store_tick */
     struct chat_buf cols[PS_NCOLS]; /* scratch: the insert's array parameters */
     struct chat_buf rcols[3];       /* scratch: the rooms update's (room, seq, ts) arrays */
-    struct chat_buf copy;           /* scratch: the batch in COPY text format */
     struct ps_room_max *rmax;       /* owns, scratch: rmax_cap slots, empty between batches */
     size_t rmax_cap;
     const struct ps_batch *wb;  /* borrowed: the batch being written; NULL: none */
@@ -320,9 +321,10 @@ CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
  * under PS_LOCK_PARTITION, with the DDL lock timeout).
  *
  * Asynchronous, so the next batch is decoded while the database works on this one:
- * ps_store_write_start connects if needed, creates missing partitions, sends BEGIN and starts
- * the COPY (blocking, short), then queues the batch's COPY data without waiting for the server
- * (the connection is non-blocking until the write ends). b is borrowed until the write ends.
+ * ps_store_write_start connects if needed, creates missing partitions, starts the transaction and
+ * its COPY (one round trip), then queues the batch's COPY data (rows not yet encoded are encoded
+ * first: ps_store_encode) without waiting for the server (the connection is non-blocking until
+ * the write ends). b is borrowed until the write ends.
  * Returns CHAT_OK (the write runs: call ps_store_write_poll), CHAT_EAGAIN (a write runs already)
  * or CHAT_EIO (logged; nothing committed; retry later).
  * ps_store_write_poll advances it: sends what libpq still holds, reads the results that arrived,
@@ -333,16 +335,22 @@ CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
  * committed; the connection is closed when broken) or CHAT_EINVAL (no write runs).
  * While a write runs the connection serves nothing else (ps_store_apply_reads and
  * ps_store_spam_ban answer CHAT_EAGAIN, ps_store_tick does nothing). */
-CHAT_NODISCARD int ps_store_write_start(struct ps_store *s, const struct ps_batch *b);
+CHAT_NODISCARD int ps_store_write_start(struct ps_store *s, struct ps_batch *b);
 CHAT_NODISCARD int ps_store_write_poll(struct ps_store *s, int wait_ms, long long *inserted);
+/* Sends what libpq still holds of the running write (the COPY data), never waiting; errors are
+ * left to ps_store_write_poll. */
+void ps_store_pump(struct ps_store *s);
 static inline bool ps_store_busy(const struct ps_store *s)
 {
     return s->wb != NULL;
 }
 /* Both in one: the write of b to its end. Returns CHAT_OK (committed, or b holds no rows) or
  * CHAT_EIO (logged; nothing committed). */
-CHAT_NODISCARD int
-ps_store_write(struct ps_store *s, const struct ps_batch *b, long long *inserted);
+CHAT_NODISCARD int ps_store_write(struct ps_store *s, struct ps_batch *b, long long *inserted);
+/* Appends b's rows not yet encoded (from b->ncopied) to b->copy in COPY text format, so that a
+ * due batch is ready before the database is free. Returns CHAT_OK or CHAT_ETOOBIG (b->copy
+ * emptied; ps_store_write_start encodes it again and fails the write then). */
+int ps_store_encode(struct ps_batch *b);
 /* Moves read markers forward: for each i, room_members (rooms[i], users[i]) with state active
  * gets last_read_seq = GREATEST(last_read_seq, seqs[i]); the arrays are PostgreSQL array literals
  * of n unique (user, room) pairs. Only while connected (never connects: the batch path does).
@@ -394,6 +402,12 @@ struct ps_cache {
     struct ps_prev *prev; /* owns: open addressing, nprev_cap slots (a power of 2) */
     size_t nprev, nprev_cap;
     struct chat_buf frames; /* scratch: the batch's frames */
+    struct chat_buf resp;   /* scratch: the batch's commands (RESP) */
+    size_t ncmds;           /* commands in resp */
+    size_t *cuts;           /* owns: resp offsets after every PS_CACHE_CHUNK commands */
+    size_t ncuts, cuts_cap;
+    void (*pump)(void *); /* called between chunks of the pipeline; NULL: none */
+    void *pump_arg;
 };
 
 #define PS_PREV_MAX 65536 /* rooms remembered for "prev"; the map is cleared when it is full */
@@ -412,7 +426,10 @@ int64_t ps_cache_prev(struct ps_cache *c, const char *room, int64_t seq);
  * ZREMRANGEBYRANK, EXPIRE. Failures are counted (cache_skipped, cache_errors) and logged
  * rate-limited, never returned. */
 void ps_cache_write(struct ps_cache *c, const struct ps_batch *b);
-
+/* fn(arg) runs between chunks of PS_CACHE_CHUNK commands of a cache write (their answers read):
+ * the consumer uses it to keep the database's COPY data flowing meanwhile (ps_store_pump). */
+void ps_cache_set_pump(struct ps_cache *c, void (*fn)(void *), void *arg);
+#define PS_CACHE_CHUNK 512
 /* ------------------------------------------------------------------------------------------ */
 /* ps_events.c: the chat.events consumer (read markers). Owner: the main thread. */
 

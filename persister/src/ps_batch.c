@@ -11,6 +11,14 @@
 void ps_batch_init(struct ps_batch *b)
 {
     memset(b, 0, sizeof(*b));
+    chat_buf_init(&b->copy, 0, 0);
+}
+
+/* The rows changed other than by an append: their COPY text is made again. */
+static void uncopy(struct ps_batch *b)
+{
+    chat_buf_reset(&b->copy);
+    b->ncopied = 0;
 }
 
 static void row_free(struct ps_row *r)
@@ -25,6 +33,7 @@ void ps_batch_reset(struct ps_batch *b)
     b->n = 0;
     b->ncommits = 0;
     b->first_ms = 0;
+    uncopy(b);
 }
 
 void ps_batch_clear_rows(struct ps_batch *b)
@@ -33,6 +42,7 @@ void ps_batch_clear_rows(struct ps_batch *b)
         row_free(&b->rows[i]);
     b->n = 0;
     b->first_ms = 0;
+    uncopy(b);
 }
 
 void ps_batch_fini(struct ps_batch *b)
@@ -42,6 +52,7 @@ void ps_batch_fini(struct ps_batch *b)
     CHAT_FREE(b->commits);
     b->cap = 0;
     b->commits_cap = 0;
+    chat_buf_fini(&b->copy);
 }
 
 /* Records that partition has been consumed up to offset (inclusive). */
@@ -194,6 +205,8 @@ size_t ps_batch_drop_partitions(struct ps_batch *b, const int32_t *parts, size_t
         }
     }
     b->n = keep;
+    if (dropped > 0)
+        uncopy(b);
     keep = 0;
     for (size_t i = 0; i < b->ncommits; i++)
         if (!in_list(b->commits[i].partition, parts, nparts))

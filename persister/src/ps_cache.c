@@ -2,10 +2,10 @@
  * after a batch's database commit, every stored message goes to chat:recent:ROOM (score seq) and
  * chat:urecent:USER (score ts) as the frame a client gets live, with "prev" = the seq of the
  * room's previous message this process wrote (a reader trusts the cache only where the prev
- * links are unbroken). One synchronous hiredis pipeline per batch, within redis_timeout_ms;
- * while Redis fails the writes are skipped and counted and connects wait for a backoff, so the
- * database path never waits longer than one deadline per backoff. Main thread; see ps.h. */
-#include <inttypes.h>
+ * links are unbroken). One synchronous hiredis pipeline per batch (written in RESP here, sent in
+ * chunks with the store's pump in between), within redis_timeout_ms; while Redis fails the
+ * writes are skipped and counted and connects wait for a backoff, so the database path never
+ * waits longer than one deadline per backoff. Main thread; see ps.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,6 @@
 #define BACKOFF_MAX_MS 5000
 #define LOG_EVERY_MS   10000
 #define KEY_MAX        (sizeof("chat:urecent:") + CHAT_ROOM_MAX + 64)
-#define NUM_MAX        24 /* a decimal int64 and its NUL */
 
 void ps_cache_init(struct ps_cache *c, const struct ps_cfg *cfg, struct ps_metrics *m)
 {
@@ -35,6 +34,7 @@ void ps_cache_init(struct ps_cache *c, const struct ps_cfg *cfg, struct ps_metri
     c->m = m;
     c->backoff_ms = BACKOFF_MIN_MS;
     chat_buf_init(&c->frames, 0, 0);
+    chat_buf_init(&c->resp, 0, 0);
 }
 
 static void disconnect(struct ps_cache *c)
@@ -57,6 +57,9 @@ void ps_cache_fini(struct ps_cache *c)
     CHAT_FREE(c->prev);
     c->nprev_cap = 0;
     chat_buf_fini(&c->frames);
+    chat_buf_fini(&c->resp);
+    CHAT_FREE(c->cuts);
+    c->ncuts = c->cuts_cap = 0;
 }
 
 /* The slot of room: its entry, or the free slot where it goes. nprev_cap > 0. */
@@ -146,110 +149,200 @@ static bool connected(struct ps_cache *c)
     return true;
 }
 
-/* A row in group order: by key (room or user), then ord (seq or ts). */
-struct sortent {
-    const char *key;
-    int64_t ord;
-    size_t row;
+void ps_cache_set_pump(struct ps_cache *c, void (*fn)(void *), void *arg)
+{
+    c->pump = fn;
+    c->pump_arg = arg;
+}
+
+/* ---- The batch's commands, written in RESP (the Redis protocol) here: a command is "*argc"
+ * and each argument as "$len" and its bytes, every line ending in CRLF. One buffer for the whole
+ * batch (c->resp), cut every PS_CACHE_CHUNK commands (c->cuts); hiredis gets each chunk as it
+ * is. ---- */
+
+static int resp_head(struct chat_buf *o, char type, size_t n)
+{
+    char t[CHAT_I64_DIGITS + 3];
+    size_t k = 0;
+
+    t[k++] = type;
+    k += chat_fmt_i64(t + k, (int64_t)n);
+    t[k++] = '\r';
+    t[k++] = '\n';
+    return chat_buf_append(o, t, k);
+}
+
+static int resp_bulk(struct chat_buf *o, const void *p, size_t n)
+{
+    return resp_head(o, '$', n) | chat_buf_append(o, p, n) | chat_buf_append(o, "\r\n", 2);
+}
+
+static int resp_str(struct chat_buf *o, const char *s)
+{
+    return resp_bulk(o, s, strlen(s));
+}
+
+static int resp_i64(struct chat_buf *o, int64_t v)
+{
+    char t[CHAT_I64_DIGITS];
+
+    return resp_bulk(o, t, chat_fmt_i64(t, v));
+}
+
+/* One command written: a cut after every PS_CACHE_CHUNK. */
+static void cmd_done(struct ps_cache *c)
+{
+    if (++c->ncmds % PS_CACHE_CHUNK != 0)
+        return;
+    if (c->ncuts == c->cuts_cap) {
+        c->cuts_cap = c->cuts_cap ? c->cuts_cap * 2 : 16;
+        c->cuts = chat_xrealloc(c->cuts, c->cuts_cap * sizeof(*c->cuts));
+    }
+    c->cuts[c->ncuts++] = c->resp.len;
+}
+
+/* The rows of one key (a room, or a user), chained through next[] in batch order. */
+struct group {
+    const char *key; /* borrowed from a row; NULL: free slot */
+    size_t head, tail, n;
 };
 
-static int by_key(const void *a, const void *b)
-{
-    const struct sortent *x = a, *y = b;
-    int d = strcmp(x->key, y->key);
+#define NO_ROW SIZE_MAX
 
-    return d ? d : (x->ord > y->ord) - (x->ord < y->ord);
+/* Writes the commands of one group: a room's ZREMRANGEBYSCORE (its seqs: a replay, or another
+ * process's copy, is replaced), ZADD, ZREMRANGEBYRANK, EXPIRE; a user's ZADD (score ts),
+ * ZREMRANGEBYRANK, EXPIRE. */
+static int write_group(struct ps_cache *c,
+                       const struct ps_batch *b,
+                       const struct group *g,
+                       const size_t *next,
+                       bool user,
+                       int keep,
+                       const size_t *foff)
+{
+    struct chat_buf *o = &c->resp;
+    const char *frames = chat_buf_data(&c->frames);
+    char key[KEY_MAX];
+    int klen, rc = CHAT_OK;
+
+    klen = snprintf(key, sizeof(key), user ? CHAT_KEY_URECENT_FMT : CHAT_KEY_RECENT_FMT, g->key);
+    if (klen < 0 || (size_t)klen >= sizeof(key))
+        return CHAT_ETOOBIG; /* cannot happen: rooms and users are bounded */
+    if (!user) {
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t i = g->head; i != NO_ROW; i = next[i]) {
+            lo = b->rows[i].offset < lo ? b->rows[i].offset : lo;
+            hi = b->rows[i].offset > hi ? b->rows[i].offset : hi;
+        }
+        rc |= resp_head(o, '*', 4) | resp_str(o, "ZREMRANGEBYSCORE") |
+              resp_bulk(o, key, (size_t)klen) | resp_i64(o, lo) | resp_i64(o, hi);
+        cmd_done(c);
+    }
+    rc |= resp_head(o, '*', 2 + 2 * g->n) | resp_str(o, "ZADD") | resp_bulk(o, key, (size_t)klen);
+    for (size_t i = g->head; i != NO_ROW; i = next[i]) {
+        rc |= resp_i64(o, user ? b->rows[i].ts_ms : b->rows[i].offset);
+        rc |= resp_bulk(o, frames + foff[i], foff[i + 1] - foff[i]);
+    }
+    cmd_done(c);
+    rc |= resp_head(o, '*', 4) | resp_str(o, "ZREMRANGEBYRANK") | resp_bulk(o, key, (size_t)klen) |
+          resp_str(o, "0") | resp_i64(o, -(int64_t)keep - 1);
+    cmd_done(c);
+    rc |= resp_head(o, '*', 3) | resp_str(o, "EXPIRE") | resp_bulk(o, key, (size_t)klen) |
+          resp_i64(o, CHAT_RECENT_TTL_S);
+    cmd_done(c);
+    return rc;
+}
+
+/* Groups the rows by room (user: by user, messages only) in first-seen order, without sorting,
+ * and writes each group's commands. */
+static int
+write_groups(struct ps_cache *c, const struct ps_batch *b, bool user, int keep, const size_t *foff)
+{
+    size_t cap = 16, ngroups = 0, *order, *next;
+    struct group *slots;
+    int rc = CHAT_OK;
+
+    while (cap < 2 * b->n)
+        cap *= 2;
+    slots = chat_xcalloc(cap, sizeof(*slots));
+    order = chat_xcalloc(b->n, sizeof(*order));
+    next = chat_xcalloc(b->n, sizeof(*next));
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ps_row *r = &b->rows[i];
+        const char *key = user ? r->user : r->room;
+        size_t j = (size_t)chat_hash_str(key) & (cap - 1);
+
+        if (user && r->kind && strcmp(r->kind, "message") != 0)
+            continue; /* a user's recent messages: not the room's other events */
+        while (slots[j].key && strcmp(slots[j].key, key) != 0)
+            j = (j + 1) & (cap - 1);
+        next[i] = NO_ROW;
+        if (!slots[j].key) {
+            slots[j] = (struct group){.key = key, .head = i, .tail = i};
+            order[ngroups++] = j;
+        } else {
+            next[slots[j].tail] = i;
+            slots[j].tail = i;
+        }
+        slots[j].n++;
+    }
+    for (size_t k = 0; k < ngroups && rc == CHAT_OK; k++)
+        rc = write_group(c, b, &slots[order[k]], next, user, keep, foff);
+    chat_free(slots);
+    chat_free(order);
+    chat_free(next);
+    return rc;
 }
 
 struct pipe {
+    struct ps_cache *cache;
     redisContext *c;
-    size_t queued; /* commands appended */
-    bool err;
+    size_t queued, answered; /* commands handed to hiredis; answers read */
+    bool err;                /* the connection failed */
+    bool refused;            /* an error reply (the connection is fine) */
 };
 
-static void cmd(struct pipe *p, int argc, const char **argv, const size_t *lens)
+/* Reads the answers of every queued command; an error reply is logged and marks the pipe. */
+static void answers(struct pipe *p)
 {
-    if (p->err)
-        return;
-    if (redisAppendCommandArgv(p->c, argc, argv, lens) != REDIS_OK)
-        p->err = true;
-    else
-        p->queued++;
+    while (p->answered < p->queued && !p->err) {
+        redisReply *rep = NULL;
+        if (redisGetReply(p->c, (void **)&rep) != REDIS_OK || !rep) {
+            p->err = true;
+            break;
+        }
+        p->answered++;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            log_fail(p->cache, "command failed", rep->str);
+            p->refused = true;
+        }
+        freeReplyObject(rep);
+    }
 }
 
-/* Queues a group's commands: rows idx[0..n), all of one room (or one user). */
-static void queue_group(struct pipe *p,
-                        const struct ps_batch *b,
-                        const struct sortent *idx,
-                        size_t n,
-                        bool user,
-                        int keep,
-                        const size_t *foff,
-                        const struct chat_buf *frames,
-                        char (*nums)[NUM_MAX],
-                        const char **argv,
-                        size_t *lens)
+/* Sends the written commands chunk by chunk, reading each chunk's answers (hiredis sends at the
+ * first read) and running the pump between chunks. */
+static void send_all(struct pipe *p)
 {
-    const struct ps_row *first = &b->rows[idx[0].row], *last = &b->rows[idx[n - 1].row];
-    char key[KEY_MAX], a1[NUM_MAX], a2[NUM_MAX];
-    int argc = 0;
+    struct ps_cache *c = p->cache;
+    const char *data = chat_buf_data(&c->resp);
+    size_t start = 0;
 
-    snprintf(key, sizeof(key), user ? CHAT_KEY_URECENT_FMT : CHAT_KEY_RECENT_FMT,
-             user ? first->user : first->room);
-    if (!user) { /* a replay (or another process's copy) of these seqs is replaced */
-        snprintf(a1, sizeof(a1), "%" PRId64, first->offset);
-        snprintf(a2, sizeof(a2), "%" PRId64, last->offset);
-        cmd(p, 4, (const char *[]){"ZREMRANGEBYSCORE", key, a1, a2},
-            (const size_t[]){16, strlen(key), strlen(a1), strlen(a2)});
-    }
-    argv[argc] = "ZADD";
-    lens[argc++] = 4;
-    argv[argc] = key;
-    lens[argc++] = strlen(key);
-    for (size_t i = 0; i < n; i++) {
-        size_t row = idx[i].row;
-        snprintf(nums[i], NUM_MAX, "%" PRId64, idx[i].ord);
-        argv[argc] = nums[i];
-        lens[argc++] = strlen(nums[i]);
-        argv[argc] = chat_buf_data(frames) + foff[row];
-        lens[argc++] = foff[row + 1] - foff[row];
-    }
-    cmd(p, argc, argv, lens);
-    snprintf(a1, sizeof(a1), "%d", -(keep + 1));
-    cmd(p, 4, (const char *[]){"ZREMRANGEBYRANK", key, "0", a1},
-        (const size_t[]){15, strlen(key), 1, strlen(a1)});
-    snprintf(a2, sizeof(a2), "%d", CHAT_RECENT_TTL_S);
-    cmd(p, 3, (const char *[]){"EXPIRE", key, a2}, (const size_t[]){6, strlen(key), strlen(a2)});
-}
+    for (size_t k = 0; k <= c->ncuts && !p->err; k++) {
+        size_t end = k < c->ncuts ? c->cuts[k] : c->resp.len;
+        size_t n = k < c->ncuts ? PS_CACHE_CHUNK : c->ncmds - c->ncuts * PS_CACHE_CHUNK;
 
-/* Groups rows (sorted idx) by room or user and queues each group. */
-static void queue_all(struct pipe *p,
-                      const struct ps_batch *b,
-                      struct sortent *idx,
-                      bool user,
-                      int keep,
-                      const size_t *foff,
-                      const struct chat_buf *frames,
-                      char (*nums)[NUM_MAX],
-                      const char **argv,
-                      size_t *lens)
-{
-    size_t start = 0, n = 0;
-
-    for (size_t i = 0; i < b->n; i++) {
-        const struct ps_row *r = &b->rows[i];
-        if (user && r->kind && strcmp(r->kind, "message") != 0)
-            continue; /* a user's recent messages: not the room's other events */
-        idx[n++] = (struct sortent){user ? r->user : r->room, user ? r->ts_ms : r->offset, i};
-    }
-    if (n == 0)
-        return;
-    qsort(idx, n, sizeof(*idx), by_key);
-    for (size_t i = 1; i <= n; i++) {
-        if (i < n && strcmp(idx[start].key, idx[i].key) == 0)
-            continue;
-        queue_group(p, b, idx + start, i - start, user, keep, foff, frames, nums, argv, lens);
-        start = i;
+        if (n == 0)
+            break;
+        if (redisAppendFormattedCommand(p->c, data + start, end - start) != REDIS_OK) {
+            p->err = true;
+            break;
+        }
+        p->queued += n;
+        start = end;
+        answers(p);
+        if (k < c->ncuts && c->pump)
+            c->pump(c->pump_arg);
     }
 }
 
@@ -306,12 +399,10 @@ static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
 void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
 {
     const struct ps_cfg *cfg = c->cfg;
-    size_t *foff, *lens, cached = 0;
-    struct sortent *idx;
-    char(*nums)[NUM_MAX];
-    const char **argv;
+    size_t *foff, cached = 0;
     struct pipe p = {0};
     bool ok = true;
+    int rc = CHAT_OK;
 
     if (b->n == 0 || (cfg->recent_per_room <= 0 && cfg->recent_per_user <= 0))
         return;
@@ -334,32 +425,23 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         chat_free(foff);
         return;
     }
-    idx = chat_xcalloc(b->n, sizeof(*idx));
-    nums = chat_xcalloc(b->n, sizeof(*nums));
-    argv = chat_xcalloc(2 * b->n + 2, sizeof(*argv));
-    lens = chat_xcalloc(2 * b->n + 2, sizeof(*lens));
+    chat_buf_reset(&c->resp);
+    c->ncmds = c->ncuts = 0;
+    if (cfg->recent_per_room > 0)
+        rc |= write_groups(c, b, false, cfg->recent_per_room, foff);
+    if (cfg->recent_per_user > 0)
+        rc |= write_groups(c, b, true, cfg->recent_per_user, foff);
+    chat_free(foff);
+    if (rc != CHAT_OK) { /* cannot happen (no cap on the buffer, bounded keys) */
+        chat_metric_add(&c->m->cache_skipped, (long long)b->n);
+        return;
+    }
     /* a kept connection Redis closed since (a restart: EOF at once, nothing written) is replaced
      * and the batch sent again once; every write is idempotent (ZADD of a seq's frame, trims) */
     for (int attempt = 0; attempt < 2; attempt++) {
-        memset(&p, 0, sizeof(p));
-        p.c = c->c;
-        if (cfg->recent_per_room > 0)
-            queue_all(&p, b, idx, false, cfg->recent_per_room, foff, &c->frames, nums, argv, lens);
-        if (cfg->recent_per_user > 0)
-            queue_all(&p, b, idx, true, cfg->recent_per_user, foff, &c->frames, nums, argv, lens);
-        /* read every answer (an error reply fails the batch: counted, the connection kept) */
-        for (size_t i = 0; i < p.queued && !p.err; i++) {
-            redisReply *rep = NULL;
-            if (redisGetReply(p.c, (void **)&rep) != REDIS_OK || !rep) {
-                p.err = true;
-                break;
-            }
-            if (rep->type == REDIS_REPLY_ERROR) {
-                log_fail(c, "command failed", rep->str);
-                ok = false;
-            }
-            freeReplyObject(rep);
-        }
+        p = (struct pipe){.cache = c, .c = c->c};
+        send_all(&p); /* an error reply fails the batch: counted, the connection kept */
+        ok = !p.refused;
         if (!p.err || attempt > 0 || c->c->err != REDIS_ERR_EOF)
             break;
         redisFree(c->c);
@@ -385,9 +467,4 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         if (p.err)
             failed(c, "replacing a deleted message");
     }
-    chat_free(foff);
-    chat_free(idx);
-    chat_free(nums);
-    chat_free(argv);
-    chat_free(lens);
 }

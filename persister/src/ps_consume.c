@@ -542,8 +542,14 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     chat_log(CHAT_LOG_DEBUG, "kafka error: %s: %s", rd_kafka_err2name(err), reason);
 }
 
+static void pump_store(void *arg)
+{
+    ps_store_pump(&((struct ps *)arg)->store);
+}
+
 int ps_consumer_start(struct ps *ps)
 {
+    ps_cache_set_pump(&ps->cache, pump_store, ps);
     const struct ps_cfg *cfg = ps->cfg;
     rd_kafka_topic_partition_list_t *sub;
     rd_kafka_resp_err_t err;
@@ -631,6 +637,7 @@ static void turn_writing(struct ps *ps, int64_t now)
         return;
     }
     if (due) {
+        (void)ps_store_encode(&ps->batch); /* ready to go when the database is free */
         service_write(ps, POLL_MAX_MS);
     } else {
         int t = poll_timeout(ps, now); /* > 0: the batch is not due; a held commit waits */

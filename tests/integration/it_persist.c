@@ -1,7 +1,8 @@
-/* it_persist.c - messages land in PostgreSQL in the partition of their UTC day, the next 7
- * days' partitions exist, and killing the persister (SIGKILL) in the middle of 10,000 messages
- * leaves exactly 10,000 rows: no loss, no duplicates. A burst of many batches (written while the
- * next ones are decoded) is stored once and its offsets are all committed by a clean stop. */
+/* it_persist.c - messages land in PostgreSQL in the partition of their UTC day with every column
+ * as sent (tab, newline and backslash included), the next 7 days' partitions exist, and killing
+ * the persister (SIGKILL) in the middle of 10,000 messages leaves exactly 10,000 rows: no loss,
+ * no duplicates. A burst of many batches (written while the next ones are decoded) is stored
+ * once and its offsets are all committed by a clean stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,6 +84,29 @@ static void test_message_in_its_day_partition(void **state)
     assert_int_equal(strtoll(PQgetvalue(r, 0, 3), NULL, 10),
                      json_integer_value(json_object_get(ack, "seq")));
     assert_int_equal(strtoll(PQgetvalue(r, 0, 4), NULL, 10), ts);
+    PQclear(r);
+    r = PQexecParams(pg,
+                     "SELECT client_msg_id, kind, nick <> '' FROM messages WHERE id = $1::bigint",
+                     1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(PQgetvalue(r, 0, 0), "p1");
+    assert_string_equal(PQgetvalue(r, 0, 1), "message");
+    assert_string_equal(PQgetvalue(r, 0, 2), "t");
+    PQclear(r);
+    json_decref(ack);
+
+    /* what COPY's text format would give a meaning to arrives as sent (tab, newline, backslash,
+     * "\N") */
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "a\tb\nc\\d \\N \\.",
+            "client_msg_id", "p2");
+    ack = it_wait_field(c, "ack", "client_msg_id", "p2", it_timeout(10000));
+    assert_non_null(ack);
+    assert_int_equal(wait_rows(room, 2, it_timeout(20000)), 2);
+    params[0] = json_string_value(json_object_get(ack, "id"));
+    r = PQexecParams(pg, "SELECT body FROM messages WHERE id = $1::bigint", 1, NULL, params, NULL,
+                     NULL, 0);
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(PQgetvalue(r, 0, 0), "a\tb\nc\\d \\N \\.");
     PQclear(r);
 
     /* the next 7 days' partitions exist */

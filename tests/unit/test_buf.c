@@ -9,6 +9,7 @@
 /* clang-format on */
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "chat/buf.h"
@@ -175,6 +176,30 @@ static void test_buf_reset_keeps_storage(void **state)
     chat_buf_fini(&b);
 }
 
+static void test_buf_i64(void **state)
+{
+    const int64_t v[] = {0, 7, -7, 10, 1709164801234LL, INT64_MAX, INT64_MIN, -1};
+    char want[32], got[CHAT_I64_DIGITS];
+    struct chat_buf b;
+
+    (void)state;
+    chat_buf_init(&b, 0, 0);
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t n = chat_fmt_i64(got, v[i]);
+        snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(got, want, n);
+        chat_buf_reset(&b);
+        assert_int_equal(chat_buf_append_i64(&b, v[i]), CHAT_OK);
+        assert_string_equal(chat_buf_data(&b), want);
+    }
+    chat_buf_fini(&b);
+    chat_buf_init(&b, 0, 3); /* the cap holds */
+    assert_int_equal(chat_buf_append_i64(&b, 1234), CHAT_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    chat_buf_fini(&b);
+}
+
 static void test_buf_steal(void **state)
 {
     struct chat_buf b;
@@ -236,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_buf_appendf_large),
         cmocka_unit_test(test_buf_appendf_cap),
         cmocka_unit_test(test_buf_reset_keeps_storage),
+        cmocka_unit_test(test_buf_i64),
         cmocka_unit_test(test_buf_steal),
         cmocka_unit_test(test_buf_fini_idempotent),
         cmocka_unit_test(test_buf_many_small_appends),

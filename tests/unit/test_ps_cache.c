@@ -1,7 +1,9 @@
-/* test_ps_cache.c - the persister's Redis recent cache without a Redis (persister/src/ps_cache.c):
- * the per-room prev map (chains, replays going back, forgetting on rebalance, many rooms), the
- * frames of a batch (seq and prev spliced into the Kafka value), and an unreachable Redis:
- * writes skipped and counted, no connect before the backoff, the chain still advancing. */
+/* test_ps_cache.c - the persister's Redis recent cache (persister/src/ps_cache.c): the per-room
+ * prev map (chains, replays going back, forgetting on rebalance, many rooms), the frames of a
+ * batch (seq and prev spliced into the Kafka value), an unreachable Redis (writes skipped and
+ * counted, no connect before the backoff, the chain still advancing), and against a stand-in
+ * Redis (a thread answering every command): the exact commands of a batch, and a big batch sent
+ * in chunks of PS_CACHE_CHUNK with the pump run between them. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
@@ -11,8 +13,16 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "chat/buf.h"
 #include "chat/metrics.h"
@@ -129,12 +139,194 @@ static void test_ps_cache_redis_down(void **state)
     ps_cache_fini(&c);
 }
 
+/* ---- A Redis stand-in: one connection, each command recorded (its arguments joined by spaces)
+ * and answered ":1". ---- */
+struct fake {
+    int lfd, port;
+    pthread_t th;
+    char **cmds; /* the first FAKE_KEEP commands */
+    atomic_size_t n;
+};
+
+#define FAKE_KEEP 64
+
+/* Reads one CRLF-terminated line's number after its type byte; false at EOF. */
+static bool fake_num(FILE *in, char type, long *v)
+{
+    char line[64];
+
+    if (!fgets(line, sizeof(line), in) || line[0] != type)
+        return false;
+    *v = strtol(line + 1, NULL, 10);
+    return true;
+}
+
+static void *fake_run(void *arg)
+{
+    struct fake *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL;
+    long argc, len;
+
+    while (in && fake_num(in, '*', &argc)) {
+        char *cmd = calloc(1, 1);
+        size_t clen = 0;
+        for (long i = 0; i < argc && fake_num(in, '$', &len); i++) {
+            cmd = realloc(cmd, clen + (size_t)len + 3); /* a space, the bytes, CRLF */
+            if (clen)
+                cmd[clen++] = ' ';
+            if (fread(cmd + clen, 1, (size_t)len + 2, in) != (size_t)len + 2) /* and CRLF */
+                break;
+            clen += (size_t)len;
+            cmd[clen] = '\0';
+        }
+        if (atomic_load(&f->n) < FAKE_KEEP)
+            f->cmds[atomic_load(&f->n)] = cmd;
+        else
+            free(cmd);
+        atomic_fetch_add(&f->n, 1);
+        if (write(fd, ":1\r\n", 4) != 4)
+            break;
+    }
+    if (in)
+        fclose(in);
+    return NULL;
+}
+
+static void fake_start(struct fake *f)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+
+    memset(f, 0, sizeof(*f));
+    f->cmds = calloc(FAKE_KEEP, sizeof(*f->cmds));
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f->lfd >= 0);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(f->lfd, 1), 0);
+    assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &alen), 0);
+    f->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&f->th, NULL, fake_run, f), 0);
+}
+
+/* After the client closed its connection (ps_cache_fini). */
+static void fake_stop(struct fake *f)
+{
+    pthread_join(f->th, NULL);
+    close(f->lfd);
+    for (size_t i = 0; i < FAKE_KEEP; i++)
+        free(f->cmds[i]);
+    free(f->cmds);
+}
+
+/* A cache connected to the stand-in, and a batch. */
+struct rig {
+    struct fake f;
+    struct ps_cfg cfg;
+    struct ps_metrics m;
+    struct ps_cache c;
+    struct ps_batch b;
+};
+
+static void rig_start(struct rig *r)
+{
+    fake_start(&r->f);
+    r->cfg = cfg;
+    r->cfg.redis_port = r->f.port;
+    memset(&r->m, 0, sizeof(r->m));
+    ps_cache_init(&r->c, &r->cfg, &r->m);
+    ps_batch_init(&r->b);
+}
+
+static void rig_stop(struct rig *r)
+{
+    ps_batch_fini(&r->b);
+    ps_cache_fini(&r->c); /* closes the connection: the stand-in's thread ends */
+    fake_stop(&r->f);
+}
+
+static void test_ps_cache_commands(void **state)
+{
+    static struct rig r;
+    const char *want[] = {
+        "ZREMRANGEBYSCORE chat:recent:lobby 5 6",
+        "ZADD chat:recent:lobby 5 {\"type\":\"message\",\"seq\":5,\"room\":\"lobby\",",
+        "ZREMRANGEBYRANK chat:recent:lobby 0 -501",
+        "EXPIRE chat:recent:lobby 604800",
+        "ZREMRANGEBYSCORE chat:recent:other 7 7",
+        "ZADD chat:recent:other 7 {\"type\":\"message\",\"seq\":7,\"room\":\"other\",",
+        "ZREMRANGEBYRANK chat:recent:other 0 -501",
+        "EXPIRE chat:recent:other 604800",
+        "ZADD chat:urecent:7 1709164801234 {\"type\":\"message\",\"seq\":5,",
+        "ZREMRANGEBYRANK chat:urecent:7 0 -51",
+        "EXPIRE chat:urecent:7 604800",
+    };
+    char **got;
+
+    (void)state;
+    rig_start(&r);
+    add(&r.b, "lobby", 5, 1);
+    add(&r.b, "other", 7, 3);
+    add(&r.b, "lobby", 6, 2); /* a room's rows go together, in batch order */
+    ps_cache_write(&r.c, &r.b);
+    assert_int_equal(chat_metric_get(&r.m.cached), 3);
+    assert_int_equal(chat_metric_get(&r.m.cache_skipped), 0);
+    assert_int_equal(atomic_load(&r.f.n), sizeof(want) / sizeof(want[0]));
+    got = r.f.cmds;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strncmp(got[i], want[i], strlen(want[i])) != 0)
+            fail_msg("command %zu: %.120s, expected %s", i, got[i], want[i]);
+    /* the second lobby row is in the same ZADD, with its prev; the user's ZADD holds all three */
+    assert_non_null(strstr(got[1], " 6 {\"type\":\"message\",\"seq\":6,\"prev\":5,"));
+    assert_null(strstr(got[5], "\"seq\":5"));
+    assert_non_null(strstr(got[8], "\"seq\":6,"));
+    assert_non_null(strstr(got[8], "\"seq\":7,"));
+    rig_stop(&r);
+}
+
+struct pumped {
+    struct fake *f;
+    size_t calls;
+    bool in_step; /* every command before the pump answered, none after it sent */
+};
+
+static void pump(void *arg)
+{
+    struct pumped *p = arg;
+
+    p->calls++;
+    p->in_step &= atomic_load(&p->f->n) == p->calls * PS_CACHE_CHUNK;
+}
+
+static void test_ps_cache_chunks_and_pump(void **state)
+{
+    static struct rig r;
+    struct pumped p = {.f = &r.f, .in_step = true};
+    char room[32];
+
+    (void)state;
+    rig_start(&r);
+    ps_cache_set_pump(&r.c, pump, &p);
+    for (int i = 0; i < 300; i++) { /* 300 rooms x 4 commands + one user's 3: 1,203 */
+        snprintf(room, sizeof(room), "r%d", i);
+        add(&r.b, room, 100 + i, (uint64_t)i + 1);
+    }
+    ps_cache_write(&r.c, &r.b);
+    assert_int_equal(atomic_load(&r.f.n), 1203);
+    assert_int_equal(p.calls, 1203 / PS_CACHE_CHUNK); /* between chunks, not after the last */
+    assert_true(p.in_step);
+    assert_int_equal(chat_metric_get(&r.m.cached), 300);
+    rig_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ps_cache_prev_chain),
         cmocka_unit_test(test_ps_cache_prev_many_rooms),
         cmocka_unit_test(test_ps_cache_redis_down),
+        cmocka_unit_test(test_ps_cache_commands),
+        cmocka_unit_test(test_ps_cache_chunks_and_pump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #define CHAT_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "chat/err.h"
 
@@ -21,6 +22,11 @@ CHAT_NODISCARD int chat_buf_append(struct chat_buf *b, const void *p, size_t n);
 CHAT_NODISCARD int chat_buf_appends(struct chat_buf *b, const char *s);
 CHAT_NODISCARD int chat_buf_appendf(struct chat_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* v in decimal into out (at least CHAT_I64_DIGITS bytes; no NUL); returns the length. */
+#define CHAT_I64_DIGITS 20
+size_t chat_fmt_i64(char *out, int64_t v);
+/* Appends v in decimal. Returns CHAT_OK or CHAT_ETOOBIG. */
+CHAT_NODISCARD int chat_buf_append_i64(struct chat_buf *b, int64_t v);
 /* Ensures room for n more data bytes; returns CHAT_OK or CHAT_ETOOBIG. */
 CHAT_NODISCARD int chat_buf_reserve(struct chat_buf *b, size_t n);
 /* Pointer to the data (after headroom); valid until the next append. NUL-terminated. */
