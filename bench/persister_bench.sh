@@ -8,7 +8,8 @@
 # drain, is psql's COPY (CSV) of the same N rows into a table of the same shape (`LIKE messages
 # INCLUDING ALL`: partitioned by day, every index and constraint; checked), which grows round by
 # round as `messages` does: the database's own ingest limit. ROUNDS (default 3) pairs are run in
-# one cluster and the medians reported, so one noisy moment on a shared machine does not decide.
+# one cluster and the medians reported (of each column; the ratio is the median of the rounds'
+# ratios), so one noisy moment on a shared machine does not decide.
 # Redis runs too (the persister's real configuration: each batch goes to the recent cache after
 # its commit, while the database works on the next one); CHAT_PERSISTER_BENCH_REDIS=0 leaves it
 # out (the cache writes are then skipped at once: connection refused, backoff).
@@ -18,6 +19,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 n=${1:-300000}
 rounds=${2:-3}
+[ "$rounds" -ge 1 ] 2>/dev/null || { echo "ROUNDS must be 1 or more: '$rounds'" >&2; exit 2; }
 with_redis=${CHAT_PERSISTER_BENCH_REDIS:-1}
 export CHAT_BIN=${CHAT_BIN:-$repo/build/bin}
 # shellcheck source=../scripts/lib/cluster.sh

@@ -173,7 +173,7 @@ struct ps_batch {
     struct ps_commit *commits; /* owns; one per partition seen since the last reset */
     size_t ncommits, commits_cap;
     int64_t first_ms;     /* monotonic ms of the first record not yet written; 0: none */
-    struct chat_buf copy; /* rows[0 .. ncopied) in COPY text format (ps_store_encode) */
+    struct chat_buf copy; /* the binary COPY data of rows[0 .. ncopied) (ps_store_encode) */
     size_t ncopied;
 };
 
@@ -347,9 +347,10 @@ static inline bool ps_store_busy(const struct ps_store *s)
 /* Both in one: the write of b to its end. Returns CHAT_OK (committed, or b holds no rows) or
  * CHAT_EIO (logged; nothing committed). */
 CHAT_NODISCARD int ps_store_write(struct ps_store *s, struct ps_batch *b, long long *inserted);
-/* Appends b's rows not yet encoded (from b->ncopied) to b->copy in COPY text format, so that a
- * due batch is ready before the database is free. Returns CHAT_OK or CHAT_ETOOBIG (b->copy
- * emptied; ps_store_write_start encodes it again and fails the write then). */
+/* Appends b's rows not yet encoded (from b->ncopied) to b->copy in COPY's binary format (the
+ * header first), so that a due batch is ready before the database is free. Returns CHAT_OK or
+ * CHAT_ETOOBIG (b->copy emptied; ps_store_write_start encodes it again and fails the write then).
+ */
 int ps_store_encode(struct ps_batch *b);
 /* Moves read markers forward: for each i, room_members (rooms[i], users[i]) with state active
  * gets last_read_seq = GREATEST(last_read_seq, seqs[i]); the arrays are PostgreSQL array literals

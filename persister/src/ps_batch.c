@@ -14,7 +14,7 @@ void ps_batch_init(struct ps_batch *b)
     chat_buf_init(&b->copy, 0, 0);
 }
 
-/* The rows changed other than by an append: their COPY text is made again. */
+/* The rows changed other than by an append: their COPY data is made again. */
 static void uncopy(struct ps_batch *b)
 {
     chat_buf_reset(&b->copy);

@@ -341,7 +341,7 @@ static void send_all(struct pipe *p)
         p->queued += n;
         start = end;
         answers(p);
-        if (k < c->ncuts && c->pump)
+        if (end < c->resp.len && c->pump) /* between chunks only */
             c->pump(c->pump_arg);
     }
 }

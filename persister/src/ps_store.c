@@ -5,8 +5,8 @@
  * unnest($1..$9) ON CONFLICT DO NOTHING RETURNING id, then the stored Kafka positions of the
  * conflicting ids; then the rooms' last_seq/last_message_at) and the read markers of
  * chat.events (ps_store_apply_reads).
- * Blocking libpq on the main thread, but for the batch write: BEGIN and the COPY's start block
- * (two short round trips), then the COPY data, the rooms update and COMMIT go out on the
+ * Blocking libpq on the main thread, but for the batch write: "BEGIN; COPY ..." blocks for one
+ * short round trip, then the COPY data (binary), the rooms update and COMMIT go out on the
  * non-blocking connection and ps_store_write_poll collects their results; see ps.h. Never logs row
  * data: errors are logged with their SQLSTATE and primary message only. */
 #include <inttypes.h>

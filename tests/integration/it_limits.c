@@ -91,7 +91,7 @@ static int setup(void **state)
     gw_pid = spawn_gateway(port, extra, "gw-limits");
     snprintf(api_url, sizeof(api_url), "http://127.0.0.1:%d", port + 1);
     api_pid = spawn_service("chat-api", port + 1, extra, "api-limits");
-    for (int i = 0; i < it_timeout(200); i++) { /* readiness, polled every 50 ms */
+    for (int i = 0; i < it_timeout(600); i++) { /* readiness (30 s at most), every 50 ms */
         if (it_http_get(gw_url, "/readyz", NULL) == 200 &&
             it_http_get(api_url, "/readyz", NULL) == 200)
             return 0;
@@ -199,7 +199,9 @@ static void test_unknown_rooms_refused_by_default(void **state)
     (void)state;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     pid = spawn_gateway(port, dflt, "gw-rooms");
-    for (int i = 0; i < it_timeout(200) && !ready; i++) {
+    /* ready once it has read chat.rooms and joined its groups: 30 s at most, seconds when the
+     * machine is loaded */
+    for (int i = 0; i < it_timeout(600) && !ready; i++) {
         ready = it_http_get(url, "/readyz", NULL) == 200;
         if (!ready)
             usleep(50 * 1000);

@@ -287,6 +287,110 @@ static void test_ps_batch_encode_cap(void **state)
         chat_buf_fini(&cols[i]);
 }
 
+/* ---- The COPY data (ps_store_encode): PostgreSQL's binary COPY format, read back here. ---- */
+static const unsigned char *copy_p, *copy_end;
+
+static uint64_t be(size_t n)
+{
+    uint64_t v = 0;
+
+    assert_true(copy_p + n <= copy_end);
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | copy_p[i];
+    copy_p += n;
+    return v;
+}
+
+static int64_t field_int(size_t n)
+{
+    assert_int_equal(be(4), n);
+    return n == 8 ? (int64_t)be(8) : (int32_t)be(4);
+}
+
+/* A text field ("" marks NULL, the test has no empty text). */
+static void field_text(const char *want)
+{
+    uint32_t len = (uint32_t)be(4);
+
+    if (!*want) {
+        assert_int_equal(len, UINT32_MAX); /* -1: NULL */
+        return;
+    }
+    assert_int_equal(len, strlen(want));
+    assert_true(copy_p + len <= copy_end);
+    assert_memory_equal(copy_p, want, len);
+    copy_p += len;
+}
+
+static void copy_begin(const struct ps_batch *b)
+{
+    static const unsigned char head[19] = "PGCOPY\n\377\r\n"; /* then 0s: flags, extension */
+
+    copy_p = (const unsigned char *)chat_buf_data(&b->copy);
+    copy_end = copy_p + b->copy.len;
+    assert_true(b->copy.len >= sizeof(head));
+    assert_memory_equal(copy_p, head, sizeof(head));
+    copy_p += sizeof(head);
+}
+
+static void copy_row(const struct chat_event_msg *m, int32_t part, int64_t off, const char *kind)
+{
+    assert_int_equal(be(2), PS_NCOLS);
+    assert_int_equal(field_int(8), (int64_t)m->id);
+    field_text(m->room);
+    assert_int_equal(field_int(4), part);
+    assert_int_equal(field_int(8), off);
+    field_text(m->user);
+    field_text(m->nick);
+    field_text(m->text);
+    field_text(m->client_msg_id ? m->client_msg_id : "");
+    assert_int_equal(field_int(8), (m->ts - 946684800000LL) * 1000); /* µs since 2000-01-01 */
+    field_text(kind);
+}
+
+static void test_ps_batch_copy_binary(void **state)
+{
+    struct chat_event_msg m1 = msg(41, "lobby", "tab\there\nnew \\N", "c1");
+    struct chat_event_msg m2 = msg(42, "other", "\xed\x95\x9c", NULL);
+    struct chat_event_msg m3 = msg(43, "lobby", "third", "c3");
+    struct ps_batch b;
+
+    (void)state;
+    m2.ts = 86400000; /* 1970-01-02: before PostgreSQL's epoch, a negative count */
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_add(&b, 2, 500, &m1, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_store_encode(&b), CHAT_OK); /* the rows so far: due early */
+    assert_int_equal(b.ncopied, 1);
+    assert_int_equal(ps_batch_add(&b, 7, 9, &m2, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_batch_add(&b, 2, 501, &m3, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_store_encode(&b), CHAT_OK); /* only the new ones appended */
+    assert_int_equal(ps_store_encode(&b), CHAT_OK); /* nothing new: unchanged */
+    copy_begin(&b);
+    copy_row(&m1, 2, 500, "message");
+    copy_row(&m2, 7, 9, "message");
+    copy_row(&m3, 2, 501, "message");
+    assert_ptr_equal(copy_p, copy_end); /* the trailer is sent by the store, not kept */
+
+    /* rows dropped (a revoke): encoded again from the header */
+    assert_int_equal(ps_batch_drop_partitions(&b, (const int32_t[]){7}, 1), 1);
+    assert_int_equal(b.ncopied, 0);
+    assert_int_equal(ps_store_encode(&b), CHAT_OK);
+    copy_begin(&b);
+    copy_row(&m1, 2, 500, "message");
+    copy_row(&m3, 2, 501, "message");
+    assert_ptr_equal(copy_p, copy_end);
+
+    /* written: the next batch starts with a header of its own */
+    ps_batch_clear_rows(&b);
+    assert_int_equal(b.copy.len, 0);
+    assert_int_equal(ps_batch_add(&b, 7, 10, &m2, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_store_encode(&b), CHAT_OK);
+    copy_begin(&b);
+    copy_row(&m2, 7, 10, "message");
+    assert_ptr_equal(copy_p, copy_end);
+    ps_batch_fini(&b);
+}
+
 static void test_ps_batch_many_rows(void **state)
 {
     struct ps_batch b;
@@ -316,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_ps_batch_encode_columns),
         cmocka_unit_test(test_ps_batch_add_event),
         cmocka_unit_test(test_ps_batch_encode_cap),
+        cmocka_unit_test(test_ps_batch_copy_binary),
         cmocka_unit_test(test_ps_batch_many_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
