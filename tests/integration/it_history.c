@@ -223,6 +223,12 @@ static void cache_warm(const char *tok)
     }
 }
 
+/* A counter of the persister's /metrics; -1 when missing. */
+static long long persister_metric(const char *name)
+{
+    return it_metric(it_env("CHAT_TEST_PERSISTER_URL"), name);
+}
+
 static void test_cache_then_db(void **state)
 {
     char room[64], path[256], key[128], *tok = it_token("hist_cache", 600);
@@ -232,30 +238,44 @@ static void test_cache_then_db(void **state)
 
     (void)state;
     cache_warm(tok);
-    it_room_new(room, sizeof(room), "hcache");
-    sql("INSERT INTO rooms (id, kind, name, max_text) VALUES ('%s', 'public', 'x', 2000)", room);
-    snprintf(path, sizeof(path), "/api/v1/rooms/%s/messages", room);
-    for (int i = 0; i < 6; i++) {
-        ack =
-            it_api_ok(200, API1, "POST", path, tok, &cl,
-                      json_pack("{s:s}", "text",
-                                i == 3 ? "tab\there \"quoted\" \xed\x95\x9c" : unique_text("hi")));
-        seq[i] = it_jint(ack, "seq");
-        json_decref(ack);
-    }
-    /* the persister stores them and moves rooms.last_seq in the same transaction */
-    t0 = it_mono_ms();
-    while (sql_ll("SELECT last_seq FROM rooms WHERE id = '%s'", room) != seq[5] &&
-           it_mono_ms() - t0 < it_timeout(15000))
-        it_sleep_ms(POLL_MS);
-    assert_int_equal(sql_ll("SELECT last_seq FROM rooms WHERE id = '%s'", room), seq[5]);
-    assert_true(sql_ll("SELECT count(*) FROM rooms WHERE id = '%s' AND last_message_at IS NOT NULL",
-                       room) == 1);
-    /* the cache is written right after the database commit */
-    for (t0 = it_mono_ms();; it_sleep_ms(POLL_MS)) {
-        assert_int_equal(page(room, "limit=3", NULL, &p), 200);
-        if (strcmp(it_jstr(p, "source"), "cache") == 0 || it_mono_ms() - t0 > it_timeout(15000))
-            break;
+    /* The cache is best effort: a write that misses its Redis deadline on a loaded machine is
+     * skipped (counted) and that room's page comes from the database. Then a new room, at most
+     * three times; with no skip counted, the cache must serve the page. */
+    for (int attempt = 0;; attempt++) {
+        long long skipped0 = persister_metric("chat_persister_cache_skipped_total");
+
+        it_room_new(room, sizeof(room), "hcache");
+        sql("INSERT INTO rooms (id, kind, name, max_text) VALUES ('%s', 'public', 'x', 2000)",
+            room);
+        snprintf(path, sizeof(path), "/api/v1/rooms/%s/messages", room);
+        for (int i = 0; i < 6; i++) {
+            ack = it_api_ok(
+                200, API1, "POST", path, tok, &cl,
+                json_pack("{s:s}", "text",
+                          i == 3 ? "tab\there \"quoted\" \xed\x95\x9c" : unique_text("hi")));
+            seq[i] = it_jint(ack, "seq");
+            json_decref(ack);
+        }
+        /* the persister stores them and moves rooms.last_seq in the same transaction */
+        t0 = it_mono_ms();
+        while (sql_ll("SELECT last_seq FROM rooms WHERE id = '%s'", room) != seq[5] &&
+               it_mono_ms() - t0 < it_timeout(15000))
+            it_sleep_ms(POLL_MS);
+        assert_int_equal(sql_ll("SELECT last_seq FROM rooms WHERE id = '%s'", room), seq[5]);
+        assert_true(
+            sql_ll("SELECT count(*) FROM rooms WHERE id = '%s' AND last_message_at IS NOT NULL",
+                   room) == 1);
+        /* the cache is written right after the database commit */
+        for (t0 = it_mono_ms();; it_sleep_ms(POLL_MS)) {
+            assert_int_equal(page(room, "limit=3", NULL, &p), 200);
+            if (strcmp(it_jstr(p, "source"), "cache") == 0 || it_mono_ms() - t0 > it_timeout(15000))
+                break;
+            json_decref(p);
+        }
+        if (strcmp(it_jstr(p, "source"), "cache") == 0 || attempt == 2 ||
+            persister_metric("chat_persister_cache_skipped_total") == skipped0)
+            break; /* served by the cache, or a failure that no skip explains */
+        fprintf(stderr, "the persister skipped a cache write (loaded machine): a new room\n");
         json_decref(p);
     }
     check_page(p, "cache", true, (long long[]){seq[3], seq[4], seq[5]},
@@ -287,12 +307,6 @@ static void test_cache_then_db(void **state)
     json_decref(p);
     json_decref(q);
     free(tok);
-}
-
-/* A counter of the persister's /metrics; -1 when missing. */
-static long long persister_metric(const char *name)
-{
-    return it_metric(it_env("CHAT_TEST_PERSISTER_URL"), name);
 }
 
 static long long send_rest(const char *room, const char *tok)
