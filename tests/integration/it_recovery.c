@@ -157,7 +157,7 @@ static void test_join_since_ahead_of_this_gateway(void **state)
     const char *want[4];
     char room[64];
     char *tok = it_token("recovery_ahead", 600);
-    struct wsc *b, *a, *a2;
+    struct wsc *b, *a, *w, *a2;
     long long s1, since, after, seq[4], prev;
     int n = 0;
     json_t *j;
@@ -166,11 +166,14 @@ static void test_join_since_ahead_of_this_gateway(void **state)
     it_room_new(room, sizeof(room), "recahead");
     b = it_connect(GW1, tok);
     a = it_connect(GW1, NULL); /* sees every event of the room, with its seq */
+    w = it_connect(GW2, NULL); /* the second gateway holds the room from k1 on */
     it_join(b, room);
     it_join(a, room);
+    it_join(w, room);
     it_expect_sent(b, room, "one", "k1", NULL);
     s1 = message_seq(a, "k1", &prev);
-    since = s1 + 2; /* two events this gateway will only see after the join */
+    assert_int_equal(message_seq(w, "k1", &prev), s1); /* consumed there: not a room it never saw */
+    since = s1 + 2; /* two events the second gateway will only see after the join */
 
     a2 = it_connect(GW2, NULL);
     j = join_since(a2, room, since);
@@ -189,6 +192,7 @@ static void test_join_since_ahead_of_this_gateway(void **state)
     assert_true(n >= 1); /* k5 at least: the room's events follow each other in its partition */
     (void)expect_replay(a2, want, n, after);
     wsc_close(a2);
+    wsc_close(w);
     wsc_close(a);
     wsc_close(b);
     free(tok);
