@@ -99,8 +99,8 @@ struct ps_metrics {
     atomic_llong read_events;        /* `read` events consumed from chat.events */
     atomic_llong reads_applied;      /* room_members rows whose last_read_seq was written */
     atomic_llong spam_bans;          /* spam-rule chat bans stored (sanctions + audit rows) */
-    struct chat_hist batch_us;       /* write + commit time of a batch */
-    struct chat_hist delay_us;       /* message ts -> stored */
+    struct chat_hist batch_us;       /* write + commit time of a batch (main thread: _1w) */
+    struct chat_hist delay_us;       /* message ts -> stored (main thread: _1w) */
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -134,7 +134,7 @@ finish_batch(struct ps *ps, struct ps_batch *b, long long inserted, bool force, 
         now_ms = chat_now_ms();
         for (size_t i = 0; i < b->n; i++) {
             int64_t d = now_ms - b->rows[i].ts_ms;
-            chat_hist_record(&ps->m.delay_us, d > 0 ? (uint64_t)d * 1000 : 0);
+            chat_hist_record_1w(&ps->m.delay_us, d > 0 ? (uint64_t)d * 1000 : 0);
         }
         if ((size_t)inserted < b->n)
             chat_log(CHAT_LOG_DEBUG, "batch: %zu rows, %lld new, %lld already stored", b->n,
@@ -171,7 +171,7 @@ static void service_write(struct ps *ps, int wait_ms)
     ps->writing = false;
     if (rc != CHAT_OK)
         return; /* write_since_ms stays: failing counts as stuck */
-    chat_hist_record(&ps->m.batch_us, (uint64_t)(chat_mono_us() - ps->write_t0_us));
+    chat_hist_record_1w(&ps->m.batch_us, (uint64_t)(chat_mono_us() - ps->write_t0_us));
     chat_metric_set(&ps->m.write_since_ms, 0);
     finish_done(ps, false); /* an earlier one, if still there */
     swap_batches(&ps->wbatch, &ps->done);
