@@ -48,21 +48,26 @@ int chat_buf_append(struct chat_buf *b, const void *p, size_t n)
     return CHAT_OK;
 }
 
-size_t chat_fmt_i64(char *out, int64_t v)
+size_t chat_fmt_u64(char *out, uint64_t v)
 {
     char tmp[CHAT_I64_DIGITS];
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     size_t n = 0, len = 0;
 
     do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        out[len++] = '-';
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
     while (n)
         out[len++] = tmp[--n];
     return len;
+}
+
+size_t chat_fmt_i64(char *out, int64_t v)
+{
+    if (v >= 0)
+        return chat_fmt_u64(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + chat_fmt_u64(out + 1, (uint64_t)0 - (uint64_t)v);
 }
 
 int chat_buf_append_i64(struct chat_buf *b, int64_t v)

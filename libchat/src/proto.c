@@ -453,34 +453,21 @@ static void jw_lit(struct jw *w, const char *s)
     jw_raw(w, s, strlen(s));
 }
 
-/* v in decimal into the end of b[24]; returns where it starts */
-static char *jw_digits(char b[24], uint64_t u)
-{
-    char *p = b + 24;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    return p;
-}
-
 static void jw_int(struct jw *w, int64_t v)
 {
-    char b[24], *p = jw_digits(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    char b[CHAT_I64_DIGITS];
 
-    if (v < 0)
-        *--p = '-';
-    jw_raw(w, p, (size_t)(b + sizeof(b) - p));
+    jw_raw(w, b, chat_fmt_i64(b, v));
 }
 
 /* a 64-bit id: a decimal string (JavaScript numbers hold 53 bits) */
 static void jw_id(struct jw *w, uint64_t id)
 {
-    char b[24], *p = jw_digits(b, id);
+    char b[CHAT_I64_DIGITS];
+    size_t n = chat_fmt_u64(b, id);
 
     jw_raw(w, "\"", 1);
-    jw_raw(w, p, (size_t)(b + sizeof(b) - p));
+    jw_raw(w, b, n);
     jw_raw(w, "\"", 1);
 }
 
@@ -830,11 +817,10 @@ int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m)
 bool chat_msg_has_id(const char *frame, uint64_t id)
 {
     static const char pre[] = ",\"id\":\"", post[] = "\",\"user\":";
-    char needle[sizeof(pre) + 24 + sizeof(post)], b[24], *d = jw_digits(b, id);
-    size_t n = (size_t)(b + sizeof(b) - d);
+    char needle[sizeof(pre) + CHAT_I64_DIGITS + sizeof(post)];
+    size_t n = chat_fmt_u64(needle + sizeof(pre) - 1, id);
 
     memcpy(needle, pre, sizeof(pre) - 1);
-    memcpy(needle + sizeof(pre) - 1, d, n);
     memcpy(needle + sizeof(pre) - 1 + n, post, sizeof(post)); /* with its NUL */
     return strstr(frame, needle) != NULL;
 }

@@ -270,10 +270,11 @@ write_groups(struct ps_cache *c, const struct ps_batch *b, bool user, int keep, 
     for (size_t i = 0; i < b->n; i++) {
         const struct ps_row *r = &b->rows[i];
         const char *key = user ? r->user : r->room;
-        size_t j = (size_t)chat_hash_str(key) & (cap - 1);
+        size_t j;
 
         if (user && r->kind && strcmp(r->kind, "message") != 0)
             continue; /* a user's recent messages: not the room's other events */
+        j = (size_t)chat_hash_str(key) & (cap - 1);
         while (slots[j].key && strcmp(slots[j].key, key) != 0)
             j = (j + 1) & (cap - 1);
         next[i] = NO_ROW;

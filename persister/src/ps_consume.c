@@ -549,13 +549,13 @@ static void pump_store(void *arg)
 
 int ps_consumer_start(struct ps *ps)
 {
-    ps_cache_set_pump(&ps->cache, pump_store, ps);
     const struct ps_cfg *cfg = ps->cfg;
     rd_kafka_topic_partition_list_t *sub;
     rd_kafka_resp_err_t err;
     rd_kafka_conf_t *conf;
     char errstr[512];
 
+    ps_cache_set_pump(&ps->cache, pump_store, ps);
     conf =
         chat_kafka_conf_new(&cfg->kafka, CHAT_KAFKA_CONSUMER, cfg->group, errstr, sizeof(errstr));
     /* A new group starts at the beginning: the persister must not miss what was produced

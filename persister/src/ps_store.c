@@ -647,8 +647,8 @@ static int insert_rows(struct ps_store *s, const struct ps_batch *b, long long *
 
 /* COPY's binary format (PostgreSQL documentation, COPY, "Binary Format"): a header, then per row
  * the field count and every field as its length and bytes (-1: NULL), big-endian; a timestamptz is
- * microseconds since 2000-01-01 UTC. The server parses no text: cheaper for it than the text
- * format, and nothing to escape here. */
+ * microseconds since 2000-01-01 UTC. The server converts no text to values (it still checks the
+ * text's encoding): cheaper for it than the text format, and nothing to escape here. */
 #define COPY_HEADER     "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0" /* signature, flags, extension */
 #define COPY_HEADER_LEN 19
 #define COPY_TRAILER    "\377\377"     /* field count -1 */

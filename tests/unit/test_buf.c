@@ -194,6 +194,10 @@ static void test_buf_i64(void **state)
         assert_string_equal(chat_buf_data(&b), want);
     }
     chat_buf_fini(&b);
+    assert_int_equal(chat_fmt_u64(got, UINT64_MAX), 20);
+    assert_memory_equal(got, "18446744073709551615", 20);
+    assert_int_equal(chat_fmt_u64(got, 0), 1);
+    assert_memory_equal(got, "0", 1);
     chat_buf_init(&b, 0, 3); /* the cap holds */
     assert_int_equal(chat_buf_append_i64(&b, 1234), CHAT_ETOOBIG);
     assert_int_equal(b.len, 0);

@@ -25,6 +25,7 @@ CHAT_NODISCARD int chat_buf_appendf(struct chat_buf *b, const char *fmt, ...)
 /* v in decimal into out (at least CHAT_I64_DIGITS bytes; no NUL); returns the length. */
 #define CHAT_I64_DIGITS 20
 size_t chat_fmt_i64(char *out, int64_t v);
+size_t chat_fmt_u64(char *out, uint64_t v);
 /* Appends v in decimal. Returns CHAT_OK or CHAT_ETOOBIG. */
 CHAT_NODISCARD int chat_buf_append_i64(struct chat_buf *b, int64_t v);
 /* Ensures room for n more data bytes; returns CHAT_OK or CHAT_ETOOBIG. */
