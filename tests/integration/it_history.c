@@ -239,8 +239,8 @@ static void test_cache_then_db(void **state)
     (void)state;
     cache_warm(tok);
     /* The cache is best effort: a write that misses its Redis deadline on a loaded machine is
-     * skipped (counted) and that room's page comes from the database. Then a new room, at most
-     * three times; with no skip counted, the cache must serve the page. */
+     * skipped (counted) and that room's pages come from the database. Then a new room, at most
+     * three times; with no skip counted, the cache must serve the pages. */
     for (int attempt = 0;; attempt++) {
         long long skipped0 = persister_metric("chat_persister_cache_skipped_total");
 
@@ -272,9 +272,10 @@ static void test_cache_then_db(void **state)
                 break;
             json_decref(p);
         }
-        if (strcmp(it_jstr(p, "source"), "cache") == 0 || attempt == 2 ||
-            persister_metric("chat_persister_cache_skipped_total") == skipped0)
-            break; /* served by the cache, or a failure that no skip explains */
+        /* a skip of an earlier batch of this room leaves the newest page cached but the older
+         * ones (after= below) not: any skip during the attempt means a new room */
+        if (attempt == 2 || persister_metric("chat_persister_cache_skipped_total") == skipped0)
+            break; /* no skip: the cache must serve every page below */
         fprintf(stderr, "the persister skipped a cache write (loaded machine): a new room\n");
         json_decref(p);
     }
