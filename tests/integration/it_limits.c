@@ -1,7 +1,7 @@
 /* it_limits.c - limits with their own gateway and chat-api (tight settings) on the shared
  * cluster: one send bucket per user across a gateway's connections, one per user for REST sends
- * across chat-api replicas (429 + Retry-After), the frame rate, max rooms; and start-up
- * failures exit with a status instead of crashing. */
+ * across chat-api replicas (429 + Retry-After), the frame rate, max rooms, the keep-alive's
+ * pings and idle timeout; and start-up failures exit with a status instead of crashing. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "it_acct.h"
 #include "it_util.h"
 
 #define PORT_BASE 30000
@@ -60,6 +61,24 @@ spawn_service(const char *binname, int port, const char *const *extra, const cha
 static pid_t spawn_gateway(int port, const char *const *extra, const char *logname)
 {
     return spawn_service("chat-gateway", port, extra, logname);
+}
+
+/* A gateway of its own (spawn_gateway) on port, once ready: it has read chat.rooms and joined
+ * its groups, 30 s at most (seconds when the machine is loaded). url gets its base URL. */
+static pid_t spawn_ready_gateway(int port, const char *const *extra, const char *logname, char *url)
+{
+    pid_t pid;
+
+    snprintf(url, 64, "http://127.0.0.1:%d", port);
+    pid = spawn_gateway(port, extra, logname);
+    for (int i = 0; i < it_timeout(600); i++) {
+        if (it_http_get(url, "/readyz", NULL) == 200)
+            return pid;
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    fail_msg("%s did not become ready", logname);
+    return -1;
 }
 
 /* Exit status of pid within timeout_ms, or -1. */
@@ -193,20 +212,10 @@ static void test_unknown_rooms_refused_by_default(void **state)
     pid_t pid;
     struct wsc *c;
     json_t *j;
-    bool ready = false;
     static const char *const dflt[] = {"CHAT_ROOMS_ADHOC=0", NULL}; /* the default, spelled out */
 
     (void)state;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-    pid = spawn_gateway(port, dflt, "gw-rooms");
-    /* ready once it has read chat.rooms and joined its groups: 30 s at most, seconds when the
-     * machine is loaded */
-    for (int i = 0; i < it_timeout(600) && !ready; i++) {
-        ready = it_http_get(url, "/readyz", NULL) == 200;
-        if (!ready)
-            usleep(50 * 1000);
-    }
-    assert_true(ready);
+    pid = spawn_ready_gateway(port, dflt, "gw-rooms", url);
     c = it_connect(url, NULL);
     it_send(c, "{s:s, s:s}", "type", "join", "room", "no-such-room-anywhere");
     j = it_wait_type(c, "error", it_timeout(5000));
@@ -215,6 +224,56 @@ static void test_unknown_rooms_refused_by_default(void **state)
     json_decref(j);
     it_join(c, "lobby"); /* seeded by migration 0005, known from chat.rooms */
     wsc_close(c);
+    kill(pid, SIGTERM);
+    assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
+}
+
+/* The keep-alive (proto/README.md, "Keep-alive"), on a gateway with CHAT_IDLE_PING_S=1 and
+ * CHAT_IDLE_TIMEOUT_S=3: a client that answers pings and sends nothing else stays connected
+ * past the timeout; one that answers none is pinged, then closed with 4009 idle_timeout, not
+ * before 3 s of silence. */
+static void test_keepalive(void **state)
+{
+    int port = PORT_BASE + (int)(getpid() % 5000) + 3;
+    char url[64], *t = NULL;
+    static const char *const idle[] = {"CHAT_IDLE_PING_S=1", "CHAT_IDLE_TIMEOUT_S=3", NULL};
+    struct wsc *live, *gone;
+    long long t0, pings0, gone_ms = -1;
+    int code = 0, gone_code = 0, r;
+    pid_t pid;
+
+    (void)state;
+    pid = spawn_ready_gateway(port, idle, "gw-idle", url);
+    pings0 = it_metric(url, "chat_gateway_pings_total");
+    live = it_connect(url, NULL);
+    gone = it_connect(url, NULL);
+    wsc_set_pong(gone, false);
+    t0 = it_mono_ms();
+    /* both read in turn (live answers its pings) until gone is closed and live has answered 4
+     * pings: a ping comes after 1 s of silence, so the 4th is over 4 s after the connect */
+    while ((gone_ms < 0 || wsc_pings(live) < 4) && it_mono_ms() - t0 < it_timeout(30000)) {
+        if (gone_ms < 0 && (r = wsc_recv_text(gone, &t, 50, &code)) != 0) {
+            if (r < 0) {
+                gone_ms = it_mono_ms() - t0;
+                gone_code = code;
+            }
+            wsc_free_text(t);
+        }
+        r = wsc_recv_text(live, &t, 50, &code);
+        if (r < 0)
+            fail_msg("the live connection closed (%d) after %lld ms and %d pings", code,
+                     it_mono_ms() - t0, wsc_pings(live));
+        wsc_free_text(t);
+    }
+    assert_int_equal(gone_code, 4009);
+    assert_true(gone_ms >= 2900); /* never before the timeout (the clocks' grain) */
+    assert_true(wsc_pings(gone) >= 1);
+    assert_true(wsc_pings(live) >= 4);
+    assert_true(it_metric(url, "chat_gateway_pings_total") >= pings0 + 5);
+    assert_true(it_metric(url, "chat_gateway_idle_timeouts_total") >= 1);
+    it_join(live, "lobby"); /* still served (a room chat-api made: no ad-hoc rooms here) */
+    wsc_close(live);
+    wsc_close(gone);
     kill(pid, SIGTERM);
     assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
 }
@@ -265,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_send_rate_is_per_user_across_connections_and_rest),
         cmocka_unit_test(test_frame_rate_and_max_rooms),
         cmocka_unit_test(test_unknown_rooms_refused_by_default),
+        cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_startup_failures_exit_cleanly),
     };
     it_env_load();

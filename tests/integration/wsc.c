@@ -28,6 +28,8 @@ struct wsc {
     int close_code;
     bool closed;
     bool quickack; /* ACK at once on every read (see wsc_set_rcvbuf) */
+    bool no_pong;  /* pings are counted, not answered (a client that is gone) */
+    int pings;     /* pings received */
 };
 
 static long long now_ms(void)
@@ -255,7 +257,9 @@ int wsc_recv_text(struct wsc *c, char **out, int timeout_ms, int *close_code)
 
         while (parse_frame(c, &op, &fin, &pl, &n, &total)) {
             if (op == WSC_OP_PING) {
-                wsc_send_frame(c, WSC_OP_PONG, true, pl, n);
+                c->pings++;
+                if (!c->no_pong)
+                    wsc_send_frame(c, WSC_OP_PONG, true, pl, n);
             } else if (op == WSC_OP_CLOSE) {
                 c->close_code = n >= 2 ? (pl[0] << 8) | pl[1] : 1005;
                 c->closed = true;
@@ -295,6 +299,16 @@ int wsc_recv_text(struct wsc *c, char **out, int timeout_ms, int *close_code)
 void wsc_free_text(char *s)
 {
     free(s);
+}
+
+void wsc_set_pong(struct wsc *c, bool answer)
+{
+    c->no_pong = !answer;
+}
+
+int wsc_pings(const struct wsc *c)
+{
+    return c->pings;
 }
 
 int wsc_last_close_code(const struct wsc *c)

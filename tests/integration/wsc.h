@@ -36,6 +36,9 @@ int wsc_send_text(struct wsc *c, const char *s);
 int wsc_recv_text(struct wsc *c, char **out, int timeout_ms, int *close_code);
 void wsc_free_text(char *s);
 int wsc_last_close_code(const struct wsc *c);
+/* Whether pings are answered (the default) or only counted; the pings received so far. */
+void wsc_set_pong(struct wsc *c, bool answer);
+int wsc_pings(const struct wsc *c);
 /* Shrinks the socket's receive buffer (to make a slow reader). */
 void wsc_set_rcvbuf(struct wsc *c, int bytes);
 /* Sends a close frame (when still open) and frees the client. NULL-safe. */

@@ -26,6 +26,7 @@ struct gw_metrics {
     atomic_llong write_errors;   /* socket writes that failed outside the writable callback */
     atomic_llong conflated;      /* presence frames that replaced an older one still queued */
     atomic_llong accepted, accept_dropped, header_timeouts;
+    atomic_llong pings, idle_timeouts; /* keep-alive (ws/gw_conn.c gw_conn_keepalive) */
     atomic_llong sessions_revoked, events_in, events_bad;
     atomic_llong partition_changes; /* chat.messages partition count changed (0 or 1) */
     atomic_llong idem_skipped;      /* sends with client_msg_id not deduplicated (Redis out) */

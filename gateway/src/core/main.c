@@ -251,8 +251,9 @@ static int create_lws(struct gw *gw)
         mounts[4].origin_protocol = LWSMPRO_FILE;
         prev->mount_next = &mounts[4];
     }
-    retry.secs_since_valid_ping = (uint16_t)cfg->idle_ping_s;
-    retry.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s;
+    /* no lws validity timers (0 s): the keep-alive is ours (gw_conn_keepalive), from the 1 s
+     * sweep; lws 4.1 inserts each of those timers into one sorted list by a linear walk */
+    memset(&retry, 0, sizeof(retry));
 
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* ws/gw_accept.c listens and adopts */

@@ -14,5 +14,8 @@ struct gw_bucket {
 /* Takes one token at now_us (a bucket refills at rate tokens per second up to burst); returns
  * 0, or the ms until one is available (nothing taken). */
 int gw_bucket_take(struct gw_bucket *b, double rate, double burst, int64_t now_us);
+/* Brings b up to now_us without taking a token (a new bucket: full), so at_us says when the
+ * owner was last heard from; the tokens are what gw_bucket_take would have seen. */
+void gw_bucket_refill(struct gw_bucket *b, double rate, double burst, int64_t now_us);
 
 #endif

@@ -194,11 +194,12 @@ static bool old_nick(const struct gw_map_ent *e, void *ud)
 void gw_events_tick(struct gw *gw)
 {
     int64_t now = (int64_t)time(NULL);
-    int64_t cut[2] = {chat_now_ms(), chat_now_ms() - keep_ms(gw)};
+    int64_t cut[2] = {chat_now_ms(), chat_now_ms() - keep_ms(gw)}, now_us = chat_mono_us();
     struct chat_msg *m;
 
     for (struct gw_conn *c = gw->conns; c; c = c->next) {
         gw_conn_trim(c); /* idle memory: an empty queue and no fragment hold no heap */
+        gw_conn_keepalive(c, now_us);
         if (!c->authed || c->closing)
             continue;
         if (now >= c->claims.exp) {

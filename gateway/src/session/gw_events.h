@@ -21,8 +21,8 @@ int gw_events_token_check(struct gw *gw,
 /* A consumed chat.events record (untrusted bytes v[0..len)). */
 void gw_events_handle(struct gw *gw, const char *v, size_t len);
 /* 1 s: session_expiring / session_expired on open sockets, forgets old revocations, trims the
- * idle memory of every connection (gw_conn_trim) and, after a burst of connections, the heap
- * (gw_conn_heap_trim). */
+ * idle memory of every connection (gw_conn_trim), runs the keep-alive of every connection
+ * (gw_conn_keepalive) and, after a burst of connections, trims the heap (gw_conn_heap_trim). */
 void gw_events_tick(struct gw *gw);
 
 #endif

@@ -158,6 +158,8 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     c->wsi = wsi;
     c->cid = ++gw->next_cid;
     ident_clear(&c->claims);
+    gw_bucket_refill(&c->frames, gw->cfg->frame_rate_per_s, gw->cfg->frame_rate_burst,
+                     chat_mono_us()); /* heard from: the keep-alive counts from the upgrade */
     c->next = gw->conns;
     if (gw->conns)
         gw->conns->prev = c;
@@ -613,6 +615,44 @@ void gw_conn_trim(struct gw_conn *c)
         rx_free(c);
 }
 
+void gw_conn_pong(struct gw_conn *c)
+{
+    const struct gw_config *cfg = c->gw->cfg;
+
+    c->pinged = false;
+
+    gw_bucket_refill(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
+}
+
+void gw_conn_keepalive(struct gw_conn *c, int64_t now_us)
+{
+    const struct gw_config *cfg = c->gw->cfg;
+    int64_t silent_us = now_us - c->frames.at_us;
+    unsigned char ping[LWS_PRE + 1] = {[LWS_PRE] = 'k'};
+
+    if (silent_us < (int64_t)cfg->idle_ping_s * 1000000)
+        return;
+    if (silent_us >= (int64_t)cfg->idle_timeout_s * 1000000) {
+        if (c->closing) { /* a close one sweep ago could not be written (a dead peer) */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            return;
+        }
+        chat_metric_add(&c->gw->m.idle_timeouts, 1);
+        gw_conn_close(c, CHAT_CLOSE_idle_timeout, "idle_timeout");
+        return;
+    }
+    /* once per silence; not while frames are going out (lws would hold the ping behind them) */
+    if (c->pinged || c->closing || c->outq.len > 0 || lws_partial_buffered(c->wsi))
+        return;
+    c->pinged = true;
+    chat_metric_add(&c->gw->m.pings, 1);
+    /* a payload: lws 4.1 passes an empty pong to no callback (gw_conn_pong would not hear it) */
+    if (lws_write(c->wsi, ping + LWS_PRE, 1, LWS_WRITE_PING) < 0) {
+        chat_metric_add(&c->gw->m.write_errors, 1);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
 void gw_conn_heap_trim(struct gw *gw)
 {
     /* opens + closes at the last tick and at the last trim; event-loop thread only */
@@ -655,6 +695,7 @@ static void handle_text(struct gw_conn *c, const char *text, size_t len)
     /* every frame costs a token: join/leave/auth floods are limited like sends */
     wait_ms =
         gw_bucket_take(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
+    c->pinged = false; /* heard from (the bucket's at_us is the keep-alive's clock) */
     if (wait_ms > 0) {
         chat_metric_add(&c->gw->m.rate_limited, 1);
         gw_conn_error(c, CHAT_ERR_rate_limited, "too many frames", NULL, NULL, wait_ms);

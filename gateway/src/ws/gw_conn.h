@@ -56,7 +56,8 @@ struct gw_conn {
     /* receive: fragments of a multi-fragment frame (NULL while none; given back when the
      * frame is over rx_keep bytes or at the idle sweep) */
     unsigned char *rx;
-    /* frames per second from this connection (all types) */
+    /* frames per second from this connection (all types); its at_us is also when the client
+     * was last heard from (a frame, a pong, or the upgrade): the keep-alive's clock */
     struct gw_bucket frames;
     /* hashes of the last CHAT_SPAM_LAST texts sent (bus/gw_spam.c): NULL before the first */
     uint64_t *sent;
@@ -73,6 +74,7 @@ struct gw_conn {
     bool flushing : 1;      /* queued on an empty queue this turn: written before the loop waits */
     bool closing : 1;       /* close after the queue's current frame; queue no more */
     bool rx_discard : 1;    /* current message is over max_frame: drop until final */
+    bool pinged : 1;        /* a keep-alive ping went out since the client was last heard */
 };
 
 /* LWS_CALLBACK_ESTABLISHED: initialises c (lws's memory) and links it into gw; returns c. */
@@ -121,6 +123,14 @@ void gw_conn_clear_identity(struct gw_conn *c);
 /* The idle sweep (once a second): an empty send queue gives back its heap slots and a
  * connection between frames its reassembly buffer, so an idle connection holds neither. */
 void gw_conn_trim(struct gw_conn *c);
+/* LWS_CALLBACK_RECEIVE_PONG: the client was heard from. */
+void gw_conn_pong(struct gw_conn *c);
+/* The keep-alive, from the idle sweep: a WebSocket ping to a connection silent (no frame, no
+ * pong) for CHAT_IDLE_PING_S, a close with 4009 idle_timeout after CHAT_IDLE_TIMEOUT_S, and the
+ * socket dropped at the next sweep when that close cannot be written. Here rather than lws's
+ * validity timers: lws 4.1 keeps those in one sorted list inserted by a linear walk, so 19,000
+ * connections stalled the loop for seconds at each round of pings (docs/ARCHITECTURE.md). */
+void gw_conn_keepalive(struct gw_conn *c, int64_t now_us);
 /* The idle sweep's second half (once a second, after gw_conn_trim on every connection): at the
  * first tick (what starting up left) and once a burst of at least GW_TRIM_BURST connection
  * opens and closes has settled (a second with none), gives the heap's free pages back to the

@@ -135,6 +135,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
         return on_established(gw, wsi, pss);
     case LWS_CALLBACK_RECEIVE:
         return gw_conn_receive(&pss->conn, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        gw_conn_pong(&pss->conn);
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return gw_conn_writable(&pss->conn);
     case LWS_CALLBACK_CLOSED:

@@ -1,5 +1,6 @@
 /* test_gw_bucket.c - the gateway's token bucket (gateway/src/room/gw_bucket.c, linked from
- * gw_core): a new bucket holds the burst, refills at the rate, never beyond the burst. */
+ * gw_core): a new bucket holds the burst, refills at the rate, never beyond the burst; a refill
+ * alone changes no answer. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
@@ -32,10 +33,37 @@ static void test_bucket(void **state)
     assert_true(gw_bucket_take(&b, 10, 5, t) > 0);
 }
 
+/* A refill between takes changes none of their answers (the gateway refills a connection's
+ * frame bucket on every pong, to know when it last heard from it); it starts a new bucket full
+ * and stamps the time. */
+static void test_refill(void **state)
+{
+    struct gw_bucket a = {0}, b = {0};
+    int64_t t = 5000000;
+    int refused = 0;
+
+    (void)state;
+    gw_bucket_refill(&b, 10, 5, t);
+    assert_true(b.at_us == t && b.tokens == 5);
+    for (int i = 0; i < 40; i++) {
+        int64_t now = t + i * 37000; /* takes faster than the rate: some refused */
+        if (i % 3 == 0)
+            gw_bucket_refill(&b, 10, 5, now - 11000);
+        int wa = gw_bucket_take(&a, 10, 5, now), wb = gw_bucket_take(&b, 10, 5, now);
+        assert_int_equal(wa == 0, wb == 0);
+        assert_true(wa - wb <= 1 && wb - wa <= 1); /* the wait may round either way */
+        refused += wa > 0;
+    }
+    assert_true(refused > 5);
+    gw_bucket_refill(&b, 10, 5, t + 3600LL * 1000000); /* never beyond the burst */
+    assert_true(b.tokens == 5 && b.at_us == t + 3600LL * 1000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_refill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
