@@ -76,6 +76,7 @@ struct bench_cfg {
     char *log_level;
     bool quiet;              /* no progress lines */
     int window;              /* seconds per latency window (0: none) */
+    int start_at;            /* fanout: wall-clock second the load starts (0: once joined) */
     int half_open;           /* silent TCP connections held to the first target during the run */
     int reconnect_every_ms;  /* reconnect: period of the cuts (0: none) */
     char *reconnect_share;   /* reconnect: share of the receivers cut each period, "0.1" */

@@ -155,6 +155,14 @@ const struct chat_cfg_opt bench_opts[] = {
             window,
             "seconds per latency window of the measured run (JSON \"windows\" and a line each; "
             "0: none)"),
+    OPT_INT("start-at",
+            "CHAT_BENCH_START_AT",
+            0,
+            INT32_MAX,
+            "0",
+            start_at,
+            "fanout: the load starts at this wall-clock time (seconds since the epoch) once every "
+            "connection has joined, so several chat-bench processes load together (0: at once)"),
     OPT_INT("half-open",
             "CHAT_BENCH_HALF_OPEN",
             0,
@@ -381,6 +389,8 @@ static int64_t time_bound(const struct bench *b, uint64_t conns)
         return c->timeout;
     if (b->sc_ops == &bench_churn)
         open_s = 0;
+    if (c->start_at > 0 && c->start_at > time(NULL)) /* the wait before the load */
+        open_s += c->start_at - time(NULL);
     return open_s + c->warmup + c->duration + c->drain + 30;
 }
 

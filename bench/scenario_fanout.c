@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -435,6 +436,18 @@ int bench_fo_run(struct bench *b)
                  b->timed_out ? " before the time bound" : "");
         bench_engine_stop(b);
         return BENCH_EXIT_NOCONN;
+    }
+    if (b->cfg.start_at > 0) { /* other processes load together from this second */
+        struct timespec wall;
+        int64_t wait_ns;
+
+        clock_gettime(CLOCK_REALTIME, &wall);
+        wait_ns = ((int64_t)b->cfg.start_at - wall.tv_sec) * 1000000000LL - wall.tv_nsec;
+        if (wait_ns > 0 && !bench_wait(b, now + wait_ns, NULL)) {
+            bench_engine_stop(b);
+            return BENCH_EXIT_NOCONN;
+        }
+        now = bench_now_ns();
     }
     b->run_start_ns = now;
     atomic_store(&b->win_start_ns, now + (int64_t)b->cfg.warmup * 1000000000LL);
