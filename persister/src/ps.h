@@ -387,10 +387,22 @@ void ps_pg_log_error(PGconn *conn, const PGresult *res, const char *what);
 
 struct redisContext;
 
-/* One room's last seq written by this process (the next message's "prev"). */
-struct ps_prev {
-    char *room; /* owns; NULL: free slot */
-    int64_t seq;
+/* What this process knows of one cache key's owner (a room, or a user): for a room, its last
+ * seq written here (the next message's "prev"); for both, the entries added to the key since
+ * its last trim and when its TTL was last set, so a write trims and re-arms the TTL only when
+ * due (ps_cache_write). */
+struct ps_key {
+    char *name;         /* owns; NULL: free slot */
+    int64_t seq;        /* rooms: the last seq written (-1: none) */
+    int64_t expire_ms;  /* monotonic ms of the key's last EXPIRE; 0: not sent since connecting */
+    uint32_t untrimmed; /* entries added since the last trim (PS_TRIM_NOW: trim at the next) */
+};
+
+/* An open-addressing table of ps_key by name: cap slots (a power of 2), at most PS_PREV_MAX
+ * names (cleared when full). */
+struct ps_keys {
+    struct ps_key *v; /* owns */
+    size_t n, cap;
 };
 
 struct ps_cache {
@@ -400,8 +412,8 @@ struct ps_cache {
     int64_t retry_ms;         /* monotonic ms before which no connect is tried */
     int backoff_ms;
     struct chat_log_limit log;
-    struct ps_prev *prev; /* owns: open addressing, nprev_cap slots (a power of 2) */
-    size_t nprev, nprev_cap;
+    struct ps_keys rooms;   /* every room written: prev chain, trim and TTL state */
+    struct ps_keys users;   /* every user written: trim and TTL state */
     struct chat_buf frames; /* scratch: the batch's frames */
     struct chat_buf resp;   /* scratch: the batch's commands (RESP) */
     size_t ncmds;           /* commands in resp */
@@ -411,7 +423,13 @@ struct ps_cache {
     void *pump_arg;
 };
 
-#define PS_PREV_MAX 65536 /* rooms remembered for "prev"; the map is cleared when it is full */
+#define PS_PREV_MAX 65536 /* rooms (users) remembered; a table is cleared when it is full */
+/* A key may hold up to keep + keep/PS_TRIM_SLACK_DIV entries between trims (ZREMRANGEBYRANK
+ * back to keep), and its TTL is re-armed at most every PS_EXPIRE_EVERY_MS while written (the
+ * TTL is CHAT_RECENT_TTL_S, a week): most batches write a key with its ZADD alone. */
+#define PS_TRIM_SLACK_DIV  8
+#define PS_EXPIRE_EVERY_MS (3600 * 1000)
+#define PS_TRIM_NOW        UINT32_MAX
 
 void ps_cache_init(struct ps_cache *c, const struct ps_cfg *cfg, struct ps_metrics *m);
 void ps_cache_fini(struct ps_cache *c); /* closes the connection, frees the map; idempotent */
@@ -423,9 +441,10 @@ int64_t ps_cache_prev(struct ps_cache *c, const char *room, int64_t seq);
 /* After the batch's database commit: computes every row's frame (its Kafka value with seq and
  * prev spliced in; the prev map advances even when Redis is down) and writes them with one
  * pipeline: per room ZREMRANGEBYSCORE (the batch's seqs: a replay replaces, never duplicates),
- * ZADD, ZREMRANGEBYRANK (keep recent_per_room), EXPIRE; per user ZADD (score ts),
- * ZREMRANGEBYRANK, EXPIRE. Failures are counted (cache_skipped, cache_errors) and logged
- * rate-limited, never returned. */
+ * ZADD, and when due ZREMRANGEBYRANK (keep recent_per_room) and EXPIRE; per user ZADD (score
+ * ts), and when due ZREMRANGEBYRANK and EXPIRE. A key's first write since connecting trims and
+ * sets the TTL. Failures are counted (cache_skipped, cache_errors) and logged rate-limited, never
+ * returned; after one, every key is trimmed and re-armed again at its next write. */
 void ps_cache_write(struct ps_cache *c, const struct ps_batch *b);
 /* fn(arg) runs between chunks of PS_CACHE_CHUNK commands of a cache write (their answers read):
  * the consumer uses it to keep the database's COPY data flowing meanwhile (ps_store_pump). */

@@ -43,65 +43,96 @@ static void disconnect(struct ps_cache *c)
     c->c = NULL;
 }
 
+/* ---- the tables of rooms and users (struct ps_keys) ---- */
+
+static void keys_clear(struct ps_keys *k)
+{
+    for (size_t i = 0; i < k->cap; i++)
+        CHAT_FREE(k->v[i].name);
+    k->n = 0;
+}
+
+static void keys_fini(struct ps_keys *k)
+{
+    keys_clear(k);
+    CHAT_FREE(k->v);
+    k->cap = 0;
+}
+
+/* The slot of name: its entry, or the free slot where it goes. cap > 0. */
+static struct ps_key *slot(struct ps_keys *k, const char *name)
+{
+    size_t mask = k->cap - 1, i = (size_t)chat_hash_str(name) & mask;
+
+    while (k->v[i].name && strcmp(k->v[i].name, name) != 0)
+        i = (i + 1) & mask;
+    return &k->v[i];
+}
+
+static void grow(struct ps_keys *k)
+{
+    struct ps_key *old = k->v;
+    size_t n = k->cap;
+
+    k->cap = n ? n * 2 : 64;
+    k->v = chat_xcalloc(k->cap, sizeof(*k->v));
+    for (size_t i = 0; i < n; i++)
+        if (old[i].name)
+            *slot(k, old[i].name) = old[i];
+    chat_free(old);
+}
+
+/* name's entry, made when missing (no seq, trim and TTL due); a full table is cleared first. */
+static struct ps_key *keys_get(struct ps_keys *k, const char *name)
+{
+    struct ps_key *e;
+
+    if (k->n >= PS_PREV_MAX)
+        keys_clear(k); /* bounded: what is forgotten starts again (a new chain, a trim, a TTL) */
+    if ((k->n + 1) * 2 > k->cap)
+        grow(k);
+    e = slot(k, name);
+    if (!e->name) {
+        *e = (struct ps_key){.name = chat_xstrdup(name), .seq = -1, .untrimmed = PS_TRIM_NOW};
+        k->n++;
+    }
+    return e;
+}
+
+/* Every key is trimmed and its TTL set again at its next write: after a failed write (what was
+ * sent is unknown) and on a new connection (Redis may have restarted empty). */
+static void upkeep_due(struct ps_cache *c)
+{
+    struct ps_keys *t[2] = {&c->rooms, &c->users};
+
+    for (int j = 0; j < 2; j++)
+        for (size_t i = 0; i < t[j]->cap; i++) {
+            t[j]->v[i].untrimmed = PS_TRIM_NOW;
+            t[j]->v[i].expire_ms = 0;
+        }
+}
+
 void ps_cache_forget(struct ps_cache *c)
 {
-    for (size_t i = 0; i < c->nprev_cap; i++)
-        CHAT_FREE(c->prev[i].room);
-    c->nprev = 0;
+    keys_clear(&c->rooms);
 }
 
 void ps_cache_fini(struct ps_cache *c)
 {
     disconnect(c);
-    ps_cache_forget(c);
-    CHAT_FREE(c->prev);
-    c->nprev_cap = 0;
+    keys_fini(&c->rooms);
+    keys_fini(&c->users);
     chat_buf_fini(&c->frames);
     chat_buf_fini(&c->resp);
     CHAT_FREE(c->cuts);
     c->ncuts = c->cuts_cap = 0;
 }
 
-/* The slot of room: its entry, or the free slot where it goes. nprev_cap > 0. */
-static struct ps_prev *slot(struct ps_cache *c, const char *room)
-{
-    size_t mask = c->nprev_cap - 1, i = (size_t)chat_hash_str(room) & mask;
-
-    while (c->prev[i].room && strcmp(c->prev[i].room, room) != 0)
-        i = (i + 1) & mask;
-    return &c->prev[i];
-}
-
-static void grow(struct ps_cache *c)
-{
-    struct ps_prev *old = c->prev;
-    size_t n = c->nprev_cap;
-
-    c->nprev_cap = n ? n * 2 : 64;
-    c->prev = chat_xcalloc(c->nprev_cap, sizeof(*c->prev));
-    for (size_t i = 0; i < n; i++)
-        if (old[i].room)
-            *slot(c, old[i].room) = old[i];
-    chat_free(old);
-}
-
 int64_t ps_cache_prev(struct ps_cache *c, const char *room, int64_t seq)
 {
-    struct ps_prev *p;
-    int64_t prev = -1;
+    struct ps_key *p = keys_get(&c->rooms, room);
+    int64_t prev = p->seq >= 0 && p->seq < seq ? p->seq : -1;
 
-    if (c->nprev >= PS_PREV_MAX)
-        ps_cache_forget(c); /* bounded: the next message of each room starts a new chain */
-    if ((c->nprev + 1) * 2 > c->nprev_cap)
-        grow(c);
-    p = slot(c, room);
-    if (p->room) {
-        if (p->seq < seq)
-            prev = p->seq;
-    } else {
-        p->room = chat_xstrdup(room);
-        c->nprev++;
-    }
     p->seq = seq; /* a replay going back restarts the chain there */
     return prev;
 }
@@ -146,6 +177,7 @@ static bool connected(struct ps_cache *c)
         failed(c, "connect");
         return false;
     }
+    upkeep_due(c);
     return true;
 }
 
@@ -210,18 +242,21 @@ struct group {
 #define NO_ROW SIZE_MAX
 
 /* Writes the commands of one group: a room's ZREMRANGEBYSCORE (its seqs: a replay, or another
- * process's copy, is replaced), ZADD, ZREMRANGEBYRANK, EXPIRE; a user's ZADD (score ts),
- * ZREMRANGEBYRANK, EXPIRE. */
+ * process's copy, is replaced), ZADD; a user's ZADD (score ts); then for either, when due,
+ * ZREMRANGEBYRANK (more than keep / PS_TRIM_SLACK_DIV added since the last) and EXPIRE (not
+ * set for PS_EXPIRE_EVERY_MS). */
 static int write_group(struct ps_cache *c,
                        const struct ps_batch *b,
                        const struct group *g,
                        const size_t *next,
                        bool user,
                        int keep,
-                       const size_t *foff)
+                       const size_t *foff,
+                       int64_t now_ms)
 {
     struct chat_buf *o = &c->resp;
     const char *frames = chat_buf_data(&c->frames);
+    struct ps_key *st = keys_get(user ? &c->users : &c->rooms, g->key);
     char key[KEY_MAX];
     int klen, rc = CHAT_OK;
 
@@ -244,19 +279,31 @@ static int write_group(struct ps_cache *c,
         rc |= resp_bulk(o, frames + foff[i], foff[i + 1] - foff[i]);
     }
     cmd_done(c);
-    rc |= resp_head(o, '*', 4) | resp_str(o, "ZREMRANGEBYRANK") | resp_bulk(o, key, (size_t)klen) |
-          resp_str(o, "0") | resp_i64(o, -(int64_t)keep - 1);
-    cmd_done(c);
-    rc |= resp_head(o, '*', 3) | resp_str(o, "EXPIRE") | resp_bulk(o, key, (size_t)klen) |
-          resp_i64(o, CHAT_RECENT_TTL_S);
-    cmd_done(c);
+    st->untrimmed =
+        st->untrimmed > PS_TRIM_NOW - g->n ? PS_TRIM_NOW : st->untrimmed + (uint32_t)g->n;
+    if (st->untrimmed > (uint32_t)keep / PS_TRIM_SLACK_DIV) {
+        rc |= resp_head(o, '*', 4) | resp_str(o, "ZREMRANGEBYRANK") |
+              resp_bulk(o, key, (size_t)klen) | resp_str(o, "0") | resp_i64(o, -(int64_t)keep - 1);
+        cmd_done(c);
+        st->untrimmed = 0;
+    }
+    if (st->expire_ms == 0 || now_ms - st->expire_ms >= PS_EXPIRE_EVERY_MS) {
+        rc |= resp_head(o, '*', 3) | resp_str(o, "EXPIRE") | resp_bulk(o, key, (size_t)klen) |
+              resp_i64(o, CHAT_RECENT_TTL_S);
+        cmd_done(c);
+        st->expire_ms = now_ms > 0 ? now_ms : 1;
+    }
     return rc;
 }
 
 /* Groups the rows by room (user: by user, messages only) in first-seen order, without sorting,
  * and writes each group's commands. */
-static int
-write_groups(struct ps_cache *c, const struct ps_batch *b, bool user, int keep, const size_t *foff)
+static int write_groups(struct ps_cache *c,
+                        const struct ps_batch *b,
+                        bool user,
+                        int keep,
+                        const size_t *foff,
+                        int64_t now_ms)
 {
     size_t cap = 16, ngroups = 0, *order, *next;
     struct group *slots;
@@ -288,7 +335,7 @@ write_groups(struct ps_cache *c, const struct ps_batch *b, bool user, int keep, 
         slots[j].n++;
     }
     for (size_t k = 0; k < ngroups && rc == CHAT_OK; k++)
-        rc = write_group(c, b, &slots[order[k]], next, user, keep, foff);
+        rc = write_group(c, b, &slots[order[k]], next, user, keep, foff, now_ms);
     chat_free(slots);
     chat_free(order);
     chat_free(next);
@@ -397,6 +444,22 @@ static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
     return good;
 }
 
+/* The batch's commands into c->resp (cut into chunks): every room's, then every user's. */
+static int write_commands(struct ps_cache *c, const struct ps_batch *b, const size_t *foff)
+{
+    const struct ps_cfg *cfg = c->cfg;
+    int64_t now_ms = chat_mono_ms();
+    int rc = CHAT_OK;
+
+    chat_buf_reset(&c->resp);
+    c->ncmds = c->ncuts = 0;
+    if (cfg->recent_per_room > 0)
+        rc |= write_groups(c, b, false, cfg->recent_per_room, foff, now_ms);
+    if (cfg->recent_per_user > 0)
+        rc |= write_groups(c, b, true, cfg->recent_per_user, foff, now_ms);
+    return rc;
+}
+
 void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
 {
     const struct ps_cfg *cfg = c->cfg;
@@ -426,20 +489,11 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         chat_free(foff);
         return;
     }
-    chat_buf_reset(&c->resp);
-    c->ncmds = c->ncuts = 0;
-    if (cfg->recent_per_room > 0)
-        rc |= write_groups(c, b, false, cfg->recent_per_room, foff);
-    if (cfg->recent_per_user > 0)
-        rc |= write_groups(c, b, true, cfg->recent_per_user, foff);
-    chat_free(foff);
-    if (rc != CHAT_OK) { /* cannot happen (no cap on the buffer, bounded keys) */
-        chat_metric_add(&c->m->cache_skipped, (long long)b->n);
-        return;
-    }
+    rc = write_commands(c, b, foff);
     /* a kept connection Redis closed since (a restart: EOF at once, nothing written) is replaced
-     * and the batch sent again once; every write is idempotent (ZADD of a seq's frame, trims) */
-    for (int attempt = 0; attempt < 2; attempt++) {
+     * and the batch sent again once, its commands written again (the new connection trims and
+     * sets every TTL: the server may have restarted empty); every write is idempotent */
+    for (int attempt = 0; attempt < 2 && rc == CHAT_OK; attempt++) {
         p = (struct pipe){.cache = c, .c = c->c};
         send_all(&p); /* an error reply fails the batch: counted, the connection kept */
         ok = !p.refused;
@@ -450,11 +504,20 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         c->retry_ms = 0; /* no backoff: the server is there, only this connection was old */
         if (!connected(c))
             break;
+        rc = write_commands(c, b, foff);
+    }
+    chat_free(foff);
+    if (rc != CHAT_OK) { /* cannot happen (no cap on the buffer, bounded keys) */
+        upkeep_due(c);
+        chat_metric_add(&c->m->cache_skipped, (long long)b->n);
+        return;
     }
     if (p.err) {
         failed(c, "pipeline");
+        upkeep_due(c);
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
     } else if (!ok) {
+        upkeep_due(c);
         chat_metric_add(&c->m->cache_errors, 1);
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
     } else {

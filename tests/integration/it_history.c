@@ -298,6 +298,11 @@ static void test_cache_then_db(void **state)
     json_decref(q);
 
     snprintf(key, sizeof(key), CHAT_KEY_RECENT_FMT, room);
+    /* the key's first write set its TTL: a week (proto/README.md section 12) */
+    assert_int_equal(it_sh("t=$(redis-cli -h 127.0.0.1 -p %s TTL %s) && [ \"$t\" -gt 600000 ] &&"
+                           " [ \"$t\" -le 604800 ]",
+                           it_env("CHAT_TEST_REDIS_PORT"), key),
+                     0);
     assert_int_equal(it_sh("redis-cli -h 127.0.0.1 -p %s DEL %s >/dev/null",
                            it_env("CHAT_TEST_REDIS_PORT"), key),
                      0);

@@ -80,7 +80,7 @@ static void test_ps_cache_prev_many_rooms(void **state)
         snprintf(room, sizeof(room), "r%d", i);
         assert_int_equal(ps_cache_prev(&c, room, 10000 + i), i);
     }
-    assert_int_equal(c.nprev, 5000);
+    assert_int_equal(c.rooms.n, 5000);
     ps_cache_fini(&c);
 }
 
@@ -298,6 +298,40 @@ static void test_ps_cache_commands(void **state)
     rig_stop(&r);
 }
 
+/* Later writes of the same keys: a room gets ZREMRANGEBYSCORE and ZADD, a user ZADD alone,
+ * until more than keep / PS_TRIM_SLACK_DIV entries were added since the key's last trim. */
+static void test_ps_cache_upkeep_when_due(void **state)
+{
+    static struct rig r;
+    size_t n0;
+    char **got;
+
+    (void)state;
+    rig_start(&r);
+    add(&r.b, "lobby", 1, 1);
+    ps_cache_write(&r.c, &r.b); /* the first: trims and TTLs (test_ps_cache_commands) */
+    assert_int_equal(atomic_load(&r.f.n), 7);
+    /* user 7 keeps 50 (cfg): a trim once more than 6 were added; the room keeps 500 */
+    for (int64_t seq = 2; seq <= 8; seq++) {
+        ps_batch_reset(&r.b);
+        add(&r.b, "lobby", seq, (uint64_t)seq);
+        n0 = atomic_load(&r.f.n);
+        ps_cache_write(&r.c, &r.b);
+        got = r.f.cmds;
+        assert_true(strncmp(got[n0], "ZREMRANGEBYSCORE chat:recent:lobby ", 35) == 0);
+        assert_true(strncmp(got[n0 + 1], "ZADD chat:recent:lobby ", 23) == 0);
+        assert_true(strncmp(got[n0 + 2], "ZADD chat:urecent:7 ", 20) == 0);
+        if (seq < 8) {
+            assert_int_equal(atomic_load(&r.f.n), n0 + 3);
+        } else { /* the 7th since the trim */
+            assert_int_equal(atomic_load(&r.f.n), n0 + 4);
+            assert_string_equal(got[n0 + 3], "ZREMRANGEBYRANK chat:urecent:7 0 -51");
+        }
+    }
+    assert_int_equal(chat_metric_get(&r.m.cached), 8);
+    rig_stop(&r);
+}
+
 struct pumped {
     struct fake *f;
     size_t calls;
@@ -341,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_ps_cache_redis_down),
         cmocka_unit_test(test_ps_cache_commands),
         cmocka_unit_test(test_ps_cache_chunks_and_pump),
+        cmocka_unit_test(test_ps_cache_upkeep_when_due),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,9 +20,10 @@
  * history; proto/README.md section 12):
  *   chat:recent:ROOM               ZSET  score = seq, member = the message frame as a client gets
  *                                        it live ("seq" and, when known, "prev"); newest
- *                                        CHAT_RECENT_PER_ROOM kept, EX CHAT_RECENT_TTL_S
+ *                                        CHAT_RECENT_PER_ROOM kept (to 1/8 more between
+ *                                        trims), EX CHAT_RECENT_TTL_S (set at most hourly)
  *   chat:urecent:USER              ZSET  score = ts (ms), the same member; newest
- *                                        CHAT_RECENT_PER_USER kept, EX CHAT_RECENT_TTL_S
+ *                                        CHAT_RECENT_PER_USER kept, likewise
  * Idempotent sends (gateways and chat-api, chat/idem.h):
  *   chat:idem:USER:CLIENT_MSG_ID   STRING "p" while the send waits for Kafka (PX produce timeout
  *                                  + 5 s), then the ack {"room","id","seq","ts"} (EX
