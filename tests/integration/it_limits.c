@@ -228,29 +228,32 @@ static void test_unknown_rooms_refused_by_default(void **state)
     assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
 }
 
-/* The keep-alive (proto/README.md, "Keep-alive"), on a gateway with CHAT_IDLE_PING_S=1 and
- * CHAT_IDLE_TIMEOUT_S=3: a client that answers pings and sends nothing else stays connected
- * past the timeout; one that answers none is pinged, then closed with 4009 idle_timeout, not
- * before 3 s of silence. */
+/* The keep-alive (proto/README.md, "Keep-alive"), on a gateway with CHAT_IDLE_PING_S=P and
+ * CHAT_IDLE_TIMEOUT_S=3P (P = 1 s, times CHAT_TEST_TIMEOUT_MULT): a client that answers pings
+ * and sends nothing else stays connected past the timeout; one that answers none is pinged,
+ * then closed with 4009 idle_timeout, not before 3P of silence. */
 static void test_keepalive(void **state)
 {
     int port = PORT_BASE + (int)(getpid() % 5000) + 3;
     char url[64], *t = NULL;
-    static const char *const idle[] = {"CHAT_IDLE_PING_S=1", "CHAT_IDLE_TIMEOUT_S=3", NULL};
+    static char ping_env[32], timeout_env[32];
+    static const char *const idle[] = {ping_env, timeout_env, NULL};
+    int ping_s = it_timeout(1000) / 1000, code = 0, gone_code = 0, r;
     struct wsc *live, *gone;
     long long t0, pings0, gone_ms = -1;
-    int code = 0, gone_code = 0, r;
     pid_t pid;
 
     (void)state;
+    snprintf(ping_env, sizeof(ping_env), "CHAT_IDLE_PING_S=%d", ping_s);
+    snprintf(timeout_env, sizeof(timeout_env), "CHAT_IDLE_TIMEOUT_S=%d", 3 * ping_s);
     pid = spawn_ready_gateway(port, idle, "gw-idle", url);
     pings0 = it_metric(url, "chat_gateway_pings_total");
-    live = it_connect(url, NULL);
+    t0 = it_mono_ms(); /* before gone's upgrade: its silence starts after this */
     gone = it_connect(url, NULL);
     wsc_set_pong(gone, false);
-    t0 = it_mono_ms();
+    live = it_connect(url, NULL); /* then read at once: it must answer its pings */
     /* both read in turn (live answers its pings) until gone is closed and live has answered 4
-     * pings: a ping comes after 1 s of silence, so the 4th is over 4 s after the connect */
+     * pings: a ping comes after P of silence, so the 4th is over 4P after the connect */
     while ((gone_ms < 0 || wsc_pings(live) < 4) && it_mono_ms() - t0 < it_timeout(30000)) {
         if (gone_ms < 0 && (r = wsc_recv_text(gone, &t, 50, &code)) != 0) {
             if (r < 0) {
@@ -266,7 +269,7 @@ static void test_keepalive(void **state)
         wsc_free_text(t);
     }
     assert_int_equal(gone_code, 4009);
-    assert_true(gone_ms >= 2900); /* never before the timeout (the clocks' grain) */
+    assert_true(gone_ms >= 3000LL * ping_s - 10); /* never before the timeout (the ms grain) */
     assert_true(wsc_pings(gone) >= 1);
     assert_true(wsc_pings(live) >= 4);
     assert_true(it_metric(url, "chat_gateway_pings_total") >= pings0 + 5);

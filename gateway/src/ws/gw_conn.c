@@ -633,7 +633,7 @@ void gw_conn_keepalive(struct gw_conn *c, int64_t now_us)
     if (silent_us < (int64_t)cfg->idle_ping_s * 1000000)
         return;
     if (silent_us >= (int64_t)cfg->idle_timeout_s * 1000000) {
-        if (c->closing) { /* a close one sweep ago could not be written (a dead peer) */
+        if (c->closing) { /* a close (this one a sweep ago, or another) did not finish: gone */
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             return;
         }
@@ -641,8 +641,9 @@ void gw_conn_keepalive(struct gw_conn *c, int64_t now_us)
         gw_conn_close(c, CHAT_CLOSE_idle_timeout, "idle_timeout");
         return;
     }
-    /* once per silence; not while frames are going out (lws would hold the ping behind them) */
-    if (c->pinged || c->closing || c->outq.len > 0 || lws_partial_buffered(c->wsi))
+    /* once per silence, whatever is queued: a client that only reads a busy room must be pinged
+     * too. Between whole frames: lws puts a write behind a partial one it still holds. */
+    if (c->pinged || c->closing)
         return;
     c->pinged = true;
     chat_metric_add(&c->gw->m.pings, 1);

@@ -127,7 +127,8 @@ void gw_conn_trim(struct gw_conn *c);
 void gw_conn_pong(struct gw_conn *c);
 /* The keep-alive, from the idle sweep: a WebSocket ping to a connection silent (no frame, no
  * pong) for CHAT_IDLE_PING_S, a close with 4009 idle_timeout after CHAT_IDLE_TIMEOUT_S, and the
- * socket dropped at the next sweep when that close cannot be written. Here rather than lws's
+ * socket dropped at a later sweep when a close (that one, or one for another reason) has not
+ * finished while the connection stays silent that long. Here rather than lws's
  * validity timers: lws 4.1 keeps those in one sorted list inserted by a linear walk, so 19,000
  * connections stalled the loop for seconds at each round of pings (docs/ARCHITECTURE.md). */
 void gw_conn_keepalive(struct gw_conn *c, int64_t now_us);
