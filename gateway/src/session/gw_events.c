@@ -195,11 +195,12 @@ void gw_events_tick(struct gw *gw)
 {
     int64_t now = (int64_t)time(NULL);
     int64_t cut[2] = {chat_now_ms(), chat_now_ms() - keep_ms(gw)}, now_us = chat_mono_us();
+    long pings = gw_conn_ping_budget(gw);
     struct chat_msg *m;
 
     for (struct gw_conn *c = gw->conns; c; c = c->next) {
         gw_conn_trim(c); /* idle memory: an empty queue and no fragment hold no heap */
-        gw_conn_keepalive(c, now_us);
+        gw_conn_keepalive(c, now_us, &pings);
         if (!c->authed || c->closing)
             continue;
         if (now >= c->claims.exp) {

@@ -624,7 +624,14 @@ void gw_conn_pong(struct gw_conn *c)
     gw_bucket_refill(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
 }
 
-void gw_conn_keepalive(struct gw_conn *c, int64_t now_us)
+long gw_conn_ping_budget(const struct gw *gw)
+{
+    long spread_s = (gw->cfg->idle_timeout_s - gw->cfg->idle_ping_s) / 2;
+
+    return gw->nconns / (spread_s > 1 ? spread_s : 1) + 1;
+}
+
+void gw_conn_keepalive(struct gw_conn *c, int64_t now_us, long *pings)
 {
     const struct gw_config *cfg = c->gw->cfg;
     int64_t silent_us = now_us - c->frames.at_us;
@@ -643,8 +650,9 @@ void gw_conn_keepalive(struct gw_conn *c, int64_t now_us)
     }
     /* once per silence, whatever is queued: a client that only reads a busy room must be pinged
      * too. Between whole frames: lws puts a write behind a partial one it still holds. */
-    if (c->pinged || c->closing)
+    if (c->pinged || c->closing || *pings <= 0)
         return;
+    --*pings;
     c->pinged = true;
     chat_metric_add(&c->gw->m.pings, 1);
     /* a payload: lws 4.1 passes an empty pong to no callback (gw_conn_pong would not hear it) */

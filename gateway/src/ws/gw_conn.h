@@ -130,8 +130,15 @@ void gw_conn_pong(struct gw_conn *c);
  * socket dropped at a later sweep when a close (that one, or one for another reason) has not
  * finished while the connection stays silent that long. Here rather than lws's
  * validity timers: lws 4.1 keeps those in one sorted list inserted by a linear walk, so 19,000
- * connections stalled the loop for seconds at each round of pings (docs/ARCHITECTURE.md). */
-void gw_conn_keepalive(struct gw_conn *c, int64_t now_us);
+ * connections stalled the loop for seconds at each round of pings (docs/ARCHITECTURE.md).
+ * *pings is what this sweep may still send (gw_conn_ping_budget): a ping over it waits for a
+ * later sweep. */
+void gw_conn_keepalive(struct gw_conn *c, int64_t now_us, long *pings);
+/* Pings one sweep may send: the node's connections spread over half the time between
+ * CHAT_IDLE_PING_S and CHAT_IDLE_TIMEOUT_S (at least one sweep), so connections that went silent
+ * together (opened together) are not all pinged in one turn of the loop (19,000 writes), and
+ * each is still pinged well before its timeout. */
+long gw_conn_ping_budget(const struct gw *gw);
 /* The idle sweep's second half (once a second, after gw_conn_trim on every connection): at the
  * first tick (what starting up left) and once a burst of at least GW_TRIM_BURST connection
  * opens and closes has settled (a second with none), gives the heap's free pages back to the
