@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# bench/lib.sh - what the benchmark scripts (run-all.sh, login_storm.sh, soak.sh) share.
+# bench/lib.sh - what the benchmark scripts (run-all.sh, capacity.sh, rooms-of-10.sh,
+# login_storm.sh, soak.sh) share.
 # Source after scripts/lib/cluster.sh; the caller sets repo, build and out.
 #
 #   bench_log TEXT...            a "==== TEXT" heading on stderr
@@ -12,11 +13,14 @@
 #                                rate limits lifted and the spam rule off, and loads its
 #                                cluster.env into the environment
 #   bench_baseline_start PORT    starts chat-bench-baseline ($bin) on 127.0.0.1:PORT (log:
-#                                $out/baseline.log), sets baseline_pid and waits for its
-#                                /healthz (5 s); returns 1 when it does not answer
-#   bench_baseline_stop          stops $baseline_pid, if it runs, and clears it
+#                                $out/baseline.log), sets baseline_pid (and adds it to
+#                                baseline_pids: several may run) and waits for its /healthz
+#                                (5 s); returns 1 when it does not answer
+#   bench_baseline_stop          stops every baseline started (baseline_pids) and clears both
 #   bench_cleanup                the EXIT trap of the scripts: bench_baseline_stop, then
 #                                bench_cluster_done $cdir
+
+baseline_pids=()
 
 bench_log() {
     printf '\n==== %s\n' "$*" >&2
@@ -68,6 +72,7 @@ bench_baseline_start() {
     local port=$1
     "$bin/chat-bench-baseline" --port="$port" >>"$out/baseline.log" 2>&1 &
     baseline_pid=$!
+    baseline_pids+=("$baseline_pid")
     for _ in $(seq 1 100); do
         curl -fsS -m 1 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
         sleep 0.05
@@ -76,11 +81,15 @@ bench_baseline_start() {
 }
 
 bench_baseline_stop() {
-    if [ -n "${baseline_pid:-}" ] && kill -0 "$baseline_pid" 2>/dev/null; then
-        kill -TERM "$baseline_pid" 2>/dev/null || true
-        wait "$baseline_pid" 2>/dev/null || true
-    fi
+    local p
+    for p in "${baseline_pids[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+        fi
+    done
     baseline_pid=
+    baseline_pids=()
 }
 
 # shellcheck disable=SC2317 # called through the EXIT trap

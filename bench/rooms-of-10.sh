@@ -78,18 +78,9 @@ out=$repo/bench/results/rooms10-$stamp
 mkdir -p "$out"
 cdir=$(mktemp -d /tmp/chat-bench-rooms10.XXXXXX)
 baseline_pid=
-base_pids=()
 failed=0
 
-cleanup() {
-    local p
-    for p in "${base_pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    bench_cleanup
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$do_build" = 1 ]; then
@@ -104,13 +95,9 @@ bench_cluster_start "$cdir"
 base_urls=()
 for i in $(seq 1 "$procs"); do
     _cl_free_port
-    "$bin/chat-bench-baseline" --port="$REPLY" >>"$out/baseline.log" 2>&1 &
-    base_pids+=($!)
-    base_urls+=("http://127.0.0.1:$REPLY")
-    for _ in $(seq 1 100); do
-        curl -fsS -m 1 "http://127.0.0.1:$REPLY/healthz" >/dev/null 2>&1 && break
-        sleep 0.05
-    done
+    port=$REPLY
+    bench_baseline_start "$port"
+    base_urls+=("http://127.0.0.1:$port")
 done
 
 bench_log "warming up the broker and the gateways (not measured)"

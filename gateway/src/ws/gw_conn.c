@@ -151,6 +151,16 @@ void gw_conn_claims(const struct gw_conn *c, struct chat_claims *out)
     out->exp = c->claims.exp;
 }
 
+/* The client was heard from (the upgrade, a pong): the keep-alive's clock, the frame bucket's
+ * at_us, restarts. A text frame restarts it by taking a token (handle_text). */
+static void heard(struct gw_conn *c)
+{
+    const struct gw_config *cfg = c->gw->cfg;
+
+    c->pinged = false;
+    gw_bucket_refill(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
+}
+
 struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
 {
     memset(c, 0, sizeof(*c));
@@ -158,8 +168,7 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     c->wsi = wsi;
     c->cid = ++gw->next_cid;
     ident_clear(&c->claims);
-    gw_bucket_refill(&c->frames, gw->cfg->frame_rate_per_s, gw->cfg->frame_rate_burst,
-                     chat_mono_us()); /* heard from: the keep-alive counts from the upgrade */
+    heard(c); /* the keep-alive counts from the upgrade */
     c->next = gw->conns;
     if (gw->conns)
         gw->conns->prev = c;
@@ -617,11 +626,7 @@ void gw_conn_trim(struct gw_conn *c)
 
 void gw_conn_pong(struct gw_conn *c)
 {
-    const struct gw_config *cfg = c->gw->cfg;
-
-    c->pinged = false;
-
-    gw_bucket_refill(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
+    heard(c);
 }
 
 long gw_conn_ping_budget(const struct gw *gw)
