@@ -48,6 +48,7 @@ struct ps_cfg {
     int metrics_port;
     int batch_max;               /* rows per batch */
     int batch_ms;                /* max age of a batch, from its first message */
+    int fetch_min_bytes;         /* a fetch waits for this much (at most batch_ms) */
     char *group;                 /* Kafka consumer group */
     int ahead_days;              /* partitions created ahead of a day */
     bool migrate_only;           /* apply migrations and partitions, then exit */
