@@ -548,13 +548,13 @@ static void pump_store(void *arg)
 }
 
 /* The persister writes at most every CHAT_BATCH_MS anyway, so its fetches need not return at
- * each new record: a fetch waits for fetch_min_bytes, at most batch_ms (and never longer than
- * CHAT_KAFKA_FETCH_WAIT_MS). Live traffic then costs the broker about 1000 / batch_ms fetches a
- * second instead of one per produce request (issue 12 goal 1). CHAT_KAFKA_EXTRA may still set
- * either. */
+ * each new record: a fetch waits for fetch_min_bytes, at most batch_ms (CHAT_KAFKA_FETCH_WAIT_MS,
+ * the other consumers' idle wait, does not apply). Live traffic then costs the broker about
+ * 1000 / batch_ms fetches a second instead of one per produce request (issue 12 goal 1).
+ * CHAT_KAFKA_EXTRA may still set either. */
 static int fetch_conf(const struct ps_cfg *cfg, rd_kafka_conf_t *conf, char *errstr, size_t len)
 {
-    int wait = cfg->batch_ms < cfg->kafka.fetch_wait_ms ? cfg->batch_ms : cfg->kafka.fetch_wait_ms;
+    int wait = cfg->batch_ms;
     char num[32];
 
     if (!strstr(cfg->kafka.extra, "fetch.min.bytes")) {
