@@ -71,10 +71,16 @@ rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
         rc |= chat_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errlen);
         rc |= chat_kafka_conf_set(conf, "acks", "all", errstr, errlen);
         rc |= chat_kafka_conf_set(conf, "linger.ms", num, errstr, errlen);
-        rc |= chat_kafka_conf_set(conf, "compression.type", "lz4", errstr, errlen);
+        /* Not compressed: chat messages are small and a 1 ms linger gathers one or two per
+         * partition batch, so lz4 saved nothing and cost the broker and the gateways 3-5 % of
+         * their CPU per message (docs/BENCHMARKS.md, "Kafka client settings").
+         * CHAT_KAFKA_EXTRA may set compression.type. */
+        rc |= chat_kafka_conf_set(conf, "compression.type", "none", errstr, errlen);
     } else {
         snprintf(num, sizeof(num), "%d", kc->fetch_wait_ms);
         rc |= chat_kafka_conf_set(conf, "fetch.wait.max.ms", num, errstr, errlen);
+        snprintf(num, sizeof(num), "%d", kc->fetch_min_bytes);
+        rc |= chat_kafka_conf_set(conf, "fetch.min.bytes", num, errstr, errlen);
         snprintf(num, sizeof(num), "%d", kc->session_timeout_ms);
         rc |= chat_kafka_conf_set(conf, "session.timeout.ms", num, errstr, errlen);
         snprintf(num, sizeof(num), "%d", kc->heartbeat_ms);

@@ -26,6 +26,7 @@ struct chat_kafka_cfg {
     char *topic_sanctions;  /* chat.sanctions: mutes and bans, key = "USER ROOM KIND" (compacted) */
     int linger_ms;          /* producer linger.ms */
     int fetch_wait_ms;      /* consumer fetch.wait.max.ms */
+    int fetch_min_bytes;    /* consumer fetch.min.bytes */
     int session_timeout_ms; /* group session.timeout.ms */
     int heartbeat_ms;       /* group heartbeat.interval.ms */
     char *extra;            /* "key=value,key=value" passed to librdkafka as is */
@@ -104,6 +105,15 @@ struct chat_kafka_cfg {
          offsetof(T, m.fetch_wait_ms),                                                   \
          0,                                                                              \
          "consumer fetch.wait.max.ms (how long an idle fetch waits)"},                   \
+        {"kafka-fetch-min-bytes",                                                        \
+         "CHAT_KAFKA_FETCH_MIN_BYTES",                                                   \
+         CHAT_CFG_INT,                                                                   \
+         1,                                                                              \
+         52428800,                                                                       \
+         "1",                                                                            \
+         offsetof(T, m.fetch_min_bytes),                                                 \
+         0,                                                                              \
+         "consumer fetch.min.bytes (waited for, at most the fetch wait)"},               \
         {"kafka-session-timeout-ms",                                                     \
          "CHAT_KAFKA_SESSION_TIMEOUT_MS",                                                \
          CHAT_CFG_INT,                                                                   \
