@@ -27,7 +27,7 @@ int chat_kafka_conf_set(
     return CHAT_OK;
 }
 
-static int apply_extra(rd_kafka_conf_t *conf, const char *extra, char *errstr, size_t errlen)
+int chat_kafka_conf_extra(rd_kafka_conf_t *conf, const char *extra, char *errstr, size_t errlen)
 {
     char *copy, *save = NULL, *tok;
     int rc = CHAT_OK;
@@ -73,7 +73,7 @@ rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
         rc |= chat_kafka_conf_set(conf, "linger.ms", num, errstr, errlen);
         /* Not compressed: chat messages are small and a 1 ms linger gathers one or two per
          * partition batch, so lz4 saved nothing and cost the broker and the gateways 3-5 % of
-         * their CPU per message (docs/BENCHMARKS.md, "Kafka client settings").
+         * their CPU per message (docs/BENCHMARKS.md, "Broker requests per message").
          * CHAT_KAFKA_EXTRA may set compression.type. */
         rc |= chat_kafka_conf_set(conf, "compression.type", "none", errstr, errlen);
     } else {
@@ -91,7 +91,7 @@ rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
                                   errlen);
     }
     if (rc == CHAT_OK)
-        rc = apply_extra(conf, kc->extra, errstr, errlen);
+        rc = chat_kafka_conf_extra(conf, kc->extra, errstr, errlen);
     if (rc != CHAT_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;

@@ -33,9 +33,12 @@ static const struct chat_cfg_opt opts[] = {
      offsetof(struct ps_cfg, batch_max), 0, "messages per database batch"},
     {"batch-ms", "CHAT_BATCH_MS", CHAT_CFG_INT, 1, 10000, "50", offsetof(struct ps_cfg, batch_ms),
      0, "longest wait (ms) from a batch's first message to its write"},
-    {"fetch-min-bytes", "CHAT_PERSISTER_FETCH_MIN_BYTES", CHAT_CFG_INT, 1, 52428800, "1048576",
+    /* at most 1 MiB: a broker counts at most max.partition.fetch.bytes (1 MiB) of each partition
+     * towards it, so a larger value might never be met and every fetch would wait out batch-ms */
+    {"fetch-min-bytes", "CHAT_PERSISTER_FETCH_MIN_BYTES", CHAT_CFG_INT, 1, 1048576, "1048576",
      offsetof(struct ps_cfg, fetch_min_bytes), 0,
-     "bytes a Kafka fetch waits for (at most CHAT_BATCH_MS): fewer fetches under load"},
+     "bytes a chat.messages fetch waits for, at most CHAT_BATCH_MS (instead of the shared "
+     "Kafka fetch settings, which only the events consumer uses)"},
     {"group", "CHAT_PERSISTER_GROUP", CHAT_CFG_STR, 0, 0, "chat-persister",
      offsetof(struct ps_cfg, group), CHAT_CFG_REQUIRED, "Kafka consumer group"},
     {"partition-ahead-days", "CHAT_PARTITION_AHEAD_DAYS", CHAT_CFG_INT, 0, 60, "7",

@@ -547,29 +547,6 @@ static void pump_store(void *arg)
     ps_store_pump(&((struct ps *)arg)->store);
 }
 
-/* The persister writes at most every CHAT_BATCH_MS anyway, so its fetches need not return at
- * each new record: a fetch waits for fetch_min_bytes, at most batch_ms (CHAT_KAFKA_FETCH_WAIT_MS,
- * the other consumers' idle wait, does not apply). Live traffic then costs the broker about
- * 1000 / batch_ms fetches a second instead of one per produce request (issue 12 goal 1).
- * CHAT_KAFKA_EXTRA may still set either. */
-static int fetch_conf(const struct ps_cfg *cfg, rd_kafka_conf_t *conf, char *errstr, size_t len)
-{
-    int wait = cfg->batch_ms;
-    char num[32];
-
-    if (!strstr(cfg->kafka.extra, "fetch.min.bytes")) {
-        snprintf(num, sizeof(num), "%d", cfg->fetch_min_bytes);
-        if (chat_kafka_conf_set(conf, "fetch.min.bytes", num, errstr, len) != CHAT_OK)
-            return CHAT_EINVAL;
-    }
-    if (!strstr(cfg->kafka.extra, "fetch.wait.max.ms")) {
-        snprintf(num, sizeof(num), "%d", wait);
-        if (chat_kafka_conf_set(conf, "fetch.wait.max.ms", num, errstr, len) != CHAT_OK)
-            return CHAT_EINVAL;
-    }
-    return CHAT_OK;
-}
-
 int ps_consumer_start(struct ps *ps)
 {
     const struct ps_cfg *cfg = ps->cfg;
@@ -579,20 +556,7 @@ int ps_consumer_start(struct ps *ps)
     char errstr[512];
 
     ps_cache_set_pump(&ps->cache, pump_store, ps);
-    conf =
-        chat_kafka_conf_new(&cfg->kafka, CHAT_KAFKA_CONSUMER, cfg->group, errstr, sizeof(errstr));
-    /* A new group starts at the beginning: the persister must not miss what was produced
-     * before it first joined. CHAT_KAFKA_EXTRA may still say otherwise. */
-    if (conf && !strstr(cfg->kafka.extra, "auto.offset.reset") &&
-        chat_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr)) !=
-            CHAT_OK) {
-        rd_kafka_conf_destroy(conf);
-        conf = NULL;
-    }
-    if (conf && fetch_conf(cfg, conf, errstr, sizeof(errstr)) != CHAT_OK) {
-        rd_kafka_conf_destroy(conf);
-        conf = NULL;
-    }
+    conf = ps_consumer_conf_new(cfg, errstr, sizeof(errstr));
     if (!conf) {
         chat_log(CHAT_LOG_ERROR, "kafka config: %s", errstr);
         return CHAT_EINVAL;

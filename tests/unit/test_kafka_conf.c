@@ -66,19 +66,21 @@ static void expect(struct kcfg *c, enum chat_kafka_role role, const char *name, 
     rd_kafka_conf_destroy(conf);
 }
 
-static void test_consumer_defaults(void **state)
+static void test_kafka_conf_consumer_defaults(void **state)
 {
     struct kcfg c;
 
     (void)state;
     assert_int_equal(load(&c, NULL, NULL), CHAT_OK);
-    expect(&c, CHAT_KAFKA_CONSUMER, "fetch.min.bytes", "1"); /* latency first */
+    /* latency first (librdkafka's default too: test_kafka_conf_fetch_min_bytes checks the wiring)
+     */
+    expect(&c, CHAT_KAFKA_CONSUMER, "fetch.min.bytes", "1");
     expect(&c, CHAT_KAFKA_CONSUMER, "fetch.wait.max.ms", "100");
     expect(&c, CHAT_KAFKA_CONSUMER, "enable.auto.commit", "false");
     chat_cfg_free(opts, NOPTS, &c);
 }
 
-static void test_fetch_min_bytes(void **state)
+static void test_kafka_conf_fetch_min_bytes(void **state)
 {
     struct kcfg c;
 
@@ -92,16 +94,21 @@ static void test_fetch_min_bytes(void **state)
     assert_int_equal(load(&c, NULL, NULL), CHAT_OK);
     expect(&c, CHAT_KAFKA_CONSUMER, "fetch.min.bytes", "4096");
     chat_cfg_free(opts, NOPTS, &c);
-    (void)unsetenv("CHAT_KAFKA_FETCH_MIN_BYTES");
+}
 
-    /* out of range: refused by the loader, never handed to librdkafka */
+/* Out of range: refused by the loader, never handed to librdkafka. */
+static void test_kafka_conf_fetch_min_bytes_range(void **state)
+{
+    struct kcfg c;
+
+    (void)state;
     assert_int_equal(load(&c, "--kafka-fetch-min-bytes=0", NULL), CHAT_EINVAL);
     chat_cfg_free(opts, NOPTS, &c);
     assert_int_equal(load(&c, "--kafka-fetch-min-bytes=52428801", NULL), CHAT_EINVAL);
     chat_cfg_free(opts, NOPTS, &c);
 }
 
-static void test_producer(void **state)
+static void test_kafka_conf_producer(void **state)
 {
     struct kcfg c;
 
@@ -114,7 +121,7 @@ static void test_producer(void **state)
 }
 
 /* CHAT_KAFKA_EXTRA goes last: it overrides what the options set. */
-static void test_extra_last(void **state)
+static void test_kafka_conf_extra_last(void **state)
 {
     struct kcfg c;
 
@@ -130,10 +137,12 @@ static void test_extra_last(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_consumer_defaults, clear_env),
-        cmocka_unit_test_setup(test_fetch_min_bytes, clear_env),
-        cmocka_unit_test_setup(test_producer, clear_env),
-        cmocka_unit_test_setup(test_extra_last, clear_env),
+        cmocka_unit_test_setup_teardown(test_kafka_conf_consumer_defaults, clear_env, clear_env),
+        cmocka_unit_test_setup_teardown(test_kafka_conf_fetch_min_bytes, clear_env, clear_env),
+        cmocka_unit_test_setup_teardown(test_kafka_conf_fetch_min_bytes_range, clear_env,
+                                        clear_env),
+        cmocka_unit_test_setup_teardown(test_kafka_conf_producer, clear_env, clear_env),
+        cmocka_unit_test_setup_teardown(test_kafka_conf_extra_last, clear_env, clear_env),
     };
 
     chat_log_init("test", CHAT_LOG_ERROR);

@@ -2,11 +2,12 @@
  *
  * Every service embeds a struct chat_kafka_cfg in its config struct and lists
  * CHAT_KAFKA_CFG_OPTS(type, member) in its config table, so the same CHAT_KAFKA_* variables mean
- * the same thing everywhere. Defaults suit a real broker (measured against the local one:
- * docs/BENCHMARKS.md, "Kafka client settings"); the local cluster lowers only the group timeouts
- * (faster failover in tests), and its mock option also fetch.wait.max.ms and linger.ms.
- * Thread-safety: chat_kafka_conf_new() is reentrant; the log callback is thread-safe; a partition
- * watch (below) runs its own thread. */
+ * the same thing everywhere (one exception: the persister's chat.messages consumer sets its own
+ * fetch.min.bytes and fetch.wait.max.ms, persister/src/ps_conf.c). Defaults suit a real broker
+ * (measured against the local one: docs/BENCHMARKS.md, "Kafka client settings"); the local cluster
+ * lowers only the group timeouts (faster failover in tests), and its mock option also
+ * fetch.wait.max.ms and linger.ms. Thread-safety: chat_kafka_conf_new() is reentrant; the log
+ * callback is thread-safe; a partition watch (below) runs its own thread. */
 #ifndef CHAT_KAFKA_H
 #define CHAT_KAFKA_H
 
@@ -104,7 +105,7 @@ struct chat_kafka_cfg {
          "100",                                                                          \
          offsetof(T, m.fetch_wait_ms),                                                   \
          0,                                                                              \
-         "consumer fetch.wait.max.ms (how long an idle fetch waits)"},                   \
+         "consumer fetch.wait.max.ms (longest a fetch waits for data)"},                 \
         {"kafka-fetch-min-bytes",                                                        \
          "CHAT_KAFKA_FETCH_MIN_BYTES",                                                   \
          CHAT_CFG_INT,                                                                   \
@@ -154,6 +155,12 @@ rd_kafka_conf_t *chat_kafka_conf_new(const struct chat_kafka_cfg *kc,
 /* Sets one librdkafka property; returns CHAT_OK or CHAT_EINVAL (errstr written). */
 CHAT_NODISCARD int chat_kafka_conf_set(
     rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen);
+
+/* Applies CHAT_KAFKA_EXTRA ("key=value,key=value"). chat_kafka_conf_new() applies it last; a
+ * service that sets more of its own afterwards applies it again, so the operator's word stays
+ * last. CHAT_EINVAL with errstr on a malformed pair or a value librdkafka refuses. */
+CHAT_NODISCARD int
+chat_kafka_conf_extra(rd_kafka_conf_t *conf, const char *extra, char *errstr, size_t errlen);
 
 /* Blocking (one metadata request of at most timeout_ms; never on an event loop): the partition
  * count of topic as the cluster reports it now. rk: any client handle. Returns CHAT_OK with
