@@ -193,13 +193,15 @@ enum ps_col {
     PS_NCOLS
 };
 
-/* ---- the chat.messages consumer's librdkafka configuration (ps_conf.c) ---- */
+/* ---- the consumers' librdkafka configuration (ps_conf.c) ---- */
 
-/* The shared CHAT_KAFKA_* settings (chat_kafka_conf_new, group cfg->group), then the
- * persister's own: a new group starts at the earliest offset, and a fetch waits for
- * cfg->fetch_min_bytes, at most cfg->batch_ms, whatever CHAT_KAFKA_FETCH_MIN_BYTES and
- * CHAT_KAFKA_FETCH_WAIT_MS say; CHAT_KAFKA_EXTRA last. NULL with errstr on a refused setting. */
-rd_kafka_conf_t *ps_consumer_conf_new(const struct ps_cfg *cfg, char *errstr, size_t errlen);
+/* The shared CHAT_KAFKA_* settings (chat_kafka_conf_new) for consumer group `group`, then the
+ * persister's own: a new group starts at the earliest offset, and with batch_fetch (the
+ * chat.messages consumer) a fetch waits for cfg->fetch_min_bytes, at most cfg->batch_ms,
+ * whatever CHAT_KAFKA_FETCH_MIN_BYTES and CHAT_KAFKA_FETCH_WAIT_MS say; CHAT_KAFKA_EXTRA last.
+ * NULL with errstr on a refused setting. */
+rd_kafka_conf_t *ps_consumer_conf_new(
+    const struct ps_cfg *cfg, const char *group, bool batch_fetch, char *errstr, size_t errlen);
 
 void ps_batch_init(struct ps_batch *b);
 void ps_batch_fini(struct ps_batch *b); /* frees everything; idempotent */

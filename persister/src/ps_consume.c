@@ -556,7 +556,7 @@ int ps_consumer_start(struct ps *ps)
     char errstr[512];
 
     ps_cache_set_pump(&ps->cache, pump_store, ps);
-    conf = ps_consumer_conf_new(cfg, errstr, sizeof(errstr));
+    conf = ps_consumer_conf_new(cfg, cfg->group, true, errstr, sizeof(errstr));
     if (!conf) {
         chat_log(CHAT_LOG_ERROR, "kafka config: %s", errstr);
         return CHAT_EINVAL;

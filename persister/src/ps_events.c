@@ -39,17 +39,8 @@ int ps_events_start(struct ps *ps)
     rd_kafka_conf_t *conf;
     char errstr[512];
 
-    conf = chat_kafka_conf_new(&ps->cfg->kafka, CHAT_KAFKA_CONSUMER, ps->cfg->events_group, errstr,
-                               sizeof(errstr));
-    /* a new group reads what was produced before it first joined (markers only move forward);
-     * CHAT_KAFKA_EXTRA, applied again, may still say otherwise */
-    if (conf &&
-        (chat_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr)) !=
-             CHAT_OK ||
-         chat_kafka_conf_extra(conf, ps->cfg->kafka.extra, errstr, sizeof(errstr)) != CHAT_OK)) {
-        rd_kafka_conf_destroy(conf);
-        conf = NULL;
-    }
+    /* a new group reads what was produced before it first joined (markers only move forward) */
+    conf = ps_consumer_conf_new(ps->cfg, ps->cfg->events_group, false, errstr, sizeof(errstr));
     if (!conf) {
         chat_log(CHAT_LOG_ERROR, "kafka config (events): %s", errstr);
         return CHAT_EINVAL;

@@ -1,7 +1,7 @@
-/* test_ps_conf.c - the persister's chat.messages consumer configuration (persister/src/ps_conf.c):
- * its fetches wait for CHAT_PERSISTER_FETCH_MIN_BYTES, at most CHAT_BATCH_MS, whatever the shared
- * CHAT_KAFKA_FETCH_* say; a new group starts at the earliest offset; CHAT_KAFKA_EXTRA goes last.
- * No broker is contacted. */
+/* test_ps_conf.c - the persister's consumer configuration (persister/src/ps_conf.c): the
+ * chat.messages consumer's fetches wait for CHAT_PERSISTER_FETCH_MIN_BYTES, at most CHAT_BATCH_MS,
+ * whatever the shared CHAT_KAFKA_FETCH_* say, the chat.events consumer's follow those; a new group
+ * starts at the earliest offset; CHAT_KAFKA_EXTRA goes last. No broker is contacted. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
@@ -32,17 +32,24 @@ static void cfg_init(struct ps_cfg *cfg, char *extra)
     cfg->fetch_min_bytes = 1048576;
 }
 
-/* The value the consumer configuration built from CFG holds for NAME. */
-static void expect(const struct ps_cfg *cfg, const char *name, const char *want)
+/* The value the chat.messages (batch_fetch) or chat.events consumer configuration built from CFG
+ * holds for NAME. */
+static void
+expect_of(const struct ps_cfg *cfg, bool batch_fetch, const char *name, const char *want)
 {
     char err[256], val[256];
     size_t len = sizeof(val);
-    rd_kafka_conf_t *conf = ps_consumer_conf_new(cfg, err, sizeof(err));
+    rd_kafka_conf_t *conf = ps_consumer_conf_new(cfg, cfg->group, batch_fetch, err, sizeof(err));
 
     assert_non_null(conf);
     assert_int_equal(rd_kafka_conf_get(conf, name, val, &len), RD_KAFKA_CONF_OK);
     assert_string_equal(val, want);
     rd_kafka_conf_destroy(conf);
+}
+
+static void expect(const struct ps_cfg *cfg, const char *name, const char *want)
+{
+    expect_of(cfg, true, name, want);
 }
 
 static void test_ps_conf_fetch_waits(void **state)
@@ -74,6 +81,21 @@ static void test_ps_conf_shared_fetch_ignored(void **state)
     expect(&cfg, "fetch.wait.max.ms", "200");
 }
 
+/* The chat.events consumer: the shared fetch settings, the earliest offset too. */
+static void test_ps_conf_events(void **state)
+{
+    struct ps_cfg cfg;
+    char extra[] = "";
+
+    (void)state;
+    cfg_init(&cfg, extra);
+    cfg.kafka.fetch_min_bytes = 65536;
+    cfg.kafka.fetch_wait_ms = 2;
+    expect_of(&cfg, false, "fetch.min.bytes", "65536");
+    expect_of(&cfg, false, "fetch.wait.max.ms", "2");
+    expect_of(&cfg, false, "auto.offset.reset", "smallest");
+}
+
 static void test_ps_conf_extra_last(void **state)
 {
     struct ps_cfg cfg;
@@ -93,7 +115,7 @@ static void test_ps_conf_refused(void **state)
 
     (void)state;
     cfg_init(&cfg, extra);
-    assert_null(ps_consumer_conf_new(&cfg, err, sizeof(err)));
+    assert_null(ps_consumer_conf_new(&cfg, cfg.group, true, err, sizeof(err)));
     assert_non_null(strstr(err, "not key=value"));
 }
 
@@ -102,6 +124,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ps_conf_fetch_waits),
         cmocka_unit_test(test_ps_conf_shared_fetch_ignored),
+        cmocka_unit_test(test_ps_conf_events),
         cmocka_unit_test(test_ps_conf_extra_last),
         cmocka_unit_test(test_ps_conf_refused),
     };
