@@ -64,25 +64,7 @@ command -v jq >/dev/null 2>&1 && command -v taskset >/dev/null 2>&1 || {
 # shellcheck source=bench/lib.sh
 . "$repo/bench/lib.sh"
 
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-out=$repo/bench/results/capacity-$stamp
-mkdir -p "$out"
-cdir=$(mktemp -d /tmp/chat-bench-capacity.XXXXXX)
-baseline_pid=
-failed=0
-
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$do_build" = 1 ]; then
-    bench_build chat-gateway chat-api chat-persister chat-presence chatctl chat-bench \
-        chat-bench-baseline
-fi
-bin=$build/bin
-bench_machine >"$out/machine.txt"
-
-bench_log "starting the cluster in $cdir"
-bench_cluster_start "$cdir"
+bench_session capacity
 _cl_free_port
 bport=$REPLY
 bench_baseline_start "$bport"

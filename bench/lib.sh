@@ -19,6 +19,12 @@
 #   bench_baseline_stop          stops every baseline started (baseline_pids) and clears both
 #   bench_cleanup                the EXIT trap of the scripts: bench_baseline_stop, then
 #                                bench_cluster_done $cdir
+#   bench_session NAME           the common start of capacity.sh and rooms-of-10.sh: sets stamp,
+#                                out (bench/results/NAME-<stamp>, made), cdir (a new
+#                                /tmp/chat-bench-NAME.*), baseline_pid, failed=0 and bin; sets
+#                                the EXIT (bench_cleanup) and INT/TERM traps; builds the cluster,
+#                                chat-bench and the baseline unless do_build=0; writes
+#                                machine.txt; starts the cluster in cdir
 
 baseline_pids=()
 
@@ -90,6 +96,26 @@ bench_baseline_stop() {
     done
     baseline_pid=
     baseline_pids=()
+}
+
+# shellcheck disable=SC2034 # stamp, failed and baseline_pid are the caller's
+bench_session() {
+    stamp=$(date -u +%Y%m%dT%H%M%SZ)
+    out=$repo/bench/results/$1-$stamp
+    mkdir -p "$out"
+    cdir=$(mktemp -d "/tmp/chat-bench-$1.XXXXXX")
+    baseline_pid=
+    failed=0
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+    if [ "${do_build:-1}" = 1 ]; then
+        bench_build chat-gateway chat-api chat-persister chat-presence chatctl chat-bench \
+            chat-bench-baseline
+    fi
+    bin=$build/bin
+    bench_machine >"$out/machine.txt"
+    bench_log "starting the cluster in $cdir"
+    bench_cluster_start "$cdir"
 }
 
 # shellcheck disable=SC2317 # called through the EXIT trap

@@ -73,25 +73,7 @@ hard=$(ulimit -Hn)
 # shellcheck source=bench/lib.sh
 . "$repo/bench/lib.sh"
 
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-out=$repo/bench/results/rooms10-$stamp
-mkdir -p "$out"
-cdir=$(mktemp -d /tmp/chat-bench-rooms10.XXXXXX)
-baseline_pid=
-failed=0
-
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$do_build" = 1 ]; then
-    bench_build chat-gateway chat-api chat-persister chat-presence chatctl chat-bench \
-        chat-bench-baseline
-fi
-bin=$build/bin
-bench_machine >"$out/machine.txt"
-
-bench_log "starting the cluster in $cdir"
-bench_cluster_start "$cdir"
+bench_session rooms10
 base_urls=()
 for i in $(seq 1 "$procs"); do
     _cl_free_port
