@@ -19,8 +19,6 @@
 #include "it_acct.h"
 #include "it_util.h"
 
-#define PORT_BASE 30000
-
 static pid_t gw_pid, api_pid;
 static char gw_url[64], api_url[64];
 
@@ -77,6 +75,7 @@ static pid_t spawn_ready_gateway(int port, const char *const *extra, const char 
         usleep(50 * 1000);
     }
     kill(pid, SIGKILL);
+    it_sh("tail -n 20 '%s/logs/%s.log' >&2", it_env("CHAT_TEST_DIR"), logname); /* why, in CI */
     fail_msg("%s did not become ready", logname);
     return -1;
 }
@@ -104,7 +103,7 @@ static int setup(void **state)
                                         "CHAT_MAX_ROOMS=2",
                                         "CHAT_ROOMS_ADHOC=1",
                                         NULL};
-    int port = PORT_BASE + (int)(getpid() % 5000);
+    int port = it_free_ports(2); /* the gateway's and chat-api's */
     (void)state;
     snprintf(gw_url, sizeof(gw_url), "http://127.0.0.1:%d", port);
     gw_pid = spawn_gateway(port, extra, "gw-limits");
@@ -117,6 +116,8 @@ static int setup(void **state)
         usleep(50 * 1000);
     }
     fprintf(stderr, "gw-limits or api-limits did not become ready\n");
+    it_sh("tail -n 20 '%s/logs/gw-limits.log' '%s/logs/api-limits.log' >&2",
+          it_env("CHAT_TEST_DIR"), it_env("CHAT_TEST_DIR"));
     return -1;
 }
 
@@ -207,7 +208,7 @@ static void test_send_rate_is_per_user_across_connections_and_rest(void **state)
  * chat.rooms, read whole before it is ready) and refuses every other room id. */
 static void test_unknown_rooms_refused_by_default(void **state)
 {
-    int port = PORT_BASE + (int)(getpid() % 5000) + 2;
+    int port = it_free_ports(1);
     char url[64];
     pid_t pid;
     struct wsc *c;
@@ -234,7 +235,7 @@ static void test_unknown_rooms_refused_by_default(void **state)
  * then closed with 4009 idle_timeout, not before 3P of silence. */
 static void test_keepalive(void **state)
 {
-    int port = PORT_BASE + (int)(getpid() % 5000) + 3;
+    int port = it_free_ports(1);
     char url[64], *t = NULL;
     static char ping_env[32], timeout_env[32];
     static const char *const idle[] = {ping_env, timeout_env, NULL};
@@ -315,10 +316,10 @@ static void test_startup_failures_exit_cleanly(void **state)
     static const char *const no_kafka[] = {"CHAT_KAFKA_BROKERS=127.0.0.1:9", NULL};
     static const char *const bad_num[] = {"CHAT_MAX_TEXT=12x", "CHAT_PORT=0", NULL};
     (void)state;
-    assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 1, bad_key, "gw-badkey"), 10000), 2);
-    assert_int_equal(wait_exit(spawn_gateway(PORT_BASE - 2, bad_num, "gw-badnum"), 10000), 2);
+    assert_int_equal(wait_exit(spawn_gateway(it_free_ports(1), bad_key, "gw-badkey"), 10000), 2);
+    assert_int_equal(wait_exit(spawn_gateway(it_free_ports(1), bad_num, "gw-badnum"), 10000), 2);
     assert_int_equal(
-        wait_exit(spawn_gateway(PORT_BASE - 3, no_kafka, "gw-nokafka"), it_timeout(60000)), 1);
+        wait_exit(spawn_gateway(it_free_ports(1), no_kafka, "gw-nokafka"), it_timeout(60000)), 1);
 }
 
 int main(void)

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +69,39 @@ int it_timeout(int ms)
     const char *m = getenv("CHAT_TEST_TIMEOUT_MULT");
     int mult = m ? (int)strtol(m, NULL, 10) : 1;
     return ms * (mult > 0 ? mult : 1);
+}
+
+/* Whether 127.0.0.1:port can be bound now (SO_REUSEADDR, as the services bind). */
+static bool port_free(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+    if (fd < 0)
+        return false;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+int it_free_ports(int n)
+{
+    static int next = -1; /* successive calls in one test process go on from the last port */
+
+    if (next < 0)
+        next = (int)(getpid() % 9000);
+    for (int tries = 0; tries < 9000; tries++) {
+        int base = 10000 + next, i;
+        next = (next + n) % (10000 - n);
+        for (i = 0; i < n && port_free(base + i); i++)
+            ;
+        if (i == n)
+            return base;
+    }
+    fail_msg("no %d free consecutive ports in 10000-19999", n);
+    return -1;
 }
 
 char *it_token(const char *user, int ttl)

@@ -17,6 +17,10 @@ void it_env_load(void);
 /* Value of key from the env file (or the process environment); aborts when absent. */
 const char *it_env(const char *key);
 int it_timeout(int ms); /* ms scaled by CHAT_TEST_TIMEOUT_MULT */
+/* The first of n consecutive loopback ports that nothing holds now, for a service a test starts
+ * itself. Taken from 10000-19999: below the cluster's (20000-31999, scripts/lib/cluster.sh) and
+ * the kernel's ephemeral range (32768 up), so neither can take it before the service binds. */
+int it_free_ports(int n);
 
 /* Returns a new token (free with free()) for user, valid ttl seconds (negative: expired). */
 char *it_token(const char *user, int ttl);
