@@ -5,6 +5,7 @@
  *     gateways' `join` (no grant, another user's grant, a grant from before a removal);
  *   - a removed member's sockets leave the room on both gateways within a second;
  *   - invites: expiry, use limit, revocation, the member limit;
+ *   - joins (public, by invite) and leaves seen by the room as system messages;
  *   - one direct room per pair, whoever asks first;
  *   - the lobby's 30 code points, enforced by the gateways from chat.rooms;
  *   - a deleted room takes every socket out;
@@ -409,6 +410,61 @@ static void test_invites(void **state)
     it_user_free(&d);
 }
 
+/* The next system event of the room on c is event (joined, left) for user. */
+static void expect_system(struct wsc *c, const char *event, const struct it_user *user)
+{
+    json_t *f = it_wait_frame(c, "system", "event", event, NULL, it_timeout(WAIT_MS));
+
+    if (!f)
+        fail_msg("no system event %s for %s", event, user->name);
+    assert_string_equal(it_jstr(f, "user"), user->id);
+    json_decref(f);
+}
+
+/* The room sees who comes and goes as system messages (proto/README.md section 5, `system`):
+ * a public room's join, an invite redeemed (the only way into a group room), a leave. */
+static void test_system_joins(void **state)
+{
+    struct it_user owner, a, b;
+    char pub[80], room[80], code[64], p[200], *g;
+    struct wsc *w_pub, *w_grp;
+    json_t *r;
+
+    (void)state;
+    it_user_new(&owner, "sjo");
+    it_user_new(&a, "sja");
+    it_user_new(&b, "sjb");
+    it_room_new(pub, sizeof(pub), "sj");
+    it_user_room(&owner, pub);
+    w_pub = it_connect(GW1, owner.token);
+    expect_join(w_pub, pub, NULL, NULL);
+    it_user_join(&b, pub);
+    expect_system(w_pub, "joined", &b);
+
+    r = create_room(&owner, "group", NULL);
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    g = grant_of(room, owner.token);
+    assert_non_null(g);
+    w_grp = it_connect(GW2, owner.token);
+    expect_join(w_grp, room, g, NULL);
+    free(g);
+    r = invite(&owner, room, json_pack("{s:i}", "max_uses", 0));
+    snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
+    json_decref(r);
+    redeem(&a, code, 200, NULL);
+    expect_system(w_grp, "joined", &a);
+    path_of(p, sizeof(p), room, "/leave");
+    json_decref(it_api_ok(204, API1, "POST", p, a.token, &cl, NULL));
+    expect_system(w_grp, "left", &a);
+
+    wsc_close(w_pub);
+    wsc_close(w_grp);
+    it_user_free(&owner);
+    it_user_free(&a);
+    it_user_free(&b);
+}
+
 static void test_direct_one_per_pair(void **state)
 {
     struct it_user a, b;
@@ -678,9 +734,13 @@ static void test_unread(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lobby),   cmocka_unit_test(test_direct_one_per_pair),
-        cmocka_unit_test(test_invites), cmocka_unit_test(test_lists),
-        cmocka_unit_test(test_unread),  cmocka_unit_test(test_permission_matrix),
+        cmocka_unit_test(test_lobby),
+        cmocka_unit_test(test_direct_one_per_pair),
+        cmocka_unit_test(test_invites),
+        cmocka_unit_test(test_system_joins),
+        cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_unread),
+        cmocka_unit_test(test_permission_matrix),
     };
 
     it_env_load();

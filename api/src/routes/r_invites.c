@@ -174,6 +174,10 @@ void r_invites_redeem(struct api_req *r)
             return;
         if (!r_exec(r, db, API_Q_invite_use, 1, p, PGRES_COMMAND_OK))
             return;
+        if (!api_system_event(r->api, db, room, "joined", r->uid, NULL, NULL)) {
+            r_fail_503(r, db); /* as a public room's join: the room sees the new member */
+            return;
+        }
     }
     r_room_commit_answer(r, db, room, 200);
 }
