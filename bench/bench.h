@@ -290,6 +290,7 @@ struct bench {
     int64_t deadline_ns;                   /* overall time bound */
     int64_t open_done_ns;                  /* every connection ready (fanout, idle) */
     int64_t run_start_ns, run_end_ns;
+    double window_cpu_s; /* this process's CPU (user + system) in the measured window (fanout) */
     bool timed_out, interrupted;
     /* progress and timeline (main thread) */
     struct bench_sample *samples; /* owns */

@@ -147,12 +147,12 @@ json_t *bench_report_build(struct bench *b, int status)
     json_object_set_new(res, "result", json_string(exit_names[status & 3]));
     json_object_set_new(res, "params", params_json(b));
     json_object_set_new(res, "targets", targets);
-    json_object_set_new(res, "timing",
-                        json_pack("{s:f, s:f, s:f}", "open_s", open_s, "run_s",
-                                  b->run_end_ns > b->run_start_ns
-                                      ? (double)(b->run_end_ns - b->run_start_ns) / 1e9
-                                      : 0,
-                                  "total_s", (double)(bench_now_ns() - b->t0_ns) / 1e9));
+    json_object_set_new(
+        res, "timing",
+        json_pack(
+            "{s:f, s:f, s:f, s:f}", "open_s", open_s, "run_s",
+            b->run_end_ns > b->run_start_ns ? (double)(b->run_end_ns - b->run_start_ns) / 1e9 : 0,
+            "total_s", (double)(bench_now_ns() - b->t0_ns) / 1e9, "window_cpu_s", b->window_cpu_s));
     conns = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "started",
                       (json_int_t)bench_total(b, BENCH_C_conn_started), "open", (json_int_t)opened,
                       "failed", (json_int_t)bench_total(b, BENCH_C_conn_failed), "dropped",

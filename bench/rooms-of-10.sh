@@ -3,7 +3,7 @@
 # many connections as the file limits allow, the full pipeline (Kafka, persister, PostgreSQL).
 #
 #   bench/rooms-of-10.sh [--no-build] [--rates "R1 R2 ..."] [--procs N] [--rooms N]
-#                        [--p99-max MS] [--duration S]
+#                        [--p99-max MS] [--duration S] [--baseline-only]
 #
 # One process holds at most ~19,000 sockets here (the file limit, 20,000), a chat-bench as much
 # as a gateway. So N chat-bench processes (--procs, default 2) each open --rooms rooms of 10
@@ -13,7 +13,8 @@
 # session: against N chat-bench-baseline servers (plain epoll broadcast, no Kafka; one per
 # process) and against the two gateways directly. Rates go up until the cluster's p99 (the
 # worst process's) is over --p99-max (default 50 ms) or a run loses, doubles or reorders
-# anything.
+# anything. --baseline-only runs the baseline alone (the cluster stays up, idle), rates going up
+# until the baseline's p99 is over --p99-max: what this machine and load generator can do at all.
 #
 # Prints a markdown table (rate, deliveries/s, p50/p99 of both sides, the CPU per message of the
 # broker, each gateway, persister + PostgreSQL and everything) and writes it, with each run's
@@ -30,10 +31,11 @@ procs=2
 rooms=1900
 p99_max=50
 dur=10
+baseline_only=0
 
 usage() {
     echo "usage: $0 [--no-build] [--rates \"R1 R2 ...\"] [--procs N] [--rooms N] [--p99-max MS]" \
-        "[--duration S]" >&2
+        "[--duration S] [--baseline-only]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -44,8 +46,9 @@ while [ $# -gt 0 ]; do
     --rooms) rooms=${2:?} && shift ;;
     --p99-max) p99_max=${2:?} && shift ;;
     --duration) dur=${2:?} && shift ;;
+    --baseline-only) baseline_only=1 ;;
     -h | --help)
-        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) usage ;;
@@ -106,10 +109,14 @@ ticks() {
     echo "$t"
 }
 services=(kafka gw1 gw2 persister postgres redis presence api1 api2 nginx)
-# snapshot: "NAME TICKS" of every service
+# snapshot: "NAME TICKS" of every service and of the baseline servers ("baseline", summed)
 snapshot() {
-    local s
+    local s p t=0
     for s in "${services[@]}"; do echo "$s $(ticks "$s")"; done
+    for p in "${baseline_pids[@]}"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "baseline $t"
 }
 # sleep_until EPOCH_S
 sleep_until() {
@@ -139,15 +146,13 @@ side() {
             --json --quiet >"$out/$name.$i.json" 2>"$out/$name.$i.log" &
         pids+=($!)
     done
-    if [ "$tgt" = cluster ]; then # the services' CPU over the measured window
-        (
-            sleep_until $((start + 3))
-            snapshot >"$out/$name.cpu0"
-            sleep_until $((start + 3 + dur))
-            snapshot >"$out/$name.cpu1"
-        ) &
-        pids+=($!)
-    fi
+    ( # the servers' CPU over the measured window (the load generators report their own)
+        sleep_until $((start + 3))
+        snapshot >"$out/$name.cpu0"
+        sleep_until $((start + 3 + dur))
+        snapshot >"$out/$name.cpu1"
+    ) &
+    pids+=($!)
     for i in "${!pids[@]}"; do
         wait "${pids[$i]}" || rc=$?
         [ "$rc" = 0 ] || ok=0
@@ -168,38 +173,66 @@ side() {
 }
 
 {
-    echo "| msgs/s | deliveries/s | baseline p50 / p99 ms | cluster p50 / p99 ms | ok |" \
-        "broker | gw1 | gw2 | persister + PostgreSQL | all (µs of CPU per message) |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    if [ "$baseline_only" = 1 ]; then
+        echo "| msgs/s | deliveries/s | baseline p50 / p99 ms | baseline servers | load generators" \
+            "(µs of CPU per message) |"
+        echo "|---|---|---|---|---|"
+    else
+        echo "| msgs/s | deliveries/s | baseline p50 / p99 ms | cluster p50 / p99 ms | ok |" \
+            "broker | gw1 | gw2 | persister + PostgreSQL | all | load generators (µs of CPU" \
+            "per message) |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    fi
 } >"$out/summary.md"
 capacity=0
 hz=$(getconf CLK_TCK)
+# cpu RUN NAME...: µs of CPU per message of NAME... (services, "baseline") over RUN's measured
+# window
+cpu() {
+    local f=$out/$1
+    shift
+    [ -s "$f.cpu0" ] && [ -s "$f.cpu1" ] || {
+        echo -
+        return
+    }
+    awk -v names="$*" -v msgs=$((r / procs * procs * dur)) -v hz="$hz" '
+        BEGIN { n = split(names, want, " "); for (i = 1; i <= n; i++) w[want[i]] = 1 }
+        FNR == NR { a[$1] = $2; next }
+        ($1 in w) { t += $2 - a[$1] }
+        END { printf "%d", t * 1000000 / hz / msgs }' "$f.cpu0" "$f.cpu1"
+}
+# gen_cpu RUN: µs of CPU per message of RUN's load generators (their timing.window_cpu_s)
+gen_cpu() {
+    jq -rs --argjson msgs $((r / procs * procs * dur)) \
+        'map(.timing.window_cpu_s) | add * 1000000 / $msgs | floor' "$out/$1".*.json 2>/dev/null ||
+        echo -
+}
 for r in $rates; do
     bench_log "$((procs * rooms)) rooms of 10 in $procs processes at $r msgs/s: the baseline"
     read -r bp50 bp99 bok <<<"$(side "r$r.baseline" baseline "$r")"
-    if [ "$bok" != 1 ]; then
+    if [ "$bok" != 1 ] && [ "$baseline_only" = 1 ]; then # the machine's limit: the climb ends
+        echo "| $((r / procs * procs)) | $((r / procs * procs * 10)) | lost, doubled or late" \
+            "(r$r.baseline.*.log) | - | - |" >>"$out/summary.md"
+        break
+    elif [ "$bok" != 1 ]; then
         echo "rooms-of-10: $r msgs/s: the baseline's run failed (see $out/r$r.baseline.*.log)" >&2
         failed=1
         break
     fi
+    if [ "$baseline_only" = 1 ]; then
+        echo "| $((r / procs * procs)) | $((r / procs * procs * 10)) | $bp50 / $bp99 |" \
+            "$(cpu "r$r.baseline" baseline) | $(gen_cpu "r$r.baseline") |" >>"$out/summary.md"
+        awk -v p="$bp99" -v m="$p99_max" 'BEGIN { exit !(p < m) }' || break
+        capacity=$r
+        continue
+    fi
     bench_log "the same against both gateways"
     read -r cp50 cp99 cok <<<"$(side "r$r.cluster" cluster "$r")"
-    # µs of CPU per message of services NAME... over the measured window
-    cpu() {
-        local f=$out/r$r.cluster
-        [ -s "$f.cpu0" ] && [ -s "$f.cpu1" ] || {
-            echo -
-            return
-        }
-        awk -v names="$*" -v msgs=$((r / procs * procs * dur)) -v hz="$hz" '
-            BEGIN { n = split(names, want, " "); for (i = 1; i <= n; i++) w[want[i]] = 1 }
-            FNR == NR { a[$1] = $2; next }
-            ($1 in w) { t += $2 - a[$1] }
-            END { printf "%d", t * 1000000 / hz / msgs }' "$f.cpu0" "$f.cpu1"
-    }
+    c=r$r.cluster
     echo "| $((r / procs * procs)) | $((r / procs * procs * 10)) | $bp50 / $bp99 | $cp50 / $cp99 | $cok |" \
-        "$(cpu kafka) | $(cpu gw1) |" \
-        "$(cpu gw2) | $(cpu persister postgres) | $(cpu "${services[@]}") |" >>"$out/summary.md"
+        "$(cpu "$c" kafka) | $(cpu "$c" gw1) | $(cpu "$c" gw2) | $(cpu "$c" persister postgres) |" \
+        "$(cpu "$c" "${services[@]}") | $(gen_cpu "r$r.baseline") / $(gen_cpu "$c") |" \
+        >>"$out/summary.md"
     if [ "$cok" != 1 ]; then
         echo "rooms-of-10: $r msgs/s: a failed run or a correctness error (see $out/r$r.cluster.*.log)" >&2
         failed=1
@@ -212,9 +245,10 @@ for r in $rates; do
 done
 {
     echo
-    echo "capacity (p99 < $p99_max ms, zero loss): $capacity msgs/s = $((capacity * 10))" \
+    echo "capacity$([ "$baseline_only" = 0 ] || echo " of the baseline") (p99 < $p99_max ms," \
+        "zero loss): $capacity msgs/s = $((capacity * 10))" \
         "deliveries/s in $((procs * rooms)) rooms of 10 ($((procs * rooms * 10)) connections)"
-    echo "CPU: user + system of each service over the measured window, per message sent in it"
+    echo "CPU: user + system of each process over the measured window, per message sent in it"
 } >>"$out/summary.md"
 cat "$out/summary.md"
 exit "$failed"

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/resource.h>
+
 #include <jansson.h>
 
 #include "chat/config.h"
@@ -418,10 +420,22 @@ static void count_lost(struct fo *fo)
     }
 }
 
+/* This process's CPU time so far (user + system, every thread), in seconds. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 int bench_fo_run(struct bench *b)
 {
     struct fo *fo = b->sc;
     int64_t now;
+    double cpu0 = 0;
 
     b->open_label = "joined";
     b->ready_ctr = BENCH_C_joined;
@@ -454,10 +468,12 @@ int bench_fo_run(struct bench *b)
     atomic_store(&b->win_end_ns,
                  atomic_load(&b->win_start_ns) + (int64_t)b->cfg.duration * 1000000000LL);
     bench_set_phase(b, BENCH_PH_RUN);
-    if (!bench_wait(b, atomic_load(&b->win_end_ns), NULL)) {
+    if (!bench_wait(b, atomic_load(&b->win_start_ns), NULL) ||
+        (cpu0 = cpu_s(), !bench_wait(b, atomic_load(&b->win_end_ns), NULL))) {
         bench_engine_stop(b);
         return BENCH_EXIT_NOCONN;
     }
+    b->window_cpu_s = cpu_s() - cpu0;
     b->run_end_ns = bench_now_ns();
     bench_set_phase(b, BENCH_PH_DRAIN);
     if (!bench_wait(b, b->run_end_ns + (int64_t)b->cfg.drain * 1000000000LL, drained) &&
