@@ -410,24 +410,28 @@ static void test_invites(void **state)
     it_user_free(&d);
 }
 
-/* The next system event of the room on c is event (joined, left) for user. */
-static void expect_system(struct wsc *c, const char *event, const struct it_user *user)
+/* The next system event of room on c is event (joined, left) for user. */
+static void
+expect_system(struct wsc *c, const char *room, const char *event, const struct it_user *user)
 {
     json_t *f = it_wait_frame(c, "system", "event", event, NULL, it_timeout(WAIT_MS));
 
     if (!f)
         fail_msg("no system event %s for %s", event, user->name);
+    assert_string_equal(it_jstr(f, "room"), room);
     assert_string_equal(it_jstr(f, "user"), user->id);
     json_decref(f);
 }
 
 /* The room sees who comes and goes as system messages (proto/README.md section 5, `system`):
- * a public room's join, an invite redeemed (the only way into a group room), a leave. */
+ * a public room's join, an invite redeemed (the only way into a group room), a leave, a direct
+ * room's member coming back. */
 static void test_system_joins(void **state)
 {
     struct it_user owner, a, b;
     char pub[80], room[80], code[64], p[200], *g;
-    struct wsc *w_pub, *w_grp;
+    char dm[80];
+    struct wsc *w_pub, *w_grp, *w_dm;
     json_t *r;
 
     (void)state;
@@ -439,7 +443,7 @@ static void test_system_joins(void **state)
     w_pub = it_connect(GW1, owner.token);
     expect_join(w_pub, pub, NULL, NULL);
     it_user_join(&b, pub);
-    expect_system(w_pub, "joined", &b);
+    expect_system(w_pub, pub, "joined", &b);
 
     r = create_room(&owner, "group", NULL);
     snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
@@ -453,13 +457,30 @@ static void test_system_joins(void **state)
     snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
     json_decref(r);
     redeem(&a, code, 200, NULL);
-    expect_system(w_grp, "joined", &a);
+    expect_system(w_grp, room, "joined", &a);
     path_of(p, sizeof(p), room, "/leave");
     json_decref(it_api_ok(204, API1, "POST", p, a.token, &cl, NULL));
-    expect_system(w_grp, "left", &a);
+    expect_system(w_grp, room, "left", &a);
+
+    snprintf(p, sizeof(p), "/api/v1/direct/%s", b.name);
+    r = it_api_ok(201, API1, "POST", p, owner.token, &cl, NULL);
+    snprintf(dm, sizeof(dm), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    g = grant_of(dm, owner.token);
+    assert_non_null(g);
+    w_dm = it_connect(GW1, owner.token);
+    expect_join(w_dm, dm, g, NULL);
+    free(g);
+    path_of(p, sizeof(p), dm, "/leave");
+    json_decref(it_api_ok(204, API2, "POST", p, b.token, &cl, NULL));
+    expect_system(w_dm, dm, "left", &b);
+    snprintf(p, sizeof(p), "/api/v1/direct/%s", owner.name);
+    json_decref(it_api_ok(200, API2, "POST", p, b.token, &cl, NULL));
+    expect_system(w_dm, dm, "joined", &b);
 
     wsc_close(w_pub);
     wsc_close(w_grp);
+    wsc_close(w_dm);
     it_user_free(&owner);
     it_user_free(&a);
     it_user_free(&b);

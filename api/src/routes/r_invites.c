@@ -244,10 +244,14 @@ void r_rooms_direct(struct api_req *r)
             r_fail(r, db, CHAT_ERR_internal, NULL);
             return;
         }
-        if (!r_acc_active(&a)) {
+        if (!r_acc_active(&a)) { /* the room saw it leave: it sees it come back */
             const char *pa[3] = {room, r->uid, "member"};
             if (!r_exec(r, db, API_Q_member_upsert, 3, pa, PGRES_COMMAND_OK))
                 return;
+            if (!api_system_event(r->api, db, room, "joined", r->uid, NULL, NULL)) {
+                r_fail_503(r, db);
+                return;
+            }
         }
     }
     r_room_commit_answer(r, db, room, created ? 201 : 200);

@@ -17,9 +17,13 @@
 static bool small_room(struct api *a, struct api_db *db, const char *room, bool *ok)
 {
     const char *p[1] = {room};
-    PGresult *res = api_db_qn(db, API_Q_room_active_members, 1, p);
+    PGresult *res;
     bool small;
 
+    *ok = true;
+    if (a->cfg->system_joins_max == 0) /* never, even when the last member leaves */
+        return false;
+    res = api_db_qn(db, API_Q_room_active_members, 1, p);
     *ok = api_db_ok(res, PGRES_TUPLES_OK, "counting a room's members");
     if (!*ok)
         return false;
