@@ -6,6 +6,7 @@
  * chunks with the store's pump in between), within redis_timeout_ms; while Redis fails the
  * writes are skipped and counted and connects wait for a backoff, so the database path never
  * waits longer than one deadline per backoff. Main thread; see ps.h. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +348,7 @@ struct pipe {
     redisContext *c;
     size_t queued, answered; /* commands handed to hiredis; answers read */
     bool err;                /* the connection failed */
+    int err_no;              /* errno right after the failure (REDIS_ERR_IO) */
     bool refused;            /* an error reply (the connection is fine) */
 };
 
@@ -355,8 +357,10 @@ static void answers(struct pipe *p)
 {
     while (p->answered < p->queued && !p->err) {
         redisReply *rep = NULL;
+        errno = 0;
         if (redisGetReply(p->c, (void **)&rep) != REDIS_OK || !rep) {
             p->err = true;
+            p->err_no = errno;
             break;
         }
         p->answered++;
@@ -490,14 +494,17 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         return;
     }
     rc = write_commands(c, b, foff);
-    /* a kept connection Redis closed since (a restart: EOF at once, nothing written) is replaced
+    /* a kept connection Redis closed since (a restart: EOF, or EPIPE / ECONNRESET once the socket
+     * took the new server's reset; the command never ran) is replaced
      * and the batch sent again once, its commands written again (the new connection trims and
      * sets every TTL: the server may have restarted empty); every write is idempotent */
     for (int attempt = 0; attempt < 2 && rc == CHAT_OK; attempt++) {
         p = (struct pipe){.cache = c, .c = c->c};
         send_all(&p); /* an error reply fails the batch: counted, the connection kept */
         ok = !p.refused;
-        if (!p.err || attempt > 0 || c->c->err != REDIS_ERR_EOF)
+        if (!p.err || attempt > 0 ||
+            !(c->c->err == REDIS_ERR_EOF ||
+              (c->c->err == REDIS_ERR_IO && (p.err_no == EPIPE || p.err_no == ECONNRESET))))
             break;
         redisFree(c->c);
         c->c = NULL;

@@ -2,8 +2,9 @@
  * prev map (chains, replays going back, forgetting on rebalance, many rooms), the frames of a
  * batch (seq and prev spliced into the Kafka value), an unreachable Redis (writes skipped and
  * counted, no connect before the backoff, the chain still advancing), and against a stand-in
- * Redis (a thread answering every command): the exact commands of a batch, and a big batch sent
- * in chunks of PS_CACHE_CHUNK with the pump run between them. */
+ * Redis (a thread answering every command): the exact commands of a batch, a big batch sent in
+ * chunks of PS_CACHE_CHUNK with the pump run between them, and a connection the server reset
+ * replaced at once. */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
@@ -28,6 +29,7 @@
 #include "chat/buf.h"
 #include "chat/metrics.h"
 
+#include "fake_redis.h"
 #include "ps.h"
 
 #define TS 1709164801234LL /* 2024-02-29 */
@@ -138,88 +140,6 @@ static void test_ps_cache_redis_down(void **state)
     assert_int_equal(ps_cache_prev(&c, "lobby", 9), 8);
     ps_batch_fini(&b);
     ps_cache_fini(&c);
-}
-
-/* ---- A Redis stand-in: one connection, each command recorded (its arguments joined by spaces)
- * and answered ":1". ---- */
-struct fake {
-    int lfd, port;
-    pthread_t th;
-    char **cmds; /* the first FAKE_KEEP commands */
-    atomic_size_t n;
-};
-
-#define FAKE_KEEP 64
-
-/* Reads one CRLF-terminated line's number after its type byte; false at EOF. */
-static bool fake_num(FILE *in, char type, long *v)
-{
-    char line[64];
-
-    if (!fgets(line, sizeof(line), in) || line[0] != type)
-        return false;
-    *v = strtol(line + 1, NULL, 10);
-    return true;
-}
-
-static void *fake_run(void *arg)
-{
-    struct fake *f = arg;
-    int fd = accept(f->lfd, NULL, NULL);
-    FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL;
-    long argc, len;
-
-    while (in && fake_num(in, '*', &argc)) {
-        char *cmd = calloc(1, 1);
-        size_t clen = 0;
-        for (long i = 0; i < argc && fake_num(in, '$', &len); i++) {
-            cmd = realloc(cmd, clen + (size_t)len + 3); /* a space, the bytes, CRLF */
-            if (clen)
-                cmd[clen++] = ' ';
-            if (fread(cmd + clen, 1, (size_t)len + 2, in) != (size_t)len + 2) /* and CRLF */
-                break;
-            clen += (size_t)len;
-            cmd[clen] = '\0';
-        }
-        if (atomic_load(&f->n) < FAKE_KEEP)
-            f->cmds[atomic_load(&f->n)] = cmd;
-        else
-            free(cmd);
-        atomic_fetch_add(&f->n, 1);
-        if (send(fd, ":1\r\n", 4, MSG_NOSIGNAL) != 4) /* the client gone: no SIGPIPE */
-            break;
-    }
-    if (in)
-        fclose(in);
-    return NULL;
-}
-
-static void fake_start(struct fake *f)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {.tv_sec = 10}; /* accept gives up: a client that never came fails */
-    socklen_t alen = sizeof(a);
-
-    memset(f, 0, sizeof(*f));
-    f->cmds = calloc(FAKE_KEEP, sizeof(*f->cmds));
-    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(f->lfd >= 0);
-    assert_int_equal(setsockopt(f->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-    assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(f->lfd, 1), 0);
-    assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &alen), 0);
-    f->port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&f->th, NULL, fake_run, f), 0);
-}
-
-/* After the client closed its connection (ps_cache_fini). */
-static void fake_stop(struct fake *f)
-{
-    pthread_join(f->th, NULL);
-    close(f->lfd);
-    for (size_t i = 0; i < FAKE_KEEP; i++)
-        free(f->cmds[i]);
-    free(f->cmds);
 }
 
 /* A cache connected to the stand-in, and a batch. */
@@ -367,6 +287,29 @@ static void test_ps_cache_chunks_and_pump(void **state)
     rig_stop(&r);
 }
 
+/* A kept connection the server reset since (it restarted: the client's next read or write fails
+ * with ECONNRESET or EPIPE, not EOF) is replaced and the batch written on the new one, not
+ * skipped: Redis came back, so the cache must not miss the batch. */
+static void test_ps_cache_reset_connection_replaced(void **state)
+{
+    static struct rig r;
+
+    (void)state;
+    rig_start(&r);
+    atomic_store(&r.f.reset_after, 7);
+    add(&r.b, "lobby", 1, 1);
+    ps_cache_write(&r.c, &r.b); /* 7 commands (test_ps_cache_upkeep_when_due), then the reset */
+    ps_batch_reset(&r.b);
+    add(&r.b, "lobby", 2, 2);
+    ps_cache_write(&r.c, &r.b);
+    assert_int_equal(chat_metric_get(&r.m.cache_skipped), 0);
+    assert_int_equal(chat_metric_get(&r.m.cached), 2);
+    assert_int_equal(atomic_load(&r.f.conns), 2);
+    /* the new connection's first write trims and sets the TTLs again (7 commands) */
+    assert_int_equal(atomic_load(&r.f.n), 14);
+    rig_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_ps_cache_commands),
         cmocka_unit_test(test_ps_cache_chunks_and_pump),
         cmocka_unit_test(test_ps_cache_upkeep_when_due),
+        cmocka_unit_test(test_ps_cache_reset_connection_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

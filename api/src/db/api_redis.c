@@ -1,6 +1,7 @@
 /* api_redis.c - synchronous Redis with deadlines (api_redis.h). */
 #include "api_redis.h"
 
+#include <errno.h>
 #include <stdarg.h>
 
 #include <sys/time.h>
@@ -75,12 +76,14 @@ static redisReply *take_reply(struct api_redis *r, redisReply *rep)
     return rep;
 }
 
-/* A kept connection the server closed since (it restarted): EOF, the command never ran. It is
- * sent again once on a new connection instead of losing the request's Redis work for the
- * reconnect delay. */
-static bool stale(struct api_redis *r, const redisReply *rep)
+/* A kept connection the server closed since (it restarted), so the command never ran: EOF, or,
+ * once the socket has taken the new server's reset (a keep-alive probe, an earlier write), EPIPE
+ * on the write or ECONNRESET (err_no: errno right after the call). The command is sent again
+ * once on a new connection instead of losing the request's Redis work for the reconnect delay. */
+static bool stale(struct api_redis *r, const redisReply *rep, int err_no)
 {
-    if (rep || r->c->err != REDIS_ERR_EOF)
+    if (rep || !(r->c->err == REDIS_ERR_EOF ||
+                 (r->c->err == REDIS_ERR_IO && (err_no == EPIPE || err_no == ECONNRESET))))
         return false;
     redisFree(r->c);
     r->c = NULL;
@@ -95,9 +98,10 @@ redisReply *api_redis_cmd(struct api_redis *r, const char *fmt, ...)
     if (!r->c && !connect_redis(r))
         return NULL;
     va_start(ap, fmt);
+    errno = 0;
     rep = redisvCommand(r->c, fmt, ap);
     va_end(ap);
-    if (stale(r, rep)) {
+    if (stale(r, rep, errno)) {
         va_start(ap, fmt);
         rep = redisvCommand(r->c, fmt, ap);
         va_end(ap);
@@ -111,8 +115,9 @@ redisReply *api_redis_argv(struct api_redis *r, int argc, const char **argv)
 
     if (!r->c && !connect_redis(r))
         return NULL;
+    errno = 0;
     rep = redisCommandArgv(r->c, argc, argv, NULL);
-    if (stale(r, rep))
+    if (stale(r, rep, errno))
         rep = redisCommandArgv(r->c, argc, argv, NULL);
     return r->c ? take_reply(r, rep) : NULL;
 }
