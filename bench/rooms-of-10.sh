@@ -14,13 +14,15 @@
 # process) and against the two gateways directly. Rates go up until the cluster's p99 (the
 # worst process's) is over --p99-max (default 50 ms) or a run loses, doubles or reorders
 # anything. --baseline-only runs the baseline alone (the cluster stays up, idle), rates going up
-# until the baseline's p99 is over --p99-max: what this machine and load generator can do at all.
+# until the baseline's p99 is over --p99-max or a run at a higher rate than the first fails:
+# what this machine and load generator can do at all.
 #
 # Prints a markdown table (rate, deliveries/s, p50/p99 of both sides, the CPU per message of the
-# broker, each gateway, persister + PostgreSQL and everything) and writes it, with each run's
-# JSON and log, to bench/results/rooms10-<UTC timestamp>/. The capacity is the last rate whose
-# p99 stayed under --p99-max with zero loss. Exit status: 0 when the runs completed, 1 on a
-# correctness error or a failed run, 2 usage.
+# broker, each gateway, persister + PostgreSQL, all services and the load generators) and writes
+# it, with each run's JSON and log, to bench/results/rooms10-<UTC timestamp>/. The capacity is
+# the last rate whose p99 stayed under --p99-max with zero loss. Exit status: 0 when the runs
+# completed, 1 on a correctness error or a failed run (the first rate's, with --baseline-only),
+# 2 usage.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
     --duration) dur=${2:?} && shift ;;
     --baseline-only) baseline_only=1 ;;
     -h | --help)
-        sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) usage ;;
@@ -85,11 +87,13 @@ for i in $(seq 1 "$procs"); do
     base_urls+=("http://127.0.0.1:$port")
 done
 
-bench_log "warming up the broker and the gateways (not measured)"
-"$bin/chat-bench" fanout --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --room-mix=10:100 \
-    --senders=100 --rate=2000 --size=64 --duration=8 --warmup=2 --drain=5 \
-    --jwt-keys="$CHAT_JWT_KEYS" --jwt-issuer="$CHAT_JWT_ISSUER" --quiet >"$out/warmup.log" 2>&1 ||
-    true
+if [ "$baseline_only" = 0 ]; then
+    bench_log "warming up the broker and the gateways (not measured)"
+    "$bin/chat-bench" fanout --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --room-mix=10:100 \
+        --senders=100 --rate=2000 --size=64 --duration=8 --warmup=2 --drain=5 \
+        --jwt-keys="$CHAT_JWT_KEYS" --jwt-issuer="$CHAT_JWT_ISSUER" --quiet >"$out/warmup.log" \
+        2>&1 || true
+fi
 
 # The cluster's processes, NAME=PID (PostgreSQL: the postmaster, whose children are summed).
 {
@@ -120,8 +124,9 @@ snapshot() {
 }
 # sleep_until EPOCH_S
 sleep_until() {
-    local d=$(($1 - $(date +%s)))
-    [ "$d" -le 0 ] || sleep "$d"
+    local d
+    d=$(awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { d = t - now; printf "%.3f", (d > 0 ? d : 0) }')
+    sleep "$d"
 }
 
 # side NAME TARGET(baseline|cluster) RATE: runs the processes together; "p50 p99 ok" (the worst
@@ -201,16 +206,18 @@ cpu() {
         ($1 in w) { t += $2 - a[$1] }
         END { printf "%d", t * 1000000 / hz / msgs }' "$f.cpu0" "$f.cpu1"
 }
-# gen_cpu RUN: µs of CPU per message of RUN's load generators (their timing.window_cpu_s)
+# gen_cpu RUN: µs of CPU per message of RUN's load generators (their timing.window_cpu_s; "-"
+# unless every process reported it)
 gen_cpu() {
-    jq -rs --argjson msgs $((r / procs * procs * dur)) \
-        'map(.timing.window_cpu_s) | add * 1000000 / $msgs | floor' "$out/$1".*.json 2>/dev/null ||
-        echo -
+    jq -rs --argjson msgs $((r / procs * procs * dur)) --argjson n "$procs" \
+        'map(.timing.window_cpu_s // 0) | if length == $n and all(. > 0)
+         then add * 1000000 / $msgs | floor else "-" end' "$out/$1".*.json 2>/dev/null || echo -
 }
 for r in $rates; do
     bench_log "$((procs * rooms)) rooms of 10 in $procs processes at $r msgs/s: the baseline"
     read -r bp50 bp99 bok <<<"$(side "r$r.baseline" baseline "$r")"
-    if [ "$bok" != 1 ] && [ "$baseline_only" = 1 ]; then # the machine's limit: the climb ends
+    if [ "$bok" != 1 ] && [ "$baseline_only" = 1 ] && [ "$r" != "${rates%% *}" ]; then
+        # past the machine's limit: the climb ends (a first rate that fails is a failed run)
         echo "| $((r / procs * procs)) | $((r / procs * procs * 10)) | lost, doubled or late" \
             "(r$r.baseline.*.log) | - | - |" >>"$out/summary.md"
         break
