@@ -1,8 +1,9 @@
 -- 0001_messages: chat messages, range-partitioned by UTC day on created_at.
 --
--- Applied by chat-persister at startup inside one transaction under an advisory lock (see
--- persister/src/ps_migrate.c). Migrations must not contain BEGIN/COMMIT or statements that
--- cannot run in a transaction block (CREATE INDEX CONCURRENTLY, VACUUM).
+-- Applied by whichever of chat-persister, chat-api and chatctl migrate comes first, inside one
+-- transaction under an advisory lock (see db/src/db_migrate.c). Migrations must not contain
+-- BEGIN/COMMIT or statements that cannot run in a transaction block (CREATE INDEX CONCURRENTLY,
+-- VACUUM).
 --
 -- Partitions are created by the persister, one per UTC day, named messages_YYYYMMDD and bound
 -- FROM ('YYYY-MM-DD 00:00:00+00') TO ('next day 00:00:00+00'). Indexes declared here on the

@@ -4,7 +4,8 @@
  * only after its database commit. After the commit the
  * batch goes to the Redis recent cache (chat:recent:ROOM, chat:urecent:USER; skipped, counted,
  * while Redis is down). A second consumer (group CHAT_PERSISTER_EVENTS_GROUP) reads chat.events
- * and stores `read` events as room_members.last_read_seq.
+ * and stores `read` events as room_members.last_read_seq and spam-rule `sanction` events as
+ * sanctions and audit_log rows.
  *
  * Modules (split by role):
  *   ps_partition.c  pure UTC-day arithmetic, partition names and DDL, the known-partition set
@@ -13,6 +14,7 @@
  *   ps_consume.c    the Kafka consumer: poll loop, rebalance, flush/commit, pause on PG outage
  *   ps_cache.c      the Redis recent cache: frames with seq/prev, pipelined writes, backoff
  *   ps_events.c     the chat.events consumer: read markers, coalesced per (user, room)
+ *   ps_conf.c       the consumers' librdkafka configuration (chat.messages, chat.events)
  *   main.c          config table, signals, /healthz /readyz /metrics, startup and shutdown
  *
  * Threads: the main thread owns struct ps and everything in it (consumer, batch, store); the

@@ -2,7 +2,7 @@
  * timeouts, TCP keepalive and user timeout), schema (migrations), daily partitions (cached set of
  * known days, rolled ahead on every tick, created under an advisory lock with a lock_timeout),
  * the batch write (one transaction: COPY; on a replay one prepared INSERT ... SELECT FROM
- * unnest($1..$9) ON CONFLICT DO NOTHING RETURNING id, then the stored Kafka positions of the
+ * unnest($1..$10) ON CONFLICT DO NOTHING RETURNING id, then the stored Kafka positions of the
  * conflicting ids; then the rooms' last_seq/last_message_at) and the read markers of
  * chat.events (ps_store_apply_reads).
  * Blocking libpq on the main thread, but for the batch write: "BEGIN; COPY ..." blocks for one

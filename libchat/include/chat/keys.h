@@ -1,5 +1,6 @@
-/* chat/keys.h - Redis key names shared by the gateway and the presence worker. One place, so the
- * writers and the reader cannot drift. NODE is the gateway's node name, ROOM a room id.
+/* chat/keys.h - Redis key names shared by the gateways, chat-api, the persister and the presence
+ * worker. One place, so the writers and the readers cannot drift. NODE is the gateway's node name,
+ * ROOM a room id.
  *
  * Presence (written by each gateway, read by the presence worker):
  *   CHAT_KEY_PRES_NODES            ZSET  member NODE, score = unix ms until which NODE is alive
@@ -10,12 +11,23 @@
  *   every key above except the ZSET carries a TTL (CHAT_PRES_TTL_MS) refreshed every second,
  *   so a dead node's counts disappear on their own.
  * Leases:
- *   chat:node:ID                   STRING NODE; PX lease of message-id node number ID (0..1023)
+ *   chat:node:ID                   STRING "NODE:PID:START-MS", the holder's token (lease.c);
+ *                                  PX lease of message-id node number ID (0..1023), held by a
+ *                                  gateway or a chat-api replica
+ *   chat:node:ID:last              STRING "MS:live:TOKEN" or "MS:clean": how far the ids of
+ *                                  number ID went (EX 7 days)
  *   CHAT_KEY_PRES_LEADER           STRING instance id of the presence leader, PX lease
- * Abuse limits (gateways; fixed windows, the key expires with its window):
- *   chat:rl:KIND:SUBJECT           STRING attempts in the current window; KIND is login_ip,
- *                                  login_user, register_ip or password_user, SUBJECT the client
- *                                  address, the lower-cased username or the user id
+ * Abuse limits (chat-api, api/src/auth/api_rate.c):
+ *   chat:rl:KIND:SUBJECT           STRING attempts in the current fixed window of
+ *                                  CHAT_AUTH_WINDOW_S (the key expires with it). KIND and SUBJECT:
+ *                                  login_ip and register_ip: the client address (IPv6 by its /64);
+ *                                  login_fail_user: the lower-cased username; logout_user,
+ *                                  nick_user, password_user, room_create_user, redeem_user: the
+ *                                  user id
+ *   chat:rl:login_fail_net:NAME@NET STRING failed logins for the lower-cased username NAME from
+ *                                  the client network NET ("ADDR/BITS"), same window
+ *   chat:rl:send_user:USER         HASH  token bucket of REST sends (t tokens, at ms; Redis's
+ *                                  clock), PX the time to refill the burst + 1 s
  * Recent messages (written by the persister after its database commit, read by chat-api's
  * history; proto/README.md section 12):
  *   chat:recent:ROOM               ZSET  score = seq, member = the message frame as a client gets

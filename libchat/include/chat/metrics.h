@@ -3,7 +3,7 @@
  *
  * Values are C11 atomics updated with relaxed ordering, so any thread may update and another
  * render. A histogram records unsigned values (e.g. microseconds) into log-linear buckets:
- * 16 linear sub-buckets per power of two, relative error <= 6.25%.
+ * 64 linear sub-buckets per power of two (values below 64 exact), relative error <= 1/64 (1.6%).
  * Thread-safety: all functions are thread-safe. */
 #ifndef CHAT_METRICS_H
 #define CHAT_METRICS_H
