@@ -131,6 +131,13 @@ test('unread badges grow for rooms not open, clear when opened, and survive a re
   await openRoom(page, 'lobby');
   for (let i = 1; i <= 3; i++) await apiSay(writer, room.id, `unread ${i}`);
   await waitText(page, `#room-list li[data-key="${room.id}"] .badge`, /^3\s*unread$/);
+  /* the server counts what the persister stored, a moment after the live stream: the page reads
+   * it once, at load */
+  await until('unread 3 on the server', async () => {
+    const r = await rest('GET', '/api/v1/users/me/rooms', reader.token);
+    const me = r.data.rooms.find((x) => x.id === room.id);
+    return me && me.me.unread === 3;
+  });
   await page.reload(); /* the server's count (read markers are per user) */
   await waitText(page, `#room-list li[data-key="${room.id}"] .badge`, /^3\s*unread$/);
   await openRoom(page, room.id);
