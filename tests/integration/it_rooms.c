@@ -423,14 +423,26 @@ expect_system(struct wsc *c, const char *room, const char *event, const struct i
     json_decref(f);
 }
 
+/* A connection of user to gw joined to the restricted room with user's grant. */
+static struct wsc *connect_with_grant(const struct it_user *user, const char *gw, const char *room)
+{
+    char *g = grant_of(room, user->token);
+    struct wsc *c;
+
+    assert_non_null(g);
+    c = it_connect(gw, user->token);
+    expect_join(c, room, g, NULL);
+    free(g);
+    return c;
+}
+
 /* The room sees who comes and goes as system messages (proto/README.md section 5, `system`):
  * a public room's join, an invite redeemed (the only way into a group room), a leave, a direct
  * room's member coming back. */
 static void test_system_joins(void **state)
 {
     struct it_user owner, a, b;
-    char pub[80], room[80], code[64], p[200], *g;
-    char dm[80];
+    char pub[80], room[80], code[64], p[200], dm[80];
     struct wsc *w_pub, *w_grp, *w_dm;
     json_t *r;
 
@@ -448,11 +460,7 @@ static void test_system_joins(void **state)
     r = create_room(&owner, "group", NULL);
     snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
     json_decref(r);
-    g = grant_of(room, owner.token);
-    assert_non_null(g);
-    w_grp = it_connect(GW2, owner.token);
-    expect_join(w_grp, room, g, NULL);
-    free(g);
+    w_grp = connect_with_grant(&owner, GW2, room);
     r = invite(&owner, room, json_pack("{s:i}", "max_uses", 0));
     snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
     json_decref(r);
@@ -466,11 +474,7 @@ static void test_system_joins(void **state)
     r = it_api_ok(201, API1, "POST", p, owner.token, &cl, NULL);
     snprintf(dm, sizeof(dm), "%s", it_jstr(r, "id"));
     json_decref(r);
-    g = grant_of(dm, owner.token);
-    assert_non_null(g);
-    w_dm = it_connect(GW1, owner.token);
-    expect_join(w_dm, dm, g, NULL);
-    free(g);
+    w_dm = connect_with_grant(&owner, GW1, dm);
     path_of(p, sizeof(p), dm, "/leave");
     json_decref(it_api_ok(204, API2, "POST", p, b.token, &cl, NULL));
     expect_system(w_dm, dm, "left", &b);
