@@ -19,6 +19,7 @@
 #include "chat/keys.h"
 #include "chat/log.h"
 #include "chat/mem.h"
+#include "chat/redis_gone.h"
 #include "chat/time.h"
 
 #include "ps.h"
@@ -502,9 +503,7 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         p = (struct pipe){.cache = c, .c = c->c};
         send_all(&p); /* an error reply fails the batch: counted, the connection kept */
         ok = !p.refused;
-        if (!p.err || attempt > 0 ||
-            !(c->c->err == REDIS_ERR_EOF ||
-              (c->c->err == REDIS_ERR_IO && (p.err_no == EPIPE || p.err_no == ECONNRESET))))
+        if (!p.err || attempt > 0 || !chat_redis_gone(c->c, p.err_no))
             break;
         redisFree(c->c);
         c->c = NULL;

@@ -6,6 +6,7 @@
 
 #include <sys/time.h>
 
+#include "chat/redis_gone.h"
 #include "chat/time.h"
 
 #define REDIS_RETRY_MS     1000
@@ -76,14 +77,12 @@ static redisReply *take_reply(struct api_redis *r, redisReply *rep)
     return rep;
 }
 
-/* A kept connection the server closed since (it restarted), so the command never ran: EOF, or,
- * once the socket has taken the new server's reset (a keep-alive probe, an earlier write), EPIPE
- * on the write or ECONNRESET (err_no: errno right after the call). The command is sent again
- * once on a new connection instead of losing the request's Redis work for the reconnect delay. */
+/* A kept connection the server closed since (it restarted), so the command never ran
+ * (chat_redis_gone; err_no: errno right after the call). The command is sent again once on a
+ * new connection instead of losing the request's Redis work for the reconnect delay. */
 static bool stale(struct api_redis *r, const redisReply *rep, int err_no)
 {
-    if (rep || !(r->c->err == REDIS_ERR_EOF ||
-                 (r->c->err == REDIS_ERR_IO && (err_no == EPIPE || err_no == ECONNRESET))))
+    if (rep || !chat_redis_gone(r->c, err_no))
         return false;
     redisFree(r->c);
     r->c = NULL;
