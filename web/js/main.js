@@ -17,8 +17,20 @@ import { chooseAnon, dirAction, dismissMessage, joinRoom, leaveRoom, openCreate,
 import { hashInvite, loadNewest, loadOlder, markRead, searchRooms } from './rooms.js';
 import { closeModDialog, deleteMessage, openModDialog, submitModDialog } from './moderation.js';
 import { adminAction, adminHash, closeAdmin, load as loadAdmin, openAdmin, selectAdminTab, submitAdminFilter } from './admin.js';
-import { atBottom, autosize, darkQuery, initUi, openLogin, renderPending, ui, update } from './ui.js';
+import { atBottom, autosize, darkQuery, initUi, onRendered, openLogin, renderPending, ui, update } from './ui.js';
 
+/* Scrolled near the top: the page of older messages. Not while the view is about to be redrawn or
+ * moved to the bottom (just after a room switch cleared it): then asked again once that render is
+ * done, so a scroll to the top that fell on a pending render (a presence count, a message) is not
+ * lost; no further scroll event comes while the view rests at the top. */
+let olderWanted = false;
+function olderAtTop() {
+  const room = activeRoom();
+  olderWanted = false;
+  if (!room || !room.hist.more || ui.scroller.scrollTop >= 120) return;
+  if (renderPending() || state.stickBottom || room.hist.loading) olderWanted = true;
+  else loadOlder(room);
+}
 function bindEvents() {
   ui.joinForm.addEventListener('submit', (e) => { e.preventDefault(); joinRoom(ui.joinInput.value); });
   ui.joinInput.addEventListener('input', () => { if (state.joinError) { state.joinError = ''; update(); } });
@@ -78,11 +90,9 @@ function bindEvents() {
   ui.composerInput.addEventListener('input', () => { autosize(); update(); });
   ui.scroller.addEventListener('scroll', () => {
     if (state.showJump && atBottom()) { state.showJump = false; update(); }
-    /* near the top: the page of older messages (not while the view is about to be redrawn or
-     * moved to the bottom, e.g. just after a room switch cleared it) */
-    const room = activeRoom();
-    if (room && room.hist.more && ui.scroller.scrollTop < 120 && !renderPending() && !state.stickBottom) loadOlder(room);
+    olderAtTop();
   }, { passive: true });
+  onRendered(() => { if (olderWanted) olderAtTop(); });
   /* rooms: directory, new room, direct messages, the room panel */
   ui.dirBtn.addEventListener('click', openDirectory);
   ui.dirClose.addEventListener('click', () => ui.dirDialog.close());

@@ -75,8 +75,11 @@ export function closeLogin() { if (ui && ui.loginDialog.open) ui.loginDialog.clo
 
 /* ---- render ---- */
 let renderQueued = false;
+let afterRender = null;
 /* A render is queued: the DOM does not show the state yet. */
 export function renderPending() { return renderQueued; }
+/* fn runs after every render, when the DOM shows the state. */
+export function onRendered(fn) { afterRender = fn; }
 export function update() {
   if (renderQueued || !ui) return;
   renderQueued = true;
@@ -95,6 +98,7 @@ function render() {
     state.focusComposer = false;
     ui.composerInput.focus();
   }
+  if (afterRender) afterRender();
 }
 function renderHeader() {
   const c = state.conn;
