@@ -12,6 +12,7 @@
 # CHAT_BUILD_DIR (default <repo>/build), CHAT_RUN_DIR (default <repo>/.run/cluster),
 # CHAT_BIN (binaries to run, default <build>/bin), CHAT_LOG_LEVEL (services' log level),
 # CHAT_CLUSTER_TIMEOUT (readiness timeout, s), CHAT_KAFKA_HEAP (broker heap, default 512m),
+# CHAT_KAFKA_NETWORK_THREADS and CHAT_KAFKA_IO_THREADS (the broker's threads, default 1 and 2),
 # CHAT_CLUSTER_KAFKA (broker, the default; mock: librdkafka's mock cluster, no Java, not for
 # measurements: it slows down within minutes).
 set -euo pipefail

@@ -34,6 +34,8 @@
 #                            no Java needed, but it slows down within minutes and loses
 #                            everything on restart: never for measurements
 #   CHAT_KAFKA_HEAP          broker heap (default 512m)
+#   CHAT_KAFKA_NETWORK_THREADS, CHAT_KAFKA_IO_THREADS
+#                            the broker's network and request handler threads (default 1, 2)
 #   CHAT_CLUSTER_TIMEOUT     readiness timeout per service in seconds (default 30), multiplied by
 #   CHAT_TEST_TIMEOUT_MULT   (default 1; 3 under sanitizers)
 #   CHAT_CLUSTER_STOP_TIMEOUT  seconds to wait after SIGTERM before SIGKILL (default 20)
