@@ -174,7 +174,7 @@ broker.session.timeout.ms=5000
 broker.heartbeat.interval.ms=1000
 
 # sized for two cores and a 512 MiB heap: one network thread (one selector for every
-# connection: fewer thread hand-offs per request; 2 network + 4 I/O threads cost the broker 10-15 %
+# connection: fewer thread hand-offs per request; 2 network + 4 I/O threads cost the broker 10-20 %
 # more CPU per message in many small rooms, docs/BENCHMARKS.md "The local broker's threads")
 num.network.threads=$net
 num.io.threads=$io
