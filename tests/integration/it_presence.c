@@ -42,20 +42,27 @@ static void test_presence_counts_on_both_gateways(void **state)
     struct wsc *obs2 = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
     struct wsc *u1a = it_connect(it_env("CHAT_TEST_GW1_URL"), t1);
     struct wsc *u1b = it_connect(it_env("CHAT_TEST_GW2_URL"), t1);
+    struct wsc *u1c = it_connect(it_env("CHAT_TEST_GW1_URL"), t1);
     struct wsc *u2 = it_connect(it_env("CHAT_TEST_GW2_URL"), t2);
 
     it_join(obs1, room);
     it_join(obs2, room);
     it_join(u1a, room);
     it_join(u1b, room);
+    it_join(u1c, room);
     it_join(u2, room);
-    /* 5 connections, 2 distinct logged-in users (u1 on two gateways counts once) */
-    if (!wait_presence(obs1, room, 5, 2, it_timeout(10000)))
-        fail_msg("gw1 observer never saw conns=5 users=2");
-    if (!wait_presence(obs2, room, 5, 2, it_timeout(10000)))
-        fail_msg("gw2 observer never saw conns=5 users=2");
+    /* 6 connections, 2 distinct logged-in users (u1 on two gateways, twice on gw1, counts once) */
+    if (!wait_presence(obs1, room, 6, 2, it_timeout(10000)))
+        fail_msg("gw1 observer never saw conns=6 users=2");
+    if (!wait_presence(obs2, room, 6, 2, it_timeout(10000)))
+        fail_msg("gw2 observer never saw conns=6 users=2");
 
-    /* u1 leaves on both connections: counts drop on both gateways */
+    /* u1 leaves one of its two connections on gw1: still counted once */
+    wsc_close(u1c);
+    if (!wait_presence(obs1, room, 5, 2, it_timeout(10000)))
+        fail_msg("gw1 observer never saw conns=5 users=2 after one of u1's two closed");
+
+    /* u1 leaves on its other connections: counts drop on both gateways */
     wsc_close(u1a);
     wsc_close(u1b);
     if (!wait_presence(obs1, room, 3, 1, it_timeout(10000)))

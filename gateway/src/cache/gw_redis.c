@@ -30,6 +30,7 @@
 #include "core/gw.h"
 #include "room/gw_map.h"
 #include "room/gw_room.h"
+#include "ws/gw_conn.h"
 
 #define RECONNECT_MIN_MS   100    /* first retry after a failure; doubles up to ... */
 #define RECONNECT_MAX_MS   500    /* ... this: the 1 s tick runs the retries, so one a second */
@@ -526,9 +527,9 @@ static void argv_send(struct gw *gw, struct argv *a)
     a->n = 0;
 }
 
-/* Writes one presence scope: users set + connection count, atomically. */
-static void report_scope(
-    struct gw *gw, struct argv *a, const char *room, const struct gw_map *users, long conns)
+/* Writes one presence scope, atomically: the users set (a->v holds "SADD", the key's place and
+ * the members; empty when no user) and the connection count. */
+static void report_scope(struct gw *gw, struct argv *a, const char *room, long conns)
 {
     char ukey[256], ckey[192], num[24], ttl[16];
 
@@ -538,21 +539,45 @@ static void report_scope(
     snprintf(ttl, sizeof(ttl), "%d", CHAT_PRES_TTL_MS);
     cmd(gw, "MULTI");
     cmd(gw, "DEL %s", ukey);
-    if (users->n > 0) {
-        argv_push(a, "SADD");
-        argv_push(a, ukey);
-        for (size_t i = 0; i < users->nslots; i++)
-            for (struct gw_map_ent *e = users->slots[i]; e; e = e->next)
-                argv_push(a, e->key);
+    if (a->n > 2) {
+        a->v[1] = ukey;
+        a->len[1] = strlen(ukey);
         argv_send(gw, a);
         cmd(gw, "PEXPIRE %s %s", ukey, ttl);
     }
+    a->n = 0;
     if (conns > 0)
         cmd(gw, "HSET %s %s %s", ckey, room, num);
     else
         cmd(gw, "HDEL %s %s", ckey, room);
     cmd(gw, "PEXPIRE %s %s", ckey, ttl);
     cmd(gw, "EXEC");
+}
+
+/* A room's users set, from its subscribers: no per-user index per room (it cost every idle
+ * connection an entry). A user on several of the room's connections is listed once for each;
+ * SADD keeps one, and the command stays O(subscribers) like the fan-out. */
+static void report_room(struct gw *gw, struct argv *a, const struct gw_room *r)
+{
+    argv_push(a, "SADD");
+    argv_push(a, ""); /* the key: report_scope */
+    for (size_t i = 0; i < r->nsubs; i++) {
+        const struct gw_conn *c = r->subs[i].c;
+        if (c->authed)
+            argv_push(a, c->claims.sub);
+    }
+    report_scope(gw, a, r->name, (long)r->nsubs);
+}
+
+/* The node's users set (scope "all"), from the per-user index. */
+static void report_total(struct gw *gw, struct argv *a)
+{
+    argv_push(a, "SADD");
+    argv_push(a, "");
+    for (size_t i = 0; i < gw->users.nslots; i++)
+        for (struct gw_map_ent *e = gw->users.slots[i]; e; e = e->next)
+            argv_push(a, e->key);
+    report_scope(gw, a, CHAT_KEY_PRES_ALL, gw->nconns);
 }
 
 static void presence_report(struct gw *gw)
@@ -566,11 +591,11 @@ static void presence_report(struct gw *gw)
         while (r) {
             struct gw_room *next = r->hnext;
             if (r->dirty) {
-                report_scope(gw, &a, r->name, &r->users, (long)r->nsubs);
+                report_room(gw, &a, r);
                 r->dirty = false;
                 r->reported = r->nsubs > 0;
                 gw_room_maybe_free(&gw->rooms, r);
-            } else if (r->users.n > 0) {
+            } else if (r->nauthed > 0) {
                 snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_USERS_FMT, gw->cfg->node_name, r->name);
                 cmd(gw, "PEXPIRE %s %s", ukey, ttl);
             }
@@ -578,7 +603,7 @@ static void presence_report(struct gw *gw)
         }
     }
     if (gw->pres_total_dirty) {
-        report_scope(gw, &a, CHAT_KEY_PRES_ALL, &gw->users, gw->nconns);
+        report_total(gw, &a);
         gw->pres_total_dirty = false;
     } else {
         snprintf(ukey, sizeof(ukey), CHAT_KEY_PRES_USERS_FMT, gw->cfg->node_name,

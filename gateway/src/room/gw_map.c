@@ -114,16 +114,3 @@ void gw_map_remove(struct gw_map *m, const char *key)
         m->n--;
     }
 }
-
-int gw_map_count_add(struct gw_map *m, const char *key, int delta)
-{
-    struct gw_map_ent *e = delta > 0 ? gw_map_get(m, key) : gw_map_find(m, key);
-
-    if (!e)
-        return 0;
-    e->count += delta;
-    if (e->count > 0)
-        return e->count;
-    gw_map_remove(m, key);
-    return 0;
-}

@@ -1,7 +1,7 @@
-/* gw_map.h - a small string-keyed hash map: user id -> count (distinct users of a room), rate
- * bucket (sends per user), nickname or revocation (session/), the user's connections on this
- * node (ws/gw_conn.c). Keys are client-chosen, so they are hashed with this process's secret
- * key (chat_hash_str). Thread-safety: none; event-loop thread only. */
+/* gw_map.h - a small string-keyed hash map: user id -> rate bucket (sends per user), nickname or
+ * revocation (session/), the user's connections on this node (ws/gw_conn.c). Keys are
+ * client-chosen, so they are hashed with this process's secret key (chat_hash_str). Thread-safety:
+ * none; event-loop thread only. */
 #ifndef GW_MAP_H
 #define GW_MAP_H
 
@@ -13,10 +13,10 @@
 
 struct gw_conn;
 
-/* One entry: 40 bytes plus the key, in one allocation (a connection costs an entry in gw->users
- * and one per room it joined: idle memory per connection). Each map uses one member of the
- * union, never two: until_ms (revoked, nicks, room_cfg, denied, sanctions), bucket
- * (send_rates), conns (gw->users); room users use count only. */
+/* One entry: 40 bytes plus the key, in one allocation (a logged-in connection's user costs an
+ * entry in gw->users: idle memory per connection). Each map uses one member of the union, never
+ * two: until_ms (revoked, nicks, room_cfg, denied, sanctions), bucket (send_rates), conns
+ * (gw->users). */
 struct gw_map_ent {
     struct gw_map_ent *next;
     int count;
@@ -44,8 +44,5 @@ struct gw_map_ent *gw_map_get(struct gw_map *m, const char *key);
 void gw_map_remove(struct gw_map *m, const char *key);
 /* Removes (and frees) every entry for which drop() is true. */
 void gw_map_sweep(struct gw_map *m, bool (*drop)(const struct gw_map_ent *e, void *ud), void *ud);
-/* Adds delta to key's count; returns the new count (entry removed at 0, never created by a
- * negative delta). */
-int gw_map_count_add(struct gw_map *m, const char *key, int delta);
 
 #endif

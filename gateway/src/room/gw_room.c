@@ -29,7 +29,6 @@ static void skip_remove(struct gw_room *room, int k);
 static void room_free(struct gw_room *room)
 {
     chat_msg_unref(room->presence);
-    gw_map_fini(&room->users);
     chat_free(room->skips);
     chat_free(room->subs);
     chat_free(room->name);
@@ -90,7 +89,6 @@ struct gw_room *gw_room_get(struct gw_rooms *r, const char *name)
     k = hash_str(name) & (r->nslots - 1);
     room = chat_xcalloc(1, sizeof(*room));
     room->name = chat_xstrdup(name);
-    gw_map_init(&room->users);
     room->hnext = r->slots[k];
     r->slots[k] = room;
     r->n++;
@@ -124,8 +122,36 @@ bool gw_room_joined(const struct gw_conn *c, const char *name)
 static void presence_delta(struct gw_room *room, const struct gw_conn *c, int d)
 {
     if (c->authed)
-        gw_map_count_add(&room->users, c->claims.sub, d);
+        room->nauthed = (size_t)((long long)room->nauthed + d);
     room->dirty = true;
+}
+
+void gw_room_authed_delta(struct gw_conn *c, int d)
+{
+    for (int i = 0; i < c->nrooms; i++) {
+        struct gw_room *room = c->rooms[i].room;
+        room->nauthed = (size_t)((long long)room->nauthed + d);
+        room->dirty = true;
+    }
+}
+
+/* Room for one more membership in c: the first in c->room1, then on the heap (2, 4, ... slots,
+ * at most max_rooms). */
+static void memberships_grow(struct gw_conn *c, int max_rooms)
+{
+    int cap = c->rooms_cap ? c->rooms_cap * 2 : 1;
+
+    if (cap > max_rooms)
+        cap = max_rooms;
+    if (cap == 1) {
+        c->rooms = &c->room1;
+    } else if (c->rooms == &c->room1) {
+        c->rooms = chat_xmalloc((size_t)cap * sizeof(*c->rooms));
+        c->rooms[0] = c->room1;
+    } else {
+        c->rooms = chat_xrealloc(c->rooms, (size_t)cap * sizeof(*c->rooms));
+    }
+    c->rooms_cap = (uint16_t)cap;
 }
 
 int gw_room_join(struct gw *gw, struct gw_conn *c, const char *name)
@@ -136,12 +162,8 @@ int gw_room_join(struct gw *gw, struct gw_conn *c, const char *name)
         return CHAT_EEXIST;
     if (c->nrooms >= gw->cfg->max_rooms)
         return CHAT_ETOOBIG;
-    if (c->nrooms == c->rooms_cap) {
-        c->rooms_cap = c->rooms_cap ? c->rooms_cap * 2 : 2;
-        if (c->rooms_cap > gw->cfg->max_rooms)
-            c->rooms_cap = gw->cfg->max_rooms;
-        c->rooms = chat_xrealloc(c->rooms, (size_t)c->rooms_cap * sizeof(*c->rooms));
-    }
+    if (c->nrooms == c->rooms_cap)
+        memberships_grow(c, gw->cfg->max_rooms);
     room = gw_room_get(&gw->rooms, name);
     if (room->nsubs == room->cap) {
         room->cap = room->cap ? room->cap * 2 : 4;
@@ -207,6 +229,10 @@ void gw_room_leave_all(struct gw *gw, struct gw_conn *c)
         leave_slot(c, c->nrooms - 1);
         gw_room_maybe_free(&gw->rooms, room);
     }
+    if (c->rooms != &c->room1)
+        chat_free(c->rooms);
+    c->rooms = NULL;
+    c->rooms_cap = 0;
     chat_metric_set(&gw->m.rooms, (long long)gw->rooms.n);
 }
 

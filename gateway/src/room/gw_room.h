@@ -1,15 +1,14 @@
 /* gw_room.h - the room index: room id -> dense array of this node's subscribed connections, and
  * per connection the back-index (each membership knows its slot in the room's array), so join,
- * leave and fan-out are O(1) per subscriber. A room also counts its logged-in users (for
- * presence) and keeps its last presence frame. Thread-safety: none; event-loop thread only. */
+ * leave and fan-out are O(1) per subscriber. A room also counts its logged-in subscribers (the
+ * presence report lists their users from the subscribers: cache/gw_redis.c) and keeps its last
+ * presence frame. Thread-safety: none; event-loop thread only. */
 #ifndef GW_ROOM_H
 #define GW_ROOM_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "room/gw_map.h"
 
 struct chat_msg;
 struct gw;
@@ -32,7 +31,7 @@ struct gw_room {
     struct gw_room *hnext; /* hash chain */
     struct gw_sub *subs;   /* owns; dense, unordered */
     size_t nsubs, cap;
-    struct gw_map users;       /* logged-in user id -> connections of this node in the room */
+    size_t nauthed;            /* subscribers that are logged in (a user may count twice) */
     struct chat_msg *presence; /* owns a ref: the room's last presence frame, or NULL */
     bool dirty;                /* presence changed since the last report to Redis */
     bool reported;             /* Redis holds keys for this room (must be cleared when empty) */
@@ -64,7 +63,10 @@ void gw_room_maybe_free(struct gw_rooms *r, struct gw_room *room);
 int gw_room_join(struct gw *gw, struct gw_conn *c, const char *name);
 /* Returns CHAT_OK or CHAT_ENOENT (not joined). */
 int gw_room_leave(struct gw *gw, struct gw_conn *c, const char *name);
+/* Leaves every room and gives back c's membership slots on the heap. */
 void gw_room_leave_all(struct gw *gw, struct gw_conn *c);
+/* c logged in (d = +1) or out (d = -1): its rooms' logged-in counts follow. */
+void gw_room_authed_delta(struct gw_conn *c, int d);
 /* True when c is subscribed to name. */
 bool gw_room_joined(const struct gw_conn *c, const char *name);
 /* c (a subscriber) holds the room's events up to through already: the fan-out leaves them out

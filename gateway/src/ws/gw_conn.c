@@ -76,10 +76,7 @@ static void identity_delta(struct gw_conn *c, int d)
     struct gw *gw = c->gw;
 
     if (c->authed) {
-        for (int i = 0; i < c->nrooms; i++) {
-            gw_map_count_add(&c->rooms[i].room->users, c->claims.sub, d);
-            c->rooms[i].room->dirty = true;
-        }
+        gw_room_authed_delta(c, d);
         user_link(gw, c, d);
         chat_metric_add(&gw->m.conns_authed, d);
     } else {
@@ -166,7 +163,7 @@ struct gw_conn *gw_conn_open(struct gw *gw, struct lws *wsi, struct gw_conn *c)
     memset(c, 0, sizeof(*c));
     c->gw = gw;
     c->wsi = wsi;
-    c->cid = ++gw->next_cid;
+    c->cid = (uint32_t)++gw->next_cid;
     ident_clear(&c->claims);
     heard(c); /* the keep-alive counts from the upgrade */
     c->next = gw->conns;
@@ -226,7 +223,6 @@ void gw_conn_closed(struct gw_conn *c)
     identity_delta(c, -1);
     ident_clear(&c->claims);
     gw_ring_fini(&c->outq);
-    CHAT_FREE(c->rooms);
     CHAT_FREE(c->sent);
     CHAT_FREE(c->rx);
     if (c->prev)

@@ -16,11 +16,11 @@
 #include "chat/proto.h"
 
 #include "room/gw_bucket.h"
+#include "room/gw_room.h"
 #include "ws/gw_ring.h"
 
 struct chat_msg;
 struct gw;
-struct gw_membership;
 struct gw_pending;
 struct lws;
 
@@ -41,13 +41,14 @@ struct gw_ident {
 struct gw_conn {
     struct gw *gw;
     struct lws *wsi;
-    uint64_t cid;                  /* connection number, for logs */
     struct gw_conn *prev, *next;   /* in gw->conns */
     struct gw_conn *uprev, *unext; /* in gw->users' entry of claims.sub while authed */
     /* identity */
     struct gw_ident claims; /* what the token said; "" fields when anonymous */
-    /* rooms */
-    struct gw_membership *rooms; /* owns; rooms_cap slots, grown on demand to max_rooms */
+    /* rooms: rooms_cap slots; the first room's slot is room1 (no allocation for a connection in
+     * one room), more rooms move to the heap, grown on demand to max_rooms (room/gw_room.c) */
+    struct gw_membership *rooms;
+    struct gw_membership room1;
     /* send queue: inline slots, grown on demand up to cfg->outq_max_msgs, given back when it
      * empties (big) or at the idle sweep (small) */
     struct gw_ring outq;
@@ -63,12 +64,13 @@ struct gw_conn {
     uint64_t *sent;
     /* sends awaiting Kafka (bus/gw_send.c) */
     struct gw_pending *pending;
-    int nrooms, rooms_cap;
-    int close_code;
+    uint32_t cid; /* connection number (the low 32 bits of gw->next_cid), for logs */
     int errors_in_row;
     uint32_t rx_len, rx_cap;
-    int nsent, sent_pos;
     int npending;
+    uint16_t nrooms, rooms_cap; /* max_rooms is at most 10,000 (shared_cfg.h) */
+    uint16_t close_code;        /* a WebSocket close code */
+    uint8_t nsent, sent_pos;    /* CHAT_SPAM_LAST is at most 100 (spam.h) */
     bool authed : 1;
     bool expiry_warned : 1; /* session_expiring sent for claims.exp */
     bool flushing : 1;      /* queued on an empty queue this turn: written before the loop waits */

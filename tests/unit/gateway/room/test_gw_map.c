@@ -1,6 +1,5 @@
 /* test_gw_map.c - the gateway's string map (gateway/src/room/gw_map.c, linked from gw_core):
- * growth, find, remove, sweep, the count map (an entry lives while its count is above 0), and
- * the entry layout (key in the entry, one value member per map). */
+ * growth, find, remove, sweep and the entry layout (key in the entry, one value member per map). */
 /* cmocka.h needs these three headers first */
 /* clang-format off */
 #include <setjmp.h>
@@ -54,7 +53,7 @@ static bool odd_count(const struct gw_map_ent *e, void *ud)
     return e->count % 2 == 1;
 }
 
-static void test_map_sweep_and_counts(void **state)
+static void test_map_sweep(void **state)
 {
     struct gw_map m;
     char key[16];
@@ -69,14 +68,6 @@ static void test_map_sweep_and_counts(void **state)
     assert_int_equal(m.n, 50);
     assert_null(gw_map_find(&m, "k3"));
     assert_non_null(gw_map_find(&m, "k4"));
-    /* a count map: an entry lives while its count is above zero */
-    assert_int_equal(gw_map_count_add(&m, "alice", 1), 1);
-    assert_int_equal(gw_map_count_add(&m, "alice", 1), 2);
-    assert_int_equal(gw_map_count_add(&m, "alice", -1), 1);
-    assert_int_equal(gw_map_count_add(&m, "alice", -1), 0);
-    assert_null(gw_map_find(&m, "alice"));
-    assert_int_equal(gw_map_count_add(&m, "nobody", -1), 0); /* never below zero, never created */
-    assert_null(gw_map_find(&m, "nobody"));
     gw_map_fini(&m);
 }
 
@@ -117,7 +108,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_grows_finds_removes),
-        cmocka_unit_test(test_map_sweep_and_counts),
+        cmocka_unit_test(test_map_sweep),
         cmocka_unit_test(test_map_entry_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
