@@ -25,7 +25,8 @@
 #   idle-4000           4000 connections held; server memory per connection (gateways direct):
 #                       VmRSS and RssAnon growth / 4000, on gateways and a baseline restarted
 #                       just before (a process that served the cases before reuses their freed
-#                       heap and under-reports); reported, no budget (docs/BENCHMARKS.md)
+#                       heap and under-reports); fails when the gateways' RssAnon per
+#                       connection is over CHAT_BENCH_IDLE_BYTES_MAX (2048: 2 KiB, issue 12 goal 6)
 #   churn-rN            N connect+auth+join+leave+close cycles per second
 #   halfopen-2000       chat on gw1 with 2,000 silent connections held to it (--half-open)
 #                       against the same load without them ("baseline" column); fails when p99
@@ -231,6 +232,13 @@ idle_case() {
         --duration="$((dur / 2))" --pids="$baseline_pid"
     run "$name" cluster idle --url="$CHAT_TEST_GW1_URL,$CHAT_TEST_GW2_URL" --conns=4000 \
         --rooms=40 --warmup=2 --duration="$((dur / 2))" --pids="$gw_pids"
+    local f=$out/$name.cluster.json max=${CHAT_BENCH_IDLE_BYTES_MAX:-2048}
+    if [ -s "$f" ] && ! jq -e --argjson max "$max" \
+        '.correctness.dropped == 0 and .rss.anon_bytes_per_conn > 0 and
+         .rss.anon_bytes_per_conn <= $max' "$f" >/dev/null; then
+        echo "run-all: $name: gateway memory over $max B (RssAnon) per idle connection, or connections dropped" >&2
+        failed=1
+    fi
 }
 idle_case
 churn_rates="200 1000"

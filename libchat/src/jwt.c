@@ -1,5 +1,6 @@
 #include "chat/jwt.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -290,4 +291,21 @@ int chat_jwt_check_grant(const struct chat_jwt_keyring *kr,
         out->exp - out->iat > max_ttl_s)
         return CHAT_EAUTH;
     return CHAT_OK;
+}
+
+int chat_jwt_selftest(const struct chat_jwt_keyring *kr)
+{
+    struct chat_claims c = {0}, out;
+    char *tok = NULL;
+    int64_t now = (int64_t)time(NULL);
+    int rc;
+
+    snprintf(c.sub, sizeof(c.sub), "selftest");
+    c.iat = now;
+    c.exp = now + 60;
+    if (chat_jwt_sign(kr, &c, NULL, &tok) != CHAT_OK)
+        return CHAT_EAUTH;
+    rc = chat_jwt_verify(kr, tok, NULL, now, 0, &out);
+    chat_free(tok);
+    return rc == CHAT_OK && strcmp(out.sub, "selftest") == 0 ? CHAT_OK : CHAT_EAUTH;
 }

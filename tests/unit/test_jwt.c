@@ -513,6 +513,19 @@ static void test_jwt_sign_requires_sub(void **state)
     chat_jwt_keyring_fini(&kr);
 }
 
+/* The start-up check signs with the first key and verifies; an empty keyring fails it. */
+static void test_jwt_selftest(void **state)
+{
+    struct chat_jwt_keyring kr;
+
+    (void)state;
+    ring(&kr, "k2:" K2 ",k1:" K1);
+    assert_int_equal(chat_jwt_selftest(&kr), CHAT_OK);
+    chat_jwt_keyring_fini(&kr);
+    memset(&kr, 0, sizeof(kr));
+    assert_int_equal(chat_jwt_selftest(&kr), CHAT_EAUTH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_jwt_malformed_tokens),
         cmocka_unit_test(test_jwt_sign_requires_sub),
         cmocka_unit_test(test_jwt_check_max_ttl),
+        cmocka_unit_test(test_jwt_selftest),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
