@@ -47,6 +47,12 @@ static int prepare(struct api *a, struct api_cfg *cfg)
                       CHAT_JWT_MIN_SECRET);
         return CHAT_EINVAL;
     }
+    if (chat_jwt_selftest(&a->keys) !=
+        CHAT_OK) { /* and OpenSSL's set-up before the first request */
+        chat_log(CHAT_LOG_ERROR,
+                 "access tokens: a token signed with the first key does not verify");
+        return CHAT_EIO;
+    }
     if (chat_passwd_dummy(cfg->password_cost, a->dummy_hash, sizeof(a->dummy_hash)) != CHAT_OK) {
         chat_log(CHAT_LOG_ERROR, "password hashing (yescrypt cost %d) does not work",
                  cfg->password_cost);

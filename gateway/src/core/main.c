@@ -302,9 +302,9 @@ static int gw_init(struct gw *gw, const struct gw_config *cfg)
         return CHAT_EINVAL;
     }
     if (chat_jwt_selftest(&gw->keys) != CHAT_OK) { /* before the first client, not in its check */
-        fprintf(stderr,
-                "error: CHAT_JWT_KEYS: a token signed with the first key does not verify\n");
-        return CHAT_EINVAL;
+        chat_log(CHAT_LOG_ERROR,
+                 "access tokens: a token signed with the first key does not verify");
+        return CHAT_EIO;
     }
     if (uv_loop_init(&gw->loop) != 0)
         return CHAT_EIO;
