@@ -47,8 +47,8 @@ static int prepare(struct api *a, struct api_cfg *cfg)
                       CHAT_JWT_MIN_SECRET);
         return CHAT_EINVAL;
     }
-    if (chat_jwt_selftest(&a->keys) !=
-        CHAT_OK) { /* and OpenSSL's set-up before the first request */
+    /* also OpenSSL's one-time set-up, before the first request rather than in it */
+    if (chat_jwt_selftest(&a->keys) != CHAT_OK) {
         chat_log(CHAT_LOG_ERROR,
                  "access tokens: a token signed with the first key does not verify");
         return CHAT_EIO;

@@ -128,11 +128,8 @@ static void presence_delta(struct gw_room *room, const struct gw_conn *c, int d)
 
 void gw_room_authed_delta(struct gw_conn *c, int d)
 {
-    for (int i = 0; i < c->nrooms; i++) {
-        struct gw_room *room = c->rooms[i].room;
-        room->nauthed = (size_t)((long long)room->nauthed + d);
-        room->dirty = true;
-    }
+    for (int i = 0; i < c->nrooms; i++)
+        presence_delta(c->rooms[i].room, c, d);
 }
 
 /* Room for one more membership in c: the first in c->room1, then on the heap (2, 4, ... slots,

@@ -65,7 +65,8 @@ int gw_room_join(struct gw *gw, struct gw_conn *c, const char *name);
 int gw_room_leave(struct gw *gw, struct gw_conn *c, const char *name);
 /* Leaves every room and gives back c's membership slots on the heap. */
 void gw_room_leave_all(struct gw *gw, struct gw_conn *c);
-/* c logged in (d = +1) or out (d = -1): its rooms' logged-in counts follow. */
+/* c, logged in (c->authed), joins (d = +1) or leaves (d = -1) its rooms' logged-in counts:
+ * called on either side of a change of identity. */
 void gw_room_authed_delta(struct gw_conn *c, int d);
 /* True when c is subscribed to name. */
 bool gw_room_joined(const struct gw_conn *c, const char *name);
