@@ -184,12 +184,42 @@ static void test_bad_http_version_gets_400(void **state)
     expect_error(upgrade("/ws", "HTTP/1.0", good_key, "13"), 400, "bad_request");
     expect_error(raw_request("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"), 400, "bad_request");
     expect_error(raw_request("GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n"), 400, "bad_request");
+    /* chat-api too, for a 1.x; libmicrohttpd answers a version from 2 on (or before 1.0)
+     * itself: 505, not our JSON body (proto/README.md section 9) */
+    expect_error(raw_request_to(api_port, "GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n"), 400,
+                 "bad_request");
+    expect_error(raw_request_to(api_port, "GET /api/v1/config HTTP/1.9\r\nHost: x\r\n\r\n"), 400,
+                 "bad_request");
+    for (int i = 0; i < 2; i++) {
+        char *r = raw_request_to(api_port, i ? "GET /healthz HTTP/0.9\r\nHost: x\r\n\r\n"
+                                             : "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n");
+        if (status_of(r) != 505)
+            fail_msg("chat-api: expected 505, got: %.200s", r);
+        free(r);
+    }
 }
 
 static void test_upgrade_elsewhere_gets_404(void **state)
 {
     (void)state;
     expect_error(upgrade("/api/v1/config", "HTTP/1.1", good_key, "13"), 404, "not_found");
+}
+
+static void expect_405(const char *method, const char *path, const char *allow);
+
+/* /ws is the gateway's path: a GET without the upgrade is told to upgrade (426, naming the
+ * protocol and its version), another method gets 405 with Allow: GET */
+static void test_ws_without_upgrade(void **state)
+{
+    char v[64], *r;
+
+    (void)state;
+    r = raw_request("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_string_equal(header(r, "Upgrade", v, sizeof(v)), "websocket");
+    assert_string_equal(header(r, "Sec-WebSocket-Version", v, sizeof(v)), "13");
+    expect_error(r, 426, "bad_request");
+    expect_405("POST", "/ws", "GET");
+    expect_405("DELETE", "/ws", "GET");
 }
 
 static void expect_405_at(int port, const char *method, const char *path, const char *allow)
@@ -318,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_bad_key_gets_400),
         cmocka_unit_test(test_bad_http_version_gets_400),
         cmocka_unit_test(test_upgrade_elsewhere_gets_404),
+        cmocka_unit_test(test_ws_without_upgrade),
         cmocka_unit_test(test_wrong_method_gets_405_with_allow),
         cmocka_unit_test(test_silent_connections_are_dropped),
         cmocka_unit_test(test_gateway_still_serves),

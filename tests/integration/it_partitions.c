@@ -1,9 +1,9 @@
 /* it_partitions.c - the partition count of chat.messages is fixed (docs/ARCHITECTURE.md,
  * "Stream position"). The test grows chat.messages by one partition on the running broker
- * (Admin API CreatePartitions) and expects, within a bounded wait: both gateways and the
- * persister answer /readyz 503 with partitions_changed=1, a WebSocket send and a REST send are
- * refused `unavailable`, each service logged the ERROR line once and counts the change in its
- * metrics.
+ * (Admin API CreatePartitions) and expects, within a bounded wait: both gateways, the
+ * persister and chat-api answer /readyz 503 with partitions_changed=1, a WebSocket send and a REST
+ * send are refused `unavailable`, each service logged the ERROR line once and counts the change in
+ * its metrics.
  *
  * It leaves the cluster refusing to serve (partitions cannot be removed): it must run LAST.
  * tests/integration/CMakeLists.txt registers it after every other test and orders it behind
@@ -88,7 +88,7 @@ static void metric_is_one(const char *url_key, const char *name)
 static void test_partition_count_change_refuses_to_serve(void **state)
 {
     static const char *const services[] = {"CHAT_TEST_GW1_URL", "CHAT_TEST_GW2_URL",
-                                           "CHAT_TEST_PERSISTER_URL"};
+                                           "CHAT_TEST_PERSISTER_URL", "CHAT_TEST_API1_URL"};
     struct it_stream st;
     char errstr[512], *token, *body = NULL;
     rd_kafka_conf_t *conf;

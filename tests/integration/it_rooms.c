@@ -8,7 +8,8 @@
  *   - joins (public, by invite) and leaves seen by the room as system messages;
  *   - one direct room per pair, whoever asks first;
  *   - the lobby's 30 code points, enforced by the gateways from chat.rooms;
- *   - a deleted room takes every socket out;
+ *   - a deleted room takes every socket out; a site admin (the database's role, not the
+ *     token's) deletes any room;
  *   - my rooms, the directory's search and paging. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -340,6 +341,42 @@ static void test_permission_matrix(void **state)
         it_user_free(&outsider);
         it_user_free(&removed);
     }
+}
+
+/* A site admin (role admin in the users table, read per request: the token's role claim does
+ * not count) deletes any room, a private one it is not in too; promoted after its token was
+ * issued it may, demoted after it may not (its token still says admin). */
+static void test_site_admin_deletes_any_room(void **state)
+{
+    struct it_user owner, sa;
+    char room[80], p[160];
+    json_t *r, *demoted;
+
+    (void)state;
+    it_user_new(&owner, "own");
+    it_user_new(&sa, "sad"); /* its token says role user */
+    r = create_room(&owner, "private", NULL);
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    path_of(p, sizeof(p), room, NULL);
+    it_api_err(404, "not_found", API1, "DELETE", p, sa.token, &cl, NULL); /* cannot see it */
+    it_user_admin(&sa); /* promoted: the same token now deletes it */
+    json_decref(it_api_ok(204, API2, "DELETE", p, sa.token, &cl, NULL));
+    expect_visible(room, owner.token, false, "owner after a site admin's delete");
+    it_api_err(404, "not_found", API1, "DELETE", p, sa.token, &cl, NULL); /* gone */
+
+    /* a token that says admin, of an account demoted since */
+    demoted = it_login(API1, &cl, sa.name, PW);
+    r = create_room(&owner, "public", NULL);
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    path_of(p, sizeof(p), room, NULL);
+    it_sql("UPDATE users SET role = 'user' WHERE id = %s", sa.id);
+    it_api_err(403, "forbidden", API1, "DELETE", p, it_access(demoted), &cl, NULL);
+    expect_visible(room, owner.token, true, "owner after a refused delete");
+    json_decref(demoted);
+    it_user_free(&owner);
+    it_user_free(&sa);
 }
 
 static void test_invites(void **state)
@@ -762,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_lobby),
         cmocka_unit_test(test_direct_one_per_pair),
         cmocka_unit_test(test_invites),
+        cmocka_unit_test(test_site_admin_deletes_any_room), /* the database's role */
         cmocka_unit_test(test_system_joins),
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_unread),

@@ -230,7 +230,6 @@ static enum MHD_Result on_request(void *cls,
     struct api *a = cls;
     struct api_req *r = *con_cls;
 
-    (void)version;
     if (!r) { /* headers are in */
         r = chat_xcalloc(1, sizeof(*r));
         r->api = a;
@@ -240,6 +239,13 @@ static enum MHD_Result on_request(void *cls,
         chat_buf_init(&r->resp, 0, 0);
         *con_cls = r;
         chat_metric_add(&a->m.requests, 1);
+        /* HTTP/1.0 and 1.1 only (proto/README.md section 9): libmicrohttpd serves a later 1.x as
+         * 1.1 and answers a version before 1.0 or from 2 on itself (505) */
+        if (strcmp(version, MHD_HTTP_VERSION_1_1) != 0 &&
+            strcmp(version, MHD_HTTP_VERSION_1_0) != 0) {
+            api_reply_error(r, 400, "bad_request", "HTTP/1.0 or HTTP/1.1 only");
+            return send_answer(r);
+        }
         if (!route(r, url, method))
             return send_answer(r); /* a body, if any, is not read */
         return MHD_YES;

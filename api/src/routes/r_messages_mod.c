@@ -32,6 +32,7 @@
 #include "db/api_conns.h"
 #include "mod/api_audit.h"
 #include "routes.h"
+#include "routes/r_rooms_int.h"
 #include "routes/r_util.h"
 
 /* What the caller may do in the room, and the message. */
@@ -58,11 +59,7 @@ static bool standing(struct api_req *r, struct api_db *db, const char *room, str
                      strcmp(PQgetvalue(res, 0, 0), "direct") != 0;
     }
     PQclear(res);
-    if (!(res = r_run(r, db, API_Q_user_site_role, 1, p + 1, PGRES_TUPLES_OK)))
-        return false;
-    t->site_admin = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "admin") == 0;
-    PQclear(res);
-    return true;
+    return r_site_admin(r, db, &t->site_admin);
 }
 
 /* The message from the recent cache: the newest CHAT_RECENT_PER_ROOM of the room. False after

@@ -38,16 +38,11 @@
  * role). *site tells which. False after answering (and rolling back). */
 static bool moderator(struct api_req *r, struct api_db *db, const struct r_acc *a, bool *site)
 {
-    const char *p[1] = {r->uid};
-    PGresult *res;
-
     *site = false;
     if (r_acc_manager(a))
         return true;
-    if (!(res = r_run(r, db, API_Q_user_site_role, 1, p, PGRES_TUPLES_OK)))
+    if (!r_site_admin(r, db, site))
         return false;
-    *site = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "admin") == 0;
-    PQclear(res);
     if (*site)
         return true;
     if (!r_acc_visible(a))

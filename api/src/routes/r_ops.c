@@ -18,20 +18,23 @@ void r_ops_healthz(struct api_req *r)
 }
 
 /* Ready once PostgreSQL answered once since start (the outbox relay's first connect) and
- * until SIGTERM. A later outage of a dependency does not make a replica unready: every replica
- * shares it, and each request answers 503 on its own within CHAT_PG_TIMEOUT_MS. */
+ * until SIGTERM, unless a named query was refused by the schema or the partition count of
+ * chat.messages changed (then until restarted: proto/README.md, section 11). A later outage of a
+ * dependency does not make a replica unready: every replica shares it, and each request answers
+ * 503 on its own within CHAT_PG_TIMEOUT_MS. */
 void r_ops_readyz(struct api_req *r)
 {
     struct api *a = r->api;
     bool db = atomic_load(&a->db_seen), draining = atomic_load(&a->draining);
-    bool ok = db && !draining && api_db_queries_good(&a->db_health);
+    bool parts_changed = api_kafka_partitions_changed(a->kafka);
+    bool ok = db && !draining && !parts_changed && api_db_queries_good(&a->db_health);
 
     if (chat_buf_appendf(&r->resp,
                          "%s\ndb_seen=%d db_down=%d redis=%d draining=%d node_number=%d "
                          "partitions_changed=%d\n",
                          ok ? "ready" : "not ready", db, atomic_load(&a->db_health.down),
                          atomic_load(&a->redis_ok), draining, api_ids_node(a),
-                         api_kafka_partitions_changed(a->kafka)) == CHAT_OK)
+                         parts_changed) == CHAT_OK)
         if (api_db_queries_append(&a->db_health, &r->resp) == CHAT_OK) /* names a bad query */
             api_reply(r, ok ? 200 : 503, "text/plain");
 }

@@ -97,6 +97,19 @@ bool r_room_open(struct api_req *r, struct api_db *db, const char *room, struct 
     return false;
 }
 
+bool r_site_admin(struct api_req *r, struct api_db *db, bool *yes)
+{
+    const char *p[1] = {r->uid};
+    PGresult *res;
+
+    *yes = false;
+    if (!(res = r_run(r, db, API_Q_user_site_role, 1, p, PGRES_TUPLES_OK)))
+        return false;
+    *yes = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "admin") == 0;
+    PQclear(res);
+    return true;
+}
+
 /* ---- grants and answers ---- */
 
 char *r_room_grant(struct api_req *r, const char *room, const char *role)
@@ -398,12 +411,21 @@ void r_rooms_delete(struct api_req *r)
         api_reply_error(r, 403, "forbidden", "the lobby cannot be deleted");
         return;
     }
-    if (!r_room_open(r, db, room, &a))
+    /* the owner, or a site admin (the database's role), whatever the room's kind: a restricted
+     * room the admin is not in is found too (404 for anyone else who cannot see it) */
+    if (!api_acct_begin(r, db) || !r_room_access(r, db, room, &a))
         return;
-    if (!(r_acc_active(&a) && strcmp(a.role, "owner") == 0) &&
-        strcmp(r->claims.role, "admin") != 0) {
-        r_fail(r, db, CHAT_ERR_forbidden, "only the room's owner deletes it");
-        return;
+    if (!(r_acc_active(&a) && strcmp(a.role, "owner") == 0)) {
+        bool site = false;
+        if (a.found && !r_site_admin(r, db, &site))
+            return;
+        if (!site) {
+            if (!r_acc_visible(&a))
+                r_fail(r, db, CHAT_ERR_not_found, NULL);
+            else
+                r_fail(r, db, CHAT_ERR_forbidden, "only the room's owner deletes it");
+            return;
+        }
     }
     if (!r_exec(r, db, API_Q_room_delete, 1, p, PGRES_TUPLES_OK))
         return;

@@ -66,6 +66,10 @@ bool r_room_read(struct api_req *r, struct api_db *db, const char *room, struct 
  * false after answering 503, or 404 (rolled back) when the room is not visible to the caller. */
 bool r_room_open(struct api_req *r, struct api_db *db, const char *room, struct r_acc *a);
 
+/* Whether the caller is a site admin, from the database (a token's role claim does not count):
+ * *yes. False after answering 503 (rolled back). */
+bool r_site_admin(struct api_req *r, struct api_db *db, bool *yes);
+
 /* A room grant (JWT) of room for the caller with role ("": member): a new string (chat_free),
  * or NULL. */
 char *r_room_grant(struct api_req *r, const char *room, const char *role);

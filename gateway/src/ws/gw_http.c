@@ -48,6 +48,12 @@ static int respond(struct lws *wsi, struct gw_httpreq *r, int status, const char
             wsi, (const unsigned char *)"allow:", (const unsigned char *)r->allow,
             (int)strlen(r->allow), &p, end))
         return -1;
+    if (status == 426 && /* RFC 9110: name the protocol; RFC 6455: the version */
+        (lws_add_http_header_by_name(wsi, (const unsigned char *)"upgrade:",
+                                     (const unsigned char *)"websocket", 9, &p, end) ||
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"sec-websocket-version:",
+                                     (const unsigned char *)"13", 2, &p, end)))
+        return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     r->responded = true;
@@ -137,6 +143,8 @@ static int on_get(struct gw *gw, struct lws *wsi, struct gw_httpreq *r, const ch
             return -1;
         return respond(wsi, r, 200, "text/plain; version=0.0.4");
     }
+    if (strcmp(uri, "/ws") == 0) /* a GET without the upgrade: no WebSocket version at all */
+        return respond_error(wsi, r, 426, "bad_request", "a WebSocket upgrade, version 13");
     r->allow = allowed(uri);
     if (r->allow)
         return respond_error(wsi, r, 405, "method_not_allowed", "use POST");
@@ -157,7 +165,7 @@ static const struct {
 /* The Allow header of a path, NULL when no such endpoint. */
 static const char *allowed(const char *uri)
 {
-    static const char *const get_paths[] = {"/healthz", "/readyz", "/metrics"};
+    static const char *const get_paths[] = {"/ws", "/healthz", "/readyz", "/metrics"};
 
     for (size_t i = 0; i < sizeof(get_paths) / sizeof(get_paths[0]); i++)
         if (strcmp(uri, get_paths[i]) == 0)
