@@ -649,6 +649,53 @@ static void test_forged_tokens_handshake_and_inband(void **state)
     chat_jwt_keyring_fini(&kr);
 }
 
+/* Credentials in the handshake's Authorization header that are not "Bearer <token>" are not
+ * ignored (no silent downgrade to anonymous, as on REST): the first frame is the error
+ * bad_token, then close 4001; a good token in the same header gets hello. */
+static void test_handshake_other_credentials(void **state)
+{
+    char *good = it_token("authz_user", 600), lower[4200], *text;
+    const char *authz[] = {"Basic dXNlcjpwYXNz", lower, "Bearer", "Bearer ", "Token abc"};
+    int close_code;
+
+    (void)state;
+    snprintf(lower, sizeof(lower), "bearer %s", good);
+    for (size_t i = 0; i <= sizeof(authz) / sizeof(authz[0]); i++) {
+        char err[256], h[4200];
+        struct wsc *c;
+        json_t *f;
+
+        if (i < sizeof(authz) / sizeof(authz[0]))
+            snprintf(h, sizeof(h), "%s", authz[i]);
+        else
+            snprintf(h, sizeof(h), "Bearer %s", good); /* the control: accepted */
+        c = wsc_connect_authz(i % 2 ? GW1 : GW2, "/ws", h, it_timeout(5000), err, sizeof(err));
+        if (!c)
+            fail_msg("connect: %s", err);
+        close_code = 0;
+        if (wsc_recv_text(c, &text, it_timeout(5000), &close_code) <= 0)
+            fail_msg("Authorization %.20s: no first frame", h);
+        f = json_loads(text, 0, NULL);
+        wsc_free_text(text);
+        if (i == sizeof(authz) / sizeof(authz[0])) {
+            assert_string_equal(it_jstr(f, "type"), "hello");
+            assert_string_equal(it_jstr(f, "user"), "authz_user");
+        } else {
+            if (strcmp(it_jstr(f, "type"), "error") != 0 ||
+                strcmp(it_jstr(f, "code"), "bad_token") != 0)
+                fail_msg("Authorization %.20s: first frame %s, expected error bad_token", h,
+                         it_jstr(f, "type"));
+            while (wsc_recv_text(c, &text, it_timeout(5000), &close_code) > 0)
+                wsc_free_text(text);
+            if (close_code != 4001)
+                fail_msg("Authorization %.20s: close code %d, expected 4001", h, close_code);
+        }
+        json_decref(f);
+        wsc_close(c);
+    }
+    free(good);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * the database behind the accounts */
 
@@ -882,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_nickname_change_on_open_sockets),
         cmocka_unit_test(test_session_expiring_and_reauth),
         cmocka_unit_test(test_forged_tokens_handshake_and_inband),
+        cmocka_unit_test(test_handshake_other_credentials),
         cmocka_unit_test(test_revocation_kept_while_tokens_valid),
         cmocka_unit_test(test_retention_purge),
         cmocka_unit_test(test_unknown_username_not_stored),

@@ -98,6 +98,20 @@ struct wsc *wsc_connect(const char *base,
                         char *errbuf,
                         size_t errlen)
 {
+    char authz[4200];
+
+    if (bearer)
+        snprintf(authz, sizeof(authz), "Bearer %s", bearer);
+    return wsc_connect_authz(base, path, bearer ? authz : NULL, timeout_ms, errbuf, errlen);
+}
+
+struct wsc *wsc_connect_authz(const char *base,
+                              const char *path,
+                              const char *authz,
+                              int timeout_ms,
+                              char *errbuf,
+                              size_t errlen)
+{
     char host[128], req[8192], key[32], expect[64], accept_src[128];
     unsigned char nonce[16], sha[SHA_DIGEST_LENGTH];
     struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -127,8 +141,8 @@ struct wsc *wsc_connect(const char *base,
     n = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
-                 path, host, port, key, bearer ? "Authorization: Bearer " : "",
-                 bearer ? bearer : "", bearer ? "\r\n" : "");
+                 path, host, port, key, authz ? "Authorization: " : "", authz ? authz : "",
+                 authz ? "\r\n" : "");
     if (n <= 0 || (size_t)n >= sizeof(req) || write_all(c->fd, req, (size_t)n) != 0) {
         snprintf(errbuf, errlen, "handshake write failed");
         goto fail;

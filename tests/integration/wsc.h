@@ -27,6 +27,13 @@ struct wsc *wsc_connect(const char *base,
                         int timeout_ms,
                         char *errbuf,
                         size_t errlen);
+/* The same with a whole Authorization header value (NULL: none), e.g. "Basic dTpw". */
+struct wsc *wsc_connect_authz(const char *base,
+                              const char *path,
+                              const char *authz,
+                              int timeout_ms,
+                              char *errbuf,
+                              size_t errlen);
 /* Sends one frame; fin=false starts/continues a fragmented message. 0 or -1. */
 int wsc_send_frame(struct wsc *c, int opcode, bool fin, const void *p, size_t n);
 int wsc_send_text(struct wsc *c, const char *s);

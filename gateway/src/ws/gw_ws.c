@@ -35,14 +35,20 @@ const struct lws_protocols gw_ws_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* Reads the token from "Authorization: Bearer" or ?token=; NULL when none was offered. */
+/* Reads the token from "Authorization: Bearer" or ?token=; NULL when none was offered. An
+ * Authorization header that is not "Bearer <token>" (another scheme, no token, too long) is
+ * offered credentials too, as on REST: "" then, which no check accepts (bad_token). */
 static const char *handshake_token(struct lws *wsi, char *buf, int cap)
 {
     const char *v;
 
-    if (lws_hdr_copy(wsi, buf, cap, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
-        strncmp(buf, "Bearer ", 7) == 0)
-        return buf + 7;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+        if (lws_hdr_copy(wsi, buf, cap, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+            strncmp(buf, "Bearer ", 7) == 0)
+            return buf + 7;
+        buf[0] = '\0';
+        return buf;
+    }
     v = lws_get_urlarg_by_name(wsi, "token=", buf, cap);
     return v && *v ? v : NULL;
 }
