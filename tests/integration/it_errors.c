@@ -191,6 +191,108 @@ static void test_inband_auth_upgrades_anonymous(void **state)
     free(t);
 }
 
+/* CHAT_MAX_ERRORS (the default 50 in the test cluster) malformed frames in a row close the
+ * connection with 4010, each answered first; any valid frame between starts the count again. */
+static void test_too_many_errors_closes_4010(void **state)
+{
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), NULL);
+    int errors = 0, close_code = 0, n;
+    char *text;
+
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 49; i++)
+            expect_error_raw(c, WSC_OP_TEXT, "{not json", 9, "bad_json"); /* each: + a ping */
+        for (int i = 0; i < 49; i++)
+            assert_int_equal(wsc_send_text(c, "{not json"), 0);
+        assert_true(it_ping(c)); /* 49 in a row, then a valid frame: still open */
+    }
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(wsc_send_text(c, "[]"), 0);
+    while ((n = wsc_recv_text(c, &text, it_timeout(5000), &close_code)) > 0) {
+        json_t *j = json_loads(text, 0, NULL);
+        const char *type = json_string_value(json_object_get(j, "type"));
+        if (type && strcmp(type, "error") == 0)
+            errors++;
+        json_decref(j);
+        wsc_free_text(text);
+    }
+    if (close_code != 4010)
+        fail_msg("close code %d after 50 malformed frames, expected 4010", close_code);
+    assert_true(errors >= 50); /* the 49 of the last round's pings came before: >= */
+    wsc_close(c);
+}
+
+/* ref on the wire: a ref of the wrong type or over 64 bytes fails the frame with bad_field, and
+ * that error carries no ref; a good one is copied into the reply. */
+static void test_ref_rules(void **state)
+{
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    char longref[128];
+    const char *frames[3];
+    json_t *j;
+
+    (void)state;
+    memset(longref, 0, sizeof(longref));
+    memcpy(longref, "{\"type\":\"ping\",\"ref\":\"", 22);
+    memset(longref + 22, 'r', 65);
+    memcpy(longref + 22 + 65, "\"}", 2);
+    frames[0] = "{\"type\":\"ping\",\"ref\":7}";
+    frames[1] = "{\"type\":\"ping\",\"ref\":null}";
+    frames[2] = longref;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(wsc_send_text(c, frames[i]), 0);
+        j = it_wait_type(c, "error", it_timeout(5000));
+        if (!j)
+            fail_msg("frame %d: no error", i);
+        assert_string_equal(json_string_value(json_object_get(j, "code")), "bad_field");
+        if (json_object_get(j, "ref"))
+            fail_msg("frame %d: the error carries a ref", i);
+        json_decref(j);
+    }
+    memset(longref + 22, 'r', 64); /* exactly 64 bytes: fine */
+    memcpy(longref + 22 + 64, "\"}", 3);
+    assert_int_equal(wsc_send_text(c, longref), 0);
+    j = it_wait_type(c, "pong", it_timeout(5000));
+    assert_non_null(j);
+    assert_int_equal(strlen(json_string_value(json_object_get(j, "ref"))), 64);
+    json_decref(j);
+    wsc_close(c);
+}
+
+/* An authenticated connection cannot switch users: auth with another sub's token is bad_field,
+ * a failed auth keeps the identity (it still sends as its user). */
+static void test_auth_keeps_identity(void **state)
+{
+    char *mine = it_token("keeper", 600), *other = it_token("intruder", 600);
+    struct wsc *c = it_connect(it_env("CHAT_TEST_GW1_URL"), mine),
+               *w = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    json_t *j;
+
+    (void)state;
+    it_join(c, room);
+    it_join(w, room);
+    it_send(c, "{s:s, s:s, s:s}", "type", "auth", "token", other, "ref", "o1");
+    j = it_wait_field(c, "error", "ref", "o1", it_timeout(5000));
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "bad_field");
+    json_decref(j);
+    it_send(c, "{s:s, s:s, s:s}", "type", "auth", "token", "garbage", "ref", "o2");
+    j = it_wait_field(c, "error", "ref", "o2", it_timeout(5000));
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "bad_token");
+    json_decref(j);
+    it_expect_sent(c, room, "still me", "k1", NULL);
+    j = it_wait_field(w, "message", "client_msg_id", "k1", it_timeout(10000));
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "user")), "keeper");
+    json_decref(j);
+    wsc_close(w);
+    wsc_close(c);
+    free(mine);
+    free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +300,9 @@ int main(void)
         cmocka_unit_test(test_malformed_frames_get_errors_and_connection_survives),
         cmocka_unit_test(test_bad_tokens_refused_at_handshake),
         cmocka_unit_test(test_inband_auth_upgrades_anonymous),
+        cmocka_unit_test(test_too_many_errors_closes_4010),
+        cmocka_unit_test(test_ref_rules),
+        cmocka_unit_test(test_auth_keeps_identity),
     };
     it_env_load();
     snprintf(room, sizeof(room), "err-%d", (int)getpid());
