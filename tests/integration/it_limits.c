@@ -282,6 +282,81 @@ static void test_keepalive(void **state)
     assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
 }
 
+/* hello: protocol version 3, the node's name, user null when anonymous (the token's sub else),
+ * and the limits this gateway runs with, the same as chat-api's GET /api/v1/config. */
+static void test_hello_and_config_limits(void **state)
+{
+    static const char *const keys[] = {"max_frame", "max_text", "max_rooms", "rate_per_s",
+                                       "rate_burst"};
+    char *body = NULL, *tok = it_token("hello_user", 600);
+    json_t *h, *cfg, *hl, *cl;
+    struct wsc *c;
+
+    (void)state;
+    c = it_connect_ex(gw_url, NULL, false, &h);
+    assert_int_equal(json_integer_value(json_object_get(h, "v")), 3);
+    assert_true(json_is_string(json_object_get(h, "node")) &&
+                json_string_length(json_object_get(h, "node")) > 0);
+    assert_true(json_is_null(json_object_get(h, "user")));
+    hl = json_object_get(h, "limits");
+    assert_int_equal(json_integer_value(json_object_get(hl, "rate_per_s")), 1); /* setup() */
+    assert_int_equal(json_integer_value(json_object_get(hl, "rate_burst")), 3);
+    assert_int_equal(json_integer_value(json_object_get(hl, "max_rooms")), 2);
+    assert_int_equal(it_http_get(api_url, "/api/v1/config", &body), 200);
+    cfg = json_loads(body, 0, NULL);
+    assert_non_null(cfg);
+    cl = json_object_get(cfg, "limits");
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (!json_is_integer(json_object_get(hl, keys[i])) ||
+            !json_equal(json_object_get(hl, keys[i]), json_object_get(cl, keys[i])))
+            fail_msg("limits.%s: hello and /api/v1/config differ", keys[i]);
+    }
+    json_decref(cfg);
+    free(body);
+    json_decref(h);
+    wsc_close(c);
+    c = it_connect_ex(gw_url, tok, true, &h);
+    assert_string_equal(json_string_value(json_object_get(h, "user")), "hello_user");
+    json_decref(h);
+    wsc_close(c);
+    free(tok);
+}
+
+/* At CHAT_MAX_CONNS an upgrade is refused before 101: 503 overloaded with Retry-After: 1 (and
+ * counted); once a connection closes there is room again. */
+static void test_max_conns(void **state)
+{
+    static const char *const two[] = {"CHAT_MAX_CONNS=2", NULL};
+    int port = it_free_ports(1);
+    char url[64], err[2048];
+    struct wsc *a, *b, *c;
+    pid_t pid;
+
+    (void)state;
+    pid = spawn_ready_gateway(port, two, "gw-maxconns", url);
+    a = it_connect(url, NULL);
+    b = it_connect(url, NULL);
+    c = wsc_connect(url, "/ws", NULL, it_timeout(5000), err, sizeof(err));
+    if (c)
+        fail_msg("a third connection was upgraded at CHAT_MAX_CONNS=2");
+    if (!strstr(err, "HTTP/1.1 503") || !strcasestr(err, "\r\nretry-after: 1\r\n") ||
+        !strstr(err, "\"code\":\"overloaded\""))
+        fail_msg("expected 503 overloaded with Retry-After: 1, got: %.400s", err);
+    wsc_close(b);
+    for (int i = 0; !c && i < it_timeout(100); i++) { /* the close reaches the gateway */
+        c = wsc_connect(url, "/ws", NULL, it_timeout(5000), err, sizeof(err));
+        if (!c)
+            usleep(50 * 1000);
+    }
+    if (!c)
+        fail_msg("no room after a close: %.200s", err);
+    assert_true(it_ping(c));
+    wsc_close(a);
+    wsc_close(c);
+    kill(pid, SIGTERM);
+    assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
+}
+
 static void test_frame_rate_and_max_rooms(void **state)
 {
     (void)state;
@@ -327,6 +402,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_rate_is_per_user_across_connections_and_rest),
         cmocka_unit_test(test_frame_rate_and_max_rooms),
+        cmocka_unit_test(test_hello_and_config_limits),
+        cmocka_unit_test(test_max_conns),
         cmocka_unit_test(test_unknown_rooms_refused_by_default),
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_startup_failures_exit_cleanly),

@@ -159,7 +159,14 @@ struct wsc *wsc_connect_authz(const char *base,
     }
     *hdr_end = '\0';
     if (strncmp((char *)c->in, "HTTP/1.1 101", 12) != 0) {
-        snprintf(errbuf, errlen, "handshake refused: %.60s", (char *)c->in);
+        /* the whole refusal for the caller: its headers, and its body as far as its length */
+        const char *cl = strcasestr((char *)c->in, "\r\ncontent-length:");
+        size_t want = (size_t)(hdr_end + 4 - (char *)c->in) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
+
+        *hdr_end = '\r';
+        while (c->in_len < want && fill(c, deadline) > 0) {
+        }
+        snprintf(errbuf, errlen, "handshake refused: %.*s", (int)c->in_len, (char *)c->in);
         goto fail;
     }
     snprintf(accept_src, sizeof(accept_src), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
