@@ -199,6 +199,35 @@ static void test_bad_http_version_gets_400(void **state)
     }
 }
 
+/* Methods and sizes at the edge (proto/README.md section 9): chat-api 501 for a method it does
+ * not know and 414 over libmicrohttpd's memory; the gateway 403 (libwebsockets), 414 for a path
+ * over 512 bytes, and a close without an answer over 4096 bytes of request line and headers. */
+static void test_unknown_methods_and_long_requests(void **state)
+{
+    static char req[48000];
+    char *r;
+
+    (void)state;
+    expect_error(raw_request_to(api_port, "BREW /api/v1/config HTTP/1.1\r\nHost: x\r\n\r\n"), 501,
+                 "bad_request");
+    r = raw_request("BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    if (status_of(r) != 403)
+        fail_msg("gateway, unknown method: %.200s", r);
+    free(r);
+    snprintf(req, sizeof(req), "GET /healthz/%0600d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    expect_error(raw_request(req), 414, "bad_request");
+    snprintf(req, sizeof(req), "GET /healthz?%05000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    r = raw_request(req);
+    if (r[0])
+        fail_msg("gateway, 5 kB request: %.200s", r);
+    free(r);
+    snprintf(req, sizeof(req), "GET /api/v1/config?%040000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    r = raw_request_to(api_port, req);
+    if (status_of(r) != 414)
+        fail_msg("chat-api, 40 kB request: %.200s", r);
+    free(r);
+}
+
 static void test_upgrade_elsewhere_gets_404(void **state)
 {
     (void)state;
@@ -348,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_bad_key_gets_400),
         cmocka_unit_test(test_bad_http_version_gets_400),
         cmocka_unit_test(test_upgrade_elsewhere_gets_404),
+        cmocka_unit_test(test_unknown_methods_and_long_requests),
         cmocka_unit_test(test_ws_without_upgrade),
         cmocka_unit_test(test_wrong_method_gets_405_with_allow),
         cmocka_unit_test(test_silent_connections_are_dropped),

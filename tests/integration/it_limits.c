@@ -11,6 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +106,7 @@ static int setup(void **state)
                                         "CHAT_FRAME_RATE_BURST=20",
                                         "CHAT_MAX_ROOMS=2",
                                         "CHAT_ROOMS_ADHOC=1",
+                                        "CHAT_API_REQUEST_TIMEOUT_S=2",
                                         NULL};
     int port = it_free_ports(2); /* the gateway's and chat-api's */
     (void)state;
@@ -282,6 +287,33 @@ static void test_keepalive(void **state)
     assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
 }
 
+/* A REST connection that sends nothing is closed after CHAT_API_REQUEST_TIMEOUT_S (2 s for
+ * api-limits), not before; one that sends its request in time is answered. */
+static void test_api_silent_connection_closed(void **state)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    long long t0, gone = -1;
+    char buf[256];
+    int fd;
+
+    (void)state;
+    sa.sin_port = htons((uint16_t)atoi(strrchr(api_url, ':') + 1));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    t0 = it_mono_ms();
+    while (gone < 0 && it_mono_ms() - t0 < it_timeout(30000)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) == 1 && read(fd, buf, sizeof(buf)) <= 0)
+            gone = it_mono_ms() - t0;
+    }
+    close(fd);
+    if (gone < 0)
+        fail_msg("a silent REST connection was still open after 30 s");
+    assert_true(gone >= 2000 - 10); /* not before the timeout (the ms grain) */
+    assert_int_equal(it_http_get(api_url, "/healthz", NULL), 200);
+}
+
 /* hello: protocol version 3, the node's name, user null when anonymous (the token's sub else),
  * and the limits this gateway runs with, the same as chat-api's GET /api/v1/config. */
 static void test_hello_and_config_limits(void **state)
@@ -403,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_send_rate_is_per_user_across_connections_and_rest),
         cmocka_unit_test(test_frame_rate_and_max_rooms),
         cmocka_unit_test(test_hello_and_config_limits),
+        cmocka_unit_test(test_api_silent_connection_closed),
         cmocka_unit_test(test_max_conns),
         cmocka_unit_test(test_unknown_rooms_refused_by_default),
         cmocka_unit_test(test_keepalive),
