@@ -102,6 +102,33 @@ static void test_presence_counts_on_both_gateways(void **state)
     free(t2);
 }
 
+/* A connection whose token expires turns anonymous (session_expired): it no longer counts in
+ * the room's users but still in its connections (proto/README.md section 2). */
+static void test_expired_session_leaves_users_not_conns(void **state)
+{
+    char r[80], *t = it_token("pres_exp", 3); /* expires in 3 s */
+    struct wsc *obs = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    struct wsc *u = it_connect(it_env("CHAT_TEST_GW1_URL"), t);
+    json_t *j;
+
+    (void)state;
+    snprintf(r, sizeof(r), "%s-exp", room);
+    it_join(obs, r);
+    it_join(u, r);
+    if (!wait_presence(obs, r, 2, 1, it_timeout(10000)))
+        fail_msg("never saw conns=2 users=1");
+    j = it_wait_type(u, "session_expired", it_timeout(15000));
+    if (!j)
+        fail_msg("no session_expired");
+    json_decref(j);
+    if (!wait_presence(obs, r, 2, 0, it_timeout(10000)))
+        fail_msg("never saw conns=2 users=0 after the session expired");
+    assert_true(it_ping(u)); /* still open, still joined */
+    wsc_close(u);
+    wsc_close(obs);
+    free(t);
+}
+
 /* Waits for a total frame with conns >= min. */
 static bool wait_total_at_least(struct wsc *c, long min, int timeout_ms)
 {
@@ -138,6 +165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presence_counts_on_both_gateways),
         cmocka_unit_test(test_presence_total_reaches_everyone),
+        cmocka_unit_test(test_expired_session_leaves_users_not_conns),
     };
     it_env_load();
     snprintf(room, sizeof(room), "pres-%d", (int)getpid());

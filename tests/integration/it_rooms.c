@@ -474,13 +474,14 @@ static struct wsc *connect_with_grant(const struct it_user *user, const char *gw
 }
 
 /* The room sees who comes and goes as system messages (proto/README.md section 5, `system`):
- * a public room's join, an invite redeemed (the only way into a group room), a leave, a direct
- * room's member coming back. */
+ * a public room's join, an invite redeemed (the only way into a group room), a leave (the
+ * leaver's own socket in the restricted room gets `left` with reason `left`), a direct room's
+ * member coming back. */
 static void test_system_joins(void **state)
 {
     struct it_user owner, a, b;
     char pub[80], room[80], code[64], p[200], dm[80];
-    struct wsc *w_pub, *w_grp, *w_dm;
+    struct wsc *w_pub, *w_grp, *w_dm, *w_a;
     json_t *r;
 
     (void)state;
@@ -503,9 +504,13 @@ static void test_system_joins(void **state)
     json_decref(r);
     redeem(&a, code, 200, NULL);
     expect_system(w_grp, room, "joined", &a);
+    w_a = connect_with_grant(&a, GW2, room); /* a's own socket in the room */
     path_of(p, sizeof(p), room, "/leave");
     json_decref(it_api_ok(204, API1, "POST", p, a.token, &cl, NULL));
     expect_system(w_grp, room, "left", &a);
+    /* a restricted room: the user's sockets leave it too, told why */
+    expect_left(w_a, room, "left", it_timeout(WAIT_MS), "the leaver's socket");
+    wsc_close(w_a);
 
     snprintf(p, sizeof(p), "/api/v1/direct/%s", b.name);
     r = it_api_ok(201, API1, "POST", p, owner.token, &cl, NULL);
