@@ -235,13 +235,6 @@ static void cmd_done(struct ps_cache *c)
     c->cuts[c->ncuts++] = c->resp.len;
 }
 
-/* The batch's frames in c->frames: row i's bytes from off[i] to off[i + 1], its "prev" in
- * prev[i] (-1: none, the room's chain starts again there). */
-struct frames {
-    size_t *off;
-    int64_t *prev;
-};
-
 /* The rows of one key (a room, or a user), chained through next[] in batch order. */
 struct group {
     const char *key; /* borrowed from a row; NULL: free slot */
@@ -251,10 +244,7 @@ struct group {
 #define NO_ROW SIZE_MAX
 
 /* Writes the commands of one group: a room's ZREMRANGEBYSCORE (its seqs: a replay, or another
- * process's copy, is replaced), unless each of its rows continues the chain this process wrote
- * (prev known: this process read the room's partition past there since its assignment, and
- * only the partition's owner writes its rooms' keys, so none of these seqs can be there yet);
- * then ZADD; a user's ZADD (score ts); then for either, when due,
+ * process's copy, is replaced), ZADD; a user's ZADD (score ts); then for either, when due,
  * ZREMRANGEBYRANK (more than keep / PS_TRIM_SLACK_DIV added since the last) and EXPIRE (not
  * set for PS_EXPIRE_EVERY_MS). */
 static int write_group(struct ps_cache *c,
@@ -263,7 +253,7 @@ static int write_group(struct ps_cache *c,
                        const size_t *next,
                        bool user,
                        int keep,
-                       const struct frames *f,
+                       const size_t *foff,
                        int64_t now_ms)
 {
     struct chat_buf *o = &c->resp;
@@ -277,22 +267,18 @@ static int write_group(struct ps_cache *c,
         return CHAT_ETOOBIG; /* cannot happen: rooms and users are bounded */
     if (!user) {
         int64_t lo = INT64_MAX, hi = INT64_MIN;
-        bool chained = true;
         for (size_t i = g->head; i != NO_ROW; i = next[i]) {
             lo = b->rows[i].offset < lo ? b->rows[i].offset : lo;
             hi = b->rows[i].offset > hi ? b->rows[i].offset : hi;
-            chained &= f->prev[i] >= 0;
         }
-        if (!chained) {
-            rc |= resp_head(o, '*', 4) | resp_str(o, "ZREMRANGEBYSCORE") |
-                  resp_bulk(o, key, (size_t)klen) | resp_i64(o, lo) | resp_i64(o, hi);
-            cmd_done(c);
-        }
+        rc |= resp_head(o, '*', 4) | resp_str(o, "ZREMRANGEBYSCORE") |
+              resp_bulk(o, key, (size_t)klen) | resp_i64(o, lo) | resp_i64(o, hi);
+        cmd_done(c);
     }
     rc |= resp_head(o, '*', 2 + 2 * g->n) | resp_str(o, "ZADD") | resp_bulk(o, key, (size_t)klen);
     for (size_t i = g->head; i != NO_ROW; i = next[i]) {
         rc |= resp_i64(o, user ? b->rows[i].ts_ms : b->rows[i].offset);
-        rc |= resp_bulk(o, frames + f->off[i], f->off[i + 1] - f->off[i]);
+        rc |= resp_bulk(o, frames + foff[i], foff[i + 1] - foff[i]);
     }
     cmd_done(c);
     st->untrimmed =
@@ -318,7 +304,7 @@ static int write_groups(struct ps_cache *c,
                         const struct ps_batch *b,
                         bool user,
                         int keep,
-                        const struct frames *f,
+                        const size_t *foff,
                         int64_t now_ms)
 {
     size_t cap = 16, ngroups = 0, *order, *next;
@@ -351,7 +337,7 @@ static int write_groups(struct ps_cache *c,
         slots[j].n++;
     }
     for (size_t k = 0; k < ngroups && rc == CHAT_OK; k++)
-        rc = write_group(c, b, &slots[order[k]], next, user, keep, f, now_ms);
+        rc = write_group(c, b, &slots[order[k]], next, user, keep, foff, now_ms);
     chat_free(slots);
     chat_free(order);
     chat_free(next);
@@ -464,7 +450,7 @@ static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
 }
 
 /* The batch's commands into c->resp (cut into chunks): every room's, then every user's. */
-static int write_commands(struct ps_cache *c, const struct ps_batch *b, const struct frames *f)
+static int write_commands(struct ps_cache *c, const struct ps_batch *b, const size_t *foff)
 {
     const struct ps_cfg *cfg = c->cfg;
     int64_t now_ms = chat_mono_ms();
@@ -473,17 +459,16 @@ static int write_commands(struct ps_cache *c, const struct ps_batch *b, const st
     chat_buf_reset(&c->resp);
     c->ncmds = c->ncuts = 0;
     if (cfg->recent_per_room > 0)
-        rc |= write_groups(c, b, false, cfg->recent_per_room, f, now_ms);
+        rc |= write_groups(c, b, false, cfg->recent_per_room, foff, now_ms);
     if (cfg->recent_per_user > 0)
-        rc |= write_groups(c, b, true, cfg->recent_per_user, f, now_ms);
+        rc |= write_groups(c, b, true, cfg->recent_per_user, foff, now_ms);
     return rc;
 }
 
 void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
 {
     const struct ps_cfg *cfg = c->cfg;
-    struct frames f;
-    size_t cached = 0;
+    size_t *foff, cached = 0;
     struct pipe p = {0};
     bool ok = true;
     int rc = CHAT_OK;
@@ -491,28 +476,25 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
     if (b->n == 0 || (cfg->recent_per_room <= 0 && cfg->recent_per_user <= 0))
         return;
     /* the frames (and the prev map) first: the chain must advance even when Redis is down */
-    f.off = chat_xcalloc(b->n + 1, sizeof(*f.off));
-    f.prev = chat_xcalloc(b->n, sizeof(*f.prev));
+    foff = chat_xcalloc(b->n + 1, sizeof(*foff));
     chat_buf_reset(&c->frames);
     for (size_t i = 0; i < b->n; i++) {
         const struct ps_row *r = &b->rows[i];
-        f.prev[i] = ps_cache_prev(c, r->room, r->offset);
-        f.off[i] = c->frames.len;
+        int64_t prev = ps_cache_prev(c, r->room, r->offset);
+        foff[i] = c->frames.len;
         if (ok && r->raw &&
-            chat_msg_splice_seq_prev(&c->frames, r->raw, r->raw_len, r->offset, f.prev[i]) ==
-                CHAT_OK)
+            chat_msg_splice_seq_prev(&c->frames, r->raw, r->raw_len, r->offset, prev) == CHAT_OK)
             cached++;
         else
             ok = false; /* not cacheable (no value kept): skip the batch, the chain breaks */
     }
-    f.off[b->n] = c->frames.len;
+    foff[b->n] = c->frames.len;
     if (!ok || !connected(c)) {
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
-        chat_free(f.off);
-        chat_free(f.prev);
+        chat_free(foff);
         return;
     }
-    rc = write_commands(c, b, &f);
+    rc = write_commands(c, b, foff);
     /* a kept connection Redis closed since (a restart: EOF, or EPIPE / ECONNRESET once the socket
      * took the new server's reset; the command never ran) is replaced
      * and the batch sent again once, its commands written again (the new connection trims and
@@ -528,10 +510,9 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         c->retry_ms = 0; /* no backoff: the server is there, only this connection was old */
         if (!connected(c))
             break;
-        rc = write_commands(c, b, &f);
+        rc = write_commands(c, b, foff);
     }
-    chat_free(f.off);
-    chat_free(f.prev);
+    chat_free(foff);
     if (rc != CHAT_OK) { /* cannot happen (no cap on the buffer, bounded keys) */
         upkeep_due(c);
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
