@@ -401,8 +401,8 @@ static void send_all(struct pipe *p)
 
 /* A message_deleted row: the deleted message's entries (chat:recent:ROOM, and the author's
  * chat:urecent:USER, which holds the same bytes) become its deleted form, in place (same score,
- * so the prev chain is unchanged). A message no longer cached needs nothing. Returns false when
- * Redis failed. */
+ * so the prev chain is unchanged). A message no longer cached (or not yet: deleted_in_batch)
+ * needs nothing. Runs before the batch's commands. Returns false when Redis failed. */
 static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
 {
     char key[KEY_MAX], ukey[KEY_MAX];
@@ -447,6 +447,56 @@ static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
     chat_buf_fini(&out);
     freeReplyObject(rep);
     return good;
+}
+
+/* A message of the batch that a later message_deleted row of the batch deletes (same room) is
+ * written in its deleted form from the start: its text never reaches the cache next to its
+ * deletion. Rewrites c->frames and foff (all or nothing); a frame that cannot be converted (not
+ * a message frame) stays as it was. */
+static void deleted_in_batch(struct ps_cache *c, const struct ps_batch *b, size_t *foff)
+{
+    const struct ps_row **dels = NULL;
+    size_t ndels = 0, cap = 0, *noff;
+    struct chat_buf out, t;
+    int rc = CHAT_OK;
+
+    for (size_t j = 0; j < b->n; j++)
+        if (b->rows[j].deletes != 0) {
+            if (ndels == cap) {
+                cap = cap ? cap * 2 : 8;
+                dels = chat_xrealloc(dels, cap * sizeof(*dels));
+            }
+            dels[ndels++] = &b->rows[j];
+        }
+    if (ndels == 0)
+        return;
+    noff = chat_xcalloc(b->n + 1, sizeof(*noff));
+    chat_buf_init(&out, 0, 0);
+    for (size_t i = 0; i < b->n && rc == CHAT_OK; i++) {
+        const struct ps_row *r = &b->rows[i];
+        const char *fr = chat_buf_data(&c->frames) + foff[i];
+        size_t len = foff[i + 1] - foff[i];
+        bool del = false;
+
+        for (size_t k = 0; k < ndels && !del && r->deletes == 0; k++)
+            del = dels[k]->deletes == r->id && dels[k]->offset > r->offset &&
+                  strcmp(dels[k]->room, r->room) == 0;
+        noff[i] = out.len;
+        if (del && chat_msg_to_deleted(&out, fr, len) == CHAT_OK)
+            continue;
+        out.len = noff[i]; /* not deleted here, or not a message frame: as it was */
+        rc = chat_buf_append(&out, fr, len);
+    }
+    noff[b->n] = out.len;
+    if (rc == CHAT_OK) { /* cannot fail (no cap on the buffer); if it did: unchanged */
+        memcpy(foff, noff, (b->n + 1) * sizeof(*foff));
+        t = c->frames;
+        c->frames = out;
+        out = t;
+    }
+    chat_buf_fini(&out);
+    chat_free(noff);
+    chat_free(dels);
 }
 
 /* The batch's commands into c->resp (cut into chunks): every room's, then every user's. */
@@ -494,14 +544,27 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         chat_free(foff);
         return;
     }
+    if (cfg->recent_per_room > 0)
+        deleted_in_batch(c, b, foff);
     rc = write_commands(c, b, foff);
     /* a kept connection Redis closed since (a restart: EOF, or EPIPE / ECONNRESET once the socket
      * took the new server's reset; the command never ran) is replaced
      * and the batch sent again once, its commands written again (the new connection trims and
-     * sets every TTL: the server may have restarted empty); every write is idempotent */
+     * sets every TTL: the server may have restarted empty); every write is idempotent. The
+     * messages this batch deletes that are cached already become their deleted form first, so
+     * a reader never sees a message_deleted event next to the text it deleted. */
     for (int attempt = 0; attempt < 2 && rc == CHAT_OK; attempt++) {
         p = (struct pipe){.cache = c, .c = c->c};
-        send_all(&p); /* an error reply fails the batch: counted, the connection kept */
+        for (size_t i = 0; i < b->n && !p.err && cfg->recent_per_room > 0; i++)
+            if (b->rows[i].deletes != 0) {
+                errno = 0;
+                if (!replace_deleted(c, &b->rows[i])) {
+                    p.err = true;
+                    p.err_no = errno;
+                }
+            }
+        if (!p.err)
+            send_all(&p); /* an error reply fails the batch: counted, the connection kept */
         ok = !p.refused;
         if (!p.err || attempt > 0 || !chat_redis_gone(c->c, p.err_no))
             break;
@@ -530,11 +593,5 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         c->backoff_ms = BACKOFF_MIN_MS;
         chat_metric_set(&c->m->redis_up, 1);
         chat_metric_add(&c->m->cached, (long long)cached);
-        for (size_t i = 0; i < b->n && !p.err; i++)
-            if (b->rows[i].deletes != 0 && cfg->recent_per_room > 0 &&
-                !replace_deleted(c, &b->rows[i]))
-                p.err = true;
-        if (p.err)
-            failed(c, "replacing a deleted message");
     }
 }

@@ -252,6 +252,46 @@ static void test_ps_cache_upkeep_when_due(void **state)
     rig_stop(&r);
 }
 
+/* A message deleted in its own batch is cached in its deleted form (no text, "deleted":true),
+ * and the cached copies of the messages a batch deletes are replaced (the look-up, ZRANGE)
+ * before the batch's own commands: a reader never sees the deletion next to the text. */
+static void test_ps_cache_deletion_before_event(void **state)
+{
+    static struct rig r;
+    static const char del[] = "{\"type\":\"message_deleted\",\"room\":\"lobby\",\"id\":\"1\","
+                              "\"by\":\"7\",\"ts\":1709164801400}";
+    struct chat_stream_ev ev;
+    void *doc = NULL;
+    char **got;
+
+    (void)state;
+    rig_start(&r);
+    add(&r.b, "lobby", 5, 1); /* the message, id 1 */
+    add(&r.b, "lobby", 6, 2); /* another, kept */
+    assert_int_equal(chat_stream_ev_decode(del, sizeof(del) - 1, &ev, &doc), CHAT_OK);
+    assert_int_equal(ps_batch_add_event(&r.b, 0, 7, &ev, del, sizeof(del) - 1, 1), CHAT_OK);
+    chat_json_free(doc);
+    ps_cache_write(&r.c, &r.b);
+    assert_int_equal(chat_metric_get(&r.m.cached), 3);
+    assert_int_equal(chat_metric_get(&r.m.cache_skipped), 0);
+    got = r.f.cmds;
+    assert_string_equal(got[0], "ZRANGE chat:recent:lobby 0 -1 WITHSCORES");
+    assert_string_equal(got[1], "ZREMRANGEBYSCORE chat:recent:lobby 5 7");
+    assert_true(strncmp(got[2], "ZADD chat:recent:lobby 5 {", 26) == 0);
+    /* seq 5 is there deleted, seq 6 with its text, then the deletion itself */
+    {
+        char *m5 = strstr(got[2], "\"seq\":5"), *m6 = strstr(got[2], "\"seq\":6"),
+             *d7 = strstr(got[2], "\"seq\":7");
+        assert_true(m5 && m6 && d7 && m5 < m6 && m6 < d7);
+        *m6 = *d7 = '\0'; /* cut the three frames apart (the command is ours to change) */
+        assert_non_null(strstr(m5, "\"deleted\":true"));
+        assert_null(strstr(m5, "\"text\":\"hi\""));
+        assert_null(strstr(m6 + 1, "\"deleted\""));
+        assert_non_null(strstr(m6 + 1, "\"text\":\"hi\""));
+    }
+    rig_stop(&r);
+}
+
 struct pumped {
     struct fake *f;
     size_t calls;
@@ -317,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_ps_cache_prev_many_rooms),
         cmocka_unit_test(test_ps_cache_redis_down),
         cmocka_unit_test(test_ps_cache_commands),
+        cmocka_unit_test(test_ps_cache_deletion_before_event),
         cmocka_unit_test(test_ps_cache_chunks_and_pump),
         cmocka_unit_test(test_ps_cache_upkeep_when_due),
         cmocka_unit_test(test_ps_cache_reset_connection_replaced),
