@@ -228,6 +228,22 @@ static void test_unknown_methods_and_long_requests(void **state)
     free(r);
 }
 
+/* REST: the Bearer scheme in any case carries the token (an account route with a token of no
+ * account answers 404, past the token check); another scheme is bad_token. */
+static void test_rest_authorization_schemes(void **state)
+{
+    char *tok = it_token("123456789", 600), req[4600];
+
+    (void)state;
+    snprintf(req, sizeof(req),
+             "GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: bearer %s\r\n\r\n", tok);
+    expect_error(raw_request_to(api_port, req), 404, "not_found");
+    expect_error(raw_request_to(api_port, "GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\n"
+                                          "Authorization: Basic dXNlcjpwYXNz\r\n\r\n"),
+                 401, "bad_token");
+    free(tok);
+}
+
 static void test_upgrade_elsewhere_gets_404(void **state)
 {
     (void)state;
@@ -377,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_bad_key_gets_400),
         cmocka_unit_test(test_bad_http_version_gets_400),
         cmocka_unit_test(test_upgrade_elsewhere_gets_404),
+        cmocka_unit_test(test_rest_authorization_schemes),
         cmocka_unit_test(test_unknown_methods_and_long_requests),
         cmocka_unit_test(test_ws_without_upgrade),
         cmocka_unit_test(test_wrong_method_gets_405_with_allow),

@@ -649,46 +649,62 @@ static void test_forged_tokens_handshake_and_inband(void **state)
     chat_jwt_keyring_fini(&kr);
 }
 
-/* Credentials in the handshake's Authorization header that are not "Bearer <token>" are not
- * ignored (no silent downgrade to anonymous, as on REST): the first frame is the error
- * bad_token, then close 4001; a good token in the same header gets hello. */
-static void test_handshake_other_credentials(void **state)
+/* The handshake's Authorization header: the Bearer scheme in any case carries the token, and
+ * one with no usable token is refused (bad_token, then close 4001: no silent downgrade); another
+ * scheme (an ingress's or a browser's Basic login) is not the server's and is ignored, the query
+ * token still counts. */
+static void test_handshake_authorization_schemes(void **state)
 {
-    char *good = it_token("authz_user", 600), lower[4200], *text;
-    const char *authz[] = {"Basic dXNlcjpwYXNz", lower, "Bearer", "Bearer ", "Token abc"};
-    int close_code;
+    static const struct {
+        const char *authz; /* "%s": the good token */
+        bool query;        /* the good token in ?token= too */
+        const char *want;  /* hello's user ("" for null), or the error code */
+    } cases[] = {
+        {"Basic dXNlcjpwYXNz", false, ""},
+        {"Token abc", false, ""},
+        {"Basic dXNlcjpwYXNz", true, "authz_user"},
+        {"bearer %s", false, "authz_user"},
+        {"BEARER %s", false, "authz_user"},
+        {"Bearer %s", false, "authz_user"},
+        {"Bearer", false, "bad_token"},
+        {"Bearer ", false, "bad_token"},
+        {"Bearer garbage", false, "bad_token"},
+    };
+    char *good = it_token("authz_user", 600), *text;
 
     (void)state;
-    snprintf(lower, sizeof(lower), "bearer %s", good);
-    for (size_t i = 0; i <= sizeof(authz) / sizeof(authz[0]); i++) {
-        char err[256], h[4200];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[256], h[4200], path[4300];
+        int close_code = 0;
         struct wsc *c;
         json_t *f;
 
-        if (i < sizeof(authz) / sizeof(authz[0]))
-            snprintf(h, sizeof(h), "%s", authz[i]);
-        else
-            snprintf(h, sizeof(h), "Bearer %s", good); /* the control: accepted */
-        c = wsc_connect_authz(i % 2 ? GW1 : GW2, "/ws", h, it_timeout(5000), err, sizeof(err));
+        snprintf(h, sizeof(h), cases[i].authz, good);
+        snprintf(path, sizeof(path), "/ws%s%s", cases[i].query ? "?token=" : "",
+                 cases[i].query ? good : "");
+        c = wsc_connect_authz(i % 2 ? GW1 : GW2, path, h, it_timeout(5000), err, sizeof(err));
         if (!c)
             fail_msg("connect: %s", err);
-        close_code = 0;
         if (wsc_recv_text(c, &text, it_timeout(5000), &close_code) <= 0)
-            fail_msg("Authorization %.20s: no first frame", h);
+            fail_msg("case %zu: no first frame", i);
         f = json_loads(text, 0, NULL);
         wsc_free_text(text);
-        if (i == sizeof(authz) / sizeof(authz[0])) {
-            assert_string_equal(it_jstr(f, "type"), "hello");
-            assert_string_equal(it_jstr(f, "user"), "authz_user");
+        if (strcmp(cases[i].want, "bad_token") != 0) {
+            json_t *u = json_object_get(f, "user");
+            if (strcmp(it_jstr(f, "type"), "hello") != 0 ||
+                (cases[i].want[0]
+                     ? !json_is_string(u) || strcmp(json_string_value(u), cases[i].want) != 0
+                     : !json_is_null(u)))
+                fail_msg("case %zu (%.20s): expected hello for '%s'", i, h, cases[i].want);
         } else {
             if (strcmp(it_jstr(f, "type"), "error") != 0 ||
                 strcmp(it_jstr(f, "code"), "bad_token") != 0)
-                fail_msg("Authorization %.20s: first frame %s, expected error bad_token", h,
+                fail_msg("case %zu (%.20s): first frame %s, expected error bad_token", i, h,
                          it_jstr(f, "type"));
             while (wsc_recv_text(c, &text, it_timeout(5000), &close_code) > 0)
                 wsc_free_text(text);
             if (close_code != 4001)
-                fail_msg("Authorization %.20s: close code %d, expected 4001", h, close_code);
+                fail_msg("case %zu (%.20s): close code %d, expected 4001", i, h, close_code);
         }
         json_decref(f);
         wsc_close(c);
@@ -929,7 +945,7 @@ int main(void)
         cmocka_unit_test(test_nickname_change_on_open_sockets),
         cmocka_unit_test(test_session_expiring_and_reauth),
         cmocka_unit_test(test_forged_tokens_handshake_and_inband),
-        cmocka_unit_test(test_handshake_other_credentials),
+        cmocka_unit_test(test_handshake_authorization_schemes),
         cmocka_unit_test(test_revocation_kept_while_tokens_valid),
         cmocka_unit_test(test_retention_purge),
         cmocka_unit_test(test_unknown_username_not_stored),

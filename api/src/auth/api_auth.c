@@ -38,7 +38,7 @@ bool api_auth_bearer(struct api_req *r)
         api_reply_code(r, CHAT_ERR_auth_required);
         return false;
     }
-    if (strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > CHAT_JWT_MAX_TOKEN) {
+    if (strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > CHAT_JWT_MAX_TOKEN) {
         api_reply_code(r, CHAT_ERR_bad_token);
         return false;
     }

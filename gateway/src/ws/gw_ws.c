@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <strings.h>
+
 #include "chat/log.h"
 #include "chat/time.h"
 
@@ -35,19 +37,22 @@ const struct lws_protocols gw_ws_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* Reads the token from "Authorization: Bearer" or ?token=; NULL when none was offered. An
- * Authorization header that is not "Bearer <token>" (another scheme, no token, too long) is
- * offered credentials too, as on REST: "" then, which no check accepts (bad_token). */
+/* Reads the token from "Authorization: Bearer" or ?token=; NULL when none was offered. The
+ * Bearer scheme (any case, RFC 9110) with no usable token (none, or too long) was offered
+ * credentials all the same: "" then, which no check accepts (bad_token). Another scheme is not
+ * ours (an ingress's Basic login, a browser's cached one): as if there were no header. */
 static const char *handshake_token(struct lws *wsi, char *buf, int cap)
 {
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     const char *v;
 
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
-        if (lws_hdr_copy(wsi, buf, cap, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-            strncmp(buf, "Bearer ", 7) == 0)
-            return buf + 7;
-        buf[0] = '\0';
-        return buf;
+    if (n > 0) {
+        if (lws_hdr_copy(wsi, buf, cap, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
+            buf[0] = '\0';
+            return buf; /* cannot happen: the buffer holds lws's whole header space */
+        }
+        if (strncasecmp(buf, "Bearer", 6) == 0 && (buf[6] == ' ' || buf[6] == '\0'))
+            return buf[6] ? buf + 7 : buf + 6;
     }
     v = lws_get_urlarg_by_name(wsi, "token=", buf, cap);
     return v && *v ? v : NULL;
