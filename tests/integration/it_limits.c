@@ -24,6 +24,7 @@
 #include "it_util.h"
 
 static pid_t gw_pid, api_pid;
+static pid_t own_pid = -1; /* a test's own gateway: killed by teardown if a failure left it */
 static char gw_url[64], api_url[64];
 
 /* Starts service bin (chat-gateway or chat-api) listening on port with extra environment
@@ -129,6 +130,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (own_pid > 0) {
+        kill(own_pid, SIGKILL);
+        waitpid(own_pid, NULL, 0);
+    }
     kill(gw_pid, SIGTERM);
     kill(api_pid, SIGTERM);
     return wait_exit(gw_pid, it_timeout(15000)) == 0 && wait_exit(api_pid, it_timeout(15000)) == 0
@@ -365,7 +370,7 @@ static void test_max_conns(void **state)
     pid_t pid;
 
     (void)state;
-    pid = spawn_ready_gateway(port, two, "gw-maxconns", url);
+    own_pid = pid = spawn_ready_gateway(port, two, "gw-maxconns", url);
     a = it_connect(url, NULL);
     b = it_connect(url, NULL);
     c = wsc_connect(url, "/ws", NULL, it_timeout(5000), err, sizeof(err));
@@ -385,6 +390,7 @@ static void test_max_conns(void **state)
     assert_true(it_ping(c));
     wsc_close(a);
     wsc_close(c);
+    own_pid = -1;
     kill(pid, SIGTERM);
     assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
 }
