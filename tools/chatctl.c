@@ -4,9 +4,9 @@
  *                  [--jwt-keys KEYS] [--jwt-issuer ISS]
  *       mints an HS256 access token with libchat's chat_jwt_sign (the first key of
  *       CHAT_JWT_KEYS signs, its kid goes in the header) and prints it on stdout.
- *   chatctl verify --token TOKEN [--jwt-keys KEYS] [--jwt-issuer ISS]
- *       checks a token exactly as the gateway does (chat_jwt_verify) and prints its claims as
- *       key=value lines.
+ *   chatctl verify --token TOKEN [--jwt-keys KEYS] [--jwt-issuer ISS] [--token-max-ttl-s N]
+ *       checks a token exactly as the gateway does (chat_jwt_check: clock leeway, no room grant,
+ *       a session's token at most CHAT_TOKEN_MAX_TTL_S) and prints its claims as key=value lines.
  *   chatctl topics --kafka-brokers B --topics "NAME:PARTS[:K=V...] ..." [--replicas N]
  *       creates the Kafka topics that are missing and checks partitions and configs
  *       (ctl_topics.c).
@@ -47,7 +47,7 @@ struct verify_cfg {
     char *token; /* secret: never echoed */
     char *jwt_keys;
     char *jwt_issuer;
-    int leeway; /* seconds of clock skew accepted on exp/nbf */
+    int token_max_ttl_s; /* as the services' CHAT_TOKEN_MAX_TTL_S */
 };
 
 /* clang-format off */
@@ -62,7 +62,8 @@ static const struct chat_cfg_opt token_opts[] = {
     {"user", "CHATCTL_USER", CHAT_CFG_STR, 0, 0, "", offsetof(struct token_cfg, user),
      CHAT_CFG_REQUIRED, "user the token is for (sub claim)"},
     {"ttl", "CHATCTL_TTL", CHAT_CFG_INT, 1, CTL_MAX_TTL, "3600", offsetof(struct token_cfg, ttl),
-     0, "lifetime in seconds"},
+     0, "lifetime in seconds (the services refuse one over their CHAT_TOKEN_MAX_TTL_S, 86400 by "
+        "default: it names a session)"},
     {"name", "CHATCTL_NAME", CHAT_CFG_STR, 0, 0, "", offsetof(struct token_cfg, name), 0,
      "display name (name claim), empty = none"},
     {"role", "CHATCTL_ROLE", CHAT_CFG_STR, 0, 0, "user", offsetof(struct token_cfg, role), 0,
@@ -76,8 +77,9 @@ static const struct chat_cfg_opt token_opts[] = {
 static const struct chat_cfg_opt verify_opts[] = {
     {"token", "CHATCTL_TOKEN", CHAT_CFG_STR, 0, 0, "", offsetof(struct verify_cfg, token),
      CHAT_CFG_SECRET | CHAT_CFG_REQUIRED, "the token to check"},
-    {"leeway", "CHATCTL_LEEWAY", CHAT_CFG_INT, 0, 3600, "0", offsetof(struct verify_cfg, leeway),
-     0, "seconds of clock skew accepted on exp and nbf"},
+    {"token-max-ttl-s", "CHAT_TOKEN_MAX_TTL_S", CHAT_CFG_INT, 30, 2592000, "86400",
+     offsetof(struct verify_cfg, token_max_ttl_s), 0,
+     "as the services': a token naming a session (sid) that lives longer is refused"},
     JWT_KEYS_OPT(struct verify_cfg),
     JWT_ISSUER_OPT(struct verify_cfg),
 };
@@ -260,10 +262,14 @@ static int cmd_verify(int argc, char **argv)
     }
     if (rc != CHAT_OK || keyring_load(cfg.jwt_keys, &kr) != CHAT_OK)
         goto out;
-    rc = chat_jwt_verify(&kr, cfg.token, cfg.jwt_issuer, chat_now_ms() / 1000, cfg.leeway, &c);
+    /* the services' own check: clock leeway, a room grant is no access token, a session's
+     * token lives at most token_max_ttl_s */
+    rc = chat_jwt_check(&kr, cfg.token, cfg.jwt_issuer, cfg.token_max_ttl_s, &c);
     if (rc != CHAT_OK) {
         fprintf(stderr, "chatctl: token rejected: %s\n",
-                rc == CHAT_EEXPIRED ? "expired" : "invalid (format, signature, key or issuer)");
+                rc == CHAT_EEXPIRED ? "expired"
+                                    : "invalid (format, signature, key, issuer, a room grant, or "
+                                      "a session token living longer than --token-max-ttl-s)");
         status = 1;
         goto out;
     }

@@ -4,10 +4,13 @@
  *   chatctl sanction --user USERNAME --kind mute|ban|chat_ban [--room ROOM] [--duration-s N]
  *                    [--reason TEXT]             a sanction (site-wide without --room)
  *   chatctl lift --user USERNAME --kind mute|ban|chat_ban [--room ROOM]
- * Each runs in one transaction with its audit row (actor NULL, details {"by":"chatctl"}) and, for
- * sanctions, the chat.sanctions record in the outbox: chat-api's relay produces it and every
- * gateway enforces it within a second, as if an admin had used the API. A site ban here does not
- * revoke sessions (use the API's POST /api/v1/admin/users/{id}/ban for that). */
+ * Each runs in one transaction with its audit row (actor NULL, details {"by":"chatctl"}, the
+ * API's action names) and, for sanctions, the chat.sanctions record in the outbox: chat-api's
+ * relay produces it and every gateway enforces it within a second, as if an admin had used the
+ * API. A site ban also revokes the user's sessions (their sessions_revoked event in the outbox,
+ * the API's statements: db/queries), so open sockets lose their identity within a second too.
+ * A spam-rule ban also lives in Redis (chat:spam:ban:USER), which chatctl does not reach: lift
+ * that one through the API (DELETE /api/v1/admin/users/{id}/sanctions/chat_ban clears both). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +20,12 @@
 
 #include "chat/buf.h"
 #include "chat/config.h"
+#include "chat/mem.h"
 #include "chat/proto.h"
+#include "chat/time.h"
 
 #include "ctl.h"
+#include "ctl_queries_gen.h"
 
 struct admin_cfg {
     char *pg_dsn; /* secret */
@@ -180,6 +186,52 @@ static bool do_admin(PGconn *c, const char *prog, void *arg)
            exec(c, prog, audit_sql, 5, a, PGRES_COMMAND_OK, NULL);
 }
 
+/* The audit action of a lift, as the API names it. */
+static const char *lift_action(const char *kind, const char *room)
+{
+    if (strcmp(kind, "mute") == 0)
+        return "unmute";
+    if (!room)
+        return strcmp(kind, "ban") == 0 ? "site_unban" : "lift_chat_ban";
+    return "unban";
+}
+
+/* A site ban's revocation, as chat-api's: every live session of user ends (reason "admin") and
+ * one sessions_revoked event for them goes to the outbox (chat.events), so the gateways drop the
+ * sockets' identity within a second. */
+static bool revoke_sessions(PGconn *c, const char *prog, const char *user)
+{
+    const struct chat_db_query *rv = &ctl_queries[CTL_Q_session_revoke_admin],
+                               *ob = &ctl_queries[CTL_Q_outbox_add];
+    const char *p[1] = {user};
+    const char **sids;
+    struct chat_buf ev;
+    PGresult *r = NULL;
+    bool good;
+
+    if (!exec(c, prog, rv->sql, rv->nparams, p, PGRES_TUPLES_OK, &r))
+        return false;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return true;
+    }
+    sids = chat_xcalloc((size_t)PQntuples(r), sizeof(*sids));
+    for (int i = 0; i < PQntuples(r); i++)
+        sids[i] = PQgetvalue(r, i, 0);
+    chat_buf_init(&ev, 0, 0);
+    good = chat_enc_ev_sessions_revoked(&ev, user, sids, (size_t)PQntuples(r), "admin",
+                                        chat_now_ms()) == CHAT_OK;
+    if (good) {
+        const char *po[4] = {"events", user, "sessions_revoked", chat_buf_data(&ev)};
+        good = exec(c, prog, ob->sql, ob->nparams, po, PGRES_COMMAND_OK, NULL);
+    }
+    printf("%d session(s) revoked\n", good ? PQntuples(r) : 0);
+    chat_buf_fini(&ev);
+    chat_free(sids);
+    PQclear(r);
+    return good;
+}
+
 static bool do_sanction(PGconn *c, const char *prog, void *arg)
 {
     struct job *j = arg;
@@ -208,8 +260,7 @@ static bool do_sanction(PGconn *c, const char *prog, void *arg)
         return false;
     if (j->lift) {
         const char *po[2] = {key, NULL};
-        const char *a[5] = {strcmp(cfg->kind, "mute") == 0 ? "unmute" : "unban", j->id, room, NULL,
-                            NULL};
+        const char *a[5] = {lift_action(cfg->kind, room), j->id, room, NULL, NULL};
         return exec(c, prog,
                     "INSERT INTO outbox (topic, key, type, payload) VALUES ('sanctions', $1, "
                     "'sanction', $2)",
@@ -234,9 +285,12 @@ static bool do_sanction(PGconn *c, const char *prog, void *arg)
     good = chat_enc_sanction(&v, j->id, wire_room, cfg->kind, until_ms, cfg->reason,
                              (long long)time(NULL) * 1000) == CHAT_OK;
     snprintf(until, sizeof(until), "%lld", until_ms);
+    if (good && !room && strcmp(cfg->kind, "ban") == 0)
+        good = revoke_sessions(c, prog, j->id);
     if (good) {
         const char *po[2] = {key, chat_buf_data(&v)};
-        const char *a[5] = {cfg->kind, j->id, room, cfg->reason, until_ms > 0 ? until : NULL};
+        const char *a[5] = {!room && strcmp(cfg->kind, "ban") == 0 ? "site_ban" : cfg->kind, j->id,
+                            room, cfg->reason, until_ms > 0 ? until : NULL};
         good = exec(c, prog,
                     "INSERT INTO outbox (topic, key, type, payload) VALUES ('sanctions', $1, "
                     "'sanction', $2)",

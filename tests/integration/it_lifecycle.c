@@ -179,6 +179,33 @@ static void test_chatctl_migrate(void **state)
                      0);
 }
 
+/* chatctl verify checks a token as the services do: a token chatctl signed for 10 minutes
+ * passes, one naming a session (every chatctl token does) that lives over
+ * CHAT_TOKEN_MAX_TTL_S (86400) is refused, as the gateways refuse it, unless the limit given is
+ * higher. */
+static void test_chatctl_verify_as_the_services(void **state)
+{
+    const char *bin = it_env("CHAT_TEST_BIN"), *keys = it_env("CHAT_JWT_KEYS"),
+               *iss = it_env("CHAT_JWT_ISSUER");
+    static const struct {
+        int ttl, max;
+        int want; /* chatctl verify's exit status */
+    } cases[] = {{600, 0, 0}, {100000, 0, 1}, {100000, 200000, 0}};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char max[48] = "";
+        if (cases[i].max)
+            snprintf(max, sizeof(max), "--token-max-ttl-s %d", cases[i].max);
+        if (it_sh("t=$(%s/chatctl token --user cv --ttl %d --jwt-keys '%s' --jwt-issuer '%s') && "
+                  "%s/chatctl verify --token \"$t\" --jwt-keys '%s' --jwt-issuer '%s' %s "
+                  ">/dev/null 2>&1",
+                  bin, cases[i].ttl, keys, iss, bin, keys, iss, max) != cases[i].want)
+            fail_msg("chatctl verify of a token for %d s (limit %d): not exit %d", cases[i].ttl,
+                     cases[i].max, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_drains_gateway),
         cmocka_unit_test(test_node_number_restart_keeps_ids_ahead),
         cmocka_unit_test(test_chatctl_migrate),
+        cmocka_unit_test(test_chatctl_verify_as_the_services),
     };
     it_env_load();
     return cmocka_run_group_tests(tests, NULL, NULL);

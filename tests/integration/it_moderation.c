@@ -377,6 +377,33 @@ static void test_chatctl(void **state)
         send_until(c, room, "muted", it_mono_ms(), NULL);
     }
     wsc_close(c);
+    /* a site-wide ban from the console revokes the user's sessions as the API's does: the open
+     * socket loses its identity; the audit rows carry the API's action names */
+    {
+        struct it_user v;
+        struct wsc *vc;
+
+        it_user_new(&v, "cv");
+        vc = it_connect(GW1, v.token);
+        it_join(vc, room);
+        assert_int_equal(it_sh("%s/chatctl sanction --user %s --kind ban --pg-dsn '%s' >/dev/null",
+                               it_env("CHAT_TEST_BIN"), v.name, it_env("CHAT_TEST_PG_DSN")),
+                         0);
+        it_expect_revoked(vc, "admin", it_timeout(IN_FORCE * 2), "the banned user's socket");
+        assert_int_equal(it_sh("%s/chatctl lift --user %s --kind ban --pg-dsn '%s' >/dev/null",
+                               it_env("CHAT_TEST_BIN"), v.name, it_env("CHAT_TEST_PG_DSN")),
+                         0);
+        assert_int_equal(it_sql_ll("SELECT count(*) FROM audit_log WHERE target_user = '%s' AND "
+                                   "actor_id IS NULL AND action IN ('site_ban', 'site_unban')",
+                                   v.id),
+                         2);
+        assert_int_equal(it_sql_ll("SELECT count(*) FROM audit_log WHERE target_user = '%s' AND "
+                                   "actor_id IS NULL AND action = 'lift_chat_ban'",
+                                   u.id),
+                         1);
+        wsc_close(vc);
+        it_user_free(&v);
+    }
     json_decref(owner.session);
     json_decref(site.session);
     json_decref(u.session);
