@@ -17,6 +17,9 @@ PACKAGES=(
     openjdk-17-jre-headless maven iproute2
     # tests/web (ctest it.web): the browser playwright-core drives (never downloads one)
     chromium
+    # tests/web and tests/k8s (web.unit, it.web, k8s.manifests: registered only where node is):
+    # node (npm too: below) and the manifests' YAML linter
+    nodejs yamllint
     # scripts/fuzz.sh: clang with libFuzzer; its runtime (libclang_rt.fuzzer) is only a
     # Recommends of clang-14, so it is listed explicitly
     clang-14 libclang-rt-14-dev
@@ -48,6 +51,8 @@ for p in "${PACKAGES[@]}"; do
     *) missing+=("$p") ;;
     esac
 done
+# a NodeSource nodejs carries its own npm; Debian's nodejs needs the package npm
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all ${#PACKAGES[@]} packages are installed"

@@ -84,7 +84,7 @@
          "20",                                                                                     \
          offsetof(T, rate_per_s),                                                                  \
          0,                                                                                        \
-         "sustained sends per second per user (all connections and REST together)"},               \
+         "sustained sends per second per user: one bucket per gateway, one for REST"},             \
     {                                                                                              \
         "rate-burst", "CHAT_RATE_BURST", CHAT_CFG_INT, 1, 1000000, "40", offsetof(T, rate_burst),  \
             0, "burst of sends per user"                                                           \
