@@ -16,7 +16,7 @@
 #    markdown table with the ratios cluster / baseline (also written to summary.md);
 # 5. stops everything it started (also on Ctrl-C or failure).
 #
-# Cases (each bounded; the whole suite takes about 5 minutes, --quick under 1):
+# Cases (each bounded; the whole suite takes about 7 minutes, --quick about 2):
 #   fanout-1000x1-rN    1000 connections in one room, 64-byte messages, 10 senders at N msg/s
 #                       (N x 1000 deliveries/s; N=100 is the 100k deliveries/s)
 #   fanout-1000x1-r100-direct  the same at 100k deliveries/s on both gateways without nginx:
