@@ -186,6 +186,21 @@ static bool do_admin(PGconn *c, const char *prog, void *arg)
            exec(c, prog, audit_sql, 5, a, PGRES_COMMAND_OK, NULL);
 }
 
+/* Queues a record for chat-api's relay (payload NULL: a tombstone), with chat-api's own
+ * statement (db/queries/outbox.sql). */
+static bool outbox(PGconn *c,
+                   const char *prog,
+                   const char *topic,
+                   const char *key,
+                   const char *type,
+                   const char *payload)
+{
+    const struct chat_db_query *q = &ctl_queries[CTL_Q_outbox_add];
+    const char *p[4] = {topic, key, type, payload};
+
+    return exec(c, prog, q->sql, q->nparams, p, PGRES_COMMAND_OK, NULL);
+}
+
 /* The audit action of a lift, as the API names it. */
 static const char *lift_action(const char *kind, const char *room)
 {
@@ -201,8 +216,7 @@ static const char *lift_action(const char *kind, const char *room)
  * sockets' identity within a second. */
 static bool revoke_sessions(PGconn *c, const char *prog, const char *user)
 {
-    const struct chat_db_query *rv = &ctl_queries[CTL_Q_session_revoke_admin],
-                               *ob = &ctl_queries[CTL_Q_outbox_add];
+    const struct chat_db_query *rv = &ctl_queries[CTL_Q_session_revoke_admin];
     const char *p[1] = {user};
     const char **sids;
     struct chat_buf ev;
@@ -221,10 +235,8 @@ static bool revoke_sessions(PGconn *c, const char *prog, const char *user)
     chat_buf_init(&ev, 0, 0);
     good = chat_enc_ev_sessions_revoked(&ev, user, sids, (size_t)PQntuples(r), "admin",
                                         chat_now_ms()) == CHAT_OK;
-    if (good) {
-        const char *po[4] = {"events", user, "sessions_revoked", chat_buf_data(&ev)};
-        good = exec(c, prog, ob->sql, ob->nparams, po, PGRES_COMMAND_OK, NULL);
-    }
+    if (good)
+        good = outbox(c, prog, "events", user, "sessions_revoked", chat_buf_data(&ev));
     printf("%d session(s) revoked\n", good ? PQntuples(r) : 0);
     chat_buf_fini(&ev);
     chat_free(sids);
@@ -237,6 +249,7 @@ static bool do_sanction(PGconn *c, const char *prog, void *arg)
     struct job *j = arg;
     const struct admin_cfg *cfg = j->cfg;
     const char *room = cfg->room[0] ? cfg->room : NULL, *wire_room = room ? room : "*";
+    bool site_ban = !room && strcmp(cfg->kind, "ban") == 0; /* revokes the sessions too */
     char dur[24], until[24], key[160];
     const char *pl[3] = {j->id, room, cfg->kind};
     struct chat_buf v;
@@ -259,12 +272,8 @@ static bool do_sanction(PGconn *c, const char *prog, void *arg)
     if (chat_sanction_key(key, sizeof(key), j->id, wire_room, cfg->kind) != CHAT_OK)
         return false;
     if (j->lift) {
-        const char *po[2] = {key, NULL};
         const char *a[5] = {lift_action(cfg->kind, room), j->id, room, NULL, NULL};
-        return exec(c, prog,
-                    "INSERT INTO outbox (topic, key, type, payload) VALUES ('sanctions', $1, "
-                    "'sanction', $2)",
-                    2, po, PGRES_COMMAND_OK, NULL) &&
+        return outbox(c, prog, "sanctions", key, "sanction", NULL) &&
                exec(c, prog, audit_sql, 5, a, PGRES_COMMAND_OK, NULL);
     }
     snprintf(dur, sizeof(dur), "%d", cfg->duration_s);
@@ -285,16 +294,12 @@ static bool do_sanction(PGconn *c, const char *prog, void *arg)
     good = chat_enc_sanction(&v, j->id, wire_room, cfg->kind, until_ms, cfg->reason,
                              (long long)time(NULL) * 1000) == CHAT_OK;
     snprintf(until, sizeof(until), "%lld", until_ms);
-    if (good && !room && strcmp(cfg->kind, "ban") == 0)
+    if (good && site_ban)
         good = revoke_sessions(c, prog, j->id);
     if (good) {
-        const char *po[2] = {key, chat_buf_data(&v)};
-        const char *a[5] = {!room && strcmp(cfg->kind, "ban") == 0 ? "site_ban" : cfg->kind, j->id,
-                            room, cfg->reason, until_ms > 0 ? until : NULL};
-        good = exec(c, prog,
-                    "INSERT INTO outbox (topic, key, type, payload) VALUES ('sanctions', $1, "
-                    "'sanction', $2)",
-                    2, po, PGRES_COMMAND_OK, NULL) &&
+        const char *a[5] = {site_ban ? "site_ban" : cfg->kind, j->id, room, cfg->reason,
+                            until_ms > 0 ? until : NULL};
+        good = outbox(c, prog, "sanctions", key, "sanction", chat_buf_data(&v)) &&
                exec(c, prog, audit_sql, 5, a, PGRES_COMMAND_OK, NULL);
     }
     chat_buf_fini(&v);

@@ -151,19 +151,18 @@ struct wsc *it_connect(const char *base, const char *token)
     return it_connect_ex(base, token, false, NULL);
 }
 
-void it_expect_refused(const char *base, const char *token, bool bearer, const char *code)
+void it_expect_refused_authz(const char *base,
+                             const char *path,
+                             const char *authz,
+                             const char *code)
 {
-    char path[4200], err[256];
+    char err[256];
     int close_code = 0;
     struct wsc *c;
     json_t *e = NULL;
     char *text;
 
-    if (bearer)
-        snprintf(path, sizeof(path), "/ws");
-    else
-        snprintf(path, sizeof(path), "/ws?token=%s", token);
-    c = wsc_connect(base, path, bearer ? token : NULL, it_timeout(5000), err, sizeof(err));
+    c = wsc_connect_authz(base, path, authz, it_timeout(5000), err, sizeof(err));
     if (!c)
         fail_msg("connect %s: %s", base, err);
     /* the first frame must be the error: no hello for a refused token */
@@ -176,7 +175,7 @@ void it_expect_refused(const char *base, const char *token, bool bearer, const c
             return; /* not reached */
         }
         if (strcmp(type, "error") != 0) { /* hello included */
-            fail_msg("%s token (%s): got %s instead of an error", code, bearer ? "header" : "query",
+            fail_msg("%s token (%s): got %s instead of an error", code, authz ? "header" : "query",
                      type);
         }
         e = j;
@@ -194,6 +193,19 @@ void it_expect_refused(const char *base, const char *token, bool bearer, const c
     if (close_code != 4001)
         fail_msg("refused %s token: close code %d, expected 4001", code, close_code);
     wsc_close(c);
+}
+
+void it_expect_refused(const char *base, const char *token, bool bearer, const char *code)
+{
+    char path[4200], authz[4200];
+
+    if (bearer) {
+        snprintf(path, sizeof(path), "/ws");
+        snprintf(authz, sizeof(authz), "Bearer %s", token);
+    } else {
+        snprintf(path, sizeof(path), "/ws?token=%s", token);
+    }
+    it_expect_refused_authz(base, path, bearer ? authz : NULL, code);
 }
 
 void it_send(struct wsc *c, const char *fmt, ...)

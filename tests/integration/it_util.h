@@ -84,5 +84,10 @@ struct wsc *it_connect_ex(const char *base, const char *token, bool bearer, json
 /* Expects the handshake with token (header or query as in it_connect_ex) to be refused: an error
  * frame with code and no hello, then close code 4001. Aborts the test otherwise. */
 void it_expect_refused(const char *base, const char *token, bool bearer, const char *code);
+/* The same for a handshake to path with the whole Authorization header value authz (NULL: none). */
+void it_expect_refused_authz(const char *base,
+                             const char *path,
+                             const char *authz,
+                             const char *code);
 
 #endif

@@ -98,6 +98,17 @@ static void add(struct ps_batch *b, const char *room, int64_t seq, uint64_t id)
     chat_buf_fini(&v);
 }
 
+/* Adds the stream event (a message_deleted or system record) at seq to the batch. */
+static void add_event(struct ps_batch *b, const char *json, int64_t seq)
+{
+    struct chat_stream_ev ev;
+    void *doc = NULL;
+
+    assert_int_equal(chat_stream_ev_decode(json, strlen(json), &ev, &doc), CHAT_OK);
+    assert_int_equal(ps_batch_add_event(b, 0, seq, &ev, json, strlen(json), 1), CHAT_OK);
+    chat_json_free(doc);
+}
+
 static void test_ps_cache_redis_down(void **state)
 {
     struct ps_metrics m;
@@ -187,8 +198,6 @@ static void test_ps_cache_commands(void **state)
     };
     static const char sys[] = "{\"type\":\"system\",\"room\":\"other\",\"event\":\"joined\","
                               "\"id\":\"13\",\"ts\":1709164801400,\"user\":\"8\",\"nick\":\"Bo\"}";
-    struct chat_stream_ev ev;
-    void *doc = NULL;
     char **got;
 
     (void)state;
@@ -196,9 +205,7 @@ static void test_ps_cache_commands(void **state)
     add(&r.b, "lobby", 5, 1);
     add(&r.b, "other", 7, 3);
     add(&r.b, "lobby", 6, 2); /* a room's rows go together, in batch order */
-    assert_int_equal(chat_stream_ev_decode(sys, sizeof(sys) - 1, &ev, &doc), CHAT_OK);
-    assert_int_equal(ps_batch_add_event(&r.b, 0, 8, &ev, sys, sizeof(sys) - 1, 1), CHAT_OK);
-    chat_json_free(doc);
+    add_event(&r.b, sys, 8);
     ps_cache_write(&r.c, &r.b);
     assert_int_equal(chat_metric_get(&r.m.cached), 4);
     assert_int_equal(chat_metric_get(&r.m.cache_skipped), 0);
@@ -260,17 +267,13 @@ static void test_ps_cache_deletion_before_event(void **state)
     static struct rig r;
     static const char del[] = "{\"type\":\"message_deleted\",\"room\":\"lobby\",\"id\":\"1\","
                               "\"by\":\"7\",\"ts\":1709164801400}";
-    struct chat_stream_ev ev;
-    void *doc = NULL;
     char **got;
 
     (void)state;
     rig_start(&r);
     add(&r.b, "lobby", 5, 1); /* the message, id 1 */
     add(&r.b, "lobby", 6, 2); /* another, kept */
-    assert_int_equal(chat_stream_ev_decode(del, sizeof(del) - 1, &ev, &doc), CHAT_OK);
-    assert_int_equal(ps_batch_add_event(&r.b, 0, 7, &ev, del, sizeof(del) - 1, 1), CHAT_OK);
-    chat_json_free(doc);
+    add_event(&r.b, del, 7);
     ps_cache_write(&r.c, &r.b);
     assert_int_equal(chat_metric_get(&r.m.cached), 3);
     assert_int_equal(chat_metric_get(&r.m.cache_skipped), 0);
