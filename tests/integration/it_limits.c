@@ -1,7 +1,8 @@
 /* it_limits.c - limits with their own gateway and chat-api (tight settings) on the shared
  * cluster: one send bucket per user across a gateway's connections, one per user for REST sends
  * across chat-api replicas (429 + Retry-After), the frame rate, max rooms, the keep-alive's
- * pings and idle timeout; and start-up failures exit with a status instead of crashing. */
+ * pings and idle timeout, the drain's wait for acks due from a paused broker; and start-up
+ * failures exit with a status instead of crashing. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,11 +21,15 @@
 
 #include <cmocka.h>
 
+#include "chat/time.h"
+
 #include "it_acct.h"
+#include "it_stream.h"
 #include "it_util.h"
 
 static pid_t gw_pid, api_pid;
 static pid_t own_pid = -1; /* a test's own gateway: killed by teardown if a failure left it */
+static bool kafka_paused;  /* resumed by teardown if a failure left the broker stopped */
 static char gw_url[64], api_url[64];
 
 /* Starts service bin (chat-gateway or chat-api) listening on port with extra environment
@@ -130,6 +135,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (kafka_paused)
+        (void)it_fixture("resume", "kafka");
     if (own_pid > 0) {
         kill(own_pid, SIGKILL);
         waitpid(own_pid, NULL, 0);
@@ -211,6 +218,65 @@ static void test_send_rate_is_per_user_across_connections_and_rest(void **state)
     assert_int_equal(acks, 1);
     wsc_close(a);
     wsc_close(b);
+    free(tok);
+}
+
+/* SIGTERM while a send awaits Kafka (the broker paused): the client gets bye at once, a new
+ * upgrade 503 unavailable with Retry-After: 1, another send overloaded, /readyz 503 draining=1;
+ * the connection stays open for its ack, which it gets once the broker answers, then close 1001,
+ * and the process exits 0. CHAT_DRAIN_MS is long so that only the ack can end the drain. */
+static void test_drain_waits_for_pending_acks(void **state)
+{
+    static const char *const slow[] = {"CHAT_DRAIN_MS=120000", "CHAT_ROOMS_ADHOC=1", NULL};
+    int port = it_free_ports(1), close_code = 0;
+    char url[64], err[2048], room[64], *tok = it_token("drain_user", 600), *body = NULL, *text;
+    struct wsc *c, *d;
+    json_t *f;
+    pid_t pid;
+
+    (void)state;
+    own_pid = pid = spawn_ready_gateway(port, slow, "gw-drain", url);
+    snprintf(room, sizeof(room), "drain-%lld", (long long)chat_now_ms());
+    c = it_connect(url, tok);
+    it_join(c, room);
+    assert_int_equal(it_fixture("pause", "kafka"), 0);
+    kafka_paused = true;
+    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", "in flight",
+            "client_msg_id", "d1");
+    for (int i = 0; it_metric(url, "chat_gateway_sends_total") < 1; i++) { /* produced */
+        if (i > it_timeout(200))
+            fail_msg("the send was not produced");
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGTERM);
+    f = it_wait_frame(c, "bye", NULL, NULL, "ack", it_timeout(10000));
+    if (!f)
+        fail_msg("no bye while draining");
+    assert_int_equal(json_integer_value(json_object_get(f, "code")), 1001);
+    json_decref(f);
+    d = wsc_connect(url, "/ws", NULL, it_timeout(5000), err, sizeof(err));
+    if (d)
+        fail_msg("a draining node upgraded a connection");
+    if (!strstr(err, "HTTP/1.1 503") || !strcasestr(err, "\r\nretry-after: 1\r\n") ||
+        !strstr(err, "\"code\":\"unavailable\""))
+        fail_msg("expected 503 unavailable with Retry-After: 1, got: %.400s", err);
+    assert_int_equal(it_http_get(url, "/readyz", &body), 503);
+    if (!strstr(body, "draining=1"))
+        fail_msg("/readyz while draining: %s", body);
+    free(body);
+    it_expect_send_error(c, room, "d2", "overloaded"); /* no new sends, the old one still due */
+    assert_int_equal(it_fixture("resume", "kafka"), 0);
+    kafka_paused = false;
+    f = it_reply_to(c, "d1", NULL);
+    if (!f || strcmp(json_string_value(json_object_get(f, "type")), "ack") != 0)
+        fail_msg("the send in flight got no ack before the close");
+    json_decref(f);
+    while (wsc_recv_text(c, &text, it_timeout(10000), &close_code) > 0)
+        wsc_free_text(text);
+    assert_int_equal(close_code, 1001);
+    wsc_close(c);
+    own_pid = -1;
+    assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
     free(tok);
 }
 
@@ -443,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_hello_and_config_limits),
         cmocka_unit_test(test_api_silent_connection_closed),
         cmocka_unit_test(test_max_conns),
+        cmocka_unit_test(test_drain_waits_for_pending_acks),
         cmocka_unit_test(test_unknown_rooms_refused_by_default),
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_startup_failures_exit_cleanly),
