@@ -1,6 +1,7 @@
 /* main.c - chat-persister: configuration, signals, the /healthz /readyz /metrics endpoint,
  * startup (PostgreSQL schema first, then the consumer) and an orderly shutdown. See ps.h. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,7 @@
 #define CONNECT_BACKOFF_MAX_MS 5000
 
 /* The only process-global mutable: signals received (1: drain and exit, 2+: hurry). */
-static volatile sig_atomic_t stop_signals;
+static atomic_int stop_signals; /* lock-free: written by the handler, read by the guard */
 
 static const struct chat_cfg_opt opts[] = {
     {"log-level", "CHAT_LOG_LEVEL", CHAT_CFG_STR, 0, 0, "info", offsetof(struct ps_cfg, log_level),
@@ -72,6 +73,12 @@ static const struct chat_cfg_opt opts[] = {
      offsetof(struct ps_cfg, pg_tcp_user_timeout_ms), 0,
      "PostgreSQL TCP_USER_TIMEOUT (ms): sent data unacknowledged this long drops the"
      " connection (0: the kernel's default)"},
+    {"pg-hang-timeout-ms", "CHAT_PG_HANG_TIMEOUT_MS", CHAT_CFG_INT, 1000, 250000, "60000",
+     offsetof(struct ps_cfg, pg_hang_timeout_ms), 0,
+     "a database operation (a batch write, partition DDL, read markers, the connect's setup)"
+     " without an end after this long (ms) is cut off: the connection is dropped and the work"
+     " retried. A hung server is still acknowledged by its kernel, so only this ends the wait;"
+     " keep it above CHAT_PG_STATEMENT_TIMEOUT_MS and under librdkafka's max.poll.interval.ms"},
     {"ready-stuck-write-ms", "CHAT_READY_STUCK_WRITE_MS", CHAT_CFG_INT, 100, 3600000, "30000",
      offsetof(struct ps_cfg, stuck_write_ms), 0,
      "/readyz answers 503 while a batch write has been running or failing this long (ms)"},
@@ -155,6 +162,9 @@ static size_t metric_defs(struct ps_metrics *m, struct chat_metric_def *d)
         {"chat_persister_id_conflicts_total",
          "rows not stored because another message (another Kafka position) has their id",
          CHAT_METRIC_COUNTER, &m->id_conflicts},
+        {"chat_persister_pg_cut_total",
+         "database operations cut off: no end within CHAT_PG_HANG_TIMEOUT_MS, or a stop gave up",
+         CHAT_METRIC_COUNTER, &m->pg_cut},
         {"chat_persister_partition_ddl_failures_total",
          "failed partition DDL (lock_timeout behind a long reader, errors); retried",
          CHAT_METRIC_COUNTER, &m->part_ddl_failures},
@@ -253,6 +263,25 @@ static int connect_store(struct ps *ps)
     return CHAT_ESTATE;
 }
 
+/* Both consumers' Kafka settings (CHAT_KAFKA_EXTRA included) are checked before anything
+ * starts, so a bad one exits 2 at once, with PostgreSQL up or not. */
+static int check_kafka_conf(const struct ps_cfg *cfg)
+{
+    const char *groups[2] = {cfg->group, cfg->events_group};
+    char errstr[512];
+
+    for (int i = 0; i < 2; i++) {
+        rd_kafka_conf_t *conf =
+            ps_consumer_conf_new(cfg, groups[i], i == 0, errstr, sizeof(errstr));
+        if (!conf) {
+            chat_log(CHAT_LOG_ERROR, "config error: kafka: %s", errstr);
+            return CHAT_EINVAL;
+        }
+        rd_kafka_conf_destroy(conf);
+    }
+    return CHAT_OK;
+}
+
 /* Startup after config: returns the process exit status. */
 static int run(const struct ps_cfg *cfg)
 {
@@ -262,7 +291,11 @@ static int run(const struct ps_cfg *cfg)
 
     ps->cfg = cfg;
     ps->stop = &stop_signals;
-    ps_store_init(&ps->store, cfg, &ps->m);
+    if (!cfg->migrate_only && check_kafka_conf(cfg) != CHAT_OK) {
+        chat_free(ps);
+        return 2;
+    }
+    ps_store_init(&ps->store, cfg, &ps->m, &stop_signals);
     ps_batch_init(&ps->batch);
     ps_batch_init(&ps->wbatch);
     ps_batch_init(&ps->done);
@@ -272,10 +305,20 @@ static int run(const struct ps_cfg *cfg)
                                                   &cfg->health, http_fn, ps, &httpd) != CHAT_OK)
         goto out;
     if (connect_store(ps) != CHAT_OK) {
-        status = 0; /* stopped before PostgreSQL came up */
+        /* stopped before PostgreSQL came up: a clean stop, but a migration not done */
+        status = cfg->migrate_only ? 1 : 0;
         goto out;
     }
     if (cfg->migrate_only) {
+        /* the roll-ahead is not fatal to the service (its tick retries), but it is this run's job
+         */
+        if (ps_store_ensure_today(&ps->store, chat_now_ms()) != CHAT_OK) {
+            chat_log(CHAT_LOG_ERROR,
+                     "migrate-only: the partitions of today and the %d days ahead"
+                     " could not be created",
+                     cfg->ahead_days);
+            goto out;
+        }
         chat_log(CHAT_LOG_INFO, "schema is up to date");
         status = 0;
         goto out;

@@ -11,6 +11,7 @@
  *   ps_partition.c  pure UTC-day arithmetic, partition names and DDL, the known-partition set
  *   ps_batch.c      the batch being built: owned rows, offsets to commit, PostgreSQL array params
  *   ps_store.c      the PostgreSQL connection: (re)connect, schema, partitions, batch insert
+ *   ps_guard.c      the deadline of a database operation (a thread that cuts a hung one off)
  *   ps_consume.c    the Kafka consumer: poll loop, rebalance, flush/commit, pause on PG outage
  *   ps_cache.c      the Redis recent cache: frames with seq/prev, pipelined writes, backoff
  *   ps_events.c     the chat.events consumer: read markers, coalesced per (user, room)
@@ -18,8 +19,9 @@
  *   main.c          config table, signals, /healthz /readyz /metrics, startup and shutdown
  *
  * Threads: the main thread owns struct ps and everything in it (consumer, batch, store); the
- * httpd thread reads only the atomics in struct ps_metrics. The signal handler writes only the
- * stop counter. */
+ * httpd thread reads only the atomics in struct ps_metrics; the guard thread (ps_guard.c) only
+ * its own fields, under its mutex, and the stop counter. The signal handler writes only the stop
+ * counter (a lock-free atomic). */
 #ifndef PS_H
 #define PS_H
 
@@ -28,6 +30,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <pthread.h>
 
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
@@ -62,6 +66,7 @@ struct ps_cfg {
     int pg_keepalives_interval_s;
     int pg_keepalives_count;
     int pg_tcp_user_timeout_ms; /* unacknowledged data: the connection is dropped after this */
+    int pg_hang_timeout_ms;     /* a database operation without an end is cut off after this */
     int stuck_write_ms;         /* /readyz 503 when a batch write runs or fails this long */
     int commit_interval_ms;     /* offsets committed at most this often (0: after every batch) */
     int partition_check_ms;     /* re-read the partition count of chat.messages this often */
@@ -92,6 +97,7 @@ struct ps_metrics {
     atomic_llong lag;                /* gauge: high watermark - position, summed, cached */
     atomic_llong batch_rows;         /* gauge: rows in the batch being built */
     atomic_llong id_conflicts;       /* rows whose id was stored from another Kafka position */
+                                     /* (not in duplicates: those are replays only) */
     atomic_llong part_ddl_failures;  /* failed partition DDL (lock_timeout, errors) */
     atomic_llong write_since_ms;     /* monotonic ms since a batch write runs or fails; 0: none */
     atomic_llong partition_changes;  /* chat.messages partition count changed (0 or 1): halted */
@@ -102,6 +108,7 @@ struct ps_metrics {
     atomic_llong read_events;        /* `read` events consumed from chat.events */
     atomic_llong reads_applied;      /* room_members rows whose last_read_seq was written */
     atomic_llong spam_bans;          /* spam-rule chat bans stored (sanctions + audit rows) */
+    atomic_llong pg_cut;             /* operations cut off by the guard (hung server, stop) */
     struct chat_hist batch_us;       /* write + commit time of a batch (main thread: _1w) */
     struct chat_hist delay_us;       /* message ts -> stored (main thread: _1w) */
 };
@@ -261,6 +268,42 @@ CHAT_NODISCARD int ps_pg_array_text(struct chat_buf *out, const char *s);
 #define PS_LOCK_PARTITION 0x6368617470617274LL /* "chatpart": advisory lock for partition DDL */
 
 /* ------------------------------------------------------------------------------------------ */
+/* ps_guard.c: the deadline of a database operation. libpq waits for the server without a limit,
+ * and a hung server (SIGSTOP, a frozen VM) is still acknowledged by its kernel, so neither
+ * TCP_USER_TIMEOUT nor keepalives end the wait. A thread of its own shuts the armed socket down
+ * when the operation passes its deadline, or when a stop gives up on it (drain_ms after the first
+ * signal, at once on a second): the blocked libpq call fails and the store reconnects later. */
+
+#define PS_DRAIN_MS                                                              \
+    10000 /* on SIGTERM, the last batch is tried this long (then left unwritten) \
+           */
+
+struct ps_guard {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled on arm and quit */
+    pthread_t thread;
+    bool started, quit;
+    int fd;              /* socket of the operation in progress; -1: none */
+    int64_t deadline_ms; /* monotonic */
+    int64_t stop_ms;     /* monotonic ms the guard first saw a stop while armed; 0: none */
+    int drain_ms;        /* after a stop an operation ends at stop_ms + drain_ms at the latest */
+    bool fired;          /* the armed operation was cut */
+    atomic_int *stop;    /* borrowed: signals received; NULL: none */
+    atomic_llong *cuts;  /* borrowed counter of cut operations; NULL: none */
+};
+
+/* Starts the thread. Returns CHAT_OK or CHAT_ENOMEM (then arm/disarm do nothing). */
+CHAT_NODISCARD int
+ps_guard_start(struct ps_guard *g, atomic_int *stop, int drain_ms, atomic_llong *cuts);
+void ps_guard_stop(struct ps_guard *g); /* joins the thread; idempotent */
+/* Watches fd until ps_guard_disarm: at deadline_ms (monotonic), or a stop, it is shut down. */
+void ps_guard_arm(struct ps_guard *g, int fd, int64_t deadline_ms);
+/* Stops watching (before the socket is closed). Returns true when the guard cut the operation. */
+bool ps_guard_disarm(struct ps_guard *g);
+/* When the guard first saw a stop (monotonic ms), or 0. */
+int64_t ps_guard_stop_ms(struct ps_guard *g);
+
+/* ------------------------------------------------------------------------------------------ */
 /* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls, but for the
  * batch write, which runs on the non-blocking connection while the consumer goes on
  * (ps_store_write_start / ps_store_write_poll). */
@@ -298,11 +341,20 @@ struct ps_store {
     enum ps_write_stage wstage; /* where the write of wb is */
     int wres;                   /* outcome of the current statement's results so far */
     long long winserted;        /* rows of wb inserted (the rest were stored before) */
+    long long wconflicts;       /* rows of wb skipped as id conflicts (not replays) */
     bool recheck_partitions;    /* the write met a missing partition: re-read the catalog */
+    struct ps_guard guard;      /* cuts an operation off after cfg->pg_hang_timeout_ms */
+    int guard_depth;            /* nested guarded calls; the outermost ends the watch */
+    bool guard_armed;           /* the guard watches conn's socket */
 };
 
-void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metrics *m);
-void ps_store_fini(struct ps_store *s); /* closes the connection; idempotent */
+/* stop (may be NULL): the signal counter, read by the guard thread started here (a stop cuts a
+ * hung operation off PS_DRAIN_MS after the first signal, at once on the second). */
+void ps_store_init(struct ps_store *s,
+                   const struct ps_cfg *cfg,
+                   struct ps_metrics *m,
+                   atomic_int *stop);
+void ps_store_fini(struct ps_store *s); /* closes the connection, stops the guard; idempotent */
 /* Connects unless connected, sets the session timeouts, applies migrations, loads the existing
  * partitions, tries the roll-ahead (a failure there is logged, not fatal: the tick retries) and
  * prepares the insert. Returns CHAT_OK or
@@ -344,7 +396,8 @@ CHAT_NODISCARD int ps_store_ensure_today(struct ps_store *s, int64_t now_ms);
  * sends the next statement (rooms, COMMIT); the replay and delete paths finish blocking. It waits
  * for the server up to wait_ms (0: not at all; < 0: until the write ends; a signal may end the
  * wait early). Returns CHAT_EAGAIN (still running), CHAT_OK (committed; *inserted = the rows
- * actually inserted, the rest were stored before), CHAT_EIO (logged; rolled back, nothing
+ * actually inserted, the rest were stored before; s->wconflicts of those are id conflicts, not
+ * replays), CHAT_EIO (logged; rolled back, nothing
  * committed; the connection is closed when broken) or CHAT_EINVAL (no write runs).
  * While a write runs the connection serves nothing else (ps_store_apply_reads and
  * ps_store_spam_ban answer CHAT_EAGAIN, ps_store_tick does nothing). */
@@ -499,23 +552,24 @@ struct ps {
     struct ps_metrics m;
     struct ps_store store;
     /* Three batches, so the next one is decoded while the database writes this one: */
-    struct ps_batch batch;   /* being built from the records consumed */
-    struct ps_batch wbatch;  /* being written (in the store while writing), or failed: retried */
-    struct ps_batch done;    /* written (database committed): cache, then offsets to commit */
-    struct ps_batch held;    /* offsets only: of written rows, commit held (commit_interval_ms) */
-    bool writing;            /* wbatch's write runs in the store */
-    long long done_inserted; /* rows of done actually inserted */
-    int64_t write_t0_us;     /* monotonic us: the write of wbatch began */
-    unsigned since_check;    /* records consumed since the running write was last looked at */
+    struct ps_batch batch;    /* being built from the records consumed */
+    struct ps_batch wbatch;   /* being written (in the store while writing), or failed: retried */
+    struct ps_batch done;     /* written (database committed): cache, then offsets to commit */
+    struct ps_batch held;     /* offsets only: of written rows, commit held (commit_interval_ms) */
+    bool writing;             /* wbatch's write runs in the store */
+    long long done_inserted;  /* rows of done actually inserted */
+    long long done_conflicts; /* rows of done skipped as id conflicts */
+    int64_t write_t0_us;      /* monotonic us: the write of wbatch began */
+    unsigned since_check;     /* records consumed since the running write was last looked at */
     struct ps_cache cache;
     struct ps_events events;
-    rd_kafka_t *rk;              /* owns; NULL before ps_consumer_start */
-    bool paused;                 /* assignment paused while the batch cannot be written */
-    atomic_bool fatal;           /* set by the Kafka error callback: stop, exit 1 */
-    volatile sig_atomic_t *stop; /* borrowed: signals received (1: drain, 2+: hurry) */
-    int64_t drain_until_ms;      /* monotonic ms: stop retrying the last batch */
-    int64_t next_commit_ms;      /* monotonic ms: held offsets are committed from then on */
-    int64_t undecodable_log_ms;  /* rate limit of undecodable-record log lines */
+    rd_kafka_t *rk;             /* owns; NULL before ps_consumer_start */
+    bool paused;                /* assignment paused while the batch cannot be written */
+    atomic_bool fatal;          /* set by the Kafka error callback: stop, exit 1 */
+    atomic_int *stop;           /* borrowed: signals received (1: drain, 2+: hurry) */
+    int64_t drain_until_ms;     /* monotonic ms: stop retrying the last batch */
+    int64_t next_commit_ms;     /* monotonic ms: held offsets are committed from then on */
+    int64_t undecodable_log_ms; /* rate limit of undecodable-record log lines */
     int undecodable_logged;
     struct chat_kafka_watch *watch;  /* owns: the partition count of chat.messages */
     atomic_int parts_was, parts_now; /* {watch thread -> main}: a changed count; 0: none */

@@ -29,7 +29,6 @@
 #define TICK_MS                   1000 /* store upkeep and lag refresh */
 #define BACKOFF_MIN_MS            100
 #define BACKOFF_MAX_MS            5000
-#define DRAIN_MS                  10000 /* on SIGTERM, keep retrying the last batch this long */
 #define UNDECODABLE_LOG_WINDOW_MS 10000
 #define UNDECODABLE_LOG_MAX       10 /* log lines per window; the rest are counted */
 
@@ -118,18 +117,24 @@ static void swap_batches(struct ps_batch *a, struct ps_batch *b)
     *b = t;
 }
 
-/* After b's database commit (inserted of its rows were new): the recent cache, the metrics, then
+/* After b's database commit (inserted of its rows were new, conflicts of the others id
+ * conflicts, the rest replays): the recent cache, the metrics, then
  * its offsets join the held ones, which are committed now unless commit_interval_ms holds them
  * back (force: never; sync: wait for the commit). Empties b. */
-static void
-finish_batch(struct ps *ps, struct ps_batch *b, long long inserted, bool force, bool sync)
+static void finish_batch(struct ps *ps,
+                         struct ps_batch *b,
+                         long long inserted,
+                         long long conflicts,
+                         bool force,
+                         bool sync)
 {
     int64_t now_ms;
 
     if (b->n > 0) {
         ps_cache_write(&ps->cache, b); /* after the database commit; never fails the batch */
         chat_metric_add(&ps->m.stored, inserted);
-        chat_metric_add(&ps->m.duplicates, (long long)b->n - inserted);
+        chat_metric_add(&ps->m.duplicates, (long long)b->n - inserted - conflicts);
+        chat_metric_add(&ps->m.id_conflicts, conflicts);
         chat_metric_add(&ps->m.batches, 1);
         now_ms = chat_now_ms();
         for (size_t i = 0; i < b->n; i++) {
@@ -150,8 +155,8 @@ finish_batch(struct ps *ps, struct ps_batch *b, long long inserted, bool force, 
 static void finish_done(struct ps *ps, bool force)
 {
     if (ps_batch_pending(&ps->done))
-        finish_batch(ps, &ps->done, ps->done_inserted, force, force);
-    ps->done_inserted = 0;
+        finish_batch(ps, &ps->done, ps->done_inserted, ps->done_conflicts, force, force);
+    ps->done_inserted = ps->done_conflicts = 0;
 }
 
 /* Advances the running write of wbatch, waiting up to wait_ms (< 0: to its end). When it ends
@@ -176,6 +181,7 @@ static void service_write(struct ps *ps, int wait_ms)
     finish_done(ps, false); /* an earlier one, if still there */
     swap_batches(&ps->wbatch, &ps->done);
     ps->done_inserted = inserted;
+    ps->done_conflicts = ps->store.wconflicts;
 }
 
 /* Starts writing b's rows (b becomes wbatch; wbatch must be empty). A batch of skipped records
@@ -188,7 +194,7 @@ static int start_write(struct ps *ps, struct ps_batch *b)
     chat_metric_set(&ps->m.batch_rows, (long long)ps->batch.n);
     ps->write_t0_us = chat_mono_us();
     if (ps->wbatch.n == 0) {
-        finish_batch(ps, &ps->wbatch, 0, false, false);
+        finish_batch(ps, &ps->wbatch, 0, 0, false, false);
         return CHAT_OK;
     }
     if (chat_metric_get(&ps->m.write_since_ms) == 0)
@@ -225,6 +231,25 @@ static int write_sync(struct ps *ps, struct ps_batch *b, bool force)
     return CHAT_OK;
 }
 
+/* The drain gives up PS_DRAIN_MS after the stop: as the guard saw it when a write was stuck
+ * then (the guard cut that write at the same end), else now. */
+static void set_drain_end(struct ps *ps)
+{
+    int64_t t = ps_guard_stop_ms(&ps->store.guard);
+
+    ps->drain_until_ms = (t ? t : chat_mono_ms()) + PS_DRAIN_MS;
+}
+
+/* True once a stop gives up on the database: at a second signal, or PS_DRAIN_MS after the first. */
+static bool giving_up(struct ps *ps)
+{
+    if (!*ps->stop)
+        return false;
+    if (ps->drain_until_ms == 0)
+        set_drain_end(ps);
+    return *ps->stop >= 2 || chat_mono_ms() >= ps->drain_until_ms;
+}
+
 static void on_revoke(struct ps *ps, rd_kafka_topic_partition_list_t *parts, bool lost)
 {
     int32_t ids[64];
@@ -236,7 +261,7 @@ static void on_revoke(struct ps *ps, rd_kafka_topic_partition_list_t *parts, boo
     if (!ps_batch_pending(&ps->wbatch) && !ps_batch_pending(&ps->batch) &&
         !ps_batch_pending(&ps->held))
         return;
-    if (!lost && write_sync(ps, &ps->wbatch, true) == CHAT_OK &&
+    if (!lost && !giving_up(ps) && write_sync(ps, &ps->wbatch, true) == CHAT_OK &&
         write_sync(ps, &ps->batch, true) == CHAT_OK) {
         commit_offsets(ps, true);
         return;
@@ -462,8 +487,8 @@ static void poll_for(struct ps *ps, int ms)
 
 /* Writes wbatch (failed before) and, when all, the batch being built to the end, retrying
  * with backoff (the assignment paused) while the database fails. Once a stop was requested it
- * gives up DRAIN_MS later, or at once on a second signal (returns CHAT_EIO; the batches are kept
- * and their offsets are not committed). force: commit the offsets now, held ones included. */
+ * gives up PS_DRAIN_MS after it, or at once on a second signal (returns CHAT_EIO; the batches are
+ * kept and their offsets are not committed). force: commit the offsets now, held ones included. */
 static int flush(struct ps *ps, bool force, bool all)
 {
     int backoff = BACKOFF_MIN_MS;
@@ -477,6 +502,10 @@ static int flush(struct ps *ps, bool force, bool all)
         check_partitions(ps); /* drops the batches when halted */
         if (!b || ps->halted)
             break;
+        if (giving_up(ps)) { /* not even one more try (a connect attempt can take seconds) */
+            rc = CHAT_EIO;
+            break;
+        }
         rc = write_sync(ps, b, force);
         if (rc == CHAT_OK) {
             backoff = BACKOFF_MIN_MS;
@@ -484,9 +513,7 @@ static int flush(struct ps *ps, bool force, bool all)
         }
         if (!ps->paused)
             pause_assignment(ps, true);
-        if (*ps->stop && ps->drain_until_ms == 0)
-            ps->drain_until_ms = chat_mono_ms() + DRAIN_MS;
-        if (*ps->stop >= 2 || (ps->drain_until_ms && chat_mono_ms() >= ps->drain_until_ms))
+        if (giving_up(ps))
             break;
         chat_log(backoff == BACKOFF_MIN_MS ? CHAT_LOG_WARN : CHAT_LOG_DEBUG,
                  "batch of %zu rows not written; retrying in %d ms", b->n, backoff);
@@ -676,6 +703,7 @@ int ps_run(struct ps *ps)
         }
     }
     chat_log(CHAT_LOG_INFO, "stopping: flushing %zu rows", ps->batch.n + ps->wbatch.n);
+    (void)giving_up(ps); /* the drain's end, counted from the signal */
     if (flush(ps, true, true) != CHAT_OK)
         chat_log(CHAT_LOG_ERROR,
                  "stopping with %zu unwritten rows (offsets not committed: they"

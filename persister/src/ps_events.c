@@ -232,7 +232,7 @@ void ps_events_service(struct ps *ps)
 
     if (!e->rk)
         return;
-    if (e->retry_ms == 0 || now >= e->retry_ms) { /* not while a failed write waits */
+    if (e->retry_ms == 0) { /* not while a failed write waits: the events wait in Kafka */
         for (int i = 0; i < POLL_MAX_RECORDS && e->n < (size_t)ps->cfg->batch_max; i++) {
             rd_kafka_message_t *km = rd_kafka_consumer_poll(e->rk, 0);
             if (!km)

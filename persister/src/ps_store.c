@@ -139,26 +139,69 @@ static void notice_cb(void *arg, const char *msg)
     chat_log(CHAT_LOG_DEBUG, "postgres notice: %s", line);
 }
 
-void ps_store_init(struct ps_store *s, const struct ps_cfg *cfg, struct ps_metrics *m)
+void ps_store_init(struct ps_store *s,
+                   const struct ps_cfg *cfg,
+                   struct ps_metrics *m,
+                   atomic_int *stop)
 {
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     s->m = m;
     s->backoff_ms = BACKOFF_MIN_MS;
+    if (ps_guard_start(&s->guard, stop, PS_DRAIN_MS, &m->pg_cut) != CHAT_OK)
+        chat_log(CHAT_LOG_ERROR, "postgres: no guard thread: a hung server is waited for");
     for (int i = 0; i < PS_NCOLS; i++)
         chat_buf_init(&s->cols[i], 0, 0);
     for (int i = 0; i < 3; i++)
         chat_buf_init(&s->rcols[i], 0, 0);
 }
 
+/* Stops the guard watching the connection. Returns true (logged) when it cut the operation. */
+static bool guard_off(struct ps_store *s)
+{
+    if (!s->guard_armed)
+        return false;
+    s->guard_armed = false;
+    if (!ps_guard_disarm(&s->guard))
+        return false;
+    chat_log(CHAT_LOG_WARN,
+             "postgres: an operation had no end within %d ms (a hung server?) or a stop gave up"
+             " on it: connection dropped",
+             s->cfg->pg_hang_timeout_ms);
+    return true;
+}
+
 static void store_close(struct ps_store *s)
 {
+    (void)guard_off(s); /* before the socket is closed (its number could be reused at once) */
     if (s->conn) {
         PQfinish(s->conn);
         s->conn = NULL;
         chat_log(CHAT_LOG_WARN, "postgres: disconnected");
     }
     chat_metric_set(&s->m->pg_up, 0);
+}
+
+/* The guard (ps_guard.c) watches the connection from the outermost guarded call to its end:
+ * after cfg->pg_hang_timeout_ms, or once a stop gives up, the socket is shut down and the call
+ * in progress fails. A connection made inside a guarded call is watched from then on. */
+static void guard_begin(struct ps_store *s)
+{
+    int fd;
+
+    s->guard_depth++;
+    if (s->guard_armed || !s->conn || (fd = PQsocket(s->conn)) < 0)
+        return;
+    ps_guard_arm(&s->guard, fd, chat_mono_ms() + s->cfg->pg_hang_timeout_ms);
+    s->guard_armed = true;
+}
+
+static void guard_end(struct ps_store *s)
+{
+    if (--s->guard_depth > 0)
+        return;
+    if (guard_off(s))
+        store_close(s); /* its socket is shut down: unusable even if the call ended well */
 }
 
 /* After a failed operation: counts it and drops a broken connection. */
@@ -171,10 +214,12 @@ static void after_error(struct ps_store *s)
 
 void ps_store_fini(struct ps_store *s)
 {
+    (void)guard_off(s);
     if (s->conn) {
         PQfinish(s->conn);
         s->conn = NULL;
     }
+    ps_guard_stop(&s->guard);
     ps_days_fini(&s->days);
     for (int i = 0; i < PS_NCOLS; i++)
         chat_buf_fini(&s->cols[i]);
@@ -320,10 +365,12 @@ int ps_store_ensure_today(struct ps_store *s, int64_t now_ms)
     for (int k = 0; k <= s->cfg->ahead_days; k++)
         if (today + k <= PS_DAY_MAX)
             window[n++] = today + k;
+    guard_begin(s);
     rc = ensure_days(s, window, n, 0);
     chat_free(window);
     if (rc != CHAT_OK)
         after_error(s);
+    guard_end(s);
     return rc;
 }
 
@@ -431,7 +478,11 @@ int ps_store_connect(struct ps_store *s)
         return CHAT_EIO;
     }
     PQsetNoticeProcessor(s->conn, notice_cb, NULL);
+    guard_begin(s);
     rc = setup(s);
+    guard_end(s); /* a cut setup closed the connection: the check below sees it */
+    if (rc == CHAT_OK && !s->conn)
+        rc = CHAT_EIO;
     if (rc != CHAT_OK) {
         chat_metric_add(&s->m->pg_errors, 1);
         store_close(s);
@@ -443,13 +494,10 @@ int ps_store_connect(struct ps_store *s)
     return CHAT_OK;
 }
 
-void ps_store_tick(struct ps_store *s, int64_t now_ms)
+static void tick_guarded(struct ps_store *s, int64_t mono, int64_t now_ms)
 {
-    int64_t mono = chat_mono_ms();
     int rc;
 
-    if (s->wb)
-        return; /* a batch write runs: the connection is in use (and alive) */
     if (!s->conn) {
         if (mono < s->retry_ms)
             return;
@@ -474,6 +522,17 @@ void ps_store_tick(struct ps_store *s, int64_t now_ms)
     }
     rc = ps_store_ensure_today(s, now_ms);
     (void)rc; /* a failure is logged and counted; the next tick retries */
+}
+
+void ps_store_tick(struct ps_store *s, int64_t now_ms)
+{
+    int64_t mono = chat_mono_ms();
+
+    if (s->wb)
+        return; /* a batch write runs: the connection is in use (and alive) */
+    guard_begin(s);
+    tick_guarded(s, mono, now_ms);
+    guard_end(s);
 }
 
 /* Collects the distinct days of the batch's rows into out[cap]; returns the count. */
@@ -557,8 +616,8 @@ check_conflicts(struct ps_store *s, const struct ps_batch *b, const size_t *cand
         long suppressed = 0;
 
         if (!p || (p->partition == r->partition && p->offset == r->offset))
-            continue; /* a replay (or a row gone since: nothing to compare) */
-        chat_metric_add(&s->m->id_conflicts, 1);
+            continue;    /* a replay (or a row gone since: nothing to compare) */
+        s->wconflicts++; /* counted once the batch is committed (a failed one is retried) */
         if (chat_log_every(&s->conflict_log, LOG_EVERY_MS, &suppressed))
             chat_log(CHAT_LOG_ERROR,
                      "message id conflict: id=%" PRId64 " stored from partition=%d offset=%" PRId64
@@ -951,6 +1010,7 @@ int ps_store_apply_reads(
     *updated = 0;
     if (!s->conn || s->wb)
         return CHAT_EAGAIN;
+    guard_begin(s);
     res = PQexecPrepared(s->conn, READS_NAME, 3, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK ||
         chat_parse_ll(PQcmdTuples(res), 0, INT64_MAX, updated) != CHAT_OK) {
@@ -962,6 +1022,7 @@ int ps_store_apply_reads(
         after_error(s);
     else
         s->last_io_ms = chat_mono_ms();
+    guard_end(s);
     return rc;
 }
 
@@ -983,6 +1044,7 @@ static int write_end(struct ps_store *s, int rc)
         store_close(s); /* cannot happen with an empty output buffer; start over if it does */
     if (rc == CHAT_OK) {
         s->last_io_ms = chat_mono_ms();
+        guard_end(s); /* COMMIT answered: stored, even if the guard cut it just after */
         return CHAT_OK;
     }
     s->winserted = 0;
@@ -996,6 +1058,7 @@ static int write_end(struct ps_store *s, int rc)
     if (s->recheck_partitions && s->conn && load_partitions(s) != CHAT_OK)
         ps_days_clear(&s->days);
     s->recheck_partitions = false;
+    guard_end(s);
     return CHAT_EIO;
 }
 
@@ -1008,9 +1071,13 @@ int ps_store_write_start(struct ps_store *s, struct ps_batch *b)
     if (s->wb)
         return CHAT_EAGAIN;
     s->winserted = 0;
+    s->wconflicts = 0;
+    guard_begin(s); /* until write_end */
     rc = ps_store_connect(s);
-    if (rc != CHAT_OK)
+    if (rc != CHAT_OK) {
+        guard_end(s);
         return rc;
+    }
     ndays = batch_days(b, days, sizeof(days) / sizeof(days[0]));
     rc = ensure_days(s, days, ndays, s->cfg->ahead_days);
     if (rc == CHAT_OK && ndays == sizeof(days) / sizeof(days[0])) {
@@ -1240,6 +1307,7 @@ int ps_store_spam_ban(struct ps_store *s,
     snprintf(until, sizeof(until), "%" PRId64, until_ms);
     snprintf(at, sizeof(at), "%" PRId64, ts);
     snprintf(off, sizeof(off), "%" PRId64, offence);
+    guard_begin(s);
     res = PQexecParams(s->conn, SPAM_BAN_SQL, 4, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK ||
         chat_parse_ll(PQcmdTuples(res), 0, INT64_MAX, stored) != CHAT_OK) {
@@ -1251,5 +1319,6 @@ int ps_store_spam_ban(struct ps_store *s,
         after_error(s);
     else
         s->last_io_ms = chat_mono_ms();
+    guard_end(s);
     return rc;
 }

@@ -501,6 +501,33 @@ static void test_startup_failures_exit_cleanly(void **state)
         wait_exit(spawn_gateway(it_free_ports(1), no_kafka, "gw-nokafka"), it_timeout(60000)), 1);
 }
 
+/* The persister checks its Kafka settings before it connects anywhere: a bad CHAT_KAFKA_EXTRA
+ * exits 2 at once, with PostgreSQL unreachable. A migration run (CHAT_MIGRATE_ONLY) stopped
+ * before PostgreSQL answered did not migrate: it exits 1, not 0. */
+static void test_persister_startup_failures(void **state)
+{
+    char metrics[48], log[512];
+    const char *const bad_extra[] = {"CHAT_KAFKA_EXTRA=no.such.property=1",
+                                     "CHAT_PG_DSN=postgresql://127.0.0.1:9/none", metrics, NULL};
+    const char *const migrate[] = {"CHAT_MIGRATE_ONLY=1",
+                                   "CHAT_PG_DSN=postgresql://127.0.0.1:9/none", metrics, NULL};
+    pid_t pid;
+
+    (void)state;
+    snprintf(metrics, sizeof(metrics), "CHAT_METRICS_PORT=%d", it_free_ports(1));
+    assert_int_equal(wait_exit(spawn_service("chat-persister", 0, bad_extra, "ps-badextra"), 10000),
+                     2);
+    snprintf(log, sizeof(log), "%s/logs/ps-migrate.log", it_env("CHAT_TEST_DIR"));
+    pid = spawn_service("chat-persister", 0, migrate, "ps-migrate");
+    for (int i = 0; it_sh("grep -qs 'postgres not ready' '%s'", log) != 0; i++) {
+        if (i > it_timeout(200))
+            fail_msg("the migration run did not try PostgreSQL");
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGTERM);
+    assert_int_equal(wait_exit(pid, it_timeout(15000)), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_unknown_rooms_refused_by_default),
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_startup_failures_exit_cleanly),
+        cmocka_unit_test(test_persister_startup_failures),
     };
     it_env_load();
     return cmocka_run_group_tests(tests, setup, teardown);

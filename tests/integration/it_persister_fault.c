@@ -20,7 +20,9 @@
  *    gone and the batch is stored.
  * 4. An id conflict: a stored message's record is produced again (kcat), so a second record at
  *    another offset carries the same id: not stored twice, counted in
- *    chat_persister_id_conflicts_total (a replay of the same record is not, see 1). */
+ *    chat_persister_id_conflicts_total and not in chat_persister_duplicates_total (a replay of
+ *    the same record is the other way round, see 1).
+ * 5. PostgreSQL hung under a write: the write cut off, stops bounded (test_hung_postgres). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -39,6 +41,8 @@
 #include "it_util.h"
 
 #define NSTREAMS 3
+
+static bool pg_paused; /* resumed by the teardown if a failure left PostgreSQL hung */
 
 /* Value of a persister metric (a plain "name value" line); -1 when absent or unreachable. */
 static long long ps_metric(const char *name)
@@ -271,7 +275,7 @@ static void test_id_conflict_counted(void **state)
 {
     PGconn *pg = PQconnectdb(it_env("CHAT_TEST_PG_DSN"));
     const char *params[1];
-    long long before;
+    long long before, dups;
     struct it_stream st;
     PGresult *r;
     int64_t t0;
@@ -283,7 +287,8 @@ static void test_id_conflict_counted(void **state)
     it_stream_send_acked(&st, 1);
     it_stream_check_stored(&st, 1, it_timeout(10000));
     before = ps_metric("chat_persister_id_conflicts_total");
-    assert_true(before >= 0);
+    dups = ps_metric("chat_persister_duplicates_total");
+    assert_true(before >= 0 && dups >= 0);
     params[0] = st.room;
     r = PQexecParams(pg, "SELECT kafka_partition, kafka_offset FROM messages WHERE room = $1", 1,
                      NULL, params, NULL, NULL, 0);
@@ -305,8 +310,112 @@ static void test_id_conflict_counted(void **state)
         usleep(100 * 1000); /* polling a metric for a condition */
     }
     it_stream_check_stored(&st, 1, it_timeout(10000)); /* still stored once */
+    /* a conflict is not a replay: counted once, in its own counter only */
+    assert_int_equal(ps_metric("chat_persister_id_conflicts_total"), before + 1);
+    assert_int_equal(ps_metric("chat_persister_duplicates_total"), dups);
     it_stream_close(&st);
     PQfinish(pg);
+}
+
+/* Lines of the persister's log holding text. */
+static int log_count(const char *text)
+{
+    char line[32];
+
+    it_sh_line(line, sizeof(line), "grep -c -- '%s' '%s/logs/persister.log' || true", text,
+               it_env("CHAT_TEST_DIR"));
+    return atoi(line);
+}
+
+/* Stops the persister (cluster.sh stop: SIGTERM, and SIGKILL after CHAT_CLUSTER_STOP_TIMEOUT);
+ * fails unless it exited by itself, with status 0, within max_ms, and logged its unwritten rows
+ * (PostgreSQL hung: nothing could be written). Returns the time it took. */
+static long long stop_hung(int max_ms)
+{
+    int exits = log_count("exiting with status 0"), unwritten = log_count("unwritten rows");
+    int64_t t0 = it_now_ms();
+    long long took;
+
+    assert_int_equal(it_fixture("stop", "persister"), 0);
+    took = it_now_ms() - t0;
+    if (log_count("exiting with status 0") != exits + 1 || took > max_ms)
+        fail_msg("the persister did not exit by itself within %d ms (took %lld ms)", max_ms, took);
+    assert_true(log_count("unwritten rows") > unwritten);
+    return took;
+}
+
+/* 5. PostgreSQL hung (SIGSTOP: its kernel still acknowledges, so no TCP timeout ends a wait)
+ *    with a batch write in flight. With CHAT_PG_HANG_TIMEOUT_MS short, the write is cut off and
+ *    counted while the server stays hung, and a stop with two signals (a SIGTERM, then
+ *    cluster.sh stop's) exits without waiting for the drain. With the defaults, one SIGTERM
+ *    gives up on the hung write PS_DRAIN_MS (10 s) after it. Both leave their rows uncommitted:
+ *    once the server is back, every acknowledged message is stored exactly once. */
+static void test_hung_postgres(void **state)
+{
+    static const char *const names[] = {"CHAT_PG_HANG_TIMEOUT_MS", "CHAT_READY_STUCK_WRITE_MS",
+                                        NULL};
+    static const char *const values[] = {"2000", "300"};
+    static const char *const stuck[] = {"CHAT_READY_STUCK_WRITE_MS", NULL};
+    static const char *const stuck_v[] = {"300"};
+    char pid[32];
+    struct it_stream st;
+    long long cut0, took;
+    int64_t t0;
+
+    (void)state;
+    restart_persister(names, values);
+    it_stream_open(&st, "pshung", it_env("CHAT_TEST_GW1_URL"), it_env("CHAT_TEST_GW2_URL"));
+    it_stream_send_acked(&st, 2);
+    it_stream_check_stored(&st, 2, it_timeout(10000));
+    cut0 = ps_metric("chat_persister_pg_cut_total");
+    assert_true(cut0 >= 0);
+
+    assert_int_equal(it_fixture("pause", "postgres"), 0);
+    pg_paused = true;
+    it_stream_send_acked(&st, 3); /* Kafka is the path: acknowledged while the database hangs */
+    wait_readyz(503, "write_stuck_ms=");
+    t0 = it_now_ms();
+    while (ps_metric("chat_persister_pg_cut_total") < cut0 + 1) {
+        if (it_now_ms() - t0 > it_timeout(30000))
+            fail_msg("the hung write was not cut off (CHAT_PG_HANG_TIMEOUT_MS=2000)");
+        usleep(100 * 1000); /* polling a metric for a condition */
+    }
+    it_sh_line(pid, sizeof(pid), "cat '%s/pids/persister.pid'", it_env("CHAT_TEST_DIR"));
+    assert_int_equal(it_sh("kill -TERM %s", pid), 0);
+    took = stop_hung(it_timeout(9000)); /* its second signal: no 10 s drain (a connect: 5 s) */
+    print_message("two signals, PostgreSQL hung: exited after %lld ms\n", took);
+
+    assert_int_equal(it_fixture("resume", "postgres"), 0);
+    pg_paused = false;
+    for (int i = 0; stuck[i]; i++)
+        setenv(stuck[i], stuck_v[i], 1);
+    assert_int_equal(it_fixture("start", "persister"), 0); /* default CHAT_PG_HANG_TIMEOUT_MS */
+    unsetenv(stuck[0]);
+    it_stream_check_stored(&st, 5, it_timeout(15000));
+    assert_int_equal(it_fixture("pause", "postgres"), 0);
+    pg_paused = true;
+    it_stream_send_acked(&st, 3);
+    wait_readyz(503, "write_stuck_ms=");
+    took = stop_hung(10000 + it_timeout(5000)); /* the drain's 10 s, then out */
+    print_message("one signal, PostgreSQL hung: exited after %lld ms\n", took);
+
+    assert_int_equal(it_fixture("resume", "postgres"), 0);
+    pg_paused = false;
+    assert_int_equal(it_fixture("start", "persister"), 0);
+    it_stream_check_stored(&st, 8, it_timeout(15000)); /* each once */
+    it_stream_close(&st);
+}
+
+/* A failed test leaves PostgreSQL running again for the tests after it. */
+static int teardown(void **state)
+{
+    (void)state;
+    if (pg_paused) {
+        (void)it_fixture("resume", "postgres");
+        pg_paused = false;
+    }
+    (void)it_fixture("start", "persister"); /* a no-op when it runs */
+    return 0;
 }
 
 int main(void)
@@ -316,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_partition_roll_ahead_behind_reader),
         cmocka_unit_test(test_readyz_reports_stuck_write),
         cmocka_unit_test(test_id_conflict_counted),
+        cmocka_unit_test_teardown(test_hung_postgres, teardown),
     };
 
     it_env_load();
