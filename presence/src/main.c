@@ -109,7 +109,7 @@ static void lead_tick(struct pres *p, int64_t t0_us)
 {
     struct pres_tab agg;
     struct pres_changes ch;
-    size_t nodes = 0, sent = 0;
+    size_t nodes = 0, rooms, sent = 0;
     bool full;
     int rc;
 
@@ -128,14 +128,14 @@ static void lead_tick(struct pres *p, int64_t t0_us)
     }
     full = p->force_full;
     p->force_full = false;
-    pres_diff(&agg, &p->last, full, &ch);
+    rooms = pres_diff(&agg, &p->last, full, &ch); /* p->last also holds unconfirmed zeros */
     if (ch.len)
         sent = pres_publish(p, &ch);
     chat_metric_set(&p->m.nodes, (long long)nodes);
-    chat_metric_set(&p->m.rooms, (long long)p->last.len - 1); /* minus the total */
+    chat_metric_set(&p->m.rooms, (long long)rooms);
     chat_hist_record(&p->m.tick_us, (uint64_t)(chat_mono_us() - t0_us));
-    chat_log(CHAT_LOG_DEBUG, "tick: nodes=%zu rooms=%zu changes=%zu published=%zu%s", nodes,
-             p->last.len - 1, ch.len, sent, full ? " (full)" : "");
+    chat_log(CHAT_LOG_DEBUG, "tick: nodes=%zu rooms=%zu changes=%zu published=%zu%s", nodes, rooms,
+             ch.len, sent, full ? " (full)" : "");
 out:
     pres_changes_fini(&ch);
     pres_tab_fini(&agg);

@@ -50,11 +50,21 @@ struct pres_cfg {
 
 struct pres_tab;
 
+/* What a last-published entry stands for (struct pres_ent.zero). */
+enum pres_zero {
+    PRES_ZERO_NONE = 0,  /* the room has presence: conns and users are what was published */
+    PRES_ZERO_PENDING,   /* the room vanished: its 0/0 is not yet known to be delivered */
+    PRES_ZERO_DELIVERED, /* its 0/0 was delivered (or can never be): forgotten at the next diff */
+};
+
 struct pres_ent {
     char *key;            /* owns; NULL marks an empty slot */
     int64_t conns;        /* connections: summed over nodes (aggregate) or last published */
     int64_t users;        /* last-published tables only: distinct users published */
     struct pres_tab *set; /* aggregate tables only: owns the set of distinct user ids, or NULL */
+    int zero;             /* last-published tables only: enum pres_zero */
+    uintptr_t zero_id;    /* last-published, PRES_ZERO_PENDING: id of the latest 0/0 record
+                           * handed to the producer (pres_zero_sent), 0 before the first */
 };
 
 struct pres_tab {
@@ -105,13 +115,23 @@ void pres_changes_fini(struct pres_changes *c); /* frees every change */
 
 /* Compares the aggregate agg with last (what was last published) and appends to out:
  * every room whose (conns, users) differ from last, every room when full is true, and
- * (0, 0) once for every room of last that is gone from agg (or counts 0/0 now). The total "*"
- * is always present: (0, 0) when agg has no "*" entry. Then last is replaced by agg's counts
- * (gone rooms are forgotten). Rooms with 0 connections and 0 users count as gone. */
-void pres_diff(const struct pres_tab *agg,
-               struct pres_tab *last,
-               bool full,
-               struct pres_changes *out);
+ * (0, 0) for every room of last that is gone from agg (or counts 0/0 now). The total "*"
+ * is always present: (0, 0) when agg has no "*" entry. Rooms with 0 connections and 0 users
+ * count as gone. Then last is replaced by agg's counts plus the gone rooms, kept as
+ * PRES_ZERO_PENDING until pres_zero_done() confirms their 0/0: a pending room's (0, 0) is
+ * appended when it vanishes and again at every full diff; a PRES_ZERO_DELIVERED room is
+ * forgotten. A gone room that comes back is an ordinary room again.
+ * Returns the number of rooms with presence in agg (the total not counted). */
+size_t
+pres_diff(const struct pres_tab *agg, struct pres_tab *last, bool full, struct pres_changes *out);
+/* Last-published table: the 0/0 record of room was handed to the producer with id (> 0, unique
+ * per record). If room is PRES_ZERO_PENDING, id becomes the one whose delivery confirms it. */
+void pres_zero_sent(struct pres_tab *last, const char *room, uintptr_t id);
+/* Last-published table: the 0/0 record id of room was delivered, or (id 0) room's 0/0 can never
+ * be sent. If room is PRES_ZERO_PENDING and id is 0 or its latest id, it becomes
+ * PRES_ZERO_DELIVERED (forgotten at the next diff); otherwise nothing changes (an older record,
+ * a room that came back, or one forgotten since). */
+void pres_zero_done(struct pres_tab *last, const char *room, uintptr_t id);
 
 /* ---- metrics (any thread) ---- */
 struct pres_metrics {
@@ -142,7 +162,9 @@ struct pres {
     bool leader;           /* holds the lease (as of the last renewal) */
     int64_t lease_t0_ms;   /* monotonic: when the last successful renewal was sent */
     bool force_full;       /* publish every room next tick (a publish failed) */
-    struct pres_tab last;  /* what the last publishes said, per room */
+    struct pres_tab last;  /* what the last publishes said, per room, plus vanished rooms whose
+                            * 0/0 is unconfirmed (delivery reports also run on this thread) */
+    uintptr_t zero_id;     /* id of the latest 0/0 record produced (its message opaque) */
     rd_kafka_t *rk;        /* owns: the producer */
     rd_kafka_topic_t *rkt; /* owns: chat.presence */
     int64_t meta_at_ms;    /* monotonic: next metadata (readiness) check */
@@ -193,9 +215,13 @@ CHAT_NODISCARD int pres_lease_release(struct pres *p);
 /* Creates the idempotent acks=all producer. Returns CHAT_OK or CHAT_EINVAL (logged). */
 CHAT_NODISCARD int pres_publish_init(struct pres *p);
 /* Produces one presence record per change (key = room, "*" for the total). A refused record
- * sets p->force_full. Returns the number handed to the producer. */
+ * sets p->force_full. A room's 0/0 record carries an id (the message opaque, pres_zero_sent);
+ * its successful delivery report calls pres_zero_done(), a failed one sets p->force_full. A
+ * record that cannot be encoded is counted and skipped (a 0/0 one: pres_zero_done with id 0).
+ * Returns the number handed to the producer. */
 size_t pres_publish(struct pres *p, const struct pres_changes *c);
-/* Serves delivery reports (up to timeout_ms) and refreshes p->kafka_ok when due. */
+/* Serves delivery reports (up to timeout_ms; they update p->force_full and p->last) and
+ * refreshes p->kafka_ok when due. */
 void pres_publish_poll(struct pres *p, int timeout_ms);
 /* Flushes queued records for at most timeout_ms and destroys the producer (NULL-safe). */
 void pres_publish_fini(struct pres *p, int timeout_ms);

@@ -180,14 +180,29 @@ static void diff_room(const struct pres_tab *last,
         changes_push(out, room, conns, users);
 }
 
-void pres_diff(const struct pres_tab *agg,
-               struct pres_tab *last,
-               bool full,
-               struct pres_changes *out)
+/* Keeps the gone room of old (an entry of last) in next as a pending zero; appends its (0, 0)
+ * when it has just vanished or when full. A zero already delivered is forgotten instead. */
+static void
+diff_gone(const struct pres_ent *old, struct pres_tab *next, bool full, struct pres_changes *out)
+{
+    struct pres_ent *e;
+
+    if (old->zero == PRES_ZERO_DELIVERED)
+        return;
+    e = tab_upsert(next, old->key);
+    e->zero = PRES_ZERO_PENDING;
+    /* keep the id of a 0/0 record still in flight: its delivery report confirms the room */
+    e->zero_id = old->zero == PRES_ZERO_PENDING ? old->zero_id : 0;
+    if (full || old->zero == PRES_ZERO_NONE)
+        changes_push(out, old->key, 0, 0);
+}
+
+size_t
+pres_diff(const struct pres_tab *agg, struct pres_tab *last, bool full, struct pres_changes *out)
 {
     struct pres_tab next;
     const struct pres_ent *e, *total;
-    size_t pos = 0;
+    size_t pos = 0, rooms = 0;
 
     pres_tab_init(&next);
     total = pres_tab_get(agg, CHAT_KEY_PRES_ALL);
@@ -198,12 +213,41 @@ void pres_diff(const struct pres_tab *agg,
         if (e == total || (e->conns == 0 && users == 0))
             continue;
         diff_room(last, &next, full, e->key, e->conns, users, out);
+        rooms++;
     }
     pos = 0;
     for (e = pres_tab_next(last, &pos); e; e = pres_tab_next(last, &pos)) {
         if (!pres_tab_get(&next, e->key))
-            changes_push(out, e->key, 0, 0); /* gone: say so once, then forget it */
+            diff_gone(e, &next, full, out);
     }
     pres_tab_fini(last);
     *last = next;
+    return rooms;
+}
+
+/* The pending zero of room in last, or NULL. */
+static struct pres_ent *pending_zero(struct pres_tab *last, const char *room)
+{
+    struct pres_ent *e;
+
+    if (last->cap == 0)
+        return NULL;
+    e = tab_slot(last, room);
+    return e->key && e->zero == PRES_ZERO_PENDING ? e : NULL;
+}
+
+void pres_zero_sent(struct pres_tab *last, const char *room, uintptr_t id)
+{
+    struct pres_ent *e = pending_zero(last, room);
+
+    if (e)
+        e->zero_id = id;
+}
+
+void pres_zero_done(struct pres_tab *last, const char *room, uintptr_t id)
+{
+    struct pres_ent *e = pending_zero(last, room);
+
+    if (e && (id == 0 || e->zero_id == id))
+        e->zero = PRES_ZERO_DELIVERED;
 }

@@ -1,12 +1,14 @@
 /* presence/src/pres_publish.c - the Kafka side of the presence worker: an idempotent acks=all
  * producer to chat.presence (key = room id, "*" for the total; value = chat_enc_presence()),
  * delivery reports, the readiness check (topic metadata) and the bounded final flush.
- * Worker thread only: delivery reports run inside rd_kafka_poll() on the worker (see pres.h). */
+ * Worker thread only: delivery reports run inside rd_kafka_poll() and rd_kafka_flush() on the
+ * worker (see pres.h), so they may touch p->last and p->force_full. */
 #include <stdio.h>
 #include <string.h>
 
 #include "chat/keys.h"
 #include "chat/log.h"
+#include "chat/mem.h"
 #include "chat/proto.h"
 #include "chat/time.h"
 
@@ -28,7 +30,17 @@ static void kafka_warn(struct pres *p, const char *what, const char *room, rd_ka
     chat_log(lvl, "kafka: %s failed (room %s): %s", what, room, rd_kafka_err2str(err));
 }
 
-/* Delivery report: a lost record means consumers may hold stale counts, so resend everything. */
+/* A room's 0/0 record (id = its message opaque) was delivered: the room may be forgotten. */
+static void zero_delivered(struct pres *p, const rd_kafka_message_t *m)
+{
+    char *room = chat_xstrndup(m->key, m->key_len);
+
+    pres_zero_done(&p->last, room, (uintptr_t)m->_private);
+    chat_free(room);
+}
+
+/* Delivery report: a lost record means consumers may hold stale counts, so resend everything
+ * (pending zeros included). A delivered 0/0 confirms its vanished room. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct pres *p = opaque;
@@ -36,8 +48,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     size_t n;
 
     (void)rk;
-    if (!m->err)
+    if (!m->err) {
+        if (m->_private && m->key)
+            zero_delivered(p, m);
         return;
+    }
     n = m->key_len < sizeof(room) - 1 ? m->key_len : sizeof(room) - 1;
     memcpy(room, m->key ? m->key : "", m->key ? n : 0);
     room[m->key ? n : 0] = '\0';
@@ -88,6 +103,8 @@ size_t pres_publish(struct pres *p, const struct pres_changes *c)
     for (size_t i = 0; i < c->len; i++) {
         const struct pres_change *ch = &c->v[i];
         bool total = strcmp(ch->room, CHAT_KEY_PRES_ALL) == 0;
+        bool zero = !total && ch->conns == 0 && ch->users == 0;
+        uintptr_t id = 0;
         rd_kafka_resp_err_t err;
 
         chat_buf_reset(&b);
@@ -95,18 +112,27 @@ size_t pres_publish(struct pres *p, const struct pres_changes *c)
             /* a room id jansson refuses (not UTF-8) or too long: it can never be sent */
             chat_metric_add(&p->m.publish_errors, 1);
             kafka_warn(p, "encode", "(invalid)", RD_KAFKA_RESP_ERR__BAD_MSG);
+            if (zero)
+                pres_zero_done(&p->last, ch->room, 0); /* do not keep it pending forever */
             continue;
         }
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
-                                RD_KAFKA_V_KEY(ch->room, strlen(ch->room)),
-                                RD_KAFKA_V_VALUE(chat_buf_data(&b), b.len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (zero) {
+            id = ++p->zero_id;
+            if (id == 0)
+                id = ++p->zero_id; /* wrapped: 0 means "no id" */
+        }
+        err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_KEY(ch->room, strlen(ch->room)),
+            RD_KAFKA_V_VALUE(chat_buf_data(&b), b.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE((void *)id), RD_KAFKA_V_END);
         if (err) {
             chat_metric_add(&p->m.publish_errors, 1);
             p->force_full = true;
             kafka_warn(p, "produce", ch->room, err);
             continue;
         }
+        if (zero)
+            pres_zero_sent(&p->last, ch->room, id); /* its delivery report confirms the room */
         sent++;
     }
     chat_buf_fini(&b);

@@ -37,12 +37,24 @@ assert_change(const struct pres_changes *c, const char *room, int64_t conns, int
     assert_int_equal(ch->users, users);
 }
 
-/* One tick: diff agg against last into a fresh change list (caller finis it), then empty agg. */
-static void tick(struct pres_tab *agg, struct pres_tab *last, bool full, struct pres_changes *out)
+/* One tick: diff agg against last into a fresh change list (caller finis it), then empty agg.
+ * Returns pres_diff's count of rooms with presence. */
+static size_t tick(struct pres_tab *agg, struct pres_tab *last, bool full, struct pres_changes *out)
 {
+    size_t rooms;
+
     pres_changes_init(out);
-    pres_diff(agg, last, full, out);
+    rooms = pres_diff(agg, last, full, out);
     pres_tab_fini(agg);
+    return rooms;
+}
+
+/* The zero state (enum pres_zero) of room in last; -1 when last does not know room. */
+static int zero_state(const struct pres_tab *last, const char *room)
+{
+    const struct pres_ent *e = pres_tab_get(last, room);
+
+    return e ? e->zero : -1;
 }
 
 static void test_pres_count_user_on_two_nodes_counts_once(void **state)
@@ -163,11 +175,11 @@ static void test_pres_count_room_vanishes_zero_once(void **state)
     pres_changes_fini(&c);
     /* "gone" disappears from every node */
     pres_agg_add_conns(&agg, "stays", 1);
-    tick(&agg, &last, false, &c);
+    assert_int_equal(tick(&agg, &last, false, &c), 1); /* one room with presence */
     assert_int_equal(c.len, 1);
     assert_change(&c, "gone", 0, 0);
     pres_changes_fini(&c);
-    assert_null(pres_tab_get(&last, "gone")); /* forgotten */
+    assert_int_equal(zero_state(&last, "gone"), PRES_ZERO_PENDING); /* until delivered */
     /* and is not repeated */
     pres_agg_add_conns(&agg, "stays", 1);
     tick(&agg, &last, false, &c);
@@ -249,10 +261,113 @@ static void test_pres_count_many_rooms_and_users(void **state)
     assert_int_equal(c.len, 1001);
     assert_change(&c, "room-7", 8, 8);
     pres_changes_fini(&c);
-    tick(&agg, &last, false, &c);
-    assert_int_equal(c.len, 1000); /* every room gone, the total unchanged at 0 */
+    assert_int_equal(tick(&agg, &last, false, &c), 0);
+    assert_int_equal(c.len, 1000);    /* every room gone, the total unchanged at 0 */
+    assert_int_equal(last.len, 1001); /* pending zeros */
+    for (size_t i = 0; i < c.len; i++)
+        pres_zero_done(&last, c.v[i].room, 0);
+    pres_changes_fini(&c);
+    tick(&agg, &last, true, &c);
+    assert_int_equal(c.len, 1); /* the total */
     pres_changes_fini(&c);
     assert_int_equal(last.len, 1);
+    pres_tab_fini(&last);
+}
+
+/* A vanished room's 0/0 goes out again with every full publish (one follows a failed produce or
+ * delivery report) until the delivery of its latest 0/0 record is reported; then it is
+ * forgotten. */
+static void test_pres_count_zero_resent_until_delivered(void **state)
+{
+    struct pres_tab agg, last;
+    struct pres_changes c;
+
+    (void)state;
+    pres_tab_init(&agg);
+    pres_tab_init(&last);
+    pres_agg_add_conns(&agg, "gone", 2);
+    pres_agg_add_user(&agg, "gone", "u1");
+    tick(&agg, &last, false, &c);
+    pres_changes_fini(&c);
+    /* "gone" vanishes: 0/0 once, produced as record 7 */
+    tick(&agg, &last, false, &c);
+    assert_int_equal(c.len, 1);
+    assert_change(&c, "gone", 0, 0);
+    pres_changes_fini(&c);
+    pres_zero_sent(&last, "gone", 7);
+    tick(&agg, &last, false, &c);
+    assert_int_equal(c.len, 0);
+    pres_changes_fini(&c);
+    /* record 7 failed: the forced full publish includes the 0/0 again (record 8) */
+    tick(&agg, &last, true, &c);
+    assert_int_equal(c.len, 2);
+    assert_change(&c, "gone", 0, 0);
+    assert_change(&c, CHAT_KEY_PRES_ALL, 0, 0);
+    pres_changes_fini(&c);
+    pres_zero_sent(&last, "gone", 8);
+    /* a report for an older record does not confirm the latest one */
+    pres_zero_done(&last, "gone", 7);
+    tick(&agg, &last, true, &c);
+    assert_change(&c, "gone", 0, 0);
+    pres_changes_fini(&c); /* this resend was refused by the producer: record 8 stays latest */
+    assert_int_equal(zero_state(&last, "gone"), PRES_ZERO_PENDING);
+    /* record 8 delivered: forgotten at the next diff, and no longer part of a full publish */
+    pres_zero_done(&last, "gone", 8);
+    assert_int_equal(zero_state(&last, "gone"), PRES_ZERO_DELIVERED);
+    tick(&agg, &last, true, &c);
+    assert_int_equal(c.len, 1);
+    assert_null(find(&c, "gone"));
+    pres_changes_fini(&c);
+    assert_int_equal(zero_state(&last, "gone"), -1);
+    assert_int_equal(last.len, 1);
+    pres_tab_fini(&last);
+}
+
+/* A room that comes back while its 0/0 is pending is an ordinary room again: a late report of
+ * that 0/0 does not touch it, and a second vanishing sends a new 0/0. */
+static void test_pres_count_zero_room_returns(void **state)
+{
+    struct pres_tab agg, last;
+    struct pres_changes c;
+
+    (void)state;
+    pres_tab_init(&agg);
+    pres_tab_init(&last);
+    pres_zero_done(&last, "never", 1); /* empty table: nothing to do */
+    pres_agg_add_conns(&agg, "r", 3);
+    tick(&agg, &last, false, &c);
+    pres_changes_fini(&c);
+    tick(&agg, &last, false, &c);
+    assert_change(&c, "r", 0, 0);
+    pres_changes_fini(&c);
+    pres_zero_sent(&last, "r", 5);
+    /* back with one connection */
+    pres_agg_add_conns(&agg, "r", 1);
+    assert_int_equal(tick(&agg, &last, false, &c), 1);
+    assert_int_equal(c.len, 1);
+    assert_change(&c, "r", 1, 0);
+    pres_changes_fini(&c);
+    assert_int_equal(zero_state(&last, "r"), PRES_ZERO_NONE);
+    pres_zero_done(&last, "r", 5); /* the late report of the old 0/0 */
+    pres_zero_done(&last, "unknown", 5);
+    assert_int_equal(zero_state(&last, "r"), PRES_ZERO_NONE);
+    pres_agg_add_conns(&agg, "r", 1);
+    tick(&agg, &last, false, &c);
+    assert_int_equal(c.len, 0);
+    pres_changes_fini(&c);
+    /* gone again: a new 0/0, not yet produced, so no report can confirm it */
+    tick(&agg, &last, false, &c);
+    assert_int_equal(c.len, 1);
+    assert_change(&c, "r", 0, 0);
+    pres_changes_fini(&c);
+    pres_zero_done(&last, "r", 5);
+    assert_int_equal(zero_state(&last, "r"), PRES_ZERO_PENDING);
+    /* back with the same counts as before it vanished: published, since 0/0 was said since */
+    pres_agg_add_conns(&agg, "r", 1);
+    tick(&agg, &last, false, &c);
+    assert_int_equal(c.len, 1);
+    assert_change(&c, "r", 1, 0);
+    pres_changes_fini(&c);
     pres_tab_fini(&last);
 }
 
@@ -266,6 +381,8 @@ int main(void)
         cmocka_unit_test(test_pres_count_zero_room_never_published),
         cmocka_unit_test(test_pres_count_full_publishes_all),
         cmocka_unit_test(test_pres_count_many_rooms_and_users),
+        cmocka_unit_test(test_pres_count_zero_resent_until_delivered),
+        cmocka_unit_test(test_pres_count_zero_room_returns),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
