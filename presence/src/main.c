@@ -185,7 +185,9 @@ static void shutdown_worker(struct pres *p)
 {
     chat_log(CHAT_LOG_INFO, "shutting down");
     pres_publish_fini(p, FLUSH_MS); /* flush first: our last records precede the next leader's */
-    if (p->leader && p->rc && pres_lease_release(p) != CHAT_OK)
+    /* also when leadership was only suspended (a slow tick, a Redis drop): the script deletes
+     * the lease only if it still names us, so the next leader takes over at once */
+    if (p->rc && pres_lease_release(p) != CHAT_OK)
         chat_log(CHAT_LOG_WARN, "lease: release failed; it expires within %d ms", p->cfg->lease_ms);
     if (p->rc)
         redisFree(p->rc);
