@@ -2,9 +2,13 @@
 // Each check returns a list of error strings; an empty list is a pass.
 
 import net from "node:net";
+import fs from "node:fs";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { parseSelector } from "./kustomize.mjs";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 // ---- the services' configuration contract ------------------------------------------------------
 // Keep in step with the config tables (libchat/include/chat/kafka.h CHAT_KAFKA_CFG_OPTS and each
@@ -58,6 +62,8 @@ export const SERVICES = {
     addrKey: "CHAT_LISTEN_ADDR",
     perPod: "CHAT_NODE_NAME",
     redis: true,
+    // the binary's defaults (--help) of what the checks compute with: drain, memory budget
+    defaults: { CHAT_DRAIN_MS: "5000", CHAT_MAX_CONNS: "100000", CHAT_RECOVERY_BYTES: "67108864" },
   },
   api: {
     binary: "chat-api",
@@ -88,6 +94,9 @@ export const SERVICES = {
     perPod: "CHAT_NODE_NAME",
     redis: true,
     postgres: true,
+    // the binary's defaults (--help) of what the checks compute with: shutdown bound, connections
+    defaults: { CHAT_PG_TIMEOUT_MS: "5000", CHAT_REDIS_TIMEOUT_MS: "1000", CHAT_PRODUCE_TIMEOUT_MS: "5000",
+      CHAT_PURGE_INTERVAL_S: "3600", CHAT_API_THREADS: "4" },
   },
   persister: {
     binary: "chat-persister",
@@ -95,7 +104,8 @@ export const SERVICES = {
       "CHAT_BATCH_MS", "CHAT_PERSISTER_FETCH_MIN_BYTES", "CHAT_PERSISTER_GROUP", "CHAT_PARTITION_AHEAD_DAYS", "CHAT_MIGRATE_ONLY",
       "CHAT_PARTITION_LOCK_TIMEOUT_MS", "CHAT_PARTITION_RETRY_MS", "CHAT_PG_STATEMENT_TIMEOUT_MS",
       "CHAT_PG_LOCK_TIMEOUT_MS", "CHAT_PG_KEEPALIVES_IDLE_S", "CHAT_PG_KEEPALIVES_INTERVAL_S",
-      "CHAT_PG_KEEPALIVES_COUNT", "CHAT_PG_TCP_USER_TIMEOUT_MS", "CHAT_READY_STUCK_WRITE_MS",
+      "CHAT_PG_KEEPALIVES_COUNT", "CHAT_PG_TCP_USER_TIMEOUT_MS", "CHAT_PG_HANG_TIMEOUT_MS",
+      "CHAT_READY_STUCK_WRITE_MS",
       "CHAT_COMMIT_INTERVAL_MS", "CHAT_HEALTH_DEADLINE_MS", "CHAT_HEALTH_MAX_CONNS",
       "CHAT_PARTITION_CHECK_MS",
       // the Redis recent cache and the chat.events consumer (issue 11: history, read markers)
@@ -297,6 +307,25 @@ function effectiveEnv(c, cms) {
   return env;
 }
 
+// The effective integer value of setting key for workload w: its env (a value or a ConfigMap key)
+// or its ConfigMaps, else the binary's default (SERVICES[svc].defaults, checked against --help
+// when CHAT_BIN is set). NaN when neither is known.
+function setting(w, cms, key) {
+  const svc = serviceOf(w);
+  const e = effectiveEnv(w.spec.template.spec.containers[0], cms).get(key);
+  const ck = e?.entry?.valueFrom?.configMapKeyRef;
+  const v = ck ? cms.get(ck.name)?.data?.[ck.key] : e?.value;
+  return Number(v ?? SERVICES[svc]?.defaults?.[key] ?? NaN);
+}
+
+// A Kubernetes memory quantity ("1Gi", "512Mi", "2G", "1048576") in bytes; NaN when unparsable.
+export function quantityBytes(q) {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q ?? "").trim());
+  if (!m) return NaN;
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(m[1]) * (m[2] ? unit[m[2]] : 1);
+}
+
 
 // ---- the checks --------------------------------------------------------------------------------
 
@@ -395,8 +424,8 @@ function checkServiceEnv(docs) {
     }
     if (PUBLIC_SERVICES.has(svc) && spec.env.has("CHAT_TRUSTED_PROXY_HOPS")) {
       // Behind ingress-nginx the TCP peer is the controller pod, so the client address (login
-      // history, per-IP attempt limits) is the entry it appends to X-Forwarded-For: at least one
-      // trusted proxy hop.
+      // history, per-IP attempt limits) is the X-Forwarded-For entry it sets (one entry with
+      // compute-full-forwarded-for off, k8s/README.md "Client address"): at least one hop.
       const hops = Number(env.get("CHAT_TRUSTED_PROXY_HOPS")?.value ?? 0);
       if (hops < 1 && docs.some((d) => d.kind === "Ingress")) {
         errs.push(`${where}: CHAT_TRUSTED_PROXY_HOPS is 0: behind the Ingress every client would ` +
@@ -533,8 +562,12 @@ function checkSelectors(docs) {
     }
     const min = h.spec.minReplicas ?? 1;
     if (min > h.spec.maxReplicas) errs.push(`${nm(h)}: minReplicas > maxReplicas`);
-    const r = w.spec.replicas ?? 1;
-    if (r < min || r > h.spec.maxReplicas) errs.push(`${nm(h)}: ${nm(w)} replicas ${r} outside [${min}, ${h.spec.maxReplicas}]`);
+    // The HPA owns the count: a replicas field (in the base, or a kustomize "replicas:" entry)
+    // would set it back at every kubectl apply, and a rollout would start from that size.
+    if (w.spec.replicas !== undefined) {
+      errs.push(`${nm(w)} has ${nm(h)}, so no replicas field (${w.spec.replicas} would reset the HPA's ` +
+        "count at every kubectl apply); the HPA's minReplicas is the smallest size");
+    }
     for (const m of h.spec.metrics || []) {
       const res = m.resource?.name;
       if (res && !containersOf(w).every((c) => c.resources?.requests?.[res])) {
@@ -657,23 +690,24 @@ function preStopSleep(c) {
   return stop?.sleep?.seconds ?? Number(stop?.exec?.command?.[0] === "sleep" ? stop.exec.command[1] : NaN);
 }
 
-// The public services (gateway, chat-api): at least 2 replicas, an HPA, a preStop sleep so that
-// the endpoint removal reaches ingress-nginx before SIGTERM, a grace period covering their drain,
-// spreading, and a ClusterIP Service (exposed through the Ingress only).
+// The public services (gateway, chat-api): an HPA of at least 2 pods that owns the count (the
+// Deployment has no replicas field: checkSelectors), a preStop sleep so that the endpoint removal
+// reaches ingress-nginx before SIGTERM, a grace period covering their drain, spreading, and a
+// ClusterIP Service (exposed through the Ingress only).
 function publicServiceErrors(name, w, docs, drainS, drainWhat) {
   const errs = [];
   const g = w.spec.template.spec;
-  if ((w.spec.replicas ?? 1) < 2) errs.push(`${name}: at least 2 replicas`);
   const hpa = docs.find((d) => d.kind === "HorizontalPodAutoscaler" && d.spec.scaleTargetRef.name === name);
   if (!hpa) errs.push(`${name}: no HorizontalPodAutoscaler`);
-  else if ((hpa.spec.minReplicas ?? 1) < 2) errs.push(`${name} HPA: minReplicas >= 2`);
+  else if ((hpa.spec.minReplicas ?? 1) < 2) errs.push(`${name} HPA: minReplicas >= 2 (at least 2 pods)`);
   const c = g.containers[0];
   const sleep = preStopSleep(c);
   if (!c.lifecycle?.preStop) errs.push(`${name}: preStop hook required (endpoint removal before SIGTERM)`);
   else if (!(sleep > 0)) errs.push(`${name}: preStop should be a sleep of a few seconds`);
   if (!((g.terminationGracePeriodSeconds ?? 30) >= (sleep || 0) + drainS + 10)) {
     errs.push(`${name}: terminationGracePeriodSeconds must cover preStop (${sleep} s) + ${drainWhat} ` +
-      `(${drainS} s) + 10 s to finish and exit`);
+      `(${drainS} s) + 10 s to finish and exit: ${(sleep || 0) + drainS + 10} s, not ` +
+      `${g.terminationGracePeriodSeconds ?? 30}`);
   }
   if ((g.topologySpreadConstraints || []).length === 0) errs.push(`${name}: topologySpreadConstraints required`);
   const svc = docs.find((d) => d.kind === "Service" && selectsMap(d.spec.selector, w.spec.template.metadata.labels));
@@ -700,14 +734,38 @@ function checkServices(t, docs) {
     if (!docs.some((d) => d.kind === "PodDisruptionBudget" && selects(d.spec.selector, w.spec.template.metadata.labels))) {
       errs.push(`${nm(w)}: no PodDisruptionBudget`);
     }
-    if (w.spec.strategy?.rollingUpdate?.maxUnavailable !== 0) errs.push(`${nm(w)}: rollouts must keep capacity (maxUnavailable 0)`);
+    const ru = w.spec.strategy?.rollingUpdate;
+    if (svc === "persister") {
+      // With as many pods as chat.messages has partitions, a surge pod gets none, is never ready
+      // (/readyz needs a partition) and the rollout hangs: replace one pod at a time instead.
+      if (ru?.maxSurge !== 0 || ru?.maxUnavailable !== 1) {
+        errs.push(`${nm(w)}: rollouts must stop one pod before starting its replacement (maxSurge 0, ` +
+          `maxUnavailable 1), not maxSurge ${ru?.maxSurge} / maxUnavailable ${ru?.maxUnavailable}: a surge ` +
+          `pod beyond the ${TOPICS["chat.messages"]} partitions of chat.messages is never ready`);
+      }
+    } else if (ru?.maxUnavailable !== 0) errs.push(`${nm(w)}: rollouts must keep capacity (maxUnavailable 0)`);
   }
-  const cmv = (cm, key, def) => Number(docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === cm)?.data?.[key] ?? def);
-  // gateway: its drain closes every WebSocket; chat-api: finishes the requests in progress
-  errs.push(...publicServiceErrors("chat-gateway", gw, docs, cmv("chatcluster-gateway", "CHAT_DRAIN_MS", 5000) / 1000,
+  const cms = new Map(docs.filter((d) => d.kind === "ConfigMap").map((d) => [d.metadata.name, d]));
+  // gateway: its drain closes every WebSocket (then the producer flush and the exit: the 10 s)
+  errs.push(...publicServiceErrors("chat-gateway", gw, docs, setting(gw, cms, "CHAT_DRAIN_MS") / 1000,
     "CHAT_DRAIN_MS"));
-  errs.push(...publicServiceErrors("chat-api", api, docs, cmv("chatcluster-api", "CHAT_API_REQUEST_TIMEOUT_S", 10),
-    "CHAT_API_REQUEST_TIMEOUT_S"));
+  // chat-api (api/src/main.c): after SIGTERM, one after the other, each waiting its deadlines at
+  // most: the requests in progress (a dependency that does not answer costs a request one
+  // deadline: PostgreSQL drops the connection for the rest of the request, Redis retries a dropped
+  // one after 1 s, so twice; a REST send then waits for Kafka), the retention purge's run (its
+  // statement; none with CHAT_PURGE_INTERVAL_S 0), the outbox relay's batch (read, acks, delete),
+  // rd_kafka_flush. CHAT_API_REQUEST_TIMEOUT_S is not in it: the stop closes idle connections.
+  const ms = (k) => setting(api, cms, k);
+  const pg = ms("CHAT_PG_TIMEOUT_MS");
+  const produce = ms("CHAT_PRODUCE_TIMEOUT_MS");
+  const apiDrainMs = (pg + 2 * ms("CHAT_REDIS_TIMEOUT_MS") + produce) + (ms("CHAT_PURGE_INTERVAL_S") > 0 ? pg : 0) +
+    (2 * pg + produce) + produce;
+  errs.push(...publicServiceErrors("chat-api", api, docs, apiDrainMs / 1000,
+    "requests (CHAT_PG_TIMEOUT_MS + 2 x CHAT_REDIS_TIMEOUT_MS + CHAT_PRODUCE_TIMEOUT_MS), purge " +
+    "(CHAT_PG_TIMEOUT_MS), outbox batch (2 x CHAT_PG_TIMEOUT_MS + CHAT_PRODUCE_TIMEOUT_MS), flush " +
+    "(CHAT_PRODUCE_TIMEOUT_MS)"));
+  errs.push(...gatewayMemoryErrors(gw, cms));
+  errs.push(...pgConnectionErrors(docs, api, cms));
   const apiPdb = docs.find((d) => d.kind === "PodDisruptionBudget" && selects(d.spec.selector, api.spec.template.metadata.labels));
   if (apiPdb && apiPdb.spec.minAvailable === undefined && apiPdb.spec.maxUnavailable === undefined) {
     errs.push(`${nm(apiPdb)}: minAvailable or maxUnavailable required`);
@@ -720,8 +778,87 @@ function checkServices(t, docs) {
     if (ps.spec.replicas !== 2) errs.push("base chat-persister: replicas 2");
     if (pr.spec.replicas !== 2) errs.push("base chat-presence: replicas 2 (one leader, one standby)");
   }
-  if (!((ps.spec.template.spec.terminationGracePeriodSeconds ?? 30) >= 15)) errs.push("chat-persister: grace period too short to flush");
+  const stop = persisterStopMs();
+  const psGrace = ps.spec.template.spec.terminationGracePeriodSeconds ?? 30;
+  if (stop.error) errs.push(`chat-persister: ${stop.error}`);
+  else if (!(psGrace >= stop.ms / 1000 + 5)) {
+    errs.push(`chat-persister: terminationGracePeriodSeconds ${psGrace} must cover its stop, ${stop.what} ` +
+      `= ${stop.ms / 1000} s, + 5 s`);
+  }
   return errs;
+}
+
+// The persister's stop (not configurable: persister/src): the drain of the last batch, its write
+// in progress included (PS_DRAIN_MS or DRAIN_MS, ps.h or ps_consume.c), then closing the
+// chat.messages consumer and the chat.events consumer (CLOSE_MS in ps_consume.c and ps_events.c),
+// one after the other. Read from the source, so the check follows it.
+let persisterStop = null;
+export function persisterStopMs() {
+  if (persisterStop) return persisterStop;
+  const src = (f) => fs.readFileSync(path.join(REPO, "persister/src", f), "utf8");
+  // "#define NAME 10000", or the value on the next line after a backslash
+  const def = (files, names) => {
+    for (const f of files) {
+      const text = src(f);
+      for (const name of names) {
+        const m = new RegExp(`^#define\\s+${name}\\s+(?:\\\\\\s*\\n\\s*)?(\\d+)`, "m").exec(text);
+        if (m) return [`${name} (${f})`, Number(m[1])];
+      }
+    }
+    throw new Error(`no #define ${names.join(" or ")} in persister/src/${files.join(" or ")}`);
+  };
+  try {
+    const parts = [def(["ps.h", "ps_consume.c"], ["PS_DRAIN_MS", "DRAIN_MS"]), def(["ps_consume.c"], ["CLOSE_MS"]),
+      def(["ps_events.c"], ["CLOSE_MS"])];
+    persisterStop = { ms: parts.reduce((a, [, v]) => a + v, 0), what: parts.map(([n, v]) => `${n} ${v}`).join(" + ") };
+  } catch (e) {
+    persisterStop = { error: `cannot read the shutdown bounds: ${e.message}` };
+  }
+  return persisterStop;
+}
+
+// Gateway memory: the container's memory limit holds the process and its Kafka clients
+// (GW_FIXED_BYTES), the recovery cache (CHAT_RECOVERY_BYTES) and CHAT_MAX_CONNS sockets at
+// GW_CONN_BYTES each: ~2 KiB of gateway state per idle socket (docs/BENCHMARKS.md, "Idle memory
+// per connection"), the kernel's socket memory (charged to the pod) and a few frames of its own.
+// Send queues (CHAT_OUTQ_MAX_BYTES) hold references to messages shared by every socket of a room
+// and the recovery cache, so they are not in it (k8s/README.md, "Scaling").
+export const GW_FIXED_BYTES = 256 * 2 ** 20;
+export const GW_CONN_BYTES = 16 * 2 ** 10;
+function gatewayMemoryErrors(gw, cms) {
+  const c = gw.spec.template.spec.containers[0];
+  const limit = quantityBytes(c.resources?.limits?.memory);
+  const conns = setting(gw, cms, "CHAT_MAX_CONNS");
+  const recovery = setting(gw, cms, "CHAT_RECOVERY_BYTES");
+  const need = GW_FIXED_BYTES + recovery + conns * GW_CONN_BYTES;
+  const mib = (b) => `${Math.round(b / 2 ** 20)} MiB`;
+  if (!(need <= limit)) {
+    return [`${nm(gw)}: memory limit ${c.resources?.limits?.memory} (${mib(limit)}) below ${mib(GW_FIXED_BYTES)} + ` +
+      `CHAT_RECOVERY_BYTES ${mib(recovery)} + CHAT_MAX_CONNS ${conns} x ${GW_CONN_BYTES / 1024} KiB = ${mib(need)}: ` +
+      "lower CHAT_MAX_CONNS or raise the limit"];
+  }
+  return [];
+}
+
+// PostgreSQL connections (with CloudNativePG rendered): chat-api's HPA maximum x (CHAT_API_THREADS
+// + 2: a request thread each, the outbox relay, the retention purge) + one per persister (at most
+// as many as chat.messages has partitions) must fit max_connections, less PG_RESERVED_CONNS for
+// superusers (superuser_reserved_connections, 3) and the operator's own.
+const PG_RESERVED_CONNS = 10;
+function pgConnectionErrors(docs, api, cms) {
+  const cluster = docs.find((d) => d.kind === "Cluster" && d.apiVersion.startsWith("postgresql.cnpg.io/"));
+  if (!cluster) return [];
+  const max = Number(cluster.spec.postgresql?.parameters?.max_connections ?? 100);
+  const hpa = docs.find((d) => d.kind === "HorizontalPodAutoscaler" && d.spec.scaleTargetRef.name === api.metadata.name);
+  const pods = hpa ? hpa.spec.maxReplicas : api.spec.replicas ?? 1;
+  const threads = setting(api, cms, "CHAT_API_THREADS");
+  const persisters = TOPICS["chat.messages"];
+  const need = pods * (threads + 2) + persisters;
+  if (!(need <= max - PG_RESERVED_CONNS)) {
+    return [`${nm(cluster)}: max_connections ${max} - ${PG_RESERVED_CONNS} reserved < chat-api ${pods} pods x ` +
+      `(CHAT_API_THREADS ${threads} + 2) + ${persisters} persisters = ${need}`];
+  }
+  return [];
 }
 
 // "1m", "16k", "1024" -> bytes (nginx size syntax); NaN when unparsable.
@@ -923,7 +1060,8 @@ export function projectChecks(t, docs) {
     ["labels and selectors match (workloads, Services, PDBs, HPA, spread, NetworkPolicies, Ingress)", checkSelectors(docs)],
     ["referenced ConfigMaps, Secrets, keys, volumes and ServiceAccounts exist", checkReferences(t, docs)],
     ["pod security and resources (non-root, read-only, no capabilities)", checkPodSecurity(docs)],
-    ["gateway/api/persister/presence: images, replicas, drain, PDB, HPA, Service", checkServices(t, docs)],
+    ["gateway/api/persister/presence: images, rollouts, drain, PDB, HPA, Service, gateway memory, PostgreSQL connections",
+      checkServices(t, docs)],
     ["gateway and chat-api (and chat-api and the persister) agree on the settings they share", checkSharedSettings(docs)],
     ["NetworkPolicies: default deny per service, public only via ingress-nginx, PostgreSQL only for " +
       PG_CLIENTS.join("/"), checkNetworkPolicies(docs)],
@@ -1088,4 +1226,104 @@ export function exampleSecretChecks(exampleDocs, rendered) {
     }
   }
   return [["base/secret.example.yaml: placeholders only, never applied; shipped Secrets usable", errs]];
+}
+
+// ---- the documents: commands in k8s/README.md and in the manifests' comments ------------------
+
+// k8s/README.md and every k8s/**/*.yaml, as { "k8s/<path>": text }.
+export function loadDocs() {
+  const root = path.join(REPO, "k8s");
+  const out = {};
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.ya?ml$/.test(e.name) || p === path.join(root, "README.md")) out[path.relative(REPO, p)] = fs.readFileSync(p, "utf8");
+    }
+  };
+  walk(root);
+  return out;
+}
+
+// The shell commands of a document, one string per command: a YAML file's comment lines (without
+// the "#"), a Markdown file's lines; a line ending in "\" continues on the next.
+function docLines(file, text) {
+  let lines = text.split("\n");
+  if (!file.endsWith(".md")) lines = lines.map((l) => (/^\s*#/.test(l) ? l.replace(/^\s*#\s?/, "") : ""));
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    let l = lines[i];
+    while (/\\\s*$/.test(l) && i + 1 < lines.length) l = l.replace(/\\\s*$/, " ") + lines[++i].trim();
+    out.push(l);
+  }
+  return out;
+}
+
+function kubectlCommands(file, text) {
+  return docLines(file, text).flatMap((l) => [...l.matchAll(/kubectl\b[^`\n|]*/g)].map((m) => m[0].trim()));
+}
+
+const APP_DIRS = ["base", "overlays/dev", "overlays/prod"];
+const imageTag = (docs) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === "chat-gateway")
+  ?.spec.template.spec.containers[0].image.replace(/^[^:@]*[:@]/, "");
+
+export function docChecks(texts, rendered) {
+  const restart = [];
+  const ns = [];
+  const images = [];
+  for (const [file, text] of Object.entries(texts)) {
+    for (const cmd of kubectlCommands(file, text)) {
+      // a command naming objects of a namespace needs -n (the objects are in chatcluster or
+      // chatcluster-dev, never in the default namespace)
+      if (/\b(deploy|deployments?|svc|services?|secrets?|pods?|jobs?|configmaps?|hpa|statefulsets?)\b/.test(cmd) &&
+          !/(^|\s)(-n|--namespace)(\s|=)/.test(cmd) && !/\bcreate\s+namespace\b/.test(cmd)) {
+        ns.push(`${file}: "${cmd}" has no -n <namespace>`);
+      }
+      // restarting "the services" must restart exactly the four services: not chat-redis, which
+      // keeps nothing on disk (a restart empties the cache and the leases)
+      if (!/\brollout\s+restart\s+(deploy|deployments?)\b/.test(cmd)) continue;
+      const m = /\s(?:-l|--selector)(?:\s+|=)(?:'([^']*)'|"([^"]*)"|([^\s'"]+))/.exec(cmd);
+      if (!m) {
+        if (!/\b(deploy|deployments?)\/\S+|\bdeploy(ments?)?\s+chat-/.test(cmd)) ns.push(`${file}: "${cmd}" restarts every Deployment`);
+        continue;
+      }
+      let sel;
+      try {
+        sel = parseSelector(m[1] ?? m[2] ?? m[3]);
+      } catch (e) {
+        restart.push(`${file}: "${cmd}": ${e.message}`);
+        continue;
+      }
+      for (const dir of APP_DIRS) {
+        for (const d of (rendered.get(dir) || []).filter((x) => x.kind === "Deployment")) {
+          const chosen = sel(d.metadata.labels);
+          if (chosen && !serviceOf(d)) restart.push(`${file}: "${cmd}" restarts ${nm(d)} in ${dir}, not one of the services`);
+          if (!chosen && serviceOf(d)) restart.push(`${file}: "${cmd}" does not restart ${nm(d)} in ${dir}`);
+        }
+      }
+    }
+    // README code blocks: an overlay applied after building or loading the image runs that image
+    if (!file.endsWith(".md")) continue;
+    for (const block of text.split(/^```.*$/m).filter((_, i) => i % 2 === 1)) {
+      let built = null;
+      for (const l of docLines(file, block)) {
+        const tags = [...l.matchAll(/ghcr\.io\/chatcluster\/chatcluster:([A-Za-z0-9_][A-Za-z0-9_.-]*)/g)];
+        if (tags.length) built = tags[tags.length - 1][1];
+        const a = /kubectl\s+apply\s+-k\s+k8s\/(overlays\/[\w-]+)/.exec(l);
+        if (!a) continue;
+        const want = rendered.get(a[1]) && imageTag(rendered.get(a[1]));
+        if (want === undefined) images.push(`${file}: "${l.trim()}": k8s/${a[1]} did not render`);
+        else if (built === null) images.push(`${file}: "${l.trim()}" comes before any image is built or loaded`);
+        else if (built !== want) {
+          images.push(`${file}: "${l.trim()}" runs ghcr.io/chatcluster/chatcluster:${want}, but the image built or ` +
+            `loaded before it is :${built}`);
+        }
+      }
+    }
+  }
+  return [
+    ["k8s/README.md and comments: rollout restart selects exactly the four services (not chat-redis)", restart],
+    ["k8s/README.md and comments: kubectl commands on objects name the namespace", ns],
+    ["k8s/README.md: an overlay is applied after building or loading the image tag it runs", images],
+  ];
 }

@@ -3,6 +3,7 @@
 // cases for the built-in renderer. Run with: node validate.mjs --selftest
 
 import { strategicMerge, applyJson6902, parseSelector } from "./kustomize.mjs";
+import { docChecks, loadDocs } from "./checks.mjs";
 
 const dep = (docs, name) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === name);
 const cm = (docs, name) => docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === name);
@@ -10,6 +11,7 @@ const gwc = (docs) => dep(docs, "chat-gateway").spec.template.spec.containers[0]
 const apic = (docs) => dep(docs, "chat-api").spec.template.spec.containers[0];
 const np = (docs, name) => docs.find((d) => d.kind === "NetworkPolicy" && d.metadata.name === name);
 const ing = (docs, name) => docs.find((d) => d.kind === "Ingress" && d.metadata.name === name);
+const hpa = (docs, name) => docs.find((d) => d.kind === "HorizontalPodAutoscaler" && d.metadata.name === name);
 const pgEnv = { name: "CHAT_PG_DSN", valueFrom: { secretKeyRef: { name: "chatcluster-secrets", key: "CHAT_PG_DSN" } } };
 
 // [description, target dir, mutation, text expected in some failure]
@@ -113,10 +115,39 @@ const CASES = [
   ["chat-api without an HPA", "overlays/prod", (d) => {
     d.splice(d.findIndex((x) => x.kind === "HorizontalPodAutoscaler" && x.metadata.name === "chat-api"), 1);
   }, "chat-api: no HorizontalPodAutoscaler"],
-  ["chat-api with one replica", "overlays/dev", (d) => { dep(d, "chat-api").spec.replicas = 1; }, "chat-api: at least 2 replicas"],
+  ["chat-api HPA of one pod", "overlays/dev", (d) => { hpa(d, "chat-api").spec.minReplicas = 1; },
+    "chat-api HPA: minReplicas >= 2"],
+  ["replicas on chat-api, which has an HPA (every apply resets it)", "overlays/dev", (d) => { dep(d, "chat-api").spec.replicas = 2; },
+    "Deployment/chat-api has HorizontalPodAutoscaler/chat-api, so no replicas field"],
+  ["replicas on the gateway in prod (a kustomize replicas: entry)", "overlays/prod", (d) => {
+    dep(d, "chat-gateway").spec.replicas = 3;
+  }, "Deployment/chat-gateway has HorizontalPodAutoscaler/chat-gateway, so no replicas field"],
   ["chat-api grace period shorter than its drain", "base", (d) => {
     dep(d, "chat-api").spec.template.spec.terminationGracePeriodSeconds = 15;
   }, "chat-api: terminationGracePeriodSeconds must cover"],
+  ["chat-api grace period of 30 s (request timeout instead of the real waits)", "overlays/prod", (d) => {
+    dep(d, "chat-api").spec.template.spec.terminationGracePeriodSeconds = 30;
+  }, "chat-api: terminationGracePeriodSeconds must cover"],
+  ["chat-api PostgreSQL timeout raised without the grace period", "base", (d) => {
+    cm(d, "chatcluster-api").data.CHAT_PG_TIMEOUT_MS = "10000";
+  }, "chat-api: terminationGracePeriodSeconds must cover"],
+  ["chat-api Kafka timeout raised without the grace period (shared ConfigMap)", "base", (d) => {
+    cm(d, "chatcluster-shared").data.CHAT_PRODUCE_TIMEOUT_MS = "10000";
+  }, "chat-api: terminationGracePeriodSeconds must cover"],
+  ["persister grace period below its drain and consumer closes", "base", (d) => {
+    dep(d, "chat-persister").spec.template.spec.terminationGracePeriodSeconds = 20;
+  }, "chat-persister: terminationGracePeriodSeconds 20 must cover its stop"],
+  ["persister rollout with a surge pod (hangs at 12 pods)", "base", (d) => {
+    dep(d, "chat-persister").spec.strategy.rollingUpdate = { maxSurge: 1, maxUnavailable: 0 };
+  }, "Deployment/chat-persister: rollouts must stop one pod before starting its replacement"],
+  ["gateway memory limit too small for CHAT_MAX_CONNS", "base", (d) => {
+    cm(d, "chatcluster-gateway").data.CHAT_MAX_CONNS = "100000";
+  }, "Deployment/chat-gateway: memory limit 1Gi"],
+  ["gateway memory limit without room for the recovery cache", "overlays/prod", (d) => {
+    cm(d, "chatcluster-gateway").data.CHAT_RECOVERY_BYTES = "268435456";
+  }, "Deployment/chat-gateway: memory limit 2Gi"],
+  ["chat-api HPA maximum beyond max_connections", "overlays/prod", (d) => { hpa(d, "chat-api").spec.maxReplicas = 40; },
+    "Cluster/chat-pg: max_connections 200"],
   ["no preStop on chat-api", "base", (d) => { delete apic(d).lifecycle; }, "chat-api: preStop hook required"],
   ["/api/ routed to the gateway", "base", (d) => {
     ing(d, "chatcluster-api").spec.rules[0].http.paths[0].backend.service.name = "chat-gateway";
@@ -185,6 +216,39 @@ const CASES = [
   }, "Deployment/chat-persister: no egress to Redis"],
 ];
 
+// [description, file, text to replace, replacement, text expected in some failure]: the commands
+// of k8s/README.md and the manifests' comments (docChecks).
+const README = "k8s/README.md";
+const DOC_CASES = [
+  ["README loading the prod tag for the dev overlay", README, /chatcluster:dev\b/g, "chatcluster:0.1.0",
+    "\"kubectl apply -k k8s/overlays/dev\" runs ghcr.io/chatcluster/chatcluster:dev, but the image built or loaded before it is :0.1.0"],
+  ["README restarting every part-of=chatcluster Deployment (chat-redis too)", README,
+    "-l 'app.kubernetes.io/part-of=chatcluster,app.kubernetes.io/component!=redis'", "-l app.kubernetes.io/part-of=chatcluster",
+    "restarts Deployment/chat-redis in overlays/prod"],
+  ["a ConfigMap comment restarting chat-redis", "k8s/base/configmap.yaml", "app.kubernetes.io/component!=redis",
+    "app.kubernetes.io/name=chatcluster", "restarts Deployment/chat-redis in overlays/dev"],
+  ["README restart selector missing a service", README, "app.kubernetes.io/component!=redis'\n",
+    "app.kubernetes.io/component notin (redis,presence)'\n", "does not restart Deployment/chat-presence"],
+  ["README rollout undo without the namespace", README, "kubectl -n chatcluster rollout undo", "kubectl rollout undo",
+    "\"kubectl rollout undo deploy/chat-gateway\" has no -n <namespace>"],
+];
+
+function docCases(rendered, report) {
+  const texts = loadDocs();
+  for (const [what, file, from, to, expect] of DOC_CASES) {
+    const copy = { ...texts };
+    const before = copy[file] ?? "";
+    copy[file] = before.replace(from, to);
+    if (copy[file] === before) {
+      report(`selftest: ${what} is caught`, [`${file} does not contain ${from}`]);
+      continue;
+    }
+    const failures = docChecks(copy, rendered).flatMap(([name, errs]) => errs.map((e) => `${name}: ${e}`));
+    report(`selftest: ${what} is caught`, failures.some((f) => f.includes(expect)) ? [] :
+      [`no failure mentions "${expect}"`, ...failures.slice(0, 5)]);
+  }
+}
+
 function rendererCases() {
   const errs = [];
   const eq = (what, a, b) => {
@@ -229,6 +293,7 @@ function rendererCases() {
 export async function selftest(rendered, checkTarget, schemaErrors, report) {
   void schemaErrors;
   report("selftest: built-in renderer unit cases", rendererCases());
+  docCases(rendered, report);
   for (const [what, dir, mutate, expect] of CASES) {
     const docs = rendered.get(dir);
     if (!docs) {

@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { render, resId, loadYamlDocs } from "./kustomize.mjs";
 import { hasModel, validateModel, unknownFields, isCustom, validateCustom } from "./schema.mjs";
-import { projectChecks, exampleSecretChecks, kafkaCrossChecks, SERVICES } from "./checks.mjs";
+import { projectChecks, exampleSecretChecks, kafkaCrossChecks, docChecks, loadDocs, SERVICES } from "./checks.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const K8S = path.resolve(HERE, "../../k8s");
@@ -178,6 +178,7 @@ async function main() {
   for (const d of exampleDocs) exampleSchema.push(...(await schemaErrors(d)));
   report("base/secret.example.yaml: valid Secret", exampleSchema);
   for (const [name, errs] of exampleSecretChecks(exampleDocs, rendered)) report(name, errs);
+  for (const [name, errs] of docChecks(loadDocs(), rendered)) report(name, errs);
 
   if (process.env.CHAT_BIN) binaryChecks(process.env.CHAT_BIN, rendered);
 
@@ -216,7 +217,13 @@ function binaryChecks(bin, rendered) {
     if (!names.size) errs.push(`${spec.binary} --help lists no CHAT_* variables`);
     for (const n of names) if (!spec.env.has(n)) errs.push(`${n}: documented by ${spec.binary} but missing from checks.mjs`);
     for (const n of spec.env) if (!names.has(n)) errs.push(`${n}: in checks.mjs but unknown to ${spec.binary}`);
-    report(`${spec.binary} --help matches the known CHAT_* names of ${svc}`, names.size ? errs : errs.slice(0, 1));
+    // the defaults the checks compute with when the manifests leave a setting out
+    const defaults = new Map([...help.matchAll(/env (CHAT_[A-Z0-9_]+),[^\n]*default '([^']*)'/g)].map((m) => [m[1], m[2]]));
+    for (const [k, v] of Object.entries(spec.defaults || {})) {
+      if (defaults.get(k) !== v) errs.push(`${k}: checks.mjs assumes the default ${v}, ${spec.binary} --help says ${defaults.get(k)}`);
+    }
+    report(`${spec.binary} --help matches the known CHAT_* names (and the assumed defaults) of ${svc}`,
+      names.size ? errs : errs.slice(0, 1));
   }
   for (const [dir, docs] of rendered) {
     const errs = [];
