@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "it_stream.h"
 #include "it_user.h"
 #include "it_util.h"
 
@@ -226,6 +227,48 @@ static void test_replayed_record_stored_once(void **state)
     free(tok);
 }
 
+/* Undecodable records (not a stream event; a ts past 9999-12-30; an id past 2^63-1) are counted,
+ * skipped and committed: a message produced after them to the same partition (same key) is
+ * stored, so they never block a partition, and a restarted persister does not trip on them
+ * again. */
+static void test_undecodable_records_skipped(void **state)
+{
+    (void)state;
+    char room[64];
+    long long bad0;
+
+    snprintf(room, sizeof(room), "undec-%d", (int)getpid());
+    bad0 = persister_metric("chat_persister_undecodable_total");
+    assert_true(bad0 >= 0);
+    assert_int_equal(
+        it_sh(
+            "printf '%s\\tnot json\\n"
+            "%s\\t{\"type\":\"message\",\"room\":\"%s\",\"id\":\"7\",\"user\":\"u\",\"nick\":\"u\","
+            "\"text\":\"late\",\"ts\":253402300800000}\\n"
+            "%s\\t{\"type\":\"message\",\"room\":\"%s\",\"id\":\"9223372036854775808\","
+            "\"user\":\"u\",\"nick\":\"u\",\"text\":\"big\",\"ts\":1700000000000}\\n"
+            "%s\\t{\"type\":\"message\",\"room\":\"%s\",\"id\":\"%lld\",\"user\":\"u\","
+            "\"nick\":\"u\",\"text\":\"fine\",\"ts\":%lld}\\n' | "
+            "kcat -P -b '%s' -t chat.messages -K '\\t'",
+            room, room, room, room, room, room, room, (long long)getpid() * 1000 + 1,
+            (long long)time(NULL) * 1000, it_env("CHAT_KAFKA_BROKERS")),
+        0);
+    assert_int_equal(wait_rows(room, 1, it_timeout(20000)), 1); /* the good one, behind them */
+    assert_int_equal(persister_metric("chat_persister_undecodable_total"), bad0 + 3);
+    assert_int_equal(it_fixture("stop", "persister"), 0); /* their offsets were committed */
+    assert_int_equal(it_fixture("start", "persister"), 0);
+    /* one more behind them (same key, same partition): once it is stored, the restarted
+     * persister has read past where they are, and it met none of them */
+    assert_int_equal(it_sh("printf '%s\t{\"type\":\"message\",\"room\":\"%s\",\"id\":\"%lld\","
+                           "\"user\":\"u\",\"nick\":\"u\",\"text\":\"after\",\"ts\":%lld}\n' | "
+                           "kcat -P -b '%s' -t chat.messages -K '\t'",
+                           room, room, (long long)getpid() * 1000 + 2, (long long)time(NULL) * 1000,
+                           it_env("CHAT_KAFKA_BROKERS")),
+                     0);
+    assert_int_equal(wait_rows(room, 2, it_timeout(20000)), 2);
+    assert_int_equal(persister_metric("chat_persister_undecodable_total"), 0);
+}
+
 /* A burst straight into Kafka drains in several batches, each written while the next one is
  * decoded: every record is stored exactly once, and after a clean stop (SIGTERM) and a restart
  * nothing is read again (the offsets of every batch were committed after its rows). */
@@ -290,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_message_in_its_day_partition),
         cmocka_unit_test(test_persister_killed_mid_stream_exactly_once),
         cmocka_unit_test(test_replayed_record_stored_once),
+        cmocka_unit_test(test_undecodable_records_skipped),
         cmocka_unit_test(test_burst_pipelined_batches),
     };
     int rc;

@@ -8,7 +8,8 @@
  * - the account API answers at once: login, register, refresh and /users/me each get 503
  *   `unavailable` within ANSWER_MS (x CHAT_TEST_TIMEOUT_MULT; every answer's latency is measured
  *   and printed), on both gateways;
- * - the persister's /readyz turns 503 while the database is down and 200 again after;
+ * - the persister's /readyz turns 503 while the database is down and 200 again after; chat-api's
+ *   stays 200 (each request answers for itself);
  * and once PostgreSQL is back: a login succeeds within LOGIN_BACK_MS, and every acknowledged
  * message (the persister kept its batch and retried it) is stored exactly once within
  * STORED_BACK_MS. The figures (answer latencies, time to the persister's 503, time from
@@ -205,9 +206,13 @@ static void test_postgres_stopped_15s(void **state)
         lat_sum += ms;
         nreq++;
         round++;
-        /* chat's readiness does not depend on the database */
+        /* chat's readiness does not depend on the database, nor does chat-api's once it has
+         * answered (api/README.md: an outage is answered 503 per request, the replica stays in
+         * its Service) */
         assert_int_equal(http_status("CHAT_TEST_GW1_URL", "/readyz"), 200);
         assert_int_equal(http_status("CHAT_TEST_GW2_URL", "/readyz"), 200);
+        assert_int_equal(http_status("CHAT_TEST_API1_URL", "/readyz"), 200);
+        assert_int_equal(http_status("CHAT_TEST_API2_URL", "/readyz"), 200);
         if (ps_down_ms < 0 && http_status("CHAT_TEST_PERSISTER_URL", "/readyz") == 503)
             ps_down_ms = (long long)(it_now_ms() - t_stop);
         if (!mid_open && now - t_stop > OUTAGE_MS / 2) { /* new clients connect and chat */
