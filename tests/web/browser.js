@@ -6,8 +6,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  LB, DESKTOP, PHONE, PASSWORD, XSS, XSS_NICK, rnd, ROOM, dialogs, newPage, waitText, waitFocus, shot, online, nodeOf,
-  signUp, joinRoom, say, sees, headerRows, apiUser, apiRoom,
+  LB, DESKTOP, PHONE, PASSWORD, XSS, XSS_NICK, rnd, ROOM, dialogs, newPage, guestPage, waitText, waitFocus, shot, online,
+  nodeOf, signUp, joinRoom, joined, say, sees, headerRows, apiUser, apiRoom,
 } from './lib.js';
 
 /* ROOM: a public room of its own (chat-api rooms only: the gateways refuse unknown ids unless
@@ -55,7 +55,7 @@ test('two users on different gateways chat both ways', async () => {
     await who.page.locator('html[data-theme="dark"]').waitFor();
     await shot(who.page, `${name}-dark`);
     await who.page.click('#theme-btn');
-    await who.page.locator('html:not([data-theme])').waitFor();
+    await who.page.locator('html[data-theme="light"]').waitFor();
   }
 });
 
@@ -195,10 +195,93 @@ test('the theme survives a reload, applied before the app code runs', async () =
   await page.unroute('**/js/*.js');
   await page.reload();
   await page.click('#theme-btn');
-  await page.locator('html:not([data-theme])').waitFor();
+  /* light, the system's theme: a choice all the same, kept */
+  await page.locator('html[data-theme="light"]').waitFor();
   await page.reload();
   await page.locator('#theme-btn[aria-pressed="false"]').waitFor();
-  assert.equal(await page.getAttribute('html', 'data-theme'), null);
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'light');
+  await page.context().close();
+});
+
+/* The page's background colour: the theme actually drawn (style.css --bg). */
+const LIGHT_BG = 'rgb(244, 245, 247)', DARK_BG = 'rgb(15, 17, 21)';
+const bg = (page) => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+async function waitBg(page, want) {
+  await page.waitForFunction((w) => getComputedStyle(document.body).backgroundColor === w, want)
+    .catch(async (e) => { throw new Error(`background: want ${want}, have ${await bg(page)}: ${e.message}`); });
+}
+
+test('a dark system: light and then dark can be chosen, and dark stays chosen after a reload', async () => {
+  const page = await guestPage(DESKTOP, 'dark');
+  await page.locator('#theme-btn[aria-pressed="true"]').waitFor();
+  assert.equal(await page.getAttribute('html', 'data-theme'), null, 'no choice yet: the system\'s (dark)');
+  await waitBg(page, DARK_BG);
+  await page.click('#theme-btn');
+  await page.locator('html[data-theme="light"]').waitFor();
+  await waitBg(page, LIGHT_BG);
+  /* dark again: the same as the system's, and still a choice */
+  await page.click('#theme-btn');
+  await page.locator('html[data-theme="dark"]').waitFor();
+  await page.reload();
+  await page.locator('#theme-btn[aria-pressed="true"]').waitFor();
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+  await waitBg(page, DARK_BG);
+  await page.context().close();
+});
+
+test('a theme choice holds when the system theme changes afterwards; without one the page follows it', async () => {
+  const page = await guestPage(DESKTOP, 'light');
+  await waitBg(page, LIGHT_BG);
+  await page.emulateMedia({ colorScheme: 'dark' }); /* no choice yet: the page follows the system */
+  await waitBg(page, DARK_BG);
+  await page.locator('#theme-btn[aria-pressed="true"]').waitFor();
+  await page.emulateMedia({ colorScheme: 'light' });
+  await waitBg(page, LIGHT_BG);
+  await page.click('#theme-btn');
+  await page.locator('html[data-theme="dark"]').waitFor();
+  await page.click('#theme-btn'); /* light on a light system: pinned as well */
+  await page.locator('html[data-theme="light"]').waitFor();
+  await page.emulateMedia({ colorScheme: 'dark' }); /* the system turns dark later */
+  await page.waitForFunction(() => matchMedia('(prefers-color-scheme: dark)').matches);
+  assert.equal(await bg(page), LIGHT_BG, 'the chosen light theme stays');
+  await page.locator('#theme-btn[aria-pressed="false"]').waitFor();
+  await page.reload();
+  await page.locator('#theme-btn[aria-pressed="false"]').waitFor();
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'light');
+  assert.equal(await bg(page), LIGHT_BG, 'and after a reload');
+  await page.context().close();
+});
+
+test('close 4010 (too many malformed frames): no reconnect, a clear message and a reload button', async () => {
+  const page = await newPage(DESKTOP);
+  const servers = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => { servers.push(ws.connectToServer()); });
+  await page.addInitScript(() => { /* counts the WebSockets the client opens */
+    const Native = window.WebSocket;
+    let opened = 0;
+    window.wsOpened = () => opened;
+    window.WebSocket = class extends Native { constructor(...args) { super(...args); opened++; } };
+  });
+  await page.clock.install(); /* time runs, and can be run forward: a reconnect timer would fire */
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.click('#anon-btn');
+  await joined(page, 'lobby'); /* the client sends nothing more now: the malformed frames come in a row */
+  /* the gateway closes after CHAT_MAX_ERRORS (50 by default) malformed frames in a row; the route
+   * sends them as if from the page */
+  for (let i = 0; i < 50; i++) servers[0].send(`{not json ${i}`);
+  await waitText(page, '#banner-text', /^Disconnected: the server closed the connection because this page sent invalid data.*Reload the page/);
+  await page.locator('#conn[data-state="stopped"]').waitFor();
+  assert.equal(await page.isVisible('#reload-btn'), true, 'offers a reload');
+  assert.equal(await page.isVisible('#reconnect-btn'), false, 'no "Reconnect now"');
+  await page.evaluate(() => window.dispatchEvent(new Event('online'))); /* the network coming back does not reconnect either */
+  await page.clock.runFor(10 * 60 * 1000); /* ten minutes of timers: any backoff would have fired */
+  assert.equal(await page.evaluate(() => window.wsOpened()), 1, 'no reconnect');
+  assert.equal(servers.length, 1);
+  await page.locator('#conn[data-state="stopped"]').waitFor();
+  await page.click('#reload-btn');
+  await online(page);
+  assert.equal(servers.length, 2, 'a reload connects again');
   await page.context().close();
 });
 

@@ -36,12 +36,22 @@ before(async () => {
 });
 after(async () => { if (browser) await browser.close(); });
 
-export async function newPage(viewport = DESKTOP) {
-  const ctx = await browser.newContext({ viewport, colorScheme: 'light', baseURL: LB });
+/* A page in a context of its own; colorScheme: the system theme it emulates (light or dark). */
+export async function newPage(viewport = DESKTOP, colorScheme = 'light') {
+  const ctx = await browser.newContext({ viewport, colorScheme, baseURL: LB });
   const page = await ctx.newPage();
   page.setDefaultTimeout(T);
   page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   page.on('pageerror', (e) => { console.error(`page error: ${e.message}`); });
+  return page;
+}
+/* A guest page: the sign-in dialog answered with "Continue as guest". */
+export async function guestPage(viewport = DESKTOP, colorScheme = 'light') {
+  const page = await newPage(viewport, colorScheme);
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.click('#anon-btn');
+  await page.locator('#login-dialog').waitFor({ state: 'hidden' });
   return page;
 }
 /* Waits until the element's text is exactly (string) or matches (RegExp) want. */

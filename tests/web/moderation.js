@@ -1,15 +1,17 @@
 // Browser tests of moderation and administration (issue 13): a moderator deletes a message (live
 // and in history), the spam rule's chat ban with its countdown, a mute given through the UI, a
 // mute pushed to the muted user's page (sanction frame) and lifted from the room panel
-// (sanction_lifted), a fresh page load of a muted user, slow mode set in the room panel, and the
-// admin page (a report resolved; a room's messages with a deleted one; a user's sessions; a site
-// chat ban). Headless Chromium against the integration cluster (see lib.js); run by
-// tests/web/run.sh browser. Every wait is on a condition, bounded by T.
+// (sanction_lifted), a fresh page load of a muted user, slow mode set in the room panel (typing
+// stays allowed while Send waits), and the admin page (a report resolved; a room's messages with a deleted one; a user's sessions; a site
+// chat ban, its lift offered at once; the announcement form's limit), bidi controls that cannot
+// reverse the text around them, and a login refused for a site ban. Headless Chromium against
+// the integration cluster (see lib.js); run by tests/web/run.sh browser. Every wait is on a
+// condition, bounded by T.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { PHONE, T, apiRoom, apiUser, dialogs, env, joinRoom, joined, newPage, rest, rnd, say, sees, signIn, until, waitCanSend,
-  waitText } from './lib.js';
+import { PASSWORD, PHONE, T, apiRoom, apiUser, dialogs, env, joinRoom, joined, newPage, rest, rnd, say, sees, signIn, until,
+  waitCanSend, waitText } from './lib.js';
 
 /* A public room owned by owner, named like its id (lib.js joinRoom waits for that title). */
 async function publicRoom(owner, prefix) {
@@ -241,6 +243,20 @@ test('slow mode set in the room panel (phone layout): the next send within it is
    * here, so any value of the last 15 s of the 60 */
   await waitText(ps, '#composer-hint', /^Slow mode: wait (4[5-9]|5[0-9]|60) s$/);
   assert.equal(await ps.isDisabled('#send-btn'), true, 'send waits for the slow mode');
+  /* the message box stays open: the next message can be written while the countdown runs */
+  assert.equal(await ps.isDisabled('#composer-input'), false, 'typing stays allowed');
+  const draft = `prepared ${rnd()}`;
+  await ps.fill('#composer-input', draft);
+  await ps.press('#composer-input', 'Enter'); /* refused locally: nothing is sent, the draft stays */
+  assert.equal(await ps.inputValue('#composer-input'), draft);
+  assert.equal(await msgLi(ps, draft).count(), 0, 'not sent');
+  assert.equal(await ps.isDisabled('#send-btn'), true);
+  /* the countdown is live */
+  const secs = Number((await ps.textContent('#composer-hint')).match(/wait (\d+) s/)[1]);
+  await ps.waitForFunction((n) => {
+    const m = /^Slow mode: wait (\d+) s$/.exec(document.querySelector('#composer-hint').textContent);
+    return m && Number(m[1]) < n;
+  }, secs, { timeout: T });
   await ps.context().close();
   await po.context().close();
 });
@@ -299,10 +315,91 @@ test('the admin page: a room\'s messages with a deleted one, a user\'s sessions,
   await waitText(pa, '#admin-msg', /chat-banned site-wide, until /);
   await waitText(pt, '#composer-hint', /^You may not send messages: flooding \u2014 (59 min \d+ s|1 h 0 min) left$/);
   assert.equal(await pt.isDisabled('#composer-input'), true);
-  /* lifted from the same row: sending again */
-  await (await userRow()).locator('button', { hasText: 'Lift site chat ban' }).click();
+  /* the row is read again after the chat ban: "Lift" is offered without a new search; lifted
+   * from there, sending again */
+  await before.locator('button', { hasText: 'Lift site chat ban' }).click();
   await waitText(pa, '#admin-msg', 'Site chat ban lifted.');
   await waitCanSend(pt);
   assert.equal(dialogs.length, 0, `no JavaScript dialogs: ${dialogs.join(' | ')}`);
   for (const p of [pt, pa]) await p.context().close();
+});
+
+test('bidi controls in a mute reason or a message cannot reverse the text around them', async () => {
+  const owner = await apiUser('Owner'), mia = await apiUser('Mia');
+  const room = await publicRoom(owner, 'bidi');
+  const pm = await inRoom(mia, room);
+  const po = await inRoom(owner, room);
+  const text = `abc \u202Edef ${rnd()}`; /* U+202E RIGHT-TO-LEFT OVERRIDE, never closed */
+  await say(po, text);
+  await sees(pm, text);
+  const li = msgLi(pm, text);
+  for (const sel of ['.nick', '.text']) {
+    assert.equal(await li.locator(sel).evaluate((n) => getComputedStyle(n).unicodeBidi), 'isolate', `${sel} is isolated`);
+  }
+  await apiMute(owner, room, mia, 'calm \u202Edown');
+  await waitText(pm, '#composer-hint', /^You are muted: calm \u202Edown \u2014 [45] min \d+ s left$/);
+  /* the countdown after the reason still reads left to right: its dash is drawn before (left of)
+   * its last letter */
+  const [dash, last] = await pm.evaluate(() => {
+    const hint = document.querySelector('#composer-hint');
+    const chars = []; /* [text node, offset] of each UTF-16 unit of the hint's text */
+    const walk = document.createTreeWalker(hint, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) for (let i = 0; i < n.data.length; i++) chars.push([n, i]);
+    const x = (index) => {
+      const r = document.createRange();
+      r.setStart(chars[index][0], chars[index][1]);
+      r.setEnd(chars[index][0], chars[index][1] + 1);
+      return r.getBoundingClientRect().left;
+    };
+    return [x(hint.textContent.lastIndexOf('\u2014')), x(chars.length - 1)];
+  });
+  assert.ok(dash < last, `the dash (x ${dash}) comes before the last letter (x ${last})`);
+  await pm.context().close();
+  await po.context().close();
+});
+
+test('the admin announcement form: the text is counted in code points, at most 2000', async () => {
+  const admin = await apiUser('Admin');
+  const room = await publicRoom(admin, 'ann');
+  makeAdmin(admin);
+  const pa = await newPage();
+  await signIn(pa, admin);
+  await pa.locator('#admin-link:not([hidden])').waitFor();
+  await pa.click('#admin-link');
+  await pa.locator('#admin-dialog[open]').waitFor();
+  await pa.click('#admin-dialog .admin-tabs [data-tab="announce"]');
+  await pa.fill('#admin-filter input[name="room"]', room); /* a room of its own: no other page sees it */
+  await pa.fill('#admin-filter textarea[name="text"]', 'x'.repeat(2001));
+  await pa.click('#admin-filter button[type="submit"]');
+  await waitText(pa, '#admin-msg', /^The announcement is too long: at most 2,?000 characters \(it has 2,?001\)\.$/);
+  /* 2000 emoji: 4000 UTF-16 units, which the maxlength attribute lets in */
+  const text = '\u{1F600}'.repeat(2000);
+  await pa.fill('#admin-filter textarea[name="text"]', text);
+  assert.equal(await pa.inputValue('#admin-filter textarea[name="text"]'), text);
+  await pa.click('#admin-filter button[type="submit"]');
+  await waitText(pa, '#admin-msg', 'Announced.');
+  await pa.context().close();
+});
+
+test('a login refused for a site ban says until when (local time) and why, the reason as text', async () => {
+  const admin = await apiUser('Admin'), bo = await apiUser('Bo');
+  makeAdmin(admin);
+  const reason = `<img src=x onerror=alert(1)> flooding ${rnd()}`;
+  const ban = await rest('POST', `/api/v1/admin/users/${bo.id}/ban`, admin.token, { duration_s: 7200, reason });
+  assert.equal(ban.status, 200, `ban: ${JSON.stringify(ban.data)}`);
+  const refused = await rest('POST', '/api/v1/auth/login', null, { username: bo.username, password: PASSWORD });
+  assert.equal(refused.status, 403);
+  const until = refused.data.error.until;
+  assert.ok(Number.isSafeInteger(until) && until > Date.now(), `until: ${until}`);
+  const page = await newPage();
+  await page.goto('/');
+  await page.locator('#login-dialog[open]').waitFor();
+  await page.fill('#login-username', bo.username);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('#login-submit');
+  const when = await page.evaluate((ms) => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }).format(ms), until);
+  await waitText(page, '#login-error', `This account is banned from the site until ${when}. Reason: ${reason}`);
+  assert.equal(await page.locator('#login-error *').count(), 0, 'the reason is text, no element');
+  assert.equal(dialogs.length, 0, `no JavaScript dialogs: ${dialogs.join(' | ')}`);
+  await page.context().close();
 });

@@ -1,5 +1,6 @@
 // Browser tests of the rooms product (issue 11): the lobby's limit and guests, private rooms and
-// invite links, unread badges, history with infinite scroll, and a gateway dying under a reader.
+// invite links, unread badges, history with infinite scroll, a gateway dying under a reader, a
+// room left on another device, and the new room dialog's description limit.
 // Headless Chromium against the integration cluster (see browser.js, lib.js); run by
 // tests/web/run.sh browser. Every wait is on a condition, bounded by T; nothing sleeps.
 import { test } from 'node:test';
@@ -9,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   DESKTOP, PASSWORD, T, apiRoom, apiSay, apiUser, dialogs, joined, newPage, nodeOf, online, rest, rnd, roomItem, say, sees, signIn, until,
-  waitText,
+  waitFocus, waitText,
 } from './lib.js';
 
 const CLUSTER = join(dirname(fileURLToPath(import.meta.url)), '../integration/fixtures/cluster.sh');
@@ -415,5 +416,49 @@ test('a refused room grant is replaced once; a removed member loses the room', a
   assert.equal((await rest('DELETE', `/api/v1/rooms/${room.id}/members/${member.id}`, owner.token)).status, 204);
   await roomItem(page, room.id).waitFor({ state: 'detached' });
   await waitText(page, '#banner-text', `You were removed from ${room.name}.`);
+  await page.context().close();
+});
+
+test('a REST leave on another device takes the room out of this page, with a plain notice', async () => {
+  const owner = await apiUser('Owner'), lea = await apiUser('Lea');
+  const room = await apiRoom(owner, { kind: 'private', name: `Left ${rnd()}` });
+  const inv = await rest('POST', `/api/v1/rooms/${room.id}/invites`, owner.token, {});
+  assert.equal((await rest('POST', `/api/v1/invites/${inv.data.code}/redeem`, lea.token)).status, 200);
+  const page = await newPage(DESKTOP);
+  await signIn(page, lea);
+  await joined(page, room.id);
+  await openRoom(page, room.id);
+  /* lea.token is a session of its own: another device */
+  assert.equal((await rest('POST', `/api/v1/rooms/${room.id}/leave`, lea.token)).status, 204);
+  await roomItem(page, room.id).waitFor({ state: 'detached' });
+  await waitText(page, '#banner-text', `You left ${room.name} in another tab or on another device.`);
+  assert.equal(await page.locator('#banner.warn').count(), 0, 'a plain line, not a warning');
+  assert.notEqual(await page.getAttribute('#room-list li.active', 'data-key'), room.id);
+  await page.context().close();
+});
+
+test('the new room dialog: the description is counted in code points, at most 500', async () => {
+  const user = await apiUser('Maker');
+  const page = await newPage(DESKTOP);
+  await signIn(page, user);
+  await page.click('#create-btn');
+  await page.locator('#create-dialog[open]').waitFor();
+  const name = `Described ${rnd()}`;
+  await page.fill('#create-name', name);
+  await page.fill('#create-desc', 'x'.repeat(501));
+  await page.click('#create-submit');
+  await waitText(page, '#create-error', 'The description is too long: at most 500 characters (it has 501).');
+  await waitFocus(page, 'create-desc');
+  assert.equal(await page.isVisible('#create-dialog'), true, 'still open');
+  assert.deepEqual((await rest('GET', '/api/v1/users/me/rooms', user.token)).data.rooms, [], 'nothing was created');
+  /* 500 emoji: 1000 UTF-16 units, which the maxlength attribute lets in */
+  const desc = '\u{1F600}'.repeat(500);
+  await page.fill('#create-desc', desc);
+  assert.equal(await page.inputValue('#create-desc'), desc);
+  await page.click('#create-submit');
+  await page.locator('#create-dialog').waitFor({ state: 'hidden' });
+  await waitText(page, '#room-title', name);
+  const id = await page.getAttribute('#room-list li.active', 'data-key');
+  assert.equal((await rest('GET', `/api/v1/rooms/${id}`, user.token)).data.description, desc);
   await page.context().close();
 });

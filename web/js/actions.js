@@ -1,7 +1,7 @@
 /* actions.js - what the user asks for (join, leave, send, sign in, theme...): state changes, then
  * a render. */
-import { ERRORS, TOKEN_MAX, checkNickname, checkPassword, checkUsername, cleanText, errorText, newCmid, parseSession,
-  roomLabel, trimNick } from './proto.js';
+import { ERRORS, ROOM_DESC_MAX, TOKEN_MAX, checkNickname, checkPassword, checkUsername, cleanText, errorText, newCmid,
+  parseSession, roomLabel, siteBanText, tooLong, trimNick } from './proto.js';
 import { LS, SS, THEME_KEY, activeRoom, insertMsg, makeMsg, nextOrder, removeMsg, saveRooms, sendBlock, state,
   store, validRoom } from './state.js';
 import { UNEXPECTED, adoptSession, api, useToken } from './api.js';
@@ -9,7 +9,7 @@ import { logout } from './account.js';
 import { isOpen, transmit } from './ws.js';
 import { createInvite, createRoom, dropRoom, joinPublic, leaveMember, loadMembers, loadNewest, markRead, openById,
   openDirect, redeemInvite, searchRooms, setFavourite, watchRoom } from './rooms.js';
-import { applyTheme, autosize, closeLogin, effectiveTheme, openLogin, renderLogin, showsModeration, ui, update } from './ui.js';
+import { applyTheme, autosize, closeLogin, dateTimeFmt, effectiveTheme, openLogin, renderLogin, showsModeration, ui, update } from './ui.js';
 import { liftRoomSanction, setSlowMode } from './moderation.js';
 
 /* ---- rooms ---- */
@@ -48,14 +48,17 @@ export function joinFailed(id, code, message) {
   } else if (room) room.joinError = errorText(code, message);
   state.joinError = `Could not join ${id}: ${errorText(code, message)}`;
 }
-/* The server ended our membership (removed) or the room (deleted); or an invite opened one. */
+/* The server ended our membership (removed, kicked, banned), the room (deleted) or we left it
+ * elsewhere (left: REST leave in another tab or on another device); or an invite opened one. */
 export function roomGone(reason, id) {
   if (!reason) { selectRoom(id); return; }
   const room = state.rooms.get(id);
   if (!room) return;
-  const label = roomLabel(id, room.info);
+  const label = roomLabel(id, room.info), ownLeave = room.leaving; /* this page's own leave, still on its way */
   dropRoom(id);
-  state.notice = reason === 'deleted' ? `The room ${label} was deleted.` : reason === 'kicked' ? `You were kicked from ${label}.`
+  /* one's own leave needs no alarm: a plain line (none for this page's own) */
+  if (reason === 'left') state.notice = ownLeave ? state.notice : `You left ${label} in another tab or on another device.`;
+  else state.notice = reason === 'deleted' ? `The room ${label} was deleted.` : reason === 'kicked' ? `You were kicked from ${label}.`
     : reason === 'banned' ? `You were banned from ${label}.` : `You were removed from ${label}.`;
   selectRoom(state.active);
 }
@@ -90,6 +93,8 @@ export async function submitCreate() {
   const id = ui.createId.value.trim();
   if (!name) { state.createMsg = 'Give the room a name.'; update(); ui.createName.focus(); return; }
   if (kind === 'public' && id && !validRoom(id)) { state.createMsg = ERRORS.bad_room; update(); return; }
+  const longDesc = tooLong(description, ROOM_DESC_MAX, 'description');
+  if (longDesc) { state.createMsg = longDesc; update(); ui.createDesc.focus(); return; }
   const body = { kind, name };
   if (description) body.description = description;
   if (kind === 'public' && id) body.id = id;
@@ -192,11 +197,11 @@ export function chooseAnon() {
   closeLogin();
   update();
 }
+/* The system's theme applies until the first click; a choice is kept (stored, applied by
+ * web/theme.js on the next load), also when it equals the system's and when that changes later. */
 export function toggleTheme() {
-  const next = effectiveTheme(state.theme) === 'dark' ? 'light' : 'dark';
-  /* back to following the system when the choice matches it */
-  state.theme = next === effectiveTheme('auto') ? 'auto' : next;
-  if (state.theme === 'auto') store.del(LS, THEME_KEY); else store.set(LS, THEME_KEY, state.theme);
+  state.theme = effectiveTheme(state.theme) === 'dark' ? 'light' : 'dark';
+  store.set(LS, THEME_KEY, state.theme);
   applyTheme(state.theme);
   update();
 }
@@ -240,7 +245,9 @@ export async function signIn(kind) {
     adoptSession(s);
     return;
   }
-  Object.assign(form, { error: r.ok ? UNEXPECTED : r.message, field: r.ok ? '' : FIELD_OF_CODE[r.code] || '',
+  /* a site ban: until when (local time) and why (the reason is untrusted: drawn as text) */
+  const error = r.ok ? UNEXPECTED : r.code === 'site_banned' ? siteBanText(r.sanction, (ms) => dateTimeFmt.format(ms)) : r.message;
+  Object.assign(form, { error, field: r.ok ? '' : FIELD_OF_CODE[r.code] || '',
     until: r.status === 429 ? Date.now() + Math.max(1, r.retryAfter ?? 1) * 1000 : 0 });
   if (r.code === 'invalid_credentials') ui.loginPassword.value = '';
   update();

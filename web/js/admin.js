@@ -4,7 +4,7 @@
  * and their lift, sessions and their revocation), rooms (members and online counts, and a room's
  * stored messages, deleted ones included), and the announcement form. Drawn into #admin-dialog,
  * text nodes only. */
-import { int, str, validTs } from './proto.js';
+import { ANNOUNCE_MAX, fmtNum, int, str, tooLong, validTs } from './proto.js';
 import { state } from './state.js';
 import { apiErrorText, authedFetch } from './api.js';
 import { el, ui } from './ui.js';
@@ -78,7 +78,9 @@ function buildFilter() {
   f.replaceChildren();
   if (adm.tab === 'announce') {
     const text = el('textarea');
-    Object.assign(text, { name: 'text', rows: 3, maxLength: 4000, placeholder: 'Announcement text' });
+    /* maxLength counts UTF-16 units: twice the code point limit (announce() checks the code points) */
+    Object.assign(text, { name: 'text', rows: 3, maxLength: 2 * ANNOUNCE_MAX,
+      placeholder: `Announcement text (up to ${fmtNum(ANNOUNCE_MAX)} characters)` });
     text.setAttribute('aria-label', 'Announcement text');
     const sub = el('button', 'btn btn-primary', 'Announce');
     sub.type = 'submit';
@@ -253,6 +255,7 @@ function siteSanction(kind, id) {
       if (!r.ok) return apiErrorText(r);
       const until = Number.isSafeInteger(r.data.until) ? `until ${when(r.data.until)}` : 'until lifted';
       setMsg(`${who} ${kind === 'mute' ? 'muted' : 'chat-banned'} site-wide, ${until}.`, false);
+      load(false); /* the row offers the lift now */
       return true;
     },
   });
@@ -294,6 +297,8 @@ export async function adminAction(action, key, li) {
 async function announce() {
   const f = ui.adminFilter.elements, text = f.text.value, room = f.room.value.trim();
   if (!text.trim()) { setMsg('Write the announcement first.', true); return; }
+  const long = tooLong(text, ANNOUNCE_MAX, 'announcement');
+  if (long) { setMsg(long, true); f.text.focus(); return; }
   const r = await authedFetch('POST', '/api/v1/admin/announce', { room: room || null, text });
   if (!r.ok) { setMsg(apiErrorText(r), true); return; }
   f.text.value = '';

@@ -15,7 +15,7 @@
  * All tabs share the refresh token, and each refresh spends it. So refreshes are serialised across
  * tabs (Web Locks, or a localStorage lease where that API is missing) and always read the newest
  * stored token: two tabs presenting the same token would look like a stolen token. */
-import { SIGNOUT_REASONS, errorText, mergeLimits, mergeRules, newCmid, parseSession, plural, sentence, str } from './proto.js';
+import { SIGNOUT_REASONS, errorText, mergeLimits, mergeRules, newCmid, parseSanction, parseSession, plural, sentence, str } from './proto.js';
 import { LS, SS, lsOk, state, store } from './state.js';
 import { isOpen, net, reconnectNow, sendAuth } from './ws.js';
 import { openLogin, ui, update } from './ui.js';
@@ -45,7 +45,9 @@ function dropRefresh(rt) {
 }
 
 /* One REST call; never throws. Resolves to {ok: true, status, data} or
- * {ok: false, status (0 = no answer), code, message, retryAfter (seconds, for 429)}. */
+ * {ok: false, status (0 = no answer), code, message, retryAfter (seconds, for 429), sanction
+ * (a sanction error such as site_banned: {code, until, reason} from the error object, else
+ * null)}. */
 export async function api(method, path, body, token) {
   const headers = { Accept: 'application/json' };
   const init = { method, headers, cache: 'no-store', credentials: 'same-origin' };
@@ -65,9 +67,9 @@ export async function api(method, path, body, token) {
   if (res.ok) return { ok: true, status: res.status, data: data && typeof data === 'object' ? data : {} };
   const e = data && data.error && typeof data.error === 'object' ? data.error : {};
   const ra = Number.parseInt(res.headers.get('Retry-After') || '', 10);
-  return { ok: false, status: res.status, code: str(e.code) || `http_${res.status}`,
-    message: sentence(e.message) || `The server answered with status ${res.status}.`,
-    retryAfter: res.status === 429 && ra >= 0 ? ra : null };
+  const code = str(e.code) || `http_${res.status}`;
+  return { ok: false, status: res.status, code, message: sentence(e.message) || `The server answered with status ${res.status}.`,
+    retryAfter: res.status === 429 && ra >= 0 ? ra : null, sanction: parseSanction(code, e) };
 }
 /* The server's message; for 429 with the Retry-After wait. */
 export function apiErrorText(r) {

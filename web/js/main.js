@@ -122,6 +122,7 @@ function bindEvents() {
   window.addEventListener('hashchange', () => { openInvite(hashInvite()); if (adminHash()) openAdmin(); });
   ui.jump.addEventListener('click', () => { state.stickBottom = true; update(); });
   ui.reconnectBtn.addEventListener('click', reconnectNow);
+  ui.reloadBtn.addEventListener('click', () => location.reload()); /* after close 4010 (ws.js) */
   ui.loginBtn.addEventListener('click', () => openLogin('login'));
   ui.composerLogin.addEventListener('click', () => openLogin('login'));
   ui.authBannerLogin.addEventListener('click', () => openLogin('login'));

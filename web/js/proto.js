@@ -6,6 +6,11 @@
 export const DEFAULT_LIMITS = Object.freeze({ max_frame: 8192, max_text: 2000, max_rooms: 64, rate_per_s: 20, rate_burst: 40 });
 export const DEFAULT_ROOM_RULE = '^[A-Za-z0-9_.-]{1,64}$';
 export const TOKEN_MAX = 4096;
+/* Text limits of chat-api's bodies, in code points (proto/README.md section 9). A maxlength
+ * attribute counts UTF-16 units: the forms allow twice as many units (every code point fits) and
+ * tooLong() checks the code points before sending. */
+export const ROOM_DESC_MAX = 500; /* a room's description */
+export const ANNOUNCE_MAX = 2000; /* a site admin's announcement */
 /* Same rules as the server; replaced by GET /api/v1/config "rules" when it answers. */
 export const DEFAULT_RULES = Object.freeze({
   username: Object.freeze({ re: /^[A-Za-z0-9_]{4,20}$/, min: 4, max: 20 }),
@@ -79,6 +84,11 @@ export function sentence(t) {
 }
 /* "1 connection", "2 connections", "0 users". */
 export const plural = (n, one, many) => `${fmtNum(n)} ${n === 1 ? one : many}`;
+/* '' when text (its code points) fits in max, else why not as a sentence; what names the field. */
+export function tooLong(text, max, what) {
+  const n = codePoints(text);
+  return n > max ? `The ${what} is too long: at most ${plural(max, 'character', 'characters')} (it has ${fmtNum(n)}).` : '';
+}
 /* A presence count {users, conns} as text: "1 user · 2 connections". */
 export function presenceText(p) { return `${plural(p.users, 'user', 'users')} · ${plural(p.conns, 'connection', 'connections')}`; }
 export function newCmid() {
@@ -229,6 +239,12 @@ export function parseSanction(code, f) {
   if (code !== 'muted' && code !== 'chat_banned' && code !== 'banned' && code !== 'site_banned') return null;
   const until = Number.isSafeInteger(f && f.until) && f.until > 0 ? f.until : null;
   return { code, until, reason: str(f && f.reason) };
+}
+/* A login refused with site_banned (parseSanction of its error object): until when (fmt: ms ->
+ * local date and time) and why. The reason is untrusted: the caller shows it as text only. */
+export function siteBanText(sn, fmt) {
+  const until = sn && sn.until !== null ? `until ${fmt(sn.until)}` : 'until an administrator lifts the ban';
+  return `This account is banned from the site ${until}.` + (sn && sn.reason ? ` Reason: ${sn.reason}` : '');
 }
 /* The server's sanction frames (issue 13): `sanction` (put in force, or in force when a room is
  * joined) and `sanction_lifted` (lifted early; expiry sends nothing). */

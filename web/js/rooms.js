@@ -154,7 +154,9 @@ export async function joinPublic(id) {
 export async function leaveMember(id) {
   const room = state.rooms.get(id);
   if (room && room.info && room.info.me) {
+    room.leaving = true; /* the socket's left (reason left) may come before this answer */
     const r = await authedFetch('POST', `${roomPath(id)}/leave`);
+    room.leaving = false;
     if (!r.ok && r.status !== 404) {
       Object.assign(state, { roomMsg: `Could not leave: ${apiErrorText(r)}`, roomMsgErr: true });
       update();

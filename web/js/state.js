@@ -31,6 +31,8 @@ export function storedTheme() {
 export const state = {
   limits: { ...DEFAULT_LIMITS },
   roomRule: new RegExp(DEFAULT_ROOM_RULE),
+  /* status: connecting, online, offline (a reconnect at retryAt) or stopped (closed with 4010: no
+   * reconnect until a reload) */
   conn: { status: 'connecting', node: '', retryAt: 0 },
   token: '', /* the access token: in memory only (see api.js) */
   anon: store.get(SS, 'chat.anon') === '1', /* chose to watch anonymously */
@@ -237,6 +239,14 @@ export function sendBlock(room, text, open) {
   if (codePoints(text) > maxText(room)) return 'long';
   if (sendFrameBytes(room.id, text) > state.limits.max_frame) return 'big';
   return '';
+}
+
+/* Whether the message box takes typing in room: signed in, a room, and no mute, ban or chat ban
+ * in force. Slow mode leaves it open (the next message can be written meanwhile): only sending
+ * waits (sendBlock 'slow', with the countdown). */
+export function canType(room) {
+  const sn = state.user && room ? activeSanction(room) : null;
+  return !!state.user && !!room && !(sn && sn.code !== 'slow_mode');
 }
 
 /* ---- sanctions (issue 13): what the server said is in force ----

@@ -3,7 +3,7 @@
  * (textContent / append(string)), never as HTML. */
 import { LOGIN_REASONS, cleanText, codePoints, fmtNum, leftText, passwordRule, plural, presenceText, restricted, roomLabel,
   systemText, usernameRule, validTs } from './proto.js';
-import { activeRoom, activeSanction, isMember, maxText, sendBlock, sortedRooms, state } from './state.js';
+import { activeRoom, activeSanction, canType, isMember, maxText, sendBlock, sortedRooms, state } from './state.js';
 import { isOpen } from './ws.js';
 import { canModerate, loadRoomSanctions, msgActions } from './moderation.js';
 import { renderAdminLink } from './admin.js';
@@ -39,6 +39,15 @@ function button(cls, text, action) {
   return b;
 }
 function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+/* Text of parts: strings (ours) and {u: text} (untrusted), each of those in a <bdi> so that its
+ * bidi controls (U+202E...) and right-to-left letters cannot reorder the text around it. */
+const shownParts = new WeakMap(); /* node -> the parts it shows (as JSON) */
+function setParts(node, parts) {
+  const key = JSON.stringify(parts);
+  if (shownParts.get(node) === key) return;
+  shownParts.set(node, key);
+  node.replaceChildren(...parts.map((p) => (typeof p === 'string' ? p : el('bdi', null, p.u))));
+}
 /* Keyed reconcile: reuses nodes (keeps focus and scroll), moves them into order, drops the rest. */
 function reconcile(list, items, keyOf, create, patch) {
   const old = new Map();
@@ -103,7 +112,8 @@ function render() {
 function renderHeader() {
   const c = state.conn;
   ui.conn.dataset.state = c.status;
-  setText(ui.connText, c.status === 'online' ? 'Online' : c.status === 'connecting' ? 'Connecting…' : 'Offline');
+  setText(ui.connText, c.status === 'online' ? 'Online' : c.status === 'connecting' ? 'Connecting…'
+    : c.status === 'stopped' ? 'Disconnected' : 'Offline');
   setText(ui.connNode, c.status === 'online' && c.node ? `· ${c.node}` : '');
   ui.totals.hidden = !state.totals;
   if (state.totals) setText(ui.totals, `${presenceText(state.totals)} online`);
@@ -123,14 +133,18 @@ function renderHeader() {
   setText(ui.themeIcon, dark ? '\u263E' : '\u2600');
   ui.navToggle.setAttribute('aria-expanded', String(state.navOpen));
   document.body.classList.toggle('nav-open', state.navOpen);
-  const offline = c.status === 'offline';
-  ui.banner.hidden = !offline && c.status !== 'connecting' && !state.notice;
-  setText(ui.bannerText, offline ? 'Offline: reconnecting…' : c.status === 'connecting' ? 'Connecting…' : state.notice);
+  const offline = c.status === 'offline', stopped = c.status === 'stopped';
+  ui.banner.hidden = !offline && !stopped && c.status !== 'connecting' && !state.notice;
+  setText(ui.bannerText, offline ? 'Offline: reconnecting…' : c.status === 'connecting' ? 'Connecting…' : stopped ? STOPPED : state.notice);
   const secs = Math.max(0, Math.ceil((c.retryAt - Date.now()) / 1000));
   setText(ui.bannerCount, offline && secs > 0 ? `(in ${secs} s)` : '');
   ui.reconnectBtn.hidden = !offline;
-  ui.banner.classList.toggle('warn', offline);
+  ui.reloadBtn.hidden = !stopped;
+  ui.banner.classList.toggle('warn', offline || stopped);
 }
+/* closed with 4010 (ws.js): the client itself is at fault, and only a new copy of it helps */
+const STOPPED = 'Disconnected: the server closed the connection because this page sent invalid data (a bug in this '
+  + 'version of the client). It will not reconnect by itself. Reload the page to load the client again.';
 function createRoomItem() {
   const li = el('li', 'room');
   const open = button('room-open', undefined, 'open');
@@ -191,7 +205,7 @@ function renderRoomHead() {
     : h.loaded && !h.more && room.msgs.length ? 'The beginning of the room.' : '');
 }
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+export const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 function fmtTime(ts) {
   const d = new Date(ts);
@@ -291,6 +305,7 @@ const HINTS = {
   signing: 'Signing in…',
   noroom: 'Join a room to send messages.',
   offline: 'Offline: messages can be sent once the connection is back.',
+  stopped: 'Disconnected: reload the page to send messages.',
   long: 'The message is too long.',
   big: 'The message is too large to send.',
 };
@@ -302,22 +317,23 @@ function renderComposer() {
   setText(ui.counter, `${fmtNum(n)}/${fmtNum(max)}`);
   ui.counter.classList.toggle('over', n > max);
   const block = sendBlock(room, text, isOpen());
-  const sn = activeSanction(room);
-  const canType = !!state.user && !!room && !(sn && sn.code !== 'slow_mode');
-  ui.composerInput.disabled = !canType;
-  ui.composerInput.placeholder = canType ? `Message ${roomLabel(room.id, room.info)}` : state.user ? '' : 'Sign in to send messages';
+  const sn = activeSanction(room), typing = canType(room); /* slow mode: typing stays allowed, Send waits */
+  ui.composerInput.disabled = !typing;
+  ui.composerInput.placeholder = typing ? `Message ${roomLabel(room.id, room.info)}` : state.user ? '' : 'Sign in to send messages';
   ui.sendBtn.disabled = !!block;
-  let hint = HINTS[block] || '';
+  let hint = HINTS[block === 'offline' && state.conn.status === 'stopped' ? 'stopped' : block] || '', reason = '';
   if (block === 'joining') hint = room.joinError ? `Cannot join: ${room.joinError}` : `Joining ${roomLabel(room.id, room.info)}…`;
   if (block === 'long') hint = `The message is too long: at most ${plural(max, 'character', 'characters')} here.`;
   if (block === 'cooldown') hint = `You are sending too fast. Wait ${Math.ceil((state.cooldownUntil - Date.now()) / 1000)} s.`;
   if (block === 'slow') hint = `Slow mode: wait ${Math.max(1, Math.ceil((sn.until - Date.now()) / 1000))} s`;
   if (block === 'sanction') {
-    const what = sn.code === 'chat_banned' ? 'You may not send messages' : sn.code === 'muted' ? 'You are muted' : 'You are banned';
-    hint = `${what}${sn.reason ? `: ${sn.reason}` : ''} \u2014 ${leftText(sn.until, Date.now())}`;
+    hint = sn.code === 'chat_banned' ? 'You may not send messages' : sn.code === 'muted' ? 'You are muted' : 'You are banned';
+    reason = sn.reason;
   }
   ui.composerHint.classList.toggle('sanction', block === 'sanction' || block === 'slow');
-  setText(ui.composerHint, hint);
+  /* the reason is a moderator's text: isolated from the countdown after it */
+  setParts(ui.composerHint, block === 'sanction'
+    ? [hint, ...(reason ? [': ', { u: reason }] : []), ` \u2014 ${leftText(sn.until, Date.now())}`] : [hint]);
   ui.composerHint.classList.toggle('warn', block === 'long' || block === 'big' || block === 'cooldown');
   ui.composerLogin.hidden = block !== 'anon';
 }
@@ -463,7 +479,8 @@ function patchSanctionItem(li, sn) {
   const m = state.members.list.find((x) => x.user.id === sn.user);
   const who = m ? `${m.user.nickname} (@${m.user.username})` : `user ${sn.user}`;
   const until = sn.until === null ? 'until lifted' : `until ${dateTimeFmt.format(sn.until)}`;
-  setText(li.firstChild, `${sn.kind === 'mute' ? 'Muted' : 'Banned'}: ${who}, ${until}${sn.reason ? ` \u2014 ${sn.reason}` : ''}`);
+  setParts(li.firstChild, [`${sn.kind === 'mute' ? 'Muted' : 'Banned'}: `, { u: who }, `, ${until}`,
+    ...(sn.reason ? [' \u2014 ', { u: sn.reason }] : [])]);
   li.dataset.user = sn.user;
   li.dataset.kind = sn.kind;
 }

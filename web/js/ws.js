@@ -158,10 +158,12 @@ const handlers = Object.assign(Object.create(null), {
     resend(room);
     markRead(room);
   },
+  /* A reply to our leave, or the server took the socket out of the room: removed, kicked,
+   * banned, deleted, or left (the user left it through the REST API: another tab or device) */
   left(f) {
     takeRef(f.ref);
     const reason = str(f.reason), id = str(f.room), room = state.rooms.get(id);
-    if (room && ['removed', 'deleted', 'kicked', 'banned'].includes(reason)) {
+    if (room && ['removed', 'deleted', 'kicked', 'banned', 'left'].includes(reason)) {
       room.joined = false; /* the server has taken the socket out already */
       roomGone(reason, id);
     }
@@ -279,9 +281,13 @@ function onFrame(sock, data) {
 }
 
 /* ---- connection lifecycle ---- */
+/* Close 4010 (too_many_errors): this client sent malformed frames, a bug that a reconnect would
+ * repeat. proto/README.md: fix the code before reconnecting. No reconnect (not even a manual
+ * one) until the page is reloaded, which loads the client again. */
+export const CLOSE_TOO_MANY_ERRORS = 4010;
 export function connect() {
   clearTimeout(net.timers.retry);
-  if (net.ws) return;
+  if (net.ws || state.conn.status === 'stopped') return;
   const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
   let sock;
   try { sock = new WebSocket(url); } catch { scheduleReconnect(); update(); return; }
@@ -309,7 +315,10 @@ function onClose(sock, ev) {
   /* own messages without an ack stay pending: sent again after the rejoin (resend) */
   Object.assign(state, { totals: null, authPending: false });
   if (ev.code === 4001) authRefused('bad_token', '');
-  scheduleReconnect();
+  if (ev.code === CLOSE_TOO_MANY_ERRORS) {
+    clearTimeout(net.timers.retry);
+    Object.assign(state.conn, { status: 'stopped', node: '', retryAt: 0 });
+  } else scheduleReconnect();
   update();
 }
 /* Exponential backoff with jitter (half fixed, half random); a bye or a user request: ~now. */
@@ -323,6 +332,7 @@ function scheduleReconnect() {
   net.timers.retry = setTimeout(connect, delay);
 }
 export function reconnectNow() {
+  if (state.conn.status === 'stopped') return; /* after 4010: only a reload */
   Object.assign(net, { fast: true, attempt: 0 });
   if (net.ws) drop(net.ws); else connect();
 }

@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { leftText, parseEvent, parseHistory, parseRoom, parseSanction, parseSanctionFrame, systemText } from '../../../web/js/proto.js';
-import { activeSanction, addServerMsg, lastSeq, liftSanction, newRoom, noteLive, noteSanction, oldestSeq, putSanction, resetSanctions,
-  sendBlock, state } from '../../../web/js/state.js';
+import { leftText, parseEvent, parseHistory, parseRoom, parseSanction, parseSanctionFrame, siteBanText, systemText } from '../../../web/js/proto.js';
+import { activeSanction, addServerMsg, canType, lastSeq, liftSanction, newRoom, noteLive, noteSanction, oldestSeq, putSanction,
+  resetSanctions, sendBlock, state } from '../../../web/js/state.js';
 
 test('parseHistory: deleted messages, message_deleted and system events keep their seq', () => {
   const h = parseHistory({ messages: [
@@ -119,4 +119,32 @@ test('parseRoom: slow_mode_s', () => {
   assert.equal(parseRoom({ id: 'x', slow_mode_s: 30 }).slowMode, 30);
   assert.equal(parseRoom({ id: 'x', slow_mode_s: '30' }).slowMode, 0);
   assert.equal(parseRoom({ id: 'x' }).slowMode, 0);
+});
+
+test('slow mode: typing stays allowed while Send waits; a mute or chat ban closes the message box', () => {
+  const { room, other, now } = twoJoinedRooms();
+  assert.equal(canType(room), true);
+  noteSanction('r', 'slow_mode', now + 30000, '');
+  assert.equal(sendBlock(room, 'the next one', true), 'slow', 'Send waits for the countdown');
+  assert.equal(canType(room), true, 'the next message can be written meanwhile');
+  assert.equal(canType(other), true);
+  putSanction('muted', 'r', now + 60000, 'calm');
+  assert.equal(canType(room), false, 'muted: no typing');
+  assert.equal(canType(other), true);
+  putSanction('chat_banned', '*', now + 60000, 'spam');
+  assert.equal(canType(other), false, 'chat-banned: no typing anywhere');
+  state.user = null;
+  assert.equal(canType(room), false, 'a guest');
+  state.sanctions = [];
+});
+
+test('siteBanText: a refused login says until when (formatted by the caller) and why, the reason kept as given', () => {
+  const fmt = (ms) => `T${ms}`;
+  const sn = parseSanction('site_banned', { code: 'site_banned', message: 'banned', until: 1767226000000, reason: '<b>spam</b>' });
+  assert.deepEqual(sn, { code: 'site_banned', until: 1767226000000, reason: '<b>spam</b>' });
+  assert.equal(siteBanText(sn, fmt), 'This account is banned from the site until T1767226000000. Reason: <b>spam</b>');
+  assert.equal(siteBanText(parseSanction('site_banned', { until: null, reason: '' }), fmt),
+    'This account is banned from the site until an administrator lifts the ban.');
+  assert.equal(siteBanText(parseSanction('site_banned', { until: 'soon', reason: 7 }), fmt),
+    'This account is banned from the site until an administrator lifts the ban.', 'malformed fields: ignored');
 });

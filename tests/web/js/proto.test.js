@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_LIMITS, checkNickname, checkPassword, checkUsername, cleanText, codePoints, decodeFrame, defaultRules,
+  ANNOUNCE_MAX, DEFAULT_LIMITS, ROOM_DESC_MAX, checkNickname, checkPassword, checkUsername, cleanText, codePoints, decodeFrame, defaultRules,
   encodeFrame, errorText, joinFrame, mergeLimits, mergeRules, newCmid, parseLogin, parseSession, passwordRule, plural,
-  presenceText, sendFrame, sendFrameBytes, sentence, trimNick, usernameRule, validRoom, wellFormed,
+  presenceText, sendFrame, sendFrameBytes, sentence, tooLong, trimNick, usernameRule, validRoom, wellFormed,
 } from '../../../web/js/proto.js';
 
 const R = defaultRules();
@@ -135,4 +135,15 @@ test('parseSession and parseLogin take typed fields only', () => {
   const l = parseLogin({ id: 'l1', at: 1000, ip: '127.0.0.1', user_agent: {}, success: 'true', reason: 'ok' });
   assert.deepEqual(l, { id: 'l1', at: 1000, ip: '127.0.0.1', ua: '', success: false, reason: 'ok' });
   assert.equal(parseLogin([]), null);
+});
+
+test('tooLong: the contract limits in code points, not UTF-16 units', () => {
+  assert.equal(ROOM_DESC_MAX, 500, 'a room description: proto/README.md section 9');
+  assert.equal(ANNOUNCE_MAX, 2000, 'an announcement: proto/README.md section 9');
+  assert.equal(tooLong('😀'.repeat(500), ROOM_DESC_MAX, 'description'), '', '500 emoji are 1000 UTF-16 units, 500 code points');
+  assert.equal(tooLong('', ROOM_DESC_MAX, 'description'), '');
+  assert.equal(tooLong('x'.repeat(501), ROOM_DESC_MAX, 'description'),
+    'The description is too long: at most 500 characters (it has 501).');
+  assert.equal(tooLong('é'.repeat(2001), ANNOUNCE_MAX, 'announcement'),
+    `The announcement is too long: at most ${(2000).toLocaleString()} characters (it has ${(2001).toLocaleString()}).`);
 });
