@@ -95,8 +95,8 @@ bool it_is_decimal(const char *s)
     return true;
 }
 
-/* Settings of the test cluster from the environment (see CMakeLists.txt), with the gateway's
- * defaults. */
+/* Settings of the test cluster from the environment (see CMakeLists.txt); dflt when unset (the
+ * default of the service that reads the setting). */
 int it_env_int(const char *key, int dflt)
 {
     const char *v = getenv(key);

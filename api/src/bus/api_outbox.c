@@ -28,7 +28,8 @@ struct api_outbox {
     atomic_bool stop;
     struct api_db db;
     bool listening, locked;
-    bool migrated; /* the schema migrations ran once on this process's first connection */
+    bool migrated;      /* the schema migrations ran once on this process's first connection */
+    int64_t recheck_at; /* chat_mono_ms of the next check of a refused query */
     struct chat_log_limit lim; /* "not relayed" lines */
 };
 
@@ -254,6 +255,23 @@ static void give_up_turn(struct api_outbox *o)
     o->locked = false;
 }
 
+/* While a query is refused (a connect of any thread found it not matching the schema): prepares
+ * the queries again on this connection, every poll interval at most. Nothing else would: a
+ * replica that is not ready gets no requests (k8s takes it out of the Service), and this
+ * connection is not made again while it stays up; without it /readyz would stay 503 after the
+ * schema is fixed, until a restart. Without a connection, take_turn's connect prepares them anyway.
+ */
+static void recheck_queries(struct api_outbox *o, int poll_ms)
+{
+    int64_t now = chat_mono_ms();
+
+    if (!o->db.pg || now < o->recheck_at || api_db_queries_good(&o->a->db_health))
+        return;
+    o->recheck_at = now + poll_ms;
+    (void)api_db_queries_recheck(&o->db);
+    api_db_done(&o->db);
+}
+
 static void *relay_main(void *arg)
 {
     struct api_outbox *o = arg;
@@ -262,6 +280,7 @@ static void *relay_main(void *arg)
     while (!atomic_load(&o->stop)) {
         int n;
 
+        recheck_queries(o, poll_ms);
         /* this replica cannot produce (a fatal producer error), or has failed a while: the
          * lock goes, so a replica that can relays meanwhile; this one tries again later */
         if (api_kafka_fatal(o->a->kafka) || failed >= OUTBOX_FAILS_MAX) {

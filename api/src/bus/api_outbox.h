@@ -4,7 +4,9 @@
  * order and deletes each once Kafka acknowledged it. One relay in the cluster works at a time
  * (a session advisory lock); a commit wakes it through LISTEN/NOTIFY (migration 0004), else it
  * looks every CHAT_OUTBOX_POLL_MS. At least once: a row produced but not yet deleted when the
- * relay dies is produced again (the gateways apply events idempotently). */
+ * relay dies is produced again (the gateways apply events idempotently). While a named query is
+ * refused by the schema (readiness), the relay also prepares the queries again on its connection
+ * every CHAT_OUTBOX_POLL_MS, so /readyz heals without a request once the schema is fixed. */
 #ifndef API_OUTBOX_H
 #define API_OUTBOX_H
 

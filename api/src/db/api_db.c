@@ -90,7 +90,7 @@ static PGresult *exec_within(struct api_db *db,
                              int n,
                              const char *const *params)
 {
-    int64_t deadline = chat_mono_ms() + db->timeout_ms;
+    int64_t deadline = db->until ? db->until : chat_mono_ms() + db->timeout_ms;
     char why[64];
     PGresult *res = NULL, *r;
     int rc;
@@ -193,18 +193,34 @@ int api_db_queries_append(struct api_db_health *h, struct chat_buf *out)
     return chat_buf_appendf(out, "queries=bad failing=%s\n", api_queries[f - 1].name);
 }
 
-/* A query the schema refused: logged once (per change of the failing query) with SQLSTATE and
- * the primary message. */
-static void query_refused(struct api_db *db, int q, const PGresult *r)
+bool api_db_schema_error(const char *st)
+{
+    /* class 42: syntax error or access rule violation (undefined table, column, function, ...);
+     * class 3F: invalid schema name (a schema-qualified name whose schema is gone) */
+    return st && strlen(st) == 5 && (strncmp(st, "42", 2) == 0 || strncmp(st, "3F", 2) == 0);
+}
+
+/* A prepare that failed: a query the schema refused is reported (readiness) and logged once per
+ * change of the failing query, with SQLSTATE and the primary message; any other error (the
+ * server shutting down, a timeout, a lock wait) is an outage, logged like a failed connect. */
+static void prepare_failed(struct api_db *db, int q, const PGresult *r)
 {
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    char why[256];
 
+    if (!api_db_schema_error(st)) {
+        snprintf(why, sizeof(why), "query %s: %s %s (not a schema mismatch)", api_queries[q].name,
+                 st ? st : "-", msg ? msg : PQresStatus(PQresultStatus(r)));
+        db_log(db, "cannot prepare", why);
+        return;
+    }
     if (db->queries && atomic_exchange(&db->queries->failing, q + 1) == q + 1)
         return;
     chat_log(CHAT_LOG_ERROR,
              "postgres (%s): query %s (db/queries/%s.sql) does not match the schema: %s %s; not "
-             "ready until it does (tried again at every connect)",
+             "ready until it does (tried again at every connect, and by the outbox relay every "
+             "CHAT_OUTBOX_POLL_MS)",
              db->app, api_queries[q].name, api_queries[q].domain, st ? st : "-",
              msg ? msg : PQresStatus(PQresultStatus(r)));
 }
@@ -244,12 +260,13 @@ static PGresult *next_within(PGconn *pg, int64_t deadline, int *rc)
 }
 
 /* Prepares the connection's queries in one pipeline (one round trip for all of them, not one
- * each: a new connection is ready in about the time of one statement), within the deadline. A
- * query the schema refuses is reported by name (the queries after it are aborted by the
- * server). False when one failed (the connection may have been dropped). */
-static bool prepare_all(struct api_db *db)
+ * each: a new connection is ready in about the time of one statement), within the deadline (a
+ * connect's, else one of its own); unnamed: each as the unnamed statement (a check that leaves
+ * the named ones alone). A query the schema refuses is reported by name (the queries after it
+ * are aborted by the server). False when one failed (the connection may have been dropped). */
+static bool prepare_all(struct api_db *db, bool unnamed)
 {
-    int64_t deadline = chat_mono_ms() + db->timeout_ms;
+    int64_t deadline = db->until ? db->until : chat_mono_ms() + db->timeout_ms;
     int rc = 1, failed = -1, sent[API_Q__COUNT], nsent = 0, f;
     char why[64];
 
@@ -261,7 +278,7 @@ static bool prepare_all(struct api_db *db)
         const struct chat_db_query *def = &api_queries[q];
         if (!(db->prepare & def->domain_bit))
             continue;
-        if (!PQsendPrepare(db->pg, def->name, def->sql, 0, NULL)) {
+        if (!PQsendPrepare(db->pg, unnamed ? "" : def->name, def->sql, 0, NULL)) {
             db_drop(db, PQerrorMessage(db->pg));
             return false;
         }
@@ -276,7 +293,7 @@ static bool prepare_all(struct api_db *db)
         if (r && PQresultStatus(r) != PGRES_COMMAND_OK && failed < 0 &&
             PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
             failed = sent[i];
-            query_refused(db, sent[i], r);
+            prepare_failed(db, sent[i], r);
         }
         PQclear(r);
         if (r && (r = next_within(db->pg, deadline, &rc)) != NULL) /* the NULL after it */
@@ -310,6 +327,15 @@ broken:
         snprintf(why, sizeof(why), "no answer within CHAT_PG_TIMEOUT_MS (%d ms)", db->timeout_ms);
     db_drop(db, rc == 0 ? why : PQerrorMessage(db->pg));
     return false;
+}
+
+bool api_db_queries_recheck(struct api_db *db)
+{
+    if (!db->queries || api_db_queries_good(db->queries))
+        return true;
+    if (!db->pg)
+        return false;
+    return prepare_all(db, true) && api_db_queries_good(db->queries);
 }
 
 void api_db_log_error(const PGresult *r, const char *what)
@@ -360,38 +386,51 @@ int64_t api_db_ll(const PGresult *r, int row, int col)
     return v;
 }
 
-/* Connects within the deadline, the SET included: a hung server's kernel accepts the TCP
- * connection, and only the deadline ends the wait for the startup answer (libpq's
- * connect_timeout counts whole seconds and PQconnectPoll ignores it). */
-static bool db_connect(struct api_db *db)
+/* Runs the connect hook (the relay's migrations) with the connect's clock stopped: its
+ * statements have a deadline each, and the prepare after it gets what the connect had left. */
+static bool run_on_connect(struct api_db *db)
 {
-    char user_timeout[16], stmt[64];
+    int64_t left = db->until - chat_mono_ms();
+    bool good;
+
+    if (!db->on_connect)
+        return true;
+    db->until = 0;
+    good = db->on_connect(db, db->on_connect_arg);
+    db->until = chat_mono_ms() + (left > 0 ? left : 0);
+    return good;
+}
+
+/* The startup exchange within db->until: a hung server's kernel accepts the TCP connection, and
+ * only the deadline ends the wait for the startup answer (libpq's connect_timeout counts whole
+ * seconds and PQconnectPoll ignores it). The connection, or NULL (logged). */
+static PGconn *start_within(struct api_db *db)
+{
+    char user_timeout[16];
     /* the DSN comes last: its own settings win over these defaults */
     const char *keys[] = {
         "application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
         "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
     const char *vals[] = {db->app, "1", "5", "2", "3", user_timeout, db->dsn, NULL};
-    int64_t deadline = chat_mono_ms() + db->timeout_ms;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    char why[64];
     PGconn *pg;
 
     snprintf(user_timeout, sizeof(user_timeout), "%d", db->timeout_ms);
     pg = PQconnectStartParams(keys, vals, 1);
     if (!pg) {
         db_log(db, "cannot connect", "out of memory");
-        return false;
+        return NULL;
     }
     while (PQstatus(pg) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-        int rc = wait_fd(PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+        int rc = wait_fd(PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, db->until);
 
         if (rc == 0) {
-            char why[64];
-
             snprintf(why, sizeof(why), "no answer within CHAT_PG_TIMEOUT_MS (%d ms)",
                      db->timeout_ms);
             db_log(db, "cannot connect", why);
             PQfinish(pg);
-            return false;
+            return NULL;
         }
         st = rc > 0 ? PQconnectPoll(pg) : PGRES_POLLING_FAILED;
     }
@@ -399,24 +438,36 @@ static bool db_connect(struct api_db *db)
         /* PQerrorMessage may name host and user, never the password */
         db_log(db, "cannot connect", PQerrorMessage(pg));
         PQfinish(pg);
-        return false;
+        return NULL;
     }
     PQsetErrorVerbosity(pg, PQERRORS_TERSE);
     if (PQsetnonblocking(pg, 1) != 0) {
         db_log(db, "cannot connect", PQerrorMessage(pg));
         PQfinish(pg);
-        return false;
+        return NULL;
     }
-    db->pg = pg;
+    return pg;
+}
+
+/* Connects, sets statement_timeout and prepares the queries, all within one deadline
+ * (CHAT_PG_TIMEOUT_MS from now): a try costs at most that, whichever step the server stops
+ * answering in (the relay's migrations in between do not count: run_on_connect). */
+static bool db_connect(struct api_db *db)
+{
+    char stmt[64];
+    bool good;
+
+    db->until = chat_mono_ms() + db->timeout_ms;
+    db->pg = start_within(db);
     /* the server's own bound too: a slow statement stops there as well */
     snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d", db->timeout_ms);
-    if (!api_db_cmd(db, stmt) || (db->on_connect && !db->on_connect(db, db->on_connect_arg)) ||
-        !prepare_all(db)) {
+    good = db->pg && api_db_cmd(db, stmt) && run_on_connect(db) && prepare_all(db, false);
+    db->until = 0;
+    if (!good) {
         PQfinish(db->pg); /* NULL when already dropped: nothing */
         db->pg = NULL;
-        return false;
     }
-    return true;
+    return good;
 }
 
 /* A kept connection the server has closed since its last use (a restart sends a FATAL

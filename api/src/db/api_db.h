@@ -10,11 +10,18 @@
  * throughout; errors are logged with SQLSTATE and the primary message only (a DETAIL may quote a
  * row, password hash included).
  *
+ * A connect is one deadline: the TCP and startup exchange, the SET and the prepares share it, so
+ * a try costs at most CHAT_PG_TIMEOUT_MS (the outbox relay's migrations, run in between on its
+ * first connect, are statements of their own and do not count against it).
+ *
  * Named queries (db/queries/<domain>.sql, db/README.md): every connection prepares the queries
- * of its files (api_db_prepare_on_connect) right after connecting, each within the deadline, and
- * runs them by name (api_db_qn). A statement the schema refuses (42703, 42P01, ...) fails the
- * connect and marks the process not ready, naming the query (api_db_queries_append); the next
- * connect tries again, so fixing the schema heals it. */
+ * of its files (api_db_prepare_on_connect) right after connecting and runs them by name
+ * (api_db_qn). A statement the schema refuses (SQLSTATE class 42 or 3F: 42703, 42P01, ...) fails
+ * the connect and marks the process not ready, naming the query (api_db_queries_append); any
+ * other error of a prepare (57P01, 57014, 55P03, a lost connection) is an outage like a failed
+ * connect, and readiness is left alone. The next connect tries again, and while a query is
+ * refused the outbox relay prepares them again on its own connection every CHAT_OUTBOX_POLL_MS
+ * (api_db_queries_recheck), so fixing the schema heals it even when nothing connects any more. */
 #ifndef API_DB_H
 #define API_DB_H
 
@@ -52,6 +59,7 @@ struct api_db {
     struct api_db_health *queries;   /* where a query the schema refuses is reported; may be NULL */
     api_db_connected_fn *on_connect; /* may be NULL */
     void *on_connect_arg;
+    int64_t until; /* a connect in progress: its one deadline (chat_mono_ms); 0 otherwise */
 };
 
 void api_db_init(
@@ -84,6 +92,17 @@ PGresult *api_db_qn(struct api_db *db, enum api_q q, int n, const char *const *p
 /* False while a query the schema refused at a connect has not been prepared since (h->failing);
  * readiness. */
 bool api_db_queries_good(struct api_db_health *h);
+/* While a query is refused (db->queries->failing): prepares this connection's queries again, as
+ * the unnamed statement (its named ones stay), in one pipeline within the deadline. All good
+ * clears the flag; a query the schema refuses is reported as at a connect; another error changes
+ * nothing (a broken connection is dropped). True when no query is refused (then at once, with
+ * no round trip); false otherwise, or without a connection (the next connect prepares them). */
+bool api_db_queries_recheck(struct api_db *db);
+/* Whether SQLSTATE st (NULL: none, e.g. a connection lost) says the statement does not match
+ * the schema: class 42 (syntax error or access rule violation: 42601, 42P01, 42703, 42883, ...)
+ * or 3F (invalid schema name). Anything else (57P01 admin shutdown, 57014 statement timeout,
+ * 55P03 lock timeout, 08xxx, no SQLSTATE) is transient: the same statement may work later. */
+bool api_db_schema_error(const char *st);
 /* Appends "queries=good\n" or "queries=bad failing=<name>\n" (/readyz). CHAT_OK or the
  * chat_buf error. */
 int api_db_queries_append(struct api_db_health *h, struct chat_buf *out);

@@ -18,10 +18,12 @@ void r_ops_healthz(struct api_req *r)
 }
 
 /* Ready once PostgreSQL answered once since start (the outbox relay's first connect) and
- * until SIGTERM, unless a named query was refused by the schema or the partition count of
- * chat.messages changed (then until restarted: proto/README.md, section 11). A later outage of a
- * dependency does not make a replica unready: every replica shares it, and each request answers
- * 503 on its own within CHAT_PG_TIMEOUT_MS. */
+ * until SIGTERM, unless a named query is refused by the schema (until the outbox relay's next
+ * check after the fix: api_db_queries_recheck) or the partition count of chat.messages changed
+ * (then until restarted: proto/README.md, section 11). Touches no dependency. A later outage of
+ * a dependency does not make a replica unready: every replica shares it, and each request
+ * answers 503 on its own within about 2 x CHAT_PG_TIMEOUT_MS (a probe ahead of it, then its
+ * own try). */
 void r_ops_readyz(struct api_req *r)
 {
     struct api *a = r->api;
