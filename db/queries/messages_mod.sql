@@ -6,8 +6,9 @@
 SELECT pg_advisory_xact_lock(hashtextextended('chat.msg', 0) # $1::bigint);
 
 -- name: msg_room_access
--- room $1 as user $2 sees it: kind, the user's role and state (NULL: never a member)
-SELECT r.kind, m.role, m.state
+-- room $1 as user $2 sees it: kind, the user's role and state (NULL: never a member), whether
+-- a member who left may still read it (history_after_leave)
+SELECT r.kind, m.role, m.state, r.history_after_leave
 FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2::bigint
 WHERE r.id = $1;
 

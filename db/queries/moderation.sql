@@ -27,6 +27,16 @@ VALUES ($1, $2, $3, coalesce($4, ''), $5::bigint,
         CASE WHEN $6::int IS NULL THEN NULL ELSE now() + make_interval(secs => $6::int) END)
 RETURNING id, (extract(epoch FROM expires_at) * 1000)::bigint;
 
+-- name: room_ban_of
+-- the ban in force of user $1 in room $2, which refuses a REST join and an invite's redeem as
+-- the gateways refuse a WebSocket join: reason, until (ms, NULL: until lifted)
+SELECT reason, (extract(epoch FROM expires_at) * 1000)::bigint
+FROM sanctions
+WHERE user_id = $1 AND room_id = $2 AND kind = 'ban' AND lifted_at IS NULL
+  AND (expires_at IS NULL OR expires_at > now())
+ORDER BY expires_at IS NULL DESC, expires_at DESC
+LIMIT 1;
+
 -- name: sanctions_of_room
 -- the active sanctions of a room, newest first
 SELECT coalesce(json_agg(json_build_object(

@@ -25,15 +25,29 @@ ON CONFLICT DO NOTHING
 RETURNING id;
 
 -- name: room_update
--- NULL parameters keep the current value; returns kind, max_text, slow_mode_s
-UPDATE rooms SET name = coalesce($2, name), description = coalesce($3, description),
-                 member_limit = coalesce($4::int, member_limit),
-                 max_text = coalesce($5::int, max_text),
-                 history_after_leave = coalesce($6::boolean, history_after_leave),
-                 slow_mode_s = coalesce($7::int, slow_mode_s),
-                 updated_at = now()
-WHERE id = $1
-RETURNING kind, max_text, slow_mode_s;
+-- NULL parameters keep the current value; returns kind, max_text, slow_mode_s and the names of
+-- the settings whose value changed, comma-separated ('' when none)
+WITH old AS (SELECT name, description, member_limit, max_text, history_after_leave, slow_mode_s
+             FROM rooms WHERE id = $1 FOR UPDATE)
+UPDATE rooms r SET name = coalesce($2, r.name), description = coalesce($3, r.description),
+                   member_limit = coalesce($4::int, r.member_limit),
+                   max_text = coalesce($5::int, r.max_text),
+                   history_after_leave = coalesce($6::boolean, r.history_after_leave),
+                   slow_mode_s = coalesce($7::int, r.slow_mode_s),
+                   updated_at = now()
+FROM old
+WHERE r.id = $1
+RETURNING r.kind, r.max_text, r.slow_mode_s,
+          concat_ws(', ',
+                    CASE WHEN r.name IS DISTINCT FROM old.name THEN 'name' END,
+                    CASE WHEN r.description IS DISTINCT FROM old.description THEN 'description' END,
+                    CASE WHEN r.member_limit IS DISTINCT FROM old.member_limit
+                         THEN 'member_limit' END,
+                    CASE WHEN r.max_text IS DISTINCT FROM old.max_text THEN 'max_text' END,
+                    CASE WHEN r.history_after_leave IS DISTINCT FROM old.history_after_leave
+                         THEN 'history_after_leave' END,
+                    CASE WHEN r.slow_mode_s IS DISTINCT FROM old.slow_mode_s
+                         THEN 'slow_mode_s' END);
 
 -- name: room_delete
 DELETE FROM rooms WHERE id = $1 RETURNING id;

@@ -287,6 +287,62 @@ static void test_delete(void **state)
     json_decref(site.session);
 }
 
+/* Waits until the persister stored message id of room. */
+static void wait_stored(const char *room, const char *id)
+{
+    long long t0 = it_mono_ms();
+
+    while (it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s", room, id) !=
+           1) {
+        if (it_mono_ms() - t0 > it_timeout(WAIT_MS))
+            fail_msg("the persister did not store the message");
+        it_sleep_ms(POLL_MS);
+    }
+}
+
+/* A member who left a room whose history stays open to them (history_after_leave) may read it,
+ * so may report its messages; once the room closes it to them, the message is not_found. */
+static void test_report_after_leaving(void **state)
+{
+    struct it_user owner, x;
+    char room[80], code[64], p[256], id[32];
+    json_t *r;
+    long long t0;
+
+    (void)state;
+    it_user_new(&owner, "rlo");
+    it_user_new(&x, "rlx");
+    r = it_api_ok(
+        201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
+        json_pack("{s:s, s:s, s:b}", "kind", "group", "name", "Leavers", "history_after_leave", 1));
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/invites", room);
+    r = it_api_ok(201, API1, "POST", p, owner.token, &cl, json_pack("{s:i}", "max_uses", 0));
+    snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
+    json_decref(r);
+    snprintf(p, sizeof(p), "/api/v1/invites/%s/redeem", code);
+    json_decref(it_api_ok(200, API2, "POST", p, x.token, &cl, NULL));
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages", room);
+    r = it_api_ok(200, API1, "POST", p, owner.token, &cl, json_pack("{s:s}", "text", "said"));
+    snprintf(id, sizeof(id), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    wait_stored(room, id);
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/leave", room);
+    json_decref(it_api_ok(204, API1, "POST", p, x.token, &cl, NULL));
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages/%s/report", room, id);
+    json_decref(
+        it_api_ok(201, API2, "POST", p, x.token, &cl, json_pack("{s:s}", "reason", "after")));
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s", room);
+    json_decref(it_api_ok(200, API1, "PATCH", p, owner.token, &cl,
+                          json_pack("{s:b}", "history_after_leave", 0)));
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages/%s/report", room, id);
+    it_api_err(404, "not_found", API1, "POST", p, x.token, &cl,
+               json_pack("{s:s}", "reason", "closed"));
+    json_decref(owner.session);
+    json_decref(x.session);
+}
+
 static void test_report(void **state)
 {
     struct it_user owner, m, r;
@@ -308,13 +364,7 @@ static void test_report(void **state)
     a = send_msg(c, room, "report me", cmid);
     snprintf(id, sizeof(id), "%s", it_jstr(a, "id"));
     json_decref(a);
-    t0 = it_mono_ms();
-    while (it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s", room, id) !=
-           1) {
-        if (it_mono_ms() - t0 > it_timeout(WAIT_MS))
-            fail_msg("the persister did not store the message");
-        it_sleep_ms(POLL_MS);
-    }
+    wait_stored(room, id);
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages/%s/report", room, id);
     it_api_err(400, "bad_field", API1, "POST", p, r.token, &cl, json_pack("{s:s}", "reason", ""));
     it_api_err(400, "bad_field", API1, "POST", p, r.token, &cl, json_pack("{s:i}", "reason", 5));
@@ -342,6 +392,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_report),
+        cmocka_unit_test(test_report_after_leaving),
     };
 
     it_env_load();

@@ -10,7 +10,9 @@
  *   - the lobby's 30 code points, enforced by the gateways from chat.rooms;
  *   - a deleted room takes every socket out; a site admin (the database's role, not the
  *     token's) deletes any room;
- *   - my rooms, the directory's search and paging. */
+ *   - my rooms, the directory's search and paging (q in code points);
+ *   - a room ban holds on a REST join and on invites; a removed owner's room is handed over;
+ *     room_updated names what changed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -532,6 +534,189 @@ static void test_system_joins(void **state)
     it_user_free(&b);
 }
 
+/* A new room of owner of kind (its id in room) and an invite of it without a use limit (its code
+ * in code). */
+static void room_with_invite(const struct it_user *owner,
+                             const char *kind,
+                             char *room,
+                             size_t room_cap,
+                             char *code,
+                             size_t code_cap)
+{
+    json_t *r = create_room(owner, kind, NULL);
+
+    snprintf(room, room_cap, "%s", it_jstr(r, "id"));
+    json_decref(r);
+    r = invite(owner, room, json_pack("{s:i}", "max_uses", 0));
+    snprintf(code, code_cap, "%s", it_jstr(r, "code"));
+    json_decref(r);
+}
+
+/* POST /api/v1/rooms/{room}/moderation/{action} {"user", "reason"} by `by`: the status. */
+static int moderate(const struct it_user *by,
+                    const char *room,
+                    const char *action,
+                    const struct it_user *who,
+                    const char *reason)
+{
+    char p[200];
+    json_t *out = NULL;
+    int st;
+
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/moderation/%s", room, action);
+    st = it_api(API1, "POST", p, by->token, &cl,
+                json_pack("{s:s, s:s}", "user", who->id, "reason", reason), &out, NULL);
+    json_decref(out);
+    return st;
+}
+
+/* The refusal of a banned user: 403 banned with the moderator's reason and no end. */
+static void expect_banned(int st, json_t *out, const char *reason, const char *what)
+{
+    it_check_error(st, out, 403, "banned", what);
+    assert_string_equal(it_jstr(out, "error.reason"), reason);
+    assert_true(json_is_null(it_jget(out, "error.until")));
+    json_decref(out);
+}
+
+/* A room ban holds on every way back in: a REST join of a public room and an invite to a private
+ * one (of any age) are refused 403 banned, the invite keeps its use; lifted, the same invite
+ * works. */
+static void test_ban_holds_on_every_way_in(void **state)
+{
+    struct it_user owner, u;
+    char pub[80], priv[80], code[64], p[200];
+    json_t *r, *out = NULL;
+    int st;
+
+    (void)state;
+    it_user_new(&owner, "bno");
+    it_user_new(&u, "bnu");
+    it_room_new(pub, sizeof(pub), "bn");
+    it_user_room(&owner, pub);
+    it_user_join(&u, pub);
+    room_with_invite(&owner, "private", priv, sizeof(priv), code, sizeof(code));
+    redeem(&u, code, 200, NULL);
+    assert_int_equal(moderate(&owner, pub, "ban", &u, "links"), 201);
+    assert_int_equal(moderate(&owner, priv, "ban", &u, ""), 201);
+
+    path_of(p, sizeof(p), pub, "/join");
+    st = it_api(API1, "POST", p, u.token, &cl, NULL, &out, NULL);
+    expect_banned(st, out, "links", "a REST join of a public room while banned");
+    snprintf(p, sizeof(p), "/api/v1/invites/%s/redeem", code);
+    st = it_api(API2, "POST", p, u.token, &cl, NULL, &out, NULL);
+    expect_banned(st, out, "", "an old invite while banned");
+    r = invite(&owner, priv, json_pack("{s:i}", "max_uses", 1));
+    snprintf(code, sizeof(code), "%s", it_jstr(r, "code"));
+    json_decref(r);
+    snprintf(p, sizeof(p), "/api/v1/invites/%s/redeem", code);
+    st = it_api(API2, "POST", p, u.token, &cl, NULL, &out, NULL);
+    expect_banned(st, out, "", "a new invite while banned");
+    expect_visible(priv, u.token, false, "a banned ex-member");
+
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/moderation/ban/%s", priv, u.id);
+    json_decref(it_api_ok(204, API1, "DELETE", p, owner.token, &cl, NULL));
+    redeem(&u, code, 200, NULL); /* its one use was not spent by the refusal */
+    expect_visible(priv, u.token, true, "the member after the lift");
+    it_user_free(&owner);
+    it_user_free(&u);
+}
+
+/* A site admin who kicks (or bans) a room's owner: the room goes to its oldest admin, as when the
+ * owner leaves; never ownerless. */
+static void test_removed_owner_hands_over(void **state)
+{
+    struct it_user owner, adm, m, sa;
+    char room[80], code[64], p[200];
+    json_t *r, *members;
+    const char *role = NULL;
+
+    (void)state;
+    it_user_new(&owner, "hoo");
+    it_user_new(&m, "hom");
+    it_user_new(&adm, "hoa");
+    it_user_new(&sa, "hos");
+    it_user_admin(&sa);
+    room_with_invite(&owner, "group", room, sizeof(room), code, sizeof(code));
+    redeem(&m, code, 200, NULL);
+    redeem(&adm, code, 200, NULL); /* joined after m, but an admin: first in line */
+    set_role(&owner, room, &adm, "admin", 204);
+    assert_int_equal(moderate(&sa, room, "kick", &owner, "gone"), 204);
+    path_of(p, sizeof(p), room, "/members");
+    members = it_api_ok(200, API1, "GET", p, m.token, &cl, NULL);
+    for (size_t i = 0; i < json_array_size(it_jget(members, "members")); i++) {
+        json_t *e = json_array_get(it_jget(members, "members"), i);
+        if (strcmp(it_jstr(e, "user.id"), adm.id) == 0)
+            role = it_jstr(e, "role");
+        if (strcmp(it_jstr(e, "user.id"), owner.id) == 0)
+            fail_msg("the kicked owner is still a member");
+    }
+    if (!role || strcmp(role, "owner") != 0)
+        fail_msg("the room's admin is %s after the owner was kicked, not owner",
+                 role ? role : "absent");
+    json_decref(members);
+    it_user_free(&owner);
+    it_user_free(&m);
+    it_user_free(&adm);
+    it_user_free(&sa);
+}
+
+/* PATCH: the room's system event room_updated names the settings that changed; a PATCH that
+ * changes nothing writes no event (the next one seen is the next change's). */
+static void test_room_updated_says_what(void **state)
+{
+    struct it_user owner;
+    char room[80], p[160];
+    struct wsc *w;
+    json_t *f;
+
+    (void)state;
+    it_user_new(&owner, "rup");
+    it_room_new(room, sizeof(room), "ru");
+    it_user_room(&owner, room);
+    w = it_connect(GW1, owner.token);
+    expect_join(w, room, NULL, NULL);
+    path_of(p, sizeof(p), room, NULL);
+    json_decref(it_api_ok(200, API1, "PATCH", p, owner.token, &cl,
+                          json_pack("{s:s, s:i}", "name", "Renamed", "slow_mode_s", 0)));
+    f = it_wait_frame(w, "system", "event", "room_updated", NULL, it_timeout(WAIT_MS));
+    assert_non_null(f);
+    assert_string_equal(it_jstr(f, "text"), "name"); /* slow mode was 0 already */
+    json_decref(f);
+    json_decref(it_api_ok(200, API2, "PATCH", p, owner.token, &cl, json_pack("{}")));
+    json_decref(it_api_ok(200, API2, "PATCH", p, owner.token, &cl,
+                          json_pack("{s:s}", "name", "Renamed"))); /* the same value */
+    json_decref(it_api_ok(200, API1, "PATCH", p, owner.token, &cl,
+                          json_pack("{s:s, s:i}", "description", "About", "slow_mode_s", 5)));
+    f = it_wait_frame(w, "system", "event", "room_updated", NULL, it_timeout(WAIT_MS));
+    assert_non_null(f);
+    assert_string_equal(it_jstr(f, "text"), "description, slow_mode_s");
+    json_decref(f);
+    it_api_err(400, "bad_field", API1, "PATCH", p, owner.token, &cl,
+               json_pack("{s:s}", "history_after_leave", "yes"));
+    wsc_close(w);
+    it_user_free(&owner);
+}
+
+/* The directory's q is counted in code points (a room name's 64), in any script. */
+static void test_directory_query_in_code_points(void **state)
+{
+    char q[512] = "", p[600];
+    json_t *r;
+
+    (void)state;
+    for (int i = 0; i < 30; i++)
+        strcat(q, "%ED%95%9C"); /* 한: 3 bytes each, 90 in all */
+    snprintf(p, sizeof(p), "/api/v1/rooms?q=%s", q);
+    r = it_api_ok(200, API1, "GET", p, NULL, &cl, NULL);
+    json_decref(r);
+    q[0] = '\0';
+    for (int i = 0; i < 65; i++)
+        strcat(q, "a");
+    snprintf(p, sizeof(p), "/api/v1/rooms?q=%s", q);
+    it_api_err(400, "bad_field", API1, "GET", p, NULL, &cl, NULL);
+}
+
 static void test_direct_one_per_pair(void **state)
 {
     struct it_user a, b;
@@ -809,6 +994,10 @@ int main(void)
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_unread),
         cmocka_unit_test(test_permission_matrix),
+        cmocka_unit_test(test_ban_holds_on_every_way_in),
+        cmocka_unit_test(test_removed_owner_hands_over),
+        cmocka_unit_test(test_room_updated_says_what),
+        cmocka_unit_test(test_directory_query_in_code_points),
     };
 
     it_env_load();

@@ -28,15 +28,16 @@ enum api_method {
 /* What the router checks before a handler runs (the handler may rely on it), in this order:
  * the bearer token, the route's body check, the address's rate limit, the database connection,
  * the session, the admin role, the user's rate limit. So a malformed request or a revoked
- * session never uses up a limit. */
+ * session never uses up a limit. An admin route's body is checked after the admin role
+ * instead: anyone else gets 403 whatever the body. */
 enum api_route_flags {
-    API_BEARER = 1 << 0,    /* a valid access token of a live session (claims in the request) */
-    API_ADMIN = 1 << 1,     /* ... whose user has role admin in the database (implies BEARER) */
-    API_BODY = 1 << 2,      /* a JSON body is read, up to the body cap */
-    API_DB = 1 << 3,        /* uses PostgreSQL: 503 at once while it is out (BEARER implies it) */
-    API_RATE_IP = 1 << 4,   /* counts against the client address's limit (route's rate) */
-    API_RATE_USER = 1 << 5, /* counts against the bearer's limit (route's rate) */
-    API_ACCOUNT = 1 << 6,   /* the bearer is an account (a numeric user id; else 404) */
+    API_BEARER = 1 << 0,     /* a valid access token of a live session (claims in the request) */
+    API_ADMIN = 1 << 1,      /* ... whose user has role admin in the database (implies BEARER) */
+    API_BODY = 1 << 2,       /* a JSON body is read, up to the body cap */
+    API_DB = 1 << 3,         /* uses PostgreSQL: 503 at once while it is out (BEARER implies it) */
+    API_RATE_IP = 1 << 4,    /* counts against the client address's limit (route's rate) */
+    API_RATE_USER = 1 << 5,  /* counts against the bearer's limit (route's rate) */
+    API_ACCOUNT = 1 << 6,    /* the bearer is an account (a numeric user id; else 404) */
     API_BEARER_OPT = 1 << 7, /* a token is optional: checked like API_BEARER when one is sent,
                               * anonymous (uid "") when none is */
 };

@@ -182,21 +182,28 @@ static bool needs_db(const struct api_req *r)
            strspn(r->uid, "0123456789") == n;
 }
 
-/* The route's checks in order (api_router.h), then its handler. */
+/* The route's body check (routes.h); true when it passed (or there is none). */
+static bool checked(struct api_req *r)
+{
+    if (r->route->check)
+        r->route->check(r);
+    return r->status == 0;
+}
+
+/* The route's checks in order (api_router.h), then its handler. An admin route checks who asks
+ * before what is asked: anyone but a site admin gets 403, whatever the body. */
 static void run(struct api_req *r)
 {
     const struct api_route *rt = r->route;
-    bool bearer = (rt->flags & (API_BEARER | API_ADMIN)) ||
+    bool admin = (rt->flags & API_ADMIN) != 0;
+    bool bearer = (rt->flags & API_BEARER) || admin ||
                   ((rt->flags & API_BEARER_OPT) && api_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
     struct api_conns *cx = NULL;
 
     if (bearer && !api_auth_bearer(r))
         goto out;
-    if (rt->check) {
-        rt->check(r);
-        if (r->status)
-            goto out;
-    }
+    if (!admin && !checked(r))
+        goto out;
     if (!rate_ok(r, API_RATE_IP))
         goto out;
     if (needs_db(r)) {
@@ -209,7 +216,7 @@ static void run(struct api_req *r)
         r->db_ready = true;
     }
     if ((!bearer || !r->db_ready || api_auth_session(r, &cx->db)) &&
-        (!(rt->flags & API_ADMIN) || api_auth_admin(r, &cx->db)) && rate_ok(r, API_RATE_USER))
+        (!admin || (api_auth_admin(r, &cx->db) && checked(r))) && rate_ok(r, API_RATE_USER))
         rt->fn(r);
     if (r->db_ready)
         api_db_done(&cx->db);

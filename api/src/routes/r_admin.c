@@ -116,13 +116,7 @@ list(struct api_req *r, enum api_q q, int n, const char *const *p, const char *n
 /* Whether user id exists (false after answering 404 or 503). */
 static bool user_found(struct api_req *r, const char *id)
 {
-    const char *p[1] = {id};
-    PGresult *res = api_db_qn(r_db(r), API_Q_user_exists, 1, p);
-
-    if (!r_one_row(r, res, "reading a user"))
-        return false;
-    PQclear(res);
-    return true;
+    return r_user_known(r, r_db(r), id);
 }
 
 /* ---- bodies ---- */
@@ -130,7 +124,7 @@ static bool user_found(struct api_req *r, const char *id)
 /* A body, if any, is a valid JSON object; its fields are ignored. */
 void r_admin_revoke_check(struct api_req *r)
 {
-    (void)api_acct_body(r);
+    r_json_body_check(r);
 }
 
 /* ---- sessions ---- */
@@ -140,13 +134,19 @@ void r_admin_revoke(struct api_req *r)
 {
     struct api_db *db = r_db(r);
     const char *p[1] = {r_param(r, "id")};
+    long n;
 
     if (!user_found(r, p[0]) || !api_acct_begin(r, db))
         return;
-    if (api_acct_revoke(r, db, p[0], API_Q_session_revoke_admin, 1, p, "admin", true) < 0) {
+    n = api_acct_revoke(r, db, p[0], API_Q_session_revoke_admin, 1, p, "admin", true);
+    if (n < 0) {
         api_db_rollback(db);
         return;
     }
+    if (!audit_with(
+            r, db, (struct api_audit){.actor = r->uid, .action = "revoke_sessions", .target = p[0]},
+            json_pack("{s:I}", "revoked", (json_int_t)n)))
+        return;
     (void)api_acct_commit(r, db);
 }
 

@@ -180,11 +180,8 @@ void r_rooms_member_remove(struct api_req *r)
         r_fail(r, db, CHAT_ERR_forbidden, "admins remove members only");
         return;
     }
-    {
-        const char *p[3] = {room, target, "removed"};
-        if (!r_exec(r, db, API_Q_member_leave, 3, p, PGRES_TUPLES_OK))
-            return;
-    }
+    if (!r_member_end(r, db, room, target, "removed"))
+        return;
     if (!r_room_announce_removed(db, target, room, "removed") ||
         !api_system_event(r->api, db, room, "kicked", target, NULL, NULL)) {
         r_fail_503(r, db);

@@ -24,6 +24,7 @@
 #include "bus/api_kafka.h"
 #include "db/api_conns.h"
 #include "db/api_idem.h"
+#include "r_util.h"
 #include "routes.h"
 
 /* The sender's nickname now: an account's from the database (the token's name claim may be
@@ -132,9 +133,7 @@ static bool not_sanctioned(struct api_req *r, struct api_db *db, const char *roo
 {
     const char *p[2] = {r->uid, room};
     PGresult *res = api_db_qn(db, API_Q_send_sanction, 2, p);
-    const char *kind, *code;
-    json_t *j;
-    char *s;
+    const char *kind;
 
     if (!api_db_ok(res, PGRES_TUPLES_OK, "reading a user's sanctions")) {
         api_reply_unavailable(r);
@@ -145,25 +144,12 @@ static bool not_sanctioned(struct api_req *r, struct api_db *db, const char *roo
         return true;
     }
     kind = PQgetvalue(res, 0, 0);
-    code = strcmp(kind, "chat_ban") == 0 ? "chat_banned"
-           : strcmp(kind, "ban") == 0    ? "banned"
-                                         : "muted";
-    j = json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", code, "message",
-                  chat_errcode_desc(strcmp(code, "muted") == 0    ? CHAT_ERR_muted
-                                    : strcmp(code, "banned") == 0 ? CHAT_ERR_banned
-                                                                  : CHAT_ERR_chat_banned),
-                  "until",
-                  PQgetisnull(res, 0, 2) ? json_null() : json_integer(api_db_ll(res, 0, 2)),
-                  "reason", PQgetvalue(res, 0, 1));
+    r_fail_sanction(r, NULL,
+                    strcmp(kind, "chat_ban") == 0 ? CHAT_ERR_chat_banned
+                    : strcmp(kind, "ban") == 0    ? CHAT_ERR_banned
+                                                  : CHAT_ERR_muted,
+                    res, 1, 2);
     PQclear(res);
-    s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
-    chat_buf_reset(&r->resp);
-    if (s && chat_buf_appends(&r->resp, s) == CHAT_OK)
-        api_reply(r, 403, "application/json");
-    else
-        api_reply_code(r, CHAT_ERR_internal);
-    chat_free(s);
     return false;
 }
 

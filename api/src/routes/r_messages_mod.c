@@ -38,6 +38,8 @@
 /* What the caller may do in the room, and the message. */
 struct target {
     bool room_found, member, manager, site_admin;
+    bool reader; /* may read the room: public, an active member, or one who left when
+                  * history_after_leave (history.sql room_read_access) */
     bool public_room;
     struct r_msg msg;
 };
@@ -55,6 +57,8 @@ static bool standing(struct api_req *r, struct api_db *db, const char *room, str
         t->room_found = true;
         t->public_room = strcmp(PQgetvalue(res, 0, 0), "public") == 0;
         t->member = strcmp(state, "active") == 0;
+        t->reader = t->public_room || t->member ||
+                    (strcmp(state, "left") == 0 && strcmp(PQgetvalue(res, 0, 3), "t") == 0);
         t->manager = t->member && (strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0) &&
                      strcmp(PQgetvalue(res, 0, 0), "direct") != 0;
     }
@@ -271,7 +275,7 @@ void r_messages_report(struct api_req *r)
     if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db) ||
         !r_msg_lock(r, db, ids) || !standing(r, db, room, &t))
         return;
-    if ((t.room_found && !t.public_room && !t.member && !t.site_admin) ||
+    if ((t.room_found && !t.reader && !t.site_admin) ||
         (!t.room_found && (room[0] == '_' || !r->api->cfg->rooms_adhoc))) {
         r_fail(r, db, CHAT_ERR_not_found, "no such message");
         return;

@@ -65,6 +65,8 @@ static bool may_act_on(struct api_req *r,
         r_fail(r, db, CHAT_ERR_bad_field, "a moderator cannot act on itself");
         return false;
     }
+    if (!r_user_known(r, db, target))
+        return false;
     if (r_acc_active(t) && !site &&
         (strcmp(t->role, "owner") == 0 ||
          (strcmp(t->role, "admin") == 0 && strcmp(me->role, "owner") != 0))) {
@@ -222,11 +224,8 @@ void r_rooms_moderate(struct api_req *r)
     /* a new sanction replaces the one in force */
     if (!kick && !r_sanction_put(r, db, action, user, room, reason, duration, &until))
         return;
-    if ((kick || ban) && r_acc_active(&t)) {
-        const char *pm[3] = {room, user, "removed"};
-        if (!r_exec(r, db, API_Q_member_leave, 3, pm, PGRES_TUPLES_OK))
-            return;
-    }
+    if ((kick || ban) && r_acc_active(&t) && !r_member_end(r, db, room, user, "removed"))
+        return; /* a site admin may remove the owner: the room is handed over */
     /* a kick takes the user's sockets out now (it may come back to a public room); a ban does
      * so through its sanction. The room sees the action (a mute, a kick, a ban) as a system
      * message. */
@@ -330,6 +329,7 @@ void r_site_sanction(struct api_req *r)
     }
     if (!r_opt_int(r, "duration_s", 1, MOD_DURATION_MAX, &duration) ||
         !r_opt_text(r, "reason", R_ROOM_DESC_MAX_CPS, false, &reason) || !api_acct_begin(r, db) ||
+        !r_user_known(r, db, user) ||
         !r_sanction_put(r, db, kind, user, NULL, reason, duration, &until))
         return;
     if (!api_audit_add(db, &(struct api_audit){.actor = r->uid,

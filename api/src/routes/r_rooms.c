@@ -351,7 +351,7 @@ void r_rooms_update(struct api_req *r)
 {
     struct api_db *db = r_db(r);
     const char *room = r_room_param(r);
-    char limit[24], maxt[24], slow[24];
+    char limit[24], maxt[24], slow[24], changed[128] = "";
     struct settings s;
     struct r_acc a;
     PGresult *res;
@@ -387,11 +387,16 @@ void r_rooms_update(struct api_req *r)
         if (!(res = r_run(r, db, API_Q_room_update, 7, p, PGRES_TUPLES_OK)))
             return;
     }
+    if (PQntuples(res) == 1)
+        snprintf(changed, sizeof(changed), "%s", PQgetvalue(res, 0, 3));
+    /* the room (and the gateways, chat.rooms) hear of a change only: a PATCH that changes
+     * nothing says nothing */
     good = PQntuples(res) == 1 &&
-           r_room_announce(db, room, PQgetvalue(res, 0, 0), (int)api_db_ll(res, 0, 1),
-                           (int)api_db_ll(res, 0, 2));
+           (!changed[0] || r_room_announce(db, room, PQgetvalue(res, 0, 0),
+                                           (int)api_db_ll(res, 0, 1), (int)api_db_ll(res, 0, 2)));
     PQclear(res);
-    if (!good || !api_system_event(r->api, db, room, "room_updated", r->uid, NULL, NULL)) {
+    if (!good || (changed[0] &&
+                  !api_system_event(r->api, db, room, "room_updated", r->uid, NULL, changed))) {
         r_fail_503(r, db);
         return;
     }
@@ -443,8 +448,18 @@ bool r_room_add_member(struct api_req *r,
                        const struct r_acc *a)
 {
     const char *p[3] = {room, r->uid, "member"};
+    const char *pb[2] = {r->uid, room};
     PGresult *res;
 
+    /* a ban in force: no way back in, by a join or by any invite */
+    if (!(res = r_run(r, db, API_Q_room_ban_of, 2, pb, PGRES_TUPLES_OK)))
+        return false;
+    if (PQntuples(res) == 1) {
+        r_fail_sanction(r, db, CHAT_ERR_banned, res, 0, 1);
+        PQclear(res);
+        return false;
+    }
+    PQclear(res);
     if (a->member_limit > 0) {
         const char *pc[1] = {room};
         if (!(res = r_run(r, db, API_Q_room_active_members, 1, pc, PGRES_TUPLES_OK)))
@@ -459,6 +474,20 @@ bool r_room_add_member(struct api_req *r,
     if (!r_exec(r, db, API_Q_member_upsert, 3, p, PGRES_COMMAND_OK))
         return false;
     return true;
+}
+
+bool r_member_end(
+    struct api_req *r, struct api_db *db, const char *room, const char *user, const char *state)
+{
+    const char *p[3] = {room, user, state};
+    PGresult *res = r_run(r, db, API_Q_member_leave, 3, p, PGRES_TUPLES_OK);
+    bool owner;
+
+    if (!res)
+        return false;
+    owner = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "owner") == 0;
+    PQclear(res);
+    return !owner || r_exec(r, db, API_Q_room_hand_over, 1, p, PGRES_TUPLES_OK);
 }
 
 void r_rooms_join(struct api_req *r)
@@ -486,7 +515,6 @@ void r_rooms_leave(struct api_req *r)
 {
     struct api_db *db = r_db(r);
     const char *room = r_room_param(r);
-    const char *p[3] = {room, r->uid, "left"};
     struct r_acc a;
 
     if (!room || !api_acct_begin(r, db) || !r_room_access(r, db, room, &a))
@@ -495,12 +523,8 @@ void r_rooms_leave(struct api_req *r)
         r_fail(r, db, CHAT_ERR_not_found, NULL);
         return;
     }
-    if (!r_exec(r, db, API_Q_member_leave, 3, p, PGRES_TUPLES_OK))
+    if (!r_member_end(r, db, room, r->uid, "left"))
         return;
-    if (strcmp(a.role, "owner") == 0) {
-        if (!r_exec(r, db, API_Q_room_hand_over, 1, p, PGRES_TUPLES_OK))
-            return;
-    }
     if ((r_acc_restricted(&a) && !r_room_announce_removed(db, r->uid, room, "left")) ||
         !api_system_event(r->api, db, room, "left", r->uid, NULL, NULL)) {
         r_fail_503(r, db);
@@ -579,20 +603,18 @@ void r_rooms_mine(struct api_req *r)
 void r_rooms_directory(struct api_req *r)
 {
     struct api_db *db = r_db(r);
-    const char *q = api_query(r, "q"), *after = api_query(r, "after");
+    const char *after = api_query(r, "after");
     long long limit = R_ROOM_PAGE_DEFAULT;
     char sl[16];
-    const char *p[4] = {q && q[0] ? q : NULL, after, sl, r_viewer(r)};
+    const char *p[4] = {NULL, after, sl, r_viewer(r)};
     PGresult *res;
     json_t *arr, *next = json_null();
     int n, shown;
 
-    if (!r_query_int(r, "limit", 1, R_ROOM_PAGE_MAX, &limit))
+    /* q: as long as a room's name may be, in any script (code points, not bytes) */
+    if (!r_query_int(r, "limit", 1, R_ROOM_PAGE_MAX, &limit) ||
+        !r_query_text(r, "q", NAME_MAX_CPS, &p[0]))
         return;
-    if ((q && strlen(q) > CHAT_ROOM_MAX) || (q && !chat_utf8_valid(q, strlen(q), NULL))) {
-        api_reply_error(r, 400, "bad_field", "q must be at most 64 bytes of UTF-8");
-        return;
-    }
     if (after && !chat_room_valid(after)) {
         api_reply_code(r, CHAT_ERR_bad_room);
         return;

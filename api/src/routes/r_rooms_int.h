@@ -80,8 +80,14 @@ json_t *r_room_obj(struct api_req *r, const char *text);
 void r_room_answer(struct api_req *r, struct api_db *db, const char *room, int status);
 /* Commits the request's transaction and answers the room with status. */
 void r_room_commit_answer(struct api_req *r, struct api_db *db, const char *room, int status);
-/* Adds the caller (role member) under the lock r_room_access took, within the member limit
- * (409 room_full). False after answering (rolled back). */
+/* Ends user's active membership of room (state "left" or "removed"; not a member: nothing
+ * happens). A room that lost its owner so goes to the oldest admin, else the oldest member: a
+ * room never stays without an owner while it has members. False after answering 503. */
+bool r_member_end(
+    struct api_req *r, struct api_db *db, const char *room, const char *user, const char *state);
+/* Adds the caller (role member) under the lock r_room_access took: not while a ban of the room
+ * is in force (403 banned, with until and reason), within the member limit (409 room_full).
+ * False after answering (rolled back). */
 bool r_room_add_member(struct api_req *r,
                        struct api_db *db,
                        const char *room,

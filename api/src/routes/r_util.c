@@ -115,6 +115,7 @@ bool r_opt_int(struct api_req *r, const char *key, long long lo, long long hi, l
 bool r_opt_bool(struct api_req *r, const char *key, int *out)
 {
     json_t *v = json_object_get(r->doc, key);
+    char msg[96];
 
     *out = -1;
     if (!v || json_is_null(v))
@@ -123,7 +124,8 @@ bool r_opt_bool(struct api_req *r, const char *key, int *out)
         *out = json_is_true(v);
         return true;
     }
-    api_reply_error(r, 400, "bad_field", "a field must be true or false");
+    snprintf(msg, sizeof(msg), "%s must be true or false", key);
+    api_reply_error(r, 400, "bad_field", msg);
     return false;
 }
 
@@ -160,6 +162,22 @@ bool r_one_row(struct api_req *r, PGresult *res, const char *what)
     return false;
 }
 
+bool r_user_known(struct api_req *r, struct api_db *db, const char *id)
+{
+    const char *p[1] = {id};
+    PGresult *res = r_run(r, db, API_Q_user_exists, 1, p, PGRES_TUPLES_OK);
+    int n;
+
+    if (!res)
+        return false;
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 1)
+        return true;
+    r_fail(r, db, CHAT_ERR_not_found, "no such user");
+    return false;
+}
+
 void r_fail_503(struct api_req *r, struct api_db *db)
 {
     api_db_rollback(db);
@@ -173,6 +191,24 @@ void r_fail(struct api_req *r, struct api_db *db, enum chat_errcode code, const 
         api_reply_error(r, chat_errcode_http(code), chat_errcode_name(code), msg);
     else
         api_reply_code(r, code);
+}
+
+void r_fail_sanction(struct api_req *r,
+                     struct api_db *db,
+                     enum chat_errcode code,
+                     const PGresult *res,
+                     int col_reason,
+                     int col_until)
+{
+    if (db)
+        api_db_rollback(db);
+    r_answer_json(r, 403,
+                  json_pack("{s:{s:s, s:s, s:o, s:s}}", "error", "code", chat_errcode_name(code),
+                            "message", chat_errcode_desc(code), "until",
+                            PQgetisnull(res, 0, col_until)
+                                ? json_null()
+                                : json_integer(api_db_ll(res, 0, col_until)),
+                            "reason", PQgetvalue(res, 0, col_reason)));
 }
 
 void r_answer_json(struct api_req *r, int status, json_t *j)

@@ -57,10 +57,23 @@ bool r_exec(
  * not_found (no row). */
 bool r_one_row(struct api_req *r, PGresult *res, const char *what);
 
+/* True when account id exists; else false after answering 404 not_found ("no such user") or 503
+ * (the transaction, if any, rolled back). */
+bool r_user_known(struct api_req *r, struct api_db *db, const char *id);
+
 /* Rolls the transaction back and answers 503 (a dependency failed). */
 void r_fail_503(struct api_req *r, struct api_db *db);
 /* Rolls the transaction back and answers code with msg (NULL: the code's own description). */
 void r_fail(struct api_req *r, struct api_db *db, enum chat_errcode code, const char *msg);
+/* Answers a sanction in force as a gateway's error frame says it: 403 with code (muted, banned,
+ * chat_banned), its message, "until" (ms; null: until lifted) and "reason" from row 0 of res
+ * (columns col_reason, col_until). Rolls back db's transaction first (db NULL: none). */
+void r_fail_sanction(struct api_req *r,
+                     struct api_db *db,
+                     enum chat_errcode code,
+                     const PGresult *res,
+                     int col_reason,
+                     int col_until);
 
 /* Answers status with j (stolen; NULL answers 500) as compact JSON. */
 void r_answer_json(struct api_req *r, int status, json_t *j);
