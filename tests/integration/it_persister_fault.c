@@ -22,8 +22,10 @@
  *    another offset carries the same id: not stored twice, counted in
  *    chat_persister_id_conflicts_total and not in chat_persister_duplicates_total (a replay of
  *    the same record is the other way round, see 1).
- * 5. PostgreSQL hung under a write: the write cut off, stops bounded (test_hung_postgres). */
+ * 5. PostgreSQL hung under a write: the write cut off, stops bounded (test_hung_postgres).
+ * 6. Two replicas share the partitions and hand them over, eager and cooperative-sticky. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -317,6 +320,116 @@ static void test_id_conflict_counted(void **state)
     PQfinish(pg);
 }
 
+/* A second persister of the group (as k8s runs two), with CHAT_KAFKA_EXTRA extra (NULL: none),
+ * its /metrics on port; its pid once it is ready (it holds partitions). */
+static pid_t spawn_replica(int port, const char *extra)
+{
+    char cmd[2048], log[512];
+    pid_t pid;
+
+    /* the cluster's environment (cluster.env, as cluster.sh starts its services), then ours */
+    snprintf(log, sizeof(log), "%s/logs/persister-2.log", it_env("CHAT_TEST_DIR"));
+    snprintf(cmd, sizeof(cmd),
+             "set -a; . '%s/cluster.env'; set +a; exec env CHAT_PG_DSN='%s' "
+             "CHAT_REDIS_HOST=127.0.0.1 CHAT_REDIS_PORT=%s CHAT_METRICS_ADDR=127.0.0.1 "
+             "CHAT_METRICS_PORT=%d CHAT_KAFKA_EXTRA='%s' '%s/chat-persister'",
+             it_env("CHAT_TEST_DIR"), it_env("CHAT_TEST_PG_DSN"), it_env("CHAT_TEST_REDIS_PORT"),
+             port, extra ? extra : "", it_env("CHAT_TEST_BIN"));
+    pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Partitions assigned to the persister whose metrics are at url (-1: unreachable). */
+static long long assigned_at(const char *url)
+{
+    return it_metric(url, "chat_persister_assigned_partitions");
+}
+
+/* Waits until the persisters at urls[0..n) hold want partitions in all, each at least one
+ * (min_each 1) or any number (0). */
+static void wait_assigned(const char *const *urls, int n, long long want, int min_each)
+{
+    int64_t t0 = it_now_ms();
+
+    for (;;) {
+        long long sum = 0, least = 1 << 30;
+        for (int i = 0; i < n; i++) {
+            long long a = assigned_at(urls[i]);
+            sum += a;
+            least = a < least ? a : least;
+        }
+        if (sum == want && least >= min_each)
+            return;
+        if (it_now_ms() - t0 > it_timeout(30000))
+            fail_msg("partitions not shared as expected: %lld assigned in all, the least %lld", sum,
+                     least);
+        usleep(100 * 1000); /* polling metrics for a condition */
+    }
+}
+
+/* Two replicas under a stream: a second joins (the twelve partitions are shared, each holds
+ * some), then stops with SIGTERM (the first holds all twelve again). Every acknowledged message
+ * is stored exactly once. extra: both replicas' CHAT_KAFKA_EXTRA (the assignment protocol). */
+static void two_replicas(const char *tag, const char *extra)
+{
+    static const char *const names[] = {"CHAT_KAFKA_EXTRA", NULL};
+    const char *values[] = {extra};
+    struct it_stream st[NSTREAMS];
+    char url2[64], tags[NSTREAMS][16];
+    const char *urls[2] = {it_env("CHAT_TEST_PERSISTER_URL"), url2};
+    int port = it_free_ports(1);
+    pid_t pid;
+    int status;
+
+    if (extra)
+        restart_persister(names, values);
+    for (int i = 0; i < NSTREAMS; i++) {
+        snprintf(tags[i], sizeof(tags[i]), "%s%d", tag, i);
+        it_stream_open(&st[i], tags[i], it_env(i % 2 ? "CHAT_TEST_GW2_URL" : "CHAT_TEST_GW1_URL"),
+                       it_env("CHAT_TEST_GW1_URL"));
+        it_stream_send_acked(&st[i], 5);
+    }
+    snprintf(url2, sizeof(url2), "http://127.0.0.1:%d", port);
+    pid = spawn_replica(port, extra);
+    for (int round = 0; assigned_at(url2) <= 0; round++) { /* joins while the stream goes on */
+        if (round > it_timeout(300))
+            fail_msg("the second persister got no partition");
+        for (int i = 0; i < NSTREAMS; i++)
+            it_stream_send_acked(&st[i], 1);
+    }
+    wait_assigned(urls, 2, 12, 1);
+    for (int i = 0; i < NSTREAMS; i++)
+        it_stream_send_acked(&st[i], 10);
+    kill(pid, SIGTERM);
+    for (int i = 0; i < NSTREAMS; i++) /* and goes on while it leaves */
+        it_stream_send_acked(&st[i], 5);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    wait_assigned(urls, 1, 12, 0);
+    for (int i = 0; i < NSTREAMS; i++) {
+        it_stream_send_acked(&st[i], 5);
+        it_stream_check_stored(&st[i], st[i].n, it_timeout(20000)); /* each once */
+        it_stream_close(&st[i]);
+    }
+    if (extra)
+        restart_persister(NULL, NULL);
+}
+
+/* 6. Two replicas, as k8s runs them: with the eager protocol (the default) and with
+ *    cooperative-sticky. */
+static void test_two_replicas_share_and_hand_over(void **state)
+{
+    (void)state;
+    two_replicas("psr", NULL);
+    two_replicas("psc", "partition.assignment.strategy=cooperative-sticky");
+}
+
 /* Lines of the persister's log holding text. */
 static int log_count(const char *text)
 {
@@ -426,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_readyz_reports_stuck_write),
         cmocka_unit_test(test_id_conflict_counted),
         cmocka_unit_test_teardown(test_hung_postgres, teardown),
+        cmocka_unit_test(test_two_replicas_share_and_hand_over),
     };
 
     it_env_load();
