@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
     --duration) dur=${2:?} && shift ;;
     --baseline-only) baseline_only=1 ;;
     -h | --help)
-        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *) usage ;;

@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
         ;;
     --no-build) do_build=0 ;;
     -h | --help)
-        sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *)
@@ -122,7 +122,7 @@ set -a
 . "$cdir/cluster.env"
 set +a
 
-services="postgres redis kafka persister presence gw1 gw2 nginx"
+services="postgres redis kafka persister presence api1 api2 gw1 gw2 nginx"
 # _status_kib PID FIELD: a /proc/PID/status field in KiB (empty when the process is gone).
 _status_kib() {
     awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || true

@@ -24,7 +24,7 @@ run=${CHAT_RUN_DIR:-$repo/.run/cluster}
 case ${1:-} in
 "") ;;
 -h | --help)
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
     exit 0
     ;;
 *)
