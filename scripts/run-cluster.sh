@@ -3,8 +3,9 @@
 #
 # Installs missing packages (scripts/deps.sh), configures and builds build/, then starts in
 # .run/cluster (fresh each time): PostgreSQL, Redis, an Apache Kafka broker (one KRaft node,
-# fresh log dir), chat-persister, chat-presence, two chat-gateway processes and nginx in front of
-# them on one port. Prints the URLs and a ready-made dev token, then stays in the foreground:
+# fresh log dir), chat-persister, chat-presence, two chat-api replicas, two chat-gateway
+# processes and nginx in front of them on one port (the web client, /ws to the gateways, /api/ to
+# chat-api). Prints the URLs and a ready-made dev token, then stays in the foreground:
 # Ctrl-C (or SIGTERM/SIGHUP) stops everything in order and removes the cluster's data (logs are
 # kept).
 #
