@@ -66,8 +66,9 @@ const struct api_route api_routes[] = {
      r_invites_revoke, "invites_revoke", NULL, 0, NULL},
     {API_POST, "/api/v1/invites/{code:name}/redeem", API_BEARER | API_ACCOUNT | API_RATE_USER,
      r_invites_redeem, "invites_redeem", "redeem_user", LIMIT(redeem_per_user), NULL},
-    {API_POST, "/api/v1/direct/{username:name}", API_BEARER | API_ACCOUNT, r_rooms_direct,
-     "rooms_direct", NULL, 0, NULL},
+    /* a direct room is a room created: the same bucket as POST /api/v1/rooms */
+    {API_POST, "/api/v1/direct/{username:name}", API_BEARER | API_ACCOUNT | API_RATE_USER,
+     r_rooms_direct, "rooms_direct", "room_create_user", LIMIT(room_create_per_user), NULL},
     {API_GET, "/api/v1/users/me/rooms", API_BEARER | API_ACCOUNT, r_rooms_mine, "rooms_mine", NULL,
      0, NULL},
     /* room moderation (routes/r_rooms.c): the room's owner and admins, site admins */

@@ -15,7 +15,7 @@
 #include "chat/mem.h"
 #include "chat/utf8.h"
 
-#define REF_MAX   64
+#define REF_MAX   CHAT_REF_MAX
 #define TOKEN_MAX 4096
 
 static const char *const frame_names[] = {

@@ -1,5 +1,6 @@
 /* it_fanout.c - messages sent through one gateway reach the room's subscribers on every
- * gateway (and through nginx), in send order, with strictly increasing seq, and nobody else. */
+ * gateway (and through nginx), in send order, with strictly increasing seq, and nobody else;
+ * one connection's sends are stored in its order also when some of them wait for Redis. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,12 +187,107 @@ static void test_rest_send_reaches_websocket(void **state)
     free(t);
 }
 
+/* One connection's sends are stored in the order it sent them, whatever each waits for
+ * (proto/README.md section 1, "Ordering"). Redis is paused for the gateway's scripts (CLIENT
+ * PAUSE WRITE holds every EVALSHA) while a burst mixes sends that wait for Redis (a
+ * client_msg_id to claim; a text the connection sent before, checked by the spam script
+ * before its produce) with sends that need nothing from it (no client_msg_id, a new text): the
+ * latter must wait behind the former. Every send is acked, the acks carry increasing seq in
+ * send order, and both the sender and a subscriber on the other gateway get the messages in
+ * send order. (No room here has slow mode; 2 equal texts of 6 stay under the spam rule.) */
+static void test_one_connection_sends_in_order(void **state)
+{
+    static const struct {
+        const char *text, *cmid;
+    } burst[] = {
+        {"ok", "fifo-0"},  /* waits: its claim */
+        {"bye", NULL},     /* nothing to wait for */
+        {"ok", NULL},      /* waits: a repeated text */
+        {"later", NULL},   /* nothing to wait for */
+        {"bye", "fifo-4"}, /* waits: its claim, then a repeated text */
+        {"end", NULL},     /* nothing to wait for */
+    };
+    enum { N = sizeof(burst) / sizeof(burst[0]) };
+    char user[32], r[80], *t = NULL;
+    long long acked[N];
+    struct wsc *s, *w;
+    int nacks = 0, nmsgs[2] = {0, 0};
+
+    (void)state;
+    snprintf(user, sizeof(user), "fifo-%d", (int)getpid()); /* a spam-rule history of its own */
+    snprintf(r, sizeof(r), "%s-fifo", room);
+    t = it_token(user, 600);
+    s = it_connect(it_env("CHAT_TEST_GW1_URL"), t);
+    w = it_connect(it_env("CHAT_TEST_GW2_URL"), NULL);
+    it_join(s, r);
+    it_join(w, r);
+    assert_int_equal(it_sh("test \"$(redis-cli -h 127.0.0.1 -p %s CLIENT PAUSE 1000 WRITE)\" = OK",
+                           it_env("CHAT_TEST_REDIS_PORT")),
+                     0);
+    for (int i = 0; i < N; i++) {
+        char ref[16];
+        snprintf(ref, sizeof(ref), "r%d", i);
+        if (burst[i].cmid)
+            it_send(s, "{s:s, s:s, s:s, s:s, s:s}", "type", "send", "room", r, "text",
+                    burst[i].text, "client_msg_id", burst[i].cmid, "ref", ref);
+        else
+            it_send(s, "{s:s, s:s, s:s, s:s}", "type", "send", "room", r, "text", burst[i].text,
+                    "ref", ref);
+    }
+    /* the sender: N acks in send order, and the N messages in send order */
+    while (nacks < N || nmsgs[0] < N) {
+        char *text, want_ref[16];
+        const char *type, *cm;
+        json_t *j;
+
+        if (wsc_recv_text(s, &text, it_timeout(10000), NULL) <= 0)
+            fail_msg("sender: %d acks, %d messages of %d", nacks, nmsgs[0], N);
+        j = json_loads(text, 0, NULL);
+        wsc_free_text(text);
+        type = json_string_value(json_object_get(j, "type"));
+        if (strcmp(type, "error") == 0)
+            fail_msg("send %s refused: %s", json_string_value(json_object_get(j, "ref")),
+                     json_string_value(json_object_get(j, "code")));
+        if (strcmp(type, "ack") == 0) {
+            snprintf(want_ref, sizeof(want_ref), "r%d", nacks);
+            assert_string_equal(json_string_value(json_object_get(j, "ref")), want_ref);
+            acked[nacks] = json_integer_value(json_object_get(j, "seq"));
+            if (nacks > 0 && acked[nacks] <= acked[nacks - 1])
+                fail_msg("ack %d: seq %lld after %lld", nacks, acked[nacks], acked[nacks - 1]);
+            nacks++;
+        } else if (strcmp(type, "message") == 0) {
+            cm = json_string_value(json_object_get(j, "client_msg_id"));
+            if (strcmp(json_string_value(json_object_get(j, "text")), burst[nmsgs[0]].text) != 0 ||
+                (cm == NULL) != (burst[nmsgs[0]].cmid == NULL) ||
+                (cm && strcmp(cm, burst[nmsgs[0]].cmid) != 0))
+                fail_msg("message %d is \"%s\" (%s), sent as number %d was \"%s\" (%s)", nmsgs[0],
+                         json_string_value(json_object_get(j, "text")), cm ? cm : "-", nmsgs[0],
+                         burst[nmsgs[0]].text, burst[nmsgs[0]].cmid ? burst[nmsgs[0]].cmid : "-");
+            nmsgs[0]++;
+        }
+        json_decref(j);
+    }
+    /* the watcher on the other gateway: the same messages, in send order, seq as acked */
+    for (; nmsgs[1] < N; nmsgs[1]++) {
+        json_t *m = it_wait_type(w, "message", it_timeout(10000));
+        if (!m)
+            fail_msg("watcher: message %d of %d missing", nmsgs[1], N);
+        assert_string_equal(json_string_value(json_object_get(m, "text")), burst[nmsgs[1]].text);
+        assert_int_equal(json_integer_value(json_object_get(m, "seq")), acked[nmsgs[1]]);
+        json_decref(m);
+    }
+    wsc_close(s);
+    wsc_close(w);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fanout_across_gateways_in_order),
         cmocka_unit_test(test_same_user_many_connections_all_send),
         cmocka_unit_test(test_rest_send_reaches_websocket),
+        cmocka_unit_test(test_one_connection_sends_in_order),
     };
     it_env_load();
     snprintf(room, sizeof(room), "fan-%d", (int)getpid());

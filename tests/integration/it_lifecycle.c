@@ -114,6 +114,9 @@ static void test_sigterm_drains_gateway(void **state)
     bye = it_wait_type(c, "bye", it_timeout(10000));
     assert_non_null(bye);
     assert_int_equal(json_integer_value(json_object_get(bye, "code")), 1001);
+    /* the reason of close code 1001 (proto/README.md sections 5 and 7, examples/bye.json) */
+    assert_string_equal(json_string_value(json_object_get(bye, "reason")),
+                        "node shutting down; reconnect (possibly to another node)");
     json_decref(bye);
     while (wsc_recv_text(c, &text, it_timeout(5000), &close_code) > 0)
         wsc_free_text(text);

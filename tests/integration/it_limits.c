@@ -25,6 +25,7 @@
 
 #include "it_acct.h"
 #include "it_stream.h"
+#include "it_user.h"
 #include "it_util.h"
 
 static pid_t gw_pid, api_pid;
@@ -385,6 +386,52 @@ static void test_api_silent_connection_closed(void **state)
     assert_int_equal(it_http_get(api_url, "/healthz", NULL), 200);
 }
 
+/* Room creations per user (CHAT_ROOM_CREATE_PER_USER per CHAT_AUTH_WINDOW_S; here 2 an hour on a
+ * chat-api of its own): POST /api/v1/rooms and POST /api/v1/direct share the bucket; past it,
+ * 429 rate_limited with Retry-After. */
+static void test_room_creation_limit(void **state)
+{
+    static const char *const two[] = {"CHAT_ROOM_CREATE_PER_USER=2", "CHAT_AUTH_WINDOW_S=3600",
+                                      NULL};
+    struct it_client cl;
+    struct it_user u, v, w;
+    char url[64], p[160];
+    json_t *room = json_pack("{s:s, s:s}", "kind", "public", "name", "Limited");
+    int port = it_free_ports(1), retry = 0, st;
+    json_t *out = NULL;
+    pid_t pid;
+
+    (void)state;
+    it_client_new(&cl, "198.51.100");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    own_pid = pid = spawn_service("chat-api", port, two, "api-create");
+    for (int i = 0; it_http_get(url, "/readyz", NULL) != 200; i++) {
+        if (i > it_timeout(600))
+            fail_msg("api-create did not become ready");
+        usleep(50 * 1000);
+    }
+    it_user_new(&u, "rcu");
+    it_user_new(&v, "rcv");
+    it_user_new(&w, "rcw");
+    json_decref(it_api_ok(201, url, "POST", "/api/v1/rooms", u.token, &cl, json_incref(room)));
+    json_decref(it_api_ok(201, url, "POST", "/api/v1/rooms", u.token, &cl, json_incref(room)));
+    snprintf(p, sizeof(p), "/api/v1/direct/%s", v.name);
+    st = it_api(url, "POST", p, u.token, &cl, NULL, &out, &retry);
+    it_check_error(st, out, 429, "rate_limited", "a direct room past the limit");
+    assert_true(retry >= 1);
+    json_decref(out);
+    json_decref(it_api_ok(201, url, "POST", p, w.token, &cl, NULL)); /* another user's bucket */
+    json_decref(it_api_ok(200, url, "POST", p, w.token, &cl, NULL)); /* counted too */
+    it_api_err(429, "rate_limited", url, "POST", "/api/v1/rooms", w.token, &cl, json_incref(room));
+    json_decref(room);
+    own_pid = -1;
+    kill(pid, SIGTERM);
+    assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
+    it_user_free(&u);
+    it_user_free(&v);
+    it_user_free(&w);
+}
+
 /* hello: protocol version 3, the node's name, user null when anonymous (the token's sub else),
  * and the limits this gateway runs with, the same as chat-api's GET /api/v1/config. */
 static void test_hello_and_config_limits(void **state)
@@ -465,7 +512,7 @@ static void test_frame_rate_and_max_rooms(void **state)
 {
     (void)state;
     struct wsc *c = it_connect(gw_url, NULL);
-    int limited = 0;
+    int limited = 0, sends_limited = 0;
     json_t *j;
 
     it_join(c, "lim-a");
@@ -475,17 +522,53 @@ static void test_frame_rate_and_max_rooms(void **state)
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "code")), "too_many_rooms");
     json_decref(j);
-    for (int i = 0; i < 40; i++)
-        it_send(c, "{s:s}", "type", "ping");
-    for (int i = 0; i < 40; i++) {
-        char *t;
-        if (wsc_recv_text(c, &t, it_timeout(5000), NULL) <= 0)
-            break;
-        if (strstr(t, "\"code\":\"rate_limited\""))
+    /* 40 pings, then sends (anonymous: auth_required when they pass), each with a ref and the
+     * sends with a client_msg_id: every frame gets one answer carrying them, the refusals of
+     * the frame rate too (read before the frame is decoded) */
+    for (int i = 0; i < 44; i++) {
+        char ref[16], cmid[16];
+        snprintf(ref, sizeof(ref), "r%d", i);
+        snprintf(cmid, sizeof(cmid), "c%d", i);
+        if (i < 40)
+            it_send(c, "{s:s, s:s}", "type", "ping", "ref", ref);
+        else
+            it_send(c, "{s:s, s:s, s:s, s:s, s:s}", "type", "send", "room", "lim-a", "text", "x",
+                    "ref", ref, "client_msg_id", cmid);
+    }
+    for (int i = 0; i < 44; i++) {
+        char ref[16], cmid[16], *t = NULL;
+        const char *type, *code, *got;
+
+        snprintf(ref, sizeof(ref), "r%d", i);
+        snprintf(cmid, sizeof(cmid), "c%d", i);
+        for (;;) { /* the rooms' presence frames come at any time */
+            if (wsc_recv_text(c, &t, it_timeout(5000), NULL) <= 0)
+                fail_msg("no answer to frame %d", i);
+            j = json_loads(t, 0, NULL);
+            wsc_free_text(t);
+            type = json_string_value(json_object_get(j, "type"));
+            if (strcmp(type, "presence") != 0)
+                break;
+            json_decref(j);
+        }
+        code = json_string_value(json_object_get(j, "code"));
+        if (strcmp(type, "error") == 0 && strcmp(code, "rate_limited") == 0) {
             limited++;
-        wsc_free_text(t);
+            sends_limited += i >= 40;
+            assert_true(json_integer_value(json_object_get(j, "retry_ms")) > 0);
+        }
+        got = json_string_value(json_object_get(j, "ref"));
+        if (!got || strcmp(got, ref) != 0)
+            fail_msg("the answer to frame %d (%s %s) has ref %s", i, type, code ? code : "",
+                     got ? got : "(none)");
+        got = json_string_value(json_object_get(j, "client_msg_id"));
+        if (i >= 40 ? !got || strcmp(got, cmid) != 0 : got != NULL)
+            fail_msg("the answer to frame %d (%s %s) has client_msg_id %s", i, type,
+                     code ? code : "", got ? got : "(none)");
+        json_decref(j);
     }
     assert_true(limited >= 15); /* burst 20 of 40 pings, a few refilled meanwhile */
+    assert_true(sends_limited >= 1);
     wsc_close(c);
 }
 
@@ -535,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_frame_rate_and_max_rooms),
         cmocka_unit_test(test_hello_and_config_limits),
         cmocka_unit_test(test_api_silent_connection_closed),
+        cmocka_unit_test(test_room_creation_limit),
         cmocka_unit_test(test_max_conns),
         cmocka_unit_test(test_drain_waits_for_pending_acks),
         cmocka_unit_test(test_unknown_rooms_refused_by_default),

@@ -26,18 +26,23 @@
 
 static struct it_client cl;
 
-static json_t *moderate(const struct it_user *by,
-                        const char *room,
-                        const char *action,
-                        const struct it_user *who,
-                        int duration_s,
-                        int want)
+/* A moderation action by `by` with reason (NULL: none given) that must answer want; returns the
+ * answer. */
+static json_t *moderate_why(const struct it_user *by,
+                            const char *room,
+                            const char *action,
+                            const struct it_user *who,
+                            int duration_s,
+                            const char *reason,
+                            int want)
 {
     char p[200];
-    json_t *body = json_pack("{s:s, s:s}", "user", who->id, "reason", "test reason");
+    json_t *body = json_pack("{s:s}", "user", who->id);
     json_t *out = NULL;
     int st;
 
+    if (reason)
+        json_object_set_new(body, "reason", json_string(reason));
     if (duration_s > 0)
         json_object_set_new(body, "duration_s", json_integer(duration_s));
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/moderation/%s", room, action);
@@ -45,6 +50,16 @@ static json_t *moderate(const struct it_user *by,
     if (st != want)
         fail_msg("%s of %s in %s by %s: %d, want %d", action, who->name, room, by->name, st, want);
     return out;
+}
+
+static json_t *moderate(const struct it_user *by,
+                        const char *room,
+                        const char *action,
+                        const struct it_user *who,
+                        int duration_s,
+                        int want)
+{
+    return moderate_why(by, room, action, who, duration_s, "test reason", want);
 }
 
 /* Sends on c until the answer is an error with code (returns the elapsed ms since t0; the
@@ -197,9 +212,14 @@ static void test_mute_ban_kick(void **state)
     it_join(m1, room);
     it_join(m2, room);
 
-    /* a ban: out at once, cannot come back, lifted later */
+    /* a ban without a reason: out at once, cannot come back, lifted later; every refusal and
+     * the sanction frame carry the moderator's reason, "" */
     t0 = it_mono_ms();
-    json_decref(moderate(&owner, room, "ban", &m, 3600, 201));
+    json_decref(moderate_why(&owner, room, "ban", &m, 3600, NULL, 201));
+    e = it_wait_frame(m1, "sanction", "kind", "ban", NULL, it_timeout(IN_FORCE));
+    assert_non_null(e);
+    assert_string_equal(it_jstr(e, "reason"), "");
+    json_decref(e);
     e = it_wait_frame(m1, "left", "room", room, NULL, it_timeout(IN_FORCE));
     assert_non_null(e);
     assert_string_equal(it_jstr(e, "reason"), "banned");
@@ -214,6 +234,8 @@ static void test_mute_ban_kick(void **state)
     e = it_wait_frame(m2, "error", "code", "banned", "joined", it_timeout(WAIT_MS));
     assert_non_null(e);
     assert_true(json_is_integer(json_object_get(e, "until")));
+    assert_string_equal(it_jstr(e, "reason"), ""); /* the moderator gave none */
+    assert_string_equal(it_jstr(e, "message"), "banned from this room");
     json_decref(e);
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/moderation", room);
     r = it_api_ok(200, API1, "GET", p, owner.token, &cl, NULL);

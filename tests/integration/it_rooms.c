@@ -12,7 +12,10 @@
  *     token's) deletes any room;
  *   - my rooms, the directory's search and paging (q in code points);
  *   - a room ban holds on a REST join and on invites; a removed owner's room is handed over;
- *     room_updated names what changed. */
+ *     room_updated names what changed;
+ *   - a socket that stops being the user its grant named (session revoked or expired) is out of
+ *     its restricted rooms at once, and a new login on it (the same user or another) does not
+ *     put it back: a removal cannot miss it, nobody posts through it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -983,6 +986,205 @@ static void test_unread(void **state)
     it_user_free(&b);
 }
 
+/* ---- a grant opens a restricted room to its user only (identity lost on an open socket) ---- */
+
+/* A group room of owner with member as a member: its id in room. */
+static void
+group_with(const struct it_user *owner, const struct it_user *member, char *room, size_t cap)
+{
+    char code[64];
+
+    room_with_invite(owner, "group", room, cap, code, sizeof(code));
+    redeem(member, code, 200, NULL);
+}
+
+/* w (joined to room) says cmid there and reads until it has both its ack and the message: from
+ * then on every subscriber of room on w's gateway has the message queued (the fan-out queues a
+ * consumed message on all of them in one turn of the loop). */
+static void say(struct wsc *w, const char *room, const char *cmid)
+{
+    bool acked = false, seen = false;
+
+    it_send(w, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", cmid, "client_msg_id",
+            cmid);
+    while (!acked || !seen) {
+        char *t = NULL;
+        const char *type, *id;
+        json_t *j;
+
+        if (wsc_recv_text(w, &t, it_timeout(WAIT_MS), NULL) <= 0)
+            fail_msg("%s: acked %d, seen %d", cmid, acked, seen);
+        j = json_loads(t, 0, NULL);
+        wsc_free_text(t);
+        type = json_string_value(json_object_get(j, "type"));
+        id = json_string_value(json_object_get(j, "client_msg_id"));
+        if (type && id && strcmp(id, cmid) == 0) {
+            if (strcmp(type, "error") == 0)
+                fail_msg("%s refused: %s", cmid, it_jstr(j, "code"));
+            acked |= strcmp(type, "ack") == 0;
+            seen |= strcmp(type, "message") == 0;
+        }
+        json_decref(j);
+    }
+}
+
+/* c, on the gateway of a socket that just saw the latest message of room (say()), is no longer
+ * subscribed to room: the pong of a ping comes with no message of room before it (one that
+ * reached c's queue would come first). */
+static void expect_not_subscribed(struct wsc *c, const char *room, const char *who)
+{
+    static int n;
+    char ref[32];
+
+    snprintf(ref, sizeof(ref), "barrier-%d", n++);
+    it_send(c, "{s:s, s:s}", "type", "ping", "ref", ref);
+    for (;;) {
+        char *t = NULL;
+        const char *type, *r;
+        json_t *j;
+
+        if (wsc_recv_text(c, &t, it_timeout(WAIT_MS), NULL) <= 0)
+            fail_msg("%s: no pong", who);
+        j = json_loads(t, 0, NULL);
+        wsc_free_text(t);
+        type = json_string_value(json_object_get(j, "type"));
+        r = json_string_value(json_object_get(j, "room"));
+        if (type && strcmp(type, "message") == 0 && r && strcmp(r, room) == 0)
+            fail_msg("%s still gets the messages of %s", who, room);
+        r = json_string_value(json_object_get(j, "ref"));
+        if (type && strcmp(type, "pong") == 0 && r && strcmp(r, ref) == 0) {
+            json_decref(j);
+            return;
+        }
+        json_decref(j);
+    }
+}
+
+/* auth with token on c: authed as user. */
+static void expect_authed(struct wsc *c, const char *token, const char *user)
+{
+    json_t *a;
+
+    it_send(c, "{s:s, s:s, s:s}", "type", "auth", "token", token, "ref", "re-auth");
+    a = it_wait_frame(c, "authed", "ref", "re-auth", "error", it_timeout(WAIT_MS));
+    if (!a)
+        fail_msg("no authed for %s", user);
+    assert_string_equal(it_jstr(a, "user"), user);
+    json_decref(a);
+}
+
+/* A socket of member u in room (with u's grant), logged in with a token of u that expires in a
+ * few seconds; it has got session_expired when this returns. */
+static struct wsc *expired_member(const struct it_user *u, const char *room)
+{
+    char *g = grant_of(room, u->token), *t = it_token(u->id, 4);
+    struct wsc *c = it_connect(GW1, t);
+    json_t *e;
+
+    assert_non_null(g);
+    expect_join(c, room, g, NULL);
+    e = it_wait_frame(c, "session_expired", NULL, NULL, NULL, it_timeout(WAIT_MS));
+    if (!e)
+        fail_msg("no session_expired");
+    json_decref(e);
+    free(g);
+    free(t);
+    return c;
+}
+
+/* A socket whose session is revoked while it is in a group room leaves it (left, reason
+ * removed, after session_revoked) and keeps watching its public room: the owner's removal of
+ * the user cannot miss it, and none of the room's messages reach it any more. */
+static void test_revoked_socket_leaves_restricted_rooms(void **state)
+{
+    struct it_user owner, u;
+    char room[80], pub[80], *g;
+    struct wsc *w, *c;
+    json_t *s2, *m;
+
+    (void)state;
+    it_user_new(&owner, "rvo");
+    it_user_new(&u, "rvu");
+    group_with(&owner, &u, room, sizeof(room));
+    it_room_new(pub, sizeof(pub), "rvp");
+    it_user_room(&owner, pub);
+    w = connect_with_grant(&owner, GW1, room); /* the owner, on the socket's gateway */
+    expect_join(w, pub, NULL, NULL);
+    s2 = it_login(API1, &cl, u.name, PW); /* the socket's own session */
+    c = it_connect(GW1, it_access(s2));
+    g = grant_of(room, u.token);
+    expect_join(c, room, g, NULL);
+    free(g);
+    expect_join(c, pub, NULL, NULL);
+
+    json_decref(
+        it_api_ok(200, API2, "POST", "/api/v1/auth/logout", it_access(s2), &cl, json_object()));
+    it_expect_revoked(c, "logout", it_timeout(WAIT_MS), "the member's socket");
+    assert_int_equal(remove_member(&owner, room, &u), 204);
+    expect_left(c, room, "removed", it_timeout(WAIT_MS), "the revoked socket");
+    say(w, room, "rv-1");
+    expect_not_subscribed(c, room, "the revoked socket");
+    say(w, pub, "rv-2"); /* still watching the public room */
+    m = it_wait_frame(c, "message", "client_msg_id", "rv-2", NULL, it_timeout(WAIT_MS));
+    assert_non_null(m);
+    json_decref(m);
+    wsc_close(c);
+    wsc_close(w);
+    json_decref(s2);
+    it_user_free(&owner);
+    it_user_free(&u);
+}
+
+/* A socket whose token expired in a group room, logged in again as the same member, cannot
+ * post there: it left the room with its identity, and comes back with a grant only. */
+static void test_expired_socket_reauthed_cannot_post(void **state)
+{
+    struct it_user owner, u;
+    char room[80], *g;
+    struct wsc *w, *c;
+
+    (void)state;
+    it_user_new(&owner, "exo");
+    it_user_new(&u, "exu");
+    group_with(&owner, &u, room, sizeof(room));
+    w = connect_with_grant(&owner, GW1, room);
+    c = expired_member(&u, room);
+    expect_authed(c, u.token, u.id);
+    it_expect_send_error(c, room, "ex-1", "not_joined");
+    say(w, room, "ex-2");
+    expect_not_subscribed(c, room, "the expired socket");
+    g = grant_of(room, u.token); /* the way in is a grant, as for any join */
+    expect_join(c, room, g, NULL);
+    free(g);
+    it_expect_sent(c, room, "back with a grant", "ex-3", NULL);
+    wsc_close(c);
+    wsc_close(w);
+    it_user_free(&owner);
+    it_user_free(&u);
+}
+
+/* A socket whose token expired in a group room and that logs in as another user, no member of
+ * the room, cannot post there as that user. */
+static void test_expired_socket_other_user_cannot_post(void **state)
+{
+    struct it_user owner, u, v;
+    char room[80];
+    struct wsc *c;
+
+    (void)state;
+    it_user_new(&owner, "xoo");
+    it_user_new(&u, "xou");
+    it_user_new(&v, "xov");
+    group_with(&owner, &u, room, sizeof(room));
+    c = expired_member(&u, room);
+    expect_authed(c, v.token, v.id);
+    it_expect_send_error(c, room, "xo-1", "not_joined");
+    wsc_close(c);
+    it_user_free(&owner);
+    it_user_free(&u);
+    it_user_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -998,6 +1200,9 @@ int main(void)
         cmocka_unit_test(test_removed_owner_hands_over),
         cmocka_unit_test(test_room_updated_says_what),
         cmocka_unit_test(test_directory_query_in_code_points),
+        cmocka_unit_test(test_revoked_socket_leaves_restricted_rooms),
+        cmocka_unit_test(test_expired_socket_reauthed_cannot_post),
+        cmocka_unit_test(test_expired_socket_other_user_cannot_post),
     };
 
     it_env_load();

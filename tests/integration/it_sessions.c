@@ -357,6 +357,14 @@ static void test_session_expiring_and_reauth(void **state)
     /* about 3 s in: the warning, once, on both */
     expect_warning(a, "a", exp_ms, warn_ms);
     expect_warning(b, "b", exp_ms, warn_ms);
+    /* b presents the same token again: authed, and still no second warning for it (once per
+     * token: the wait for session_expired below refuses one) */
+    it_send(b, "{s:s, s:s, s:s}", "type", "auth", "token", t8, "ref", "same");
+    e = it_wait_frame(b, "authed", "ref", "same", "session_expiring", it_timeout(5000));
+    if (!e)
+        fail_msg("no authed for the same token");
+    assert_int_equal(it_jint(e, "exp") * 1000, exp_ms);
+    json_decref(e);
     /* a answers with a fresh token for the same user */
     fresh = it_token(user, 600);
     it_send(a, "{s:s, s:s, s:s}", "type", "auth", "token", fresh, "ref", "reauth");

@@ -1,6 +1,8 @@
 /* gw_send.c - the path of a message into Kafka: identity and rate checks, the claim of a
- * client_msg_id (bus/gw_idem.c), id and timestamp, encoding once, a non-blocking produce keyed
- * by room, and the ack (or error) when the delivery report arrives. Event-loop thread only. */
+ * client_msg_id (bus/gw_idem.c), the spam rule and slow mode (bus/gw_spam.c), id and timestamp,
+ * encoding once, a non-blocking produce keyed by room, and the ack (or error) when the delivery
+ * report arrives; a connection's sends go to Kafka in the order of its frames. Event-loop thread
+ * only. */
 #include "bus/gw_send.h"
 
 #include <stdio.h>
@@ -40,12 +42,51 @@ static void pending_free(struct gw_pending *p)
     chat_free(p);
 }
 
+/* ---- the connection's send queue ----
+ * The server handles a connection's frames in order (proto/README.md section 1), so its sends
+ * reach Kafka in frame order too: a send that waits for Redis (the claim of its client_msg_id,
+ * the spam and slow-mode script) holds every later send of its connection, which waits its turn
+ * with its frame kept, and starts its own checks (and Redis calls, so the script sees the
+ * connection's texts in order) only once every earlier one was produced or refused. A send that
+ * comes while none waits and needs no Redis is produced at once (the common case). c->sendq is
+ * the tail of a circular list through qnext, oldest first; the head is the one being checked.
+ * Sends waiting their turn count against max_pending (the list is bounded by it). */
+
+static struct gw_pending *sendq_head(const struct gw_conn *c)
+{
+    return c->sendq ? c->sendq->qnext : NULL;
+}
+
+static void sendq_push(struct gw_conn *c, struct gw_pending *p)
+{
+    p->qnext = c->sendq ? c->sendq->qnext : p;
+    if (c->sendq)
+        c->sendq->qnext = p;
+    c->sendq = p;
+    p->queued = true;
+}
+
+/* p (the queue's head: sends leave in order) was produced or refused. */
+static void sendq_leave(struct gw_conn *c, struct gw_pending *p)
+{
+    if (!p->queued)
+        return;
+    CHAT_ASSERT(sendq_head(c) == p);
+    if (p == c->sendq)
+        c->sendq = NULL;
+    else
+        c->sendq->qnext = p->qnext;
+    p->qnext = NULL;
+    p->queued = false;
+}
+
 static void pending_unlink(struct gw_pending *p)
 {
     struct gw_conn *c = p->c;
 
     if (!c)
         return;
+    sendq_leave(c, p);
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -59,6 +100,17 @@ static void pending_unlink(struct gw_pending *p)
 
 void gw_send_detach_all(struct gw_conn *c)
 {
+    struct gw_pending *p;
+
+    /* the queue goes first: its head waits for Redis (its answer frees it), the others have
+     * not started and nothing else holds them */
+    while ((p = sendq_head(c)) != NULL) {
+        sendq_leave(c, p);
+        if (!p->started) {
+            pending_unlink(p);
+            pending_free(p);
+        }
+    }
     while (c->pending)
         pending_unlink(c->pending);
 }
@@ -191,6 +243,7 @@ static void finish(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
 
     if (send_check(gw, c, false, &code, &retry_ms) == CHAT_OK &&
         produce(gw, p, p->who, p->room, p->text, &code, &retry_ms) == CHAT_OK) {
+        sendq_leave(c, p);
         pending_drop_frame(p);
         return;
     }
@@ -200,19 +253,37 @@ static void finish(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
 
 /* The spam rule and slow mode (bus/gw_spam.h), then the produce: the script's answer is
  * waited for only when it can refuse this send (slow mode, or a text this connection repeats);
- * otherwise the script runs beside the produce. */
-static void check_and_produce(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
+ * otherwise the script runs beside the produce. Returns true when p waits for the script
+ * (gw_send_checked() follows), false when it was produced or refused. */
+static bool check_and_produce(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
 {
     bool repeat = gw_spam_repeat(gw, c, p->text, p->text_len);
 
     if (!repeat && gw_acl_slow_ms(gw, p->room) <= 0) {
         gw_spam_beside(gw, p->who->sub, p->room, p->text, p->text_len);
         finish(gw, c, p);
-        return;
+        return false;
     }
-    if (gw_spam_check(gw, p, p->who->sub) == CHAT_OK) /* gw_send_checked() follows */
-        return;
+    if (gw_spam_check(gw, p, p->who->sub) == CHAT_OK)
+        return true;
     finish(gw, c, p);
+    return false;
+}
+
+/* Starts the checks of the sends at the head of c's queue, one after the other, until one waits
+ * for Redis (its answer calls this again) or none is left. The sender is the one of the frame
+ * (p->who), whatever the connection became meanwhile. */
+static void sendq_run(struct gw *gw, struct gw_conn *c)
+{
+    struct gw_pending *p;
+
+    while ((p = sendq_head(c)) != NULL && !p->started) {
+        p->started = true;
+        if (p->client_msg_id && gw_idem_claim(gw, p, p->who->sub) == CHAT_OK)
+            return; /* gw_send_claimed() follows */
+        if (check_and_produce(gw, c, p))
+            return; /* gw_send_checked() follows */
+    }
 }
 
 void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
@@ -240,9 +311,8 @@ void gw_send_frame(struct gw_conn *c, const struct chat_cframe *f)
     p->text_len = f->text_len;
     p->who = chat_xcalloc(1, sizeof(*p->who));
     gw_conn_claims(c, p->who);
-    if (f->client_msg_id && gw_idem_claim(gw, p, c->claims.sub) == CHAT_OK)
-        return; /* gw_send_claimed() follows */
-    check_and_produce(gw, c, p);
+    sendq_push(c, p); /* behind the sends still waiting, if any: they go first */
+    sendq_run(gw, c);
 }
 
 void gw_send_checked(struct gw *gw, struct gw_pending *p, int verdict, int64_t ms, int offence)
@@ -261,12 +331,12 @@ void gw_send_checked(struct gw *gw, struct gw_pending *p, int verdict, int64_t m
     switch (verdict) {
     case CHAT_SPAM_OK:
         finish(gw, c, p);
-        return;
+        break;
     case CHAT_SPAM_SLOW:
         gw_idem_forget(gw, p);
         chat_metric_add(&gw->m.slow_refused, 1);
         refuse(gw, c, p, CHAT_ERR_slow_mode, NULL, ms < 1 ? 1 : (int)ms);
-        return;
+        break;
     default: /* CHAT_SPAM_TRIPPED, CHAT_SPAM_BANNED */
         gw_idem_forget(gw, p);
         snprintf(msg, sizeof(msg), "%d of your last %d messages were the same", gw->cfg->spam.same,
@@ -278,8 +348,9 @@ void gw_send_checked(struct gw *gw, struct gw_pending *p, int verdict, int64_t m
                             CHAT_SPAM_REASON);
         pending_free(p);
         drain_check(gw, c);
-        return;
+        break;
     }
+    sendq_run(gw, c); /* p is out of the way: the connection's next sends */
 }
 
 void gw_send_claimed(struct gw *gw,
@@ -298,8 +369,9 @@ void gw_send_claimed(struct gw *gw,
     switch (o) {
     case GW_IDEM_CLAIMED:
     case GW_IDEM_SKIPPED:
-        check_and_produce(gw, c, p);
-        return;
+        if (check_and_produce(gw, c, p))
+            return; /* still the queue's head: gw_send_checked() follows */
+        break;
     case GW_IDEM_DONE: /* the first send's ack, this send's ids: nothing is produced again */
         pending_unlink(p);
         chat_metric_add(&gw->m.idem_hits, 1);
@@ -309,15 +381,16 @@ void gw_send_claimed(struct gw *gw,
             (void)gw_conn_push_scratch(c);
         pending_free(p);
         drain_check(gw, c);
-        return;
+        break;
     case GW_IDEM_OTHER_ROOM:
         refuse(gw, c, p, CHAT_ERR_bad_field, "client_msg_id already used in another room", -1);
-        return;
+        break;
     case GW_IDEM_IN_FLIGHT:
     default:
         refuse(gw, c, p, CHAT_ERR_in_flight, NULL, retry_ms);
-        return;
+        break;
     }
+    sendq_run(gw, c); /* p is out of the way: the connection's next sends */
 }
 
 /* Called from the producer's delivery report (event loop). Consumes p. */

@@ -1,7 +1,10 @@
 /* gw_send.h - the path of a message into Kafka: checks (lease, pending cap, the user's rate),
  * for a send with client_msg_id the claim of its key in Redis (bus/gw_idem.h: a retry gets the
  * first send's ack), id and timestamp, encoding once, a non-blocking produce keyed by room, and
- * the ack or error when the delivery report arrives. Thread-safety: event-loop thread only. */
+ * the ack or error when the delivery report arrives. A connection's sends are produced in the
+ * order of its frames: while one waits for Redis (its claim, or the spam and slow-mode script of
+ * bus/gw_spam.h), the later sends of the connection wait behind it (struct gw_conn.sendq), each
+ * answered on its own. Thread-safety: event-loop thread only. */
 #ifndef GW_SEND_H
 #define GW_SEND_H
 
@@ -15,12 +18,14 @@ struct chat_claims;
 struct gw;
 struct gw_conn;
 
-/* A send waiting for Redis (the claim of its client_msg_id, bus/gw_idem.h) and then for its
- * Kafka delivery report (the producer's opaque). Counts against the connection's max_pending
- * from the frame on. */
+/* A send waiting for its turn (an earlier send of its connection waits for Redis), for Redis
+ * (the claim of its client_msg_id, bus/gw_idem.h; the spam and slow-mode script, bus/gw_spam.h)
+ * and then for its Kafka delivery report (the producer's opaque). Counts against the
+ * connection's max_pending from the frame on, which bounds the sends waiting for their turn. */
 struct gw_pending {
     struct gw_conn *c;              /* borrowed; NULL once the connection closed */
     struct gw_pending *prev, *next; /* in c->pending */
+    struct gw_pending *qnext;       /* in c->sendq (circular) while queued */
     char *client_msg_id;            /* owns, may be NULL */
     char *ref;                      /* owns, may be NULL */
     char *room;                     /* owns */
@@ -35,6 +40,8 @@ struct gw_pending {
     int64_t seq;       /* filled by the delivery report */
     int err;           /* rd_kafka_resp_err_t of the delivery report */
     bool maybe_stored; /* failed, but the broker may have stored it (a timeout after sending) */
+    bool queued;       /* in c->sendq: not produced or refused yet */
+    bool started;      /* its checks began (the queue's head): a Redis answer will come back */
 };
 
 /* The send frame's handler: identity, expiry and membership were checked by the dispatcher. */
@@ -55,7 +62,8 @@ void gw_send_claimed(struct gw *gw,
  * connection closed meanwhile) give the claimed key back. A trip chat-bans the user in any case.
  * Consumes p unless it was produced. */
 void gw_send_checked(struct gw *gw, struct gw_pending *p, int verdict, int64_t ms, int offence);
-/* c is closing: its pending sends forget it (their reports then answer nobody). */
+/* c is closing: its pending sends forget it (their reports then answer nobody); the sends still
+ * waiting for their turn are dropped (never produced, nobody to answer). */
 void gw_send_detach_all(struct gw_conn *c);
 
 #endif

@@ -109,6 +109,8 @@ struct gw {
     uv_timer_t expire_timer;
     struct gw_held *held_head, *held_tail; /* FIFO = deadline order */
     long nheld;
+    int held_ms; /* a silent connection's time in the FIFO: the header timeout less what the
+                    kernel held it (TCP_DEFER_ACCEPT) */
     struct chat_jwt_keyring keys;
     struct chat_limits limits;
     struct chat_idgen idgen;

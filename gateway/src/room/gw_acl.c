@@ -100,7 +100,8 @@ enum chat_errcode gw_acl_join_check(struct gw *gw,
                                     const char *room,
                                     const char *grant,
                                     const char **msg,
-                                    int64_t *until_ms)
+                                    int64_t *until_ms,
+                                    const char **reason)
 {
     char key[DENY_KEY_MAX];
     struct chat_claims cl;
@@ -109,7 +110,8 @@ enum chat_errcode gw_acl_join_check(struct gw *gw,
 
     *until_ms = -1;
     if (c->authed && (e = sanction_of(gw, c->claims.sub, room, "ban")) != NULL) {
-        *msg = e->str && e->str[0] ? e->str : "banned from this room";
+        *msg = "banned from this room";
+        *reason = e->str ? e->str : ""; /* the moderator's, as the send refusal and sanction say */
         *until_ms = e->until_ms;
         return CHAT_ERR_banned;
     }
@@ -171,6 +173,20 @@ void gw_acl_member_removed(
     e = gw_map_find(&gw->users, user);
     for (struct gw_conn *c = e ? e->conns : NULL; c; c = c->unext)
         take_out(gw, c, room, reason && reason[0] ? reason : "removed");
+}
+
+void gw_acl_identity_lost(struct gw *gw, struct gw_conn *c)
+{
+    char room[CHAT_ROOM_MAX + 1];
+
+    /* from the last slot down: leaving slot i moves the last one, already seen, into it */
+    for (int i = c->nrooms - 1; i >= 0; i--) {
+        if (i >= c->nrooms || !restricted(c->rooms[i].room->name))
+            continue;
+        /* a copy: leaving may free the room and its name */
+        snprintf(room, sizeof(room), "%s", c->rooms[i].room->name);
+        take_out(gw, c, room, "removed");
+    }
 }
 
 void gw_acl_room_deleted(struct gw *gw, const char *room)

@@ -6,7 +6,11 @@
  *     chat-api signed for this user and room;
  *   - member_removed (chat.events) takes the user's sockets out of the room at once and refuses
  *     the grants issued before the removal for as long as one could live; room_deleted takes
- *     every socket out.
+ *     every socket out;
+ *   - a grant opens a restricted room to its user only: a connection that stops being that user
+ *     (session_expired, session_revoked, an expired token on a frame) leaves its restricted
+ *     rooms, so each subscriber of one is logged in as the user it joined as, and removals and
+ *     bans, which walk the user's connections, reach all of them.
  * Event-loop thread only. */
 #ifndef GW_ACL_H
 #define GW_ACL_H
@@ -26,20 +30,26 @@ int gw_acl_max_text(const struct gw *gw, const char *room);
 /* The room's slow mode: ms between one user's messages (0: off; unknown rooms: off). */
 int64_t gw_acl_slow_ms(const struct gw *gw, const char *room);
 /* May c join room (grant: the join's, may be NULL)? CHAT_ERR__COUNT when it may; else the error
- * code, with *msg set to the reason for the client, and *until_ms >= 0 for a room ban (0: until
- * lifted; -1 otherwise). */
+ * code, with *msg set to the error's message for the client; for a room ban (code banned)
+ * *until_ms >= 0 (0: until lifted; -1 otherwise) and *reason the moderator's reason, "" when
+ * none was given (borrowed: valid until the sanction map changes). */
 enum chat_errcode gw_acl_join_check(struct gw *gw,
                                     const struct gw_conn *c,
                                     const char *room,
                                     const char *grant,
                                     const char **msg,
-                                    int64_t *until_ms);
+                                    int64_t *until_ms,
+                                    const char **reason);
 /* chat.events member_removed: user's sockets leave room ("left" with reason); grants issued up
  * to at_ms are refused from now on. */
 void gw_acl_member_removed(
     struct gw *gw, const char *user, const char *room, const char *reason, int64_t at_ms);
 /* chat.events room_deleted: every socket leaves room. */
 void gw_acl_room_deleted(struct gw *gw, const char *room);
+/* c has just lost the user it was logged in as (ws/gw_conn.c, gw_conn_clear_identity): it
+ * leaves every restricted room (an id starting with "_"), each with {"type":"left","room":R,
+ * "reason":"removed"}; its public rooms stay. */
+void gw_acl_identity_lost(struct gw *gw, struct gw_conn *c);
 /* ---- sanctions (mutes and bans; issue 13) ----
  * The map holds every sanction in force for a user: from chat.sanctions (chat-api's, read whole
  * at start, a tombstone lifts) and from chat.events (a gateway's spam-rule chat ban). Keys are

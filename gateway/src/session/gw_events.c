@@ -2,7 +2,7 @@
  * with every other gateway through chat.events:
  *   - revoked sessions (logout, password change, administrator, refresh-token reuse): their
  *     tokens are refused at once, and open sockets of them get session_revoked and become
- *     anonymous;
+ *     anonymous (out of their restricted rooms, still watching their public ones);
  *   - nickname changes: tokens issued before the change carry the old name, so the new one
  *     replaces it, and open sockets of the user send with the new one at once;
  *   - token expiry on open sockets: session_expiring ahead of exp, session_expired at exp.
@@ -62,13 +62,13 @@ int gw_events_token_check(struct gw *gw,
     return CHAT_OK;
 }
 
-/* Tells c why it lost its identity (m, may be NULL) and makes it anonymous: it stays joined and
- * keeps watching. */
+/* Tells c why it loses its identity (m, may be NULL) and makes it anonymous: it keeps watching
+ * its public rooms and leaves its restricted ones, whose left frames follow the reason. */
 static void drop_to_anonymous(struct gw_conn *c, struct chat_msg *m)
 {
-    gw_conn_clear_identity(c);
     if (m)
         (void)gw_conn_push(c, m);
+    gw_conn_clear_identity(c);
 }
 
 /* Records a revocation (from a chat.events record); apply_user() acts on it. */

@@ -5,7 +5,9 @@
  * it. Why: lws 4.1 keeps every connection's timeout in one sorted list, inserted by a linear
  * walk, so thousands of idle half-open sockets made each accept and each timeout walk thousands
  * of nodes, bursts of them stalling the loop for hundreds of ms (2,000 of them: chat p99 19 ms
- * -> 119 ms, see docs/BENCHMARKS.md). TCP_DEFER_ACCEPT keeps most of them in the kernel anyway.
+ * -> 119 ms, see docs/BENCHMARKS.md). TCP_DEFER_ACCEPT keeps most of them in the kernel anyway,
+ * for part of the timeout (defer_s): the FIFO holds a silent one for the rest, so it is closed
+ * CHAT_HEADER_TIMEOUT_S after the client connected, not after the kernel's deferral plus that.
  *
  * Every held connection has the same timeout, so the FIFO (appended at accept) is ordered by
  * deadline: expiry is O(1) per connection. Event-loop thread only. */
@@ -27,7 +29,29 @@
 
 #include "core/gw.h"
 
-#define ACCEPT_BATCH 64 /* accepts per readable event, so a flood cannot starve the loop */
+#define ACCEPT_BATCH 64  /* accepts per readable event, so a flood cannot starve the loop */
+#define EXPIRE_MS    250 /* the FIFO's expiry tick: a silent connection is closed up to this late */
+
+/* The TCP_DEFER_ACCEPT seconds for a header timeout of timeout_s, which is also how long the
+ * kernel holds a silent connection. Under the option Linux completes the client's handshake
+ * but drops its bare ACK and retransmits the SYN-ACK 1, 3, 7, 15, 31 ... s after the SYN (an
+ * initial timeout of 1 s, doubling); the connection is accepted at the ACK of the retransmission
+ * that reaches the option's seconds (net/ipv4/tcp.c, secs_to_retrans): a silent client is held
+ * 2^n - 1 s, the option rounded up. With the option at the timeout itself the default 5 s became
+ * 7 s in the kernel, then 5 s in the FIFO: closed 12 s after connecting. So the option is the
+ * longest of those times below the timeout (5 s: 3 s, 2 s: 1 s, 60 s: 31 s; 1 s: none) and the
+ * FIFO holds the connection for the rest, at least a second: a connection accepted with its
+ * bytes waiting must not be expired by the timer (libuv runs timers before polls) before it is
+ * read. (A connection the kernel accepts early, with a SYN cookie under a SYN flood, is closed
+ * sooner: the FIFO cannot tell.) */
+static int defer_s(int timeout_s)
+{
+    int k = 0;
+
+    while (2 * k + 1 < timeout_s)
+        k = 2 * k + 1;
+    return k;
+}
 
 struct gw_held {
     uv_poll_t poll;
@@ -107,7 +131,9 @@ static void hold(struct gw *gw, int fd)
     h = chat_xcalloc(1, sizeof(*h));
     h->gw = gw;
     h->fd = fd;
-    h->deadline = chat_mono_ms() + (int64_t)gw->cfg->header_timeout_s * 1000;
+    /* a connection with bytes already waiting leaves at the first poll event; a silent one was
+     * held by the kernel until now, and is closed when the header timeout is up */
+    h->deadline = chat_mono_ms() + gw->held_ms;
     if (uv_poll_init(&gw->loop, &h->poll, fd) != 0) {
         close(fd);
         chat_free(h);
@@ -152,7 +178,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
     }
 }
 
-/* 250 ms: closes held connections past their deadline, from the FIFO's head. */
+/* EXPIRE_MS: closes held connections past their deadline, from the FIFO's head. */
 static void on_expire(uv_timer_t *t)
 {
     struct gw *gw = t->data;
@@ -172,7 +198,7 @@ int gw_accept_start(struct gw *gw)
 {
     const struct gw_config *cfg = gw->cfg;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
-    int one = 1, defer = cfg->header_timeout_s;
+    int one = 1, defer = defer_s(cfg->header_timeout_s);
 
     gw->vh = lws_get_vhost_by_name(gw->ctx, "chat");
     if (!gw->vh || inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1) {
@@ -192,8 +218,12 @@ int gw_accept_start(struct gw *gw)
         gw->listen_fd = -1;
         return CHAT_EIO;
     }
-    /* the kernel holds a silent connection itself for about this long before we see it */
-    (void)setsockopt(gw->listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+    /* the kernel holds a silent connection itself for defer seconds before we see it, the FIFO
+     * for the rest of the header timeout (all of it when the option is refused) */
+    if (defer > 0 &&
+        setsockopt(gw->listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) != 0)
+        defer = 0;
+    gw->held_ms = (cfg->header_timeout_s - defer) * 1000;
     if (uv_poll_init(&gw->loop, &gw->listen_poll, gw->listen_fd) != 0 ||
         uv_timer_init(&gw->loop, &gw->expire_timer) != 0) {
         close(gw->listen_fd);
@@ -204,7 +234,7 @@ int gw_accept_start(struct gw *gw)
     gw->expire_timer.data = gw;
     gw->accept_ok = true;
     uv_poll_start(&gw->listen_poll, UV_READABLE, on_listen);
-    uv_timer_start(&gw->expire_timer, on_expire, 250, 250);
+    uv_timer_start(&gw->expire_timer, on_expire, EXPIRE_MS, EXPIRE_MS);
     return CHAT_OK;
 }
 

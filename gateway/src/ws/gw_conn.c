@@ -8,9 +8,11 @@
 
 #include <malloc.h>
 
+#include "chat/jflat.h"
 #include "chat/log.h"
 #include "chat/mem.h"
 #include "chat/time.h"
+#include "chat/utf8.h"
 
 #include "bus/gw_send.h"
 #include "core/gw.h"
@@ -111,12 +113,15 @@ static void ident_clear(struct gw_ident *id)
 
 void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl)
 {
+    /* session_expiring comes once per token: a repeat of the token in hand (the same exp) is no
+     * new token, and must not bring a second warning */
+    if (!c->authed || c->claims.exp != cl->exp)
+        c->expiry_warned = false;
     identity_delta(c, -1);
     c->authed = true;
     c->claims.sub = cl->sub; /* until user_link() points it at the gw->users key */
     ident_set_ext(&c->claims, cl->sid, cl->name);
     c->claims.exp = cl->exp;
-    c->expiry_warned = false;
     identity_delta(c, +1);
 }
 
@@ -126,6 +131,7 @@ void gw_conn_clear_identity(struct gw_conn *c)
     c->authed = false;
     ident_clear(&c->claims);
     identity_delta(c, +1);
+    gw_acl_identity_lost(c->gw, c); /* out of the rooms its grants opened */
 }
 
 void gw_conn_set_name(struct gw_conn *c, const char *name)
@@ -478,16 +484,17 @@ static void handle_join(struct gw_conn *c, const struct chat_cframe *f)
 {
     struct gw *gw = c->gw;
     struct gw_room *r;
-    const char *why = NULL;
+    const char *why = NULL, *reason = NULL;
     enum chat_errcode code;
     int64_t until = -1;
 
     /* may this connection join? (a join already made is answered again: idempotent) */
     if (!gw_room_joined(c, f->room) &&
-        (code = gw_acl_join_check(gw, c, f->room, f->grant, &why, &until)) != CHAT_ERR__COUNT) {
+        (code = gw_acl_join_check(gw, c, f->room, f->grant, &why, &until, &reason)) !=
+            CHAT_ERR__COUNT) {
         chat_metric_add(&gw->m.joins_refused, 1);
-        if (until >= 0)
-            gw_conn_error_until(c, code, NULL, NULL, f->ref, until, why);
+        if (until >= 0) /* a ban: the moderator's reason, as a refused send carries it */
+            gw_conn_error_until(c, code, why, NULL, f->ref, until, reason);
         else
             gw_conn_error(c, code, why, NULL, f->ref, -1);
         return;
@@ -551,9 +558,9 @@ static void dispatch(struct gw_conn *c, const struct chat_cframe *f)
         return;
     }
     if ((flags & CHAT_FF_AUTH) && (int64_t)time(NULL) - CHAT_JWT_LEEWAY_S >= c->claims.exp) {
-        gw_conn_clear_identity(c);
         gw_conn_error(c, CHAT_ERR_token_expired, "the token expired; send auth with a fresh one",
                       f->client_msg_id, f->ref, -1);
+        gw_conn_clear_identity(c); /* after the reason: its restricted rooms' left frames */
         return;
     }
     if ((flags & CHAT_FF_JOINED) && !gw_room_joined(c, f->room)) {
@@ -694,6 +701,34 @@ bad_frame(struct gw_conn *c, enum chat_errcode code, const char *ref, const char
         gw_conn_close(c, CHAT_CLOSE_too_many_errors, "too_many_errors");
 }
 
+/* A frame over the connection's frame rate is refused without being decoded, yet its error
+ * echoes the frame's ref and, of a send, its client_msg_id when they can be read (a send is never
+ * left unanswered, and the client matches the answer by them): they are read only from a frame
+ * the flat scanner takes (chat/jflat.h: valid UTF-8, a flat object; one pass and one copy,
+ * bounded by max_frame), each a string within its cap (proto/README.md section 3). Anything else
+ * (nesting, \u escapes, a field of the wrong type or too long) is answered without them, as the
+ * decoder would. The refusal stays cheap under a flood: no tree, no field checks. */
+static void rate_limited(struct gw_conn *c, const char *text, size_t len, int wait_ms)
+{
+    const struct chat_jflat_member *ref = NULL, *cmid = NULL, *type;
+    struct chat_jflat j = {.n = 0, .buf = NULL};
+
+    chat_metric_add(&c->gw->m.rate_limited, 1);
+    if (chat_utf8_valid(text, len, NULL) && chat_jflat_scan(text, len, &j) == CHAT_OK) {
+        ref = chat_jflat_get(&j, "ref");
+        if (ref && (ref->kind != CHAT_JFLAT_STR || ref->len > CHAT_REF_MAX))
+            ref = NULL;
+        type = chat_jflat_get(&j, "type");
+        if (type && type->kind == CHAT_JFLAT_STR && strcmp(type->s, "send") == 0)
+            cmid = chat_jflat_get(&j, "client_msg_id");
+        if (cmid && (cmid->kind != CHAT_JFLAT_STR || cmid->len > CHAT_CLIENT_MSG_ID_MAX))
+            cmid = NULL;
+    }
+    gw_conn_error(c, CHAT_ERR_rate_limited, "too many frames", cmid ? cmid->s : NULL,
+                  ref ? ref->s : NULL, wait_ms);
+    chat_jflat_fini(&j);
+}
+
 static void handle_text(struct gw_conn *c, const char *text, size_t len)
 {
     const struct gw_config *cfg = c->gw->cfg;
@@ -707,8 +742,7 @@ static void handle_text(struct gw_conn *c, const char *text, size_t len)
         gw_bucket_take(&c->frames, cfg->frame_rate_per_s, cfg->frame_rate_burst, chat_mono_us());
     c->pinged = false; /* heard from (the bucket's at_us is the keep-alive's clock) */
     if (wait_ms > 0) {
-        chat_metric_add(&c->gw->m.rate_limited, 1);
-        gw_conn_error(c, CHAT_ERR_rate_limited, "too many frames", NULL, NULL, wait_ms);
+        rate_limited(c, text, len, wait_ms);
         return;
     }
     if (chat_cframe_decode(text, len, (size_t)c->gw->cfg->max_text, &f, &err) != CHAT_OK) {

@@ -64,6 +64,9 @@ struct gw_conn {
     uint64_t *sent;
     /* sends awaiting Kafka (bus/gw_send.c) */
     struct gw_pending *pending;
+    /* the sends not produced yet, in frame order (bus/gw_send.c): the tail of a circular list,
+     * NULL when none waits; a send waiting for Redis holds the later ones of the connection */
+    struct gw_pending *sendq;
     uint32_t cid; /* connection number (the low 32 bits of gw->next_cid), for logs */
     int errors_in_row;
     uint32_t rx_len, rx_cap;
@@ -114,13 +117,20 @@ int gw_conn_writable(struct gw_conn *c);
 void gw_conn_flush(struct gw *gw);
 /* Handles LWS_CALLBACK_RECEIVE; returns -1 to close. */
 int gw_conn_receive(struct gw_conn *c, const void *in, size_t len);
-/* Logs c in as cl's user (presence counts and the per-user index follow). */
+/* Logs c in as cl's user (presence counts and the per-user index follow). A token with another
+ * exp than the one c holds re-arms session_expiring; the same token again does not. */
 void gw_conn_set_identity(struct gw_conn *c, const struct chat_claims *cl);
 /* Fills out with c's identity (sub, sid, name, exp; role "user"; the rest zero). */
 void gw_conn_claims(const struct gw_conn *c, struct chat_claims *out);
 /* A nickname change: c's display name becomes name. */
 void gw_conn_set_name(struct gw_conn *c, const char *name);
-/* Makes c anonymous; it stays in its rooms. */
+/* Makes c anonymous. It leaves its restricted rooms (ids starting with "_"), each with a left
+ * frame (reason "removed"): they were joined with a grant for the user c no longer is
+ * (room/gw_acl.c, gw_acl_identity_lost). It stays in its public rooms, which anyone may watch.
+ * So a connection in a restricted room is always logged in as the user its grant named (an
+ * authenticated connection cannot switch users), and removals and bans, which walk the user's
+ * connections (gw->users), reach every socket subscribed as that user. Tell c why it lost its
+ * identity before calling this, so that its left frames come after the reason. */
 void gw_conn_clear_identity(struct gw_conn *c);
 /* The idle sweep (once a second): an empty send queue gives back its heap slots and a
  * connection between frames its reassembly buffer, so an idle connection holds neither. */

@@ -206,8 +206,8 @@ void gw_ws_drain(struct gw *gw)
              gw->cfg->drain_ms);
     for (struct gw_conn *c = gw->conns; c; c = c->next) {
         chat_buf_reset(&gw->scratch);
-        if (chat_enc_bye(&gw->scratch, CHAT_CLOSE_going_away, "node shutting down; reconnect") ==
-            CHAT_OK)
+        if (chat_enc_bye(&gw->scratch, CHAT_CLOSE_going_away,
+                         chat_close_reason(CHAT_CLOSE_going_away)) == CHAT_OK)
             (void)gw_conn_push_scratch(c);
         if (c->npending == 0)
             gw_conn_close(c, CHAT_CLOSE_going_away, "going_away");

@@ -18,6 +18,7 @@
 #define CHAT_PROTO_VERSION     3
 #define CHAT_ROOM_MAX          64 /* bytes of a room id */
 #define CHAT_CLIENT_MSG_ID_MAX 64
+#define CHAT_REF_MAX           64 /* bytes of a client frame's ref */
 #define CHAT_USER_MAX          64
 
 /* What the server checks before it handles a client frame (chat_proto.def's third column). */
