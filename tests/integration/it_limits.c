@@ -432,6 +432,45 @@ static void test_room_creation_limit(void **state)
     it_user_free(&w);
 }
 
+/* Connections held before their first byte are capped at CHAT_MAX_HANDSHAKES: over it the oldest
+ * is dropped (chat_gateway_accept_dropped_total). Deterministic: the gateway is stopped
+ * (SIGSTOP) while three silent clients connect (the kernel queues them), so on SIGCONT it
+ * accepts all three in one go; the one dropped is closed at once, and the two held are closed at
+ * CHAT_HEADER_TIMEOUT_S (1 s here: no TCP_DEFER_ACCEPT). */
+static void test_max_handshakes_drops_oldest(void **state)
+{
+    static const char *const cap[] = {"CHAT_MAX_HANDSHAKES=2", "CHAT_HEADER_TIMEOUT_S=1", NULL};
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    int port = it_free_ports(1), fds[3];
+    char url[64];
+    pid_t pid;
+
+    (void)state;
+    own_pid = pid = spawn_ready_gateway(port, cap, "gw-handshakes", url);
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    for (int i = 0; i < 3; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    }
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    /* no other connection meanwhile (a /metrics request is one, and would be held too): the
+     * three sockets are watched until each is closed, the counters read after */
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        char b;
+        if (poll(&p, 1, it_timeout(10000)) != 1 || read(fds[i], &b, 1) > 0)
+            fail_msg("silent connection %d was not closed", i);
+        close(fds[i]);
+    }
+    assert_int_equal(it_metric(url, "chat_gateway_accept_dropped_total"), 1);
+    assert_int_equal(it_metric(url, "chat_gateway_header_timeouts_total"), 2);
+    own_pid = -1;
+    kill(pid, SIGTERM);
+    assert_int_equal(wait_exit(pid, it_timeout(15000)), 0);
+}
+
 /* hello: protocol version 3, the node's name, user null when anonymous (the token's sub else),
  * and the limits this gateway runs with, the same as chat-api's GET /api/v1/config. */
 static void test_hello_and_config_limits(void **state)
@@ -620,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_api_silent_connection_closed),
         cmocka_unit_test(test_room_creation_limit),
         cmocka_unit_test(test_max_conns),
+        cmocka_unit_test(test_max_handshakes_drops_oldest),
         cmocka_unit_test(test_drain_waits_for_pending_acks),
         cmocka_unit_test(test_unknown_rooms_refused_by_default),
         cmocka_unit_test(test_keepalive),
