@@ -720,6 +720,61 @@ static void test_directory_query_in_code_points(void **state)
     it_api_err(400, "bad_field", API1, "GET", p, NULL, &cl, NULL);
 }
 
+/* The documented bounds of room settings, member pages and moderation bodies: each value just
+ * past its bound is 400 bad_field, naming the field; the bound itself is taken. */
+static void test_bounds(void **state)
+{
+    struct it_user owner, m;
+    char room[80], code[64], p[200];
+    json_t *out = NULL;
+    int st;
+
+    (void)state;
+    it_user_new(&owner, "bdo");
+    it_user_new(&m, "bdm");
+    room_with_invite(&owner, "group", room, sizeof(room), code, sizeof(code));
+    redeem(&m, code, 200, NULL);
+    path_of(p, sizeof(p), room, NULL);
+    {
+        static const char *const keys[] = {"slow_mode_s", "member_limit", "max_text"};
+        const long long past[] = {3601, it_env_int("CHAT_ROOM_MEMBER_LIMIT_MAX", 10000) + 1,
+                                  it_env_int("CHAT_MAX_TEXT", 2000) + 1};
+        for (int i = 0; i < 3; i++) {
+            st = it_api(API1, "PATCH", p, owner.token, &cl,
+                        json_pack("{s:I}", keys[i], (json_int_t)past[i]), &out, NULL);
+            it_check_error(st, out, 400, "bad_field", keys[i]);
+            if (!strstr(it_jstr(out, "error.message"), keys[i]))
+                fail_msg("the message does not name %s: %s", keys[i],
+                         it_jstr(out, "error.message"));
+            json_decref(out);
+        }
+    }
+    json_decref(it_api_ok(200, API1, "PATCH", p, owner.token, &cl,
+                          json_pack("{s:i}", "slow_mode_s", 3600)));
+    it_api_err(400, "bad_field", API1, "PATCH", p, owner.token, &cl,
+               json_pack("{s:i}", "member_limit", 1));
+    path_of(p, sizeof(p), room, "/members?limit=0");
+    it_api_err(400, "bad_field", API1, "GET", p, owner.token, &cl, NULL);
+    path_of(p, sizeof(p), room, "/members?limit=201");
+    it_api_err(400, "bad_field", API1, "GET", p, owner.token, &cl, NULL);
+    path_of(p, sizeof(p), room, "/members?limit=1");
+    out = it_api_ok(200, API1, "GET", p, owner.token, &cl, NULL);
+    assert_int_equal(json_array_size(it_jget(out, "members")), 1);
+    assert_true(json_is_string(it_jget(out, "next"))); /* two members: a next page */
+    json_decref(out);
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/moderation/mute", room);
+    it_api_err(400, "bad_field", API1, "POST", p, owner.token, &cl,
+               json_pack("{s:s, s:i}", "user", m.id, "duration_s", 0));
+    it_api_err(400, "bad_field", API1, "POST", p, owner.token, &cl,
+               json_pack("{s:s, s:i}", "user", m.id, "duration_s", 31622401));
+    json_decref(it_api_ok(201, API1, "POST", p, owner.token, &cl,
+                          json_pack("{s:s, s:i}", "user", m.id, "duration_s", 31622400)));
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/moderation", room);
+    it_api_err(403, "forbidden", API1, "GET", p, m.token, &cl, NULL); /* not a moderator */
+    it_user_free(&owner);
+    it_user_free(&m);
+}
+
 static void test_direct_one_per_pair(void **state)
 {
     struct it_user a, b;
@@ -1200,6 +1255,7 @@ int main(void)
         cmocka_unit_test(test_removed_owner_hands_over),
         cmocka_unit_test(test_room_updated_says_what),
         cmocka_unit_test(test_directory_query_in_code_points),
+        cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_revoked_socket_leaves_restricted_rooms),
         cmocka_unit_test(test_expired_socket_reauthed_cannot_post),
         cmocka_unit_test(test_expired_socket_other_user_cannot_post),
