@@ -19,6 +19,9 @@
 
 /* The only process-global mutable: signals received (1: drain and exit, 2+: hurry). */
 static atomic_int stop_signals; /* lock-free: written by the handler, read by the guard */
+static atomic_llong stop_at_ms; /* monotonic ms of the first signal (0: none), by the handler */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
+               "the signal handler writes these atomics: they must be lock-free");
 
 static const struct chat_cfg_opt opts[] = {
     {"log-level", "CHAT_LOG_LEVEL", CHAT_CFG_STR, 0, 0, "info", offsetof(struct ps_cfg, log_level),
@@ -114,6 +117,11 @@ static const struct chat_cfg_opt opts[] = {
 static void on_signal(int sig)
 {
     (void)sig;
+    if (atomic_load(&stop_signals) == 0) { /* clock_gettime is async-signal-safe */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        atomic_store(&stop_at_ms, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    }
     stop_signals++; /* both signals are blocked while the handler runs */
 }
 
@@ -295,7 +303,7 @@ static int run(const struct ps_cfg *cfg)
         chat_free(ps);
         return 2;
     }
-    ps_store_init(&ps->store, cfg, &ps->m, &stop_signals);
+    ps_store_init(&ps->store, cfg, &ps->m, &stop_signals, &stop_at_ms);
     ps_batch_init(&ps->batch);
     ps_batch_init(&ps->wbatch);
     ps_batch_init(&ps->done);

@@ -283,24 +283,28 @@ struct ps_guard {
     pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled on arm and quit */
     pthread_t thread;
     bool started, quit;
-    int fd;              /* socket of the operation in progress; -1: none */
-    int64_t deadline_ms; /* monotonic */
-    int64_t stop_ms;     /* monotonic ms the guard first saw a stop while armed; 0: none */
-    int drain_ms;        /* after a stop an operation ends at stop_ms + drain_ms at the latest */
-    bool fired;          /* the armed operation was cut */
-    atomic_int *stop;    /* borrowed: signals received; NULL: none */
-    atomic_llong *cuts;  /* borrowed counter of cut operations; NULL: none */
+    int fd;                /* socket of the operation in progress; -1: none */
+    int64_t deadline_ms;   /* monotonic */
+    int64_t stop_ms;       /* monotonic ms the guard first saw a stop while armed; 0: none */
+    int drain_ms;          /* after a stop an operation ends at stop_ms + drain_ms at the latest */
+    bool fired;            /* the armed operation was cut */
+    atomic_int *stop;      /* borrowed: signals received; NULL: none */
+    atomic_llong *stop_at; /* borrowed: monotonic ms of the first signal (0: none yet); NULL */
+    int fd_dup;            /* a dup of the watched socket: its number cannot be reused meanwhile */
+    atomic_llong *cuts;    /* borrowed counter of cut operations; NULL: none */
 };
 
-/* Starts the thread. Returns CHAT_OK or CHAT_ENOMEM (then arm/disarm do nothing). */
-CHAT_NODISCARD int
-ps_guard_start(struct ps_guard *g, atomic_int *stop, int drain_ms, atomic_llong *cuts);
+/* Starts the thread. stop_at (may be NULL): when the first signal came, as the signal handler
+ * records it (else the guard's own first look at *stop). Returns CHAT_OK or CHAT_ENOMEM (then
+ * arm/disarm do nothing). */
+CHAT_NODISCARD int ps_guard_start(
+    struct ps_guard *g, atomic_int *stop, atomic_llong *stop_at, int drain_ms, atomic_llong *cuts);
 void ps_guard_stop(struct ps_guard *g); /* joins the thread; idempotent */
 /* Watches fd until ps_guard_disarm: at deadline_ms (monotonic), or a stop, it is shut down. */
 void ps_guard_arm(struct ps_guard *g, int fd, int64_t deadline_ms);
 /* Stops watching (before the socket is closed). Returns true when the guard cut the operation. */
 bool ps_guard_disarm(struct ps_guard *g);
-/* When the guard first saw a stop (monotonic ms), or 0. */
+/* When the stop came (monotonic ms: *stop_at, else when the guard first saw it), or 0. */
 int64_t ps_guard_stop_ms(struct ps_guard *g);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -348,12 +352,14 @@ struct ps_store {
     bool guard_armed;           /* the guard watches conn's socket */
 };
 
-/* stop (may be NULL): the signal counter, read by the guard thread started here (a stop cuts a
- * hung operation off PS_DRAIN_MS after the first signal, at once on the second). */
+/* stop (may be NULL): the signal counter, and stop_at (may be NULL) the time of the first signal,
+ * read by the guard thread started here (a stop cuts a hung operation off PS_DRAIN_MS after the
+ * first signal, at once on the second). */
 void ps_store_init(struct ps_store *s,
                    const struct ps_cfg *cfg,
                    struct ps_metrics *m,
-                   atomic_int *stop);
+                   atomic_int *stop,
+                   atomic_llong *stop_at);
 void ps_store_fini(struct ps_store *s); /* closes the connection, stops the guard; idempotent */
 /* Connects unless connected, sets the session timeouts, applies migrations, loads the existing
  * partitions, tries the roll-ahead (a failure there is logged, not fatal: the tick retries) and

@@ -4,8 +4,10 @@
  * socket makes the blocked call fail at once, and the store drops the connection. */
 #include <time.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "chat/time.h"
 
@@ -34,8 +36,8 @@ static int64_t cut_at(struct ps_guard *g, int64_t now)
     int64_t at = g->deadline_ms;
     int stops = g->stop ? atomic_load(g->stop) : 0;
 
-    if (stops && g->stop_ms == 0)
-        g->stop_ms = now;
+    if (stops && g->stop_ms == 0) /* the handler's time of the first signal, else now */
+        g->stop_ms = g->stop_at && atomic_load(g->stop_at) ? atomic_load(g->stop_at) : now;
     if (stops >= 2)
         return now;
     if (g->stop_ms && g->stop_ms + g->drain_ms < at)
@@ -58,7 +60,8 @@ static void *guard_main(void *arg)
         }
         at = cut_at(g, now);
         if (now >= at) {
-            (void)shutdown(g->fd, SHUT_RDWR); /* the blocked call returns; the fd stays open */
+            /* the blocked call returns; the socket stays open (libpq's fd and our dup) */
+            (void)shutdown(g->fd_dup >= 0 ? g->fd_dup : g->fd, SHUT_RDWR);
             g->fd = -1;
             g->fired = true;
             if (g->cuts)
@@ -72,13 +75,15 @@ static void *guard_main(void *arg)
     return NULL;
 }
 
-int ps_guard_start(struct ps_guard *g, atomic_int *stop, int drain_ms, atomic_llong *cuts)
+int ps_guard_start(
+    struct ps_guard *g, atomic_int *stop, atomic_llong *stop_at, int drain_ms, atomic_llong *cuts)
 {
     pthread_condattr_t ca;
     int rc;
 
-    g->fd = -1;
+    g->fd = g->fd_dup = -1;
     g->stop = stop;
+    g->stop_at = stop_at;
     g->drain_ms = drain_ms;
     g->cuts = cuts;
     g->stop_ms = 0;
@@ -120,6 +125,12 @@ void ps_guard_arm(struct ps_guard *g, int fd, int64_t deadline_ms)
     if (!g->started)
         return;
     pthread_mutex_lock(&g->mu);
+    if (g->fd_dup >= 0)
+        (void)close(g->fd_dup);
+    /* a socket of our own on the same connection: should libpq close its descriptor (an error,
+     * end of file) before the disarm, its number is not given to another socket meanwhile, and
+     * the shutdown below still reaches the right one */
+    g->fd_dup = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
     g->fd = fd;
     g->deadline_ms = deadline_ms;
     g->fired = false;
@@ -135,6 +146,9 @@ bool ps_guard_disarm(struct ps_guard *g)
         return false;
     pthread_mutex_lock(&g->mu);
     g->fd = -1;
+    if (g->fd_dup >= 0)
+        (void)close(g->fd_dup);
+    g->fd_dup = -1;
     fired = g->fired;
     g->fired = false;
     pthread_mutex_unlock(&g->mu);
@@ -147,6 +161,8 @@ int64_t ps_guard_stop_ms(struct ps_guard *g)
 
     if (!g->started)
         return 0;
+    if (g->stop_at && (t = atomic_load(g->stop_at)) != 0)
+        return t; /* the handler's time of the first signal */
     pthread_mutex_lock(&g->mu);
     t = g->stop_ms;
     pthread_mutex_unlock(&g->mu);

@@ -142,13 +142,14 @@ static void notice_cb(void *arg, const char *msg)
 void ps_store_init(struct ps_store *s,
                    const struct ps_cfg *cfg,
                    struct ps_metrics *m,
-                   atomic_int *stop)
+                   atomic_int *stop,
+                   atomic_llong *stop_at)
 {
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     s->m = m;
     s->backoff_ms = BACKOFF_MIN_MS;
-    if (ps_guard_start(&s->guard, stop, PS_DRAIN_MS, &m->pg_cut) != CHAT_OK)
+    if (ps_guard_start(&s->guard, stop, stop_at, PS_DRAIN_MS, &m->pg_cut) != CHAT_OK)
         chat_log(CHAT_LOG_ERROR, "postgres: no guard thread: a hung server is waited for");
     for (int i = 0; i < PS_NCOLS; i++)
         chat_buf_init(&s->cols[i], 0, 0);

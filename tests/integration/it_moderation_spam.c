@@ -378,12 +378,75 @@ static void test_slow_mode(void **state)
     it_user_free(&u);
 }
 
+/* Sends queued behind a send that trips the spam rule are checked again when their turn comes:
+ * the ban the rule just imposed refuses them (chat_banned), they are not produced after it.
+ * Redis is held (CLIENT PAUSE WRITE) while the burst arrives, so the last two are queued behind
+ * the repeated texts waiting for their script. */
+static void test_queued_sends_meet_the_new_ban(void **state)
+{
+    static const char *const burst[] = {"same", "same", "same", "same", "new one", "another"};
+    static const char *const want[] = {"ack",         "ack",         "ack",
+                                       "chat_banned", "chat_banned", "chat_banned"};
+    struct it_user owner, u;
+    char room[80];
+    struct wsc *c;
+
+    (void)state;
+    it_user_new(&owner, "qo");
+    it_user_new(&u, "qu");
+    it_room_new(room, sizeof(room), "queued");
+    it_user_room(&owner, room);
+    c = it_connect(GW1, u.token);
+    it_join(c, room);
+    assert_int_equal(it_sh("test \"$(redis-cli -h 127.0.0.1 -p %s CLIENT PAUSE 500 WRITE)\" = OK",
+                           it_env("CHAT_TEST_REDIS_PORT")),
+                     0);
+    for (int i = 0; i < 6; i++) {
+        char ref[8];
+        snprintf(ref, sizeof(ref), "q%d", i);
+        it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", burst[i], "ref",
+                ref);
+    }
+    /* the replies (ack or error, with the send's ref): an ack comes with Kafka's delivery, an
+     * error at once, so they may come in any order */
+    for (int got = 0; got < 6;) {
+        char *text;
+        const char *type, *code, *r;
+        json_t *f;
+        int i;
+
+        if (wsc_recv_text(c, &text, it_timeout(10000), NULL) <= 0)
+            fail_msg("%d of 6 sends answered", got);
+        f = json_loads(text, 0, NULL);
+        wsc_free_text(text);
+        r = json_string_value(json_object_get(f, "ref"));
+        if (!r) { /* a message or a sanction frame: not a reply */
+            json_decref(f);
+            continue;
+        }
+        i = r[0] == 'q' ? atoi(r + 1) : -1;
+        assert_true(i >= 0 && i < 6);
+        type = json_string_value(json_object_get(f, "type"));
+        code = json_string_value(json_object_get(f, "code"));
+        if (strcmp(want[i], "ack") == 0 ? strcmp(type, "ack") != 0
+                                        : !code || strcmp(code, want[i]) != 0)
+            fail_msg("send %d (\"%s\"): %s %s, want %s", i, burst[i], type, code ? code : "",
+                     want[i]);
+        json_decref(f);
+        got++;
+    }
+    wsc_close(c);
+    it_user_free(&owner);
+    it_user_free(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spam_rule),
         cmocka_unit_test(test_spam_beside),
         cmocka_unit_test(test_slow_mode),
+        cmocka_unit_test(test_queued_sends_meet_the_new_ban),
     };
 
     it_env_load();

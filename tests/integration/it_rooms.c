@@ -1106,6 +1106,8 @@ static void expect_not_subscribed(struct wsc *c, const char *room, const char *w
         r = json_string_value(json_object_get(j, "room"));
         if (type && strcmp(type, "message") == 0 && r && strcmp(r, room) == 0)
             fail_msg("%s still gets the messages of %s", who, room);
+        if (type && strcmp(type, "left") == 0 && r && strcmp(r, room) == 0)
+            fail_msg("%s was taken out of %s a second time", who, room);
         r = json_string_value(json_object_get(j, "ref"));
         if (type && strcmp(type, "pong") == 0 && r && strcmp(r, ref) == 0) {
             json_decref(j);
@@ -1147,9 +1149,10 @@ static struct wsc *expired_member(const struct it_user *u, const char *room)
     return c;
 }
 
-/* A socket whose session is revoked while it is in a group room leaves it (left, reason
- * removed, after session_revoked) and keeps watching its public room: the owner's removal of
- * the user cannot miss it, and none of the room's messages reach it any more. */
+/* A socket whose session is revoked while it is in a group room leaves it at once (left, reason
+ * signed_out, right after session_revoked: not a removal) and keeps watching its public room; a
+ * removal of the user after that has nothing left to take out of it (no second left), and none
+ * of the room's messages reach it any more. */
 static void test_revoked_socket_leaves_restricted_rooms(void **state)
 {
     struct it_user owner, u;
@@ -1175,8 +1178,8 @@ static void test_revoked_socket_leaves_restricted_rooms(void **state)
     json_decref(
         it_api_ok(200, API2, "POST", "/api/v1/auth/logout", it_access(s2), &cl, json_object()));
     it_expect_revoked(c, "logout", it_timeout(WAIT_MS), "the member's socket");
+    expect_left(c, room, "signed_out", it_timeout(WAIT_MS), "the revoked socket");
     assert_int_equal(remove_member(&owner, room, &u), 204);
-    expect_left(c, room, "removed", it_timeout(WAIT_MS), "the revoked socket");
     say(w, room, "rv-1");
     expect_not_subscribed(c, room, "the revoked socket");
     say(w, pub, "rv-2"); /* still watching the public room */

@@ -35,7 +35,7 @@ static int setup(void **state)
     atomic_init(&f->stop, 0);
     atomic_init(&f->cuts, 0);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv) != 0 ||
-        ps_guard_start(&f->g, &f->stop, 200, &f->cuts) != CHAT_OK)
+        ps_guard_start(&f->g, &f->stop, NULL, 200, &f->cuts) != CHAT_OK)
         return -1;
     *state = f;
     return 0;

@@ -19,6 +19,7 @@
 #include "cache/gw_redis.h"
 #include "core/gw.h"
 #include "room/gw_acl.h"
+#include "room/gw_room.h"
 #include "ws/gw_conn.h"
 
 /* The text and sender kept while a claim is in Redis, no longer needed. */
@@ -270,14 +271,48 @@ static bool check_and_produce(struct gw *gw, struct gw_conn *c, struct gw_pendin
     return false;
 }
 
+/* The checks of p's frame (gw_conn.c's dispatcher) once more, as p starts: a send that waited
+ * behind another may find that the connection lost its identity or left the room meanwhile, or
+ * that a sanction came (a moderator's mute, or the spam rule's ban the send ahead of it
+ * tripped). True when p may go on; false after refusing it. */
+static bool still_allowed(struct gw *gw, struct gw_conn *c, struct gw_pending *p)
+{
+    enum chat_errcode code = CHAT_ERR__COUNT;
+    const char *reason = NULL;
+    int64_t until = -1;
+
+    if (!c->authed || strcmp(c->claims.sub, p->who->sub) != 0)
+        code = CHAT_ERR_auth_required;
+    else if (!gw_room_joined(c, p->room))
+        code = CHAT_ERR_not_joined;
+    else
+        code = gw_acl_send_check(gw, p->who->sub, p->room, &until, &reason);
+    if (code == CHAT_ERR__COUNT)
+        return true;
+    pending_unlink(p);
+    chat_metric_add(&gw->m.send_errors, 1);
+    if (code != CHAT_ERR_auth_required && code != CHAT_ERR_not_joined) {
+        /* a sanction: with until and reason, as the dispatcher answers it */
+        chat_metric_add(&gw->m.sanctioned, 1);
+        gw_conn_error_until(c, code, NULL, p->client_msg_id, p->ref, until, reason);
+    } else {
+        gw_conn_error(c, code, NULL, p->client_msg_id, p->ref, -1);
+    }
+    pending_free(p);
+    drain_check(gw, c);
+    return false;
+}
+
 /* Starts the checks of the sends at the head of c's queue, one after the other, until one waits
  * for Redis (its answer calls this again) or none is left. The sender is the one of the frame
- * (p->who), whatever the connection became meanwhile. */
+ * (p->who); a send is refused if the connection is no longer it, or no longer in the room. */
 static void sendq_run(struct gw *gw, struct gw_conn *c)
 {
     struct gw_pending *p;
 
     while ((p = sendq_head(c)) != NULL && !p->started) {
+        if (!still_allowed(gw, c, p))
+            continue;
         p->started = true;
         if (p->client_msg_id && gw_idem_claim(gw, p, p->who->sub) == CHAT_OK)
             return; /* gw_send_claimed() follows */

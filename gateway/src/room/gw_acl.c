@@ -185,7 +185,7 @@ void gw_acl_identity_lost(struct gw *gw, struct gw_conn *c)
             continue;
         /* a copy: leaving may free the room and its name */
         snprintf(room, sizeof(room), "%s", c->rooms[i].room->name);
-        take_out(gw, c, room, "removed");
+        take_out(gw, c, room, "signed_out"); /* not a removal: the user may join again */
     }
 }
 
