@@ -26,7 +26,14 @@ rd_kafka_conf_t *ps_consumer_conf_new(
         (batch_fetch &&
          (chat_kafka_conf_set(conf, "fetch.min.bytes", min, errstr, errlen) != CHAT_OK ||
           chat_kafka_conf_set(conf, "fetch.wait.max.ms", wait, errstr, errlen) != CHAT_OK)) ||
-        chat_kafka_conf_extra(conf, cfg->kafka.extra, errstr, errlen) != CHAT_OK) {
+        chat_kafka_conf_extra(conf, cfg->kafka.extra, errstr, errlen) != CHAT_OK ||
+        /* The chat.events consumer keeps the eager protocol whatever CHAT_KAFKA_EXTRA says:
+         * librdkafka before 2.3 aborts when a cooperative-sticky consumer is closed before its
+         * first assignment (confluentinc/librdkafka#4312; Debian 12 has 2.0.2), which a replica
+         * stopped early, in a group whose other member holds every partition, meets. Its small
+         * stream gains nothing from incremental rebalances. */
+        (!batch_fetch && chat_kafka_conf_set(conf, "partition.assignment.strategy",
+                                             "range,roundrobin", errstr, errlen) != CHAT_OK)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -119,6 +119,20 @@ static void test_ps_conf_refused(void **state)
     assert_non_null(strstr(err, "not key=value"));
 }
 
+/* A cooperative-sticky CHAT_KAFKA_EXTRA reaches the chat.messages consumer only: the chat.events
+ * consumer stays eager (librdkafka#4312: a cooperative consumer closed before its first
+ * assignment aborts in librdkafka 2.0). */
+static void test_ps_conf_events_stay_eager(void **state)
+{
+    struct ps_cfg cfg;
+    char extra[] = "partition.assignment.strategy=cooperative-sticky";
+
+    (void)state;
+    cfg_init(&cfg, extra);
+    expect_of(&cfg, true, "partition.assignment.strategy", "cooperative-sticky");
+    expect_of(&cfg, false, "partition.assignment.strategy", "range,roundrobin");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_ps_conf_events),
         cmocka_unit_test(test_ps_conf_extra_last),
         cmocka_unit_test(test_ps_conf_refused),
+        cmocka_unit_test(test_ps_conf_events_stay_eager),
     };
 
     chat_log_init("test", CHAT_LOG_ERROR);
