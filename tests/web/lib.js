@@ -2,7 +2,7 @@
 // and the waits. Every wait is on a condition in the page, bounded by T; nothing sleeps.
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -134,6 +134,19 @@ export async function apiSay(user, room, text) {
   const r = await rest('POST', `/api/v1/rooms/${encodeURIComponent(room)}/messages`, user.token, { text });
   assert.ok(r.status === 200 || r.status === 201, `send: ${r.status} ${JSON.stringify(r.data)}`);
   return r.data;
+}
+/* The access token `token` (a JWT of chat-api) signed again with the cluster's key (CHAT_JWT_KEYS:
+ * `secret`, kid k1, or `kid:secret,...`) to expire at exp (seconds): the same user and session,
+ * a token that runs out on an open socket within the test. */
+export function withExp(token, exp) {
+  const [h, p] = token.split('.');
+  const kid = JSON.parse(Buffer.from(h, 'base64url').toString()).kid || 'k1';
+  const spec = env.CHAT_JWT_KEYS || '';
+  const keys = spec.includes(':') ? spec.split(',').map((k) => [k.slice(0, k.indexOf(':')), k.slice(k.indexOf(':') + 1)]) : [['k1', spec]];
+  const key = keys.find(([id]) => id === kid);
+  assert.ok(key, `no key ${kid} in CHAT_JWT_KEYS`);
+  const body = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), exp })).toString('base64url');
+  return `${h}.${body}.${createHmac('sha256', key[1]).update(`${h}.${body}`).digest('base64url')}`;
 }
 /* Waits until fn() resolves to a truthy value (polled), bounded by T. */
 export async function until(what, fn) {

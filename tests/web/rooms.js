@@ -1,6 +1,7 @@
 // Browser tests of the rooms product (issue 11): the lobby's limit and guests, private rooms and
 // invite links, unread badges, history with infinite scroll, a gateway dying under a reader, a
-// room left on another device, and the new room dialog's description limit.
+// room left on another device, a group room kept through an access token expiring on the open
+// socket, and the new room dialog's description limit.
 // Headless Chromium against the integration cluster (see browser.js, lib.js); run by
 // tests/web/run.sh browser. Every wait is on a condition, bounded by T; nothing sleeps.
 import { test } from 'node:test';
@@ -9,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  DESKTOP, PASSWORD, T, apiRoom, apiSay, apiUser, dialogs, joined, newPage, nodeOf, online, rest, rnd, roomItem, say, sees, signIn, until,
-  waitFocus, waitText,
+  DESKTOP, MULT, PASSWORD, T, apiRoom, apiSay, apiUser, dialogs, joined, newPage, nodeOf, online, rest, rnd, roomItem, say, sees, signIn,
+  until, waitFocus, waitText, withExp,
 } from './lib.js';
 
 const CLUSTER = join(dirname(fileURLToPath(import.meta.url)), '../integration/fixtures/cluster.sh');
@@ -434,6 +435,74 @@ test('a REST leave on another device takes the room out of this page, with a pla
   await waitText(page, '#banner-text', `You left ${room.name} in another tab or on another device.`);
   assert.equal(await page.locator('#banner.warn').count(), 0, 'a plain line, not a warning');
   assert.notEqual(await page.getAttribute('#room-list li.active', 'data-key'), room.id);
+  await page.context().close();
+});
+
+/* proto/README.md: a connection that loses its identity (session_expired here) is taken out of its
+ * restricted rooms with a left, reason signed_out: not a removal. The page keeps the room, says
+ * nothing of a removal, and joins it again (fresh grant, since) once the renewed token is authed. */
+test('an access token expiring on the open socket: the group room stays, and is joined again after the re-auth', async () => {
+  const owner = await apiUser('Keeper'), member = await apiUser('Sleeper');
+  const room = await apiRoom(owner, { kind: 'group', name: `Expiry ${rnd()}` });
+  const inv = await rest('POST', `/api/v1/rooms/${room.id}/invites`, owner.token, {});
+  assert.equal((await rest('POST', `/api/v1/invites/${inv.data.code}/redeem`, member.token)).status, 200);
+  const page = await newPage(DESKTOP);
+  const got = [], sent = [];
+  page.on('websocket', (ws) => {
+    const keep = (list) => (e) => { try { list.push(JSON.parse(e.payload)); } catch { /* not JSON */ } };
+    ws.on('framereceived', keep(got));
+    ws.on('framesent', keep(sent));
+  });
+  /* the sign-in hands the page an access token that expires in a few seconds (the server warns
+   * CHAT_SESSION_WARN_S = 5 s before); its renewal waits until the socket has lost the identity */
+  const ttl = Math.round(8 * MULT);
+  await page.route('**/api/v1/auth/login', async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    body.access_token = withExp(body.access_token, Math.floor(Date.now() / 1000) + ttl);
+    await route.fulfill({ response: res, json: body });
+  });
+  let release, refreshes = 0, grants = 0;
+  const renewal = new Promise((resolve) => { release = resolve; });
+  await page.route('**/api/v1/auth/refresh', async (route) => { refreshes++; await renewal; await route.continue(); });
+  page.on('request', (r) => { if (r.url().endsWith(`/rooms/${room.id}/grant`)) grants++; });
+  await signIn(page, member);
+  await joined(page, room.id);
+  await openRoom(page, room.id);
+  const before = `before expiry ${rnd()}`;
+  await apiSay(owner, room.id, before);
+  await sees(page, before);
+  /* the token runs out: session_expired, then the group room's left (signed_out) */
+  const signedOut = await until('left signed_out', () => got.findIndex((f) => f.type === 'left' && f.room === room.id && f.reason === 'signed_out') + 1);
+  assert.ok(got.findIndex((f) => f.type === 'session_expired') + 1 < signedOut, 'after session_expired');
+  assert.ok(refreshes >= 1, 'the page renews its session');
+  await page.locator(`#room-list li[data-key="${room.id}"][data-joined="false"]`).waitFor({ state: 'attached' });
+  assert.equal(await roomItem(page, room.id).count(), 1, 'still listed');
+  assert.equal(await page.getAttribute('#room-list li.active', 'data-key'), room.id, 'still open');
+  await sees(page, before);
+  const banner = async () => (await page.isVisible('#banner')) ? (await page.textContent('#banner-text')) : '';
+  assert.doesNotMatch(await banner(), /removed|kicked|banned|deleted|left/i, 'no removal notice');
+  const missed = `while signed out ${rnd()}`;
+  await apiSay(owner, room.id, missed); /* the rejoin's since brings it */
+  /* the renewed token is sent (auth), authed: joined again with a fresh grant, from its last seq */
+  const grantsBefore = grants, joinsBefore = sent.length;
+  release();
+  await joined(page, room.id);
+  assert.ok(grants > grantsBefore, 'a fresh grant (GET .../grant)');
+  const join = sent.slice(joinsBefore).find((f) => f.type === 'join' && f.room === room.id);
+  assert.ok(join && join.grant && Number.isInteger(join.since) && join.since >= 0, `join with a grant and since: ${JSON.stringify(join)}`);
+  await sees(page, missed);
+  const mine = `after re-auth ${rnd()}`, theirs = `welcome back ${rnd()}`;
+  await say(page, mine);
+  await apiSay(owner, room.id, theirs);
+  await sees(page, theirs);
+  const hist = await until('the message in history', async () => {
+    const r = await rest('GET', `/api/v1/rooms/${room.id}/messages?limit=50`, owner.token);
+    return r.data.messages.some((m) => m.text === mine) && r.data.messages;
+  });
+  assert.equal(hist.filter((m) => m.text === mine).length, 1, 'stored once');
+  assert.doesNotMatch(await banner(), /removed|kicked|banned|deleted|left/i, 'no removal notice');
+  assert.deepEqual(dialogs, []);
   await page.context().close();
 });
 

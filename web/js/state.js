@@ -1,7 +1,8 @@
 /* state.js - the single source of truth the render layer draws, browser storage, and the pure
  * state changes of rooms and messages. No DOM (unit-tested with node --test,
  * tests/web/js/state.test.js); storage access is guarded (it may be disabled, or absent). */
-import { DEFAULT_LIMITS, DEFAULT_ROOM_RULE, codePoints, defaultRules, sendFrameBytes, validRoom as validRoomRule, validTs } from './proto.js';
+import { DEFAULT_LIMITS, DEFAULT_ROOM_RULE, codePoints, defaultRules, restricted, sendFrameBytes, validRoom as validRoomRule,
+  validTs } from './proto.js';
 
 export const DEFAULT_ROOM = 'lobby';
 export const MAX_MSGS = 3000; /* per room; the oldest settled messages are dropped first */
@@ -109,6 +110,22 @@ export function applyInfo(room, info, takeUnread) {
   if (info.me && (first || takeUnread) && room.id !== state.active) room.unread = info.me.unread;
   if (info.me) room.readSeq = Math.max(room.readSeq, info.me.lastRead);
 }
+/* ---- a `left` the client did not ask for (proto/README.md, joined / left) ---- */
+/* Reasons that end the user's hold on the room (removed, kicked, banned, deleted, or left on
+ * another device): it leaves the list (actions.js roomGone). */
+export const GONE_REASONS = new Set(['removed', 'deleted', 'kicked', 'banned', 'left']);
+/* The server took this connection out of room without ending the membership: signed_out (the
+ * connection lost its identity: session expired or revoked, token_expired on a frame) or a reason
+ * this client does not know. The room stays listed, not joined on this connection; its own
+ * unacknowledged messages stay pending and are sent again (same client_msg_id) after its next
+ * join (ws.js resend). A restricted room is joined again with a fresh grant once the connection
+ * is signed in again (authed: joinAll); after a revocation, when the user signs in again. */
+export function takenOut(room) {
+  Object.assign(room, { joined: false, presence: null });
+  for (const m of state.pending.values()) if (m.room === room.id) m.conn = 0;
+}
+/* A restricted room that waits for a sign-in to be joined (the connection is anonymous). */
+export function waitsForSignIn(room) { return !!room && !room.joined && restricted(room.id) && !state.user; }
 /* The seq of the oldest stored message of room, -1 when none: what history pages back from. */
 export function oldestSeq(room) {
   for (const m of room.msgs) if (STREAM.has(m.kind) && Number.isInteger(m.seq) && m.status === 'confirmed') return m.seq;

@@ -3,7 +3,7 @@
  * (textContent / append(string)), never as HTML. */
 import { LOGIN_REASONS, cleanText, codePoints, fmtNum, leftText, passwordRule, plural, presenceText, restricted, roomLabel,
   systemText, usernameRule, validTs } from './proto.js';
-import { activeRoom, activeSanction, canType, isMember, maxText, sendBlock, sortedRooms, state } from './state.js';
+import { activeRoom, activeSanction, canType, isMember, maxText, sendBlock, sortedRooms, state, waitsForSignIn } from './state.js';
 import { isOpen } from './ws.js';
 import { canModerate, loadRoomSanctions, msgActions } from './moderation.js';
 import { renderAdminLink } from './admin.js';
@@ -165,7 +165,9 @@ function patchRoomItem(li, room) {
   fav.title = favourite ? 'Favourite' : '';
   setText(name, label);
   if (name.title !== room.id) name.title = room.id;
-  setText(count, room.presence ? `${fmtNum(room.presence.users)} online` : !room.joined && isOpen() ? 'joining…' : '');
+  /* a restricted room is not joined while the connection is anonymous (signed out): no "joining…" */
+  setText(count, room.presence ? `${fmtNum(room.presence.users)} online`
+    : !room.joined && isOpen() && !waitsForSignIn(room) ? 'joining…' : '');
   count.title = room.presence ? presenceText(room.presence) : '';
   const n = room.unread > 99 ? '99+' : room.unread ? String(room.unread) : '';
   badge.hidden = !room.unread;
@@ -188,7 +190,9 @@ function renderRooms() {
 function renderRoomHead() {
   const room = activeRoom(), p = room && room.presence, info = room && room.info;
   setText(ui.roomTitle, room ? roomLabel(room.id, info) : 'No room');
-  const meta = p ? presenceText(p) : room && !room.joined && isOpen() ? (room.joinError || 'Joining…') : '';
+  const meta = p ? presenceText(p) : !room || room.joined || !isOpen() ? ''
+    : waitsForSignIn(room) ? (state.authPending || state.refreshing ? 'Signing in…' : 'Not signed in')
+      : room.joinError || 'Joining…';
   setText(ui.roomMeta, meta);
   ui.empty.hidden = !!(room && room.msgs.length) || !!(room && room.hist.loading);
   setText(ui.empty, room ? `No messages in ${roomLabel(room.id, info)} yet.` : 'Join a room to start chatting.');

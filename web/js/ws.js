@@ -3,8 +3,8 @@
  * render. */
 import { READ_REF, authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, parseEvent, parseSanction,
   parseSanctionFrame, pingFrame, restricted, sendFrame, str, validTs } from './proto.js';
-import { addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, liftSanction, noteLive, noteSanction, putSanction, removeMsg,
-  resetSanctions, state, store, SS } from './state.js';
+import { GONE_REASONS, addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, liftSanction, noteLive, noteSanction, putSanction,
+  removeMsg, resetSanctions, state, store, SS, takenOut } from './state.js';
 import { auth, authenticate, authRefused, refreshToken, renew, signedOut } from './api.js';
 import { closeLogin, update } from './ui.js';
 import { joinFailed, roomGone } from './actions.js';
@@ -93,11 +93,15 @@ export function failMsg(m, code, message, retryMs, f) {
   if (code === 'rate_limited' || code === 'overloaded') {
     state.cooldownUntil = Math.max(state.cooldownUntil, Date.now() + (retryMs ?? 1000));
   }
-  /* the server treats this connection as anonymous: present (or renew) the token again */
-  if ((code === 'token_expired' || code === 'auth_required') && state.user) {
-    state.user = null;
-    authenticate();
-  }
+  if (code === 'token_expired' || code === 'auth_required') lostIdentity();
+}
+/* The server treats this connection as anonymous (a token_expired or auth_required answer, or a
+ * left with reason signed_out that came before this client noticed): present (or renew) the token
+ * again; its authed joins the restricted rooms again (joinAll). */
+function lostIdentity() {
+  if (!state.user) return;
+  state.user = null;
+  authenticate();
 }
 
 /* ---- incoming ---- */
@@ -159,14 +163,21 @@ const handlers = Object.assign(Object.create(null), {
     markRead(room);
   },
   /* A reply to our leave, or the server took the socket out of the room: removed, kicked,
-   * banned, deleted, or left (the user left it through the REST API: another tab or device) */
+   * banned, deleted, or left (the user left it through the REST API: another tab or device): the
+   * room leaves the list. signed_out (the connection lost its identity: not a removal) and reasons
+   * this client does not know: the room stays listed, not joined (state.js takenOut); restricted
+   * rooms are joined again after the next authed. */
   left(f) {
     takeRef(f.ref);
     const reason = str(f.reason), id = str(f.room), room = state.rooms.get(id);
-    if (room && ['removed', 'deleted', 'kicked', 'banned', 'left'].includes(reason)) {
+    if (!room || !reason) return;
+    if (GONE_REASONS.has(reason)) {
       room.joined = false; /* the server has taken the socket out already */
       roomGone(reason, id);
+      return;
     }
+    takenOut(room);
+    if (reason === 'signed_out') lostIdentity();
   },
   /* another connection of ours read room up to seq */
   read(f) {
@@ -229,8 +240,12 @@ const handlers = Object.assign(Object.create(null), {
     else if (f.scope === 'room' && state.rooms.has(str(f.room))) state.rooms.get(str(f.room)).presence = p;
   },
   error(f) {
-    if (f.ref === READ_REF) return; /* a read marker was not stored: the next one supersedes it */
-    const code = str(f.code), message = str(f.message), ref = takeRef(f.ref);
+    const code = str(f.code), message = str(f.message);
+    if (f.ref === READ_REF) { /* a read marker was not stored: the next one supersedes it */
+      if (code === 'token_expired') lostIdentity(); /* the connection is anonymous now */
+      return;
+    }
+    const ref = takeRef(f.ref);
     if (ref && ref.kind === 'join') {
       const room = state.rooms.get(ref.data.id);
       if (room) room.joining = false;

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MAX_MSGS, addGap, confirmMsg, insertMsg, lastSeq, loadRooms, lsOk, makeMsg, newRoom, sendBlock, state, store, storedTheme,
+  GONE_REASONS, MAX_MSGS, addGap, confirmMsg, insertMsg, lastSeq, loadRooms, lsOk, makeMsg, newRoom, sendBlock, state, store, storedTheme,
+  takenOut, waitsForSignIn,
 } from '../../../web/js/state.js';
 
 function reset() {
@@ -107,4 +108,43 @@ test('lastSeq: the newest stored message, what a reconnect resumes from', () => 
   insertMsg(room, makeMsg({ id: '', seq: null, user: 'me', nick: 'Me', text: 'pending', room: 'r' }));
   addGap(room); // a gap marker sits at 42.5: not a message
   assert.equal(lastSeq(room), 42);
+});
+
+test('left signed_out (or an unknown reason): the room stays, not joined, its unacked sends kept for the rejoin', () => {
+  reset();
+  state.user = 'u1';
+  const room = newRoom('_g1'), other = newRoom('_g2');
+  state.rooms.set(room.id, room);
+  state.rooms.set(other.id, other);
+  Object.assign(room, { joined: true, presence: { users: 2, conns: 2 } });
+  other.joined = true;
+  insertMsg(room, makeMsg({ id: 'a', seq: 10, user: 'u2', nick: 'U2', text: 'x', room: room.id }));
+  const mine = makeMsg({ room: room.id, own: true, status: 'pending', cmid: 'c1', conn: 3 });
+  const elsewhere = makeMsg({ room: other.id, own: true, status: 'pending', cmid: 'c2', conn: 3 });
+  for (const m of [mine, elsewhere]) { state.pending.set(m.cmid, m); insertMsg(state.rooms.get(m.room), m); }
+  for (const r of ['removed', 'deleted', 'kicked', 'banned', 'left']) assert.ok(GONE_REASONS.has(r), r);
+  assert.equal(GONE_REASONS.has('signed_out'), false, 'signed_out is not a removal');
+  assert.equal(GONE_REASONS.has('some_future_reason'), false, 'an unknown reason only means: no longer joined');
+
+  takenOut(room);
+  assert.equal(state.rooms.get(room.id), room, 'still listed');
+  assert.equal(room.joined, false);
+  assert.equal(room.presence, null);
+  assert.equal(lastSeq(room), 10, 'the rejoin resumes (since) from what it held');
+  assert.equal(state.pending.get('c1'), mine, 'the unacked send stays pending');
+  assert.equal(mine.status, 'pending');
+  assert.ok(room.msgs.includes(mine));
+  assert.equal(mine.conn, 0, 'sent again after the rejoin, even on the same connection');
+  assert.equal(elsewhere.conn, 3, 'other rooms untouched');
+  assert.equal(other.joined, true);
+
+  // while the connection is anonymous the restricted room waits for the sign-in (no "joining")
+  state.user = null;
+  assert.equal(waitsForSignIn(room), true);
+  assert.equal(waitsForSignIn(newRoom('lobby')), false, 'public rooms are joined as a guest');
+  state.user = 'u1';
+  assert.equal(waitsForSignIn(room), false, 'signed in again: it is joined (joinAll)');
+  room.joined = true;
+  state.user = null;
+  assert.equal(waitsForSignIn(room), false);
 });
