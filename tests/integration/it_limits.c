@@ -41,6 +41,11 @@ spawn_service(const char *binname, int port, const char *const *extra, const cha
     char log[512];
     pid_t pid;
 
+    if (own_pid > 0) { /* a failed test's own service: not left running behind the next one */
+        kill(own_pid, SIGKILL);
+        waitpid(own_pid, NULL, 0);
+        own_pid = -1;
+    }
     snprintf(log, sizeof(log), "%s/logs/%s.log", it_env("CHAT_TEST_DIR"), logname);
     pid = fork();
     if (pid == 0) {
