@@ -283,20 +283,20 @@ struct ps_guard {
     pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled on arm and quit */
     pthread_t thread;
     bool started, quit;
-    int fd;                /* socket of the operation in progress; -1: none */
-    int64_t deadline_ms;   /* monotonic */
-    int64_t stop_ms;       /* monotonic ms the guard first saw a stop while armed; 0: none */
-    int drain_ms;          /* after a stop an operation ends at stop_ms + drain_ms at the latest */
-    bool fired;            /* the armed operation was cut */
-    atomic_int *stop;      /* borrowed: signals received; NULL: none */
-    atomic_llong *stop_at; /* borrowed: monotonic ms of the first signal (0: none yet); NULL */
+    int fd;              /* socket of the operation in progress; -1: none */
+    int64_t deadline_ms; /* monotonic */
+    int drain_ms;        /* after a stop an operation ends drain_ms after *stop_at at the latest */
+    bool fired;          /* the armed operation was cut */
+    atomic_int *stop;    /* borrowed: signals received; NULL: none */
+    atomic_llong *stop_at; /* borrowed: monotonic ms of the first signal (0: none yet), stored
+                            * before *stop counts it; NULL: no drain, only a second signal cuts */
     int fd_dup;            /* a dup of the watched socket: its number cannot be reused meanwhile */
     atomic_llong *cuts;    /* borrowed counter of cut operations; NULL: none */
 };
 
 /* Starts the thread. stop_at (may be NULL): when the first signal came, as the signal handler
- * records it (else the guard's own first look at *stop). Returns CHAT_OK or CHAT_ENOMEM (then
- * arm/disarm do nothing). */
+ * records it before counting the signal in *stop. Returns CHAT_OK or CHAT_ENOMEM (then arm/disarm
+ * do nothing). */
 CHAT_NODISCARD int ps_guard_start(
     struct ps_guard *g, atomic_int *stop, atomic_llong *stop_at, int drain_ms, atomic_llong *cuts);
 void ps_guard_stop(struct ps_guard *g); /* joins the thread; idempotent */
@@ -304,8 +304,8 @@ void ps_guard_stop(struct ps_guard *g); /* joins the thread; idempotent */
 void ps_guard_arm(struct ps_guard *g, int fd, int64_t deadline_ms);
 /* Stops watching (before the socket is closed). Returns true when the guard cut the operation. */
 bool ps_guard_disarm(struct ps_guard *g);
-/* When the stop came (monotonic ms: *stop_at, else when the guard first saw it), or 0. */
-int64_t ps_guard_stop_ms(struct ps_guard *g);
+/* When the first signal came (monotonic ms, *stop_at), or 0. */
+int64_t ps_guard_stop_ms(const struct ps_guard *g);
 
 /* ------------------------------------------------------------------------------------------ */
 /* ps_store.c: the PostgreSQL side. Owner: the main thread. Blocking libpq calls, but for the

@@ -231,8 +231,8 @@ static int write_sync(struct ps *ps, struct ps_batch *b, bool force)
     return CHAT_OK;
 }
 
-/* The drain gives up PS_DRAIN_MS after the stop: as the guard saw it when a write was stuck
- * then (the guard cut that write at the same end), else now. */
+/* The drain gives up PS_DRAIN_MS after the first signal (its time as the handler recorded it,
+ * the end at which the guard cuts a stuck write too; now if unknown). */
 static void set_drain_end(struct ps *ps)
 {
     int64_t t = ps_guard_stop_ms(&ps->store.guard);

@@ -33,15 +33,14 @@ static struct timespec after_ms(int64_t ms)
 /* The end of the armed operation: its deadline, brought forward by a stop. g->mu held. */
 static int64_t cut_at(struct ps_guard *g, int64_t now)
 {
-    int64_t at = g->deadline_ms;
+    int64_t at = g->deadline_ms, t;
     int stops = g->stop ? atomic_load(g->stop) : 0;
 
-    if (stops && g->stop_ms == 0) /* the handler's time of the first signal, else now */
-        g->stop_ms = g->stop_at && atomic_load(g->stop_at) ? atomic_load(g->stop_at) : now;
     if (stops >= 2)
         return now;
-    if (g->stop_ms && g->stop_ms + g->drain_ms < at)
-        at = g->stop_ms + g->drain_ms;
+    t = stops ? ps_guard_stop_ms(g) : 0;
+    if (t && t + g->drain_ms < at)
+        at = t + g->drain_ms;
     return at;
 }
 
@@ -86,7 +85,6 @@ int ps_guard_start(
     g->stop_at = stop_at;
     g->drain_ms = drain_ms;
     g->cuts = cuts;
-    g->stop_ms = 0;
     g->quit = g->fired = false;
     if (pthread_mutex_init(&g->mu, NULL) != 0)
         return CHAT_ENOMEM;
@@ -155,16 +153,7 @@ bool ps_guard_disarm(struct ps_guard *g)
     return fired;
 }
 
-int64_t ps_guard_stop_ms(struct ps_guard *g)
+int64_t ps_guard_stop_ms(const struct ps_guard *g)
 {
-    int64_t t;
-
-    if (!g->started)
-        return 0;
-    if (g->stop_at && (t = atomic_load(g->stop_at)) != 0)
-        return t; /* the handler's time of the first signal */
-    pthread_mutex_lock(&g->mu);
-    t = g->stop_ms;
-    pthread_mutex_unlock(&g->mu);
-    return t;
+    return g->stop_at ? atomic_load(g->stop_at) : 0;
 }

@@ -24,6 +24,7 @@
 struct fixture {
     struct ps_guard g;
     atomic_int stop;
+    atomic_llong stop_at; /* as the persister's signal handler: stored before stop counts */
     atomic_llong cuts;
     int sv[2];
 };
@@ -33,9 +34,10 @@ static int setup(void **state)
     struct fixture *f = test_calloc(1, sizeof(*f));
 
     atomic_init(&f->stop, 0);
+    atomic_init(&f->stop_at, 0);
     atomic_init(&f->cuts, 0);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv) != 0 ||
-        ps_guard_start(&f->g, &f->stop, NULL, 200, &f->cuts) != CHAT_OK)
+        ps_guard_start(&f->g, &f->stop, &f->stop_at, 200, &f->cuts) != CHAT_OK)
         return -1;
     *state = f;
     return 0;
@@ -92,6 +94,7 @@ static void test_ps_guard_second_signal_cuts_at_once(void **state)
     struct fixture *f = *state;
 
     ps_guard_arm(&f->g, f->sv[0], chat_mono_ms() + 3600000);
+    atomic_store(&f->stop_at, chat_mono_ms());
     atomic_store(&f->stop, 2);
     assert_true(peer_sees_eof(f, WAIT_MS));
     assert_true(ps_guard_disarm(&f->g));
@@ -105,9 +108,10 @@ static void test_ps_guard_first_signal_cuts_after_drain(void **state)
 
     ps_guard_arm(&f->g, f->sv[0], chat_mono_ms() + 3600000);
     t0 = chat_mono_ms();
+    atomic_store(&f->stop_at, t0);
     atomic_store(&f->stop, 1);
     assert_true(peer_sees_eof(f, WAIT_MS));
-    /* not before the drain's end (200 ms here), counted from when the guard saw the stop */
+    /* not before the drain's end (200 ms here), counted from the signal's time */
     assert_true(chat_mono_ms() - t0 >= 200);
     assert_true(ps_guard_stop_ms(&f->g) >= t0);
     assert_true(ps_guard_disarm(&f->g));

@@ -64,13 +64,12 @@ static void sendq_push(struct gw_conn *c, struct gw_pending *p)
     if (c->sendq)
         c->sendq->qnext = p;
     c->sendq = p;
-    p->queued = true;
 }
 
 /* p (the queue's head: sends leave in order) was produced or refused. */
 static void sendq_leave(struct gw_conn *c, struct gw_pending *p)
 {
-    if (!p->queued)
+    if (!p->qnext) /* not in the queue: produced or refused already */
         return;
     CHAT_ASSERT(sendq_head(c) == p);
     if (p == c->sendq)
@@ -78,7 +77,6 @@ static void sendq_leave(struct gw_conn *c, struct gw_pending *p)
     else
         c->sendq->qnext = p->qnext;
     p->qnext = NULL;
-    p->queued = false;
 }
 
 static void pending_unlink(struct gw_pending *p)

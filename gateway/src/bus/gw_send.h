@@ -25,7 +25,8 @@ struct gw_conn;
 struct gw_pending {
     struct gw_conn *c;              /* borrowed; NULL once the connection closed */
     struct gw_pending *prev, *next; /* in c->pending */
-    struct gw_pending *qnext;       /* in c->sendq (circular) while queued */
+    struct gw_pending *qnext;       /* in c->sendq (circular; non-NULL) while not produced or
+                                     * refused yet */
     char *client_msg_id;            /* owns, may be NULL */
     char *ref;                      /* owns, may be NULL */
     char *room;                     /* owns */
@@ -40,7 +41,6 @@ struct gw_pending {
     int64_t seq;       /* filled by the delivery report */
     int err;           /* rd_kafka_resp_err_t of the delivery report */
     bool maybe_stored; /* failed, but the broker may have stored it (a timeout after sending) */
-    bool queued;       /* in c->sendq: not produced or refused yet */
     bool started;      /* its checks began (the queue's head): a Redis answer will come back */
 };
 
