@@ -21,7 +21,8 @@
  * flows as before, every account request answers 503 `unavailable` within 2 x
  * CHAT_PG_TIMEOUT_MS + ANSWER_MARGIN_MS (the job ahead on its worker, then its own), a burst of
  * BURST parallel logins too (the workers do not wait one deadline per queued job), and after the
- * resume a login succeeds within LOGIN_BACK_MS and every acknowledged message is stored once. The
+ * resume a login succeeds on each chat-api within LOGIN_BACK_MS (a replica answers 503 for as
+ * long as its last failed try took, up to 1 s) and every acknowledged message is stored once. The
  * teardown resumes PostgreSQL whatever happened. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -412,7 +413,8 @@ static void test_postgres_paused(void **state)
     int bound = 2 * pg_ms + it_timeout(ANSWER_MARGIN_MS);
     int pause_ms = 6 * pg_ms > PAUSE_MIN_MS ? 6 * pg_ms : PAUSE_MIN_MS;
     int64_t t_pause, t_back, now, next_check;
-    long long lat_max = 0, lat_min = -1, lat_sum = 0, burst_max = 0, login_ms = -1, stored_ms;
+    long long lat_max = 0, lat_min = -1, lat_sum = 0, burst_max = 0, back_ms[2] = {-1, -1};
+    long long stored_ms;
     int round = 0, sends_hung = 0, delivered = 0, total = 0;
     bool mid_open = false;
 
@@ -479,29 +481,29 @@ static void test_postgres_paused(void **state)
 
     assert_int_equal(it_fixture("resume", "postgres"), 0);
     t_back = it_now_ms();
-    while (login_ms < 0) { /* the stream goes on while it recovers */
-        int s;
+    /* both replicas are back, each on its own (a 503 meanwhile: the pause after its last try) */
+    while (back_ms[0] < 0 || back_ms[1] < 0) { /* the stream goes on while they recover */
+        int s, r = round++ % 2;
 
         if (it_now_ms() - t_back > it_timeout(LOGIN_BACK_MS))
-            fail_msg("no login succeeded within %d ms of PostgreSQL's resume",
-                     it_timeout(LOGIN_BACK_MS));
+            fail_msg("chat-api %d: no login succeeded within %d ms of PostgreSQL's resume",
+                     1 + (back_ms[0] >= 0), it_timeout(LOGIN_BACK_MS));
         for (int i = 0; i < NSTREAMS; i++)
             it_stream_send(&st[i]);
         pump_all(st, NSTREAMS, 50);
-        s = try_login(bases[round++ % 2], user);
+        if (back_ms[r] >= 0)
+            continue;
+        s = try_login(bases[r], user);
         if (s == 200)
-            login_ms = (long long)(it_now_ms() - t_back);
+            back_ms[r] = (long long)(it_now_ms() - t_back);
         else if (s != 503)
             fail_msg("login after PostgreSQL's resume answered %d", s);
     }
-    /* both gateways' workers are back (each has its own) */
-    assert_int_equal(try_login(API1, user), 200);
-    assert_int_equal(try_login(API2, user), 200);
     total = all_acked_delivered_and_stored(st, &mid);
     stored_ms = (long long)(it_now_ms() - t_back);
-    print_message("PostgreSQL resumed: first login after %lld ms, all %d + %d acknowledged "
-                  "messages stored once after %lld ms\n",
-                  login_ms, total, mid.n, stored_ms);
+    print_message("PostgreSQL resumed: first login after %lld ms (chat-api 1) and %lld ms "
+                  "(chat-api 2), all %d + %d acknowledged messages stored once after %lld ms\n",
+                  back_ms[0], back_ms[1], total, mid.n, stored_ms);
     if (stored_ms > it_timeout(STORED_BACK_MS))
         fail_msg("rows stored only %lld ms after PostgreSQL's resume", stored_ms);
     /* the refresh token refused as unavailable was not used up */

@@ -505,7 +505,10 @@ bool api_db_ready(struct api_db *db)
     bool expected = false;
 
     db->probe = false;
+    db->began = chat_mono_ms();
     if (h && atomic_load(&h->down)) {
+        if (db->began < atomic_load(&h->retry_at))
+            return false; /* a try failed a moment ago */
         if (!atomic_compare_exchange_strong(&h->probing, &expected, true))
             return false; /* another thread is finding out */
         db->probe = true;
@@ -533,6 +536,12 @@ void api_db_done(struct api_db *db)
         db->pg = NULL;
     }
     if (h) {
+        if (!db->pg) { /* as long as this try took, within bounds */
+            int64_t now = chat_mono_ms(), took = now - db->began;
+
+            atomic_store(&h->retry_at,
+                         now + (took < API_DB_RETRY_MAX_MS ? took : API_DB_RETRY_MAX_MS));
+        }
         atomic_store(&h->down, db->pg == NULL);
         if (db->probe)
             atomic_store(&h->probing, false);

@@ -6,7 +6,10 @@
  *
  * Owned by one thread. The process-wide health (struct api_db_health) makes an outage cost one
  * deadline per try, not one per request: while the database is down one thread at a time
- * probes it and the others answer 503 at once (api_db_ready). SQL is parameterised
+ * probes it and the others answer 503 at once (api_db_ready). After a failure nobody tries for
+ * as long as the failed try took, up to API_DB_RETRY_MAX_MS: a refused connect (milliseconds)
+ * is tried again at once, a hung server not by every request that waited behind the try on its
+ * thread (the HTTP server accepts several connections per thread). SQL is parameterised
  * throughout; errors are logged with SQLSTATE and the primary message only (a DETAIL may quote a
  * row, password hash included).
  *
@@ -36,10 +39,13 @@
 
 #include "api_queries_gen.h"
 
+#define API_DB_RETRY_MAX_MS 1000 /* the longest pause between tries while down */
+
 struct api_db_health {
-    atomic_bool down;    /* the last statement or connect of any thread failed */
-    atomic_bool probing; /* one thread is trying it */
-    atomic_int failing;  /* 1 + the query (enum api_q) the schema refused last; 0: none */
+    atomic_bool down;            /* the last statement or connect of any thread failed */
+    atomic_bool probing;         /* one thread is trying it */
+    _Atomic int64_t retry_at;    /* while down, no try before (chat_mono_ms) */
+    atomic_int failing;          /* 1 + the query (enum api_q) the schema refused last; 0: none */
 };
 
 struct api_db;
@@ -60,16 +66,18 @@ struct api_db {
     api_db_connected_fn *on_connect; /* may be NULL */
     void *on_connect_arg;
     int64_t until; /* a connect in progress: its one deadline (chat_mono_ms); 0 otherwise */
+    int64_t began; /* when api_db_ready was called (chat_mono_ms) */
 };
 
 void api_db_init(
     struct api_db *db, const char *dsn, const char *app, int timeout_ms, struct api_db_health *h);
 /* A live, idle connection to use now: connects when there is none. False (answer 503) when it
- * cannot, or when the database is down and another thread is already probing it. Pair every
- * true with api_db_done(). */
+ * cannot, or when the database is down and another thread is already probing it or the pause
+ * after the last failure (health->retry_at) has not passed. Pair every true with
+ * api_db_done(). */
 bool api_db_ready(struct api_db *db);
 /* After the work of one request: drops a connection left broken or inside a transaction and
- * updates the shared health. */
+ * updates the shared health (a dropped connection: down, and the pause before the next try). */
 void api_db_done(struct api_db *db);
 void api_db_close(struct api_db *db);
 /* From the next connect on: prepares the queries of the files in domains (API_QD_* bits) after

@@ -7,6 +7,9 @@
  *   as an outage and leaves readiness alone;
  * - a connect costs one CHAT_PG_TIMEOUT_MS in all, not one per step, whichever step the server
  *   is slow in (the stand-in delays one step, then stops answering the next);
+ * - after a failed try nobody tries again for as long as it took (at most
+ *   API_DB_RETRY_MAX_MS): the next request answers at once instead of waiting a deadline of its
+ *   own, and a fast failure is tried again soon;
  * - api_db_queries_recheck on a live connection: the unnamed statement, no round trip while
  *   nothing is refused, the flag cleared once the queries prepare, kept on any error. */
 /* cmocka.h needs these three headers first */
@@ -20,6 +23,8 @@
 
 #include <stdint.h>
 #include <string.h>
+
+#include <poll.h>
 
 #include "chat/time.h"
 
@@ -48,6 +53,13 @@ static void conn_start(struct conn *c, int timeout_ms)
     fake_pg_dsn(&c->fake, c->dsn, sizeof(c->dsn));
     api_db_init(&c->db, c->dsn, "test", timeout_ms, &c->h);
     api_db_prepare_on_connect(&c->db, API_QD_ALL, &c->h, NULL, NULL);
+}
+
+/* Waits until the pause after the last failure has passed (a condition, not a sleep). */
+static void past_pause(struct conn *c)
+{
+    while (chat_mono_ms() < atomic_load(&c->h.retry_at))
+        (void)poll(NULL, 0, 1);
 }
 
 static void conn_stop(struct conn *c)
@@ -103,13 +115,17 @@ static void test_api_db_transient_prepare_error_keeps_ready(void **state)
         atomic_store(&c.fake.parse_error, cases[i].code);
         atomic_store(&c.fake.fatal, cases[i].fatal);
         atomic_store(&c.fake.error_at, 0);
+        past_pause(&c);
         assert_false(api_db_ready(&c.db));
+        /* a fast failure: a short pause, not API_DB_RETRY_MAX_MS */
+        assert_true(atomic_load(&c.h.retry_at) - chat_mono_ms() < API_DB_RETRY_MAX_MS / 2);
         assert_null(c.db.pg);
         assert_true(atomic_load(&c.h.down));
         assert_int_equal(atomic_load(&c.h.failing), 0);
         assert_true(api_db_queries_good(&c.h));
     }
     atomic_store(&c.fake.parse_error, NULL);
+    past_pause(&c);
     assert_true(api_db_ready(&c.db));
     api_db_done(&c.db);
     assert_false(atomic_load(&c.h.down));
@@ -145,10 +161,45 @@ static void test_api_db_connect_is_one_deadline(void **state)
     atomic_store(&c.fake.hang_queries, false);
     atomic_store(&c.fake.query_delay_ms, T_MS * 6 / 10);
     atomic_store(&c.fake.hang_parses, true);
+    past_pause(&c);
     ms = failed_connect_ms(&c);
     print_message("slow SET, silent prepares: %lld ms (deadline %d)\n", (long long)ms, T_MS);
     assert_true(ms >= T_MS - 50 && ms < T_MS + SLACK_MS);
     assert_int_equal(atomic_load(&c.h.failing), 0); /* a timeout is no schema error */
+    conn_stop(&c);
+}
+
+/* A try that met a silent server (one deadline) pauses the next ones: the same thread's next
+ * request answers false at once without connecting, as does every one until the pause (the
+ * try's duration, capped) has passed; then the next one tries, and the server answering again
+ * ends the outage. Without the pause each request queued behind a try on its thread costs a
+ * deadline of its own (it.postgres saw 3 in a row). */
+static void test_api_db_failed_try_pauses_the_next(void **state)
+{
+    static struct conn c;
+    int64_t t0, pause;
+
+    (void)state;
+    conn_start(&c, T_MS);
+    atomic_store(&c.fake.hang_queries, true);
+    assert_true(failed_connect_ms(&c) >= T_MS - 50);
+    assert_true(atomic_load(&c.h.down));
+    assert_false(atomic_load(&c.h.probing));
+    pause = atomic_load(&c.h.retry_at) - chat_mono_ms();
+    print_message("pause after a %d ms deadline: %lld ms left\n", T_MS, (long long)pause);
+    assert_true(pause > API_DB_RETRY_MAX_MS / 2 && pause <= API_DB_RETRY_MAX_MS);
+    t0 = chat_mono_ms();
+    for (int i = 0; i < 3; i++)
+        assert_false(api_db_ready(&c.db));
+    assert_true(chat_mono_ms() - t0 < API_DB_RETRY_MAX_MS / 2);
+    assert_int_equal(atomic_load(&c.fake.conns), 1);
+
+    atomic_store(&c.fake.hang_queries, false);
+    past_pause(&c);
+    assert_true(api_db_ready(&c.db));
+    api_db_done(&c.db);
+    assert_false(atomic_load(&c.h.down));
+    assert_int_equal(atomic_load(&c.fake.conns), 2);
     conn_stop(&c);
 }
 
@@ -198,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_api_db_schema_error_names_the_query),
         cmocka_unit_test(test_api_db_transient_prepare_error_keeps_ready),
         cmocka_unit_test(test_api_db_connect_is_one_deadline),
+        cmocka_unit_test(test_api_db_failed_try_pauses_the_next),
         cmocka_unit_test(test_api_db_recheck_clears_when_the_schema_is_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
