@@ -97,6 +97,10 @@ const struct api_route api_routes[] = {
     /* deleting and reporting a message (routes/r_messages_mod.c; ids may have 19 digits) */
     {API_DELETE, "/api/v1/rooms/{room:seg}/messages/{id:name}", API_BEARER | API_ACCOUNT,
      r_messages_delete, "messages_delete", NULL, 0, NULL},
+    /* editing one's own message: any valid token that may send there (as a send) */
+    {API_PATCH, "/api/v1/rooms/{room:seg}/messages/{id:name}",
+     API_BEARER | API_BODY | API_DB | API_RATE_USER, r_messages_edit, "messages_edit", "edit_user",
+     LIMIT(edit_per_user), r_messages_send_check},
     {API_POST, "/api/v1/rooms/{room:seg}/messages/{id:name}/report",
      API_BEARER | API_ACCOUNT | API_BODY, r_messages_report, "messages_report", NULL, 0,
      r_messages_report_check},

@@ -69,12 +69,15 @@ LIMIT $3::int + 1;
 
 -- name: admin_room_messages
 -- the stored messages of room $1 with seq below $2 (NULL: from the newest), deleted ones
--- included; seq, the message as JSON
+-- included; seq, the message as JSON (an edited one: its newest text, edited_at and the text it
+-- was sent with, migration 0008)
 SELECT m.kafka_offset::text, json_build_object(
     'id', m.id::text, 'seq', m.kafka_offset, 'user', m.user_id, 'nick', m.nick, 'text', m.body,
     'ts', (extract(epoch FROM m.created_at) * 1000)::bigint,
     'deleted_at', (extract(epoch FROM m.deleted_at) * 1000)::bigint,
-    'deleted_by', m.deleted_by)::text
+    'deleted_by', m.deleted_by,
+    'edited_at', (extract(epoch FROM m.edited_at) * 1000)::bigint,
+    'original_text', m.original_body)::text
 FROM messages m
 WHERE m.room = $1 AND m.kind = 'message' AND ($2::bigint IS NULL OR m.kafka_offset < $2::bigint)
 ORDER BY m.kafka_offset DESC
@@ -85,7 +88,8 @@ LIMIT $3::int + 1;
 -- its message and context (the 2 stored messages before and the 2 after it in the room)
 WITH p AS (
     SELECT r.*, m.kafka_offset AS seq, m.user_id AS m_user, m.nick AS m_nick, m.body AS m_text,
-           m.created_at AS m_at, m.deleted_at AS m_deleted
+           m.created_at AS m_at, m.deleted_at AS m_deleted, m.edited_at AS m_edited,
+           m.original_body AS m_original
     FROM reports r
     LEFT JOIN LATERAL (SELECT * FROM messages x WHERE x.id = r.message_id AND x.kind = 'message' LIMIT 1) m ON true
     WHERE r.status = $1 AND ($2::bigint IS NULL OR r.id < $2::bigint)
@@ -101,7 +105,9 @@ SELECT p.id::text, json_build_object(
     'message', CASE WHEN p.seq IS NULL THEN NULL ELSE json_build_object(
         'id', p.message_id::text, 'seq', p.seq, 'user', p.m_user, 'nick', p.m_nick,
         'text', p.m_text, 'ts', (extract(epoch FROM p.m_at) * 1000)::bigint,
-        'deleted_at', (extract(epoch FROM p.m_deleted) * 1000)::bigint) END,
+        'deleted_at', (extract(epoch FROM p.m_deleted) * 1000)::bigint,
+        'edited_at', (extract(epoch FROM p.m_edited) * 1000)::bigint,
+        'original_text', p.m_original) END,
     'context', coalesce((SELECT json_agg(json_build_object(
         'id', c.id::text, 'seq', c.kafka_offset, 'user', c.user_id, 'nick', c.nick,
         'text', c.body, 'ts', (extract(epoch FROM c.created_at) * 1000)::bigint,

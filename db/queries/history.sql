@@ -22,10 +22,12 @@ SELECT kafka_offset FROM messages WHERE room = $1 ORDER BY kafka_offset DESC LIM
 
 -- name: history_before
 -- The $3 newest events of room $1 with seq < $2 (newest first). Columns: seq, id, user, nick,
--- text, client_msg_id (NULL: none), ts (ms), kind (message, message_deleted, system: body is
--- then the record itself, migration 0007), deleted (a soft-deleted message).
+-- text, client_msg_id (NULL: none), ts (ms), kind (message, message_deleted, message_edited,
+-- system: body is then the record itself, migrations 0007, 0008), deleted (a soft-deleted
+-- message, or an edit of one), edited_at (ms; NULL: never edited).
 SELECT kafka_offset, id::text, user_id, nick, body, client_msg_id,
-       (extract(epoch FROM created_at) * 1000)::bigint, kind, deleted_at IS NOT NULL
+       (extract(epoch FROM created_at) * 1000)::bigint, kind, deleted_at IS NOT NULL,
+       (extract(epoch FROM edited_at) * 1000)::bigint
 FROM messages
 WHERE room = $1 AND kafka_offset < $2::bigint
 ORDER BY kafka_offset DESC
@@ -35,14 +37,16 @@ LIMIT $3::int;
 -- The message of room $1 at or right before seq $2 (at most one row: the prev of the first one
 -- after), then the $3 oldest with seq > $2, ascending. Columns as history_before.
 (SELECT kafka_offset, id::text, user_id, nick, body, client_msg_id,
-        (extract(epoch FROM created_at) * 1000)::bigint, kind, deleted_at IS NOT NULL
+        (extract(epoch FROM created_at) * 1000)::bigint, kind, deleted_at IS NOT NULL,
+        (extract(epoch FROM edited_at) * 1000)::bigint
  FROM messages
  WHERE room = $1 AND kafka_offset <= $2::bigint
  ORDER BY kafka_offset DESC
  LIMIT 1)
 UNION ALL
 (SELECT kafka_offset, id::text, user_id, nick, body, client_msg_id,
-        (extract(epoch FROM created_at) * 1000)::bigint, kind, deleted_at IS NOT NULL
+        (extract(epoch FROM created_at) * 1000)::bigint, kind, deleted_at IS NOT NULL,
+        (extract(epoch FROM edited_at) * 1000)::bigint
  FROM messages
  WHERE room = $1 AND kafka_offset > $2::bigint
  ORDER BY kafka_offset

@@ -22,9 +22,11 @@ WHERE id = $1::bigint AND room = $2 AND kind = 'message' LIMIT 1;
 SELECT 1 FROM audit_log WHERE action = 'delete_message' AND message_id = $1::bigint LIMIT 1;
 
 -- name: msg_soft_delete
--- message $1 of room $2 deleted at $3 (ms since the epoch) by user $4
+-- message $1 of room $2 deleted at $3 (ms since the epoch) by user $4, and its stored edits
+-- (history gives them without their text; migration 0008)
 UPDATE messages SET deleted_at = to_timestamp($3::bigint / 1000.0), deleted_by = $4
-WHERE id = $1::bigint AND room = $2 AND deleted_at IS NULL;
+WHERE room = $2 AND deleted_at IS NULL
+  AND (id = $1::bigint OR (target_id = $1::bigint AND kind = 'message_edited'));
 
 -- name: report_add
 -- one open report per reporter and message (reports_once_idx): no row when one is open already

@@ -809,6 +809,10 @@ int chat_enc_message(struct chat_buf *out, const struct chat_event_msg *m)
     jw_str(&w, m->text);
     jw_lit(&w, ",\"ts\":");
     jw_int(&w, m->ts);
+    if (m->edited_at > 0) {
+        jw_lit(&w, ",\"edited_at\":");
+        jw_int(&w, m->edited_at);
+    }
     jw_opt_str(&w, ",\"client_msg_id\":", m->client_msg_id);
     jw_lit(&w, "}");
     return jw_end(&w);
@@ -825,14 +829,50 @@ bool chat_msg_has_id(const char *frame, uint64_t id)
     return strstr(frame, needle) != NULL;
 }
 
+/* Appends frame tmp (encoded without seq) to out with seq and prev spliced in (seq < 0: as is). */
+static int
+append_spliced(struct chat_buf *out, const struct chat_buf *tmp, int64_t seq, int64_t prev)
+{
+    return seq >= 0 ? chat_msg_splice_seq_prev(out, chat_buf_data(tmp), tmp->len, seq, prev)
+                    : chat_buf_append(out, chat_buf_data(tmp), tmp->len);
+}
+
+static int enc_edited(struct chat_buf *out, const struct chat_stream_ev *e);
+
+/* The deleted form of a message_edited frame: its text dropped. */
+static int edit_to_deleted(struct chat_buf *out, const char *frame, size_t len)
+{
+    struct chat_stream_ev e;
+    struct chat_buf tmp;
+    void *doc = NULL;
+    int rc = chat_stream_ev_decode(frame, len, &e, &doc);
+
+    if (rc != CHAT_OK || e.type != CHAT_STREAM_EDITED) {
+        chat_json_free(doc);
+        return CHAT_EPROTO;
+    }
+    e.text = "";
+    e.deleted = true;
+    chat_buf_init(&tmp, 0, 0);
+    rc = enc_edited(&tmp, &e);
+    chat_json_free(doc);
+    if (rc == CHAT_OK)
+        rc = append_spliced(out, &tmp, e.seq, e.prev);
+    chat_buf_fini(&tmp);
+    return rc;
+}
+
 int chat_msg_to_deleted(struct chat_buf *out, const char *frame, size_t len)
 {
+    enum chat_stream_type type;
     struct chat_event_msg m;
     struct chat_buf tmp;
     void *doc = NULL;
     int64_t seq, prev;
     int rc;
 
+    if (chat_msg_stream_prefix(frame, len, &type) > 0 && type == CHAT_STREAM_EDITED)
+        return edit_to_deleted(out, frame, len);
     rc = chat_msg_decode(frame, len, &m, &doc);
     if (rc != CHAT_OK)
         return rc;
@@ -844,8 +884,37 @@ int chat_msg_to_deleted(struct chat_buf *out, const char *frame, size_t len)
     rc = chat_enc_message(&tmp, &m);
     chat_json_free(doc);
     if (rc == CHAT_OK)
-        rc = seq >= 0 ? chat_msg_splice_seq_prev(out, chat_buf_data(&tmp), tmp.len, seq, prev)
-                      : chat_buf_append(out, chat_buf_data(&tmp), tmp.len);
+        rc = append_spliced(out, &tmp, seq, prev);
+    chat_buf_fini(&tmp);
+    return rc;
+}
+
+int chat_msg_to_edited(
+    struct chat_buf *out, const char *frame, size_t len, const char *text, int64_t edited_at)
+{
+    struct chat_event_msg m;
+    struct chat_buf tmp;
+    void *doc = NULL;
+    int64_t seq, prev;
+    int rc;
+
+    rc = chat_msg_decode(frame, len, &m, &doc);
+    if (rc != CHAT_OK)
+        return rc;
+    if (m.deleted) {
+        chat_json_free(doc);
+        return CHAT_ENOENT;
+    }
+    seq = m.seq;
+    prev = m.prev;
+    m.seq = -1;
+    m.text = text;
+    m.edited_at = edited_at;
+    chat_buf_init(&tmp, 0, 0);
+    rc = chat_enc_message(&tmp, &m);
+    chat_json_free(doc);
+    if (rc == CHAT_OK)
+        rc = append_spliced(out, &tmp, seq, prev);
     chat_buf_fini(&tmp);
     return rc;
 }
@@ -876,7 +945,8 @@ int chat_msg_splice_seq_prev(
 }
 
 /* The record types of a room's stream, in enum chat_stream_type order (index 0: unknown). */
-static const char *const stream_types[] = {NULL, "message", "message_deleted", "system"};
+static const char *const stream_types[] = {NULL, "message", "message_deleted", "system",
+                                           "message_edited"};
 
 size_t chat_msg_stream_prefix(const char *v, size_t len, enum chat_stream_type *type)
 {
@@ -910,6 +980,7 @@ size_t chat_msg_stream_prefix(const char *v, size_t len, enum chat_stream_type *
 int chat_stream_ev_decode(const char *v, size_t len, struct chat_stream_ev *e, void **doc)
 {
     const char *ids = NULL, *by = NULL;
+    int deleted = 0;
     json_int_t ts, seq = -1, prev = -1;
     json_t *root;
     char *end = NULL;
@@ -922,9 +993,10 @@ int chat_stream_ev_decode(const char *v, size_t len, struct chat_stream_ev *e, v
     root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
     if (!root)
         return CHAT_EPROTO;
-    if (json_unpack(root, "{s?I, s?I, s:s, s:s, s:I, s?s, s?s, s?s, s?s, s?s}", "seq", &seq, "prev",
-                    &prev, "room", &e->room, "id", &ids, "ts", &ts, "by", &by, "user", &e->user,
-                    "nick", &e->nick, "event", &e->event, "text", &e->text) != 0 ||
+    if (json_unpack(root, "{s?I, s?I, s:s, s:s, s:I, s?s, s?s, s?s, s?s, s?s, s?b}", "seq", &seq,
+                    "prev", &prev, "room", &e->room, "id", &ids, "ts", &ts, "by", &by, "user",
+                    &e->user, "nick", &e->nick, "event", &e->event, "text", &e->text, "deleted",
+                    &deleted) != 0 ||
         !chat_room_valid(e->room) || ids[0] < '1' || ids[0] > '9')
         goto bad;
     id = strtoull(ids, &end, 10);
@@ -936,6 +1008,12 @@ int chat_stream_ev_decode(const char *v, size_t len, struct chat_stream_ev *e, v
         e->user = by; /* who deleted */
         e->event = NULL;
         e->text = NULL;
+    } else if (e->type == CHAT_STREAM_EDITED) {
+        if (!e->user || !e->user[0] || !e->text || (!deleted && !e->text[0]))
+            goto bad;
+        e->nick = NULL;
+        e->event = NULL;
+        e->deleted = deleted;
     } else if (!e->event || !e->event[0]) {
         goto bad;
     }
@@ -969,6 +1047,39 @@ int chat_enc_msg_deleted(
     json_object_set_new(j, "by", json_string(by));
     json_object_set_new(j, "ts", json_integer(ts));
     return dump(out, j);
+}
+
+/* A message_edited record from e (type, room, id, user, text, ts, deleted), without seq. */
+static int enc_edited(struct chat_buf *out, const struct chat_stream_ev *e)
+{
+    char ids[24];
+    json_t *j;
+
+    snprintf(ids, sizeof(ids), "%" PRIu64, e->id);
+    j = json_pack("{s:s}", "type", "message_edited");
+    if (!j)
+        return CHAT_ENOMEM;
+    json_object_set_new(j, "room", json_string(e->room));
+    json_object_set_new(j, "id", json_string(ids));
+    json_object_set_new(j, "user", json_string(e->user));
+    json_object_set_new(j, "text", json_stringn(e->text, strlen(e->text)));
+    json_object_set_new(j, "ts", json_integer(e->ts));
+    if (e->deleted)
+        json_object_set_new(j, "deleted", json_true());
+    return dump(out, j);
+}
+
+int chat_enc_msg_edited(struct chat_buf *out,
+                        const char *room,
+                        uint64_t id,
+                        const char *user,
+                        const char *text,
+                        int64_t ts)
+{
+    const struct chat_stream_ev e = {
+        .type = CHAT_STREAM_EDITED, .room = room, .id = id, .user = user, .text = text, .ts = ts};
+
+    return enc_edited(out, &e);
 }
 
 int chat_enc_system(struct chat_buf *out, const struct chat_system_ev *e)
@@ -1027,20 +1138,21 @@ static int msg_finish(struct chat_event_msg *m, const char *ids, bool has_prev)
 }
 
 /* The members of a message event from the flat scanner, typed as json_unpack's format
- * "{s:s, s?I, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s}" of the jansson path reads them (the
+ * "{s:s, s?I, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s, s?I}" of the jansson path reads them (the
  * caller leaves documents with a null member to jansson). */
 static int msg_fields_flat(const struct fsrc *src, struct chat_event_msg *m)
 {
     struct fval type = fget(src, "type"), seq = fget(src, "seq"), prev = fget(src, "prev");
     struct fval room = fget(src, "room"), id = fget(src, "id"), user = fget(src, "user");
     struct fval nick = fget(src, "nick"), text = fget(src, "text"), ts = fget(src, "ts");
-    struct fval cmid = fget(src, "client_msg_id");
+    struct fval cmid = fget(src, "client_msg_id"), edited = fget(src, "edited_at");
     const struct chat_jflat_member *del = chat_jflat_get(src->flat, "deleted");
 
     if (type.kind != FV_STR || room.kind != FV_STR || id.kind != FV_STR || user.kind != FV_STR ||
         nick.kind != FV_STR || text.kind != FV_STR || ts.kind != FV_INT ||
         (seq.kind != FV_ABSENT && seq.kind != FV_INT) ||
         (prev.kind != FV_ABSENT && prev.kind != FV_INT) ||
+        (edited.kind != FV_ABSENT && (edited.kind != FV_INT || edited.i < 0)) ||
         (cmid.kind != FV_ABSENT && cmid.kind != FV_STR) || strcmp(type.s, "message") != 0)
         return CHAT_EPROTO;
     m->room = room.s;
@@ -1052,6 +1164,7 @@ static int msg_fields_flat(const struct fsrc *src, struct chat_event_msg *m)
     m->seq = seq.kind == FV_INT ? seq.i : -1;
     m->prev = prev.kind == FV_INT ? prev.i : -1;
     m->deleted = del && del->kind == CHAT_JFLAT_TRUE;
+    m->edited_at = edited.kind == FV_INT ? edited.i : 0;
     return msg_finish(m, id.s, prev.kind != FV_ABSENT);
 }
 
@@ -1059,7 +1172,7 @@ int chat_msg_decode_as(const char *v, size_t len, struct chat_event_msg *m, void
 {
     json_t *root;
     const char *type, *ids, *cmid = NULL;
-    json_int_t ts, seq = -1, prev = -1;
+    json_int_t ts, seq = -1, prev = -1, edited = 0;
 
     *doc = NULL;
     memset(m, 0, sizeof(*m));
@@ -1087,12 +1200,14 @@ int chat_msg_decode_as(const char *v, size_t len, struct chat_event_msg *m, void
     root = json_loadb(v, len, JSON_REJECT_DUPLICATES, NULL);
     if (!root)
         return CHAT_EPROTO;
-    if (json_unpack(root, "{s:s, s?I, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s}", "type", &type,
+    if (json_unpack(root, "{s:s, s?I, s?I, s:s, s:s, s:s, s:s, s:s, s:I, s?s, s?I}", "type", &type,
                     "seq", &seq, "prev", &prev, "room", &m->room, "id", &ids, "user", &m->user,
-                    "nick", &m->nick, "text", &m->text, "ts", &ts, "client_msg_id", &cmid) != 0 ||
-        strcmp(type, "message") != 0)
+                    "nick", &m->nick, "text", &m->text, "ts", &ts, "client_msg_id", &cmid,
+                    "edited_at", &edited) != 0 ||
+        strcmp(type, "message") != 0 || edited < 0)
         goto bad;
     m->ts = ts;
+    m->edited_at = edited;
     m->seq = seq;
     m->prev = prev;
     m->client_msg_id = cmid;

@@ -166,9 +166,12 @@ struct ps_row {
     const char *raw;  /* the Kafka value (for the cache frame); NULL when not kept */
     size_t raw_len;
     char *blk; /* owns the strings above */
-    /* the record type (migration 0007): "message", "message_deleted" or "system" (static) */
+    /* the record type (migrations 0007, 0008): "message", "message_deleted", "message_edited"
+     * or "system" (static) */
     const char *kind;
     int64_t deletes; /* message_deleted: the id of the message it deletes; else 0 */
+    int64_t edits;   /* message_edited: the id of the message it edits (target_id); else 0 */
+    char *edit_text; /* message_edited: the new text (owned); else NULL */
 };
 
 /* Next offset to commit for one partition (last consumed + 1). */
@@ -199,6 +202,7 @@ enum ps_col {
     PS_COL_CMID,
     PS_COL_TS,
     PS_COL_KIND,
+    PS_COL_TARGET, /* target_id: an edit row's message; NULL otherwise */
     PS_NCOLS
 };
 
@@ -230,10 +234,12 @@ CHAT_NODISCARD int ps_batch_add(struct ps_batch *b,
                                 const char *raw,
                                 size_t raw_len,
                                 int64_t now_ms);
-/* Copies a message_deleted or system record e (its raw value the row's body and cache frame)
- * into the batch as a row of kind e's type: a system row has the event's id, user and nick; a
- * message_deleted row has the id PS_DELETED_ROW_ID(partition, offset), user = who deleted, and
- * deletes the message e->id of the room in the batch's transaction. Returns as ps_batch_add. */
+/* Copies a message_deleted, message_edited or system record e (its raw value the row's body and
+ * cache frame) into the batch as a row of kind e's type: a system row has the event's id, user
+ * and nick; a message_deleted row has the id PS_DELETED_ROW_ID(partition, offset), user = who
+ * deleted, and deletes the message e->id of the room in the batch's transaction; a
+ * message_edited row has that id too, user = the author, target_id = e->id, and sets that
+ * message's text in the batch's transaction. Returns as ps_batch_add. */
 CHAT_NODISCARD int ps_batch_add_event(struct ps_batch *b,
                                       int32_t partition,
                                       int64_t offset,
@@ -241,7 +247,8 @@ CHAT_NODISCARD int ps_batch_add_event(struct ps_batch *b,
                                       const char *raw,
                                       size_t raw_len,
                                       int64_t now_ms);
-/* The id of a message_deleted row: negative (no message id is), unique per stream position. */
+/* The id of a message_deleted or message_edited row: negative (no message id is), unique per
+ * stream position. */
 #define PS_DELETED_ROW_ID(partition, offset) (-(((int64_t)(partition) << 40) | (int64_t)(offset)))
 /* Adds src's offsets to commit to dst's (the greater per partition); dst's rows and first_ms are
  * unchanged. */

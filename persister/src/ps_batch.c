@@ -24,6 +24,7 @@ static void uncopy(struct ps_batch *b)
 static void row_free(struct ps_row *r)
 {
     CHAT_FREE(r->blk);
+    CHAT_FREE(r->edit_text);
 }
 
 void ps_batch_reset(struct ps_batch *b)
@@ -155,12 +156,12 @@ int ps_batch_add_event(struct ps_batch *b,
                        size_t raw_len,
                        int64_t now_ms)
 {
-    bool deleted = e->type == CHAT_STREAM_DELETED;
+    bool deleted = e->type == CHAT_STREAM_DELETED, edited = e->type == CHAT_STREAM_EDITED;
     struct chat_event_msg m = {
         .room = e->room,
         .user = e->user ? e->user : "",
         .nick = e->nick ? e->nick : "",
-        .id = deleted ? 0 : e->id,
+        .id = deleted || edited ? 0 : e->id,
         .ts = e->ts,
         .seq = -1,
         .prev = -1,
@@ -176,10 +177,14 @@ int ps_batch_add_event(struct ps_batch *b,
     chat_free(body);
     if (rc != CHAT_OK)
         return rc;
-    b->rows[b->n - 1].kind = deleted ? "message_deleted" : "system";
-    if (deleted) {
+    b->rows[b->n - 1].kind = deleted ? "message_deleted" : edited ? "message_edited" : "system";
+    if (deleted || edited)
         b->rows[b->n - 1].id = PS_DELETED_ROW_ID(partition, offset);
+    if (deleted)
         b->rows[b->n - 1].deletes = (int64_t)e->id;
+    if (edited && e->id <= (uint64_t)INT64_MAX) {
+        b->rows[b->n - 1].edits = (int64_t)e->id;
+        b->rows[b->n - 1].edit_text = chat_xstrdup(e->text);
     }
     return CHAT_OK;
 }
@@ -263,6 +268,9 @@ static int encode_cell(struct chat_buf *out, const struct ps_row *r, enum ps_col
         return chat_buf_appendf(out, "%" PRId64, r->ts_ms);
     case PS_COL_KIND:
         return ps_pg_array_text(out, r->kind ? r->kind : "message");
+    case PS_COL_TARGET:
+        return r->edits ? chat_buf_appendf(out, "%" PRId64, r->edits)
+                        : chat_buf_appends(out, "NULL");
     case PS_NCOLS:
         break;
     }

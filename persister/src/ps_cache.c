@@ -399,15 +399,80 @@ static void send_all(struct pipe *p)
     }
 }
 
-/* A message_deleted row: the deleted message's entries (chat:recent:ROOM, and the author's
- * chat:urecent:USER, which holds the same bytes) become its deleted form, in place (same score,
- * so the prev chain is unchanged). A message no longer cached (or not yet: deleted_in_batch)
- * needs nothing. Runs before the batch's commands. Returns false when Redis failed. */
-static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
+/* Replaces the member frame of score sc in the room's key (and, with the same bytes, in the
+ * author's chat:urecent:USER, which keeps its own score) by out, in one step. False when Redis
+ * failed. */
+static bool replace_member(struct ps_cache *c,
+                           const char *key,
+                           const char *author,
+                           const redisReply *m,
+                           const redisReply *sc,
+                           const struct chat_buf *out)
 {
-    char key[KEY_MAX], ukey[KEY_MAX];
+    char ukey[KEY_MAX];
+    redisReply *one;
+    bool good;
+
+    snprintf(ukey, sizeof(ukey), CHAT_KEY_URECENT_FMT, author);
+    one = redisCommand(c->c, "EVAL %s 2 %s %s %b %b %s", /* both keys in one step */
+                       "local s=redis.call('ZSCORE',KEYS[2],ARGV[1]) "
+                       "redis.call('ZREM',KEYS[1],ARGV[1]) "
+                       "redis.call('ZADD',KEYS[1],ARGV[3],ARGV[2]) "
+                       "if s then redis.call('ZREM',KEYS[2],ARGV[1]) "
+                       "redis.call('ZADD',KEYS[2],s,ARGV[2]) end return 1",
+                       key, ukey, m->str, m->len, chat_buf_data(out), out->len, sc->str);
+    good = one && one->type != REDIS_REPLY_ERROR;
+    if (one)
+        freeReplyObject(one);
+    return good;
+}
+
+/* The form that row r (a message_deleted or message_edited row) gives a cached frame of its
+ * message id: a delete, the deleted form of the message and of each of its edits; an edit, the
+ * edited form of the message. Appends it to out and sets *author; false when the frame is not
+ * one r changes (another id, deleted already, another kind). */
+static bool changed_form(
+    const struct ps_row *r, const redisReply *m, struct chat_buf *out, char *author, size_t cap)
+{
+    uint64_t id = (uint64_t)(r->deletes ? r->deletes : r->edits);
+    enum chat_stream_type type = CHAT_STREAM_UNKNOWN;
+    bool match = false;
+    void *doc = NULL;
+
+    (void)chat_msg_stream_prefix(m->str, m->len, &type);
+    if (type == CHAT_STREAM_MESSAGE) {
+        struct chat_event_msg msg;
+        match =
+            chat_msg_decode(m->str, m->len, &msg, &doc) == CHAT_OK && msg.id == id && !msg.deleted;
+        if (match)
+            snprintf(author, cap, "%s", msg.user);
+    } else if (type == CHAT_STREAM_EDITED && r->deletes) {
+        struct chat_stream_ev ev;
+        match = chat_stream_ev_decode(m->str, m->len, &ev, &doc) == CHAT_OK && ev.id == id &&
+                !ev.deleted;
+        if (match)
+            snprintf(author, cap, "%s", ev.user); /* not in the user's key: a no-op there */
+    }
+    chat_json_free(doc);
+    if (!match)
+        return false;
+    if (r->deletes)
+        return chat_msg_to_deleted(out, m->str, m->len) == CHAT_OK;
+    return chat_msg_to_edited(out, m->str, m->len, r->edit_text, r->ts_ms) == CHAT_OK;
+}
+
+/* A message_deleted or message_edited row: the cached entries it changes (chat:recent:ROOM, and
+ * the author's chat:urecent:USER, which holds the same bytes) become their new form, in place
+ * (same score, so the prev chain is unchanged): a deleted message and its edits lose their
+ * text, an edited message gets its new one. A message no longer cached (or not yet:
+ * forms_in_batch) needs nothing. Runs before the batch's commands, in row order. Returns false
+ * when Redis failed. */
+static bool replace_changed(struct ps_cache *c, const struct ps_row *r)
+{
+    uint64_t id = (uint64_t)(r->deletes ? r->deletes : r->edits);
+    char key[KEY_MAX], author[CHAT_USER_MAX + 1];
     struct chat_buf out;
-    redisReply *rep, *one;
+    redisReply *rep;
     bool good = true;
 
     snprintf(key, sizeof(key), CHAT_KEY_RECENT_FMT, r->room);
@@ -415,88 +480,92 @@ static bool replace_deleted(struct ps_cache *c, const struct ps_row *r)
     if (!rep)
         return false;
     chat_buf_init(&out, 0, 0);
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
+    for (size_t i = 0; good && rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
         const redisReply *m = rep->element[i], *sc = rep->element[i + 1];
-        struct chat_event_msg msg;
-        void *doc = NULL;
-        bool match;
 
-        if (m->type != REDIS_REPLY_STRING || !chat_msg_has_id(m->str, (uint64_t)r->deletes))
+        if (m->type != REDIS_REPLY_STRING || !chat_msg_has_id(m->str, id))
             continue;
-        match = chat_msg_decode(m->str, m->len, &msg, &doc) == CHAT_OK &&
-                msg.id == (uint64_t)r->deletes && !msg.deleted;
-        if (match)
-            snprintf(ukey, sizeof(ukey), CHAT_KEY_URECENT_FMT, msg.user);
-        chat_json_free(doc);
         chat_buf_reset(&out);
-        if (!match || chat_msg_to_deleted(&out, m->str, m->len) != CHAT_OK)
-            continue;
-        /* the score of the room's key is the seq; the user's key keeps its own score */
-        one = redisCommand(c->c, "EVAL %s 2 %s %s %b %b %s", /* both keys in one step */
-                           "local s=redis.call('ZSCORE',KEYS[2],ARGV[1]) "
-                           "redis.call('ZREM',KEYS[1],ARGV[1]) "
-                           "redis.call('ZADD',KEYS[1],ARGV[3],ARGV[2]) "
-                           "if s then redis.call('ZREM',KEYS[2],ARGV[1]) "
-                           "redis.call('ZADD',KEYS[2],s,ARGV[2]) end return 1",
-                           key, ukey, m->str, m->len, chat_buf_data(&out), out.len, sc->str);
-        good = one && one->type != REDIS_REPLY_ERROR;
-        if (one)
-            freeReplyObject(one);
-        break;
+        if (changed_form(r, m, &out, author, sizeof(author)))
+            good = replace_member(c, key, author, m, sc, &out);
     }
     chat_buf_fini(&out);
     freeReplyObject(rep);
     return good;
 }
 
-/* A message of the batch that a later message_deleted row of the batch deletes (same room) is
- * written in its deleted form from the start: its text never reaches the cache next to its
- * deletion. Rewrites c->frames and foff (all or nothing); a frame that cannot be converted (not
- * a message frame) stays as it was. */
-static void deleted_in_batch(struct ps_cache *c, const struct ps_batch *b, size_t *foff)
+/* Whether row d (later in the batch) deletes (d->deletes) or edits (d->edits) the message of
+ * row r: r a message, or for a delete also an edit of that message; same room, later offset. */
+static bool changes(const struct ps_row *d, const struct ps_row *r)
 {
-    const struct ps_row **dels = NULL;
-    size_t ndels = 0, cap = 0, *noff;
-    struct chat_buf out, t;
+    int64_t target = r->edits ? r->edits : r->id;
+
+    if (d->offset <= r->offset || strcmp(d->room, r->room) != 0 || r->deletes != 0)
+        return false;
+    if (d->deletes)
+        return d->deletes == target && (r->edits || strcmp(r->kind, "message") == 0);
+    return d->edits && !r->edits && d->edits == r->id && strcmp(r->kind, "message") == 0;
+}
+
+/* Rows of the batch that later rows of the batch edit or delete (same room) are written in
+ * their final form from the start: a message edited in the batch carries its newest text, and
+ * a deleted message and its edits never reach the cache with their text. Rewrites c->frames and
+ * foff (all or nothing); a frame that cannot be converted stays as it was. */
+static void forms_in_batch(struct ps_cache *c, const struct ps_batch *b, size_t *foff)
+{
+    const struct ps_row **chg = NULL;
+    size_t nchg = 0, cap = 0, *noff;
+    struct chat_buf nf, cur, out, t;
     int rc = CHAT_OK;
 
     for (size_t j = 0; j < b->n; j++)
-        if (b->rows[j].deletes != 0) {
-            if (ndels == cap) {
+        if (b->rows[j].deletes != 0 || b->rows[j].edits != 0) {
+            if (nchg == cap) {
                 cap = cap ? cap * 2 : 8;
-                dels = chat_xrealloc(dels, cap * sizeof(*dels));
+                chg = chat_xrealloc(chg, cap * sizeof(*chg));
             }
-            dels[ndels++] = &b->rows[j];
+            chg[nchg++] = &b->rows[j];
         }
-    if (ndels == 0)
+    if (nchg == 0)
         return;
     noff = chat_xcalloc(b->n + 1, sizeof(*noff));
+    chat_buf_init(&nf, 0, 0);
+    chat_buf_init(&cur, 0, 0);
     chat_buf_init(&out, 0, 0);
     for (size_t i = 0; i < b->n && rc == CHAT_OK; i++) {
         const struct ps_row *r = &b->rows[i];
-        const char *fr = chat_buf_data(&c->frames) + foff[i];
-        size_t len = foff[i + 1] - foff[i];
-        bool del = false;
 
-        for (size_t k = 0; k < ndels && !del && r->deletes == 0; k++)
-            del = dels[k]->deletes == r->id && dels[k]->offset > r->offset &&
-                  strcmp(dels[k]->room, r->room) == 0;
-        noff[i] = out.len;
-        if (del && chat_msg_to_deleted(&out, fr, len) == CHAT_OK)
-            continue;
-        out.len = noff[i]; /* not deleted here, or not a message frame: as it was */
-        rc = chat_buf_append(&out, fr, len);
+        chat_buf_reset(&cur);
+        rc = chat_buf_append(&cur, chat_buf_data(&c->frames) + foff[i], foff[i + 1] - foff[i]);
+        for (size_t k = 0; k < nchg && rc == CHAT_OK; k++) { /* in stream order */
+            const struct ps_row *d = chg[k];
+            if (!changes(d, r))
+                continue;
+            chat_buf_reset(&out);
+            if ((d->deletes ? chat_msg_to_deleted(&out, chat_buf_data(&cur), cur.len)
+                            : chat_msg_to_edited(&out, chat_buf_data(&cur), cur.len, d->edit_text,
+                                                 d->ts_ms)) != CHAT_OK)
+                continue; /* deleted already, or not a frame of that kind: as it was */
+            t = cur;
+            cur = out;
+            out = t;
+        }
+        noff[i] = nf.len;
+        if (rc == CHAT_OK)
+            rc = chat_buf_append(&nf, chat_buf_data(&cur), cur.len);
     }
-    noff[b->n] = out.len;
-    if (rc == CHAT_OK) { /* cannot fail (no cap on the buffer); if it did: unchanged */
+    noff[b->n] = nf.len;
+    if (rc == CHAT_OK) { /* cannot fail (no cap on the buffers); if it did: unchanged */
         memcpy(foff, noff, (b->n + 1) * sizeof(*foff));
         t = c->frames;
-        c->frames = out;
-        out = t;
+        c->frames = nf;
+        nf = t;
     }
+    chat_buf_fini(&nf);
+    chat_buf_fini(&cur);
     chat_buf_fini(&out);
     chat_free(noff);
-    chat_free(dels);
+    chat_free(chg);
 }
 
 /* The batch's commands into c->resp (cut into chunks): every room's, then every user's. */
@@ -545,20 +614,21 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
         return;
     }
     if (cfg->recent_per_room > 0)
-        deleted_in_batch(c, b, foff);
+        forms_in_batch(c, b, foff);
     rc = write_commands(c, b, foff);
     /* a kept connection Redis closed since (a restart: EOF, or EPIPE / ECONNRESET once the socket
      * took the new server's reset; the command never ran) is replaced
      * and the batch sent again once, its commands written again (the new connection trims and
      * sets every TTL: the server may have restarted empty); every write is idempotent. The
-     * messages this batch deletes that are cached already become their deleted form first, so
-     * a reader never sees a message_deleted event next to the text it deleted. */
+     * messages this batch deletes or edits that are cached already become their new form first,
+     * so a reader never sees a message_deleted event next to the text it deleted, nor an edit
+     * next to the old text. */
     for (int attempt = 0; attempt < 2 && rc == CHAT_OK; attempt++) {
         p = (struct pipe){.cache = c, .c = c->c};
         for (size_t i = 0; i < b->n && !p.err && cfg->recent_per_room > 0; i++)
-            if (b->rows[i].deletes != 0) {
+            if (b->rows[i].deletes != 0 || b->rows[i].edits != 0) {
                 errno = 0;
-                if (!replace_deleted(c, &b->rows[i])) {
+                if (!replace_changed(c, &b->rows[i])) {
                     p.err = true;
                     p.err_no = errno;
                 }

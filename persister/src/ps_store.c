@@ -31,22 +31,38 @@
 #define INSERT_NAME "ps_insert"
 #define INSERT_SQL                                                                                \
     "INSERT INTO messages (id, room, kafka_partition, kafka_offset, user_id, nick, body,"         \
-    " client_msg_id, created_at, kind)"                                                           \
+    " client_msg_id, created_at, kind, target_id)"                                                \
     " SELECT t.id, t.room, t.kp, t.ko, t.u, t.n, t.b, t.c,"                                       \
-    " timestamptz 'epoch' + t.ts * interval '1 millisecond', t.k"                                 \
+    " timestamptz 'epoch' + t.ts * interval '1 millisecond', t.k, t.tg"                           \
     " FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[]," \
-    " $7::text[], $8::text[], $9::bigint[], $10::text[])"                                         \
-    " AS t(id, room, kp, ko, u, n, b, c, ts, k)"                                                  \
+    " $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])"                          \
+    " AS t(id, room, kp, ko, u, n, b, c, ts, k, tg)"                                              \
     " ON CONFLICT DO NOTHING RETURNING id"
 /* The messages deleted by the batch's message_deleted rows ($1 ids, $2 rooms, $3 by, $4 ts ms,
- * pairwise), in the batch's transaction: the message is earlier in the same partition, so it is
+ * pairwise), and their message_edited rows (history gives those without their text), in the
+ * batch's transaction: the message and its edits are earlier in the same partition, so they are
  * stored already (this batch or before). A message deleted already keeps its first delete. */
 #define DELETES_NAME "ps_deletes"
 #define DELETES_SQL                                                                             \
     "UPDATE messages m SET deleted_at = timestamptz 'epoch' + t.ts * interval '1 millisecond'," \
     " deleted_by = t.by"                                                                        \
     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS t(id, room, by, ts)"   \
-    " WHERE m.id = t.id AND m.room = t.room AND m.kind = 'message' AND m.deleted_at IS NULL"
+    " WHERE m.room = t.room AND m.deleted_at IS NULL"                                           \
+    " AND ((m.id = t.id AND m.kind = 'message')"                                                \
+    " OR (m.target_id = t.id AND m.kind = 'message_edited'))"
+/* The messages edited by the batch's message_edited rows ($1 ids, $2 rooms, $3 texts, $4 ts ms,
+ * $5 offsets, pairwise), in the batch's transaction: per message the edit latest in the stream,
+ * applied unless the message is deleted or a later edit of it is stored already (a replayed
+ * batch); the text it was sent with is kept in original_body. */
+#define EDITS_NAME "ps_edits"
+#define EDITS_SQL                                                                             \
+    "UPDATE messages m SET original_body = COALESCE(m.original_body, m.body), body = t.text," \
+    " edited_at = timestamptz 'epoch' + t.ts * interval '1 millisecond', edit_offset = t.off" \
+    " FROM (SELECT DISTINCT ON (u.id, u.room) u.id, u.room, u.text, u.ts, u.off"              \
+    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])"          \
+    " AS u(id, room, text, ts, off) ORDER BY u.id, u.room, u.off DESC) AS t"                  \
+    " WHERE m.id = t.id AND m.room = t.room AND m.kind = 'message' AND m.deleted_at IS NULL"  \
+    " AND (m.edit_offset IS NULL OR m.edit_offset < t.off)"
 /* Kafka positions of stored rows by primary key; $1 ids, $2 ts (ms), pairwise. */
 #define STORED_NAME "ps_stored"
 #define STORED_SQL                                                             \
@@ -89,7 +105,7 @@
 #define COPY_CHUNK (64 << 10)
 #define COPY_SQL                                                                                   \
     "COPY messages (id, room, kafka_partition, kafka_offset, user_id, nick, body, client_msg_id, " \
-    "created_at, kind) FROM STDIN (FORMAT binary)"
+    "created_at, kind, target_id) FROM STDIN (FORMAT binary)"
 
 /* Copies msg without its trailing newlines into out[len]. */
 static void one_line(char *out, size_t len, const char *msg)
@@ -439,6 +455,8 @@ static int setup(struct ps_store *s)
     if (rc == CHAT_OK)
         rc = prepare(s, DELETES_NAME, DELETES_SQL, 4);
     if (rc == CHAT_OK)
+        rc = prepare(s, EDITS_NAME, EDITS_SQL, 5);
+    if (rc == CHAT_OK)
         chat_log(CHAT_LOG_INFO,
                  "postgres: connected (server %d), %d migrations applied, %zu"
                  " partitions known",
@@ -776,6 +794,7 @@ int ps_store_encode(struct ps_batch *b)
         rc |= bin_text(out, r->cmid);
         rc |= bin_i64(out, (r->ts_ms - PG_EPOCH_MS) * 1000);
         rc |= bin_text(out, r->kind ? r->kind : "message");
+        rc |= r->edits ? bin_i64(out, r->edits) : bin_text(out, NULL); /* NULL: length -1 */
     }
     if (rc) {
         chat_buf_reset(out);
@@ -978,6 +997,56 @@ static int apply_deletes(struct ps_store *s, const struct ps_batch *b)
     return rc;
 }
 
+/* The batch's message_edited rows set their messages' text (same transaction as the rows),
+ * before the deletes: a delete later in the batch hides the edits too. */
+static int apply_edits(struct ps_store *s, const struct ps_batch *b)
+{
+    struct chat_buf c[5];
+    const char *params[5];
+    PGresult *res;
+    size_t n = 0;
+    int rc = CHAT_OK;
+
+    for (size_t i = 0; i < b->n; i++)
+        n += b->rows[i].edits != 0;
+    if (n == 0)
+        return CHAT_OK;
+    for (int i = 0; i < 5; i++)
+        chat_buf_init(&c[i], 0, 0);
+    n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ps_row *r = &b->rows[i];
+        const char *sep = n ? "," : "{";
+        if (r->edits == 0)
+            continue;
+        rc |= chat_buf_appendf(&c[0], "%s%" PRId64, sep, r->edits);
+        rc |= chat_buf_appends(&c[1], sep);
+        rc |= ps_pg_array_text(&c[1], r->room);
+        rc |= chat_buf_appends(&c[2], sep);
+        rc |= ps_pg_array_text(&c[2], r->edit_text);
+        rc |= chat_buf_appendf(&c[3], "%s%" PRId64, sep, r->ts_ms);
+        rc |= chat_buf_appendf(&c[4], "%s%" PRId64, sep, r->offset);
+        n++;
+    }
+    for (int i = 0; i < 5; i++) {
+        rc |= chat_buf_append(&c[i], "}", 1);
+        params[i] = chat_buf_data(&c[i]);
+    }
+    if (rc == CHAT_OK) {
+        res = PQexecPrepared(s->conn, EDITS_NAME, 5, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ps_pg_log_error(s->conn, res, "editing messages");
+            rc = CHAT_EIO;
+        }
+        PQclear(res);
+    } else {
+        rc = CHAT_EIO;
+    }
+    for (int i = 0; i < 5; i++)
+        chat_buf_fini(&c[i]);
+    return rc;
+}
+
 /* COMMIT, checked: a transaction that failed earlier would "commit" as ROLLBACK. */
 static int commit(struct ps_store *s)
 {
@@ -1027,10 +1096,11 @@ int ps_store_apply_reads(
     return rc;
 }
 
+/* Whether the batch deletes or edits messages (the blocking path then). */
 static bool has_deletes(const struct ps_batch *b)
 {
     for (size_t i = 0; i < b->n; i++)
-        if (b->rows[i].deletes != 0)
+        if (b->rows[i].deletes != 0 || b->rows[i].edits != 0)
             return true;
     return false;
 }
@@ -1119,6 +1189,8 @@ static int finish_blocking(struct ps_store *s, bool eexist)
         if (rc == CHAT_OK)
             rc = insert_rows(s, b, &inserted);
     }
+    if (rc == CHAT_OK)
+        rc = apply_edits(s, b);
     if (rc == CHAT_OK)
         rc = apply_deletes(s, b);
     if (rc == CHAT_OK)
@@ -1233,7 +1305,7 @@ int ps_store_write_poll(struct ps_store *s, int wait_ms, long long *inserted)
                 return write_end(s, CHAT_OK);
             }
             if (s->wstage == PS_WRITE_COPY && (rc == CHAT_EEXIST || has_deletes(s->wb))) {
-                /* a replay or deletes: the rare paths, blocking */
+                /* a replay, deletes or edits: the rare paths, blocking */
                 rc = finish_blocking(s, rc == CHAT_EEXIST);
                 *inserted = s->winserted;
                 return write_end(s, rc);

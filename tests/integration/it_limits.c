@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "chat/proto.h"
 #include "chat/time.h"
 
 #include "it_acct.h"
@@ -488,7 +489,7 @@ static void test_hello_and_config_limits(void **state)
 
     (void)state;
     c = it_connect_ex(gw_url, NULL, false, &h);
-    assert_int_equal(json_integer_value(json_object_get(h, "v")), 3);
+    assert_int_equal(json_integer_value(json_object_get(h, "v")), CHAT_PROTO_VERSION);
     assert_true(json_is_string(json_object_get(h, "node")) &&
                 json_string_length(json_object_get(h, "node")) > 0);
     assert_true(json_is_null(json_object_get(h, "user")));

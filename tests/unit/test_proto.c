@@ -240,7 +240,7 @@ static void test_proto_hello_anonymous(void **state)
     chat_buf_init(&b, 0, 0);
     assert_int_equal(chat_enc_hello(&b, "gw2", NULL, &lim), CHAT_OK);
     assert_string_equal(chat_buf_data(&b),
-                        "{\"type\":\"hello\",\"v\":3,\"node\":\"gw2\",\"user\":null,\"limits\":"
+                        "{\"type\":\"hello\",\"v\":4,\"node\":\"gw2\",\"user\":null,\"limits\":"
                         "{\"max_frame\":8192,\"max_text\":2000,\"max_rooms\":50,\"rate_per_s\":5,"
                         "\"rate_burst\":20}}");
     chat_buf_fini(&b);
@@ -669,6 +669,108 @@ static void test_proto_stream_splice(void **state)
     chat_buf_fini(&kv);
 }
 
+/* message_edited: the example re-encoded and spliced; its decode; the edited form of a message
+ * (text replaced, edited_at after ts, client_msg_id kept; an older or equal edit and a deleted
+ * message refused) read back by both decoders; the deleted form of an edit (text gone). */
+static void test_proto_message_edited(void **state)
+{
+    static const char msg[] =
+        "{\"type\":\"message\",\"seq\":7,\"prev\":5,\"room\":\"r\",\"id\":\"42\",\"user\":\"u1\","
+        "\"nick\":\"N\",\"text\":\"old\",\"ts\":100,\"client_msg_id\":\"c-1\"}";
+    struct server_case c;
+    struct chat_buf kv, ed;
+    struct chat_stream_ev ev;
+    struct chat_event_msg m;
+    enum chat_stream_type t;
+    void *doc = NULL;
+    size_t len;
+    char *text;
+
+    (void)state;
+    chat_buf_init(&kv, 0, 0);
+    chat_buf_init(&ed, 0, 0);
+    server_begin(&c, "message_edited");
+    assert_int_equal(chat_enc_msg_edited(&kv, "lobby", 264905530269511687ULL, "alice",
+                                         "Hello, world! (fixed)", 1767225690000),
+                     CHAT_OK);
+    assert_int_equal(chat_msg_stream_prefix(chat_buf_data(&kv), kv.len, &t),
+                     sizeof("{\"type\":\"message_edited\",") - 1);
+    assert_int_equal(t, CHAT_STREAM_EDITED);
+    server_end(&c, chat_msg_splice_seq_prev(&c.out, chat_buf_data(&kv), kv.len, 1242, 1241));
+
+    text = load_example("message_edited", &len);
+    assert_true(chat_msg_has_id(text, 264905530269511687ULL)); /* found like its message */
+    assert_int_equal(chat_stream_ev_decode(text, len, &ev, &doc), CHAT_OK);
+    assert_int_equal(ev.type, CHAT_STREAM_EDITED);
+    assert_true(ev.id == 264905530269511687ULL && ev.seq == 1242 && ev.prev == 1241);
+    assert_string_equal(ev.user, "alice");
+    assert_string_equal(ev.text, "Hello, world! (fixed)");
+    assert_false(ev.deleted);
+    chat_json_free(doc);
+    /* its deleted form: seq and prev kept, the text gone, read back as deleted */
+    assert_int_equal(chat_msg_to_deleted(&ed, text, len), CHAT_OK);
+    assert_string_equal(
+        chat_buf_data(&ed),
+        "{\"type\":\"message_edited\",\"seq\":1242,\"prev\":1241,\"room\":\"lobby\","
+        "\"id\":\"264905530269511687\",\"user\":\"alice\",\"text\":\"\","
+        "\"ts\":1767225690000,\"deleted\":true}");
+    assert_int_equal(chat_stream_ev_decode(chat_buf_data(&ed), ed.len, &ev, &doc), CHAT_OK);
+    assert_true(ev.deleted && ev.text[0] == '\0');
+    chat_json_free(doc);
+    chat_free(text);
+    /* an edit needs its author and a text (empty only in the deleted form) */
+    {
+        static const char *const bad[] = {
+            "{\"type\":\"message_edited\",\"room\":\"r\",\"id\":\"1\",\"text\":\"x\",\"ts\":1}",
+            "{\"type\":\"message_edited\",\"room\":\"r\",\"id\":\"1\",\"user\":\"u\",\"ts\":1}",
+            "{\"type\":\"message_edited\",\"room\":\"r\",\"id\":\"1\",\"user\":\"u\",\"text\":\"\","
+            "\"ts\":1}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            assert_int_equal(chat_stream_ev_decode(bad[i], strlen(bad[i]), &ev, &doc), CHAT_EPROTO);
+            assert_null(doc);
+        }
+    }
+
+    /* the edited form of a message */
+    chat_buf_reset(&ed);
+    assert_int_equal(chat_msg_to_edited(&ed, msg, sizeof(msg) - 1, "new \"one\"", 200), CHAT_OK);
+    assert_string_equal(chat_buf_data(&ed),
+                        "{\"type\":\"message\",\"seq\":7,\"prev\":5,\"room\":\"r\",\"id\":\"42\","
+                        "\"user\":\"u1\",\"nick\":\"N\",\"text\":\"new \\\"one\\\"\",\"ts\":100,"
+                        "\"edited_at\":200,\"client_msg_id\":\"c-1\"}");
+    for (int flat = 0; flat < 2; flat++) {
+        assert_int_equal(chat_msg_decode_as(chat_buf_data(&ed), ed.len, &m, &doc, flat), CHAT_OK);
+        assert_true(m.edited_at == 200 && m.seq == 7 && m.prev == 5 && m.id == 42);
+        assert_string_equal(m.text, "new \"one\"");
+        chat_json_free(doc);
+    }
+    /* edited again: the newest text and time (applied in stream order) */
+    chat_buf_reset(&kv);
+    assert_int_equal(chat_msg_to_edited(&kv, chat_buf_data(&ed), ed.len, "third", 300), CHAT_OK);
+    assert_non_null(strstr(chat_buf_data(&kv), "\"text\":\"third\",\"ts\":100,\"edited_at\":300,"));
+    /* a deleted message: nothing */
+    chat_buf_reset(&kv);
+    assert_int_equal(chat_msg_to_deleted(&kv, chat_buf_data(&ed), ed.len), CHAT_OK);
+    assert_null(strstr(chat_buf_data(&kv), "edited_at")); /* the deleted form has no text */
+    assert_null(strstr(chat_buf_data(&kv), "new"));
+    chat_buf_reset(&ed);
+    assert_int_equal(chat_msg_to_edited(&ed, chat_buf_data(&kv), kv.len, "again", 300),
+                     CHAT_ENOENT);
+    /* a negative edited_at is no message */
+    {
+        static const char neg[] =
+            "{\"type\":\"message\",\"room\":\"r\",\"id\":\"1\",\"user\":\"u\","
+            "\"nick\":\"N\",\"text\":\"t\",\"ts\":1,\"edited_at\":-1}";
+        for (int flat = 0; flat < 2; flat++) {
+            assert_int_equal(chat_msg_decode_as(neg, sizeof(neg) - 1, &m, &doc, flat), CHAT_EPROTO);
+            chat_json_free(doc);
+        }
+    }
+    chat_buf_fini(&kv);
+    chat_buf_fini(&ed);
+}
+
 static void test_proto_msg_splice_seq_prev(void **state)
 {
     static const char v[] = "{\"type\":\"message\",\"room\":\"r\"}";
@@ -855,7 +957,7 @@ static void test_proto_enc_rest_bodies(void **state)
     chat_buf_init(&b, 0, 0);
     assert_int_equal(chat_enc_config(&b, "gw1", &lim), CHAT_OK);
     assert_string_equal(chat_buf_data(&b),
-                        "{\"node\":\"gw1\",\"v\":3,\"limits\":{\"max_frame\":8192,"
+                        "{\"node\":\"gw1\",\"v\":4,\"limits\":{\"max_frame\":8192,"
                         "\"max_text\":2000,\"max_rooms\":64,\"rate_per_s\":20,\"rate_burst\":40},"
                         "\"rules\":{\"room\":\"^[A-Za-z0-9_.-]{1,64}$\",\"client_msg_id_max\":64,"
                         "\"username\":{\"pattern\":\"^[A-Za-z0-9_]{4,20}$\",\"min\":4,\"max\":20},"
@@ -1747,6 +1849,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_proto_msg_splice_rejects),
         cmocka_unit_test(test_proto_msg_splice_seq_prev),
         cmocka_unit_test(test_proto_stream_splice),
+        cmocka_unit_test(test_proto_message_edited),
         cmocka_unit_test(test_proto_msg_decode_roundtrip),
         cmocka_unit_test(test_proto_msg_decode_rejects),
         cmocka_unit_test(test_proto_names),

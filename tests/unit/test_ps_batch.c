@@ -225,68 +225,6 @@ static void test_ps_batch_encode_columns(void **state)
         chat_buf_fini(&cols[i]);
 }
 
-/* message_deleted and system records: rows of their kind, the record as the body; a delete row
- * has a negative id of its position and names the message it deletes. */
-static void test_ps_batch_add_event(void **state)
-{
-    static const char del[] = "{\"type\":\"message_deleted\",\"room\":\"lobby\",\"id\":\"11\","
-                              "\"by\":\"7\",\"ts\":1709164801300}";
-    static const char sys[] = "{\"type\":\"system\",\"room\":\"lobby\",\"event\":\"joined\","
-                              "\"id\":\"13\",\"ts\":1709164801400,\"user\":\"8\",\"nick\":\"Bo\"}";
-    struct chat_event_msg m1 = msg(11, "lobby", "hi", NULL);
-    struct chat_buf cols[PS_NCOLS];
-    struct chat_stream_ev ev;
-    struct ps_batch b;
-    void *doc = NULL;
-
-    (void)state;
-    for (int i = 0; i < PS_NCOLS; i++)
-        chat_buf_init(&cols[i], 0, 0);
-    ps_batch_init(&b);
-    assert_int_equal(ps_batch_add(&b, 4, 100, &m1, NULL, 0, 1), CHAT_OK);
-    assert_int_equal(chat_stream_ev_decode(del, sizeof(del) - 1, &ev, &doc), CHAT_OK);
-    assert_int_equal(ps_batch_add_event(&b, 4, 101, &ev, del, sizeof(del) - 1, 1), CHAT_OK);
-    chat_json_free(doc);
-    assert_int_equal(chat_stream_ev_decode(sys, sizeof(sys) - 1, &ev, &doc), CHAT_OK);
-    assert_int_equal(ps_batch_add_event(&b, 4, 102, &ev, sys, sizeof(sys) - 1, 1), CHAT_OK);
-    chat_json_free(doc);
-    assert_int_equal(b.n, 3);
-    assert_int_equal(b.rows[0].deletes, 0);
-    assert_int_equal(b.rows[1].deletes, 11);
-    assert_int_equal(b.rows[1].id, PS_DELETED_ROW_ID(4, 101));
-    assert_true(b.rows[1].id < 0);
-    assert_string_equal(b.rows[1].user, "7");
-    assert_string_equal(b.rows[1].body, del);
-    assert_int_equal(b.rows[2].deletes, 0);
-    assert_int_equal(b.rows[2].id, 13);
-    assert_string_equal(b.rows[2].nick, "Bo");
-    assert_int_equal(b.rows[2].raw_len, sizeof(sys) - 1);
-    assert_int_equal(next_of(&b, 4), 103);
-    assert_int_equal(ps_batch_encode(&b, cols), CHAT_OK);
-    assert_string_equal(chat_buf_data(&cols[PS_COL_KIND]),
-                        "{\"message\",\"message_deleted\",\"system\"}");
-    ps_batch_fini(&b);
-    for (int i = 0; i < PS_NCOLS; i++)
-        chat_buf_fini(&cols[i]);
-}
-
-static void test_ps_batch_encode_cap(void **state)
-{
-    struct ps_batch b;
-    struct chat_buf cols[PS_NCOLS];
-    struct chat_event_msg m = msg(1, "r", "a long enough body to overflow", NULL);
-
-    (void)state;
-    for (int i = 0; i < PS_NCOLS; i++)
-        chat_buf_init(&cols[i], 0, 16);
-    ps_batch_init(&b);
-    assert_int_equal(ps_batch_add(&b, 0, 1, &m, NULL, 0, 1), CHAT_OK);
-    assert_int_equal(ps_batch_encode(&b, cols), CHAT_ETOOBIG);
-    ps_batch_fini(&b);
-    for (int i = 0; i < PS_NCOLS; i++)
-        chat_buf_fini(&cols[i]);
-}
-
 /* ---- The COPY data (ps_store_encode): PostgreSQL's binary COPY format, read back here. ---- */
 static const unsigned char *copy_p, *copy_end;
 
@@ -333,6 +271,101 @@ static void copy_begin(const struct ps_batch *b)
     copy_p += sizeof(head);
 }
 
+/* message_deleted and system records: rows of their kind, the record as the body; a delete row
+ * has a negative id of its position and names the message it deletes. */
+static void test_ps_batch_add_event(void **state)
+{
+    static const char del[] = "{\"type\":\"message_deleted\",\"room\":\"lobby\",\"id\":\"11\","
+                              "\"by\":\"7\",\"ts\":1709164801300}";
+    static const char sys[] = "{\"type\":\"system\",\"room\":\"lobby\",\"event\":\"joined\","
+                              "\"id\":\"13\",\"ts\":1709164801400,\"user\":\"8\",\"nick\":\"Bo\"}";
+    static const char ed[] = "{\"type\":\"message_edited\",\"room\":\"lobby\",\"id\":\"11\","
+                             "\"user\":\"u\",\"text\":\"new \\\"t\\\"\",\"ts\":1709164801500}";
+    struct chat_event_msg m1 = msg(11, "lobby", "hi", NULL);
+    struct chat_buf cols[PS_NCOLS];
+    struct chat_stream_ev ev;
+    struct ps_batch b;
+    void *doc = NULL;
+
+    (void)state;
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_init(&cols[i], 0, 0);
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_add(&b, 4, 100, &m1, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(chat_stream_ev_decode(del, sizeof(del) - 1, &ev, &doc), CHAT_OK);
+    assert_int_equal(ps_batch_add_event(&b, 4, 101, &ev, del, sizeof(del) - 1, 1), CHAT_OK);
+    chat_json_free(doc);
+    assert_int_equal(chat_stream_ev_decode(sys, sizeof(sys) - 1, &ev, &doc), CHAT_OK);
+    assert_int_equal(ps_batch_add_event(&b, 4, 102, &ev, sys, sizeof(sys) - 1, 1), CHAT_OK);
+    chat_json_free(doc);
+    assert_int_equal(chat_stream_ev_decode(ed, sizeof(ed) - 1, &ev, &doc), CHAT_OK);
+    assert_int_equal(ps_batch_add_event(&b, 4, 103, &ev, ed, sizeof(ed) - 1, 1), CHAT_OK);
+    chat_json_free(doc);
+    assert_int_equal(b.n, 4);
+    /* an edit: a row of its own position, the message it edits and its new text */
+    assert_int_equal(b.rows[3].id, PS_DELETED_ROW_ID(4, 103));
+    assert_int_equal(b.rows[3].edits, 11);
+    assert_int_equal(b.rows[3].deletes, 0);
+    assert_string_equal(b.rows[3].edit_text, "new \"t\"");
+    assert_string_equal(b.rows[3].user, "u");
+    assert_string_equal(b.rows[3].body, ed);
+    assert_int_equal(b.rows[0].edits, 0);
+    assert_null(b.rows[0].edit_text);
+    assert_int_equal(b.rows[0].deletes, 0);
+    assert_int_equal(b.rows[1].deletes, 11);
+    assert_int_equal(b.rows[1].id, PS_DELETED_ROW_ID(4, 101));
+    assert_true(b.rows[1].id < 0);
+    assert_string_equal(b.rows[1].user, "7");
+    assert_string_equal(b.rows[1].body, del);
+    assert_int_equal(b.rows[2].deletes, 0);
+    assert_int_equal(b.rows[2].id, 13);
+    assert_string_equal(b.rows[2].nick, "Bo");
+    assert_int_equal(b.rows[2].raw_len, sizeof(sys) - 1);
+    assert_int_equal(next_of(&b, 4), 104);
+    assert_int_equal(ps_batch_encode(&b, cols), CHAT_OK);
+    assert_string_equal(chat_buf_data(&cols[PS_COL_KIND]),
+                        "{\"message\",\"message_deleted\",\"system\",\"message_edited\"}");
+    assert_string_equal(chat_buf_data(&cols[PS_COL_TARGET]), "{NULL,NULL,NULL,11}");
+    /* in the COPY data: the edit's target_id as the last field */
+    assert_int_equal(ps_store_encode(&b), CHAT_OK);
+    copy_begin(&b);
+    for (int i = 0; i < 3; i++) { /* skip the first three rows, field by field */
+        assert_int_equal(be(2), PS_NCOLS);
+        for (int f = 0; f < PS_NCOLS; f++) {
+            uint32_t len = (uint32_t)be(4);
+            copy_p += len == UINT32_MAX ? 0 : len;
+        }
+    }
+    assert_int_equal(be(2), PS_NCOLS);
+    assert_int_equal(field_int(8), PS_DELETED_ROW_ID(4, 103));
+    for (int f = 1; f < PS_NCOLS - 1; f++) {
+        uint32_t len = (uint32_t)be(4);
+        copy_p += len == UINT32_MAX ? 0 : len;
+    }
+    assert_int_equal(field_int(8), 11);
+    assert_ptr_equal(copy_p, copy_end);
+    ps_batch_fini(&b);
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_fini(&cols[i]);
+}
+
+static void test_ps_batch_encode_cap(void **state)
+{
+    struct ps_batch b;
+    struct chat_buf cols[PS_NCOLS];
+    struct chat_event_msg m = msg(1, "r", "a long enough body to overflow", NULL);
+
+    (void)state;
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_init(&cols[i], 0, 16);
+    ps_batch_init(&b);
+    assert_int_equal(ps_batch_add(&b, 0, 1, &m, NULL, 0, 1), CHAT_OK);
+    assert_int_equal(ps_batch_encode(&b, cols), CHAT_ETOOBIG);
+    ps_batch_fini(&b);
+    for (int i = 0; i < PS_NCOLS; i++)
+        chat_buf_fini(&cols[i]);
+}
+
 static void copy_row(const struct chat_event_msg *m, int32_t part, int64_t off, const char *kind)
 {
     assert_int_equal(be(2), PS_NCOLS);
@@ -346,6 +379,7 @@ static void copy_row(const struct chat_event_msg *m, int32_t part, int64_t off, 
     field_text(m->client_msg_id ? m->client_msg_id : "");
     assert_int_equal(field_int(8), (m->ts - 946684800000LL) * 1000); /* µs since 2000-01-01 */
     field_text(kind);
+    field_text(""); /* target_id: NULL but for edits */
 }
 
 static void test_ps_batch_copy_binary(void **state)

@@ -295,6 +295,60 @@ static void test_ps_cache_deletion_before_event(void **state)
     rig_stop(&r);
 }
 
+/* Edits in their message's batch: the message is cached in its newest form (the last edit's
+ * text, edited_at its ts) next to both edit events, which keep their texts; a message edited
+ * and then deleted in the batch is cached deleted, and so is its edit (text "", "deleted");
+ * each edit and delete looks up the cached copies first (ZRANGE), in stream order. */
+static void test_ps_cache_edits_in_batch(void **state)
+{
+    static struct rig r;
+    static const char e6[] = "{\"type\":\"message_edited\",\"room\":\"lobby\",\"id\":\"1\","
+                             "\"user\":\"7\",\"text\":\"one\",\"ts\":1709164801500}";
+    static const char e7[] = "{\"type\":\"message_edited\",\"room\":\"lobby\",\"id\":\"1\","
+                             "\"user\":\"7\",\"text\":\"two\",\"ts\":1709164801600}";
+    static const char e10[] = "{\"type\":\"message_edited\",\"room\":\"lobby\",\"id\":\"3\","
+                              "\"user\":\"7\",\"text\":\"gone\",\"ts\":1709164801700}";
+    static const char d11[] = "{\"type\":\"message_deleted\",\"room\":\"lobby\",\"id\":\"3\","
+                              "\"by\":\"7\",\"ts\":1709164801800}";
+    char **got, *f[7];
+
+    (void)state;
+    rig_start(&r);
+    add(&r.b, "lobby", 5, 1);
+    add_event(&r.b, e6, 6);
+    add_event(&r.b, e7, 7);
+    add(&r.b, "lobby", 9, 3);
+    add_event(&r.b, e10, 10);
+    add_event(&r.b, d11, 11);
+    ps_cache_write(&r.c, &r.b);
+    assert_int_equal(chat_metric_get(&r.m.cached), 6);
+    got = r.f.cmds;
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(got[i], "ZRANGE chat:recent:lobby 0 -1 WITHSCORES");
+    assert_string_equal(got[4], "ZREMRANGEBYSCORE chat:recent:lobby 5 11");
+    assert_true(strncmp(got[5], "ZADD chat:recent:lobby 5 {", 26) == 0);
+    f[0] = strstr(got[5], "\"seq\":5");
+    f[1] = strstr(got[5], "\"seq\":6");
+    f[2] = strstr(got[5], "\"seq\":7");
+    f[3] = strstr(got[5], "\"seq\":9");
+    f[4] = strstr(got[5], "\"seq\":10");
+    f[5] = strstr(got[5], "\"seq\":11");
+    f[6] = NULL;
+    for (int i = 0; i < 6; i++)
+        assert_true(f[i] && (i == 0 || f[i - 1] < f[i]));
+    for (int i = 1; i < 6; i++)
+        *f[i] = '\0'; /* cut the frames apart (the command is ours to change) */
+    assert_non_null(
+        strstr(f[0], "\"text\":\"two\",\"ts\":1709164801234,\"edited_at\":1709164801600"));
+    assert_non_null(strstr(f[1] + 1, "\"text\":\"one\""));
+    assert_non_null(strstr(f[2] + 1, "\"text\":\"two\""));
+    assert_non_null(strstr(f[3] + 1, "\"deleted\":true,\"text\":\"\""));
+    assert_null(strstr(f[3] + 1, "gone"));
+    assert_null(strstr(f[4] + 1, "gone"));
+    assert_non_null(strstr(f[4] + 1, "\"text\":\"\",\"ts\":1709164801700,\"deleted\":true"));
+    rig_stop(&r);
+}
+
 struct pumped {
     struct fake *f;
     size_t calls;
@@ -361,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_ps_cache_redis_down),
         cmocka_unit_test(test_ps_cache_commands),
         cmocka_unit_test(test_ps_cache_deletion_before_event),
+        cmocka_unit_test(test_ps_cache_edits_in_batch),
         cmocka_unit_test(test_ps_cache_chunks_and_pump),
         cmocka_unit_test(test_ps_cache_upkeep_when_due),
         cmocka_unit_test(test_ps_cache_reset_connection_replaced),

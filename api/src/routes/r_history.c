@@ -273,13 +273,19 @@ static int add_row(struct chat_buf *frames,
 
     if (strcmp(PQgetvalue(res, i, 7), "message") != 0) { /* an event: the record as produced */
         rc = frames->len > 0 ? chat_buf_append(frames, ",", 1) : CHAT_OK;
-        if (rc == CHAT_OK)
-            rc = chat_msg_splice_seq_prev(frames, PQgetvalue(res, i, 4),
-                                          (size_t)PQgetlength(res, i, 4), api_db_ll(res, i, 0),
-                                          prev);
-        return rc;
+        if (rc != CHAT_OK || strcmp(PQgetvalue(res, i, 8), "t") != 0)
+            return rc == CHAT_OK ? chat_msg_splice_seq_prev(frames, PQgetvalue(res, i, 4),
+                                                            (size_t)PQgetlength(res, i, 4),
+                                                            api_db_ll(res, i, 0), prev)
+                                 : rc;
+        /* an edit of a deleted message: without its text */
+        chat_buf_reset(tmp);
+        rc = chat_msg_splice_seq_prev(tmp, PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4),
+                                      api_db_ll(res, i, 0), prev);
+        return rc == CHAT_OK ? chat_msg_to_deleted(frames, chat_buf_data(tmp), tmp->len) : rc;
     }
     m.deleted = strcmp(PQgetvalue(res, i, 8), "t") == 0;
+    m.edited_at = PQgetisnull(res, i, 9) ? 0 : api_db_ll(res, i, 9);
     if (chat_parse_ll(PQgetvalue(res, i, 1), 0, INT64_MAX, &id) != CHAT_OK)
         return CHAT_EPROTO;
     m.id = (uint64_t)id;

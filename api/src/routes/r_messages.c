@@ -26,6 +26,7 @@
 #include "db/api_idem.h"
 #include "r_util.h"
 #include "routes.h"
+#include "routes/r_messages_mod.h"
 
 /* The sender's nickname now: an account's from the database (the token's name claim may be
  * older than a change), else the token's name, else its subject (as the gateways do). */
@@ -153,10 +154,7 @@ static bool not_sanctioned(struct api_req *r, struct api_db *db, const char *roo
     return false;
 }
 
-/* The room's rules (the rooms API): a restricted room (an id starting with "_") takes an active
- * member, a public room must exist (unless CHAT_ROOMS_ADHOC), and the text must fit the room's
- * max_text. False after answering. */
-static bool room_allows(struct api_req *r, struct api_db *db, const char *room, int *slow_s)
+bool r_messages_room_allows(struct api_req *r, struct api_db *db, const char *room, int *slow_s)
 {
     size_t n = strlen(r->uid);
     bool account = n > 0 && n <= 18 && strspn(r->uid, "0123456789") == n;
@@ -332,7 +330,7 @@ void r_messages_send(struct api_req *r)
         api_reply_code(r, CHAT_ERR_unavailable);
         return;
     }
-    if (!room_allows(r, &cx->db, api_param_get(&r->params, "room")->str, &slow_s))
+    if (!r_messages_room_allows(r, &cx->db, api_param_get(&r->params, "room")->str, &slow_s))
         return;
     /* one bucket per user for every replica; the WebSocket's is per gateway (proto/README.md) */
     retry =

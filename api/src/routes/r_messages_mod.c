@@ -1,5 +1,9 @@
-/* r_messages_mod.c - moderation of single messages (issue 13; proto/README.md section 9,
- * "Moderation"):
+/* r_messages_mod.c - moderation and edits of single messages (issue 13; proto/README.md
+ * section 9, "Moderation"):
+ *   PATCH /api/v1/rooms/{room}/messages/{id} {"text"}: an edit by the author, while it may send
+ *     in the room (the rules and sanctions of a REST send): in one transaction under the
+ *     message's lock, the message_edited record of the room's stream; the persister sets the
+ *     stored text when it stores the record. A deleted message is not edited (404).
  *   DELETE /api/v1/rooms/{room}/messages/{id}: a soft delete by the author, the room's owner or
  *     an admin of it, or a site admin. In one transaction: the row's deleted_at/deleted_by (when
  *     the persister stored it already), the audit row and the message_deleted record of the
@@ -228,6 +232,62 @@ void r_messages_delete(struct api_req *r)
     }
     if (r_msg_delete(r, db, room, ids, id, &t.msg) >= 0)
         r_commit_204(r, db);
+}
+
+/* Whether message ids (found by r_msg_find) is deleted: its row, or the audit row of a delete
+ * made before the persister stored it. -1 after answering 503. */
+static int msg_deleted(struct api_req *r, struct api_db *db, const char *ids, const struct r_msg *m)
+{
+    const char *p[1] = {ids};
+    PGresult *res;
+    int deleted;
+
+    if (m->deleted)
+        return 1;
+    if (!(res = r_run(r, db, API_Q_msg_deleted_before, 1, p, PGRES_TUPLES_OK)))
+        return -1;
+    deleted = PQntuples(res) > 0;
+    PQclear(res);
+    return deleted;
+}
+
+void r_messages_edit(struct api_req *r)
+{
+    struct api_db *db = r_db(r);
+    struct r_msg m = {0};
+    const char *room;
+    char ids[24];
+    uint64_t id;
+    int64_t ts;
+    int slow_s = 0, deleted;
+    struct chat_buf b;
+    bool good;
+
+    /* who may send what there first (a restricted room stays invisible to others) */
+    if (!path(r, &room, ids, sizeof(ids), &id) || !r_messages_room_allows(r, db, room, &slow_s) ||
+        !api_acct_begin(r, db) || !r_msg_lock(r, db, ids) || !r_msg_find(r, db, room, ids, id, &m))
+        return;
+    if ((deleted = msg_deleted(r, db, ids, &m)) != 0) {
+        if (deleted > 0)
+            r_fail(r, db, CHAT_ERR_not_found, "no such message");
+        return;
+    }
+    if (strcmp(m.author, r->uid) != 0) {
+        r_fail(r, db, CHAT_ERR_forbidden, "only the author edits a message");
+        return;
+    }
+    ts = chat_now_ms();
+    chat_buf_init(&b, 0, 0);
+    good = chat_enc_msg_edited(&b, room, id, r->uid, r->cf.text, ts) == CHAT_OK &&
+           api_outbox_put(db, "messages", room, "message_edited", &b);
+    chat_buf_fini(&b);
+    if (!good) {
+        r_fail_503(r, db);
+        return;
+    }
+    r_commit_json(r, db, 200,
+                  json_pack("{s:s, s:s, s:s%, s:I}", "id", ids, "room", room, "text", r->cf.text,
+                            r->cf.text_len, "edited_at", (json_int_t)ts));
 }
 
 /* {"reason": 1..CHAT_REPORT_REASON_MAX code points, no control characters but newline/tab} */

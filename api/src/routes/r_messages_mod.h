@@ -1,4 +1,5 @@
-/* r_messages_mod.h - one message of a room, found and soft-deleted inside the caller's
+/* r_messages_mod.h - the room's rules for a send or an edit; one message of a room, found and
+ * soft-deleted inside the caller's
  * transaction: what DELETE /api/v1/rooms/{room}/messages/{id} (r_messages_mod.c) and resolving a
  * report with the action "delete" (r_admin.c) share. Request threads only. */
 #ifndef API_R_MESSAGES_MOD_H
@@ -17,6 +18,12 @@ struct r_msg {
     char author[72]; /* the token sub of its sender */
 };
 
+/* The room's rules for a send or an edit of r->cf.text (r_messages.c), outside a transaction: a
+ * restricted room (an id starting with "_") takes an active member, a public room must exist
+ * (unless CHAT_ROOMS_ADHOC), the text must fit the room's max_text, and an account must not be
+ * muted or banned there (nor chat-banned site-wide). *slow_s: the room's slow mode. False after
+ * answering (404, 400 text_too_long, 403 muted|banned|chat_banned, 503). */
+bool r_messages_room_allows(struct api_req *r, struct api_db *db, const char *room, int *slow_s);
 /* Takes the transaction-scoped lock of message ids (a decimal id): deletes and reports of one
  * message are serialized. False after rolling back and answering 503. */
 bool r_msg_lock(struct api_req *r, struct api_db *db, const char *ids);

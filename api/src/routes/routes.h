@@ -30,8 +30,9 @@ void r_users_logins(struct api_req *r);
 /* r_messages.c */
 void r_messages_send_check(struct api_req *r);
 void r_messages_send(struct api_req *r);
-/* r_messages_mod.c */
+/* r_messages_mod.c (the body check of an edit is r_messages_send_check's: a send's text) */
 void r_messages_delete(struct api_req *r);
+void r_messages_edit(struct api_req *r);
 void r_messages_report_check(struct api_req *r);
 void r_messages_report(struct api_req *r);
 /* r_util.c: the body check of the rooms, moderation and admin routes (a JSON object, r->doc) */

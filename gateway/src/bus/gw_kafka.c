@@ -169,32 +169,37 @@ static void handle_presence(struct gw *gw, const rd_kafka_message_t *rkm)
     chat_msg_unref(m);
 }
 
-/* gw_recent_map_fn: the deleted form of the message *arg (its id) */
-static struct chat_msg *deleted_form(const struct chat_msg *m, void *arg)
+/* gw_recent_map_fn: the deleted form of the message ev->id and of its edits (ev: a
+ * message_deleted), or the edited form of the message (ev: a message_edited) */
+static struct chat_msg *changed_form(const struct chat_msg *m, void *arg)
 {
-    const uint64_t *id = arg;
+    const struct chat_stream_ev *ev = arg;
     const char *p = (const char *)m->buf + LWS_PRE;
     struct chat_buf b;
     struct chat_msg *n = NULL;
+    int rc;
 
-    if (!chat_msg_has_id(p, *id))
-        return NULL;
+    if (!chat_msg_has_id(p, ev->id) || strstr(p, "\"deleted\":true"))
+        return NULL; /* another message's, or without its text already */
     chat_buf_init(&b, LWS_PRE, 0);
-    if (chat_msg_to_deleted(&b, p, m->len) == CHAT_OK)
+    rc = ev->type == CHAT_STREAM_DELETED ? chat_msg_to_deleted(&b, p, m->len)
+                                         : chat_msg_to_edited(&b, p, m->len, ev->text, ev->ts);
+    if (rc == CHAT_OK)
         n = chat_msg_from_buf(&b);
     chat_buf_fini(&b);
     return n;
 }
 
-/* A message_deleted record: the recovery ring holds the message's deleted form from now on (a
- * `join {since}` replays it without its text, then the deletion). */
-static void forget_text(struct gw *gw, const rd_kafka_message_t *rkm)
+/* A message_deleted or message_edited record: from now on the recovery ring holds the
+ * message's deleted form and its edits' (a `join {since}` replays them without their text,
+ * then the deletion), or its edited form (the newest text, then the edits). */
+static void change_held(struct gw *gw, const rd_kafka_message_t *rkm)
 {
     struct chat_stream_ev ev;
     void *doc = NULL;
 
     if (chat_stream_ev_decode(rkm->payload, rkm->len, &ev, &doc) == CHAT_OK)
-        (void)gw_recent_replace(gw->recent, rkm->key, rkm->key_len, deleted_form, &ev.id);
+        (void)gw_recent_replace(gw->recent, rkm->key, rkm->key_len, changed_form, &ev);
     chat_json_free(doc);
 }
 
@@ -236,8 +241,8 @@ static void handle_message(struct gw *gw, const rd_kafka_message_t *rkm)
         fanout_room(gw, rkm->key, rkm->key_len, rkm->offset, m);
         chat_msg_unref(m);
         if (rkm->key && chat_msg_stream_prefix(rkm->payload, rkm->len, &type) > 0 &&
-            type == CHAT_STREAM_DELETED)
-            forget_text(gw, rkm);
+            (type == CHAT_STREAM_DELETED || type == CHAT_STREAM_EDITED))
+            change_held(gw, rkm);
     } else if (strcmp(topic, gw->cfg->kafka.topic_presence) == 0) {
         handle_presence(gw, rkm);
     } else if (strcmp(topic, gw->cfg->kafka.topic_events) == 0) {

@@ -353,6 +353,7 @@ bool gw_recent_replace(
     struct gw_recent *r, const char *room, size_t len, gw_recent_map_fn *fn, void *arg)
 {
     struct gw_recent_room *rm = room_find(r, room, len);
+    bool any = false;
 
     for (size_t k = rm ? rm->len : 0; k-- > 0;) {
         struct ev *e = &rm->v[(rm->head + k) % rm->cap];
@@ -364,10 +365,11 @@ bool gw_recent_replace(
         r->st.bytes += ev_cost(n);
         chat_msg_unref(e->m);
         e->m = n;
-        evict(r);
-        return true;
+        any = true;
     }
-    return false;
+    if (any) /* after the walk: an eviction moves the ring */
+        evict(r);
+    return any;
 }
 
 bool gw_recent_peek(const struct gw_recent *r,

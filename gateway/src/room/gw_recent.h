@@ -112,10 +112,11 @@ struct chat_msg *gw_recent_next(struct gw_recent_iter *it, int64_t *seq);
 /* Called by gw_recent_replace() for each held event of a room, newest first: returns a new
  * message (a reference the store takes over) to hold in m's place, or NULL to keep m. */
 typedef struct chat_msg *gw_recent_map_fn(const struct chat_msg *m, void *arg);
-/* Replaces the newest held event of room[0..len) for which fn returns a message (the deleted
- * form of a deleted message: recovery then never replays the text). Its seq and the room's
- * order stay; the byte budget applies again (which may evict). Does not mark the room used.
- * Returns true when an event was replaced. */
+/* Replaces every held event of room[0..len) for which fn returns a message (the deleted form
+ * of a deleted message and of its edits, the edited form of an edited one: recovery then
+ * replays what history shows). Their seqs and the room's order stay; the byte budget applies
+ * again afterwards (which may evict). Does not mark the room used. Returns true when an event
+ * was replaced. */
 bool gw_recent_replace(
     struct gw_recent *r, const char *room, size_t len, gw_recent_map_fn *fn, void *arg);
 

@@ -15,7 +15,7 @@
 #include "chat/buf.h"
 #include "chat/err.h"
 
-#define CHAT_PROTO_VERSION     3
+#define CHAT_PROTO_VERSION     4
 #define CHAT_ROOM_MAX          64 /* bytes of a room id */
 #define CHAT_CLIENT_MSG_ID_MAX 64
 #define CHAT_REF_MAX           64 /* bytes of a client frame's ref */
@@ -338,6 +338,8 @@ struct chat_event_msg {
     int64_t prev; /* -1 when absent; read by chat_msg_decode, never written by chat_enc_message */
     bool deleted; /* soft-deleted: encoded as ...,"ts":TS,"deleted":true,"text":"" (text and
                    * client_msg_id left out); read by chat_msg_decode */
+    int64_t edited_at; /* > 0: the newest edit's ts, encoded after "ts" (history and recovery
+                        * forms of an edited message); 0: never edited */
 };
 
 #define CHAT_MSG_PREFIX     "{\"type\":\"message\","
@@ -358,14 +360,23 @@ CHAT_NODISCARD int chat_msg_splice_seq_prev(
 /* A quick filter before chat_msg_decode(): whether the NUL-terminated message frame (as this
  * codec encodes it) may be message id's. */
 bool chat_msg_has_id(const char *frame, uint64_t id);
-/* Writes the deleted form of message frame (seq and prev kept, text dropped) into out. Returns
- * CHAT_OK, CHAT_EPROTO (not a message frame) or a chat_buf error. */
+/* Writes the deleted form of a message frame (seq and prev kept, text dropped) or of a
+ * message_edited frame (text "" and "deleted":true) into out. Returns CHAT_OK, CHAT_EPROTO
+ * (neither) or a chat_buf error. */
 CHAT_NODISCARD int chat_msg_to_deleted(struct chat_buf *out, const char *frame, size_t len);
+/* Writes the edited form of message frame (seq, prev and client_msg_id kept; text, and
+ * "edited_at":edited_at after "ts") into out, unless the message is deleted (then CHAT_ENOENT,
+ * out unchanged). Edits are applied in stream order, so the last one applied is the newest.
+ * Returns CHAT_OK, CHAT_ENOENT, CHAT_EPROTO (not a message frame) or a chat_buf error. */
+CHAT_NODISCARD int chat_msg_to_edited(
+    struct chat_buf *out, const char *frame, size_t len, const char *text, int64_t edited_at);
 
 /* ---- the other record types of a room's stream (chat.messages, keyed by room) ----
  * Every record of a room's stream starts {"type":"<type>", and gets "seq"/"prev" spliced after
  * that prefix like a message (one sequence per room, proto/README.md sections 5 and 11):
  *   {"type":"message_deleted","room":R,"id":"MSGID","by":U,"ts":MS}
+ *   {"type":"message_edited","room":R,"id":"MSGID","user":AUTHOR,"text":T,"ts":MS}
+ *     (its deleted form, once the message is deleted: ...,"text":"","ts":MS,"deleted":true})
  *   {"type":"system","room":R,"event":E,"id":"ID","ts":MS[,"user":U][,"nick":N][,"text":T]}
  * A record whose type this version does not know is not a stream event here: the splice
  * refuses it (CHAT_EPROTO), so gateways and the persister skip it without advancing the room's
@@ -375,6 +386,7 @@ enum chat_stream_type {
     CHAT_STREAM_MESSAGE = 1,
     CHAT_STREAM_DELETED = 2, /* message_deleted */
     CHAT_STREAM_SYSTEM = 3,
+    CHAT_STREAM_EDITED = 4, /* message_edited */
 };
 /* The longest type name looked at (longer ones are not stream types). */
 #define CHAT_STREAM_TYPE_MAX 32
@@ -385,6 +397,14 @@ size_t chat_msg_stream_prefix(const char *v, size_t len, enum chat_stream_type *
  * error. */
 CHAT_NODISCARD int chat_enc_msg_deleted(
     struct chat_buf *out, const char *room, uint64_t id, const char *by, int64_t ts);
+/* {"type":"message_edited","room":R,"id":"ID","user":AUTHOR,"text":T,"ts":TS}. Returns CHAT_OK
+ * or a chat_buf error. */
+CHAT_NODISCARD int chat_enc_msg_edited(struct chat_buf *out,
+                                       const char *room,
+                                       uint64_t id,
+                                       const char *user,
+                                       const char *text,
+                                       int64_t ts);
 /* A system event of a room (chat-api: a member joined, left, was removed, the room changed). */
 struct chat_system_ev {
     const char *room, *event;       /* event: joined|left|kicked|banned|muted|room_updated|... */
@@ -396,20 +416,23 @@ struct chat_system_ev {
  * chat_buf error. */
 CHAT_NODISCARD int chat_enc_system(struct chat_buf *out, const struct chat_system_ev *e);
 
-/* A decoded message_deleted or system record (strings borrowed from the decoder's doc). */
+/* A decoded message_deleted, message_edited or system record (strings borrowed from the
+ * decoder's doc). */
 struct chat_stream_ev {
-    enum chat_stream_type type; /* CHAT_STREAM_DELETED or CHAT_STREAM_SYSTEM */
+    enum chat_stream_type type; /* CHAT_STREAM_DELETED, CHAT_STREAM_EDITED or CHAT_STREAM_SYSTEM */
     const char *room;
-    uint64_t id;           /* deleted: the deleted message's id; system: the event's id */
-    const char *user;      /* deleted: "by" (who deleted); system: the member concerned or NULL */
+    uint64_t id;           /* deleted, edited: the message's id; system: the event's id */
+    const char *user;      /* deleted: "by" (who deleted); edited: the author; system: the member
+                            * concerned or NULL */
     const char *nick;      /* system only; may be NULL */
     const char *event;     /* system only */
-    const char *text;      /* system only; may be NULL */
+    const char *text;      /* edited: the new text ("" in its deleted form); system: may be NULL */
+    bool deleted;          /* edited: its deleted form */
     int64_t ts, seq, prev; /* seq/prev -1 when absent */
 };
-/* Decodes a message_deleted or system record (with or without seq/prev); strings borrowed from
- * *doc (chat_json_free()). Returns CHAT_OK or CHAT_EPROTO (a message, an unknown type, a field
- * missing or malformed). */
+/* Decodes a message_deleted, message_edited or system record (with or without seq/prev);
+ * strings borrowed from *doc (chat_json_free()). Returns CHAT_OK or CHAT_EPROTO (a message, an
+ * unknown type, a field missing or malformed). */
 CHAT_NODISCARD int
 chat_stream_ev_decode(const char *v, size_t len, struct chat_stream_ev *e, void **doc);
 

@@ -592,6 +592,21 @@ static void test_replace(void **state)
         assert_int_equal(seq, 5 + i);
         assert_int_equal(m->len, i == 1 ? 3 : 10 * (size_t)(i + 1));
     }
+    /* every match is replaced, not only the newest */
+    for (int i = 0; i < 2; i++) {
+        m = frame(30); /* seq 8, 9 */
+        (void)add(r, "a", 8 + i, m);
+        chat_msg_unref(m);
+    }
+    want = 30;
+    assert_true(gw_recent_replace(r, "a", 1, shorter, &want));
+    assert_int_equal(gw_recent_since(r, "a", 1, 4, &it, &oldest), GW_RECENT_RECOVERED);
+    assert_int_equal(it.n, 5);
+    for (int i = 0; i < 5; i++) {
+        m = gw_recent_next(&it, &seq);
+        assert_int_equal(seq, 5 + i);
+        assert_int_equal(m->len, i == 0 ? 10 : 3);
+    }
     want = 99; /* none has it; an unknown room neither */
     assert_false(gw_recent_replace(r, "a", 1, shorter, &want));
     assert_false(gw_recent_replace(r, "b", 1, shorter, &want));
