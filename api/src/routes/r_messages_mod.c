@@ -142,6 +142,23 @@ bool r_msg_find(struct api_req *r,
     return true;
 }
 
+/* Whether message ids (found by r_msg_find) is deleted: its row, or the audit row of a delete
+ * made before the persister stored it. -1 after answering 503. */
+static int msg_deleted(struct api_req *r, struct api_db *db, const char *ids, const struct r_msg *m)
+{
+    const char *p[1] = {ids};
+    PGresult *res;
+    int deleted;
+
+    if (m->deleted)
+        return 1;
+    if (!(res = r_run(r, db, API_Q_msg_deleted_before, 1, p, PGRES_TUPLES_OK)))
+        return -1;
+    deleted = PQntuples(res) > 0;
+    PQclear(res);
+    return deleted;
+}
+
 int r_msg_delete(struct api_req *r,
                  struct api_db *db,
                  const char *room,
@@ -149,21 +166,14 @@ int r_msg_delete(struct api_req *r,
                  uint64_t id,
                  const struct r_msg *m)
 {
-    const char *lp[1] = {ids};
     char tsb[24];
     int64_t ts = chat_now_ms();
-    PGresult *res;
     struct chat_buf b;
-    bool deleted = m->deleted, good;
+    int deleted = msg_deleted(r, db, ids, m);
+    bool good;
 
-    if (!deleted) { /* stored later than an earlier delete: that delete's audit row */
-        if (!(res = r_run(r, db, API_Q_msg_deleted_before, 1, lp, PGRES_TUPLES_OK)))
-            return -1;
-        deleted = PQntuples(res) > 0;
-        PQclear(res);
-    }
-    if (deleted) /* deleting twice: nothing new */
-        return 0;
+    if (deleted != 0) /* deleting twice: nothing new (or 503 answered) */
+        return deleted > 0 ? 0 : -1;
     snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
     {
         const char *p[4] = {ids, room, tsb, r->uid};
@@ -232,23 +242,6 @@ void r_messages_delete(struct api_req *r)
     }
     if (r_msg_delete(r, db, room, ids, id, &t.msg) >= 0)
         r_commit_204(r, db);
-}
-
-/* Whether message ids (found by r_msg_find) is deleted: its row, or the audit row of a delete
- * made before the persister stored it. -1 after answering 503. */
-static int msg_deleted(struct api_req *r, struct api_db *db, const char *ids, const struct r_msg *m)
-{
-    const char *p[1] = {ids};
-    PGresult *res;
-    int deleted;
-
-    if (m->deleted)
-        return 1;
-    if (!(res = r_run(r, db, API_Q_msg_deleted_before, 1, p, PGRES_TUPLES_OK)))
-        return -1;
-    deleted = PQntuples(res) > 0;
-    PQclear(res);
-    return deleted;
 }
 
 void r_messages_edit(struct api_req *r)
