@@ -84,7 +84,7 @@ export const SERVICES = {
       // deleting and reporting messages, system messages (issue 13, r_messages_mod.c, r_system.c)
       "CHAT_SYSTEM_JOINS_MAX", "CHAT_REPORT_REASON_MAX",
       // rooms, invites, grants and idempotent sends (issue 11)
-      "CHAT_ROOM_CREATE_PER_USER", "CHAT_REDEEM_PER_USER", "CHAT_ROOM_MEMBER_LIMIT",
+      "CHAT_ROOM_CREATE_PER_USER", "CHAT_REDEEM_PER_USER", "CHAT_EDIT_PER_USER", "CHAT_ROOM_MEMBER_LIMIT",
       "CHAT_ROOM_MEMBER_LIMIT_MAX", "CHAT_GRANT_TTL_S", "CHAT_IDEM_TTL_S", "CHAT_ROOMS_ADHOC",
       // the spam rule (issue 13)
       "CHAT_SPAM_SAME", "CHAT_SPAM_LAST", "CHAT_SPAM_BAN_S", "CHAT_SPAM_BAN_MAX_S", "CHAT_SPAM_WINDOW_S"]),
@@ -167,6 +167,7 @@ const INT_RANGES = {
   CHAT_HISTORY_MAX: [1, 1000],
   CHAT_ROOM_CREATE_PER_USER: [1, 1000000],
   CHAT_REDEEM_PER_USER: [1, 1000000],
+  CHAT_EDIT_PER_USER: [1, 1000000],
   CHAT_ROOM_MEMBER_LIMIT: [2, 1000000],
   CHAT_ROOM_MEMBER_LIMIT_MAX: [2, 10000000],
   CHAT_GRANT_TTL_S: [30, 3600],
