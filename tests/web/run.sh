@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/web/run.sh - tests of the web client (web/):
-#   run.sh unit      node --test on tests/web/js/ (the pure modules web/js/proto.js, state.js;
-#                    no dependencies, no browser)
-#   run.sh browser   tests/web/browser.js, rooms.js and moderation.js (one after the other; shared helpers in
-#                    lib.js): headless Chromium (the Debian package, /usr/bin/chromium,
+#   run.sh unit      node --test on tests/web/js/ (the pure modules web/js/proto.js, state.js, and
+#                    moderation.js's edit request against a stub fetch; no dependencies, no browser)
+#   run.sh browser   tests/web/browser.js, rooms.js, moderation.js and edits.js (one after the other; shared
+#                    helpers in lib.js): headless Chromium (the Debian package, /usr/bin/chromium,
 #                    or CHAT_CHROMIUM) driven by npm playwright-core (pinned in package.json and
 #                    package-lock.json, installed here with `npm ci` when missing; it never
 #                    downloads a browser) against the integration cluster of CHAT_TEST_ENV
@@ -31,7 +31,7 @@ browser)
         (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     fi
     # one file at a time: each starts its own browser, and the machine may be small
-    cd "$here" && CHAT_CHROMIUM=$chromium exec node --test --test-concurrency=1 browser.js rooms.js moderation.js
+    cd "$here" && CHAT_CHROMIUM=$chromium exec node --test --test-concurrency=1 browser.js rooms.js moderation.js edits.js
     ;;
 *)
     echo "usage: $0 unit|browser" >&2

@@ -220,13 +220,19 @@ function roomRow(r) {
   return li;
 }
 /* A stored message of the room (GET .../admin/rooms/{room}/messages): deleted ones keep their
- * text here, marked with who deleted them and when. */
+ * text here, marked with who deleted them and when; edited ones show their newest text, when it
+ * was last edited and the text they were sent with. */
 function messageRow(m) {
   const deleted = m.deleted_at !== null && m.deleted_at !== undefined;
-  const li = el('li', 'admin-msg' + (deleted ? ' deleted' : ''));
+  const edited = int(m.edited_at) !== null && m.edited_at > 0;
+  const li = el('li', 'admin-msg' + (deleted ? ' deleted' : '') + (edited ? ' edited' : ''));
   li.dataset.id = idOf(m.id);
   li.append(el('div', 'help', `#${int(m.seq) ?? '?'} · ${when(m.ts)} · ${str(m.nick) || idOf(m.user)} (user ${idOf(m.user)})`));
   li.append(el('p', 'quote' + (deleted ? ' hit' : ''), str(m.text)));
+  if (edited) {
+    li.append(el('div', 'help edited-at', `Edited at ${when(m.edited_at)}` + (typeof m.original_text === 'string' ? '; sent as:' : '')));
+    if (typeof m.original_text === 'string') li.append(el('p', 'quote original', m.original_text));
+  }
   if (deleted) li.append(el('div', 'error deleted-by', `Deleted by ${idOf(m.deleted_by) ? `user ${idOf(m.deleted_by)}` : 'unknown'} at ${when(m.deleted_at)}`));
   return li;
 }

@@ -4,8 +4,8 @@
  * Modules: proto.js (wire contract, validation; pure), state.js (the state and its pure changes),
  * ws.js (WebSocket), api.js (REST accounts API, session tokens), account.js (account panel),
  * rooms.js (rooms, directory, invites, grants, history, read markers: chat-api's rooms API),
- * actions.js (user intent -> state), moderation.js (message actions: delete, report, mute, kick,
- * ban), admin.js (the #/admin page), ui.js (render layer). web/theme.js, a classic script in
+ * actions.js (user intent -> state), moderation.js (message actions: edit, delete, report, mute,
+ * kick, ban), admin.js (the #/admin page), ui.js (render layer). web/theme.js, a classic script in
  * <head>, applies the stored theme before the first paint. */
 import { SS, activeRoom, loadRooms, state, store } from './state.js';
 import { fetchConfig, refreshToken, renew } from './api.js';
@@ -15,7 +15,7 @@ import { chooseAnon, dirAction, dismissMessage, joinRoom, leaveRoom, openCreate,
   retryMessage, roomAction, selectRoom, selectTab, signIn, signinCooling, submitCreate, submitDirect, submitMessage, submitSlowMode,
   submitToken, toggleTheme } from './actions.js';
 import { hashInvite, loadNewest, loadOlder, markRead, searchRooms } from './rooms.js';
-import { closeModDialog, deleteMessage, openModDialog, submitModDialog } from './moderation.js';
+import { cancelEdit, closeModDialog, deleteMessage, openModDialog, saveEdit, startEdit, submitModDialog } from './moderation.js';
 import { adminAction, adminHash, closeAdmin, load as loadAdmin, openAdmin, selectAdminTab, submitAdminFilter } from './admin.js';
 import { atBottom, autosize, darkQuery, initUi, onRendered, openLogin, renderPending, ui, update } from './ui.js';
 
@@ -31,6 +31,8 @@ function olderAtTop() {
   if (renderPending() || state.stickBottom || room.hist.loading) olderWanted = true;
   else loadOlder(room);
 }
+/* An edit ended (saved, or cancelled): the message box takes the focus back. */
+function editDone(done) { if (done && !ui.composerInput.disabled) ui.composerInput.focus(); }
 function bindEvents() {
   ui.joinForm.addEventListener('submit', (e) => { e.preventDefault(); joinRoom(ui.joinInput.value); });
   ui.joinInput.addEventListener('input', () => { if (state.joinError) { state.joinError = ''; update(); } });
@@ -47,6 +49,7 @@ function bindEvents() {
     const btn = e.target.closest('button[data-action]');
     const room = activeRoom();
     if (!btn) { /* touch screens (no hover): a tap on a message shows its actions */
+      if (e.target.closest('.msg-edit')) return;
       const li = e.target.closest('li.msg');
       if (li && !e.target.closest('a') && !window.getSelection().toString()) li.classList.toggle('show-actions');
       return;
@@ -57,7 +60,21 @@ function bindEvents() {
     if (action === 'retry') retryMessage(room, m);
     else if (action === 'dismiss') dismissMessage(room, m);
     else if (action === 'delete') deleteMessage(room, m);
+    else if (action === 'edit') startEdit(room, m);
+    else if (action === 'edit-save') saveEdit(btn.closest('li').querySelector('.edit-input').value).then(editDone);
+    else if (action === 'edit-cancel') { cancelEdit(); editDone(true); }
     else if (action === 'report' || action === 'mute' || action === 'kick' || action === 'ban') openModDialog(action, room, m);
+  });
+  /* the inline editor of an own message: Enter saves, Shift+Enter is a new line, Escape cancels */
+  ui.messages.addEventListener('keydown', (e) => {
+    if (!e.target.classList.contains('edit-input')) return;
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); saveEdit(e.target.value).then(editDone); }
+    else if (e.key === 'Escape' && !e.isComposing) { e.preventDefault(); cancelEdit(); editDone(true); }
+  });
+  ui.messages.addEventListener('input', (e) => {
+    if (!e.target.classList.contains('edit-input') || !state.editing) return;
+    Object.assign(state.editing, { text: e.target.value, error: '' });
+    update();
   });
   ui.modForm.addEventListener('submit', (e) => { e.preventDefault(); submitModDialog(); });
   ui.modCancel.addEventListener('click', closeModDialog);
@@ -179,7 +196,8 @@ function bindEvents() {
   window.addEventListener('pageshow', (e) => { if (e.persisted && !net.ws) reconnectNow(); });
   setInterval(heartbeat, PING_MS);
   setInterval(() => {
-    if (state.conn.status === 'offline' || state.cooldownUntil > Date.now() - 1000 || signinCooling() || state.sanctions.length) update();
+    if (state.conn.status === 'offline' || state.cooldownUntil > Date.now() - 1000 || signinCooling() || state.sanctions.length
+      || (state.editing && state.editing.sanction)) update();
   }, 1000);
 }
 async function init() {

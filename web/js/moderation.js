@@ -1,10 +1,11 @@
 /* moderation.js - message actions (issue 13, proto/README.md "Moderation API (rooms)" and the
- * Messages endpoints): delete (authors their own; room owners/admins and site admins any), report
- * (everyone signed in), and the room moderators' mute, kick and ban, asked for in #mod-dialog
- * (duration, reason). The room panel's moderation section: slow mode and the room's sanctions in
- * force, with their lift. REST calls never throw; results are shown as a notice. */
-import { errorText, parseRoom } from './proto.js';
-import { applyInfo, state } from './state.js';
+ * Messages endpoints): edit (authors their own, inline: protocol version 4), delete (authors their
+ * own; room owners/admins and site admins any), report (everyone signed in), and the room
+ * moderators' mute, kick and ban, asked for in #mod-dialog (duration, reason). The room panel's
+ * moderation section: slow mode and the room's sanctions in force, with their lift. REST calls
+ * never throw; results are shown as a notice (an edit's in its editor). */
+import { cleanText, editErrorText, errorText, parseEditResult, parseRoom, plural } from './proto.js';
+import { activeSanction, applyEditResult, applyInfo, canEdit, editBlock, maxText, noteSanction, state } from './state.js';
 import { apiErrorText, authedFetch } from './api.js';
 import { ui, update } from './ui.js';
 
@@ -21,11 +22,12 @@ export function canModerate(room) {
   return siteAdmin() || role === 'owner' || role === 'admin';
 }
 /* The actions message m offers the signed-in user (none for guests, own pending/failed ones,
- * deleted messages and system lines). */
+ * deleted messages and system lines; no edit while a mute, ban or chat ban is known). */
 export function msgActions(room, m) {
   if (!state.user || m.kind !== 'msg' || m.status !== 'confirmed' || !m.id || m.deleted) return [];
   const mod = canModerate(room), own = m.user === state.user;
   const out = [];
+  if (canEdit(room, m)) out.push(['edit', 'Edit']);
   if (own || mod) out.push(['delete', 'Delete']);
   if (!own) out.push(['report', 'Report']);
   if (mod && !own) out.push(['mute', 'Mute 5 min'], ['kick', 'Kick'], ['ban', 'Ban']);
@@ -37,6 +39,66 @@ export async function deleteMessage(room, m) {
   const r = await authedFetch('DELETE', `${roomPath(room.id)}/messages/${enc(m.id)}`);
   if (r.ok) { say(''); return true; } /* the message_deleted event blanks it */
   say(`Could not delete the message: ${apiErrorText(r)}`, true);
+  return false;
+}
+
+/* ---- editing one's own message inline (PATCH /api/v1/rooms/{room}/messages/{id} {"text"}) ----
+ * state.editing is the edit in progress (ui.js draws its editor in place of the text); the
+ * message_edited event that follows a save (and the answer itself) gives the message its text. */
+let editGen = 0;
+/* Starts editing own message m of room (an edit in progress elsewhere is left); false when m
+ * cannot be edited. */
+export function startEdit(room, m) {
+  if (!canEdit(room, m)) return false;
+  state.editing = { room: room.id, key: m.key, id: m.id, text: m.text, busy: false, error: '', sanction: null,
+    gen: ++editGen, focus: true };
+  update();
+  return true;
+}
+export function cancelEdit() {
+  if (!state.editing) return;
+  state.editing = null;
+  update();
+}
+/* Why a draft cannot be saved (state.js editBlock), as the editor says it. */
+function blockText(block, room) {
+  if (block === 'long') return `The message is too long: at most ${plural(maxText(room), 'character', 'characters')} here.`;
+  return { anon: 'Sign in to edit messages.', empty: 'A message cannot be empty (delete it instead).',
+    gone: 'The message was deleted.' }[block] || '';
+}
+/* Saves text (the editor's draft) as the new text of the message being edited. Resolves to true
+ * when the edit is over (saved, or unchanged: nothing to save), false when the editor stays open
+ * (the reason is in state.editing.error, or .sanction for a mute, ban or chat ban, told with its
+ * reason and countdown like a refused send). */
+export async function saveEdit(text) {
+  const ed = state.editing;
+  if (!ed || ed.busy) return false;
+  const room = state.rooms.get(ed.room) || null, m = room ? room.byId.get(ed.id) : null, clean = cleanText(text);
+  ed.text = text;
+  const block = editBlock(room, m, clean);
+  if (block === 'same') { cancelEdit(); return true; }
+  if (block === 'gone') { state.editing = null; say(blockText(block, room), true); return false; }
+  if (block === 'sanction') Object.assign(ed, { error: '', sanction: activeSanction(room) });
+  else if (block) ed.error = blockText(block, room);
+  if (block) { update(); return false; }
+  Object.assign(ed, { busy: true, error: '', sanction: null });
+  update();
+  const r = await authedFetch('PATCH', `${roomPath(room.id)}/messages/${enc(m.id)}`, { text: clean });
+  ed.busy = false;
+  const live = state.rooms.get(room.id) === room;
+  if (r.ok) {
+    const res = parseEditResult(r.data);
+    if (live) applyEditResult(room, m.id, res ? res.text : clean, res ? res.editedAt : Date.now());
+    if (state.editing === ed) state.editing = null;
+    update();
+    return true;
+  }
+  /* muted or chat-banned: the message box says so too (a ban's left frame follows by itself) */
+  const sn = r.sanction && r.sanction.code !== 'site_banned' ? r.sanction : null;
+  if (sn && sn.code !== 'banned') noteSanction(room.id, sn.code, sn.until, sn.reason);
+  if (state.editing === ed) Object.assign(ed, { error: sn ? '' : editErrorText(r), sanction: sn });
+  else say(`Could not edit the message: ${sn ? errorText(sn.code) : editErrorText(r)}`, true); /* the editor was left meanwhile */
+  update();
   return false;
 }
 

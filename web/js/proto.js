@@ -196,8 +196,9 @@ export function parseMember(m) {
   return { user: u, role: str(m.role) || 'member', joinedAt: tsOrNull(m.joined_at), online: m.online === true };
 }
 /* A history page (GET .../messages): the events it holds (ascending seq), and more. Each one is
- * a message ({kind:'msg'}, deleted ones with deleted true and no text), a message_deleted event
- * ({kind:'del', target}) or a system message ({kind:'sys', event, text}); see parseEvent. */
+ * a message ({kind:'msg'}, deleted ones with deleted true and no text, edited ones with editedAt),
+ * a message_deleted event ({kind:'del', target}), a message_edited event ({kind:'edit', target,
+ * text}) or a system message ({kind:'sys', event, text}); see parseEvent. */
 export function parseHistory(d) {
   const list = d && Array.isArray(d.messages) ? d.messages : [];
   const msgs = [];
@@ -209,13 +210,19 @@ export function parseHistory(d) {
   return { msgs, more: d && d.more === true };
 }
 export const SYSTEM_EVENTS = Object.freeze(['joined', 'left', 'kicked', 'banned', 'muted', 'room_updated', 'announcement']);
-/* One event of a room's stream (a message, message_deleted or system frame, live or from history),
- * or null when it is none of them or malformed. seq is null when absent. */
+/* One event of a room's stream (a message, message_deleted, message_edited or system frame, live
+ * or from history), or null when it is none of them or malformed. seq is null when absent. */
 export function parseEvent(f) {
   if (!f || typeof f !== 'object' || !str(f.id)) return null;
   if (f.seq !== undefined && (!Number.isSafeInteger(f.seq) || f.seq < 0)) return null;
   const base = { id: str(f.id), seq: seqOrNull(f.seq), prev: seqOrNull(f.prev), room: str(f.room), ts: validTs(f.ts) };
   if (f.type === 'message_deleted') return { ...base, kind: 'del', target: str(f.id), by: str(f.by) };
+  /* an edit (version 4): id names the edited message, text is its new text in full; once the
+   * message is deleted, history and recovery give its edits with deleted true and no text */
+  if (f.type === 'message_edited') {
+    const deleted = f.deleted === true;
+    return { ...base, kind: 'edit', target: str(f.id), user: str(f.user), text: deleted ? '' : str(f.text), deleted };
+  }
   if (f.type === 'system') {
     const event = str(f.event);
     if (!SYSTEM_EVENTS.includes(event)) return { ...base, kind: 'skip' }; /* unknown: keeps its seq only */
@@ -224,7 +231,15 @@ export function parseEvent(f) {
   if (f.type !== undefined && f.type !== 'message') return null;
   const deleted = f.deleted === true;
   return { ...base, kind: 'msg', user: str(f.user), nick: str(f.nick) || str(f.user), text: deleted ? '' : str(f.text),
-    deleted, cmid: str(f.client_msg_id) };
+    deleted, cmid: str(f.client_msg_id), editedAt: editedAtOf(f) };
+}
+/* When a message frame (history, recovery) says it was last edited (ms), 0 when never. */
+export function editedAtOf(f) { return f && Number.isSafeInteger(f.edited_at) && f.edited_at > 0 && f.edited_at < 8.64e15 ? f.edited_at : 0; }
+/* The answer to PATCH .../messages/{id} ({"id","room","text","edited_at"}): {id, text, editedAt},
+ * or null when it is not one. */
+export function parseEditResult(d) {
+  if (!d || typeof d !== 'object' || !str(d.id) || typeof d.text !== 'string') return null;
+  return { id: str(d.id), room: str(d.room), text: d.text, editedAt: editedAtOf(d) || Date.now() };
 }
 /* What a system message says (its text is untrusted: shown as text only). */
 export function systemText(e) {
@@ -232,6 +247,20 @@ export function systemText(e) {
   const say = { joined: `${who} joined`, left: `${who} left`, kicked: `${who} was removed`, banned: `${who} was banned`,
     muted: `${who} was muted`, room_updated: 'The room settings changed', announcement: 'Announcement' }[e.event] || '';
   return e.text ? `${say}: ${e.text}` : say;
+}
+/* What the message box (and an edit refused for it) says of a sanction in force (sanction codes). */
+export function sanctionLabel(code) {
+  return code === 'chat_banned' ? 'You may not send messages' : code === 'muted' ? 'You are muted' : 'You are banned';
+}
+/* Why an edit (PATCH .../messages/{id}) was refused, as a sentence: r is api.js's failed answer
+ * ({status, code, message, retryAfter}). A sanction (muted, banned, chat_banned) is told with its
+ * reason and countdown by the caller (r.sanction), like a refused send. */
+export function editErrorText(r) {
+  if (r.status === 429) return 'You are editing too fast.' + (r.retryAfter !== null && r.retryAfter !== undefined
+    ? ` Try again in ${plural(r.retryAfter, 'second', 'seconds')}.` : ' Try again later.');
+  if (r.code === 'forbidden') return 'Only its author can edit a message.';
+  if (r.code === 'not_found') return 'The message cannot be edited: it was deleted, or you are no longer in the room.';
+  return r.message || errorText(r.code);
 }
 /* The sanction an error frame (or REST error) tells of: {code, until (ms, null: until lifted),
  * reason}, or null when the code is not a sanction. */

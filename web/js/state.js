@@ -62,6 +62,9 @@ export const state = {
   cooldownUntil: 0, notice: '', joinError: '', announce: [],
   navOpen: false, stickBottom: true, showJump: false, theme: storedTheme(),
   focusComposer: false, /* move the focus into the message box once it can take it (after sign-in) */
+  /* the own message being edited inline (one at a time): {room, key, id, text (the draft), busy
+   * (PATCH in flight), error, sanction (a refusal's {code, until, reason}), gen, focus}, or null */
+  editing: null,
 };
 
 let msgOrder = 0;
@@ -132,26 +135,39 @@ export function oldestSeq(room) {
   return -1;
 }
 /* Events of a room's stream (each with its own seq): messages, system messages, message
- * deletions ('del', not drawn) and system events of unknown kinds ('skip', not drawn). */
-export const STREAM = new Set(['msg', 'sys', 'del', 'skip']);
+ * deletions ('del', not drawn), message edits ('edit', not drawn) and system events of unknown
+ * kinds ('skip', not drawn). */
+export const STREAM = new Set(['msg', 'sys', 'del', 'edit', 'skip']);
+/* The key an edit event is held under (each edit has its own seq). */
+const editKey = (f) => (Number.isInteger(f.seq) ? `edit:${f.seq}` : `edit:${f.target}:${f.ts}`);
 /* An event from the server (live, replayed or from history; proto.js parseEvent, kind 'msg' when
  * absent) into room, once: false when it is held already (same id, or same seq). A deletion
- * blanks the message it names (now, or when that message arrives later from history). */
+ * blanks the message it names (now, or when that message arrives later from history); an edit
+ * gives it its new text (see applyEdit). A message held already takes a newer edited form
+ * (history read again after an edit whose event this page missed). */
 export function addServerMsg(room, f) {
   const kind = f.kind || 'msg';
-  const id = kind === 'del' ? `del:${f.seq}` : f.id;
-  if (room.byId.has(id)) return false;
+  const id = kind === 'del' ? `del:${f.seq}` : kind === 'edit' ? editKey(f) : f.id;
+  if (room.byId.has(id)) {
+    const held = room.byId.get(id);
+    if (kind === 'msg' && held.kind === 'msg') takeNewer(held, f);
+    return false;
+  }
   if (Number.isInteger(f.seq) && room.msgs.some((m) => STREAM.has(m.kind) && m.seq === f.seq && m.status === 'confirmed')) return false;
-  if (kind === 'del') {
+  if (kind === 'del' || (kind === 'edit' && f.deleted)) {
     room.deletedIds = room.deletedIds || new Set();
     room.deletedIds.add(f.target);
     const m = room.byId.get(f.target);
     if (m && m.kind === 'msg') markDeleted(m);
   }
+  if (kind === 'edit') noteEdit(room, f);
   const own = kind === 'msg' && !!state.user && f.user === state.user;
-  const m = makeMsg({ kind, id, seq: f.seq, ts: validTs(f.ts), user: f.user || '', nick: f.nick || f.user || '', text: f.text || '',
-    own, room: room.id, event: f.event || '', deleted: !!f.deleted });
+  /* an edit event is held (not drawn) for its seq only: its text went to the message */
+  const m = makeMsg({ kind, id, seq: f.seq, ts: validTs(f.ts), user: f.user || '', nick: f.nick || f.user || '',
+    text: kind === 'edit' ? '' : f.text || '', own, room: room.id, event: f.event || '', deleted: !!f.deleted,
+    editedAt: kind === 'msg' && !f.deleted && f.editedAt > 0 ? f.editedAt : 0, editSeq: -1 });
   if (kind === 'msg' && room.deletedIds && room.deletedIds.has(id)) markDeleted(m);
+  if (kind === 'msg' && room.edits && room.edits.has(id)) applyEdit(m, room.edits.get(id));
   insertMsg(room, m);
   return true;
 }
@@ -159,6 +175,69 @@ export function markDeleted(m) {
   if (m.deleted && !m.text) return;
   Object.assign(m, { deleted: true, text: '' });
   m.v++;
+}
+/* ---- edits (protocol version 4) ----
+ * A message shows its newest text: the one of its edit event with the highest seq, or of a message
+ * frame in its newest form (history, recovery: text and edited_at, the newest edit's ts). Events
+ * come in any order (live, then older history pages; recovery), so an edit applies only when it is
+ * newer than what the message shows: by seq against the last edit event applied (m.editSeq), else
+ * by time against edited_at (an older page's edits come after the message in its newest form).
+ * A deleted message never takes a text again. */
+/* An edit event e ({target, seq, ts, text, deleted}) reached room: the newest one per message is
+ * kept for a message not held yet (it comes later, from an older history page), and a held one
+ * takes it now. */
+function noteEdit(room, e) {
+  room.edits = room.edits || new Map();
+  const known = room.edits.get(e.target);
+  if (!known || (Number.isInteger(e.seq) && !(known.seq >= e.seq))) room.edits.set(e.target, e);
+  const m = room.byId.get(e.target);
+  if (m && m.kind === 'msg') applyEdit(m, e);
+}
+/* Gives message m the text of edit event e when that is newer than what it shows; true when it did. */
+export function applyEdit(m, e) {
+  if (e.deleted) { markDeleted(m); return false; } /* its text is gone: it stays (or becomes) deleted */
+  if (m.deleted) return false;
+  if (m.editSeq >= 0 ? !(Number.isInteger(e.seq) && e.seq > m.editSeq) : e.ts < m.editedAt) return false;
+  Object.assign(m, { text: e.text, editedAt: e.ts, editSeq: Number.isInteger(e.seq) ? e.seq : m.editSeq });
+  m.v++;
+  return true;
+}
+/* A message frame f (history, recovery) of a message held already: its newest form when it was
+ * edited after what m shows. */
+export function takeNewer(m, f) {
+  if (m.deleted || f.deleted || !(f.editedAt > m.editedAt) || typeof f.text !== 'string') return;
+  Object.assign(m, { text: f.text, editedAt: f.editedAt });
+  m.v++;
+}
+/* The server accepted an edit of message id in room (the PATCH answer: text, editedAt), before
+ * its message_edited event comes (which then changes nothing). False when the message is not
+ * held, deleted, or shows a newer edit already. */
+export function applyEditResult(room, id, text, editedAt) {
+  const m = room && room.byId.get(id);
+  if (!m || m.kind !== 'msg' || m.deleted || editedAt < m.editedAt) return false;
+  if (m.text === text && m.editedAt === editedAt) return true;
+  Object.assign(m, { text, editedAt });
+  m.v++;
+  return true;
+}
+/* Whether user may edit message m of room now: signed in, own, stored, not deleted, and no mute,
+ * ban or chat ban known to be in force (the server checks again). */
+export function canEdit(room, m) {
+  return !!(state.user && room && m && m.kind === 'msg' && m.status === 'confirmed' && m.id && !m.deleted
+    && m.user === state.user && canType(room));
+}
+/* Why the draft text (cleaned: proto.js cleanText) of an edit of m in room cannot be saved ('' =
+ * it can): anon, sanction, gone (deleted, or no longer held), busy (the last save is on its way),
+ * empty, long (more code points than a send may have in room), same (unchanged: nothing to save). */
+export function editBlock(room, m, text) {
+  if (!state.user) return 'anon';
+  if (!room || !m || m.deleted || room.byId.get(m.id) !== m) return 'gone';
+  if (!canType(room)) return 'sanction';
+  if (state.editing && state.editing.busy) return 'busy';
+  if (!text.trim()) return 'empty';
+  if (codePoints(text) > maxText(room)) return 'long';
+  if (text === m.text) return 'same';
+  return '';
 }
 /* A live message with seq and prev reached room: when prev is not the newest seq held, messages
  * between them are missing. Opens (or widens) room.gap = {after, until}: fill from history
@@ -186,7 +265,7 @@ export function saveRooms() {
 export function makeMsg(fields) {
   const n = nextOrder();
   return { kind: 'msg', key: 'm' + n, order: n, v: 0, id: '', seq: null, ts: Date.now(), user: '',
-    nick: '', text: '', own: false, status: 'confirmed', code: '', detail: '', cmid: '', room: '', ...fields };
+    nick: '', text: '', own: false, status: 'confirmed', code: '', detail: '', cmid: '', room: '', editedAt: 0, editSeq: -1, ...fields };
 }
 /* Per room: ordered by seq (the room's Kafka offset); messages without one (own, unacked) last. */
 export function cmpMsg(a, b) {

@@ -2,8 +2,8 @@
  * Everything the server sends is untrusted: it reaches the DOM only as text nodes
  * (textContent / append(string)), never as HTML. */
 import { LOGIN_REASONS, cleanText, codePoints, fmtNum, leftText, passwordRule, plural, presenceText, restricted, roomLabel,
-  systemText, usernameRule, validTs } from './proto.js';
-import { activeRoom, activeSanction, canType, isMember, maxText, sendBlock, sortedRooms, state, waitsForSignIn } from './state.js';
+  sanctionLabel, systemText, usernameRule, validTs } from './proto.js';
+import { activeRoom, activeSanction, canType, editBlock, isMember, maxText, sendBlock, sortedRooms, state, waitsForSignIn } from './state.js';
 import { isOpen } from './ws.js';
 import { canModerate, loadRoomSanctions, msgActions } from './moderation.js';
 import { renderAdminLink } from './admin.js';
@@ -234,9 +234,57 @@ function appendRich(parent, text) {
   }
   parent.append(text.slice(last));
 }
-function msgChildren(m, room) {
+/* The inline editor of the edit in progress (state.editing): made once per edit and kept across
+ * redraws of its message, so that the focus, the caret and the draft stay. */
+let editor = null;
+/* The editor when message m is the one being edited (in the open room), else null. */
+function editorFor(m) {
+  const ed = state.editing;
+  if (!ed || ed.key !== m.key || ed.room !== state.active || m.kind !== 'msg' || m.deleted) return null;
+  if (!editor || editor.gen !== ed.gen) editor = createEditor(ed);
+  return editor;
+}
+function createEditor(ed) {
+  const box = el('div', 'msg-edit'), id = `edit-${ed.gen}`;
+  const input = el('textarea', 'edit-input');
+  input.value = ed.text;
+  input.rows = Math.min(8, ed.text.split('\n').length);
+  input.setAttribute('aria-label', 'Edit message');
+  input.setAttribute('aria-describedby', `${id}-error ${id}-help ${id}-counter`);
+  const error = el('p', 'edit-error');
+  error.id = `${id}-error`;
+  error.setAttribute('aria-live', 'polite');
+  const help = el('span', 'help', 'Enter to save, Shift+Enter for a new line, Escape to cancel');
+  help.id = `${id}-help`;
+  const counter = el('span', 'counter');
+  counter.id = `${id}-counter`;
+  const save = button('btn btn-small btn-primary', 'Save', 'edit-save');
+  const foot = el('div', 'edit-foot');
+  foot.append(help, counter, button('btn btn-small', 'Cancel', 'edit-cancel'), save);
+  box.append(input, error, foot);
+  return { gen: ed.gen, box, input, error, counter, save };
+}
+/* The editor's live parts: the counter against the room's limit, Save, and why it cannot be saved
+ * (too long; a refusal's text; a mute, ban or chat ban with its reason and countdown). */
+function patchEditor(e, m, room) {
+  const ed = state.editing, text = cleanText(e.input.value), n = codePoints(text), max = maxText(room), now = Date.now();
+  setText(e.counter, `${fmtNum(n)}/${fmtNum(max)}`);
+  e.counter.classList.toggle('over', n > max);
+  e.input.setAttribute('aria-invalid', String(n > max));
+  e.input.readOnly = ed.busy;
+  const block = editBlock(room, m, text);
+  e.save.disabled = ed.busy || (!!block && block !== 'same');
+  const sn = ed.sanction && (ed.sanction.until === null || ed.sanction.until > now) ? ed.sanction : null;
+  if (ed.sanction && !sn) ed.sanction = null; /* run out */
+  e.error.classList.toggle('sanction', !!sn);
+  setParts(e.error, sn ? [sanctionLabel(sn.code), ...(sn.reason ? [': ', { u: sn.reason }] : []), ` \u2014 ${leftText(sn.until, now)}`]
+    : block === 'long' ? [`The message is too long: at most ${plural(max, 'character', 'characters')} here.`]
+      : ed.busy ? ['Saving…'] : [ed.error]);
+  e.error.classList.toggle('error', !!sn || block === 'long' || (!ed.busy && !!ed.error));
+}
+function msgChildren(m, room, ed) {
   if (m.kind === 'gap') return [el('span', 'gap-label', 'Reconnected: some messages sent while you were offline could not be recovered')];
-  if (m.kind === 'del' || m.kind === 'skip') return [];
+  if (m.kind === 'del' || m.kind === 'edit' || m.kind === 'skip') return [];
   if (m.kind === 'sys') {
     const time = el('time', 'time', fmtTime(m.ts));
     time.dateTime = new Date(m.ts).toISOString();
@@ -251,8 +299,14 @@ function msgChildren(m, room) {
   time.dateTime = new Date(m.ts).toISOString();
   time.title = dateTimeFmt.format(m.ts);
   meta.append(time);
+  if (m.editedAt > 0 && !m.deleted) {
+    const edited = el('span', 'edited', '(edited)');
+    edited.title = `Edited ${dateTimeFmt.format(m.editedAt)}`;
+    meta.append(edited);
+  }
   if (m.status === 'pending') meta.append(el('span', 'state', 'sending…'));
   if (m.status === 'confirmed' && m.own) meta.append(el('span', 'state sent', 'sent'));
+  if (ed) return [meta, ed.box];
   const body = el('p', 'text');
   if (m.deleted) body.textContent = 'message deleted';
   else appendRich(body, m.text);
@@ -268,16 +322,24 @@ function msgChildren(m, room) {
     button('btn btn-small', 'Retry', 'retry'), ' ', button('btn btn-small', 'Dismiss', 'dismiss'));
   return [meta, body, err];
 }
-let modKey = ''; /* who looks (user, moderator or not): a change redraws the message actions */
+let modKey = ''; /* who looks (user, moderator or not, may send or not): a change redraws the message actions */
 function patchMsg(node, m) {
-  const v = `${m.v}|${modKey}`;
-  if (node.dataset.v === v) return;
-  node.dataset.v = v;
-  node.hidden = m.kind === 'del' || m.kind === 'skip';
-  node.className = m.kind === 'gap' ? 'gap' : m.kind === 'sys' ? `sys${m.event === 'announcement' ? ' announce' : ''}`
-    : m.kind !== 'msg' ? 'evt' : `msg ${m.status}${m.own ? ' own' : ''}${m.deleted ? ' deleted' : ''}`;
-  if (m.id && m.kind === 'msg') node.dataset.id = m.id;
-  node.replaceChildren(...msgChildren(m, activeRoom()));
+  const room = activeRoom(), ed = editorFor(m);
+  const v = `${m.v}|${modKey}|${ed ? ed.gen : ''}`;
+  if (node.dataset.v !== v) {
+    node.dataset.v = v;
+    node.hidden = m.kind === 'del' || m.kind === 'edit' || m.kind === 'skip';
+    node.className = m.kind === 'gap' ? 'gap' : m.kind === 'sys' ? `sys${m.event === 'announcement' ? ' announce' : ''}`
+      : m.kind !== 'msg' ? 'evt' : `msg ${m.status}${m.own ? ' own' : ''}${m.deleted ? ' deleted' : ''}`
+        + `${m.editedAt > 0 && !m.deleted ? ' edited' : ''}${ed ? ' editing' : ''}`;
+    if (m.id && m.kind === 'msg') node.dataset.id = m.id;
+    /* the editor is moved, not made again: taking it out of the page drops its focus, given back */
+    const focused = !!ed && document.activeElement === ed.input;
+    const from = focused ? ed.input.selectionStart : 0, to = focused ? ed.input.selectionEnd : 0;
+    node.replaceChildren(...msgChildren(m, room, ed));
+    if (focused) { ed.input.focus({ preventScroll: true }); ed.input.setSelectionRange(from, to); }
+  }
+  if (ed) patchEditor(ed, m, room);
 }
 let shownRoom = null;
 let shownLast = '';
@@ -293,8 +355,14 @@ function renderMessages() {
   /* older messages inserted above (history): the view stays on what it showed */
   const keep = state.keepScroll && !state.stickBottom && !bottom, height = sc.scrollHeight, top = sc.scrollTop;
   state.keepScroll = false;
-  modKey = `${state.user || ''}|${room && canModerate(room) ? 1 : 0}`;
+  modKey = `${state.user || ''}|${room && canModerate(room) ? 1 : 0}|${canType(room) ? 1 : 0}`;
   reconcile(ui.messages, msgs, (m) => m.key, () => el('li'), patchMsg);
+  const ed = state.editing;
+  if (ed && ed.focus && editor && editor.gen === ed.gen && editor.input.isConnected) { /* an edit begins: caret at the end */
+    ed.focus = false;
+    editor.input.focus();
+    editor.input.setSelectionRange(editor.input.value.length, editor.input.value.length);
+  }
   const lastKey = msgs.length ? msgs[msgs.length - 1].key : '';
   if (keep) sc.scrollTop = top + (sc.scrollHeight - height);
   else if (bottom || state.stickBottom) sc.scrollTop = sc.scrollHeight;
@@ -331,7 +399,7 @@ function renderComposer() {
   if (block === 'cooldown') hint = `You are sending too fast. Wait ${Math.ceil((state.cooldownUntil - Date.now()) / 1000)} s.`;
   if (block === 'slow') hint = `Slow mode: wait ${Math.max(1, Math.ceil((sn.until - Date.now()) / 1000))} s`;
   if (block === 'sanction') {
-    hint = sn.code === 'chat_banned' ? 'You may not send messages' : sn.code === 'muted' ? 'You are muted' : 'You are banned';
+    hint = sanctionLabel(sn.code);
     reason = sn.reason;
   }
   ui.composerHint.classList.toggle('sanction', block === 'sanction' || block === 'slow');

@@ -1,10 +1,10 @@
 /* ws.js - the WebSocket connection (/ws on this origin): connect with backoff, heartbeat, and
  * the handlers of the server's frames (proto/README.md), which change the state and ask for a
  * render. */
-import { READ_REF, authFrame, decodeFrame, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, parseEvent, parseSanction,
+import { READ_REF, authFrame, decodeFrame, editedAtOf, encodeFrame, errorText, int, joinFrame, leaveFrame, mergeLimits, parseEvent, parseSanction,
   parseSanctionFrame, pingFrame, restricted, sendFrame, str, validTs } from './proto.js';
 import { GONE_REASONS, addServerMsg, anchorSeq, confirmMsg, insertMsg, lastSeq, liftSanction, noteLive, noteSanction, putSanction,
-  removeMsg, resetSanctions, state, store, SS, takenOut } from './state.js';
+  removeMsg, resetSanctions, state, store, SS, takeNewer, takenOut } from './state.js';
 import { auth, authenticate, authRefused, refreshToken, renew, signedOut } from './api.js';
 import { closeLogin, update } from './ui.js';
 import { joinFailed, roomGone } from './actions.js';
@@ -196,24 +196,32 @@ const handlers = Object.assign(Object.create(null), {
     const user = str(f.user), nick = str(f.nick) || user;
     const own = !!state.user && user === state.user;
     if (own) state.nick = nick; /* the server's name for us (the token's, or a newer nickname) */
+    /* a live message is never edited yet; a replayed one (join {since}) is in its newest form */
+    const editedAt = editedAtOf(f);
     const seen = room.byId.get(id);
     if (seen) { /* own message already confirmed by its ack: take the server's nick from the event */
       if (seen.kind === 'msg' && seen.nick !== nick) { seen.nick = nick; seen.v++; }
+      if (seen.kind === 'msg') takeNewer(seen, { text: str(f.text), editedAt, deleted: f.deleted === true });
       return;
     }
     /* prev: the room's message before this one; not the newest we hold: some went missing and
      * are read from history */
     const seq = int(f.seq), gap = noteLive(room, seq, int(f.prev));
     const mine = own ? state.pending.get(str(f.client_msg_id)) : undefined;
-    if (mine) { mine.nick = nick; confirmMsg(mine, id, seq, f.ts); }
-    else if (!addServerMsg(room, { id, seq, ts: validTs(f.ts), user, nick, text: str(f.text) })) return;
+    if (mine) {
+      mine.nick = nick;
+      confirmMsg(mine, id, seq, f.ts);
+      if (editedAt) takeNewer(mine, { text: str(f.text), editedAt }); /* edited on another device meanwhile */
+    } else if (!addServerMsg(room, { id, seq, ts: validTs(f.ts), user, nick, text: str(f.text), editedAt })) return;
     if (gap) fillGap(room);
     if (own || mine) return;
     if (room.id !== state.active || document.hidden) room.unread++;
     if (room.id === state.active) state.announce.push({ nick, text: str(f.text), room: room.id });
   },
-  /* message_deleted and system: events of the room's stream (own seq/prev, like messages) */
+  /* message_deleted, message_edited and system: events of the room's stream (own seq/prev, like
+   * messages); an edit replaces the text of the message it names, if this page holds it */
   message_deleted(f) { streamEvent(f); },
+  message_edited(f) { streamEvent(f); },
   system(f) { streamEvent(f); },
   /* a sanction on this user was put in force (or is, in a room just joined; room '*': site-wide):
    * the message box says so at once, before any send is refused */
