@@ -52,8 +52,10 @@
     " OR (m.target_id = t.id AND m.kind = 'message_edited'))"
 /* The messages edited by the batch's message_edited rows ($1 ids, $2 rooms, $3 texts, $4 ts ms,
  * $5 offsets, pairwise), in the batch's transaction: per message the edit latest in the stream,
- * applied unless the message is deleted or a later edit of it is stored already (a replayed
- * batch); the text it was sent with is kept in original_body. */
+ * applied unless a later edit of it is stored already (a replayed batch); the text it was sent
+ * with is kept in original_body. A deleted message takes its edits too (chat-api may have
+ * deleted the row before the edit ahead of the delete was stored): the administration API shows
+ * its last text, history none. */
 #define EDITS_NAME "ps_edits"
 #define EDITS_SQL                                                                             \
     "UPDATE messages m SET original_body = COALESCE(m.original_body, m.body), body = t.text," \
@@ -61,7 +63,7 @@
     " FROM (SELECT DISTINCT ON (u.id, u.room) u.id, u.room, u.text, u.ts, u.off"              \
     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])"          \
     " AS u(id, room, text, ts, off) ORDER BY u.id, u.room, u.off DESC) AS t"                  \
-    " WHERE m.id = t.id AND m.room = t.room AND m.kind = 'message' AND m.deleted_at IS NULL"  \
+    " WHERE m.id = t.id AND m.room = t.room AND m.kind = 'message'"                           \
     " AND (m.edit_offset IS NULL OR m.edit_offset < t.off)"
 /* Kafka positions of stored rows by primary key; $1 ids, $2 ts (ms), pairwise. */
 #define STORED_NAME "ps_stored"

@@ -530,7 +530,7 @@ json_t *it_reply_to(struct wsc *c, const char *cmid, const char *forbid)
 }
 
 /* Sends text to room as cmid: it must be acked. forbid: a frame type that must not come first. */
-void it_expect_sent(
+json_t *it_send_acked(
     struct wsc *c, const char *room, const char *text, const char *cmid, const char *forbid)
 {
     json_t *r;
@@ -540,7 +540,13 @@ void it_expect_sent(
     r = it_reply_to(c, cmid, forbid);
     if (strcmp(it_jstr(r, "type"), "ack") != 0)
         fail_msg("send %s refused: %s", cmid, json_string_value(json_object_get(r, "code")));
-    json_decref(r);
+    return r;
+}
+
+void it_expect_sent(
+    struct wsc *c, const char *room, const char *text, const char *cmid, const char *forbid)
+{
+    json_decref(it_send_acked(c, room, text, cmid, forbid));
 }
 
 /* Sends to room as cmid: it must be refused with code. */

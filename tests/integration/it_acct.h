@@ -138,6 +138,9 @@ json_t *it_wait_frame(struct wsc *c,
 void it_expect_quiet(struct wsc *c, const char *forbid, long long ms);
 /* The ack or error answering client_msg_id cmid (other frames skipped; forbid as above). */
 json_t *it_reply_to(struct wsc *c, const char *cmid, const char *forbid);
+/* Sends text to room as cmid: it must be acked; returns the ack (id, seq, ts; json_decref it). */
+json_t *it_send_acked(
+    struct wsc *c, const char *room, const char *text, const char *cmid, const char *forbid);
 /* Sends text to room as cmid: it must be acked. */
 void it_expect_sent(
     struct wsc *c, const char *room, const char *text, const char *cmid, const char *forbid);

@@ -29,19 +29,6 @@
 
 static struct it_client cl;
 
-/* Sends text as cmid on c; returns the ack (id, seq). */
-static json_t *send_msg(struct wsc *c, const char *room, const char *text, const char *cmid)
-{
-    json_t *r;
-
-    it_send(c, "{s:s, s:s, s:s, s:s}", "type", "send", "room", room, "text", text, "client_msg_id",
-            cmid);
-    r = it_reply_to(c, cmid, NULL);
-    if (strcmp(it_jstr(r, "type"), "ack") != 0)
-        fail_msg("send %s: %s", cmid, json_dumps(r, JSON_COMPACT));
-    return r;
-}
-
 static int del(const struct it_user *by, const char *api, const char *room, const char *id)
 {
     char p[200];
@@ -191,12 +178,12 @@ static void test_delete(void **state)
     it_join(w2, room);
     /* a warm-up message: the first one after a persister start has no prev in the cache */
     snprintf(cmid, sizeof(cmid), "dw-%d", (int)getpid());
-    a = send_msg(w1, room, "warm", cmid);
+    a = it_send_acked(w1, room, "warm", cmid, NULL);
     warm = it_jint(a, "seq");
     json_decref(a);
     for (int i = 0; i < NMSG; i++) {
         snprintf(cmid, sizeof(cmid), "d%d-%d", i, (int)getpid());
-        a = send_msg(w1, room, texts[i], cmid);
+        a = it_send_acked(w1, room, texts[i], cmid, NULL);
         seq[i] = it_jint(a, "seq");
         snprintf(ids[i], sizeof(ids[i]), "%s", it_jstr(a, "id"));
         json_decref(a);
@@ -287,19 +274,6 @@ static void test_delete(void **state)
     json_decref(site.session);
 }
 
-/* Waits until the persister stored message id of room. */
-static void wait_stored(const char *room, const char *id)
-{
-    long long t0 = it_mono_ms();
-
-    while (it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s", room, id) !=
-           1) {
-        if (it_mono_ms() - t0 > it_timeout(WAIT_MS))
-            fail_msg("the persister did not store the message");
-        it_sleep_ms(POLL_MS);
-    }
-}
-
 /* A member who left a room whose history stays open to them (history_after_leave) may read it,
  * so may report its messages; once the room closes it to them, the message is not_found. */
 static void test_report_after_leaving(void **state)
@@ -327,7 +301,7 @@ static void test_report_after_leaving(void **state)
     r = it_api_ok(200, API1, "POST", p, owner.token, &cl, json_pack("{s:s}", "text", "said"));
     snprintf(id, sizeof(id), "%s", it_jstr(r, "id"));
     json_decref(r);
-    wait_stored(room, id);
+    it_wait_stored(room, id, it_timeout(WAIT_MS));
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/leave", room);
     json_decref(it_api_ok(204, API1, "POST", p, x.token, &cl, NULL));
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages/%s/report", room, id);
@@ -361,10 +335,10 @@ static void test_report(void **state)
     c = it_connect(GW1, m.token);
     it_join(c, room);
     snprintf(cmid, sizeof(cmid), "rp-%d", (int)getpid());
-    a = send_msg(c, room, "report me", cmid);
+    a = it_send_acked(c, room, "report me", cmid, NULL);
     snprintf(id, sizeof(id), "%s", it_jstr(a, "id"));
     json_decref(a);
-    wait_stored(room, id);
+    it_wait_stored(room, id, it_timeout(WAIT_MS));
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages/%s/report", room, id);
     it_api_err(400, "bad_field", API1, "POST", p, r.token, &cl, json_pack("{s:s}", "reason", ""));
     it_api_err(400, "bad_field", API1, "POST", p, r.token, &cl, json_pack("{s:i}", "reason", 5));

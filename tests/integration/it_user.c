@@ -80,6 +80,19 @@ long long it_sql_ll(const char *fmt, ...)
     return strtoll(line, NULL, 10);
 }
 
+void it_wait_stored(const char *room, const char *id, int timeout_ms)
+{
+    long long t0 = it_mono_ms();
+
+    while (it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND id = %s AND kind = "
+                     "'message'",
+                     room, id) != 1) {
+        if (it_mono_ms() - t0 > timeout_ms)
+            fail_msg("the persister did not store message %s of %s", id, room);
+        it_sleep_ms(50);
+    }
+}
+
 PGconn *it_pg_connect(void)
 {
     PGconn *pg = PQconnectdb(it_env("CHAT_TEST_PG_DSN"));

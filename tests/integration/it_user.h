@@ -33,6 +33,10 @@ void it_sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The first value of a query (printf format, as it_sql) as a number: 0 when empty. */
 long long it_sql_ll(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Waits until the persister stored message id (decimal) of room (a message row), polling; fails
+ * after timeout_ms. */
+void it_wait_stored(const char *room, const char *id, int timeout_ms);
+
 /* A libpq connection to $CHAT_TEST_PG_DSN (PQfinish it), or NULL after printing why. */
 PGconn *it_pg_connect(void);
 /* The one number a query with one parameter ($1 = arg) answers on pg (a count): -1 when it
