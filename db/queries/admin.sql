@@ -107,7 +107,12 @@ SELECT p.id::text, json_build_object(
         'text', p.m_text, 'ts', (extract(epoch FROM p.m_at) * 1000)::bigint,
         'deleted_at', (extract(epoch FROM p.m_deleted) * 1000)::bigint,
         'edited_at', (extract(epoch FROM p.m_edited) * 1000)::bigint,
-        'original_text', p.m_original) END,
+        'original_text', p.m_original,
+        'edits', coalesce((SELECT json_agg(json_build_object(
+            'text', e.body::json->>'text', 'ts', (e.body::json->>'ts')::bigint)
+            ORDER BY e.kafka_offset)
+            FROM messages e WHERE e.target_id = p.message_id AND e.kind = 'message_edited'),
+            '[]'::json)) END,
     'context', coalesce((SELECT json_agg(json_build_object(
         'id', c.id::text, 'seq', c.kafka_offset, 'user', c.user_id, 'nick', c.nick,
         'text', c.body, 'ts', (extract(epoch FROM c.created_at) * 1000)::bigint,

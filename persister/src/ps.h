@@ -493,6 +493,8 @@ struct ps_cache {
     struct chat_log_limit log;
     struct ps_keys rooms;   /* every room written: prev chain, trim and TTL state */
     struct ps_keys users;   /* every user written: trim and TTL state */
+    struct ps_keys stale;   /* rooms whose cached copies a batch not written changed (a delete or
+                             * an edit): their chat:recent key is dropped before the next write */
     struct chat_buf frames; /* scratch: the batch's frames */
     struct chat_buf resp;   /* scratch: the batch's commands (RESP) */
     size_t ncmds;           /* commands in resp */

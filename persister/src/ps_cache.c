@@ -124,6 +124,7 @@ void ps_cache_fini(struct ps_cache *c)
     disconnect(c);
     keys_fini(&c->rooms);
     keys_fini(&c->users);
+    keys_fini(&c->stale);
     chat_buf_fini(&c->frames);
     chat_buf_fini(&c->resp);
     CHAT_FREE(c->cuts);
@@ -461,26 +462,46 @@ static bool changed_form(
     return chat_msg_to_edited(out, m->str, m->len, r->edit_text, r->ts_ms) == CHAT_OK;
 }
 
+/* Whether the reply (member, score pairs) holds an edit of message id later in the stream than
+ * offset: a replayed edit must not undo it. */
+static bool later_edit_cached(const redisReply *rep, uint64_t id, int64_t offset)
+{
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
+        const redisReply *m = rep->element[i], *sc = rep->element[i + 1];
+        enum chat_stream_type type = CHAT_STREAM_UNKNOWN;
+
+        if (m->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING ||
+            strtoll(sc->str, NULL, 10) <= offset || !chat_msg_has_id(m->str, id))
+            continue;
+        (void)chat_msg_stream_prefix(m->str, m->len, &type);
+        if (type == CHAT_STREAM_EDITED)
+            return true;
+    }
+    return false;
+}
+
 /* A message_deleted or message_edited row: the cached entries it changes (chat:recent:ROOM, and
  * the author's chat:urecent:USER, which holds the same bytes) become their new form, in place
  * (same score, so the prev chain is unchanged): a deleted message and its edits lose their
- * text, an edited message gets its new one. A message no longer cached (or not yet:
- * forms_in_batch) needs nothing. Runs before the batch's commands, in row order. Returns false
- * when Redis failed. */
+ * text, an edited message gets its new one (unless a later edit of it is cached: a replayed
+ * batch). A message no longer cached (or not yet: forms_in_batch) needs nothing. Runs before
+ * the batch's commands, in row order. Returns false when Redis failed. */
 static bool replace_changed(struct ps_cache *c, const struct ps_row *r)
 {
     uint64_t id = (uint64_t)(r->deletes ? r->deletes : r->edits);
     char key[KEY_MAX], author[CHAT_USER_MAX + 1];
     struct chat_buf out;
     redisReply *rep;
-    bool good = true;
+    bool good = true, skip;
 
     snprintf(key, sizeof(key), CHAT_KEY_RECENT_FMT, r->room);
     rep = redisCommand(c->c, "ZRANGE %s 0 -1 WITHSCORES", key);
     if (!rep)
         return false;
     chat_buf_init(&out, 0, 0);
-    for (size_t i = 0; good && rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements; i += 2) {
+    skip = r->edits && later_edit_cached(rep, id, r->offset);
+    for (size_t i = 0; !skip && good && rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements;
+         i += 2) {
         const redisReply *m = rep->element[i], *sc = rep->element[i + 1];
 
         if (m->type != REDIS_REPLY_STRING || !chat_msg_has_id(m->str, id))
@@ -568,6 +589,39 @@ static void forms_in_batch(struct ps_cache *c, const struct ps_batch *b, size_t 
     chat_free(chg);
 }
 
+/* A batch not written (or not known to be): the rooms whose cached copies its deletes and edits
+ * would have changed are remembered, so their stale texts are never served (drop_stale). */
+static void mark_stale(struct ps_cache *c, const struct ps_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->rows[i].deletes != 0 || b->rows[i].edits != 0)
+            (void)keys_get(&c->stale, b->rows[i].room);
+}
+
+/* Drops the chat:recent key of every stale room (history reads PostgreSQL until the room's
+ * key links up again). False when Redis failed (they stay stale). */
+static bool drop_stale(struct ps_cache *c)
+{
+    char key[KEY_MAX];
+
+    for (size_t i = 0; i < c->stale.cap; i++) {
+        redisReply *rep;
+        bool good;
+
+        if (!c->stale.v[i].name)
+            continue;
+        snprintf(key, sizeof(key), CHAT_KEY_RECENT_FMT, c->stale.v[i].name);
+        rep = redisCommand(c->c, "DEL %s", key);
+        good = rep && rep->type != REDIS_REPLY_ERROR;
+        if (rep)
+            freeReplyObject(rep);
+        if (!good)
+            return false;
+    }
+    keys_clear(&c->stale);
+    return true;
+}
+
 /* The batch's commands into c->resp (cut into chunks): every room's, then every user's. */
 static int write_commands(struct ps_cache *c, const struct ps_batch *b, const size_t *foff)
 {
@@ -608,7 +662,13 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
             ok = false; /* not cacheable (no value kept): skip the batch, the chain breaks */
     }
     foff[b->n] = c->frames.len;
-    if (!ok || !connected(c)) {
+    if (ok && connected(c) && c->stale.n > 0 && !drop_stale(c)) {
+        ok = false;
+        if (c->c->err) /* a broken connection: as a failed pipeline */
+            failed(c, "dropping stale rooms");
+    }
+    if (!ok || !c->c) {
+        mark_stale(c, b);
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
         chat_free(foff);
         return;
@@ -648,15 +708,18 @@ void ps_cache_write(struct ps_cache *c, const struct ps_batch *b)
     chat_free(foff);
     if (rc != CHAT_OK) { /* cannot happen (no cap on the buffer, bounded keys) */
         upkeep_due(c);
+        mark_stale(c, b);
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
         return;
     }
     if (p.err) {
         failed(c, "pipeline");
         upkeep_due(c);
+        mark_stale(c, b);
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
     } else if (!ok) {
         upkeep_due(c);
+        mark_stale(c, b);
         chat_metric_add(&c->m->cache_errors, 1);
         chat_metric_add(&c->m->cache_skipped, (long long)b->n);
     } else {

@@ -65,6 +65,15 @@
     " AS u(id, room, text, ts, off) ORDER BY u.id, u.room, u.off DESC) AS t"                  \
     " WHERE m.id = t.id AND m.room = t.room AND m.kind = 'message'"                           \
     " AND (m.edit_offset IS NULL OR m.edit_offset < t.off)"
+/* The batch's edit rows ($1 ids: the edited messages) of a message that is deleted already
+ * (chat-api marks the row at once; its message_deleted may be stored in a later batch): without
+ * their text in history from the start, as the stored ones chat-api marked. */
+#define EDITS_HIDE_NAME "ps_edits_hide"
+#define EDITS_HIDE_SQL                                                                     \
+    "UPDATE messages e SET deleted_at = m.deleted_at, deleted_by = m.deleted_by"           \
+    " FROM messages m WHERE e.target_id = ANY($1::bigint[]) AND e.kind = 'message_edited'" \
+    " AND e.deleted_at IS NULL AND m.id = e.target_id AND m.room = e.room"                 \
+    " AND m.kind = 'message' AND m.deleted_at IS NOT NULL"
 /* Kafka positions of stored rows by primary key; $1 ids, $2 ts (ms), pairwise. */
 #define STORED_NAME "ps_stored"
 #define STORED_SQL                                                             \
@@ -458,6 +467,8 @@ static int setup(struct ps_store *s)
         rc = prepare(s, DELETES_NAME, DELETES_SQL, 4);
     if (rc == CHAT_OK)
         rc = prepare(s, EDITS_NAME, EDITS_SQL, 5);
+    if (rc == CHAT_OK)
+        rc = prepare(s, EDITS_HIDE_NAME, EDITS_HIDE_SQL, 1);
     if (rc == CHAT_OK)
         chat_log(CHAT_LOG_INFO,
                  "postgres: connected (server %d), %d migrations applied, %zu"
@@ -1038,6 +1049,14 @@ static int apply_edits(struct ps_store *s, const struct ps_batch *b)
         res = PQexecPrepared(s->conn, EDITS_NAME, 5, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             ps_pg_log_error(s->conn, res, "editing messages");
+            rc = CHAT_EIO;
+        }
+        PQclear(res);
+    }
+    if (rc == CHAT_OK) {
+        res = PQexecPrepared(s->conn, EDITS_HIDE_NAME, 1, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ps_pg_log_error(s->conn, res, "hiding the edits of deleted messages");
             rc = CHAT_EIO;
         }
         PQclear(res);

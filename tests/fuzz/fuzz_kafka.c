@@ -1,9 +1,11 @@
 /* fuzz_kafka.c - libFuzzer target: the decoders of Kafka record values, which come from other
  * processes (or anyone who can produce to the topics) and are parsed on the gateways and the
- * persister: chat_msg_decode() and chat_msg_splice_seq() (chat.messages), chat_event_decode()
+ * persister: chat_msg_decode() and chat_msg_splice_seq() (chat.messages), chat_stream_ev_decode()
+ * and the deleted and edited forms (the other events of a room's stream), chat_event_decode()
  * (chat.events), chat_presence_decode() (chat.presence). Input bytes are not NUL-terminated.
  * Invariants: an accepted message has a valid room and strings; a spliced value decodes with the
- * spliced seq; an accepted event has its required fields; a decoded presence room fits. */
+ * spliced seq; a deleted form decodes as deleted, without text; an edited form decodes with the
+ * new text; an accepted event has its required fields; a decoded presence room fits. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -51,6 +53,44 @@ static void check_msg(const uint8_t *data, size_t size)
     chat_buf_fini(&out);
     chat_json_free(jdoc);
     chat_json_free(doc);
+}
+
+static void check_stream(const uint8_t *data, size_t size)
+{
+    struct chat_stream_ev e;
+    struct chat_event_msg m;
+    struct chat_buf out;
+    void *doc = NULL;
+    int rc = chat_stream_ev_decode((const char *)data, size, &e, &doc);
+
+    if (rc == CHAT_OK) {
+        FUZZ_CHECK(doc && chat_room_valid(e.room) && e.type != CHAT_STREAM_UNKNOWN &&
+                   e.type != CHAT_STREAM_MESSAGE);
+        FUZZ_CHECK(e.type == CHAT_STREAM_SYSTEM ? e.event != NULL : e.user != NULL);
+        FUZZ_CHECK(e.type != CHAT_STREAM_EDITED || (e.text && (e.deleted || e.text[0])));
+    } else {
+        FUZZ_CHECK(doc == NULL);
+    }
+    chat_json_free(doc);
+    chat_buf_init(&out, 16, 0);
+    if (chat_msg_to_deleted(&out, (const char *)data, size) == CHAT_OK) {
+        doc = NULL;
+        if (chat_stream_ev_decode(chat_buf_data(&out), out.len, &e, &doc) == CHAT_OK) {
+            FUZZ_CHECK(e.type == CHAT_STREAM_EDITED && e.deleted && e.text && !e.text[0]);
+        } else {
+            FUZZ_CHECK(chat_msg_decode(chat_buf_data(&out), out.len, &m, &doc) == CHAT_OK);
+            FUZZ_CHECK(m.deleted && m.edited_at == 0);
+        }
+        chat_json_free(doc);
+    }
+    chat_buf_reset(&out);
+    if (chat_msg_to_edited(&out, (const char *)data, size, "new \"text\"", 7) == CHAT_OK) {
+        doc = NULL;
+        FUZZ_CHECK(chat_msg_decode(chat_buf_data(&out), out.len, &m, &doc) == CHAT_OK);
+        FUZZ_CHECK(!m.deleted && m.edited_at == 7 && strcmp(m.text, "new \"text\"") == 0);
+        chat_json_free(doc);
+    }
+    chat_buf_fini(&out);
 }
 
 static void check_event(const uint8_t *data, size_t size)
@@ -111,6 +151,7 @@ static void check_presence(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_msg(data, size);
+    check_stream(data, size);
     check_event(data, size);
     check_room_rec(data, size);
     check_presence(data, size);

@@ -942,6 +942,63 @@ static bool rate_once(int limit, int window_s)
     return true;
 }
 
+/* A reported message edited afterwards (twice, back to something harmless): the admin's report
+ * listing still shows what was reported, as original_text, and every edit in stream order. */
+static void test_report_shows_every_version(void **state)
+{
+    struct it_user adm, u, r;
+    char room[80], id[32], sent[64], path[256], rid[32];
+    const char *fix[2] = {"nice words", "nicer words"};
+    json_t *ack, *out, *page = NULL;
+    const json_t *msg = NULL, *edits;
+    long long t0;
+
+    (void)state;
+    it_user_new(&adm, "erad");
+    it_user_admin(&adm);
+    it_user_new(&u, "erau");
+    it_user_new(&r, "erar");
+    it_room_new(room, sizeof(room), "erep");
+    it_user_room(&u, room);
+    unique_text(sent, sizeof(sent), "rude words");
+    ack = send_rest(&u, room, sent);
+    snprintf(id, sizeof(id), "%s", it_jstr(ack, "id"));
+    json_decref(ack);
+    it_wait_stored(room, id, it_timeout(WAIT_MS));
+    msg_path(path, sizeof(path), room, id);
+    strncat(path, "/report", sizeof(path) - strlen(path) - 1);
+    out = it_api_ok(201, API2, "POST", path, r.token, &cl, json_pack("{s:s}", "reason", "rude"));
+    snprintf(rid, sizeof(rid), "%s", it_jstr(out, "id"));
+    json_decref(out);
+    for (int i = 0; i < 2; i++)
+        edit_ok(&u, i ? API2 : API1, room, id, fix[i]);
+    /* both edits stored, then the report shows all three texts */
+    for (t0 = it_mono_ms();
+         it_sql_ll("SELECT count(*) FROM messages WHERE target_id = %s", id) != 2;
+         it_sleep_ms(POLL_MS))
+        if (it_mono_ms() - t0 > it_timeout(WAIT_MS))
+            fail_msg("the persister did not store the edits");
+    page = it_api_ok(200, API1, "GET", "/api/v1/admin/reports?status=open&limit=200", adm.token,
+                     &cl, NULL);
+    for (size_t i = 0; i < json_array_size(json_object_get(page, "reports")); i++) {
+        const json_t *rep = json_array_get(json_object_get(page, "reports"), i);
+        if (strcmp(it_jstr(rep, "id"), rid) == 0)
+            msg = json_object_get(rep, "message");
+    }
+    if (!msg)
+        fail_msg("report %s not listed: %s", rid, json_dumps(page, JSON_COMPACT));
+    assert_string_equal(it_jstr(msg, "text"), fix[1]);
+    assert_string_equal(it_jstr(msg, "original_text"), sent);
+    edits = json_object_get(msg, "edits");
+    assert_int_equal(json_array_size(edits), 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_string_equal(it_jstr(json_array_get(edits, i), "text"), fix[i]);
+    json_decref(page);
+    it_user_free(&adm);
+    it_user_free(&u);
+    it_user_free(&r);
+}
+
 /* Rate: past CHAT_EDIT_PER_USER edits per CHAT_AUTH_WINDOW_S, 429 rate_limited with
  * Retry-After; the refused edits change nothing; the next window takes edits again. */
 static void test_edit_rate_limit_per_user(void **state)
@@ -965,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_delete_after_edit_drops_edit_texts),
         cmocka_unit_test(test_who_may_edit_and_text_rules),
         cmocka_unit_test(test_admin_api_keeps_original_text),
+        cmocka_unit_test(test_report_shows_every_version),
         cmocka_unit_test(test_edit_rate_limit_per_user),
     };
 

@@ -32,6 +32,7 @@ static void db_log(struct api_db *db, const char *what, const char *why)
 
 static void db_drop(struct api_db *db, const char *why)
 {
+    db->fail_ms = chat_mono_ms() - db->op_at;
     db_log(db, "connection dropped", why);
     PQfinish(db->pg); /* nonblocking: never waits for the server */
     db->pg = NULL;
@@ -91,6 +92,8 @@ static PGresult *exec_within(struct api_db *db,
                              const char *const *params)
 {
     int64_t deadline = db->until ? db->until : chat_mono_ms() + db->timeout_ms;
+
+    db->op_at = deadline - db->timeout_ms; /* when this statement (or the connect) began */
     char why[64];
     PGresult *res = NULL, *r;
     int rc;
@@ -267,6 +270,8 @@ static PGresult *next_within(PGconn *pg, int64_t deadline, int *rc)
 static bool prepare_all(struct api_db *db, bool unnamed)
 {
     int64_t deadline = db->until ? db->until : chat_mono_ms() + db->timeout_ms;
+
+    db->op_at = deadline - db->timeout_ms; /* when this statement (or the connect) began */
     int rc = 1, failed = -1, sent[API_Q__COUNT], nsent = 0, f;
     char why[64];
 
@@ -455,9 +460,10 @@ static PGconn *start_within(struct api_db *db)
 static bool db_connect(struct api_db *db)
 {
     char stmt[64];
+    int64_t t0 = chat_mono_ms();
     bool good;
 
-    db->until = chat_mono_ms() + db->timeout_ms;
+    db->until = t0 + db->timeout_ms;
     db->pg = start_within(db);
     /* the server's own bound too: a slow statement stops there as well */
     snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d", db->timeout_ms);
@@ -466,6 +472,7 @@ static bool db_connect(struct api_db *db)
     if (!good) {
         PQfinish(db->pg); /* NULL when already dropped: nothing */
         db->pg = NULL;
+        db->fail_ms = chat_mono_ms() - t0;
     }
     return good;
 }
@@ -505,9 +512,9 @@ bool api_db_ready(struct api_db *db)
     bool expected = false;
 
     db->probe = false;
-    db->began = chat_mono_ms();
+    db->fail_ms = -1;
     if (h && atomic_load(&h->down)) {
-        if (db->began < atomic_load(&h->retry_at))
+        if (chat_mono_ms() < atomic_load(&h->retry_at))
             return false; /* a try failed a moment ago */
         if (!atomic_compare_exchange_strong(&h->probing, &expected, true))
             return false; /* another thread is finding out */
@@ -536,12 +543,10 @@ void api_db_done(struct api_db *db)
         db->pg = NULL;
     }
     if (h) {
-        if (!db->pg) { /* as long as this try took, within bounds */
-            int64_t now = chat_mono_ms(), took = now - db->began;
-
-            atomic_store(&h->retry_at,
-                         now + (took < API_DB_RETRY_MAX_MS ? took : API_DB_RETRY_MAX_MS));
-        }
+        if (!db->pg && db->fail_ms >= 0) /* as long as the failed try took, within bounds */
+            atomic_store(&h->retry_at, chat_mono_ms() + (db->fail_ms < API_DB_RETRY_MAX_MS
+                                                             ? db->fail_ms
+                                                             : API_DB_RETRY_MAX_MS));
         atomic_store(&h->down, db->pg == NULL);
         if (db->probe)
             atomic_store(&h->probing, false);

@@ -42,10 +42,10 @@
 #define API_DB_RETRY_MAX_MS 1000 /* the longest pause between tries while down */
 
 struct api_db_health {
-    atomic_bool down;            /* the last statement or connect of any thread failed */
-    atomic_bool probing;         /* one thread is trying it */
-    _Atomic int64_t retry_at;    /* while down, no try before (chat_mono_ms) */
-    atomic_int failing;          /* 1 + the query (enum api_q) the schema refused last; 0: none */
+    atomic_bool down;         /* the last statement or connect of any thread failed */
+    atomic_bool probing;      /* one thread is trying it */
+    _Atomic int64_t retry_at; /* while down, no try before (chat_mono_ms) */
+    atomic_int failing;       /* 1 + the query (enum api_q) the schema refused last; 0: none */
 };
 
 struct api_db;
@@ -65,8 +65,10 @@ struct api_db {
     struct api_db_health *queries;   /* where a query the schema refuses is reported; may be NULL */
     api_db_connected_fn *on_connect; /* may be NULL */
     void *on_connect_arg;
-    int64_t until; /* a connect in progress: its one deadline (chat_mono_ms); 0 otherwise */
-    int64_t began; /* when api_db_ready was called (chat_mono_ms) */
+    int64_t until;   /* a connect in progress: its one deadline (chat_mono_ms); 0 otherwise */
+    int64_t op_at;   /* when the statement (or connect) under way began (chat_mono_ms) */
+    int64_t fail_ms; /* how long the try that failed took (a connect, or a statement that
+                      * dropped the connection) since api_db_ready; -1: none */
 };
 
 void api_db_init(
@@ -77,7 +79,8 @@ void api_db_init(
  * api_db_done(). */
 bool api_db_ready(struct api_db *db);
 /* After the work of one request: drops a connection left broken or inside a transaction and
- * updates the shared health (a dropped connection: down, and the pause before the next try). */
+ * updates the shared health (no connection: down; after a failed connect or statement also the
+ * pause before the next try, as long as that try took). */
 void api_db_done(struct api_db *db);
 void api_db_close(struct api_db *db);
 /* From the next connect on: prepares the queries of the files in domains (API_QD_* bits) after
