@@ -670,7 +670,7 @@ static void test_proto_stream_splice(void **state)
 }
 
 /* message_edited: the example re-encoded and spliced; its decode; the edited form of a message
- * (text replaced, edited_at after ts, client_msg_id kept; an older or equal edit and a deleted
+ * (text replaced, edited_at after ts, client_msg_id kept; edited again: the newest; a deleted
  * message refused) read back by both decoders; the deleted form of an edit (text gone). */
 static void test_proto_message_edited(void **state)
 {
