@@ -71,6 +71,7 @@ struct api_cfg {
     int rooms_adhoc; /* REST sends to unknown public rooms (as the gateways' CHAT_ROOMS_ADHOC) */
     int system_joins_max;  /* joined/left system messages only in rooms this small */
     int report_reason_max; /* code points of a report's reason */
+    int pins_max;          /* pinned messages per room */
     char *login_name_key;  /* secret */
     /* retention */
     int retain_logins_s, retain_sessions_s, purge_interval_s, purge_batch;

@@ -97,6 +97,13 @@ const struct api_route api_routes[] = {
     /* deleting and reporting a message (routes/r_messages_mod.c; ids may have 19 digits) */
     {API_DELETE, "/api/v1/rooms/{room:seg}/messages/{id:name}", API_BEARER | API_ACCOUNT,
      r_messages_delete, "messages_delete", NULL, 0, NULL},
+    /* pinned messages (routes/r_pins.c) */
+    {API_GET, "/api/v1/rooms/{room:seg}/pins", API_BEARER_OPT | API_DB, r_pins_list, "pins_list",
+     NULL, 0, NULL},
+    {API_POST, "/api/v1/rooms/{room:seg}/pins", API_BEARER | API_ACCOUNT | API_BODY, r_pins_add,
+     "pins_add", NULL, 0, r_json_body_check},
+    {API_DELETE, "/api/v1/rooms/{room:seg}/pins/{id:name}", API_BEARER | API_ACCOUNT, r_pins_remove,
+     "pins_remove", NULL, 0, NULL},
     /* editing one's own message: any valid token that may send there (as a send) */
     {API_PATCH, "/api/v1/rooms/{room:seg}/messages/{id:name}",
      API_BEARER | API_BODY | API_DB | API_RATE_USER, r_messages_edit, "messages_edit", "edit_user",

@@ -1099,6 +1099,7 @@ int chat_enc_system(struct chat_buf *out, const struct chat_system_ev *e)
     set_opt_str(j, "nick", e->nick);
     if (e->text)
         json_object_set_new(j, "text", json_stringn(e->text, strlen(e->text)));
+    set_opt_str(j, "message", e->message);
     return dump(out, j);
 }
 

@@ -21,6 +21,7 @@
 #include "api.h"
 #include "db/api_conns.h"
 #include "routes.h"
+#include "routes/r_rooms_int.h"
 
 #define HISTORY_DEFAULT_LIMIT 50 /* limit when the query has none (capped to CHAT_HISTORY_MAX) */
 #define SEQ_NONE              (-1)
@@ -70,21 +71,13 @@ static bool parse_page(struct api_req *r, struct page *pg)
     return true;
 }
 
-/* The caller's user id as a query parameter: NULL unless an account's (digits). */
-static const char *account_id(const struct api_req *r)
-{
-    size_t n = strlen(r->uid);
-
-    return n > 0 && n <= 18 && strspn(r->uid, "0123456789") == n ? r->uid : NULL;
-}
-
 enum access { ACCESS_OK, ACCESS_DENIED, ACCESS_ERROR };
 
 /* May the caller read room? Fills pg->last from rooms.last_seq when the room has a row. */
 static enum access
 read_access(struct api_req *r, struct api_db *db, const char *room, struct page *pg)
 {
-    const char *p[2] = {room, account_id(r)};
+    const char *p[2] = {room, r_viewer(r)};
     PGresult *res = api_db_qn(db, API_Q_room_read_access, 2, p);
     enum access acc;
 
@@ -409,7 +402,7 @@ void r_history_read(struct api_req *r)
     const char *room = api_param_get(&r->params, "room")->str;
     enum chat_errcode code = CHAT_ERR_internal;
     char seqs[24];
-    const char *p[3] = {room, account_id(r), seqs};
+    const char *p[3] = {room, r_viewer(r), seqs};
     int64_t seq = 0;
     PGresult *res;
 

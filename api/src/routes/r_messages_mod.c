@@ -41,15 +41,11 @@
 
 /* What the caller may do in the room, and the message. */
 struct target {
-    bool room_found, member, manager, site_admin;
-    bool reader; /* may read the room: public, an active member, or one who left when
-                  * history_after_leave (history.sql room_read_access) */
-    bool public_room;
+    struct r_standing s;
     struct r_msg msg;
 };
 
-/* The caller's standing in room (t->room_found false: no such room row). */
-static bool standing(struct api_req *r, struct api_db *db, const char *room, struct target *t)
+bool r_standing_get(struct api_req *r, struct api_db *db, const char *room, struct r_standing *t)
 {
     const char *p[2] = {room, r->uid};
     PGresult *res;
@@ -60,11 +56,12 @@ static bool standing(struct api_req *r, struct api_db *db, const char *room, str
         const char *role = PQgetvalue(res, 0, 1), *state = PQgetvalue(res, 0, 2);
         t->room_found = true;
         t->public_room = strcmp(PQgetvalue(res, 0, 0), "public") == 0;
+        t->direct = strcmp(PQgetvalue(res, 0, 0), "direct") == 0;
         t->member = strcmp(state, "active") == 0;
         t->reader = t->public_room || t->member ||
                     (strcmp(state, "left") == 0 && strcmp(PQgetvalue(res, 0, 3), "t") == 0);
-        t->manager = t->member && (strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0) &&
-                     strcmp(PQgetvalue(res, 0, 0), "direct") != 0;
+        t->manager =
+            t->member && (strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0) && !t->direct;
     }
     PQclear(res);
     return r_site_admin(r, db, &t->site_admin);
@@ -142,9 +139,7 @@ bool r_msg_find(struct api_req *r,
     return true;
 }
 
-/* Whether message ids (found by r_msg_find) is deleted: its row, or the audit row of a delete
- * made before the persister stored it. -1 after answering 503. */
-static int msg_deleted(struct api_req *r, struct api_db *db, const char *ids, const struct r_msg *m)
+int r_msg_deleted(struct api_req *r, struct api_db *db, const char *ids, const struct r_msg *m)
 {
     const char *p[1] = {ids};
     PGresult *res;
@@ -169,15 +164,16 @@ int r_msg_delete(struct api_req *r,
     char tsb[24];
     int64_t ts = chat_now_ms();
     struct chat_buf b;
-    int deleted = msg_deleted(r, db, ids, m);
+    int deleted = r_msg_deleted(r, db, ids, m);
     bool good;
 
     if (deleted != 0) /* deleting twice: nothing new (or 503 answered) */
         return deleted > 0 ? 0 : -1;
     snprintf(tsb, sizeof(tsb), "%" PRId64, ts);
     {
-        const char *p[4] = {ids, room, tsb, r->uid};
-        if (!r_exec(r, db, API_Q_msg_soft_delete, 4, p, PGRES_COMMAND_OK))
+        const char *p[4] = {ids, room, tsb, r->uid}, *pp[2] = {room, ids};
+        if (!r_exec(r, db, API_Q_msg_soft_delete, 4, p, PGRES_COMMAND_OK) ||
+            !r_exec(r, db, API_Q_pin_remove, 2, pp, PGRES_TUPLES_OK)) /* unpinned, no event */
             return -1;
     }
     chat_buf_init(&b, 0, 0);
@@ -196,25 +192,30 @@ int r_msg_delete(struct api_req *r,
     return 1;
 }
 
+bool r_msg_id_parse(const char *s, uint64_t *id, char *ids, size_t cap)
+{
+    char *end = NULL;
+    unsigned long long v = (s && s[0] >= '1' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
+
+    if (v == 0 || !end || *end || v > INT64_MAX)
+        return false;
+    *id = (uint64_t)v;
+    snprintf(ids, cap, "%" PRIu64, *id);
+    return true;
+}
+
 /* The room and message of the path: false after answering 400/404. */
 static bool path(struct api_req *r, const char **room, char *ids, size_t cap, uint64_t *id)
 {
-    const char *s = api_param_get(&r->params, "id")->str;
-    char *end = NULL;
-    unsigned long long v;
-
     *room = api_param_get(&r->params, "room")->str;
     if (!chat_room_valid(*room)) {
         api_reply_code(r, CHAT_ERR_bad_room);
         return false;
     }
-    v = (s[0] >= '1' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
-    if (v == 0 || !end || *end || v > INT64_MAX) {
+    if (!r_msg_id_parse(api_param_get(&r->params, "id")->str, id, ids, cap)) {
         api_reply_error(r, 404, "not_found", "no such message");
         return false;
     }
-    *id = (uint64_t)v;
-    snprintf(ids, cap, "%" PRIu64, *id);
     return true;
 }
 
@@ -227,15 +228,15 @@ void r_messages_delete(struct api_req *r)
     uint64_t id;
 
     if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db) ||
-        !r_msg_lock(r, db, ids) || !standing(r, db, room, &t))
+        !r_msg_lock(r, db, ids) || !r_standing_get(r, db, room, &t.s))
         return;
-    if (t.room_found && !t.public_room && !t.member && !t.site_admin) {
+    if (t.s.room_found && !t.s.public_room && !t.s.member && !t.s.site_admin) {
         r_fail(r, db, CHAT_ERR_not_found, "no such message"); /* the room is invisible */
         return;
     }
     if (!r_msg_find(r, db, room, ids, id, &t.msg))
         return;
-    if (strcmp(t.msg.author, r->uid) != 0 && !t.manager && !t.site_admin) {
+    if (strcmp(t.msg.author, r->uid) != 0 && !t.s.manager && !t.s.site_admin) {
         r_fail(r, db, CHAT_ERR_forbidden,
                "only the author, the room's owner and admins and site admins delete a message");
         return;
@@ -260,7 +261,7 @@ void r_messages_edit(struct api_req *r)
     if (!path(r, &room, ids, sizeof(ids), &id) || !r_messages_room_allows(r, db, room, &slow_s) ||
         !api_acct_begin(r, db) || !r_msg_lock(r, db, ids) || !r_msg_find(r, db, room, ids, id, &m))
         return;
-    if ((deleted = msg_deleted(r, db, ids, &m)) != 0) {
+    if ((deleted = r_msg_deleted(r, db, ids, &m)) != 0) {
         if (deleted > 0)
             r_fail(r, db, CHAT_ERR_not_found, "no such message");
         return;
@@ -326,10 +327,10 @@ void r_messages_report(struct api_req *r)
     json_t *j;
 
     if (!path(r, &room, ids, sizeof(ids), &id) || !api_acct_begin(r, db) ||
-        !r_msg_lock(r, db, ids) || !standing(r, db, room, &t))
+        !r_msg_lock(r, db, ids) || !r_standing_get(r, db, room, &t.s))
         return;
-    if ((t.room_found && !t.reader && !t.site_admin) ||
-        (!t.room_found && (room[0] == '_' || !r->api->cfg->rooms_adhoc))) {
+    if ((t.s.room_found && !t.s.reader && !t.s.site_admin) ||
+        (!t.s.room_found && (room[0] == '_' || !r->api->cfg->rooms_adhoc))) {
         r_fail(r, db, CHAT_ERR_not_found, "no such message");
         return;
     }

@@ -6,10 +6,25 @@
 #define API_R_MESSAGES_MOD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct api_req;
 struct api_db;
+
+/* The caller's standing in a room (zero it first; room_found false: no such room row). */
+struct r_standing {
+    bool room_found, member, manager, site_admin;
+    bool reader; /* may read the room: public, an active member, or one who left when
+                  * history_after_leave (history.sql room_read_access) */
+    bool public_room, direct;
+};
+/* Fills t for the caller r->uid in room: a manager is an active owner or admin of a room that is
+ * not direct. False after answering 503 (rolled back). */
+bool r_standing_get(struct api_req *r, struct api_db *db, const char *room, struct r_standing *t);
+/* A message id of a path or body: a decimal 1..INT64_MAX without sign or spaces, into *id and
+ * ids (decimal, cap bytes). False when s is not one. */
+bool r_msg_id_parse(const char *s, uint64_t *id, char *ids, size_t cap);
 
 /* A message as r_msg_find found it (zero it first). */
 struct r_msg {
@@ -38,9 +53,13 @@ bool r_msg_find(struct api_req *r,
                 const char *ids,
                 uint64_t id,
                 struct r_msg *m);
+/* Whether message ids (found by r_msg_find, m) is deleted: its row, or the audit row of a delete
+ * made before the persister stored it. 1 or 0; -1 after rolling back and answering 503. */
+int r_msg_deleted(struct api_req *r, struct api_db *db, const char *ids, const struct r_msg *m);
 /* Soft-deletes message m (found by r_msg_find) as the caller r->uid in its open transaction:
- * the row's deleted_at/deleted_by (when stored already), the audit row delete_message and the
- * message_deleted record of the room's stream (outbox 'messages', key room). Returns 1 deleted
+ * the row's deleted_at/deleted_by (when stored already), its pin dropped, the audit row
+ * delete_message and the message_deleted record of the room's stream (outbox 'messages', key
+ * room). Returns 1 deleted
  * now, 0 deleted already (nothing written), -1 after rolling back and answering 503. The caller
  * commits. */
 int r_msg_delete(struct api_req *r,

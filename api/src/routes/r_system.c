@@ -55,16 +55,10 @@ nickname_of(struct api_db *db, const char *user, char *buf, size_t cap, const ch
     return true;
 }
 
-bool api_system_event(struct api *a,
-                      struct api_db *db,
-                      const char *room,
-                      const char *event,
-                      const char *user,
-                      const char *nick,
-                      const char *text)
+/* The event e (id and ts set here). */
+static bool system_event(struct api *a, struct api_db *db, struct chat_system_ev e)
 {
-    struct chat_system_ev e = {
-        .room = room, .event = event, .user = user, .nick = nick, .text = text};
+    const char *room = e.room, *event = e.event, *user = e.user, *nick = e.nick;
     char nbuf[128];
     struct chat_buf b;
     bool ok = true;
@@ -83,4 +77,30 @@ bool api_system_event(struct api *a,
     ok = chat_enc_system(&b, &e) == CHAT_OK && api_outbox_put(db, "messages", room, "system", &b);
     chat_buf_fini(&b);
     return ok;
+}
+
+bool api_system_event(struct api *a,
+                      struct api_db *db,
+                      const char *room,
+                      const char *event,
+                      const char *user,
+                      const char *nick,
+                      const char *text)
+{
+    return system_event(
+        a, db,
+        (struct chat_system_ev){
+            .room = room, .event = event, .user = user, .nick = nick, .text = text});
+}
+
+bool api_system_event_msg(struct api *a,
+                          struct api_db *db,
+                          const char *room,
+                          const char *event,
+                          const char *user,
+                          const char *message)
+{
+    return system_event(
+        a, db,
+        (struct chat_system_ev){.room = room, .event = event, .user = user, .message = message});
 }

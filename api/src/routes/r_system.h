@@ -23,5 +23,12 @@ bool api_system_event(struct api *a,
                       const char *user,
                       const char *nick,
                       const char *text);
+/* As api_system_event, with the message it concerns (pinned, unpinned: its decimal id). */
+bool api_system_event_msg(struct api *a,
+                          struct api_db *db,
+                          const char *room,
+                          const char *event,
+                          const char *user,
+                          const char *message);
 
 #endif

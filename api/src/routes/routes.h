@@ -33,6 +33,10 @@ void r_messages_send(struct api_req *r);
 /* r_messages_mod.c (the body check of an edit is r_messages_send_check's: a send's text) */
 void r_messages_delete(struct api_req *r);
 void r_messages_edit(struct api_req *r);
+/* r_pins.c */
+void r_pins_list(struct api_req *r);
+void r_pins_add(struct api_req *r);
+void r_pins_remove(struct api_req *r);
 void r_messages_report_check(struct api_req *r);
 void r_messages_report(struct api_req *r);
 /* r_util.c: the body check of the rooms, moderation and admin routes (a JSON object, r->doc) */

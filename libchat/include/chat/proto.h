@@ -409,11 +409,12 @@ CHAT_NODISCARD int chat_enc_msg_edited(struct chat_buf *out,
 struct chat_system_ev {
     const char *room, *event;       /* event: joined|left|kicked|banned|muted|room_updated|... */
     const char *user, *nick, *text; /* each may be NULL: left out */
+    const char *message;            /* pinned, unpinned: the message's id; may be NULL */
     uint64_t id;
     int64_t ts;
 };
-/* {"type":"system","room","event","id","ts"[,"user"][,"nick"][,"text"]}. Returns CHAT_OK or a
- * chat_buf error. */
+/* {"type":"system","room","event","id","ts"[,"user"][,"nick"][,"text"][,"message"]}. Returns
+ * CHAT_OK or a chat_buf error. */
 CHAT_NODISCARD int chat_enc_system(struct chat_buf *out, const struct chat_system_ev *e);
 
 /* A decoded message_deleted, message_edited or system record (strings borrowed from the
