@@ -592,7 +592,18 @@ static void test_proto_stream_splice(void **state)
     e.event = "room_updated";
     assert_int_equal(chat_enc_system(&kv, &e), CHAT_OK);
     assert_null(strstr(chat_buf_data(&kv), "\"user\""));
+    assert_null(strstr(chat_buf_data(&kv), "\"message\""));
     assert_non_null(strstr(chat_buf_data(&kv), "\"text\":\"name: \\\"Lobby\\\"\""));
+    /* a pin's event names its message, last */
+    chat_buf_reset(&kv);
+    e.text = NULL;
+    e.event = "pinned";
+    e.user = "42";
+    e.message = "264905530269511687";
+    assert_int_equal(chat_enc_system(&kv, &e), CHAT_OK);
+    assert_non_null(
+        strstr(chat_buf_data(&kv), "\"user\":\"42\",\"message\":\"264905530269511687\"}"));
+    e.message = NULL;
     /* the message type is still one */
     assert_int_equal(chat_msg_stream_prefix(CHAT_MSG_PREFIX "\"room\":\"r\"}",
                                             sizeof(CHAT_MSG_PREFIX "\"room\":\"r\"}") - 1, &t),
