@@ -66,6 +66,7 @@ struct api_cfg {
     int password_per_user, nick_per_user, logout_per_user;
     int room_create_per_user, redeem_per_user;
     int edit_per_user; /* message edits per user per auth window */
+    int pin_per_user;  /* pins and unpins per user per auth window */
     /* rooms and history */
     int room_member_limit, room_member_limit_max, history_max, recent_per_room;
     int rooms_adhoc; /* REST sends to unknown public rooms (as the gateways' CHAT_ROOMS_ADHOC) */

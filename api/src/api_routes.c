@@ -100,10 +100,11 @@ const struct api_route api_routes[] = {
     /* pinned messages (routes/r_pins.c) */
     {API_GET, "/api/v1/rooms/{room:seg}/pins", API_BEARER_OPT | API_DB, r_pins_list, "pins_list",
      NULL, 0, NULL},
-    {API_POST, "/api/v1/rooms/{room:seg}/pins", API_BEARER | API_ACCOUNT | API_BODY, r_pins_add,
-     "pins_add", NULL, 0, r_json_body_check},
-    {API_DELETE, "/api/v1/rooms/{room:seg}/pins/{id:name}", API_BEARER | API_ACCOUNT, r_pins_remove,
-     "pins_remove", NULL, 0, NULL},
+    {API_POST, "/api/v1/rooms/{room:seg}/pins", API_BEARER | API_ACCOUNT | API_BODY | API_RATE_USER,
+     r_pins_add, "pins_add", "pin_user", LIMIT(pin_per_user), r_json_body_check},
+    {API_DELETE, "/api/v1/rooms/{room:seg}/pins/{id:name}",
+     API_BEARER | API_ACCOUNT | API_RATE_USER, r_pins_remove, "pins_remove", "pin_user",
+     LIMIT(pin_per_user), NULL},
     /* editing one's own message: any valid token that may send there (as a send) */
     {API_PATCH, "/api/v1/rooms/{room:seg}/messages/{id:name}",
      API_BEARER | API_BODY | API_DB | API_RATE_USER, r_messages_edit, "messages_edit", "edit_user",

@@ -30,9 +30,15 @@ FROM room_pins WHERE room_id = $1 AND message_id = $2::bigint;
 -- name: pins_count
 SELECT count(*) FROM room_pins WHERE room_id = $1;
 
+-- name: pins_room
+-- room $1's row, kept until the transaction ends (a delete of the room waits; no row: gone)
+SELECT 1 FROM rooms WHERE id = $1 FOR KEY SHARE;
+
 -- name: pin_add
--- pins message $2 in room $1 by user $3; when (ms)
-INSERT INTO room_pins (room_id, message_id, pinned_by) VALUES ($1, $2::bigint, $3::bigint)
+-- pins message $2 in room $1 by user $3 now (the clock, not the transaction's start: the pins'
+-- order is the order of their events); when (ms)
+INSERT INTO room_pins (room_id, message_id, pinned_by, pinned_at)
+VALUES ($1, $2::bigint, $3::bigint, clock_timestamp())
 RETURNING (extract(epoch FROM pinned_at) * 1000)::bigint;
 
 -- name: pin_remove

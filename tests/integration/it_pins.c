@@ -87,13 +87,14 @@ static const json_t *listed(const json_t *page, const char *id)
     return NULL;
 }
 
-/* Polls GET .../pins until message id is listed with text (NULL: until it is not listed). */
-static void wait_listed(const char *room, const char *id, const char *text)
+/* Polls GET .../pins as u (NULL: anonymous) until message id is listed with text (NULL: until it
+ * is not listed). */
+static void wait_listed(const struct it_user *u, const char *room, const char *id, const char *text)
 {
     long long t0 = it_mono_ms();
 
     for (;;) {
-        json_t *page = pins(NULL, room);
+        json_t *page = pins(u, room);
         const json_t *e = listed(page, id);
         bool done = text ? e && strcmp(it_jstr(e, "text"), text) == 0 : !e;
 
@@ -109,17 +110,26 @@ static void wait_listed(const char *room, const char *id, const char *text)
     }
 }
 
-/* The next system event ev on c for message id, from user by. */
-static void expect_event(struct wsc *c, const char *ev, const char *id, const char *by)
+/* The next system event ev on c for message id, from user by (nick its name). */
+static void expect_event(struct wsc *c, const char *ev, const char *id, const struct it_user *by)
 {
     json_t *f = it_wait_frame(c, "system", "event", ev, NULL, it_timeout(WAIT_MS));
 
     if (!f)
         fail_msg("no system %s", ev);
     assert_string_equal(it_jstr(f, "message"), id);
-    assert_string_equal(it_jstr(f, "user"), by);
+    assert_string_equal(it_jstr(f, "user"), by->id);
+    assert_string_equal(it_jstr(f, "nick"), by->name);
     assert_true(it_jint(f, "seq") >= 0);
     json_decref(f);
+}
+
+/* The room's stored system events named ev (for pins: one per pin or unpin). */
+static long long stored_events(const char *room, const char *ev)
+{
+    return it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND kind = 'system' AND "
+                     "body LIKE '%%\\\"event\\\":\\\"%s\\\"%%'",
+                     room, ev);
 }
 
 /* A public room of owner: pinned live and listed, pinned again without an event, the edited
@@ -151,9 +161,9 @@ static void test_pin_live_and_listed(void **state)
     at = it_jint(out, "pinned_at");
     assert_true(at > 0);
     json_decref(out);
-    expect_event(w, "pinned", id, owner.id);
+    expect_event(w, "pinned", id, &owner);
     assert_int_equal(pin(&owner, room, id2, NULL), 201);
-    expect_event(w, "pinned", id2, owner.id);
+    expect_event(w, "pinned", id2, &owner);
 
     /* anyone reading the room lists them, the newest pin first */
     page = pins(NULL, room);
@@ -174,29 +184,22 @@ static void test_pin_live_and_listed(void **state)
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages/%s", room, id);
     json_decref(it_api_ok(200, API1, "PATCH", p, author.token, &cl,
                           json_pack("{s:s}", "text", "worth pinning, fixed")));
-    wait_listed(room, id, "worth pinning, fixed");
+    wait_listed(NULL, room, id, "worth pinning, fixed");
 
     assert_int_equal(unpin(&owner, room, id), 204);
-    expect_event(w, "unpinned", id, owner.id);
+    expect_event(w, "unpinned", id, &owner);
     assert_int_equal(unpin(&owner, room, id), 404);
     page = pins(&author, room);
     assert_null(listed(page, id));
     assert_non_null(listed(page, id2));
     json_decref(page);
-    /* every event above stored: one pinned each, one unpinned */
-    for (long long t0 = it_mono_ms();; it_sleep_ms(POLL_MS)) {
-        n = (int)it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND kind = 'system'",
-                           room);
-        if (n >= 3)
-            break;
+    /* every event above stored (the unpinned is the last): one pinned each, one unpinned */
+    for (long long t0 = it_mono_ms(); stored_events(room, "unpinned") < 1; it_sleep_ms(POLL_MS))
         if (it_mono_ms() - t0 > it_timeout(WAIT_MS))
             fail_msg("the pin events were not stored");
-    }
-    assert_int_equal(it_sql_ll("SELECT count(*) FROM messages WHERE room = '%s' AND kind = "
-                               "'system' AND body LIKE '%%\\\"event\\\":\\\"pinned\\\"%%'",
-                               room),
-                     2);
-    assert_int_equal(n, 3);
+    n = (int)stored_events(room, "pinned");
+    assert_int_equal(n, 2);
+    assert_int_equal(stored_events(room, "unpinned"), 1);
     wsc_close(w);
     it_user_free(&owner);
     it_user_free(&author);
@@ -300,10 +303,10 @@ static void test_delete_unpins(void **state)
     send_rest(&owner, room, "soon deleted", id, sizeof(id));
     it_wait_stored(room, id, it_timeout(WAIT_MS));
     assert_int_equal(pin(&owner, room, id, NULL), 201);
-    wait_listed(room, id, "soon deleted");
+    wait_listed(NULL, room, id, "soon deleted");
     snprintf(p, sizeof(p), "/api/v1/rooms/%s/messages/%s", room, id);
     json_decref(it_api_ok(204, API2, "DELETE", p, owner.token, &cl, NULL));
-    wait_listed(room, id, NULL);
+    wait_listed(NULL, room, id, NULL);
     assert_int_equal(it_sql_ll("SELECT count(*) FROM room_pins WHERE message_id = %s", id), 0);
     st = pin(&owner, room, id, &out);
     it_check_error(st, out, 404, "not_found", "a deleted message's pin");
@@ -345,13 +348,73 @@ static void test_pin_limit(void **state)
     it_user_free(&owner);
 }
 
+/* The edges: a private room's pin listed for its owner; ids that are no message ids; an ad-hoc room has no pins (POST
+ * 404, GET empty); unpinning takes the same right as pinning; a chat-banned owner may not pin;
+ * deleting the room drops its pins. */
+static void test_pin_edges(void **state)
+{
+    static const char *const bad[] = {"0", "-1", "01", "9223372036854775808", "1x", ""};
+    struct it_user owner, member, adm;
+    char room[80], id[32], rid[32], p[256], adhoc[80];
+    json_t *out = NULL, *r;
+    int st;
+
+    (void)state;
+    it_user_new(&owner, "peo");
+    it_user_new(&member, "pem");
+    it_user_new(&adm, "pea");
+    it_user_admin(&adm);
+    r = it_api_ok(201, API1, "POST", "/api/v1/rooms", owner.token, &cl,
+                  json_pack("{s:s, s:s}", "kind", "private", "name", "Pinned edges"));
+    snprintf(room, sizeof(room), "%s", it_jstr(r, "id"));
+    json_decref(r);
+    send_rest(&owner, room, "pinned at once", rid, sizeof(rid));
+    it_wait_stored(room, rid, it_timeout(WAIT_MS)); /* before: 404, not found yet */
+    assert_int_equal(pin(&owner, room, rid, NULL), 201);
+    wait_listed(&owner, room, rid, "pinned at once");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        st = pin(&owner, room, bad[i], &out);
+        it_check_error(st, out, 400, "bad_field", bad[i]);
+        json_decref(out);
+    }
+    /* unpinning: an outsider cannot see the room (404), a bad id is not pinned (404) */
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/pins/%s", room, rid);
+    it_api_err(404, "not_found", API1, "DELETE", p, member.token, &cl, NULL);
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s/pins/0%s", room, rid);
+    it_api_err(404, "not_found", API1, "DELETE", p, owner.token, &cl, NULL);
+    /* an ad-hoc public room (no row): nothing to pin, nothing listed */
+    it_room_new(adhoc, sizeof(adhoc), "pinah");
+    send_rest(&owner, adhoc, "ad hoc", id, sizeof(id));
+    st = pin(&owner, adhoc, id, &out);
+    it_check_error(st, out, 404, "not_found", "an ad-hoc room's pin");
+    json_decref(out);
+    r = pins(NULL, adhoc);
+    assert_int_equal(json_array_size(json_object_get(r, "pins")), 0);
+    json_decref(r);
+    /* a chat-banned owner may neither pin nor unpin */
+    snprintf(p, sizeof(p), "/api/v1/admin/users/%s/sanctions/chat_ban", owner.id);
+    json_decref(it_api_ok(201, API1, "POST", p, adm.token, &cl,
+                          json_pack("{s:i, s:s}", "duration_s", 600, "reason", "pin spam")));
+    st = pin(&owner, room, rid, &out);
+    it_check_error(st, out, 403, "chat_banned", "a chat-banned owner's pin");
+    json_decref(out);
+    json_decref(it_api_ok(204, API1, "DELETE", p, adm.token, &cl, NULL));
+    /* deleting the room drops its pins */
+    assert_true(it_sql_ll("SELECT count(*) FROM room_pins WHERE room_id = '%s'", room) >= 1);
+    snprintf(p, sizeof(p), "/api/v1/rooms/%s", room);
+    json_decref(it_api_ok(204, API1, "DELETE", p, owner.token, &cl, NULL));
+    assert_int_equal(it_sql_ll("SELECT count(*) FROM room_pins WHERE room_id = '%s'", room), 0);
+    it_user_free(&owner);
+    it_user_free(&member);
+    it_user_free(&adm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pin_live_and_listed),
-        cmocka_unit_test(test_who_may_pin),
-        cmocka_unit_test(test_delete_unpins),
-        cmocka_unit_test(test_pin_limit),
+        cmocka_unit_test(test_pin_live_and_listed), cmocka_unit_test(test_who_may_pin),
+        cmocka_unit_test(test_delete_unpins),       cmocka_unit_test(test_pin_limit),
+        cmocka_unit_test(test_pin_edges),
     };
 
     it_env_load();

@@ -127,10 +127,7 @@ void r_messages_send_check(struct api_req *r)
         api_reply_code(r, CHAT_ERR_bad_text);
 }
 
-/* A mute or ban in force refuses the send like on the gateways: 403 muted, chat_banned or banned,
- * with "until" (ms; null: until lifted) and "reason" in the error object. False after
- * answering. */
-static bool not_sanctioned(struct api_req *r, struct api_db *db, const char *room)
+bool r_messages_not_sanctioned(struct api_req *r, struct api_db *db, const char *room)
 {
     const char *p[2] = {r->uid, room};
     PGresult *res = api_db_qn(db, API_Q_send_sanction, 2, p);
@@ -188,7 +185,7 @@ bool r_messages_room_allows(struct api_req *r, struct api_db *db, const char *ro
         api_reply_error(r, 400, "text_too_long", msg);
         return false;
     }
-    return account ? not_sanctioned(r, db, room) : true;
+    return account ? r_messages_not_sanctioned(r, db, room) : true;
 }
 
 /* A send with client_msg_id: claims its key (into key). Returns false when the send was

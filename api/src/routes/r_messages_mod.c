@@ -6,9 +6,9 @@
  *     stored text when it stores the record. A deleted message is not edited (404).
  *   DELETE /api/v1/rooms/{room}/messages/{id}: a soft delete by the author, the room's owner or
  *     an admin of it, or a site admin. In one transaction: the row's deleted_at/deleted_by (when
- *     the persister stored it already), the audit row and the message_deleted record of the
- *     room's stream (outbox topic 'messages', key the room). Deleting twice: 204, no second
- *     event.
+ *     the persister stored it already), its pin dropped (no event), the audit row and the
+ *     message_deleted record of the room's stream (outbox topic 'messages', key the room).
+ *     Deleting twice: 204, no second event.
  *   POST /api/v1/rooms/{room}/messages/{id}/report {"reason"}: any account that can read the
  *     room; one open report per reporter and message (409 already_reported).
  * A message is found in PostgreSQL, else in the Redis recent cache (chat:recent:ROOM), else 404.

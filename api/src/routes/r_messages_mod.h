@@ -39,6 +39,10 @@ struct r_msg {
  * muted or banned there (nor chat-banned site-wide). *slow_s: the room's slow mode. False after
  * answering (404, 400 text_too_long, 403 muted|banned|chat_banned, 503). */
 bool r_messages_room_allows(struct api_req *r, struct api_db *db, const char *room, int *slow_s);
+/* A mute or ban in force on account r->uid in room (or site-wide) refuses like on the gateways:
+ * 403 muted, chat_banned or banned, with "until" (ms; null: until lifted) and "reason" in the
+ * error object (r_messages.c; outside a transaction). False after answering (or 503). */
+bool r_messages_not_sanctioned(struct api_req *r, struct api_db *db, const char *room);
 /* Takes the transaction-scoped lock of message ids (a decimal id): deletes and reports of one
  * message are serialized. False after rolling back and answering 503. */
 bool r_msg_lock(struct api_req *r, struct api_db *db, const char *ids);

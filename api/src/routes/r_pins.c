@@ -61,14 +61,14 @@ void r_pins_list(struct api_req *r)
 }
 
 /* The room of the path and the caller's right to pin there, in the open transaction: false
- * after answering (404 a room it cannot see or without a row, 403 not one who pins, 503). */
+ * after answering (404 a room it cannot read or without a row, 403 not one who pins, 503). */
 static bool may_pin(struct api_req *r, struct api_db *db, const char *room)
 {
     struct r_standing t = {0};
 
     if (!r_standing_get(r, db, room, &t))
         return false;
-    if (!t.room_found || (!t.public_room && !t.member && !t.site_admin)) {
+    if (!t.room_found || (!t.reader && !t.site_admin)) {
         r_fail(r, db, CHAT_ERR_not_found, "no such room");
         return false;
     }
@@ -109,12 +109,23 @@ void r_pins_add(struct api_req *r)
         api_reply_error(r, 400, "bad_field", "id must be a message id (a decimal string)");
         return;
     }
-    /* locks: the message's (as a delete takes it), then the room's pins */
-    if (!api_acct_begin(r, db) || !r_msg_lock(r, db, ids) || !may_pin(r, db, room) ||
-        !r_msg_find(r, db, room, ids, id, &m) || (deleted = r_msg_deleted(r, db, ids, &m)) < 0)
+    /* a sanction first (no transaction); then the locks: the message's (as a delete takes it),
+     * the room row's, the room's pins. The standing is read again after r_msg_find, which may
+     * have begun the transaction anew (a message found in the recent cache only). */
+    if (!r_messages_not_sanctioned(r, db, room) || !api_acct_begin(r, db) ||
+        !r_msg_lock(r, db, ids) || !may_pin(r, db, room) || !r_msg_find(r, db, room, ids, id, &m) ||
+        !may_pin(r, db, room) || (deleted = r_msg_deleted(r, db, ids, &m)) < 0)
         return;
     if (deleted) {
         r_fail(r, db, CHAT_ERR_not_found, "no such message");
+        return;
+    }
+    if (!(res = r_run(r, db, API_Q_pins_room, 1, p, PGRES_TUPLES_OK)))
+        return;
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 0) { /* deleted meanwhile */
+        r_fail(r, db, CHAT_ERR_not_found, "no such room");
         return;
     }
     if (!r_exec(r, db, API_Q_pins_lock, 1, p, PGRES_TUPLES_OK) ||
@@ -164,8 +175,8 @@ void r_pins_remove(struct api_req *r)
         api_reply_error(r, 404, "not_found", "not pinned");
         return;
     }
-    if (!api_acct_begin(r, db) || !may_pin(r, db, room) ||
-        !(res = r_run(r, db, API_Q_pin_remove, 2, p, PGRES_TUPLES_OK)))
+    if (!r_messages_not_sanctioned(r, db, room) || !api_acct_begin(r, db) ||
+        !may_pin(r, db, room) || !(res = r_run(r, db, API_Q_pin_remove, 2, p, PGRES_TUPLES_OK)))
         return;
     pinned = PQntuples(res) > 0;
     PQclear(res);
