@@ -21,9 +21,10 @@ fail() {
     exit 1
 }
 
+: >"$dir/api.log" # there before the loop below reads it (the child opens it after the fork)
 CHAT_API_PORT=0 CHAT_API_MAX_BODY=1024 CHAT_PG_DSN=postgresql://127.0.0.1:1/none \
     CHAT_PG_TIMEOUT_MS=500 CHAT_REDIS_PORT=1 CHAT_KAFKA_BROKERS=127.0.0.1:1 \
-    CHAT_JWT_KEYS=smoke-test-secret-of-at-least-32-bytes "$bin/chat-api" >"$dir/api.log" 2>&1 &
+    CHAT_JWT_KEYS=smoke-test-secret-of-at-least-32-bytes "$bin/chat-api" >>"$dir/api.log" 2>&1 &
 pid=$!
 port=
 for _ in $(seq 1 100); do # the port it took is in its log

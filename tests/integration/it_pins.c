@@ -348,9 +348,9 @@ static void test_pin_limit(void **state)
     it_user_free(&owner);
 }
 
-/* The edges: a private room's pin listed for its owner; ids that are no message ids; an ad-hoc room has no pins (POST
- * 404, GET empty); unpinning takes the same right as pinning; a chat-banned owner may not pin;
- * deleting the room drops its pins. */
+/* The edges: a private room's pin listed for its owner; ids that are no message ids; an ad-hoc
+ * room has no pins (POST 404, GET empty); unpinning takes the same right as pinning; a
+ * chat-banned owner may not pin; deleting the room drops its pins. */
 static void test_pin_edges(void **state)
 {
     static const char *const bad[] = {"0", "-1", "01", "9223372036854775808", "1x", ""};
