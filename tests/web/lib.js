@@ -1,4 +1,4 @@
-// Shared by the browser tests (browser.js, rooms.js, moderation.js, edits.js): the cluster's addresses, the browser,
+// Shared by the browser tests (browser.js, rooms.js, moderation.js, edits.js, pins.js): the cluster's addresses, the browser,
 // pages and the waits. Every wait is on a condition in the page, bounded by T; nothing sleeps.
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/web/run.sh - tests of the web client (web/):
 #   run.sh unit      node --test on tests/web/js/ (the pure modules web/js/proto.js, state.js, and
-#                    moderation.js's edit request against a stub fetch; no dependencies, no browser)
-#   run.sh browser   tests/web/browser.js, rooms.js, moderation.js and edits.js (one after the other; shared
+#                    moderation.js's edit request and pins.js's requests against a stub fetch; no
+#                    dependencies, no browser)
+#   run.sh browser   tests/web/browser.js, rooms.js, moderation.js, edits.js and pins.js (one after the other; shared
 #                    helpers in lib.js): headless Chromium (the Debian package, /usr/bin/chromium,
 #                    or CHAT_CHROMIUM) driven by npm playwright-core (pinned in package.json and
 #                    package-lock.json, installed here with `npm ci` when missing; it never
@@ -31,7 +32,7 @@ browser)
         (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     fi
     # one file at a time: each starts its own browser, and the machine may be small
-    cd "$here" && CHAT_CHROMIUM=$chromium exec node --test --test-concurrency=1 browser.js rooms.js moderation.js edits.js
+    cd "$here" && CHAT_CHROMIUM=$chromium exec node --test --test-concurrency=1 browser.js rooms.js moderation.js edits.js pins.js
     ;;
 *)
     echo "usage: $0 unit|browser" >&2

@@ -11,11 +11,14 @@ import { createInvite, createRoom, dropRoom, joinPublic, leaveMember, loadMember
   openDirect, redeemInvite, searchRooms, setFavourite, watchRoom } from './rooms.js';
 import { applyTheme, autosize, closeLogin, dateTimeFmt, effectiveTheme, openLogin, renderLogin, showsModeration, ui, update } from './ui.js';
 import { liftRoomSanction, setSlowMode } from './moderation.js';
+import { showPins } from './pins.js';
 
 /* ---- rooms ---- */
 export function selectRoom(id) {
   if (activeRoom()) activeRoom().draft = ui.composerInput.value;
+  const before = state.active;
   state.active = state.rooms.has(id) ? id : (state.rooms.keys().next().value || '');
+  if (state.active !== before) state.pinsOpen = false; /* the pins panel is the room's */
   const room = activeRoom();
   if (room) room.unread = 0;
   ui.composerInput.value = room ? room.draft : '';
@@ -24,7 +27,7 @@ export function selectRoom(id) {
   saveRooms();
   autosize();
   update();
-  if (room) { loadNewest(room); markRead(room); }
+  if (room) { loadNewest(room); markRead(room); showPins(room); }
 }
 function roomsFull(id) {
   return !state.rooms.has(id) && state.rooms.size >= state.limits.max_rooms

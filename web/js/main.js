@@ -5,8 +5,8 @@
  * ws.js (WebSocket), api.js (REST accounts API, session tokens), account.js (account panel),
  * rooms.js (rooms, directory, invites, grants, history, read markers: chat-api's rooms API),
  * actions.js (user intent -> state), moderation.js (message actions: edit, delete, report, mute,
- * kick, ban), admin.js (the #/admin page), ui.js (render layer). web/theme.js, a classic script in
- * <head>, applies the stored theme before the first paint. */
+ * kick, ban), pins.js (pinned messages), admin.js (the #/admin page), ui.js (render layer).
+ * web/theme.js, a classic script in <head>, applies the stored theme before the first paint. */
 import { SS, activeRoom, loadRooms, state, store } from './state.js';
 import { fetchConfig, refreshToken, renew } from './api.js';
 import { changeNickname, changePassword, closeAccount, loadLogins, logout, openAccount, resetAccountPanel } from './account.js';
@@ -17,6 +17,7 @@ import { chooseAnon, dirAction, dismissMessage, joinRoom, leaveRoom, openCreate,
 import { hashInvite, loadNewest, loadOlder, markRead, searchRooms } from './rooms.js';
 import { cancelEdit, closeModDialog, deleteMessage, openModDialog, saveEdit, startEdit, submitModDialog } from './moderation.js';
 import { adminAction, adminHash, closeAdmin, load as loadAdmin, openAdmin, selectAdminTab, submitAdminFilter } from './admin.js';
+import { jumpToPin, pinMessage, togglePins, unpinMessage } from './pins.js';
 import { atBottom, autosize, darkQuery, initUi, onRendered, openLogin, renderPending, ui, update } from './ui.js';
 
 /* Scrolled near the top: the page of older messages. Not while the view is about to be redrawn or
@@ -24,6 +25,7 @@ import { atBottom, autosize, darkQuery, initUi, onRendered, openLogin, renderPen
  * done, so a scroll to the top that fell on a pending render (a presence count, a message) is not
  * lost; no further scroll event comes while the view rests at the top. */
 let olderWanted = false;
+const narrow = window.matchMedia('(max-width: 720px)'); /* style.css: the phone layout */
 function olderAtTop() {
   const room = activeRoom();
   olderWanted = false;
@@ -61,6 +63,8 @@ function bindEvents() {
     else if (action === 'dismiss') dismissMessage(room, m);
     else if (action === 'delete') deleteMessage(room, m);
     else if (action === 'edit') startEdit(room, m);
+    else if (action === 'pin') pinMessage(room, m);
+    else if (action === 'unpin') unpinMessage(room, m.id);
     else if (action === 'edit-save') saveEdit(btn.closest('li').querySelector('.edit-input').value).then(editDone);
     else if (action === 'edit-cancel') { cancelEdit(); editDone(true); }
     else if (action === 'report' || action === 'mute' || action === 'kick' || action === 'ban') openModDialog(action, room, m);
@@ -75,6 +79,22 @@ function bindEvents() {
     if (!e.target.classList.contains('edit-input') || !state.editing) return;
     Object.assign(state.editing, { text: e.target.value, error: '' });
     update();
+  });
+  /* pinned messages: the room head's indicator opens the panel; an entry shows its message */
+  ui.roomPins.addEventListener('click', () => togglePins());
+  ui.pinsClose.addEventListener('click', () => { togglePins(false); (ui.roomPins.hidden ? ui.chat : ui.roomPins).focus(); });
+  ui.pinsPanel.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape') return;
+    e.preventDefault();
+    togglePins(false);
+    (ui.roomPins.hidden ? ui.chat : ui.roomPins).focus();
+  });
+  ui.pinList.addEventListener('click', (e) => {
+    const btn = e.target.closest('button[data-action]'), li = btn && btn.closest('li'), room = activeRoom();
+    if (!li || !room) return;
+    if (btn.dataset.action === 'unpin') { unpinMessage(room, li.dataset.key); return; }
+    /* a phone: the panel covers much of the timeline, it closes to show the message */
+    jumpToPin(room, li.dataset.key).then((shown) => { if (shown && narrow.matches) togglePins(false); });
   });
   ui.modForm.addEventListener('submit', (e) => { e.preventDefault(); submitModDialog(); });
   ui.modCancel.addEventListener('click', closeModDialog);

@@ -1,11 +1,12 @@
 /* moderation.js - message actions (issue 13, proto/README.md "Moderation API (rooms)" and the
  * Messages endpoints): edit (authors their own, inline: protocol version 4), delete (authors their
- * own; room owners/admins and site admins any), report (everyone signed in), and the room
- * moderators' mute, kick and ban, asked for in #mod-dialog (duration, reason). The room panel's
+ * own; room owners/admins and site admins any), pin and unpin (who may: canPin; the requests are
+ * pins.js's), report (everyone signed in), and the room moderators' mute, kick and ban, asked for
+ * in #mod-dialog (duration, reason). The room panel's
  * moderation section: slow mode and the room's sanctions in force, with their lift. REST calls
  * never throw; results are shown as a notice (an edit's in its editor). */
 import { cleanText, editErrorText, errorText, parseEditResult, parseRoom, plural } from './proto.js';
-import { activeSanction, applyEditResult, applyInfo, canEdit, editBlock, maxText, noteSanction, state } from './state.js';
+import { activeSanction, applyEditResult, applyInfo, canEdit, editBlock, isPinned, maxText, noteSanction, state } from './state.js';
 import { apiErrorText, authedFetch } from './api.js';
 import { ui, update } from './ui.js';
 
@@ -21,6 +22,13 @@ export function canModerate(room) {
   const role = room && room.info && room.info.me ? room.info.me.role : '';
   return siteAdmin() || role === 'owner' || role === 'admin';
 }
+/* May pin and unpin messages of room (proto/README.md, "Pins"): in a direct room either member, in
+ * the other rooms chat-api knows their owner and admins and site admins (an ad hoc room has none). */
+export function canPin(room) {
+  const info = room && room.info;
+  if (!state.user || !info) return false;
+  return info.kind === 'direct' ? !!info.me : canModerate(room);
+}
 /* The actions message m offers the signed-in user (none for guests, own pending/failed ones,
  * deleted messages and system lines; no edit while a mute, ban or chat ban is known). */
 export function msgActions(room, m) {
@@ -29,6 +37,7 @@ export function msgActions(room, m) {
   const out = [];
   if (canEdit(room, m)) out.push(['edit', 'Edit']);
   if (own || mod) out.push(['delete', 'Delete']);
+  if (canPin(room)) out.push(isPinned(room, m.id) ? ['unpin', 'Unpin'] : ['pin', 'Pin']);
   if (!own) out.push(['report', 'Report']);
   if (mod && !own) out.push(['mute', 'Mute 5 min'], ['kick', 'Kick'], ['ban', 'Ban']);
   return out;

@@ -65,6 +65,7 @@ export const ERRORS = Object.assign(Object.create(null), {
   site_banned: 'The account is banned from the site.',
   slow_mode: 'The room is in slow mode.',
   already_reported: 'You have reported this message already.',
+  too_many_pins: 'This room has as many pinned messages as it can have. Unpin one first.',
 });
 export function errorText(code, fallback) { return ERRORS[code] || fallback || 'Unexpected error.'; }
 
@@ -209,7 +210,8 @@ export function parseHistory(d) {
   msgs.sort((a, b) => a.seq - b.seq);
   return { msgs, more: d && d.more === true };
 }
-export const SYSTEM_EVENTS = Object.freeze(['joined', 'left', 'kicked', 'banned', 'muted', 'room_updated', 'announcement']);
+export const SYSTEM_EVENTS = Object.freeze(['joined', 'left', 'kicked', 'banned', 'muted', 'room_updated', 'announcement', 'pinned',
+  'unpinned']);
 /* One event of a room's stream (a message, message_deleted, message_edited or system frame, live
  * or from history), or null when it is none of them or malformed. seq is null when absent. */
 export function parseEvent(f) {
@@ -226,7 +228,9 @@ export function parseEvent(f) {
   if (f.type === 'system') {
     const event = str(f.event);
     if (!SYSTEM_EVENTS.includes(event)) return { ...base, kind: 'skip' }; /* unknown: keeps its seq only */
-    return { ...base, kind: 'sys', event, user: str(f.user), nick: str(f.nick) || str(f.user), text: str(f.text) };
+    /* message: the message a pinned or unpinned event names */
+    return { ...base, kind: 'sys', event, user: str(f.user), nick: str(f.nick) || str(f.user), text: str(f.text),
+      message: str(f.message) };
   }
   if (f.type !== undefined && f.type !== 'message') return null;
   const deleted = f.deleted === true;
@@ -241,13 +245,52 @@ export function parseEditResult(d) {
   if (!d || typeof d !== 'object' || !str(d.id) || typeof d.text !== 'string') return null;
   return { id: str(d.id), room: str(d.room), text: d.text, editedAt: editedAtOf(d) || Date.now() };
 }
-/* What a system message says (its text is untrusted: shown as text only). */
-export function systemText(e) {
-  const who = e.nick || e.user || 'someone';
-  const say = { joined: `${who} joined`, left: `${who} left`, kicked: `${who} was removed`, banned: `${who} was banned`,
-    muted: `${who} was muted`, room_updated: 'The room settings changed', announcement: 'Announcement' }[e.event] || '';
-  return e.text ? `${say}: ${e.text}` : say;
+/* ---- pins (proto/README.md section 9, "Pins") ---- */
+/* An id the server may give as a decimal string or a number: the string, '' when neither. */
+const idStr = (v) => (typeof v === 'string' ? v : Number.isSafeInteger(v) && v >= 0 ? String(v) : '');
+/* One entry of GET .../pins: {id, seq (null: unknown), user, nick, text, ts, editedAt (0: never),
+ * pinnedBy (a user id), pinnedAt (ms, 0: unknown)}, or null when it is not one. */
+export function parsePin(x) {
+  if (!x || typeof x !== 'object' || !idStr(x.id)) return null;
+  return { id: idStr(x.id), seq: seqOrNull(x.seq), user: idStr(x.user), nick: str(x.nick) || idStr(x.user), text: str(x.text),
+    ts: validTs(x.ts), editedAt: editedAtOf(x), pinnedBy: idStr(x.pinned_by), pinnedAt: tsOrNull(x.pinned_at) ?? 0 };
 }
+/* GET .../pins: the pins, newest pin first (as the server orders them; each id once), or null when
+ * the answer is not a pins list. */
+export function parsePins(d) {
+  if (!d || typeof d !== 'object' || !Array.isArray(d.pins)) return null;
+  const seen = new Set(), out = [];
+  for (const x of d.pins) {
+    const p = parsePin(x);
+    if (p && !seen.has(p.id)) { seen.add(p.id); out.push(p); }
+  }
+  return out;
+}
+/* POST .../pins answer ({"room","id","pinned_by","pinned_at"}): {id, pinnedBy, pinnedAt (0: unknown)}, or null. */
+export function parsePinResult(d) {
+  if (!d || typeof d !== 'object' || !idStr(d.id)) return null;
+  return { id: idStr(d.id), pinnedBy: idStr(d.pinned_by), pinnedAt: tsOrNull(d.pinned_at) ?? 0 };
+}
+/* Why a pin or an unpin was refused, as a sentence (r: api.js's failed answer). */
+export function pinErrorText(r) {
+  if (r.status === 429) return (r.message || 'Too many requests.') + (r.retryAfter !== null && r.retryAfter !== undefined
+    ? ` Try again in ${plural(r.retryAfter, 'second', 'seconds')}.` : ' Try again later.');
+  if (r.code === 'too_many_pins') return ERRORS.too_many_pins;
+  if (r.code === 'forbidden') return 'Only the room\'s owner and admins can pin messages here.';
+  if (r.code === 'not_found') return 'The message was deleted, or you are no longer in the room.';
+  return r.message || errorText(r.code);
+}
+/* What a system message says, as parts: strings (ours) and {u: text} (untrusted: the nick and the
+ * description, each drawn as text in a bidi isolate; ui.js setParts). */
+export function systemParts(e) {
+  const who = { u: e.nick || e.user || 'someone' };
+  const say = { joined: [who, ' joined'], left: [who, ' left'], kicked: [who, ' was removed'], banned: [who, ' was banned'],
+    muted: [who, ' was muted'], room_updated: ['The room settings changed'], announcement: ['Announcement'],
+    pinned: [who, ' pinned a message'], unpinned: [who, ' unpinned a message'] }[e.event] || [];
+  return e.text ? [...say, ': ', { u: e.text }] : say;
+}
+/* The same as one string (its untrusted parts are shown as text only). */
+export function systemText(e) { return systemParts(e).map((p) => (typeof p === 'string' ? p : p.u)).join(''); }
 /* What the message box (and an edit refused for it) says of a sanction in force (sanction codes). */
 export function sanctionLabel(code) {
   return code === 'chat_banned' ? 'You may not send messages' : code === 'muted' ? 'You are muted' : 'You are banned';

@@ -8,6 +8,7 @@ import { STREAM, activeRoom, addGap, addServerMsg, applyInfo, confirmMsg, lastSe
 import { api, apiErrorText, authedFetch } from './api.js';
 import { isOpen, joinWs, send, sendLeave } from './ws.js';
 import { update } from './ui.js';
+import { pinsOnHistory } from './pins.js';
 
 export const HISTORY_PAGE = 50; /* messages per history page (the server's default, at most CHAT_HISTORY_MAX) */
 const GAP_PAGE = 200; /* messages per page while filling a gap (CHAT_HISTORY_MAX by default) */
@@ -343,6 +344,7 @@ export async function fillGap(room) {
     if (r.ok) {
       const page = parseHistory(r.data);
       takeHistory(room, page.msgs);
+      pinsOnHistory(room, page.msgs); /* missed live: pin events, or changes of pinned messages */
       if (page.msgs.length) g.after = Math.max(g.after, page.msgs[page.msgs.length - 1].seq);
       update();
       if (page.more && page.msgs.length) continue;

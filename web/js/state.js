@@ -65,6 +65,8 @@ export const state = {
   /* the own message being edited inline (one at a time): {room, key, id, text (the draft), busy
    * (PATCH in flight), error, sanction (a refusal's {code, until, reason}), gen, focus}, or null */
   editing: null,
+  pinsOpen: false, /* the open room's pinned messages panel is shown */
+  flash: null, /* {room, key}: the message to scroll to and highlight at the next render (a pin's jump) */
 };
 
 let msgOrder = 0;
@@ -77,11 +79,12 @@ export function activeRoom() { return state.rooms.get(state.active) || null; }
 /* ---- rooms & messages (pure state changes) ---- */
 /* info: the REST room object (proto.js parseRoom) or null (not known to chat-api yet, or an ad hoc
  * room); hist: the history already read (GET .../messages); gap: {after, until} while messages
- * between two seqs are being filled in from history; readSeq/readAt: the last read marker sent. */
+ * between two seqs are being filled in from history; readSeq/readAt: the last read marker sent;
+ * pins: the room's pinned messages (newPins). */
 export function newRoom(id) {
   return { id, joined: false, joining: false, presence: null, msgs: [], byId: new Map(), unread: 0, draft: '', info: null,
     hist: { loaded: false, loading: false, more: false, error: '' }, gap: null, filling: false, readSeq: -1, readAt: 0,
-    readTimer: null, joinError: '' };
+    readTimer: null, joinError: '', pins: newPins() };
 }
 /* A member of the room (per chat-api), not only watching it. */
 export const isMember = (room) => !!(room && room.info && room.info.me);
@@ -164,7 +167,7 @@ export function addServerMsg(room, f) {
   const own = kind === 'msg' && !!state.user && f.user === state.user;
   /* an edit event is held (not drawn) for its seq only: its text went to the message */
   const m = makeMsg({ kind, id, seq: f.seq, ts: validTs(f.ts), user: f.user || '', nick: f.nick || f.user || '',
-    text: kind === 'edit' ? '' : f.text || '', own, room: room.id, event: f.event || '', deleted: !!f.deleted,
+    text: kind === 'edit' ? '' : f.text || '', own, room: room.id, event: f.event || '', message: f.message || '', deleted: !!f.deleted,
     editedAt: kind === 'msg' && !f.deleted && f.editedAt > 0 ? f.editedAt : 0, editSeq: -1 });
   if (kind === 'msg' && room.deletedIds && room.deletedIds.has(id)) markDeleted(m);
   if (kind === 'msg' && room.edits && room.edits.has(id)) applyEdit(m, room.edits.get(id));
@@ -376,4 +379,104 @@ export function activeSanction(room, now = Date.now()) {
   if (!room) return null;
   return state.sanctions.find((s) => s.code !== 'slow_mode' && (s.room === '*' || s.room === room.id))
     || state.sanctions.find((s) => s.code === 'slow_mode' && s.room === room.id) || null;
+}
+
+/* ---- pinned messages (proto/README.md section 9, "Pins") ----
+ * room.pins: list (proto.js parsePin entries, newest pin first) as GET .../pins gave it, kept live
+ * by the room's live events: a pinned or unpinned system event (which also reads the list again:
+ * pins.js), a message_deleted of a pinned message (deleting unpins it, without an unpinned event),
+ * a message_edited of one (its new text). loaded/loading/error/gen: the last GET (gen: only the
+ * newest answer counts); stale: to be read again when the room is shown. expect: id -> entry of
+ * pins this page learnt of (a live pinned event of a message it holds, or its own pin) that a GET
+ * has not shown yet: the server lists a pin once the persister stored its message, so an answer
+ * without it is asked again a few times (tries) before it is believed. */
+export function newPins() {
+  return { list: [], loaded: false, loading: false, error: '', gen: 0, stale: false, expect: new Map(), tries: 0, timer: null };
+}
+export const isPinned = (room, id) => !!(room && id && room.pins.list.some((p) => p.id === id));
+/* Who pinned entry x, as the page knows it: 'you', the nick of the newest pinned line of its
+ * message that the page holds, or '' (the list gives a user id only). */
+export function pinnerOf(room, x) {
+  if (x.pinnedBy && x.pinnedBy === state.user) return 'you';
+  for (let i = room.msgs.length - 1; i >= 0; i--) {
+    const m = room.msgs[i];
+    if (m.kind === 'sys' && m.event === 'pinned' && m.message === x.id) return m.user === x.pinnedBy || !x.pinnedBy ? m.nick : '';
+  }
+  return '';
+}
+/* A pin entry for message m of room (held by the page): what a live pinned event or one's own pin
+ * adds before the list is read again. */
+export function pinOfMsg(m, pinnedBy, pinnedAt) {
+  return { id: m.id, seq: Number.isInteger(m.seq) ? m.seq : null, user: m.user, nick: m.nick || m.user, text: m.text, ts: m.ts,
+    editedAt: m.editedAt || 0, pinnedBy: pinnedBy || '', pinnedAt: pinnedAt || Date.now() };
+}
+/* Entry p in its newest form known to the page: the text of a newer edit the page saw (live, or
+ * of a message it holds) than the one the server's answer was made with. */
+function freshen(room, p) {
+  const m = room.byId.get(p.id), e = room.edits && room.edits.get(p.id);
+  let q = p;
+  if (m && m.kind === 'msg' && !m.deleted && m.editedAt > q.editedAt) q = { ...q, text: m.text, editedAt: m.editedAt };
+  if (e && !e.deleted && e.ts > q.editedAt) q = { ...q, text: e.text, editedAt: e.ts };
+  return q;
+}
+const byPinnedAt = (a, b) => b.pinnedAt - a.pinnedAt;
+/* The answer of GET .../pins (parsePins) becomes room's list: without messages the page knows were
+ * deleted since, with edits it saw since. Pins in expect that the answer lacks stay listed while
+ * keep is true; the return value says whether there are such (ask again), else they are dropped. */
+export function takePins(room, list, keep = true) {
+  const p = room.pins, deleted = room.deletedIds || new Set();
+  const next = list.filter((x) => !deleted.has(x.id)).map((x) => freshen(room, x));
+  const have = new Set(next.map((x) => x.id));
+  let missing = false;
+  for (const [id, x] of [...p.expect]) {
+    if (have.has(id) || deleted.has(id)) { p.expect.delete(id); continue; }
+    if (!keep) { p.expect.delete(id); continue; }
+    missing = true;
+    next.push(freshen(room, x));
+  }
+  next.sort(byPinnedAt); /* stable: the server's order for equal times */
+  Object.assign(p, { list: next, loaded: true, error: '' });
+  if (!missing) p.tries = 0;
+  return missing;
+}
+/* Adds entry x (newest first) unless its message is listed or known to be deleted; it is expected
+ * in the next GET answers. */
+export function addPin(room, x) {
+  const p = room.pins;
+  if (room.deletedIds && room.deletedIds.has(x.id)) return false;
+  if (!p.list.some((y) => y.id === x.id)) p.list = [x, ...p.list].sort(byPinnedAt);
+  p.expect.set(x.id, x);
+  return true;
+}
+/* The message id is not pinned (any more): unpinned, or deleted. True when it was listed. */
+export function dropPin(room, id) {
+  const p = room.pins, n = p.list.length;
+  p.expect.delete(id);
+  p.list = p.list.filter((x) => x.id !== id);
+  return p.list.length !== n;
+}
+/* A live system event e (proto.js parseEvent, kind 'sys') of room: pinned adds the message when the
+ * page holds it (its text is known), unpinned removes it. True when e is a pin event. */
+export function pinEvent(room, e) {
+  if (e.kind !== 'sys' || (e.event !== 'pinned' && e.event !== 'unpinned') || !e.message) return false;
+  if (e.event === 'unpinned') { dropPin(room, e.message); return true; }
+  const m = room.byId.get(e.message);
+  if (m && m.kind === 'msg' && !m.deleted && m.status === 'confirmed') addPin(room, pinOfMsg(m, e.user, e.ts));
+  return true;
+}
+/* A live message_edited event e (kind 'edit': target, text, ts, deleted) of room: a pinned
+ * message shows its new text (an older edit than the one shown changes nothing); a deleted one's
+ * edit unpins it. True when a pin changed. */
+export function pinEdited(room, e) {
+  if (e.deleted) return dropPin(room, e.target);
+  let changed = false;
+  const upd = (x) => {
+    if (x.id !== e.target || e.ts < x.editedAt || (x.text === e.text && x.editedAt === e.ts)) return x;
+    changed = true;
+    return { ...x, text: e.text, editedAt: e.ts };
+  };
+  room.pins.list = room.pins.list.map(upd);
+  const x = room.pins.expect.get(e.target);
+  if (x) room.pins.expect.set(e.target, upd(x));
+  return changed;
 }

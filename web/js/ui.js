@@ -2,10 +2,11 @@
  * Everything the server sends is untrusted: it reaches the DOM only as text nodes
  * (textContent / append(string)), never as HTML. */
 import { LOGIN_REASONS, cleanText, codePoints, fmtNum, leftText, passwordRule, plural, presenceText, restricted, roomLabel,
-  sanctionLabel, systemText, usernameRule, validTs } from './proto.js';
-import { activeRoom, activeSanction, canType, editBlock, isMember, maxText, sendBlock, sortedRooms, state, waitsForSignIn } from './state.js';
+  sanctionLabel, systemParts, usernameRule, validTs } from './proto.js';
+import { activeRoom, activeSanction, canType, editBlock, isMember, isPinned, maxText, pinnerOf, sendBlock, sortedRooms, state,
+  waitsForSignIn } from './state.js';
 import { isOpen } from './ws.js';
-import { canModerate, loadRoomSanctions, msgActions } from './moderation.js';
+import { canModerate, canPin, loadRoomSanctions, msgActions } from './moderation.js';
 import { renderAdminLink } from './admin.js';
 
 /* Every element with an id, as ui.camelCasedId (e.g. #composer-input -> ui.composerInput); null
@@ -97,7 +98,7 @@ export function update() {
   setTimeout(run, 250); /* animation frames pause in background tabs; the title should not */
 }
 function render() {
-  for (const part of [renderHeader, renderRooms, renderRoomHead, renderMessages, renderComposer, renderLogin, renderAccount,
+  for (const part of [renderHeader, renderRooms, renderRoomHead, renderPins, renderMessages, renderComposer, renderLogin, renderAccount,
     renderDirectory, renderCreate, renderRoomDialog, renderAnnouncements, renderSiteAnnounce, renderAdminLink]) part();
   const unread = [...state.rooms.values()].reduce((n, r) => n + r.unread, 0);
   const room = activeRoom();
@@ -208,6 +209,73 @@ function renderRoomHead() {
   setText(ui.historyStatus, !h ? '' : h.loading ? 'Loading messages…' : h.error ? `History: ${h.error}`
     : h.loaded && !h.more && room.msgs.length ? 'The beginning of the room.' : '');
 }
+/* ---- pinned messages: the room head's indicator and its panel (pins.js) ---- */
+const SVG = 'http://www.w3.org/2000/svg';
+/* The pin drawn in the room head (index.html) and on pinned messages. */
+function pinIcon() {
+  const svg = document.createElementNS(SVG, 'svg'), path = document.createElementNS(SVG, 'path');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', 'pin-icon');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  path.setAttribute('fill', 'currentColor');
+  path.setAttribute('d', ui.roomPins.querySelector('path').getAttribute('d'));
+  svg.append(path);
+  return svg;
+}
+function pinMark() {
+  const mark = el('span', 'pinned-mark');
+  mark.title = 'Pinned';
+  mark.append(pinIcon(), el('span', 'sr-only', 'pinned'));
+  return mark;
+}
+function renderPins() {
+  const room = activeRoom(), p = room ? room.pins : null, n = p ? p.list.length : 0;
+  /* hidden when there are none (or the list could not be read: the panel says why) */
+  ui.roomPins.hidden = !room || (!n && !p.error);
+  setText(ui.roomPinsCount, n ? fmtNum(n) : '');
+  const label = n ? plural(n, 'pinned message', 'pinned messages') : p && p.error ? 'Pinned messages: could not be read' : 'Pinned messages';
+  setText(ui.roomPinsLabel, label);
+  if (ui.roomPins.title !== label) ui.roomPins.title = label;
+  ui.roomPins.setAttribute('aria-expanded', String(!!(room && state.pinsOpen)));
+  ui.pinsPanel.hidden = !(room && state.pinsOpen);
+  if (ui.pinsPanel.hidden) return;
+  reconcile(ui.pinList, p.list, (x) => x.id, createPinItem, patchPinItem);
+  setText(ui.pinsStatus, p.error ? `Could not read the pinned messages: ${p.error}`
+    : !p.loaded ? (p.loading ? 'Loading…' : '') : !n ? 'No pinned messages in this room.' : '');
+  ui.pinsStatus.classList.toggle('error', !!p.error);
+}
+function createPinItem() {
+  const li = el('li', 'pin');
+  const jump = button('pin-jump', undefined, 'pin-jump');
+  jump.append(el('span', 'meta'), el('span', 'text pin-text'), el('span', 'pin-by help'));
+  li.append(jump, button('btn btn-small pin-unpin', 'Unpin', 'unpin'));
+  return li;
+}
+function patchPinItem(li, x) {
+  const room = activeRoom(), may = canPin(room), held = room.byId.has(x.id), who = pinnerOf(room, x);
+  const v = JSON.stringify([x.nick, x.user, x.ts, x.text, x.editedAt, x.pinnedAt, x.pinnedBy, may, held, who]);
+  if (li.dataset.v === v) return;
+  li.dataset.v = v;
+  const [jump, unpin] = li.children, [meta, text, by] = jump.children;
+  const nick = el('span', 'nick', x.nick || x.user || 'unknown');
+  if (x.user && x.user !== x.nick) nick.title = 'user ' + x.user;
+  const time = el('time', 'time', fmtTime(x.ts));
+  time.dateTime = new Date(x.ts).toISOString();
+  time.title = dateTimeFmt.format(x.ts);
+  meta.replaceChildren(nick, time);
+  if (x.editedAt > 0) {
+    const edited = el('span', 'edited', '(edited)');
+    edited.title = `Edited ${dateTimeFmt.format(x.editedAt)}`;
+    meta.append(edited);
+  }
+  text.textContent = x.text; /* untrusted: text only (no links inside the button) */
+  const when = x.pinnedAt ? ` \u00B7 ${fmtTime(x.pinnedAt)}` : '';
+  setParts(by, who === 'you' ? [`Pinned by you${when}`] : who ? ['Pinned by ', { u: who }, when] : [`Pinned${when}`]);
+  jump.title = held ? 'Show the message' : 'Show the message (reads older messages)';
+  unpin.hidden = !may;
+  unpin.setAttribute('aria-label', `Unpin the message by ${x.nick || x.user}`);
+}
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 export const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
@@ -288,7 +356,9 @@ function msgChildren(m, room, ed) {
   if (m.kind === 'sys') {
     const time = el('time', 'time', fmtTime(m.ts));
     time.dateTime = new Date(m.ts).toISOString();
-    return [el('span', 'sys-text', systemText(m)), ' · ', time];
+    const text = el('span', 'sys-text');
+    setParts(text, systemParts(m)); /* the nick and the description in bdi: they cannot reorder the line */
+    return [text, ' · ', time];
   }
   const meta = el('div', 'meta');
   const nick = el('span', 'nick', m.nick || m.user || 'unknown');
@@ -304,6 +374,7 @@ function msgChildren(m, room, ed) {
     edited.title = `Edited ${dateTimeFmt.format(m.editedAt)}`;
     meta.append(edited);
   }
+  if (room && isPinned(room, m.id)) meta.append(pinMark());
   if (m.status === 'pending') meta.append(el('span', 'state', 'sending…'));
   if (m.status === 'confirmed' && m.own) meta.append(el('span', 'state sent', 'sent'));
   if (ed) return [meta, ed.box];
@@ -325,7 +396,7 @@ function msgChildren(m, room, ed) {
 let modKey = ''; /* who looks (user, moderator or not, may send or not): a change redraws the message actions */
 function patchMsg(node, m) {
   const room = activeRoom(), ed = editorFor(m);
-  const v = `${m.v}|${modKey}|${ed ? ed.gen : ''}`;
+  const v = `${m.v}|${modKey}|${ed ? ed.gen : ''}|${m.kind === 'msg' && isPinned(room, m.id) ? 'p' : ''}`;
   if (node.dataset.v !== v) {
     node.dataset.v = v;
     node.hidden = m.kind === 'del' || m.kind === 'edit' || m.kind === 'skip';
@@ -355,7 +426,7 @@ function renderMessages() {
   /* older messages inserted above (history): the view stays on what it showed */
   const keep = state.keepScroll && !state.stickBottom && !bottom, height = sc.scrollHeight, top = sc.scrollTop;
   state.keepScroll = false;
-  modKey = `${state.user || ''}|${room && canModerate(room) ? 1 : 0}|${canType(room) ? 1 : 0}`;
+  modKey = `${state.user || ''}|${room && canModerate(room) ? 1 : 0}|${canType(room) ? 1 : 0}|${canPin(room) ? 1 : 0}`;
   reconcile(ui.messages, msgs, (m) => m.key, () => el('li'), patchMsg);
   const ed = state.editing;
   if (ed && ed.focus && editor && editor.gen === ed.gen && editor.input.isConnected) { /* an edit begins: caret at the end */
@@ -371,6 +442,20 @@ function renderMessages() {
   state.stickBottom = false;
   shownLast = lastKey;
   ui.jump.hidden = !state.showJump;
+  showFlash(room);
+}
+/* A pin's jump (pins.js jumpToPin): its message scrolled into view and highlighted for a moment. */
+const FLASH_MS = 2500;
+function showFlash(room) {
+  const f = state.flash;
+  if (!f) return;
+  state.flash = null;
+  const node = room && f.room === room.id ? ui.messages.querySelector(`li[data-key="${CSS.escape(f.key)}"]`) : null;
+  if (!node) return;
+  node.scrollIntoView({ block: 'center' });
+  node.dataset.flash = '1';
+  clearTimeout(node.flashTimer);
+  node.flashTimer = setTimeout(() => { delete node.dataset.flash; }, FLASH_MS);
 }
 const HINTS = {
   anon: 'You are watching as a guest. Sign in to send messages.',

@@ -9,6 +9,7 @@ import { auth, authenticate, authRefused, refreshToken, renew, signedOut } from 
 import { closeLogin, update } from './ui.js';
 import { joinFailed, roomGone } from './actions.js';
 import { catchUp, dropRestricted, fetchGrant, fillGap, joinAll, loadMyRooms, markRead, redeemInvite } from './rooms.js';
+import { pinsJoined, pinsOnEvent } from './pins.js';
 
 const BACKOFF_BASE_MS = 500, BACKOFF_MAX_MS = 30000;
 const STABLE_MS = 30000; /* a connection that lived this long resets the backoff */
@@ -161,6 +162,7 @@ const handlers = Object.assign(Object.create(null), {
     } else if (since < 0) catchUp(room);
     resend(room);
     markRead(room);
+    pinsJoined(room); /* the pinned messages, read again: pin events may have come while not joined */
   },
   /* A reply to our leave, or the server took the socket out of the room: removed, kicked,
    * banned, deleted, or left (the user left it through the REST API: another tab or device): the
@@ -219,7 +221,8 @@ const handlers = Object.assign(Object.create(null), {
     if (room.id === state.active) state.announce.push({ nick, text: str(f.text), room: room.id });
   },
   /* message_deleted, message_edited and system: events of the room's stream (own seq/prev, like
-   * messages); an edit replaces the text of the message it names, if this page holds it */
+   * messages); an edit replaces the text of the message it names, if this page holds it; each
+   * keeps the room's pinned messages current (pins.js) */
   message_deleted(f) { streamEvent(f); },
   message_edited(f) { streamEvent(f); },
   system(f) { streamEvent(f); },
@@ -291,6 +294,7 @@ function streamEvent(f) {
   if (!room || !e) return;
   const gap = noteLive(room, e.seq, e.prev);
   if (!addServerMsg(room, e)) return;
+  pinsOnEvent(room, e);
   if (gap) fillGap(room);
 }
 function onFrame(sock, data) {

@@ -179,10 +179,10 @@ test('the Edit action: own, stored, not deleted messages only, not while muted; 
   assert.deepEqual(labels(theirs), ['report']);
   assert.equal(canEdit(room, mine), true);
   assert.equal(canEdit(room, theirs), false);
-  /* a room moderator: delete, mute... on other people's messages, but no edit */
+  /* a room moderator: delete, mute... on other people's messages, but no edit (and pin: pins.test.js) */
   room.info = { me: { role: 'owner' } };
-  assert.deepEqual(labels(theirs), ['delete', 'report', 'mute', 'kick', 'ban']);
-  assert.deepEqual(labels(mine), ['edit', 'delete']);
+  assert.deepEqual(labels(theirs), ['delete', 'pin', 'report', 'mute', 'kick', 'ban']);
+  assert.deepEqual(labels(mine), ['edit', 'delete', 'pin']);
   room.info = null;
   /* pending (no id yet) or failed own messages, deleted ones, system lines: none */
   const pending = makeMsg({ room: 'r', user: 'u1', text: 'p', own: true, status: 'pending', cmid: 'c1' });
