@@ -5,24 +5,8 @@
 // by tests/web/run.sh browser. Every wait is on a condition, bounded by T.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { XSS, apiRoom, apiUser, dialogs, joinRoom, joined, newPage, rest, rnd, say, sees, signIn, until, waitFocus,
-  waitText } from './lib.js';
+import { XSS, actionsOf, apiRoom, apiUser, dialogs, inRoom, joined, joinRoom, msgLi, newPage, rest, rnd, say, sees, signIn, until, waitFocus, waitText } from './lib.js';
 
-/* page signed in as user, in room (joined on the socket). */
-async function inRoom(user, room) {
-  const page = await newPage();
-  await signIn(page, user);
-  await joinRoom(page, room);
-  await joined(page, room);
-  return page;
-}
-const msgLi = (page, text) => page.locator('#messages li.msg', { has: page.locator('.text', { hasText: text }) });
-/* The labels of the actions the message with text offers on page (hovered). */
-async function actionsOf(page, text) {
-  const li = msgLi(page, text);
-  await li.hover();
-  return li.locator('.msg-actions button').allTextContents();
-}
 /* The message's text on page, by its id (the text changes under the test). */
 const byId = (page, id) => page.locator(`#messages li.msg[data-id="${id}"]`);
 

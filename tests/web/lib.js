@@ -187,6 +187,22 @@ export async function say(page, text) {
   await page.locator('#messages li.msg.own.confirmed .text', { hasText: text }).waitFor();
 }
 export async function sees(page, text) { await page.locator('#messages li.msg .text', { hasText: text }).waitFor(); }
+/* A new page (viewport: DESKTOP by default) signed in as user, in room (joined on the socket). */
+export async function inRoom(user, room, viewport) {
+  const page = await newPage(viewport);
+  await signIn(page, user);
+  await joinRoom(page, room);
+  await joined(page, room);
+  return page;
+}
+/* The message of the page whose text has text. */
+export const msgLi = (page, text) => page.locator('#messages li.msg', { has: page.locator('.text', { hasText: text }) });
+/* The labels of the actions the message with text offers on page (hovered). */
+export async function actionsOf(page, text) {
+  const li = msgLi(page, text);
+  await li.hover();
+  return li.locator('.msg-actions button').allTextContents();
+}
 /* Number of rows the visible header items take. */
 export function headerRows(page) {
   return page.evaluate(() => {

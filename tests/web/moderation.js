@@ -10,8 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { PASSWORD, PHONE, T, apiRoom, apiUser, dialogs, env, joinRoom, joined, newPage, rest, rnd, say, sees, signIn, until,
-  waitCanSend, waitText } from './lib.js';
+import { PASSWORD, PHONE, T, apiRoom, apiUser, dialogs, env, inRoom, joined, joinRoom, msgLi, newPage, rest, rnd, say, sees, signIn, until, waitCanSend, waitText } from './lib.js';
 
 /* A public room owned by owner, named like its id (lib.js joinRoom waits for that title). */
 async function publicRoom(owner, prefix) {
@@ -20,15 +19,6 @@ async function publicRoom(owner, prefix) {
   assert.equal(r.id, id);
   return id;
 }
-/* page signed in as user, in room (joined on the socket). */
-async function inRoom(user, room, viewport) {
-  const page = await newPage(viewport);
-  await signIn(page, user);
-  await joinRoom(page, room);
-  await joined(page, room);
-  return page;
-}
-const msgLi = (page, text) => page.locator('#messages li.msg', { has: page.locator('.text', { hasText: text }) });
 async function msgAction(page, text, label) {
   const li = msgLi(page, text);
   await li.hover();

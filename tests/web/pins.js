@@ -7,24 +7,8 @@
 // lib.js); run by tests/web/run.sh browser. Every wait is on a condition, bounded by T.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PHONE, XSS, apiRoom, apiSay, apiUser, dialogs, guestPage, joinRoom, joined, newPage, rest, rnd, say, sees, signIn,
-  until, waitText } from './lib.js';
+import { PHONE, XSS, actionsOf, apiRoom, apiSay, apiUser, dialogs, guestPage, inRoom, joined, joinRoom, msgLi, newPage, rest, rnd, say, sees, signIn, until, waitText } from './lib.js';
 
-/* page signed in as user, in room (joined on the socket). */
-async function inRoom(user, room) {
-  const page = await newPage();
-  await signIn(page, user);
-  await joinRoom(page, room);
-  await joined(page, room);
-  return page;
-}
-const msgLi = (page, text) => page.locator('#messages li.msg', { has: page.locator('.text', { hasText: text }) });
-/* The labels of the actions the message with text offers on page (hovered). */
-async function actionsOf(page, text) {
-  const li = msgLi(page, text);
-  await li.hover();
-  return li.locator('.msg-actions button').allTextContents();
-}
 async function msgAction(page, text, action) {
   const li = msgLi(page, text);
   await li.hover();
