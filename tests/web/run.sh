@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/web/run.sh - tests of the web client (web/):
 #   run.sh unit      node --test on tests/web/js/ (the pure modules web/js/proto.js, state.js, and
-#                    moderation.js's edit request and pins.js's requests against a stub fetch; no
-#                    dependencies, no browser)
+#                    moderation.js's edit request and pins.js's requests against a stub fetch, and
+#                    api.js's retry of a message not stored yet: retry.test.js; no dependencies,
+#                    no browser)
 #   run.sh browser   tests/web/browser.js, rooms.js, moderation.js, edits.js and pins.js (one after the other; shared
 #                    helpers in lib.js): headless Chromium (the Debian package, /usr/bin/chromium,
 #                    or CHAT_CHROMIUM) driven by npm playwright-core (pinned in package.json and

@@ -209,6 +209,23 @@ export async function authedFetch(method, path, body) {
   }
   return r;
 }
+/* chat-api finds a message (edit, delete, report, pin) only once the persister has stored it, a
+ * moment after its ack (usually < 1 s, seconds under load: proto/README.md section 9). So a
+ * not_found about a message sent freshMs ago or less (by this clock; a future ts counts as fresh)
+ * is asked again after pauseMs, up to tries requests in all, before it is believed. An object, so
+ * that tests can shorten the pause. */
+export const msgRetry = { freshMs: 10000, pauseMs: 300, tries: 8 };
+const notStoredYet = (r, sentAt) => r.status === 404 && r.code === 'not_found' && Date.now() - sentAt < msgRetry.freshMs;
+/* authedFetch about a message of the room stream whose server timestamp is sentAt (ms since the
+ * epoch): the same answer, except that a fresh message's not_found is tried again (msgRetry). */
+export async function messageFetch(method, path, body, sentAt) {
+  let r = await authedFetch(method, path, body);
+  for (let n = 1; n < msgRetry.tries && notStoredYet(r, sentAt); n++) {
+    await sleep(msgRetry.pauseMs);
+    r = await authedFetch(method, path, body);
+  }
+  return r;
+}
 /* Forget the session in this tab (the server is not told). */
 export function clearSession() {
   clearTimeout(net.timers.renew);

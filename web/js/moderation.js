@@ -7,7 +7,7 @@
  * never throw; results are shown as a notice (an edit's in its editor). */
 import { cleanText, editErrorText, errorText, parseEditResult, parseRoom, plural } from './proto.js';
 import { activeSanction, applyEditResult, applyInfo, canEdit, editBlock, isPinned, maxText, noteSanction, state } from './state.js';
-import { apiErrorText, authedFetch } from './api.js';
+import { apiErrorText, authedFetch, messageFetch } from './api.js';
 import { ui, update } from './ui.js';
 
 export const MUTE_DEFAULT_S = 300; /* "Mute 5 min" */
@@ -44,8 +44,10 @@ export function msgActions(room, m) {
 }
 function say(text, isError) { state.notice = text; state.noticeErr = !!isError; update(); }
 
+/* The message requests (delete, edit, report) use messageFetch: a message just sent may not be
+ * found for a moment (api.js msgRetry). */
 export async function deleteMessage(room, m) {
-  const r = await authedFetch('DELETE', `${roomPath(room.id)}/messages/${enc(m.id)}`);
+  const r = await messageFetch('DELETE', `${roomPath(room.id)}/messages/${enc(m.id)}`, undefined, m.ts);
   if (r.ok) { say(''); return true; } /* the message_deleted event blanks it */
   say(`Could not delete the message: ${apiErrorText(r)}`, true);
   return false;
@@ -92,7 +94,8 @@ export async function saveEdit(text) {
   if (block) { update(); return false; }
   Object.assign(ed, { busy: true, error: '', sanction: null });
   update();
-  const r = await authedFetch('PATCH', `${roomPath(room.id)}/messages/${enc(m.id)}`, { text: clean });
+  /* busy (Save disabled) until the answer, its retries included */
+  const r = await messageFetch('PATCH', `${roomPath(room.id)}/messages/${enc(m.id)}`, { text: clean }, m.ts);
   ed.busy = false;
   const live = state.rooms.get(room.id) === room;
   if (r.ok) {
@@ -155,7 +158,7 @@ export async function submitModDialog() {
 }
 /* Resolves to true, or the error text. */
 async function report(room, m, reason) {
-  const r = await authedFetch('POST', `${roomPath(room.id)}/messages/${enc(m.id)}/report`, { reason: reason.slice(0, REASON_MAX) });
+  const r = await messageFetch('POST', `${roomPath(room.id)}/messages/${enc(m.id)}/report`, { reason: reason.slice(0, REASON_MAX) }, m.ts);
   if (!r.ok) return r.code === 'already_reported' ? errorText('already_reported') : apiErrorText(r);
   say('Thank you: the message was reported.');
   return true;

@@ -7,7 +7,7 @@
  * page's notice, like the other message actions. */
 import { parsePinResult, parsePins, pinErrorText } from './proto.js';
 import { activeRoom, addPin, dropPin, isPinned, oldestSeq, pinEdited, pinEvent, pinOfMsg, state, takePins } from './state.js';
-import { UNEXPECTED, api, apiErrorText, authedFetch } from './api.js';
+import { UNEXPECTED, api, apiErrorText, authedFetch, messageFetch } from './api.js';
 import { canPin } from './moderation.js';
 import { loadOlder } from './rooms.js';
 import { update } from './ui.js';
@@ -79,10 +79,11 @@ export function pinsOnHistory(room, events) {
 
 /* ---- pin, unpin (message menu, the panel) ---- */
 /* POST .../pins {"id"}: pinned (201) or pinned already (200); the live pinned event reads the list
- * again. Resolves to true when it is pinned. */
+ * again. A message just sent may not be found for a moment: messageFetch asks again. Resolves to
+ * true when it is pinned. */
 export async function pinMessage(room, m) {
   if (!canPin(room) || !m.id) return false;
-  const r = await authedFetch('POST', pinsPath(room.id), { id: m.id });
+  const r = await messageFetch('POST', pinsPath(room.id), { id: m.id }, m.ts);
   if (!r.ok) { say(`Could not pin the message: ${pinErrorText(r)}`, true); return false; }
   const res = parsePinResult(r.data);
   if (alive(room)) addPin(room, pinOfMsg(m, res ? res.pinnedBy : state.user, res ? res.pinnedAt : Date.now()));
@@ -90,7 +91,8 @@ export async function pinMessage(room, m) {
   return true;
 }
 /* DELETE .../pins/{id}: unpinned (204), or it was not pinned (404: someone unpinned it meanwhile,
- * or its message was deleted). Resolves to true when it is not pinned any more. */
+ * or its message was deleted; not asked again as a pin is: a pinned message was stored). Resolves
+ * to true when it is not pinned any more. */
 export async function unpinMessage(room, id) {
   if (!canPin(room) || !id) return false;
   const r = await authedFetch('DELETE', `${pinsPath(room.id)}/${enc(id)}`);

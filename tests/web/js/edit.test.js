@@ -338,6 +338,7 @@ test('other refusals: their text in the editor; rate_limited with its wait; no a
     else assert.equal(state.editing.error, want);
     assert.equal(state.editing.busy, false, 'Save is possible again');
     assert.equal(m.text, 'first', 'unchanged');
+    assert.equal(calls.length, 1, 'an old message (ts 1001): not asked again (retry.test.js)');
   }
   assert.equal(editErrorText({ status: 429, code: 'rate_limited', message: 'x', retryAfter: null }), 'You are editing too fast. Try again later.');
   /* left meanwhile (Escape while the request was on its way): the refusal becomes the page's notice */

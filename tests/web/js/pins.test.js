@@ -358,6 +358,7 @@ test('Pin: POST .../pins {"id"}; shown pinned at once; refusals (too_many_pins, 
     if (want instanceof RegExp) assert.match(state.notice, want); else assert.equal(state.notice, want);
     assert.equal(state.noticeErr, true);
     assert.deepEqual(ids(r), [], 'not pinned');
+    assert.equal(calls.length, 1, 'an old message (ts 1001): not asked again (retry.test.js)');
   }
   /* no request from someone who may not pin */
   reset('u1');
