@@ -962,110 +962,116 @@ static int update_rooms(struct ps_store *s, const struct ps_batch *b)
     return rc;
 }
 
-/* The batch's message_deleted rows delete their messages (same transaction as the rows). */
-static int apply_deletes(struct ps_store *s, const struct ps_batch *b)
+/* A statement of the batch's transaction over array parameters: the first nparams of the
+ * columns row_stmts() builds. */
+struct row_stmt {
+    const char *name, *what; /* prepared statement; what the log calls a failure */
+    int nparams;
+};
+#define ROW_COLS_MAX 5
+
+/* Runs stmts[0..nstmts) in order, their parameters the columns (PostgreSQL array literals, at
+ * most ROW_COLS_MAX) that cells() appends for each row of b that want() picks (sep: "{" before
+ * the first row, "," after). Nothing at all when no row is picked. */
+static int row_stmts(struct ps_store *s,
+                     const struct ps_batch *b,
+                     bool (*want)(const struct ps_row *),
+                     int (*cells)(struct chat_buf *c, const struct ps_row *r, const char *sep),
+                     int ncols,
+                     const struct row_stmt *stmts,
+                     int nstmts)
 {
-    struct chat_buf c[4];
-    const char *params[4];
-    PGresult *res;
+    struct chat_buf c[ROW_COLS_MAX];
+    const char *params[ROW_COLS_MAX];
     size_t n = 0;
     int rc = CHAT_OK;
 
     for (size_t i = 0; i < b->n; i++)
-        n += b->rows[i].deletes != 0;
+        n += want(&b->rows[i]);
     if (n == 0)
         return CHAT_OK;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < ncols; i++)
         chat_buf_init(&c[i], 0, 0);
     n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const struct ps_row *r = &b->rows[i];
-        const char *sep = n ? "," : "{";
-        if (r->deletes == 0)
-            continue;
-        rc |= chat_buf_appendf(&c[0], "%s%" PRId64, sep, r->deletes);
-        rc |= chat_buf_appends(&c[1], sep);
-        rc |= ps_pg_array_text(&c[1], r->room);
-        rc |= chat_buf_appends(&c[2], sep);
-        rc |= ps_pg_array_text(&c[2], r->user);
-        rc |= chat_buf_appendf(&c[3], "%s%" PRId64, sep, r->ts_ms);
-        n++;
-    }
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < b->n; i++)
+        if (want(&b->rows[i]))
+            rc |= cells(c, &b->rows[i], n++ ? "," : "{");
+    for (int i = 0; i < ncols; i++) {
         rc |= chat_buf_append(&c[i], "}", 1);
         params[i] = chat_buf_data(&c[i]);
     }
-    if (rc == CHAT_OK) {
-        res = PQexecPrepared(s->conn, DELETES_NAME, 4, params, NULL, NULL, 0);
+    rc = rc == CHAT_OK ? CHAT_OK : CHAT_EIO;
+    for (int k = 0; k < nstmts && rc == CHAT_OK; k++) {
+        PGresult *res =
+            PQexecPrepared(s->conn, stmts[k].name, stmts[k].nparams, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            ps_pg_log_error(s->conn, res, "deleting messages");
+            ps_pg_log_error(s->conn, res, stmts[k].what);
             rc = CHAT_EIO;
         }
         PQclear(res);
-    } else {
-        rc = CHAT_EIO;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < ncols; i++)
         chat_buf_fini(&c[i]);
     return rc;
 }
 
+static bool deletes_row(const struct ps_row *r)
+{
+    return r->deletes != 0;
+}
+
+/* DELETES_SQL's: the message, the room, who deleted, when (in order: a column's separator comes
+ * before its cell) */
+static int delete_cells(struct chat_buf *c, const struct ps_row *r, const char *sep)
+{
+    int rc = chat_buf_appendf(&c[0], "%s%" PRId64, sep, r->deletes);
+
+    rc |= chat_buf_appends(&c[1], sep);
+    rc |= ps_pg_array_text(&c[1], r->room);
+    rc |= chat_buf_appends(&c[2], sep);
+    rc |= ps_pg_array_text(&c[2], r->user);
+    rc |= chat_buf_appendf(&c[3], "%s%" PRId64, sep, r->ts_ms);
+    return rc;
+}
+
+/* The batch's message_deleted rows delete their messages (same transaction as the rows). */
+static int apply_deletes(struct ps_store *s, const struct ps_batch *b)
+{
+    static const struct row_stmt del = {DELETES_NAME, "deleting messages", 4};
+
+    return row_stmts(s, b, deletes_row, delete_cells, 4, &del, 1);
+}
+
+static bool edits_row(const struct ps_row *r)
+{
+    return r->edits != 0;
+}
+
+/* EDITS_SQL's: the message, the room, its new text, when, the edit's position */
+static int edit_cells(struct chat_buf *c, const struct ps_row *r, const char *sep)
+{
+    int rc = chat_buf_appendf(&c[0], "%s%" PRId64, sep, r->edits);
+
+    rc |= chat_buf_appends(&c[1], sep);
+    rc |= ps_pg_array_text(&c[1], r->room);
+    rc |= chat_buf_appends(&c[2], sep);
+    rc |= ps_pg_array_text(&c[2], r->edit_text);
+    rc |= chat_buf_appendf(&c[3], "%s%" PRId64, sep, r->ts_ms);
+    rc |= chat_buf_appendf(&c[4], "%s%" PRId64, sep, r->offset);
+    return rc;
+}
+
 /* The batch's message_edited rows set their messages' text (same transaction as the rows),
- * before the deletes: a delete later in the batch hides the edits too. */
+ * before the deletes: a delete later in the batch hides the edits too. Then the edit rows of a
+ * message deleted already lose their text (EDITS_HIDE_SQL, the ids alone). */
 static int apply_edits(struct ps_store *s, const struct ps_batch *b)
 {
-    struct chat_buf c[5];
-    const char *params[5];
-    PGresult *res;
-    size_t n = 0;
-    int rc = CHAT_OK;
+    static const struct row_stmt ed[2] = {
+        {EDITS_NAME, "editing messages", 5},
+        {EDITS_HIDE_NAME, "hiding the edits of deleted messages", 1},
+    };
 
-    for (size_t i = 0; i < b->n; i++)
-        n += b->rows[i].edits != 0;
-    if (n == 0)
-        return CHAT_OK;
-    for (int i = 0; i < 5; i++)
-        chat_buf_init(&c[i], 0, 0);
-    n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const struct ps_row *r = &b->rows[i];
-        const char *sep = n ? "," : "{";
-        if (r->edits == 0)
-            continue;
-        rc |= chat_buf_appendf(&c[0], "%s%" PRId64, sep, r->edits);
-        rc |= chat_buf_appends(&c[1], sep);
-        rc |= ps_pg_array_text(&c[1], r->room);
-        rc |= chat_buf_appends(&c[2], sep);
-        rc |= ps_pg_array_text(&c[2], r->edit_text);
-        rc |= chat_buf_appendf(&c[3], "%s%" PRId64, sep, r->ts_ms);
-        rc |= chat_buf_appendf(&c[4], "%s%" PRId64, sep, r->offset);
-        n++;
-    }
-    for (int i = 0; i < 5; i++) {
-        rc |= chat_buf_append(&c[i], "}", 1);
-        params[i] = chat_buf_data(&c[i]);
-    }
-    if (rc == CHAT_OK) {
-        res = PQexecPrepared(s->conn, EDITS_NAME, 5, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            ps_pg_log_error(s->conn, res, "editing messages");
-            rc = CHAT_EIO;
-        }
-        PQclear(res);
-    }
-    if (rc == CHAT_OK) {
-        res = PQexecPrepared(s->conn, EDITS_HIDE_NAME, 1, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            ps_pg_log_error(s->conn, res, "hiding the edits of deleted messages");
-            rc = CHAT_EIO;
-        }
-        PQclear(res);
-    } else {
-        rc = CHAT_EIO;
-    }
-    for (int i = 0; i < 5; i++)
-        chat_buf_fini(&c[i]);
-    return rc;
+    return row_stmts(s, b, edits_row, edit_cells, 5, ed, 2);
 }
 
 /* COMMIT, checked: a transaction that failed earlier would "commit" as ROLLBACK. */
