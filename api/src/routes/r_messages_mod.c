@@ -128,6 +128,7 @@ bool r_msg_find(struct api_req *r,
     PQclear(res);
     if (!m->found) {
         api_db_rollback(db); /* no statement waits while Redis answers */
+        m->anew = true;
         if (!from_cache(r, room, id, m) || !api_acct_begin(r, db) ||
             !r_msg_lock(r, db, ids)) /* lock again */
             return false;

@@ -30,6 +30,8 @@ bool r_msg_id_parse(const char *s, uint64_t *id, char *ids, size_t cap);
 struct r_msg {
     bool found;      /* in PostgreSQL or in the room's recent cache */
     bool deleted;    /* its row is deleted already */
+    bool anew;       /* found in the cache: the transaction was begun again (what was read
+                      * before r_msg_find is not under its lock any more) */
     char author[72]; /* the token sub of its sender */
 };
 

@@ -110,11 +110,11 @@ void r_pins_add(struct api_req *r)
         return;
     }
     /* a sanction first (no transaction); then the locks: the message's (as a delete takes it),
-     * the room row's, the room's pins. The standing is read again after r_msg_find, which may
-     * have begun the transaction anew (a message found in the recent cache only). */
+     * the room row's, the room's pins. The standing is read again when r_msg_find began the
+     * transaction anew (a message found in the recent cache only). */
     if (!r_messages_not_sanctioned(r, db, room) || !api_acct_begin(r, db) ||
         !r_msg_lock(r, db, ids) || !may_pin(r, db, room) || !r_msg_find(r, db, room, ids, id, &m) ||
-        !may_pin(r, db, room) || (deleted = r_msg_deleted(r, db, ids, &m)) < 0)
+        (m.anew && !may_pin(r, db, room)) || (deleted = r_msg_deleted(r, db, ids, &m)) < 0)
         return;
     if (deleted) {
         r_fail(r, db, CHAT_ERR_not_found, "no such message");
