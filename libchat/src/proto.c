@@ -1032,18 +1032,28 @@ bad:
     return CHAT_EPROTO;
 }
 
+/* {"type":type,"room":room,"id":"ID"}: the start of a record about message id (a delete, an
+ * edit); NULL when out of memory. */
+static json_t *msg_rec_new(const char *type, const char *room, uint64_t id)
+{
+    char ids[24];
+    json_t *j = json_pack("{s:s}", "type", type);
+
+    if (!j)
+        return NULL;
+    snprintf(ids, sizeof(ids), "%" PRIu64, id);
+    json_object_set_new(j, "room", json_string(room));
+    json_object_set_new(j, "id", json_string(ids));
+    return j;
+}
+
 int chat_enc_msg_deleted(
     struct chat_buf *out, const char *room, uint64_t id, const char *by, int64_t ts)
 {
-    char ids[24];
-    json_t *j;
+    json_t *j = msg_rec_new("message_deleted", room, id);
 
-    snprintf(ids, sizeof(ids), "%" PRIu64, id);
-    j = json_pack("{s:s}", "type", "message_deleted");
     if (!j)
         return CHAT_ENOMEM;
-    json_object_set_new(j, "room", json_string(room));
-    json_object_set_new(j, "id", json_string(ids));
     json_object_set_new(j, "by", json_string(by));
     json_object_set_new(j, "ts", json_integer(ts));
     return dump(out, j);
@@ -1052,15 +1062,10 @@ int chat_enc_msg_deleted(
 /* A message_edited record from e (type, room, id, user, text, ts, deleted), without seq. */
 static int enc_edited(struct chat_buf *out, const struct chat_stream_ev *e)
 {
-    char ids[24];
-    json_t *j;
+    json_t *j = msg_rec_new("message_edited", e->room, e->id);
 
-    snprintf(ids, sizeof(ids), "%" PRIu64, e->id);
-    j = json_pack("{s:s}", "type", "message_edited");
     if (!j)
         return CHAT_ENOMEM;
-    json_object_set_new(j, "room", json_string(e->room));
-    json_object_set_new(j, "id", json_string(ids));
     json_object_set_new(j, "user", json_string(e->user));
     json_object_set_new(j, "text", json_stringn(e->text, strlen(e->text)));
     json_object_set_new(j, "ts", json_integer(e->ts));
